@@ -1,0 +1,172 @@
+// @ts-check
+import tseslint from 'typescript-eslint';
+
+const azureSdk = {
+  group: ['@azure/*', '!@azure/functions', 'applicationinsights', 'durable-functions/*'],
+  message: 'Only shared/adapters/ and local/ may import Azure SDKs (DESIGN.md dependency rule).',
+};
+
+// The dependency rule of DESIGN.md, written as lint so it is enforced, not hoped for.
+const layers = [
+  {
+    // domain is pure: no SDK, no I/O, nothing of ours but domain. The one exception is the Key Vault
+    // SDK's pure identifier parser, which the design asks us to reuse rather than rewrite.
+    files: ['shared/domain/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [
+            {
+              name: '@azure/keyvault-keys',
+              allowImportNames: ['parseKeyVaultKeyIdentifier', 'KeyVaultKeyIdentifier'],
+              message: 'shared/domain may only use the pure identifier parser of @azure/keyvault-keys.',
+            },
+            ...[
+              'fs',
+              'node:fs',
+              'http',
+              'node:http',
+              'https',
+              'node:https',
+              'net',
+              'node:net',
+              'child_process',
+              'node:child_process',
+            ].map((name) => ({ name, message: 'shared/domain does no I/O.' })),
+          ],
+          patterns: [
+            {
+              group: [
+                '@azure/*',
+                '!@azure/keyvault-keys',
+                'applicationinsights',
+                'durable-functions',
+                'durable-functions/*',
+              ],
+              message: 'shared/domain imports no SDK.',
+            },
+            {
+              group: [
+                '../*',
+                '!../domain',
+                '!../domain/*',
+                '**/ports/**',
+                '**/adapters/**',
+                '**/workflows/**',
+                '**/activities/**',
+                '**/config',
+                '**/composition',
+                '**/local/**',
+                '**/functions/**',
+              ],
+              message: 'shared/domain imports nothing of ours but shared/domain.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ['shared/workflows/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            azureSdk,
+            {
+              group: [
+                '**/adapters/**',
+                '**/activities/**',
+                '**/config',
+                '**/composition',
+                '**/local/**',
+                '**/functions/**',
+                'fs',
+                'node:*',
+              ],
+              message:
+                'Orchestrators import only shared/domain (and durable-functions types): they must stay deterministic.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ['shared/ports/**/*.ts', 'shared/activities/**/*.ts', 'shared/config.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            azureSdk,
+            {
+              group: ['**/adapters/**', '**/local/**', '**/functions/**'],
+              message: 'Depend on ports, not adapters.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ['shared/adapters/**/*.ts', 'shared/composition.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['**/functions/**', '**/local/**'],
+              message: 'shared/ never imports functions/ or local/.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ['functions/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [azureSdk, { group: ['**/local/**'], message: 'functions/ is deployed; local/ is not.' }],
+        },
+      ],
+    },
+  },
+  {
+    files: ['test/unit/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { patterns: [{ group: ['**/functions/**'], message: 'Nothing imports functions/.' }] },
+      ],
+    },
+  },
+];
+
+export default tseslint.config(
+  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', '.local/**', '*.js', '*.mjs'] },
+  ...tseslint.configs.strictTypeChecked,
+  {
+    languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
+    rules: {
+      '@typescript-eslint/no-explicit-any': 'error',
+      '@typescript-eslint/restrict-template-expressions': [
+        'error',
+        { allowNumber: true, allowBoolean: true },
+      ],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_', ignoreRestSiblings: true },
+      ],
+      '@typescript-eslint/consistent-type-imports': 'error',
+      'no-console': 'off',
+    },
+  },
+  ...layers,
+);

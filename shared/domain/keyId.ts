@@ -1,0 +1,124 @@
+import { parseKeyVaultKeyIdentifier } from '@azure/keyvault-keys';
+import { InvalidInputError } from './errors';
+
+/** DNS suffixes of Key Vault and Managed HSM in the public and sovereign clouds. */
+const VAULT_SUFFIXES: readonly { suffix: string; kind: KeyRef['kind'] }[] = [
+  { suffix: '.vault.azure.net', kind: 'vault' },
+  { suffix: '.vault.azure.cn', kind: 'vault' },
+  { suffix: '.vault.usgovcloudapi.net', kind: 'vault' },
+  { suffix: '.vault.microsoftazure.de', kind: 'vault' },
+  { suffix: '.managedhsm.azure.net', kind: 'managedHsm' },
+  { suffix: '.managedhsm.azure.cn', kind: 'managedHsm' },
+  { suffix: '.managedhsm.usgovcloudapi.net', kind: 'managedHsm' },
+];
+
+// Key Vault's own naming rules: vault 3-24 chars, key 1-127 chars, versions are 32 hex digits.
+const VAULT_NAME = /^[a-z][a-z0-9-]{1,22}[a-z0-9]$/i;
+const KEY_NAME = /^[a-z0-9-]{1,127}$/i;
+const KEY_VERSION = /^[0-9a-f]{32}$/i;
+
+/** A parsed, validated Key Vault (or Managed HSM) key identifier. */
+export interface KeyRef {
+  /** `https://<vault>.vault.azure.net` — lower-case host, no port, no trailing slash. */
+  readonly vaultUrl: string;
+  /** The vault (or HSM) name: the first DNS label, lower-case. */
+  readonly vaultName: string;
+  readonly kind: 'vault' | 'managedHsm';
+  /** Key name as written in the URI (Key Vault treats it case-insensitively). */
+  readonly name: string;
+  /** Version, lower-case; undefined for a versionless URI (automatic key version update). */
+  readonly version: string | undefined;
+}
+
+export class InvalidKeyIdentifierError extends InvalidInputError {
+  constructor(input: string, reason: string) {
+    super('InvalidKeyIdentifier', `Not a Key Vault key identifier: "${truncate(input)}" (${reason}).`);
+  }
+}
+
+function truncate(s: string): string {
+  return s.length > 200 ? `${s.slice(0, 200)}...` : s;
+}
+
+/**
+ * Parses a key URI with the Key Vault SDK's parser, then checks what that parser does not: the scheme,
+ * the collection (it accepts `/secrets/`), the host being a vault or managed HSM, and the name/version
+ * syntax. Accepts `:443` and a trailing slash after a versionless name, as Azure does.
+ */
+export function parseKeyUri(input: string): KeyRef {
+  const raw = input.trim();
+  if (raw === '') throw new InvalidKeyIdentifierError(input, 'empty');
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new InvalidKeyIdentifierError(input, 'not a URI');
+  }
+  if (url.protocol !== 'https:') throw new InvalidKeyIdentifierError(input, 'scheme must be https');
+  if (url.port !== '' && url.port !== '443') throw new InvalidKeyIdentifierError(input, 'port must be 443');
+  if (url.search !== '' || url.hash !== '')
+    throw new InvalidKeyIdentifierError(input, 'query or fragment not allowed');
+  const host = url.hostname.toLowerCase();
+  const match = VAULT_SUFFIXES.find((s) => host.endsWith(s.suffix));
+  if (!match) throw new InvalidKeyIdentifierError(input, `host ${host} is not a Key Vault or Managed HSM`);
+  const vaultName = host.slice(0, -match.suffix.length);
+  if (!VAULT_NAME.test(vaultName))
+    throw new InvalidKeyIdentifierError(input, `vault name "${vaultName}" is invalid`);
+  if (url.pathname.split('/')[1] !== 'keys')
+    throw new InvalidKeyIdentifierError(input, 'collection must be "keys"');
+
+  let parsed: ReturnType<typeof parseKeyVaultKeyIdentifier>;
+  try {
+    parsed = parseKeyVaultKeyIdentifier(raw);
+  } catch {
+    throw new InvalidKeyIdentifierError(input, 'expected /keys/<name>[/<version>]');
+  }
+  if (!KEY_NAME.test(parsed.name))
+    throw new InvalidKeyIdentifierError(input, `key name "${parsed.name}" is invalid`);
+  const version = parsed.version === undefined || parsed.version === '' ? undefined : parsed.version;
+  if (version !== undefined && !KEY_VERSION.test(version)) {
+    throw new InvalidKeyIdentifierError(input, `version "${version}" is not 32 hex digits`);
+  }
+  return {
+    vaultUrl: `https://${host}`,
+    vaultName,
+    kind: match.kind,
+    name: parsed.name,
+    version: version?.toLowerCase(),
+  };
+}
+
+/** Parses without throwing: the key ref, or undefined when the input is not a key URI. */
+export function tryParseKeyUri(input: string | undefined | null): KeyRef | undefined {
+  if (input === undefined || input === null || input.trim() === '') return undefined;
+  try {
+    return parseKeyUri(input);
+  } catch {
+    return undefined;
+  }
+}
+
+export function isVersioned(ref: KeyRef): boolean {
+  return ref.version !== undefined;
+}
+
+/** Same vault and key name. Key Vault host names and key names are case-insensitive. */
+export function sameKey(a: KeyRef, b: KeyRef): boolean {
+  return a.vaultUrl === b.vaultUrl && a.name.toLowerCase() === b.name.toLowerCase();
+}
+
+/** Same key and same version (both versionless counts as the same). */
+export function sameKeyVersion(a: KeyRef, b: KeyRef): boolean {
+  return sameKey(a, b) && a.version === b.version;
+}
+
+/** Canonical URI: `https://<vault host>/keys/<name>[/<version>]`. */
+export function formatKeyUri(ref: Pick<KeyRef, 'vaultUrl' | 'name' | 'version'>): string {
+  const base = `${ref.vaultUrl}/keys/${ref.name}`;
+  return ref.version === undefined ? base : `${base}/${ref.version}`;
+}
+
+/** A stable identity of a key (not a version) for instance ids, dedup keys and maps. */
+export function keyIdentity(ref: Pick<KeyRef, 'vaultName' | 'name'>): string {
+  return `${ref.vaultName}/${ref.name.toLowerCase()}`;
+}

@@ -1,0 +1,82 @@
+/**
+ * Plain-JSON shapes the domain reasons about. Activities pass these across the durable boundary, so
+ * dates are ISO-8601 strings and nothing here is a class instance.
+ */
+
+/** One version of a Key Vault key, as read from the vault (the truth; events are only hints). */
+export interface KeyVersionInfo {
+  /** Versioned key URI, canonical (`https://<vault host>/keys/<name>/<version>`). */
+  readonly kid: string;
+  readonly version: string;
+  readonly enabled: boolean;
+  readonly createdOn: string;
+  readonly notBefore?: string | undefined;
+  readonly expiresOn?: string | undefined;
+  /** Known when the version's key material was read; listing versions only returns attributes. */
+  readonly keyType?: string | undefined;
+  readonly keySize?: number | undefined;
+  readonly keyOps?: readonly string[] | undefined;
+}
+
+export interface KeyInfo {
+  readonly vaultUrl: string;
+  readonly vaultName: string;
+  readonly name: string;
+  /** Every version the vault lists, in any order. */
+  readonly versions: readonly KeyVersionInfo[];
+}
+
+export type DataEncryptionType = 'SystemManaged' | 'AzureKeyVault';
+
+/** `properties.dataEncryption` of a flexible server, as ARM returns it. */
+export interface DataEncryptionInfo {
+  readonly type?: string | undefined;
+  readonly primaryKeyURI?: string | undefined;
+  readonly primaryUserAssignedIdentityId?: string | undefined;
+  readonly geoBackupKeyURI?: string | undefined;
+  readonly geoBackupUserAssignedIdentityId?: string | undefined;
+  readonly primaryEncryptionKeyStatus?: string | undefined;
+  readonly geoBackupEncryptionKeyStatus?: string | undefined;
+}
+
+export interface IdentityInfo {
+  readonly type: string;
+  /** Keyed by the identity's ARM id, as ARM returns it. */
+  readonly userAssignedIdentities: Readonly<
+    Record<string, { readonly principalId?: string; readonly clientId?: string }>
+  >;
+}
+
+/** What the rotator needs of a flexible server (a projection of ARM's `Server`). */
+export interface ServerSnapshot {
+  readonly id: string;
+  readonly name: string;
+  readonly subscriptionId: string;
+  readonly resourceGroup: string;
+  readonly location: string;
+  /** `properties.state`: Ready, Updating, Inaccessible, ... */
+  readonly state: string | undefined;
+  readonly tags: Readonly<Record<string, string>>;
+  readonly identity: IdentityInfo | undefined;
+  readonly dataEncryption: DataEncryptionInfo | undefined;
+}
+
+export type Slot = 'primary' | 'geoBackup';
+export const SLOTS: readonly Slot[] = ['primary', 'geoBackup'];
+
+/** The PATCH body that moves a server's encryption (FACTS.md: what `az postgres flexible-server update` sends). */
+export interface EncryptionPatchBody {
+  readonly identity: {
+    readonly type: string;
+    readonly userAssignedIdentities: Readonly<Record<string, Record<string, never>>>;
+  };
+  readonly properties: {
+    readonly dataEncryption: {
+      readonly type: 'AzureKeyVault';
+      readonly primaryKeyURI: string;
+      readonly primaryUserAssignedIdentityId: string;
+      readonly geoBackupKeyURI?: string;
+      readonly geoBackupUserAssignedIdentityId?: string;
+    };
+  };
+}

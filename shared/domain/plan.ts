@@ -1,0 +1,248 @@
+import { formatKeyUri, parseKeyUri, sameKey, tryParseKeyUri, type KeyRef } from './keyId';
+import type { EncryptionPatchBody, KeyInfo, KeyVersionInfo, ServerSnapshot, Slot } from './model';
+import { InvalidInputError } from './errors';
+
+/**
+ * What happens to one slot (primary or geo-backup key) of one server:
+ * - `update`: pinned to an older version of this key; PATCH it to the target.
+ * - `current`: already on the target version; verify only.
+ * - `versionless`: follows the latest version by itself; verify only, never convert to versioned.
+ * - `excluded`: the server carries the opt-out tag; never touched.
+ * - `deferred`: needs an update but the server is not Ready; retried by a later run or the sweep.
+ * - `ahead`: pinned to a version newer than the target; moving it would be a downgrade.
+ * - `unknownVersion`: pinned to a version the vault does not list; its age cannot be proven, so an
+ *   operator decides.
+ */
+export type SlotDecision =
+  'update' | 'current' | 'versionless' | 'excluded' | 'deferred' | 'ahead' | 'unknownVersion';
+
+/** What the rollout does with a server as a whole. */
+export type ServerAction = 'update' | 'verify' | 'skip';
+
+export interface SlotPlan {
+  readonly slot: Slot;
+  readonly decision: SlotDecision;
+  readonly currentUri: string;
+  /** Set for `update` and `deferred`: the versioned URI the slot moves (or would move) to. */
+  readonly targetUri: string | undefined;
+  readonly reason: string;
+}
+
+export interface ServerPlan {
+  readonly serverId: string;
+  readonly serverName: string;
+  readonly subscriptionId: string;
+  readonly action: ServerAction;
+  /** Only the slots that name this key; a slot on another key is kept as it is in the PATCH body. */
+  readonly slots: readonly SlotPlan[];
+  /** The full body to PATCH, present when `action` is `update`. */
+  readonly patch: EncryptionPatchBody | undefined;
+}
+
+export interface RolloutPlan {
+  readonly vaultUrl: string;
+  readonly keyName: string;
+  readonly targetKid: string;
+  readonly targetVersion: string;
+  readonly servers: readonly ServerPlan[];
+  /** Servers handed in that reference neither slot to this key: never touched. */
+  readonly notReferencing: readonly string[];
+}
+
+export interface PlanInput {
+  readonly key: KeyInfo;
+  readonly targetVersion: string;
+  readonly servers: readonly ServerSnapshot[];
+  /** Tag name that opts a server out (any value but false/0/no/off). ARM tag names are case-insensitive. */
+  readonly optOutTag: string;
+}
+
+export class PlanInputError extends InvalidInputError {
+  constructor(message: string) {
+    super('InvalidPlanInput', message);
+  }
+}
+
+const FALSY_TAG_VALUES = ['false', '0', 'no', 'off'];
+
+export function hasTag(tags: Readonly<Record<string, string>>, name: string): string | undefined {
+  const wanted = name.toLowerCase();
+  for (const [k, v] of Object.entries(tags)) if (k.toLowerCase() === wanted) return v;
+  return undefined;
+}
+
+export function isOptedOut(server: ServerSnapshot, optOutTag: string): boolean {
+  const value = hasTag(server.tags, optOutTag);
+  return value !== undefined && !FALSY_TAG_VALUES.includes(value.trim().toLowerCase());
+}
+
+function slotUri(server: ServerSnapshot, slot: Slot): string | undefined {
+  const de = server.dataEncryption;
+  const uri = slot === 'primary' ? de?.primaryKeyURI : de?.geoBackupKeyURI;
+  return uri === undefined || uri.trim() === '' ? undefined : uri;
+}
+
+function findVersion(key: KeyInfo, version: string): KeyVersionInfo | undefined {
+  return key.versions.find((v) => v.version.toLowerCase() === version.toLowerCase());
+}
+
+function decideSlot(
+  ref: KeyRef,
+  currentUri: string,
+  slot: Slot,
+  key: KeyInfo,
+  target: KeyVersionInfo,
+  targetUri: string,
+): SlotPlan {
+  const plan = (decision: SlotDecision, reason: string, to?: string): SlotPlan => ({
+    slot,
+    decision,
+    currentUri,
+    targetUri: to,
+    reason,
+  });
+  if (ref.version === undefined) return plan('versionless', 'versionless key URI follows the latest version');
+  if (ref.version === target.version.toLowerCase()) return plan('current', 'already on the target version');
+  const current = findVersion(key, ref.version);
+  if (current === undefined)
+    return plan('unknownVersion', `version ${ref.version} is not listed by the vault`);
+  if (Date.parse(current.createdOn) >= Date.parse(target.createdOn)) {
+    return plan('ahead', `version ${ref.version} is not older than the target; never downgrade`);
+  }
+  return plan('update', `version ${ref.version} -> ${target.version}`, targetUri);
+}
+
+/**
+ * Builds the PATCH body: the whole `dataEncryption` (both slots, identities included) and every
+ * user-assigned identity the server already has. A partial body can drop the geo-backup identity.
+ */
+export function buildPatchBody(
+  server: ServerSnapshot,
+  newUris: Partial<Record<Slot, string>>,
+): EncryptionPatchBody {
+  const de = server.dataEncryption ?? {};
+  const primaryKeyURI = newUris.primary ?? de.primaryKeyURI;
+  const primaryIdentity = de.primaryUserAssignedIdentityId;
+  if (
+    primaryKeyURI === undefined ||
+    primaryKeyURI === '' ||
+    primaryIdentity === undefined ||
+    primaryIdentity === ''
+  ) {
+    throw new PlanInputError(
+      `Server ${server.id} has no primary key URI and identity to keep in the PATCH body.`,
+    );
+  }
+  const geoBackupKeyURI = newUris.geoBackup ?? de.geoBackupKeyURI;
+  const geoIdentity = de.geoBackupUserAssignedIdentityId;
+
+  const identities: Record<string, Record<string, never>> = {};
+  for (const id of Object.keys(server.identity?.userAssignedIdentities ?? {})) identities[id] = {};
+  const hasIdentity = (id: string): boolean =>
+    Object.keys(identities).some((k) => k.toLowerCase() === id.toLowerCase());
+  for (const id of [primaryIdentity, geoIdentity])
+    if (id !== undefined && id !== '' && !hasIdentity(id)) identities[id] = {};
+
+  const type =
+    server.identity?.type.includes('UserAssigned') === true ? server.identity.type : 'UserAssigned';
+  const withGeo = geoBackupKeyURI !== undefined && geoBackupKeyURI !== '';
+  return {
+    identity: { type, userAssignedIdentities: identities },
+    properties: {
+      dataEncryption: {
+        type: 'AzureKeyVault',
+        primaryKeyURI,
+        primaryUserAssignedIdentityId: primaryIdentity,
+        ...(withGeo ? { geoBackupKeyURI } : {}),
+        ...(withGeo && geoIdentity !== undefined && geoIdentity !== ''
+          ? { geoBackupUserAssignedIdentityId: geoIdentity }
+          : {}),
+      },
+    },
+  };
+}
+
+/**
+ * Decides, per server and per slot, what a rollout of `targetVersion` does. Pure: the same input always
+ * gives the same plan, so an orchestrator may compute it in an activity and replay it safely.
+ */
+export function planRollout(input: PlanInput): RolloutPlan {
+  const { key } = input;
+  const target = findVersion(key, input.targetVersion);
+  if (target === undefined)
+    throw new PlanInputError(`Target version ${input.targetVersion} is not a version of key ${key.name}.`);
+  const keyRef = parseKeyUri(formatKeyUri({ vaultUrl: key.vaultUrl, name: key.name, version: undefined }));
+  const targetUri = formatKeyUri({
+    vaultUrl: keyRef.vaultUrl,
+    name: key.name,
+    version: target.version.toLowerCase(),
+  });
+
+  const servers: ServerPlan[] = [];
+  const notReferencing: string[] = [];
+  for (const server of input.servers) {
+    const slots: SlotPlan[] = [];
+    for (const slot of ['primary', 'geoBackup'] as const) {
+      const uri = slotUri(server, slot);
+      const ref = tryParseKeyUri(uri);
+      if (uri === undefined || ref === undefined || !sameKey(ref, keyRef)) continue;
+      slots.push(decideSlot(ref, uri, slot, key, target, targetUri));
+    }
+    if (slots.length === 0) {
+      notReferencing.push(server.id);
+      continue;
+    }
+    let finalSlots = slots;
+    if (isOptedOut(server, input.optOutTag)) {
+      finalSlots = slots.map((s) => ({
+        ...s,
+        decision: 'excluded',
+        targetUri: undefined,
+        reason: `opted out by tag ${input.optOutTag}`,
+      }));
+    } else if (server.state !== 'Ready') {
+      finalSlots = slots.map((s) =>
+        s.decision === 'update'
+          ? {
+              ...s,
+              decision: 'deferred',
+              reason: `server is ${server.state ?? 'in an unknown state'}, not Ready`,
+            }
+          : s,
+      );
+    }
+    const updates = finalSlots.filter((s) => s.decision === 'update');
+    const action: ServerAction =
+      updates.length > 0
+        ? 'update'
+        : finalSlots.some((s) => s.decision === 'current' || s.decision === 'versionless')
+          ? 'verify'
+          : 'skip';
+    const newUris: Partial<Record<Slot, string>> = {};
+    for (const s of updates) newUris[s.slot] = targetUri;
+    servers.push({
+      serverId: server.id,
+      serverName: server.name,
+      subscriptionId: server.subscriptionId,
+      action,
+      slots: finalSlots,
+      patch: action === 'update' ? buildPatchBody(server, newUris) : undefined,
+    });
+  }
+  return {
+    vaultUrl: keyRef.vaultUrl,
+    keyName: key.name,
+    targetKid: targetUri,
+    targetVersion: target.version.toLowerCase(),
+    servers,
+    notReferencing,
+  };
+}
+
+/** The newest version by creation time, or undefined for a key without versions. */
+export function latestVersion(key: KeyInfo): KeyVersionInfo | undefined {
+  let best: KeyVersionInfo | undefined;
+  for (const v of key.versions)
+    if (best === undefined || Date.parse(v.createdOn) > Date.parse(best.createdOn)) best = v;
+  return best;
+}
