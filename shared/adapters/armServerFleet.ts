@@ -1,0 +1,153 @@
+import {
+  PostgreSQLManagementFlexibleServerClient,
+  getContinuationToken,
+  type PostgreSQLManagementFlexibleServerClientOptionalParams,
+  type ServerForPatch,
+} from '@azure/arm-postgresql-flexible';
+import type { TokenCredential } from '@azure/core-auth';
+import { parseKeyUri, sameKey, tryParseKeyUri } from '../domain/keyId';
+import type { EncryptionPatchBody, ServerSnapshot } from '../domain/model';
+import { parseFlexibleServerId } from '../domain/resourceId';
+import { BadRequestError } from '../ports/errors';
+import type { KeyLocator, OperationHandle, OperationStatus, ServerFleet, ServerPage } from '../ports/serverFleet';
+import { isInvalidKeyCode, mapAzureError } from './azureErrors';
+import { serverFromSdk } from './serverProjection';
+
+export interface ArmServerFleetOptions {
+  readonly credential: TokenCredential;
+  /** Subscriptions in scope, in the order discovery walks them. */
+  readonly subscriptions: readonly string[];
+  readonly clientOptions?: PostgreSQLManagementFlexibleServerClientOptionalParams;
+}
+
+/** Resumable position of an ARM-list discovery: which subscription, and ARM's own nextLink token. */
+interface ListCursor {
+  readonly s: number;
+  readonly t: string | undefined;
+}
+
+function encodeCursor(c: ListCursor): string {
+  return Buffer.from(JSON.stringify(c), 'utf8').toString('base64url');
+}
+
+function decodeCursor(token: string): ListCursor {
+  try {
+    const c = JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as Partial<ListCursor>;
+    if (typeof c.s === 'number' && Number.isInteger(c.s) && c.s >= 0 && (c.t === undefined || typeof c.t === 'string')) {
+      return { s: c.s, t: c.t };
+    }
+  } catch {
+    // fall through
+  }
+  throw new BadRequestError('Invalid discovery continuation token.', undefined, undefined);
+}
+
+/** Does either encryption slot of this server name the key (any version, or versionless)? */
+export function referencesKey(server: ServerSnapshot, key: KeyLocator): boolean {
+  const wanted = parseKeyUri(`${key.vaultUrl}/keys/${key.keyName}`);
+  return [server.dataEncryption?.primaryKeyURI, server.dataEncryption?.geoBackupKeyURI].some((uri) => {
+    const ref = tryParseKeyUri(uri);
+    return ref !== undefined && sameKey(ref, wanted);
+  });
+}
+
+/**
+ * `ServerFleet` over `@azure/arm-postgresql-flexible`. Discovery lists every flexible server of each
+ * subscription (the fallback when Resource Graph is not allowed) and filters them here.
+ */
+export class ArmServerFleet implements ServerFleet {
+  private readonly clients = new Map<string, PostgreSQLManagementFlexibleServerClient>();
+
+  constructor(private readonly options: ArmServerFleetOptions) {}
+
+  private client(subscriptionId: string): PostgreSQLManagementFlexibleServerClient {
+    let client = this.clients.get(subscriptionId);
+    if (client === undefined) {
+      client = new PostgreSQLManagementFlexibleServerClient(this.options.credential, subscriptionId, this.options.clientOptions);
+      this.clients.set(subscriptionId, client);
+    }
+    return client;
+  }
+
+  async findServersReferencingKey(key: KeyLocator, continuationToken?: string): Promise<ServerPage> {
+    const cursor = continuationToken === undefined ? { s: 0, t: undefined } : decodeCursor(continuationToken);
+    const subscriptionId = this.options.subscriptions[cursor.s];
+    if (subscriptionId === undefined) return { servers: [], continuationToken: undefined };
+    try {
+      const pages = this.client(subscriptionId)
+        .servers.listBySubscription()
+        .byPage(cursor.t === undefined ? {} : { continuationToken: cursor.t });
+      const next = await pages.next();
+      const page = next.done === true ? [] : next.value;
+      const armToken = next.done === true ? undefined : getContinuationToken(page);
+      const servers = page.map(serverFromSdk).filter((s) => referencesKey(s, key));
+      const after: ListCursor | undefined =
+        armToken !== undefined
+          ? { s: cursor.s, t: armToken }
+          : cursor.s + 1 < this.options.subscriptions.length
+            ? { s: cursor.s + 1, t: undefined }
+            : undefined;
+      return { servers, continuationToken: after === undefined ? undefined : encodeCursor(after) };
+    } catch (e) {
+      throw mapAzureError(e, `listing flexible servers in subscription ${subscriptionId}`);
+    }
+  }
+
+  async getServer(serverId: string): Promise<ServerSnapshot> {
+    const ref = parseFlexibleServerId(serverId);
+    try {
+      return serverFromSdk(await this.client(ref.subscriptionId).servers.get(ref.resourceGroup, ref.name));
+    } catch (e) {
+      throw mapAzureError(e, `reading server ${ref.name}`);
+    }
+  }
+
+  async beginEncryptionUpdate(serverId: string, body: EncryptionPatchBody): Promise<OperationHandle> {
+    const ref = parseFlexibleServerId(serverId);
+    const userAssignedIdentities: Record<string, Record<string, never>> = { ...body.identity.userAssignedIdentities };
+    const patch: ServerForPatch = {
+      identity: { type: body.identity.type, userAssignedIdentities },
+      dataEncryption: { ...body.properties.dataEncryption },
+    };
+    try {
+      const poller = await this.client(ref.subscriptionId).servers.beginUpdate(ref.resourceGroup, ref.name, patch);
+      return { serverId, pollerState: poller.toString() };
+    } catch (e) {
+      throw mapAzureError(e, `updating encryption of server ${ref.name}`);
+    }
+  }
+
+  async pollOperation(handle: OperationHandle): Promise<OperationStatus> {
+    const ref = parseFlexibleServerId(handle.serverId);
+    let poller;
+    try {
+      // Resuming sends no PATCH: the restored poller reads the operation status once.
+      poller = await this.client(ref.subscriptionId).servers.beginUpdate(ref.resourceGroup, ref.name, {}, { resumeFrom: handle.pollerState });
+    } catch (e) {
+      const mapped = mapAzureError(e, `operation on server ${ref.name}`);
+      // A failed operation surfaces as an error carrying the operation's error code.
+      if (!mapped.retryable && (mapped.statusCode === undefined || mapped.statusCode < 300 || isInvalidKeyCode(mapped.azureCode))) {
+        return { status: 'Failed', errorCode: mapped.azureCode ?? mapped.code, message: mapped.message };
+      }
+      throw mapped;
+    }
+    const state = poller.getOperationState();
+    switch (state.status) {
+      case 'succeeded': {
+        const result = poller.getResult();
+        return { status: 'Succeeded', server: result !== undefined ? serverFromSdk(result) : await this.getServer(handle.serverId) };
+      }
+      case 'failed':
+      case 'canceled': {
+        const err = state.error as (Error & { code?: string }) | undefined;
+        return {
+          status: state.status === 'failed' ? 'Failed' : 'Canceled',
+          errorCode: err?.code ?? 'OperationFailed',
+          message: err?.message ?? `operation ${state.status}`,
+        };
+      }
+      default:
+        return { status: 'InProgress' };
+    }
+  }
+}

@@ -1,0 +1,94 @@
+import { isRestError, type RestError } from '@azure/core-rest-pipeline';
+import {
+  AuthenticationError,
+  AzureCallError,
+  BadRequestError,
+  ConflictError,
+  ForbiddenError,
+  InvalidKeyError,
+  NotFoundError,
+  ThrottledError,
+  TransientError,
+} from '../ports/errors';
+
+/**
+ * Azure error codes that mean "the key or the identity's access to it is unusable". They come back on
+ * the PATCH or in the failed operation; retrying cannot help until an operator fixes the vault.
+ */
+const INVALID_KEY_CODES = new Set(
+  [
+    'KeyDisabled',
+    'KeyExpired',
+    'KeyNotYetValid',
+    'KeyNotFound',
+    'InvalidKeyType',
+    'InvalidKeySize',
+    'KeyOperationNotAllowed',
+    'AzureKeyVaultKeyNotFound',
+    'AzureKeyVaultKeyDisabled',
+    'AzureKeyVaultKeyExpired',
+    'AzureKeyVaultKeyNotYetValid',
+    'AzureKeyVaultInvalidKey',
+    'AzureKeyVaultMissingPermissions',
+    'AzureKeyVaultInvalidUserAssignedIdentity',
+  ].map((c) => c.toLowerCase()),
+);
+
+export function isInvalidKeyCode(code: string | undefined): boolean {
+  return code !== undefined && INVALID_KEY_CODES.has(code.toLowerCase());
+}
+
+function retryAfterSeconds(e: RestError): number | undefined {
+  const header = e.response?.headers.get('retry-after');
+  if (header === undefined) return undefined;
+  const seconds = Number(header);
+  if (Number.isFinite(seconds)) return Math.max(0, seconds);
+  const date = Date.parse(header);
+  return Number.isNaN(date) ? undefined : Math.max(0, Math.ceil((date - Date.now()) / 1000));
+}
+
+/** Azure's code from the RestError, falling back to the body's `error.code` when the SDK did not lift it. */
+function azureCode(e: RestError): string | undefined {
+  if (e.code !== undefined && e.code !== '' && !/^[A-Z_]+$/.test(e.code)) return e.code;
+  const body = e.response?.bodyAsText;
+  if (body !== undefined && body !== null && body !== '') {
+    try {
+      const parsed = JSON.parse(body) as { error?: { code?: unknown } };
+      if (typeof parsed.error?.code === 'string') return parsed.error.code;
+    } catch {
+      // not JSON: no code
+    }
+  }
+  return e.code;
+}
+
+/**
+ * Maps anything an Azure SDK call threw to a named error. `what` names the resource ("key pg-cmk in
+ * contoso-kv"); Azure's message is kept because it says what to fix, and carries no secrets.
+ */
+export function mapAzureError(e: unknown, what: string): AzureCallError {
+  if (e instanceof AzureCallError) return e;
+  if (isRestError(e)) {
+    const status = e.statusCode;
+    const code = azureCode(e);
+    const detail = `${what}: ${code ?? `HTTP ${status ?? '?'}`}${e.message !== '' ? ` - ${firstLine(e.message)}` : ''}`;
+    if (status === 429) return new ThrottledError(`Throttled on ${detail}`, code, status, retryAfterSeconds(e), { cause: e });
+    if (isInvalidKeyCode(code)) return new InvalidKeyError(`Key unusable for ${detail}`, code, status, { cause: e });
+    if (status === 404) return new NotFoundError(`Not found: ${detail}`, code, status, { cause: e });
+    if (status === 403) return new ForbiddenError(`Forbidden: ${detail}`, code, status, { cause: e });
+    if (status === 401) return new AuthenticationError(`Unauthenticated: ${detail}`, code, status, { cause: e });
+    if (status === 409) return new ConflictError(`Conflict: ${detail}`, code, status, { cause: e });
+    if (status === 400 || status === 422) return new BadRequestError(`Rejected: ${detail}`, code, status, { cause: e });
+    return new TransientError(`Failed: ${detail}`, code, status, { cause: e });
+  }
+  const message = e instanceof Error ? firstLine(e.message) : 'unknown error';
+  if (e instanceof Error && e.name === 'CredentialUnavailableError') {
+    return new AuthenticationError(`No credential for ${what}: ${message}`, undefined, undefined, { cause: e });
+  }
+  return new TransientError(`Failed: ${what}: ${message}`, undefined, undefined, { cause: e });
+}
+
+function firstLine(s: string): string {
+  const line = s.split('\n')[0] ?? '';
+  return line.length > 300 ? `${line.slice(0, 300)}...` : line;
+}

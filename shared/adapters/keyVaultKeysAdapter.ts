@@ -1,0 +1,100 @@
+import type { TokenCredential } from '@azure/core-auth';
+import { KeyClient, type KeyClientOptions, type KeyProperties, type KeyVaultKey } from '@azure/keyvault-keys';
+import { formatKeyUri, parseKeyUri } from '../domain/keyId';
+import type { KeyInfo, KeyVersionInfo } from '../domain/model';
+import type { KeyVaultKeys } from '../ports/keyVaultKeys';
+import { mapAzureError } from './azureErrors';
+
+/** Bit length of an RSA modulus, ignoring leading zero bytes. */
+export function modulusBits(n: Uint8Array | undefined): number | undefined {
+  if (n === undefined) return undefined;
+  let i = 0;
+  while (i < n.length && n[i] === 0) i++;
+  const first = n[i];
+  if (first === undefined) return undefined;
+  return (n.length - i - 1) * 8 + (32 - Math.clz32(first));
+}
+
+function iso(d: Date | undefined): string | undefined {
+  return d === undefined ? undefined : d.toISOString();
+}
+
+function fromProperties(p: KeyProperties): KeyVersionInfo {
+  const version = (p.version ?? '').toLowerCase();
+  const ref = parseKeyUri(p.id ?? formatKeyUri({ vaultUrl: p.vaultUrl, name: p.name, version }));
+  return {
+    kid: formatKeyUri(ref),
+    version,
+    enabled: p.enabled ?? false,
+    createdOn: iso(p.createdOn) ?? new Date(0).toISOString(),
+    notBefore: iso(p.notBefore),
+    expiresOn: iso(p.expiresOn),
+  };
+}
+
+function fromKey(k: KeyVaultKey): KeyVersionInfo {
+  const isRsa = k.keyType === 'RSA' || k.keyType === 'RSA-HSM';
+  return {
+    ...fromProperties(k.properties),
+    keyType: k.keyType,
+    keySize: isRsa ? modulusBits(k.key?.n) : undefined,
+    keyOps: k.keyOperations ?? [],
+  };
+}
+
+export interface KeyVaultKeysAdapterOptions {
+  readonly credential: TokenCredential;
+  /** Transport options (retry, TLS, extra policies); the local runtime passes its loopback seam here. */
+  readonly clientOptions?: KeyClientOptions;
+  /** Page size when listing versions; Key Vault's maximum is 25. */
+  readonly pageSize?: number;
+}
+
+/** `KeyVaultKeys` over `@azure/keyvault-keys`. One client per vault, created on first use. */
+export class KeyVaultKeysAdapter implements KeyVaultKeys {
+  private readonly clients = new Map<string, KeyClient>();
+
+  constructor(private readonly options: KeyVaultKeysAdapterOptions) {}
+
+  private client(vaultUrl: string): KeyClient {
+    const url = vaultUrl.toLowerCase();
+    let client = this.clients.get(url);
+    if (client === undefined) {
+      client = new KeyClient(url, this.options.credential, this.options.clientOptions);
+      this.clients.set(url, client);
+    }
+    return client;
+  }
+
+  async readKey(vaultUrl: string, keyName: string): Promise<KeyInfo> {
+    const ref = parseKeyUri(formatKeyUri({ vaultUrl, name: keyName, version: undefined }));
+    const versions: KeyVersionInfo[] = [];
+    try {
+      const pages = this.client(ref.vaultUrl)
+        .listPropertiesOfKeyVersions(keyName)
+        .byPage({ maxPageSize: this.options.pageSize ?? 25 });
+      for await (const page of pages) for (const p of page) versions.push(fromProperties(p));
+    } catch (e) {
+      throw mapAzureError(e, `listing versions of key ${keyName} in ${ref.vaultName}`);
+    }
+    return { vaultUrl: ref.vaultUrl, vaultName: ref.vaultName, name: keyName, versions };
+  }
+
+  async readKeyVersion(vaultUrl: string, keyName: string, version: string): Promise<KeyVersionInfo> {
+    const ref = parseKeyUri(formatKeyUri({ vaultUrl, name: keyName, version }));
+    try {
+      return fromKey(await this.client(ref.vaultUrl).getKey(keyName, { version }));
+    } catch (e) {
+      throw mapAzureError(e, `reading key ${keyName}/${version} in ${ref.vaultName}`);
+    }
+  }
+
+  async rotateKey(vaultUrl: string, keyName: string): Promise<KeyVersionInfo> {
+    const ref = parseKeyUri(formatKeyUri({ vaultUrl, name: keyName, version: undefined }));
+    try {
+      return fromKey(await this.client(ref.vaultUrl).rotateKey(keyName));
+    } catch (e) {
+      throw mapAzureError(e, `rotating key ${keyName} in ${ref.vaultName}`);
+    }
+  }
+}

@@ -1,0 +1,88 @@
+import type { TokenCredential } from '@azure/core-auth';
+import { ResourceGraphClient, type ResourceGraphClientOptionalParams } from '@azure/arm-resourcegraph';
+import { formatKeyUri, parseKeyUri } from '../domain/keyId';
+import type { EncryptionPatchBody, ServerSnapshot } from '../domain/model';
+import type { KeyLocator, OperationHandle, OperationStatus, ServerFleet, ServerPage } from '../ports/serverFleet';
+import { mapAzureError } from './azureErrors';
+import { referencesKey } from './armServerFleet';
+import { serverFromArmJson } from './serverProjection';
+
+export interface ResourceGraphServerFleetOptions {
+  readonly credential: TokenCredential;
+  readonly subscriptions: readonly string[];
+  /** Get, PATCH and operation polling go to ARM; only discovery goes to Resource Graph. */
+  readonly arm: ServerFleet;
+  readonly pageSize?: number;
+  readonly clientOptions?: ResourceGraphClientOptionalParams;
+}
+
+/** KQL string literal: single-quoted, with backslash and quote escaped. */
+function kql(s: string): string {
+  return `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+}
+
+/**
+ * The discovery query. `startswith` and `=~` are case-insensitive in KQL, as Key Vault URIs are.
+ * It may over-match (a `:443` host is missed, never a different key matched): rows are re-checked
+ * with the domain parser before anyone plans with them.
+ */
+export function discoveryQuery(key: KeyLocator): string {
+  const ref = parseKeyUri(formatKeyUri({ vaultUrl: key.vaultUrl, name: key.keyName, version: undefined }));
+  const versionless = formatKeyUri(ref);
+  const prefix = `${versionless}/`;
+  const slot = (field: string) =>
+    `properties.dataEncryption.${field} =~ ${kql(versionless)} or properties.dataEncryption.${field} startswith ${kql(prefix)}`;
+  return [
+    'resources',
+    "| where type =~ 'microsoft.dbforpostgresql/flexibleservers'",
+    `| where ${slot('primaryKeyURI')} or ${slot('geoBackupKeyURI')}`,
+    '| project id, name, type, location, resourceGroup, subscriptionId, tags, identity, properties',
+    '| order by id asc',
+  ].join('\n');
+}
+
+/** `ServerFleet` whose discovery uses Azure Resource Graph: one query across all subscriptions. */
+export class ResourceGraphServerFleet implements ServerFleet {
+  private readonly client: ResourceGraphClient;
+
+  constructor(private readonly options: ResourceGraphServerFleetOptions) {
+    this.client = new ResourceGraphClient(options.credential, options.clientOptions);
+  }
+
+  async findServersReferencingKey(key: KeyLocator, continuationToken?: string): Promise<ServerPage> {
+    let response;
+    try {
+      response = await this.client.resources({
+        subscriptions: [...this.options.subscriptions],
+        query: discoveryQuery(key),
+        options: {
+          top: this.options.pageSize ?? 1000,
+          resultFormat: 'objectArray',
+          ...(continuationToken !== undefined ? { skipToken: continuationToken } : {}),
+        },
+      });
+    } catch (e) {
+      throw mapAzureError(e, `querying Resource Graph for servers using key ${key.keyName}`);
+    }
+    const rows: unknown[] = Array.isArray(response.data) ? (response.data as unknown[]) : [];
+    const servers: ServerSnapshot[] = [];
+    for (const row of rows) {
+      const server = serverFromArmJson(row);
+      if (referencesKey(server, key)) servers.push(server);
+    }
+    const next = response.skipToken;
+    return { servers, continuationToken: next === undefined || next === '' ? undefined : next };
+  }
+
+  getServer(serverId: string): Promise<ServerSnapshot> {
+    return this.options.arm.getServer(serverId);
+  }
+
+  beginEncryptionUpdate(serverId: string, body: EncryptionPatchBody): Promise<OperationHandle> {
+    return this.options.arm.beginEncryptionUpdate(serverId, body);
+  }
+
+  pollOperation(handle: OperationHandle): Promise<OperationStatus> {
+    return this.options.arm.pollOperation(handle);
+  }
+}

@@ -1,0 +1,76 @@
+/**
+ * Named errors the ports raise, with stable codes. Activities use `retryable` to decide between
+ * throwing (the durable retry policy tries again) and returning a tagged failure (permanent).
+ * Messages name the resource and the Azure error code, never tokens or key material.
+ */
+export abstract class AzureCallError extends Error {
+  abstract readonly code: string;
+  abstract readonly retryable: boolean;
+
+  constructor(
+    message: string,
+    /** Azure's own error code (e.g. `KeyNotFound`, `AuthorizationFailed`), when it sent one. */
+    readonly azureCode: string | undefined,
+    /** HTTP status, when the call got that far. */
+    readonly statusCode: number | undefined,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+export class NotFoundError extends AzureCallError {
+  readonly code = 'NotFound';
+  readonly retryable = false;
+}
+
+export class ForbiddenError extends AzureCallError {
+  readonly code = 'Forbidden';
+  readonly retryable = false;
+}
+
+export class ThrottledError extends AzureCallError {
+  readonly code = 'Throttled';
+  readonly retryable = true;
+
+  constructor(
+    message: string,
+    azureCode: string | undefined,
+    statusCode: number | undefined,
+    /** From `Retry-After`; the caller waits at least this long before trying again. */
+    readonly retryAfterSeconds: number | undefined,
+    options?: { cause?: unknown },
+  ) {
+    super(message, azureCode, statusCode, options);
+  }
+}
+
+/** The resource is busy with another operation (ARM 409), or the request conflicts with its state. */
+export class ConflictError extends AzureCallError {
+  readonly code = 'Conflict';
+  readonly retryable = true;
+}
+
+/** The key (version) cannot be used: disabled, expired, wrong type or size, or the identity lacks grants. */
+export class InvalidKeyError extends AzureCallError {
+  readonly code = 'InvalidKey';
+  readonly retryable = false;
+}
+
+/** Rejected request that will fail the same way again (400 other than key problems). */
+export class BadRequestError extends AzureCallError {
+  readonly code = 'BadRequest';
+  readonly retryable = false;
+}
+
+/** 5xx, timeouts, connection resets: worth another try. */
+export class TransientError extends AzureCallError {
+  readonly code = 'Transient';
+  readonly retryable = true;
+}
+
+export class AuthenticationError extends AzureCallError {
+  readonly code = 'Unauthenticated';
+  readonly retryable = false;
+}

@@ -1,0 +1,37 @@
+import type { EncryptionPatchBody, ServerSnapshot } from '../domain/model';
+
+export interface KeyLocator {
+  readonly vaultUrl: string;
+  readonly keyName: string;
+}
+
+/** One page of a discovery; hand `continuationToken` back to resume exactly where it stopped. */
+export interface ServerPage {
+  readonly servers: readonly ServerSnapshot[];
+  readonly continuationToken: string | undefined;
+}
+
+/** Serialized state of a long-running PATCH: plain JSON, safe to carry through an orchestration. */
+export interface OperationHandle {
+  readonly serverId: string;
+  readonly pollerState: string;
+}
+
+export type OperationStatus =
+  | { readonly status: 'InProgress' }
+  | { readonly status: 'Succeeded'; readonly server: ServerSnapshot }
+  | { readonly status: 'Failed' | 'Canceled'; readonly errorCode: string; readonly message: string };
+
+/** Flexible servers across the configured subscriptions. */
+export interface ServerFleet {
+  /**
+   * Servers whose primary or geo-backup key URI names this key (versioned or versionless), one page
+   * at a time. Discovery may over-match (prefix queries); callers plan with the domain, which re-checks.
+   */
+  findServersReferencingKey(key: KeyLocator, continuationToken?: string): Promise<ServerPage>;
+  getServer(serverId: string): Promise<ServerSnapshot>;
+  /** Sends the PATCH and returns as soon as ARM accepted it (202), without waiting for the operation. */
+  beginEncryptionUpdate(serverId: string, body: EncryptionPatchBody): Promise<OperationHandle>;
+  /** One poll of the operation; never blocks until completion. */
+  pollOperation(handle: OperationHandle): Promise<OperationStatus>;
+}
