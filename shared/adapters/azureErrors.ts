@@ -12,18 +12,12 @@ import {
 } from '../ports/errors';
 
 /**
- * Azure error codes that mean "the key or the identity's access to it is unusable". They come back on
- * the PATCH or in the failed operation; retrying cannot help until an operator fixes the vault.
+ * Codes the PostgreSQL resource provider uses when the key, or the server identity's access to it, is
+ * unusable. They come back on the PATCH or in the failed operation; retrying cannot help until an
+ * operator fixes the vault. (Key Vault's own `KeyNotFound` on a data-plane read stays a NotFound.)
  */
 const INVALID_KEY_CODES = new Set(
   [
-    'KeyDisabled',
-    'KeyExpired',
-    'KeyNotYetValid',
-    'KeyNotFound',
-    'InvalidKeyType',
-    'InvalidKeySize',
-    'KeyOperationNotAllowed',
     'AzureKeyVaultKeyNotFound',
     'AzureKeyVaultKeyDisabled',
     'AzureKeyVaultKeyExpired',

@@ -1,0 +1,188 @@
+import { randomUUID } from 'node:crypto';
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import type { Scheduler } from './clock';
+import { attributes, vaultArmId } from './keyvault-model';
+import type { KeyEvent, World } from './world';
+
+/** Event Grid's webhook retry schedule (then hourly), and the events it never retries. */
+const RETRY_DELAYS_MS = [10_000, 30_000, 60_000, 300_000, 600_000, 1_800_000, 3_600_000];
+const NO_RETRY_STATUSES = [400, 401, 403, 413];
+
+export interface SubscriptionSpec {
+  readonly name: string;
+  /** Webhook URL (for an Azure Function: the Event Grid extension URL with its system key). */
+  readonly endpoint: string;
+  /** Full event type names; default: the three key events. */
+  readonly eventTypes?: readonly string[];
+  /** Vault names whose system topic this subscription is on; default: every vault. */
+  readonly vaults?: readonly string[];
+  readonly maxDeliveryAttempts?: number;
+  readonly eventTimeToLiveMinutes?: number;
+  /** Keep undeliverable events in the dead-letter record (Azure: a storage container). */
+  readonly deadLetter?: boolean;
+}
+
+export interface DeliveryAttempt {
+  readonly at: string;
+  readonly status: number | undefined;
+  readonly error: string | undefined;
+}
+
+export interface Delivery {
+  readonly id: string;
+  readonly subscription: string;
+  readonly event: Record<string, unknown>;
+  readonly attempts: DeliveryAttempt[];
+  state: 'pending' | 'delivered' | 'deadLettered' | 'dropped';
+  deadLetterReason: string | undefined;
+  readonly firstAt: number;
+}
+
+interface Subscription extends SubscriptionSpec {
+  readonly createdAt: string;
+}
+
+export class EventGridError extends Error {}
+
+export class EventGrid {
+  readonly subscriptions = new Map<string, Subscription>();
+  readonly deliveries: Delivery[] = [];
+
+  constructor(
+    private readonly world: World,
+    private readonly scheduler: Scheduler,
+    private readonly caCertPem: string,
+  ) {
+    world.events.on('key', (e) => this.publish(e));
+  }
+
+  /**
+   * Creates a subscription after Event Grid's validation handshake: the endpoint must answer the
+   * SubscriptionValidationEvent with 200 and `{"validationResponse": <code>}`.
+   */
+  async subscribe(spec: SubscriptionSpec): Promise<void> {
+    if (!/^[A-Za-z0-9-]{3,64}$/.test(spec.name)) throw new EventGridError('subscription name must be 3-64 letters, digits or hyphens');
+    const url = new URL(spec.endpoint);
+    if (url.protocol !== 'https:' && !(url.protocol === 'http:' && ['127.0.0.1', 'localhost'].includes(url.hostname))) {
+      throw new EventGridError('webhook endpoints must be https (plain http allowed on loopback only)');
+    }
+    const code = randomUUID().toUpperCase();
+    const topic = spec.vaults?.[0] !== undefined ? this.topicOf(spec.vaults[0]) : `/subscriptions/${randomUUID()}`;
+    const validation = [
+      {
+        id: randomUUID(),
+        topic,
+        subject: '',
+        data: { validationCode: code, validationUrl: `https://rp-westeurope.eventgrid.azure.net/eventsubscriptions/${spec.name}/validate?id=${code}` },
+        eventType: 'Microsoft.EventGrid.SubscriptionValidationEvent',
+        eventTime: this.world.clock.nowIso(),
+        metadataVersion: '1',
+        dataVersion: '2',
+      },
+    ];
+    const res = await this.post(spec.endpoint, validation, { 'aeg-event-type': 'SubscriptionValidation', 'aeg-subscription-name': spec.name.toUpperCase(), 'aeg-delivery-count': '0' });
+    let answer: unknown;
+    try {
+      answer = JSON.parse(res.body);
+    } catch {
+      answer = undefined;
+    }
+    const ok = res.status === 200 && typeof answer === 'object' && answer !== null && (answer as Record<string, unknown>)['validationResponse'] === code;
+    if (!ok) throw new EventGridError(`webhook validation handshake failed: HTTP ${res.status ?? 'no response'}${res.error !== undefined ? ` (${res.error})` : ''}`);
+    this.subscriptions.set(spec.name, { ...spec, createdAt: this.world.clock.nowIso() });
+  }
+
+  private topicOf(vaultName: string): string {
+    const vault = this.world.vaultByName(vaultName);
+    return vault === undefined ? `/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/unknown/providers/Microsoft.KeyVault/vaults/${vaultName}` : vaultArmId(vault);
+  }
+
+  /** The Event Grid–schema event Key Vault publishes (data fields PascalCase, NBF/EXP unix seconds). */
+  eventFor(e: KeyEvent): Record<string, unknown> {
+    const attrs = attributes(e.version);
+    return {
+      id: randomUUID(),
+      topic: vaultArmId(e.vault),
+      subject: e.keyName,
+      eventType: `Microsoft.KeyVault.${e.type}`,
+      eventTime: this.world.clock.nowIso(),
+      data: {
+        Id: `${this.world.vaultUrl(e.vault)}/keys/${e.keyName}/${e.version.version}`,
+        VaultName: e.vault.name,
+        ObjectType: 'Key',
+        ObjectName: e.keyName,
+        Version: e.version.version,
+        NBF: attrs['nbf'] ?? null,
+        EXP: attrs['exp'] ?? null,
+      },
+      dataVersion: '1',
+      metadataVersion: '1',
+    };
+  }
+
+  private publish(e: KeyEvent): void {
+    const event = this.eventFor(e);
+    for (const sub of this.subscriptions.values()) {
+      const types = sub.eventTypes ?? ['Microsoft.KeyVault.KeyNewVersionCreated', 'Microsoft.KeyVault.KeyNearExpiry', 'Microsoft.KeyVault.KeyExpired'];
+      if (!types.includes(String(event['eventType']))) continue;
+      if (sub.vaults !== undefined && !sub.vaults.some((v) => v.toLowerCase() === e.vault.name)) continue;
+      const delivery: Delivery = { id: randomUUID(), subscription: sub.name, event, attempts: [], state: 'pending', deadLetterReason: undefined, firstAt: this.world.clock.now() };
+      this.deliveries.push(delivery);
+      this.scheduler.after(0, `deliver ${delivery.id}`, () => this.attempt(sub, delivery));
+    }
+  }
+
+  private async attempt(sub: Subscription, d: Delivery): Promise<void> {
+    const res = await this.post(sub.endpoint, [d.event], {
+      'aeg-event-type': 'Notification',
+      'aeg-subscription-name': sub.name.toUpperCase(),
+      'aeg-delivery-count': String(d.attempts.length),
+      'aeg-data-version': '1',
+      'aeg-metadata-version': '1',
+    });
+    d.attempts.push({ at: this.world.clock.nowIso(), status: res.status, error: res.error });
+    if (res.status !== undefined && res.status >= 200 && res.status < 300) {
+      d.state = 'delivered';
+      return;
+    }
+    const maxAttempts = sub.maxDeliveryAttempts ?? 30;
+    const ttlMs = (sub.eventTimeToLiveMinutes ?? 1440) * 60_000;
+    const delay = (RETRY_DELAYS_MS[d.attempts.length - 1] ?? 3_600_000) * this.world.behaviour.eventGridRetryScale;
+    let reason: string | undefined;
+    if (res.status !== undefined && NO_RETRY_STATUSES.includes(res.status)) reason = `endpoint answered ${res.status}, which Event Grid does not retry`;
+    else if (d.attempts.length >= maxAttempts) reason = `max delivery attempts (${maxAttempts}) exceeded`;
+    else if (this.world.clock.now() + delay - d.firstAt > ttlMs * this.world.behaviour.eventGridRetryScale) reason = 'event time-to-live expired';
+    if (reason !== undefined) {
+      d.state = sub.deadLetter === true ? 'deadLettered' : 'dropped';
+      d.deadLetterReason = reason;
+      return;
+    }
+    this.scheduler.after(delay, `redeliver ${d.id}`, () => this.attempt(sub, d));
+  }
+
+  private post(endpoint: string, body: unknown, headers: Record<string, string>): Promise<{ status: number | undefined; body: string; error: string | undefined }> {
+    const url = new URL(endpoint);
+    const payload = JSON.stringify(body);
+    const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
+    return new Promise((resolve) => {
+      const req = send(
+        url,
+        {
+          method: 'POST',
+          headers: { ...headers, 'content-type': 'application/json; charset=utf-8', 'content-length': String(Buffer.byteLength(payload)) },
+          timeout: this.world.behaviour.eventGridDeliveryTimeoutMs,
+          ...(url.protocol === 'https:' ? { ca: this.caCertPem } : {}),
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => resolve({ status: res.statusCode, body: Buffer.concat(chunks).toString('utf8'), error: undefined }));
+        },
+      );
+      req.on('timeout', () => req.destroy(new Error('timed out')));
+      req.on('error', (e) => resolve({ status: undefined, body: '', error: e.message }));
+      req.end(payload);
+    });
+  }
+}

@@ -1,0 +1,127 @@
+import { createHash } from 'node:crypto';
+import { armError, authorizeArm } from './arm';
+import { HttpError, isObject, jsonBody, type Reply, type Request } from './http';
+import { KqlError, runKql, type Row } from './kql';
+import { vaultArmId } from './keyvault-model';
+import type { World } from './world';
+
+export const RESOURCE_GRAPH_API_VERSIONS = ['2021-03-01', '2022-10-01', '2024-04-01'];
+
+/** Rows of the `resources` table: ARM JSON plus the columns Resource Graph adds (type is lower-case). */
+export function resourceRows(world: World): Row[] {
+  const rows: Row[] = [];
+  for (const r of world.servers.values()) {
+    const id = String(r.json['id']);
+    const parts = id.split('/');
+    rows.push({
+      id,
+      name: r.json['name'],
+      type: 'microsoft.dbforpostgresql/flexibleservers',
+      tenantId: world.tenantId,
+      kind: '',
+      location: String(r.json['location']).toLowerCase().replace(/\s+/g, ''),
+      resourceGroup: (parts[4] ?? '').toLowerCase(),
+      subscriptionId: (parts[2] ?? '').toLowerCase(),
+      managedBy: '',
+      sku: structuredClone(r.json['sku'] ?? null),
+      plan: null,
+      properties: structuredClone(r.json['properties'] ?? {}),
+      tags: structuredClone(r.json['tags'] ?? {}),
+      identity: structuredClone(r.json['identity'] ?? null),
+      zones: null,
+      extendedLocation: null,
+    });
+  }
+  for (const v of world.vaults.values()) {
+    rows.push({
+      id: vaultArmId(v),
+      name: v.name,
+      type: 'microsoft.keyvault/vaults',
+      tenantId: world.tenantId,
+      kind: '',
+      location: v.location,
+      resourceGroup: v.resourceGroup.toLowerCase(),
+      subscriptionId: v.subscriptionId.toLowerCase(),
+      managedBy: '',
+      sku: { family: 'A', name: 'standard' },
+      plan: null,
+      properties: { vaultUri: `${world.vaultUrl(v)}/`, enableRbacAuthorization: true, enableSoftDelete: true },
+      tags: {},
+      identity: null,
+      zones: null,
+      extendedLocation: null,
+    });
+  }
+  return rows;
+}
+
+function invalidQuery(detail: string): HttpError {
+  return new HttpError(400, {
+    status: 400,
+    body: {
+      error: {
+        code: 'BadRequest',
+        message: 'Please provide below info when asking for support: timestamp, correlationId.',
+        details: [
+          { code: 'InvalidQuery', message: 'Query is invalid. Please refer to the documentation for the Azure Resource Graph service and fix the error before retrying.' },
+          { code: 'ParserFailure', message: detail },
+        ],
+      },
+    },
+  });
+}
+
+/** `POST /providers/Microsoft.ResourceGraph/resources`: runs the query for real, pages with $skipToken. */
+export function queryResources(world: World, req: Request): Reply {
+  authorizeArm(req);
+  const apiVersion = req.query.get('api-version');
+  if (apiVersion === null || !RESOURCE_GRAPH_API_VERSIONS.includes(apiVersion)) {
+    throw armError(400, 'InvalidApiVersionParameter', `The api-version '${apiVersion ?? ''}' is invalid. The supported versions are '${RESOURCE_GRAPH_API_VERSIONS.join(',')}'.`);
+  }
+  const body = jsonBody(req);
+  if (!isObject(body) || typeof body['query'] !== 'string') throw armError(400, 'BadRequest', 'The request must contain a query.');
+  const query = body['query'];
+  const options = isObject(body['options']) ? body['options'] : {};
+  const subs = Array.isArray(body['subscriptions']) ? body['subscriptions'].map((s) => String(s).toLowerCase()) : undefined;
+  const top = options['$top'] === undefined ? 1000 : Number(options['$top']);
+  if (!Number.isInteger(top) || top < 1 || top > 1000) throw armError(400, 'BadRequest', '$top must be between 1 and 1000.');
+  const skip = options['$skip'] === undefined ? 0 : Number(options['$skip']);
+  const format = options['resultFormat'] ?? 'objectArray';
+
+  const scoped = resourceRows(world).filter((r) => subs === undefined || subs.includes(String(r['subscriptionId'])));
+  let rows: Row[];
+  try {
+    rows = runKql(query, { resources: scoped });
+  } catch (e) {
+    if (e instanceof KqlError) throw invalidQuery(e.message);
+    throw e;
+  }
+  // The skip token binds the offset to the query it came from.
+  const queryHash = createHash('sha256').update(query).update(JSON.stringify(subs ?? [])).digest('hex').slice(0, 16);
+  let offset = skip;
+  if (typeof options['$skipToken'] === 'string') {
+    const [hash, off] = Buffer.from(options['$skipToken'], 'base64url').toString('utf8').split(':');
+    if (hash !== queryHash || off === undefined || !/^\d+$/.test(off)) throw armError(400, 'BadRequest', 'The $skipToken is invalid for this query.');
+    offset = Number(off);
+  }
+  const pageRows = rows.slice(offset, offset + top);
+  const more = offset + top < rows.length;
+  const data =
+    format === 'table'
+      ? {
+          columns: Object.keys(pageRows[0] ?? {}).map((name) => ({ name, type: 'object' })),
+          rows: pageRows.map((r) => Object.values(r)),
+        }
+      : pageRows;
+  return {
+    status: 200,
+    body: {
+      totalRecords: rows.length,
+      count: pageRows.length,
+      data,
+      facets: [],
+      resultTruncated: 'false',
+      ...(more ? { $skipToken: Buffer.from(`${queryHash}:${offset + top}`).toString('base64url') } : {}),
+    },
+  };
+}
