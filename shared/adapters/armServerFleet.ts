@@ -5,12 +5,13 @@ import {
   type ServerForPatch,
 } from '@azure/arm-postgresql-flexible';
 import type { TokenCredential } from '@azure/core-auth';
+import { RestError, createPipelineRequest } from '@azure/core-rest-pipeline';
 import { parseKeyUri, sameKey, tryParseKeyUri } from '../domain/keyId';
 import type { EncryptionPatchBody, ServerSnapshot } from '../domain/model';
 import { parseFlexibleServerId } from '../domain/resourceId';
 import { BadRequestError } from '../ports/errors';
 import type { KeyLocator, OperationHandle, OperationStatus, ServerFleet, ServerPage } from '../ports/serverFleet';
-import { isInvalidKeyCode, mapAzureError } from './azureErrors';
+import { mapAzureError } from './azureErrors';
 import { serverFromSdk } from './serverProjection';
 
 export interface ArmServerFleetOptions {
@@ -117,37 +118,53 @@ export class ArmServerFleet implements ServerFleet {
     }
   }
 
+  /**
+   * Reads ARM's operation status resource (the `Azure-AsyncOperation` URL from the PATCH) once, through
+   * the SDK client's own pipeline (auth, retries, throttling). The SDK poller would surface a failed
+   * operation as an untyped Error with the code inside its message; the status resource carries
+   * `error.code` as data, which is what diagnosis needs.
+   */
   async pollOperation(handle: OperationHandle): Promise<OperationStatus> {
     const ref = parseFlexibleServerId(handle.serverId);
-    let poller;
+    const url = operationUrl(handle.pollerState);
+    const client = this.client(ref.subscriptionId);
+    let status: string | undefined;
+    let error: { code?: unknown; message?: unknown } | undefined;
     try {
-      // Resuming sends no PATCH: the restored poller reads the operation status once.
-      poller = await this.client(ref.subscriptionId).servers.beginUpdate(ref.resourceGroup, ref.name, {}, { resumeFrom: handle.pollerState });
+      const response = await client.sendRequest(createPipelineRequest({ url, method: 'GET' }));
+      if (response.status >= 400) {
+        throw new RestError(`operation status returned ${response.status}`, { statusCode: response.status, response });
+      }
+      const body = JSON.parse(response.bodyAsText ?? '{}') as { status?: unknown; error?: { code?: unknown; message?: unknown } };
+      status = typeof body.status === 'string' ? body.status : undefined;
+      error = body.error;
     } catch (e) {
-      const mapped = mapAzureError(e, `operation on server ${ref.name}`);
-      // A failed operation surfaces as an error carrying the operation's error code.
-      if (!mapped.retryable && (mapped.statusCode === undefined || mapped.statusCode < 300 || isInvalidKeyCode(mapped.azureCode))) {
-        return { status: 'Failed', errorCode: mapped.azureCode ?? mapped.code, message: mapped.message };
-      }
-      throw mapped;
+      throw mapAzureError(e, `operation on server ${ref.name}`);
     }
-    const state = poller.getOperationState();
-    switch (state.status) {
-      case 'succeeded': {
-        const result = poller.getResult();
-        return { status: 'Succeeded', server: result !== undefined ? serverFromSdk(result) : await this.getServer(handle.serverId) };
-      }
+    switch (status?.toLowerCase()) {
+      case 'succeeded':
+        return { status: 'Succeeded', server: await this.getServer(handle.serverId) };
       case 'failed':
-      case 'canceled': {
-        const err = state.error as (Error & { code?: string }) | undefined;
+      case 'canceled':
         return {
-          status: state.status === 'failed' ? 'Failed' : 'Canceled',
-          errorCode: err?.code ?? 'OperationFailed',
-          message: err?.message ?? `operation ${state.status}`,
+          status: status.toLowerCase() === 'failed' ? 'Failed' : 'Canceled',
+          errorCode: typeof error?.code === 'string' ? error.code : 'OperationFailed',
+          message: typeof error?.message === 'string' ? error.message : `operation ${status}`,
         };
-      }
       default:
         return { status: 'InProgress' };
     }
   }
+}
+
+/** The operation status URL inside the SDK poller's serialized state. */
+function operationUrl(pollerState: string): string {
+  try {
+    const parsed = JSON.parse(pollerState) as { state?: { config?: { operationLocation?: unknown } } };
+    const url = parsed.state?.config?.operationLocation;
+    if (typeof url === 'string' && url.startsWith('https://')) return url;
+  } catch {
+    // fall through
+  }
+  throw new BadRequestError('Operation handle carries no operation status URL.', undefined, undefined);
 }
