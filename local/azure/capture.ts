@@ -33,7 +33,15 @@ export class Captures {
   readonly pages: PagerEvent[] = [];
   readonly webhooks: WebhookCapture[] = [];
   /** PagerDuty incident state per dedup key: what the on-call engineer would see. */
-  readonly incidents = new Map<string, { status: 'triggered' | 'acknowledged' | 'resolved'; summary: string; severity: string; updatedAt: string }>();
+  readonly incidents = new Map<
+    string,
+    {
+      status: 'triggered' | 'acknowledged' | 'resolved';
+      summary: string;
+      severity: string;
+      updatedAt: string;
+    }
+  >();
 
   constructor(private readonly now: () => string) {}
 
@@ -42,10 +50,22 @@ export class Captures {
     const text = req.body.toString('utf8').trim();
     let items: unknown[];
     try {
-      const parsed: unknown = text.startsWith('[') ? JSON.parse(text) : text.split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as unknown);
+      const parsed: unknown = text.startsWith('[')
+        ? JSON.parse(text)
+        : text
+            .split('\n')
+            .filter((l) => l.trim() !== '')
+            .map((l) => JSON.parse(l) as unknown);
       items = Array.isArray(parsed) ? parsed : [parsed];
     } catch {
-      return { status: 400, body: { itemsReceived: 0, itemsAccepted: 0, errors: [{ index: 0, statusCode: 400, message: 'Invalid JSON' }] } };
+      return {
+        status: 400,
+        body: {
+          itemsReceived: 0,
+          itemsAccepted: 0,
+          errors: [{ index: 0, statusCode: 400, message: 'Invalid JSON' }],
+        },
+      };
     }
     const errors: { index: number; statusCode: number; message: string }[] = [];
     items.forEach((item, index) => {
@@ -54,7 +74,10 @@ export class Captures {
       else this.telemetry.push({ receivedAt: this.now(), envelope: item as Record<string, unknown> });
     });
     const accepted = items.length - errors.length;
-    return { status: errors.length === 0 ? 200 : accepted > 0 ? 206 : 400, body: { itemsReceived: items.length, itemsAccepted: accepted, errors } };
+    return {
+      status: errors.length === 0 ? 200 : accepted > 0 ? 206 : 400,
+      body: { itemsReceived: items.length, itemsAccepted: accepted, errors },
+    };
   }
 
   /** PagerDuty Events API v2 `POST /v2/enqueue`. */
@@ -63,24 +86,42 @@ export class Captures {
     try {
       body = JSON.parse(req.body.toString('utf8'));
     } catch {
-      return { status: 400, body: { status: 'invalid event', message: 'Event object is invalid', errors: ['Invalid JSON'] } };
+      return {
+        status: 400,
+        body: { status: 'invalid event', message: 'Event object is invalid', errors: ['Invalid JSON'] },
+      };
     }
     const errors: string[] = [];
-    if (!isObject(body)) return { status: 400, body: { status: 'invalid event', message: 'Event object is invalid', errors: ['Body must be an object'] } };
+    if (!isObject(body))
+      return {
+        status: 400,
+        body: {
+          status: 'invalid event',
+          message: 'Event object is invalid',
+          errors: ['Body must be an object'],
+        },
+      };
     const routingKey = body['routing_key'];
     const action = body['event_action'];
-    if (typeof routingKey !== 'string' || routingKey.length !== 32) errors.push("'routing_key' is invalid (must be 32 characters)");
-    if (action !== 'trigger' && action !== 'acknowledge' && action !== 'resolve') errors.push("'event_action' is invalid (must be trigger, acknowledge or resolve)");
+    if (typeof routingKey !== 'string' || routingKey.length !== 32)
+      errors.push("'routing_key' is invalid (must be 32 characters)");
+    if (action !== 'trigger' && action !== 'acknowledge' && action !== 'resolve')
+      errors.push("'event_action' is invalid (must be trigger, acknowledge or resolve)");
     const payload = isObject(body['payload']) ? body['payload'] : undefined;
     let dedupKey = typeof body['dedup_key'] === 'string' ? body['dedup_key'] : undefined;
-    if (dedupKey !== undefined && dedupKey.length > 255) errors.push("'dedup_key' must be at most 255 characters");
+    if (dedupKey !== undefined && dedupKey.length > 255)
+      errors.push("'dedup_key' must be at most 255 characters");
     if (action === 'trigger') {
       if (payload === undefined) errors.push("'payload' is missing");
       else {
-        if (typeof payload['summary'] !== 'string' || payload['summary'] === '') errors.push("'payload.summary' is missing");
-        else if (payload['summary'].length > 1024) errors.push("'payload.summary' must be at most 1024 characters");
-        if (typeof payload['source'] !== 'string' || payload['source'] === '') errors.push("'payload.source' is missing");
-        if (!['critical', 'error', 'warning', 'info'].includes(String(payload['severity']))) errors.push("'payload.severity' is invalid");
+        if (typeof payload['summary'] !== 'string' || payload['summary'] === '')
+          errors.push("'payload.summary' is missing");
+        else if (payload['summary'].length > 1024)
+          errors.push("'payload.summary' must be at most 1024 characters");
+        if (typeof payload['source'] !== 'string' || payload['source'] === '')
+          errors.push("'payload.source' is missing");
+        if (!['critical', 'error', 'warning', 'info'].includes(String(payload['severity'])))
+          errors.push("'payload.severity' is invalid");
       }
       dedupKey ??= crypto.randomUUID().replace(/-/g, '');
     } else if ((action === 'acknowledge' || action === 'resolve') && dedupKey === undefined) {
@@ -89,11 +130,22 @@ export class Captures {
     if (errors.length > 0 || typeof routingKey !== 'string' || dedupKey === undefined) {
       return { status: 400, body: { status: 'invalid event', message: 'Event object is invalid', errors } };
     }
-    const event: PagerEvent = { receivedAt: this.now(), routingKeyFingerprint: fingerprint(routingKey), eventAction: String(action), dedupKey, payload };
+    const event: PagerEvent = {
+      receivedAt: this.now(),
+      routingKeyFingerprint: fingerprint(routingKey),
+      eventAction: String(action),
+      dedupKey,
+      payload,
+    };
     this.pages.push(event);
     const existing = this.incidents.get(dedupKey);
     if (action === 'trigger' && (existing === undefined || existing.status === 'resolved')) {
-      this.incidents.set(dedupKey, { status: 'triggered', summary: String(payload?.['summary']), severity: String(payload?.['severity']), updatedAt: event.receivedAt });
+      this.incidents.set(dedupKey, {
+        status: 'triggered',
+        summary: String(payload?.['summary']),
+        severity: String(payload?.['severity']),
+        updatedAt: event.receivedAt,
+      });
     } else if (existing !== undefined && action !== 'trigger') {
       existing.status = action === 'resolve' ? 'resolved' : 'acknowledged';
       existing.updatedAt = event.receivedAt;
@@ -119,11 +171,16 @@ export class Captures {
 
 function envelopeProblem(item: unknown): string | undefined {
   if (!isObject(item)) return 'Envelope must be an object';
-  if (typeof item['name'] !== 'string' || item['name'] === '') return "Field 'name' on type 'Envelope' is required but missing or empty";
-  if (typeof item['time'] !== 'string' || Number.isNaN(Date.parse(item['time']))) return "Field 'time' on type 'Envelope' is required but missing or empty";
-  if (typeof item['iKey'] !== 'string' || item['iKey'] === '') return "Field 'iKey' on type 'Envelope' is required but missing or empty";
+  if (typeof item['name'] !== 'string' || item['name'] === '')
+    return "Field 'name' on type 'Envelope' is required but missing or empty";
+  if (typeof item['time'] !== 'string' || Number.isNaN(Date.parse(item['time'])))
+    return "Field 'time' on type 'Envelope' is required but missing or empty";
+  if (typeof item['iKey'] !== 'string' || item['iKey'] === '')
+    return "Field 'iKey' on type 'Envelope' is required but missing or empty";
   const data = item['data'];
-  if (!isObject(data) || typeof data['baseType'] !== 'string' || !isObject(data['baseData'])) return "Field 'data' on type 'Envelope' is invalid";
-  if (data['baseType'] === 'EventData' && typeof data['baseData']['name'] !== 'string') return "Field 'name' on type 'EventData' is required";
+  if (!isObject(data) || typeof data['baseType'] !== 'string' || !isObject(data['baseData']))
+    return "Field 'data' on type 'Envelope' is invalid";
+  if (data['baseType'] === 'EventData' && typeof data['baseData']['name'] !== 'string')
+    return "Field 'name' on type 'EventData' is required";
   return undefined;
 }

@@ -89,12 +89,14 @@ export class Scheduler {
   }
 }
 
-const DURATION = /^P(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?$/;
+const DURATION =
+  /^P(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?$/;
 
 /** ISO-8601 duration (as Key Vault rotation policies use: P30D, P2Y, PT1H) to milliseconds. */
 export function parseIsoDuration(text: string): number {
   const m = DURATION.exec(text.trim());
-  if (m === null || text.trim() === 'P' || text.trim().endsWith('T')) throw new Error(`invalid ISO-8601 duration "${text}"`);
+  if (m === null || text.trim() === 'P' || text.trim().endsWith('T'))
+    throw new Error(`invalid ISO-8601 duration "${text}"`);
   const n = (i: number) => Number(m[i] ?? 0);
   const days = n(1) * 365 + n(2) * 30 + n(3) * 7 + n(4);
   return ((days * 24 + n(5)) * 60 + n(6)) * 60_000 + n(7) * 1000;

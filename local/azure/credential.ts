@@ -33,7 +33,8 @@ export function readBearer(authorization: string | undefined): TokenClaims | und
   if (m?.[2] === undefined) return undefined;
   try {
     const claims = JSON.parse(Buffer.from(m[2], 'base64url').toString('utf8')) as Partial<TokenClaims>;
-    if (typeof claims.aud !== 'string' || typeof claims.oid !== 'string' || typeof claims.exp !== 'number') return undefined;
+    if (typeof claims.aud !== 'string' || typeof claims.oid !== 'string' || typeof claims.exp !== 'number')
+      return undefined;
     return { aud: claims.aud, oid: claims.oid, tid: claims.tid ?? '', exp: claims.exp };
   } catch {
     return undefined;

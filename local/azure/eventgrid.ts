@@ -62,40 +62,61 @@ export class EventGrid {
    * SubscriptionValidationEvent with 200 and `{"validationResponse": <code>}`.
    */
   async subscribe(spec: SubscriptionSpec): Promise<void> {
-    if (!/^[A-Za-z0-9-]{3,64}$/.test(spec.name)) throw new EventGridError('subscription name must be 3-64 letters, digits or hyphens');
+    if (!/^[A-Za-z0-9-]{3,64}$/.test(spec.name))
+      throw new EventGridError('subscription name must be 3-64 letters, digits or hyphens');
     const url = new URL(spec.endpoint);
-    if (url.protocol !== 'https:' && !(url.protocol === 'http:' && ['127.0.0.1', 'localhost'].includes(url.hostname))) {
+    if (
+      url.protocol !== 'https:' &&
+      !(url.protocol === 'http:' && ['127.0.0.1', 'localhost'].includes(url.hostname))
+    ) {
       throw new EventGridError('webhook endpoints must be https (plain http allowed on loopback only)');
     }
     const code = randomUUID().toUpperCase();
-    const topic = spec.vaults?.[0] !== undefined ? this.topicOf(spec.vaults[0]) : `/subscriptions/${randomUUID()}`;
+    const topic =
+      spec.vaults?.[0] !== undefined ? this.topicOf(spec.vaults[0]) : `/subscriptions/${randomUUID()}`;
     const validation = [
       {
         id: randomUUID(),
         topic,
         subject: '',
-        data: { validationCode: code, validationUrl: `https://rp-westeurope.eventgrid.azure.net/eventsubscriptions/${spec.name}/validate?id=${code}` },
+        data: {
+          validationCode: code,
+          validationUrl: `https://rp-westeurope.eventgrid.azure.net/eventsubscriptions/${spec.name}/validate?id=${code}`,
+        },
         eventType: 'Microsoft.EventGrid.SubscriptionValidationEvent',
         eventTime: this.world.clock.nowIso(),
         metadataVersion: '1',
         dataVersion: '2',
       },
     ];
-    const res = await this.post(spec.endpoint, validation, { 'aeg-event-type': 'SubscriptionValidation', 'aeg-subscription-name': spec.name.toUpperCase(), 'aeg-delivery-count': '0' });
+    const res = await this.post(spec.endpoint, validation, {
+      'aeg-event-type': 'SubscriptionValidation',
+      'aeg-subscription-name': spec.name.toUpperCase(),
+      'aeg-delivery-count': '0',
+    });
     let answer: unknown;
     try {
       answer = JSON.parse(res.body);
     } catch {
       answer = undefined;
     }
-    const ok = res.status === 200 && typeof answer === 'object' && answer !== null && (answer as Record<string, unknown>)['validationResponse'] === code;
-    if (!ok) throw new EventGridError(`webhook validation handshake failed: HTTP ${res.status ?? 'no response'}${res.error !== undefined ? ` (${res.error})` : ''}`);
+    const ok =
+      res.status === 200 &&
+      typeof answer === 'object' &&
+      answer !== null &&
+      (answer as Record<string, unknown>)['validationResponse'] === code;
+    if (!ok)
+      throw new EventGridError(
+        `webhook validation handshake failed: HTTP ${res.status ?? 'no response'}${res.error !== undefined ? ` (${res.error})` : ''}`,
+      );
     this.subscriptions.set(spec.name, { ...spec, createdAt: this.world.clock.nowIso() });
   }
 
   private topicOf(vaultName: string): string {
     const vault = this.world.vaultByName(vaultName);
-    return vault === undefined ? `/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/unknown/providers/Microsoft.KeyVault/vaults/${vaultName}` : vaultArmId(vault);
+    return vault === undefined
+      ? `/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/unknown/providers/Microsoft.KeyVault/vaults/${vaultName}`
+      : vaultArmId(vault);
   }
 
   /** The Event Grid–schema event Key Vault publishes (data fields PascalCase, NBF/EXP unix seconds). */
@@ -124,10 +145,22 @@ export class EventGrid {
   private publish(e: KeyEvent): void {
     const event = this.eventFor(e);
     for (const sub of this.subscriptions.values()) {
-      const types = sub.eventTypes ?? ['Microsoft.KeyVault.KeyNewVersionCreated', 'Microsoft.KeyVault.KeyNearExpiry', 'Microsoft.KeyVault.KeyExpired'];
+      const types = sub.eventTypes ?? [
+        'Microsoft.KeyVault.KeyNewVersionCreated',
+        'Microsoft.KeyVault.KeyNearExpiry',
+        'Microsoft.KeyVault.KeyExpired',
+      ];
       if (!types.includes(String(event['eventType']))) continue;
       if (sub.vaults !== undefined && !sub.vaults.some((v) => v.toLowerCase() === e.vault.name)) continue;
-      const delivery: Delivery = { id: randomUUID(), subscription: sub.name, event, attempts: [], state: 'pending', deadLetterReason: undefined, firstAt: this.world.clock.now() };
+      const delivery: Delivery = {
+        id: randomUUID(),
+        subscription: sub.name,
+        event,
+        attempts: [],
+        state: 'pending',
+        deadLetterReason: undefined,
+        firstAt: this.world.clock.now(),
+      };
       this.deliveries.push(delivery);
       this.scheduler.after(0, `deliver ${delivery.id}`, () => this.attempt(sub, delivery));
     }
@@ -148,11 +181,14 @@ export class EventGrid {
     }
     const maxAttempts = sub.maxDeliveryAttempts ?? 30;
     const ttlMs = (sub.eventTimeToLiveMinutes ?? 1440) * 60_000;
-    const delay = (RETRY_DELAYS_MS[d.attempts.length - 1] ?? 3_600_000) * this.world.behaviour.eventGridRetryScale;
+    const delay =
+      (RETRY_DELAYS_MS[d.attempts.length - 1] ?? 3_600_000) * this.world.behaviour.eventGridRetryScale;
     let reason: string | undefined;
-    if (res.status !== undefined && NO_RETRY_STATUSES.includes(res.status)) reason = `endpoint answered ${res.status}, which Event Grid does not retry`;
+    if (res.status !== undefined && NO_RETRY_STATUSES.includes(res.status))
+      reason = `endpoint answered ${res.status}, which Event Grid does not retry`;
     else if (d.attempts.length >= maxAttempts) reason = `max delivery attempts (${maxAttempts}) exceeded`;
-    else if (this.world.clock.now() + delay - d.firstAt > ttlMs * this.world.behaviour.eventGridRetryScale) reason = 'event time-to-live expired';
+    else if (this.world.clock.now() + delay - d.firstAt > ttlMs * this.world.behaviour.eventGridRetryScale)
+      reason = 'event time-to-live expired';
     if (reason !== undefined) {
       d.state = sub.deadLetter === true ? 'deadLettered' : 'dropped';
       d.deadLetterReason = reason;
@@ -161,7 +197,11 @@ export class EventGrid {
     this.scheduler.after(delay, `redeliver ${d.id}`, () => this.attempt(sub, d));
   }
 
-  private post(endpoint: string, body: unknown, headers: Record<string, string>): Promise<{ status: number | undefined; body: string; error: string | undefined }> {
+  private post(
+    endpoint: string,
+    body: unknown,
+    headers: Record<string, string>,
+  ): Promise<{ status: number | undefined; body: string; error: string | undefined }> {
     const url = new URL(endpoint);
     const payload = JSON.stringify(body);
     const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
@@ -170,14 +210,24 @@ export class EventGrid {
         url,
         {
           method: 'POST',
-          headers: { ...headers, 'content-type': 'application/json; charset=utf-8', 'content-length': String(Buffer.byteLength(payload)) },
+          headers: {
+            ...headers,
+            'content-type': 'application/json; charset=utf-8',
+            'content-length': String(Buffer.byteLength(payload)),
+          },
           timeout: this.world.behaviour.eventGridDeliveryTimeoutMs,
           ...(url.protocol === 'https:' ? { ca: this.caCertPem } : {}),
         },
         (res) => {
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => resolve({ status: res.statusCode, body: Buffer.concat(chunks).toString('utf8'), error: undefined }));
+          res.on('end', () =>
+            resolve({
+              status: res.statusCode,
+              body: Buffer.concat(chunks).toString('utf8'),
+              error: undefined,
+            }),
+          );
         },
       );
       req.on('timeout', () => req.destroy(new Error('timed out')));

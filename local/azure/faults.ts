@@ -38,8 +38,10 @@ export class Faults {
   private nextId = 1;
 
   add(rule: FaultRule): number {
-    if (rule.status === undefined && rule.latencyMs === undefined) throw new Error('a fault needs a status or a latencyMs');
-    if (rule.rate !== undefined && (rule.rate < 0 || rule.rate > 1)) throw new Error('rate must be between 0 and 1');
+    if (rule.status === undefined && rule.latencyMs === undefined)
+      throw new Error('a fault needs a status or a latencyMs');
+    if (rule.rate !== undefined && (rule.rate < 0 || rule.rate > 1))
+      throw new Error('rate must be between 0 and 1');
     const id = this.nextId++;
     this.rules.push({ ...rule, id, seen: 0, fired: 0 });
     return id;
@@ -59,7 +61,8 @@ export class Faults {
     for (const r of this.rules) {
       if (r.service !== '*' && r.service !== service) continue;
       if (r.operation !== undefined && r.operation !== operation) continue;
-      if (r.pathContains !== undefined && !path.toLowerCase().includes(r.pathContains.toLowerCase())) continue;
+      if (r.pathContains !== undefined && !path.toLowerCase().includes(r.pathContains.toLowerCase()))
+        continue;
       if (r.count !== undefined && r.fired >= r.count) continue;
       r.seen++;
       // Evenly spread: fire when the running share of fired requests falls below the rate.
@@ -79,7 +82,8 @@ function errorReply(service: Service, r: FaultRule): Reply {
   const headers: Record<string, string> = {};
   if (r.retryAfterSeconds !== undefined) headers['retry-after'] = String(r.retryAfterSeconds);
   const message = r.message ?? `Injected fault: ${code}.`;
-  if (service === 'pagerduty') return { status, headers, body: { status: 'error', message, errors: [message] } };
+  if (service === 'pagerduty')
+    return { status, headers, body: { status: 'error', message, errors: [message] } };
   return { status, headers, body: { error: { code, message } } };
 }
 
@@ -109,7 +113,11 @@ export class TokenBuckets {
   constructor(private readonly now: () => number = Date.now) {}
 
   /** Takes a token; returns the seconds to wait when none is left. */
-  take(key: string, burst: number, perSecond: number): { ok: true; remaining: number } | { ok: false; retryAfterSeconds: number } {
+  take(
+    key: string,
+    burst: number,
+    perSecond: number,
+  ): { ok: true; remaining: number } | { ok: false; retryAfterSeconds: number } {
     const now = this.now();
     const b = this.buckets.get(key) ?? { tokens: burst, at: now };
     b.tokens = Math.min(burst, b.tokens + ((now - b.at) / 1000) * perSecond);

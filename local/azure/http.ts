@@ -34,7 +34,15 @@ export async function readRequest(req: IncomingMessage): Promise<Request> {
   if (/gzip/i.test(req.headers['content-encoding'] ?? '')) body = gunzipSync(body);
   const host = (req.headers.host ?? 'localhost').replace(/:\d+$/, '').toLowerCase();
   const url = new URL(req.url ?? '/', `https://${req.headers.host ?? 'localhost'}`);
-  return { method: (req.method ?? 'GET').toUpperCase(), host, path: url.pathname, query: url.searchParams, headers: req.headers, body, url };
+  return {
+    method: (req.method ?? 'GET').toUpperCase(),
+    host,
+    path: url.pathname,
+    query: url.searchParams,
+    headers: req.headers,
+    body,
+    url,
+  };
 }
 
 export function jsonBody(req: Request): unknown {
@@ -42,7 +50,10 @@ export function jsonBody(req: Request): unknown {
   try {
     return JSON.parse(req.body.toString('utf8')) as unknown;
   } catch {
-    throw new HttpError(400, { status: 400, body: { error: { code: 'BadRequest', message: 'The request body is not valid JSON.' } } });
+    throw new HttpError(400, {
+      status: 400,
+      body: { error: { code: 'BadRequest', message: 'The request body is not valid JSON.' } },
+    });
   }
 }
 

@@ -1,4 +1,11 @@
-import { constants, generateKeyPair, privateDecrypt, publicEncrypt, randomBytes, type KeyObject } from 'node:crypto';
+import {
+  constants,
+  generateKeyPair,
+  privateDecrypt,
+  publicEncrypt,
+  randomBytes,
+  type KeyObject,
+} from 'node:crypto';
 import { promisify } from 'node:util';
 
 const generateRsa = promisify(generateKeyPair);
@@ -24,7 +31,10 @@ export interface KeyVersion {
 
 export interface RotationPolicy {
   id: string;
-  lifetimeActions: { trigger: { timeAfterCreate?: string; timeBeforeExpiry?: string }; action: { type: string } }[];
+  lifetimeActions: {
+    trigger: { timeAfterCreate?: string; timeBeforeExpiry?: string };
+    action: { type: string };
+  }[];
   attributes: { expiryTime?: string; created: number; updated: number };
 }
 
@@ -56,7 +66,10 @@ export function newVersionId(): string {
   return randomBytes(16).toString('hex');
 }
 
-export async function generateKeyMaterial(kty: string, size: number): Promise<{ privateKey?: KeyObject; publicKey?: KeyObject }> {
+export async function generateKeyMaterial(
+  kty: string,
+  size: number,
+): Promise<{ privateKey?: KeyObject; publicKey?: KeyObject }> {
   if (kty !== 'RSA' && kty !== 'RSA-HSM') return {};
   const { privateKey, publicKey } = await generateRsa('rsa', { modulusLength: size });
   return { privateKey, publicKey };
@@ -68,7 +81,10 @@ export function vaultArmId(v: Vault): string {
 
 /** Newest version by creation (Key Vault's "current" version). */
 export function currentVersion(key: VaultKey): KeyVersion | undefined {
-  return key.versions.reduce<KeyVersion | undefined>((a, b) => (a === undefined || b.created >= a.created ? b : a), undefined);
+  return key.versions.reduce<KeyVersion | undefined>(
+    (a, b) => (a === undefined || b.created >= a.created ? b : a),
+    undefined,
+  );
 }
 
 export function findVersion(key: VaultKey, version: string | undefined): KeyVersion | undefined {
@@ -87,14 +103,21 @@ function oaepHash(alg: WrapAlgorithm): string {
 
 export function wrap(version: KeyVersion, alg: WrapAlgorithm, plaintext: Buffer): Buffer {
   if (version.publicKey === undefined) throw new Error('not an RSA key');
-  if (alg === 'RSA1_5') return publicEncrypt({ key: version.publicKey, padding: constants.RSA_PKCS1_PADDING }, plaintext);
-  return publicEncrypt({ key: version.publicKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: oaepHash(alg) }, plaintext);
+  if (alg === 'RSA1_5')
+    return publicEncrypt({ key: version.publicKey, padding: constants.RSA_PKCS1_PADDING }, plaintext);
+  return publicEncrypt(
+    { key: version.publicKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: oaepHash(alg) },
+    plaintext,
+  );
 }
 
 export function unwrap(version: KeyVersion, alg: WrapAlgorithm, ciphertext: Buffer): Buffer {
   if (version.privateKey === undefined) throw new Error('not an RSA key');
   if (alg !== 'RSA1_5') {
-    return privateDecrypt({ key: version.privateKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: oaepHash(alg) }, ciphertext);
+    return privateDecrypt(
+      { key: version.privateKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: oaepHash(alg) },
+      ciphertext,
+    );
   }
   // Node refuses PKCS#1 v1.5 private decryption (Marvin attack hardening), so strip the padding of a
   // raw RSA decryption: 00 02 <non-zero padding> 00 <message>.
@@ -115,7 +138,11 @@ export function roundTrip(version: KeyVersion): boolean {
 }
 
 export function jwk(vaultUrl: string, keyName: string, v: KeyVersion): Record<string, unknown> {
-  const base: Record<string, unknown> = { kid: `${vaultUrl}/keys/${keyName}/${v.version}`, kty: v.kty, key_ops: v.ops };
+  const base: Record<string, unknown> = {
+    kid: `${vaultUrl}/keys/${keyName}/${v.version}`,
+    kty: v.kty,
+    key_ops: v.ops,
+  };
   if (v.publicKey !== undefined) {
     const pub = v.publicKey.export({ format: 'jwk' });
     base['n'] = pub.n;
@@ -138,15 +165,37 @@ export function attributes(v: KeyVersion, recoverableDays = 90): Record<string, 
 }
 
 /** Why a version cannot encrypt a server's data now; undefined when it can. */
-export function unusableReason(key: VaultKey, v: KeyVersion, now: number): { code: string; message: string } | undefined {
-  if (key.deleted !== undefined) return { code: 'AzureKeyVaultKeyNotFound', message: `Key ${key.name} was deleted.` };
-  if (!v.enabled) return { code: 'AzureKeyVaultKeyDisabled', message: `Key ${key.name} version ${v.version} is disabled.` };
-  if (v.nbf !== undefined && v.nbf > now) return { code: 'AzureKeyVaultKeyNotYetValid', message: `Key ${key.name} version ${v.version} is not active yet.` };
-  if (v.exp !== undefined && v.exp <= now) return { code: 'AzureKeyVaultKeyExpired', message: `Key ${key.name} version ${v.version} has expired.` };
-  if (v.kty !== 'RSA' && v.kty !== 'RSA-HSM') return { code: 'AzureKeyVaultInvalidKey', message: `Key type ${v.kty} is not supported; use RSA or RSA-HSM.` };
-  if (![2048, 3072, 4096].includes(v.size)) return { code: 'AzureKeyVaultInvalidKey', message: `Key size ${v.size} is not supported; use 2048, 3072 or 4096 bits.` };
+export function unusableReason(
+  key: VaultKey,
+  v: KeyVersion,
+  now: number,
+): { code: string; message: string } | undefined {
+  if (key.deleted !== undefined)
+    return { code: 'AzureKeyVaultKeyNotFound', message: `Key ${key.name} was deleted.` };
+  if (!v.enabled)
+    return { code: 'AzureKeyVaultKeyDisabled', message: `Key ${key.name} version ${v.version} is disabled.` };
+  if (v.nbf !== undefined && v.nbf > now)
+    return {
+      code: 'AzureKeyVaultKeyNotYetValid',
+      message: `Key ${key.name} version ${v.version} is not active yet.`,
+    };
+  if (v.exp !== undefined && v.exp <= now)
+    return { code: 'AzureKeyVaultKeyExpired', message: `Key ${key.name} version ${v.version} has expired.` };
+  if (v.kty !== 'RSA' && v.kty !== 'RSA-HSM')
+    return {
+      code: 'AzureKeyVaultInvalidKey',
+      message: `Key type ${v.kty} is not supported; use RSA or RSA-HSM.`,
+    };
+  if (![2048, 3072, 4096].includes(v.size))
+    return {
+      code: 'AzureKeyVaultInvalidKey',
+      message: `Key size ${v.size} is not supported; use 2048, 3072 or 4096 bits.`,
+    };
   if (!v.ops.includes('wrapKey') || !v.ops.includes('unwrapKey')) {
-    return { code: 'AzureKeyVaultInvalidKey', message: `Key ${key.name} version ${v.version} does not allow wrapKey and unwrapKey.` };
+    return {
+      code: 'AzureKeyVaultInvalidKey',
+      message: `Key ${key.name} version ${v.version} does not allow wrapKey and unwrapKey.`,
+    };
   }
   return undefined;
 }

@@ -23,7 +23,10 @@ export const KEY_VAULT_API_VERSIONS = ['7.4', '7.5', '7.6', '2025-07-01'];
 const RSA_TYPES = ['RSA', 'RSA-HSM'];
 
 function kvError(status: number, code: string, message: string, inner?: string): HttpError {
-  return new HttpError(status, { status, body: { error: { code, message, ...(inner !== undefined ? { innererror: { code: inner } } : {}) } } });
+  return new HttpError(status, {
+    status,
+    body: { error: { code, message, ...(inner !== undefined ? { innererror: { code: inner } } : {}) } },
+  });
 }
 
 function keyNotFound(name: string): HttpError {
@@ -49,7 +52,11 @@ export function routeKeyVault(world: World, vaultName: string, req: Request): Ke
   const segments = req.path.split('/').slice(1); // ['keys', name, ...]
   const [collection, name = '', third, fourth] = segments;
   const m = req.method;
-  const op = (operation: string, permission: string | undefined, fn: (v: Vault) => Promise<Reply> | Reply): KeyVaultRoute => ({
+  const op = (
+    operation: string,
+    permission: string | undefined,
+    fn: (v: Vault) => Promise<Reply> | Reply,
+  ): KeyVaultRoute => ({
     operation,
     handle: async () => {
       authorize(world, vault, req, permission);
@@ -58,46 +65,86 @@ export function routeKeyVault(world: World, vaultName: string, req: Request): Ke
     },
   });
 
-  if (collection !== 'keys') return { operation: 'unknown', handle: () => Promise.reject(kvError(400, 'BadParameter', `Unsupported path ${req.path}.`)) };
+  if (collection !== 'keys')
+    return {
+      operation: 'unknown',
+      handle: () => Promise.reject(kvError(400, 'BadParameter', `Unsupported path ${req.path}.`)),
+    };
   if (name === '' && m === 'GET') return op('keys.list', 'list', (v) => listKeys(world, v, req));
-  if (third === 'create' && m === 'POST') return op('keys.create', 'create', (v) => createKey(world, v, name, req));
-  if (third === 'rotate' && m === 'POST') return op('keys.rotate', 'rotate', (v) => rotateKey(world, v, name));
-  if (third === 'rotationpolicy' && m === 'GET') return op('keys.getRotationPolicy', 'getrotationpolicy', (v) => getPolicy(world, v, name));
-  if (third === 'rotationpolicy' && m === 'PUT') return op('keys.setRotationPolicy', 'setrotationpolicy', (v) => setPolicy(world, v, name, req));
-  if (third === 'versions' && m === 'GET') return op('keys.listVersions', 'list', (v) => listVersions(world, v, name, req));
-  if (third === undefined && m === 'DELETE') return op('keys.delete', 'delete', (v) => deleteKey(world, v, name));
-  if ((third === undefined || third === '') && m === 'GET') return op('keys.get', 'get', (v) => getKey(world, v, name, undefined));
-  if (third !== undefined && fourth === undefined && m === 'GET') return op('keys.get', 'get', (v) => getKey(world, v, name, third));
-  if (third !== undefined && fourth === undefined && m === 'PATCH') return op('keys.update', 'update', (v) => updateKey(world, v, name, third, req));
-  if (third !== undefined && fourth?.toLowerCase() === 'wrapkey' && m === 'POST') return op('keys.wrap', 'wrapkey', (v) => crypt(world, v, name, third, req, 'wrap'));
-  if (third !== undefined && fourth?.toLowerCase() === 'unwrapkey' && m === 'POST') return op('keys.unwrap', 'unwrapkey', (v) => crypt(world, v, name, third, req, 'unwrap'));
-  return { operation: 'unknown', handle: () => Promise.reject(kvError(405, 'BadParameter', `Method ${m} is not allowed on ${req.path}.`)) };
+  if (third === 'create' && m === 'POST')
+    return op('keys.create', 'create', (v) => createKey(world, v, name, req));
+  if (third === 'rotate' && m === 'POST')
+    return op('keys.rotate', 'rotate', (v) => rotateKey(world, v, name));
+  if (third === 'rotationpolicy' && m === 'GET')
+    return op('keys.getRotationPolicy', 'getrotationpolicy', (v) => getPolicy(world, v, name));
+  if (third === 'rotationpolicy' && m === 'PUT')
+    return op('keys.setRotationPolicy', 'setrotationpolicy', (v) => setPolicy(world, v, name, req));
+  if (third === 'versions' && m === 'GET')
+    return op('keys.listVersions', 'list', (v) => listVersions(world, v, name, req));
+  if (third === undefined && m === 'DELETE')
+    return op('keys.delete', 'delete', (v) => deleteKey(world, v, name));
+  if ((third === undefined || third === '') && m === 'GET')
+    return op('keys.get', 'get', (v) => getKey(world, v, name, undefined));
+  if (third !== undefined && fourth === undefined && m === 'GET')
+    return op('keys.get', 'get', (v) => getKey(world, v, name, third));
+  if (third !== undefined && fourth === undefined && m === 'PATCH')
+    return op('keys.update', 'update', (v) => updateKey(world, v, name, third, req));
+  if (third !== undefined && fourth?.toLowerCase() === 'wrapkey' && m === 'POST')
+    return op('keys.wrap', 'wrapkey', (v) => crypt(world, v, name, third, req, 'wrap'));
+  if (third !== undefined && fourth?.toLowerCase() === 'unwrapkey' && m === 'POST')
+    return op('keys.unwrap', 'unwrapkey', (v) => crypt(world, v, name, third, req, 'unwrap'));
+  return {
+    operation: 'unknown',
+    handle: () => Promise.reject(kvError(405, 'BadParameter', `Method ${m} is not allowed on ${req.path}.`)),
+  };
 }
 
 /** Key Vault's challenge-based auth: no token gets a 401 challenge naming the tenant and resource. */
-function authorize(world: World, vault: Vault | undefined, req: Request, permission: string | undefined): void {
+function authorize(
+  world: World,
+  vault: Vault | undefined,
+  req: Request,
+  permission: string | undefined,
+): void {
   const authHeader = req.headers.authorization;
   const apiVersion = req.query.get('api-version');
   if (apiVersion === null || !KEY_VAULT_API_VERSIONS.includes(apiVersion)) {
-    throw kvError(400, 'BadParameter', `The specified version (${apiVersion ?? 'none'}) is not recognized. Consider using the latest supported version (2025-07-01).`);
+    throw kvError(
+      400,
+      'BadParameter',
+      `The specified version (${apiVersion ?? 'none'}) is not recognized. Consider using the latest supported version (2025-07-01).`,
+    );
   }
   if (authHeader === undefined || authHeader === '') {
     throw new HttpError(401, {
       status: 401,
-      headers: { 'www-authenticate': `Bearer authorization="https://login.microsoftonline.com/${world.tenantId}", resource="https://vault.azure.net"` },
-      body: { error: { code: 'Unauthorized', message: 'AKV10000: Request is missing a Bearer or PoP token.' } },
+      headers: {
+        'www-authenticate': `Bearer authorization="https://login.microsoftonline.com/${world.tenantId}", resource="https://vault.azure.net"`,
+      },
+      body: {
+        error: { code: 'Unauthorized', message: 'AKV10000: Request is missing a Bearer or PoP token.' },
+      },
     });
   }
   const claims = readBearer(authHeader);
-  if (claims === undefined) throw kvError(401, 'Unauthorized', 'AKV10032: Invalid issuer or malformed token.');
+  if (claims === undefined)
+    throw kvError(401, 'Unauthorized', 'AKV10032: Invalid issuer or malformed token.');
   if (claims.aud.replace(/\/$/, '') !== 'https://vault.azure.net') {
-    throw kvError(401, 'Unauthorized', `AKV10022: Invalid audience. Expected https://vault.azure.net, found: ${claims.aud}.`);
+    throw kvError(
+      401,
+      'Unauthorized',
+      `AKV10022: Invalid audience. Expected https://vault.azure.net, found: ${claims.aud}.`,
+    );
   }
   if (vault === undefined) {
     // The DNS name of a vault that does not exist does not resolve; the seam only reaches us.
     throw kvError(404, 'VaultNotFound', 'The vault was not found.');
   }
-  if (vault.enforceCallerAccess && permission !== undefined && !hasPermissions(vault, claims.oid, [permission])) {
+  if (
+    vault.enforceCallerAccess &&
+    permission !== undefined &&
+    !hasPermissions(vault, claims.oid, [permission])
+  ) {
     throw kvError(
       403,
       'Forbidden',
@@ -121,14 +168,23 @@ function bundle(world: World, vault: Vault, key: VaultKey, v: KeyVersion): Recor
   };
 }
 
-function page<T>(items: readonly T[], req: Request, defaultSize: number, nextBase: string): { value: T[]; nextLink: string | null } {
+function page<T>(
+  items: readonly T[],
+  req: Request,
+  defaultSize: number,
+  nextBase: string,
+): { value: T[]; nextLink: string | null } {
   const maxParam = req.query.get('maxresults');
   const max = maxParam === null ? defaultSize : Number(maxParam);
-  if (!Number.isInteger(max) || max < 1 || max > 25) throw kvError(400, 'BadParameter', 'maxresults must be between 1 and 25.');
+  if (!Number.isInteger(max) || max < 1 || max > 25)
+    throw kvError(400, 'BadParameter', 'maxresults must be between 1 and 25.');
   const skip = Number(req.query.get('$skiptoken') ?? '0');
   if (!Number.isInteger(skip) || skip < 0) throw kvError(400, 'BadParameter', 'Invalid $skiptoken.');
   const value = items.slice(skip, skip + max);
-  const next = skip + max < items.length ? `${nextBase}?api-version=${req.query.get('api-version') ?? ''}&$skiptoken=${skip + max}&maxresults=${max}` : null;
+  const next =
+    skip + max < items.length
+      ? `${nextBase}?api-version=${req.query.get('api-version') ?? ''}&$skiptoken=${skip + max}&maxresults=${max}`
+      : null;
   return { value, nextLink: next };
 }
 
@@ -137,17 +193,34 @@ function listKeys(world: World, vault: Vault, req: Request): Reply {
     .filter((k) => k.deleted === undefined)
     .flatMap((k) => {
       const v = currentVersion(k);
-      return v === undefined ? [] : [{ kid: `${world.vaultUrl(vault)}/keys/${k.name}`, attributes: attributes(v) }];
+      return v === undefined
+        ? []
+        : [{ kid: `${world.vaultUrl(vault)}/keys/${k.name}`, attributes: attributes(v) }];
     });
-  return { status: 200, body: page(items, req, world.behaviour.keyVaultPageSize, `${world.vaultUrl(vault)}/keys`) };
+  return {
+    status: 200,
+    body: page(items, req, world.behaviour.keyVaultPageSize, `${world.vaultUrl(vault)}/keys`),
+  };
 }
 
 function listVersions(world: World, vault: Vault, name: string, req: Request): Reply {
   const key = liveKey(vault, name);
   const items = [...key.versions]
     .sort((a, b) => a.created - b.created)
-    .map((v) => ({ kid: `${world.vaultUrl(vault)}/keys/${key.name}/${v.version}`, attributes: attributes(v), ...(Object.keys(v.tags).length > 0 ? { tags: v.tags } : {}) }));
-  return { status: 200, body: page(items, req, world.behaviour.keyVaultPageSize, `${world.vaultUrl(vault)}/keys/${key.name}/versions`) };
+    .map((v) => ({
+      kid: `${world.vaultUrl(vault)}/keys/${key.name}/${v.version}`,
+      attributes: attributes(v),
+      ...(Object.keys(v.tags).length > 0 ? { tags: v.tags } : {}),
+    }));
+  return {
+    status: 200,
+    body: page(
+      items,
+      req,
+      world.behaviour.keyVaultPageSize,
+      `${world.vaultUrl(vault)}/keys/${key.name}/versions`,
+    ),
+  };
 }
 
 function getKey(world: World, vault: Vault, name: string, version: string | undefined): Reply {
@@ -159,21 +232,28 @@ function getKey(world: World, vault: Vault, name: string, version: string | unde
 
 function seconds(v: unknown, field: string): number | undefined {
   if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'number' || !Number.isFinite(v)) throw kvError(400, 'BadParameter', `attributes.${field} must be unix seconds.`);
+  if (typeof v !== 'number' || !Number.isFinite(v))
+    throw kvError(400, 'BadParameter', `attributes.${field} must be unix seconds.`);
   return v * 1000;
 }
 
 async function createKey(world: World, vault: Vault, name: string, req: Request): Promise<Reply> {
-  if (!/^[0-9a-zA-Z-]{1,127}$/.test(name)) throw kvError(400, 'BadParameter', 'The key name may only contain alphanumeric characters and dashes.');
+  if (!/^[0-9a-zA-Z-]{1,127}$/.test(name))
+    throw kvError(400, 'BadParameter', 'The key name may only contain alphanumeric characters and dashes.');
   const body = jsonBody(req);
-  if (!isObject(body) || typeof body['kty'] !== 'string') throw kvError(400, 'BadParameter', 'Property kty is required.');
+  if (!isObject(body) || typeof body['kty'] !== 'string')
+    throw kvError(400, 'BadParameter', 'Property kty is required.');
   const kty = body['kty'];
-  if (!['RSA', 'RSA-HSM', 'EC', 'EC-HSM', 'oct-HSM'].includes(kty)) throw kvError(400, 'BadParameter', `Invalid key type ${kty}.`);
+  if (!['RSA', 'RSA-HSM', 'EC', 'EC-HSM', 'oct-HSM'].includes(kty))
+    throw kvError(400, 'BadParameter', `Invalid key type ${kty}.`);
   const size = typeof body['key_size'] === 'number' ? body['key_size'] : 2048;
-  if (RSA_TYPES.includes(kty) && ![2048, 3072, 4096].includes(size)) throw kvError(400, 'BadParameter', `RSA key size must be 2048, 3072 or 4096.`);
+  if (RSA_TYPES.includes(kty) && ![2048, 3072, 4096].includes(size))
+    throw kvError(400, 'BadParameter', `RSA key size must be 2048, 3072 or 4096.`);
   const ops = Array.isArray(body['key_ops']) ? body['key_ops'].map(String) : [...DEFAULT_KEY_OPS];
   const attrs = isObject(body['attributes']) ? body['attributes'] : {};
-  const tags = isObject(body['tags']) ? Object.fromEntries(Object.entries(body['tags']).map(([k, v]) => [k, String(v)])) : {};
+  const tags = isObject(body['tags'])
+    ? Object.fromEntries(Object.entries(body['tags']).map(([k, v]) => [k, String(v)]))
+    : {};
   const nbf = seconds(attrs['nbf'], 'nbf');
   const exp = seconds(attrs['exp'], 'exp');
   const { key, version } = await world.addVersion(vault, name, {
@@ -192,7 +272,8 @@ async function rotateKey(world: World, vault: Vault, name: string): Promise<Repl
   const key = liveKey(vault, name);
   const current = currentVersion(key);
   if (current === undefined) throw keyNotFound(name);
-  if (current.kty === 'oct-HSM') throw kvError(400, 'BadParameter', 'Rotation of symmetric keys is not supported.');
+  if (current.kty === 'oct-HSM')
+    throw kvError(400, 'BadParameter', 'Rotation of symmetric keys is not supported.');
   const version = await world.rotate(vault, key);
   return { status: 200, body: bundle(world, vault, key, version) };
 }
@@ -208,7 +289,8 @@ function updateKey(world: World, vault: Vault, name: string, version: string, re
   if ('nbf' in attrs) v.nbf = seconds(attrs['nbf'], 'nbf');
   if ('exp' in attrs) v.exp = seconds(attrs['exp'], 'exp');
   if (Array.isArray(body['key_ops'])) v.ops = body['key_ops'].map(String);
-  if (isObject(body['tags'])) v.tags = Object.fromEntries(Object.entries(body['tags']).map(([k, t]) => [k, String(t)]));
+  if (isObject(body['tags']))
+    v.tags = Object.fromEntries(Object.entries(body['tags']).map(([k, t]) => [k, String(t)]));
   v.updated = world.clock.now();
   // A changed expiry is a new deadline: allow its notifications to fire again.
   key.notified.delete(`near:${v.version}`);
@@ -258,7 +340,14 @@ function setPolicy(world: World, vault: Vault, name: string, req: Request): Repl
   return { status: 200, body: policyBody(world, vault, key) };
 }
 
-function crypt(world: World, vault: Vault, name: string, version: string, req: Request, mode: 'wrap' | 'unwrap'): Reply {
+function crypt(
+  world: World,
+  vault: Vault,
+  name: string,
+  version: string,
+  req: Request,
+  mode: 'wrap' | 'unwrap',
+): Reply {
   const key = liveKey(vault, name);
   const v = findVersion(key, version);
   if (v === undefined) throw keyNotFound(`${name}/${version}`);
@@ -272,17 +361,40 @@ function crypt(world: World, vault: Vault, name: string, version: string, req: R
   }
   const opName = mode === 'wrap' ? 'wrapKey' : 'unwrapKey';
   const now = world.clock.now();
-  if (!v.enabled) throw kvError(403, 'Forbidden', `Operation ${opName} is not allowed on a disabled key.`, 'KeyDisabled');
-  if (!v.ops.includes(opName)) throw kvError(403, 'Forbidden', `Operation ${opName} is not permitted on this key.`, 'KeyOperationForbidden');
+  if (!v.enabled)
+    throw kvError(403, 'Forbidden', `Operation ${opName} is not allowed on a disabled key.`, 'KeyDisabled');
+  if (!v.ops.includes(opName))
+    throw kvError(
+      403,
+      'Forbidden',
+      `Operation ${opName} is not permitted on this key.`,
+      'KeyOperationForbidden',
+    );
   // Expired or not-yet-valid keys may still decrypt (unwrap) data, but not protect new data.
-  if (mode === 'wrap' && v.exp !== undefined && v.exp <= now) throw kvError(403, 'Forbidden', 'Operation wrapKey is not allowed on an expired key.', 'KeyExpired');
-  if (v.nbf !== undefined && v.nbf > now) throw kvError(403, 'Forbidden', `Operation ${opName} is not allowed before the key's activation date.`, 'KeyNotYetValid');
+  if (mode === 'wrap' && v.exp !== undefined && v.exp <= now)
+    throw kvError(403, 'Forbidden', 'Operation wrapKey is not allowed on an expired key.', 'KeyExpired');
+  if (v.nbf !== undefined && v.nbf > now)
+    throw kvError(
+      403,
+      'Forbidden',
+      `Operation ${opName} is not allowed before the key's activation date.`,
+      'KeyNotYetValid',
+    );
   const input = Buffer.from(body['value'], 'base64url');
   let output: Buffer;
   try {
     output = mode === 'wrap' ? wrap(v, alg as WrapAlgorithm, input) : unwrap(v, alg as WrapAlgorithm, input);
   } catch {
-    throw kvError(400, 'BadParameter', mode === 'wrap' ? 'The value is too long for this key and algorithm.' : 'Unwrap failed: the value was not wrapped with this key and algorithm.');
+    throw kvError(
+      400,
+      'BadParameter',
+      mode === 'wrap'
+        ? 'The value is too long for this key and algorithm.'
+        : 'Unwrap failed: the value was not wrapped with this key and algorithm.',
+    );
   }
-  return { status: 200, body: { kid: `${world.vaultUrl(vault)}/keys/${key.name}/${v.version}`, value: b64u(output) } };
+  return {
+    status: 200,
+    body: { kid: `${world.vaultUrl(vault)}/keys/${key.name}/${v.version}`, value: b64u(output) },
+  };
 }

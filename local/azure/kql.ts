@@ -107,6 +107,11 @@ class Parser {
     const t = this.peek();
     return t !== undefined && t.kind === 'ident' && t.text.toLowerCase() === text;
   }
+  skipComma(): boolean {
+    if (this.peek()?.text !== ',') return false;
+    this.next();
+    return true;
+  }
   done(): boolean {
     return this.i >= this.tokens.length;
   }
@@ -126,10 +131,12 @@ class Parser {
         do {
           const column = this.next().text;
           let desc = true; // KQL's default sort order is descending
-          if (this.isWord('asc')) (this.next(), (desc = false));
-          else if (this.isWord('desc')) this.next();
+          if (this.isWord('asc')) {
+            this.next();
+            desc = false;
+          } else if (this.isWord('desc')) this.next();
           order.push({ column, desc });
-        } while (this.peek()?.text === ',' && this.next());
+        } while (this.skipComma());
         stages.push({ kind: 'order', order });
       } else if (op === 'take' || op === 'limit') {
         const n = this.next();
@@ -145,9 +152,10 @@ class Parser {
     do {
       const t = this.next();
       if (t.kind !== 'ident') throw new KqlError(`expected a column name, found '${t.text}'`);
-      if (this.peek()?.text === '=' || this.peek()?.text === '.') throw new KqlError('computed columns are not supported');
+      if (this.peek()?.text === '=' || this.peek()?.text === '.')
+        throw new KqlError('computed columns are not supported');
       cols.push(t.text);
-    } while (this.peek()?.text === ',' && this.next());
+    } while (this.skipComma());
     return cols;
   }
 
@@ -200,7 +208,8 @@ class Parser {
     if (t.kind !== 'ident') throw new KqlError(`unexpected '${t.text}'`);
     const fn = t.text.toLowerCase();
     if (this.peek()?.text === '(') {
-      if (!['tostring', 'tolower', 'isempty', 'isnotempty'].includes(fn)) throw new KqlError(`function '${t.text}' is not supported`);
+      if (!['tostring', 'tolower', 'isempty', 'isnotempty'].includes(fn))
+        throw new KqlError(`function '${t.text}' is not supported`);
       this.next();
       const arg = this.operand();
       this.expect(')');
@@ -247,7 +256,11 @@ function value(e: Expr, row: Row): unknown {
       return lookup(row, e.path);
     case 'call': {
       const v = value(e.arg, row);
-      if (e.fn === 'tostring') return v === undefined || v === null ? '' : typeof v === 'object' ? JSON.stringify(v) : String(v as string | number);
+      if (e.fn === 'tostring') {
+        if (typeof v === 'string') return v;
+        if (typeof v === 'number' || typeof v === 'boolean') return String(v);
+        return v === undefined || v === null ? '' : JSON.stringify(v);
+      }
       if (e.fn === 'tolower') return typeof v === 'string' ? v.toLowerCase() : v;
       if (e.fn === 'isempty') return v === undefined || v === null || v === '';
       return !(v === undefined || v === null || v === '');
@@ -274,7 +287,8 @@ function test(e: Expr, row: Row): boolean {
     case 'cmp': {
       const l = str(value(e.left, row));
       const r = str(value(e.right, row));
-      if (l === undefined || r === undefined) return e.op === '!=' || e.op === '!~' || e.op === '!startswith' ? l !== r : false;
+      if (l === undefined || r === undefined)
+        return e.op === '!=' || e.op === '!~' || e.op === '!startswith' ? l !== r : false;
       switch (e.op) {
         case '==':
           return l === r;
@@ -293,7 +307,10 @@ function test(e: Expr, row: Row): boolean {
         case 'contains':
           return l.toLowerCase().includes(r.toLowerCase());
         case 'has':
-          return new RegExp(`(^|[^A-Za-z0-9])${r.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}($|[^A-Za-z0-9])`, 'i').test(l);
+          return new RegExp(
+            `(^|[^A-Za-z0-9])${r.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}($|[^A-Za-z0-9])`,
+            'i',
+          ).test(l);
         default:
           throw new KqlError(`operator ${e.op} is not supported`);
       }
@@ -315,7 +332,9 @@ export function runKql(query: string, tables: Readonly<Record<string, readonly R
       rows = rows.filter((r) => test(expr, r));
     } else if (s.kind === 'project' && s.columns !== undefined) {
       const cols = s.columns;
-      for (const c of cols) if (source.length > 0 && !(c in (source[0] ?? {}))) throw new KqlError(`column '${c}' does not exist`);
+      for (const c of cols)
+        if (source.length > 0 && !(c in (source[0] ?? {})))
+          throw new KqlError(`column '${c}' does not exist`);
       rows = rows.map((r) => Object.fromEntries(cols.map((c) => [c, r[c]])));
     } else if (s.kind === 'order' && s.order !== undefined) {
       const order = s.order;

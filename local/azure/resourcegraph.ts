@@ -45,7 +45,11 @@ export function resourceRows(world: World): Row[] {
       managedBy: '',
       sku: { family: 'A', name: 'standard' },
       plan: null,
-      properties: { vaultUri: `${world.vaultUrl(v)}/`, enableRbacAuthorization: true, enableSoftDelete: true },
+      properties: {
+        vaultUri: `${world.vaultUrl(v)}/`,
+        enableRbacAuthorization: true,
+        enableSoftDelete: true,
+      },
       tags: {},
       identity: null,
       zones: null,
@@ -63,7 +67,11 @@ function invalidQuery(detail: string): HttpError {
         code: 'BadRequest',
         message: 'Please provide below info when asking for support: timestamp, correlationId.',
         details: [
-          { code: 'InvalidQuery', message: 'Query is invalid. Please refer to the documentation for the Azure Resource Graph service and fix the error before retrying.' },
+          {
+            code: 'InvalidQuery',
+            message:
+              'Query is invalid. Please refer to the documentation for the Azure Resource Graph service and fix the error before retrying.',
+          },
           { code: 'ParserFailure', message: detail },
         ],
       },
@@ -76,19 +84,29 @@ export function queryResources(world: World, req: Request): Reply {
   authorizeArm(req);
   const apiVersion = req.query.get('api-version');
   if (apiVersion === null || !RESOURCE_GRAPH_API_VERSIONS.includes(apiVersion)) {
-    throw armError(400, 'InvalidApiVersionParameter', `The api-version '${apiVersion ?? ''}' is invalid. The supported versions are '${RESOURCE_GRAPH_API_VERSIONS.join(',')}'.`);
+    throw armError(
+      400,
+      'InvalidApiVersionParameter',
+      `The api-version '${apiVersion ?? ''}' is invalid. The supported versions are '${RESOURCE_GRAPH_API_VERSIONS.join(',')}'.`,
+    );
   }
   const body = jsonBody(req);
-  if (!isObject(body) || typeof body['query'] !== 'string') throw armError(400, 'BadRequest', 'The request must contain a query.');
+  if (!isObject(body) || typeof body['query'] !== 'string')
+    throw armError(400, 'BadRequest', 'The request must contain a query.');
   const query = body['query'];
   const options = isObject(body['options']) ? body['options'] : {};
-  const subs = Array.isArray(body['subscriptions']) ? body['subscriptions'].map((s) => String(s).toLowerCase()) : undefined;
+  const subs = Array.isArray(body['subscriptions'])
+    ? body['subscriptions'].map((s) => String(s).toLowerCase())
+    : undefined;
   const top = options['$top'] === undefined ? 1000 : Number(options['$top']);
-  if (!Number.isInteger(top) || top < 1 || top > 1000) throw armError(400, 'BadRequest', '$top must be between 1 and 1000.');
+  if (!Number.isInteger(top) || top < 1 || top > 1000)
+    throw armError(400, 'BadRequest', '$top must be between 1 and 1000.');
   const skip = options['$skip'] === undefined ? 0 : Number(options['$skip']);
   const format = options['resultFormat'] ?? 'objectArray';
 
-  const scoped = resourceRows(world).filter((r) => subs === undefined || subs.includes(String(r['subscriptionId'])));
+  const scoped = resourceRows(world).filter(
+    (r) => subs === undefined || subs.includes(String(r['subscriptionId'])),
+  );
   let rows: Row[];
   try {
     rows = runKql(query, { resources: scoped });
@@ -97,11 +115,16 @@ export function queryResources(world: World, req: Request): Reply {
     throw e;
   }
   // The skip token binds the offset to the query it came from.
-  const queryHash = createHash('sha256').update(query).update(JSON.stringify(subs ?? [])).digest('hex').slice(0, 16);
+  const queryHash = createHash('sha256')
+    .update(query)
+    .update(JSON.stringify(subs ?? []))
+    .digest('hex')
+    .slice(0, 16);
   let offset = skip;
   if (typeof options['$skipToken'] === 'string') {
     const [hash, off] = Buffer.from(options['$skipToken'], 'base64url').toString('utf8').split(':');
-    if (hash !== queryHash || off === undefined || !/^\d+$/.test(off)) throw armError(400, 'BadRequest', 'The $skipToken is invalid for this query.');
+    if (hash !== queryHash || off === undefined || !/^\d+$/.test(off))
+      throw armError(400, 'BadRequest', 'The $skipToken is invalid for this query.');
     offset = Number(off);
   }
   const pageRows = rows.slice(offset, offset + top);

@@ -9,7 +9,13 @@ import type { PipelinePolicy } from '@azure/core-rest-pipeline';
  * redirected to the stand-ins' loopback port. TLS still verifies the name (SNI and certificate) against
  * the local CA, and the Host header still names the Azure host, so nothing else needs to know.
  */
-const REDIRECTED = [/\.vault\.azure\.net$/i, /\.managedhsm\.azure\.net$/i, /^management\.azure\.com$/i, /^login\.microsoftonline\.com$/i, /^events\.pagerduty\.com$/i];
+const REDIRECTED = [
+  /\.vault\.azure\.net$/i,
+  /\.managedhsm\.azure\.net$/i,
+  /^management\.azure\.com$/i,
+  /^login\.microsoftonline\.com$/i,
+  /^events\.pagerduty\.com$/i,
+];
 
 export function isRedirectedHost(host: string): boolean {
   return REDIRECTED.some((r) => r.test(host));
@@ -28,13 +34,22 @@ class LoopbackAgent extends Agent {
     super({ ...options, ca: target.caCertPem, keepAlive: true });
   }
 
-  override createConnection(options: ConnectionOptions, callback?: (err: Error | null, socket: Duplex) => void): Duplex {
+  override createConnection(
+    options: ConnectionOptions,
+    callback?: (err: Error | null, socket: Duplex) => void,
+  ): Duplex {
     const host = options.host ?? 'localhost';
     if (!isRedirectedHost(host)) {
       // Only the emulated Azure hosts are redirected; anything else fails here rather than leaking out.
       throw new Error(`local seam: ${host} is not an emulated Azure host`);
     }
-    const socket = connect({ ...options, host: '127.0.0.1', port: this.target.port, servername: host, ca: this.target.caCertPem });
+    const socket = connect({
+      ...options,
+      host: '127.0.0.1',
+      port: this.target.port,
+      servername: host,
+      ca: this.target.caCertPem,
+    });
     callback?.(null, socket);
     return socket;
   }

@@ -52,7 +52,7 @@ export interface LocalAzure {
   close(): Promise<void>;
 }
 
-const REPO_ROOT = join(__dirname, '..', '..', ...(__dirname.includes(`${join('dist', 'local')}`) ? ['..'] : []));
+const REPO_ROOT = join(__dirname, '..', '..', ...(__dirname.includes(join('dist', 'local')) ? ['..'] : []));
 
 export async function startLocalAzure(options: LocalAzureOptions): Promise<LocalAzure> {
   const tls = ensureTlsMaterial(options.tlsDir ?? join(REPO_ROOT, '.local', 'tls'));
@@ -67,7 +67,9 @@ export async function startLocalAzure(options: LocalAzureOptions): Promise<Local
   const arm: ArmContext = { world, scheduler, buckets };
   let baseUrl = '';
 
-  const dispatch = async (req: Request): Promise<{ service: RequestLogEntry['service']; operation: string; reply: Reply }> => {
+  const dispatch = async (
+    req: Request,
+  ): Promise<{ service: RequestLogEntry['service']; operation: string; reply: Reply }> => {
     const vaultMatch = /^([a-z0-9-]+)\.(vault\.azure\.net|managedhsm\.azure\.net)$/.exec(req.host);
     let service: Service | 'admin';
     let operation: string;
@@ -75,7 +77,11 @@ export async function startLocalAzure(options: LocalAzureOptions): Promise<Local
     if (vaultMatch?.[1] !== undefined) {
       const route = routeKeyVault(world, vaultMatch[1], req);
       [service, operation, handle] = ['keyvault', route.operation, route.handle];
-    } else if (req.host === 'management.azure.com' && /^\/providers\/microsoft\.resourcegraph\/resources$/i.test(req.path) && req.method === 'POST') {
+    } else if (
+      req.host === 'management.azure.com' &&
+      /^\/providers\/microsoft\.resourcegraph\/resources$/i.test(req.path) &&
+      req.method === 'POST'
+    ) {
       [service, operation, handle] = ['resourcegraph', 'resources.query', () => queryResources(world, req)];
     } else if (req.host === 'management.azure.com') {
       const route = routeArm(arm, req);
@@ -85,11 +91,22 @@ export async function startLocalAzure(options: LocalAzureOptions): Promise<Local
     } else if (req.path === '/v2/enqueue' && req.method === 'POST') {
       [service, operation, handle] = ['pagerduty', 'enqueue', () => captures.enqueue(req)];
     } else if (req.path.startsWith('/hooks/') && req.method === 'POST') {
-      [service, operation, handle] = ['webhook', req.path.slice(7), () => captures.hook(req.path.slice(7), req)];
+      [service, operation, handle] = [
+        'webhook',
+        req.path.slice(7),
+        () => captures.hook(req.path.slice(7), req),
+      ];
     } else if (req.path.startsWith('/admin/')) {
       [service, operation, handle] = ['admin', req.path, () => admin(req)];
     } else {
-      return { service: 'unknown', operation: 'unknown', reply: { status: 404, body: { error: { code: 'NotFound', message: `No stand-in serves ${req.host}${req.path}.` } } } };
+      return {
+        service: 'unknown',
+        operation: 'unknown',
+        reply: {
+          status: 404,
+          body: { error: { code: 'NotFound', message: `No stand-in serves ${req.host}${req.path}.` } },
+        },
+      };
     }
     if (service !== 'admin') {
       const fault = faults.decide(service, operation, req.path);
@@ -111,8 +128,13 @@ export async function startLocalAzure(options: LocalAzureOptions): Promise<Local
     if (path === '/admin/clock' && m === 'GET') return ok({ now: world.clock.nowIso() });
     if (path === '/admin/clock/advance' && m === 'POST') {
       const body = jsonBody(req);
-      const ms = isObject(body) ? Number(body['ms'] ?? 0) + Number(body['seconds'] ?? 0) * 1000 + Number(body['days'] ?? 0) * 86_400_000 : NaN;
-      if (!Number.isFinite(ms) || ms < 0) return { status: 400, body: { error: 'give ms, seconds or days (>= 0)' } };
+      const ms = isObject(body)
+        ? Number(body['ms'] ?? 0) +
+          Number(body['seconds'] ?? 0) * 1000 +
+          Number(body['days'] ?? 0) * 86_400_000
+        : NaN;
+      if (!Number.isFinite(ms) || ms < 0)
+        return { status: 400, body: { error: 'give ms, seconds or days (>= 0)' } };
       world.clock.advance(ms);
       await scheduler.tick();
       world.evaluateServers();
@@ -121,7 +143,8 @@ export async function startLocalAzure(options: LocalAzureOptions): Promise<Local
     if (path === '/admin/state' && m === 'GET') return ok(snapshot());
     if (path === '/admin/servers' && m === 'GET') return ok([...world.servers.values()].map((r) => r.json));
     if (path === '/admin/telemetry' && m === 'GET') return ok(captures.telemetry);
-    if (path === '/admin/pages' && m === 'GET') return ok({ events: captures.pages, incidents: Object.fromEntries(captures.incidents) });
+    if (path === '/admin/pages' && m === 'GET')
+      return ok({ events: captures.pages, incidents: Object.fromEntries(captures.incidents) });
     if (path === '/admin/webhooks' && m === 'GET') return ok(captures.webhooks);
     if (path === '/admin/deliveries' && m === 'GET') return ok(eventGrid.deliveries);
     if (path === '/admin/requests' && m === 'GET') return ok(requests);
@@ -134,13 +157,15 @@ export async function startLocalAzure(options: LocalAzureOptions): Promise<Local
         return { status: 400, body: { error: (e as Error).message } };
       }
     }
-    if (path === '/admin/eventgrid/subscriptions' && m === 'GET') return ok([...eventGrid.subscriptions.values()]);
+    if (path === '/admin/eventgrid/subscriptions' && m === 'GET')
+      return ok([...eventGrid.subscriptions.values()]);
     if (path === '/admin/eventgrid/subscriptions' && m === 'POST') {
       try {
         await eventGrid.subscribe(jsonBody(req) as SubscriptionSpec);
         return ok({ created: true });
       } catch (e) {
-        if (e instanceof EventGridError || e instanceof TypeError) return { status: 400, body: { error: e.message } };
+        if (e instanceof EventGridError || e instanceof TypeError)
+          return { status: 400, body: { error: e.message } };
         throw e;
       }
     }
@@ -148,9 +173,15 @@ export async function startLocalAzure(options: LocalAzureOptions): Promise<Local
     if (access?.[1] !== undefined && (m === 'POST' || m === 'DELETE')) {
       const vault = world.vaultByName(access[1]);
       const body = jsonBody(req);
-      if (vault === undefined || !isObject(body) || !Array.isArray(body['permissions'])) return { status: 400, body: { error: 'unknown vault or missing permissions' } };
+      if (vault === undefined || !isObject(body) || !Array.isArray(body['permissions']))
+        return { status: 400, body: { error: 'unknown vault or missing permissions' } };
       try {
-        const who = String(body['identity'] ?? body['principalId'] ?? '');
+        const who =
+          typeof body['identity'] === 'string'
+            ? body['identity']
+            : typeof body['principalId'] === 'string'
+              ? body['principalId']
+              : '';
         const perms = body['permissions'].map(String);
         if (m === 'POST') world.grant(vault, who, perms);
         else world.revoke(vault, who, perms);
@@ -159,7 +190,9 @@ export async function startLocalAzure(options: LocalAzureOptions): Promise<Local
         throw e;
       }
       world.evaluateServers();
-      return ok({ access: vault.access.map((a) => ({ principalId: a.principalId, permissions: [...a.permissions] })) });
+      return ok({
+        access: vault.access.map((a) => ({ principalId: a.principalId, permissions: [...a.permissions] })),
+      });
     }
     return { status: 404, body: { error: `no admin endpoint ${m} ${path}` } };
   };
@@ -198,7 +231,14 @@ export async function startLocalAzure(options: LocalAzureOptions): Promise<Local
 
   const server: Server = createServer({ cert: tls.certPem, key: tls.keyPem }, (incoming, res) => {
     void (async () => {
-      let entry: Omit<RequestLogEntry, 'status'> = { at: world.clock.nowIso(), service: 'unknown', operation: 'unknown', method: incoming.method ?? '', host: '', path: incoming.url ?? '' };
+      let entry: Omit<RequestLogEntry, 'status'> = {
+        at: world.clock.nowIso(),
+        service: 'unknown',
+        operation: 'unknown',
+        method: incoming.method ?? '',
+        host: '',
+        path: incoming.url ?? '',
+      };
       let reply: Reply;
       try {
         const req = await readRequest(incoming);
@@ -213,7 +253,10 @@ export async function startLocalAzure(options: LocalAzureOptions): Promise<Local
         }
       } catch (e) {
         console.error('[local-azure] internal error', e);
-        reply = { status: 500, body: { error: { code: 'InternalServerError', message: 'The stand-in failed; see its log.' } } };
+        reply = {
+          status: 500,
+          body: { error: { code: 'InternalServerError', message: 'The stand-in failed; see its log.' } },
+        };
       }
       if (entry.service !== 'admin') requests.push({ ...entry, status: reply.status });
       send(res, reply);

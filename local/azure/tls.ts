@@ -24,7 +24,7 @@ export interface TlsMaterial {
 function keyPair(): forge.pki.rsa.KeyPair {
   // Node's native generator is ~100x faster than forge's pure-JS one.
   const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-  const priv = forge.pki.privateKeyFromPem(privateKey.export({ type: "pkcs1", format: "pem" }).toString()) as forge.pki.rsa.PrivateKey;
+  const priv = forge.pki.privateKeyFromPem(privateKey.export({ type: 'pkcs1', format: 'pem' }).toString());
   return { privateKey: priv, publicKey: forge.pki.setRsaPublicKey(priv.n, priv.e) };
 }
 
@@ -66,7 +66,12 @@ export function ensureTlsMaterial(dir: string): TlsMaterial {
     const certPem = readFileSync(certPath, 'utf8');
     const notAfter = forge.pki.certificateFromPem(certPem).validity.notAfter;
     if (notAfter.getTime() > Date.now() + 7 * 86_400_000) {
-      return { caCertPem: readFileSync(caPath, 'utf8'), certPem, keyPem: readFileSync(keyPath, 'utf8'), caCertPath: caPath };
+      return {
+        caCertPem: readFileSync(caPath, 'utf8'),
+        certPem,
+        keyPem: readFileSync(keyPath, 'utf8'),
+        caCertPath: caPath,
+      };
     }
   }
   mkdirSync(dir, { recursive: true });
@@ -77,15 +82,21 @@ export function ensureTlsMaterial(dir: string): TlsMaterial {
     { name: 'keyUsage', keyCertSign: true, cRLSign: true, critical: true },
   ]);
   const leaf = keyPair();
-  const leafCert = certificate([{ name: 'commonName', value: 'management.azure.com' }], caName, leaf.publicKey, ca.privateKey, [
-    { name: 'basicConstraints', cA: false },
-    { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
-    { name: 'extKeyUsage', serverAuth: true },
-    {
-      name: 'subjectAltName',
-      altNames: [...STAND_IN_HOSTS.map((value) => ({ type: 2, value })), { type: 7, ip: '127.0.0.1' }],
-    },
-  ]);
+  const leafCert = certificate(
+    [{ name: 'commonName', value: 'management.azure.com' }],
+    caName,
+    leaf.publicKey,
+    ca.privateKey,
+    [
+      { name: 'basicConstraints', cA: false },
+      { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
+      { name: 'extKeyUsage', serverAuth: true },
+      {
+        name: 'subjectAltName',
+        altNames: [...STAND_IN_HOSTS.map((value) => ({ type: 2, value })), { type: 7, ip: '127.0.0.1' }],
+      },
+    ],
+  );
   const material: TlsMaterial = {
     caCertPem: forge.pki.certificateToPem(caCert),
     certPem: forge.pki.certificateToPem(leafCert),

@@ -121,8 +121,15 @@ export class World {
       };
       for (const a of v.access ?? []) world.grant(vault, a.identity ?? a.principalId ?? '', a.permissions);
       for (const k of v.keys ?? []) {
-        const key: VaultKey = { name: k.name, versions: [], deleted: undefined, rotationPolicy: undefined, notified: new Set() };
-        if (k.rotationPolicy !== undefined) key.rotationPolicy = world.normalizePolicy(vault, k.name, k.rotationPolicy, now);
+        const key: VaultKey = {
+          name: k.name,
+          versions: [],
+          deleted: undefined,
+          rotationPolicy: undefined,
+          notified: new Set(),
+        };
+        if (k.rotationPolicy !== undefined)
+          key.rotationPolicy = world.normalizePolicy(vault, k.name, k.rotationPolicy, now);
         for (const fv of k.versions) {
           const kty = k.kty ?? 'RSA';
           const size = fv.size ?? k.size ?? 2048;
@@ -176,7 +183,8 @@ export class World {
   revoke(vault: Vault, identityOrPrincipal: string, permissions: readonly string[]): void {
     const principalId = this.principalOf(identityOrPrincipal);
     for (const entry of vault.access) {
-      if (entry.principalId.toLowerCase() === principalId.toLowerCase()) for (const p of permissions) entry.permissions.delete(p.toLowerCase());
+      if (entry.principalId.toLowerCase() === principalId.toLowerCase())
+        for (const p of permissions) entry.permissions.delete(p.toLowerCase());
     }
   }
 
@@ -230,8 +238,9 @@ export class World {
       if (typeof trigger['timeAfterCreate'] === 'string') t.timeAfterCreate = trigger['timeAfterCreate'];
       if (typeof trigger['timeBeforeExpiry'] === 'string') t.timeBeforeExpiry = trigger['timeBeforeExpiry'];
       for (const d of Object.values(t)) parseIsoDuration(d);
-      const type = String(action['type'] ?? '');
-      if (!/^(rotate|notify)$/i.test(type)) throw new FleetError(`rotation policy action type must be Rotate or Notify, got "${type}"`);
+      const type = typeof action['type'] === 'string' ? action['type'] : '';
+      if (!/^(rotate|notify)$/i.test(type))
+        throw new FleetError(`rotation policy action type must be Rotate or Notify, got "${type}"`);
       return { trigger: t, action: { type: type.toLowerCase() === 'rotate' ? 'Rotate' : 'Notify' } };
     });
     const expiryTime = typeof attrs['expiryTime'] === 'string' ? attrs['expiryTime'] : undefined;
@@ -239,7 +248,11 @@ export class World {
     return {
       id: `${this.vaultUrl(vault)}/keys/${keyName}/rotationpolicy`,
       lifetimeActions,
-      attributes: { ...(expiryTime !== undefined ? { expiryTime } : {}), created: Math.floor(now / 1000), updated: Math.floor(now / 1000) },
+      attributes: {
+        ...(expiryTime !== undefined ? { expiryTime } : {}),
+        created: Math.floor(now / 1000),
+        updated: Math.floor(now / 1000),
+      },
     };
   }
 
@@ -249,7 +262,9 @@ export class World {
   }
 
   private notifyBeforeExpiryMs(key: VaultKey): number {
-    const notify = key.rotationPolicy?.lifetimeActions.find((a) => a.action.type === 'Notify' && a.trigger.timeBeforeExpiry !== undefined);
+    const notify = key.rotationPolicy?.lifetimeActions.find(
+      (a) => a.action.type === 'Notify' && a.trigger.timeBeforeExpiry !== undefined,
+    );
     return parseIsoDuration(notify?.trigger.timeBeforeExpiry ?? DEFAULT_NOTIFY_BEFORE_EXPIRY);
   }
 
@@ -265,11 +280,25 @@ export class World {
   async addVersion(
     vault: Vault,
     keyName: string,
-    spec: { kty: string; size: number; ops: string[]; enabled?: boolean; nbf?: number; exp?: number; tags?: Record<string, string> },
+    spec: {
+      kty: string;
+      size: number;
+      ops: string[];
+      enabled?: boolean;
+      nbf?: number;
+      exp?: number;
+      tags?: Record<string, string>;
+    },
   ): Promise<{ key: VaultKey; version: KeyVersion }> {
     let key = vault.keys.get(keyName.toLowerCase());
     if (key === undefined || key.deleted !== undefined) {
-      key = { name: keyName, versions: [], deleted: undefined, rotationPolicy: undefined, notified: new Set() };
+      key = {
+        name: keyName,
+        versions: [],
+        deleted: undefined,
+        rotationPolicy: undefined,
+        notified: new Set(),
+      };
       vault.keys.set(keyName.toLowerCase(), key);
     }
     const material = await generateKeyMaterial(spec.kty, spec.size);
@@ -315,16 +344,34 @@ export class World {
    * exists, is usable, is RSA of a supported size, the identity holds get/wrapKey/unwrapKey, and a real
    * wrap/unwrap round trip works (when `prove` is set).
    */
-  checkKeyAccess(uri: string, identityId: string | undefined, prove: boolean): { ok: true; version: KeyVersion } | { ok: false; code: string; message: string } {
+  checkKeyAccess(
+    uri: string,
+    identityId: string | undefined,
+    prove: boolean,
+  ): { ok: true; version: KeyVersion } | { ok: false; code: string; message: string } {
     const ref = tryParseKeyUri(uri);
-    if (ref === undefined) return { ok: false, code: 'InvalidParameterValue', message: `"${uri}" is not a valid Key Vault key URI.` };
+    if (ref === undefined)
+      return {
+        ok: false,
+        code: 'AzureKeyVaultKeyNotFound',
+        message: `The key ${uri} was not found in Azure Key Vault.`,
+      };
     const vault = this.vaultByName(ref.vaultName);
     const key = vault?.keys.get(ref.name.toLowerCase());
     if (vault === undefined || key === undefined) {
-      return { ok: false, code: 'AzureKeyVaultKeyNotFound', message: `The key ${uri} was not found in Azure Key Vault.` };
+      return {
+        ok: false,
+        code: 'AzureKeyVaultKeyNotFound',
+        message: `The key ${uri} was not found in Azure Key Vault.`,
+      };
     }
     const version = findVersion(key, ref.version);
-    if (version === undefined) return { ok: false, code: 'AzureKeyVaultKeyNotFound', message: `The key ${uri} was not found in Azure Key Vault.` };
+    if (version === undefined)
+      return {
+        ok: false,
+        code: 'AzureKeyVaultKeyNotFound',
+        message: `The key ${uri} was not found in Azure Key Vault.`,
+      };
     const reason = unusableReason(key, version, this.clock.now());
     if (reason !== undefined) return { ok: false, ...reason };
     const identity = identityId === undefined ? undefined : this.identities.get(identityId.toLowerCase());
@@ -335,7 +382,8 @@ export class World {
         message: `The server's identity ${identityId ?? '(none)'} is missing get, wrapKey or unwrapKey permissions on key vault ${vault.name}.`,
       };
     }
-    if (prove && !roundTrip(version)) return { ok: false, code: 'AzureKeyVaultInvalidKey', message: `Wrap/unwrap with ${uri} failed.` };
+    if (prove && !roundTrip(version))
+      return { ok: false, code: 'AzureKeyVaultInvalidKey', message: `Wrap/unwrap with ${uri} failed.` };
     return { ok: true, version };
   }
 
@@ -348,7 +396,10 @@ export class World {
         const current = currentVersion(key);
         if (current === undefined) continue;
         if (current.exp !== undefined && current.enabled) {
-          if (now >= current.exp - this.notifyBeforeExpiryMs(key) && !key.notified.has(`near:${current.version}`)) {
+          if (
+            now >= current.exp - this.notifyBeforeExpiryMs(key) &&
+            !key.notified.has(`near:${current.version}`)
+          ) {
             key.notified.add(`near:${current.version}`);
             this.events.emit('key', { type: 'KeyNearExpiry', vault, keyName: key.name, version: current });
           }
@@ -374,8 +425,16 @@ export class World {
   private rotationDue(key: VaultKey, current: KeyVersion, now: number): boolean {
     for (const a of key.rotationPolicy?.lifetimeActions ?? []) {
       if (a.action.type !== 'Rotate') continue;
-      if (a.trigger.timeAfterCreate !== undefined && now >= current.created + parseIsoDuration(a.trigger.timeAfterCreate)) return true;
-      if (a.trigger.timeBeforeExpiry !== undefined && current.exp !== undefined && now >= current.exp - parseIsoDuration(a.trigger.timeBeforeExpiry)) {
+      if (
+        a.trigger.timeAfterCreate !== undefined &&
+        now >= current.created + parseIsoDuration(a.trigger.timeAfterCreate)
+      )
+        return true;
+      if (
+        a.trigger.timeBeforeExpiry !== undefined &&
+        current.exp !== undefined &&
+        now >= current.exp - parseIsoDuration(a.trigger.timeBeforeExpiry)
+      ) {
         return true;
       }
     }
@@ -396,7 +455,7 @@ export class World {
         const check = this.checkKeyAccess(uri, typeof identity === 'string' ? identity : undefined, false);
         if (check.ok) {
           de[`${slot}EncryptionKeyStatus`] = 'Valid';
-          delete record.invalidSince[slot];
+          record.invalidSince[slot] = undefined;
         } else {
           allValid = false;
           de[`${slot}EncryptionKeyStatus`] = 'Invalid';

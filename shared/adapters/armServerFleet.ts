@@ -10,7 +10,13 @@ import { parseKeyUri, sameKey, tryParseKeyUri } from '../domain/keyId';
 import type { EncryptionPatchBody, ServerSnapshot } from '../domain/model';
 import { parseFlexibleServerId } from '../domain/resourceId';
 import { BadRequestError } from '../ports/errors';
-import type { KeyLocator, OperationHandle, OperationStatus, ServerFleet, ServerPage } from '../ports/serverFleet';
+import type {
+  KeyLocator,
+  OperationHandle,
+  OperationStatus,
+  ServerFleet,
+  ServerPage,
+} from '../ports/serverFleet';
 import { mapAzureError } from './azureErrors';
 import { serverFromSdk } from './serverProjection';
 
@@ -34,7 +40,12 @@ function encodeCursor(c: ListCursor): string {
 function decodeCursor(token: string): ListCursor {
   try {
     const c = JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as Partial<ListCursor>;
-    if (typeof c.s === 'number' && Number.isInteger(c.s) && c.s >= 0 && (c.t === undefined || typeof c.t === 'string')) {
+    if (
+      typeof c.s === 'number' &&
+      Number.isInteger(c.s) &&
+      c.s >= 0 &&
+      (c.t === undefined || typeof c.t === 'string')
+    ) {
       return { s: c.s, t: c.t };
     }
   } catch {
@@ -64,7 +75,11 @@ export class ArmServerFleet implements ServerFleet {
   private client(subscriptionId: string): PostgreSQLManagementFlexibleServerClient {
     let client = this.clients.get(subscriptionId);
     if (client === undefined) {
-      client = new PostgreSQLManagementFlexibleServerClient(this.options.credential, subscriptionId, this.options.clientOptions);
+      client = new PostgreSQLManagementFlexibleServerClient(
+        this.options.credential,
+        subscriptionId,
+        this.options.clientOptions,
+      );
       this.clients.set(subscriptionId, client);
     }
     return client;
@@ -105,13 +120,19 @@ export class ArmServerFleet implements ServerFleet {
 
   async beginEncryptionUpdate(serverId: string, body: EncryptionPatchBody): Promise<OperationHandle> {
     const ref = parseFlexibleServerId(serverId);
-    const userAssignedIdentities: Record<string, Record<string, never>> = { ...body.identity.userAssignedIdentities };
+    const userAssignedIdentities: Record<string, Record<string, never>> = {
+      ...body.identity.userAssignedIdentities,
+    };
     const patch: ServerForPatch = {
       identity: { type: body.identity.type, userAssignedIdentities },
       dataEncryption: { ...body.properties.dataEncryption },
     };
     try {
-      const poller = await this.client(ref.subscriptionId).servers.beginUpdate(ref.resourceGroup, ref.name, patch);
+      const poller = await this.client(ref.subscriptionId).servers.beginUpdate(
+        ref.resourceGroup,
+        ref.name,
+        patch,
+      );
       return { serverId, pollerState: poller.toString() };
     } catch (e) {
       throw mapAzureError(e, `updating encryption of server ${ref.name}`);
@@ -133,9 +154,15 @@ export class ArmServerFleet implements ServerFleet {
     try {
       const response = await client.sendRequest(createPipelineRequest({ url, method: 'GET' }));
       if (response.status >= 400) {
-        throw new RestError(`operation status returned ${response.status}`, { statusCode: response.status, response });
+        throw new RestError(`operation status returned ${response.status}`, {
+          statusCode: response.status,
+          response,
+        });
       }
-      const body = JSON.parse(response.bodyAsText ?? '{}') as { status?: unknown; error?: { code?: unknown; message?: unknown } };
+      const body = JSON.parse(response.bodyAsText ?? '{}') as {
+        status?: unknown;
+        error?: { code?: unknown; message?: unknown };
+      };
       status = typeof body.status === 'string' ? body.status : undefined;
       error = body.error;
     } catch (e) {

@@ -66,18 +66,24 @@ export function mapAzureError(e: unknown, what: string): AzureCallError {
     const status = e.statusCode;
     const code = azureCode(e);
     const detail = `${what}: ${code ?? `HTTP ${status ?? '?'}`}${e.message !== '' ? ` - ${firstLine(e.message)}` : ''}`;
-    if (status === 429) return new ThrottledError(`Throttled on ${detail}`, code, status, retryAfterSeconds(e), { cause: e });
-    if (isInvalidKeyCode(code)) return new InvalidKeyError(`Key unusable for ${detail}`, code, status, { cause: e });
+    if (status === 429)
+      return new ThrottledError(`Throttled on ${detail}`, code, status, retryAfterSeconds(e), { cause: e });
+    if (isInvalidKeyCode(code))
+      return new InvalidKeyError(`Key unusable for ${detail}`, code, status, { cause: e });
     if (status === 404) return new NotFoundError(`Not found: ${detail}`, code, status, { cause: e });
     if (status === 403) return new ForbiddenError(`Forbidden: ${detail}`, code, status, { cause: e });
-    if (status === 401) return new AuthenticationError(`Unauthenticated: ${detail}`, code, status, { cause: e });
+    if (status === 401)
+      return new AuthenticationError(`Unauthenticated: ${detail}`, code, status, { cause: e });
     if (status === 409) return new ConflictError(`Conflict: ${detail}`, code, status, { cause: e });
-    if (status === 400 || status === 422) return new BadRequestError(`Rejected: ${detail}`, code, status, { cause: e });
+    if (status === 400 || status === 422)
+      return new BadRequestError(`Rejected: ${detail}`, code, status, { cause: e });
     return new TransientError(`Failed: ${detail}`, code, status, { cause: e });
   }
   const message = e instanceof Error ? firstLine(e.message) : 'unknown error';
   if (e instanceof Error && e.name === 'CredentialUnavailableError') {
-    return new AuthenticationError(`No credential for ${what}: ${message}`, undefined, undefined, { cause: e });
+    return new AuthenticationError(`No credential for ${what}: ${message}`, undefined, undefined, {
+      cause: e,
+    });
   }
   return new TransientError(`Failed: ${what}: ${message}`, undefined, undefined, { cause: e });
 }

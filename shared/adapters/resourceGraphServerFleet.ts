@@ -2,7 +2,13 @@ import type { TokenCredential } from '@azure/core-auth';
 import { ResourceGraphClient, type ResourceGraphClientOptionalParams } from '@azure/arm-resourcegraph';
 import { formatKeyUri, parseKeyUri } from '../domain/keyId';
 import type { EncryptionPatchBody, ServerSnapshot } from '../domain/model';
-import type { KeyLocator, OperationHandle, OperationStatus, ServerFleet, ServerPage } from '../ports/serverFleet';
+import type {
+  KeyLocator,
+  OperationHandle,
+  OperationStatus,
+  ServerFleet,
+  ServerPage,
+} from '../ports/serverFleet';
 import { mapAzureError } from './azureErrors';
 import { referencesKey } from './armServerFleet';
 import { serverFromArmJson } from './serverProjection';

@@ -26,7 +26,10 @@ function identityOf(v: unknown): IdentityInfo | undefined {
     for (const [id, val] of Object.entries(uais)) {
       const principalId = isObject(val) ? str(val['principalId']) : undefined;
       const clientId = isObject(val) ? str(val['clientId']) : undefined;
-      map[id] = { ...(principalId !== undefined ? { principalId } : {}), ...(clientId !== undefined ? { clientId } : {}) };
+      map[id] = {
+        ...(principalId !== undefined ? { principalId } : {}),
+        ...(clientId !== undefined ? { clientId } : {}),
+      };
     }
   }
   return { type: str(v['type']) ?? 'None', userAssignedIdentities: map };

@@ -12,14 +12,20 @@ export const V2 = 'a0b1c2d3e4f5061728394a5b6c7d8e9f';
 export const SMALL = '00000000000000000000000000000bad';
 export const GEO_V1 = '0c1d2e3f405162738495a6b7c8d9eafb';
 
-export const uai = (sub: string, name: string) => `/subscriptions/${sub}/resourceGroups/rg-identity/providers/Microsoft.ManagedIdentity/userAssignedIdentities/${name}`;
-export const serverId = (sub: string, rg: string, name: string) => `/subscriptions/${sub}/resourceGroups/${rg}/providers/Microsoft.DBforPostgreSQL/flexibleServers/${name}`;
+export const uai = (sub: string, name: string) =>
+  `/subscriptions/${sub}/resourceGroups/rg-identity/providers/Microsoft.ManagedIdentity/userAssignedIdentities/${name}`;
+export const serverId = (sub: string, rg: string, name: string) =>
+  `/subscriptions/${sub}/resourceGroups/${rg}/providers/Microsoft.DBforPostgreSQL/flexibleServers/${name}`;
 
 let n = 0;
 function identity(sub: string, name: string) {
   n++;
   const hex = n.toString(16).padStart(12, '0');
-  return { id: uai(sub, name), principalId: `1a2b3c4d-0000-4000-8000-${hex}`, clientId: `9e8d7c6b-0000-4000-8000-${hex}` };
+  return {
+    id: uai(sub, name),
+    principalId: `1a2b3c4d-0000-4000-8000-${hex}`,
+    clientId: `9e8d7c6b-0000-4000-8000-${hex}`,
+  };
 }
 
 export interface TestServer {
@@ -46,7 +52,11 @@ export function armServer(s: TestServer): Record<string, unknown> {
         primaryUserAssignedIdentityId: uai(s.sub, s.identity),
         primaryEncryptionKeyStatus: 'Valid',
         ...(s.geo !== undefined
-          ? { geoBackupKeyURI: s.geo.uri, geoBackupUserAssignedIdentityId: uai(s.sub, s.geo.identity), geoBackupEncryptionKeyStatus: 'Valid' }
+          ? {
+              geoBackupKeyURI: s.geo.uri,
+              geoBackupUserAssignedIdentityId: uai(s.sub, s.geo.identity),
+              geoBackupEncryptionKeyStatus: 'Valid',
+            }
           : {}),
       },
       version: '16',
@@ -72,16 +82,37 @@ export interface TestFleet {
  * f (identity without grants), g (on the too-small version), plus `extra` filler servers on v1.
  */
 export function testFleet(extra = 0): TestFleet {
-  const key = (v?: string) => (v === undefined ? `${VAULT_URL}/keys/${KEY}` : `${VAULT_URL}/keys/${KEY}/${v}`);
+  const key = (v?: string) =>
+    v === undefined ? `${VAULT_URL}/keys/${KEY}` : `${VAULT_URL}/keys/${KEY}/${v}`;
   const servers: Record<string, TestServer> = {
     a: { sub: SUB_A, rg: 'rg-a', name: 'pg-a', primary: key(V1), identity: 'id-a' },
-    b: { sub: SUB_B, rg: 'rg-b', name: 'pg-b', primary: key(V1), identity: 'id-b', geo: { uri: `${GEO_VAULT_URL}/keys/pg-cmk-geo/${GEO_V1}`, identity: 'id-b-geo' } },
+    b: {
+      sub: SUB_B,
+      rg: 'rg-b',
+      name: 'pg-b',
+      primary: key(V1),
+      identity: 'id-b',
+      geo: { uri: `${GEO_VAULT_URL}/keys/pg-cmk-geo/${GEO_V1}`, identity: 'id-b-geo' },
+    },
     c: { sub: SUB_A, rg: 'rg-a', name: 'pg-c', primary: key(V2), identity: 'id-c' },
     d: { sub: SUB_B, rg: 'rg-b', name: 'pg-d', primary: key(), identity: 'id-d' },
-    e: { sub: SUB_A, rg: 'rg-a', name: 'pg-e', primary: `${VAULT_URL}/keys/other-key/${V1}`, identity: 'id-e' },
+    e: {
+      sub: SUB_A,
+      rg: 'rg-a',
+      name: 'pg-e',
+      primary: `${VAULT_URL}/keys/other-key/${V1}`,
+      identity: 'id-e',
+    },
     f: { sub: SUB_B, rg: 'rg-b', name: 'pg-f', primary: key(V1), identity: 'id-f' },
   };
-  for (let i = 0; i < extra; i++) servers[`x${i}`] = { sub: i % 2 === 0 ? SUB_A : SUB_B, rg: 'rg-x', name: `pg-x${i}`, primary: key(V1), identity: 'id-a' };
+  for (let i = 0; i < extra; i++)
+    servers[`x${i}`] = {
+      sub: i % 2 === 0 ? SUB_A : SUB_B,
+      rg: 'rg-x',
+      name: `pg-x${i}`,
+      primary: key(V1),
+      identity: 'id-a',
+    };
   const idNames: [string, string][] = [
     [SUB_A, 'id-a'],
     [SUB_B, 'id-b'],
@@ -94,7 +125,8 @@ export function testFleet(extra = 0): TestFleet {
   const identities = idNames.map(([s, name]) => identity(s, name));
   // Filler servers in sub B reuse id-a by name, which lives in sub A: give them their own identity.
   const fillerB = identity(SUB_B, 'id-a');
-  const granted = (ids: string[]) => ids.map((id) => ({ identity: id, permissions: ['get', 'wrapKey', 'unwrapKey'] }));
+  const granted = (ids: string[]) =>
+    ids.map((id) => ({ identity: id, permissions: ['get', 'wrapKey', 'unwrapKey'] }));
   const exp = (d: number) => `now+${d}d`;
   return {
     servers,
@@ -106,13 +138,23 @@ export function testFleet(extra = 0): TestFleet {
           name: VAULT,
           subscriptionId: SUB_A,
           resourceGroup: 'rg-security',
-          access: granted([uai(SUB_A, 'id-a'), uai(SUB_B, 'id-b'), uai(SUB_A, 'id-c'), uai(SUB_B, 'id-d'), uai(SUB_A, 'id-e'), fillerB.id]),
+          access: granted([
+            uai(SUB_A, 'id-a'),
+            uai(SUB_B, 'id-b'),
+            uai(SUB_A, 'id-c'),
+            uai(SUB_B, 'id-d'),
+            uai(SUB_A, 'id-e'),
+            fillerB.id,
+          ]),
           keys: [
             {
               name: KEY,
               kty: 'RSA',
               size: 2048,
-              rotationPolicy: { lifetimeActions: [{ trigger: { timeBeforeExpiry: 'P30D' }, action: { type: 'Notify' } }], attributes: { expiryTime: 'P1Y' } },
+              rotationPolicy: {
+                lifetimeActions: [{ trigger: { timeBeforeExpiry: 'P30D' }, action: { type: 'Notify' } }],
+                attributes: { expiryTime: 'P1Y' },
+              },
               versions: [
                 { version: SMALL, created: 'now-400d', exp: exp(300), size: 1024 },
                 { version: V1, created: 'now-300d', exp: exp(65) },

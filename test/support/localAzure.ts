@@ -11,11 +11,16 @@ export interface Harness {
   readonly azure: LocalAzure;
   readonly credential: TokenCredential;
   /** Client options that route an Azure SDK client to the stand-ins (retry delays shortened for tests). */
-  readonly clientOptions: ReturnType<typeof loopbackClientOptions> & { retryOptions: { retryDelayInMs: number; maxRetryDelayInMs: number } };
+  readonly clientOptions: ReturnType<typeof loopbackClientOptions> & {
+    retryOptions: { retryDelayInMs: number; maxRetryDelayInMs: number };
+  };
   admin<T>(path: string, init?: { method?: string; body?: unknown }): Promise<T>;
 }
 
-export async function startHarness(fleet: FleetFile, behaviour?: LocalAzureOptions['behaviour']): Promise<Harness> {
+export async function startHarness(
+  fleet: FleetFile,
+  behaviour?: LocalAzureOptions['behaviour'],
+): Promise<Harness> {
   const azure = await startLocalAzure({ fleet, ...(behaviour !== undefined ? { behaviour } : {}) });
   const credential = new LocalTokenCredential(APP_PRINCIPAL, azure.tenantId);
   const clientOptions = {
@@ -26,15 +31,27 @@ export async function startHarness(fleet: FleetFile, behaviour?: LocalAzureOptio
   const admin = <T>(path: string, init?: { method?: string; body?: unknown }): Promise<T> => {
     return new Promise<T>((resolve, reject) => {
       const payload = init?.body === undefined ? undefined : JSON.stringify(init.body);
-      const req = request(`${azure.url}/admin/${path}`, { method: init?.method ?? 'GET', agent, headers: { 'content-type': 'application/json' } }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          if ((res.statusCode ?? 500) >= 300) reject(new Error(`admin ${path}: HTTP ${res.statusCode ?? '?'} ${text}`));
-          else resolve(JSON.parse(text) as T);
-        });
-      });
+      const req = request(
+        `${azure.url}/admin/${path}`,
+        {
+          method: init?.method ?? 'GET',
+          agent,
+          headers: {
+            'content-type': 'application/json',
+            'content-length': String(Buffer.byteLength(payload ?? '')),
+          },
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => {
+            const text = Buffer.concat(chunks).toString('utf8');
+            if ((res.statusCode ?? 500) >= 300)
+              reject(new Error(`admin ${path}: HTTP ${res.statusCode ?? '?'} ${text}`));
+            else resolve(JSON.parse(text) as T);
+          });
+        },
+      );
       req.on('error', reject);
       req.end(payload);
     });
@@ -42,7 +59,11 @@ export async function startHarness(fleet: FleetFile, behaviour?: LocalAzureOptio
   return { azure, credential, clientOptions, admin };
 }
 
-export async function waitFor<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 15_000): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  probe: () => Promise<T | undefined> | T | undefined,
+  timeoutMs = 15_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await probe();

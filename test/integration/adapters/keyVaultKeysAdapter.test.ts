@@ -17,20 +17,31 @@ describe('KeyVaultKeysAdapter over the real KeyClient against the local Key Vaul
   });
   beforeEach(async () => {
     await h.admin('faults', { method: 'DELETE' });
-    adapter = new KeyVaultKeysAdapter({ credential: h.credential, clientOptions: h.clientOptions, pageSize: 1 });
+    adapter = new KeyVaultKeysAdapter({
+      credential: h.credential,
+      clientOptions: h.clientOptions,
+      pageSize: 1,
+    });
   });
 
   it('reads every version across pages, after the 401 challenge', async () => {
     const before = h.azure.requests.length;
     const key = await adapter.readKey(VAULT_URL, KEY);
     expect(key.versions.map((v) => v.version).sort()).toEqual([SMALL, V1, V2].sort());
-    expect(key.versions.find((v) => v.version === V1)).toMatchObject({ kid: `${VAULT_URL}/keys/${KEY}/${V1}`, enabled: true });
+    expect(key.versions.find((v) => v.version === V1)).toMatchObject({
+      kid: `${VAULT_URL}/keys/${KEY}/${V1}`,
+      enabled: true,
+    });
     const calls = h.azure.requests.slice(before).filter((r) => r.operation === 'keys.listVersions');
     expect(calls.map((c) => c.status)).toEqual([401, 200, 200, 200]); // challenge, then one page per version
   });
 
   it('reads one version with its key type, modulus size and operations', async () => {
-    await expect(adapter.readKeyVersion(VAULT_URL, KEY, V2)).resolves.toMatchObject({ keyType: 'RSA', keySize: 2048, keyOps: expect.arrayContaining(['wrapKey', 'unwrapKey']) });
+    await expect(adapter.readKeyVersion(VAULT_URL, KEY, V2)).resolves.toMatchObject({
+      keyType: 'RSA',
+      keySize: 2048,
+      keyOps: expect.arrayContaining(['wrapKey', 'unwrapKey']),
+    });
     await expect(adapter.readKeyVersion(VAULT_URL, KEY, SMALL)).resolves.toMatchObject({ keySize: 1024 });
   });
 
@@ -64,14 +75,33 @@ describe('KeyVaultKeysAdapter over the real KeyClient against the local Key Vaul
   });
 
   it('honours Retry-After on 429 through the SDK retry policy, then succeeds', async () => {
-    await h.admin('faults', { method: 'POST', body: { service: 'keyvault', operation: 'keys.get', status: 429, code: 'Throttled', retryAfterSeconds: 1, count: 1 } });
+    await h.admin('faults', {
+      method: 'POST',
+      body: {
+        service: 'keyvault',
+        operation: 'keys.get',
+        status: 429,
+        code: 'Throttled',
+        retryAfterSeconds: 1,
+        count: 1,
+      },
+    });
     const started = Date.now();
     await expect(adapter.readKeyVersion(VAULT_URL, KEY, V1)).resolves.toMatchObject({ version: V1 });
     expect(Date.now() - started).toBeGreaterThanOrEqual(900);
   });
 
   it('surfaces persistent throttling as ThrottledError with the Retry-After seconds', async () => {
-    await h.admin('faults', { method: 'POST', body: { service: 'keyvault', operation: 'keys.get', status: 429, code: 'Throttled', retryAfterSeconds: 0 } });
+    await h.admin('faults', {
+      method: 'POST',
+      body: {
+        service: 'keyvault',
+        operation: 'keys.get',
+        status: 429,
+        code: 'Throttled',
+        retryAfterSeconds: 0,
+      },
+    });
     const error = await adapter.readKeyVersion(VAULT_URL, KEY, V1).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ThrottledError);
     expect(error).toMatchObject({ retryable: true, retryAfterSeconds: 0 });

@@ -3,7 +3,13 @@ import { ArmServerFleet } from '../../../shared/adapters/armServerFleet';
 import { ResourceGraphServerFleet, discoveryQuery } from '../../../shared/adapters/resourceGraphServerFleet';
 import { buildPatchBody } from '../../../shared/domain/plan';
 import type { ServerSnapshot } from '../../../shared/domain/model';
-import { BadRequestError, ConflictError, ForbiddenError, NotFoundError, ThrottledError } from '../../../shared/ports/errors';
+import {
+  BadRequestError,
+  ConflictError,
+  ForbiddenError,
+  NotFoundError,
+  ThrottledError,
+} from '../../../shared/ports/errors';
 import type { OperationHandle, OperationStatus, ServerFleet } from '../../../shared/ports/serverFleet';
 import { KEY, SMALL, SUB_A, SUB_B, V1, V2, VAULT_URL, serverId, testFleet } from '../../support/fleet';
 import { startHarness, waitFor, type Harness } from '../../support/localAzure';
@@ -31,7 +37,14 @@ async function settle(fleet: ServerFleet, handle: OperationHandle): Promise<Oper
   });
 }
 
-const REFERENCING = ['pg-a', 'pg-b', 'pg-c', 'pg-d', 'pg-f', ...Array.from({ length: 5 }, (_, i) => `pg-x${i}`)].sort();
+const REFERENCING = [
+  'pg-a',
+  'pg-b',
+  'pg-c',
+  'pg-d',
+  'pg-f',
+  ...Array.from({ length: 5 }, (_, i) => `pg-x${i}`),
+].sort();
 
 describe('ServerFleet adapters over the real SDK clients against local ARM and Resource Graph', () => {
   let h: Harness;
@@ -46,29 +59,50 @@ describe('ServerFleet adapters over the real SDK clients against local ARM and R
   });
   beforeEach(async () => {
     await h.admin('faults', { method: 'DELETE' });
-    arm = new ArmServerFleet({ credential: h.credential, subscriptions: [SUB_A, SUB_B], clientOptions: h.clientOptions });
-    graph = new ResourceGraphServerFleet({ credential: h.credential, subscriptions: [SUB_A, SUB_B], arm, pageSize: 3, clientOptions: h.clientOptions });
+    arm = new ArmServerFleet({
+      credential: h.credential,
+      subscriptions: [SUB_A, SUB_B],
+      clientOptions: h.clientOptions,
+    });
+    graph = new ResourceGraphServerFleet({
+      credential: h.credential,
+      subscriptions: [SUB_A, SUB_B],
+      arm,
+      pageSize: 3,
+      clientOptions: h.clientOptions,
+    });
   });
 
   describe('discovery', () => {
     it.each([
       ['ARM list', () => arm],
       ['Resource Graph', () => graph],
-    ])('%s finds exactly the servers naming the key (any version, versionless, either slot), across pages', async (_name, get) => {
-      const { names, pages } = await collect(get());
-      expect(names).toEqual(REFERENCING);
-      expect(pages).toBeGreaterThan(2);
-    });
+    ])(
+      '%s finds exactly the servers naming the key (any version, versionless, either slot), across pages',
+      async (_name, get) => {
+        const { names, pages } = await collect(get());
+        expect(names).toEqual(REFERENCING);
+        expect(pages).toBeGreaterThan(2);
+      },
+    );
 
     it('Resource Graph really filters in the query: other keys never leave the service', async () => {
       const before = h.azure.requests.length;
       const page = await graph.findServersReferencingKey({ vaultUrl: VAULT_URL, keyName: 'other-key' });
       expect(page.servers.map((s) => s.name)).toEqual(['pg-e']);
-      expect(h.azure.requests.slice(before).filter((r) => r.service === 'resourcegraph').map((r) => r.status)).toEqual([200]);
+      expect(
+        h.azure.requests
+          .slice(before)
+          .filter((r) => r.service === 'resourcegraph')
+          .map((r) => r.status),
+      ).toEqual([200]);
     });
 
     it('Resource Graph finds a server by its geo-backup key', async () => {
-      const page = await graph.findServersReferencingKey({ vaultUrl: 'https://contoso-pg-geo-kv.vault.azure.net', keyName: 'pg-cmk-geo' });
+      const page = await graph.findServersReferencingKey({
+        vaultUrl: 'https://contoso-pg-geo-kv.vault.azure.net',
+        keyName: 'pg-cmk-geo',
+      });
       expect(page.servers.map((s) => s.name)).toEqual(['pg-b']);
     });
 
@@ -81,7 +115,9 @@ describe('ServerFleet adapters over the real SDK clients against local ARM and R
     });
 
     it('the discovery query names the key by prefix and by versionless URI', () => {
-      expect(discoveryQuery(key)).toContain("startswith 'https://contoso-pg-kv.vault.azure.net/keys/pg-cmk/'");
+      expect(discoveryQuery(key)).toContain(
+        "startswith 'https://contoso-pg-kv.vault.azure.net/keys/pg-cmk/'",
+      );
       expect(discoveryQuery(key)).toContain("=~ 'https://contoso-pg-kv.vault.azure.net/keys/pg-cmk'");
     });
   });
@@ -89,8 +125,15 @@ describe('ServerFleet adapters over the real SDK clients against local ARM and R
   describe('get and PATCH', () => {
     it('reads a server and maps a missing one to NotFoundError', async () => {
       const s = await arm.getServer(serverId(SUB_A, 'rg-a', 'pg-a'));
-      expect(s).toMatchObject({ name: 'pg-a', state: 'Ready', dataEncryption: { primaryKeyURI: uri(V1), primaryEncryptionKeyStatus: 'Valid' } });
-      await expect(arm.getServer(serverId(SUB_A, 'rg-a', 'pg-nope'))).rejects.toMatchObject({ code: 'NotFound', azureCode: 'ResourceNotFound' });
+      expect(s).toMatchObject({
+        name: 'pg-a',
+        state: 'Ready',
+        dataEncryption: { primaryKeyURI: uri(V1), primaryEncryptionKeyStatus: 'Valid' },
+      });
+      await expect(arm.getServer(serverId(SUB_A, 'rg-a', 'pg-nope'))).rejects.toMatchObject({
+        code: 'NotFound',
+        azureCode: 'ResourceNotFound',
+      });
       await expect(arm.getServer(serverId(SUB_A, 'rg-nope', 'pg-a'))).rejects.toBeInstanceOf(NotFoundError);
     });
 
@@ -105,7 +148,11 @@ describe('ServerFleet adapters over the real SDK clients against local ARM and R
       const after = done.status === 'Succeeded' ? done.server : undefined;
       expect(after).toMatchObject({
         state: 'Ready',
-        dataEncryption: { primaryKeyURI: uri(V2), primaryEncryptionKeyStatus: 'Valid', geoBackupEncryptionKeyStatus: 'Valid' },
+        dataEncryption: {
+          primaryKeyURI: uri(V2),
+          primaryEncryptionKeyStatus: 'Valid',
+          geoBackupEncryptionKeyStatus: 'Valid',
+        },
       });
       expect(after?.dataEncryption?.geoBackupKeyURI).toBe(server.dataEncryption?.geoBackupKeyURI);
     });
@@ -113,21 +160,36 @@ describe('ServerFleet adapters over the real SDK clients against local ARM and R
     it.each([
       ['an identity without key grants', 'pg-f', SUB_B, 'rg-b', V2, 'AzureKeyVaultMissingPermissions'],
       ['a key version that is too small', 'pg-x0', SUB_A, 'rg-x', SMALL, 'AzureKeyVaultInvalidKey'],
-    ])('fails the operation like Azure for %s, leaving the server as it was', async (_name, name, sub, rg, version, code) => {
-      const server = await arm.getServer(serverId(sub, rg, name));
-      const handle = await arm.beginEncryptionUpdate(server.id, buildPatchBody(server, { primary: uri(version) }));
-      const done = await settle(arm, handle);
-      expect(done).toMatchObject({ status: 'Failed', errorCode: code });
-      expect(await arm.getServer(server.id)).toMatchObject({ state: 'Ready', dataEncryption: { primaryKeyURI: server.dataEncryption?.primaryKeyURI } });
-    });
+    ])(
+      'fails the operation like Azure for %s, leaving the server as it was',
+      async (_name, name, sub, rg, version, code) => {
+        const server = await arm.getServer(serverId(sub, rg, name));
+        const handle = await arm.beginEncryptionUpdate(
+          server.id,
+          buildPatchBody(server, { primary: uri(version) }),
+        );
+        const done = await settle(arm, handle);
+        expect(done).toMatchObject({ status: 'Failed', errorCode: code });
+        expect(await arm.getServer(server.id)).toMatchObject({
+          state: 'Ready',
+          dataEncryption: { primaryKeyURI: server.dataEncryption?.primaryKeyURI },
+        });
+      },
+    );
 
     it('fails the operation for a disabled version', async () => {
-      const v = h.azure.world.vaultByName('contoso-pg-kv')?.keys.get(KEY)?.versions.find((x) => x.version === V2);
+      const v = h.azure.world
+        .vaultByName('contoso-pg-kv')
+        ?.keys.get(KEY)
+        ?.versions.find((x) => x.version === V2);
       if (v === undefined) throw new Error('missing version');
       v.enabled = false;
       try {
         const server = await arm.getServer(serverId(SUB_A, 'rg-x', 'pg-x2'));
-        const done = await settle(arm, await arm.beginEncryptionUpdate(server.id, buildPatchBody(server, { primary: uri(V2) })));
+        const done = await settle(
+          arm,
+          await arm.beginEncryptionUpdate(server.id, buildPatchBody(server, { primary: uri(V2) })),
+        );
         expect(done).toMatchObject({ status: 'Failed', errorCode: 'AzureKeyVaultKeyDisabled' });
       } finally {
         v.enabled = true;
@@ -148,17 +210,36 @@ describe('ServerFleet adapters over the real SDK clients against local ARM and R
       const server = await arm.getServer(serverId(SUB_B, 'rg-b', 'pg-b'));
       const client = new PostgreSQLManagementFlexibleServerClient(h.credential, SUB_B, h.clientOptions);
       const error = await client.servers
-        .beginUpdate('rg-b', 'pg-b', { dataEncryption: { type: 'AzureKeyVault', primaryKeyURI: uri(V2), primaryUserAssignedIdentityId: server.dataEncryption?.primaryUserAssignedIdentityId ?? '' } })
+        .beginUpdate('rg-b', 'pg-b', {
+          dataEncryption: {
+            type: 'AzureKeyVault',
+            primaryKeyURI: uri(V2),
+            primaryUserAssignedIdentityId: server.dataEncryption?.primaryUserAssignedIdentityId ?? '',
+          },
+        })
         .catch((e: unknown) => e);
       expect(error).toMatchObject({ statusCode: 400 });
       expect(await arm.getServer(server.id)).toEqual(server);
     });
 
     it('maps 403 to ForbiddenError', async () => {
-      await h.admin('faults', { method: 'POST', body: { service: 'arm', operation: 'servers.update', status: 403, code: 'LinkedAuthorizationFailed', count: 1 } });
+      await h.admin('faults', {
+        method: 'POST',
+        body: {
+          service: 'arm',
+          operation: 'servers.update',
+          status: 403,
+          code: 'LinkedAuthorizationFailed',
+          count: 1,
+        },
+      });
       const server = await arm.getServer(serverId(SUB_A, 'rg-a', 'pg-a'));
-      await expect(arm.beginEncryptionUpdate(server.id, buildPatchBody(server, { primary: uri(V2) }))).rejects.toMatchObject({ code: 'Forbidden', azureCode: 'LinkedAuthorizationFailed' });
-      await expect(Promise.resolve(new ForbiddenError('x', undefined, 403))).resolves.toBeInstanceOf(ForbiddenError);
+      await expect(
+        arm.beginEncryptionUpdate(server.id, buildPatchBody(server, { primary: uri(V2) })),
+      ).rejects.toMatchObject({ code: 'Forbidden', azureCode: 'LinkedAuthorizationFailed' });
+      await expect(Promise.resolve(new ForbiddenError('x', undefined, 403))).resolves.toBeInstanceOf(
+        ForbiddenError,
+      );
     });
   });
 
@@ -166,13 +247,19 @@ describe('ServerFleet adapters over the real SDK clients against local ARM and R
     it('answers 429 with Retry-After once the write bucket is empty; the SDK waits and succeeds', async () => {
       const tight = await startHarness(testFleet().fleet, { armWrites: { burst: 1, perSecond: 1 } });
       try {
-        const fleet = new ArmServerFleet({ credential: tight.credential, subscriptions: [SUB_A], clientOptions: tight.clientOptions });
+        const fleet = new ArmServerFleet({
+          credential: tight.credential,
+          subscriptions: [SUB_A],
+          clientOptions: tight.clientOptions,
+        });
         const a: ServerSnapshot = await fleet.getServer(serverId(SUB_A, 'rg-a', 'pg-a'));
         const c: ServerSnapshot = await fleet.getServer(serverId(SUB_A, 'rg-a', 'pg-c'));
         await fleet.beginEncryptionUpdate(a.id, buildPatchBody(a, { primary: uri(V2) }));
         const started = Date.now();
         await fleet.beginEncryptionUpdate(c.id, buildPatchBody(c, { primary: uri(V2) }));
-        const patches = tight.azure.requests.filter((r) => r.operation === 'servers.update').map((r) => r.status);
+        const patches = tight.azure.requests
+          .filter((r) => r.operation === 'servers.update')
+          .map((r) => r.status);
         expect(patches).toEqual([202, 429, 202]);
         expect(Date.now() - started).toBeGreaterThanOrEqual(900);
       } finally {
@@ -181,7 +268,16 @@ describe('ServerFleet adapters over the real SDK clients against local ARM and R
     });
 
     it('surfaces throttling that outlasts the SDK retries as ThrottledError with Retry-After', async () => {
-      await h.admin('faults', { method: 'POST', body: { service: 'arm', operation: 'servers.get', status: 429, code: 'SubscriptionRequestsThrottled', retryAfterSeconds: 0 } });
+      await h.admin('faults', {
+        method: 'POST',
+        body: {
+          service: 'arm',
+          operation: 'servers.get',
+          status: 429,
+          code: 'SubscriptionRequestsThrottled',
+          retryAfterSeconds: 0,
+        },
+      });
       const error = await arm.getServer(serverId(SUB_A, 'rg-a', 'pg-a')).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(ThrottledError);
       expect(error).toMatchObject({ retryAfterSeconds: 0, azureCode: 'SubscriptionRequestsThrottled' });
