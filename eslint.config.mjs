@@ -7,7 +7,7 @@ const azureSdk = {
 };
 
 // The dependency rule of DESIGN.md, written as lint so it is enforced, not hoped for.
-const layers = [
+export const layers = [
   {
     // domain is pure: no SDK, no I/O, nothing of ours but domain. The one exception is the Key Vault
     // SDK's pure identifier parser, which the design asks us to reuse rather than rewrite.
@@ -150,7 +150,7 @@ const layers = [
 ];
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', '.local/**', '*.js', '*.mjs'] },
+  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', '.local/**', '**/*.js', '**/*.mjs'] },
   ...tseslint.configs.strictTypeChecked,
   {
     languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },

@@ -1,0 +1,102 @@
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+
+/** The DESIGN.md dependency rule, checked by running the project's own lint configuration. */
+const cases: [string, string, string, boolean][] = [
+  [
+    'domain may use the pure identifier parser',
+    'shared/domain/x.ts',
+    "import { parseKeyVaultKeyIdentifier } from '@azure/keyvault-keys';",
+    true,
+  ],
+  [
+    'domain may not use the Key Vault client',
+    'shared/domain/x.ts',
+    "import { KeyClient } from '@azure/keyvault-keys';",
+    false,
+  ],
+  [
+    'domain may not use another SDK',
+    'shared/domain/x.ts',
+    "import { PostgreSQLManagementFlexibleServerClient } from '@azure/arm-postgresql-flexible';",
+    false,
+  ],
+  [
+    'domain may not import ports',
+    'shared/domain/x.ts',
+    "import type { KeyVaultKeys } from '../ports/keyVaultKeys';",
+    false,
+  ],
+  ['domain may not do I/O', 'shared/domain/x.ts', "import { readFileSync } from 'node:fs';", false],
+  ['domain may import domain', 'shared/domain/x.ts', "import { parseKeyUri } from './keyId';", true],
+  [
+    'workflows may not import adapters',
+    'shared/workflows/x.ts',
+    "import { ArmServerFleet } from '../adapters/armServerFleet';",
+    false,
+  ],
+  [
+    'workflows may not import an SDK',
+    'shared/workflows/x.ts',
+    "import { KeyClient } from '@azure/keyvault-keys';",
+    false,
+  ],
+  [
+    'activities may not import an SDK',
+    'shared/activities/x.ts',
+    "import { KeyClient } from '@azure/keyvault-keys';",
+    false,
+  ],
+  [
+    'activities may use ports',
+    'shared/activities/x.ts',
+    "import type { KeyVaultKeys } from '../ports/keyVaultKeys';",
+    true,
+  ],
+  [
+    'adapters may import SDKs',
+    'shared/adapters/x.ts',
+    "import { KeyClient } from '@azure/keyvault-keys';",
+    true,
+  ],
+  [
+    'adapters may not import local/',
+    'shared/adapters/x.ts',
+    "import { startLocalAzure } from '../../local/azure/server';",
+    false,
+  ],
+  [
+    'functions may not import an SDK directly',
+    'functions/x.ts',
+    "import { KeyClient } from '@azure/keyvault-keys';",
+    false,
+  ],
+  [
+    'functions may import the Functions library',
+    'functions/x.ts',
+    "import { app } from '@azure/functions';",
+    true,
+  ],
+  ['local may import SDKs', 'local/azure/x.ts', "import { KeyClient } from '@azure/keyvault-keys';", true],
+];
+
+describe('the dependency rule is enforced by lint', () => {
+  const root = join(__dirname, '..', '..', '..');
+  const results = JSON.parse(
+    execFileSync(process.execPath, [join(__dirname, 'check-layers.mjs')], {
+      cwd: root,
+      input: JSON.stringify(
+        cases.map(([, filePath, code]) => ({
+          filePath: join(root, filePath),
+          code: `${code}\nexport {};\n`,
+        })),
+      ),
+    }).toString('utf8'),
+  ) as string[][];
+
+  it.each(cases.map((c, i) => [...c, i] as const))('%s', (_name, _file, _code, allowed, i) => {
+    const messages = results[i] ?? [];
+    if (allowed) expect(messages).toEqual([]);
+    else expect(messages.join('\n')).toMatch(/restricted/);
+  });
+});
