@@ -157,6 +157,8 @@ export class World {
       world.vaults.set(vault.name, vault);
     }
     for (const raw of fleet.servers ?? []) world.addServer(raw);
+    // Key health is part of the state from the first request on, not from the first clock tick.
+    world.evaluateServers();
     return world;
   }
 
