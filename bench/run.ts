@@ -1,0 +1,178 @@
+import { performance } from 'node:perf_hooks';
+import { ArmServerFleet } from '../shared/adapters/armServerFleet';
+import { ResourceGraphServerFleet } from '../shared/adapters/resourceGraphServerFleet';
+import { parseKeyVaultEvents } from '../shared/domain/events';
+import type { KeyInfo, ServerSnapshot } from '../shared/domain/model';
+import { planRollout } from '../shared/domain/plan';
+import type { ServerFleet } from '../shared/ports/serverFleet';
+import { LocalTokenCredential } from '../local/azure/credential';
+import type { FleetFile } from '../local/azure/fleet';
+import { loopbackClientOptions } from '../local/azure/seam';
+import { startLocalAzure } from '../local/azure/server';
+
+/**
+ * `npm run bench`: figures, not assertions. Domain planning and event parsing at fleet scale, and
+ * discovery through the real SDK clients against the local Azure (Resource Graph vs ARM list).
+ */
+const SUBS = [
+  '6f1c2b9e-3d4a-4e8b-9a1f-0c2d3e4f5a6b',
+  'b2e4c6a8-1f3d-4b5e-8c7a-9d0e1f2a3b4c',
+  'd4a6b8c0-2e4f-4a6b-8c0d-1e2f3a4b5c6d',
+];
+const VAULT = 'https://contoso-pg-kv.vault.azure.net';
+const V1 = '5f1e2d3c4b5a69788796a5b4c3d2e1f0';
+const V2 = 'a0b1c2d3e4f5061728394a5b6c7d8e9f';
+
+function mb(bytes: number): string {
+  return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+}
+
+function armServer(i: number, onKey: boolean): Record<string, unknown> {
+  const sub = SUBS[i % SUBS.length] ?? '';
+  const identity = `/subscriptions/${sub}/resourceGroups/rg-id/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-pg-${i % 50}`;
+  return {
+    id: `/subscriptions/${sub}/resourceGroups/rg-${i % 20}/providers/Microsoft.DBforPostgreSQL/flexibleServers/pg-${i}`,
+    name: `pg-${i}`,
+    type: 'Microsoft.DBforPostgreSQL/flexibleServers',
+    location: 'westeurope',
+    tags: i % 97 === 0 ? { 'cmk-rotation-optout': 'true' } : {},
+    identity: { type: 'UserAssigned', userAssignedIdentities: { [identity]: {} } },
+    properties: {
+      state: 'Ready',
+      dataEncryption: onKey
+        ? {
+            type: 'AzureKeyVault',
+            primaryKeyURI: `${VAULT}/keys/pg-cmk/${i % 3 === 0 ? V2 : V1}`,
+            primaryUserAssignedIdentityId: identity,
+          }
+        : { type: 'SystemManaged' },
+    },
+  };
+}
+
+function snapshot(raw: Record<string, unknown>): ServerSnapshot {
+  const props = raw['properties'] as { state: string; dataEncryption: ServerSnapshot['dataEncryption'] };
+  return {
+    id: String(raw['id']),
+    name: String(raw['name']),
+    subscriptionId: String(raw['id']).split('/')[2] ?? '',
+    resourceGroup: String(raw['id']).split('/')[4] ?? '',
+    location: 'westeurope',
+    state: props.state,
+    tags: raw['tags'] as Record<string, string>,
+    identity: raw['identity'] as ServerSnapshot['identity'],
+    dataEncryption: props.dataEncryption,
+  };
+}
+
+function benchPlan(n: number): void {
+  const key: KeyInfo = {
+    vaultUrl: VAULT,
+    vaultName: 'contoso-pg-kv',
+    name: 'pg-cmk',
+    versions: [
+      { kid: `${VAULT}/keys/pg-cmk/${V1}`, version: V1, enabled: true, createdOn: '2026-01-01T00:00:00Z' },
+      { kid: `${VAULT}/keys/pg-cmk/${V2}`, version: V2, enabled: true, createdOn: '2026-11-01T00:00:00Z' },
+    ],
+  };
+  const servers = Array.from({ length: n }, (_, i) => snapshot(armServer(i, true)));
+  const heap = process.memoryUsage().heapUsed;
+  const t = performance.now();
+  const plan = planRollout({ key, targetVersion: V2, servers, optOutTag: 'cmk-rotation-optout' });
+  const ms = performance.now() - t;
+  const updates = plan.servers.filter((s) => s.action === 'update').length;
+  console.log(
+    `plan        ${n} servers: ${ms.toFixed(1)} ms (${((ms * 1000) / n).toFixed(1)} µs/server), ${updates} updates, plan JSON ${mb(JSON.stringify(plan).length)}, heap +${mb(process.memoryUsage().heapUsed - heap)}`,
+  );
+}
+
+function benchEvents(n: number): void {
+  const events = Array.from({ length: n }, (_, i) => ({
+    id: `evt-${i}`,
+    topic: `/subscriptions/${SUBS[0] ?? ''}/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/contoso-pg-kv`,
+    subject: 'pg-cmk',
+    eventType: 'Microsoft.KeyVault.KeyNewVersionCreated',
+    eventTime: '2026-11-24T00:00:00Z',
+    data: {
+      Id: `${VAULT}/keys/pg-cmk/${V2}`,
+      VaultName: 'contoso-pg-kv',
+      ObjectType: 'Key',
+      ObjectName: 'pg-cmk',
+      Version: V2,
+      NBF: '1763600000',
+      EXP: 1795136000,
+    },
+    dataVersion: '1',
+    metadataVersion: '1',
+  }));
+  const body = JSON.stringify(events);
+  const t = performance.now();
+  const ok = parseKeyVaultEvents(body).filter((r) => r.ok).length;
+  const ms = performance.now() - t;
+  console.log(
+    `events      ${n} in one batch: ${ms.toFixed(1)} ms (${((ms * 1000) / n).toFixed(1)} µs/event), ${ok} accepted`,
+  );
+}
+
+async function benchDiscovery(n: number): Promise<void> {
+  const fleet: FleetFile = {
+    vaults: [
+      {
+        name: 'contoso-pg-kv',
+        subscriptionId: SUBS[0] ?? '',
+        resourceGroup: 'rg-security',
+        keys: [
+          {
+            name: 'pg-cmk',
+            versions: [
+              { version: V1, created: 'now-300d' },
+              { version: V2, created: 'now-20d' },
+            ],
+          },
+        ],
+      },
+    ],
+    servers: Array.from({ length: n }, (_, i) => armServer(i, i % 4 !== 0)),
+  };
+  const azure = await startLocalAzure({ fleet });
+  try {
+    const credential = new LocalTokenCredential('0f0e0d0c-0b0a-4909-8807-060504030201', azure.tenantId);
+    const clientOptions = loopbackClientOptions({ port: azure.port, caCertPem: azure.caCertPem });
+    const arm = new ArmServerFleet({ credential, subscriptions: SUBS, clientOptions });
+    const graph = new ResourceGraphServerFleet({ credential, subscriptions: SUBS, arm, clientOptions });
+    for (const [name, f] of [
+      ['ARM list', arm],
+      ['Resource Graph', graph],
+    ] as [string, ServerFleet][]) {
+      const before = azure.requests.length;
+      const t = performance.now();
+      let found = 0;
+      let token: string | undefined;
+      do {
+        const page = await f.findServersReferencingKey({ vaultUrl: VAULT, keyName: 'pg-cmk' }, token);
+        found += page.servers.length;
+        token = page.continuationToken;
+      } while (token !== undefined);
+      const ms = performance.now() - t;
+      console.log(
+        `discovery   ${name.padEnd(14)} ${n} servers: ${found} on the key in ${ms.toFixed(0)} ms, ${azure.requests.length - before} HTTPS requests`,
+      );
+    }
+  } finally {
+    await azure.close();
+  }
+}
+
+async function main(): Promise<void> {
+  console.log(`node ${process.version}, ${process.arch}`);
+  benchPlan(1_000);
+  benchPlan(10_000);
+  benchEvents(10_000);
+  await benchDiscovery(3_000);
+  console.log(`peak RSS ${mb(process.resourceUsage().maxRSS * 1024)}`);
+}
+
+main().catch((e: unknown) => {
+  console.error(e);
+  process.exit(1);
+});
