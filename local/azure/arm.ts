@@ -36,8 +36,16 @@ export interface ArmRoute {
   readonly handle: () => Reply;
 }
 
-/** Checks the bearer token for ARM's audience; returns the caller's object id. */
-export function authorizeArm(req: Request): string {
+/** Checks the api-version and the bearer token for ARM's audience; returns the caller's object id. */
+export function authorizeArm(req: Request, apiVersions: readonly string[]): string {
+  const apiVersion = req.query.get('api-version');
+  if (apiVersion === null || !apiVersions.includes(apiVersion)) {
+    throw armError(
+      400,
+      'InvalidApiVersionParameter',
+      `The api-version '${apiVersion ?? ''}' is invalid. The supported versions are '${apiVersions.join(',')}'.`,
+    );
+  }
   const header = req.headers.authorization;
   if (header === undefined || header === '') {
     throw armError(
@@ -141,15 +149,7 @@ export function routeArm(ctx: ArmContext, req: Request): ArmRoute {
   const guard =
     (kind: 'reads' | 'writes', fn: (headers: Record<string, string>) => Reply): (() => Reply) =>
     () => {
-      const principal = authorizeArm(req);
-      const apiVersion = req.query.get('api-version');
-      if (apiVersion === null || !ARM_API_VERSIONS.includes(apiVersion)) {
-        throw armError(
-          400,
-          'InvalidApiVersionParameter',
-          `The api-version '${apiVersion ?? ''}' is invalid. The supported versions are '${ARM_API_VERSIONS.join(',')}'.`,
-        );
-      }
+      const principal = authorizeArm(req, ARM_API_VERSIONS);
       if (!knownSubscriptions(ctx.world).has(sub))
         throw armError(
           404,

@@ -81,15 +81,7 @@ function invalidQuery(detail: string): HttpError {
 
 /** `POST /providers/Microsoft.ResourceGraph/resources`: runs the query for real, pages with $skipToken. */
 export function queryResources(world: World, req: Request): Reply {
-  authorizeArm(req);
-  const apiVersion = req.query.get('api-version');
-  if (apiVersion === null || !RESOURCE_GRAPH_API_VERSIONS.includes(apiVersion)) {
-    throw armError(
-      400,
-      'InvalidApiVersionParameter',
-      `The api-version '${apiVersion ?? ''}' is invalid. The supported versions are '${RESOURCE_GRAPH_API_VERSIONS.join(',')}'.`,
-    );
-  }
+  authorizeArm(req, RESOURCE_GRAPH_API_VERSIONS);
   const body = jsonBody(req);
   if (!isObject(body) || typeof body['query'] !== 'string')
     throw armError(400, 'BadRequest', 'The request must contain a query.');

@@ -1,6 +1,6 @@
-import { request } from 'node:https';
 import type { FleetFile } from '../../local/azure/fleet';
 import { startLocalAzure, type LocalAzure } from '../../local/azure/server';
+import { httpsJson } from '../support/https';
 import { rawClient, type RawResponse } from '../support/raw';
 import { expectValid, readSpec, validatorFor } from '../support/specs';
 
@@ -340,24 +340,10 @@ describe('the stand-ins answer in the wire shapes of the Azure REST specs', () =
       const ex = readSpec('applicationinsights-track/2020-09-15_Preview/examples/track.json') as {
         parameters: { body: unknown[] };
       };
-      const res = await new Promise<{ status: number; body: unknown }>((resolve, reject) => {
-        const payload = JSON.stringify(ex.parameters.body);
-        const req = request(
-          `${azure.url}/v2.1/track`,
-          { method: 'POST', ca: azure.caCertPem, headers: { 'content-type': 'application/json' } },
-          (r) => {
-            const chunks: Buffer[] = [];
-            r.on('data', (c: Buffer) => chunks.push(c));
-            r.on('end', () =>
-              resolve({
-                status: r.statusCode ?? 0,
-                body: JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown,
-              }),
-            );
-          },
-        );
-        req.on('error', reject);
-        req.end(payload);
+      const res = await httpsJson(`${azure.url}/v2.1/track`, {
+        method: 'POST',
+        body: ex.parameters.body,
+        ca: azure.caCertPem,
       });
       expect(res.status).toBe(200);
       expectValid(validatorFor('applicationinsights-track/v2.1/swagger.json', 'TrackResponse'), res.body);

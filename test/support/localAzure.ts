@@ -1,9 +1,10 @@
 import type { TokenCredential } from '@azure/core-auth';
-import { Agent, request } from 'node:https';
+import { Agent } from 'node:https';
 import { LocalTokenCredential } from '../../local/azure/credential';
 import type { FleetFile } from '../../local/azure/fleet';
 import { loopbackClientOptions } from '../../local/azure/seam';
 import { startLocalAzure, type LocalAzure, type LocalAzureOptions } from '../../local/azure/server';
+import { httpsJson } from './https';
 
 export const APP_PRINCIPAL = '0f0e0d0c-0b0a-4909-8807-060504030201';
 
@@ -28,33 +29,10 @@ export async function startHarness(
     retryOptions: { retryDelayInMs: 50, maxRetryDelayInMs: 200 },
   };
   const agent = new Agent({ ca: azure.caCertPem });
-  const admin = <T>(path: string, init?: { method?: string; body?: unknown }): Promise<T> => {
-    return new Promise<T>((resolve, reject) => {
-      const payload = init?.body === undefined ? undefined : JSON.stringify(init.body);
-      const req = request(
-        `${azure.url}/admin/${path}`,
-        {
-          method: init?.method ?? 'GET',
-          agent,
-          headers: {
-            'content-type': 'application/json',
-            'content-length': String(Buffer.byteLength(payload ?? '')),
-          },
-        },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => {
-            const text = Buffer.concat(chunks).toString('utf8');
-            if ((res.statusCode ?? 500) >= 300)
-              reject(new Error(`admin ${path}: HTTP ${res.statusCode ?? '?'} ${text}`));
-            else resolve(JSON.parse(text) as T);
-          });
-        },
-      );
-      req.on('error', reject);
-      req.end(payload);
-    });
+  const admin = async <T>(path: string, init?: { method?: string; body?: unknown }): Promise<T> => {
+    const res = await httpsJson(`${azure.url}/admin/${path}`, { agent, ...init });
+    if (res.status >= 300) throw new Error(`admin ${path}: HTTP ${res.status} ${JSON.stringify(res.body)}`);
+    return res.body as T;
   };
   return { azure, credential, clientOptions, admin };
 }

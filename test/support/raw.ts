@@ -1,14 +1,10 @@
-import { request } from 'node:https';
 import { LocalTokenCredential } from '../../local/azure/credential';
 import { createLoopbackAgent } from '../../local/azure/seam';
 import type { LocalAzure } from '../../local/azure/server';
+import { httpsJson, type JsonResponse } from './https';
 import { APP_PRINCIPAL } from './localAzure';
 
-export interface RawResponse {
-  readonly status: number;
-  readonly headers: Record<string, string | string[] | undefined>;
-  readonly body: unknown;
-}
+export type RawResponse = JsonResponse;
 
 /**
  * Plain HTTPS to an Azure URL (`https://<vault>.vault.azure.net/...`, `https://management.azure.com/...`)
@@ -24,36 +20,6 @@ export function rawClient(
       ? 'https://vault.azure.net/.default'
       : 'https://management.azure.com/.default';
     const token = await credential.getToken(audience);
-    const payload = body === undefined ? '' : typeof body === 'string' ? body : JSON.stringify(body);
-    return new Promise((resolve, reject) => {
-      const req = request(
-        url,
-        {
-          method,
-          agent,
-          headers: {
-            authorization: `Bearer ${token.token}`,
-            'content-type': 'application/json',
-            'content-length': String(Buffer.byteLength(payload)),
-          },
-        },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => {
-            const text = Buffer.concat(chunks).toString('utf8');
-            let parsed: unknown = text;
-            try {
-              parsed = text === '' ? undefined : (JSON.parse(text) as unknown);
-            } catch {
-              // leave text
-            }
-            resolve({ status: res.statusCode ?? 0, headers: res.headers, body: parsed });
-          });
-        },
-      );
-      req.on('error', reject);
-      req.end(payload);
-    });
+    return httpsJson(url, { method, body, agent, headers: { authorization: `Bearer ${token.token}` } });
   };
 }
