@@ -1,3 +1,4 @@
+import { createPrivateKey, createPublicKey, type JsonWebKey } from 'node:crypto';
 import { readBearer } from './credential';
 import { HttpError, isObject, jsonBody, type Reply, type Request } from './http';
 import {
@@ -81,6 +82,8 @@ export function routeKeyVault(world: World, vaultName: string, req: Request): Ke
     return op('keys.setRotationPolicy', 'setrotationpolicy', (v) => setPolicy(world, v, name, req));
   if (third === 'versions' && m === 'GET')
     return op('keys.listVersions', 'list', (v) => listVersions(world, v, name, req));
+  if (third === undefined && m === 'PUT')
+    return op('keys.import', 'import', (v) => importKey(world, v, name, req));
   if (third === undefined && m === 'DELETE')
     return op('keys.delete', 'delete', (v) => deleteKey(world, v, name));
   if ((third === undefined || third === '') && m === 'GET')
@@ -264,6 +267,39 @@ async function createKey(world: World, vault: Vault, name: string, req: Request)
     ...(nbf !== undefined ? { nbf } : {}),
     ...(exp !== undefined ? { exp } : {}),
     tags,
+  });
+  return { status: 200, body: bundle(world, vault, key, version) };
+}
+
+/** Import (`PUT /keys/<name>`): an RSA key from its private JWK becomes a new version. */
+async function importKey(world: World, vault: Vault, name: string, req: Request): Promise<Reply> {
+  if (!/^[0-9a-zA-Z-]{1,127}$/.test(name))
+    throw kvError(400, 'BadParameter', 'The key name may only contain alphanumeric characters and dashes.');
+  const body = jsonBody(req);
+  if (!isObject(body) || !isObject(body['key']))
+    throw kvError(400, 'BadParameter', 'Property key is required.');
+  const jwkIn = body['key'];
+  if (jwkIn['kty'] !== 'RSA' && jwkIn['kty'] !== 'RSA-HSM')
+    throw kvError(400, 'BadParameter', 'Only RSA keys can be imported here.');
+  let privateKey;
+  try {
+    privateKey = createPrivateKey({ key: { ...jwkIn, kty: 'RSA' } as JsonWebKey, format: 'jwk' });
+  } catch {
+    throw kvError(400, 'BadParameter', 'The JSON web key is not a valid RSA private key.');
+  }
+  const publicKey = createPublicKey(privateKey);
+  const size = privateKey.asymmetricKeyDetails?.modulusLength ?? 0;
+  const attrs = isObject(body['attributes']) ? body['attributes'] : {};
+  const nbf = seconds(attrs['nbf'], 'nbf');
+  const exp = seconds(attrs['exp'], 'exp');
+  const { key, version } = await world.addVersion(vault, name, {
+    kty: body['Hsm'] === true ? 'RSA-HSM' : 'RSA',
+    size,
+    ops: Array.isArray(jwkIn['key_ops']) ? jwkIn['key_ops'].map(String) : [...DEFAULT_KEY_OPS],
+    ...(typeof attrs['enabled'] === 'boolean' ? { enabled: attrs['enabled'] } : {}),
+    ...(nbf !== undefined ? { nbf } : {}),
+    ...(exp !== undefined ? { exp } : {}),
+    material: { privateKey, publicKey },
   });
   return { status: 200, body: bundle(world, vault, key, version) };
 }

@@ -1,3 +1,4 @@
+import type { KeyObject } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { tryParseKeyUri } from '../../shared/domain/keyId';
 import { parseFlexibleServerId, parseUserAssignedIdentityId } from '../../shared/domain/resourceId';
@@ -290,6 +291,8 @@ export class World {
       nbf?: number;
       exp?: number;
       tags?: Record<string, string>;
+      /** Imported key material; generated when absent. */
+      material?: { privateKey?: KeyObject; publicKey?: KeyObject };
     },
   ): Promise<{ key: VaultKey; version: KeyVersion }> {
     let key = vault.keys.get(keyName.toLowerCase());
@@ -303,7 +306,7 @@ export class World {
       };
       vault.keys.set(keyName.toLowerCase(), key);
     }
-    const material = await generateKeyMaterial(spec.kty, spec.size);
+    const material = spec.material ?? (await generateKeyMaterial(spec.kty, spec.size));
     // Versions must order strictly by creation even when created within the same millisecond.
     const latest = currentVersion(key);
     const now = Math.max(this.clock.now(), (latest?.created ?? 0) + 1);

@@ -1,5 +1,6 @@
 import { ResourceGraphClient } from '@azure/arm-resourcegraph';
-import { KeyClient } from '@azure/keyvault-keys';
+import { CryptographyClient, KeyClient } from '@azure/keyvault-keys';
+import { constants, createPublicKey, generateKeyPairSync, publicEncrypt } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ArmServerFleet } from '../../../shared/adapters/armServerFleet';
@@ -171,6 +172,45 @@ describe('the local Azure behaves like the service', () => {
             }),
           }),
         ]);
+      } finally {
+        await close(hook.server);
+      }
+    });
+
+    it('announces an imported key version too, and the imported material really unwraps', async () => {
+      const hook = await receiver(() => 200);
+      try {
+        await h.admin('eventgrid/subscriptions', {
+          method: 'POST',
+          body: { name: 'imports', endpoint: hook.url },
+        });
+        const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+        const jwk = privateKey.export({ format: 'jwk' });
+        const b = (v: string | undefined) => Buffer.from(v ?? '', 'base64url');
+        const imported = await keys.importKey('byok-key', {
+          kty: 'RSA',
+          n: b(jwk.n),
+          e: b(jwk.e),
+          d: b(jwk.d),
+          p: b(jwk.p),
+          q: b(jwk.q),
+          dp: b(jwk.dp),
+          dq: b(jwk.dq),
+          qi: b(jwk.qi),
+          keyOps: ['wrapKey', 'unwrapKey'],
+        });
+        expect(imported.keyType).toBe('RSA');
+        await waitFor('import event', () =>
+          hook.received.find((r) => JSON.stringify(r.body).includes('byok-key')),
+        );
+        const wrapped = publicEncrypt(
+          { key: createPublicKey(privateKey), padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' },
+          Buffer.from('data-key'),
+        );
+        const crypto = new CryptographyClient(imported.id ?? '', h.credential, h.clientOptions);
+        expect(Buffer.from((await crypto.unwrapKey('RSA-OAEP-256', wrapped)).result).toString()).toBe(
+          'data-key',
+        );
       } finally {
         await close(hook.server);
       }
