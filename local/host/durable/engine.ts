@@ -1,0 +1,647 @@
+import { randomUUID } from 'node:crypto';
+import type { FunctionRegistry, RegisteredFunction } from '../core';
+import { invokeFunction, typed, untyped } from '../invoke';
+import {
+  patchExecutor,
+  withExecutor,
+  type ExecutorTask,
+  type ExecutorView,
+  type RetryOptions,
+} from './executor';
+import type { HistoryEvent, InstanceState, InstanceStore, RuntimeStatus } from './store';
+
+/** Event types of the Durable Task history (durable-functions' HistoryEventType). */
+export const EventType = {
+  ExecutionStarted: 0,
+  ExecutionCompleted: 1,
+  ExecutionFailed: 2,
+  ExecutionTerminated: 3,
+  TaskScheduled: 4,
+  TaskCompleted: 5,
+  TaskFailed: 6,
+  SubOrchestrationInstanceCreated: 7,
+  SubOrchestrationInstanceCompleted: 8,
+  SubOrchestrationInstanceFailed: 9,
+  TimerCreated: 10,
+  TimerFired: 11,
+  OrchestratorStarted: 12,
+  OrchestratorCompleted: 13,
+  EventRaised: 15,
+  ContinueAsNew: 16,
+} as const;
+
+const ActionType = {
+  CallActivity: 0,
+  CallActivityWithRetry: 1,
+  CallSubOrchestrator: 2,
+  CallSubOrchestratorWithRetry: 3,
+  ContinueAsNew: 4,
+  CreateTimer: 5,
+} as const;
+const EVENT_NAMES: Record<number, string> = Object.fromEntries(
+  Object.entries(EventType).map(([k, v]) => [v, k]),
+);
+const TERMINAL: readonly RuntimeStatus[] = ['Completed', 'Failed', 'Terminated'];
+const OUT_OF_PROC_LABEL = '$OutOfProcData$:';
+/** Marks the timers and re-schedules the host adds for retries, which have no action of their own. */
+const RETRY_MARK = 'RetryAttempt';
+const SCHEDULING = [
+  EventType.TaskScheduled,
+  EventType.TimerCreated,
+  EventType.SubOrchestrationInstanceCreated,
+] as number[];
+
+export interface EngineOptions {
+  readonly registry: FunctionRegistry;
+  readonly store: InstanceStore;
+  readonly maxConcurrentActivities: number;
+  readonly maxConcurrentOrchestrations: number;
+  readonly log: (line: string) => void;
+  readonly now?: () => Date;
+}
+
+interface OrchestratorState {
+  isDone: boolean;
+  actions: unknown[][];
+  output?: unknown;
+  error?: string;
+  customStatus?: unknown;
+}
+
+/** A small counting semaphore for bounded concurrency. */
+class Semaphore {
+  private waiting: (() => void)[] = [];
+  constructor(private free: number) {}
+  async acquire(): Promise<void> {
+    if (this.free > 0) {
+      this.free--;
+      return;
+    }
+    await new Promise<void>((r) => this.waiting.push(r));
+  }
+  release(): void {
+    const next = this.waiting.shift();
+    if (next !== undefined) next();
+    else this.free++;
+  }
+}
+
+function ev(
+  type: number,
+  timestamp: string,
+  fields: Record<string, unknown> = {},
+  eventId = -1,
+): HistoryEvent {
+  return { EventType: type, EventId: eventId, IsPlayed: false, Timestamp: timestamp, ...fields };
+}
+
+function json(value: unknown): string | undefined {
+  return value === undefined ? undefined : JSON.stringify(value);
+}
+
+/** Action inputs: durable-functions pre-serializes strings (Utils.processInput), other values are raw. */
+function actionInput(value: unknown): string | undefined {
+  return typeof value === 'string' ? value : json(value);
+}
+
+/**
+ * The durable orchestration engine of the local host: episodes replayed with durable-functions' own
+ * executor through the registered orchestrator function, activities with bounded concurrency,
+ * durable timers, external events, sub-orchestrations, continue-as-new, terminate and purge. State
+ * lives in `InstanceStore`; after a crash `recover()` resumes every instance: unfinished activities run
+ * again (at-least-once), timers are re-armed, and decisions already in history never change.
+ */
+export class DurableEngine {
+  private readonly locks = new Map<string, Promise<void>>();
+  private readonly activitySlots: Semaphore;
+  private readonly orchestrationSlots: Semaphore;
+  private readonly timers = new Map<string, NodeJS.Timeout>();
+  private readonly inflight = new Set<string>();
+  private stopped = false;
+  readonly counters = { episodes: 0, activityExecutions: 0, replayCpuMs: 0 };
+
+  constructor(private readonly options: EngineOptions) {
+    patchExecutor();
+    this.activitySlots = new Semaphore(options.maxConcurrentActivities);
+    this.orchestrationSlots = new Semaphore(options.maxConcurrentOrchestrations);
+  }
+
+  private now(): string {
+    return (this.options.now?.() ?? new Date()).toISOString();
+  }
+
+  /** Serializes every mutation of one instance. */
+  private withLock<T>(instanceId: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.locks.get(instanceId) ?? Promise.resolve();
+    const next = prev.then(fn, fn);
+    const tail = next.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.locks.set(instanceId, tail);
+    void tail.then(() => {
+      if (this.locks.get(instanceId) === tail) this.locks.delete(instanceId);
+    });
+    return next;
+  }
+
+  private fn(name: string, kind: 'orchestrationTrigger' | 'activityTrigger'): RegisteredFunction {
+    const fn = this.options.registry.get(name);
+    if (fn === undefined || fn.trigger.type !== kind)
+      throw new Error(
+        `no ${kind === 'orchestrationTrigger' ? 'orchestrator' : 'activity'} function named ${name}`,
+      );
+    return fn;
+  }
+
+  get(instanceId: string): InstanceState | undefined {
+    return this.options.store.load(instanceId);
+  }
+
+  /**
+   * Starts an instance. Refuses (returns 'conflict') when one with the id is Pending or Running, as
+   * `overridableExistingInstanceStates: NonRunningStates` does; a finished one is replaced.
+   */
+  start(
+    name: string,
+    instanceId: string | undefined,
+    inputJson: string | undefined,
+    parent?: { instanceId: string; taskId: number },
+  ): Promise<{ instanceId: string; created: boolean }> {
+    this.fn(name, 'orchestrationTrigger');
+    const id = instanceId ?? randomUUID().replace(/-/g, '');
+    return this.withLock<{ instanceId: string; created: boolean }>(id, () => {
+      const existing = this.options.store.load(id);
+      if (existing !== undefined && !TERMINAL.includes(existing.status))
+        return Promise.resolve({ instanceId: id, created: false });
+      if (existing !== undefined) this.options.store.delete(id);
+      const now = this.now();
+      const state: InstanceState = {
+        instanceId: id,
+        name,
+        status: 'Pending',
+        input: inputJson === '' ? undefined : inputJson,
+        output: undefined,
+        customStatus: undefined,
+        createdTime: now,
+        lastUpdatedTime: now,
+        parentInstanceId: parent?.instanceId,
+        parentTaskId: parent?.taskId,
+        history: [],
+        inboxGeneration: 0,
+      };
+      this.options.store.commit(state);
+      this.options.log(`orchestration ${name} (${id}) Pending`);
+      this.schedule(id);
+      return Promise.resolve({ instanceId: id, created: true });
+    });
+  }
+
+  /** Adds events to an instance's inbox (durably) and schedules an episode. */
+  private deliver(instanceId: string, events: HistoryEvent[]): Promise<'ok' | 'notFound' | 'gone'> {
+    return this.withLock(instanceId, () => {
+      const state = this.options.store.load(instanceId);
+      if (state === undefined) return Promise.resolve('notFound' as const);
+      if (TERMINAL.includes(state.status)) return Promise.resolve('gone' as const);
+      this.options.store.append(instanceId, state.inboxGeneration, events);
+      this.schedule(instanceId);
+      return Promise.resolve('ok' as const);
+    });
+  }
+
+  raiseEvent(
+    instanceId: string,
+    name: string,
+    dataJson: string | undefined,
+  ): Promise<'ok' | 'notFound' | 'gone'> {
+    return this.deliver(instanceId, [
+      ev(EventType.EventRaised, this.now(), { Name: name, Input: dataJson === '' ? undefined : dataJson }),
+    ]);
+  }
+
+  terminate(instanceId: string, reason: string): Promise<'ok' | 'notFound' | 'gone'> {
+    return this.withLock(instanceId, () => {
+      const state = this.options.store.load(instanceId);
+      if (state === undefined) return Promise.resolve('notFound' as const);
+      if (TERMINAL.includes(state.status)) return Promise.resolve('gone' as const);
+      const now = this.now();
+      state.history.push(ev(EventType.ExecutionTerminated, now, { Input: JSON.stringify(reason) }));
+      this.finish(state, 'Terminated', reason, now);
+      return Promise.resolve('ok' as const);
+    });
+  }
+
+  purge(instanceId: string): Promise<boolean> {
+    return this.withLock(instanceId, () => {
+      const state = this.options.store.load(instanceId);
+      if (state === undefined || !TERMINAL.includes(state.status)) return Promise.resolve(false);
+      this.options.store.delete(instanceId);
+      return Promise.resolve(true);
+    });
+  }
+
+  list(): InstanceState[] {
+    return this.options.store
+      .list()
+      .map((id) => this.options.store.load(id))
+      .filter((s): s is InstanceState => s !== undefined);
+  }
+
+  /** After a restart: re-arm timers, re-run unfinished activities, re-create children, run episodes. */
+  recover(): void {
+    for (const state of this.list()) {
+      if (TERMINAL.includes(state.status)) {
+        void this.notifyParent(state);
+        continue;
+      }
+      const inbox = this.options.store.inbox(state.instanceId, state.inboxGeneration);
+      const done = new Set<number>();
+      for (const e of [...state.history, ...inbox]) {
+        if (typeof e['TaskScheduledId'] === 'number') done.add(e['TaskScheduledId']);
+        if (typeof e['TimerId'] === 'number') done.add(e['TimerId']);
+      }
+      for (const e of state.history) {
+        if (done.has(e.EventId)) continue;
+        this.dispatch(state, e);
+      }
+      this.schedule(state.instanceId);
+    }
+  }
+
+  stop(): void {
+    this.stopped = true;
+    for (const t of this.timers.values()) clearTimeout(t);
+    this.timers.clear();
+  }
+
+  private schedule(instanceId: string): void {
+    if (this.stopped) return;
+    setImmediate(() => void this.runEpisode(instanceId));
+  }
+
+  private async runEpisode(instanceId: string): Promise<void> {
+    if (this.stopped) return;
+    await this.orchestrationSlots.acquire();
+    try {
+      await this.withLock(instanceId, () => this.episode(instanceId));
+    } catch (e) {
+      this.options.log(
+        `orchestration ${instanceId}: episode failed in the host: ${e instanceof Error ? e.message : String(e)}`,
+      );
+    } finally {
+      this.orchestrationSlots.release();
+    }
+  }
+
+  private async episode(instanceId: string): Promise<void> {
+    const state = this.options.store.load(instanceId);
+    if (state === undefined || TERMINAL.includes(state.status)) return;
+    const inbox = this.options.store.inbox(instanceId, state.inboxGeneration);
+    const first = state.history.length === 0;
+    if (!first && inbox.length === 0) return;
+    const now = this.now();
+    const fresh: HistoryEvent[] = [ev(EventType.OrchestratorStarted, now)];
+    if (first)
+      fresh.push(
+        ev(EventType.ExecutionStarted, now, {
+          Name: state.name,
+          Input: state.input,
+          ParentInstance: state.parentInstanceId,
+        }),
+      );
+    fresh.push(...inbox);
+    const history = [
+      ...state.history.map((e) => ({ ...e, IsPlayed: true })),
+      ...fresh.map((e) => ({ ...e, IsPlayed: false })),
+    ];
+    const fn = this.fn(state.name, 'orchestrationTrigger');
+    const binding = {
+      history,
+      input: state.input === undefined ? undefined : (JSON.parse(state.input) as unknown),
+      instanceId,
+      isReplaying: !first,
+      parentInstanceId: state.parentInstanceId ?? '',
+      upperSchemaVersion: 3,
+      maximumShortTimerDuration: '6.00:00:00',
+      longRunningTimerIntervalDuration: '3.00:00:00',
+      defaultHttpAsyncRequestSleepTimeMillseconds: 30000,
+    };
+    const cpu = process.cpuUsage();
+    const { result, executor } = await withExecutor(async () => {
+      try {
+        const r = await invokeFunction(
+          this.options.registry,
+          fn,
+          { inputData: [{ name: fn.triggerName, data: typed(binding) }] },
+          (_level, message) => this.options.log(`[${state.name}] ${message}`),
+        );
+        return { ok: true as const, state: untyped(r.returnValue) as OrchestratorState };
+      } catch (e) {
+        return { ok: false as const, error: e instanceof Error ? e : new Error(String(e)) };
+      }
+    });
+    const used = process.cpuUsage(cpu);
+    this.counters.replayCpuMs += (used.user + used.system) / 1000;
+    this.counters.episodes++;
+
+    let orchestratorState: OrchestratorState | undefined;
+    let failure: string | undefined;
+    if (result.ok) orchestratorState = result.state;
+    else {
+      const idx = result.error.message.indexOf(OUT_OF_PROC_LABEL);
+      if (idx >= 0) {
+        orchestratorState = JSON.parse(
+          result.error.message.slice(idx + OUT_OF_PROC_LABEL.length),
+        ) as OrchestratorState;
+        failure = orchestratorState.error ?? result.error.message.slice(0, idx).trim();
+      } else failure = result.error.message;
+    }
+
+    if (failure === undefined && orchestratorState !== undefined)
+      failure = this.checkDeterminism(state, orchestratorState);
+    const scheduled =
+      failure === undefined && executor !== undefined ? this.newWork(state, executor, now) : [];
+    state.history.push(
+      ...fresh.map((e) => ({ ...e, IsPlayed: true })),
+      ...scheduled,
+      ev(EventType.OrchestratorCompleted, now),
+    );
+    state.customStatus = orchestratorState?.customStatus;
+    state.lastUpdatedTime = now;
+    state.inboxGeneration++;
+    const wasPending = state.status === 'Pending';
+    state.status = 'Running';
+
+    const continueAsNew =
+      orchestratorState?.isDone === true
+        ? this.findAction(orchestratorState, ActionType.ContinueAsNew)
+        : undefined;
+    if (failure !== undefined) {
+      state.history.push(
+        ev(EventType.ExecutionFailed, now, { OrchestrationStatus: 'Failed', Reason: failure }),
+      );
+      this.finish(state, 'Failed', failure, now);
+    } else if (continueAsNew !== undefined) {
+      // A new execution: fresh history, the new input; events not yet consumed stay in the journal.
+      state.history = [];
+      state.input = actionInput(continueAsNew['input']);
+      state.status = 'Running';
+      this.options.store.commit(state);
+      this.options.log(`orchestration ${state.name} (${instanceId}) ContinuedAsNew`);
+      this.schedule(instanceId);
+    } else if (orchestratorState?.isDone === true) {
+      state.history.push(
+        ev(EventType.ExecutionCompleted, now, {
+          OrchestrationStatus: 'Completed',
+          Result: json(orchestratorState.output),
+        }),
+      );
+      this.finish(state, 'Completed', orchestratorState.output, now);
+    } else {
+      this.options.store.commit(state);
+      if (wasPending) this.options.log(`orchestration ${state.name} (${instanceId}) Running`);
+      for (const e of scheduled) this.dispatch(state, e);
+    }
+  }
+
+  /**
+   * Replay must make the same decisions: the orchestrator's actions, in order, must match the
+   * scheduling events already in history. A mismatch fails the instance the way the Durable Task
+   * Framework does ("Non-Deterministic workflow detected") instead of feeding results to the wrong task.
+   */
+  private checkDeterminism(state: InstanceState, s: OrchestratorState): string | undefined {
+    const recorded = state.history
+      .filter((e) => SCHEDULING.includes(e.EventType) && e[RETRY_MARK] !== true)
+      .sort((a, b) => a.EventId - b.EventId);
+    const actions = this.flatActions(s).filter((a) =>
+      [
+        ActionType.CallActivity,
+        ActionType.CallActivityWithRetry,
+        ActionType.CallSubOrchestrator,
+        ActionType.CallSubOrchestratorWithRetry,
+        ActionType.CreateTimer,
+      ].includes(a['actionType'] as 0),
+    );
+    const expectedType = (a: Record<string, unknown>): number =>
+      a['actionType'] === ActionType.CreateTimer
+        ? EventType.TimerCreated
+        : a['actionType'] === ActionType.CallSubOrchestrator ||
+            a['actionType'] === ActionType.CallSubOrchestratorWithRetry
+          ? EventType.SubOrchestrationInstanceCreated
+          : EventType.TaskScheduled;
+    for (const [i, e] of recorded.entries()) {
+      const a = actions[i];
+      const name = e['Name'];
+      if (
+        a === undefined ||
+        expectedType(a) !== e.EventType ||
+        (name !== undefined && a['functionName'] !== name)
+      ) {
+        return `Non-Deterministic workflow detected: ${EVENT_NAMES[e.EventType] ?? e.EventType}: ${e.EventId} ${typeof name === 'string' ? name : ''} was in history, but replay ${a === undefined ? 'scheduled nothing' : `scheduled ${typeof a['functionName'] === 'string' ? a['functionName'] : 'a timer'}`}. Orchestrator code must be deterministic (no Date.now(), Math.random(), I/O).`;
+      }
+    }
+    return undefined;
+  }
+
+  private flatActions(s: OrchestratorState): Record<string, unknown>[] {
+    const flat: Record<string, unknown>[] = [];
+    const walk = (a: unknown): void => {
+      if (Array.isArray(a)) a.forEach(walk);
+      else if (typeof a === 'object' && a !== null) {
+        const compound = (a as { compoundActions?: unknown }).compoundActions;
+        if (compound !== undefined) walk(compound);
+        else flat.push(a as Record<string, unknown>);
+      }
+    };
+    walk(s.actions);
+    return flat;
+  }
+
+  private findAction(s: OrchestratorState, type: number): Record<string, unknown> | undefined {
+    return this.flatActions(s).find((a) => a['actionType'] === type);
+  }
+
+  private finish(state: InstanceState, status: RuntimeStatus, output: unknown, now: string): void {
+    state.status = status;
+    state.output = output;
+    state.lastUpdatedTime = now;
+    this.options.store.commit(state);
+    this.options.log(`orchestration ${state.name} (${state.instanceId}) ${status}`);
+    void this.notifyParent(state);
+  }
+
+  /** History events for the tasks the executor opened this episode that the host has not scheduled yet. */
+  private newWork(state: InstanceState, executor: ExecutorView, now: string): HistoryEvent[] {
+    const known = new Set(state.history.filter((e) => e.EventId >= 0).map((e) => e.EventId));
+    const out: HistoryEvent[] = [];
+    const tasks = Object.values(executor.openTasks).filter(
+      (t): t is ExecutorTask & { id: number } => typeof t.id === 'number' && !known.has(t.id),
+    );
+    tasks.sort((a, b) => a.id - b.id);
+    for (const task of tasks) {
+      const retry = task.parent?.retryOptions !== undefined ? task.parent : undefined;
+      const isNoOp = typeof task.actionObj !== 'object';
+      if (retry !== undefined && isNoOp) {
+        if (retry.isWaitingOnTimer === true) {
+          out.push(
+            ev(
+              EventType.TimerCreated,
+              now,
+              { FireAt: new Date(Date.parse(now) + retryDelay(retry)).toISOString(), [RETRY_MARK]: true },
+              task.id,
+            ),
+          );
+          continue;
+        }
+        const inner = retry.innerTask?.actionObj;
+        if (typeof inner === 'object')
+          out.push({ ...this.scheduleEvent(state, inner, task.id, now), [RETRY_MARK]: true });
+        continue;
+      }
+      if (typeof task.actionObj === 'object')
+        out.push(this.scheduleEvent(state, task.actionObj, task.id, now));
+    }
+    return out;
+  }
+
+  private scheduleEvent(
+    state: InstanceState,
+    action: Record<string, unknown>,
+    id: number,
+    now: string,
+  ): HistoryEvent {
+    const type = action['actionType'];
+    if (type === ActionType.CallActivity || type === ActionType.CallActivityWithRetry) {
+      return ev(
+        EventType.TaskScheduled,
+        now,
+        { Name: action['functionName'], Input: actionInput(action['input']) },
+        id,
+      );
+    }
+    if (type === ActionType.CreateTimer) {
+      const fireAt =
+        action['fireAt'] instanceof Date ? action['fireAt'].toISOString() : String(action['fireAt']);
+      return ev(EventType.TimerCreated, now, { FireAt: fireAt }, id);
+    }
+    if (type === ActionType.CallSubOrchestrator || type === ActionType.CallSubOrchestratorWithRetry) {
+      const child =
+        typeof action['instanceId'] === 'string' && action['instanceId'] !== ''
+          ? action['instanceId']
+          : `${state.instanceId}:${id}`;
+      return ev(
+        EventType.SubOrchestrationInstanceCreated,
+        now,
+        { Name: action['functionName'], InstanceId: child, Input: actionInput(action['input']) },
+        id,
+      );
+    }
+    throw new Error(`action type ${String(type)} is not supported by the local host`);
+  }
+
+  /** Starts the work a scheduling event stands for. Idempotent enough for recovery: children by id. */
+  private dispatch(state: InstanceState, e: HistoryEvent): void {
+    if (this.stopped) return;
+    const key = `${state.instanceId}#${e.EventId}`;
+    if (this.inflight.has(key)) return;
+    if (e.EventType === EventType.TaskScheduled) {
+      this.inflight.add(key);
+      void this.runActivity(state.instanceId, e).finally(() => this.inflight.delete(key));
+    } else if (e.EventType === EventType.TimerCreated) {
+      this.armTimer(state.instanceId, e.EventId, String(e['FireAt']));
+    } else if (e.EventType === EventType.SubOrchestrationInstanceCreated) {
+      const childId = String(e['InstanceId']);
+      const child = this.options.store.load(childId);
+      if (child === undefined) {
+        void this.start(String(e['Name']), childId, e['Input'] as string | undefined, {
+          instanceId: state.instanceId,
+          taskId: e.EventId,
+        });
+      } else if (TERMINAL.includes(child.status)) void this.notifyParent(child);
+    }
+  }
+
+  private armTimer(instanceId: string, timerId: number, fireAt: string): void {
+    const key = `${instanceId}#${timerId}`;
+    if (this.timers.has(key)) return;
+    const fire = () => {
+      const wait = Date.parse(fireAt) - Date.now();
+      if (wait > 0) {
+        // setTimeout caps at ~24.8 days: re-arm until due.
+        this.timers.set(key, setTimeout(fire, Math.min(wait, 2_000_000_000)));
+        return;
+      }
+      this.timers.delete(key);
+      void this.deliver(instanceId, [
+        ev(EventType.TimerFired, this.now(), { TimerId: timerId, FireAt: fireAt }),
+      ]);
+    };
+    fire();
+  }
+
+  private async runActivity(instanceId: string, scheduled: HistoryEvent): Promise<void> {
+    await this.activitySlots.acquire();
+    let outcome: HistoryEvent;
+    const name = String(scheduled['Name']);
+    try {
+      if (this.stopped) return;
+      const fn = this.fn(name, 'activityTrigger');
+      this.counters.activityExecutions++;
+      const input = scheduled['Input'];
+      const result = await invokeFunction(
+        this.options.registry,
+        fn,
+        { inputData: [{ name: fn.triggerName, data: typeof input === 'string' ? { json: input } : {} }] },
+        (_level, message) => this.options.log(`[${name}] ${message}`),
+      );
+      const value = untyped(result.returnValue);
+      outcome = ev(EventType.TaskCompleted, this.now(), {
+        TaskScheduledId: scheduled.EventId,
+        Result: json(value) ?? 'null',
+      });
+      this.options.log(`activity ${name} (${instanceId}#${scheduled.EventId}) succeeded`);
+    } catch (e) {
+      const err = e instanceof Error ? e : new Error(String(e));
+      outcome = ev(EventType.TaskFailed, this.now(), {
+        TaskScheduledId: scheduled.EventId,
+        Reason: err.message,
+        Details: (err.stack ?? '').split('\n').slice(1, 4).join('\n'),
+      });
+      this.options.log(`activity ${name} (${instanceId}#${scheduled.EventId}) failed: ${err.message}`);
+    } finally {
+      this.activitySlots.release();
+    }
+    if (!this.stopped) await this.deliver(instanceId, [outcome]);
+  }
+
+  private async notifyParent(child: InstanceState): Promise<void> {
+    if (child.parentInstanceId === undefined || child.parentTaskId === undefined) return;
+    const parent = this.options.store.load(child.parentInstanceId);
+    if (parent === undefined || TERMINAL.includes(parent.status)) return;
+    const already = [
+      ...parent.history,
+      ...this.options.store.inbox(parent.instanceId, parent.inboxGeneration),
+    ].some((e) => e['TaskScheduledId'] === child.parentTaskId);
+    if (already) return;
+    const now = this.now();
+    const event =
+      child.status === 'Completed'
+        ? ev(EventType.SubOrchestrationInstanceCompleted, now, {
+            TaskScheduledId: child.parentTaskId,
+            Result: json(child.output) ?? 'null',
+          })
+        : ev(EventType.SubOrchestrationInstanceFailed, now, {
+            TaskScheduledId: child.parentTaskId,
+            Reason: `Sub-orchestration ${child.name} (${child.instanceId}) ${child.status.toLowerCase()}: ${String(child.output)}`,
+            Details: '',
+          });
+    await this.deliver(parent.instanceId, [event]);
+  }
+}
+
+function retryDelay(task: ExecutorTask): number {
+  const o = task.retryOptions as RetryOptions;
+  const attempt = Math.max(1, (task.attemptNumber ?? 2) - 1);
+  const delay = o.firstRetryIntervalInMilliseconds * Math.pow(o.backoffCoefficient ?? 1, attempt - 1);
+  return Math.min(delay, o.maxRetryIntervalInMilliseconds ?? Number.MAX_SAFE_INTEGER);
+}
