@@ -38,8 +38,8 @@ export async function startHost(
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
-  child.stdout?.on('data', (c: Buffer) => (output += c.toString('utf8')));
-  child.stderr?.on('data', (c: Buffer) => (output += c.toString('utf8')));
+  child.stdout.on('data', (c: Buffer) => (output += c.toString('utf8')));
+  child.stderr.on('data', (c: Buffer) => (output += c.toString('utf8')));
   const ready = await new Promise<Record<string, string>>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`host did not start:\n${output}`)), 20_000);
     const check = () => {
@@ -49,7 +49,7 @@ export async function startHost(
         resolve(JSON.parse(line.slice(6)) as Record<string, string>);
       }
     };
-    child.stdout?.on('data', check);
+    child.stdout.on('data', check);
     child.once('exit', (code) => reject(new Error(`host exited with ${code ?? 'signal'}:\n${output}`)));
   });
   return {
@@ -70,7 +70,10 @@ export async function startHost(
         .filter((r) => kind === undefined || r.kind === kind),
     stop: (signal = 'SIGTERM') =>
       new Promise<void>((resolve) => {
-        if (child.exitCode !== null || child.signalCode !== null) return resolve();
+        if (child.exitCode !== null || child.signalCode !== null) {
+          resolve();
+          return;
+        }
         child.once('exit', () => resolve());
         child.kill(signal);
       }),
@@ -81,7 +84,9 @@ export interface Answer {
   readonly status: number;
   readonly headers: Headers;
   readonly text: string;
-  json<T>(): T;
+  /** The body parsed as JSON; the caller states what it expects. */
+  // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters -- a typed view of parsed JSON
+  json<T = unknown>(): T;
 }
 
 export async function call(
@@ -96,5 +101,6 @@ export async function call(
     ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}),
   });
   const text = await res.text();
-  return { status: res.status, headers: res.headers, text, json: <T>() => JSON.parse(text) as T };
+  // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters -- see Answer.json
+  return { status: res.status, headers: res.headers, text, json: <T = unknown>() => JSON.parse(text) as T };
 }

@@ -1,0 +1,65 @@
+import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { isFleetFile } from './azure/fleet';
+import { startLocalAzure } from './azure/server';
+import { startLocalHost } from './host/host';
+
+const REPO_ROOT = join(__dirname, '..', '..');
+
+/**
+ * `npm run local -- --fleet <file> [--app <dir>] [--data <dir>] [--port N]`: the local Azure stand-ins
+ * and the local Functions host running the app, with every Event Grid trigger of the app subscribed to
+ * the local Key Vault's events (validation handshake included). Prints one `READY <json>` line.
+ */
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      fleet: { type: 'string' },
+      app: { type: 'string' },
+      data: { type: 'string' },
+      port: { type: 'string' },
+    },
+  });
+  if (values.fleet === undefined) {
+    console.error(
+      'usage: npm run local -- --fleet <fleet.json> [--app <dir>] [--data <dir>] [--port <azure port>]',
+    );
+    process.exit(2);
+  }
+  const fleet: unknown = JSON.parse(readFileSync(values.fleet, 'utf8'));
+  if (!isFleetFile(fleet)) throw new Error(`${values.fleet} is not a fleet file (a JSON object)`);
+  const azure = await startLocalAzure({ fleet, port: values.port === undefined ? 0 : Number(values.port) });
+  const host = await startLocalHost({
+    appRoot: resolve(values.app ?? REPO_ROOT),
+    dataDir: resolve(values.data ?? join(REPO_ROOT, '.local', 'host')),
+  });
+  const subscriptions: string[] = [];
+  for (const fn of host.registry.functions.values()) {
+    if (fn.trigger.type !== 'eventGridTrigger') continue;
+    const name = `${fn.metadata.name.toLowerCase()}-sub`.replace(/[^a-z0-9-]/g, '-');
+    await azure.eventGrid.subscribe({
+      name,
+      endpoint: host.eventGridUrl(fn.metadata.name),
+      deadLetter: true,
+    });
+    subscriptions.push(name);
+  }
+  console.log(
+    `READY ${JSON.stringify({ ...azure.describe(), ...host.describe(), eventGridSubscriptions: subscriptions })}`,
+  );
+  let closing = false;
+  const shutdown = (signal: string) => {
+    if (closing) return;
+    closing = true;
+    console.error(`[local] ${signal}: shutting down`);
+    void Promise.all([host.close(), azure.close()]).then(() => process.exit(0));
+  };
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+}
+
+main().catch((e: unknown) => {
+  console.error(`[local] failed to start: ${e instanceof Error ? e.message : String(e)}`);
+  process.exit(1);
+});
