@@ -1,0 +1,164 @@
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import type { Incident, PageOutcome, Pager } from '../ports/pager';
+import { postWithRetry, type PostOptions } from './httpPost';
+
+interface Channel {
+  readonly name: string;
+  trigger(incident: Incident): Promise<PageOutcome>;
+  resolve(dedupKey: string, summary: string, correlationId: string): Promise<PageOutcome>;
+}
+
+type RetryOptions = PostOptions & { attempts?: number; baseDelayMs?: number };
+
+function outcome(channel: string, r: { ok: true } | { ok: false; reason: string }): PageOutcome {
+  return r.ok ? { channel, ok: true } : { channel, ok: false, reason: r.reason };
+}
+
+function factsOf(i: Incident): [string, string][] {
+  return [
+    ['What', i.summary],
+    ['Where', i.source],
+    ['Since', i.since],
+    ...(i.deadline !== undefined ? ([['Deadline (key expiry)', i.deadline]] as [string, string][]) : []),
+    ['Next step', i.nextStep],
+    ['Correlation id', i.correlationId],
+    ...Object.entries(i.facts),
+  ];
+}
+
+/** PagerDuty Events API v2: `trigger` with a dedup key, `resolve` with the same key. */
+export class PagerDutyChannel implements Channel {
+  readonly name = 'pagerduty';
+  constructor(
+    private readonly routingKey: string,
+    private readonly eventsUrl: string,
+    private readonly options: RetryOptions = {},
+  ) {}
+
+  async trigger(i: Incident): Promise<PageOutcome> {
+    const body = {
+      routing_key: this.routingKey,
+      event_action: 'trigger',
+      dedup_key: i.dedupKey,
+      payload: {
+        summary: i.summary.slice(0, 1024),
+        source: i.source,
+        severity: i.severity,
+        timestamp: i.since,
+        component: 'pg-cmk-rotator',
+        group: i.facts['vault'] ?? 'key-vault',
+        class: i.facts['reasonCode'] ?? 'cmk-rotation',
+        custom_details: Object.fromEntries(factsOf(i)),
+      },
+    };
+    return outcome(this.name, await postWithRetry(this.eventsUrl, JSON.stringify(body), this.options));
+  }
+
+  async resolve(dedupKey: string): Promise<PageOutcome> {
+    const body = { routing_key: this.routingKey, event_action: 'resolve', dedup_key: dedupKey };
+    return outcome(this.name, await postWithRetry(this.eventsUrl, JSON.stringify(body), this.options));
+  }
+}
+
+/** Microsoft Teams incoming webhook: an Adaptive Card per trigger and resolve. */
+export class TeamsChannel implements Channel {
+  readonly name = 'teams';
+  constructor(
+    private readonly webhookUrl: string,
+    private readonly options: RetryOptions = {},
+  ) {}
+
+  private card(title: string, color: 'attention' | 'good' | 'warning', facts: [string, string][]): string {
+    return JSON.stringify({
+      type: 'message',
+      attachments: [
+        {
+          contentType: 'application/vnd.microsoft.card.adaptive',
+          contentUrl: null,
+          content: {
+            $schema: 'http://adaptivecards.io/schemas/adaptive-card.json',
+            type: 'AdaptiveCard',
+            version: '1.4',
+            body: [
+              { type: 'TextBlock', size: 'Medium', weight: 'Bolder', color, wrap: true, text: title },
+              { type: 'FactSet', facts: facts.map(([title, value]) => ({ title, value })) },
+            ],
+          },
+        },
+      ],
+    });
+  }
+
+  async trigger(i: Incident): Promise<PageOutcome> {
+    const color = i.severity === 'critical' || i.severity === 'error' ? 'attention' : 'warning';
+    const card = this.card(`[${i.severity.toUpperCase()}] ${i.summary}`, color, factsOf(i));
+    return outcome(this.name, await postWithRetry(this.webhookUrl, card, this.options));
+  }
+
+  async resolve(dedupKey: string, summary: string, correlationId: string): Promise<PageOutcome> {
+    const card = this.card(`[RESOLVED] ${summary}`, 'good', [
+      ['Incident', dedupKey],
+      ['Correlation id', correlationId],
+    ]);
+    return outcome(this.name, await postWithRetry(this.webhookUrl, card, this.options));
+  }
+}
+
+/**
+ * A generic JSON webhook signed with HMAC-SHA256: header `x-cmk-signature: sha256=<hex>` over
+ * `<x-cmk-timestamp>.<body>`, so a receiver can check origin and reject replays.
+ */
+export class SignedWebhookChannel implements Channel {
+  readonly name = 'webhook';
+  constructor(
+    private readonly url: string,
+    private readonly secret: string,
+    private readonly options: RetryOptions = {},
+    private readonly now: () => Date = () => new Date(),
+  ) {}
+
+  private send(payload: unknown): Promise<{ ok: true } | { ok: false; reason: string }> {
+    const body = JSON.stringify(payload);
+    const timestamp = String(Math.floor(this.now().getTime() / 1000));
+    const signature = createHmac('sha256', this.secret).update(`${timestamp}.${body}`).digest('hex');
+    return postWithRetry(this.url, body, {
+      ...this.options,
+      headers: { 'x-cmk-timestamp': timestamp, 'x-cmk-signature': `sha256=${signature}` },
+    });
+  }
+
+  async trigger(i: Incident): Promise<PageOutcome> {
+    return outcome(this.name, await this.send({ action: 'trigger', ...i }));
+  }
+
+  async resolve(dedupKey: string, summary: string, correlationId: string): Promise<PageOutcome> {
+    return outcome(this.name, await this.send({ action: 'resolve', dedupKey, summary, correlationId }));
+  }
+}
+
+/** Every configured channel, each tried independently: one failing channel does not silence the others. */
+export class MultiChannelPager implements Pager {
+  constructor(private readonly channels: readonly Channel[]) {}
+
+  trigger(incident: Incident): Promise<PageOutcome[]> {
+    return Promise.all(this.channels.map((c) => c.trigger(incident)));
+  }
+
+  resolve(dedupKey: string, summary: string, correlationId: string): Promise<PageOutcome[]> {
+    return Promise.all(this.channels.map((c) => c.resolve(dedupKey, summary, correlationId)));
+  }
+}
+
+/** Verifies a signed webhook delivery (for receivers, and for our tests), in constant time. */
+export function verifyWebhookSignature(
+  secret: string,
+  timestamp: string,
+  body: string,
+  header: string,
+): boolean {
+  const expected = Buffer.from(
+    `sha256=${createHmac('sha256', secret).update(`${timestamp}.${body}`).digest('hex')}`,
+  );
+  const given = Buffer.from(header);
+  return expected.length === given.length && timingSafeEqual(expected, given);
+}
