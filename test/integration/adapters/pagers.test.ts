@@ -78,20 +78,19 @@ describe('pager adapters against the PagerDuty and webhook stand-ins', () => {
   it('Teams: posts an Adaptive Card with the facts an operator needs', async () => {
     const teams = new TeamsChannel(`${h.azure.url}/hooks/teams`, opts());
     expect((await teams.trigger(incident)).ok).toBe(true);
-    const hooks =
-      await h.admin<
-        {
-          name: string;
-          body: {
-            attachments: {
-              contentType: string;
-              content: {
-                body: { type: string; text?: string; facts?: { title: string; value: string }[] }[];
-              };
-            }[];
-          };
-        }[]
-      >('webhooks');
+    const hooks = await h.admin<
+      {
+        name: string;
+        body: {
+          attachments: {
+            contentType: string;
+            content: {
+              body: { type: string; text?: string; facts?: { title: string; value: string }[] }[];
+            };
+          }[];
+        };
+      }[]
+    >('webhooks');
     const card = hooks.find((x) => x.name === 'teams')?.body.attachments[0];
     expect(card?.contentType).toBe('application/vnd.microsoft.card.adaptive');
     expect(card?.content.body[0]?.text).toBe(`[ERROR] ${incident.summary}`);
