@@ -1,0 +1,204 @@
+// pg-cmk-rotator: everything the app needs, deployed at subscription scope (azd up, or
+// az deployment sub create -l <location> -f infra/main.bicep -p infra/main.parameters.json).
+targetScope = 'subscription'
+
+@minLength(1)
+@maxLength(16)
+@description('Prefix of every resource name (azd passes the environment name).')
+param environmentName string
+
+@description('Region of the Function App and its resources.')
+param location string
+
+@description('Subscriptions whose flexible servers the app may read and update.')
+param targetSubscriptionIds array
+
+@description('Optional: limit the app to these resource groups ({ subscriptionId, resourceGroup }); empty means whole subscriptions.')
+param targetResourceGroups array = []
+
+@description('Key vaults holding the CMK keys: { name, resourceGroup, subscriptionId, systemTopicName? } (systemTopicName: reuse an existing Event Grid system topic).')
+param keyVaults array
+
+@description('Rotate keys in Key Vault on KeyNearExpiry when no newer version exists (grants Key Vault Crypto Officer).')
+param autoRotateOnNearExpiry bool = false
+
+@description('Create the Event Grid subscriptions ("true"/"false": azd passes environment values as text). Azure checks that the target function exists, so the first `azd up` provisions with false, deploys the code, then provisions with true (azure.yaml postdeploy hook).')
+@allowed(['true', 'false'])
+param deployEventSubscriptionsText string = 'false'
+
+@description('Servers PATCHed at once.')
+param maxParallelUpdates int = 5
+
+param canaryTag string = 'cmk-rotation-ring'
+param optOutTag string = 'cmk-rotation-optout'
+param nearExpiryWarningDays int = 30
+param nearExpiryCriticalDays int = 7
+param minKeyLifetimeDays int = 30
+param sweepSchedule string = '0 17 */6 * * *'
+
+@allowed(['resourceGraph', 'armList'])
+param discovery string = 'resourceGraph'
+
+@description('PagerDuty Events API v2 endpoint (EU accounts: https://events.eu.pagerduty.com/v2/enqueue).')
+param pagerDutyEventsUrl string = 'https://events.pagerduty.com/v2/enqueue'
+
+@description('Key Vault secret URIs (versionless) of pager secrets; empty disables that pager.')
+param pagerDutyRoutingKeySecretUri string = ''
+param teamsWebhookSecretUri string = ''
+param alertWebhookUrlSecretUri string = ''
+param alertWebhookSigningSecretUri string = ''
+
+@description('Key vault (name, resourceGroup) holding the pager secrets; the app gets Key Vault Secrets User on it.')
+param pagerSecretsVault object = {}
+
+@description('Who gets alert e-mails.')
+param alertEmail string
+
+@description('Optional webhook (for example an ITSM) for the action group.')
+param alertWebhookUri string = ''
+
+@description('Minutes between expected RotationCompleted or SweepCompleted events before the "app silent" alert fires.')
+param heartbeatMinutes int = 420
+
+var prefix = toLower(environmentName)
+var deployEventSubscriptions = deployEventSubscriptionsText == 'true'
+var systemTopicIds = [
+  for vault in keyVaults: resourceId(vault.subscriptionId, vault.resourceGroup, 'Microsoft.EventGrid/systemTopics', vault.?systemTopicName ?? 'evgt-${vault.name}')
+]
+var tags = { 'azd-env-name': environmentName, app: 'pg-cmk-rotator' }
+
+resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
+  name: 'rg-${prefix}-cmk-rotator'
+  location: location
+  tags: tags
+}
+
+module identity 'modules/identity.bicep' = {
+  scope: rg
+  name: 'identity'
+  params: { name: 'id-${prefix}-cmk-rotator', location: location, tags: tags }
+}
+
+module storage 'modules/storage.bicep' = {
+  scope: rg
+  name: 'storage'
+  params: { name: take('st${replace(prefix, '-', '')}cmk${uniqueString(rg.id)}', 24), location: location, tags: tags }
+}
+
+module monitoring 'modules/monitoring.bicep' = {
+  scope: rg
+  name: 'monitoring'
+  params: { prefix: prefix, location: location, tags: tags }
+}
+
+module functionApp 'modules/functionApp.bicep' = {
+  scope: rg
+  name: 'functionApp'
+  params: {
+    prefix: prefix
+    location: location
+    tags: tags
+    identityId: identity.outputs.id
+    identityClientId: identity.outputs.clientId
+    identityPrincipalId: identity.outputs.principalId
+    storageAccountName: storage.outputs.name
+    applicationInsightsName: monitoring.outputs.applicationInsightsName
+    appSettings: {
+      CMK_SUBSCRIPTIONS: join(targetSubscriptionIds, ',')
+      CMK_ALLOWED_VAULTS: join(map(keyVaults, v => v.name), ',')
+      CMK_DISCOVERY: discovery
+      CMK_MAX_PARALLEL_UPDATES: string(maxParallelUpdates)
+      CMK_CANARY_TAG: canaryTag
+      CMK_OPT_OUT_TAG: optOutTag
+      CMK_MIN_KEY_LIFETIME_DAYS: string(minKeyLifetimeDays)
+      CMK_NEAR_EXPIRY_WARNING_DAYS: string(nearExpiryWarningDays)
+      CMK_NEAR_EXPIRY_CRITICAL_DAYS: string(nearExpiryCriticalDays)
+      CMK_AUTO_ROTATE_ON_NEAR_EXPIRY: string(autoRotateOnNearExpiry)
+      CMK_SWEEP_SCHEDULE: sweepSchedule
+      PAGERDUTY_ROUTING_KEY: empty(pagerDutyRoutingKeySecretUri) ? '' : '@Microsoft.KeyVault(SecretUri=${pagerDutyRoutingKeySecretUri})'
+      PAGERDUTY_EVENTS_URL: pagerDutyEventsUrl
+      TEAMS_WEBHOOK_URL: empty(teamsWebhookSecretUri) ? '' : '@Microsoft.KeyVault(SecretUri=${teamsWebhookSecretUri})'
+      ALERT_WEBHOOK_URL: empty(alertWebhookUrlSecretUri) ? '' : '@Microsoft.KeyVault(SecretUri=${alertWebhookUrlSecretUri})'
+      ALERT_WEBHOOK_SECRET: empty(alertWebhookSigningSecretUri) ? '' : '@Microsoft.KeyVault(SecretUri=${alertWebhookSigningSecretUri})'
+      AZURE_CLIENT_ID: identity.outputs.clientId
+    }
+  }
+}
+
+// Least privilege on the servers: a custom role with only what a rotation does.
+module serverRole 'modules/serverOperatorRole.bicep' = {
+  name: 'serverOperatorRole'
+  params: { assignableSubscriptionIds: targetSubscriptionIds }
+}
+
+module subscriptionAccess 'modules/serverAccess.bicep' = [
+  for sub in (empty(targetResourceGroups) ? targetSubscriptionIds : []): {
+    name: 'serverAccess-${uniqueString(sub)}'
+    scope: subscription(sub)
+    params: { principalId: identity.outputs.principalId, roleDefinitionId: serverRole.outputs.roleDefinitionId }
+  }
+]
+
+module resourceGroupAccess 'modules/serverAccessResourceGroup.bicep' = [
+  for target in targetResourceGroups: {
+    name: 'serverAccess-${uniqueString(target.subscriptionId, target.resourceGroup)}'
+    scope: resourceGroup(target.subscriptionId, target.resourceGroup)
+    params: { principalId: identity.outputs.principalId, roleDefinitionId: serverRole.outputs.roleDefinitionId }
+  }
+]
+
+module vaultAccess 'modules/vaultAccess.bicep' = [
+  for vault in keyVaults: {
+    name: 'vaultAccess-${vault.name}'
+    scope: resourceGroup(vault.subscriptionId, vault.resourceGroup)
+    params: { vaultName: vault.name, principalId: identity.outputs.principalId, autoRotate: autoRotateOnNearExpiry }
+  }
+]
+
+module pagerSecretsAccess 'modules/secretsAccess.bicep' = if (!empty(pagerSecretsVault)) {
+  name: 'pagerSecretsAccess'
+  scope: resourceGroup(pagerSecretsVault.?subscriptionId ?? subscription().subscriptionId, pagerSecretsVault.?resourceGroup ?? rg.name)
+  params: { vaultName: pagerSecretsVault.?name ?? '', principalId: identity.outputs.principalId }
+}
+
+module eventGrid 'modules/eventGrid.bicep' = [
+  for vault in keyVaults: if (deployEventSubscriptions) {
+    name: 'eventGrid-${vault.name}'
+    scope: resourceGroup(vault.subscriptionId, vault.resourceGroup)
+    params: {
+      vaultName: vault.name
+      systemTopicName: vault.?systemTopicName ?? 'evgt-${vault.name}'
+      useExistingSystemTopic: contains(vault, 'systemTopicName')
+      tags: tags
+      functionAppId: functionApp.outputs.id
+      identityId: identity.outputs.id
+      deadLetterStorageAccountId: storage.outputs.id
+    }
+  }
+]
+
+module alerts 'modules/alerts.bicep' = {
+  scope: rg
+  name: 'alerts'
+  params: {
+    prefix: prefix
+    location: location
+    tags: tags
+    applicationInsightsId: monitoring.outputs.applicationInsightsId
+    alertEmail: alertEmail
+    alertWebhookUri: alertWebhookUri
+    heartbeatMinutes: heartbeatMinutes
+    systemTopicIds: deployEventSubscriptions ? systemTopicIds : []
+  }
+}
+
+module workbook 'modules/workbook.bicep' = {
+  scope: rg
+  name: 'workbook'
+  params: { location: location, tags: tags, applicationInsightsId: monitoring.outputs.applicationInsightsId }
+}
+
+output AZURE_RESOURCE_GROUP string = rg.name
+output AZURE_FUNCTION_APP_NAME string = functionApp.outputs.name
+output MANAGED_IDENTITY_PRINCIPAL_ID string = identity.outputs.principalId
+output APPLICATIONINSIGHTS_NAME string = monitoring.outputs.applicationInsightsName

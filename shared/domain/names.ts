@@ -1,0 +1,12 @@
+/**
+ * Names shared by the code that registers functions and the infrastructure that points at them
+ * (the Event Grid subscription targets the intake function by name).
+ */
+export const FUNCTION_NAMES = {
+  /** Event Grid trigger: Key Vault key events in, durable rotations started or signalled. */
+  keyVaultEvents: 'keyVaultEvents',
+  /** Timer trigger: the reconcile sweep. */
+  reconcileSweep: 'reconcileSweep',
+  keyRotation: 'keyRotation',
+  serverRollover: 'serverRollover',
+} as const;
