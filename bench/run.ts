@@ -2,7 +2,8 @@ import { performance } from 'node:perf_hooks';
 import { ArmServerFleet } from '../shared/adapters/armServerFleet';
 import { ResourceGraphServerFleet } from '../shared/adapters/resourceGraphServerFleet';
 import { parseKeyVaultEvents } from '../shared/domain/events';
-import type { KeyInfo, ServerSnapshot } from '../shared/domain/model';
+import type { KeyInfo } from '../shared/domain/model';
+import { serverFromArmJson } from '../shared/adapters/serverProjection';
 import { planRollout } from '../shared/domain/plan';
 import type { ServerFleet } from '../shared/ports/serverFleet';
 import { LocalTokenCredential } from '../local/azure/credential';
@@ -50,21 +51,6 @@ function armServer(i: number, onKey: boolean): Record<string, unknown> {
   };
 }
 
-function snapshot(raw: Record<string, unknown>): ServerSnapshot {
-  const props = raw['properties'] as { state: string; dataEncryption: ServerSnapshot['dataEncryption'] };
-  return {
-    id: String(raw['id']),
-    name: String(raw['name']),
-    subscriptionId: String(raw['id']).split('/')[2] ?? '',
-    resourceGroup: String(raw['id']).split('/')[4] ?? '',
-    location: 'westeurope',
-    state: props.state,
-    tags: raw['tags'] as Record<string, string>,
-    identity: raw['identity'] as ServerSnapshot['identity'],
-    dataEncryption: props.dataEncryption,
-  };
-}
-
 function benchPlan(n: number): void {
   const key: KeyInfo = {
     vaultUrl: VAULT,
@@ -75,7 +61,7 @@ function benchPlan(n: number): void {
       { kid: `${VAULT}/keys/pg-cmk/${V2}`, version: V2, enabled: true, createdOn: '2026-11-01T00:00:00Z' },
     ],
   };
-  const servers = Array.from({ length: n }, (_, i) => snapshot(armServer(i, true)));
+  const servers = Array.from({ length: n }, (_, i) => serverFromArmJson(armServer(i, true)));
   const heap = process.memoryUsage().heapUsed;
   const t = performance.now();
   const plan = planRollout({ key, targetVersion: V2, servers, optOutTag: 'cmk-rotation-optout' });

@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { Cron } from 'croner';
 import { FunctionRegistry, installCore, type RegisteredFunction, type TypedData } from './core';
-import { EventType, DurableEngine } from './durable/engine';
+import { EVENT_NAMES, EventType, DurableEngine } from './durable/engine';
 import { InstanceStore, type InstanceState } from './durable/store';
 import { invokeFunction, typed, untyped, type InputData } from './invoke';
 
@@ -47,8 +47,6 @@ interface HostJson {
     };
   };
 }
-
-const EVENT_NAMES = Object.fromEntries(Object.entries(EventType).map(([k, v]) => [v, k]));
 
 function key(): string {
   return randomBytes(30).toString('base64url');

@@ -6,7 +6,7 @@ import {
 } from '@azure/arm-postgresql-flexible';
 import type { TokenCredential } from '@azure/core-auth';
 import { RestError, createPipelineRequest } from '@azure/core-rest-pipeline';
-import { parseKeyUri, sameKey, tryParseKeyUri } from '../domain/keyId';
+import { keyRef, sameKey, tryParseKeyUri } from '../domain/keyId';
 import type { EncryptionPatchBody, ServerSnapshot } from '../domain/model';
 import { parseFlexibleServerId } from '../domain/resourceId';
 import { BadRequestError } from '../ports/errors';
@@ -56,7 +56,7 @@ function decodeCursor(token: string): ListCursor {
 
 /** Does either encryption slot of this server name the key (any version, or versionless)? */
 export function referencesKey(server: ServerSnapshot, key: KeyLocator): boolean {
-  const wanted = parseKeyUri(`${key.vaultUrl}/keys/${key.keyName}`);
+  const wanted = keyRef(key.vaultUrl, key.keyName);
   return [server.dataEncryption?.primaryKeyURI, server.dataEncryption?.geoBackupKeyURI].some((uri) => {
     const ref = tryParseKeyUri(uri);
     return ref !== undefined && sameKey(ref, wanted);

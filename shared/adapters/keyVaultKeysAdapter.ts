@@ -1,6 +1,6 @@
 import type { TokenCredential } from '@azure/core-auth';
 import { KeyClient, type KeyClientOptions, type KeyProperties, type KeyVaultKey } from '@azure/keyvault-keys';
-import { formatKeyUri, parseKeyUri } from '../domain/keyId';
+import { formatKeyUri, keyRef, parseKeyUri } from '../domain/keyId';
 import type { KeyInfo, KeyVersionInfo } from '../domain/model';
 import type { KeyVaultKeys } from '../ports/keyVaultKeys';
 import { mapAzureError } from './azureErrors';
@@ -67,7 +67,7 @@ export class KeyVaultKeysAdapter implements KeyVaultKeys {
   }
 
   async readKey(vaultUrl: string, keyName: string): Promise<KeyInfo> {
-    const ref = parseKeyUri(formatKeyUri({ vaultUrl, name: keyName, version: undefined }));
+    const ref = keyRef(vaultUrl, keyName);
     const versions: KeyVersionInfo[] = [];
     try {
       const pages = this.client(ref.vaultUrl)
@@ -81,7 +81,7 @@ export class KeyVaultKeysAdapter implements KeyVaultKeys {
   }
 
   async readKeyVersion(vaultUrl: string, keyName: string, version: string): Promise<KeyVersionInfo> {
-    const ref = parseKeyUri(formatKeyUri({ vaultUrl, name: keyName, version }));
+    const ref = keyRef(vaultUrl, keyName, version);
     try {
       return fromKey(await this.client(ref.vaultUrl).getKey(keyName, { version }));
     } catch (e) {
@@ -90,7 +90,7 @@ export class KeyVaultKeysAdapter implements KeyVaultKeys {
   }
 
   async rotateKey(vaultUrl: string, keyName: string): Promise<KeyVersionInfo> {
-    const ref = parseKeyUri(formatKeyUri({ vaultUrl, name: keyName, version: undefined }));
+    const ref = keyRef(vaultUrl, keyName);
     try {
       return fromKey(await this.client(ref.vaultUrl).rotateKey(keyName));
     } catch (e) {

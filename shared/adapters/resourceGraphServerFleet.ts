@@ -1,6 +1,6 @@
 import type { TokenCredential } from '@azure/core-auth';
 import { ResourceGraphClient, type ResourceGraphClientOptionalParams } from '@azure/arm-resourcegraph';
-import { formatKeyUri, parseKeyUri } from '../domain/keyId';
+import { formatKeyUri, keyRef } from '../domain/keyId';
 import type { EncryptionPatchBody, ServerSnapshot } from '../domain/model';
 import type {
   KeyLocator,
@@ -33,7 +33,7 @@ function kql(s: string): string {
  * with the domain parser before anyone plans with them.
  */
 export function discoveryQuery(key: KeyLocator): string {
-  const ref = parseKeyUri(formatKeyUri({ vaultUrl: key.vaultUrl, name: key.keyName, version: undefined }));
+  const ref = keyRef(key.vaultUrl, key.keyName);
   const versionless = formatKeyUri(ref);
   const prefix = `${versionless}/`;
   const slot = (field: string) =>

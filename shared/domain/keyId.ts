@@ -118,6 +118,11 @@ export function formatKeyUri(ref: Pick<KeyRef, 'vaultUrl' | 'name' | 'version'>)
   return ref.version === undefined ? base : `${base}/${ref.version}`;
 }
 
+/** The validated ref of a key given as vault URL and name (and version); throws like `parseKeyUri`. */
+export function keyRef(vaultUrl: string, name: string, version?: string): KeyRef {
+  return parseKeyUri(formatKeyUri({ vaultUrl, name, version }));
+}
+
 /** A stable identity of a key (not a version) for instance ids, dedup keys and maps. */
 export function keyIdentity(ref: Pick<KeyRef, 'vaultName' | 'name'>): string {
   return `${ref.vaultName}/${ref.name.toLowerCase()}`;

@@ -1,4 +1,4 @@
-import { formatKeyUri, parseKeyUri, sameKey, tryParseKeyUri, type KeyRef } from './keyId';
+import { formatKeyUri, keyRef, sameKey, tryParseKeyUri, type KeyRef } from './keyId';
 import type { EncryptionPatchBody, KeyInfo, KeyVersionInfo, ServerSnapshot, Slot } from './model';
 import { InvalidInputError } from './errors';
 
@@ -171,9 +171,9 @@ export function planRollout(input: PlanInput): RolloutPlan {
   const target = findVersion(key, input.targetVersion);
   if (target === undefined)
     throw new PlanInputError(`Target version ${input.targetVersion} is not a version of key ${key.name}.`);
-  const keyRef = parseKeyUri(formatKeyUri({ vaultUrl: key.vaultUrl, name: key.name, version: undefined }));
+  const wanted = keyRef(key.vaultUrl, key.name);
   const targetUri = formatKeyUri({
-    vaultUrl: keyRef.vaultUrl,
+    vaultUrl: wanted.vaultUrl,
     name: key.name,
     version: target.version.toLowerCase(),
   });
@@ -185,7 +185,7 @@ export function planRollout(input: PlanInput): RolloutPlan {
     for (const slot of ['primary', 'geoBackup'] as const) {
       const uri = slotUri(server, slot);
       const ref = tryParseKeyUri(uri);
-      if (uri === undefined || ref === undefined || !sameKey(ref, keyRef)) continue;
+      if (uri === undefined || ref === undefined || !sameKey(ref, wanted)) continue;
       slots.push(decideSlot(ref, uri, slot, key, target, targetUri));
     }
     if (slots.length === 0) {
@@ -230,7 +230,7 @@ export function planRollout(input: PlanInput): RolloutPlan {
     });
   }
   return {
-    vaultUrl: keyRef.vaultUrl,
+    vaultUrl: wanted.vaultUrl,
     keyName: key.name,
     targetKid: targetUri,
     targetVersion: target.version.toLowerCase(),

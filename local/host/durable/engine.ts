@@ -38,7 +38,7 @@ const ActionType = {
   ContinueAsNew: 4,
   CreateTimer: 5,
 } as const;
-const EVENT_NAMES: Record<number, string> = Object.fromEntries(
+export const EVENT_NAMES: Record<number, string> = Object.fromEntries(
   Object.entries(EventType).map(([k, v]) => [v, k]),
 );
 const TERMINAL: readonly RuntimeStatus[] = ['Completed', 'Failed', 'Terminated'];
