@@ -1,9 +1,98 @@
-import { app } from '@azure/functions';
+import {
+  app,
+  type HttpRequest,
+  type HttpResponseInit,
+  type InvocationContext,
+  type Timer,
+} from '@azure/functions';
+import * as df from 'durable-functions';
+import { createRotationActivities } from '../shared/activities/rotationActivities';
+import { DurableRotationInstances } from '../shared/adapters/durableRotations';
+import { createServices } from '../shared/composition';
+import { loadConfig } from '../shared/config';
+import { FUNCTION_NAMES } from '../shared/domain/names';
+import { ACTIVITY_NAMES } from '../shared/domain/steps';
+import { handleKeyVaultEvent } from '../shared/triggers/keyVaultEvents';
+import { OperatorRequestError, requestOperatorRotation, rotationStatus } from '../shared/triggers/operator';
+import { runSweep } from '../shared/triggers/sweep';
+import { keyRotationOrchestrator } from '../shared/workflows/keyRotation';
+import { serverRolloverOrchestrator } from '../shared/workflows/serverRollover';
 
 /**
- * Entry point of the Functions app (`main` in package.json): the host loads this file, and every
- * `app.*` / `df.app.*` registration of the app is imported from here. Registration only: handlers are
- * built in shared/. The rotation functions (Event Grid intake, orchestrations, activities) are
- * registered when the workflow lands; until then the app registers no functions.
+ * Entry point of the Functions app (`main` in package.json). Registration and wiring only: every
+ * handler's logic lives in shared/. Settings are read once here; a bad one stops the app at startup
+ * with one message naming it.
  */
 app.setup({ enableHttpStream: false });
+
+const config = loadConfig(process.env);
+for (const warning of config.warnings) console.warn(`[pg-cmk-rotator] ${warning}`);
+const services = createServices(config);
+const activities = createRotationActivities(services);
+const client = df.input.durableClient();
+const instancesOf = (context: InvocationContext) => new DurableRotationInstances(df.getClient(context));
+
+df.app.orchestration(FUNCTION_NAMES.keyRotation, keyRotationOrchestrator);
+df.app.orchestration(FUNCTION_NAMES.serverRollover, serverRolloverOrchestrator);
+
+df.app.activity(ACTIVITY_NAMES.readKey, { handler: activities.readKey });
+df.app.activity(ACTIVITY_NAMES.planRollout, { handler: activities.planRollout });
+df.app.activity(ACTIVITY_NAMES.rotateKey, { handler: activities.rotateKey });
+df.app.activity(ACTIVITY_NAMES.prepareServer, { handler: activities.prepareServer });
+df.app.activity(ACTIVITY_NAMES.beginServerUpdate, { handler: activities.beginServerUpdate });
+df.app.activity(ACTIVITY_NAMES.pollServerUpdate, { handler: activities.pollServerUpdate });
+df.app.activity(ACTIVITY_NAMES.verifyServer, { handler: activities.verifyServer });
+df.app.activity(ACTIVITY_NAMES.recordAudit, { handler: activities.recordAudit });
+df.app.activity(ACTIVITY_NAMES.pageOperator, { handler: activities.pageOperator });
+df.app.activity(ACTIVITY_NAMES.resolvePages, { handler: activities.resolvePages });
+
+async function keyVaultEvents(event: unknown, context: InvocationContext): Promise<void> {
+  const outcome = await handleKeyVaultEvent(event, instancesOf(context), {
+    config,
+    audit: services.audit,
+    invocationId: context.invocationId,
+  });
+  context.log(`key event: ${outcome.kind}`);
+}
+app.eventGrid(FUNCTION_NAMES.keyVaultEvents, { extraInputs: [client], handler: keyVaultEvents });
+
+async function reconcileSweep(_timer: Timer, context: InvocationContext): Promise<void> {
+  const result = await runSweep(instancesOf(context), { ...services, config }, new Date());
+  context.log(`sweep: ${result.keysChecked} key(s), ${result.requested.length} rotation(s) requested`);
+}
+app.timer(FUNCTION_NAMES.reconcileSweep, {
+  schedule: config.sweepSchedule,
+  extraInputs: [client],
+  handler: reconcileSweep,
+});
+
+async function rotateKeyNow(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+  const { vault = '', key = '' } = request.params;
+  try {
+    if (request.method === 'GET') {
+      const { instanceId, info } = await rotationStatus(instancesOf(context), config, vault, key);
+      return info === undefined
+        ? { status: 404, jsonBody: { instanceId, error: 'no rotation has run for this key' } }
+        : { status: 200, jsonBody: { instanceId, runtimeStatus: info.runtimeStatus, output: info.output } };
+    }
+    const caller = request.headers.get('x-ms-client-principal-name') ?? 'function-key';
+    const outcome = await requestOperatorRotation(
+      instancesOf(context),
+      { config, audit: services.audit },
+      vault,
+      key,
+      caller,
+    );
+    return { status: 202, jsonBody: outcome };
+  } catch (e) {
+    if (e instanceof OperatorRequestError) return { status: 400, jsonBody: { error: e.message } };
+    throw e;
+  }
+}
+app.http(FUNCTION_NAMES.rotateKeyNow, {
+  route: 'rotations/{vault}/{key}',
+  methods: ['GET', 'POST'],
+  authLevel: 'function',
+  extraInputs: [client],
+  handler: rotateKeyNow,
+});

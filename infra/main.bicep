@@ -36,6 +36,10 @@ param nearExpiryCriticalDays int = 7
 param minKeyLifetimeDays int = 30
 param sweepSchedule string = '0 17 */6 * * *'
 
+@description('Seconds between polls of a server update operation, and minutes before a running update is diagnosed as stuck.')
+param pollIntervalSeconds int = 15
+param operationTimeoutMinutes int = 60
+
 @allowed(['resourceGraph', 'armList'])
 param discovery string = 'resourceGraph'
 
@@ -115,6 +119,8 @@ module functionApp 'modules/functionApp.bicep' = {
       CMK_NEAR_EXPIRY_CRITICAL_DAYS: string(nearExpiryCriticalDays)
       CMK_AUTO_ROTATE_ON_NEAR_EXPIRY: string(autoRotateOnNearExpiry)
       CMK_SWEEP_SCHEDULE: sweepSchedule
+      CMK_POLL_INTERVAL_SECONDS: string(pollIntervalSeconds)
+      CMK_OPERATION_TIMEOUT_MINUTES: string(operationTimeoutMinutes)
       PAGERDUTY_ROUTING_KEY: empty(pagerDutyRoutingKeySecretUri) ? '' : '@Microsoft.KeyVault(SecretUri=${pagerDutyRoutingKeySecretUri})'
       PAGERDUTY_EVENTS_URL: pagerDutyEventsUrl
       TEAMS_WEBHOOK_URL: empty(teamsWebhookSecretUri) ? '' : '@Microsoft.KeyVault(SecretUri=${teamsWebhookSecretUri})'

@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import { isFleetFile } from './azure/fleet';
 import { startLocalAzure } from './azure/server';
 import { startLocalHost } from './host/host';
+import { connectAppToLocalAzure, localAppSettings, subscribeEventGridTriggers } from './app';
 
 const REPO_ROOT = join(__dirname, '..', '..');
 
@@ -30,21 +31,14 @@ async function main(): Promise<void> {
   const fleet: unknown = JSON.parse(readFileSync(values.fleet, 'utf8'));
   if (!isFleetFile(fleet)) throw new Error(`${values.fleet} is not a fleet file (a JSON object)`);
   const azure = await startLocalAzure({ fleet, port: values.port === undefined ? 0 : Number(values.port) });
+  // The app reads its settings and transport when the host loads it: both must be in place first.
+  Object.assign(process.env, localAppSettings(azure, fleet, process.env));
+  connectAppToLocalAzure(azure);
   const host = await startLocalHost({
     appRoot: resolve(values.app ?? REPO_ROOT),
     dataDir: resolve(values.data ?? join(REPO_ROOT, '.local', 'host')),
   });
-  const subscriptions: string[] = [];
-  for (const fn of host.registry.functions.values()) {
-    if (fn.trigger.type !== 'eventGridTrigger') continue;
-    const name = `${fn.metadata.name.toLowerCase()}-sub`.replace(/[^a-z0-9-]/g, '-');
-    await azure.eventGrid.subscribe({
-      name,
-      endpoint: host.eventGridUrl(fn.metadata.name),
-      deadLetter: true,
-    });
-    subscriptions.push(name);
-  }
+  const subscriptions = await subscribeEventGridTriggers(azure, host);
   console.log(
     `READY ${JSON.stringify({ ...azure.describe(), ...host.describe(), eventGridSubscriptions: subscriptions })}`,
   );

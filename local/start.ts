@@ -1,149 +1,217 @@
-import { readFileSync } from 'node:fs';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
-import { KeyVaultKeysAdapter } from '../shared/adapters/keyVaultKeysAdapter';
-import { ArmServerFleet } from '../shared/adapters/armServerFleet';
-import { ResourceGraphServerFleet } from '../shared/adapters/resourceGraphServerFleet';
-import { parseKeyVaultEvents, type KeyVaultKeyEvent } from '../shared/domain/events';
+import { KeyClient } from '@azure/keyvault-keys';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { tryParseKeyUri } from '../shared/domain/keyId';
-import type { ServerSnapshot } from '../shared/domain/model';
-import { planRollout } from '../shared/domain/plan';
-import { preflightKeyVersion } from '../shared/domain/preflight';
-import type { ServerFleet } from '../shared/ports/serverFleet';
+import { rotationInstanceId, type RotationOutput } from '../shared/domain/rotation';
+import { connectAppToLocalAzure, localAppSettings, subscribeEventGridTriggers } from './app';
 import { LocalTokenCredential } from './azure/credential';
 import type { FleetFile } from './azure/fleet';
 import { loopbackClientOptions } from './azure/seam';
-import { startLocalAzure } from './azure/server';
+import { startLocalAzure, type LocalAzure } from './azure/server';
+import { ensureTlsMaterial } from './azure/tls';
+import { startLocalHost } from './host/host';
 
 /**
- * `npm start`, at this stage of the project: a dry run of the rotation path on the offline Azure.
- * It rotates the demo key through the real Key Vault client, receives Key Vault's Event Grid event,
- * re-reads and preflights the new version, discovers the servers that use the key through Resource
- * Graph (cross-checked with ARM), and prints the rollout plan. It changes no server: the durable
- * rollout runs on the local Functions host, which arrives with the workflow.
+ * `npm start`: the product's main job, offline. Local Azure with the demo fleet (three subscriptions),
+ * the local Functions host running `functions/` unchanged, a key rotated through the real Key Vault
+ * client, Event Grid delivering the event, the durable rollout, and at the end a summary, the pages
+ * and the audit trail. Exits 0 only when the outcome is the correct one for this fleet.
  */
+const ROOT = resolve(__dirname, '..', '..');
 const VAULT_URL = 'https://contoso-pg-kv.vault.azure.net';
+const VAULT = 'contoso-pg-kv';
 const KEY = 'pg-cmk';
-const APP_PRINCIPAL = '0f0e0d0c-0b0a-4909-8807-060504030201';
+/** The platform engineer who rotates the key (any principal may call Key Vault in the demo vault). */
+const OPERATOR_PRINCIPAL = '5e6f7a8b-9c0d-4e1f-a2b3-c4d5e6f7a8b9';
 
-async function collect(fleet: ServerFleet): Promise<ServerSnapshot[]> {
-  const all: ServerSnapshot[] = [];
-  let token: string | undefined;
-  do {
-    const page = await fleet.findServersReferencingKey({ vaultUrl: VAULT_URL, keyName: KEY }, token);
-    all.push(...page.servers);
-    token = page.continuationToken;
-  } while (token !== undefined);
-  return all;
-}
+/** What the demo fleet must end like: the checks that make the exit code honest. */
+const EXPECTED: Record<string, { outcome: string; on: 'new' | 'versionless' | 'old' | 'other' }> = {
+  'pg-orders-prod': { outcome: 'updated', on: 'new' },
+  'pg-billing-prod': { outcome: 'updated', on: 'new' },
+  'pg-inventory-prod': { outcome: 'updated', on: 'new' },
+  'pg-analytics': { outcome: 'verified', on: 'versionless' },
+  'pg-legacy-erp': { outcome: 'skipped', on: 'old' },
+  'pg-reporting': { outcome: 'failed', on: 'old' },
+};
 
 function table(rows: string[][]): string {
   const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];
   return rows.map((r) => r.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ')).join('\n');
 }
 
-const short = (uri: string | undefined): string =>
-  uri === undefined ? '-' : (tryParseKeyUri(uri)?.version?.slice(0, 8) ?? 'versionless');
+const short = (v: string | undefined): string =>
+  v === undefined || v === 'versionless' ? 'versionless' : v.slice(0, 8);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+interface CustomEvent {
+  name: string;
+  properties: Record<string, string>;
+}
+
+function auditEvents(azure: LocalAzure): CustomEvent[] {
+  return azure.captures.telemetry.flatMap((t) => {
+    const data = t.envelope['data'] as { baseType?: string; baseData?: CustomEvent } | undefined;
+    return data?.baseType === 'EventData' && data.baseData !== undefined ? [data.baseData] : [];
+  });
+}
+
+function serverJson(azure: LocalAzure, name: string): Record<string, unknown> | undefined {
+  for (const r of azure.world.servers.values()) if (r.json['name'] === name) return r.json;
+  return undefined;
+}
+
+function primaryVersion(json: Record<string, unknown> | undefined): string | undefined {
+  const de = (json?.['properties'] as { dataEncryption?: { primaryKeyURI?: string } } | undefined)
+    ?.dataEncryption;
+  return tryParseKeyUri(de?.primaryKeyURI)?.version;
+}
 
 async function main(): Promise<number> {
-  const fleetPath = join(__dirname, '..', '..', 'local', 'fleets', 'demo.json');
+  const tls = ensureTlsMaterial(join(ROOT, '.local', 'tls'));
+  if (process.env['NODE_EXTRA_CA_CERTS'] !== tls.caCertPath) {
+    // The Application Insights SDK takes no CA option; Node reads NODE_EXTRA_CA_CERTS only at start.
+    const child = spawnSync(process.execPath, [__filename], {
+      stdio: 'inherit',
+      env: { ...process.env, NODE_EXTRA_CA_CERTS: tls.caCertPath },
+    });
+    return child.status ?? 1;
+  }
+  const started = Date.now();
+  const fleetPath = join(ROOT, 'local', 'fleets', 'demo.json');
   const fleet = JSON.parse(readFileSync(fleetPath, 'utf8')) as FleetFile;
+  const dataDir = mkdtempSync(join(tmpdir(), 'pg-cmk-rotator-'));
   const azure = await startLocalAzure({ fleet });
-  const received: KeyVaultKeyEvent[] = [];
-  const hook = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const body = Buffer.concat(chunks).toString('utf8');
-      if (req.headers['aeg-event-type'] === 'SubscriptionValidation') {
-        const [first] = JSON.parse(body) as { data: { validationCode: string } }[];
-        res
-          .writeHead(200, { 'content-type': 'application/json' })
-          .end(JSON.stringify({ validationResponse: first?.data.validationCode }));
-        return;
-      }
-      for (const r of parseKeyVaultEvents(body)) if (r.ok) received.push(r.event);
-      res.writeHead(200).end();
-    });
-  });
+  Object.assign(process.env, localAppSettings(azure, fleet, process.env));
+  connectAppToLocalAzure(azure);
+  const host = await startLocalHost({ appRoot: ROOT, dataDir, log: () => undefined });
+  const problems: string[] = [];
   try {
-    console.log(
-      `Local Azure is up on ${azure.url} (fleet ${fleetPath}: ${fleet.servers?.length ?? 0} servers, ${fleet.vaults?.length ?? 0} vaults).`,
+    await subscribeEventGridTriggers(azure, host);
+    console.log(`Local Azure on ${azure.url}; local Functions host on ${host.url} running functions/:`);
+    for (const f of host.registry.functions.values())
+      if (!['activityTrigger', 'orchestrationTrigger'].includes(f.trigger.type))
+        console.log(`  ${f.metadata.name} (${f.trigger.type})`);
+
+    const before = [['server', 'subscription', 'primary key', 'tags']];
+    for (const r of azure.world.servers.values()) {
+      const de = (r.json['properties'] as { dataEncryption?: { type?: string; primaryKeyURI?: string } })
+        .dataEncryption;
+      const ref = tryParseKeyUri(de?.primaryKeyURI);
+      before.push([
+        String(r.json['name']),
+        String(r.json['id']).split('/')[2]?.slice(0, 8) ?? '',
+        ref === undefined ? (de?.type ?? '-') : `${ref.vaultName}/${ref.name}/${short(ref.version)}`,
+        JSON.stringify(r.json['tags'] ?? {}),
+      ]);
+    }
+    console.log(`\nFleet ${fleetPath}:\n${table(before).replace(/^/gm, '  ')}\n`);
+
+    const keys = new KeyClient(
+      VAULT_URL,
+      new LocalTokenCredential(OPERATOR_PRINCIPAL, azure.tenantId),
+      loopbackClientOptions({ port: azure.port, caCertPem: azure.caCertPem }),
     );
-    await new Promise<void>((r) => hook.listen(0, '127.0.0.1', () => r()));
-    await azure.eventGrid.subscribe({
-      name: 'demo-receiver',
-      endpoint: `http://127.0.0.1:${(hook.address() as AddressInfo).port}/events`,
-    });
-
-    const credential = new LocalTokenCredential(APP_PRINCIPAL, azure.tenantId);
-    const clientOptions = loopbackClientOptions({ port: azure.port, caCertPem: azure.caCertPem });
-    const keys = new KeyVaultKeysAdapter({ credential, clientOptions });
-    const subscriptions = [
-      ...new Set((fleet.servers ?? []).map((s) => (s as { id: string }).id.split('/')[2] ?? '')),
-    ];
-    const arm = new ArmServerFleet({ credential, subscriptions, clientOptions });
-    const graph = new ResourceGraphServerFleet({ credential, subscriptions, arm, clientOptions });
-
-    console.log(`\n1. Rotating ${KEY} in contoso-pg-kv with the real Key Vault client...`);
-    const rotated = await keys.rotateKey(VAULT_URL, KEY);
-    console.log(`   new version ${rotated.version}, expires ${rotated.expiresOn ?? 'never'}`);
-    const deadline = Date.now() + 10_000;
-    while (received.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    const event = received[0];
-    if (event === undefined) throw new Error('Event Grid did not deliver KeyNewVersionCreated');
+    const rotated = await keys.rotateKey(KEY);
+    const newVersion = rotated.properties.version ?? '';
+    console.log(`Rotated ${VAULT}/${KEY} with @azure/keyvault-keys: new version ${newVersion}.`);
     console.log(
-      `2. Event Grid delivered ${event.eventType} for ${event.keyUri} (a hint; Key Vault is the truth).`,
+      'Event Grid delivers KeyNewVersionCreated to keyVaultEvents; the rollout (audit trail as it arrives):',
     );
 
-    const key = await keys.readKey(VAULT_URL, KEY);
-    const target = await keys.readKeyVersion(VAULT_URL, KEY, event.version ?? rotated.version);
-    const preflight = preflightKeyVersion(target, { now: new Date().toISOString(), minLifetimeDays: 30 });
-    console.log(
-      `3. Key has ${key.versions.length} versions; preflight of ${target.version}: ${preflight.passed ? 'passed' : `FAILED (${preflight.summary})`}`,
-    );
-    for (const c of preflight.checks) console.log(`   ${c.passed ? 'ok  ' : 'FAIL'} ${c.name}: ${c.reason}`);
+    const instanceId = rotationInstanceId(VAULT, KEY);
+    let shown = 0;
+    let output: RotationOutput | undefined;
+    const deadline = Date.now() + 90_000;
+    while (output === undefined && Date.now() < deadline) {
+      await sleep(100);
+      const events = auditEvents(azure);
+      for (const e of events.slice(shown)) {
+        const p = e.properties;
+        const server = p['serverId']?.split('/').pop();
+        console.log(
+          `  ${e.name.replace('CmkRotation.', '').padEnd(20)} ${(server ?? '').padEnd(18)} ${p['outcome'] ?? ''}${p['reason'] !== undefined ? `: ${p['reason']}` : ''}`,
+        );
+      }
+      shown = events.length;
+      const state = host.engine.get(instanceId);
+      if (state?.status === 'Completed') output = state.output as RotationOutput;
+      else if (state?.status === 'Failed' || state?.status === 'Terminated')
+        throw new Error(`rotation ${state.status}: ${JSON.stringify(state.output)}`);
+    }
+    if (output === undefined) throw new Error('the rotation did not complete within 90 s');
+    await sleep(300); // the last audit flushes
+    for (const e of auditEvents(azure).slice(shown))
+      console.log(`  ${e.name.replace('CmkRotation.', '').padEnd(20)} ${e.properties['outcome'] ?? ''}`);
 
-    const viaGraph = await collect(graph);
-    const viaArm = await collect(arm);
-    const same =
-      JSON.stringify(viaGraph.map((s) => s.id).sort()) === JSON.stringify(viaArm.map((s) => s.id).sort());
-    console.log(
-      `4. Discovery: Resource Graph found ${viaGraph.length} servers using ${KEY}; ARM list found ${viaArm.length} (${same ? 'same set' : 'DIFFERENT SETS'}).`,
-    );
-    if (!same) throw new Error('Resource Graph and ARM discovery disagree');
-
-    const plan = planRollout({
-      key,
-      targetVersion: target.version,
-      servers: viaGraph,
-      optOutTag: 'cmk-rotation-optout',
-    });
-    const rows = [['server', 'subscription', 'slot', 'from', 'to', 'decision', 'reason']];
-    for (const s of plan.servers) {
-      for (const slot of s.slots)
+    const rows = [['server', 'slot', 'from', 'to', 'outcome', 'reason']];
+    for (const s of output.servers)
+      for (const slot of s.slots.length > 0 ? s.slots : [{ slot: '-', from: undefined, to: undefined }])
         rows.push([
           s.serverName,
-          s.subscriptionId.slice(0, 8),
           slot.slot,
-          short(slot.currentUri),
-          slot.targetUri === undefined ? '-' : short(slot.targetUri),
-          slot.decision,
-          slot.reason,
+          short(slot.from),
+          short(slot.to),
+          s.outcome,
+          s.outcome === 'updated' || s.outcome === 'verified' ? '' : (s.reasonCode ?? ''),
         ]);
-    }
-    console.log(`5. Rollout plan to ${plan.targetVersion}:\n`);
-    console.log(table(rows).replace(/^/gm, '   '));
-    const updates = plan.servers.filter((s) => s.action === 'update').length;
+    console.log(`\nRotation ${instanceId} ${output.status}, target ${output.targetVersion ?? '-'}:\n`);
+    console.log(table(rows).replace(/^/gm, '  '));
+
+    const pages = [...azure.captures.incidents.entries()];
+    console.log(`\nPagerDuty incidents (${pages.length}):`);
+    for (const [dedupKey, i] of pages)
+      console.log(`  [${i.status}] ${i.severity}: ${i.summary}\n    dedup_key ${dedupKey}`);
+    console.log(`Teams cards: ${azure.captures.webhooks.filter((w) => w.name === 'teams').length}`);
+
+    const counts = new Map<string, number>();
+    for (const e of auditEvents(azure)) counts.set(e.name, (counts.get(e.name) ?? 0) + 1);
     console.log(
-      `\nDry run: ${updates} servers would be PATCHed; nothing was changed. The durable rollout (with verification, paging and the audit trail) runs on the local Functions host once the workflow lands.`,
+      `\nAudit trail received by the Application Insights stand-in (${auditEvents(azure).length} custom events):`,
     );
-    return preflight.passed ? 0 : 1;
+    for (const [name, n] of [...counts.entries()].sort()) console.log(`  ${name} x${n}`);
+
+    // The checks: every outcome as expected, Azure's own state agrees, one page for the broken server.
+    if (output.targetVersion !== newVersion)
+      problems.push(`target ${output.targetVersion ?? '-'} is not ${newVersion}`);
+    for (const [name, want] of Object.entries(EXPECTED)) {
+      const got = output.servers.find((s) => s.serverName === name);
+      if (got?.outcome !== want.outcome)
+        problems.push(`${name}: ${got?.outcome ?? 'absent'}, expected ${want.outcome}`);
+      const version = primaryVersion(serverJson(azure, name));
+      const ok =
+        want.on === 'new'
+          ? version === newVersion
+          : want.on === 'versionless'
+            ? version === undefined
+            : version !== undefined && version !== newVersion;
+      if (!ok) problems.push(`${name}: ARM shows primary version ${version ?? 'versionless'}`);
+    }
+    if (output.servers.some((s) => s.serverName === 'exampleserver2'))
+      problems.push('exampleserver2 was touched');
+    const patches = azure.requests.filter((r) => r.method === 'PATCH' && r.service === 'arm');
+    const patchedTwice = [...new Set(patches.map((p) => p.path))].filter(
+      (p) => patches.filter((x) => x.path === p).length > 1,
+    );
+    if (patchedTwice.length > 0) problems.push(`PATCHed more than once: ${patchedTwice.join(', ')}`);
+    const reportingPages = pages.filter(([k, i]) => k.includes('pg-reporting') && i.status === 'triggered');
+    if (reportingPages.length !== 1)
+      problems.push(`pg-reporting paged ${reportingPages.length} times, expected once`);
+    if (pages.length !== 1) problems.push(`${pages.length} incidents opened, expected exactly one`);
+    if ((counts.get('CmkRotation.RotationCompleted') ?? 0) < 1)
+      problems.push('no RotationCompleted audit event');
+
+    console.log(
+      problems.length === 0
+        ? `\nOK in ${((Date.now() - started) / 1000).toFixed(1)} s: every eligible server verified on ${short(newVersion)}, versionless and opted-out untouched, the broken server paged once and audited.`
+        : `\nNOT OK:\n${problems.map((p) => `  - ${p}`).join('\n')}`,
+    );
+    return problems.length === 0 ? 0 : 1;
   } finally {
-    hook.closeAllConnections();
-    await new Promise<void>((r) => hook.close(() => r()));
+    await host.close();
     await azure.close();
+    rmSync(dataDir, { recursive: true, force: true });
   }
 }
 

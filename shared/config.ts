@@ -1,5 +1,6 @@
 import { InvalidInputError } from './domain/errors';
 import { isUuid } from './domain/resourceId';
+import type { RotationSettings } from './domain/rotation';
 
 /**
  * The app's settings, read once from the environment (Function App settings in Azure; secrets there are
@@ -23,6 +24,10 @@ export interface Config {
   readonly nearExpiry: { readonly warningDays: number; readonly criticalDays: number };
   /** Rotate the key in Key Vault on KeyNearExpiry when no newer version exists. Off unless set. */
   readonly autoRotateOnNearExpiry: boolean;
+  /** Seconds between two polls of a server's update operation. */
+  readonly pollIntervalSeconds: number;
+  /** An update still running after this long is diagnosed as stuck. */
+  readonly operationTimeoutMinutes: number;
   /** NCRONTAB of the reconcile sweep. */
   readonly sweepSchedule: string;
   readonly pagers: {
@@ -35,6 +40,21 @@ export interface Config {
   readonly applicationInsightsConnectionString: string;
   /** Things worth saying at startup that do not stop it (e.g. no pager configured). */
   readonly warnings: readonly string[];
+}
+
+/** The part of the configuration a rotation carries in its input (orchestrators never read settings). */
+export function rotationSettings(config: Config): RotationSettings {
+  return {
+    maxParallelUpdates: config.maxParallelUpdates,
+    canaryTag: config.canaryTag,
+    optOutTag: config.optOutTag,
+    minKeyLifetimeDays: config.minKeyLifetimeDays,
+    nearExpiry: config.nearExpiry,
+    autoRotateOnNearExpiry: config.autoRotateOnNearExpiry,
+    pollIntervalSeconds: config.pollIntervalSeconds,
+    operationTimeoutMinutes: config.operationTimeoutMinutes,
+    maxWriteAttempts: 8,
+  };
 }
 
 export class ConfigError extends InvalidInputError {
@@ -55,6 +75,8 @@ export const SETTINGS = {
   nearExpiryWarningDays: 'CMK_NEAR_EXPIRY_WARNING_DAYS',
   nearExpiryCriticalDays: 'CMK_NEAR_EXPIRY_CRITICAL_DAYS',
   autoRotate: 'CMK_AUTO_ROTATE_ON_NEAR_EXPIRY',
+  pollIntervalSeconds: 'CMK_POLL_INTERVAL_SECONDS',
+  operationTimeoutMinutes: 'CMK_OPERATION_TIMEOUT_MINUTES',
   sweepSchedule: 'CMK_SWEEP_SCHEDULE',
   pagerDutyRoutingKey: 'PAGERDUTY_ROUTING_KEY',
   pagerDutyEventsUrl: 'PAGERDUTY_EVENTS_URL',
@@ -193,6 +215,8 @@ export function loadConfig(env: Env): Config {
     minKeyLifetimeDays: int(SETTINGS.minKeyLifetimeDays, 30, 0, 3650),
     nearExpiry: { warningDays, criticalDays },
     autoRotateOnNearExpiry: bool(SETTINGS.autoRotate),
+    pollIntervalSeconds: int(SETTINGS.pollIntervalSeconds, 15, 1, 300),
+    operationTimeoutMinutes: int(SETTINGS.operationTimeoutMinutes, 60, 1, 1440),
     sweepSchedule,
     pagers: {
       ...(routingKey !== undefined ? { pagerDuty: { routingKey, eventsUrl } } : {}),

@@ -1,5 +1,7 @@
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { readFileSync } from 'node:fs';
+import { connectAppToLocalAzure } from '../app';
 import { startLocalHost } from './host';
 
 /**
@@ -9,8 +11,27 @@ import { startLocalHost } from './host';
  */
 async function main(): Promise<void> {
   const { values } = parseArgs({
-    options: { app: { type: 'string' }, data: { type: 'string' }, port: { type: 'string' } },
+    options: {
+      app: { type: 'string' },
+      data: { type: 'string' },
+      port: { type: 'string' },
+      // The local Azure to point the app at (started by another process): port, CA file, tenant.
+      'azure-port': { type: 'string' },
+      'azure-ca': { type: 'string' },
+      'azure-tenant': { type: 'string' },
+    },
   });
+  const azurePort = values['azure-port'];
+  if (azurePort !== undefined) {
+    const caFile = values['azure-ca'];
+    if (caFile === undefined) throw new Error('--azure-port needs --azure-ca');
+    connectAppToLocalAzure({
+      port: Number(azurePort),
+      caCertPem: readFileSync(caFile, 'utf8'),
+      tenantId: values['azure-tenant'] ?? '72f988bf-86f1-41af-91ab-2d7cd011db47',
+      url: `https://127.0.0.1:${azurePort}`,
+    });
+  }
   const host = await startLocalHost({
     appRoot: resolve(values.app ?? '.'),
     dataDir: resolve(values.data ?? '.local/host'),

@@ -66,6 +66,20 @@ export class KeyVaultKeysAdapter implements KeyVaultKeys {
     return client;
   }
 
+  async listKeys(vaultUrl: string): Promise<string[]> {
+    const url = vaultUrl.toLowerCase().replace(/\/+$/, '');
+    const names: string[] = [];
+    try {
+      const pages = this.client(url)
+        .listPropertiesOfKeys()
+        .byPage({ maxPageSize: this.options.pageSize ?? 25 });
+      for await (const page of pages) for (const p of page) if (p.managed !== true) names.push(p.name);
+    } catch (e) {
+      throw mapAzureError(e, `listing keys in ${new URL(url).hostname.split('.')[0] ?? url}`);
+    }
+    return names;
+  }
+
   async readKey(vaultUrl: string, keyName: string): Promise<KeyInfo> {
     const ref = keyRef(vaultUrl, keyName);
     const versions: KeyVersionInfo[] = [];

@@ -7,6 +7,8 @@ export const FUNCTION_NAMES = {
   keyVaultEvents: 'keyVaultEvents',
   /** Timer trigger: the reconcile sweep. */
   reconcileSweep: 'reconcileSweep',
+  /** HTTP trigger: the operator API (status of a key's rotation, manual rotation). */
+  rotateKeyNow: 'rotateKeyNow',
   keyRotation: 'keyRotation',
   serverRollover: 'serverRollover',
 } as const;

@@ -2,6 +2,8 @@ import type { KeyInfo, KeyVersionInfo } from '../domain/model';
 
 /** Key Vault, as the rotator needs it. Adapters throw the named errors of `./errors`. */
 export interface KeyVaultKeys {
+  /** Names of the keys in a vault (certificate-backed managed keys excluded). */
+  listKeys(vaultUrl: string): Promise<string[]>;
   /** Every version of a key with its attributes (listing carries no key type, size or operations). */
   readKey(vaultUrl: string, keyName: string): Promise<KeyInfo>;
   /** One version with its key material attributes: what preflight needs. */

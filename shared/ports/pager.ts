@@ -1,25 +1,7 @@
 /** Paging operators. Adapters: PagerDuty Events v2, Microsoft Teams webhook, signed generic webhook. */
-export type Severity = 'critical' | 'error' | 'warning' | 'info';
+import type { Incident } from '../domain/incident';
 
-export interface Incident {
-  /** Stable per key + version (+ server): a repeat updates the open incident instead of opening another. */
-  readonly dedupKey: string;
-  /** One line: what failed, where. */
-  readonly summary: string;
-  readonly severity: Severity;
-  /** The affected resource (server id or key URI). */
-  readonly source: string;
-  /** ISO time the problem was first seen. */
-  readonly since: string;
-  /** ISO time the key version expires, when known: the deadline before servers go Inaccessible. */
-  readonly deadline: string | undefined;
-  /** What the operator should do next, in words. */
-  readonly nextStep: string;
-  /** Correlates with the audit trail (the orchestration instance id). */
-  readonly correlationId: string;
-  /** Extra facts (vault, key, versions, reason code); never secrets. */
-  readonly facts: Readonly<Record<string, string>>;
-}
+export type { Incident, Severity } from '../domain/incident';
 
 export type PageOutcome =
   | { readonly channel: string; readonly ok: true }

@@ -1,0 +1,84 @@
+import { setAzureTransport } from '../shared/adapters/transport';
+import { SETTINGS } from '../shared/config';
+import { LocalTokenCredential } from './azure/credential';
+import type { FleetFile } from './azure/fleet';
+import { loopbackClientOptions } from './azure/seam';
+import type { LocalAzure } from './azure/server';
+import type { LocalHost } from './host/host';
+
+/** The app's principal in the local world (what a managed identity's object id is in Azure). */
+export const LOCAL_APP_PRINCIPAL = '0f0e0d0c-0b0a-4909-8807-060504030201';
+
+/** A 32-character Events API v2 integration key for the PagerDuty stand-in (not a secret of anyone's). */
+export const LOCAL_PAGERDUTY_ROUTING_KEY = 'R0CALPGCMKROTATOR000000000000001';
+
+export interface LocalAzureTarget {
+  readonly port: number;
+  readonly caCertPem: string;
+  readonly tenantId: string;
+  /** https://127.0.0.1:<port>: ingestion, PagerDuty and webhooks live there. */
+  readonly url: string;
+}
+
+/**
+ * Points the app's adapters at the stand-ins: the one seam (shared/adapters/transport.ts) the local
+ * runtime sets before it loads `functions/`. Identifiers stay Azure's; only connections are redirected.
+ */
+export function connectAppToLocalAzure(target: LocalAzureTarget, principalId = LOCAL_APP_PRINCIPAL): void {
+  setAzureTransport({
+    credential: new LocalTokenCredential(principalId, target.tenantId),
+    clientOptions: {
+      ...loopbackClientOptions({ port: target.port, caCertPem: target.caCertPem }),
+      retryOptions: { retryDelayInMs: 200, maxRetryDelayInMs: 2_000 },
+    },
+  });
+}
+
+/**
+ * The app settings a local run uses, derived from the fleet (scope = its subscriptions and vaults) and
+ * the stand-ins (ingestion, PagerDuty, a Teams webhook). Settings already in `env` win.
+ */
+export function localAppSettings(
+  target: LocalAzureTarget,
+  fleet: FleetFile,
+  env: Readonly<Record<string, string | undefined>> = {},
+): Record<string, string> {
+  const subscriptions = new Set<string>();
+  for (const v of fleet.vaults ?? []) subscriptions.add(v.subscriptionId.toLowerCase());
+  for (const s of fleet.servers ?? []) {
+    const m = /^\/subscriptions\/([^/]+)\//i.exec(
+      typeof s === 'object' && s !== null ? String((s as { id?: unknown }).id) : '',
+    );
+    if (m?.[1] !== undefined) subscriptions.add(m[1].toLowerCase());
+  }
+  const defaults: Record<string, string> = {
+    [SETTINGS.subscriptions]: [...subscriptions].join(','),
+    [SETTINGS.allowedVaults]: (fleet.vaults ?? []).map((v) => v.name).join(','),
+    [SETTINGS.applicationInsights]: `InstrumentationKey=00000000-0000-0000-0000-000000000000;IngestionEndpoint=${target.url}/`,
+    [SETTINGS.pagerDutyRoutingKey]: LOCAL_PAGERDUTY_ROUTING_KEY,
+    [SETTINGS.pagerDutyEventsUrl]: `${target.url}/v2/enqueue`,
+    [SETTINGS.teamsWebhookUrl]: `${target.url}/hooks/teams`,
+    [SETTINGS.pollIntervalSeconds]: '1',
+    [SETTINGS.maxParallelUpdates]: '5',
+    APPLICATIONINSIGHTS_STATSBEAT_DISABLED: 'true',
+  };
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(defaults)) out[k] = env[k] ?? v;
+  return out;
+}
+
+/** Subscribes every Event Grid trigger of the loaded app to the local Key Vault events (handshake included). */
+export async function subscribeEventGridTriggers(azure: LocalAzure, host: LocalHost): Promise<string[]> {
+  const names: string[] = [];
+  for (const fn of host.registry.functions.values()) {
+    if (fn.trigger.type !== 'eventGridTrigger') continue;
+    const name = `${fn.metadata.name.toLowerCase()}-sub`.replace(/[^a-z0-9-]/g, '-');
+    await azure.eventGrid.subscribe({
+      name,
+      endpoint: host.eventGridUrl(fn.metadata.name),
+      deadLetter: true,
+    });
+    names.push(name);
+  }
+  return names;
+}

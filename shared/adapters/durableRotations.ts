@@ -1,0 +1,50 @@
+import type { DurableClient } from 'durable-functions';
+import { FUNCTION_NAMES } from '../domain/names';
+import type { RotationInput } from '../domain/rotation';
+import type { InstanceInfo, InstanceRuntimeStatus, RotationInstances } from '../ports/rotations';
+
+// durable-functions 3.5 reports these outcomes only through error messages (DurableClient.getStatus and
+// createGenericError); matching them here keeps the knowledge in one place.
+const NOT_FOUND = /HTTP 404 response/;
+const CONFLICT = /unexpected status code: 409/;
+
+const KNOWN: readonly InstanceRuntimeStatus[] = [
+  'Pending',
+  'Running',
+  'Completed',
+  'ContinuedAsNew',
+  'Failed',
+  'Canceled',
+  'Terminated',
+  'Suspended',
+];
+
+/** `RotationInstances` over the Durable Functions client of the current invocation. */
+export class DurableRotationInstances implements RotationInstances {
+  constructor(private readonly client: DurableClient) {}
+
+  async status(instanceId: string): Promise<InstanceInfo | undefined> {
+    try {
+      const s = await this.client.getStatus(instanceId, { showHistory: false, showInput: false });
+      const runtimeStatus = KNOWN.find((k) => k === (s.runtimeStatus as string)) ?? 'Running';
+      return { runtimeStatus, output: s.output };
+    } catch (e) {
+      if (e instanceof Error && NOT_FOUND.test(e.message)) return undefined;
+      throw e;
+    }
+  }
+
+  async start(instanceId: string, input: RotationInput): Promise<'started' | 'alreadyRunning'> {
+    try {
+      await this.client.startNew(FUNCTION_NAMES.keyRotation, { instanceId, input });
+      return 'started';
+    } catch (e) {
+      if (e instanceof Error && CONFLICT.test(e.message)) return 'alreadyRunning';
+      throw e;
+    }
+  }
+
+  raise(instanceId: string, eventName: string, payload: unknown): Promise<void> {
+    return this.client.raiseEvent(instanceId, eventName, payload);
+  }
+}

@@ -1,0 +1,98 @@
+/**
+ * Turns the reason codes a rollout meets (Azure's error codes, our own verification codes) into what an
+ * operator reads in a page: what is wrong, and the next step. Unknown codes still get a useful answer.
+ */
+export interface Diagnosis {
+  readonly what: string;
+  readonly nextStep: string;
+}
+
+export interface DiagnosisContext {
+  readonly vaultName: string;
+  readonly keyName: string;
+  readonly serverName?: string | undefined;
+  /** The identity the server uses for the key, when known. */
+  readonly identityId?: string | undefined;
+}
+
+const identityName = (id: string | undefined): string =>
+  id === undefined ? "the server's user-assigned identity" : `identity ${id.split('/').pop() ?? id}`;
+
+export function diagnose(code: string, ctx: DiagnosisContext): Diagnosis {
+  const vault = `vault ${ctx.vaultName}`;
+  const server = ctx.serverName ?? 'the server';
+  switch (code.toLowerCase()) {
+    case 'azurekeyvaultmissingpermissions':
+      return {
+        what: `${identityName(ctx.identityId)} of ${server} may not use key ${ctx.keyName} in ${vault}`,
+        nextStep: `Grant ${identityName(ctx.identityId)} "Key Vault Crypto Service Encryption User" on ${vault} (RBAC) or get, wrapKey and unwrapKey (access policy), then re-run the rotation.`,
+      };
+    case 'azurekeyvaultinvaliduserassignedidentity':
+      return {
+        what: `${server} names a user-assigned identity it does not have or that no longer exists`,
+        nextStep: `Check the identities assigned to ${server} and its dataEncryption identity ids, then re-run the rotation.`,
+      };
+    case 'azurekeyvaultkeynotfound':
+      return {
+        what: `key ${ctx.keyName} (or the target version) was not found in ${vault}`,
+        nextStep: `Check that the key and version exist and were not deleted (recover it from soft delete if needed).`,
+      };
+    case 'azurekeyvaultkeydisabled':
+      return {
+        what: `the target version of ${ctx.keyName} is disabled`,
+        nextStep: `Enable the version in ${vault} or create a new one.`,
+      };
+    case 'azurekeyvaultkeyexpired':
+      return {
+        what: `the target version of ${ctx.keyName} has expired`,
+        nextStep: `Create a new key version in ${vault}; the rotator moves servers to it.`,
+      };
+    case 'azurekeyvaultkeynotyetvalid':
+      return {
+        what: `the target version of ${ctx.keyName} is not active yet (activation date in the future)`,
+        nextStep: `Wait for the activation date or create a version without one.`,
+      };
+    case 'azurekeyvaultinvalidkey':
+      return {
+        what: `the key cannot wrap and unwrap for ${server} (type, size or permitted operations)`,
+        nextStep: `Use an RSA or RSA-HSM key of 2048, 3072 or 4096 bits that allows wrapKey and unwrapKey.`,
+      };
+    case 'authorizationfailed':
+    case 'forbidden':
+      return {
+        what: `the rotator's identity is not allowed to update ${server}`,
+        nextStep: `Assign the rotator's custom role (flexibleServers read/write, operation reads, identity assign) on the server's subscription or resource group.`,
+      };
+    case 'linkedauthorizationfailed':
+      return {
+        what: `the rotator's identity may not assign the server's user-assigned identity`,
+        nextStep: `Grant the rotator Microsoft.ManagedIdentity/userAssignedIdentities/assign/action on the identity.`,
+      };
+    case 'operationtimedout':
+      return {
+        what: `the update of ${server} did not finish in time`,
+        nextStep: `Check the server's activity log and operation status in the portal; re-run the rotation once it is Ready.`,
+      };
+    case 'verificationfailed':
+      return {
+        what: `${server} did not come back Ready with a Valid key on the target version`,
+        nextStep: `Check the server's state and key status in the portal; an Invalid key status means it cannot reach the key.`,
+      };
+    case 'retriesexhausted':
+      return {
+        what: `Azure kept refusing the update of ${server} (throttled, busy or failing)`,
+        nextStep: `Re-run the rotation later; check Azure status and the server's pending operations.`,
+      };
+    case 'servernotready':
+    case 'serverbusy':
+      return {
+        what: `${server} is busy with another operation or not Ready`,
+        nextStep: `Let the running operation finish; the sweep retries.`,
+      };
+    default:
+      return {
+        what: `the update of ${server} failed with ${code}`,
+        nextStep: `Check the server's activity log for ${code}; re-run the rotation once fixed.`,
+      };
+  }
+}

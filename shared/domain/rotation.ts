@@ -1,0 +1,175 @@
+import { createHash } from 'node:crypto';
+import type { KeyEventType } from './events';
+import type { KeyInfo, Slot } from './model';
+import type { ServerAction, SlotDecision } from './plan';
+
+/**
+ * The plain-JSON contract between the intake, the orchestrations and the activities of a rotation.
+ * Everything here crosses the durable boundary, so it is data only (ISO strings, no classes).
+ */
+
+/** Settings a rotation runs with. Carried in the orchestration input so a replay never sees new values. */
+export interface RotationSettings {
+  readonly maxParallelUpdates: number;
+  readonly canaryTag: string;
+  readonly optOutTag: string;
+  readonly minKeyLifetimeDays: number;
+  readonly nearExpiry: { readonly warningDays: number; readonly criticalDays: number };
+  readonly autoRotateOnNearExpiry: boolean;
+  /** Seconds between two polls of a server's PATCH operation (a durable timer each). */
+  readonly pollIntervalSeconds: number;
+  /** A PATCH still running after this long is diagnosed as stuck. */
+  readonly operationTimeoutMinutes: number;
+  /** Attempts to get a PATCH accepted through throttling, busy servers and transient errors. */
+  readonly maxWriteAttempts: number;
+}
+
+/** What prompted a rotation: an event type, the reconcile sweep or an operator. Informational only. */
+export type RotationReason = KeyEventType | 'Sweep' | 'Operator';
+
+export type IncidentKind = 'server' | 'preflight' | 'expiry' | 'rotation';
+
+/** An incident a run opened and a later run resolves once its cause is gone. */
+export interface OpenIncident {
+  readonly dedupKey: string;
+  readonly kind: IncidentKind;
+  readonly serverId?: string;
+  readonly version?: string;
+}
+
+export interface RotationInput {
+  readonly vaultUrl: string;
+  readonly vaultName: string;
+  readonly keyName: string;
+  /** `event:<id>`, `sweep:<time>` or `operator:<who>`. */
+  readonly trigger: string;
+  readonly reason: RotationReason;
+  /** The version the trigger named, if any (a hint: the run reads the key itself). */
+  readonly hintVersion?: string | undefined;
+  readonly settings: RotationSettings;
+  /** Incidents earlier runs for this key left open (from the previous instance's output). */
+  readonly openIncidents: readonly OpenIncident[];
+  /** Incremented on every continue-as-new. */
+  readonly generation: number;
+  /** Set after auto-rotating from this version, so a short rotation policy cannot loop. */
+  readonly autoRotatedFrom?: string | undefined;
+}
+
+/** The external event a running rotation receives when another trigger arrives for its key. */
+export const KEY_EVENT_SIGNAL = 'keyEvent';
+export interface KeyEventSignal {
+  readonly trigger: string;
+  readonly reason: RotationReason;
+  readonly version: string | undefined;
+}
+
+/** One server in the compact plan the orchestrator carries (no PATCH body: each server re-reads). */
+export interface PlannedServer {
+  readonly serverId: string;
+  readonly serverName: string;
+  readonly subscriptionId: string;
+  readonly action: ServerAction;
+  /** `canary`: carries the canary tag with value `0`; rolled out and verified before the others. */
+  readonly ring: 'canary' | 'main';
+  readonly slots: readonly PlannedSlot[];
+}
+
+export interface PlannedSlot {
+  readonly slot: Slot;
+  readonly decision: SlotDecision;
+  /** The version the slot names now, or undefined for a versionless URI. */
+  readonly version: string | undefined;
+  readonly reason: string;
+}
+
+export type ServerOutcomeKind = 'updated' | 'verified' | 'failed' | 'skipped';
+
+export interface SlotChange {
+  readonly slot: Slot;
+  readonly from: string | undefined;
+  readonly to: string | undefined;
+}
+
+/** What became of one server; the sub-orchestration's output. */
+export interface ServerOutcome {
+  readonly serverId: string;
+  readonly serverName: string;
+  readonly subscriptionId: string;
+  readonly outcome: ServerOutcomeKind;
+  readonly slots: readonly SlotChange[];
+  readonly reasonCode?: string | undefined;
+  readonly reason?: string | undefined;
+  /** The dedup key of the incident opened for this server, when one was. */
+  readonly incident?: OpenIncident | undefined;
+}
+
+export interface ServerRolloverInput {
+  readonly correlationId: string;
+  readonly trigger: string;
+  readonly key: KeyInfo;
+  readonly targetVersion: string;
+  readonly expiresOn: string | undefined;
+  readonly server: PlannedServer;
+  readonly settings: RotationSettings;
+}
+
+export type RotationStatus = 'completed' | 'completedWithFailures' | 'stopped';
+
+/** The orchestration's output: what it did, and what a later run needs (open incidents). */
+export interface RotationOutput {
+  readonly status: RotationStatus;
+  readonly vaultName: string;
+  readonly keyName: string;
+  readonly targetVersion: string | undefined;
+  readonly reasonCode?: string | undefined;
+  readonly servers: readonly ServerOutcome[];
+  readonly openIncidents: readonly OpenIncident[];
+  readonly resolvedIncidents: readonly string[];
+}
+
+/** One rotation instance per key: duplicates collapse onto it and newer versions are signalled to it. */
+export function rotationInstanceId(vaultName: string, keyName: string): string {
+  return `cmk-rotation:${vaultName.toLowerCase()}:${keyName.toLowerCase()}`;
+}
+
+function shortHash(s: string): string {
+  return createHash('sha256').update(s.toLowerCase()).digest('hex').slice(0, 12);
+}
+
+/**
+ * PagerDuty dedup keys (at most 255 characters, so server ids are hashed): one per key + version for
+ * key-wide problems, one per key + version + server for a server.
+ */
+export const incidentKeys = {
+  server: (vault: string, key: string, version: string, serverName: string, serverId: string): string =>
+    `cmk:${vault}:${key}:${version}:server:${serverName}:${shortHash(serverId)}`.toLowerCase(),
+  preflight: (vault: string, key: string, version: string): string =>
+    `cmk:${vault}:${key}:${version}:preflight`.toLowerCase(),
+  expiry: (vault: string, key: string, version: string): string =>
+    `cmk:${vault}:${key}:${version}:expiry`.toLowerCase(),
+  rotation: (vault: string, key: string, code: string): string =>
+    `cmk:${vault}:${key}:rotation:${code}`.toLowerCase(),
+};
+
+const DAY_MS = 86_400_000;
+
+/** Whole days from `now` until `expiresOn` (negative once expired); undefined for a key that never expires. */
+export function daysLeft(expiresOn: string | undefined, now: string): number | undefined {
+  if (expiresOn === undefined) return undefined;
+  return Math.floor((Date.parse(expiresOn) - Date.parse(now)) / DAY_MS);
+}
+
+/** Page severity for a key version that expires in `days`; undefined when it is not yet worth a page. */
+export function expirySeverity(
+  days: number | undefined,
+  thresholds: RotationSettings['nearExpiry'],
+): 'critical' | 'warning' | undefined {
+  if (days === undefined || days > thresholds.warningDays) return undefined;
+  return days <= thresholds.criticalDays ? 'critical' : 'warning';
+}
+
+/** Delay before the next attempt of a write: Azure's Retry-After when it sent one, else exponential backoff. */
+export function retryDelaySeconds(attempt: number, retryAfterSeconds: number | undefined): number {
+  if (retryAfterSeconds !== undefined && retryAfterSeconds > 0) return Math.min(retryAfterSeconds, 3600);
+  return Math.min(5 * 2 ** (attempt - 1), 300);
+}

@@ -1,0 +1,31 @@
+import type { RotationInput } from '../domain/rotation';
+
+/** Runtime status of a durable instance, as the Durable Functions client reports it. */
+export type InstanceRuntimeStatus =
+  'Pending' | 'Running' | 'Completed' | 'ContinuedAsNew' | 'Failed' | 'Canceled' | 'Terminated' | 'Suspended';
+
+export interface InstanceInfo {
+  readonly runtimeStatus: InstanceRuntimeStatus;
+  /** The orchestration's output once it completed (a `RotationOutput`, unchecked). */
+  readonly output: unknown;
+}
+
+/** Durable rotations as the intake, the sweep and the operator API need them (over the durable client). */
+export interface RotationInstances {
+  /** Undefined when no instance with this id exists. */
+  status(instanceId: string): Promise<InstanceInfo | undefined>;
+  /**
+   * Starts the rotation under this id. `alreadyRunning` when the task hub refused because an instance
+   * with the id is running (host.json `overridableExistingInstanceStates: NonRunningStates`).
+   */
+  start(instanceId: string, input: RotationInput): Promise<'started' | 'alreadyRunning'>;
+  /** Delivers an external event to a running instance. */
+  raise(instanceId: string, eventName: string, payload: unknown): Promise<void>;
+}
+
+/** Is an instance in this state still going to act (so a new trigger is signalled to it, not started)? */
+export function isActive(status: InstanceRuntimeStatus): boolean {
+  return (
+    status === 'Pending' || status === 'Running' || status === 'ContinuedAsNew' || status === 'Suspended'
+  );
+}

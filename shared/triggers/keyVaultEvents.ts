@@ -1,0 +1,67 @@
+import type { AuditRecord } from '../domain/audit';
+import { parseKeyVaultEvent } from '../domain/events';
+import type { Config } from '../config';
+import { rotationSettings } from '../config';
+import type { AuditTrail } from '../ports/auditTrail';
+import type { RotationInstances } from '../ports/rotations';
+import { requestAudit, requestRotation, type RequestOutcome } from './rotationRequests';
+
+export type IntakeOutcome =
+  RequestOutcome | { readonly kind: 'rejected'; readonly code: string; readonly reason: string };
+
+/**
+ * The intake of one Event Grid event (the Functions host splits batches). Events are hints: a valid
+ * key event only asks for the key's rotation; what to do is decided from Key Vault and ARM.
+ * Acknowledged (returns) only once the rotation is durably started or signalled and the audit record
+ * is sent; anything else throws and Event Grid redelivers. Rejections are final (audited, nothing started).
+ */
+export async function handleKeyVaultEvent(
+  raw: unknown,
+  instances: RotationInstances,
+  deps: { readonly config: Config; readonly audit: AuditTrail; readonly invocationId: string },
+): Promise<IntakeOutcome> {
+  const parsed = parseKeyVaultEvent(raw);
+  const reject = async (
+    code: string,
+    reason: string,
+    fields: Partial<AuditRecord> = {},
+  ): Promise<IntakeOutcome> => {
+    await deps.audit.record([
+      {
+        step: 'EventRejected',
+        correlationId: deps.invocationId,
+        outcome: code === 'NotAKeyEvent' || code === 'UnsupportedEventType' ? 'skipped' : 'failure',
+        reasonCode: code,
+        reason,
+        ...fields,
+        trigger: fields.trigger ?? 'event:unknown',
+      },
+    ]);
+    return { kind: 'rejected', code, reason };
+  };
+  if (!parsed.ok) {
+    const r = parsed.rejection;
+    return reject(r.code, r.reason, { trigger: `event:${r.eventId ?? 'unknown'}` });
+  }
+  const e = parsed.event;
+  const fields = { trigger: `event:${e.eventId}`, vault: e.vaultName, key: e.keyName, toVersion: e.version };
+  if (!deps.config.allowedVaults.includes(e.vaultName.toLowerCase()))
+    return reject('VaultNotInScope', `vault ${e.vaultName} is not in CMK_ALLOWED_VAULTS`, fields);
+  if (e.subscriptionId !== undefined && !deps.config.subscriptions.includes(e.subscriptionId))
+    return reject(
+      'SubscriptionNotInScope',
+      `the vault's subscription ${e.subscriptionId} is not in CMK_SUBSCRIPTIONS`,
+      { ...fields, subscriptionId: e.subscriptionId },
+    );
+  const request = {
+    vaultUrl: e.vaultUrl,
+    vaultName: e.vaultName,
+    keyName: e.keyName,
+    trigger: `event:${e.eventId}`,
+    reason: e.eventType,
+    version: e.version,
+  };
+  const outcome = await requestRotation(instances, request, rotationSettings(deps.config));
+  await deps.audit.record([{ ...requestAudit(request, outcome), details: { eventType: e.eventType } }]);
+  return outcome;
+}

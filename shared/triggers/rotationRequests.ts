@@ -1,0 +1,126 @@
+import type { AuditRecord } from '../domain/audit';
+import {
+  KEY_EVENT_SIGNAL,
+  rotationInstanceId,
+  type KeyEventSignal,
+  type OpenIncident,
+  type RotationInput,
+  type RotationReason,
+  type RotationSettings,
+} from '../domain/rotation';
+import { isActive, type InstanceInfo, type RotationInstances } from '../ports/rotations';
+
+/** A request to bring one key's servers up to date, from an event, the sweep or an operator. */
+export interface RotationRequest {
+  readonly vaultUrl: string;
+  readonly vaultName: string;
+  readonly keyName: string;
+  readonly trigger: string;
+  readonly reason: RotationReason;
+  readonly version: string | undefined;
+}
+
+export type RequestOutcome =
+  /** A new rotation instance was started. */
+  | { readonly kind: 'started'; readonly instanceId: string }
+  /** The key's rotation is running: it was told (an external event) instead of racing a second one. */
+  | { readonly kind: 'signalled'; readonly instanceId: string }
+  /** The previous rotation already completed on this very version: a redelivered event. */
+  | { readonly kind: 'duplicate'; readonly instanceId: string };
+
+interface PreviousOutput {
+  readonly status?: unknown;
+  readonly targetVersion?: unknown;
+  readonly openIncidents?: unknown;
+}
+
+function previousOutput(info: InstanceInfo | undefined): PreviousOutput {
+  const o = info?.output;
+  return typeof o === 'object' && o !== null ? o : {};
+}
+
+function isOpenIncident(v: unknown): v is OpenIncident {
+  return (
+    typeof v === 'object' &&
+    v !== null &&
+    typeof (v as { dedupKey?: unknown }).dedupKey === 'string' &&
+    typeof (v as { kind?: unknown }).kind === 'string'
+  );
+}
+
+/** Incidents the key's previous rotation left open: the next run resolves them once fixed. */
+export function openIncidentsOf(info: InstanceInfo | undefined): OpenIncident[] {
+  const list = previousOutput(info).openIncidents;
+  return Array.isArray(list) ? list.filter(isOpenIncident) : [];
+}
+
+/**
+ * One rotation per key: start it under the key's instance id, or signal the running one. Throws when
+ * the task hub cannot be reached, so the caller's trigger is retried (Event Grid redelivers).
+ */
+export async function requestRotation(
+  instances: RotationInstances,
+  request: RotationRequest,
+  settings: RotationSettings,
+): Promise<RequestOutcome> {
+  const instanceId = rotationInstanceId(request.vaultName, request.keyName);
+  const signal: KeyEventSignal = {
+    trigger: request.trigger,
+    reason: request.reason,
+    version: request.version,
+  };
+  const current = await instances.status(instanceId);
+  if (current !== undefined && isActive(current.runtimeStatus)) {
+    await instances.raise(instanceId, KEY_EVENT_SIGNAL, signal);
+    return { kind: 'signalled', instanceId };
+  }
+  const previous = previousOutput(current);
+  if (
+    request.reason === 'KeyNewVersionCreated' &&
+    request.version !== undefined &&
+    current?.runtimeStatus === 'Completed' &&
+    previous.status === 'completed' &&
+    typeof previous.targetVersion === 'string' &&
+    previous.targetVersion.toLowerCase() === request.version.toLowerCase()
+  ) {
+    return { kind: 'duplicate', instanceId };
+  }
+  const input: RotationInput = {
+    vaultUrl: request.vaultUrl,
+    vaultName: request.vaultName,
+    keyName: request.keyName,
+    trigger: request.trigger,
+    reason: request.reason,
+    hintVersion: request.version,
+    settings,
+    openIncidents: openIncidentsOf(current),
+    generation: 0,
+  };
+  const started = await instances.start(instanceId, input);
+  if (started === 'alreadyRunning') {
+    // Another delivery started it between our status read and the start: tell it instead.
+    await instances.raise(instanceId, KEY_EVENT_SIGNAL, signal);
+    return { kind: 'signalled', instanceId };
+  }
+  return { kind: 'started', instanceId };
+}
+
+/** The audit record of a request's outcome. */
+export function requestAudit(request: RotationRequest, outcome: RequestOutcome): AuditRecord {
+  return {
+    step: 'EventReceived',
+    correlationId: outcome.instanceId,
+    trigger: request.trigger,
+    outcome: outcome.kind === 'duplicate' ? 'skipped' : 'info',
+    vault: request.vaultName,
+    key: request.keyName,
+    toVersion: request.version,
+    reasonCode: request.reason,
+    reason:
+      outcome.kind === 'started'
+        ? 'rotation started'
+        : outcome.kind === 'signalled'
+          ? 'rotation already running: signalled'
+          : 'rotation already completed on this version: duplicate ignored',
+  };
+}

@@ -1,0 +1,145 @@
+import type { Config } from '../config';
+import { rotationSettings } from '../config';
+import { keyRef, tryParseKeyUri } from '../domain/keyId';
+import type { KeyInfo, ServerSnapshot } from '../domain/model';
+import { latestVersion, planRollout } from '../domain/plan';
+import { daysLeft, expirySeverity, rotationInstanceId } from '../domain/rotation';
+import type { AuditTrail } from '../ports/auditTrail';
+import { AzureCallError } from '../ports/errors';
+import type { KeyVaultKeys } from '../ports/keyVaultKeys';
+import type { ServerFleet } from '../ports/serverFleet';
+import type { RotationInstances } from '../ports/rotations';
+import { openIncidentsOf, requestAudit, requestRotation } from './rotationRequests';
+
+export interface SweepDeps {
+  readonly config: Config;
+  readonly keys: KeyVaultKeys;
+  readonly fleet: ServerFleet;
+  readonly audit: AuditTrail;
+}
+
+export interface SweepResult {
+  readonly keysChecked: number;
+  /** Keys a rotation was started or signalled for, with why. */
+  readonly requested: readonly { readonly key: string; readonly why: string; readonly outcome: string }[];
+  /** Vaults or keys the sweep could not read (named, with Azure's code). */
+  readonly errors: readonly string[];
+}
+
+async function serversOf(fleet: ServerFleet, vaultUrl: string, keyName: string): Promise<ServerSnapshot[]> {
+  const all: ServerSnapshot[] = [];
+  let token: string | undefined;
+  do {
+    const page = await fleet.findServersReferencingKey({ vaultUrl, keyName }, token);
+    all.push(...page.servers);
+    token = page.continuationToken;
+  } while (token !== undefined);
+  return all;
+}
+
+/**
+ * The reconcile sweep: events can be lost, arrive before the subscription existed, or never come
+ * (Key Vault announces expiry only for a key's newest version). For every key of every allowed vault
+ * that servers in scope use, it asks for a rotation when a server is behind the newest version, a
+ * version in use expires soon, a key status is not Valid, or the last run left incidents open.
+ */
+export async function runSweep(
+  instances: RotationInstances,
+  deps: SweepDeps,
+  now: Date,
+): Promise<SweepResult> {
+  const { config } = deps;
+  const trigger = `sweep:${now.toISOString()}`;
+  const errors: string[] = [];
+  const requested: { key: string; why: string; outcome: string }[] = [];
+  let keysChecked = 0;
+  const describe = (e: unknown): string =>
+    e instanceof AzureCallError ? (e.azureCode ?? e.code) : e instanceof Error ? e.name : 'error';
+
+  for (const vaultName of config.allowedVaults) {
+    const vaultUrl = `https://${vaultName}.vault.azure.net`;
+    let names: string[];
+    try {
+      names = await deps.keys.listKeys(vaultUrl);
+    } catch (e) {
+      errors.push(`${vaultName}: ${describe(e)}`);
+      continue;
+    }
+    for (const keyName of names) {
+      keysChecked++;
+      try {
+        const key = await deps.keys.readKey(vaultUrl, keyName);
+        const latest = latestVersion(key);
+        if (latest === undefined) continue;
+        const servers = await serversOf(deps.fleet, vaultUrl, keyName);
+        if (servers.length === 0) continue;
+        const why = reasonsToRotate(config, key, servers, now);
+        const previous = await instances.status(rotationInstanceId(vaultName, keyName));
+        if (openIncidentsOf(previous).length > 0) why.push('open incidents to re-check');
+        if (why.length === 0) continue;
+        const request = {
+          vaultUrl: keyRef(vaultUrl, keyName).vaultUrl,
+          vaultName,
+          keyName,
+          trigger,
+          reason: 'Sweep' as const,
+          version: latest.version,
+        };
+        const outcome = await requestRotation(instances, request, rotationSettings(config));
+        await deps.audit.record([{ ...requestAudit(request, outcome), reason: `sweep: ${why.join('; ')}` }]);
+        requested.push({ key: `${vaultName}/${keyName}`, why: why.join('; '), outcome: outcome.kind });
+      } catch (e) {
+        errors.push(`${vaultName}/${keyName}: ${describe(e)}`);
+      }
+    }
+  }
+  await deps.audit.record([
+    {
+      step: 'SweepCompleted',
+      correlationId: trigger,
+      trigger,
+      outcome: errors.length === 0 ? 'success' : 'failure',
+      reason: `${keysChecked} key(s) checked, ${requested.length} rotation(s) requested${errors.length > 0 ? `, unreadable: ${errors.join(', ')}` : ''}`,
+    },
+  ]);
+  return { keysChecked, requested, errors };
+}
+
+function reasonsToRotate(
+  config: Config,
+  key: KeyInfo,
+  servers: readonly ServerSnapshot[],
+  now: Date,
+): string[] {
+  const latest = latestVersion(key);
+  if (latest === undefined) return [];
+  const why: string[] = [];
+  const plan = planRollout({ key, targetVersion: latest.version, servers, optOutTag: config.optOutTag });
+  const behind = plan.servers.filter((s) =>
+    s.slots.some((x) => x.decision === 'update' || x.decision === 'deferred'),
+  );
+  if (behind.length > 0) why.push(`${behind.length} server(s) behind version ${latest.version}`);
+  const inUse = new Set(
+    plan.servers.flatMap((s) =>
+      s.slots.map((x) => tryParseKeyUri(x.currentUri)?.version ?? latest.version.toLowerCase()),
+    ),
+  );
+  for (const v of key.versions) {
+    if (!inUse.has(v.version.toLowerCase())) continue;
+    const days = daysLeft(v.expiresOn, now.toISOString());
+    if (expirySeverity(days, config.nearExpiry) !== undefined)
+      why.push(`version ${v.version} in use expires in ${days ?? '?'} day(s)`);
+  }
+  const unhealthy = servers.filter((s) => {
+    const de = s.dataEncryption;
+    const geoUsed = de?.geoBackupKeyURI !== undefined && de.geoBackupKeyURI !== '';
+    return (
+      s.state === 'Inaccessible' ||
+      de?.primaryEncryptionKeyStatus === 'Invalid' ||
+      (geoUsed && de.geoBackupEncryptionKeyStatus === 'Invalid')
+    );
+  });
+  if (unhealthy.length > 0)
+    why.push(`${unhealthy.length} server(s) with an Invalid key status or Inaccessible`);
+  return why;
+}
