@@ -95,7 +95,12 @@ export const layers = [
     },
   },
   {
-    files: ['shared/ports/**/*.ts', 'shared/activities/**/*.ts', 'shared/triggers/**/*.ts', 'shared/config.ts'],
+    files: [
+      'shared/ports/**/*.ts',
+      'shared/activities/**/*.ts',
+      'shared/triggers/**/*.ts',
+      'shared/config.ts',
+    ],
     rules: {
       'no-restricted-imports': [
         'error',

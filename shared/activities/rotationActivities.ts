@@ -246,8 +246,10 @@ export function createRotationActivities(ports: ActivityPorts) {
     const base = {
       ...input.audit,
       details: { dedupKey: incident.dedupKey, severity: incident.severity, summary: incident.summary },
+      durationMs: undefined,
     };
-    const records: AuditRecord[] = [];
+    // The step that caused the page first, then what became of the page.
+    const records: AuditRecord[] = [input.audit];
     if (delivered)
       records.push({
         ...base,

@@ -121,7 +121,7 @@ export type VerifyServerOutput =
 
 export interface PageOperatorInput {
   readonly incident: Incident;
-  /** The audit context of the page (the records OperatorPaged / PageFailed are built from it). */
+  /** The audit record of the step that pages; recorded with the page's own OperatorPaged / PageFailed. */
   readonly audit: AuditRecord;
 }
 export interface PageOperatorOutput {

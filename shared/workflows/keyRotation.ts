@@ -99,7 +99,7 @@ export function* keyRotationOrchestrator(
     const code = read.ok ? 'KeyHasNoVersions' : read.code;
     const message = read.ok ? 'the key lists no versions' : read.message;
     const audit = record({
-      step: 'RotationCompleted',
+      step: 'PreflightFailed',
       outcome: 'failure',
       reasonCode: code,
       reason: message,

@@ -150,7 +150,6 @@ export function* serverRolloverOrchestrator(
     reason,
     durationMs: elapsed(),
   };
-  yield* recordAudit(context, [failedRecord]);
   yield* pageOperator(
     context,
     {
