@@ -37,6 +37,7 @@ async function main(): Promise<void> {
   const host = await startLocalHost({
     appRoot: resolve(values.app ?? REPO_ROOT),
     dataDir: resolve(values.data ?? join(REPO_ROOT, '.local', 'host')),
+    now: () => new Date(azure.world.clock.now()),
   });
   const subscriptions = await subscribeEventGridTriggers(azure, host);
   console.log(

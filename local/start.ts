@@ -85,7 +85,12 @@ async function main(): Promise<number> {
   const azure = await startLocalAzure({ fleet });
   Object.assign(process.env, localAppSettings(azure, fleet, process.env));
   connectAppToLocalAzure(azure);
-  const host = await startLocalHost({ appRoot: ROOT, dataDir, log: () => undefined });
+  const host = await startLocalHost({
+    appRoot: ROOT,
+    dataDir,
+    log: () => undefined,
+    now: () => new Date(azure.world.clock.now()),
+  });
   const problems: string[] = [];
   try {
     await subscribeEventGridTriggers(azure, host);

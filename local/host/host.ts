@@ -16,6 +16,11 @@ export interface HostOptions {
   readonly dataDir: string;
   readonly port?: number;
   readonly log?: (line: string) => void;
+  /**
+   * The orchestrations' clock (`currentUtcDateTime`, timers). In Azure the host and the services share
+   * one clock; locally, pass the stand-ins' clock so moving it (near expiry, expiry) moves both.
+   */
+  readonly now?: () => Date;
 }
 
 export interface HostKeys {
@@ -158,6 +163,7 @@ export async function startLocalHost(options: HostOptions): Promise<LocalHost> {
     maxConcurrentActivities: durable.maxConcurrentActivityFunctions ?? 10,
     maxConcurrentOrchestrations: durable.maxConcurrentOrchestratorFunctions ?? 10,
     log,
+    ...(options.now !== undefined ? { now: options.now } : {}),
   });
 
   let baseUrl = '';

@@ -145,8 +145,12 @@ export const incidentKeys = {
     `cmk:${vault}:${key}:${version}:server:${serverName}:${shortHash(serverId)}`.toLowerCase(),
   preflight: (vault: string, key: string, version: string): string =>
     `cmk:${vault}:${key}:${version}:preflight`.toLowerCase(),
-  expiry: (vault: string, key: string, version: string): string =>
-    `cmk:${vault}:${key}:${version}:expiry`.toLowerCase(),
+  /**
+   * Per severity: PagerDuty folds a repeat trigger into the open alert without raising its severity,
+   * so escalating from warning to critical needs an incident of its own.
+   */
+  expiry: (vault: string, key: string, version: string, severity: 'warning' | 'critical'): string =>
+    `cmk:${vault}:${key}:${version}:expiry:${severity}`.toLowerCase(),
   rotation: (vault: string, key: string, code: string): string =>
     `cmk:${vault}:${key}:rotation:${code}`.toLowerCase(),
 };

@@ -476,7 +476,7 @@ function expiryIncident(
   const shown = names.slice(0, 20).join(', ') + (names.length > 20 ? ` and ${names.length - 20} more` : '');
   return {
     ...base,
-    dedupKey: incidentKeys.expiry(input.vaultName, input.keyName, version.version),
+    dedupKey: incidentKeys.expiry(input.vaultName, input.keyName, version.version, severity),
     summary: expired
       ? `Key ${input.keyName}/${version.version} in ${input.vaultName} has EXPIRED; ${servers.length} server(s) still use it: ${shown}`
       : `Key ${input.keyName}/${version.version} in ${input.vaultName} expires in ${days ?? '?'} day(s); ${servers.length} server(s) use it: ${shown}`,

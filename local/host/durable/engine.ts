@@ -565,10 +565,12 @@ export class DurableEngine {
     const key = `${instanceId}#${timerId}`;
     if (this.timers.has(key)) return;
     const fire = () => {
-      const wait = Date.parse(fireAt) - Date.now();
+      const wait = Date.parse(fireAt) - (this.options.now?.() ?? new Date()).getTime();
       if (wait > 0) {
-        // setTimeout caps at ~24.8 days: re-arm until due.
-        this.timers.set(key, setTimeout(fire, Math.min(wait, 2_000_000_000)));
+        // setTimeout caps at ~24.8 days: re-arm until due. A custom clock can jump ahead, so look again
+        // every second rather than trusting one long wait.
+        const cap = this.options.now === undefined ? 2_000_000_000 : 1_000;
+        this.timers.set(key, setTimeout(fire, Math.min(wait, cap)));
         return;
       }
       this.timers.delete(key);

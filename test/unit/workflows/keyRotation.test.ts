@@ -185,7 +185,7 @@ describe('keyRotation orchestrator, driven by durable histories', () => {
       const [page, ...others] = pages(r);
       expect(others).toEqual([]);
       expect(page).toMatchObject({
-        dedupKey: `cmk:contoso-pg-kv:pg-cmk:${V2}:expiry`,
+        dedupKey: `cmk:contoso-pg-kv:pg-cmk:${V2}:expiry:${severity}`,
         severity,
         deadline: latest.expiresOn,
       });
@@ -278,7 +278,7 @@ describe('keyRotation orchestrator, driven by durable histories', () => {
     });
     expect(pages(r)).toEqual([
       expect.objectContaining({
-        dedupKey: `cmk:contoso-pg-kv:pg-cmk:${V1}:expiry`,
+        dedupKey: `cmk:contoso-pg-kv:pg-cmk:${V1}:expiry:critical`,
         severity: 'critical',
         summary: expect.stringContaining('legacy'),
       }),

@@ -1,0 +1,180 @@
+import { KeyClient } from '@azure/keyvault-keys';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { Agent } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { RotationOutput } from '../../shared/domain/rotation';
+import { LocalTokenCredential } from '../../local/azure/credential';
+import type { FleetFile } from '../../local/azure/fleet';
+import { loopbackClientOptions } from '../../local/azure/seam';
+import { httpsJson } from './https';
+import { waitFor } from './localAzure';
+
+const ROOT = join(__dirname, '..', '..');
+export const DEMO_FLEET = join(ROOT, 'local', 'fleets', 'demo.json');
+export const VAULT = 'contoso-pg-kv';
+export const KEY = 'pg-cmk';
+export const INSTANCE_ID = `cmk-rotation:${VAULT}:${KEY}`;
+const OPERATOR = '5e6f7a8b-9c0d-4e1f-a2b3-c4d5e6f7a8b9';
+
+export function demoFleet(): FleetFile {
+  return JSON.parse(readFileSync(DEMO_FLEET, 'utf8')) as FleetFile;
+}
+
+export interface AuditEvent {
+  readonly name: string;
+  readonly properties: Record<string, string>;
+}
+
+export interface ArmRequest {
+  readonly method: string;
+  readonly path: string;
+  readonly service: string;
+  readonly status: number;
+}
+
+/**
+ * The product as `npm run local` runs it: one process with the local Azure and the local Functions
+ * host loading this repository's `functions/` (the build in dist/), sharing one clock, the app's Event
+ * Grid trigger subscribed to Key Vault's events. Tests drive it like an operator would: the real Key
+ * Vault client, the admin API of the stand-ins, the Durable Functions HTTP API.
+ */
+export interface Product {
+  readonly hostUrl: string;
+  readonly functionKey: string;
+  readonly systemKey: string;
+  readonly keys: KeyClient;
+  readonly child: ChildProcess;
+  admin<T>(path: string, init?: { method?: string; body?: unknown }): Promise<T>;
+  audit(): Promise<AuditEvent[]>;
+  incidents(): Promise<Record<string, { status: string; severity: string; summary: string }>>;
+  patches(serverName?: string): Promise<ArmRequest[]>;
+  /** The PATCHed primary key version of each server, as ARM returns it now. */
+  primaryVersions(): Promise<Record<string, string | undefined>>;
+  instance(): Promise<{ runtimeStatus: string; output: RotationOutput | undefined } | undefined>;
+  /** Waits for the key's rotation to complete; optionally until its output targets `version`. */
+  completed(version?: string, timeoutMs?: number): Promise<RotationOutput>;
+  logs(): string;
+  stop(): Promise<void>;
+}
+
+export async function startProduct(
+  options: { fleet?: FleetFile; env?: Record<string, string> } = {},
+): Promise<Product> {
+  const dir = mkdtempSync(join(tmpdir(), 'product-'));
+  const fleetFile = join(dir, 'fleet.json');
+  writeFileSync(fleetFile, JSON.stringify(options.fleet ?? demoFleet()));
+  const child = spawn(
+    process.execPath,
+    [join(ROOT, 'dist', 'local', 'main.js'), '--fleet', fleetFile, '--data', join(dir, 'host')],
+    { env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let output = '';
+  child.stdout.on('data', (c: Buffer) => (output += c.toString('utf8')));
+  child.stderr.on('data', (c: Buffer) => (output += c.toString('utf8')));
+  const ready = await waitFor(
+    `READY from the local runtime:\n${output}`,
+    () => {
+      if (child.exitCode !== null) throw new Error(`local runtime exited:\n${output}`);
+      const line = output.split('\n').find((l) => l.startsWith('READY '));
+      return line === undefined
+        ? undefined
+        : (JSON.parse(line.slice(6)) as {
+            port: number;
+            caCertPath: string;
+            tenantId: string;
+            loopback: string;
+            hostUrl: string;
+            functionKey: string;
+            durableTaskSystemKey: string;
+          });
+    },
+    30_000,
+  );
+  const ca = readFileSync(ready.caCertPath, 'utf8');
+  const agent = new Agent({ ca });
+  const admin = async <T>(path: string, init?: { method?: string; body?: unknown }): Promise<T> => {
+    const res = await httpsJson(`${ready.loopback}/admin/${path}`, { agent, ...init });
+    if (res.status >= 300) throw new Error(`admin ${path}: HTTP ${res.status} ${JSON.stringify(res.body)}`);
+    return res.body as T;
+  };
+  const keys = new KeyClient(
+    `https://${VAULT}.vault.azure.net`,
+    new LocalTokenCredential(OPERATOR, ready.tenantId),
+    loopbackClientOptions({ port: ready.port, caCertPem: ca }),
+  );
+  const instance = async () => {
+    const res = await fetch(
+      `${ready.hostUrl}/runtime/webhooks/durabletask/instances/${encodeURIComponent(INSTANCE_ID)}?code=${ready.durableTaskSystemKey}`,
+    );
+    if (res.status === 404) return undefined;
+    const body = (await res.json()) as { runtimeStatus: string; output?: RotationOutput };
+    return { runtimeStatus: body.runtimeStatus, output: body.output };
+  };
+  const product: Product = {
+    hostUrl: ready.hostUrl,
+    functionKey: ready.functionKey,
+    systemKey: ready.durableTaskSystemKey,
+    keys,
+    child,
+    admin,
+    audit: async () => {
+      const items =
+        await admin<{ envelope: { data?: { baseType?: string; baseData?: AuditEvent } } }[]>('telemetry');
+      return items.flatMap((i) =>
+        i.envelope.data?.baseType === 'EventData' && i.envelope.data.baseData !== undefined
+          ? [i.envelope.data.baseData]
+          : [],
+      );
+    },
+    incidents: async () => {
+      const pages = await admin<{
+        incidents: Record<string, { status: string; severity: string; summary: string }>;
+      }>('pages');
+      return pages.incidents;
+    },
+    patches: async (serverName) =>
+      (await admin<ArmRequest[]>('requests')).filter(
+        (r) =>
+          r.method === 'PATCH' &&
+          r.path.includes('/flexibleServers/') &&
+          (serverName === undefined || r.path.split('?')[0]?.endsWith(`/flexibleServers/${serverName}`)),
+      ),
+    primaryVersions: async () => {
+      const servers =
+        await admin<{ name: string; properties: { dataEncryption?: { primaryKeyURI?: string } } }[]>(
+          'servers',
+        );
+      return Object.fromEntries(
+        servers.map((s) => [
+          s.name,
+          s.properties.dataEncryption?.primaryKeyURI?.split('/keys/')[1]?.split('/')[1],
+        ]),
+      );
+    },
+    instance,
+    completed: (version, timeoutMs = 60_000) =>
+      waitFor(
+        `the rotation to complete${version !== undefined ? ` on ${version}` : ''}`,
+        async () => {
+          const i = await instance();
+          if (i?.runtimeStatus === 'Failed') throw new Error(`rotation failed: ${JSON.stringify(i.output)}`);
+          return i?.runtimeStatus === 'Completed' &&
+            i.output !== undefined &&
+            (version === undefined || i.output.targetVersion === version)
+            ? i.output
+            : undefined;
+        },
+        timeoutMs,
+      ),
+    logs: () => output,
+    stop: async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+  return product;
+}
