@@ -1,3 +1,4 @@
+import { FUNCTION_NAMES } from '../../shared/domain/names';
 import { waitFor } from '../support/localAzure';
 import { INSTANCE_ID, KEY, VAULT, startProduct, type Product } from '../support/product';
 
@@ -178,6 +179,18 @@ describe('the product end to end: Key Vault events through local/host and local/
     // Servers already on the new version are only verified the second time.
     for (const name of ELIGIBLE) expect(await p.patches(name)).toHaveLength(1);
     expect((await p.audit()).filter((e) => e.name === 'CmkRotation.PageResolved')).toHaveLength(1);
+  });
+
+  it('registers the intake under the name the Event Grid subscription in infra/ targets', async () => {
+    p = await startProduct();
+    expect(p.functions).toEqual(
+      expect.arrayContaining([
+        { name: FUNCTION_NAMES.keyVaultEvents, trigger: 'eventGridTrigger' },
+        { name: FUNCTION_NAMES.reconcileSweep, trigger: 'timerTrigger' },
+        { name: FUNCTION_NAMES.keyRotation, trigger: 'orchestrationTrigger' },
+        { name: FUNCTION_NAMES.serverRollover, trigger: 'orchestrationTrigger' },
+      ]),
+    );
   });
 
   it('refuses an operator request for a vault outside the configured scope, changing nothing', async () => {

@@ -28,13 +28,20 @@ export interface HostProcess {
  * dist/ is what runs: `npm test` builds first).
  */
 export async function startHost(
-  options: { dataDir?: string; outFile?: string; app?: string } = {},
+  options: {
+    dataDir?: string;
+    outFile?: string;
+    app?: string;
+    args?: string[];
+    env?: Record<string, string>;
+  } = {},
 ): Promise<HostProcess> {
   if (!existsSync(HOST_MAIN)) throw new Error(`${HOST_MAIN} is missing: run npm run build first`);
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'host-'));
   const outFile = options.outFile ?? join(dataDir, 'out.jsonl');
-  const child = spawn(process.execPath, [HOST_MAIN, '--app', options.app ?? FIXTURE_APP, '--data', dataDir], {
-    env: { ...process.env, FIXTURE_OUT: outFile },
+  const args = [HOST_MAIN, '--app', options.app ?? FIXTURE_APP, '--data', dataDir, ...(options.args ?? [])];
+  const child = spawn(process.execPath, args, {
+    env: { ...process.env, FIXTURE_OUT: outFile, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';

@@ -46,6 +46,8 @@ export interface Product {
   readonly systemKey: string;
   readonly keys: KeyClient;
   readonly child: ChildProcess;
+  /** The functions the host indexed from `functions/`. */
+  readonly functions: readonly { name: string; trigger: string }[];
   admin<T>(path: string, init?: { method?: string; body?: unknown }): Promise<T>;
   audit(): Promise<AuditEvent[]>;
   incidents(): Promise<Record<string, { status: string; severity: string; summary: string }>>;
@@ -88,6 +90,7 @@ export async function startProduct(
             hostUrl: string;
             functionKey: string;
             durableTaskSystemKey: string;
+            functions: { name: string; trigger: string }[];
           });
     },
     30_000,
@@ -118,6 +121,7 @@ export async function startProduct(
     systemKey: ready.durableTaskSystemKey,
     keys,
     child,
+    functions: ready.functions,
     admin,
     audit: async () => {
       const items =

@@ -1,0 +1,112 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { KeyClient } from '@azure/keyvault-keys';
+import { localAppSettings } from '../../local/app';
+import type { RotationOutput } from '../../shared/domain/rotation';
+import { startHost, type HostProcess } from '../support/hostProcess';
+import { startHarness, waitFor, type Harness } from '../support/localAzure';
+import { INSTANCE_ID, KEY, VAULT, demoFleet } from '../support/product';
+
+const ROOT = join(__dirname, '..', '..');
+const ELIGIBLE = ['pg-orders-prod', 'pg-billing-prod', 'pg-inventory-prod'];
+
+jest.setTimeout(120_000);
+
+/**
+ * The host dies (SIGKILL) in the middle of a rollout while the stand-ins keep running, as Azure would.
+ * A new host on the same task hub data resumes the orchestrations from their persisted histories.
+ */
+describe('a crash of the host mid-rollout', () => {
+  let h: Harness;
+  const hosts: HostProcess[] = [];
+  beforeAll(async () => {
+    h = await startHarness(demoFleet());
+  });
+  afterAll(async () => {
+    for (const host of hosts) await host.stop('SIGKILL');
+    await h.azure.close();
+  });
+
+  it('resumes after a restart; no server verified before the crash is PATCHed again', async () => {
+    const fleet = demoFleet();
+    const dataDir = mkdtempSync(join(tmpdir(), 'crash-'));
+    const launch = async () => {
+      const host = await startHost({
+        app: ROOT,
+        dataDir,
+        args: [
+          '--azure-port',
+          String(h.azure.port),
+          '--azure-ca',
+          h.azure.caCertPath,
+          '--azure-tenant',
+          h.azure.tenantId,
+        ],
+        env: localAppSettings(h.azure, fleet),
+      });
+      hosts.push(host);
+      return host;
+    };
+    const first = await launch();
+    await h.azure.eventGrid.subscribe({
+      name: 'keyvaultevents-sub',
+      endpoint: `${first.url}/runtime/webhooks/eventgrid?functionName=keyVaultEvents&code=${first.eventGridSystemKey}`,
+    });
+    const keys = new KeyClient(`https://${VAULT}.vault.azure.net`, h.credential, h.clientOptions);
+    const v3 = (await keys.rotateKey(KEY)).properties.version ?? '';
+
+    const audit = () =>
+      h.azure.captures.telemetry.flatMap((t) => {
+        const d = t.envelope['data'] as
+          { baseData?: { name: string; properties: Record<string, string> } } | undefined;
+        return d?.baseData !== undefined ? [d.baseData] : [];
+      });
+    const serverOf = (e: { properties: Record<string, string> }) =>
+      e.properties['serverId']?.split('/').pop() ?? '';
+    // Kill once the canary is verified and the main ring is being PATCHed.
+    await waitFor(
+      'the main ring to start',
+      () =>
+        audit().filter((e) => e.name === 'CmkRotation.ServerUpdateStarted').length >= 2 ? true : undefined,
+      60_000,
+    );
+    await first.stop('SIGKILL');
+    const verifiedBeforeCrash = audit()
+      .filter((e) => e.name === 'CmkRotation.ServerVerified')
+      .map(serverOf);
+    expect(verifiedBeforeCrash).toContain('pg-orders-prod');
+    // The crash really is mid-rollout: part of the main ring was not verified yet.
+    expect(ELIGIBLE.filter((n) => verifiedBeforeCrash.includes(n)).length).toBeLessThan(ELIGIBLE.length);
+
+    const second = await launch();
+    const output = await waitFor(
+      'the resumed rotation to complete',
+      async () => {
+        const res = await fetch(
+          `${second.url}/runtime/webhooks/durabletask/instances/${encodeURIComponent(INSTANCE_ID)}?code=${second.durableTaskSystemKey}`,
+        );
+        const body = (await res.json()) as { runtimeStatus?: string; output?: RotationOutput };
+        return body.runtimeStatus === 'Completed' ? body.output : undefined;
+      },
+      60_000,
+    );
+    expect(output.targetVersion).toBe(v3);
+    for (const name of ELIGIBLE)
+      expect(output.servers.find((s) => s.serverName === name)?.outcome).toBe('updated');
+
+    const patches = (name: string) =>
+      h.azure.requests.filter(
+        (r) => r.method === 'PATCH' && r.path.split('?')[0]?.endsWith(`/flexibleServers/${name}`),
+      ).length;
+    for (const name of verifiedBeforeCrash) expect(patches(name)).toBe(ELIGIBLE.includes(name) ? 1 : 0);
+    // A server in flight may see its (idempotent) PATCH once more, never more than that.
+    for (const name of [...ELIGIBLE, 'pg-reporting']) expect(patches(name)).toBeLessThanOrEqual(2);
+    for (const r of h.azure.world.servers.values()) {
+      const name = String(r.json['name']);
+      if (!ELIGIBLE.includes(name)) continue;
+      const de = (r.json['properties'] as { dataEncryption: { primaryKeyURI: string } }).dataEncryption;
+      expect(de.primaryKeyURI.endsWith(`/${v3}`)).toBe(true);
+    }
+  });
+});
