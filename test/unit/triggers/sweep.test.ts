@@ -1,0 +1,192 @@
+import type { AuditRecord } from '../../../shared/domain/audit';
+import type { KeyInfo, KeyVersionInfo, ServerSnapshot } from '../../../shared/domain/model';
+import type { RotationInput } from '../../../shared/domain/rotation';
+import { loadConfig } from '../../../shared/config';
+import type { KeyVaultKeys } from '../../../shared/ports/keyVaultKeys';
+import type { InstanceInfo, RotationInstances } from '../../../shared/ports/rotations';
+import type {
+  KeyLocator,
+  OperationHandle,
+  OperationStatus,
+  ServerFleet,
+  ServerPage,
+} from '../../../shared/ports/serverFleet';
+import { ForbiddenError } from '../../../shared/ports/errors';
+import { runSweep } from '../../../shared/triggers/sweep';
+
+const SUB = '6f1c2b9e-3d4a-4e8b-9a1f-0c2d3e4f5a6b';
+const VAULT_URL = 'https://contoso-pg-kv.vault.azure.net';
+const NOW = new Date('2026-11-24T10:00:00Z');
+const day = (d: number) => new Date(NOW.getTime() + d * 86_400_000).toISOString();
+const V1 = '5f1e2d3c4b5a69788796a5b4c3d2e1f0';
+const V2 = 'a0b1c2d3e4f5061728394a5b6c7d8e9f';
+const config = loadConfig({
+  CMK_SUBSCRIPTIONS: SUB,
+  CMK_ALLOWED_VAULTS: 'contoso-pg-kv',
+  APPLICATIONINSIGHTS_CONNECTION_STRING: 'InstrumentationKey=00000000-0000-0000-0000-000000000000',
+});
+
+const version = (v: string, created: number, expires: number): KeyVersionInfo => ({
+  kid: `${VAULT_URL}/keys/pg-cmk/${v}`,
+  version: v,
+  enabled: true,
+  createdOn: day(created),
+  expiresOn: day(expires),
+});
+
+function server(name: string, uri: string, status = 'Valid', state = 'Ready'): ServerSnapshot {
+  return {
+    id: `/subscriptions/${SUB}/resourceGroups/rg/providers/Microsoft.DBforPostgreSQL/flexibleServers/${name}`,
+    name,
+    subscriptionId: SUB,
+    resourceGroup: 'rg',
+    location: 'westeurope',
+    state,
+    tags: {},
+    identity: undefined,
+    dataEncryption: {
+      type: 'AzureKeyVault',
+      primaryKeyURI: uri,
+      primaryUserAssignedIdentityId: 'id',
+      primaryEncryptionKeyStatus: status,
+    },
+  };
+}
+
+class Keys implements KeyVaultKeys {
+  constructor(private readonly key: KeyInfo | Error) {}
+  listKeys(): Promise<string[]> {
+    return this.key instanceof Error ? Promise.reject(this.key) : Promise.resolve([this.key.name]);
+  }
+  readKey(): Promise<KeyInfo> {
+    return this.key instanceof Error ? Promise.reject(this.key) : Promise.resolve(this.key);
+  }
+  readKeyVersion(): Promise<KeyVersionInfo> {
+    return Promise.reject(new Error('not used'));
+  }
+  rotateKey(): Promise<KeyVersionInfo> {
+    return Promise.reject(new Error('the sweep never rotates'));
+  }
+}
+
+class Fleet implements ServerFleet {
+  constructor(private readonly servers: ServerSnapshot[]) {}
+  findServersReferencingKey(_key: KeyLocator, token?: string): Promise<ServerPage> {
+    // Two pages, to prove the sweep follows continuation tokens.
+    const half = Math.ceil(this.servers.length / 2);
+    return Promise.resolve(
+      token === undefined
+        ? {
+            servers: this.servers.slice(0, half),
+            continuationToken: half < this.servers.length ? 'p2' : undefined,
+          }
+        : { servers: this.servers.slice(half), continuationToken: undefined },
+    );
+  }
+  // The sweep only discovers: it never reads, writes or polls a single server.
+  getServer(): Promise<ServerSnapshot> {
+    return Promise.reject(new Error('not used by the sweep'));
+  }
+  beginEncryptionUpdate(): Promise<OperationHandle> {
+    return Promise.reject(new Error('the sweep never writes'));
+  }
+  pollOperation(): Promise<OperationStatus> {
+    return Promise.reject(new Error('the sweep never writes'));
+  }
+}
+
+class Instances implements RotationInstances {
+  readonly started: RotationInput[] = [];
+  constructor(private readonly current?: InstanceInfo) {}
+  status(): Promise<InstanceInfo | undefined> {
+    return Promise.resolve(this.current);
+  }
+  start(_id: string, input: RotationInput): Promise<'started'> {
+    this.started.push(input);
+    return Promise.resolve('started');
+  }
+  raise(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+async function sweep(key: KeyInfo | Error, servers: ServerSnapshot[], previous?: InstanceInfo) {
+  const instances = new Instances(previous);
+  const records: AuditRecord[] = [];
+  const result = await runSweep(
+    instances,
+    {
+      config,
+      keys: new Keys(key),
+      fleet: new Fleet(servers),
+      audit: { record: (r) => (records.push(...r), Promise.resolve()) },
+    },
+    NOW,
+  );
+  return { result, started: instances.started, records };
+}
+
+const key = (...versions: KeyVersionInfo[]): KeyInfo => ({
+  vaultUrl: VAULT_URL,
+  vaultName: 'contoso-pg-kv',
+  name: 'pg-cmk',
+  versions,
+});
+const healthy = key(version(V1, -300, 65), version(V2, -30, 335));
+
+describe('the reconcile sweep', () => {
+  it('requests nothing when every server is on the newest version, healthy and far from expiry', async () => {
+    const { result, started, records } = await sweep(healthy, [
+      server('a', `${VAULT_URL}/keys/pg-cmk/${V2}`),
+      server('b', `${VAULT_URL}/keys/pg-cmk`),
+    ]);
+    expect(result).toEqual({ keysChecked: 1, requested: [], errors: [] });
+    expect(started).toEqual([]);
+    expect(records).toEqual([expect.objectContaining({ step: 'SweepCompleted', outcome: 'success' })]);
+  });
+
+  it.each([
+    [
+      'a server missed an event and is behind',
+      healthy,
+      [server('a', `${VAULT_URL}/keys/pg-cmk/${V1}`)],
+      undefined,
+      /1 server\(s\) behind/,
+    ],
+    [
+      'an old version still in use expires soon',
+      key(version(V1, -360, 5), version(V2, -1, 365)),
+      [server('a', `${VAULT_URL}/keys/pg-cmk/${V1}`, 'Valid', 'Updating')],
+      undefined,
+      /version 5f1e.* in use expires in 5 day/,
+    ],
+    [
+      'a key status is Invalid',
+      healthy,
+      [server('a', `${VAULT_URL}/keys/pg-cmk/${V2}`, 'Invalid')],
+      undefined,
+      /Invalid key status/,
+    ],
+    [
+      'the last run left incidents open',
+      healthy,
+      [server('a', `${VAULT_URL}/keys/pg-cmk/${V2}`)],
+      { runtimeStatus: 'Completed' as const, output: { openIncidents: [{ dedupKey: 'k', kind: 'server' }] } },
+      /open incidents/,
+    ],
+  ])('requests the key’s rotation when %s', async (_why, k, servers, previous, reason) => {
+    const { result, started } = await sweep(k, servers, previous);
+    expect(started).toHaveLength(1);
+    expect(started[0]).toMatchObject({ reason: 'Sweep', trigger: `sweep:${NOW.toISOString()}` });
+    expect(result.requested[0]?.why).toMatch(reason);
+  });
+
+  it('records an unreadable vault by name and Azure code, and carries on', async () => {
+    const { result, records } = await sweep(
+      new ForbiddenError('Forbidden: listing keys', 'ForbiddenByRbac', 403),
+      [],
+    );
+    expect(result.errors).toEqual(['contoso-pg-kv: ForbiddenByRbac']);
+    expect(records.at(-1)).toMatchObject({ step: 'SweepCompleted', outcome: 'failure' });
+  });
+});
