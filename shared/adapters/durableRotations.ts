@@ -6,7 +6,10 @@ import type { InstanceInfo, InstanceRuntimeStatus, RotationInstances } from '../
 // durable-functions 3.5 reports these outcomes only through error messages (DurableClient.getStatus and
 // createGenericError); matching them here keeps the knowledge in one place.
 const NOT_FOUND = /HTTP 404 response/;
-const CONFLICT = /unexpected status code: 409/;
+// The task hub refuses to overwrite a running instance (NonRunningStates). The Azure Storage backend
+// reports it as a 500 whose ExceptionMessage says "An Orchestration instance with the status Pending
+// already exists" (azure-functions-durable-python#410); the local host answers 409. Both mean the same.
+const CONFLICT = /unexpected status code: 409|instance with the status \w+ already exists/;
 
 const KNOWN: readonly InstanceRuntimeStatus[] = [
   'Pending',
