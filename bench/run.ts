@@ -5,7 +5,7 @@ import { parseKeyVaultEvents } from '../shared/domain/events';
 import type { KeyInfo } from '../shared/domain/model';
 import { serverFromArmJson } from '../shared/adapters/serverProjection';
 import { planRollout } from '../shared/domain/plan';
-import type { ServerFleet } from '../shared/ports/serverFleet';
+import { findAllServersReferencingKey, type ServerFleet } from '../shared/ports/serverFleet';
 import { LocalTokenCredential } from '../local/azure/credential';
 import type { FleetFile } from '../local/azure/fleet';
 import { loopbackClientOptions } from '../local/azure/seam';
@@ -132,13 +132,7 @@ async function benchDiscovery(n: number): Promise<void> {
     ] as [string, ServerFleet][]) {
       const before = azure.requests.length;
       const t = performance.now();
-      let found = 0;
-      let token: string | undefined;
-      do {
-        const page = await f.findServersReferencingKey({ vaultUrl: VAULT, keyName: 'pg-cmk' }, token);
-        found += page.servers.length;
-        token = page.continuationToken;
-      } while (token !== undefined);
+      const found = (await findAllServersReferencingKey(f, { vaultUrl: VAULT, keyName: 'pg-cmk' })).length;
       const ms = performance.now() - t;
       console.log(
         `discovery   ${name.padEnd(14)} ${n} servers: ${found} on the key in ${ms.toFixed(0)} ms, ${azure.requests.length - before} HTTPS requests`,

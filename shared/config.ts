@@ -2,32 +2,20 @@ import { InvalidInputError } from './domain/errors';
 import { isUuid } from './domain/resourceId';
 import type { RotationSettings } from './domain/rotation';
 
+/** The settings a rotation carries (declared with the durable contract in shared/domain/rotation.ts). */
+export type RotationConfig = Omit<RotationSettings, 'maxWriteAttempts'>;
+
 /**
  * The app's settings, read once from the environment (Function App settings in Azure; secrets there are
  * Key Vault references). `loadConfig` fails fast with one message naming every missing or malformed
  * setting, and never echoes a secret's value.
  */
-export interface Config {
+export interface Config extends RotationConfig {
   /** Subscriptions whose flexible servers are in scope. */
   readonly subscriptions: readonly string[];
   /** Vault names (lower-case) whose keys the app acts on; events for other vaults are rejected. */
   readonly allowedVaults: readonly string[];
   readonly discovery: 'resourceGraph' | 'armList';
-  /** Servers PATCHed at once per rollout; ARM allows 10 writes/s per subscription and principal. */
-  readonly maxParallelUpdates: number;
-  /** Tag whose value `0` puts a server in the canary ring, rolled out (and verified) first. */
-  readonly canaryTag: string;
-  readonly optOutTag: string;
-  /** A rollout target must stay valid at least this long. */
-  readonly minKeyLifetimeDays: number;
-  /** Page severity by days left before expiry: warning at or below `warningDays`, critical at or below `criticalDays`. */
-  readonly nearExpiry: { readonly warningDays: number; readonly criticalDays: number };
-  /** Rotate the key in Key Vault on KeyNearExpiry when no newer version exists. Off unless set. */
-  readonly autoRotateOnNearExpiry: boolean;
-  /** Seconds between two polls of a server's update operation. */
-  readonly pollIntervalSeconds: number;
-  /** An update still running after this long is diagnosed as stuck. */
-  readonly operationTimeoutMinutes: number;
   /** NCRONTAB of the reconcile sweep. */
   readonly sweepSchedule: string;
   readonly pagers: {

@@ -27,7 +27,7 @@ import type { AuditTrail } from '../ports/auditTrail';
 import { AzureCallError, NotFoundError, ThrottledError } from '../ports/errors';
 import type { KeyVaultKeys } from '../ports/keyVaultKeys';
 import type { Pager } from '../ports/pager';
-import type { ServerFleet } from '../ports/serverFleet';
+import { findAllServersReferencingKey, type ServerFleet } from '../ports/serverFleet';
 
 /** The ports the rotation's activities work through. */
 export interface ActivityPorts {
@@ -43,11 +43,12 @@ export class PagingFailedError extends RotatorError {
 }
 
 /**
- * An Azure failure the orchestrator decides on. Retryable ones are thrown instead (the activity's
- * durable retry policy handles them) unless the caller handles retries itself.
+ * A permanent Azure failure becomes a tagged result the orchestrator decides on; anything retryable
+ * (or unexpected) is thrown again for the activity's durable retry policy.
  */
 function failure(e: unknown): { ok: false; code: string; message: string } {
-  if (e instanceof AzureCallError) return { ok: false, code: e.azureCode ?? e.code, message: e.message };
+  if (e instanceof AzureCallError && !e.retryable)
+    return { ok: false, code: e.azureCode ?? e.code, message: e.message };
   throw e;
 }
 
@@ -87,25 +88,18 @@ export function createRotationActivities(ports: ActivityPorts) {
         newest === undefined ? undefined : await keys.readKeyVersion(key.vaultUrl, key.name, newest.version);
       return { ok: true, key, latest };
     } catch (e) {
-      if (e instanceof AzureCallError && e.retryable) throw e;
       return failure(e);
     }
   }
 
   async function planRolloutActivity(input: PlanRolloutInput): Promise<PlanRolloutOutput> {
-    const servers: ServerSnapshot[] = [];
+    let servers: ServerSnapshot[];
     try {
-      let token: string | undefined;
-      do {
-        const page = await fleet.findServersReferencingKey(
-          { vaultUrl: input.key.vaultUrl, keyName: input.key.name },
-          token,
-        );
-        servers.push(...page.servers);
-        token = page.continuationToken;
-      } while (token !== undefined);
+      servers = await findAllServersReferencingKey(fleet, {
+        vaultUrl: input.key.vaultUrl,
+        keyName: input.key.name,
+      });
     } catch (e) {
-      if (e instanceof AzureCallError && e.retryable) throw e;
       return failure(e);
     }
     const plan = planRollout({
@@ -126,7 +120,6 @@ export function createRotationActivities(ports: ActivityPorts) {
     try {
       return { ok: true, version: await keys.rotateKey(input.vaultUrl, input.keyName) };
     } catch (e) {
-      if (e instanceof AzureCallError && e.retryable) throw e;
       return failure(e);
     }
   }
@@ -305,5 +298,3 @@ export function createRotationActivities(ports: ActivityPorts) {
     resolvePages,
   };
 }
-
-export type RotationActivities = ReturnType<typeof createRotationActivities>;

@@ -10,11 +10,17 @@ import type { ServerAction, SlotDecision } from './plan';
 
 /** Settings a rotation runs with. Carried in the orchestration input so a replay never sees new values. */
 export interface RotationSettings {
+  /** Servers PATCHed at once per rollout; ARM allows 10 writes/s per subscription and principal. */
   readonly maxParallelUpdates: number;
+  /** Tag whose value `0` puts a server in the canary ring, rolled out (and verified) first. */
   readonly canaryTag: string;
+  /** Tag that opts a server out (any value but false/0/no/off). */
   readonly optOutTag: string;
+  /** A rollout target must stay valid at least this long. */
   readonly minKeyLifetimeDays: number;
+  /** Page severity by days left before expiry: warning at or below `warningDays`, critical at or below `criticalDays`. */
   readonly nearExpiry: { readonly warningDays: number; readonly criticalDays: number };
+  /** Rotate the key in Key Vault when the newest version nears expiry and no newer one exists. Off unless set. */
   readonly autoRotateOnNearExpiry: boolean;
   /** Seconds between two polls of a server's PATCH operation (a durable timer each). */
   readonly pollIntervalSeconds: number;

@@ -27,7 +27,6 @@ export const ACTIVITY_NAMES = {
   pageOperator: 'pageOperator',
   resolvePages: 'resolvePages',
 } as const;
-export type ActivityName = (typeof ACTIVITY_NAMES)[keyof typeof ACTIVITY_NAMES];
 
 /** A failure the orchestrator acts on, in words and a stable code (Azure's, when it sent one). */
 export interface StepFailure {

@@ -35,3 +35,18 @@ export interface ServerFleet {
   /** One poll of the operation; never blocks until completion. */
   pollOperation(handle: OperationHandle): Promise<OperationStatus>;
 }
+
+/** Every server a discovery finds, following its continuation tokens to the end. */
+export async function findAllServersReferencingKey(
+  fleet: ServerFleet,
+  key: KeyLocator,
+): Promise<ServerSnapshot[]> {
+  const all: ServerSnapshot[] = [];
+  let token: string | undefined;
+  do {
+    const page = await fleet.findServersReferencingKey(key, token);
+    all.push(...page.servers);
+    token = page.continuationToken;
+  } while (token !== undefined);
+  return all;
+}

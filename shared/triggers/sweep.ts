@@ -7,7 +7,7 @@ import { daysLeft, expirySeverity, rotationInstanceId } from '../domain/rotation
 import type { AuditTrail } from '../ports/auditTrail';
 import { AzureCallError } from '../ports/errors';
 import type { KeyVaultKeys } from '../ports/keyVaultKeys';
-import type { ServerFleet } from '../ports/serverFleet';
+import { findAllServersReferencingKey, type ServerFleet } from '../ports/serverFleet';
 import type { RotationInstances } from '../ports/rotations';
 import { openIncidentsOf, requestAudit, requestRotation } from './rotationRequests';
 
@@ -24,17 +24,6 @@ export interface SweepResult {
   readonly requested: readonly { readonly key: string; readonly why: string; readonly outcome: string }[];
   /** Vaults or keys the sweep could not read (named, with Azure's code). */
   readonly errors: readonly string[];
-}
-
-async function serversOf(fleet: ServerFleet, vaultUrl: string, keyName: string): Promise<ServerSnapshot[]> {
-  const all: ServerSnapshot[] = [];
-  let token: string | undefined;
-  do {
-    const page = await fleet.findServersReferencingKey({ vaultUrl, keyName }, token);
-    all.push(...page.servers);
-    token = page.continuationToken;
-  } while (token !== undefined);
-  return all;
 }
 
 /**
@@ -71,7 +60,7 @@ export async function runSweep(
         const key = await deps.keys.readKey(vaultUrl, keyName);
         const latest = latestVersion(key);
         if (latest === undefined) continue;
-        const servers = await serversOf(deps.fleet, vaultUrl, keyName);
+        const servers = await findAllServersReferencingKey(deps.fleet, { vaultUrl, keyName });
         if (servers.length === 0) continue;
         const why = reasonsToRotate(config, key, servers, now);
         const previous = await instances.status(rotationInstanceId(vaultName, keyName));

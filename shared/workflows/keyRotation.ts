@@ -56,21 +56,22 @@ export function* keyRotationOrchestrator(
     opened.push({ dedupKey: incident.dedupKey, kind, ...(version !== undefined ? { version } : {}) });
     yield* pageOperator(context, incident, audit);
   };
+  const output = (
+    o: Pick<RotationOutput, 'status' | 'targetVersion'> & Partial<RotationOutput>,
+  ): RotationOutput => ({
+    vaultName: input.vaultName,
+    keyName: input.keyName,
+    servers: [],
+    openIncidents: mergeIncidents(input.openIncidents, opened),
+    resolvedIncidents: [],
+    ...o,
+  });
   /** Ends a run that stopped before the rollout; incidents stay open (nothing proved them fixed). */
   const stop = function* (code: string, reason: string, target: string | undefined) {
     yield* recordAudit(context, [
       record({ step: 'RotationCompleted', outcome: 'failure', reasonCode: code, reason, toVersion: target }),
     ]);
-    return {
-      status: 'stopped' as RotationStatus,
-      vaultName: input.vaultName,
-      keyName: input.keyName,
-      targetVersion: target,
-      reasonCode: code,
-      servers: [],
-      openIncidents: mergeIncidents(input.openIncidents, opened),
-      resolvedIncidents: [],
-    };
+    return output({ status: 'stopped', targetVersion: target, reasonCode: code });
   };
   const rotationIncident = (
     code: string,
@@ -183,16 +184,11 @@ export function* keyRotationOrchestrator(
           hintVersion: rotated.version.version,
           openIncidents: mergeIncidents(input.openIncidents, opened),
         } satisfies RotationInput);
-        return {
+        return output({
           status: 'completed',
-          vaultName: input.vaultName,
-          keyName: input.keyName,
           targetVersion: rotated.version.version,
           reasonCode: 'KeyRotated',
-          servers: [],
-          openIncidents: mergeIncidents(input.openIncidents, opened),
-          resolvedIncidents: [],
-        };
+        });
       }
       yield* page(
         rotationIncident(
@@ -380,7 +376,12 @@ export function* keyRotationOrchestrator(
       hintVersion: reread.latest.version,
       openIncidents: open,
     } satisfies RotationInput);
-    return summary('completed', latest.version, outcomes, open, []);
+    return output({
+      status: 'completed',
+      targetVersion: latest.version,
+      servers: outcomes,
+      openIncidents: open,
+    });
   }
 
   // 8. Resolve what earlier runs paged and this run proved fixed.
@@ -405,31 +406,13 @@ export function* keyRotationOrchestrator(
     }),
   ]);
   log(context, `rotation of ${input.keyName} to ${latest.version}: ${summarizeOutcomes(outcomes)}`);
-  return summary(
+  return output({
     status,
-    latest.version,
-    outcomes,
-    stillOpen,
-    fixed.map((f) => f.dedupKey),
-  );
-
-  function summary(
-    s: RotationStatus,
-    target: string,
-    servers: ServerOutcome[],
-    openIncidents: OpenIncident[],
-    resolved: string[],
-  ): RotationOutput {
-    return {
-      status: s,
-      vaultName: input.vaultName,
-      keyName: input.keyName,
-      targetVersion: target,
-      servers,
-      openIncidents,
-      resolvedIncidents: resolved,
-    };
-  }
+    targetVersion: latest.version,
+    servers: outcomes,
+    openIncidents: stillOpen,
+    resolvedIncidents: fixed.map((f) => f.dedupKey),
+  });
 }
 
 /** Sub-orchestrations in waves of `maxParallelUpdates`: ARM allows about 10 writes/s per subscription. */
