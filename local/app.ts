@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import { setAzureTransport } from '../shared/adapters/transport';
 import { SETTINGS } from '../shared/config';
 import { LocalTokenCredential } from './azure/credential';
@@ -81,4 +82,17 @@ export async function subscribeEventGridTriggers(azure: LocalAzure, host: LocalH
     names.push(name);
   }
   return names;
+}
+
+/**
+ * The Application Insights SDK takes no CA option and Node reads NODE_EXTRA_CA_CERTS only at process
+ * start, so a process that loads the app must be started trusting the local CA (the npm scripts do);
+ * otherwise every audit record would fail. Fails fast with what to do.
+ */
+export function assertLocalCaTrusted(caCertPath: string): void {
+  const configured = process.env['NODE_EXTRA_CA_CERTS'];
+  if (configured === undefined || resolve(configured) !== resolve(caCertPath))
+    throw new Error(
+      `start this process with NODE_EXTRA_CA_CERTS=${caCertPath} (npm start and npm run local do): the audit trail reaches the local ingestion endpoint only through it`,
+    );
 }

@@ -4,7 +4,12 @@ import { parseArgs } from 'node:util';
 import { isFleetFile } from './azure/fleet';
 import { startLocalAzure } from './azure/server';
 import { startLocalHost } from './host/host';
-import { connectAppToLocalAzure, localAppSettings, subscribeEventGridTriggers } from './app';
+import {
+  assertLocalCaTrusted,
+  connectAppToLocalAzure,
+  localAppSettings,
+  subscribeEventGridTriggers,
+} from './app';
 
 const REPO_ROOT = join(__dirname, '..', '..');
 
@@ -31,6 +36,7 @@ async function main(): Promise<void> {
   const fleet: unknown = JSON.parse(readFileSync(values.fleet, 'utf8'));
   if (!isFleetFile(fleet)) throw new Error(`${values.fleet} is not a fleet file (a JSON object)`);
   const azure = await startLocalAzure({ fleet, port: values.port === undefined ? 0 : Number(values.port) });
+  assertLocalCaTrusted(azure.caCertPath);
   // The app reads its settings and transport when the host loads it: both must be in place first.
   Object.assign(process.env, localAppSettings(azure, fleet, process.env));
   connectAppToLocalAzure(azure);

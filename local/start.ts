@@ -1,16 +1,20 @@
 import { KeyClient } from '@azure/keyvault-keys';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { tryParseKeyUri } from '../shared/domain/keyId';
 import { rotationInstanceId, type RotationOutput } from '../shared/domain/rotation';
-import { connectAppToLocalAzure, localAppSettings, subscribeEventGridTriggers } from './app';
+import {
+  assertLocalCaTrusted,
+  connectAppToLocalAzure,
+  localAppSettings,
+  subscribeEventGridTriggers,
+} from './app';
 import { LocalTokenCredential } from './azure/credential';
+import { customEventsOf, type CustomEvent } from './azure/capture';
 import type { FleetFile } from './azure/fleet';
 import { loopbackClientOptions } from './azure/seam';
 import { startLocalAzure, type LocalAzure } from './azure/server';
-import { ensureTlsMaterial } from './azure/tls';
 import { startLocalHost } from './host/host';
 
 /**
@@ -45,16 +49,8 @@ const short = (v: string | undefined): string =>
   v === undefined || v === 'versionless' ? 'versionless' : v.slice(0, 8);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-interface CustomEvent {
-  name: string;
-  properties: Record<string, string>;
-}
-
 function auditEvents(azure: LocalAzure): CustomEvent[] {
-  return azure.captures.telemetry.flatMap((t) => {
-    const data = t.envelope['data'] as { baseType?: string; baseData?: CustomEvent } | undefined;
-    return data?.baseType === 'EventData' && data.baseData !== undefined ? [data.baseData] : [];
-  });
+  return customEventsOf(azure.captures.telemetry);
 }
 
 function serverJson(azure: LocalAzure, name: string): Record<string, unknown> | undefined {
@@ -69,20 +65,12 @@ function primaryVersion(json: Record<string, unknown> | undefined): string | und
 }
 
 async function main(): Promise<number> {
-  const tls = ensureTlsMaterial(join(ROOT, '.local', 'tls'));
-  if (process.env['NODE_EXTRA_CA_CERTS'] !== tls.caCertPath) {
-    // The Application Insights SDK takes no CA option; Node reads NODE_EXTRA_CA_CERTS only at start.
-    const child = spawnSync(process.execPath, [__filename], {
-      stdio: 'inherit',
-      env: { ...process.env, NODE_EXTRA_CA_CERTS: tls.caCertPath },
-    });
-    return child.status ?? 1;
-  }
   const started = Date.now();
   const fleetPath = join(ROOT, 'local', 'fleets', 'demo.json');
   const fleet = JSON.parse(readFileSync(fleetPath, 'utf8')) as FleetFile;
   const dataDir = mkdtempSync(join(tmpdir(), 'pg-cmk-rotator-'));
   const azure = await startLocalAzure({ fleet });
+  assertLocalCaTrusted(azure.caCertPath);
   Object.assign(process.env, localAppSettings(azure, fleet, process.env));
   connectAppToLocalAzure(azure);
   const host = await startLocalHost({

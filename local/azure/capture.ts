@@ -7,6 +7,20 @@ export interface TelemetryItem {
   readonly envelope: Record<string, unknown>;
 }
 
+/** An Application Insights custom event (`EventData`) as the ingestion stand-in received it. */
+export interface CustomEvent {
+  readonly name: string;
+  readonly properties: Record<string, string>;
+}
+
+/** The custom events among received telemetry items (the audit trail), in arrival order. */
+export function customEventsOf(items: readonly TelemetryItem[]): CustomEvent[] {
+  return items.flatMap((t) => {
+    const data = t.envelope['data'] as { baseType?: string; baseData?: CustomEvent } | undefined;
+    return data?.baseType === 'EventData' && data.baseData !== undefined ? [data.baseData] : [];
+  });
+}
+
 export interface PagerEvent {
   readonly receivedAt: string;
   /** Routing keys are secrets: only a fingerprint is kept. */

@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
-import { connectAppToLocalAzure } from '../app';
+import { assertLocalCaTrusted, connectAppToLocalAzure } from '../app';
 import { startLocalHost } from './host';
 
 /**
@@ -25,6 +25,7 @@ async function main(): Promise<void> {
   if (azurePort !== undefined) {
     const caFile = values['azure-ca'];
     if (caFile === undefined) throw new Error('--azure-port needs --azure-ca');
+    assertLocalCaTrusted(caFile);
     connectAppToLocalAzure({
       port: Number(azurePort),
       caCertPem: readFileSync(caFile, 'utf8'),

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KeyClient } from '@azure/keyvault-keys';
 import { localAppSettings } from '../../local/app';
+import { customEventsOf } from '../../local/azure/capture';
 import type { RotationOutput } from '../../shared/domain/rotation';
 import { startHost, type HostProcess } from '../support/hostProcess';
 import { startHarness, waitFor, type Harness } from '../support/localAzure';
@@ -56,12 +57,7 @@ describe('a crash of the host mid-rollout', () => {
     const keys = new KeyClient(`https://${VAULT}.vault.azure.net`, h.credential, h.clientOptions);
     const v3 = (await keys.rotateKey(KEY)).properties.version ?? '';
 
-    const audit = () =>
-      h.azure.captures.telemetry.flatMap((t) => {
-        const d = t.envelope['data'] as
-          { baseData?: { name: string; properties: Record<string, string> } } | undefined;
-        return d?.baseData !== undefined ? [d.baseData] : [];
-      });
+    const audit = () => customEventsOf(h.azure.captures.telemetry);
     const serverOf = (e: { properties: Record<string, string> }) =>
       e.properties['serverId']?.split('/').pop() ?? '';
     // Kill once the canary is verified and the main ring is being PATCHed.

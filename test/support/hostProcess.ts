@@ -23,6 +23,25 @@ export interface HostProcess {
   stop(signal?: NodeJS.Signals): Promise<void>;
 }
 
+/** What `npm run local` (local Azure + host) prints on its `READY <json>` line. */
+export interface LocalReady {
+  readonly port: number;
+  readonly caCertPath: string;
+  readonly tenantId: string;
+  readonly loopback: string;
+  readonly hostUrl: string;
+  readonly functionKey: string;
+  readonly durableTaskSystemKey: string;
+  readonly eventGridSubscriptions: string[];
+  readonly functions: { name: string; trigger: string }[];
+}
+
+/** The JSON of the `READY <json>` line the local runtime and host print once they serve, if printed yet. */
+export function readyLine(output: string): unknown {
+  const line = output.split('\n').find((l) => l.startsWith('READY '));
+  return line === undefined ? undefined : JSON.parse(line.slice(6));
+}
+
 /**
  * The local Functions host as a separate process, exactly as `npm run local` runs it (the build in
  * dist/ is what runs: `npm test` builds first).
@@ -50,10 +69,10 @@ export async function startHost(
   const ready = await new Promise<Record<string, string>>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`host did not start:\n${output}`)), 20_000);
     const check = () => {
-      const line = output.split('\n').find((l) => l.startsWith('READY '));
-      if (line !== undefined) {
+      const ready = readyLine(output);
+      if (ready !== undefined) {
         clearTimeout(timer);
-        resolve(JSON.parse(line.slice(6)) as Record<string, string>);
+        resolve(ready as Record<string, string>);
       }
     };
     child.stdout.on('data', check);

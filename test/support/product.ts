@@ -4,10 +4,13 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { Agent } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { tryParseKeyUri } from '../../shared/domain/keyId';
 import type { RotationOutput } from '../../shared/domain/rotation';
+import { customEventsOf, type CustomEvent, type TelemetryItem } from '../../local/azure/capture';
 import { LocalTokenCredential } from '../../local/azure/credential';
 import type { FleetFile } from '../../local/azure/fleet';
 import { loopbackClientOptions } from '../../local/azure/seam';
+import { readyLine, type LocalReady } from './hostProcess';
 import { httpsJson } from './https';
 import { waitFor } from './localAzure';
 
@@ -22,10 +25,7 @@ export function demoFleet(): FleetFile {
   return JSON.parse(readFileSync(DEMO_FLEET, 'utf8')) as FleetFile;
 }
 
-export interface AuditEvent {
-  readonly name: string;
-  readonly properties: Record<string, string>;
-}
+export type AuditEvent = CustomEvent;
 
 export interface ArmRequest {
   readonly method: string;
@@ -79,19 +79,7 @@ export async function startProduct(
     `READY from the local runtime:\n${output}`,
     () => {
       if (child.exitCode !== null) throw new Error(`local runtime exited:\n${output}`);
-      const line = output.split('\n').find((l) => l.startsWith('READY '));
-      return line === undefined
-        ? undefined
-        : (JSON.parse(line.slice(6)) as {
-            port: number;
-            caCertPath: string;
-            tenantId: string;
-            loopback: string;
-            hostUrl: string;
-            functionKey: string;
-            durableTaskSystemKey: string;
-            functions: { name: string; trigger: string }[];
-          });
+      return readyLine(output) as LocalReady | undefined;
     },
     30_000,
   );
@@ -123,15 +111,7 @@ export async function startProduct(
     child,
     functions: ready.functions,
     admin,
-    audit: async () => {
-      const items =
-        await admin<{ envelope: { data?: { baseType?: string; baseData?: AuditEvent } } }[]>('telemetry');
-      return items.flatMap((i) =>
-        i.envelope.data?.baseType === 'EventData' && i.envelope.data.baseData !== undefined
-          ? [i.envelope.data.baseData]
-          : [],
-      );
-    },
+    audit: async () => customEventsOf(await admin<TelemetryItem[]>('telemetry')),
     incidents: async () => {
       const pages = await admin<{
         incidents: Record<string, { status: string; severity: string; summary: string }>;
@@ -151,10 +131,7 @@ export async function startProduct(
           'servers',
         );
       return Object.fromEntries(
-        servers.map((s) => [
-          s.name,
-          s.properties.dataEncryption?.primaryKeyURI?.split('/keys/')[1]?.split('/')[1],
-        ]),
+        servers.map((s) => [s.name, tryParseKeyUri(s.properties.dataEncryption?.primaryKeyURI)?.version]),
       );
     },
     instance,

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { LocalTokenCredential } from '../../../local/azure/credential';
 import { loopbackClientOptions } from '../../../local/azure/seam';
 import { KEY, VAULT_URL, testFleet } from '../../support/fleet';
-import { FIXTURE_APP } from '../../support/hostProcess';
+import { FIXTURE_APP, readyLine, type LocalReady } from '../../support/hostProcess';
 import { APP_PRINCIPAL, waitFor } from '../../support/localAzure';
 
 describe('npm run local: local Azure and the host, wired by Event Grid', () => {
@@ -38,16 +38,7 @@ describe('npm run local: local Azure and the host, wired by Event Grid', () => {
       const ready = await waitFor(
         'READY',
         () => {
-          const line = output.split('\n').find((l) => l.startsWith('READY '));
-          return line === undefined
-            ? undefined
-            : (JSON.parse(line.slice(6)) as {
-                port: number;
-                caCertPath: string;
-                tenantId: string;
-                eventGridSubscriptions: string[];
-                hostUrl: string;
-              });
+          return readyLine(output) as LocalReady | undefined;
         },
         30_000,
       );

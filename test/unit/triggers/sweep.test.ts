@@ -1,9 +1,6 @@
-import type { AuditRecord } from '../../../shared/domain/audit';
 import type { KeyInfo, KeyVersionInfo, ServerSnapshot } from '../../../shared/domain/model';
-import type { RotationInput } from '../../../shared/domain/rotation';
-import { loadConfig } from '../../../shared/config';
 import type { KeyVaultKeys } from '../../../shared/ports/keyVaultKeys';
-import type { InstanceInfo, RotationInstances } from '../../../shared/ports/rotations';
+import type { InstanceInfo } from '../../../shared/ports/rotations';
 import type {
   KeyLocator,
   OperationHandle,
@@ -13,18 +10,13 @@ import type {
 } from '../../../shared/ports/serverFleet';
 import { ForbiddenError } from '../../../shared/ports/errors';
 import { runSweep } from '../../../shared/triggers/sweep';
+import { FakeInstances, MemoryAudit, SUB, config } from './fakes';
 
-const SUB = '6f1c2b9e-3d4a-4e8b-9a1f-0c2d3e4f5a6b';
 const VAULT_URL = 'https://contoso-pg-kv.vault.azure.net';
 const NOW = new Date('2026-11-24T10:00:00Z');
 const day = (d: number) => new Date(NOW.getTime() + d * 86_400_000).toISOString();
 const V1 = '5f1e2d3c4b5a69788796a5b4c3d2e1f0';
 const V2 = 'a0b1c2d3e4f5061728394a5b6c7d8e9f';
-const config = loadConfig({
-  CMK_SUBSCRIPTIONS: SUB,
-  CMK_ALLOWED_VAULTS: 'contoso-pg-kv',
-  APPLICATIONINSIGHTS_CONNECTION_STRING: 'InstrumentationKey=00000000-0000-0000-0000-000000000000',
-});
 
 const version = (v: string, created: number, expires: number): KeyVersionInfo => ({
   kid: `${VAULT_URL}/keys/pg-cmk/${v}`,
@@ -95,35 +87,20 @@ class Fleet implements ServerFleet {
   }
 }
 
-class Instances implements RotationInstances {
-  readonly started: RotationInput[] = [];
-  constructor(private readonly current?: InstanceInfo) {}
-  status(): Promise<InstanceInfo | undefined> {
-    return Promise.resolve(this.current);
-  }
-  start(_id: string, input: RotationInput): Promise<'started'> {
-    this.started.push(input);
-    return Promise.resolve('started');
-  }
-  raise(): Promise<void> {
-    return Promise.resolve();
-  }
-}
-
 async function sweep(key: KeyInfo | Error, servers: ServerSnapshot[], previous?: InstanceInfo) {
-  const instances = new Instances(previous);
-  const records: AuditRecord[] = [];
+  const instances = new FakeInstances(previous);
+  const audit = new MemoryAudit();
   const result = await runSweep(
     instances,
     {
       config,
       keys: new Keys(key),
       fleet: new Fleet(servers),
-      audit: { record: (r) => (records.push(...r), Promise.resolve()) },
+      audit,
     },
     NOW,
   );
-  return { result, started: instances.started, records };
+  return { result, started: instances.started.map((s) => s.input), records: audit.records };
 }
 
 const key = (...versions: KeyVersionInfo[]): KeyInfo => ({

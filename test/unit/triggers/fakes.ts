@@ -1,0 +1,44 @@
+import type { AuditRecord } from '../../../shared/domain/audit';
+import type { RotationInput } from '../../../shared/domain/rotation';
+import { loadConfig } from '../../../shared/config';
+import type { AuditTrail } from '../../../shared/ports/auditTrail';
+import type { InstanceInfo, RotationInstances } from '../../../shared/ports/rotations';
+
+/** Typed fakes and the configuration the trigger tests share. */
+export const SUB = '6f1c2b9e-3d4a-4e8b-9a1f-0c2d3e4f5a6b';
+
+export const config = loadConfig({
+  CMK_SUBSCRIPTIONS: SUB,
+  CMK_ALLOWED_VAULTS: 'contoso-pg-kv',
+  APPLICATIONINSIGHTS_CONNECTION_STRING: 'InstrumentationKey=00000000-0000-0000-0000-000000000000',
+});
+
+/** A task hub in memory: what the durable client would see. */
+export class FakeInstances implements RotationInstances {
+  readonly started: { id: string; input: RotationInput }[] = [];
+  readonly raised: { id: string; name: string; payload: unknown }[] = [];
+  constructor(
+    public current?: InstanceInfo,
+    private readonly startAnswer: 'started' | 'alreadyRunning' | Error = 'started',
+  ) {}
+  status(): Promise<InstanceInfo | undefined> {
+    return Promise.resolve(this.current);
+  }
+  start(id: string, input: RotationInput): Promise<'started' | 'alreadyRunning'> {
+    if (this.startAnswer instanceof Error) return Promise.reject(this.startAnswer);
+    this.started.push({ id, input });
+    return Promise.resolve(this.startAnswer);
+  }
+  raise(id: string, name: string, payload: unknown): Promise<void> {
+    this.raised.push({ id, name, payload });
+    return Promise.resolve();
+  }
+}
+
+export class MemoryAudit implements AuditTrail {
+  readonly records: AuditRecord[] = [];
+  record(records: readonly AuditRecord[]): Promise<void> {
+    this.records.push(...records);
+    return Promise.resolve();
+  }
+}
