@@ -91,7 +91,23 @@ export class KeyVaultKeysAdapter implements KeyVaultKeys {
     } catch (e) {
       throw mapAzureError(e, `listing versions of key ${keyName} in ${ref.vaultName}`);
     }
-    return { vaultUrl: ref.vaultUrl, vaultName: ref.vaultName, name: keyName, versions };
+    // The current version settles which version is newest when creation times tie (whole seconds).
+    let current: KeyVersionInfo;
+    try {
+      current = fromKey(await this.client(ref.vaultUrl).getKey(keyName));
+    } catch (e) {
+      throw mapAzureError(e, `reading key ${keyName} in ${ref.vaultName}`);
+    }
+    // Created after the listing: a version all the same.
+    if (!versions.some((v) => v.version.toLowerCase() === current.version.toLowerCase()))
+      versions.push(current);
+    return {
+      vaultUrl: ref.vaultUrl,
+      vaultName: ref.vaultName,
+      name: keyName,
+      versions,
+      currentVersion: current.version,
+    };
   }
 
   async readKeyVersion(vaultUrl: string, keyName: string, version: string): Promise<KeyVersionInfo> {

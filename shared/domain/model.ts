@@ -24,6 +24,11 @@ export interface KeyInfo {
   readonly name: string;
   /** Every version the vault lists, in any order. */
   readonly versions: readonly KeyVersionInfo[];
+  /**
+   * The version Key Vault serves when asked for the key without a version: its current one. Creation
+   * times are whole seconds, so two versions made in the same second tie; this is the tie-break.
+   */
+  readonly currentVersion?: string | undefined;
 }
 
 export type DataEncryptionType = 'SystemManaged' | 'AzureKeyVault';

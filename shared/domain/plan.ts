@@ -106,7 +106,8 @@ function decideSlot(
   const current = findVersion(key, ref.version);
   if (current === undefined)
     return plan('unknownVersion', `version ${ref.version} is not listed by the vault`);
-  if (Date.parse(current.createdOn) >= Date.parse(target.createdOn)) {
+  const age = Date.parse(current.createdOn) - Date.parse(target.createdOn);
+  if (age > 0 || (age === 0 && isCurrentVersion(key, current.version))) {
     return plan('ahead', `version ${ref.version} is not older than the target; never downgrade`);
   }
   return plan('update', `version ${ref.version} -> ${target.version}`, targetUri);
@@ -239,8 +240,17 @@ export function planRollout(input: PlanInput): RolloutPlan {
   };
 }
 
-/** The newest version by creation time, or undefined for a key without versions. */
+function isCurrentVersion(key: KeyInfo, version: string): boolean {
+  return key.currentVersion !== undefined && key.currentVersion.toLowerCase() === version.toLowerCase();
+}
+
+/**
+ * The newest version: the vault's current one when known, else the latest by creation time; undefined
+ * for a key without versions.
+ */
 export function latestVersion(key: KeyInfo): KeyVersionInfo | undefined {
+  const current = key.versions.find((v) => isCurrentVersion(key, v.version));
+  if (current !== undefined) return current;
   let best: KeyVersionInfo | undefined;
   for (const v of key.versions)
     if (best === undefined || Date.parse(v.createdOn) > Date.parse(best.createdOn)) best = v;

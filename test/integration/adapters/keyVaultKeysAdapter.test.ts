@@ -32,6 +32,8 @@ describe('KeyVaultKeysAdapter over the real KeyClient against the local Key Vaul
       kid: `${VAULT_URL}/keys/${KEY}/${V1}`,
       enabled: true,
     });
+    // The current version, as Key Vault serves the key without a version (the creation-time tie-break).
+    expect(key.currentVersion).toBe(V2);
     const calls = h.azure.requests.slice(before).filter((r) => r.operation === 'keys.listVersions');
     expect(calls.map((c) => c.status)).toEqual([401, 200, 200, 200]); // challenge, then one page per version
   });

@@ -211,3 +211,39 @@ describe('latestVersion', () => {
     expect(latestVersion({ ...key, versions: [] })).toBeUndefined();
   });
 });
+
+describe('versions created in the same second (Key Vault keeps whole seconds)', () => {
+  const second = '2026-11-24T10:00:00Z';
+  const tied = (current: string): KeyInfo => ({
+    ...key,
+    versions: [
+      { kid: `${VAULT}/keys/pg-cmk/${V2}`, version: V2, enabled: true, createdOn: second },
+      { kid: `${VAULT}/keys/pg-cmk/${V3}`, version: V3, enabled: true, createdOn: second },
+    ],
+    currentVersion: current,
+  });
+
+  it.each([V2, V3])('takes the vault’s current version (%s) as the newest', (current) => {
+    expect(latestVersion(tied(current))?.version).toBe(current);
+  });
+
+  it('moves a server from the other tied version to the current one', () => {
+    const plan = planRollout({
+      key: tied(V3),
+      targetVersion: V3,
+      servers: [server('pg-a', { primary: k(V2) })],
+      optOutTag: 'cmk-rotation-optout',
+    });
+    expect(plan.servers[0]?.slots[0]?.decision).toBe('update');
+  });
+
+  it('never moves a server off the current version to a tied older one', () => {
+    const plan = planRollout({
+      key: tied(V3),
+      targetVersion: V2,
+      servers: [server('pg-a', { primary: k(V3) })],
+      optOutTag: 'cmk-rotation-optout',
+    });
+    expect(plan.servers[0]?.slots[0]?.decision).toBe('ahead');
+  });
+});
