@@ -6,7 +6,7 @@ import {
   type EventParseResult,
 } from '../../../shared/domain/events';
 
-const SPECS = join(__dirname, '../../../../shared/azure-specs/eventgrid-keyvault-events');
+const SPECS = join(__dirname, '../../fixtures/azure-specs/eventgrid-keyvault-events');
 const SUB = '9f3a8c52-1e4b-4c2d-8f6a-2b7c9d0e1f23';
 const VER = 'ee059b2bb5bc48398a53b168c6cdcb10';
 const TOPIC = `/subscriptions/${SUB}/resourceGroups/rg-sec/providers/Microsoft.KeyVault/vaults/sample-kv`;
