@@ -9,6 +9,15 @@ export interface KeyLocator {
 export interface ServerPage {
   readonly servers: readonly ServerSnapshot[];
   readonly continuationToken: string | undefined;
+  /** Rows that name the key but cannot be read as a server (malformed): reported, never dropped silently. */
+  readonly invalid?: readonly InvalidServerRow[];
+}
+
+/** A discovered row that is not a usable server: its id when it has one, and why. */
+export interface InvalidServerRow {
+  readonly id: string | undefined;
+  readonly name: string | undefined;
+  readonly reason: string;
 }
 
 /** Serialized state of a long-running PATCH: plain JSON, safe to carry through an orchestration. */
@@ -36,17 +45,27 @@ export interface ServerFleet {
   pollOperation(handle: OperationHandle): Promise<OperationStatus>;
 }
 
+/** Every server a discovery finds, and the rows it could not read, following continuation tokens to the end. */
+export async function discoverServersReferencingKey(
+  fleet: ServerFleet,
+  key: KeyLocator,
+): Promise<{ servers: ServerSnapshot[]; invalid: InvalidServerRow[] }> {
+  const servers: ServerSnapshot[] = [];
+  const invalid: InvalidServerRow[] = [];
+  let token: string | undefined;
+  do {
+    const page = await fleet.findServersReferencingKey(key, token);
+    servers.push(...page.servers);
+    invalid.push(...(page.invalid ?? []));
+    token = page.continuationToken;
+  } while (token !== undefined);
+  return { servers, invalid };
+}
+
 /** Every server a discovery finds, following its continuation tokens to the end. */
 export async function findAllServersReferencingKey(
   fleet: ServerFleet,
   key: KeyLocator,
 ): Promise<ServerSnapshot[]> {
-  const all: ServerSnapshot[] = [];
-  let token: string | undefined;
-  do {
-    const page = await fleet.findServersReferencingKey(key, token);
-    all.push(...page.servers);
-    token = page.continuationToken;
-  } while (token !== undefined);
-  return all;
+  return (await discoverServersReferencingKey(fleet, key)).servers;
 }

@@ -1,6 +1,7 @@
 import type { AuditRecord } from '../domain/audit';
 import {
   KEY_EVENT_SIGNAL,
+  ROTATION_SCHEMA_VERSION,
   rotationInstanceId,
   type KeyEventSignal,
   type OpenIncident,
@@ -86,6 +87,7 @@ export async function requestRotation(
     return { kind: 'duplicate', instanceId };
   }
   const input: RotationInput = {
+    schemaVersion: ROTATION_SCHEMA_VERSION,
     vaultUrl: request.vaultUrl,
     vaultName: request.vaultName,
     keyName: request.keyName,
