@@ -143,7 +143,16 @@ export interface RotationOutput {
   readonly servers: readonly ServerOutcome[];
   readonly openIncidents: readonly OpenIncident[];
   readonly resolvedIncidents: readonly string[];
+  /** When the run ended (orchestration time): the sweep's retry backoff counts from it. */
+  readonly completedAt?: string | undefined;
 }
+
+/**
+ * A run that ended with failures for the newest version is retried by the sweep at most this often
+ * (sooner by an operator request or a change: a new version, a server that became Ready again, a
+ * version in use about to expire).
+ */
+export const SWEEP_RETRY_BACKOFF_HOURS = 24;
 
 /** One rotation instance per key: duplicates collapse onto it and newer versions are signalled to it. */
 export function rotationInstanceId(vaultName: string, keyName: string): string {

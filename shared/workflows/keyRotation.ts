@@ -143,6 +143,7 @@ function output(
     servers: [],
     openIncidents: mergeIncidents(run.input.openIncidents, run.opened),
     resolvedIncidents: [],
+    completedAt: run.context.df.currentUtcDateTime.toISOString(),
     ...o,
   };
 }
