@@ -156,9 +156,9 @@ function backoff(
   config: Config,
   now: Date,
 ): string | undefined {
-  const out = previous?.output as
-    { status?: unknown; targetVersion?: unknown; completedAt?: unknown; servers?: unknown } | undefined;
-  if (previous?.runtimeStatus !== 'Completed' || out === undefined || out === null) return undefined;
+  const raw = previous?.output;
+  if (previous?.runtimeStatus !== 'Completed' || typeof raw !== 'object' || raw === null) return undefined;
+  const out = raw as { status?: unknown; targetVersion?: unknown; completedAt?: unknown; servers?: unknown };
   if (out.status !== 'completedWithFailures' || typeof out.targetVersion !== 'string') return undefined;
   if (out.targetVersion.toLowerCase() !== latestVersion.toLowerCase()) return undefined;
   const at = typeof out.completedAt === 'string' ? Date.parse(out.completedAt) : NaN;
