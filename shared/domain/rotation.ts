@@ -122,6 +122,8 @@ export interface ServerOutcome {
 }
 
 export interface ServerRolloverInput {
+  /** `ROTATION_SCHEMA_VERSION` of the deployment that started the parent rotation. */
+  readonly schemaVersion?: number | undefined;
   readonly correlationId: string;
   readonly trigger: string;
   readonly key: KeyInfo;

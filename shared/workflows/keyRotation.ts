@@ -489,6 +489,7 @@ function* rollOut(
   const canary = actionable.filter((s) => s.ring === 'canary');
   const rest = actionable.filter((s) => s.ring !== 'canary');
   const subInput = (server: PlannedServer): ServerRolloverInput => ({
+    schemaVersion: ROTATION_SCHEMA_VERSION,
     correlationId: context.df.instanceId,
     trigger: input.trigger,
     key,

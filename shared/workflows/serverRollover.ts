@@ -6,6 +6,7 @@ import type { Slot } from '../domain/model';
 import {
   incidentKeys,
   RETRY_POLICIES,
+  ROTATION_SCHEMA_VERSION,
   retryDelaySeconds,
   type ServerOutcome,
   type ServerRolloverInput,
@@ -54,6 +55,18 @@ export function* serverRolloverOrchestrator(
   context: OrchestrationContext,
 ): Generator<Task, ServerOutcome, unknown> {
   const input = inputOf(context, 'serverRollover');
+  if (input.schemaVersion !== ROTATION_SCHEMA_VERSION)
+    // Started by another deployment: end at once, touching nothing (its parent ends too; the next
+    // run of the key starts again under this version).
+    return {
+      serverId: input.server.serverId,
+      serverName: input.server.serverName,
+      subscriptionId: input.server.subscriptionId,
+      outcome: 'skipped',
+      slots: [],
+      reasonCode: 'SchemaVersionChanged',
+      reason: 'started by another deployment; the next run of the key handles this server',
+    };
   const started = context.df.currentUtcDateTime.getTime();
   const r: Rollover = {
     context,

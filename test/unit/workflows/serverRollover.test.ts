@@ -2,6 +2,7 @@ import type { AuditRecord } from '../../../shared/domain/audit';
 import type { Incident } from '../../../shared/domain/incident';
 import {
   RETRY_POLICIES,
+  ROTATION_SCHEMA_VERSION,
   type ServerOutcome,
   type ServerRolloverInput,
 } from '../../../shared/domain/rotation';
@@ -21,6 +22,7 @@ const IDENTITY =
   '/subscriptions/6f1c2b9e-3d4a-4e8b-9a1f-0c2d3e4f5a6b/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-a';
 
 const input: ServerRolloverInput = {
+  schemaVersion: ROTATION_SCHEMA_VERSION,
   correlationId: 'cmk-rotation:contoso-pg-kv:pg-cmk',
   trigger: 'event:e1',
   key: keyWith(version(V1, 300, 65), version(V2, 1, 365)),
@@ -358,5 +360,11 @@ describe('serverRollover orchestrator, driven by durable histories', () => {
       expect(page?.nextStep).toMatch(/re-enable it, extend its expiry, recover it/);
       expect(page?.nextStep).toContain('Ready again');
     });
+  });
+  it('a rollover started by an older deployment (no schema version) ends at once, touching nothing', async () => {
+    const { schemaVersion: _old, ...old } = input;
+    const r = await runOrchestration(serverRolloverOrchestrator, old, () => stepOk(null), { start: NOW });
+    expect(r.calls).toEqual([]);
+    expect(r.output).toMatchObject({ outcome: 'skipped', reasonCode: 'SchemaVersionChanged' });
   });
 });
