@@ -90,6 +90,25 @@ function entryPoints(appRoot: string): string[] {
     .map((f) => join(dir, f));
 }
 
+/**
+ * The Functions host reads an Event Grid body with a .NET JSON reader, and both Json.NET (13.0.1 on)
+ * and System.Text.Json stop at depth 64 by default, so deeper JSON never reaches a function there:
+ * refused like any unreadable body. (Here, re-encoding it for the worker would overflow the stack.)
+ */
+const MAX_JSON_DEPTH = 64;
+
+function jsonDepthExceeds(value: unknown, max: number): boolean {
+  const stack: { v: unknown; depth: number }[] = [{ v: value, depth: 1 }];
+  for (let item = stack.pop(); item !== undefined; item = stack.pop()) {
+    const { v, depth } = item;
+    if (typeof v !== 'object' || v === null) continue;
+    if (depth > max) return true;
+    for (const child of Array.isArray(v) ? (v as unknown[]) : Object.values(v))
+      stack.push({ v: child, depth: depth + 1 });
+  }
+  return false;
+}
+
 async function readBody(req: IncomingMessage): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const c of req) chunks.push(c as Buffer);
@@ -355,6 +374,8 @@ export async function startLocalHost(options: HostOptions): Promise<LocalHost> {
     } catch {
       return send(res, 400, { error: 'the body is not valid JSON' });
     }
+    if (jsonDepthExceeds(parsed, MAX_JSON_DEPTH))
+      return send(res, 400, { error: `the body is nested deeper than ${MAX_JSON_DEPTH} levels` });
     const events = Array.isArray(parsed) ? (parsed as unknown[]) : [parsed];
     if (events.length === 0 || events.some((e) => typeof e !== 'object' || e === null))
       return send(res, 400, { error: 'expected an event or an array of events' });
