@@ -6,13 +6,7 @@ import {
   type KnownSystemEventTypes,
   type SystemEventNameToEventData,
 } from '@azure/eventgrid';
-import {
-  keyVaultEventFrom,
-  rejectEvent,
-  type EventParseResult,
-  type KeyEventData,
-  type KeyEventType,
-} from '../domain/events';
+import { keyVaultEventFrom, rejectEvent, type EventParseResult, type KeyEventType } from '../domain/events';
 import type { KeyVaultEventReader } from '../ports/keyVaultEvents';
 
 /** The Key Vault events the rotator acts on, by the SDK's system event names. */
@@ -70,8 +64,8 @@ export const MAX_EVENTS_PER_DELIVERY = 5_000;
 export const MAX_DELIVERY_BYTES = 2 * 1024 * 1024;
 /**
  * A Key Vault event is three levels deep (envelope, data, value). Bounded well below the Functions
- * host's JSON readers (depth 64) and far below where recursive code (JSON.stringify) overflows the
- * stack (about 5,000 levels on Node 20).
+ * host's JSON readers (depth 64) and far below where recursive code overflows the stack (JSON.stringify
+ * on Node 20 does by 5,000 levels).
  */
 export const MAX_EVENT_DEPTH = 32;
 export const MAX_EVENT_VALUES = 10_000;
@@ -129,7 +123,9 @@ function isType(d: Delivered, type: KnownSystemEventTypes): boolean {
  * - NBF/EXP accepted as numeric strings: every published sample sends `"NBF": "1559081980"` although
  *   both schema versions say number.
  */
-function readKeyEventData(data: Json): { ok: true; data: KeyEventData } | { ok: false; reason: string } {
+function readKeyEventData(
+  data: Json,
+): { ok: true; data: Partial<SdkKeyEventData> } | { ok: false; reason: string } {
   const byName = new Map<string, { wire: string; value: unknown }>();
   for (const [k, value] of Object.entries(data)) {
     const name = k.trim().toLowerCase();
@@ -138,8 +134,10 @@ function readKeyEventData(data: Json): { ok: true; data: KeyEventData } | { ok: 
       return { ok: false, reason: `data has two different values for ${seen.wire}` };
     byName.set(name, { wire: k.trim(), value });
   }
-  const out: Record<string, string | number | undefined> = {};
-  for (const [field, wire] of Object.entries(KEY_EVENT_WIRE_NAMES)) {
+  // The SDK's model, honestly partial: nothing guarantees Azure sends every field.
+  const out: { -readonly [K in keyof SdkKeyEventData]?: SdkKeyEventData[K] } = {};
+  for (const field of Object.keys(KEY_EVENT_WIRE_NAMES) as (keyof SdkKeyEventData)[]) {
+    const wire = KEY_EVENT_WIRE_NAMES[field];
     const v = byName.get(wire.toLowerCase())?.value;
     if (v === undefined || v === null) continue;
     if (field === 'nbf' || field === 'exp') {
@@ -161,8 +159,10 @@ function readKeyEventData(data: Json): { ok: true; data: KeyEventData } | { ok: 
 /**
  * The intake's reader of Key Vault events, built on `@azure/eventgrid`: the SDK's
  * `EventGridDeserializer` checks the envelope (required fields and types, `metadataVersion` "1",
- * `specversion` "1.0"), `isSystemEvent` decides what the event is, and the domain
- * (`keyVaultEventFrom`) keeps the key-identifier and consistency rules. Never throws: what the SDK or
+ * `specversion` "1.0"), `isSystemEvent` decides what the event is, the data is read into the SDK's
+ * `KeyVaultKey*EventData` model (not taken from the type `isSystemEvent` narrows to: that type says
+ * camelCase numbers, the wire carries PascalCase and strings), and the domain (`keyVaultEventFrom`)
+ * keeps the key-identifier and consistency rules. Never throws: what the SDK or
  * the domain refuses becomes a typed rejection. A dead-letter replay reads stored deliveries with
  * `readDelivery` and gets exactly the intake's verdicts.
  */

@@ -471,6 +471,25 @@ describe('readDelivery', () => {
     expect(rejection(first).reason).toContain(reason);
   });
 
+  it('reads a dead-letter blob like the delivery it kept (what a replay command would feed it)', async () => {
+    // Microsoft Learn, "Set dead-letter location and retry policy": a dead-letter blob holds one or
+    // more events in an array; each carries deadLetterReason, deliveryAttempts, lastDeliveryOutcome,
+    // lastHttpStatusCode beside the original envelope.
+    const originals = [egEvent('KeyNewVersionCreated', pascal), egEvent('SecretNewVersionCreated', pascal)];
+    const blob = JSON.stringify(
+      originals.map((e) => ({
+        ...e,
+        deadLetterReason: 'MaxDeliveryAttemptsExceeded',
+        deliveryAttempts: 30,
+        lastDeliveryOutcome: 'TimedOut',
+        lastHttpStatusCode: 408,
+        publishTime: '2026-11-20T10:00:00.1234567Z',
+        lastDeliveryAttemptTime: '2026-11-21T10:00:00.1234567Z',
+      })),
+    );
+    expect(await reader.readDelivery(blob)).toEqual(await reader.readDelivery(originals));
+  });
+
   it('reads a full 5,000-event batch', async () => {
     const results = await reader.readDelivery(
       Array.from({ length: MAX_EVENTS_PER_DELIVERY }, () => egEvent('KeyExpired', pascal)),
