@@ -84,9 +84,9 @@ var deployEventSubscriptions = deployEventSubscriptionsText == 'true'
 var vaultDnsSuffix = environment().suffixes.keyvaultDns
 var managedHsmDnsSuffix = replace(vaultDnsSuffix, '.vault.', '.managedhsm.')
 var keyStoreUrls = map(keyVaults, v => 'https://${toLower(v.name)}${(v.?kind ?? 'vault') == 'managedHsm' ? managedHsmDnsSuffix : vaultDnsSuffix}')
-// Key vaults get Azure RBAC roles and an Event Grid subscription. Managed HSMs use local RBAC (a data-plane
-// role assignment Bicep cannot make: README "Managed HSM") and publish no Event Grid events to subscribe to
-// (the reconcile sweep is their trigger).
+// Key vaults get Azure RBAC roles and an Event Grid subscription. Managed HSMs get neither here: their local
+// RBAC is a data-plane role assignment Bicep cannot make (README "Managed HSM"), and the Key Vault system topic
+// type is Microsoft.KeyVault.vaults, so the reconcile sweep is their trigger.
 var vaults = filter(keyVaults, v => (v.?kind ?? 'vault') == 'vault')
 var tags = { 'azd-env-name': environmentName, app: 'pg-cmk-rotator' }
 
