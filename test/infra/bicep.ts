@@ -661,16 +661,25 @@ export function undeclaredDependencies(src: BicepSource): Finding[] {
   const byModule = new Map(calls.map((c) => [c.symbol, deployedTypes(src, c.file)]));
   const deployedAnywhere = new Set([...byModule.values()].flatMap((t) => [...t]));
   const mainText = src.text(main);
-  const mainStructure = structure(mainText);
-  for (const m of mainStructure.matchAll(/\b(resourceId|subscriptionResourceId|extensionResourceId)\s*\(/g)) {
-    const args = mainText.slice(m.index, closingParen(mainStructure, m.index + m[0].length - 1));
-    const type = /'([A-Za-z]+\.[A-Za-z]+\/[^']+)'/.exec(args)?.[1];
-    if (type !== undefined && deployedAnywhere.has(type.toLowerCase()))
-      findings.push({
-        file: main,
-        line: lineOf(mainText, m.index),
-        problem: `${m[1]}() of ${type}, which a module of this deployment creates: use that module's output (a dependency)`,
-      });
+  // resourceId() and friends build an id without a dependency. In main.bicep, of a type any of its modules
+  // creates; in any file, of a type that file (or a module it calls) creates.
+  for (const file of src.files) {
+    const text = src.text(file);
+    const s = structure(text);
+    const created = file === main ? deployedAnywhere : deployedTypes(src, file);
+    for (const m of s.matchAll(/\b(resourceId|subscriptionResourceId|extensionResourceId)\s*\(/g)) {
+      const args = text.slice(m.index, closingParen(s, m.index + m[0].length - 1));
+      const type = /'([A-Za-z]+\.[A-Za-z]+\/[^']+)'/.exec(args)?.[1];
+      if (type !== undefined && created.has(type.toLowerCase()))
+        findings.push({
+          file,
+          line: lineOf(text, m.index),
+          problem:
+            file === main
+              ? `${m[1]}() of ${type}, which a module of this deployment creates: use that module's output (a dependency)`
+              : `${m[1]}() of ${type}, which this file creates: use the resource's symbol or its module's output (a dependency)`,
+        });
+    }
   }
   for (const call of calls) {
     const needs = resources(src).filter((r) => r.file === call.file && r.existing);

@@ -196,6 +196,19 @@ resource topic 'Microsoft.EventGrid/systemTopics@2025-02-15' existing = { name: 
     expect(undeclaredDependencies(files('dependsOn: [eventGrid]'))).toEqual([]);
   });
 
+  it('flags resourceId() of a resource the same module creates, but not of one it does not (a built-in role)', () => {
+    const src = memorySource({
+      'main.bicep': "module app 'modules/app.bicep' = { name: 'app' }\n",
+      'modules/app.bicep': `resource site 'Microsoft.Web/sites@2024-04-01' = { name: 'func' }
+output id string = resourceId('Microsoft.Web/sites', 'func')
+output reader string = subscriptionResourceId('Microsoft.Authorization/roleDefinitions', '21090545-7ca7-4776-b22c-e363652d74d2')
+`,
+    });
+    expect(problems(undeclaredDependencies(src))).toEqual([
+      "modules/app.bicep:2 resourceId() of Microsoft.Web/sites, which this file creates: use the resource's symbol or its module's output (a dependency)",
+    ]);
+  });
+
   it('finds none in infra/', () => {
     expect(problems(undeclaredDependencies(infraSource))).toEqual([]);
   });
