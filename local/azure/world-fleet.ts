@@ -1,7 +1,7 @@
-import { parseFlexibleServerId, parseUserAssignedIdentityId } from '../../shared/domain/resourceId';
 import { Clock, parseFleetTime } from './clock';
 import type { FleetFile } from './fleet';
 import { isObject } from './http';
+import { armIdOfType, FLEXIBLE_SERVER_TYPE, USER_ASSIGNED_IDENTITY_TYPE } from './ids';
 import {
   DEFAULT_KEY_OPS,
   generateKeyMaterial,
@@ -37,7 +37,8 @@ export async function loadWorld(
   const now = clock.now();
 
   for (const id of fleet.identities ?? []) {
-    parseUserAssignedIdentityId(id.id);
+    if (armIdOfType(id.id, USER_ASSIGNED_IDENTITY_TYPE) === undefined)
+      throw new FleetError(`identity ${id.id} is not a user-assigned identity id`);
     world.identities.set(id.id.toLowerCase(), id);
   }
   for (const v of fleet.vaults ?? []) {
@@ -96,7 +97,8 @@ export async function loadWorld(
 export function addServer(world: World, raw: unknown): ServerRecord {
   if (!isObject(raw)) throw new FleetError('a server must be a JSON object');
   const json = structuredClone(raw);
-  const ref = parseFlexibleServerId(String(json['id']));
+  const ref = armIdOfType(String(json['id']), FLEXIBLE_SERVER_TYPE);
+  if (ref === undefined) throw new FleetError(`server id ${String(json['id'])} is not a flexible server id`);
   if (typeof json['name'] !== 'string') json['name'] = ref.name;
   json['type'] ??= 'Microsoft.DBforPostgreSQL/flexibleServers';
   if (typeof json['location'] !== 'string') throw new FleetError(`server ${ref.name} has no location`);

@@ -1,4 +1,3 @@
-import { tryParseKeyUri } from '../../shared/domain/keyId';
 import {
   findVersion,
   hasPermissions,
@@ -7,6 +6,7 @@ import {
   type KeyVersion,
   type Vault,
 } from './keyvault-model';
+import { splitKeyUri } from './ids';
 import { FleetError, REQUIRED_SERVER_PERMISSIONS, type World } from './world';
 
 /** Resolves an identity id or principal id to a principal id. */
@@ -58,7 +58,7 @@ export function checkKeyAccess(
   identityId: string | undefined,
   prove: boolean,
 ): { ok: true; version: KeyVersion } | { ok: false; code: string; message: string } {
-  const ref = tryParseKeyUri(uri);
+  const ref = splitKeyUri(uri);
   if (ref === undefined)
     return {
       ok: false,

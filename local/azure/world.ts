@@ -1,9 +1,9 @@
 import type { KeyObject } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { parseFlexibleServerId } from '../../shared/domain/resourceId';
 import type { Clock } from './clock';
 import type { FleetFile, FleetIdentity } from './fleet';
 import { isObject } from './http';
+import { armIdOfType, FLEXIBLE_SERVER_TYPE } from './ids';
 import type { KeyVersion, RotationPolicy, Vault, VaultKey } from './keyvault-model';
 import { addServer, loadWorld } from './world-fleet';
 import { checkKeyAccess, grant, principalOf, revoke } from './world-grants';
@@ -104,11 +104,8 @@ export class World {
   }
 
   findServer(id: string): ServerRecord | undefined {
-    try {
-      return this.servers.get(parseFlexibleServerId(id).id.toLowerCase());
-    } catch {
-      return undefined;
-    }
+    const ref = armIdOfType(id, FLEXIBLE_SERVER_TYPE);
+    return ref === undefined ? undefined : this.servers.get(ref.id.toLowerCase());
   }
 
   vaultByName(name: string): Vault | undefined {
