@@ -223,11 +223,11 @@ function startProcess(
 ): Promise<{ child: ChildProcess; ready: Record<string, unknown>; logs: () => string }> {
   const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
-  child.stdout?.on('data', (c: Buffer) => {
+  child.stdout.on('data', (c: Buffer) => {
     // Only the head of the log is kept: a fleet run logs per server.
     if (output.length < 200_000) output += c.toString('utf8');
   });
-  child.stderr?.on('data', (c: Buffer) => {
+  child.stderr.on('data', (c: Buffer) => {
     if (output.length < 200_000) output += c.toString('utf8');
   });
   return new Promise((resolve, reject) => {
@@ -236,10 +236,10 @@ function startProcess(
       const line = output.split('\n').find((l) => l.startsWith('READY '));
       if (line === undefined) return;
       clearTimeout(timer);
-      child.stdout?.off('data', check);
+      child.stdout.off('data', check);
       resolve({ child, ready: JSON.parse(line.slice(6)) as Record<string, unknown>, logs: () => output });
     };
-    child.stdout?.on('data', check);
+    child.stdout.on('data', check);
     child.once('exit', (code) => {
       clearTimeout(timer);
       reject(new Error(`${name} exited with ${code ?? 'a signal'}:\n${output}`));
@@ -249,7 +249,10 @@ function startProcess(
 
 function stop(child: ChildProcess): Promise<void> {
   return new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resolve();
+    if (child.exitCode !== null || child.signalCode !== null) {
+      resolve();
+      return;
+    }
     child.once('exit', () => resolve());
     child.kill('SIGTERM');
   });
@@ -314,14 +317,15 @@ export async function runFleetBench(options: FleetBenchOptions): Promise<FleetBe
     const admin = (path: string, method = 'GET', body?: unknown) =>
       httpsJson(`${loopback}/admin/${path}`, agent, method, body);
 
-    const settings: Record<string, string | undefined> = {
-      ...localAppSettings({ port, caCertPem, tenantId, url: loopback }, fleet),
-      [SETTINGS.pollIntervalSeconds]: String(options.pollSeconds ?? 1),
-    };
-    // The product's default parallelism unless the run names one.
+    // The product's default parallelism unless the run names one (the local settings pin one).
+    const settings = Object.fromEntries(
+      Object.entries({
+        ...localAppSettings({ port, caCertPem, tenantId, url: loopback }, fleet),
+        [SETTINGS.pollIntervalSeconds]: String(options.pollSeconds ?? 1),
+      }).filter(([k]) => k !== SETTINGS.maxParallelUpdates),
+    );
     if (options.maxParallel !== undefined)
       settings[SETTINGS.maxParallelUpdates] = String(options.maxParallel);
-    else delete settings[SETTINGS.maxParallelUpdates];
     const host = await startProcess(
       [
         HOST_MAIN,
@@ -401,7 +405,7 @@ export async function runFleetBench(options: FleetBenchOptions): Promise<FleetBe
     ).length;
 
     await stop(host.child);
-    const store = new InstanceStore(dataDir);
+    const store = new InstanceStore(dataDir, { readOnly: true });
     const parent = store.load(INSTANCE_ID);
     const prefix = `${encodeURIComponent(INSTANCE_ID)}.`;
     const instancesDir = join(dataDir, 'instances');
