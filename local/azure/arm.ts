@@ -1,8 +1,8 @@
 import {
   armError,
   authorizeArm,
-  knownResourceGroups,
-  knownSubscriptions,
+  knownResourceGroup,
+  knownSubscription,
   throttle,
   type ArmContext,
 } from './arm-common';
@@ -115,7 +115,7 @@ export function routeArm(ctx: ArmContext, req: Request): ArmRoute {
       operation: route.operation,
       handle: () => {
         const principal = authorizeArm(req, ARM_API_VERSIONS);
-        if (!knownSubscriptions(ctx.world).has(sub))
+        if (!knownSubscription(ctx.world, sub))
           throw armError(
             404,
             'SubscriptionNotFound',
@@ -161,15 +161,13 @@ function pageOf(ctx: ArmContext, records: ServerRecord[], req: Request, base: st
 }
 
 function listServers({ ctx, req, sub }: Call): Reply {
-  const records = [...ctx.world.servers.values()].filter(
-    (r) => String(r.json['id']).split('/')[2]?.toLowerCase() === sub,
-  );
+  const records = [...(ctx.world.serversBySubscription.get(sub) ?? [])];
   return { status: 200, body: pageOf(ctx, records, req, req.path) };
 }
 
 function checkResourceGroup({ ctx, params, sub }: Call): string {
   const rg = (params['rg'] ?? '').toLowerCase();
-  if (!knownResourceGroups(ctx.world, sub).has(rg))
+  if (!knownResourceGroup(ctx.world, sub, rg))
     throw armError(
       404,
       'ResourceGroupNotFound',
@@ -180,10 +178,7 @@ function checkResourceGroup({ ctx, params, sub }: Call): string {
 
 function listServersInResourceGroup(call: Call): Reply {
   const rg = checkResourceGroup(call);
-  const records = [...call.ctx.world.servers.values()].filter((r) => {
-    const p = String(r.json['id']).toLowerCase().split('/');
-    return p[2] === call.sub && p[4] === rg;
-  });
+  const records = [...(call.ctx.world.serversByResourceGroup.get(`${call.sub}/${rg}`) ?? [])];
   return { status: 200, body: pageOf(call.ctx, records, call.req, call.req.path) };
 }
 

@@ -8,7 +8,7 @@ import type { KeyVersion, RotationPolicy, Vault, VaultKey } from './keyvault-mod
 import { addServer, loadWorld } from './world-fleet';
 import { checkKeyAccess, grant, principalOf, revoke } from './world-grants';
 import { addVersion, rotate, setRotationPolicy } from './world-keys';
-import { evaluate, evaluateServers } from './world-time';
+import { evaluate, evaluateServers, ServerHealth } from './world-time';
 
 export type KeyEventType = 'KeyNewVersionCreated' | 'KeyNearExpiry' | 'KeyExpired';
 
@@ -71,6 +71,11 @@ export class World {
   readonly vaults = new Map<string, Vault>();
   readonly identities = new Map<string, FleetIdentity>();
   readonly servers = new Map<string, ServerRecord>();
+  /** Servers by subscription, and by `<subscription>/<resource group>` (lower-case): kept by addServer. */
+  readonly serversBySubscription = new Map<string, ServerRecord[]>();
+  readonly serversByResourceGroup = new Map<string, ServerRecord[]>();
+  /** Which servers the key status check must look at (world-time). */
+  readonly health = new ServerHealth();
   readonly operations = new Map<string, Operation>();
   readonly events = new EventEmitter<{ key: [KeyEvent] }>();
   /** Clock time of the last key status check of the servers (world-time). */
@@ -101,6 +106,11 @@ export class World {
 
   addServer(raw: unknown): ServerRecord {
     return addServer(this, raw);
+  }
+
+  /** A server's JSON changed outside the key status check (a PATCH started or ended): look at it again. */
+  serverChanged(record: ServerRecord): void {
+    this.health.changed(record);
   }
 
   findServer(id: string): ServerRecord | undefined {
