@@ -74,6 +74,8 @@ export class ServerHealth {
   private readonly dirty = new Set<ServerRecord>();
   /** Servers with an Invalid key: time alone can make them Inaccessible. */
   private readonly invalid = new Set<ServerRecord>();
+  /** How many servers the last pass looked at (tests and benchmarks). */
+  lastPassLooked = 0;
 
   changed(record: ServerRecord): void {
     this.dirty.add(record);
@@ -132,6 +134,7 @@ export class ServerHealth {
       for (const record of members) look(record);
     }
     for (const record of [...this.invalid]) look(record);
+    this.lastPassLooked = seen.size;
   }
 }
 

@@ -122,8 +122,9 @@ export class DurableEngine {
   private readonly orchestrationSlots: Semaphore;
   private readonly timers = new Map<string, NodeJS.Timeout>();
   private readonly inflight = new Set<string>();
+  private readonly waitingEpisodes = new Set<string>();
   private stopped = false;
-  /** `storeMs`: time inside the instance store (parse, serialize, file I/O, fsync). */
+  /** `storeMs`: event-loop time inside the instance store (see `timed`). */
   readonly counters = { episodes: 0, activityExecutions: 0, replayCpuMs: 0, storeMs: 0 };
   private readonly store: InstanceStore;
 
@@ -178,10 +179,10 @@ export class DurableEngine {
   ): Promise<{ instanceId: string; created: boolean }> {
     this.fn(name, 'orchestrationTrigger');
     const id = instanceId ?? randomUUID().replace(/-/g, '');
-    return this.withLock<{ instanceId: string; created: boolean }>(id, () => {
+    return this.withLock<{ instanceId: string; created: boolean }>(id, async () => {
       const existing = this.store.load(id);
       if (existing !== undefined && !TERMINAL.includes(existing.status))
-        return Promise.resolve({ instanceId: id, created: false });
+        return { instanceId: id, created: false };
       if (existing !== undefined) this.store.delete(id);
       const now = this.now();
       const state: InstanceState = {
@@ -198,22 +199,22 @@ export class DurableEngine {
         history: [],
         inboxGeneration: 0,
       };
-      this.store.commit(state, [], true);
+      await this.store.commit(state, [], true);
       this.options.log(`orchestration ${name} (${id}) Pending`);
       this.schedule(id);
-      return Promise.resolve({ instanceId: id, created: true });
+      return { instanceId: id, created: true };
     });
   }
 
   /** Adds events to an instance's inbox (durably) and schedules an episode. */
   private deliver(instanceId: string, events: HistoryEvent[]): Promise<'ok' | 'notFound' | 'gone'> {
-    return this.withLock(instanceId, () => {
+    return this.withLock(instanceId, async () => {
       const state = this.store.load(instanceId);
-      if (state === undefined) return Promise.resolve('notFound' as const);
-      if (TERMINAL.includes(state.status)) return Promise.resolve('gone' as const);
-      this.store.append(instanceId, state.inboxGeneration, events);
+      if (state === undefined) return 'notFound' as const;
+      if (TERMINAL.includes(state.status)) return 'gone' as const;
+      await this.store.append(instanceId, state.inboxGeneration, events);
       this.schedule(instanceId);
-      return Promise.resolve('ok' as const);
+      return 'ok' as const;
     });
   }
 
@@ -228,20 +229,20 @@ export class DurableEngine {
   }
 
   terminate(instanceId: string, reason: string): Promise<'ok' | 'notFound' | 'gone'> {
-    return this.withLock(instanceId, () => {
+    return this.withLock(instanceId, async () => {
       const state = this.store.load(instanceId);
-      if (state === undefined) return Promise.resolve('notFound' as const);
-      if (TERMINAL.includes(state.status)) return Promise.resolve('gone' as const);
+      if (state === undefined) return 'notFound' as const;
+      if (TERMINAL.includes(state.status)) return 'gone' as const;
       const now = this.now();
       const terminated = played(ev(EventType.ExecutionTerminated, now, { Input: JSON.stringify(reason) }));
-      this.finish(
+      await this.finish(
         { ...state, history: [...state.history, terminated] },
         [terminated],
         'Terminated',
         reason,
         now,
       );
-      return Promise.resolve('ok' as const);
+      return 'ok' as const;
     });
   }
 
@@ -288,8 +289,14 @@ export class DurableEngine {
     this.timers.clear();
   }
 
+  /**
+   * Runs an episode soon. One waiting episode per instance is enough: it reads the whole inbox when it
+   * runs, so deliveries before then need no episode of their own (a fan-in of N results is one or a few
+   * episodes, not N that find nothing to do).
+   */
   private schedule(instanceId: string): void {
-    if (this.stopped) return;
+    if (this.stopped || this.waitingEpisodes.has(instanceId)) return;
+    this.waitingEpisodes.add(instanceId);
     setImmediate(() => void this.runEpisode(instanceId));
   }
 
@@ -308,6 +315,8 @@ export class DurableEngine {
   }
 
   private async episode(instanceId: string): Promise<void> {
+    // From here on, a delivery needs an episode after this one.
+    this.waitingEpisodes.delete(instanceId);
     const state = this.store.load(instanceId);
     if (state === undefined || TERMINAL.includes(state.status)) return;
     const inbox = this.store.inbox(instanceId, state.inboxGeneration);
@@ -392,7 +401,7 @@ export class DurableEngine {
       const failed = played(
         ev(EventType.ExecutionFailed, now, { OrchestrationStatus: 'Failed', Reason: failure }),
       );
-      this.finish(
+      await this.finish(
         { ...next, history: [...next.history, failed] },
         [...appended, failed],
         'Failed',
@@ -401,7 +410,7 @@ export class DurableEngine {
       );
     } else if (continueAsNew !== undefined) {
       // A new execution: fresh history, the new input; events not yet consumed stay in the journal.
-      this.store.commit({ ...next, history: [], input: actionInput(continueAsNew['input']) }, [], true);
+      await this.store.commit({ ...next, history: [], input: actionInput(continueAsNew['input']) }, [], true);
       this.options.log(`orchestration ${state.name} (${instanceId}) ContinuedAsNew`);
       this.schedule(instanceId);
     } else if (orchestratorState?.isDone === true) {
@@ -411,7 +420,7 @@ export class DurableEngine {
           Result: json(orchestratorState.output),
         }),
       );
-      this.finish(
+      await this.finish(
         { ...next, history: [...next.history, completed] },
         [...appended, completed],
         'Completed',
@@ -419,7 +428,7 @@ export class DurableEngine {
         now,
       );
     } else {
-      this.store.commit(next, appended);
+      await this.store.commit(next, appended);
       if (wasPending) this.options.log(`orchestration ${state.name} (${instanceId}) Running`);
       for (const e of scheduled) this.dispatch(next, e);
     }
@@ -482,15 +491,15 @@ export class DurableEngine {
     return this.flatActions(s).find((a) => a['actionType'] === type);
   }
 
-  private finish(
+  private async finish(
     next: InstanceState,
     appended: readonly HistoryEvent[],
     status: RuntimeStatus,
     output: unknown,
     now: string,
-  ): void {
+  ): Promise<void> {
     const state: InstanceState = { ...next, status, output, lastUpdatedTime: now };
-    this.store.commit(state, appended);
+    await this.store.commit(state, appended);
     this.options.log(`orchestration ${state.name} (${state.instanceId}) ${status}`);
     void this.notifyParent(state);
   }
@@ -665,7 +674,10 @@ export class DurableEngine {
   }
 }
 
-/** The store with the time spent in each of its calls added to `counters.storeMs`. */
+/**
+ * The store with the time each call holds the event loop (parsing, serializing, synchronous file
+ * access; not the asynchronous writes and fsyncs it waits for) added to `counters.storeMs`.
+ */
 function timed(store: InstanceStore, counters: { storeMs: number }): InstanceStore {
   return new Proxy(store, {
     get(target, prop, receiver) {

@@ -3,15 +3,13 @@ import {
   existsSync,
   fstatSync,
   fsyncSync,
-  ftruncateSync,
   mkdirSync,
   openSync,
   readdirSync,
   readFileSync,
-  renameSync,
   rmSync,
-  writeSync,
 } from 'node:fs';
+import { open, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 
 /** A Durable Task history event as the durable-functions library reads it (PascalCase, JSON strings). */
@@ -90,6 +88,8 @@ const TERMINAL: readonly RuntimeStatus[] = ['Completed', 'Failed', 'Terminated']
  *   commits the next generation, so a crash either keeps the old commit with its journal (the episode
  *   re-runs) or the new one (the journal is done) — never half of both.
  *
+ * Writes are asynchronous (the fsyncs run on libuv's thread pool, so many instances' commits are in
+ * flight at once instead of each blocking the event loop); a commit counts once its promise resolves.
  * Live instances are kept parsed in memory (the engine is the only writer): an episode parses nothing
  * it already read. Finished instances are dropped from memory and read again when asked for. The
  * folder is listed once, when the store opens (which also clears what a crash left behind).
@@ -177,25 +177,26 @@ export class InstanceStore {
    * Commits an episode: `appended` are the events it added at the end of `state.history`. When
    * `newExecution` is set (start, continue-as-new) the log is rewritten from `state` instead.
    */
-  commit(state: InstanceState, appended: readonly HistoryEvent[], newExecution = false): void {
+  async commit(state: InstanceState, appended: readonly HistoryEvent[], newExecution = false): Promise<void> {
     const previous = this.entries.get(state.instanceId);
     const previousGeneration = previous?.state.inboxGeneration;
     if (newExecution || previous === undefined || this.legacy.has(state.instanceId)) {
-      this.rewrite(state);
+      await this.rewrite(state);
     } else {
-      const lines =
+      const buffer = Buffer.from(
         appended.map((e) => `${JSON.stringify(e)}\n`).join('') +
-        `${JSON.stringify({ $commit: commitRecord(state) })}\n`;
-      const fd = openSync(this.log(state.instanceId), 'r+');
+          `${JSON.stringify({ $commit: commitRecord(state) })}\n`,
+        'utf8',
+      );
+      const file = await open(this.log(state.instanceId), 'r+');
       try {
-        if (previous.tornTail) ftruncateSync(fd, previous.committedBytes);
-        const buffer = Buffer.from(lines, 'utf8');
-        writeSync(fd, buffer, 0, buffer.length, previous.committedBytes);
-        fsyncSync(fd);
-        this.remember(state, previous.committedBytes + buffer.length);
+        if (previous.tornTail) await file.truncate(previous.committedBytes);
+        await file.write(buffer, 0, buffer.length, previous.committedBytes);
+        await file.sync();
       } finally {
-        closeSync(fd);
+        await file.close();
       }
+      this.remember(state, previous.committedBytes + buffer.length);
     }
     // Journals the commit consumed.
     if (previousGeneration !== undefined)
@@ -203,31 +204,31 @@ export class InstanceStore {
     else if (state.inboxGeneration > 0) this.dropJournal(state.instanceId, state.inboxGeneration - 1);
   }
 
-  append(id: string, generation: number, events: readonly HistoryEvent[]): void {
+  async append(id: string, generation: number, events: readonly HistoryEvent[]): Promise<void> {
     const path = this.journal(id, generation);
     if (!this.checkedJournals.has(path)) {
       // A journal from before this process may end in a torn line (a crash mid-append): cut it off,
       // or the next event would be glued to it and lost with it.
       if (existsSync(path)) {
         const valid = readJournal(path).validBytes;
-        const fd = openSync(path, 'r+');
+        const file = await open(path, 'r+');
         try {
-          if (fstatSync(fd).size > valid) {
-            ftruncateSync(fd, valid);
-            fsyncSync(fd);
+          if ((await file.stat()).size > valid) {
+            await file.truncate(valid);
+            await file.sync();
           }
         } finally {
-          closeSync(fd);
+          await file.close();
         }
       }
       this.checkedJournals.add(path);
     }
-    const fd = openSync(path, 'a');
+    const file = await open(path, 'a');
     try {
-      writeSync(fd, events.map((e) => `${JSON.stringify(e)}\n`).join(''));
-      fsyncSync(fd);
+      await file.write(events.map((e) => `${JSON.stringify(e)}\n`).join(''));
+      await file.sync();
     } finally {
-      closeSync(fd);
+      await file.close();
     }
     const cached = this.inboxes.get(`${id}#${generation}`);
     if (cached !== undefined) cached.push(...events);
@@ -283,7 +284,7 @@ export class InstanceStore {
   }
 
   /** A fresh log for the state (a new execution): temporary file, fsync, rename, fsync the folder. */
-  private rewrite(state: InstanceState): void {
+  private async rewrite(state: InstanceState): Promise<void> {
     const path = this.log(state.instanceId);
     const tmp = `${path}.tmp`;
     const header: ExecutionHeader = {
@@ -298,17 +299,22 @@ export class InstanceStore {
       `${JSON.stringify({ $execution: header })}\n` +
       state.history.map((e) => `${JSON.stringify(e)}\n`).join('') +
       `${JSON.stringify({ $commit: commitRecord(state) })}\n`;
-    const fd = openSync(tmp, 'w');
+    const file = await open(tmp, 'w');
     try {
-      writeSync(fd, text);
-      fsyncSync(fd);
+      await file.write(text);
+      await file.sync();
     } finally {
-      closeSync(fd);
+      await file.close();
     }
-    renameSync(tmp, path);
+    await rename(tmp, path);
     if (this.legacy.delete(state.instanceId))
       rmSync(join(this.dir, `${encodeURIComponent(state.instanceId)}.json`), { force: true });
-    this.syncDir();
+    const dir = await open(this.dir, 'r');
+    try {
+      await dir.sync();
+    } finally {
+      await dir.close();
+    }
     this.remember(state, Buffer.byteLength(text));
   }
 
