@@ -75,6 +75,8 @@ export interface FleetBenchResult {
   readonly hostCpuPerServerMs: number | undefined;
   readonly hostPeakRssMb: number | undefined;
   readonly standInsPeakRssMb: number | undefined;
+  /** CPU of the stand-ins' process from the event to completion. */
+  readonly standInsCpuMs: number | undefined;
   readonly parentHistoryEvents: number | undefined;
   readonly parentHistoryBytes: number;
 }
@@ -358,6 +360,7 @@ export async function runFleetBench(options: FleetBenchOptions): Promise<FleetBe
     log(`fleet of ${n} servers over ${subs} subscriptions up; rotating ${KEY}`);
 
     const cpuBefore = procStats(host.child.pid);
+    const standInsBefore = procStats(azure.child.pid);
     const eventAt = Date.now();
     const v3 = (await keys.rotateKey(KEY)).properties.version ?? '';
     const deadline = eventAt + (options.timeoutMs ?? 3_600_000);
@@ -438,6 +441,10 @@ export async function runFleetBench(options: FleetBenchOptions): Promise<FleetBe
       hostCpuPerServerMs: hostCpuMs === undefined ? undefined : hostCpuMs / n,
       hostPeakRssMb: cpuAfter?.peakRssMb,
       standInsPeakRssMb: standIns?.peakRssMb,
+      standInsCpuMs:
+        standIns !== undefined && standInsBefore !== undefined
+          ? standIns.cpuMs - standInsBefore.cpuMs
+          : undefined,
       parentHistoryEvents: parent?.history.length,
       parentHistoryBytes,
     };
@@ -457,6 +464,7 @@ export function formatFleetBench(r: FleetBenchResult): string {
     `  event → all verified    ${s(r.eventToAllVerifiedMs)}   ARM bound ${s(r.armBoundMs)}   ratio ${r.ratio.toFixed(2)}×`,
     `  ARM requests            ${r.armRequests} (${r.armRequestsPerServer.toFixed(2)} per server), Resource Graph ${r.resourceGraphRequests}, 429s ${r.throttled429}`,
     `  host CPU                ${ms(r.hostCpuMs)} (${r.hostCpuPerServerMs === undefined ? 'n/a' : `${r.hostCpuPerServerMs.toFixed(1)} ms`} per server)`,
+    `  stand-ins CPU           ${ms(r.standInsCpuMs)}`,
     `  peak RSS                host ${mb(r.hostPeakRssMb)}, stand-ins ${mb(r.standInsPeakRssMb)}`,
     `  parent history          ${r.parentHistoryEvents ?? 'n/a'} events, ${(r.parentHistoryBytes / 1024).toFixed(0)} KB on disk`,
   ].join('\n');
