@@ -24,7 +24,8 @@ import { SETTINGS } from '../shared/config';
  * operation status, verifying GET), plus one LRO for the canary ring and one for the rest.
  */
 
-const ROOT = join(__dirname, '..', '..');
+/** The repository: this file runs from dist/bench (npm run bench:fleet) or from bench/ (jest). */
+const ROOT = join(__dirname, '..', ...(__dirname.includes(join('dist', 'bench')) ? ['..'] : []));
 const AZURE_MAIN = join(ROOT, 'dist', 'local', 'azure', 'main.js');
 const HOST_MAIN = join(ROOT, 'dist', 'local', 'host', 'main.js');
 const VAULT = 'contoso-pg-kv';
