@@ -500,7 +500,8 @@ function* rollOut(
   });
   const canaryOutcomes = yield* rolloverWaves(run, canary.map(subInput));
   outcomes.push(...canaryOutcomes);
-  if (canaryOutcomes.some((o) => o.outcome === 'failed')) {
+  // A canary that was already Inaccessible never tried the new version: it proves nothing either way.
+  if (canaryOutcomes.some((o) => o.outcome === 'failed' && o.reasonCode !== 'ServerInaccessible')) {
     const held = rest.map((s) => ({
       serverId: s.serverId,
       serverName: s.serverName,

@@ -577,6 +577,27 @@ describe('keyRotation orchestrator, driven by durable histories', () => {
       expect((r.output as RotationOutput).status).toBe('completedWithFailures');
     });
 
+    it('an Inaccessible canary (it never tried the new version) does not hold the main ring back', async () => {
+      const base = planned('dark-canary', { ring: 'canary', action: 'skip' });
+      const canary: PlannedServer = {
+        ...base,
+        state: 'Inaccessible',
+        slots: base.slots.map((x) => ({ ...x, decision: 'deferred' as const })),
+      };
+      const s: Scenario = { key: twoVersions, latest: version(V2, 1, 365), servers: [canary, planned('a')] };
+      const r = await run(rotationInput(), s, [], (call, now) =>
+        call.name === 'serverRollover' &&
+        (call.input as ServerRolloverInput).server.serverName === 'dark-canary'
+          ? { result: { ...outcome('dark-canary', 'failed'), reasonCode: 'ServerInaccessible' } }
+          : responder(s)(call, now),
+      );
+      expect(subs(r)).toEqual(['dark-canary', 'a']);
+      const out = r.output as RotationOutput;
+      expect(out.status).toBe('completedWithFailures');
+      expect(out.servers.find((o) => o.serverName === 'a')?.outcome).toBe('updated');
+      expect(pages(r).map((p) => p.dedupKey)).not.toContain('cmk:contoso-pg-kv:pg-cmk:rotation:canaryfailed');
+    });
+
     it('an instance started by an older deployment (no schema version) ends at once without replaying its steps', async () => {
       const { schemaVersion: _dropped, ...old } = rotationInput();
       const r = await run(old, { key: twoVersions, latest: version(V2, 1, 365), servers: [planned('a')] });
