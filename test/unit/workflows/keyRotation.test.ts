@@ -331,7 +331,12 @@ describe('keyRotation orchestrator, driven by durable histories', () => {
       );
       expect(r.failed).toBeUndefined();
       // 5 + 10 + 20 + 40 + 80 s of backoff (plus the activities) outlast the 120 s outage.
-      expect(r.calls.filter((c) => c.name === 'readKey').length).toBeGreaterThan(2);
+      // Refused at 0, 6, 17, 38 and 79 s (the driver's activities take 1 s); the attempt at 160 s reads it.
+      const waits = r.history
+        .filter((h) => h.EventType === 10)
+        .map((e) => (Date.parse(String(e['FireAt'])) - Date.parse(e.Timestamp)) / 1000);
+      expect(waits.slice(0, 5)).toEqual([5, 10, 20, 40, 80]);
+      expect(r.calls.filter((c) => c.name === 'readKey')).toHaveLength(6 + 1); // + the final re-read
       expect(subs(r)).toEqual(['a']);
       expect((r.output as RotationOutput).status).toBe('completed');
       expect(pages(r)).toEqual([]);
