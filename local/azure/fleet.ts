@@ -11,7 +11,26 @@ export interface FleetFile {
   readonly identities?: readonly FleetIdentity[];
   readonly vaults?: readonly FleetVault[];
   readonly servers?: readonly unknown[];
+  /**
+   * Azure RBAC role assignments ARM checks callers against (flexibleServers/read and /write, and
+   * userAssignedIdentities/assign/action on every identity a request body assigns). Absent: every
+   * caller holds what infra grants the app (the rotation operator role) on every server subscription.
+   */
+  readonly roleAssignments?: readonly FleetRoleAssignment[];
   readonly behaviour?: FleetBehaviour;
+}
+
+export interface FleetRoleAssignment {
+  /** Object id of the caller (the app's principal locally: see local/app.ts); `*` for every caller. */
+  readonly principalId: string;
+  /** `/subscriptions/<id>[/resourceGroups/<rg>[/providers/<type>/<name>]]`; covers everything below it. */
+  readonly scope: string;
+  /**
+   * A built-in role name (`Owner`, `Contributor`, `Reader`, `Managed Identity Operator`) or the infra's
+   * `PostgreSQL CMK Rotation Operator`; and/or explicit `actions` (wildcards `*` allowed).
+   */
+  readonly role?: string;
+  readonly actions?: readonly string[];
 }
 
 export interface FleetIdentity {

@@ -1,3 +1,4 @@
+import { roleAssignmentsFrom, RoleError } from './arm-authz';
 import { Clock, parseFleetTime } from './clock';
 import type { FleetFile } from './fleet';
 import { isObject } from './http';
@@ -89,6 +90,14 @@ export async function loadWorld(
     world.vaults.set(vault.name, vault);
   }
   for (const raw of fleet.servers ?? []) addServer(world, raw);
+  if (fleet.roleAssignments !== undefined) {
+    try {
+      world.roleAssignments = roleAssignmentsFrom(fleet.roleAssignments);
+    } catch (e) {
+      if (e instanceof RoleError) throw new FleetError(e.message);
+      throw e;
+    }
+  }
   // Key health is part of the state from the first request on, not from the first clock tick.
   evaluateServers(world);
   return world;

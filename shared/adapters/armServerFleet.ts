@@ -120,13 +120,8 @@ export class ArmServerFleet implements ServerFleet {
 
   async beginEncryptionUpdate(serverId: string, body: EncryptionPatchBody): Promise<OperationHandle> {
     const ref = parseFlexibleServerId(serverId);
-    const userAssignedIdentities: Record<string, Record<string, never>> = {
-      ...body.identity.userAssignedIdentities,
-    };
-    const patch: ServerForPatch = {
-      identity: { type: body.identity.type, userAssignedIdentities },
-      dataEncryption: { ...body.properties.dataEncryption },
-    };
+    // dataEncryption only: no identity map, so ARM asks for no assign/action (see buildPatchBody).
+    const patch: ServerForPatch = { dataEncryption: { ...body.properties.dataEncryption } };
     try {
       const poller = await this.client(ref.subscriptionId).servers.beginUpdate(
         ref.resourceGroup,
