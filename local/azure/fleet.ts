@@ -101,6 +101,8 @@ export interface FleetBehaviour {
   readonly eventGridDeliveryTimeoutMs?: number;
   /** ARM token buckets per subscription and principal. */
   readonly armThrottling?: { readonly writes?: Bucket; readonly reads?: Bucket };
+  /** Resource Graph's per-principal quota: `requests` per `windowMs`. Default 15 per 5000 ms. */
+  readonly resourceGraphQuota?: { readonly requests?: number; readonly windowMs?: number };
 }
 
 export interface Bucket {

@@ -32,6 +32,7 @@ export async function loadWorld(
     eventGridDeliveryTimeoutMs: b.eventGridDeliveryTimeoutMs ?? 30_000,
     armWrites: { burst: 200, perSecond: 10, ...b.armThrottling?.writes },
     armReads: { burst: 250, perSecond: 25, ...b.armThrottling?.reads },
+    resourceGraphQuota: { requests: 15, windowMs: 5000, ...b.resourceGraphQuota },
     ...behaviourOverride,
   };
   const world = new World(clock, behaviour, fleet.tenantId ?? '72f988bf-86f1-41af-91ab-2d7cd011db47');

@@ -47,6 +47,7 @@ export interface Behaviour {
   eventGridDeliveryTimeoutMs: number;
   armWrites: { burst: number; perSecond: number };
   armReads: { burst: number; perSecond: number };
+  resourceGraphQuota: { requests: number; windowMs: number };
 }
 
 export const REQUIRED_SERVER_PERMISSIONS = ['get', 'wrapKey', 'unwrapKey'];

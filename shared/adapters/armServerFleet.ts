@@ -85,7 +85,18 @@ export class ArmServerFleet implements ServerFleet {
     return client;
   }
 
-  async findServersReferencingKey(key: KeyLocator, continuationToken?: string): Promise<ServerPage> {
+  findServersReferencingKey(key: KeyLocator, continuationToken?: string): Promise<ServerPage> {
+    return this.listPage((s) => referencesKey(s, key), continuationToken);
+  }
+
+  findServersWithCustomerManagedKeys(continuationToken?: string): Promise<ServerPage> {
+    return this.listPage((s) => s.dataEncryption?.type === 'AzureKeyVault', continuationToken);
+  }
+
+  private async listPage(
+    keep: (server: ServerSnapshot) => boolean,
+    continuationToken: string | undefined,
+  ): Promise<ServerPage> {
     const cursor = continuationToken === undefined ? { s: 0, t: undefined } : decodeCursor(continuationToken);
     const subscriptionId = this.options.subscriptions[cursor.s];
     if (subscriptionId === undefined) return { servers: [], continuationToken: undefined };
@@ -96,7 +107,7 @@ export class ArmServerFleet implements ServerFleet {
       const next = await pages.next();
       const page = next.done === true ? [] : next.value;
       const armToken = next.done === true ? undefined : getContinuationToken(page);
-      const servers = page.map(serverFromSdk).filter((s) => referencesKey(s, key));
+      const servers = page.map(serverFromSdk).filter(keep);
       const after: ListCursor | undefined =
         armToken !== undefined
           ? { s: cursor.s, t: armToken }
