@@ -58,26 +58,40 @@ export function roleAssignmentsFrom(raw: readonly FleetRoleAssignment[]): RoleAs
   });
 }
 
+/** The infra defaults, computed once per set of servers (a list checks every server it returns). */
+const defaults = new WeakMap<World, { servers: number; assignments: readonly RoleAssignment[] }>();
+
 function assignments(world: World): readonly RoleAssignment[] {
   if (world.roleAssignments !== undefined) return world.roleAssignments;
+  const cached = defaults.get(world);
+  if (cached?.servers === world.servers.size) return cached.assignments;
   const subs = new Set<string>();
   for (const r of world.servers.values()) subs.add(String(r.json['id']).split('/')[2] ?? '');
-  return [...subs].map((s) => ({
+  const computed = [...subs].map((s) => ({
     principalId: '*',
     scope: `/subscriptions/${s}`,
     actions: ROTATION_OPERATOR_ACTIONS,
   }));
+  defaults.set(world, { servers: world.servers.size, assignments: computed });
+  return computed;
 }
 
 // RBAC wildcards: a star matches anything, and a star between two slashes also matches a single
 // slash, so the built-in Managed Identity Operator's "userAssignedIdentities/(star)/assign/action"
 // covers "userAssignedIdentities/assign/action".
+const compiled = new Map<string, RegExp>();
+
 function actionMatches(pattern: string, action: string): boolean {
-  const source = pattern
-    .replace(/[.+?^${}()|[\]\\]/g, '\\$&')
-    .replace(/\*/g, '.*')
-    .replace(/\/\.\*\//g, '/(?:.*/)?');
-  return new RegExp(`^${source}$`, 'i').test(action);
+  let re = compiled.get(pattern);
+  if (re === undefined) {
+    const source = pattern
+      .replace(/[.+?^${}()|[\]\\]/g, '\\$&')
+      .replace(/\*/g, '.*')
+      .replace(/\/\.\*\//g, '/(?:.*/)?');
+    re = new RegExp(`^${source}$`, 'i');
+    compiled.set(pattern, re);
+  }
+  return re.test(action);
 }
 
 function inScope(scope: string, resourceId: string): boolean {
