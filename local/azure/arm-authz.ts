@@ -1,13 +1,15 @@
 import { armError } from './arm-common';
 import type { FleetRoleAssignment } from './fleet';
 import { isObject } from './http';
+import { vaultArmId } from './keyvault-model';
 import type { World } from './world';
 
 /**
  * ARM's caller authorization (Azure RBAC) for the flexible server routes: role assignments from the
  * fleet file (`roleAssignments`), or, when the file has none, what infra grants the app (the custom
  * "PostgreSQL CMK Rotation Operator" role of infra/modules/serverOperatorRole.bicep) to every caller on
- * every subscription that holds a server.
+ * every subscription that holds a server, and Key Vault Reader on every vault. Resource Graph shows a
+ * caller only the rows it may read.
  */
 
 export const ACTIONS = {
@@ -67,11 +69,14 @@ function assignments(world: World): readonly RoleAssignment[] {
   if (cached?.servers === world.servers.size) return cached.assignments;
   const subs = new Set<string>();
   for (const r of world.servers.values()) subs.add(String(r.json['id']).split('/')[2] ?? '');
-  const computed = [...subs].map((s) => ({
+  const computed: RoleAssignment[] = [...subs].map((s) => ({
     principalId: '*',
     scope: `/subscriptions/${s}`,
     actions: ROTATION_OPERATOR_ACTIONS,
   }));
+  // infra/modules/vaultAccess.bicep: Key Vault Reader on each vault.
+  for (const v of world.vaults.values())
+    computed.push({ principalId: '*', scope: vaultArmId(v), actions: ['Microsoft.KeyVault/*/read'] });
   defaults.set(world, { servers: world.servers.size, assignments: computed });
   return computed;
 }

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { armError, authorizeArm } from './arm';
+import { isAllowed } from './arm-authz';
 import { HttpError, isObject, jsonBody, type Reply, type Request } from './http';
 import { KqlError, runKql, type Row } from './kql';
 import { vaultArmId } from './keyvault-model';
@@ -138,11 +139,11 @@ export class ResourceGraphQuota {
 export function queryResources(world: World, quota: ResourceGraphQuota, req: Request): Reply {
   const principal = authorizeArm(req, RESOURCE_GRAPH_API_VERSIONS);
   const quotaHeaders = quota.take(principal);
-  const reply = answerQuery(world, req);
+  const reply = answerQuery(world, req, principal);
   return { ...reply, headers: { ...reply.headers, ...quotaHeaders } };
 }
 
-function answerQuery(world: World, req: Request): Reply {
+function answerQuery(world: World, req: Request, principal: string): Reply {
   const body = jsonBody(req);
   if (!isObject(body) || typeof body['query'] !== 'string')
     throw armError(400, 'BadRequest', 'The request must contain a query.');
@@ -157,8 +158,11 @@ function answerQuery(world: World, req: Request): Reply {
   const skip = options['$skip'] === undefined ? 0 : Number(options['$skip']);
   const format = options['resultFormat'] ?? 'objectArray';
 
+  // Resource Graph returns only what the caller may read (Azure RBAC, like ARM).
   const scoped = resourceRows(world).filter(
-    (r) => subs === undefined || subs.includes(String(r['subscriptionId'])),
+    (r) =>
+      (subs === undefined || subs.includes(String(r['subscriptionId']))) &&
+      isAllowed(world, principal, `${String(r['type'])}/read`, String(r['id'])),
   );
   let rows: Row[];
   try {

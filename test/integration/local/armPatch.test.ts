@@ -281,6 +281,24 @@ describe('the PATCH a rotation sends, against an ARM that refuses what Azure ref
     expect(listed).toEqual([]);
   });
 
+  it('Resource Graph shows each caller only the servers it may read', async () => {
+    const count = async (principal: string) => {
+      const res = await rawClient(h.azure, principal)(
+        'POST',
+        'https://management.azure.com/providers/Microsoft.ResourceGraph/resources?api-version=2022-10-01',
+        {
+          subscriptions: [SUB_A],
+          query: "resources | where type =~ 'microsoft.dbforpostgresql/flexibleservers'",
+        },
+      );
+      expect(res.status).toBe(200);
+      return (res.body as { totalRecords: number }).totalRecords;
+    };
+    expect(await count(APP_PRINCIPAL)).toBe(2 + STATES.length);
+    expect(await count(READER)).toBe(2 + STATES.length);
+    expect(await count(STRANGER)).toBe(0);
+  });
+
   it.each(
     STATES.map((state) => [
       state,
