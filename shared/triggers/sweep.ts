@@ -118,7 +118,11 @@ function groupByKey(servers: readonly ServerSnapshot[]): Map<string, ServerSnaps
       const ref = tryParseKeyUri(uri);
       if (ref !== undefined) keys.add(keyOf(ref.vaultUrl, ref.name));
     }
-    for (const k of keys) byKey.set(k, [...(byKey.get(k) ?? []), server]);
+    for (const k of keys) {
+      const group = byKey.get(k);
+      if (group === undefined) byKey.set(k, [server]);
+      else group.push(server);
+    }
   }
   return byKey;
 }
