@@ -38,6 +38,10 @@ export function createServices(config: Config): Services {
     keys: new KeyVaultKeysAdapter({ credential, clientOptions }),
     fleet,
     pager,
-    audit: new ApplicationInsightsAuditTrail(config.applicationInsightsConnectionString),
+    audit: new ApplicationInsightsAuditTrail({
+      connectionString: config.applicationInsightsConnectionString,
+      credential,
+      clientOptions,
+    }),
   };
 }
