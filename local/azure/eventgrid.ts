@@ -143,6 +143,9 @@ export class EventGrid {
   }
 
   private publish(e: KeyEvent): void {
+    // Event Grid's Key Vault source is the topic type Microsoft.KeyVault.vaults; Managed HSM has no
+    // system topic type and publishes nothing (the rotator's sweep is the trigger for HSM keys).
+    if (e.vault.kind === 'managedHsm') return;
     const event = this.eventFor(e);
     for (const sub of this.subscriptions.values()) {
       const types = sub.eventTypes ?? [

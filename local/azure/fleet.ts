@@ -35,6 +35,12 @@ export interface FleetIdentity {
 
 export interface FleetVault {
   readonly name: string;
+  /**
+   * `vault` (default): a Key Vault at `https://<name>.vault.azure.net`. `managedHsm`: a Managed HSM at
+   * `https://<name>.managedhsm.azure.net` (tokens for `https://managedhsm.azure.net`; publishes no
+   * Event Grid events, as in Azure).
+   */
+  readonly kind?: 'vault' | 'managedHsm';
   readonly subscriptionId: string;
   readonly resourceGroup: string;
   readonly location?: string;

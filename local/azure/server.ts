@@ -78,7 +78,7 @@ export async function startLocalAzure(options: LocalAzureOptions): Promise<Local
     let operation: string;
     let handle: () => Promise<Reply> | Reply;
     if (vaultMatch?.[1] !== undefined) {
-      const route = routeKeyVault(world, vaultMatch[1], req);
+      const route = routeKeyVault(world, req.host, req);
       [service, operation, handle] = ['keyvault', route.operation, route.handle];
     } else if (
       req.host === 'management.azure.com' &&

@@ -14,6 +14,7 @@ import {
   newVersionId,
   roundTrip,
   unusableReason,
+  vaultHost,
   type KeyVersion,
   type RotationPolicy,
   type Vault,
@@ -119,7 +120,10 @@ export class World {
         keys: new Map(),
         access: [],
         enforceCallerAccess: v.enforceCallerAccess ?? false,
+        kind: v.kind ?? 'vault',
       };
+      if (world.vaults.has(vault.name))
+        throw new FleetError(`two vaults or HSMs named ${vault.name}: the stand-in keys them by name`);
       for (const a of v.access ?? []) world.grant(vault, a.identity ?? a.principalId ?? '', a.permissions);
       for (const k of v.keys ?? []) {
         const key: VaultKey = {
@@ -226,8 +230,15 @@ export class World {
     return this.vaults.get(name.toLowerCase());
   }
 
+  /** The vault (or Managed HSM) a data-plane host names, when it is the right kind. */
+  vaultByHost(host: string): Vault | undefined {
+    const name = host.toLowerCase().split('.')[0] ?? '';
+    const vault = this.vaults.get(name);
+    return vault !== undefined && vaultHost(vault) === host.toLowerCase() ? vault : undefined;
+  }
+
   vaultUrl(vault: Vault): string {
-    return `https://${vault.name}.vault.azure.net`;
+    return `https://${vaultHost(vault)}`;
   }
 
   private normalizePolicy(vault: Vault, keyName: string, raw: unknown, now: number): RotationPolicy {

@@ -45,13 +45,16 @@ export async function handleKeyVaultEvent(
   }
   const e = parsed.event;
   const fields = { trigger: `event:${e.eventId}`, vault: e.vaultName, key: e.keyName, toVersion: e.version };
-  if (!deps.config.allowedVaults.includes(e.vaultName.toLowerCase()))
-    return reject('VaultNotInScope', `vault ${e.vaultName} is not in CMK_ALLOWED_VAULTS`, fields);
-  if (e.subscriptionId !== undefined && !deps.config.subscriptions.includes(e.subscriptionId))
+  // Vaults are scoped by URL (they usually live in a security subscription of their own); servers by
+  // CMK_SUBSCRIPTIONS. The vault's subscription is checked only against CMK_VAULT_SUBSCRIPTIONS, when set.
+  if (!deps.config.allowedVaults.some((v) => v.vaultUrl === e.vaultUrl))
+    return reject('VaultNotInScope', `vault ${e.vaultUrl} is not in CMK_ALLOWED_VAULTS`, fields);
+  const vaultSubscriptions = deps.config.vaultSubscriptions;
+  if (vaultSubscriptions !== undefined && !vaultSubscriptions.includes(e.subscriptionId ?? ''))
     return reject(
       'SubscriptionNotInScope',
-      `the vault's subscription ${e.subscriptionId} is not in CMK_SUBSCRIPTIONS`,
-      { ...fields, subscriptionId: e.subscriptionId },
+      `the vault's subscription ${e.subscriptionId ?? '(none in the event source)'} is not in CMK_VAULT_SUBSCRIPTIONS`,
+      { ...fields, ...(e.subscriptionId !== undefined ? { subscriptionId: e.subscriptionId } : {}) },
     );
   const request = {
     vaultUrl: e.vaultUrl,
