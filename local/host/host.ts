@@ -8,6 +8,7 @@ import { FunctionRegistry, installCore, type RegisteredFunction, type TypedData 
 import { EVENT_NAMES, EventType, DurableEngine } from './durable/engine';
 import { InstanceStore, type InstanceState } from './durable/store';
 import { invokeFunction, typed, untyped, type InputData } from './invoke';
+import { invalidInstanceId } from './durable/instanceId';
 
 export interface HostOptions {
   /** Folder with package.json (its `main` names the app entry point) and host.json. */
@@ -280,6 +281,8 @@ export async function startLocalHost(options: HostOptions): Promise<LocalHost> {
           Message: `The function '${name}' doesn't exist, is disabled, or is not an orchestrator function.`,
         });
       const requested = start[2] !== undefined ? decodeURIComponent(start[2]) : undefined;
+      const invalid = requested === undefined ? undefined : invalidInstanceId(requested);
+      if (invalid !== undefined) return send(res, 400, { Message: invalid });
       const { instanceId, created } = await engine.start(name, requested, body === '' ? undefined : body);
       if (!created)
         return send(res, 409, {
