@@ -110,6 +110,7 @@ module functionApp 'modules/functionApp.bicep' = {
     appSettings: {
       CMK_SUBSCRIPTIONS: join(targetSubscriptionIds, ',')
       CMK_ALLOWED_VAULTS: join(map(keyVaults, v => v.name), ',')
+      CMK_VAULT_SUBSCRIPTIONS: join(union(map(keyVaults, v => toLower(v.subscriptionId)), []), ',')
       CMK_DISCOVERY: discovery
       CMK_MAX_PARALLEL_UPDATES: string(maxParallelUpdates)
       CMK_CANARY_TAG: canaryTag

@@ -109,7 +109,14 @@ export const SETTINGS = {
   webhookSecret: 'ALERT_WEBHOOK_SECRET',
   managedIdentityClientId: 'AZURE_CLIENT_ID',
   applicationInsights: 'APPLICATIONINSIGHTS_CONNECTION_STRING',
-  /** Set by App Service / Functions when App Service Authentication ("Easy Auth") is enabled. */
+} as const;
+
+/**
+ * Settings the platform injects (never set by infra). `WEBSITE_AUTH_ENABLED`: "Read-only. Injected into a
+ * Windows or Linux app to indicate whether App Service authentication is enabled" (Microsoft Learn, App
+ * Service "Environment variables and app settings reference", authentication section).
+ */
+export const PLATFORM_SETTINGS = {
   appServiceAuthEnabled: 'WEBSITE_AUTH_ENABLED',
 } as const;
 
@@ -271,7 +278,7 @@ export function loadConfig(env: Env): Config {
         : httpsProblem(SETTINGS.webhookUrl, true),
   );
 
-  const authEnabled = raw(SETTINGS.appServiceAuthEnabled)?.toLowerCase() === 'true';
+  const authEnabled = raw(PLATFORM_SETTINGS.appServiceAuthEnabled)?.toLowerCase() === 'true';
 
   const clientId = raw(SETTINGS.managedIdentityClientId);
   if (clientId !== undefined && !isUuid(clientId))
