@@ -287,7 +287,7 @@ export function loadConfig(env: Env): Config {
   const applicationInsightsConnectionString = required(SETTINGS.applicationInsights);
   if (
     applicationInsightsConnectionString !== '' &&
-    !/InstrumentationKey=|IngestionEndpoint=/i.test(applicationInsightsConnectionString)
+    !/(^|;)\s*InstrumentationKey=[^;]+/i.test(applicationInsightsConnectionString)
   ) {
     problems.push(`${SETTINGS.applicationInsights} is not an Application Insights connection string`);
   }
