@@ -1,3 +1,4 @@
+import { EventGridKeyVaultEvents } from '../../../shared/adapters/eventGridKeyVaultEvents';
 import { handleKeyVaultEvent } from '../../../shared/triggers/keyVaultEvents';
 import { loadConfig } from '../../../shared/config';
 import { AuditDeliveryError } from '../../../shared/ports/errors';
@@ -8,6 +9,8 @@ import { FakeInstances, MemoryAudit, SUB, config } from './fakes';
 const SECURITY_SUB = '3f9a1c7e-5b2d-4e8f-a1c3-7d9e0b2f4a6c';
 
 const V3 = '0123456789abcdef0123456789abcdef';
+/** The intake's real event reader (pure, no I/O): the trigger is tested with what production runs. */
+const events = new EventGridKeyVaultEvents();
 
 function event(
   overrides: { type?: string; vault?: string; sub?: string; version?: string; host?: string } = {},
@@ -46,7 +49,12 @@ const ID = 'cmk-rotation:contoso-pg-kv:pg-cmk';
 
 async function intake(raw: unknown, instances = new FakeInstances(), cfg = config) {
   const audit = new MemoryAudit();
-  const outcome = await handleKeyVaultEvent(raw, instances, { config: cfg, audit, invocationId: 'inv-1' });
+  const outcome = await handleKeyVaultEvent(raw, instances, {
+    config: cfg,
+    audit,
+    events,
+    invocationId: 'inv-1',
+  });
   return { outcome, audit: audit.records, instances };
 }
 
@@ -160,7 +168,12 @@ describe('the Key Vault event intake', () => {
       record: () => Promise.reject(new AuditDeliveryError('accepted 0 of 1', '503', 503, true)),
     };
     await expect(
-      handleKeyVaultEvent(event(), new FakeInstances(), { config, audit: refusing, invocationId: 'inv-1' }),
+      handleKeyVaultEvent(event(), new FakeInstances(), {
+        config,
+        audit: refusing,
+        events,
+        invocationId: 'inv-1',
+      }),
     ).rejects.toThrow(AuditDeliveryError);
   });
 
@@ -194,6 +207,7 @@ describe('the Key Vault event intake', () => {
       handleKeyVaultEvent(event(), new FakeInstances(undefined, new Error('ECONNREFUSED')), {
         config,
         audit,
+        events,
         invocationId: 'inv-1',
       }),
     ).rejects.toThrow('ECONNREFUSED');
