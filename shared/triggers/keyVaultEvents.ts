@@ -54,12 +54,17 @@ export async function handleKeyVaultEvent(
   // CMK_SUBSCRIPTIONS. The vault's subscription is checked only against CMK_VAULT_SUBSCRIPTIONS, when set.
   if (!deps.config.allowedVaults.some((v) => v.vaultUrl === e.vaultUrl))
     return reject('VaultNotInScope', `vault ${e.vaultUrl} is not in CMK_ALLOWED_VAULTS`, fields);
+  // (A source without a subscription id, as in Azure's published samples, is judged by the URL alone.)
   const vaultSubscriptions = deps.config.vaultSubscriptions;
-  if (vaultSubscriptions !== undefined && !vaultSubscriptions.includes(e.subscriptionId ?? ''))
+  if (
+    e.subscriptionId !== undefined &&
+    vaultSubscriptions !== undefined &&
+    !vaultSubscriptions.includes(e.subscriptionId)
+  )
     return reject(
       'SubscriptionNotInScope',
-      `the vault's subscription ${e.subscriptionId ?? '(none in the event source)'} is not in CMK_VAULT_SUBSCRIPTIONS`,
-      { ...fields, ...(e.subscriptionId !== undefined ? { subscriptionId: e.subscriptionId } : {}) },
+      `the vault's subscription ${e.subscriptionId} is not in CMK_VAULT_SUBSCRIPTIONS`,
+      { ...fields, subscriptionId: e.subscriptionId },
     );
   const request = {
     vaultUrl: e.vaultUrl,
