@@ -55,8 +55,8 @@ export async function runSweep(
   }
 
   // Without the discovery there is nothing to compare the keys with: the sweep reports and stops.
-  for (const vaultName of byKey === undefined ? [] : config.allowedVaults) {
-    const vaultUrl = `https://${vaultName}.vault.azure.net`;
+  // Managed HSM publishes no Event Grid events: for HSM keys this sweep is the only trigger.
+  for (const { vaultUrl, vaultName } of byKey === undefined ? [] : config.allowedVaults) {
     let names: string[];
     try {
       names = await deps.keys.listKeys(vaultUrl);
@@ -73,7 +73,7 @@ export async function runSweep(
         const servers = byKey?.get(keyOf(vaultUrl, keyName)) ?? [];
         if (servers.length === 0) continue;
         const why = reasonsToRotate(config, key, servers, now);
-        const previous = await instances.status(rotationInstanceId(vaultName, keyName));
+        const previous = await instances.status(rotationInstanceId(vaultUrl, keyName));
         if (openIncidentsOf(previous).length > 0) why.push('open incidents to re-check');
         if (why.length === 0) continue;
         const request = {
