@@ -20,6 +20,7 @@ import {
   type RotationStatus,
   type ServerOutcome,
   type ServerRolloverInput,
+  serverRolloverInstanceId,
 } from '../domain/rotation';
 import type { OrchestrationContract, PlanRolloutOutput, UnplannableServer } from '../domain/steps';
 import { callStep, inputOf, log, pageOperator, recordAudit } from './steps';
@@ -610,7 +611,11 @@ function* rolloverWaves(
       task: context.df.callSubOrchestrator(
         FUNCTION_NAMES.serverRollover,
         s,
-        `${context.df.instanceId}:server:${context.df.newGuid(s.server.serverId)}`,
+        serverRolloverInstanceId(
+          context.df.instanceId,
+          s.server.serverName,
+          context.df.newGuid(s.server.serverId),
+        ),
       ),
     }));
     try {

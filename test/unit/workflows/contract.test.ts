@@ -20,7 +20,6 @@ function* typeChecks(context: OrchestrationContext) {
   const b = yield* callStep(context, 'beginServerUpdate', {
     serverId: 's',
     patch: {
-      identity: { type: 'UserAssigned', userAssignedIdentities: {} },
       properties: {
         dataEncryption: { type: 'AzureKeyVault', primaryKeyURI: 'u', primaryUserAssignedIdentityId: 'i' },
       },
@@ -43,6 +42,7 @@ describe('the durable contract', () => {
       keys: { listKeys: never, readKey: never, readKeyVersion: never, rotateKey: never },
       fleet: {
         findServersReferencingKey: never,
+        findServersWithCustomerManagedKeys: never,
         getServer: never,
         beginEncryptionUpdate: never,
         pollOperation: never,
