@@ -8,6 +8,14 @@ import {
 } from './arm-common';
 import { operationBody, operationUrls } from './arm-operations';
 import { patchServer } from './arm-patch';
+import {
+  AUTHORIZATION_API_VERSIONS,
+  KEYVAULT_API_VERSIONS,
+  getVault,
+  listRoleAssignments,
+  listVaults,
+  roleAssignmentScope,
+} from './arm-keyvault';
 import type { HttpError, Reply, Request } from './http';
 import type { ServerRecord } from './world';
 
@@ -36,6 +44,8 @@ interface RouteSpec {
   readonly operation: string;
   /** Which ARM token bucket the request draws from. */
   readonly kind: 'reads' | 'writes';
+  /** The api-versions the resource provider accepts; default: the flexible server RP's. */
+  readonly apiVersions?: readonly string[];
   readonly handle: (call: Call) => Reply;
 }
 
@@ -79,6 +89,22 @@ const ROUTES: readonly RouteSpec[] = [
     kind: 'writes',
     handle: (call) => patchServer(call.ctx, findServer(call), call.req),
   },
+  {
+    method: 'GET',
+    template: 'subscriptions/{sub}/providers/Microsoft.KeyVault/vaults',
+    operation: 'vaults.listBySubscription',
+    kind: 'reads',
+    apiVersions: KEYVAULT_API_VERSIONS,
+    handle: (call) => listVaults(call.ctx.world, call.sub),
+  },
+  {
+    method: 'GET',
+    template: 'subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.KeyVault/vaults/{name}',
+    operation: 'vaults.get',
+    kind: 'reads',
+    apiVersions: KEYVAULT_API_VERSIONS,
+    handle: (call) => getVault(call.ctx.world, call.sub, call.params['rg'] ?? '', call.params['name'] ?? ''),
+  },
 ];
 
 const COMPILED = ROUTES.map((r) => ({ ...r, segments: r.template.split('/') }));
@@ -106,6 +132,25 @@ export function routeArm(ctx: ArmContext, req: Request): ArmRoute {
   });
   if (parts[0]?.toLowerCase() !== 'subscriptions' || parts[1] === undefined)
     return fail(armError(404, 'InvalidResourceType', `No route for ${req.path}.`));
+  const scope = roleAssignmentScope(req.path);
+  if (scope !== undefined && req.method === 'GET') {
+    const sub = parts[1].toLowerCase();
+    return {
+      operation: 'roleAssignments.listForScope',
+      handle: () => {
+        const principal = authorizeArm(req, AUTHORIZATION_API_VERSIONS);
+        if (!knownSubscriptions(ctx.world).has(sub))
+          throw armError(
+            404,
+            'SubscriptionNotFound',
+            `The subscription '${parts[1] ?? ''}' could not be found.`,
+          );
+        const headers = throttle(ctx, sub, principal, 'reads');
+        const reply = listRoleAssignments(ctx.world, req, scope);
+        return { ...reply, headers: { ...headers, ...reply.headers } };
+      },
+    };
+  }
   for (const route of COMPILED) {
     if (route.method !== req.method) continue;
     const params = match(route.segments, parts);
@@ -114,7 +159,7 @@ export function routeArm(ctx: ArmContext, req: Request): ArmRoute {
     return {
       operation: route.operation,
       handle: () => {
-        const principal = authorizeArm(req, ARM_API_VERSIONS);
+        const principal = authorizeArm(req, route.apiVersions ?? ARM_API_VERSIONS);
         if (!knownSubscriptions(ctx.world).has(sub))
           throw armError(
             404,

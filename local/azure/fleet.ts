@@ -11,7 +11,24 @@ export interface FleetFile {
   readonly identities?: readonly FleetIdentity[];
   readonly vaults?: readonly FleetVault[];
   readonly servers?: readonly unknown[];
+  /**
+   * Azure RBAC role assignments. The Key Vault stand-in reads those that name a Key Vault data-plane
+   * role ("Key Vault Crypto Service Encryption User", "Key Vault Crypto Officer", "Key Vault Reader") at
+   * or above a vault: they grant the role's key permissions on RBAC vaults, and
+   * `GET .../providers/Microsoft.Authorization/roleAssignments` lists them. See local/README.md.
+   */
+  readonly roleAssignments?: readonly FleetRoleAssignment[];
   readonly behaviour?: FleetBehaviour;
+}
+
+export interface FleetRoleAssignment {
+  /** Object id of the principal (a managed identity's principal id, the app's principal). */
+  readonly principalId: string;
+  /** `/subscriptions/<id>[/resourceGroups/<rg>[/providers/<type>/<name>]]`; covers everything below it. */
+  readonly scope: string;
+  /** A built-in role name; Key Vault data-plane roles grant key permissions on RBAC vaults. */
+  readonly role?: string;
+  readonly actions?: readonly string[];
 }
 
 export interface FleetIdentity {
@@ -33,6 +50,28 @@ export interface FleetVault {
   readonly access?: readonly FleetAccess[];
   /** When true, callers (the app's principal) also need permissions in `access`. Default false. */
   readonly enforceCallerAccess?: boolean;
+  /**
+   * ARM properties of the vault (`GET Microsoft.KeyVault/vaults`), for the posture checks. Defaults are
+   * what a vault created today gets: tenant of the fleet, soft delete on, 90 days retention, purge
+   * protection off, Azure RBAC on, public network access enabled with no firewall.
+   * With RBAC (`enableRbacAuthorization`, default true) `access` entries show as role assignments at the
+   * vault; with access policies (false) as `properties.accessPolicies`.
+   */
+  readonly tenantId?: string;
+  readonly enableSoftDelete?: boolean;
+  readonly softDeleteRetentionInDays?: number;
+  readonly enablePurgeProtection?: boolean;
+  readonly enableRbacAuthorization?: boolean;
+  /** `Enabled` or `Disabled`. */
+  readonly publicNetworkAccess?: string;
+  readonly networkAcls?: {
+    /** `AzureServices` or `None`. */
+    readonly bypass?: string;
+    /** `Allow` or `Deny`. */
+    readonly defaultAction?: string;
+    readonly ipRules?: readonly string[];
+    readonly virtualNetworkRules?: readonly string[];
+  };
   readonly keys?: readonly FleetKey[];
 }
 

@@ -60,6 +60,25 @@ export interface Vault {
   readonly keys: Map<string, VaultKey>;
   readonly access: AccessEntry[];
   enforceCallerAccess: boolean;
+  /** ARM properties the control plane serves (local/azure/arm-keyvault.ts). */
+  readonly arm: VaultArm;
+}
+
+export interface VaultArm {
+  readonly tenantId: string;
+  readonly enableSoftDelete: boolean;
+  readonly softDeleteRetentionInDays: number;
+  readonly enablePurgeProtection: boolean;
+  readonly enableRbacAuthorization: boolean;
+  readonly publicNetworkAccess: string;
+  readonly networkAcls:
+    | {
+        readonly bypass: string;
+        readonly defaultAction: string;
+        readonly ipRules: readonly string[];
+        readonly virtualNetworkRules: readonly string[];
+      }
+    | undefined;
 }
 
 export function newVersionId(): string {

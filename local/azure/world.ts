@@ -1,3 +1,4 @@
+import type { KeyVaultRoleAssignment } from './keyvault-rbac';
 import type { KeyObject } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Clock } from './clock';
@@ -75,6 +76,8 @@ export class World {
   readonly events = new EventEmitter<{ key: [KeyEvent] }>();
   /** Clock time of the last key status check of the servers (world-time). */
   lastStatusCheck = 0;
+  /** Fleet role assignments that name Key Vault data-plane roles (local/azure/keyvault-rbac.ts). */
+  readonly keyVaultRoleAssignments: KeyVaultRoleAssignment[] = [];
 
   constructor(
     readonly clock: Clock,

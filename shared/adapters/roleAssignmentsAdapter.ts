@@ -28,8 +28,12 @@ export class RoleAssignmentsAdapter implements RoleAssignments {
     );
     const out: RoleAssignmentInfo[] = [];
     try {
-      // `atScope()`: assignments at or above the scope (the spec's $filter description) — inherited ones count.
-      for await (const a of client.roleAssignments.listForScope(scope, { filter: 'atScope()' })) {
+      // `atScope()`: assignments at or above the scope (the spec's $filter description) — inherited ones
+      // count. The SDK puts the scope into `/{scope}/providers/...` unencoded: without its leading slash,
+      // as the spec's RoleAssignments_ListForScope example writes it ("subscriptions/<id>").
+      for await (const a of client.roleAssignments.listForScope(scope.replace(/^\/+/, ''), {
+        filter: 'atScope()',
+      })) {
         if (a.roleDefinitionId === undefined || a.principalId === undefined) continue;
         out.push({
           id: a.id ?? '',
