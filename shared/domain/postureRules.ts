@@ -456,11 +456,11 @@ export function keyPosture(
   };
 }
 
-/** Canary ring or opted out, by the configured tags (the same tags the rollout reads). */
+/** Canary ring or opted out, by the configured tags (the same tags and values the rollout reads). */
 export function ringOf(server: ServerSnapshot, canaryTag: string, optOutTag: string): Ring {
   if (isOptedOut(server, optOutTag)) return 'optedOut';
-  const canary = hasTag(server.tags, canaryTag);
-  return canary !== undefined && canary.trim().toLowerCase() === 'canary' ? 'canary' : 'default';
+  // Ring "0" of the canary tag goes first: the rule the rollout applies (shared/activities, isCanary).
+  return hasTag(server.tags, canaryTag)?.trim() === '0' ? 'canary' : 'default';
 }
 
 /** What the report is built from (read by shared/triggers/posture.ts). */

@@ -423,7 +423,7 @@ describe('server risk', () => {
   it('reports versionless slots with the current version as effective, the last rotation from the durable output, rings, and sorts critical first', () => {
     const versionless = server(
       'b-versionless',
-      { tags: { 'cmk-rotation-ring': 'canary' } },
+      { tags: { 'cmk-rotation-ring': '0' } },
       { primaryKeyURI: `${VAULT_URL}/keys/pg-cmk` },
     );
     const broken = server('c-broken', { state: 'Inaccessible', tags: { 'cmk-rotation-optout': 'true' } });
