@@ -547,11 +547,17 @@ export function buildPosture(input: PostureInput): PostureReport {
       if (ref !== undefined) {
         const k = keyId(ref.vaultName, ref.name);
         keysUsed.add(k);
-        uses.set(k, [...(uses.get(k) ?? []), { serverId: server.id, slot, version: ref.version }]);
-        vaultUsers.set(ref.vaultName, [
-          ...(vaultUsers.get(ref.vaultName) ?? []),
-          { serverId: server.id, slot, serverLocation: server.location, tenantId: server.identity?.tenantId },
-        ]);
+        const keyUses = uses.get(k) ?? [];
+        keyUses.push({ serverId: server.id, slot, version: ref.version });
+        uses.set(k, keyUses);
+        const users = vaultUsers.get(ref.vaultName) ?? [];
+        users.push({
+          serverId: server.id,
+          slot,
+          serverLocation: server.location,
+          tenantId: server.identity?.tenantId,
+        });
+        vaultUsers.set(ref.vaultName, users);
       } else raise('critical', `key URI ${uri} cannot be read`);
       const current = key === undefined ? undefined : latestVersion(key);
       const effective =
