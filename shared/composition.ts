@@ -50,11 +50,20 @@ export function createServices(config: Config): Services {
   return {
     keys,
     rotationPolicies: keys,
-    vaults: new KeyVaultManagementAdapter({ credential, subscriptions: config.subscriptions, clientOptions }),
+    // Vaults may live outside the server subscriptions (CMK_VAULT_SUBSCRIPTIONS names theirs).
+    vaults: new KeyVaultManagementAdapter({
+      credential,
+      subscriptions: [...new Set([...config.subscriptions, ...(config.vaultSubscriptions ?? [])])],
+      clientOptions,
+    }),
     roleAssignments: new RoleAssignmentsAdapter({ credential, clientOptions }),
     fleet,
     pager,
-    audit: new ApplicationInsightsAuditTrail(config.applicationInsightsConnectionString),
+    audit: new ApplicationInsightsAuditTrail({
+      connectionString: config.applicationInsightsConnectionString,
+      credential,
+      clientOptions,
+    }),
     events: new EventGridKeyVaultEvents(),
   };
 }

@@ -1,3 +1,4 @@
+import { isAllowed, requireAction } from './arm-authz';
 import { armError } from './arm-common';
 import type { Reply, Request } from './http';
 import { vaultArmId, type Vault } from './keyvault-model';
@@ -67,18 +68,32 @@ function casedPermission(p: string): string {
   return known[p] ?? p;
 }
 
-export function listVaults(world: World, sub: string): Reply {
+export const VAULT_READ = 'Microsoft.KeyVault/vaults/read';
+export const ROLE_ASSIGNMENTS_READ = 'Microsoft.Authorization/roleAssignments/read';
+
+/**
+ * The caller sees the vaults it may read (`Microsoft.KeyVault/vaults/read` at or above each), as the
+ * Resource Graph stand-in shows only readable rows. Managed HSMs are another resource type.
+ */
+export function listVaults(world: World, sub: string, principal: string): Reply {
   const value = [...world.vaults.values()]
-    .filter((v) => v.subscriptionId.toLowerCase() === sub)
+    .filter((v) => v.kind === 'vault' && v.subscriptionId.toLowerCase() === sub)
+    .filter((v) => isAllowed(world, principal, VAULT_READ, vaultArmId(v)))
     .sort((a, b) => a.name.localeCompare(b.name))
     .map((v) => vaultView(v));
   return { status: 200, body: { value } };
 }
 
-export function getVault(world: World, sub: string, rg: string, name: string): Reply {
+export function getVault(world: World, sub: string, rg: string, name: string, principal: string): Reply {
+  requireAction(
+    world,
+    principal,
+    VAULT_READ,
+    `/subscriptions/${sub}/resourceGroups/${rg}/providers/Microsoft.KeyVault/vaults/${name}`,
+  );
   const v = world.vaults.get(name.toLowerCase());
   if (
-    v === undefined ||
+    v?.kind !== 'vault' ||
     v.subscriptionId.toLowerCase() !== sub ||
     v.resourceGroup.toLowerCase() !== rg.toLowerCase()
   )
@@ -97,13 +112,14 @@ export function roleAssignmentScope(path: string): string | undefined {
   return ROLE_ASSIGNMENTS.exec(path)?.[1];
 }
 
-export function listRoleAssignments(world: World, req: Request, scope: string): Reply {
+export function listRoleAssignments(world: World, req: Request, scope: string, principal: string): Reply {
+  requireAction(world, principal, ROLE_ASSIGNMENTS_READ, scope);
   const filter = req.query.get('$filter');
   if (filter !== null && filter.trim() !== 'atScope()' && !/^principalId eq '[^']+'$/i.test(filter.trim()))
     throw armError(400, 'UnsupportedQuery', `The filter '${filter}' is not supported.`);
-  const principal = /^principalId eq '([^']+)'$/i.exec(filter?.trim() ?? '')?.[1];
+  const only = /^principalId eq '([^']+)'$/i.exec(filter?.trim() ?? '')?.[1];
   const value = roleAssignmentsAt(world, scope)
-    .filter((a) => principal === undefined || a.principalId.toLowerCase() === principal.toLowerCase())
+    .filter((a) => only === undefined || a.principalId.toLowerCase() === only.toLowerCase())
     .map((a) => {
       const sub = /^\/subscriptions\/([^/]+)/i.exec(a.scope)?.[1] ?? '';
       return {

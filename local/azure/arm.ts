@@ -6,6 +6,7 @@ import {
   throttle,
   type ArmContext,
 } from './arm-common';
+import { ACTIONS, isAllowed, requireAction, requireLinkedIdentities } from './arm-authz';
 import { operationBody, operationUrls } from './arm-operations';
 import { patchServer } from './arm-patch';
 import {
@@ -16,7 +17,7 @@ import {
   listVaults,
   roleAssignmentScope,
 } from './arm-keyvault';
-import type { HttpError, Reply, Request } from './http';
+import { jsonBody, type HttpError, type Reply, type Request } from './http';
 import type { ServerRecord } from './world';
 
 export { armError, authorizeArm, type ArmContext } from './arm-common';
@@ -35,6 +36,8 @@ interface Call {
   /** Named segments as the client wrote them; `sub` is lower-cased. */
   readonly params: Readonly<Record<string, string>>;
   readonly sub: string;
+  /** Object id of the caller, from the bearer token. */
+  readonly principal: string;
 }
 
 interface RouteSpec {
@@ -80,14 +83,23 @@ const ROUTES: readonly RouteSpec[] = [
     template: `${SERVERS_IN_RG}/{name}`,
     operation: 'servers.get',
     kind: 'reads',
-    handle: (call) => ({ status: 200, body: serverView(findServer(call)) }),
+    handle: (call) => {
+      requireAction(call.ctx.world, call.principal, ACTIONS.read, serverIdOf(call));
+      return { status: 200, body: serverView(findServer(call)) };
+    },
   },
   {
     method: 'PATCH',
     template: `${SERVERS_IN_RG}/{name}`,
     operation: 'servers.update',
     kind: 'writes',
-    handle: (call) => patchServer(call.ctx, findServer(call), call.req),
+    handle: (call) => {
+      // ARM authorizes the caller before the resource provider sees the request.
+      const id = serverIdOf(call);
+      requireAction(call.ctx.world, call.principal, ACTIONS.write, id);
+      requireLinkedIdentities(call.ctx.world, call.principal, ACTIONS.write, id, jsonBody(call.req));
+      return patchServer(call.ctx, findServer(call), call.req);
+    },
   },
   {
     method: 'GET',
@@ -95,7 +107,7 @@ const ROUTES: readonly RouteSpec[] = [
     operation: 'vaults.listBySubscription',
     kind: 'reads',
     apiVersions: KEYVAULT_API_VERSIONS,
-    handle: (call) => listVaults(call.ctx.world, call.sub),
+    handle: (call) => listVaults(call.ctx.world, call.sub, call.principal),
   },
   {
     method: 'GET',
@@ -103,7 +115,8 @@ const ROUTES: readonly RouteSpec[] = [
     operation: 'vaults.get',
     kind: 'reads',
     apiVersions: KEYVAULT_API_VERSIONS,
-    handle: (call) => getVault(call.ctx.world, call.sub, call.params['rg'] ?? '', call.params['name'] ?? ''),
+    handle: (call) =>
+      getVault(call.ctx.world, call.sub, call.params['rg'] ?? '', call.params['name'] ?? '', call.principal),
   },
 ];
 
@@ -146,7 +159,7 @@ export function routeArm(ctx: ArmContext, req: Request): ArmRoute {
             `The subscription '${parts[1] ?? ''}' could not be found.`,
           );
         const headers = throttle(ctx, sub, principal, 'reads');
-        const reply = listRoleAssignments(ctx.world, req, scope);
+        const reply = listRoleAssignments(ctx.world, req, scope, principal);
         return { ...reply, headers: { ...headers, ...reply.headers } };
       },
     };
@@ -167,7 +180,7 @@ export function routeArm(ctx: ArmContext, req: Request): ArmRoute {
             `The subscription '${params['sub'] ?? ''}' could not be found.`,
           );
         const headers = throttle(ctx, sub, principal, route.kind);
-        const reply = route.handle({ ctx, req, params, sub });
+        const reply = route.handle({ ctx, req, params, sub, principal });
         return { ...reply, headers: { ...headers, ...reply.headers } };
       },
     };
@@ -205,9 +218,20 @@ function pageOf(ctx: ArmContext, records: ServerRecord[], req: Request, base: st
   return { value, ...(next !== undefined ? { nextLink: next } : {}) };
 }
 
-function listServers({ ctx, req, sub }: Call): Reply {
-  const records = [...ctx.world.servers.values()].filter(
-    (r) => String(r.json['id']).split('/')[2]?.toLowerCase() === sub,
+/** ARM lists only what the caller may read (a list filtered by the caller's role assignments). */
+function readable(call: Call, records: ServerRecord[]): ServerRecord[] {
+  return records.filter((r) => isAllowed(call.ctx.world, call.principal, ACTIONS.read, String(r.json['id'])));
+}
+
+function serverIdOf({ params, sub }: Call): string {
+  return `/subscriptions/${sub}/resourceGroups/${params['rg'] ?? ''}/providers/Microsoft.DBforPostgreSQL/flexibleServers/${params['name'] ?? ''}`;
+}
+
+function listServers(call: Call): Reply {
+  const { ctx, req, sub } = call;
+  const records = readable(
+    call,
+    [...ctx.world.servers.values()].filter((r) => String(r.json['id']).split('/')[2]?.toLowerCase() === sub),
   );
   return { status: 200, body: pageOf(ctx, records, req, req.path) };
 }
@@ -225,10 +249,13 @@ function checkResourceGroup({ ctx, params, sub }: Call): string {
 
 function listServersInResourceGroup(call: Call): Reply {
   const rg = checkResourceGroup(call);
-  const records = [...call.ctx.world.servers.values()].filter((r) => {
-    const p = String(r.json['id']).toLowerCase().split('/');
-    return p[2] === call.sub && p[4] === rg;
-  });
+  const records = readable(
+    call,
+    [...call.ctx.world.servers.values()].filter((r) => {
+      const p = String(r.json['id']).toLowerCase().split('/');
+      return p[2] === call.sub && p[4] === rg;
+    }),
+  );
   return { status: 200, body: pageOf(call.ctx, records, call.req, call.req.path) };
 }
 

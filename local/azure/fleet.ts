@@ -12,21 +12,40 @@ export interface FleetFile {
   readonly vaults?: readonly FleetVault[];
   readonly servers?: readonly unknown[];
   /**
-   * Azure RBAC role assignments. The Key Vault stand-in reads those that name a Key Vault data-plane
-   * role ("Key Vault Crypto Service Encryption User", "Key Vault Crypto Officer", "Key Vault Reader") at
-   * or above a vault: they grant the role's key permissions on RBAC vaults, and
-   * `GET .../providers/Microsoft.Authorization/roleAssignments` lists them. See local/README.md.
+   * Azure RBAC role assignments ARM checks callers against (flexibleServers/read and /write, and
+   * userAssignedIdentities/assign/action on every identity a request body assigns). Absent: every
+   * caller holds what infra grants the app (the rotation operator role) on every server subscription.
+   * Role assignments that name a Key Vault role ("Key Vault Crypto Service Encryption User", "Key Vault
+   * Crypto User", "Key Vault Crypto Officer", "Key Vault Reader") at or above an RBAC vault grant that
+   * role's key permissions on it, and `GET .../providers/Microsoft.Authorization/roleAssignments` lists
+   * them (local/azure/keyvault-rbac.ts). See local/README.md.
    */
   readonly roleAssignments?: readonly FleetRoleAssignment[];
   readonly behaviour?: FleetBehaviour;
+  /** The Application Insights resource behind the ingestion stand-in. */
+  readonly applicationInsights?: FleetApplicationInsights;
+}
+
+export interface FleetApplicationInsights {
+  /**
+   * `DisableLocalAuth`: ingestion accepts only Entra-authenticated telemetry (a bearer token for
+   * `https://monitor.azure.com`); requests without one get 401. Default true, as infra deploys it.
+   */
+  readonly disableLocalAuth?: boolean;
+  /** Principal ids holding "Monitoring Metrics Publisher" (others get 403); any principal when absent. */
+  readonly publishers?: readonly string[];
 }
 
 export interface FleetRoleAssignment {
-  /** Object id of the principal (a managed identity's principal id, the app's principal). */
+  /** Object id of the caller (the app's principal locally: see local/app.ts); `*` for every caller. */
   readonly principalId: string;
   /** `/subscriptions/<id>[/resourceGroups/<rg>[/providers/<type>/<name>]]`; covers everything below it. */
   readonly scope: string;
-  /** A built-in role name; Key Vault data-plane roles grant key permissions on RBAC vaults. */
+  /**
+   * A built-in role name (`Owner`, `Contributor`, `Reader`, `Managed Identity Operator`, the Key Vault
+   * roles above) or the infra's `PostgreSQL CMK Rotation Operator` / `PostgreSQL CMK Posture Reader`;
+   * and/or explicit `actions` (wildcards `*` allowed).
+   */
   readonly role?: string;
   readonly actions?: readonly string[];
 }
@@ -40,6 +59,12 @@ export interface FleetIdentity {
 
 export interface FleetVault {
   readonly name: string;
+  /**
+   * `vault` (default): a Key Vault at `https://<name>.vault.azure.net`. `managedHsm`: a Managed HSM at
+   * `https://<name>.managedhsm.azure.net` (tokens for `https://managedhsm.azure.net`; publishes no
+   * Event Grid events, as in Azure).
+   */
+  readonly kind?: 'vault' | 'managedHsm';
   readonly subscriptionId: string;
   readonly resourceGroup: string;
   readonly location?: string;
@@ -121,6 +146,8 @@ export interface FleetBehaviour {
   readonly eventGridDeliveryTimeoutMs?: number;
   /** ARM token buckets per subscription and principal. */
   readonly armThrottling?: { readonly writes?: Bucket; readonly reads?: Bucket };
+  /** Resource Graph's per-principal quota: `requests` per `windowMs`. Default 15 per 5000 ms. */
+  readonly resourceGraphQuota?: { readonly requests?: number; readonly windowMs?: number };
 }
 
 export interface Bucket {

@@ -60,7 +60,9 @@ export interface Vault {
   readonly keys: Map<string, VaultKey>;
   readonly access: AccessEntry[];
   enforceCallerAccess: boolean;
-  /** ARM properties the control plane serves (local/azure/arm-keyvault.ts). */
+  /** A Key Vault (`<name>.vault.azure.net`) or a Managed HSM (`<name>.managedhsm.azure.net`). */
+  readonly kind: 'vault' | 'managedHsm';
+  /** ARM properties the control plane serves for a Key Vault (local/azure/arm-keyvault.ts). */
   readonly arm: VaultArm;
 }
 
@@ -81,6 +83,16 @@ export interface VaultArm {
     | undefined;
 }
 
+/** The data-plane host of a vault or Managed HSM (public cloud; the seam maps it to loopback). */
+export function vaultHost(v: Pick<Vault, 'name' | 'kind'>): string {
+  return `${v.name}.${v.kind === 'managedHsm' ? 'managedhsm' : 'vault'}.azure.net`;
+}
+
+/** The token audience (and challenge resource) of a vault's data plane. */
+export function dataPlaneAudience(v: Pick<Vault, 'kind'>): string {
+  return v.kind === 'managedHsm' ? 'https://managedhsm.azure.net' : 'https://vault.azure.net';
+}
+
 export function newVersionId(): string {
   return randomBytes(16).toString('hex');
 }
@@ -95,7 +107,7 @@ export async function generateKeyMaterial(
 }
 
 export function vaultArmId(v: Vault): string {
-  return `/subscriptions/${v.subscriptionId}/resourceGroups/${v.resourceGroup}/providers/Microsoft.KeyVault/vaults/${v.name}`;
+  return `/subscriptions/${v.subscriptionId}/resourceGroups/${v.resourceGroup}/providers/Microsoft.KeyVault/${v.kind === 'managedHsm' ? 'managedHSMs' : 'vaults'}/${v.name}`;
 }
 
 /** Newest version by creation (Key Vault's "current" version). */

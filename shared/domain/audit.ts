@@ -22,6 +22,7 @@ export const AUDIT_STEPS = [
   'PageResolved',
   'RotationCompleted',
   'SweepCompleted',
+  'PagerChannelDisabled',
   /** One per server per sweep: its posture (risk, versions, expiry countdown); see shared/triggers/posture.ts. */
   'PostureSnapshot',
 ] as const;

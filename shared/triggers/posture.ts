@@ -1,6 +1,6 @@
 import type { Config } from '../config';
 import type { AuditRecord } from '../domain/audit';
-import { keyRef } from '../domain/keyId';
+import { tryParseKeyUri } from '../domain/keyId';
 import type { KeyInfo, ServerSnapshot } from '../domain/model';
 import type {
   PostureReport,
@@ -14,7 +14,7 @@ import type { AuditTrail } from '../ports/auditTrail';
 import { AzureCallError } from '../ports/errors';
 import type { KeyVaultKeys } from '../ports/keyVaultKeys';
 import type { RotationInstances } from '../ports/rotations';
-import { discoverServersReferencingKey, type ServerFleet } from '../ports/serverFleet';
+import type { InvalidServerRow, ServerFleet } from '../ports/serverFleet';
 import type { KeyRotationPolicies, KeyVaultManagement, RoleAssignments } from '../ports/vaultPosture';
 
 export interface PostureDeps {
@@ -47,9 +47,36 @@ export async function readPosture(
   const rotationPolicies = new Map<string, RotationPolicySummary>();
   const lastRotations = new Map<string, { instanceId: string; output: unknown; runtimeStatus: string }>();
   const servers = new Map<string, ServerSnapshot>();
+  const keyIdOf = (vault: string, key: string): string => `${vault}/${key}`.toLowerCase();
 
-  for (const vaultName of config.allowedVaults) {
-    const vaultUrl = `https://${vaultName}.vault.azure.net`;
+  // One discovery for the whole report (as the sweep does: Resource Graph's quota is per principal).
+  const found: { servers: ServerSnapshot[]; invalid: InvalidServerRow[] } = { servers: [], invalid: [] };
+  let discovered = true;
+  try {
+    let token: string | undefined;
+    do {
+      const page = await deps.fleet.findServersWithCustomerManagedKeys(token);
+      found.servers.push(...page.servers);
+      found.invalid.push(...(page.invalid ?? []));
+      token = page.continuationToken;
+    } while (token !== undefined);
+  } catch (e) {
+    discovered = false;
+    errors.push(`server discovery: ${describe(e)}`);
+  }
+  for (const row of found.invalid)
+    errors.push(`unreadable server row ${row.id ?? row.name ?? '?'} (${row.reason})`);
+  const byKey = new Map<string, number>();
+  for (const s of found.servers) {
+    servers.set(s.id.toLowerCase(), s);
+    for (const uri of [s.dataEncryption?.primaryKeyURI, s.dataEncryption?.geoBackupKeyURI]) {
+      const ref = tryParseKeyUri(uri);
+      if (ref !== undefined)
+        byKey.set(keyIdOf(ref.vaultName, ref.name), (byKey.get(keyIdOf(ref.vaultName, ref.name)) ?? 0) + 1);
+    }
+  }
+
+  for (const { vaultUrl, vaultName } of discovered ? config.allowedVaults : []) {
     let names: string[];
     try {
       names = await deps.keys.listKeys(vaultUrl);
@@ -58,22 +85,13 @@ export async function readPosture(
       continue;
     }
     for (const keyName of names) {
-      const id = `${vaultName}/${keyName}`.toLowerCase();
+      const id = keyIdOf(vaultName, keyName);
+      // An unreadable row may pin any version of any key: no key is complete then.
+      if (found.invalid.length > 0) incompleteKeys.add(id);
+      if ((byKey.get(id) ?? 0) === 0) continue;
       try {
-        const found = await discoverServersReferencingKey(deps.fleet, {
-          vaultUrl: keyRef(vaultUrl, keyName).vaultUrl,
-          keyName,
-        });
-        for (const row of found.invalid)
-          errors.push(
-            `${vaultName}/${keyName}: unreadable server row ${row.id ?? row.name ?? '?'} (${row.reason})`,
-          );
-        if (found.invalid.length > 0) incompleteKeys.add(id);
-        if (found.servers.length === 0 && found.invalid.length === 0) continue;
-        for (const s of found.servers) servers.set(s.id.toLowerCase(), s);
         keys.set(id, await deps.keys.readKey(vaultUrl, keyName));
       } catch (e) {
-        incompleteKeys.add(id);
         errors.push(`${vaultName}/${keyName}: ${describe(e)}`);
         continue;
       }
@@ -82,7 +100,7 @@ export async function readPosture(
       } catch (e) {
         errors.push(`${vaultName}/${keyName}: rotation policy not read (${describe(e)})`);
       }
-      const instanceId = rotationInstanceId(vaultName, keyName);
+      const instanceId = rotationInstanceId(vaultUrl, keyName);
       try {
         const info = await instances.status(instanceId);
         if (info !== undefined)
@@ -93,12 +111,16 @@ export async function readPosture(
     }
   }
 
-  const usedVaults = new Set<string>(config.allowedVaults);
+  // Vault checks run on Key Vaults (Microsoft.KeyVault/vaults); a Managed HSM is another resource type.
+  const usedVaults = new Set<string>();
+  const hsms = new Set<string>();
+  for (const v of config.allowedVaults) (v.kind === 'managedHsm' ? hsms : usedVaults).add(v.vaultName);
   for (const s of servers.values())
     for (const uri of [s.dataEncryption?.primaryKeyURI, s.dataEncryption?.geoBackupKeyURI]) {
-      const host = uri === undefined ? undefined : /^https:\/\/([^./]+)\./i.exec(uri.trim())?.[1];
-      if (host !== undefined) usedVaults.add(host.toLowerCase());
+      const ref = tryParseKeyUri(uri);
+      if (ref !== undefined) (ref.kind === 'managedHsm' ? hsms : usedVaults).add(ref.vaultName);
     }
+  for (const h of hsms) errors.push(`${h}: Managed HSM, vault checks not run (only Key Vaults are read)`);
   const vaults = new Map<string, VaultProperties>();
   try {
     for (const v of await deps.vaults.listVaults())

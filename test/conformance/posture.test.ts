@@ -125,13 +125,14 @@ describe('posture stand-ins answer in the wire shapes of the Azure REST specs', 
       'InvalidApiVersionParameter',
     ],
     [
-      'an unknown vault',
+      // ARM authorizes before the RP looks: with read on the vaults only, an unknown name is a 403.
+      'an unknown vault to a caller who may read only the vaults it was granted',
       arm(
         `/subscriptions/${SUB}/resourceGroups/${RG}/providers/Microsoft.KeyVault/vaults/nope`,
         '2026-02-01',
       ),
-      404,
-      'ResourceNotFound',
+      403,
+      'AuthorizationFailed',
     ],
     [
       'role assignments with the Key Vault api-version',

@@ -3,13 +3,15 @@ import { KeyVaultManagementAdapter } from '../../../shared/adapters/keyVaultMana
 import { RoleAssignmentsAdapter } from '../../../shared/adapters/roleAssignmentsAdapter';
 import { CRYPTO_SERVICE_ENCRYPTION_USER_ROLE_ID } from '../../../shared/domain/posture';
 import { identityAccess } from '../../../shared/domain/postureRules';
-import { NotFoundError } from '../../../shared/ports/errors';
+import { ForbiddenError, NotFoundError } from '../../../shared/ports/errors';
 import type { FleetFile } from '../../../local/azure/fleet';
-import { KEY, SUB_A, SUB_B, VAULT, VAULT_URL, testFleet, uai } from '../../support/fleet';
-import { startHarness, type Harness } from '../../support/localAzure';
+import { KEY, SUB_A, SUB_B, SUB_SECURITY, VAULT, VAULT_URL, testFleet, uai } from '../../support/fleet';
+import { LocalTokenCredential } from '../../../local/azure/credential';
+import { APP_PRINCIPAL, startHarness, type Harness } from '../../support/localAzure';
 
-const VAULT_ID = `/subscriptions/${SUB_A}/resourceGroups/rg-security/providers/Microsoft.KeyVault/vaults/${VAULT}`;
+const VAULT_ID = `/subscriptions/${SUB_SECURITY}/resourceGroups/rg-security/providers/Microsoft.KeyVault/vaults/${VAULT}`;
 const ROLE_GRANTEE = '7a7a7a7a-0000-4000-8000-000000000077';
+const NARROW = '7b7b7b7b-0000-4000-8000-000000000078';
 
 /** The test fleet with posture properties: the geo vault on access policies, one inherited role assignment. */
 function postureFleet(): FleetFile {
@@ -34,9 +36,20 @@ function postureFleet(): FleetFile {
     roleAssignments: [
       {
         principalId: ROLE_GRANTEE,
-        scope: `/subscriptions/${SUB_A}/resourceGroups/rg-security`,
+        scope: `/subscriptions/${SUB_SECURITY}/resourceGroups/rg-security`,
         role: 'Key Vault Crypto Service Encryption User',
       },
+      // With role assignments in the fleet, ARM checks callers against them only: the app gets what infra grants.
+      ...[SUB_A, SUB_B, SUB_SECURITY].flatMap((sub) => [
+        { principalId: APP_PRINCIPAL, scope: `/subscriptions/${sub}`, role: 'PostgreSQL CMK Posture Reader' },
+        {
+          principalId: APP_PRINCIPAL,
+          scope: `/subscriptions/${sub}`,
+          role: 'PostgreSQL CMK Rotation Operator',
+        },
+      ]),
+      // A principal that may read one vault only.
+      { principalId: NARROW, scope: VAULT_ID, role: 'PostgreSQL CMK Posture Reader' },
     ],
   };
 }
@@ -53,7 +66,7 @@ describe('posture adapters (@azure/arm-keyvault, @azure/arm-authorization) again
   it('lists the vaults of every subscription in scope with the properties the checks read', async () => {
     const adapter = new KeyVaultManagementAdapter({
       credential: h.credential,
-      subscriptions: [SUB_A, SUB_B],
+      subscriptions: [SUB_A, SUB_B, SUB_SECURITY],
       clientOptions: h.clientOptions,
     });
     const vaults = await adapter.listVaults();
@@ -113,16 +126,16 @@ describe('posture adapters (@azure/arm-keyvault, @azure/arm-authorization) again
     );
     expect(cseu.map((a) => a.principalId)).not.toContain(principal('id-f', SUB_B));
     expect(list.find((a) => a.principalId === ROLE_GRANTEE)?.scope).toBe(
-      `/subscriptions/${SUB_A}/resourceGroups/rg-security`,
+      `/subscriptions/${SUB_SECURITY}/resourceGroups/rg-security`,
     );
     // The rule reads it as Azure would: id-a may use the vault, id-f may not.
     const vault = (
       await new KeyVaultManagementAdapter({
         credential: h.credential,
-        subscriptions: [SUB_A],
+        subscriptions: [SUB_SECURITY],
         clientOptions: h.clientOptions,
       }).listVaults()
-    )[0];
+    ).find((v) => v.name === VAULT);
     expect(identityAccess(vault, list, uai(SUB_A, 'id-a'), principal('id-a', SUB_A)).granted).toBe(true);
     expect(identityAccess(vault, list, uai(SUB_B, 'id-f'), principal('id-f', SUB_B)).granted).toBe(false);
     // The assignment sent with $filter=atScope() and api-version 2022-04-01, as the spec describes.
@@ -148,6 +161,23 @@ describe('posture adapters (@azure/arm-keyvault, @azure/arm-authorization) again
     await expect(
       adapter.listAtScope('/subscriptions/00000000-1111-4222-8333-444444444444'),
     ).rejects.toBeInstanceOf(NotFoundError);
+  });
+
+  it('refuses what ARM refuses: a caller sees only the vaults it may read, and needs roleAssignments/read at the scope', async () => {
+    const credential = new LocalTokenCredential(NARROW, h.azure.tenantId);
+    const vaults = new KeyVaultManagementAdapter({
+      credential,
+      subscriptions: [SUB_A, SUB_B, SUB_SECURITY],
+      clientOptions: h.clientOptions,
+    });
+    expect((await vaults.listVaults()).map((v) => v.name)).toEqual([VAULT]);
+    const roles = new RoleAssignmentsAdapter({ credential, clientOptions: h.clientOptions });
+    await expect(roles.listAtScope(VAULT_ID)).resolves.not.toHaveLength(0);
+    await expect(
+      roles.listAtScope(
+        `/subscriptions/${SUB_SECURITY}/resourceGroups/rg-security-ne/providers/Microsoft.KeyVault/vaults/contoso-pg-geo-kv`,
+      ),
+    ).rejects.toBeInstanceOf(ForbiddenError);
   });
 
   it('reads and summarises a key rotation policy through the real KeyClient', async () => {
