@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { POSTURE_READER_ACTIONS } from '../../local/azure/arm-authz';
 
 const INFRA = join(__dirname, '..', '..', 'infra');
 const read = (f: string) => readFileSync(join(INFRA, f), 'utf8');
@@ -14,6 +15,8 @@ describe('infra grants the posture checks exactly the reads they make', () => {
       'Microsoft.KeyVault/vaults/read',
       'Microsoft.Authorization/roleAssignments/read',
     ]);
+    // The ARM stand-in grants the app the same by default (what infra deploys), so local runs hold what Azure would.
+    expect(POSTURE_READER_ACTIONS).toEqual(actions);
     expect(role).not.toMatch(/\*/);
   });
 
