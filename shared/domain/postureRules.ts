@@ -140,7 +140,7 @@ export function identityAccess(
       granted: ok,
       reason: ok
         ? 'has "Key Vault Crypto Service Encryption User" on the vault'
-        : 'lacks "Key Vault Crypto Service Encryption User" on the vault (RBAC): the server cannot wrap or unwrap its key',
+        : 'lacks "Key Vault Crypto Service Encryption User" on the vault (RBAC): the server cannot wrap or unwrap its key (only assignments to the identity itself are read, not group memberships)',
     };
   }
   const held = new Set(
