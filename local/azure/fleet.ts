@@ -15,6 +15,10 @@ export interface FleetFile {
    * Azure RBAC role assignments ARM checks callers against (flexibleServers/read and /write, and
    * userAssignedIdentities/assign/action on every identity a request body assigns). Absent: every
    * caller holds what infra grants the app (the rotation operator role) on every server subscription.
+   * Role assignments that name a Key Vault role ("Key Vault Crypto Service Encryption User", "Key Vault
+   * Crypto User", "Key Vault Crypto Officer", "Key Vault Reader") at or above an RBAC vault grant that
+   * role's key permissions on it, and `GET .../providers/Microsoft.Authorization/roleAssignments` lists
+   * them (local/azure/keyvault-rbac.ts). See local/README.md.
    */
   readonly roleAssignments?: readonly FleetRoleAssignment[];
   readonly behaviour?: FleetBehaviour;
@@ -38,8 +42,9 @@ export interface FleetRoleAssignment {
   /** `/subscriptions/<id>[/resourceGroups/<rg>[/providers/<type>/<name>]]`; covers everything below it. */
   readonly scope: string;
   /**
-   * A built-in role name (`Owner`, `Contributor`, `Reader`, `Managed Identity Operator`) or the infra's
-   * `PostgreSQL CMK Rotation Operator`; and/or explicit `actions` (wildcards `*` allowed).
+   * A built-in role name (`Owner`, `Contributor`, `Reader`, `Managed Identity Operator`, the Key Vault
+   * roles above) or the infra's `PostgreSQL CMK Rotation Operator` / `PostgreSQL CMK Posture Reader`;
+   * and/or explicit `actions` (wildcards `*` allowed).
    */
   readonly role?: string;
   readonly actions?: readonly string[];
@@ -70,6 +75,28 @@ export interface FleetVault {
   readonly access?: readonly FleetAccess[];
   /** When true, callers (the app's principal) also need permissions in `access`. Default false. */
   readonly enforceCallerAccess?: boolean;
+  /**
+   * ARM properties of the vault (`GET Microsoft.KeyVault/vaults`), for the posture checks. Defaults are
+   * what a vault created today gets: tenant of the fleet, soft delete on, 90 days retention, purge
+   * protection off, Azure RBAC on, public network access enabled with no firewall.
+   * With RBAC (`enableRbacAuthorization`, default true) `access` entries show as role assignments at the
+   * vault; with access policies (false) as `properties.accessPolicies`.
+   */
+  readonly tenantId?: string;
+  readonly enableSoftDelete?: boolean;
+  readonly softDeleteRetentionInDays?: number;
+  readonly enablePurgeProtection?: boolean;
+  readonly enableRbacAuthorization?: boolean;
+  /** `Enabled` or `Disabled`. */
+  readonly publicNetworkAccess?: string;
+  readonly networkAcls?: {
+    /** `AzureServices` or `None`. */
+    readonly bypass?: string;
+    /** `Allow` or `Deny`. */
+    readonly defaultAction?: string;
+    readonly ipRules?: readonly string[];
+    readonly virtualNetworkRules?: readonly string[];
+  };
   readonly keys?: readonly FleetKey[];
 }
 
