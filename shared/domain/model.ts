@@ -69,7 +69,7 @@ export interface ServerSnapshot {
 export type Slot = 'primary' | 'geoBackup';
 export const SLOTS: readonly Slot[] = ['primary', 'geoBackup'];
 
-/** The PATCH body that moves a server's encryption (FACTS.md: what `az postgres flexible-server update` sends). */
+/** The PATCH body that moves a server's encryption (what `az postgres flexible-server update` sends). */
 export interface EncryptionPatchBody {
   readonly identity: {
     readonly type: string;
