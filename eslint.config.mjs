@@ -144,6 +144,25 @@ export const layers = [
     },
   },
   {
+    // The stand-ins are the oracle the product is tested against: they parse ids and key URIs their own
+    // (deliberately simple) way, so a bug in the product's parsers cannot hide in both.
+    files: ['local/azure/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['**/shared/**', '**/functions/**'],
+              message:
+                'local/azure shares no code with the product it stands in for (use local/azure/ids.ts).',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     files: ['test/unit/**/*.ts'],
     rules: {
       'no-restricted-imports': [

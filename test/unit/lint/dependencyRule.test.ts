@@ -78,6 +78,19 @@ const cases: [string, string, string, boolean][] = [
     true,
   ],
   ['local may import SDKs', 'local/azure/x.ts', "import { KeyClient } from '@azure/keyvault-keys';", true],
+  [
+    'the stand-ins may not use the product key URI parser',
+    'local/azure/x.ts',
+    "import { tryParseKeyUri } from '../../shared/domain/keyId';",
+    false,
+  ],
+  [
+    'the stand-ins may not use the product resource id parser',
+    'local/azure/x.ts',
+    "import { parseFlexibleServerId } from '../../shared/domain/resourceId';",
+    false,
+  ],
+  ['the stand-ins use their own parsing', 'local/azure/x.ts', "import { splitKeyUri } from './ids';", true],
 ];
 
 describe('the dependency rule is enforced by lint', () => {

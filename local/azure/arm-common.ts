@@ -1,0 +1,96 @@
+import { readBearer } from './credential';
+import type { Scheduler } from './clock';
+import type { TokenBuckets } from './faults';
+import { HttpError, type Request } from './http';
+import type { World } from './world';
+
+/** What every ARM handler works on: the world, the clock's scheduler and the throttling buckets. */
+export interface ArmContext {
+  readonly world: World;
+  readonly scheduler: Scheduler;
+  readonly buckets: TokenBuckets;
+}
+
+export function armError(
+  status: number,
+  code: string,
+  message: string,
+  headers?: Record<string, string>,
+): HttpError {
+  return new HttpError(status, {
+    status,
+    ...(headers !== undefined ? { headers } : {}),
+    body: { error: { code, message } },
+  });
+}
+
+/** Checks the api-version and the bearer token for ARM's audience; returns the caller's object id. */
+export function authorizeArm(req: Request, apiVersions: readonly string[]): string {
+  const apiVersion = req.query.get('api-version');
+  if (apiVersion === null || !apiVersions.includes(apiVersion)) {
+    throw armError(
+      400,
+      'InvalidApiVersionParameter',
+      `The api-version '${apiVersion ?? ''}' is invalid. The supported versions are '${apiVersions.join(',')}'.`,
+    );
+  }
+  const header = req.headers.authorization;
+  if (header === undefined || header === '') {
+    throw armError(
+      401,
+      'AuthenticationFailed',
+      "Authentication failed. The 'Authorization' header is missing.",
+      {
+        'www-authenticate':
+          'Bearer authorization_uri="https://login.windows.net/", error="invalid_token", error_description="The authentication failed because of missing \'Authorization\' header."',
+      },
+    );
+  }
+  const claims = readBearer(header);
+  if (claims === undefined) throw armError(401, 'InvalidAuthenticationToken', 'The access token is invalid.');
+  if (claims.aud.replace(/\/$/, '') !== 'https://management.azure.com') {
+    throw armError(
+      401,
+      'InvalidAuthenticationTokenAudience',
+      `The access token has been obtained for wrong audience or resource '${claims.aud}'. It should exactly match with one of the allowed audiences 'https://management.core.windows.net/','https://management.azure.com/'.`,
+    );
+  }
+  return claims.oid;
+}
+
+export function knownSubscriptions(world: World): Set<string> {
+  const subs = new Set<string>();
+  for (const r of world.servers.values()) subs.add(String(r.json['id']).split('/')[2]?.toLowerCase() ?? '');
+  for (const v of world.vaults.values()) subs.add(v.subscriptionId.toLowerCase());
+  return subs;
+}
+
+export function knownResourceGroups(world: World, sub: string): Set<string> {
+  const rgs = new Set<string>();
+  for (const r of world.servers.values()) {
+    const parts = String(r.json['id']).split('/');
+    if (parts[2]?.toLowerCase() === sub) rgs.add(parts[4]?.toLowerCase() ?? '');
+  }
+  for (const v of world.vaults.values())
+    if (v.subscriptionId.toLowerCase() === sub) rgs.add(v.resourceGroup.toLowerCase());
+  return rgs;
+}
+
+export function throttle(
+  ctx: ArmContext,
+  sub: string,
+  principal: string,
+  kind: 'reads' | 'writes',
+): Record<string, string> {
+  const cfg = kind === 'reads' ? ctx.world.behaviour.armReads : ctx.world.behaviour.armWrites;
+  const result = ctx.buckets.take(`${sub}:${principal}:${kind}`, cfg.burst, cfg.perSecond);
+  if (!result.ok) {
+    throw armError(
+      429,
+      'SubscriptionRequestsThrottled',
+      `Number of '${kind === 'reads' ? 'read' : 'write'}' requests for subscription '${sub}' actor '${principal}' exceeded. Please try again after '${result.retryAfterSeconds}' seconds after additional tokens are available. Refer to https://aka.ms/arm-throttling for additional information.`,
+      { 'retry-after': String(result.retryAfterSeconds) },
+    );
+  }
+  return { [`x-ms-ratelimit-remaining-subscription-${kind}`]: String(result.remaining) };
+}

@@ -1,0 +1,53 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { readBody, send, type HostContext } from './context';
+import { typed } from './invoke';
+
+/** The Event Grid extension's webhook: validation handshakes and one invocation per event. */
+export async function eventGridWebhook(
+  ctx: HostContext,
+  req: IncomingMessage,
+  res: ServerResponse,
+  url: URL,
+): Promise<unknown> {
+  const { registry, keys, log, run, hasKey } = ctx;
+  if (!hasKey(req, url, [keys.eventGridSystemKey, keys.master])) return send(res, 401);
+  if (req.method === 'OPTIONS') {
+    // CloudEvents abuse protection handshake.
+    const origin = req.headers['webhook-request-origin'];
+    return send(
+      res,
+      200,
+      undefined,
+      typeof origin === 'string' ? { 'webhook-allowed-origin': origin, 'webhook-allowed-rate': '*' } : {},
+    );
+  }
+  if (req.method !== 'POST') return send(res, 405);
+  const name = url.searchParams.get('functionName') ?? '';
+  const fn = registry.get(name);
+  if (fn === undefined || fn.trigger.type !== 'eventGridTrigger')
+    return send(res, 404, { error: `no Event Grid trigger function named '${name}'` });
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse((await readBody(req)).toString('utf8'));
+  } catch {
+    return send(res, 400, { error: 'the body is not valid JSON' });
+  }
+  const events = Array.isArray(parsed) ? (parsed as unknown[]) : [parsed];
+  if (events.length === 0 || events.some((e) => typeof e !== 'object' || e === null))
+    return send(res, 400, { error: 'expected an event or an array of events' });
+  if (req.headers['aeg-event-type'] === 'SubscriptionValidation') {
+    const code = (events[0] as { data?: { validationCode?: unknown } }).data?.validationCode;
+    if (typeof code !== 'string') return send(res, 400, { error: 'no validationCode' });
+    log(`Event Grid subscription validated for ${fn.metadata.name}`);
+    return send(res, 200, { validationResponse: code });
+  }
+  for (const e of events) {
+    try {
+      await run(fn, typed(e));
+    } catch {
+      // The sender retries the delivery (Event Grid does on 5xx).
+      return send(res, 500, { error: `function ${fn.metadata.name} failed` });
+    }
+  }
+  return send(res, 200);
+}

@@ -1,0 +1,36 @@
+import { Cron } from 'croner';
+import type { HostContext } from './context';
+import { typed } from './invoke';
+
+/** Timers: NCRONTAB (six fields, seconds first) through croner. Returns the schedules (to stop them). */
+export function startTimers(ctx: HostContext): Cron[] {
+  const { registry, run } = ctx;
+  const crons: Cron[] = [];
+  for (const fn of registry.functions.values()) {
+    if (fn.trigger.type !== 'timerTrigger') continue;
+    const schedule = String(fn.trigger['schedule']);
+    let last: Date | undefined;
+    const fire = (scheduled: Date, isPastDue: boolean) => {
+      const cron = crons.find((c) => c.name === fn.metadata.name);
+      const next = cron?.nextRun() ?? null;
+      const input = {
+        Schedule: { AdjustForDST: true },
+        ScheduleStatus: {
+          Last: (last ?? scheduled).toISOString(),
+          Next: next?.toISOString() ?? null,
+          LastUpdated: new Date().toISOString(),
+        },
+        IsPastDue: isPastDue,
+      };
+      last = scheduled;
+      void run(fn, typed(input)).catch(() => undefined);
+    };
+    const cron = new Cron(schedule, { name: fn.metadata.name, protect: true }, (self: Cron) => {
+      const scheduled = self.currentRun() ?? new Date();
+      fire(scheduled, Date.now() - scheduled.getTime() > 1000);
+    });
+    crons.push(cron);
+    if (fn.trigger['runOnStartup'] === true) setImmediate(() => fire(new Date(), false));
+  }
+  return crons;
+}
