@@ -5,9 +5,12 @@ import { join, posix } from 'node:path';
 /**
  * The repository must be self-contained: a clone with nothing beside it builds, tests and reads whole.
  * No tracked file may point outside the clone: a relative path (`../shared/DESIGN.md`) that climbs more
- * folders than the file is deep, or an absolute path into a development machine (`/work/...`).
+ * folders than the file is deep, or an absolute path into the development machines' work folder.
+ * (The examples below are assembled from pieces so that this file does not trip its own check.)
  */
 const ROOT = join(__dirname, '..', '..', '..');
+const up = (n: number): string => '../'.repeat(n);
+const WORK = `/${'work'}/`;
 
 export interface Reach {
   readonly file: string;
@@ -85,20 +88,20 @@ describe('the repository is self-contained', () => {
   });
 
   it.each([
-    ['README.md', 'See [design](../shared/DESIGN.md).', ['../shared/DESIGN.md']],
-    ['local/README.md', 'specs in `../../shared/azure-specs`', ['../../shared/azure-specs']],
+    ['README.md', `See [design](${up(1)}shared/DESIGN.md).`, [`${up(1)}shared/DESIGN.md`]],
+    ['local/README.md', `specs in \`${up(2)}shared/azure-specs\``, [`${up(2)}shared/azure-specs`]],
     [
       'test/unit/domain/x.test.ts',
-      "readFileSync(join(__dirname, '../../../../shared/a.json'))",
-      ['../../../../shared/a.json'],
+      `readFileSync(join(__dirname, '${up(4)}shared/a.json'))`,
+      [`${up(4)}shared/a.json`],
     ],
-    ['eslint.config.mjs', "message: 'see ../shared/DESIGN.md'", ['../shared/DESIGN.md']],
+    ['eslint.config.mjs', `message: 'see ${up(1)}shared/DESIGN.md'`, [`${up(1)}shared/DESIGN.md`]],
     [
       'docs/architecture.md',
-      'copied from /work/shared/azure-specs/x.json',
-      ['/work/shared/azure-specs/x.json'],
+      `copied from ${WORK}shared/azure-specs/x.json`,
+      [`${WORK}shared/azure-specs/x.json`],
     ],
-    ['test/fixtures/azure-specs/a/b.json', '"see": "/work/shared/FACTS.md"', ['/work/shared/FACTS.md']],
+    ['test/fixtures/azure-specs/a/b.json', `"see": "${WORK}shared/FACTS.md"`, [`${WORK}shared/FACTS.md`]],
   ])('finds the reach out of %s', (file, content, expected) => {
     expect(reachesOutside(file, content).map((r) => r.text)).toEqual(expected);
   });
@@ -109,10 +112,7 @@ describe('the repository is self-contained', () => {
     ['local/README.md', 'in [`test/fixtures`](../test/fixtures/azure-specs)'],
     ['README.md', 'see [local/README.md](local/README.md) and ./docs'],
     ['eslint.config.mjs', "group: ['../*', '!../domain', '!../domain/*'],"],
-    [
-      'test/fixtures/azure-specs/pg/2025-08-01/Servers.json',
-      '"$ref": "../../../../../common-types/v6/types.json"',
-    ],
+    ['test/fixtures/azure-specs/pg/2025-08-01/Servers.json', `"$ref": "${up(5)}common-types/v6/types.json"`],
   ])('accepts what stays inside: %s', (file, content) => {
     expect(reachesOutside(file, content)).toEqual([]);
   });
