@@ -10,7 +10,7 @@ import { join, posix } from 'node:path';
  */
 const ROOT = join(__dirname, '..', '..', '..');
 const up = (n: number): string => '../'.repeat(n);
-const WORK = `/${'work'}/`;
+const WORK = ['', 'work', ''].join('/');
 
 export interface Reach {
   readonly file: string;
