@@ -50,6 +50,7 @@ async function keyVaultEvents(event: unknown, context: InvocationContext): Promi
   const outcome = await handleKeyVaultEvent(event, instancesOf(context), {
     config,
     audit: services.audit,
+    events: services.events,
     invocationId: context.invocationId,
   });
   context.log(`key event: ${outcome.kind}`);

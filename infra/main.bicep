@@ -16,7 +16,12 @@ param targetSubscriptionIds array
 @description('Optional: limit the app to these resource groups ({ subscriptionId, resourceGroup }); empty means whole subscriptions.')
 param targetResourceGroups array = []
 
-@description('Key vaults holding the CMK keys: { name, resourceGroup, subscriptionId, systemTopicName? } (systemTopicName: reuse an existing Event Grid system topic).')
+// Required, at least one, and deliberately absent from main.parameters.json: `azd provision` prompts for a
+// required parameter that has no value (a JSON array here; Azure/azure-dev cli/azd/pkg/infra/provisioning/bicep/
+// prompt.go) and stores the answer in the azd environment; `--no-prompt` and `az deployment` fail naming it. An
+// empty list is refused by @minLength(1) before anything is deployed: an app without vaults cannot start.
+@minLength(1)
+@description('Key stores holding the CMK keys, as a JSON array of { name, resourceGroup, subscriptionId, kind?, systemTopicName? }: kind is "vault" (default) or "managedHsm"; systemTopicName reuses the vault\'s existing Event Grid system topic (a vault has at most one). Example: [{"name":"kv-sec","resourceGroup":"rg-sec","subscriptionId":"<uuid>"}]')
 param keyVaults array
 
 @description('Rotate keys in Key Vault on KeyNearExpiry when no newer version exists (grants Key Vault Crypto Officer).')
@@ -61,14 +66,28 @@ param alertEmail string
 @description('Optional webhook (for example an ITSM) for the action group.')
 param alertWebhookUri string = ''
 
-@description('Minutes between expected RotationCompleted or SweepCompleted events before the "app silent" alert fires.')
+@description('Minutes between expected RotationCompleted or SweepCompleted events before the "app silent" alert fires (at most 2 days: the longest log alert window).')
+@minValue(60)
+@maxValue(2880)
 param heartbeatMinutes int = 420
+
+@description('Optional App Service Authentication (Easy Auth, Microsoft Entra ID) in front of the operator API: { clientId, tenantId?, allowedAudiences? }. Empty: function keys only. Read "Operator API authentication" in the README before enabling it on Flex Consumption.')
+param operatorApiAuthentication object = {}
 
 var prefix = toLower(environmentName)
 var deployEventSubscriptions = deployEventSubscriptionsText == 'true'
-var systemTopicIds = [
-  for vault in keyVaults: resourceId(vault.subscriptionId, vault.resourceGroup, 'Microsoft.EventGrid/systemTopics', vault.?systemTopicName ?? 'evgt-${vault.name}')
-]
+
+// A key store is identified by its URL, never rebuilt from a name in the app: the DNS suffix comes from the
+// cloud the deployment runs in (environment(): '.vault.azure.net' in Azure, '.vault.azure.cn', '.vault.usgovcloudapi.net').
+// environment() has no Managed HSM suffix; in every cloud it is the vault suffix with 'managedhsm' for 'vault'
+// (.managedhsm.azure.net / .azure.cn / .usgovcloudapi.net, as azure-cli's cloud definitions list them).
+var vaultDnsSuffix = environment().suffixes.keyvaultDns
+var managedHsmDnsSuffix = replace(vaultDnsSuffix, '.vault.', '.managedhsm.')
+var keyStoreUrls = map(keyVaults, v => 'https://${toLower(v.name)}${(v.?kind ?? 'vault') == 'managedHsm' ? managedHsmDnsSuffix : vaultDnsSuffix}')
+// Key vaults get Azure RBAC roles and an Event Grid subscription. Managed HSMs get neither here: their local
+// RBAC is a data-plane role assignment Bicep cannot make (README "Managed HSM"), and the Key Vault system topic
+// type is Microsoft.KeyVault.vaults, so the reconcile sweep is their trigger.
+var vaults = filter(keyVaults, v => (v.?kind ?? 'vault') == 'vault')
 var tags = { 'azd-env-name': environmentName, app: 'pg-cmk-rotator' }
 
 resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
@@ -107,9 +126,11 @@ module functionApp 'modules/functionApp.bicep' = {
     identityPrincipalId: identity.outputs.principalId
     storageAccountName: storage.outputs.name
     applicationInsightsName: monitoring.outputs.applicationInsightsName
+    operatorApiAuthentication: operatorApiAuthentication
     appSettings: {
       CMK_SUBSCRIPTIONS: join(targetSubscriptionIds, ',')
-      CMK_ALLOWED_VAULTS: join(map(keyVaults, v => v.name), ',')
+      // Vault URLs (https://kv-sec.vault.azure.net, https://hsm1.managedhsm.azure.net), comma-separated.
+      CMK_ALLOWED_VAULTS: join(keyStoreUrls, ',')
       CMK_DISCOVERY: discovery
       CMK_MAX_PARALLEL_UPDATES: string(maxParallelUpdates)
       CMK_CANARY_TAG: canaryTag
@@ -154,7 +175,7 @@ module resourceGroupAccess 'modules/serverAccessResourceGroup.bicep' = [
 ]
 
 module vaultAccess 'modules/vaultAccess.bicep' = [
-  for vault in keyVaults: {
+  for vault in vaults: {
     name: 'vaultAccess-${vault.name}'
     scope: resourceGroup(vault.subscriptionId, vault.resourceGroup)
     params: { vaultName: vault.name, principalId: identity.outputs.principalId, autoRotate: autoRotateOnNearExpiry }
@@ -168,11 +189,12 @@ module pagerSecretsAccess 'modules/secretsAccess.bicep' = if (!empty(pagerSecret
 }
 
 module eventGrid 'modules/eventGrid.bicep' = [
-  for vault in keyVaults: if (deployEventSubscriptions) {
+  for vault in vaults: if (deployEventSubscriptions) {
     name: 'eventGrid-${vault.name}'
     scope: resourceGroup(vault.subscriptionId, vault.resourceGroup)
     params: {
       vaultName: vault.name
+      vaultUrl: 'https://${toLower(vault.name)}${vaultDnsSuffix}'
       systemTopicName: vault.?systemTopicName ?? 'evgt-${vault.name}'
       useExistingSystemTopic: contains(vault, 'systemTopicName')
       tags: tags
@@ -194,9 +216,24 @@ module alerts 'modules/alerts.bicep' = {
     alertEmail: alertEmail
     alertWebhookUri: alertWebhookUri
     heartbeatMinutes: heartbeatMinutes
-    systemTopicIds: deployEventSubscriptions ? systemTopicIds : []
   }
 }
+
+// One dead-letter alert per system topic, fed by the Event Grid module's output: the dependency makes ARM
+// create the topic first (a resourceId() built here would not, and the first deployment would fail).
+module deadLetterAlerts 'modules/deadLetterAlert.bicep' = [
+  for (vault, i) in vaults: if (deployEventSubscriptions) {
+    scope: rg
+    name: 'deadLetterAlert-${vault.name}'
+    params: {
+      name: 'alert-${prefix}-cmk-deadletter-${toLower(vault.name)}'
+      tags: tags
+      // if() evaluates only the branch taken: no reference to a deployment that was skipped.
+      systemTopicId: deployEventSubscriptions ? eventGrid[i].outputs.systemTopicId : ''
+      actionGroupId: alerts.outputs.actionGroupId
+    }
+  }
+]
 
 module workbook 'modules/workbook.bicep' = {
   scope: rg
@@ -208,3 +245,4 @@ output AZURE_RESOURCE_GROUP string = rg.name
 output AZURE_FUNCTION_APP_NAME string = functionApp.outputs.name
 output MANAGED_IDENTITY_PRINCIPAL_ID string = identity.outputs.principalId
 output APPLICATIONINSIGHTS_NAME string = monitoring.outputs.applicationInsightsName
+output CMK_ALLOWED_VAULTS string = join(keyStoreUrls, ',')

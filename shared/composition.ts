@@ -1,12 +1,14 @@
 import { ApplicationInsightsAuditTrail } from './adapters/applicationInsightsAuditTrail';
 import { ArmServerFleet } from './adapters/armServerFleet';
 import { createAzureCredential } from './adapters/credential';
+import { EventGridKeyVaultEvents } from './adapters/eventGridKeyVaultEvents';
 import { KeyVaultKeysAdapter } from './adapters/keyVaultKeysAdapter';
 import { MultiChannelPager, PagerDutyChannel, SignedWebhookChannel, TeamsChannel } from './adapters/pagers';
 import { ResourceGraphServerFleet } from './adapters/resourceGraphServerFleet';
 import { azureTransport } from './adapters/transport';
 import type { Config } from './config';
 import type { AuditTrail } from './ports/auditTrail';
+import type { KeyVaultEventReader } from './ports/keyVaultEvents';
 import type { KeyVaultKeys } from './ports/keyVaultKeys';
 import type { Pager } from './ports/pager';
 import type { ServerFleet } from './ports/serverFleet';
@@ -17,6 +19,8 @@ export interface Services {
   readonly fleet: ServerFleet;
   readonly pager: Pager;
   readonly audit: AuditTrail;
+  /** Reads Key Vault events as Event Grid delivers them (the intake; a dead-letter replay). */
+  readonly events: KeyVaultEventReader;
 }
 
 export function createServices(config: Config): Services {
@@ -39,5 +43,6 @@ export function createServices(config: Config): Services {
     fleet,
     pager,
     audit: new ApplicationInsightsAuditTrail(config.applicationInsightsConnectionString),
+    events: new EventGridKeyVaultEvents(),
   };
 }

@@ -7,9 +7,9 @@ param applicationInsightsId string
 param alertEmail string
 param alertWebhookUri string
 @description('Minutes without RotationCompleted or SweepCompleted before "app silent" fires.')
+@minValue(60)
+@maxValue(2880)
 param heartbeatMinutes int
-@description('Event Grid system topics whose dead-lettered events raise an alert.')
-param systemTopicIds array
 
 resource actionGroup 'Microsoft.Insights/actionGroups@2023-01-01' = {
   name: 'ag-${prefix}-cmk-rotator'
@@ -44,7 +44,7 @@ var failureQueries = [
   }
 ]
 
-resource failures 'Microsoft.Insights/scheduledQueryRules@2023-03-15-preview' = [
+resource failures 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = [
   for q in failureQueries: {
     name: 'alert-${prefix}-cmk-${q.name}'
     location: location
@@ -73,7 +73,13 @@ resource failures 'Microsoft.Insights/scheduledQueryRules@2023-03-15-preview' = 
 ]
 
 // The app itself may be dead: no completed rotation and no sweep heartbeat for too long.
-resource silent 'Microsoft.Insights/scheduledQueryRules@2023-03-15-preview' = {
+// A log alert's window (windowSize) is one of PT1M, PT5M, PT10M, PT15M, PT30M, PT45M, PT1H…PT6H, P1D, P2D, and
+// at least its evaluation frequency (the service's own refusal lists the granularities it supports:
+// Azure/azure-rest-api-specs#21258). So the window is the smallest allowed one that covers heartbeatMinutes, and
+// the query itself looks back exactly heartbeatMinutes.
+var heartbeatWindow = heartbeatMinutes <= 60 ? 'PT1H' : heartbeatMinutes <= 120 ? 'PT2H' : heartbeatMinutes <= 180 ? 'PT3H' : heartbeatMinutes <= 240 ? 'PT4H' : heartbeatMinutes <= 300 ? 'PT5H' : heartbeatMinutes <= 360 ? 'PT6H' : heartbeatMinutes <= 1440 ? 'P1D' : 'P2D'
+
+resource silent 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = {
   name: 'alert-${prefix}-cmk-app-silent'
   location: location
   tags: tags
@@ -83,11 +89,11 @@ resource silent 'Microsoft.Insights/scheduledQueryRules@2023-03-15-preview' = {
     enabled: true
     scopes: [applicationInsightsId]
     evaluationFrequency: 'PT1H'
-    windowSize: 'PT${heartbeatMinutes}M'
+    windowSize: heartbeatWindow
     criteria: {
       allOf: [
         {
-          query: 'customEvents | where name in ("CmkRotation.RotationCompleted", "CmkRotation.SweepCompleted")'
+          query: 'customEvents | where timestamp > ago(${heartbeatMinutes}m) | where name in ("CmkRotation.RotationCompleted", "CmkRotation.SweepCompleted")'
           timeAggregation: 'Count'
           operator: 'LessThan'
           threshold: 1
@@ -99,34 +105,5 @@ resource silent 'Microsoft.Insights/scheduledQueryRules@2023-03-15-preview' = {
   }
 }
 
-// Events Event Grid gave up on: the rotation they announced may never have started.
-resource deadLettered 'Microsoft.Insights/metricAlerts@2018-03-01' = [
-  for (topicId, i) in systemTopicIds: {
-    name: 'alert-${prefix}-cmk-deadletter-${i}'
-    location: 'global'
-    tags: tags
-    properties: {
-      description: 'Key Vault events were dead-lettered instead of reaching the rotator.'
-      severity: 1
-      enabled: true
-      scopes: [topicId]
-      evaluationFrequency: 'PT5M'
-      windowSize: 'PT15M'
-      criteria: {
-        'odata.type': 'Microsoft.Azure.Monitor.SingleResourceMultipleMetricCriteria'
-        allOf: [
-          {
-            name: 'deadlettered'
-            criterionType: 'StaticThresholdCriterion'
-            metricName: 'DeadLetteredCount'
-            metricNamespace: 'Microsoft.EventGrid/systemTopics'
-            operator: 'GreaterThan'
-            threshold: 0
-            timeAggregation: 'Total'
-          }
-        ]
-      }
-      actions: [{ actionGroupId: actionGroup.id }]
-    }
-  }
-]
+// Dead-lettered events: one metric alert per system topic (deadLetterAlert.bicep), on this action group.
+output actionGroupId string = actionGroup.id

@@ -1,11 +1,13 @@
 // The key vault's Event Grid system topic (new or existing) and a subscription delivering the three key
 // events to the app's Event Grid trigger, with retries and dead-lettering to blob storage.
 param vaultName string
+@description('The vault\'s URL as the app knows it (https://<name><environment().suffixes.keyvaultDns>).')
+param vaultUrl string
 param systemTopicName string
 param useExistingSystemTopic bool
 param tags object
 param functionAppId string
-@description('User-assigned identity the topic uses to write dead-lettered events.')
+@description('User-assigned identity the topic uses to write dead-lettered events (it has Storage Blob Data Owner on the dead-letter account, from the Function App module).')
 param identityId string
 param deadLetterStorageAccountId string
 
@@ -23,7 +25,7 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' existing = {
   name: vaultName
 }
 
-resource newTopic 'Microsoft.EventGrid/systemTopics@2024-06-01-preview' = if (!useExistingSystemTopic) {
+resource newTopic 'Microsoft.EventGrid/systemTopics@2025-02-15' = if (!useExistingSystemTopic) {
   name: systemTopicName
   location: vault.location
   tags: tags
@@ -31,14 +33,33 @@ resource newTopic 'Microsoft.EventGrid/systemTopics@2024-06-01-preview' = if (!u
   properties: { source: vault.id, topicType: 'Microsoft.KeyVault.vaults' }
 }
 
-resource existingTopic 'Microsoft.EventGrid/systemTopics@2024-06-01-preview' existing = if (useExistingSystemTopic) {
+// deadLetterWithResourceIdentity uses an identity assigned to the topic (bicep-types-az
+// generated/eventgrid/microsoft.eventgrid/2025-02-15/types.md: DeadLetterWithResourceIdentity "uses the managed
+// identity setup on the parent resource"), so a reused topic gets the app's identity too. That is a PUT of the
+// existing topic, which replaces its identity and tags: read them first and send them back with ours added, in
+// a nested deployment (a resource cannot read itself in the template that deploys it).
+resource existingTopic 'Microsoft.EventGrid/systemTopics@2025-02-15' existing = if (useExistingSystemTopic) {
   name: systemTopicName
 }
 
-resource subscription 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2024-06-01-preview' = {
+module existingTopicIdentity 'systemTopicIdentity.bicep' = if (useExistingSystemTopic) {
+  name: 'topicIdentity-${uniqueString(systemTopicName)}'
+  params: {
+    // if(): evaluated only when the topic exists and is reused.
+    name: systemTopicName
+    location: useExistingSystemTopic ? existingTopic.location : ''
+    source: useExistingSystemTopic ? existingTopic.properties.source : ''
+    topicType: useExistingSystemTopic ? existingTopic.properties.topicType : ''
+    tags: useExistingSystemTopic ? (existingTopic.?tags ?? {}) : {}
+    currentIdentity: useExistingSystemTopic ? (existingTopic.?identity ?? {}) : {}
+    identityId: identityId
+  }
+}
+
+resource subscription 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2025-02-15' = {
   // A parent cannot be chosen by a condition, so the topic is named in the child's name.
   name: '${systemTopicName}/pg-cmk-rotator'
-  dependsOn: [newTopic, existingTopic]
+  dependsOn: [newTopic, existingTopicIdentity]
   properties: {
     destination: {
       endpointType: 'AzureFunction'
@@ -54,7 +75,7 @@ resource subscription 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2024-
       // Keys only: secret and certificate events never reach the app, whatever the type list says.
       advancedFilters: [
         { operatorType: 'StringIn', key: 'data.ObjectType', values: ['Key'] }
-        { operatorType: 'StringBeginsWith', key: 'data.Id', values: ['https://${vaultName}.vault.azure.net/keys/'] }
+        { operatorType: 'StringBeginsWith', key: 'data.Id', values: ['${vaultUrl}/keys/'] }
       ]
     }
     retryPolicy: { maxDeliveryAttempts: 30, eventTimeToLiveInMinutes: 1440 }

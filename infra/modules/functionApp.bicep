@@ -10,6 +10,8 @@ param storageAccountName string
 param applicationInsightsName string
 @description('The app settings shared/config.ts reads (see README "Configuration").')
 param appSettings object
+@description('Optional Easy Auth for the operator API: { clientId, tenantId?, allowedAudiences? }; {} leaves it off.')
+param operatorApiAuthentication object = {}
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
   name: storageAccountName
@@ -29,7 +31,11 @@ resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
 }
 
 var baseSettings = {
-  AzureWebJobsStorage__accountName: storage.name
+  // Service URIs, not __accountName: the account name alone "doesn't work when the storage account is in a
+  // sovereign cloud" (Learn, Azure Functions reference: connecting to host storage with an identity).
+  AzureWebJobsStorage__blobServiceUri: storage.properties.primaryEndpoints.blob
+  AzureWebJobsStorage__queueServiceUri: storage.properties.primaryEndpoints.queue
+  AzureWebJobsStorage__tableServiceUri: storage.properties.primaryEndpoints.table
   AzureWebJobsStorage__credential: 'managedidentity'
   AzureWebJobsStorage__clientId: identityClientId
   APPLICATIONINSIGHTS_CONNECTION_STRING: appInsights.properties.ConnectionString
@@ -71,6 +77,39 @@ resource settings 'Microsoft.Web/sites/config@2024-04-01' = {
   parent: site
   name: 'appsettings'
   properties: union(baseSettings, appSettings)
+}
+
+// App Service Authentication (Easy Auth) with Microsoft Entra ID in front of the operator API, when asked for:
+// callers need a token for the given app registration (401 otherwise), and the platform, not the caller, sets
+// x-ms-client-principal-*. The Event Grid webhook stays on its system key. Flex Consumption: see the README
+// ("Operator API authentication") — Learn's Flex Consumption considerations have said Easy Auth isn't supported
+// there and that unauthenticated callers aren't blocked; check with an unauthenticated call before relying on it.
+var easyAuthTenant = operatorApiAuthentication.?tenantId ?? subscription().tenantId
+resource easyAuth 'Microsoft.Web/sites/config@2024-04-01' = if (!empty(operatorApiAuthentication)) {
+  parent: site
+  name: 'authsettingsV2'
+  properties: {
+    platform: { enabled: true }
+    globalValidation: {
+      requireAuthentication: true
+      unauthenticatedClientAction: 'Return401'
+      excludedPaths: ['/runtime/webhooks/eventgrid']
+    }
+    httpSettings: { requireHttps: true }
+    identityProviders: {
+      azureActiveDirectory: {
+        enabled: true
+        registration: {
+          clientId: operatorApiAuthentication.?clientId ?? ''
+          openIdIssuer: '${environment().authentication.loginEndpoint}${easyAuthTenant}/v2.0'
+        }
+        validation: {
+          allowedAudiences: operatorApiAuthentication.?allowedAudiences ?? ['api://${operatorApiAuthentication.?clientId ?? ''}']
+        }
+      }
+    }
+    login: { tokenStore: { enabled: false } }
+  }
 }
 
 // Built-in roles the Functions runtime and the durable task hub need on their storage account.

@@ -22,6 +22,15 @@ var queries = [
   }
 ]
 
+// A for-expression cannot stand inside a function call (BCP138): the items are built here, serialized below.
+var items = [
+  for (q, i) in queries: {
+    type: 3
+    name: 'query-${i}'
+    content: { version: 'KqlItem/1.0', title: q.title, query: q.query, queryType: 0, resourceType: 'microsoft.insights/components' }
+  }
+]
+
 resource workbook 'Microsoft.Insights/workbooks@2023-06-01' = {
   name: guid(resourceGroup().id, 'pg-cmk-rotator-workbook')
   location: location
@@ -31,15 +40,6 @@ resource workbook 'Microsoft.Insights/workbooks@2023-06-01' = {
     displayName: 'PostgreSQL CMK rotation'
     category: 'workbook'
     sourceId: applicationInsightsId
-    serializedData: string({
-      version: 'Notebook/1.0'
-      items: [
-        for (q, i) in queries: {
-          type: 3
-          name: 'query-${i}'
-          content: { version: 'KqlItem/1.0', title: q.title, query: q.query, queryType: 0, resourceType: 'microsoft.insights/components' }
-        }
-      ]
-    })
+    serializedData: string({ version: 'Notebook/1.0', items: items })
   }
 }

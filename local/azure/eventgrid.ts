@@ -1,9 +1,83 @@
+import type { CloudEvent, EventGridEvent, SystemEventNameToEventData } from '@azure/eventgrid';
 import { randomUUID } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { Scheduler } from './clock';
-import { attributes, vaultArmId } from './keyvault-model';
+import { vaultArmId } from './keyvault-model';
 import type { KeyEvent, World } from './world';
+
+/**
+ * The data of the Key Vault key events, as `@azure/eventgrid` models it (camelCase). Indexed by the
+ * world's event types, so a key event type the SDK does not know is a compile error here.
+ */
+type SdkKeyEventData = SystemEventNameToEventData[`Microsoft.KeyVault.${KeyEvent['type']}`];
+
+/**
+ * What the stand-in puts in an event: the SDK's model, except that a key without an activation or
+ * expiry date has no NBF/EXP (the SDK's model says number; both published schemas leave every field
+ * optional). What Azure sends for a missing date is not documented; omitting it is the reading that
+ * stays valid against the schema.
+ */
+export type KeyEventData = Readonly<
+  Omit<SdkKeyEventData, 'nbf' | 'exp'> & Partial<Pick<SdkKeyEventData, 'nbf' | 'exp'>>
+>;
+
+/**
+ * The wire names Key Vault uses for the SDK's fields: PascalCase, as in both published schemas
+ * (`KeyVault.json` 2018-01-01 and 2024-01-01) and every published sample, although the SDK's model
+ * is camelCase. Typed against the SDK's model: a field added or renamed there is a compile error.
+ * (Written here, not imported from shared/: a stand-in shares no parsing code with the product.)
+ */
+export const WIRE_NAMES = {
+  id: 'Id',
+  vaultName: 'VaultName',
+  objectType: 'ObjectType',
+  objectName: 'ObjectName',
+  version: 'Version',
+  nbf: 'NBF',
+  exp: 'EXP',
+} as const satisfies Record<keyof SdkKeyEventData, string>;
+
+type WireKeyEventData = { readonly [K in keyof KeyEventData as (typeof WIRE_NAMES)[K]]: KeyEventData[K] };
+
+function toWire(data: KeyEventData): WireKeyEventData {
+  return {
+    Id: data.id,
+    VaultName: data.vaultName,
+    ObjectType: data.objectType,
+    ObjectName: data.objectName,
+    Version: data.version,
+    ...(data.nbf !== undefined ? { NBF: data.nbf } : {}),
+    ...(data.exp !== undefined ? { EXP: data.exp } : {}),
+  };
+}
+
+/** An Event Grid–schema event as it goes over the wire (the SDK's model with `eventTime` as text). */
+export function eventGridWire(e: EventGridEvent<KeyEventData>): Record<string, unknown> {
+  return {
+    id: e.id,
+    topic: e.topic,
+    subject: e.subject,
+    eventType: e.eventType,
+    eventTime: e.eventTime.toISOString(),
+    data: toWire(e.data),
+    dataVersion: e.dataVersion,
+    metadataVersion: '1',
+  };
+}
+
+/** A CloudEvents 1.0 event as it goes over the wire (structured mode, JSON). */
+export function cloudEventWire(e: CloudEvent<KeyEventData>): Record<string, unknown> {
+  return {
+    specversion: '1.0',
+    id: e.id,
+    source: e.source,
+    ...(e.subject !== undefined ? { subject: e.subject } : {}),
+    type: e.type,
+    ...(e.time !== undefined ? { time: e.time.toISOString() } : {}),
+    ...(e.data !== undefined ? { data: toWire(e.data) } : {}),
+  };
+}
 
 /** Event Grid's webhook retry schedule (then hourly), and the events it never retries. */
 const RETRY_DELAYS_MS = [10_000, 30_000, 60_000, 300_000, 600_000, 1_800_000, 3_600_000];
@@ -21,6 +95,11 @@ export interface SubscriptionSpec {
   readonly eventTimeToLiveMinutes?: number;
   /** Keep undeliverable events in the dead-letter record (Azure: a storage container). */
   readonly deadLetter?: boolean;
+  /**
+   * ARM `eventDeliverySchema`: Event Grid schema (default; a JSON array, `application/json`) or
+   * CloudEvents 1.0 (one event per request in structured mode, `application/cloudevents+json`).
+   */
+  readonly eventDeliverySchema?: 'EventGridSchema' | 'CloudEventSchemaV1_0';
 }
 
 export interface DeliveryAttempt {
@@ -119,38 +198,58 @@ export class EventGrid {
       : vaultArmId(vault);
   }
 
-  /** The Event Grid–schema event Key Vault publishes (data fields PascalCase, NBF/EXP unix seconds). */
-  eventFor(e: KeyEvent): Record<string, unknown> {
-    const attrs = attributes(e.version);
+  /** The data Key Vault publishes for a key event, in the SDK's model. */
+  keyEventData(e: KeyEvent): KeyEventData {
     return {
-      id: randomUUID(),
+      id: `${this.world.vaultUrl(e.vault)}/keys/${e.keyName}/${e.version.version}`,
+      vaultName: e.vault.name,
+      objectType: 'Key',
+      objectName: e.keyName,
+      version: e.version.version,
+      nbf: e.version.nbf !== undefined ? Math.floor(e.version.nbf / 1000) : undefined,
+      exp: e.version.exp !== undefined ? Math.floor(e.version.exp / 1000) : undefined,
+    };
+  }
+
+  /** The event Key Vault publishes in the Event Grid schema, as the SDK models it. */
+  eventGridEvent(e: KeyEvent, id: string = randomUUID()): EventGridEvent<KeyEventData> {
+    return {
+      id,
       topic: vaultArmId(e.vault),
       subject: e.keyName,
       eventType: `Microsoft.KeyVault.${e.type}`,
-      eventTime: this.world.clock.nowIso(),
-      data: {
-        Id: `${this.world.vaultUrl(e.vault)}/keys/${e.keyName}/${e.version.version}`,
-        VaultName: e.vault.name,
-        ObjectType: 'Key',
-        ObjectName: e.keyName,
-        Version: e.version.version,
-        NBF: attrs['nbf'] ?? null,
-        EXP: attrs['exp'] ?? null,
-      },
+      eventTime: new Date(this.world.clock.now()),
+      data: this.keyEventData(e),
       dataVersion: '1',
-      metadataVersion: '1',
+    };
+  }
+
+  /** The same event in the CloudEvents 1.0 schema, as the SDK models it. */
+  cloudEvent(e: KeyEvent, id: string = randomUUID()): CloudEvent<KeyEventData> {
+    return {
+      id,
+      source: vaultArmId(e.vault),
+      subject: e.keyName,
+      type: `Microsoft.KeyVault.${e.type}`,
+      time: new Date(this.world.clock.now()),
+      data: this.keyEventData(e),
     };
   }
 
   private publish(e: KeyEvent): void {
-    const event = this.eventFor(e);
+    // One event id across subscriptions, as Event Grid fans one published event out.
+    const id = randomUUID();
     for (const sub of this.subscriptions.values()) {
       const types = sub.eventTypes ?? [
         'Microsoft.KeyVault.KeyNewVersionCreated',
         'Microsoft.KeyVault.KeyNearExpiry',
         'Microsoft.KeyVault.KeyExpired',
       ];
-      if (!types.includes(String(event['eventType']))) continue;
+      if (!types.includes(`Microsoft.KeyVault.${e.type}`)) continue;
+      const event =
+        sub.eventDeliverySchema === 'CloudEventSchemaV1_0'
+          ? cloudEventWire(this.cloudEvent(e, id))
+          : eventGridWire(this.eventGridEvent(e, id));
       if (sub.vaults !== undefined && !sub.vaults.some((v) => v.toLowerCase() === e.vault.name)) continue;
       const delivery: Delivery = {
         id: randomUUID(),
@@ -167,13 +266,19 @@ export class EventGrid {
   }
 
   private async attempt(sub: Subscription, d: Delivery): Promise<void> {
-    const res = await this.post(sub.endpoint, [d.event], {
-      'aeg-event-type': 'Notification',
-      'aeg-subscription-name': sub.name.toUpperCase(),
-      'aeg-delivery-count': String(d.attempts.length),
-      'aeg-data-version': '1',
-      'aeg-metadata-version': '1',
-    });
+    const cloud = sub.eventDeliverySchema === 'CloudEventSchemaV1_0';
+    const res = await this.post(
+      sub.endpoint,
+      cloud ? d.event : [d.event],
+      {
+        'aeg-event-type': 'Notification',
+        'aeg-subscription-name': sub.name.toUpperCase(),
+        'aeg-delivery-count': String(d.attempts.length),
+        'aeg-data-version': '1',
+        'aeg-metadata-version': '1',
+      },
+      cloud ? 'application/cloudevents+json; charset=utf-8' : 'application/json; charset=utf-8',
+    );
     d.attempts.push({ at: this.world.clock.nowIso(), status: res.status, error: res.error });
     if (res.status !== undefined && res.status >= 200 && res.status < 300) {
       d.state = 'delivered';
@@ -201,6 +306,7 @@ export class EventGrid {
     endpoint: string,
     body: unknown,
     headers: Record<string, string>,
+    contentType = 'application/json; charset=utf-8',
   ): Promise<{ status: number | undefined; body: string; error: string | undefined }> {
     const url = new URL(endpoint);
     const payload = JSON.stringify(body);
@@ -212,7 +318,7 @@ export class EventGrid {
           method: 'POST',
           headers: {
             ...headers,
-            'content-type': 'application/json; charset=utf-8',
+            'content-type': contentType,
             'content-length': String(Buffer.byteLength(payload)),
           },
           timeout: this.world.behaviour.eventGridDeliveryTimeoutMs,

@@ -2,6 +2,25 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { readBody, send, type HostContext } from './context';
 import { typed } from './invoke';
 
+/**
+ * The Functions host reads an Event Grid body with a .NET JSON reader, and both Json.NET (13.0.1 on)
+ * and System.Text.Json stop at depth 64 by default, so deeper JSON never reaches a function there:
+ * refused like any unreadable body. (Here, re-encoding it for the worker would overflow the stack.)
+ */
+const MAX_JSON_DEPTH = 64;
+
+function jsonDepthExceeds(value: unknown, max: number): boolean {
+  const stack: { v: unknown; depth: number }[] = [{ v: value, depth: 1 }];
+  for (let item = stack.pop(); item !== undefined; item = stack.pop()) {
+    const { v, depth } = item;
+    if (typeof v !== 'object' || v === null) continue;
+    if (depth > max) return true;
+    for (const child of Array.isArray(v) ? (v as unknown[]) : Object.values(v))
+      stack.push({ v: child, depth: depth + 1 });
+  }
+  return false;
+}
+
 /** The Event Grid extension's webhook: validation handshakes and one invocation per event. */
 export async function eventGridWebhook(
   ctx: HostContext,
@@ -32,6 +51,8 @@ export async function eventGridWebhook(
   } catch {
     return send(res, 400, { error: 'the body is not valid JSON' });
   }
+  if (jsonDepthExceeds(parsed, MAX_JSON_DEPTH))
+    return send(res, 400, { error: `the body is nested deeper than ${MAX_JSON_DEPTH} levels` });
   const events = Array.isArray(parsed) ? (parsed as unknown[]) : [parsed];
   if (events.length === 0 || events.some((e) => typeof e !== 'object' || e === null))
     return send(res, 400, { error: 'expected an event or an array of events' });

@@ -10,7 +10,7 @@ export interface KeyVaultKeyEvent {
   readonly schema: 'EventGrid' | 'CloudEvents';
   readonly eventId: string;
   readonly eventType: KeyEventType;
-  /** ISO-8601 as sent; events are hints, so this is informational only. */
+  /** ISO-8601; events are hints, so this is informational only. */
   readonly eventTime: string | undefined;
   /** Event Grid `topic` / CloudEvents `source`: the vault's ARM id. */
   readonly source: string;
@@ -26,8 +26,18 @@ export interface KeyVaultKeyEvent {
   readonly expiresOn: string | undefined;
 }
 
+/**
+ * Why an event was not acted on. `NotAKeyEvent` and `UnsupportedEventType` are expected traffic
+ * (skipped); the others are failures. `TooLarge`: a delivery beyond what Event Grid sends (batch,
+ * body size, nesting depth).
+ */
 export type EventRejectionCode =
-  'Malformed' | 'NotAKeyEvent' | 'UnsupportedEventType' | 'InvalidKeyIdentifier' | 'InconsistentData';
+  | 'Malformed'
+  | 'TooLarge'
+  | 'NotAKeyEvent'
+  | 'UnsupportedEventType'
+  | 'InvalidKeyIdentifier'
+  | 'InconsistentData';
 
 export interface EventRejection {
   readonly eventId: string | undefined;
@@ -40,35 +50,50 @@ export type EventParseResult =
   | { readonly ok: true; readonly event: KeyVaultKeyEvent }
   | { readonly ok: false; readonly rejection: EventRejection };
 
-type Json = Record<string, unknown>;
+/**
+ * The `data` of a Key Vault key event after the wire has been read: the field names of the Event Grid
+ * SDK's `KeyVaultKey*EventData`, values trimmed, `nbf`/`exp` as numbers (unix seconds). Every field
+ * is optional here: the domain decides what is missing.
+ */
+export interface KeyEventData {
+  readonly id?: string | undefined;
+  readonly vaultName?: string | undefined;
+  readonly objectType?: string | undefined;
+  readonly objectName?: string | undefined;
+  readonly version?: string | undefined;
+  readonly nbf?: number | undefined;
+  readonly exp?: number | undefined;
+}
 
-function isObject(v: unknown): v is Json {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
+/** One key event as the intake adapter hands it to the domain: envelope read, type known. */
+export interface KeyEventEnvelope {
+  readonly schema: 'EventGrid' | 'CloudEvents';
+  readonly eventId: string;
+  readonly eventType: KeyEventType;
+  readonly eventTime: string | undefined;
+  readonly source: string;
+  readonly data: KeyEventData;
+}
+
+export function rejectEvent(
+  eventId: string | undefined,
+  eventType: string | undefined,
+  code: EventRejectionCode,
+  reason: string,
+): EventParseResult & { ok: false } {
+  return { ok: false, rejection: { eventId, eventType, code, reason } };
 }
 
 /**
- * Looks a property up ignoring case and surrounding whitespace in the key — Azure's own samples carry
- * `"ObjectName "` — and trims string values (`" ee05..."` in the same sample).
+ * The last second a JavaScript `Date` prints as a plain ISO-8601 year (9999-12-31T23:59:59Z). Key
+ * Vault dates are unix seconds; anything beyond this is not a date Key Vault could have set
+ * (`new Date(1e17).toISOString()` throws RangeError: Invalid time value).
  */
-function field(obj: Json, name: string): unknown {
-  const wanted = name.toLowerCase();
-  for (const [k, v] of Object.entries(obj)) {
-    if (k.trim().toLowerCase() === wanted) return typeof v === 'string' ? v.trim() : v;
-  }
-  return undefined;
-}
+const MAX_UNIX_SECONDS = 253_402_300_799;
 
-function stringField(obj: Json, name: string): string | undefined {
-  const v = field(obj, name);
-  return typeof v === 'string' && v !== '' ? v : undefined;
-}
-
-/** NBF/EXP: unix seconds as a number or a numeric string (Azure's samples use strings), or absent. */
-function unixSecondsField(obj: Json, name: string): { ok: true; iso: string | undefined } | { ok: false } {
-  const v = field(obj, name);
-  if (v === undefined || v === null || v === '') return { ok: true, iso: undefined };
-  const n = typeof v === 'number' ? v : typeof v === 'string' && /^\d+(\.\d+)?$/.test(v) ? Number(v) : NaN;
-  if (!Number.isFinite(n) || n < 0) return { ok: false };
+function isoFromUnixSeconds(n: number | undefined): { ok: true; iso: string | undefined } | { ok: false } {
+  if (n === undefined) return { ok: true, iso: undefined };
+  if (!Number.isFinite(n) || n < 0 || n > MAX_UNIX_SECONDS) return { ok: false };
   return { ok: true, iso: new Date(Math.round(n * 1000)).toISOString() };
 }
 
@@ -77,99 +102,48 @@ function subscriptionOf(source: string): string | undefined {
   return m?.[1] !== undefined && isUuid(m[1]) ? m[1].toLowerCase() : undefined;
 }
 
-function reject(
-  eventId: string | undefined,
-  eventType: string | undefined,
-  code: EventRejectionCode,
-  reason: string,
-): EventParseResult {
-  return { ok: false, rejection: { eventId, eventType, code, reason } };
-}
+/**
+ * The domain's rules for a Key Vault key event: `data.Id` must be a key identifier, the other data
+ * fields must agree with it, NBF/EXP must be dates. Never throws.
+ */
+export function keyVaultEventFrom(envelope: KeyEventEnvelope): EventParseResult {
+  const { eventId, data } = envelope;
+  const eventType = `${KEY_EVENT_TYPE_PREFIX}${envelope.eventType}`;
+  const reject = (code: EventRejectionCode, reason: string) => rejectEvent(eventId, eventType, code, reason);
 
-/** Parses one event in either the Event Grid or the CloudEvents 1.0 schema. Never throws. */
-export function parseKeyVaultEvent(raw: unknown): EventParseResult {
-  if (!isObject(raw)) return reject(undefined, undefined, 'Malformed', 'event is not a JSON object');
-  const isCloudEvent = field(raw, 'specversion') !== undefined;
-  const eventId = stringField(raw, 'id');
-  const eventType = stringField(raw, isCloudEvent ? 'type' : 'eventType');
-  const source = stringField(raw, isCloudEvent ? 'source' : 'topic') ?? '';
-  if (eventId === undefined) return reject(undefined, eventType, 'Malformed', 'event has no id');
-  if (eventType === undefined)
-    return reject(eventId, undefined, 'Malformed', `event has no ${isCloudEvent ? 'type' : 'eventType'}`);
-  if (!eventType.startsWith(KEY_EVENT_TYPE_PREFIX)) {
-    return reject(eventId, eventType, 'NotAKeyEvent', `event type ${eventType} is not a Key Vault event`);
-  }
-  const shortType = eventType.slice(KEY_EVENT_TYPE_PREFIX.length);
-  if (!(KEY_EVENT_TYPES as readonly string[]).includes(shortType)) {
-    const kind = /^(Secret|Certificate)/.exec(shortType)?.[1];
-    return kind !== undefined
-      ? reject(eventId, eventType, 'NotAKeyEvent', `${kind.toLowerCase()} events are not handled`)
-      : reject(eventId, eventType, 'UnsupportedEventType', `event type ${eventType} is not handled`);
-  }
-  const data = field(raw, 'data');
-  if (!isObject(data)) return reject(eventId, eventType, 'Malformed', 'event has no data object');
-
-  const id = stringField(data, 'Id');
-  if (id === undefined) return reject(eventId, eventType, 'Malformed', 'data.Id is missing');
+  if (data.id === undefined || data.id === '') return reject('Malformed', 'data.Id is missing');
   let ref: KeyRef;
   try {
-    ref = parseKeyUri(id);
+    ref = parseKeyUri(data.id);
   } catch (e) {
-    return reject(
-      eventId,
-      eventType,
-      'InvalidKeyIdentifier',
-      e instanceof Error ? e.message : 'invalid data.Id',
-    );
+    return reject('InvalidKeyIdentifier', e instanceof Error ? e.message : 'invalid data.Id');
   }
-  const objectType = stringField(data, 'ObjectType');
-  if (objectType !== undefined && objectType.toLowerCase() !== 'key') {
-    return reject(eventId, eventType, 'InconsistentData', `data.ObjectType is ${objectType}, expected Key`);
-  }
-  const vaultName = stringField(data, 'VaultName');
-  if (vaultName !== undefined && vaultName.toLowerCase() !== ref.vaultName) {
-    return reject(
-      eventId,
-      eventType,
-      'InconsistentData',
-      `data.VaultName ${vaultName} does not match data.Id`,
-    );
-  }
-  const objectName = stringField(data, 'ObjectName');
-  if (objectName !== undefined && objectName.toLowerCase() !== ref.name.toLowerCase()) {
-    return reject(
-      eventId,
-      eventType,
-      'InconsistentData',
-      `data.ObjectName ${objectName} does not match data.Id`,
-    );
-  }
-  const versionField = stringField(data, 'Version')?.toLowerCase();
-  if (versionField !== undefined && ref.version !== undefined && versionField !== ref.version) {
-    return reject(
-      eventId,
-      eventType,
-      'InconsistentData',
-      `data.Version ${versionField} does not match data.Id`,
-    );
-  }
+  if (data.objectType !== undefined && data.objectType.toLowerCase() !== 'key')
+    return reject('InconsistentData', `data.ObjectType is ${data.objectType}, expected Key`);
+  if (data.vaultName !== undefined && data.vaultName.toLowerCase() !== ref.vaultName)
+    return reject('InconsistentData', `data.VaultName ${data.vaultName} does not match data.Id`);
+  if (data.objectName !== undefined && data.objectName.toLowerCase() !== ref.name.toLowerCase())
+    return reject('InconsistentData', `data.ObjectName ${data.objectName} does not match data.Id`);
+  const versionField = data.version?.toLowerCase();
+  if (versionField !== undefined && ref.version !== undefined && versionField !== ref.version)
+    return reject('InconsistentData', `data.Version ${versionField} does not match data.Id`);
   const version =
     ref.version ??
     (versionField !== undefined && /^[0-9a-f]{32}$/.test(versionField) ? versionField : undefined);
-  const nbf = unixSecondsField(data, 'NBF');
-  const exp = unixSecondsField(data, 'EXP');
-  if (!nbf.ok) return reject(eventId, eventType, 'Malformed', 'data.NBF is not unix seconds');
-  if (!exp.ok) return reject(eventId, eventType, 'Malformed', 'data.EXP is not unix seconds');
+  const nbf = isoFromUnixSeconds(data.nbf);
+  const exp = isoFromUnixSeconds(data.exp);
+  if (!nbf.ok) return reject('Malformed', 'data.NBF is not a date in unix seconds');
+  if (!exp.ok) return reject('Malformed', 'data.EXP is not a date in unix seconds');
 
   return {
     ok: true,
     event: {
-      schema: isCloudEvent ? 'CloudEvents' : 'EventGrid',
+      schema: envelope.schema,
       eventId,
-      eventType: shortType as KeyEventType,
-      eventTime: stringField(raw, isCloudEvent ? 'time' : 'eventTime'),
-      source,
-      subscriptionId: subscriptionOf(source),
+      eventType: envelope.eventType,
+      eventTime: envelope.eventTime,
+      source: envelope.source,
+      subscriptionId: subscriptionOf(envelope.source),
       vaultName: ref.vaultName,
       vaultUrl: ref.vaultUrl,
       keyName: ref.name,
@@ -179,25 +153,4 @@ export function parseKeyVaultEvent(raw: unknown): EventParseResult {
       expiresOn: exp.iso,
     },
   };
-}
-
-/**
- * Parses a delivery body: a JSON string or an already-parsed value, one event or a batch (array).
- * Each item becomes a result; a body that is not JSON becomes one `Malformed` rejection.
- */
-export function parseKeyVaultEvents(body: unknown): EventParseResult[] {
-  let value = body;
-  if (typeof body === 'string') {
-    try {
-      value = JSON.parse(body) as unknown;
-    } catch {
-      return [reject(undefined, undefined, 'Malformed', 'body is not valid JSON')];
-    }
-  }
-  if (Array.isArray(value)) {
-    return value.length === 0
-      ? [reject(undefined, undefined, 'Malformed', 'empty batch')]
-      : value.map(parseKeyVaultEvent);
-  }
-  return [parseKeyVaultEvent(value)];
 }

@@ -1,8 +1,8 @@
 import type { AuditRecord } from '../domain/audit';
-import { parseKeyVaultEvent } from '../domain/events';
 import type { Config } from '../config';
 import { rotationSettings } from '../config';
 import type { AuditTrail } from '../ports/auditTrail';
+import type { KeyVaultEventReader } from '../ports/keyVaultEvents';
 import type { RotationInstances } from '../ports/rotations';
 import { requestAudit, requestRotation, type RequestOutcome } from './rotationRequests';
 
@@ -18,9 +18,14 @@ export type IntakeOutcome =
 export async function handleKeyVaultEvent(
   raw: unknown,
   instances: RotationInstances,
-  deps: { readonly config: Config; readonly audit: AuditTrail; readonly invocationId: string },
+  deps: {
+    readonly config: Config;
+    readonly audit: AuditTrail;
+    readonly events: KeyVaultEventReader;
+    readonly invocationId: string;
+  },
 ): Promise<IntakeOutcome> {
-  const parsed = parseKeyVaultEvent(raw);
+  const parsed = await deps.events.readEvent(raw);
   const reject = async (
     code: string,
     reason: string,

@@ -1,7 +1,10 @@
+import { EventGridKeyVaultEvents } from '../../../shared/adapters/eventGridKeyVaultEvents';
 import { handleKeyVaultEvent } from '../../../shared/triggers/keyVaultEvents';
 import { FakeInstances, MemoryAudit, SUB, config } from './fakes';
 
 const V3 = '0123456789abcdef0123456789abcdef';
+/** The intake's real event reader (pure, no I/O): the trigger is tested with what production runs. */
+const events = new EventGridKeyVaultEvents();
 
 function event(overrides: { type?: string; vault?: string; sub?: string; version?: string } = {}) {
   const vault = overrides.vault ?? 'contoso-pg-kv';
@@ -31,7 +34,7 @@ const ID = 'cmk-rotation:contoso-pg-kv:pg-cmk';
 
 async function intake(raw: unknown, instances = new FakeInstances()) {
   const audit = new MemoryAudit();
-  const outcome = await handleKeyVaultEvent(raw, instances, { config, audit, invocationId: 'inv-1' });
+  const outcome = await handleKeyVaultEvent(raw, instances, { config, audit, events, invocationId: 'inv-1' });
   return { outcome, audit: audit.records, instances };
 }
 
@@ -134,6 +137,7 @@ describe('the Key Vault event intake', () => {
       handleKeyVaultEvent(event(), new FakeInstances(undefined, new Error('ECONNREFUSED')), {
         config,
         audit,
+        events,
         invocationId: 'inv-1',
       }),
     ).rejects.toThrow('ECONNREFUSED');

@@ -1,0 +1,106 @@
+import { fuzzedBodies } from '../support/eventFuzz';
+import { asKeyEvent, publishedSamples } from '../support/keyVaultSamples';
+import { waitFor } from '../support/localAzure';
+import {
+  INSTANCE_ID,
+  KEY,
+  VAULT,
+  demoFleet,
+  startProduct,
+  type AuditEvent,
+  type Product,
+} from '../support/product';
+
+// Key Vault events through the whole intake: posted to the Event Grid webhook of local/host, which
+// runs functions/ as deployed (the @azure/eventgrid reader, the trigger, the durable client).
+
+jest.setTimeout(300_000);
+
+async function post(p: Product, body: string, contentType = 'application/json'): Promise<number> {
+  const subs = await p.admin<{ endpoint: string }[]>('eventgrid/subscriptions');
+  const endpoint = subs[0]?.endpoint;
+  if (endpoint === undefined) throw new Error('the product subscribed no Event Grid trigger');
+  const res = await fetch(endpoint, {
+    method: 'POST',
+    headers: { 'content-type': contentType, 'aeg-event-type': 'Notification' },
+    body,
+  });
+  await res.arrayBuffer();
+  return res.status;
+}
+
+function auditOf(p: Product, eventId: string, step: string): Promise<AuditEvent> {
+  return waitFor(`the ${step} record of event ${eventId}`, async () =>
+    (await p.audit()).find(
+      (e) => e.name === `CmkRotation.${step}` && e.properties['trigger'] === `event:${eventId}`,
+    ),
+  );
+}
+
+describe('the intake end to end, through the Event Grid webhook of local/host', () => {
+  let p: Product;
+  beforeAll(async () => {
+    p = await startProduct();
+  });
+  afterAll(async () => {
+    await p.stop();
+  });
+
+  // First, while no rotation has run: nothing the fuzz sends may start one.
+  it('answers a seeded fuzz of 300 poisoned deliveries without a 500 and starts no rotation', async () => {
+    const subscriptionId = demoFleet().vaults?.find((v) => v.name === VAULT)?.subscriptionId ?? '';
+    const bodies = fuzzedBodies(7, 300, {
+      vault: VAULT,
+      key: KEY,
+      version: 'ffffffffffffffffffffffffffffffff',
+      subscriptionId,
+      poisoned: true,
+    });
+    const statuses: Record<number, number> = {};
+    for (const body of bodies) {
+      const status = await post(p, body);
+      statuses[status] = (statuses[status] ?? 0) + 1;
+    }
+    // 200: the function acknowledged (rejected and audited); 400: the host could not read the body
+    // (not JSON, or deeper than a Functions host reads), which Event Grid does not retry.
+    expect(Object.keys(statuses).sort()).toEqual(expect.arrayContaining(['200']));
+    for (const status of Object.keys(statuses)) expect(['200', '400']).toContain(status);
+    expect(await p.instance()).toBeUndefined();
+    const rejected = (await p.audit()).filter((e) => e.name === 'CmkRotation.EventRejected');
+    expect(rejected.length).toBeGreaterThanOrEqual(statuses[200] ?? 0);
+    expect((await p.audit()).filter((e) => e.name === 'CmkRotation.EventReceived')).toEqual([]);
+  });
+
+  it('acknowledges 5,000-deep JSON without a 500 (the host refuses what it cannot read; no poison loop)', async () => {
+    expect(await post(p, `[${'{"a":'.repeat(5000)}1${'}'.repeat(5000)}]`)).toBe(400);
+    expect(await p.instance()).toBeUndefined();
+  });
+
+  it.each(publishedSamples().map((s, i) => [s.name, s, i] as const))(
+    "Azure's published sample (%s): the Secret event is acknowledged and audited as ignored; its key-shaped variant starts a rotation",
+    async (_name, sample, i) => {
+      const contentType =
+        sample.schema === 'CloudEvents' ? 'application/cloudevents+json' : 'application/json';
+      const secretId = `00eccf70-95a7-4e7c-8299-2eb17ee9a${String(i).padStart(3, '0')}`;
+      const keyId = `00eccf70-95a7-4e7c-8299-2eb17ee9b${String(i).padStart(3, '0')}`;
+      const withId = (text: string, id: string) => text.replace('00eccf70-95a7-4e7c-8299-2eb17ee9ad64', id);
+
+      expect(await post(p, withId(sample.text, secretId), contentType)).toBe(200);
+      const ignored = await auditOf(p, secretId, 'EventRejected');
+      expect(ignored.properties).toMatchObject({ outcome: 'skipped', reasonCode: 'NotAKeyEvent' });
+      expect(ignored.properties['reason']).toContain('secret events are not handled');
+
+      expect(await post(p, withId(asKeyEvent(sample.text, VAULT, KEY), keyId), contentType)).toBe(200);
+      const received = await auditOf(p, keyId, 'EventReceived');
+      expect(received.properties).toMatchObject({
+        reason: 'rotation started',
+        correlationId: INSTANCE_ID,
+        vault: VAULT,
+        key: KEY,
+        toVersion: 'ee059b2bb5bc48398a53b168c6cdcb10',
+      });
+      // Let the run it started end before the next sample, so that each sample starts its own.
+      expect((await p.completed(undefined, 120_000)).keyName).toBe(KEY);
+    },
+  );
+});
