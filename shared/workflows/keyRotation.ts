@@ -15,6 +15,7 @@ import {
   type RotationStatus,
   type ServerOutcome,
   type ServerRolloverInput,
+  serverRolloverInstanceId,
 } from '../domain/rotation';
 import {
   ACTIVITY_NAMES,
@@ -429,7 +430,11 @@ function* rollout(
         context.df.callSubOrchestrator(
           FUNCTION_NAMES.serverRollover,
           s,
-          `${context.df.instanceId}:server:${context.df.newGuid(s.server.serverId)}`,
+          serverRolloverInstanceId(
+            context.df.instanceId,
+            s.server.serverName,
+            context.df.newGuid(s.server.serverId),
+          ),
         ),
       );
     results.push(...((yield context.df.Task.all(wave)) as ServerOutcome[]));

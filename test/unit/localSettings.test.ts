@@ -1,23 +1,25 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadConfig } from '../../shared/config';
+import { loadConfig, PLATFORM_SETTINGS } from '../../shared/config';
 
 /**
  * local.settings.example.json is what a user copies to local.settings.json for `func start`: it must list
- * exactly the settings loadConfig reads (found by recording what it reads), plus the two the Functions
- * host needs, and its values must load.
+ * exactly the settings loadConfig reads (found by recording what it reads), but those the platform
+ * injects (PLATFORM_SETTINGS, never set by a user), plus the two the Functions host needs; its values
+ * must load.
  */
 const example = JSON.parse(
   readFileSync(join(__dirname, '..', '..', 'local.settings.example.json'), 'utf8'),
 ) as { IsEncrypted: boolean; Values: Record<string, string> };
 const HOST_SETTINGS = ['FUNCTIONS_WORKER_RUNTIME', 'AzureWebJobsStorage'];
+const PLATFORM = new Set<string>(Object.values(PLATFORM_SETTINGS));
 
 /** Every environment variable name loadConfig looks at when given `env`. */
 function settingsRead(env: Record<string, string>): string[] {
   const read = new Set<string>();
   const recording = new Proxy(env, {
     get: (target, name) => {
-      if (typeof name === 'string') read.add(name);
+      if (typeof name === 'string' && !PLATFORM.has(name)) read.add(name);
       return typeof name === 'string' ? target[name] : undefined;
     },
   });
