@@ -211,7 +211,8 @@ function describe(e: ErrorObject): string {
   }
 }
 
-const KEY_URI = /^https:\/\/([a-z0-9-]+)\.vault\.azure\.net(?::443)?\/keys\/([^/]+)(?:\/([^/]*))?\/?$/i;
+const KEY_URI =
+  /^https:\/\/([a-z0-9-]+)\.(?:vault|managedhsm)\.azure\.net(?::443)?\/keys\/([^/]+)(?:\/([^/]*))?\/?$/i;
 
 /**
  * Checks a parsed fleet file against `fleet.schema.json` and the references between its parts, before

@@ -70,6 +70,24 @@ describe('fleet files are checked before anything starts', () => {
     );
   });
 
+  it('accepts a Managed HSM and the Application Insights section', () => {
+    const hsm = broken(
+      [['vaults', 0, 'kind'], 'managedHsm'],
+      [
+        ['applicationInsights'],
+        { disableLocalAuth: true, publishers: ['1a2b3c4d-0001-4000-8000-000000000001'] },
+      ],
+      [
+        ['servers', 0, 'properties', 'dataEncryption', 'primaryKeyURI'],
+        `https://kv-a.managedhsm.azure.net/keys/k1/${V1}`,
+      ],
+    );
+    expect(checkFleet(hsm)).toEqual({ problems: [], warnings: [] });
+    expect(checkFleet(broken([['vaults', 0, 'kind'], 'hsm'])).problems).toEqual([
+      'vaults[0].kind: must be one of "vault", "managedHsm"',
+    ]);
+  });
+
   it.each<[string, unknown, string[]]>([
     ['not an object', [], ['(file): must be object']],
     [
