@@ -85,7 +85,18 @@ export class ArmServerFleet implements ServerFleet {
     return client;
   }
 
-  async findServersReferencingKey(key: KeyLocator, continuationToken?: string): Promise<ServerPage> {
+  findServersReferencingKey(key: KeyLocator, continuationToken?: string): Promise<ServerPage> {
+    return this.listPage((s) => referencesKey(s, key), continuationToken);
+  }
+
+  findServersWithCustomerManagedKeys(continuationToken?: string): Promise<ServerPage> {
+    return this.listPage((s) => s.dataEncryption?.type === 'AzureKeyVault', continuationToken);
+  }
+
+  private async listPage(
+    keep: (server: ServerSnapshot) => boolean,
+    continuationToken: string | undefined,
+  ): Promise<ServerPage> {
     const cursor = continuationToken === undefined ? { s: 0, t: undefined } : decodeCursor(continuationToken);
     const subscriptionId = this.options.subscriptions[cursor.s];
     if (subscriptionId === undefined) return { servers: [], continuationToken: undefined };
@@ -96,7 +107,7 @@ export class ArmServerFleet implements ServerFleet {
       const next = await pages.next();
       const page = next.done === true ? [] : next.value;
       const armToken = next.done === true ? undefined : getContinuationToken(page);
-      const servers = page.map(serverFromSdk).filter((s) => referencesKey(s, key));
+      const servers = page.map(serverFromSdk).filter(keep);
       const after: ListCursor | undefined =
         armToken !== undefined
           ? { s: cursor.s, t: armToken }
@@ -120,13 +131,8 @@ export class ArmServerFleet implements ServerFleet {
 
   async beginEncryptionUpdate(serverId: string, body: EncryptionPatchBody): Promise<OperationHandle> {
     const ref = parseFlexibleServerId(serverId);
-    const userAssignedIdentities: Record<string, Record<string, never>> = {
-      ...body.identity.userAssignedIdentities,
-    };
-    const patch: ServerForPatch = {
-      identity: { type: body.identity.type, userAssignedIdentities },
-      dataEncryption: { ...body.properties.dataEncryption },
-    };
+    // dataEncryption only: no identity map, so ARM asks for no assign/action (see buildPatchBody).
+    const patch: ServerForPatch = { dataEncryption: { ...body.properties.dataEncryption } };
     try {
       const poller = await this.client(ref.subscriptionId).servers.beginUpdate(
         ref.resourceGroup,
