@@ -6,12 +6,12 @@ import {
   type Timer,
 } from '@azure/functions';
 import * as df from 'durable-functions';
-import { createRotationActivities } from '../shared/activities/rotationActivities';
+import { createRotationActivities, registerableSteps } from '../shared/activities/rotationActivities';
 import { DurableRotationInstances } from '../shared/adapters/durableRotations';
 import { createServices } from '../shared/composition';
 import { loadConfig } from '../shared/config';
 import { FUNCTION_NAMES } from '../shared/domain/names';
-import { ACTIVITY_NAMES } from '../shared/domain/steps';
+import { STEP_NAMES, type OrchestrationContract } from '../shared/domain/steps';
 import { handleKeyVaultEvent } from '../shared/triggers/keyVaultEvents';
 import { auditStartup, healthReport } from '../shared/triggers/health';
 import {
@@ -44,19 +44,21 @@ const activities = createRotationActivities(services);
 const client = df.input.durableClient();
 const instancesOf = (context: InvocationContext) => new DurableRotationInstances(df.getClient(context));
 
-df.app.orchestration(FUNCTION_NAMES.keyRotation, keyRotationOrchestrator);
-df.app.orchestration(FUNCTION_NAMES.serverRollover, serverRolloverOrchestrator);
+// The orchestrations of the durable contract, each typed by its output (a mismatch is a compile error).
+const orchestrators: {
+  readonly [K in keyof OrchestrationContract]: (
+    context: df.OrchestrationContext,
+  ) => Generator<df.Task, OrchestrationContract[K]['output'], unknown>;
+} = {
+  [FUNCTION_NAMES.keyRotation]: keyRotationOrchestrator,
+  [FUNCTION_NAMES.serverRollover]: serverRolloverOrchestrator,
+};
+df.app.orchestration(FUNCTION_NAMES.keyRotation, orchestrators.keyRotation);
+df.app.orchestration(FUNCTION_NAMES.serverRollover, orchestrators.serverRollover);
 
-df.app.activity(ACTIVITY_NAMES.readKey, { handler: activities.readKey });
-df.app.activity(ACTIVITY_NAMES.planRollout, { handler: activities.planRollout });
-df.app.activity(ACTIVITY_NAMES.rotateKey, { handler: activities.rotateKey });
-df.app.activity(ACTIVITY_NAMES.prepareServer, { handler: activities.prepareServer });
-df.app.activity(ACTIVITY_NAMES.beginServerUpdate, { handler: activities.beginServerUpdate });
-df.app.activity(ACTIVITY_NAMES.pollServerUpdate, { handler: activities.pollServerUpdate });
-df.app.activity(ACTIVITY_NAMES.verifyServer, { handler: activities.verifyServer });
-df.app.activity(ACTIVITY_NAMES.recordAudit, { handler: activities.recordAudit });
-df.app.activity(ACTIVITY_NAMES.pageOperator, { handler: activities.pageOperator });
-df.app.activity(ACTIVITY_NAMES.resolvePages, { handler: activities.resolvePages });
+// Every activity of the durable contract (shared/domain/steps.ts), each answering with a StepResult.
+const steps = registerableSteps(activities);
+for (const name of STEP_NAMES) df.app.activity(name, { handler: steps[name] });
 
 async function keyVaultEvents(event: unknown, context: InvocationContext): Promise<void> {
   const outcome = await handleKeyVaultEvent(event, instancesOf(context), {

@@ -1,33 +1,24 @@
 import type { AuditRecord } from '../domain/audit';
-import { RotatorError } from '../domain/errors';
+import { classifyError, RotatorError } from '../domain/errors';
 import { tryParseKeyUri } from '../domain/keyId';
-import type { ServerSnapshot, Slot } from '../domain/model';
+import type { ServerSnapshot } from '../domain/model';
 import { hasTag, latestVersion, planRollout, type ServerPlan } from '../domain/plan';
 import type { PlannedServer } from '../domain/rotation';
-import type {
-  BeginServerUpdateInput,
-  BeginServerUpdateOutput,
-  PageOperatorInput,
-  PageOperatorOutput,
-  PlanRolloutInput,
-  PlanRolloutOutput,
-  PollServerUpdateInput,
-  PollServerUpdateOutput,
-  PrepareServerInput,
-  PrepareServerOutput,
-  ReadKeyInput,
-  ReadKeyOutput,
-  ResolvePagesInput,
-  RotateKeyInput,
-  RotateKeyOutput,
-  VerifyServerInput,
-  VerifyServerOutput,
+import { isOnTarget, prepareServerUpdate, verifyEncryption } from '../domain/serverUpdate';
+import {
+  STEP_NAMES,
+  type StepActivities,
+  type StepError,
+  type StepHandlers,
+  type StepName,
+  type StepResult,
+  type UnplannableServer,
 } from '../domain/steps';
 import type { AuditTrail } from '../ports/auditTrail';
 import { AzureCallError, NotFoundError, ThrottledError } from '../ports/errors';
 import type { KeyVaultKeys } from '../ports/keyVaultKeys';
 import type { Pager } from '../ports/pager';
-import { findAllServersReferencingKey, type ServerFleet } from '../ports/serverFleet';
+import { discoverServersReferencingKey, type ServerFleet } from '../ports/serverFleet';
 
 /** The ports the rotation's activities work through. */
 export interface ActivityPorts {
@@ -37,32 +28,50 @@ export interface ActivityPorts {
   readonly audit: AuditTrail;
 }
 
-/** Every configured pager channel failed; thrown so the durable retry policy tries the page again. */
+/** Every configured pager channel failed: worth another try later. */
 export class PagingFailedError extends RotatorError {
   readonly code = 'PagingFailed';
+  readonly retryable = true;
+}
+
+/** The error as the orchestrator sees it: Azure's own code when it sent one, and whether a retry can help. */
+export function toStepError(e: unknown): StepError {
+  if (e instanceof AzureCallError)
+    return {
+      code: e.azureCode ?? e.code,
+      message: e.message,
+      retryable: e.retryable,
+      retryAfterSeconds: e instanceof ThrottledError ? e.retryAfterSeconds : undefined,
+    };
+  return classifyError(e);
 }
 
 /**
- * A permanent Azure failure becomes a tagged result the orchestrator decides on; anything retryable
- * (or unexpected) is thrown again for the activity's durable retry policy.
+ * Wraps a handler so it always answers with a `StepResult`: whatever it throws is classified here,
+ * where the error's class is still known, and the orchestrator decides on retries from that.
  */
-function failure(e: unknown): { ok: false; code: string; message: string } {
-  if (e instanceof AzureCallError && !e.retryable)
-    return { ok: false, code: e.azureCode ?? e.code, message: e.message };
-  throw e;
+export function asStep<I, O>(handler: (input: I) => Promise<O>): (input: I) => Promise<StepResult<O>> {
+  return async (input: I) => {
+    try {
+      return { ok: true, value: await handler(input) };
+    } catch (e) {
+      return { ok: false, error: toStepError(e) };
+    }
+  };
 }
 
 function isCanary(server: ServerSnapshot, canaryTag: string): boolean {
   return hasTag(server.tags, canaryTag)?.trim() === '0';
 }
 
-function compact(plan: ServerPlan, server: ServerSnapshot | undefined, canaryTag: string): PlannedServer {
+function compact(plan: ServerPlan, server: ServerSnapshot, canaryTag: string): PlannedServer {
   return {
     serverId: plan.serverId,
     serverName: plan.serverName,
     subscriptionId: plan.subscriptionId,
     action: plan.action,
-    ring: server !== undefined && isCanary(server, canaryTag) ? 'canary' : 'main',
+    ring: isCanary(server, canaryTag) ? 'canary' : 'main',
+    state: server.state,
     slots: plan.slots.map((s) => ({
       slot: s.slot,
       decision: s.decision,
@@ -72,229 +81,182 @@ function compact(plan: ServerPlan, server: ServerSnapshot | undefined, canaryTag
   };
 }
 
-function slotUri(server: ServerSnapshot, slot: Slot): string | undefined {
-  return slot === 'primary' ? server.dataEncryption?.primaryKeyURI : server.dataEncryption?.geoBackupKeyURI;
+function nameOf(id: string | undefined): string {
+  return id?.split('/').pop() ?? 'unknown';
+}
+function subscriptionOf(id: string | undefined): string {
+  return /\/subscriptions\/([^/]+)/i.exec(id ?? '')?.[1] ?? '';
 }
 
-/** Builds the activity handlers over injected ports (no globals: tests hand in fakes or stand-in clients). */
-export function createRotationActivities(ports: ActivityPorts) {
+/**
+ * Builds the activity handlers over injected ports (no globals: tests hand in fakes or stand-in
+ * clients). Handlers throw named errors; `registerableSteps` wraps them into `StepResult`s.
+ */
+export function createRotationActivities(ports: ActivityPorts): StepHandlers {
   const { keys, fleet, pager, audit } = ports;
 
-  async function readKey(input: ReadKeyInput): Promise<ReadKeyOutput> {
-    try {
+  return {
+    async readKey(input) {
       const key = await keys.readKey(input.vaultUrl, input.keyName);
       const newest = latestVersion(key);
       const latest =
         newest === undefined ? undefined : await keys.readKeyVersion(key.vaultUrl, key.name, newest.version);
-      return { ok: true, key, latest };
-    } catch (e) {
-      return failure(e);
-    }
-  }
+      return { key, latest };
+    },
 
-  async function planRolloutActivity(input: PlanRolloutInput): Promise<PlanRolloutOutput> {
-    let servers: ServerSnapshot[];
-    try {
-      servers = await findAllServersReferencingKey(fleet, {
+    /** Discovery, then a plan per server: one server that cannot be planned never hides the others. */
+    async planRollout(input) {
+      const found = await discoverServersReferencingKey(fleet, {
         vaultUrl: input.key.vaultUrl,
         keyName: input.key.name,
       });
-    } catch (e) {
-      return failure(e);
-    }
-    const plan = planRollout({
-      key: input.key,
-      targetVersion: input.targetVersion,
-      servers,
-      optOutTag: input.optOutTag,
-    });
-    const byId = new Map(servers.map((s) => [s.id.toLowerCase(), s]));
-    return {
-      ok: true,
-      discovered: servers.length,
-      servers: plan.servers.map((p) => compact(p, byId.get(p.serverId.toLowerCase()), input.canaryTag)),
-    };
-  }
+      // The target itself must be a version of the key: that is the whole step's problem, not a server's.
+      planRollout({
+        key: input.key,
+        targetVersion: input.targetVersion,
+        servers: [],
+        optOutTag: input.optOutTag,
+      });
+      const servers: PlannedServer[] = [];
+      const unplannable: UnplannableServer[] = found.invalid.map((row) => ({
+        serverId: row.id ?? `unknown:${row.name ?? 'row'}`,
+        serverName: row.name ?? nameOf(row.id),
+        subscriptionId: subscriptionOf(row.id),
+        code: 'InvalidConfiguration',
+        reason: `discovery returned a row that is not a usable server: ${row.reason}`,
+      }));
+      for (const server of found.servers) {
+        try {
+          const plan = planRollout({
+            key: input.key,
+            targetVersion: input.targetVersion,
+            servers: [server],
+            optOutTag: input.optOutTag,
+          });
+          for (const p of plan.servers) servers.push(compact(p, server, input.canaryTag));
+        } catch (e) {
+          // A server whose configuration cannot be planned (no primary identity, ...) is reported on its own.
+          const err = classifyError(e);
+          if (err.retryable) throw e;
+          unplannable.push({
+            serverId: server.id,
+            serverName: server.name,
+            subscriptionId: server.subscriptionId,
+            code: 'InvalidConfiguration',
+            reason: err.message,
+          });
+        }
+      }
+      return { servers, discovered: found.servers.length + found.invalid.length, unplannable };
+    },
 
-  async function rotateKey(input: RotateKeyInput): Promise<RotateKeyOutput> {
-    try {
-      return { ok: true, version: await keys.rotateKey(input.vaultUrl, input.keyName) };
-    } catch (e) {
-      return failure(e);
-    }
-  }
+    /**
+     * Rotates only if `fromVersion` is still the newest: a retry after a timeout (Key Vault may have
+     * made the version before the answer was lost) finds the newer version and does not rotate again.
+     */
+    async rotateKey(input) {
+      const key = await keys.readKey(input.vaultUrl, input.keyName);
+      const newest = latestVersion(key);
+      if (newest !== undefined && newest.version.toLowerCase() !== input.fromVersion.toLowerCase()) {
+        const version = await keys.readKeyVersion(key.vaultUrl, key.name, newest.version);
+        return { version, rotated: false };
+      }
+      return { version: await keys.rotateKey(input.vaultUrl, input.keyName), rotated: true };
+    },
 
-  async function prepareServer(input: PrepareServerInput): Promise<PrepareServerOutput> {
-    let server: ServerSnapshot;
-    try {
-      server = await fleet.getServer(input.serverId);
-    } catch (e) {
-      if (e instanceof NotFoundError)
-        return { kind: 'skip', code: 'ServerGone', reason: 'the server no longer exists' };
-      throw e;
-    }
-    const plan = planRollout({
-      key: input.key,
-      targetVersion: input.targetVersion,
-      servers: [server],
-      optOutTag: input.optOutTag,
-    });
-    const sp = plan.servers[0];
-    if (sp === undefined)
-      return {
-        kind: 'skip',
-        code: 'NotReferencingKey',
-        reason: `the server no longer uses key ${input.key.name}`,
-      };
-    const current: Partial<Record<Slot, string>> = {};
-    for (const s of sp.slots) current[s.slot] = s.currentUri;
-    if (sp.action === 'verify') return { kind: 'verify', expected: current };
-    if (sp.action === 'skip' || sp.patch === undefined) {
-      const first = sp.slots[0];
-      return {
-        kind: 'skip',
-        code: first?.decision ?? 'skip',
-        reason: sp.slots.map((s) => s.reason).join('; '),
-      };
-    }
-    const expected: Partial<Record<Slot, string>> = {};
-    for (const s of sp.slots) expected[s.slot] = s.decision === 'update' ? plan.targetKid : s.currentUri;
-    return {
-      kind: 'update',
-      patch: sp.patch,
-      snapshot: { dataEncryption: server.dataEncryption ?? {}, identity: server.identity },
-      expected,
-      from: current,
-    };
-  }
+    async prepareServer(input) {
+      let server: ServerSnapshot;
+      try {
+        server = await fleet.getServer(input.serverId);
+      } catch (e) {
+        if (e instanceof NotFoundError)
+          return { kind: 'skip', code: 'ServerGone', reason: 'the server no longer exists' };
+        throw e;
+      }
+      return prepareServerUpdate(server, input.key, input.targetVersion, input.optOutTag);
+    },
 
-  async function beginServerUpdate(input: BeginServerUpdateInput): Promise<BeginServerUpdateOutput> {
-    try {
-      return { ok: true, handle: await fleet.beginEncryptionUpdate(input.serverId, input.patch) };
-    } catch (e) {
-      if (!(e instanceof AzureCallError)) throw e;
-      return {
-        ok: false,
-        code: e.azureCode ?? e.code,
-        message: e.message,
-        retryable: e.retryable,
-        retryAfterSeconds: e instanceof ThrottledError ? e.retryAfterSeconds : undefined,
-      };
-    }
-  }
+    /**
+     * The write. Re-reads the server first, so a re-run (after a crash, or after a refusal whose
+     * PATCH ARM had in fact accepted) never PATCHes over a running operation or a finished one.
+     */
+    async beginServerUpdate(input) {
+      const server = await fleet.getServer(input.serverId);
+      if (server.state?.toLowerCase() === 'updating') return { kind: 'updating' };
+      if (isOnTarget(server, input.expected)) return { kind: 'onTarget' };
+      const handle = await fleet.beginEncryptionUpdate(input.serverId, input.patch);
+      return { kind: 'accepted', handle: hasOperationUrl(handle.pollerState) ? handle : undefined };
+    },
 
-  async function pollServerUpdate(input: PollServerUpdateInput): Promise<PollServerUpdateOutput> {
-    // A throttled or failed poll throws: the durable retry policy polls again.
-    const s = await fleet.pollOperation(input.handle);
-    if (s.status === 'InProgress') return { status: 'InProgress' };
-    if (s.status === 'Succeeded') return { status: 'Succeeded' };
-    return { status: 'Failed', code: s.errorCode, message: s.message };
-  }
+    /** One read of ARM's operation; a failed read throws and is retried as a read, never as the PATCH. */
+    async pollServerUpdate(input) {
+      const s = await fleet.pollOperation(input.handle);
+      if (s.status === 'InProgress') return { status: 'InProgress' };
+      if (s.status === 'Succeeded') return { status: 'Succeeded' };
+      return { status: 'Failed', code: s.errorCode, message: s.message };
+    },
 
-  async function verifyServer(input: VerifyServerInput): Promise<VerifyServerOutput> {
-    const server = await fleet.getServer(input.serverId);
-    const de = server.dataEncryption ?? {};
-    const identityOf = (slot: Slot): string | undefined =>
-      slot === 'primary' ? de.primaryUserAssignedIdentityId : de.geoBackupUserAssignedIdentityId;
-    const fail = (pending: boolean, code: string, message: string, slot: Slot = 'primary') =>
-      ({ ok: false, pending, code, message, identityId: identityOf(slot) }) as const;
-    if (server.state !== 'Ready')
-      return fail(
-        server.state === 'Updating',
-        'VerificationFailed',
-        `server state is ${server.state ?? 'unknown'}`,
-      );
-    for (const slot of ['primary', 'geoBackup'] as const) {
-      const uri = slotUri(server, slot);
-      const want = input.expected[slot];
-      if (want !== undefined && uri?.toLowerCase() !== want.toLowerCase())
-        return fail(
-          false,
-          'VerificationFailed',
-          `${slot} key URI is ${uri ?? 'unset'}, expected ${want}`,
-          slot,
+    async verifyServer(input) {
+      return verifyEncryption(await fleet.getServer(input.serverId), input.expected);
+    },
+
+    async recordAudit(records) {
+      await audit.record(records);
+      return null;
+    },
+
+    /** Pages only; the orchestrator records the step first and what became of the page after. */
+    async pageOperator(input) {
+      const outcomes = await pager.trigger(input.incident);
+      const delivered = outcomes.some((o) => o.ok);
+      if (outcomes.length > 0 && !delivered)
+        throw new PagingFailedError(
+          `No pager channel accepted incident ${input.incident.dedupKey}: ${outcomes
+            .map((o) => `${o.channel}: ${o.ok ? 'ok' : o.reason}`)
+            .join('; ')}`,
         );
-      if (uri === undefined || uri === '') continue;
-      const status = slot === 'primary' ? de.primaryEncryptionKeyStatus : de.geoBackupEncryptionKeyStatus;
-      if (status !== 'Valid')
-        return fail(
-          status === undefined || status === 'Unknown',
-          'VerificationFailed',
-          `${slot} key status is ${status ?? 'not reported'}`,
-          slot,
-        );
-    }
-    return { ok: true, dataEncryption: de };
-  }
+      return {
+        delivered,
+        channels: outcomes.map((o) => ({
+          channel: o.channel,
+          ok: o.ok,
+          reason: o.ok ? undefined : o.reason,
+        })),
+      };
+    },
 
-  async function recordAudit(records: readonly AuditRecord[]): Promise<void> {
-    await audit.record(records);
-  }
-
-  async function pageOperator(input: PageOperatorInput): Promise<PageOperatorOutput> {
-    const { incident } = input;
-    const outcomes = await pager.trigger(incident);
-    const delivered = outcomes.some((o) => o.ok);
-    const failed = outcomes.flatMap((o) => (o.ok ? [] : [o]));
-    const base = {
-      ...input.audit,
-      details: { dedupKey: incident.dedupKey, severity: incident.severity, summary: incident.summary },
-      durationMs: undefined,
-    };
-    // The step that caused the page first, then what became of the page.
-    const records: AuditRecord[] = [input.audit];
-    if (delivered)
-      records.push({
-        ...base,
-        step: 'OperatorPaged',
-        outcome: 'info',
-        reason: `paged via ${outcomes
-          .filter((o) => o.ok)
-          .map((o) => o.channel)
-          .join(', ')}`,
-      });
-    if (failed.length > 0 || outcomes.length === 0)
-      records.push({
-        ...base,
-        step: 'PageFailed',
-        outcome: 'failure',
-        reasonCode: outcomes.length === 0 ? 'NoPagerConfigured' : 'PagerUnavailable',
-        reason:
-          outcomes.length === 0
-            ? 'no pager is configured; the incident is recorded here only'
-            : failed.map((o) => `${o.channel}: ${o.reason}`).join('; '),
-      });
-    await audit.record(records);
-    if (outcomes.length > 0 && !delivered)
-      throw new PagingFailedError(`No pager channel accepted incident ${incident.dedupKey}.`);
-    return { delivered, channels: outcomes.map((o) => ({ channel: o.channel, ok: o.ok })) };
-  }
-
-  async function resolvePages(input: ResolvePagesInput): Promise<void> {
-    const records: AuditRecord[] = [];
-    for (const dedupKey of input.dedupKeys) {
-      const outcomes = await pager.resolve(dedupKey, input.summary, input.audit.correlationId);
-      records.push({
-        ...input.audit,
-        step: 'PageResolved',
-        outcome: outcomes.every((o) => o.ok) ? 'success' : 'failure',
-        reason: input.summary,
-        details: { dedupKey },
-      });
-    }
-    await audit.record(records);
-  }
-
-  return {
-    readKey,
-    planRollout: planRolloutActivity,
-    rotateKey,
-    prepareServer,
-    beginServerUpdate,
-    pollServerUpdate,
-    verifyServer,
-    recordAudit,
-    pageOperator,
-    resolvePages,
+    async resolvePages(input) {
+      const records: AuditRecord[] = [];
+      for (const dedupKey of input.dedupKeys) {
+        const outcomes = await pager.resolve(dedupKey, input.summary, input.audit.correlationId);
+        records.push({
+          ...input.audit,
+          step: 'PageResolved',
+          outcome: outcomes.every((o) => o.ok) ? 'success' : 'failure',
+          reason: input.summary,
+          details: { dedupKey },
+        });
+      }
+      await audit.record(records);
+      return null;
+    },
   };
+}
+
+/** Does the serialized poller state carry ARM's operation status URL (a 202 may come without one)? */
+function hasOperationUrl(pollerState: string): boolean {
+  try {
+    const parsed = JSON.parse(pollerState) as { state?: { config?: { operationLocation?: unknown } } };
+    const url = parsed.state?.config?.operationLocation;
+    return typeof url === 'string' && url.startsWith('https://');
+  } catch {
+    return false;
+  }
+}
+
+/** Every handler wrapped as a step, keyed by activity name: what functions/index.ts registers. */
+export function registerableSteps(handlers: StepHandlers): StepActivities {
+  const out: Partial<Record<StepName, unknown>> = {};
+  for (const name of STEP_NAMES) out[name] = asStep(handlers[name] as (input: unknown) => Promise<unknown>);
+  return out as StepActivities;
 }

@@ -133,14 +133,35 @@ export class ArmServerFleet implements ServerFleet {
     const ref = parseFlexibleServerId(serverId);
     // dataEncryption only: no identity map, so ARM asks for no assign/action (see buildPatchBody).
     const patch: ServerForPatch = { dataEncryption: { ...body.properties.dataEncryption } };
+    // The SDK's beginUpdate sends the PATCH, then already polls the operation once (servers.js:
+    // `await poller.poll()`). A failure of that poll is a failed *read* after ARM accepted the write:
+    // thrown as is, the caller would take the PATCH as refused and send it again. So the PATCH's own
+    // answer is kept, and once ARM accepted it the handle is built from its Azure-AsyncOperation
+    // (or Location) header whatever the first poll did.
+    let accepted: { operationUrl: string | undefined } | undefined;
     try {
       const poller = await this.client(ref.subscriptionId).servers.beginUpdate(
         ref.resourceGroup,
         ref.name,
         patch,
+        {
+          onResponse: (raw) => {
+            if (raw.request.method !== 'PATCH' || raw.status < 200 || raw.status >= 300) return;
+            const url = raw.headers.get('azure-asyncoperation') ?? raw.headers.get('location');
+            accepted = { operationUrl: url?.startsWith('https://') === true ? url : undefined };
+          },
+        },
       );
       return { serverId, pollerState: poller.toString() };
     } catch (e) {
+      if (accepted !== undefined)
+        return {
+          serverId,
+          pollerState:
+            accepted.operationUrl === undefined
+              ? '{}'
+              : JSON.stringify({ state: { config: { operationLocation: accepted.operationUrl } } }),
+        };
       throw mapAzureError(e, `updating encryption of server ${ref.name}`);
     }
   }

@@ -3,6 +3,7 @@ import { ResourceGraphClient, type ResourceGraphClientOptionalParams } from '@az
 import { formatKeyUri, keyRef } from '../domain/keyId';
 import type { EncryptionPatchBody, ServerSnapshot } from '../domain/model';
 import type {
+  InvalidServerRow,
   KeyLocator,
   OperationHandle,
   OperationStatus,
@@ -114,12 +115,24 @@ export class ResourceGraphServerFleet implements ServerFleet {
     }
     const rows: unknown[] = Array.isArray(response.data) ? (response.data as unknown[]) : [];
     const servers: ServerSnapshot[] = [];
+    const invalid: InvalidServerRow[] = [];
     for (const row of rows) {
-      const server = serverFromArmJson(row);
+      // One malformed row must not hide the other servers: it is reported for its own page.
+      let server: ServerSnapshot;
+      try {
+        server = serverFromArmJson(row);
+      } catch (e) {
+        invalid.push({ ...rowIdentity(row), reason: e instanceof Error ? e.message : String(e) });
+        continue;
+      }
       if (keep(server)) servers.push(server);
     }
     const next = response.skipToken;
-    return { servers, continuationToken: next === undefined || next === '' ? undefined : next };
+    return {
+      servers,
+      continuationToken: next === undefined || next === '' ? undefined : next,
+      ...(invalid.length > 0 ? { invalid } : {}),
+    };
   }
 
   getServer(serverId: string): Promise<ServerSnapshot> {
@@ -133,4 +146,14 @@ export class ResourceGraphServerFleet implements ServerFleet {
   pollOperation(handle: OperationHandle): Promise<OperationStatus> {
     return this.options.arm.pollOperation(handle);
   }
+}
+
+/** What a malformed row still says about itself (its id and name, when they are strings). */
+function rowIdentity(row: unknown): { id: string | undefined; name: string | undefined } {
+  if (typeof row !== 'object' || row === null) return { id: undefined, name: undefined };
+  const r = row as { id?: unknown; name?: unknown };
+  return {
+    id: typeof r.id === 'string' ? r.id : undefined,
+    name: typeof r.name === 'string' ? r.name : undefined,
+  };
 }

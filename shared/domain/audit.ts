@@ -10,6 +10,7 @@ export const AUDIT_STEPS = [
   'PreflightFailed',
   'PlanComputed',
   'ServerUpdateStarted',
+  'ServerUpdateRetried',
   'ServerVerified',
   'ServerFailed',
   'ServerSkipped',
@@ -67,6 +68,10 @@ export function auditId(r: AuditRecord): string {
     r.outcome,
     r.reasonCode ?? '',
   ];
+  // Retries of one step are distinct records (each attempt is its own fact), the same attempt twice is not.
+  const attempt = r.details?.['attempt'];
+  if (r.step === 'ServerUpdateRetried' && attempt !== undefined)
+    parts.push(`${r.details?.['step'] ?? ''}#${attempt}`);
   return createHash('sha256').update(parts.join('|').toLowerCase()).digest('hex').slice(0, 32);
 }
 

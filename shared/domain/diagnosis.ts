@@ -13,6 +13,8 @@ export interface DiagnosisContext {
   readonly serverName?: string | undefined;
   /** The identity the server uses for the key, when known. */
   readonly identityId?: string | undefined;
+  /** The key version the server uses now, when known. */
+  readonly fromVersion?: string | undefined;
 }
 
 const identityName = (id: string | undefined): string =>
@@ -82,6 +84,38 @@ export function diagnose(code: string, ctx: DiagnosisContext): Diagnosis {
       return {
         what: `Azure kept refusing the update of ${server} (throttled, busy or failing)`,
         nextStep: `Re-run the rotation later; check Azure status and the server's pending operations.`,
+      };
+    case 'serverinaccessible': {
+      // Microsoft Learn, "Data encryption with customer-managed keys" (PostgreSQL flexible server): a
+      // server whose key version is disabled, deleted, expired or not granted goes Inaccessible; the
+      // recovery is to restore access to that same version, wait until the server is available, and
+      // only then point it at another version (a PATCH to a new version is refused meanwhile).
+      const version =
+        ctx.fromVersion === undefined ? 'the key version it uses' : `version ${ctx.fromVersion}`;
+      return {
+        what: `${server} is Inaccessible: it cannot use ${version} of key ${ctx.keyName} in ${vault}`,
+        nextStep: `Restore access to ${version} of ${ctx.keyName} (re-enable it, extend its expiry, recover it from soft delete, or re-grant ${identityName(ctx.identityId)} "Key Vault Crypto Service Encryption User"); wait until ${server} is Ready again (up to about an hour), then the rotator moves it to the new version on its next run (sweep, event or POST /api/rotations). Do not create a new version expecting it to fix ${server}: an Inaccessible server does not accept a new key until access to its current one is back.`,
+      };
+    }
+    case 'invalidconfiguration':
+      return {
+        what: `${server} cannot be planned: its encryption configuration is incomplete or unreadable`,
+        nextStep: `Check ${server}'s dataEncryption (primary key URI and user-assigned identity) and identities in the portal; the rotator leaves it alone until they are consistent.`,
+      };
+    case 'unexpectederror':
+      return {
+        what: `the rotator met an unexpected error while handling ${server}`,
+        nextStep: `Look up the audit trail and the Function App's logs for this rotation; re-run it once the cause is fixed.`,
+      };
+    case 'transient':
+    case 'internalservererror':
+    case 'serviceunavailable':
+    case 'activityfailed':
+    case 'toomanyrequests':
+    case 'throttled':
+      return {
+        what: `Azure kept failing requests about ${server} (${code}) through every retry`,
+        nextStep: `Check Azure status and the server's activity log; the sweep retries later, or re-run the rotation (POST /api/rotations).`,
       };
     case 'servernotready':
     case 'serverbusy':

@@ -1,9 +1,12 @@
 /**
- * Base of every named error the domain raises. `code` is stable (alerting and tests match on it);
+ * Base of every named error the rotator raises, in the domain and in the ports alike. `code` is stable
+ * (alerting, audit records and tests match on it); `retryable` says whether the same call may succeed
+ * later (throttling, busy, 5xx) or will fail the same way again (validation, permissions, not found);
  * `message` is for humans and never carries key material, tokens or webhook URLs.
  */
 export abstract class RotatorError extends Error {
   abstract readonly code: string;
+  abstract readonly retryable: boolean;
 
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
@@ -14,9 +17,22 @@ export abstract class RotatorError extends Error {
 /** Input that can never become valid by retrying: a bad URI, a malformed id, a broken setting. */
 export class InvalidInputError extends RotatorError {
   readonly code: string;
+  readonly retryable = false;
 
-  constructor(code: string, message: string) {
-    super(message);
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
     this.code = code;
   }
+}
+
+/**
+ * How an error is classified at the durable boundary (activity → orchestrator), where classes do not
+ * survive: a named error keeps its code and retryability. Anything else is a bug or bad data (a
+ * `TypeError` on a malformed record): permanent, so it is reported once instead of retried blind.
+ */
+export function classifyError(e: unknown): { code: string; retryable: boolean; message: string } {
+  if (e instanceof RotatorError) return { code: e.code, retryable: e.retryable, message: e.message };
+  if (e instanceof Error)
+    return { code: 'UnexpectedError', retryable: false, message: `${e.name}: ${e.message}` };
+  return { code: 'UnexpectedError', retryable: false, message: String(e) };
 }

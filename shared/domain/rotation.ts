@@ -43,7 +43,17 @@ export interface OpenIncident {
   readonly version?: string;
 }
 
+/**
+ * The version of the orchestration contract (inputs, activity names and answers). An instance started
+ * by an older deployment carries an older (or no) version: the new code ends it cleanly instead of
+ * replaying a history its steps no longer match, and the next event, sweep or operator request starts
+ * it again under this version.
+ */
+export const ROTATION_SCHEMA_VERSION = 2;
+
 export interface RotationInput {
+  /** `ROTATION_SCHEMA_VERSION` of the deployment that started this instance. */
+  readonly schemaVersion?: number | undefined;
   readonly vaultUrl: string;
   readonly vaultName: string;
   readonly keyName: string;
@@ -77,6 +87,8 @@ export interface PlannedServer {
   readonly action: ServerAction;
   /** `canary`: carries the canary tag with value `0`; rolled out and verified before the others. */
   readonly ring: 'canary' | 'main';
+  /** `properties.state` at discovery (Ready, Updating, Inaccessible...). */
+  readonly state?: string | undefined;
   readonly slots: readonly PlannedSlot[];
 }
 
@@ -110,6 +122,8 @@ export interface ServerOutcome {
 }
 
 export interface ServerRolloverInput {
+  /** `ROTATION_SCHEMA_VERSION` of the deployment that started the parent rotation. */
+  readonly schemaVersion?: number | undefined;
   readonly correlationId: string;
   readonly trigger: string;
   readonly key: KeyInfo;
@@ -131,7 +145,16 @@ export interface RotationOutput {
   readonly servers: readonly ServerOutcome[];
   readonly openIncidents: readonly OpenIncident[];
   readonly resolvedIncidents: readonly string[];
+  /** When the run ended (orchestration time): the sweep's retry backoff counts from it. */
+  readonly completedAt?: string | undefined;
 }
+
+/**
+ * A run that ended with failures for the newest version is retried by the sweep at most this often
+ * (sooner by an operator request or a change: a new version, a server that became Ready again, a
+ * version in use about to expire).
+ */
+export const SWEEP_RETRY_BACKOFF_HOURS = 24;
 
 /**
  * Durable Functions instance ids: 1–100 characters, none of `/ \ # ?`, no control characters, and not
@@ -247,8 +270,80 @@ export function expirySeverity(
   return days <= thresholds.criticalDays ? 'critical' : 'warning';
 }
 
+/**
+ * How a step is retried when it fails with a retryable error (throttled, busy, 5xx, timeout): at most
+ * `maxAttempts` tries, waiting on durable timers from `firstDelaySeconds`, doubling, capped at
+ * `maxDelaySeconds` (Azure's Retry-After wins when it sent one). Permanent errors are never retried.
+ */
+export interface RetryPolicy {
+  readonly maxAttempts: number;
+  readonly firstDelaySeconds: number;
+  readonly maxDelaySeconds: number;
+}
+
+export const RETRY_POLICIES = {
+  /**
+   * Reads (Key Vault, ARM, Resource Graph) and records (audit, pages): 8 tries over about 6.5 minutes
+   * (5+10+20+40+80+120+120 s), long enough to ride out a short regional blip, bounded so a real
+   * outage is paged instead of waited on for hours.
+   */
+  read: { maxAttempts: 8, firstDelaySeconds: 5, maxDelaySeconds: 120 },
+  /** Writes retry in the orchestrator itself, each attempt re-reading the server first. */
+  once: { maxAttempts: 1, firstDelaySeconds: 0, maxDelaySeconds: 0 },
+} as const satisfies Record<string, RetryPolicy>;
+
+/** Seconds to wait before attempt `attempt + 1`. */
+export function backoffSeconds(policy: RetryPolicy, attempt: number, retryAfterSeconds?: number): number {
+  if (retryAfterSeconds !== undefined && retryAfterSeconds > 0) return Math.min(retryAfterSeconds, 3600);
+  return Math.min(policy.firstDelaySeconds * 2 ** (attempt - 1), policy.maxDelaySeconds);
+}
+
 /** Delay before the next attempt of a write: Azure's Retry-After when it sent one, else exponential backoff. */
 export function retryDelaySeconds(attempt: number, retryAfterSeconds: number | undefined): number {
   if (retryAfterSeconds !== undefined && retryAfterSeconds > 0) return Math.min(retryAfterSeconds, 3600);
   return Math.min(5 * 2 ** (attempt - 1), 300);
+}
+
+/**
+ * May this run rotate the key in Key Vault because its newest version nears expiry? At most one
+ * automatic rotation per expiring version:
+ * - never again from the version this chain of runs already rotated away from (`autoRotatedFrom`);
+ * - never a version that was already inside the warning window when it was created: a rotation
+ *   policy whose expiry is shorter than the window (P28D with 30 days) would otherwise rotate every
+ *   new version again at once, forever. Such a key is paged instead (its policy needs fixing).
+ * (The activity also rotates only while `fromVersion` is still the newest: no second rotation after
+ * a lost answer.)
+ */
+export function autoRotateDecision(
+  latest: { readonly version: string; readonly createdOn: string; readonly expiresOn?: string | undefined },
+  input: Pick<RotationInput, 'autoRotatedFrom' | 'settings'>,
+): { rotate: true } | { rotate: false; reason: 'off' | 'alreadyRotatedFromIt' | 'bornInsideWarningWindow' } {
+  if (!input.settings.autoRotateOnNearExpiry) return { rotate: false, reason: 'off' };
+  if (input.autoRotatedFrom?.toLowerCase() === latest.version.toLowerCase())
+    return { rotate: false, reason: 'alreadyRotatedFromIt' };
+  const lifetime = daysLeft(latest.expiresOn, latest.createdOn);
+  if (lifetime !== undefined && lifetime <= input.settings.nearExpiry.warningDays)
+    return { rotate: false, reason: 'bornInsideWarningWindow' };
+  return { rotate: true };
+}
+
+/**
+ * Must a finishing run act on this signal (continue as new), or did it already cover it? An operator
+ * request is honoured after the run (it asked for a run, whatever this one found). A key event counts
+ * when it names a version newer than the one this run handled, or one the run's last read of the key
+ * did not list (created after it). A sweep's request is covered by the run that is finishing.
+ */
+export function signalNeedsRun(
+  signal: KeyEventSignal,
+  handledVersion: string | undefined,
+  key: KeyInfo,
+): boolean {
+  if (signal.reason === 'Operator') return true;
+  if (signal.version === undefined) return false;
+  const wanted = signal.version.toLowerCase();
+  if (handledVersion !== undefined && wanted === handledVersion.toLowerCase()) return false;
+  const named = key.versions.find((v) => v.version.toLowerCase() === wanted);
+  if (named === undefined) return true;
+  const handled = key.versions.find((v) => v.version.toLowerCase() === handledVersion?.toLowerCase());
+  return handled === undefined || Date.parse(named.createdOn) > Date.parse(handled.createdOn);
 }

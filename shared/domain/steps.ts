@@ -8,14 +8,41 @@ import type {
   Slot,
 } from './model';
 import type { Incident } from './incident';
-import type { PlannedServer } from './rotation';
+import type {
+  PlannedServer,
+  RotationInput,
+  RotationOutput,
+  ServerOutcome,
+  ServerRolloverInput,
+} from './rotation';
 
 /**
- * Activity names and their plain-JSON inputs and outputs: the contract between the orchestrators
- * (shared/workflows) and the activity handlers (shared/activities). Expected outcomes are tagged
- * results; an activity throws only for what the durable retry policy should try again.
+ * The durable contract: every activity and orchestration by name, with its plain-JSON input and
+ * output. `callStep` (shared/workflows), the handlers (shared/activities) and the registration
+ * (functions/index.ts) are all typed from these maps, so a mismatch is a compile error.
+ *
+ * Every activity answers with a `StepResult`: its output, or the error it met, classified (a named
+ * error keeps its code and whether a retry can help). Error classes do not survive the durable
+ * boundary; this envelope does, so the orchestrator retries transient errors on durable timers
+ * within a bounded budget and never retries a permanent one.
  */
-export const ACTIVITY_NAMES = {
+export interface StepContract {
+  readKey: { input: ReadKeyInput; output: ReadKeyOutput };
+  planRollout: { input: PlanRolloutInput; output: PlanRolloutOutput };
+  rotateKey: { input: RotateKeyInput; output: RotateKeyOutput };
+  prepareServer: { input: PrepareServerInput; output: PrepareServerOutput };
+  beginServerUpdate: { input: BeginServerUpdateInput; output: BeginServerUpdateOutput };
+  pollServerUpdate: { input: PollServerUpdateInput; output: PollServerUpdateOutput };
+  verifyServer: { input: VerifyServerInput; output: VerifyServerOutput };
+  recordAudit: { input: readonly AuditRecord[]; output: null };
+  pageOperator: { input: PageOperatorInput; output: PageOperatorOutput };
+  resolvePages: { input: ResolvePagesInput; output: null };
+}
+export type StepName = keyof StepContract;
+export type StepInput<K extends StepName> = StepContract[K]['input'];
+export type StepOutput<K extends StepName> = StepContract[K]['output'];
+
+export const ACTIVITY_NAMES: { readonly [K in StepName]: K } = {
   readKey: 'readKey',
   planRollout: 'planRollout',
   rotateKey: 'rotateKey',
@@ -26,27 +53,46 @@ export const ACTIVITY_NAMES = {
   recordAudit: 'recordAudit',
   pageOperator: 'pageOperator',
   resolvePages: 'resolvePages',
-} as const;
+};
+export const STEP_NAMES = Object.keys(ACTIVITY_NAMES) as readonly StepName[];
 
-/** A failure the orchestrator acts on, in words and a stable code (Azure's, when it sent one). */
-export interface StepFailure {
-  readonly ok: false;
+/** The orchestrations: input (from `getInput`) and output. */
+export interface OrchestrationContract {
+  keyRotation: { input: RotationInput; output: RotationOutput };
+  serverRollover: { input: ServerRolloverInput; output: ServerOutcome };
+}
+
+/** What went wrong in a step, as it crosses the durable boundary. */
+export interface StepError {
+  /** Stable: Azure's own code when it sent one (`AuthorizationFailed`), else ours (`Transient`). */
   readonly code: string;
   readonly message: string;
+  /** A later attempt may succeed (throttled, busy, 5xx, timeout); false: it fails the same way again. */
+  readonly retryable: boolean;
+  /** Azure's Retry-After, when it sent one. */
+  readonly retryAfterSeconds?: number | undefined;
+  /** Attempts made by the time the orchestrator gave up (set by `callStep`). */
+  readonly attempts?: number | undefined;
 }
+export type StepResult<O> =
+  { readonly ok: true; readonly value: O } | { readonly ok: false; readonly error: StepError };
+
+/** A handler per activity, typed by the contract. */
+export type StepHandlers = { readonly [K in StepName]: (input: StepInput<K>) => Promise<StepOutput<K>> };
+/** The same, wrapped as registered: every answer a `StepResult`. */
+export type StepActivities = {
+  readonly [K in StepName]: (input: StepInput<K>) => Promise<StepResult<StepOutput<K>>>;
+};
 
 export interface ReadKeyInput {
   readonly vaultUrl: string;
   readonly keyName: string;
 }
-export type ReadKeyOutput =
-  | {
-      readonly ok: true;
-      readonly key: KeyInfo;
-      /** The newest version, read with its key material attributes (what preflight needs). */
-      readonly latest: KeyVersionInfo | undefined;
-    }
-  | StepFailure;
+export interface ReadKeyOutput {
+  readonly key: KeyInfo;
+  /** The newest version, read with its key material attributes (what preflight needs); undefined: none. */
+  readonly latest: KeyVersionInfo | undefined;
+}
 
 export interface PlanRolloutInput {
   readonly key: KeyInfo;
@@ -54,15 +100,32 @@ export interface PlanRolloutInput {
   readonly optOutTag: string;
   readonly canaryTag: string;
 }
-export type PlanRolloutOutput =
-  | { readonly ok: true; readonly servers: readonly PlannedServer[]; readonly discovered: number }
-  | StepFailure;
+/** A server discovery found but that cannot be planned (malformed row, no primary identity...). */
+export interface UnplannableServer {
+  readonly serverId: string;
+  readonly serverName: string;
+  readonly subscriptionId: string;
+  readonly code: string;
+  readonly reason: string;
+}
+export interface PlanRolloutOutput {
+  readonly servers: readonly PlannedServer[];
+  readonly discovered: number;
+  /** Planned one by one: a server that cannot be planned is listed here and the others proceed. */
+  readonly unplannable: readonly UnplannableServer[];
+}
 
 export interface RotateKeyInput {
   readonly vaultUrl: string;
   readonly keyName: string;
+  /** The newest version when the run decided to rotate: rotate only if it still is (no blind second rotation). */
+  readonly fromVersion: string;
 }
-export type RotateKeyOutput = { readonly ok: true; readonly version: KeyVersionInfo } | StepFailure;
+export interface RotateKeyOutput {
+  readonly version: KeyVersionInfo;
+  /** False: a newer version than `fromVersion` already existed (an earlier attempt or a person made it). */
+  readonly rotated: boolean;
+}
 
 export interface PrepareServerInput {
   readonly serverId: string;
@@ -84,18 +147,34 @@ export type PrepareServerOutput =
       readonly from: Partial<Record<Slot, string>>;
     }
   | { readonly kind: 'verify'; readonly expected: Partial<Record<Slot, string>> }
+  /** Busy with an operation (its own earlier PATCH, or someone else's): wait, never PATCH over it. */
+  | { readonly kind: 'updating'; readonly expected: Partial<Record<Slot, string>> }
+  /** Its key version is unusable (Inaccessible): access to that version must be restored first. */
+  | { readonly kind: 'inaccessible'; readonly from: Partial<Record<Slot, string>>; readonly reason: string }
   | { readonly kind: 'skip'; readonly code: string; readonly reason: string };
 
 export interface BeginServerUpdateInput {
   readonly serverId: string;
   readonly patch: EncryptionPatchBody;
+  /** The URIs the PATCH sets: a server already on them is not PATCHed again. */
+  readonly expected: Partial<Record<Slot, string>>;
 }
+/**
+ * The write re-reads the server first (which makes a re-run after a crash or a lost answer safe):
+ * `accepted` with ARM's operation handle (undefined when ARM gave none usable: watch the server),
+ * `updating` (an operation is running: not PATCHed again), `onTarget` (already there: verify).
+ */
 export type BeginServerUpdateOutput =
-  | { readonly ok: true; readonly handle: { readonly serverId: string; readonly pollerState: string } }
-  | (StepFailure & { readonly retryable: boolean; readonly retryAfterSeconds: number | undefined });
+  | { readonly kind: 'accepted'; readonly handle: OperationRef | undefined }
+  | { readonly kind: 'updating' }
+  | { readonly kind: 'onTarget' };
 
+export interface OperationRef {
+  readonly serverId: string;
+  readonly pollerState: string;
+}
 export interface PollServerUpdateInput {
-  readonly handle: { readonly serverId: string; readonly pollerState: string };
+  readonly handle: OperationRef;
 }
 export type PollServerUpdateOutput =
   | { readonly status: 'InProgress' }
@@ -120,12 +199,15 @@ export type VerifyServerOutput =
 
 export interface PageOperatorInput {
   readonly incident: Incident;
-  /** The audit record of the step that pages; recorded with the page's own OperatorPaged / PageFailed. */
-  readonly audit: AuditRecord;
 }
+/** Throws (retryable) when no configured channel accepted the page; `channels` empty: no pager configured. */
 export interface PageOperatorOutput {
   readonly delivered: boolean;
-  readonly channels: readonly { readonly channel: string; readonly ok: boolean }[];
+  readonly channels: readonly {
+    readonly channel: string;
+    readonly ok: boolean;
+    readonly reason?: string | undefined;
+  }[];
 }
 
 export interface ResolvePagesInput {

@@ -1,12 +1,12 @@
-/**
- * Named errors the ports raise, with stable codes. Activities use `retryable` to decide between
- * throwing (the durable retry policy tries again) and returning a tagged failure (permanent).
- * Messages name the resource and the Azure error code, never tokens or key material.
- */
-export abstract class AzureCallError extends Error {
-  abstract readonly code: string;
-  abstract readonly retryable: boolean;
+import { RotatorError } from '../domain/errors';
 
+/**
+ * Named errors the ports raise, with stable codes, on the one error base the domain uses
+ * (`RotatorError`: code, retryable, cause). The orchestrator retries what is `retryable` on durable
+ * timers within a bounded budget and never retries the rest. Messages name the resource and the Azure
+ * error code, never tokens or key material.
+ */
+export abstract class AzureCallError extends RotatorError {
   constructor(
     message: string,
     /** Azure's own error code (e.g. `KeyNotFound`, `AuthorizationFailed`), when it sent one. */
@@ -16,7 +16,6 @@ export abstract class AzureCallError extends Error {
     options?: { cause?: unknown },
   ) {
     super(message, options);
-    this.name = new.target.name;
   }
 }
 

@@ -9,6 +9,15 @@ export interface KeyLocator {
 export interface ServerPage {
   readonly servers: readonly ServerSnapshot[];
   readonly continuationToken: string | undefined;
+  /** Rows that name the key but cannot be read as a server (malformed): reported, never dropped silently. */
+  readonly invalid?: readonly InvalidServerRow[];
+}
+
+/** A discovered row that is not a usable server: its id when it has one, and why. */
+export interface InvalidServerRow {
+  readonly id: string | undefined;
+  readonly name: string | undefined;
+  readonly reason: string;
 }
 
 /** Serialized state of a long-running PATCH: plain JSON, safe to carry through an orchestration. */
@@ -41,23 +50,39 @@ export interface ServerFleet {
   pollOperation(handle: OperationHandle): Promise<OperationStatus>;
 }
 
-async function allPages(next: (token: string | undefined) => Promise<ServerPage>): Promise<ServerSnapshot[]> {
-  const all: ServerSnapshot[] = [];
+/** All pages of a discovery: the servers, and the rows it could not read as servers. */
+async function allPages(
+  next: (token: string | undefined) => Promise<ServerPage>,
+): Promise<{ servers: ServerSnapshot[]; invalid: InvalidServerRow[] }> {
+  const servers: ServerSnapshot[] = [];
+  const invalid: InvalidServerRow[] = [];
   let token: string | undefined;
   do {
     const page = await next(token);
-    all.push(...page.servers);
+    servers.push(...page.servers);
+    invalid.push(...(page.invalid ?? []));
     token = page.continuationToken;
   } while (token !== undefined);
-  return all;
+  return { servers, invalid };
 }
 
-/** Every server a discovery finds, following its continuation tokens to the end. */
-export function findAllServersReferencingKey(fleet: ServerFleet, key: KeyLocator): Promise<ServerSnapshot[]> {
+/** Every server a discovery finds, and the rows it could not read, following continuation tokens to the end. */
+export function discoverServersReferencingKey(
+  fleet: ServerFleet,
+  key: KeyLocator,
+): Promise<{ servers: ServerSnapshot[]; invalid: InvalidServerRow[] }> {
   return allPages((token) => fleet.findServersReferencingKey(key, token));
 }
 
+/** Every server a discovery finds, following its continuation tokens to the end. */
+export async function findAllServersReferencingKey(
+  fleet: ServerFleet,
+  key: KeyLocator,
+): Promise<ServerSnapshot[]> {
+  return (await discoverServersReferencingKey(fleet, key)).servers;
+}
+
 /** Every server in scope with customer-managed keys, all pages. */
-export function findAllServersWithCustomerManagedKeys(fleet: ServerFleet): Promise<ServerSnapshot[]> {
-  return allPages((token) => fleet.findServersWithCustomerManagedKeys(token));
+export async function findAllServersWithCustomerManagedKeys(fleet: ServerFleet): Promise<ServerSnapshot[]> {
+  return (await allPages((token) => fleet.findServersWithCustomerManagedKeys(token))).servers;
 }

@@ -1,6 +1,7 @@
 import type { AuditRecord } from '../domain/audit';
 import {
   KEY_EVENT_SIGNAL,
+  ROTATION_SCHEMA_VERSION,
   rotationInstanceId,
   type KeyEventSignal,
   type OpenIncident,
@@ -55,6 +56,24 @@ export function openIncidentsOf(info: InstanceInfo | undefined): OpenIncident[] 
 }
 
 /**
+ * A `KeyNewVersionCreated` for the version the key's last run already handled is a redelivery (Event
+ * Grid delivers at least once, and retries for 24 h), whatever that run's outcome: a server that
+ * failed for that version is retried by the sweep (after its backoff), an operator request, or a change
+ * (a newer version), never by a repeat of the same event — else every redelivery PATCHes and pages the
+ * broken server again.
+ */
+export function isRedelivery(request: RotationRequest, current: InstanceInfo | undefined): boolean {
+  const previous = previousOutput(current);
+  return (
+    request.reason === 'KeyNewVersionCreated' &&
+    request.version !== undefined &&
+    current?.runtimeStatus === 'Completed' &&
+    typeof previous.targetVersion === 'string' &&
+    previous.targetVersion.toLowerCase() === request.version.toLowerCase()
+  );
+}
+
+/**
  * One rotation per key: start it under the key's instance id, or signal the running one. Throws when
  * the task hub cannot be reached, so the caller's trigger is retried (Event Grid redelivers).
  */
@@ -74,18 +93,9 @@ export async function requestRotation(
     await instances.raise(instanceId, KEY_EVENT_SIGNAL, signal);
     return { kind: 'signalled', instanceId };
   }
-  const previous = previousOutput(current);
-  if (
-    request.reason === 'KeyNewVersionCreated' &&
-    request.version !== undefined &&
-    current?.runtimeStatus === 'Completed' &&
-    previous.status === 'completed' &&
-    typeof previous.targetVersion === 'string' &&
-    previous.targetVersion.toLowerCase() === request.version.toLowerCase()
-  ) {
-    return { kind: 'duplicate', instanceId };
-  }
+  if (isRedelivery(request, current)) return { kind: 'duplicate', instanceId };
   const input: RotationInput = {
+    schemaVersion: ROTATION_SCHEMA_VERSION,
     vaultUrl: request.vaultUrl,
     vaultName: request.vaultName,
     keyName: request.keyName,
@@ -121,6 +131,6 @@ export function requestAudit(request: RotationRequest, outcome: RequestOutcome):
         ? 'rotation started'
         : outcome.kind === 'signalled'
           ? 'rotation already running: signalled'
-          : 'rotation already completed on this version: duplicate ignored',
+          : 'the last rotation already handled this version: duplicate ignored',
   };
 }

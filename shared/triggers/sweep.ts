@@ -3,7 +3,8 @@ import { rotationSettings } from '../config';
 import { formatKeyUri, keyRef, tryParseKeyUri } from '../domain/keyId';
 import type { KeyInfo, ServerSnapshot } from '../domain/model';
 import { latestVersion, planRollout } from '../domain/plan';
-import { daysLeft, expirySeverity, rotationInstanceId } from '../domain/rotation';
+import { daysLeft, expirySeverity, rotationInstanceId, SWEEP_RETRY_BACKOFF_HOURS } from '../domain/rotation';
+import type { InstanceInfo } from '../ports/rotations';
 import type { AuditTrail } from '../ports/auditTrail';
 import { AzureCallError } from '../ports/errors';
 import type { KeyVaultKeys } from '../ports/keyVaultKeys';
@@ -24,6 +25,8 @@ export interface SweepResult {
   readonly requested: readonly { readonly key: string; readonly why: string; readonly outcome: string }[];
   /** Vaults or keys the sweep could not read (named, with Azure's code). */
   readonly errors: readonly string[];
+  /** Keys whose last run failed for the newest version less than the backoff ago (and nothing changed). */
+  readonly deferred?: readonly { readonly key: string; readonly why: string }[];
 }
 
 /**
@@ -41,6 +44,7 @@ export async function runSweep(
   const trigger = `sweep:${now.toISOString()}`;
   const errors: string[] = [];
   const requested: { key: string; why: string; outcome: string }[] = [];
+  const deferred: { key: string; why: string }[] = [];
   let keysChecked = 0;
   const describe = (e: unknown): string =>
     e instanceof AzureCallError ? (e.azureCode ?? e.code) : e instanceof Error ? e.name : 'error';
@@ -76,6 +80,11 @@ export async function runSweep(
         const previous = await instances.status(rotationInstanceId(vaultUrl, keyName));
         if (openIncidentsOf(previous).length > 0) why.push('open incidents to re-check');
         if (why.length === 0) continue;
+        const hold = backoff(previous, latest.version, servers, key, config, now);
+        if (hold !== undefined) {
+          deferred.push({ key: `${vaultName}/${keyName}`, why: hold });
+          continue;
+        }
         const request = {
           vaultUrl: keyRef(vaultUrl, keyName).vaultUrl,
           vaultName,
@@ -98,10 +107,10 @@ export async function runSweep(
       correlationId: trigger,
       trigger,
       outcome: errors.length === 0 ? 'success' : 'failure',
-      reason: `${keysChecked} key(s) checked, ${requested.length} rotation(s) requested${errors.length > 0 ? `, unreadable: ${errors.join(', ')}` : ''}`,
+      reason: `${keysChecked} key(s) checked, ${requested.length} rotation(s) requested${deferred.length > 0 ? `, ${deferred.length} held back (${deferred.map((d) => `${d.key}: ${d.why}`).join('; ')})` : ''}${errors.length > 0 ? `, unreadable: ${errors.join(', ')}` : ''}`,
     },
   ]);
-  return { keysChecked, requested, errors };
+  return { keysChecked, requested, errors, ...(deferred.length > 0 ? { deferred } : {}) };
 }
 
 /** The key a URI names, versions aside: the versionless URI, lower-case (Key Vault ignores case). */
@@ -164,4 +173,48 @@ function reasonsToRotate(
   if (unhealthy.length > 0)
     why.push(`${unhealthy.length} server(s) with an Invalid key status or Inaccessible`);
   return why;
+}
+
+/**
+ * The sweep's retry backoff: when the key's last run already handled its newest version and ended with
+ * failures less than `SWEEP_RETRY_BACKOFF_HOURS` ago, a failed server is not PATCHed (and paged) again
+ * every sweep. Changes cut the wait short: a server the last run found Inaccessible is Ready again, or
+ * a version in use nears expiry. Returns why the key is held back, or undefined to go ahead.
+ */
+function backoff(
+  previous: InstanceInfo | undefined,
+  latestVersion: string,
+  servers: readonly ServerSnapshot[],
+  key: KeyInfo,
+  config: Config,
+  now: Date,
+): string | undefined {
+  const raw = previous?.output;
+  if (previous?.runtimeStatus !== 'Completed' || typeof raw !== 'object' || raw === null) return undefined;
+  const out = raw as { status?: unknown; targetVersion?: unknown; completedAt?: unknown; servers?: unknown };
+  if (out.status !== 'completedWithFailures' || typeof out.targetVersion !== 'string') return undefined;
+  if (out.targetVersion.toLowerCase() !== latestVersion.toLowerCase()) return undefined;
+  const at = typeof out.completedAt === 'string' ? Date.parse(out.completedAt) : NaN;
+  if (Number.isNaN(at)) return undefined;
+  const until = at + SWEEP_RETRY_BACKOFF_HOURS * 3_600_000;
+  if (now.getTime() >= until) return undefined;
+  const wasInaccessible = new Set(
+    (Array.isArray(out.servers) ? (out.servers as { serverId?: unknown; reasonCode?: unknown }[]) : [])
+      .filter((s) => s.reasonCode === 'ServerInaccessible' && typeof s.serverId === 'string')
+      .map((s) => String(s.serverId).toLowerCase()),
+  );
+  if (servers.some((s) => wasInaccessible.has(s.id.toLowerCase()) && s.state === 'Ready')) return undefined;
+  const inUse = new Set(
+    servers
+      .flatMap((s) => [s.dataEncryption?.primaryKeyURI, s.dataEncryption?.geoBackupKeyURI])
+      .map((u) => tryParseKeyUri(u)?.version)
+      .filter((v): v is string => v !== undefined),
+  );
+  const expiring = key.versions.some(
+    (v) =>
+      inUse.has(v.version.toLowerCase()) &&
+      expirySeverity(daysLeft(v.expiresOn, now.toISOString()), config.nearExpiry) === 'critical',
+  );
+  if (expiring) return undefined;
+  return `the last run for ${latestVersion} ended with failures at ${new Date(at).toISOString()}; retried after ${new Date(until).toISOString()} (or sooner on an operator request or a change)`;
 }

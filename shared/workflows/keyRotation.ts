@@ -5,9 +5,14 @@ import type { KeyInfo, KeyVersionInfo } from '../domain/model';
 import { FUNCTION_NAMES } from '../domain/names';
 import { preflightKeyVersion } from '../domain/preflight';
 import {
+  autoRotateDecision,
   daysLeft,
   expirySeverity,
   incidentKeys,
+  KEY_EVENT_SIGNAL,
+  ROTATION_SCHEMA_VERSION,
+  signalNeedsRun,
+  type KeyEventSignal,
   type OpenIncident,
   type PlannedServer,
   type RotationInput,
@@ -17,70 +22,144 @@ import {
   type ServerRolloverInput,
   serverRolloverInstanceId,
 } from '../domain/rotation';
-import {
-  ACTIVITY_NAMES,
-  type PlanRolloutOutput,
-  type ReadKeyOutput,
-  type RotateKeyOutput,
-} from '../domain/steps';
-import { callStep, log, pageOperator, recordAudit } from './steps';
+import type { OrchestrationContract, PlanRolloutOutput, UnplannableServer } from '../domain/steps';
+import { callStep, inputOf, log, pageOperator, recordAudit } from './steps';
+
+/** One run of a key's rotation: its context and what it opened so far. */
+interface Run {
+  readonly context: OrchestrationContext;
+  readonly input: RotationInput;
+  readonly now: string;
+  readonly opened: OpenIncident[];
+}
+
+type Ended = { readonly ended: RotationOutput };
+const ended = (v: unknown): v is Ended => typeof v === 'object' && v !== null && 'ended' in v;
 
 /**
- * The rotation of one key (instance id `rotationInstanceId(vault, key)`): read the key (events are
- * hints, Key Vault is the truth), handle expiry, preflight the newest version, plan, roll out canary
- * ring first with bounded parallelism (one sub-orchestration per server keeps this history to two
- * events a server), page what failed, resolve what a previous run paged and is now fixed, and before
- * finishing re-read the key: a newer version continues as new instead of racing a second instance.
+ * The rotation of one key (instance id `rotationInstanceId(vault, key)`), in the steps of the README:
+ * read the key (events are hints, Key Vault is the truth), discover and plan per server, handle the
+ * newest version's expiry, preflight it, roll out (canary ring first, bounded parallelism, one
+ * sub-orchestration per server, each isolated), page what is left on an expiring version, and before
+ * finishing re-read the key and take in every signal that arrived meanwhile: a newer version or an
+ * operator request continues as new instead of racing a second instance. Nothing in here throws for
+ * an expected failure: every step that still fails after its retries ends the run cleanly, paged.
  */
 export function* keyRotationOrchestrator(
   context: OrchestrationContext,
 ): Generator<Task, RotationOutput, unknown> {
-  const input = context.df.getInput<RotationInput>();
-  const { settings } = input;
-  const now = context.df.currentUtcDateTime.toISOString();
-  const correlationId = context.df.instanceId;
-  const record = (r: Omit<AuditRecord, 'correlationId' | 'trigger' | 'vault' | 'key'>): AuditRecord => ({
-    correlationId,
-    trigger: input.trigger,
-    vault: input.vaultName,
-    key: input.keyName,
+  const input = inputOf(context, 'keyRotation');
+  if (input.schemaVersion !== ROTATION_SCHEMA_VERSION) {
+    // Started by another deployment: its history does not match these steps. End at once (no
+    // activity, so nothing to mismatch); the next event, sweep or operator request starts it again.
+    return {
+      status: 'stopped',
+      vaultName: input.vaultName,
+      keyName: input.keyName,
+      targetVersion: undefined,
+      reasonCode: 'SchemaVersionChanged',
+      servers: [],
+      openIncidents: input.openIncidents,
+      resolvedIncidents: [],
+    };
+  }
+  const run: Run = { context, input, now: context.df.currentUtcDateTime.toISOString(), opened: [] };
+  log(context, `rotation of ${input.vaultName}/${input.keyName} (${input.reason}, ${input.trigger})`);
+  try {
+    return yield* rotate(run);
+  } catch (e) {
+    // A bug or a malformed answer must not leave the instance Failed with nobody told: page it, end.
+    const message = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+    yield* page(
+      run,
+      rotationIncident(
+        run,
+        'UnexpectedError',
+        `CMK rotation of ${input.keyName} in ${input.vaultName} stopped on an unexpected error`,
+        `Look up the audit trail and the Function App's logs for ${context.df.instanceId}; re-run it (POST /api/rotations/${input.vaultName}/${input.keyName}) once the cause is fixed.`,
+        'error',
+      ),
+      'rotation',
+      record(run, {
+        step: 'RotationCompleted',
+        outcome: 'failure',
+        reasonCode: 'UnexpectedError',
+        reason: message.slice(0, 500),
+      }),
+    );
+    return output(run, { status: 'stopped', targetVersion: undefined, reasonCode: 'UnexpectedError' });
+  }
+}
+
+function* rotate(run: Run): Generator<Task, RotationOutput, unknown> {
+  const read = yield* readTheKey(run);
+  if (ended(read)) return read.ended;
+  const { key, latest } = read;
+
+  const plan = yield* discoverAndPlan(run, key, latest);
+  if (ended(plan)) return plan.ended;
+
+  const expiry = yield* handleNewestVersionExpiry(run, key, latest, plan);
+  if (ended(expiry)) return expiry.ended;
+
+  const preflight = yield* preflightTarget(run, latest, expiry.paged);
+  if (ended(preflight)) return preflight.ended;
+
+  const outcomes = yield* rollOut(run, key, latest, plan);
+  yield* pageServersLeftOnExpiringVersions(run, key, latest, plan, outcomes);
+  return yield* finish(run, latest, outcomes);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers shared by the phases
+
+function record(run: Run, r: Omit<AuditRecord, 'correlationId' | 'trigger' | 'vault' | 'key'>): AuditRecord {
+  return {
+    correlationId: run.context.df.instanceId,
+    trigger: run.input.trigger,
+    vault: run.input.vaultName,
+    key: run.input.keyName,
     ...r,
-  });
-  const incidentBase = { since: now, correlationId };
-  const opened: OpenIncident[] = [];
-  const page = function* (
-    incident: Incident,
-    kind: OpenIncident['kind'],
-    audit: AuditRecord,
-    version?: string,
-  ) {
-    opened.push({ dedupKey: incident.dedupKey, kind, ...(version !== undefined ? { version } : {}) });
-    yield* pageOperator(context, incident, audit);
   };
-  const output = (
-    o: Pick<RotationOutput, 'status' | 'targetVersion'> & Partial<RotationOutput>,
-  ): RotationOutput => ({
-    vaultName: input.vaultName,
-    keyName: input.keyName,
+}
+
+function* page(
+  run: Run,
+  incident: Incident,
+  kind: OpenIncident['kind'],
+  audit: AuditRecord,
+  extra: { version?: string; serverId?: string } = {},
+): Generator<Task, void, unknown> {
+  run.opened.push({ dedupKey: incident.dedupKey, kind, ...extra });
+  yield* pageOperator(run.context, incident, audit);
+}
+
+function output(
+  run: Run,
+  o: Pick<RotationOutput, 'status' | 'targetVersion'> & Partial<RotationOutput>,
+): RotationOutput {
+  return {
+    vaultName: run.input.vaultName,
+    keyName: run.input.keyName,
     servers: [],
-    openIncidents: mergeIncidents(input.openIncidents, opened),
+    openIncidents: mergeIncidents(run.input.openIncidents, run.opened),
     resolvedIncidents: [],
+    completedAt: run.context.df.currentUtcDateTime.toISOString(),
     ...o,
-  });
-  /** Ends a run that stopped before the rollout; incidents stay open (nothing proved them fixed). */
-  const stop = function* (code: string, reason: string, target: string | undefined) {
-    yield* recordAudit(context, [
-      record({ step: 'RotationCompleted', outcome: 'failure', reasonCode: code, reason, toVersion: target }),
-    ]);
-    return output({ status: 'stopped', targetVersion: target, reasonCode: code });
   };
-  const rotationIncident = (
-    code: string,
-    summary: string,
-    nextStep: string,
-    severity: Severity,
-  ): Incident => ({
-    ...incidentBase,
+}
+
+function rotationIncident(
+  run: Run,
+  code: string,
+  summary: string,
+  nextStep: string,
+  severity: Severity,
+): Incident {
+  const { input } = run;
+  return {
+    since: run.now,
+    correlationId: run.context.df.instanceId,
     dedupKey: incidentKeys.rotation(input.vaultName, input.keyName, code),
     summary,
     severity,
@@ -88,182 +167,304 @@ export function* keyRotationOrchestrator(
     deadline: undefined,
     nextStep,
     facts: { vault: input.vaultName, key: input.keyName, reasonCode: code },
-  });
+  };
+}
 
-  log(context, `rotation of ${input.vaultName}/${input.keyName} (${input.reason}, ${input.trigger})`);
-
-  // 1. The key, from Key Vault.
-  const read = yield* callStep<ReadKeyOutput>(context, ACTIVITY_NAMES.readKey, {
-    vaultUrl: input.vaultUrl,
-    keyName: input.keyName,
-  });
-  if (!read.ok || read.latest === undefined) {
-    const code = read.ok ? 'KeyHasNoVersions' : read.code;
-    const message = read.ok ? 'the key lists no versions' : read.message;
-    const audit = record({
-      step: 'PreflightFailed',
+/**
+ * Ends a run that stopped before the rollout; incidents stay open (nothing proved them fixed). A
+ * signal that arrived meanwhile (an operator request, a newer version) still gets its run.
+ */
+function* stop(
+  run: Run,
+  code: string,
+  reason: string,
+  target: string | undefined,
+): Generator<Task, Ended, unknown> {
+  const next = yield* pendingSignal(run, target, undefined);
+  yield* recordAudit(run.context, [
+    record(run, {
+      step: 'RotationCompleted',
       outcome: 'failure',
       reasonCode: code,
-      reason: message,
-    });
-    yield* page(
-      rotationIncident(
-        'KeyUnreadable',
-        `CMK rotation cannot read key ${input.keyName} in ${input.vaultName}: ${code}`,
-        `Give the rotator's identity "Key Vault Reader" and "Key Vault Crypto User" (or get/list permissions) on ${input.vaultName}, and check the key exists.`,
-        'error',
-      ),
-      'rotation',
-      audit,
-    );
-    return yield* stop(code, message, undefined);
-  }
-  const key = read.key;
-  const latest = read.latest;
+      reason,
+      toVersion: target,
+    }),
+  ]);
+  if (next !== undefined) continueWith(run, next, mergeIncidents(run.input.openIncidents, run.opened));
+  return { ended: output(run, { status: 'stopped', targetVersion: target, reasonCode: code }) };
+}
 
-  // 2. Who uses it, and what each server needs.
-  const plan = yield* callStep<PlanRolloutOutput>(context, ACTIVITY_NAMES.planRollout, {
+function continueWith(run: Run, signal: KeyEventSignal, openIncidents: OpenIncident[]): void {
+  log(run.context, `continuing as new for ${signal.trigger} (${signal.reason})`);
+  run.context.df.continueAsNew({
+    ...run.input,
+    trigger: signal.trigger,
+    reason: signal.reason,
+    hintVersion: signal.version,
+    generation: run.input.generation + 1,
+    openIncidents,
+  } satisfies RotationInput);
+}
+
+/**
+ * Takes in every `keyEvent` signal already waiting (a zero-length timer races the event: raised
+ * events are buffered by the durable runtime, so one already sent wins) and returns the first that
+ * needs a run of its own; the others were covered by this run and are dropped.
+ */
+function* pendingSignal(
+  run: Run,
+  handledVersion: string | undefined,
+  key: KeyInfo | undefined,
+): Generator<Task, KeyEventSignal | undefined, unknown> {
+  const { context } = run;
+  let wanted: KeyEventSignal | undefined;
+  for (;;) {
+    const event = context.df.waitForExternalEvent(KEY_EVENT_SIGNAL);
+    const timer = context.df.createTimer(context.df.currentUtcDateTime);
+    const winner = yield context.df.Task.any([event, timer]);
+    if (winner !== event) return wanted;
+    timer.cancel();
+    const signal = event.result as KeyEventSignal;
+    const needs =
+      key === undefined
+        ? signal.reason === 'Operator' || signal.version !== undefined
+        : signalNeedsRun(signal, handledVersion, key);
+    log(
+      context,
+      `signal ${signal.trigger} (${signal.reason} ${signal.version ?? ''}): ${needs ? 'needs a run' : 'covered'}`,
+    );
+    if (needs && wanted === undefined) wanted = signal;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. The key, from Key Vault (retried on durable timers through a short outage, then paged).
+
+function* readTheKey(run: Run): Generator<Task, Ended | { key: KeyInfo; latest: KeyVersionInfo }, unknown> {
+  const { input } = run;
+  const read = yield* callStep(run.context, 'readKey', { vaultUrl: input.vaultUrl, keyName: input.keyName });
+  if (read.ok && read.value.latest !== undefined) return { key: read.value.key, latest: read.value.latest };
+  const code = read.ok ? 'KeyHasNoVersions' : read.error.code;
+  const message = read.ok
+    ? 'the key lists no versions'
+    : `${read.error.message}${read.error.attempts !== undefined && read.error.attempts > 1 ? ` (after ${read.error.attempts} attempts)` : ''}`;
+  const transient = !read.ok && read.error.retryable;
+  yield* page(
+    run,
+    rotationIncident(
+      run,
+      'KeyUnreadable',
+      `CMK rotation cannot read key ${input.keyName} in ${input.vaultName} (key unreadable): ${code}`,
+      transient
+        ? `Key Vault ${input.vaultName} kept failing (${code}) through every retry. Check its availability and network access; the next event or sweep retries, or POST /api/rotations/${input.vaultName}/${input.keyName}.`
+        : `Give the rotator's identity "Key Vault Reader" and "Key Vault Crypto User" (or get/list permissions) on ${input.vaultName}, and check the key exists.`,
+      'error',
+    ),
+    'rotation',
+    record(run, { step: 'PreflightFailed', outcome: 'failure', reasonCode: code, reason: message }),
+  );
+  return yield* stop(run, code, message, undefined);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. Who uses the key, and what each server needs (planned one by one).
+
+function* discoverAndPlan(
+  run: Run,
+  key: KeyInfo,
+  latest: KeyVersionInfo,
+): Generator<Task, Ended | PlanRolloutOutput, unknown> {
+  const { input } = run;
+  const plan = yield* callStep(run.context, 'planRollout', {
     key,
     targetVersion: latest.version,
-    optOutTag: settings.optOutTag,
-    canaryTag: settings.canaryTag,
+    optOutTag: input.settings.optOutTag,
+    canaryTag: input.settings.canaryTag,
   });
   if (!plan.ok) {
-    const audit = record({
-      step: 'PlanComputed',
-      outcome: 'failure',
-      reasonCode: plan.code,
-      reason: plan.message,
-    });
     yield* page(
+      run,
       rotationIncident(
+        run,
         'DiscoveryFailed',
-        `CMK rotation of ${input.keyName} cannot list the servers that use it: ${plan.code}`,
+        `CMK rotation of ${input.keyName} cannot list the servers that use it: ${plan.error.code}`,
         `Give the rotator's identity Reader (or the rotator's custom role) on the configured subscriptions.`,
         'error',
       ),
       'rotation',
-      audit,
+      record(run, {
+        step: 'PlanComputed',
+        outcome: 'failure',
+        reasonCode: plan.error.code,
+        reason: plan.error.message,
+      }),
     );
-    return yield* stop(plan.code, plan.message, latest.version);
+    return yield* stop(run, plan.error.code, plan.error.message, latest.version);
   }
-  yield* recordAudit(context, [
-    record({
+  yield* recordAudit(run.context, [
+    record(run, {
       step: 'PlanComputed',
       outcome: 'info',
       toVersion: latest.version,
-      reason: summarizePlan(plan.servers),
-      details: { discovered: String(plan.discovered), planned: String(plan.servers.length) },
+      reason: summarizePlan(plan.value.servers, plan.value.unplannable),
+      details: { discovered: String(plan.value.discovered), planned: String(plan.value.servers.length) },
     }),
   ]);
+  return plan.value;
+}
 
-  // 3. The newest version itself expiring: rotate (opt-in) or page with the servers at risk.
-  const latestDays = daysLeft(latest.expiresOn, now);
-  const latestSeverity = expirySeverity(latestDays, settings.nearExpiry);
-  let expiryPaged = false;
-  if (latestSeverity !== undefined) {
-    if (settings.autoRotateOnNearExpiry && input.autoRotatedFrom !== latest.version) {
-      const rotated = yield* callStep<RotateKeyOutput>(context, ACTIVITY_NAMES.rotateKey, {
-        vaultUrl: input.vaultUrl,
-        keyName: input.keyName,
-      });
-      if (rotated.ok) {
-        yield* recordAudit(context, [
-          record({
-            step: 'KeyRotated',
-            outcome: 'success',
-            fromVersion: latest.version,
-            toVersion: rotated.version.version,
-            reason: `version ${latest.version} expires in ${latestDays ?? '?'} days; rotated per the key's rotation policy`,
-          }),
-        ]);
-        log(context, `rotated ${input.keyName}: ${latest.version} -> ${rotated.version.version}`);
-        context.df.continueAsNew({
-          ...input,
-          generation: input.generation + 1,
-          autoRotatedFrom: latest.version,
-          hintVersion: rotated.version.version,
-          openIncidents: mergeIncidents(input.openIncidents, opened),
-        } satisfies RotationInput);
-        return output({
-          status: 'completed',
-          targetVersion: rotated.version.version,
-          reasonCode: 'KeyRotated',
-        });
-      }
-      yield* page(
-        rotationIncident(
-          'RotateFailed',
-          `CMK rotation could not rotate ${input.keyName} in ${input.vaultName}: ${rotated.code}`,
-          `Give the rotator "Key Vault Crypto Officer" on ${input.vaultName}, or rotate the key by hand.`,
-          latestSeverity,
-        ),
-        'rotation',
-        record({ step: 'KeyRotated', outcome: 'failure', reasonCode: rotated.code, reason: rotated.message }),
-      );
-    }
-    const atRisk = plan.servers.filter((s) =>
-      s.slots.some((slot) => slot.version === undefined || slot.version === latest.version.toLowerCase()),
-    );
-    const expired = latestDays !== undefined && latestDays < 0;
-    yield* page(
-      expiryIncident(input, latest, latestDays, latestSeverity, atRisk, incidentBase),
-      'expiry',
-      record({
-        step: expired ? 'KeyExpired' : 'NearExpiryNotified',
-        outcome: 'failure',
-        fromVersion: latest.version,
-        reasonCode: expired ? 'KeyExpired' : 'KeyNearExpiry',
-        reason: `${atRisk.length} server(s) on a version that expires ${latest.expiresOn ?? ''}`,
-      }),
-      latest.version,
-    );
-    expiryPaged = true;
-  }
+// ---------------------------------------------------------------------------------------------
+// 3. The newest version itself expiring: rotate (opt-in, at most once) or page with the servers at risk.
 
-  // 4. Preflight: never PATCH a server to a version that fails it.
-  const preflight = preflightKeyVersion(latest, { now, minLifetimeDays: settings.minKeyLifetimeDays });
-  if (!preflight.passed) {
-    const failedChecks = preflight.checks.filter((c) => !c.passed).map((c) => c.name);
-    const audit = record({
-      step: 'PreflightFailed',
-      outcome: 'failure',
-      toVersion: latest.version,
-      reasonCode: failedChecks.join(','),
-      reason: preflight.summary,
+function* handleNewestVersionExpiry(
+  run: Run,
+  key: KeyInfo,
+  latest: KeyVersionInfo,
+  plan: PlanRolloutOutput,
+): Generator<Task, Ended | { paged: boolean }, unknown> {
+  const { input } = run;
+  const { settings } = input;
+  const days = daysLeft(latest.expiresOn, run.now);
+  const severity = expirySeverity(days, settings.nearExpiry);
+  if (severity === undefined) return { paged: false };
+  if (autoRotateDecision(latest, input).rotate) {
+    const rotated = yield* callStep(run.context, 'rotateKey', {
+      vaultUrl: input.vaultUrl,
+      keyName: input.keyName,
+      fromVersion: latest.version,
     });
-    const onlyExpiry = failedChecks.every((c) => c === 'expiry');
-    if (expiryPaged && onlyExpiry) yield* recordAudit(context, [audit]);
-    else
-      yield* page(
-        {
-          ...incidentBase,
-          dedupKey: incidentKeys.preflight(input.vaultName, input.keyName, latest.version),
-          summary: `CMK rotation will not use ${input.keyName}/${latest.version}: ${preflight.summary}`,
-          severity: 'error',
-          source: latest.kid,
-          deadline: undefined,
-          nextStep: `Create a compliant version (RSA or RSA-HSM, 2048/3072/4096 bits, enabled, wrapKey+unwrapKey, at least ${settings.minKeyLifetimeDays} days to expiry); servers stay on their current version meanwhile.`,
-          facts: {
-            vault: input.vaultName,
-            key: input.keyName,
-            version: latest.version,
-            reasonCode: audit.reasonCode ?? '',
-          },
-        },
-        'preflight',
-        audit,
-        latest.version,
-      );
-    return yield* stop('PreflightFailed', preflight.summary, latest.version);
+    if (rotated.ok) {
+      const to = rotated.value.version.version;
+      yield* recordAudit(run.context, [
+        record(run, {
+          step: 'KeyRotated',
+          outcome: rotated.value.rotated ? 'success' : 'skipped',
+          fromVersion: latest.version,
+          toVersion: to,
+          reason: rotated.value.rotated
+            ? `version ${latest.version} expires in ${days ?? '?'} days; rotated per the key's rotation policy`
+            : `a newer version ${to} already exists; not rotated again`,
+        }),
+      ]);
+      log(run.context, `rotated ${input.keyName}: ${latest.version} -> ${to}`);
+      run.context.df.continueAsNew({
+        ...input,
+        generation: input.generation + 1,
+        autoRotatedFrom: latest.version,
+        hintVersion: to,
+        openIncidents: mergeIncidents(input.openIncidents, run.opened),
+      } satisfies RotationInput);
+      return { ended: output(run, { status: 'completed', targetVersion: to, reasonCode: 'KeyRotated' }) };
+    }
+    yield* page(
+      run,
+      rotationIncident(
+        run,
+        'RotateFailed',
+        `CMK rotation could not rotate ${input.keyName} in ${input.vaultName}: ${rotated.error.code}`,
+        `Give the rotator "Key Vault Crypto Officer" on ${input.vaultName}, or rotate the key by hand.`,
+        severity,
+      ),
+      'rotation',
+      record(run, {
+        step: 'KeyRotated',
+        outcome: 'failure',
+        reasonCode: rotated.error.code,
+        reason: rotated.error.message,
+      }),
+    );
   }
+  const atRisk = plan.servers.filter((s) =>
+    s.slots.some((slot) => slot.version === undefined || slot.version === latest.version.toLowerCase()),
+  );
+  const expired = days !== undefined && days < 0;
+  yield* page(
+    run,
+    expiryIncident(run, key, latest, days, severity, atRisk, true),
+    'expiry',
+    record(run, {
+      step: expired ? 'KeyExpired' : 'NearExpiryNotified',
+      outcome: 'failure',
+      fromVersion: latest.version,
+      reasonCode: expired ? 'KeyExpired' : 'KeyNearExpiry',
+      reason: `${atRisk.length} server(s) on a version that expires ${latest.expiresOn ?? ''}`,
+    }),
+    { version: latest.version },
+  );
+  return { paged: true };
+}
 
-  // 5. Roll out: the canary ring first; the rest only if every canary verified.
-  const skipped = plan.servers.filter((s) => s.action === 'skip');
+// ---------------------------------------------------------------------------------------------
+// 4. Preflight: never PATCH a server to a version that fails it.
+
+function* preflightTarget(
+  run: Run,
+  latest: KeyVersionInfo,
+  expiryPaged: boolean,
+): Generator<Task, Ended | { passed: true }, unknown> {
+  const { input } = run;
+  const preflight = preflightKeyVersion(latest, {
+    now: run.now,
+    minLifetimeDays: input.settings.minKeyLifetimeDays,
+  });
+  if (preflight.passed) return { passed: true };
+  const failedChecks = preflight.checks.filter((c) => !c.passed).map((c) => c.name);
+  const audit = record(run, {
+    step: 'PreflightFailed',
+    outcome: 'failure',
+    toVersion: latest.version,
+    reasonCode: failedChecks.join(','),
+    reason: preflight.summary,
+  });
+  if (expiryPaged && failedChecks.every((c) => c === 'expiry')) yield* recordAudit(run.context, [audit]);
+  else
+    yield* page(
+      run,
+      {
+        since: run.now,
+        correlationId: run.context.df.instanceId,
+        dedupKey: incidentKeys.preflight(input.vaultName, input.keyName, latest.version),
+        summary: `CMK rotation will not use ${input.keyName}/${latest.version}: ${preflight.summary}`,
+        severity: 'error',
+        source: latest.kid,
+        deadline: undefined,
+        nextStep: `Create a compliant version (RSA or RSA-HSM, 2048/3072/4096 bits, enabled, wrapKey+unwrapKey, at least ${input.settings.minKeyLifetimeDays} days to expiry); servers stay on their current version meanwhile.`,
+        facts: {
+          vault: input.vaultName,
+          key: input.keyName,
+          version: latest.version,
+          reasonCode: audit.reasonCode ?? '',
+        },
+      },
+      'preflight',
+      audit,
+      { version: latest.version },
+    );
+  return yield* stop(run, 'PreflightFailed', preflight.summary, latest.version);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5. Roll out: the canary ring first; the rest only if every canary verified.
+
+function* rollOut(
+  run: Run,
+  key: KeyInfo,
+  latest: KeyVersionInfo,
+  plan: PlanRolloutOutput,
+): Generator<Task, ServerOutcome[], unknown> {
+  const { input, context } = run;
+  const outcomes: ServerOutcome[] = [];
+  // Servers that could not be planned: skipped, audited and paged once each; the others proceed.
+  for (const u of plan.unplannable) outcomes.push(yield* unplannableServer(run, u, latest.version));
+
+  // Inaccessible servers go through their rollover too: it pages the documented recovery.
+  const inaccessible = (s: PlannedServer) =>
+    s.state?.toLowerCase() === 'inaccessible' && s.slots.every((x) => x.decision !== 'excluded');
+  const skipped = plan.servers.filter((s) => s.action === 'skip' && !inaccessible(s));
   yield* recordAudit(
     context,
     skipped.map((s) =>
-      record({
+      record(run, {
         step: 'ServerSkipped',
         outcome: 'skipped',
         toVersion: latest.version,
@@ -274,30 +475,34 @@ export function* keyRotationOrchestrator(
       }),
     ),
   );
-  const actionable = plan.servers.filter((s) => s.action !== 'skip');
+  outcomes.push(
+    ...skipped.map((s) => ({
+      serverId: s.serverId,
+      serverName: s.serverName,
+      subscriptionId: s.subscriptionId,
+      outcome: 'skipped' as const,
+      slots: s.slots.map((x) => ({ slot: x.slot, from: x.version, to: x.version })),
+      reasonCode: s.slots[0]?.decision ?? 'skip',
+      reason: s.slots.map((x) => x.reason).join('; '),
+    })),
+  );
+  const actionable = plan.servers.filter((s) => s.action !== 'skip' || inaccessible(s));
   const canary = actionable.filter((s) => s.ring === 'canary');
   const rest = actionable.filter((s) => s.ring !== 'canary');
   const subInput = (server: PlannedServer): ServerRolloverInput => ({
-    correlationId,
+    schemaVersion: ROTATION_SCHEMA_VERSION,
+    correlationId: context.df.instanceId,
     trigger: input.trigger,
     key,
     targetVersion: latest.version,
     expiresOn: oldestExpiry(key, server),
     server,
-    settings,
+    settings: input.settings,
   });
-  const outcomes: ServerOutcome[] = skipped.map((s) => ({
-    serverId: s.serverId,
-    serverName: s.serverName,
-    subscriptionId: s.subscriptionId,
-    outcome: 'skipped',
-    slots: s.slots.map((x) => ({ slot: x.slot, from: x.version, to: x.version })),
-    reasonCode: s.slots[0]?.decision ?? 'skip',
-    reason: s.slots.map((x) => x.reason).join('; '),
-  }));
-  outcomes.push(...(yield* rollout(context, canary.map(subInput))));
-  const canaryFailed = outcomes.some((o) => o.outcome === 'failed');
-  if (canaryFailed) {
+  const canaryOutcomes = yield* rolloverWaves(run, canary.map(subInput));
+  outcomes.push(...canaryOutcomes);
+  // A canary that was already Inaccessible never tried the new version: it proves nothing either way.
+  if (canaryOutcomes.some((o) => o.outcome === 'failed' && o.reasonCode !== 'ServerInaccessible')) {
     const held = rest.map((s) => ({
       serverId: s.serverId,
       serverName: s.serverName,
@@ -309,14 +514,16 @@ export function* keyRotationOrchestrator(
     }));
     outcomes.push(...held);
     yield* page(
+      run,
       rotationIncident(
+        run,
         'CanaryFailed',
         `CMK rotation of ${input.keyName} to ${latest.version} stopped after the canary ring: ${held.length} server(s) held back`,
         `Fix the failed canary server (see its own page), then re-run the rotation.`,
         'error',
       ),
       'rotation',
-      record({
+      record(run, {
         step: 'ServerSkipped',
         outcome: 'skipped',
         toVersion: latest.version,
@@ -325,89 +532,273 @@ export function* keyRotationOrchestrator(
       }),
     );
   } else {
-    outcomes.push(...(yield* rollout(context, rest.map(subInput))));
+    outcomes.push(...(yield* rolloverWaves(run, rest.map(subInput))));
   }
-  for (const o of outcomes) if (o.incident !== undefined) opened.push(o.incident);
+  for (const o of outcomes) if (o.incident !== undefined) run.opened.push(o.incident);
+  return outcomes;
+}
 
-  // 6. Servers left on an older pinned version that expires soon (excluded, failed, held back).
+/** A server discovery found but could not plan: `InvalidConfiguration`, audited and paged once. */
+function* unplannableServer(
+  run: Run,
+  u: UnplannableServer,
+  target: string,
+): Generator<Task, ServerOutcome, unknown> {
+  const { input } = run;
+  const incident: OpenIncident = {
+    dedupKey: incidentKeys.server(input.vaultName, input.keyName, target, u.serverName, u.serverId),
+    kind: 'server',
+    serverId: u.serverId,
+    version: target,
+  };
+  yield* pageOperator(
+    run.context,
+    {
+      since: run.now,
+      correlationId: run.context.df.instanceId,
+      dedupKey: incident.dedupKey,
+      summary: `CMK rotation of ${u.serverName} to ${input.keyName}/${target} skipped: its configuration cannot be planned`,
+      severity: 'error',
+      source: u.serverId,
+      deadline: undefined,
+      nextStep: `Check ${u.serverName}'s dataEncryption (primary key URI and user-assigned identity) and identities (${u.reason}); the rotator leaves it alone until they are consistent.`,
+      facts: {
+        vault: input.vaultName,
+        key: input.keyName,
+        targetVersion: target,
+        reasonCode: u.code,
+        subscription: u.subscriptionId,
+      },
+    },
+    record(run, {
+      step: 'ServerSkipped',
+      outcome: 'skipped',
+      toVersion: target,
+      serverId: u.serverId,
+      subscriptionId: u.subscriptionId,
+      reasonCode: u.code,
+      reason: u.reason,
+    }),
+  );
+  return {
+    serverId: u.serverId,
+    serverName: u.serverName,
+    subscriptionId: u.subscriptionId,
+    outcome: 'skipped',
+    slots: [],
+    reasonCode: u.code,
+    reason: u.reason,
+    incident,
+  };
+}
+
+/**
+ * Sub-orchestrations in waves of `maxParallelUpdates` (ARM allows about 10 writes/s per subscription).
+ * A server's rollover never throws; should one still fail (a host or replay fault), its siblings keep
+ * their outcomes, the rest of the wave is awaited, and the failed one is recorded and paged here.
+ */
+function* rolloverWaves(
+  run: Run,
+  inputs: readonly ServerRolloverInput[],
+): Generator<Task, ServerOutcome[], unknown> {
+  const { context } = run;
+  const results: ServerOutcome[] = [];
+  const width = Math.max(1, inputs[0]?.settings.maxParallelUpdates ?? 1);
+  type Output = OrchestrationContract['serverRollover']['output'];
+  for (let i = 0; i < inputs.length; i += width) {
+    const wave = inputs.slice(i, i + width).map((s) => ({
+      s,
+      task: context.df.callSubOrchestrator(
+        FUNCTION_NAMES.serverRollover,
+        s,
+        serverRolloverInstanceId(
+          context.df.instanceId,
+          s.server.serverName,
+          context.df.newGuid(s.server.serverId),
+        ),
+      ),
+    }));
+    try {
+      yield context.df.Task.all(wave.map((w) => w.task));
+    } catch {
+      // Task.all fails fast: wait for the siblings still running, one by one.
+      for (const w of wave)
+        if (!w.task.isCompleted && !w.task.isFaulted)
+          try {
+            yield w.task;
+          } catch {
+            // recorded below
+          }
+    }
+    for (const w of wave) {
+      if (w.task.isCompleted && !w.task.isFaulted) results.push(w.task.result as Output);
+      else results.push(yield* subOrchestrationFailed(run, w.s, w.task.result));
+    }
+  }
+  return results;
+}
+
+function* subOrchestrationFailed(
+  run: Run,
+  s: ServerRolloverInput,
+  error: unknown,
+): Generator<Task, ServerOutcome, unknown> {
+  const message = error instanceof Error ? error.message : String(error);
+  const { server } = s;
+  const incident: OpenIncident = {
+    dedupKey: incidentKeys.server(
+      s.key.vaultName,
+      s.key.name,
+      s.targetVersion,
+      server.serverName,
+      server.serverId,
+    ),
+    kind: 'server',
+    serverId: server.serverId,
+    version: s.targetVersion,
+  };
+  yield* pageOperator(
+    run.context,
+    {
+      since: run.now,
+      correlationId: run.context.df.instanceId,
+      dedupKey: incident.dedupKey,
+      summary: `CMK rotation of ${server.serverName} to ${s.key.name}/${s.targetVersion} failed: its rollover stopped unexpectedly`,
+      severity: 'error',
+      source: server.serverId,
+      deadline: s.expiresOn,
+      nextStep: `Look up the audit trail and the Function App's logs for this rotation; re-run it (POST /api/rotations) once the cause is fixed.`,
+      facts: {
+        vault: s.key.vaultName,
+        key: s.key.name,
+        targetVersion: s.targetVersion,
+        reasonCode: 'SubOrchestrationFailed',
+      },
+    },
+    record(run, {
+      step: 'ServerFailed',
+      outcome: 'failure',
+      toVersion: s.targetVersion,
+      serverId: server.serverId,
+      subscriptionId: server.subscriptionId,
+      reasonCode: 'SubOrchestrationFailed',
+      reason: message.slice(0, 500),
+    }),
+  );
+  return {
+    serverId: server.serverId,
+    serverName: server.serverName,
+    subscriptionId: server.subscriptionId,
+    outcome: 'failed',
+    slots: [],
+    reasonCode: 'SubOrchestrationFailed',
+    reason: message.slice(0, 500),
+    incident,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// 6. Servers left on an older pinned version that expires soon (excluded, failed, held back).
+
+function* pageServersLeftOnExpiringVersions(
+  run: Run,
+  key: KeyInfo,
+  latest: KeyVersionInfo,
+  plan: PlanRolloutOutput,
+  outcomes: readonly ServerOutcome[],
+): Generator<Task, void, unknown> {
   const left = plan.servers.filter((s) => {
     const o = outcomes.find((x) => x.serverId === s.serverId);
     return o === undefined || o.outcome === 'failed' || o.outcome === 'skipped';
   });
   for (const v of key.versions) {
     if (v.version.toLowerCase() === latest.version.toLowerCase()) continue;
-    const days = daysLeft(v.expiresOn, now);
-    const severity = expirySeverity(days, settings.nearExpiry);
+    const days = daysLeft(v.expiresOn, run.now);
+    const severity = expirySeverity(days, run.input.settings.nearExpiry);
     const onIt = left.filter((s) => s.slots.some((slot) => slot.version === v.version.toLowerCase()));
     if (severity === undefined || onIt.length === 0) continue;
+    const expired = days !== undefined && days < 0;
     yield* page(
-      expiryIncident(input, v, days, severity, onIt, incidentBase),
+      run,
+      expiryIncident(run, key, v, days, severity, onIt, false),
       'expiry',
-      record({
-        step: days !== undefined && days < 0 ? 'KeyExpired' : 'NearExpiryNotified',
+      record(run, {
+        step: expired ? 'KeyExpired' : 'NearExpiryNotified',
         outcome: 'failure',
         fromVersion: v.version,
-        reasonCode: days !== undefined && days < 0 ? 'KeyExpired' : 'KeyNearExpiry',
+        reasonCode: expired ? 'KeyExpired' : 'KeyNearExpiry',
         reason: `${onIt.length} server(s) still on a version that expires ${v.expiresOn ?? ''}`,
       }),
-      v.version,
+      { version: v.version },
     );
   }
+}
 
-  // 7. A newer version appeared meanwhile: carry on with it in this instance (never a second one).
-  const reread = yield* callStep<ReadKeyOutput>(context, ACTIVITY_NAMES.readKey, {
-    vaultUrl: input.vaultUrl,
-    keyName: input.keyName,
-  });
-  const open = mergeIncidents(input.openIncidents, opened);
-  if (reread.ok && reread.latest !== undefined && reread.latest.version !== latest.version) {
-    log(context, `newer version ${reread.latest.version} appeared; continuing as new`);
+// ---------------------------------------------------------------------------------------------
+// 7. Finish: a newer version or a waiting request continues as new; else resolve what is fixed.
+
+function* finish(
+  run: Run,
+  latest: KeyVersionInfo,
+  outcomes: ServerOutcome[],
+): Generator<Task, RotationOutput, unknown> {
+  const { input, context } = run;
+  const open = mergeIncidents(input.openIncidents, run.opened);
+  const reread = yield* callStep(context, 'readKey', { vaultUrl: input.vaultUrl, keyName: input.keyName });
+  const newer =
+    reread.ok && reread.value.latest !== undefined && reread.value.latest.version !== latest.version
+      ? reread.value.latest.version
+      : undefined;
+  const signal = yield* pendingSignal(
+    run,
+    latest.version,
+    reread.ok ? reread.value.key : { ...emptyKey(input), versions: [latest] },
+  );
+  const next: KeyEventSignal | undefined =
+    newer !== undefined ? { trigger: input.trigger, reason: input.reason, version: newer } : signal;
+  if (next !== undefined) {
     yield* recordAudit(context, [
-      record({
+      record(run, {
         step: 'RotationCompleted',
         outcome: 'info',
         toVersion: latest.version,
         reasonCode: 'Superseded',
-        reason: `superseded by ${reread.latest.version}`,
+        reason:
+          newer !== undefined ? `superseded by ${newer}` : `${next.reason} request ${next.trigger} runs next`,
       }),
     ]);
-    context.df.continueAsNew({
-      ...input,
-      generation: input.generation + 1,
-      hintVersion: reread.latest.version,
-      openIncidents: open,
-    } satisfies RotationInput);
-    return output({
-      status: 'completed',
+    continueWith(run, next, open);
+    return output(run, {
+      status: outcomes.some(isFailure) ? 'completedWithFailures' : 'completed',
       targetVersion: latest.version,
       servers: outcomes,
       openIncidents: open,
     });
   }
 
-  // 8. Resolve what earlier runs paged and this run proved fixed.
-  const fixed = input.openIncidents.filter((i) => isFixed(i, outcomes, opened));
+  const fixed = input.openIncidents.filter((i) => isFixed(i, outcomes, run.opened));
   if (fixed.length > 0)
-    yield* callStep<undefined>(context, ACTIVITY_NAMES.resolvePages, {
+    yield* callStep(context, 'resolvePages', {
       dedupKeys: fixed.map((i) => i.dedupKey),
       summary: `Fixed: ${input.keyName} rotation to ${latest.version} verified`,
-      audit: record({ step: 'PageResolved', outcome: 'success', toVersion: latest.version }),
+      audit: record(run, { step: 'PageResolved', outcome: 'success', toVersion: latest.version }),
     });
   const stillOpen = open.filter((i) => !fixed.some((f) => f.dedupKey === i.dedupKey));
-  const failed = outcomes.filter((o) => o.outcome === 'failed').length;
-  const status: RotationStatus = failed > 0 || canaryFailed ? 'completedWithFailures' : 'completed';
+  const canaryFailed = outcomes.some((o) => o.reasonCode === 'CanaryFailed');
+  const status: RotationStatus =
+    outcomes.some(isFailure) || canaryFailed ? 'completedWithFailures' : 'completed';
   yield* recordAudit(context, [
-    record({
+    record(run, {
       step: 'RotationCompleted',
       outcome: status === 'completed' ? 'success' : 'failure',
       toVersion: latest.version,
       reasonCode: status === 'completed' ? undefined : canaryFailed ? 'CanaryFailed' : 'ServerFailures',
       reason: summarizeOutcomes(outcomes),
-      durationMs: context.df.currentUtcDateTime.getTime() - Date.parse(now),
+      durationMs: context.df.currentUtcDateTime.getTime() - Date.parse(run.now),
     }),
   ]);
   log(context, `rotation of ${input.keyName} to ${latest.version}: ${summarizeOutcomes(outcomes)}`);
-  return output({
+  return output(run, {
     status,
     targetVersion: latest.version,
     servers: outcomes,
@@ -416,30 +807,12 @@ export function* keyRotationOrchestrator(
   });
 }
 
-/** Sub-orchestrations in waves of `maxParallelUpdates`: ARM allows about 10 writes/s per subscription. */
-function* rollout(
-  context: OrchestrationContext,
-  inputs: readonly ServerRolloverInput[],
-): Generator<Task, ServerOutcome[], unknown> {
-  const results: ServerOutcome[] = [];
-  const width = Math.max(1, inputs[0]?.settings.maxParallelUpdates ?? 1);
-  for (let i = 0; i < inputs.length; i += width) {
-    const wave = inputs
-      .slice(i, i + width)
-      .map((s) =>
-        context.df.callSubOrchestrator(
-          FUNCTION_NAMES.serverRollover,
-          s,
-          serverRolloverInstanceId(
-            context.df.instanceId,
-            s.server.serverName,
-            context.df.newGuid(s.server.serverId),
-          ),
-        ),
-      );
-    results.push(...((yield context.df.Task.all(wave)) as ServerOutcome[]));
-  }
-  return results;
+/** Failed, or skipped with a page of its own (could not be planned): the run is not clean. */
+const isFailure = (o: ServerOutcome): boolean =>
+  o.outcome === 'failed' || (o.outcome === 'skipped' && o.incident !== undefined);
+
+function emptyKey(input: RotationInput): KeyInfo {
+  return { vaultUrl: input.vaultUrl, vaultName: input.vaultName, name: input.keyName, versions: [] };
 }
 
 /** The earliest expiry among the versions a server is on now: the deadline its page should name. */
@@ -451,19 +824,29 @@ function oldestExpiry(key: KeyInfo, server: PlannedServer): string | undefined {
   return dates[0];
 }
 
+/**
+ * The page for servers on an expiring version. Before expiry: create a new version, the rotator
+ * moves them. After expiry the servers are (or soon go) Inaccessible and refuse a new key until access
+ * to the version they use is back (Microsoft Learn, PostgreSQL flexible server data encryption):
+ * restore that version first, wait for Ready, then the rotator moves them.
+ */
 function expiryIncident(
-  input: RotationInput,
+  run: Run,
+  key: KeyInfo,
   version: KeyVersionInfo,
   days: number | undefined,
   severity: 'critical' | 'warning',
   servers: readonly PlannedServer[],
-  base: { since: string; correlationId: string },
+  newest: boolean,
 ): Incident {
+  const { input } = run;
   const expired = days !== undefined && days < 0;
   const names = servers.map((s) => s.serverName);
   const shown = names.slice(0, 20).join(', ') + (names.length > 20 ? ` and ${names.length - 20} more` : '');
+  const restore = `Restore access to ${key.name}/${version.version} first: extend its expiry date (or re-enable / recover it) in ${input.vaultName}; wait until the servers listed are Ready again (up to about an hour); then the rotator moves them to ${newest ? 'a new version (create one: "Rotate now")' : 'the newest version'} on its next run (sweep, event, or POST /api/rotations/${input.vaultName}/${input.keyName}). A new version alone does not help: an Inaccessible server refuses a new key until its current one is usable again.`;
   return {
-    ...base,
+    since: run.now,
+    correlationId: run.context.df.instanceId,
     dedupKey: incidentKeys.expiry(input.vaultName, input.keyName, version.version, severity),
     summary: expired
       ? `Key ${input.keyName}/${version.version} in ${input.vaultName} has EXPIRED; ${servers.length} server(s) still use it: ${shown}`
@@ -472,8 +855,10 @@ function expiryIncident(
     source: version.kid,
     deadline: version.expiresOn,
     nextStep: expired
-      ? `Create a new version of ${input.keyName} now (or re-enable access); the servers listed go Inaccessible. The rotator moves them as soon as a valid version exists.`
-      : `Create a new version of ${input.keyName} (Key Vault "Rotate now", or set the rotation policy to rotate) before the deadline; the rotator then moves the servers.`,
+      ? restore
+      : newest
+        ? `Create a new version of ${input.keyName} (Key Vault "Rotate now", or set the rotation policy to rotate) before the deadline; the rotator then moves the servers.`
+        : `The rotator could not move these servers to the newest version (see their own pages or the opt-out tag); fix that before the deadline, or they go Inaccessible when this version expires.`,
     facts: {
       vault: input.vaultName,
       key: input.keyName,
@@ -506,9 +891,9 @@ function isFixed(
   return o !== undefined && (o.outcome === 'updated' || o.outcome === 'verified');
 }
 
-function summarizePlan(servers: readonly PlannedServer[]): string {
+function summarizePlan(servers: readonly PlannedServer[], unplannable: readonly UnplannableServer[]): string {
   const count = (a: string) => servers.filter((s) => s.action === a).length;
-  return `${count('update')} to update, ${count('verify')} to verify, ${count('skip')} skipped, ${servers.filter((s) => s.ring === 'canary').length} in the canary ring`;
+  return `${count('update')} to update, ${count('verify')} to verify, ${count('skip')} skipped, ${unplannable.length} unplannable, ${servers.filter((s) => s.ring === 'canary').length} in the canary ring`;
 }
 
 function summarizeOutcomes(outcomes: readonly ServerOutcome[]): string {

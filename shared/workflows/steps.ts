@@ -1,25 +1,75 @@
-import * as df from 'durable-functions';
 import type { OrchestrationContext, Task } from 'durable-functions';
 import type { AuditRecord } from '../domain/audit';
 import type { Incident } from '../domain/incident';
-import { ACTIVITY_NAMES, type PageOperatorOutput } from '../domain/steps';
+import { backoffSeconds, RETRY_POLICIES, type RetryPolicy } from '../domain/rotation';
+import {
+  ACTIVITY_NAMES,
+  type OrchestrationContract,
+  type StepError,
+  type StepInput,
+  type StepName,
+  type StepOutput,
+  type StepResult,
+} from '../domain/steps';
+
+export interface StepOptions {
+  /** Default: `RETRY_POLICIES.read`. Writes pass `RETRY_POLICIES.once` and decide themselves. */
+  readonly policy?: RetryPolicy;
+  /** Called before each wait, e.g. to put the retry in the audit trail. */
+  readonly onRetry?: (
+    error: StepError,
+    attempt: number,
+    waitSeconds: number,
+  ) => Generator<Task, void, unknown>;
+}
 
 /**
- * Activities that only read or record are retried by the durable retry policy: a throttled read or a
- * flaky ingestion endpoint is worth a few more tries with backoff. Writes handle their own retries
- * (they honour Retry-After, which a retry policy cannot).
+ * A typed activity call: `const r = yield* callStep(context, 'readKey', input)`. Never throws: the
+ * answer is the step's output or its error. A retryable error is tried again on durable timers
+ * within the policy's budget; a permanent one is returned at once. An activity that failed without
+ * an answer (the worker died, the host timed it out) counts as retryable: the step may run twice, so
+ * every activity is idempotent or re-reads before it writes.
  */
-export const READ_RETRY = new df.RetryOptions(5_000, 5);
-READ_RETRY.backoffCoefficient = 2;
-READ_RETRY.maxRetryIntervalInMilliseconds = 60_000;
-
-/** A typed activity call: `const x = yield* callStep<X>(context, name, input)`. */
-export function* callStep<T>(
+export function* callStep<K extends StepName>(
   context: OrchestrationContext,
-  name: string,
-  input: unknown,
-): Generator<Task, T, unknown> {
-  return (yield context.df.callActivityWithRetry(name, READ_RETRY, input)) as T;
+  name: K,
+  input: StepInput<K>,
+  options: StepOptions = {},
+): Generator<Task, StepResult<StepOutput<K>>, unknown> {
+  const policy = options.policy ?? RETRY_POLICIES.read;
+  for (let attempt = 1; ; attempt++) {
+    let result: StepResult<StepOutput<K>>;
+    try {
+      result = (yield context.df.callActivity(ACTIVITY_NAMES[name], input)) as StepResult<StepOutput<K>>;
+    } catch (e) {
+      result = {
+        ok: false,
+        error: {
+          code: 'ActivityFailed',
+          message: e instanceof Error ? e.message : String(e),
+          retryable: true,
+        },
+      };
+    }
+    if (result.ok) return result;
+    if (!result.error.retryable || attempt >= policy.maxAttempts)
+      return { ok: false, error: { ...result.error, attempts: attempt } };
+    const wait = backoffSeconds(policy, attempt, result.error.retryAfterSeconds);
+    log(
+      context,
+      `${name}: ${result.error.code}, attempt ${attempt} of ${policy.maxAttempts}, retrying in ${wait}s`,
+    );
+    if (options.onRetry !== undefined) yield* options.onRetry(result.error, attempt, wait);
+    yield* waitSeconds(context, wait);
+  }
+}
+
+/** The typed input of this orchestration. */
+export function inputOf<K extends keyof OrchestrationContract>(
+  context: OrchestrationContext,
+  _name: K,
+): OrchestrationContract[K]['input'] {
+  return context.df.getInput<OrchestrationContract[K]['input']>();
 }
 
 /** Waits on a durable timer (never a sleep: the orchestrator is unloaded while it waits). */
@@ -28,32 +78,64 @@ export function* waitSeconds(context: OrchestrationContext, seconds: number): Ge
   yield context.df.createTimer(fireAt);
 }
 
+/**
+ * Records audit records; true once the trail accepted them. A trail still refusing after the retry
+ * budget is logged and the rotation goes on (a lost rollout would be worse than a late record); the
+ * records are not claimed sent.
+ */
 export function* recordAudit(
   context: OrchestrationContext,
   records: readonly AuditRecord[],
-): Generator<Task, void, unknown> {
-  if (records.length === 0) return;
-  yield* callStep<undefined>(context, ACTIVITY_NAMES.recordAudit, records);
+): Generator<Task, boolean, unknown> {
+  if (records.length === 0) return true;
+  const r = yield* callStep(context, 'recordAudit', records);
+  if (!r.ok) log(context, `audit trail refused ${records.length} record(s): ${r.error.code}`);
+  return r.ok;
 }
 
 /**
- * Pages; a page that still fails after the retries is already in the audit trail (PageFailed), and the
- * rotation goes on: losing the rest of the rollout to a pager outage would be worse.
+ * Records the step that pages first (so a pager or audit outage never loses it), then pages, then
+ * records what became of the page: `OperatorPaged`, or `PageFailed` with the error code (no pager
+ * configured, every channel refusing after the retries). The rotation goes on either way.
  */
 export function* pageOperator(
   context: OrchestrationContext,
   incident: Incident,
   audit: AuditRecord,
 ): Generator<Task, boolean, unknown> {
-  try {
-    const out = yield* callStep<PageOperatorOutput>(context, ACTIVITY_NAMES.pageOperator, {
-      incident,
-      audit,
+  yield* recordAudit(context, [audit]);
+  const r = yield* callStep(context, 'pageOperator', { incident });
+  const base = {
+    ...audit,
+    details: { dedupKey: incident.dedupKey, severity: incident.severity, summary: incident.summary },
+    durationMs: undefined,
+  };
+  const records: AuditRecord[] = [];
+  if (r.ok && r.value.delivered)
+    records.push({
+      ...base,
+      step: 'OperatorPaged',
+      outcome: 'info',
+      reason: `paged via ${r.value.channels
+        .filter((c) => c.ok)
+        .map((c) => c.channel)
+        .join(', ')}`,
     });
-    return out.delivered;
-  } catch {
-    return false;
-  }
+  const refused = r.ok ? r.value.channels.filter((c) => !c.ok) : [];
+  if (!r.ok || r.value.channels.length === 0 || refused.length > 0)
+    records.push({
+      ...base,
+      step: 'PageFailed',
+      outcome: 'failure',
+      reasonCode: !r.ok ? r.error.code : refused.length > 0 ? 'PagerUnavailable' : 'NoPagerConfigured',
+      reason: !r.ok
+        ? `${r.error.message} (${r.error.attempts ?? 1} attempt(s))`
+        : refused.length > 0
+          ? refused.map((c) => `${c.channel}: ${c.reason ?? 'refused'}`).join('; ')
+          : 'no pager is configured; the incident is recorded here only',
+    });
+  yield* recordAudit(context, records);
+  return r.ok && r.value.delivered;
 }
 
 /** Logs only on the first execution of this code, never again on replays. */

@@ -14,8 +14,10 @@ const { createOrchestrator } = require('durable-functions/lib/src/util/testingUt
 /**
  * Drives an orchestrator through durable histories, the way the Functions host does: each episode
  * hands it the whole history (earlier events IsPlayed), reads back the actions, and appends the
- * scheduling events and the results the test's responder gives. Task ids follow the order the
- * orchestrator opens tasks (the library's numbering when no activity-with-retry fails).
+ * scheduling events and the results the test's responder gives — completions or failures
+ * (TaskFailed, SubOrchestrationInstanceFailed), fired timers (TimerFired, never for a cancelled
+ * timer) and raised events (EventRaised) the test schedules. Task ids are read from the actions in the
+ * order the orchestrator opened them, as the host does (the library's numbering).
  */
 export interface ScheduledCall {
   readonly kind: 'activity' | 'subOrchestration' | 'timer';
@@ -26,7 +28,15 @@ export interface ScheduledCall {
 }
 
 export type Response = { readonly result: unknown } | { readonly error: string };
-export type Responder = (call: ScheduledCall) => Response;
+/** Answers a call; `now` is the time its completion lands in the history (after timers fired). */
+export type Responder = (call: ScheduledCall, now: number) => Response;
+
+/** An external event the test raises once `when` holds for the calls scheduled so far. */
+export interface Signal {
+  readonly name: string;
+  readonly input: unknown;
+  readonly when: (calls: readonly ScheduledCall[]) => boolean;
+}
 
 export interface Run {
   readonly calls: ScheduledCall[];
@@ -35,6 +45,8 @@ export interface Run {
   readonly failed: string | undefined;
   readonly episodes: number;
   readonly history: HistoryEvent[];
+  /** Signals raised into the history, in order. */
+  readonly raised: Signal[];
 }
 
 export interface HistoryEvent {
@@ -49,9 +61,27 @@ interface Action {
   actionType: number;
   functionName?: string;
   input?: unknown;
-  fireAt?: string;
+  fireAt?: string | Date;
   instanceId?: string;
+  isCanceled?: boolean;
 }
+
+// durable-functions' ActionType and HistoryEventType (FACTS.md).
+const ACTION = { callActivity: 0, callSub: 2, callSubWithRetry: 3, continueAsNew: 4, timer: 5, waitEvent: 6 };
+const EVENT = {
+  executionStarted: 0,
+  taskScheduled: 4,
+  taskCompleted: 5,
+  taskFailed: 6,
+  subCreated: 7,
+  subCompleted: 8,
+  subFailed: 9,
+  timerCreated: 10,
+  timerFired: 11,
+  orchestratorStarted: 12,
+  orchestratorCompleted: 13,
+  eventRaised: 15,
+};
 
 type Generator_ = (context: OrchestrationContext) => Generator<Task, unknown, unknown>;
 
@@ -59,7 +89,7 @@ export async function runOrchestration(
   orchestrator: Generator_,
   input: unknown,
   respond: Responder,
-  options: { instanceId?: string; start?: string; maxEpisodes?: number } = {},
+  options: { instanceId?: string; start?: string; maxEpisodes?: number; signals?: readonly Signal[] } = {},
 ): Promise<Run> {
   const handler = createOrchestrator(orchestrator);
   let now = Date.parse(options.start ?? '2026-11-24T10:00:00Z');
@@ -71,11 +101,28 @@ export async function runOrchestration(
     Timestamp: new Date(now).toISOString(),
     ...fields,
   });
-  history.push(ev(12, -1), ev(0, -1, { Name: 'test', Input: JSON.stringify(input) }));
+  history.push(
+    ev(EVENT.orchestratorStarted, -1),
+    ev(EVENT.executionStarted, -1, { Name: 'test', Input: JSON.stringify(input) }),
+  );
   const calls: ScheduledCall[] = [];
-  const pending: { id: number; call: ScheduledCall }[] = [];
+  const pending: { id: number; call: ScheduledCall; index: number }[] = [];
+  const signals = [...(options.signals ?? [])];
+  const raised: Signal[] = [];
+  let waiting = 0;
   let consumed = 0;
-  for (let episode = 1; episode <= (options.maxEpisodes ?? 500); episode++) {
+  let ids = 0;
+  const done = (episode: number, fields: Partial<Run>): Run => ({
+    calls,
+    output: undefined,
+    continuedAsNewWith: undefined,
+    failed: undefined,
+    episodes: episode,
+    history,
+    raised,
+    ...fields,
+  });
+  for (let episode = 1; episode <= (options.maxEpisodes ?? 2000); episode++) {
     let state;
     try {
       state = await handler(
@@ -94,31 +141,24 @@ export async function runOrchestration(
         new DummyOrchestrationContext('test', `invocation-${episode}`, () => undefined),
       );
     } catch (e) {
-      return {
-        calls,
-        output: undefined,
-        continuedAsNewWith: undefined,
-        failed: String(e),
-        episodes: episode,
-        history,
-      };
+      return done(episode, { failed: String(e) });
     }
     const actions = state.actions.flat();
-    for (const a of actions.slice(consumed)) {
-      const id = consumed++;
-      if (a.actionType === 4)
-        return {
-          calls,
-          output: state.output,
-          continuedAsNewWith: a.input,
-          failed: undefined,
-          episodes: episode,
-          history,
-        };
+    for (let index = consumed; index < actions.length; index++) {
+      const a = actions[index] as Action;
+      consumed++;
+      if (a.actionType === ACTION.continueAsNew)
+        return done(episode, { output: state.output, continuedAsNewWith: a.input });
+      if (a.actionType === ACTION.waitEvent) {
+        // No id and no history event: a raised event is matched by name.
+        waiting++;
+        continue;
+      }
+      const id = ids++;
       const call: ScheduledCall =
-        a.actionType === 5
-          ? { kind: 'timer', name: 'timer', input: undefined, fireAt: a.fireAt ?? '' }
-          : a.actionType === 2 || a.actionType === 3
+        a.actionType === ACTION.timer
+          ? { kind: 'timer', name: 'timer', input: undefined, fireAt: new Date(a.fireAt ?? 0).toISOString() }
+          : a.actionType === ACTION.callSub || a.actionType === ACTION.callSubWithRetry
             ? {
                 kind: 'subOrchestration',
                 name: a.functionName ?? '',
@@ -127,46 +167,72 @@ export async function runOrchestration(
               }
             : { kind: 'activity', name: a.functionName ?? '', input: a.input };
       calls.push(call);
-      pending.push({ id, call });
+      pending.push({ id, call, index });
       history.push(
         call.kind === 'timer'
-          ? ev(10, id, { FireAt: call.fireAt })
+          ? ev(EVENT.timerCreated, id, { FireAt: call.fireAt })
           : call.kind === 'subOrchestration'
-            ? ev(7, id, { Name: call.name, InstanceId: call.instanceId, Input: JSON.stringify(call.input) })
-            : ev(4, id, { Name: call.name, Input: JSON.stringify(call.input) }),
+            ? ev(EVENT.subCreated, id, {
+                Name: call.name,
+                InstanceId: call.instanceId,
+                Input: JSON.stringify(call.input),
+              })
+            : ev(EVENT.taskScheduled, id, { Name: call.name, Input: JSON.stringify(call.input) }),
       );
     }
-    history.push(ev(13, -1));
-    if (state.isDone)
-      return {
-        calls,
-        output: state.output,
-        continuedAsNewWith: undefined,
-        failed: undefined,
-        episodes: episode,
-        history,
-      };
+    history.push(ev(EVENT.orchestratorCompleted, -1));
+    if (state.isDone) return done(episode, { output: state.output });
     for (const e of history) e.IsPlayed = true;
-    if (pending.length === 0) throw new Error('the orchestrator waits on nothing the driver can complete');
-    // Everything outstanding completes before the next episode (results arriving together).
-    const due = pending.splice(0);
-    const timers = due.filter((d) => d.call.kind === 'timer').map((d) => Date.parse(d.call.fireAt ?? ''));
+    const due = signals.filter((s) => s.when(calls));
+    // Everything outstanding completes before the next episode (results arriving together), except
+    // timers the orchestrator cancelled meanwhile.
+    const live = pending.splice(0).filter((p) => (actions[p.index] as Action).isCanceled !== true);
+    if (live.length === 0 && due.length === 0)
+      throw new Error(
+        waiting > 0
+          ? 'the orchestrator waits for an external event no scheduled signal raises'
+          : 'the orchestrator waits on nothing the driver can complete',
+      );
+    const timers = live.filter((d) => d.call.kind === 'timer').map((d) => Date.parse(d.call.fireAt ?? ''));
     if (timers.length > 0) now = Math.max(now, ...timers);
     else now += 1000;
-    history.push(ev(12, -1));
-    for (const { id, call } of due) {
+    history.push(ev(EVENT.orchestratorStarted, -1));
+    // Raised events first: an event already waiting wins a race against a timer in the same episode.
+    for (const s of due) {
+      signals.splice(signals.indexOf(s), 1);
+      raised.push(s);
+      history.push(ev(EVENT.eventRaised, -1, { Name: s.name, Input: JSON.stringify(s.input) }));
+    }
+    for (const { id, call } of live) {
       if (call.kind === 'timer') {
-        history.push(ev(11, -1, { TimerId: id, FireAt: call.fireAt }));
+        history.push(ev(EVENT.timerFired, -1, { TimerId: id, FireAt: call.fireAt }));
         continue;
       }
-      const r = respond(call);
+      const r = respond(call, now);
       const sub = call.kind === 'subOrchestration';
       history.push(
         'result' in r
-          ? ev(sub ? 8 : 5, -1, { TaskScheduledId: id, Result: JSON.stringify(r.result) })
-          : ev(sub ? 9 : 6, -1, { TaskScheduledId: id, Reason: r.error, Details: '' }),
+          ? ev(sub ? EVENT.subCompleted : EVENT.taskCompleted, -1, {
+              TaskScheduledId: id,
+              Result: JSON.stringify(r.result),
+            })
+          : ev(sub ? EVENT.subFailed : EVENT.taskFailed, -1, {
+              TaskScheduledId: id,
+              Reason: r.error,
+              Details: '',
+            }),
       );
     }
   }
   throw new Error('too many episodes');
 }
+
+/** A step's answer as the registered activity gives it (`StepResult`). */
+export const stepOk = (value: unknown): Response => ({ result: { ok: true, value } });
+export const stepFailed = (
+  code: string,
+  retryable: boolean,
+  extra: { message?: string; retryAfterSeconds?: number } = {},
+): Response => ({
+  result: { ok: false, error: { code, message: extra.message ?? `${code} (test)`, retryable, ...extra } },
+});

@@ -120,6 +120,20 @@ describe('the Key Vault event intake', () => {
     expect(audit[0]).toMatchObject({ step: 'EventReceived', outcome: 'skipped' });
   });
 
+  it.each(['completedWithFailures', 'stopped'])(
+    'ignores a redelivered event for the version the last rotation handled, even though it ended %s (no second PATCH or page)',
+    async (status) => {
+      const done = new FakeInstances({
+        runtimeStatus: 'Completed',
+        output: { status, targetVersion: V3, openIncidents: [{ dedupKey: 'k1', kind: 'server' }] },
+      });
+      const { outcome, audit } = await intake(event(), done);
+      expect(outcome.kind).toBe('duplicate');
+      expect(done.started).toEqual([]);
+      expect(audit[0]).toMatchObject({ step: 'EventReceived', outcome: 'skipped' });
+    },
+  );
+
   it('hands the open incidents of the previous run to the next one, so it can resolve them', async () => {
     const previous = new FakeInstances({
       runtimeStatus: 'Completed',

@@ -228,6 +228,42 @@ describe('the reconcile sweep', () => {
     expect(result.requested[0]?.why).toMatch(reason);
   });
 
+  describe('retry backoff for servers that failed for the newest version', () => {
+    const failedRun = (hoursAgo: number, extra: Record<string, unknown> = {}): InstanceInfo => ({
+      runtimeStatus: 'Completed',
+      output: {
+        status: 'completedWithFailures',
+        targetVersion: V2,
+        completedAt: new Date(NOW.getTime() - hoursAgo * 3_600_000).toISOString(),
+        openIncidents: [{ dedupKey: 'k', kind: 'server' }],
+        ...extra,
+      },
+    });
+    const behind = [server('a', `${VAULT_URL}/keys/pg-cmk/${V1}`)];
+
+    it('holds the key back while the last failed run is younger than the backoff (no PATCH and page every sweep)', async () => {
+      const { result, started } = await sweep(healthy, behind, failedRun(6));
+      expect(started).toEqual([]);
+      expect(result.deferred?.[0]?.why).toMatch(/ended with failures/);
+    });
+
+    it('retries once the backoff has passed', async () => {
+      const { started } = await sweep(healthy, behind, failedRun(25));
+      expect(started).toHaveLength(1);
+    });
+
+    it('retries at once when a server the last run found Inaccessible is Ready again (roll it forward)', async () => {
+      const { started } = await sweep(
+        healthy,
+        behind,
+        failedRun(1, {
+          servers: [{ serverId: behind[0]?.id, outcome: 'failed', reasonCode: 'ServerInaccessible' }],
+        }),
+      );
+      expect(started).toHaveLength(1);
+    });
+  });
+
   it('discovers servers once per sweep for many keys and hands each key only its own servers', async () => {
     const names = Array.from({ length: 40 }, (_, i) => `pg-cmk-${i}`);
     const servers = [

@@ -1,9 +1,10 @@
 import type { KeyInfo, KeyVersionInfo } from '../../../shared/domain/model';
-import type {
-  PlannedServer,
-  RotationInput,
-  RotationSettings,
-  ServerOutcome,
+import {
+  ROTATION_SCHEMA_VERSION,
+  type PlannedServer,
+  type RotationInput,
+  type RotationSettings,
+  type ServerOutcome,
 } from '../../../shared/domain/rotation';
 
 export const VAULT_URL = 'https://contoso-pg-kv.vault.azure.net';
@@ -46,6 +47,7 @@ export const SETTINGS: RotationSettings = {
 
 export function rotationInput(overrides: Partial<RotationInput> = {}): RotationInput {
   return {
+    schemaVersion: ROTATION_SCHEMA_VERSION,
     vaultUrl: VAULT_URL,
     vaultName: 'contoso-pg-kv',
     keyName: 'pg-cmk',

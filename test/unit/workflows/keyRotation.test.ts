@@ -8,8 +8,18 @@ import type {
   ServerOutcome,
   ServerRolloverInput,
 } from '../../../shared/domain/rotation';
+import { RETRY_POLICIES } from '../../../shared/domain/rotation';
 import { keyRotationOrchestrator } from '../../../shared/workflows/keyRotation';
-import { runOrchestration, type Responder, type Run, type ScheduledCall } from '../../support/orchestration';
+import type { UnplannableServer } from '../../../shared/domain/steps';
+import {
+  runOrchestration,
+  stepFailed,
+  stepOk,
+  type Responder,
+  type Run,
+  type ScheduledCall,
+  type Signal,
+} from '../../support/orchestration';
 import {
   NOW,
   SETTINGS,
@@ -30,8 +40,10 @@ interface Scenario {
   /** What the final re-read of the key finds (defaults to `latest`). */
   rereadLatest?: KeyVersionInfo;
   servers: PlannedServer[];
-  outcomes?: Record<string, ServerOutcome['outcome']>;
+  outcomes?: Record<string, ServerOutcome['outcome'] | 'crashed'>;
   rotateTo?: KeyVersionInfo;
+  rotated?: boolean;
+  unplannable?: UnplannableServer[];
 }
 
 function responder(s: Scenario): Responder {
@@ -40,31 +52,33 @@ function responder(s: Scenario): Responder {
     switch (call.name) {
       case 'readKey':
         reads++;
-        return {
-          result: { ok: true, key: s.key, latest: reads === 1 ? s.latest : (s.rereadLatest ?? s.latest) },
-        };
+        return stepOk({ key: s.key, latest: reads === 1 ? s.latest : (s.rereadLatest ?? s.latest) });
       case 'planRollout':
-        return { result: { ok: true, servers: s.servers, discovered: s.servers.length } };
+        return stepOk({ servers: s.servers, discovered: s.servers.length, unplannable: s.unplannable ?? [] });
       case 'serverRollover': {
         const name = (call.input as ServerRolloverInput).server.serverName;
-        return { result: outcome(name, s.outcomes?.[name] ?? 'updated') };
+        const kind = s.outcomes?.[name] ?? 'updated';
+        return kind === 'crashed'
+          ? { error: `serverRollover of ${name} failed: replay fault` }
+          : { result: outcome(name, kind) };
       }
       case 'rotateKey':
         return s.rotateTo === undefined
-          ? { result: { ok: false, code: 'Forbidden', message: 'no' } }
-          : { result: { ok: true, version: s.rotateTo } };
+          ? stepFailed('Forbidden', false)
+          : stepOk({ version: s.rotateTo, rotated: s.rotated ?? true });
       case 'pageOperator':
-        return { result: { delivered: true, channels: [{ channel: 'pagerduty', ok: true }] } };
+        return stepOk({ delivered: true, channels: [{ channel: 'pagerduty', ok: true }] });
       default:
-        return { result: null };
+        return stepOk(null);
     }
   };
 }
 
-const run = (input: RotationInput, s: Scenario): Promise<Run> =>
-  runOrchestration(keyRotationOrchestrator, input, responder(s), {
+const run = (input: RotationInput, s: Scenario, signals: Signal[] = [], respond?: Responder): Promise<Run> =>
+  runOrchestration(keyRotationOrchestrator, input, respond ?? responder(s), {
     instanceId: 'cmk-rotation:contoso-pg-kv:pg-cmk',
     start: NOW,
+    signals,
   });
 
 const subs = (r: Run): string[] =>
@@ -73,15 +87,11 @@ const subs = (r: Run): string[] =>
     .map((c) => (c.input as ServerRolloverInput).server.serverName);
 const pages = (r: Run): Incident[] =>
   r.calls.filter((c) => c.name === 'pageOperator').map((c) => (c.input as { incident: Incident }).incident);
-/** Audit records in the order sent: recorded directly, or with the page they caused. */
+/** Audit records in the order sent (a page's own outcome, OperatorPaged/PageFailed, left out). */
 const audits = (r: Run): AuditRecord[] =>
-  r.calls.flatMap((c) =>
-    c.name === 'recordAudit'
-      ? (c.input as AuditRecord[])
-      : c.name === 'pageOperator'
-        ? [(c.input as { audit: AuditRecord }).audit]
-        : [],
-  );
+  r.calls
+    .flatMap((c) => (c.name === 'recordAudit' ? (c.input as AuditRecord[]) : []))
+    .filter((a) => a.step !== 'OperatorPaged' && a.step !== 'PageFailed');
 const names = (calls: ScheduledCall[]): string[] => calls.map((c) => c.name);
 
 const twoVersions = keyWith(version(V1, 300, 65), version(V2, 1, 365));
@@ -120,8 +130,8 @@ describe('keyRotation orchestrator, driven by durable histories', () => {
     ]);
     expect(audits(r).map((a) => a.step)).toEqual(['PlanComputed', 'ServerSkipped', 'RotationCompleted']);
     expect(pages(r)).toEqual([]);
-    // The last thing before completing: re-read the key.
-    expect(names(r.calls).slice(-2)).toEqual(['readKey', 'recordAudit']);
+    // The last things before completing: re-read the key, look for signals waiting (a zero timer).
+    expect(names(r.calls).slice(-3)).toEqual(['readKey', 'timer', 'recordAudit']);
   });
 
   it('holds the main ring back and pages once when a canary server fails', async () => {
@@ -240,10 +250,20 @@ describe('keyRotation orchestrator, driven by durable histories', () => {
   it('pages and stops when the key cannot be read', async () => {
     const r = await runOrchestration(keyRotationOrchestrator, rotationInput(), (c) =>
       c.name === 'readKey'
-        ? { result: { ok: false, code: 'Forbidden', message: 'denied' } }
-        : { result: null },
+        ? stepFailed('Forbidden', false)
+        : c.name === 'pageOperator'
+          ? stepOk({ delivered: true, channels: [{ channel: 'pagerduty', ok: true }] })
+          : stepOk(null),
     );
-    expect(names(r.calls)).toEqual(['readKey', 'pageOperator', 'recordAudit']);
+    // Recorded first, then paged, then the page's outcome; a last look for waiting signals; the end.
+    expect(names(r.calls)).toEqual([
+      'readKey',
+      'recordAudit',
+      'pageOperator',
+      'recordAudit',
+      'timer',
+      'recordAudit',
+    ]);
     expect((r.output as RotationOutput).status).toBe('stopped');
   });
 
@@ -297,5 +317,297 @@ describe('keyRotation orchestrator, driven by durable histories', () => {
     expect(first.calls.filter((c) => c.kind === 'subOrchestration').map((c) => c.instanceId)).toEqual(
       second.calls.filter((c) => c.kind === 'subOrchestration').map((c) => c.instanceId),
     );
+  });
+
+  describe('failure paths that hold', () => {
+    const pagesBy = (r: Run, prefix: string) => pages(r).filter((p) => p.dedupKey.startsWith(prefix));
+
+    it('Key Vault 503 for 120 s at the start: rides it out on durable-timer backoff and rolls out', async () => {
+      const s: Scenario = { key: twoVersions, latest: version(V2, 1, 365), servers: [planned('a')] };
+      const ok = responder(s);
+      const outageEnds = Date.parse(NOW) + 120_000;
+      const r = await run(rotationInput(), s, [], (call, now) =>
+        call.name === 'readKey' && now < outageEnds ? stepFailed('ServiceUnavailable', true) : ok(call, now),
+      );
+      expect(r.failed).toBeUndefined();
+      // 5 + 10 + 20 + 40 + 80 s of backoff (plus the activities) outlast the 120 s outage.
+      // Refused at 0, 6, 17, 38 and 79 s (the driver's activities take 1 s); the attempt at 160 s reads it.
+      const waits = r.history
+        .filter((h) => h.EventType === 10)
+        .map((e) => (Date.parse(String(e['FireAt'])) - Date.parse(e.Timestamp)) / 1000);
+      expect(waits.slice(0, 5)).toEqual([5, 10, 20, 40, 80]);
+      expect(r.calls.filter((c) => c.name === 'readKey')).toHaveLength(6 + 1); // + the final re-read
+      expect(subs(r)).toEqual(['a']);
+      expect((r.output as RotationOutput).status).toBe('completed');
+      expect(pages(r)).toEqual([]);
+    });
+
+    it('Key Vault failing beyond the retry budget: pages "key unreadable" once and ends cleanly (stopped, not Failed)', async () => {
+      const r = await run(
+        rotationInput(),
+        { key: twoVersions, latest: version(V2, 1, 365), servers: [] },
+        [],
+        (call) =>
+          call.name === 'readKey'
+            ? stepFailed('ServiceUnavailable', true)
+            : responder({ key: twoVersions, latest: version(V2, 1, 365), servers: [] })(call, 0),
+      );
+      expect(r.failed).toBeUndefined();
+      expect(r.calls.filter((c) => c.name === 'readKey')).toHaveLength(RETRY_POLICIES.read.maxAttempts);
+      expect(pages(r).map((p) => p.dedupKey)).toEqual(['cmk:contoso-pg-kv:pg-cmk:rotation:keyunreadable']);
+      expect(pages(r)[0]?.summary).toContain('key unreadable');
+      expect(r.output).toMatchObject({ status: 'stopped', reasonCode: 'ServiceUnavailable' });
+      expect(subs(r)).toEqual([]);
+    });
+
+    it('a server that cannot be planned is skipped as InvalidConfiguration, audited and paged once; the others proceed', async () => {
+      const bad: UnplannableServer = {
+        serverId: serverId('no-identity'),
+        serverName: 'no-identity',
+        subscriptionId: '6f1c2b9e-3d4a-4e8b-9a1f-0c2d3e4f5a6b',
+        code: 'InvalidConfiguration',
+        reason: 'Server has no primary key URI and identity to keep in the PATCH body.',
+      };
+      const r = await run(rotationInput(), {
+        key: twoVersions,
+        latest: version(V2, 1, 365),
+        servers: [planned('a'), planned('b')],
+        unplannable: [bad],
+      });
+      expect(subs(r)).toEqual(['a', 'b']);
+      expect(pages(r)).toHaveLength(1);
+      expect(pages(r)[0]?.dedupKey).toContain(':server:no-identity:');
+      expect(audits(r).find((a) => a.serverId === serverId('no-identity'))).toMatchObject({
+        step: 'ServerSkipped',
+        reasonCode: 'InvalidConfiguration',
+      });
+      const out = r.output as RotationOutput;
+      expect(out.status).toBe('completedWithFailures');
+      expect(out.servers.find((o) => o.serverName === 'no-identity')).toMatchObject({
+        outcome: 'skipped',
+        reasonCode: 'InvalidConfiguration',
+      });
+    });
+
+    it('a planning step that fails permanently (TypeError in discovery) is not retried: paged once, run stopped', async () => {
+      const s: Scenario = { key: twoVersions, latest: version(V2, 1, 365), servers: [] };
+      const r = await run(rotationInput(), s, [], (call) =>
+        call.name === 'planRollout'
+          ? stepFailed('UnexpectedError', false, { message: 'TypeError: x is undefined' })
+          : responder(s)(call, 0),
+      );
+      expect(r.calls.filter((c) => c.name === 'planRollout')).toHaveLength(1);
+      expect(pages(r).map((p) => p.dedupKey)).toEqual(['cmk:contoso-pg-kv:pg-cmk:rotation:discoveryfailed']);
+      expect(r.output).toMatchObject({ status: 'stopped' });
+    });
+
+    it('a server rollover that fails as a sub-orchestration does not fail the run: its siblings keep their outcomes, it is recorded and paged', async () => {
+      const r = await run(rotationInput(), {
+        key: twoVersions,
+        latest: version(V2, 1, 365),
+        servers: [planned('a'), planned('b'), planned('c')],
+        outcomes: { b: 'crashed' },
+      });
+      expect(r.failed).toBeUndefined();
+      const out = r.output as RotationOutput;
+      expect(out.status).toBe('completedWithFailures');
+      expect(out.servers.map((o) => [o.serverName, o.outcome])).toEqual([
+        ['a', 'updated'],
+        ['b', 'failed'],
+        ['c', 'updated'],
+      ]);
+      expect(pagesBy(r, 'cmk:contoso-pg-kv:pg-cmk:' + V2 + ':server:b:')).toHaveLength(1);
+      expect(audits(r).find((a) => a.step === 'ServerFailed')).toMatchObject({
+        serverId: serverId('b'),
+        reasonCode: 'SubOrchestrationFailed',
+      });
+    });
+
+    it('an unexpected exception in the orchestrator itself ends it cleanly, paged, never Failed', async () => {
+      const s: Scenario = { key: twoVersions, latest: version(V2, 1, 365), servers: [planned('a')] };
+      const r = await run(rotationInput(), s, [], (call) =>
+        call.name === 'planRollout'
+          ? stepOk({ servers: null, discovered: 0, unplannable: [] })
+          : responder(s)(call, 0),
+      );
+      expect(r.failed).toBeUndefined();
+      expect(r.output).toMatchObject({ status: 'stopped', reasonCode: 'UnexpectedError' });
+      expect(pages(r).map((p) => p.dedupKey)).toEqual(['cmk:contoso-pg-kv:pg-cmk:rotation:unexpectederror']);
+    });
+
+    it('a key event for a newer version signalled during the rollout is consumed before completing: continue as new with it', async () => {
+      const r = await run(
+        rotationInput(),
+        { key: twoVersions, latest: version(V2, 1, 365), servers: [planned('a')] },
+        [
+          {
+            name: 'keyEvent',
+            input: { trigger: 'event:e2', reason: 'KeyNewVersionCreated', version: V3 },
+            when: (calls) => calls.some((c) => c.kind === 'subOrchestration'),
+          },
+        ],
+      );
+      expect(r.raised).toHaveLength(1);
+      expect(r.continuedAsNewWith).toMatchObject({ trigger: 'event:e2', hintVersion: V3, generation: 1 });
+      expect(audits(r).at(-1)).toMatchObject({ step: 'RotationCompleted', reasonCode: 'Superseded' });
+    });
+
+    it('an operator request during a run is honoured after it (continue as new, attributed to the operator)', async () => {
+      const r = await run(
+        rotationInput(),
+        { key: twoVersions, latest: version(V2, 1, 365), servers: [planned('a')] },
+        [
+          {
+            name: 'keyEvent',
+            input: { trigger: 'operator:alice', reason: 'Operator', version: undefined },
+            when: (calls) => calls.some((c) => c.kind === 'subOrchestration'),
+          },
+        ],
+      );
+      expect(r.continuedAsNewWith).toMatchObject({
+        trigger: 'operator:alice',
+        reason: 'Operator',
+        generation: 1,
+      });
+    });
+
+    it('a redelivered event for the version this run handles is consumed and dropped: the run completes', async () => {
+      const r = await run(
+        rotationInput(),
+        { key: twoVersions, latest: version(V2, 1, 365), servers: [planned('a')] },
+        [
+          {
+            name: 'keyEvent',
+            input: { trigger: 'event:e1-again', reason: 'KeyNewVersionCreated', version: V2 },
+            when: (calls) => calls.some((c) => c.kind === 'subOrchestration'),
+          },
+        ],
+      );
+      expect(r.raised).toHaveLength(1);
+      expect(r.continuedAsNewWith).toBeUndefined();
+      expect((r.output as RotationOutput).status).toBe('completed');
+    });
+
+    it('a signal waiting when the run stops early (key unreadable) still gets its run', async () => {
+      const s: Scenario = { key: twoVersions, latest: version(V2, 1, 365), servers: [] };
+      const r = await run(
+        rotationInput(),
+        s,
+        [
+          {
+            name: 'keyEvent',
+            input: { trigger: 'operator:bob', reason: 'Operator', version: undefined },
+            when: () => true,
+          },
+        ],
+        (call) => (call.name === 'readKey' ? stepFailed('Forbidden', false) : responder(s)(call, 0)),
+      );
+      expect(r.output).toMatchObject({ status: 'stopped' });
+      expect(r.continuedAsNewWith).toMatchObject({ trigger: 'operator:bob' });
+    });
+
+    it('auto-rotate with a rotation policy shorter than the warning window (P28D, 30 days): at most one automatic rotation per expiring version', async () => {
+      const settings = { ...SETTINGS, autoRotateOnNearExpiry: true };
+      const old = version(V1, 340, 20); // a 360-day version, 20 days left
+      const fresh = version(V2, 0, 28); // what a P28D policy creates: inside the window from birth
+      const first = await run(rotationInput({ reason: 'KeyNearExpiry', settings }), {
+        key: keyWith(old),
+        latest: old,
+        rotateTo: fresh,
+        servers: [planned('a', { action: 'verify', from: V1 })],
+      });
+      expect(names(first.calls).filter((n) => n === 'rotateKey')).toHaveLength(1);
+      // The next generation (continue as new), and a fresh instance for the new version's own
+      // KeyNearExpiry event: neither rotates again.
+      for (const next of [
+        first.continuedAsNewWith as RotationInput,
+        rotationInput({ reason: 'KeyNearExpiry', settings, hintVersion: V2 }),
+      ]) {
+        const r = await run(next, {
+          key: keyWith(old, fresh),
+          latest: fresh,
+          rotateTo: version(V3, 0, 28),
+          servers: [planned('a', { from: V1 })],
+        });
+        expect(names(r.calls)).not.toContain('rotateKey');
+        expect(pages(r).map((p) => p.severity)).toContain('warning');
+      }
+    });
+
+    it('a rotateKey retried after Key Vault already made the version does not rotate again (rotated: false)', async () => {
+      const latest = version(V2, 300, 20);
+      const r = await run(
+        rotationInput({ reason: 'KeyNearExpiry', settings: { ...SETTINGS, autoRotateOnNearExpiry: true } }),
+        { key: keyWith(latest), latest, rotateTo: version(V3, 0, 365), rotated: false, servers: [] },
+      );
+      expect(r.calls.find((c) => c.name === 'rotateKey')?.input).toMatchObject({ fromVersion: V2 });
+      expect(audits(r).find((a) => a.step === 'KeyRotated')).toMatchObject({
+        outcome: 'skipped',
+        toVersion: V3,
+      });
+      expect(r.continuedAsNewWith).toMatchObject({ hintVersion: V3 });
+    });
+
+    it('an expired pinned version is paged with the documented recovery (restore access first), never "the rotator moves them"', async () => {
+      const r = await run(rotationInput(), {
+        key: keyWith(version(V1, 400, -2), version(V2, 1, 365)),
+        latest: version(V2, 1, 365),
+        servers: [planned('legacy', { action: 'skip' }), planned('a')],
+      });
+      const [page] = pages(r);
+      expect(page?.summary).toContain('EXPIRED');
+      expect(page?.nextStep).toContain(`Restore access to pg-cmk/${V1} first`);
+      expect(page?.nextStep).toContain('Ready again');
+      expect(page?.nextStep).not.toMatch(/moves them as soon as a valid version exists/);
+    });
+
+    it('an Inaccessible server goes through its rollover (which pages the recovery) and keeps the run completedWithFailures', async () => {
+      const base = planned('dark', { action: 'skip' });
+      const inaccessible: PlannedServer = {
+        ...base,
+        state: 'Inaccessible',
+        slots: base.slots.map((x) => ({
+          ...x,
+          decision: 'deferred' as const,
+          reason: 'server is Inaccessible, not Ready',
+        })),
+      };
+      const r = await run(rotationInput(), {
+        key: twoVersions,
+        latest: version(V2, 1, 365),
+        servers: [inaccessible, planned('a')],
+        outcomes: { dark: 'failed' },
+      });
+      expect(subs(r)).toEqual(['dark', 'a']);
+      expect((r.output as RotationOutput).status).toBe('completedWithFailures');
+    });
+
+    it('an Inaccessible canary (it never tried the new version) does not hold the main ring back', async () => {
+      const base = planned('dark-canary', { ring: 'canary', action: 'skip' });
+      const canary: PlannedServer = {
+        ...base,
+        state: 'Inaccessible',
+        slots: base.slots.map((x) => ({ ...x, decision: 'deferred' as const })),
+      };
+      const s: Scenario = { key: twoVersions, latest: version(V2, 1, 365), servers: [canary, planned('a')] };
+      const r = await run(rotationInput(), s, [], (call, now) =>
+        call.name === 'serverRollover' &&
+        (call.input as ServerRolloverInput).server.serverName === 'dark-canary'
+          ? { result: { ...outcome('dark-canary', 'failed'), reasonCode: 'ServerInaccessible' } }
+          : responder(s)(call, now),
+      );
+      expect(subs(r)).toEqual(['dark-canary', 'a']);
+      const out = r.output as RotationOutput;
+      expect(out.status).toBe('completedWithFailures');
+      expect(out.servers.find((o) => o.serverName === 'a')?.outcome).toBe('updated');
+      expect(pages(r).map((p) => p.dedupKey)).not.toContain('cmk:contoso-pg-kv:pg-cmk:rotation:canaryfailed');
+    });
+
+    it('an instance started by an older deployment (no schema version) ends at once without replaying its steps', async () => {
+      const { schemaVersion: _dropped, ...old } = rotationInput();
+      const r = await run(old, { key: twoVersions, latest: version(V2, 1, 365), servers: [planned('a')] });
+      expect(r.calls).toEqual([]);
+      expect(r.output).toMatchObject({ status: 'stopped', reasonCode: 'SchemaVersionChanged' });
+    });
   });
 });

@@ -1,6 +1,11 @@
 import type { AuditRecord } from '../../../shared/domain/audit';
 import type { Incident } from '../../../shared/domain/incident';
-import type { ServerOutcome, ServerRolloverInput } from '../../../shared/domain/rotation';
+import {
+  RETRY_POLICIES,
+  ROTATION_SCHEMA_VERSION,
+  type ServerOutcome,
+  type ServerRolloverInput,
+} from '../../../shared/domain/rotation';
 import type {
   BeginServerUpdateOutput,
   PollServerUpdateOutput,
@@ -8,7 +13,7 @@ import type {
   VerifyServerOutput,
 } from '../../../shared/domain/steps';
 import { serverRolloverOrchestrator } from '../../../shared/workflows/serverRollover';
-import { runOrchestration, type Run } from '../../support/orchestration';
+import { runOrchestration, stepFailed, stepOk, type Response, type Run } from '../../support/orchestration';
 import { NOW, SETTINGS, V1, V2, VAULT_URL, inDays, keyWith, planned, version } from './fixtures';
 
 const TARGET = `${VAULT_URL}/keys/pg-cmk/${V2}`;
@@ -17,6 +22,7 @@ const IDENTITY =
   '/subscriptions/6f1c2b9e-3d4a-4e8b-9a1f-0c2d3e4f5a6b/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-a';
 
 const input: ServerRolloverInput = {
+  schemaVersion: ROTATION_SCHEMA_VERSION,
   correlationId: 'cmk-rotation:contoso-pg-kv:pg-cmk',
   trigger: 'event:e1',
   key: keyWith(version(V1, 300, 65), version(V2, 1, 365)),
@@ -45,70 +51,62 @@ const update: Extract<PrepareServerOutput, { kind: 'update' }> = {
   from: { primary: FROM },
 };
 
+/** What each activity answers, in order (the last answer repeats): an output, or a full Response. */
+type Answer<T> = T | Response;
 interface Script {
-  prepare?: PrepareServerOutput;
-  begin?: BeginServerUpdateOutput[];
-  poll?: PollServerUpdateOutput[];
-  verify?: VerifyServerOutput[];
+  prepare?: Answer<PrepareServerOutput>[];
+  begin?: Answer<BeginServerUpdateOutput>[];
+  poll?: Answer<PollServerUpdateOutput>[];
+  verify?: Answer<VerifyServerOutput>[];
+  page?: Answer<unknown>[];
+  audit?: Answer<null>[];
 }
 
-const accepted: BeginServerUpdateOutput = {
-  ok: true,
-  handle: { serverId: input.server.serverId, pollerState: '{}' },
-};
-const throttled = (retryAfterSeconds: number | undefined): BeginServerUpdateOutput => ({
-  ok: false,
-  code: 'TooManyRequests',
-  message: 'Throttled',
-  retryable: true,
-  retryAfterSeconds,
-});
+const HANDLE = { serverId: input.server.serverId, pollerState: '{}' };
+const accepted: BeginServerUpdateOutput = { kind: 'accepted', handle: HANDLE };
+const throttled = (retryAfterSeconds: number | undefined): Response =>
+  stepFailed('TooManyRequests', true, retryAfterSeconds === undefined ? {} : { retryAfterSeconds });
 const valid: VerifyServerOutput = { ok: true, dataEncryption: { primaryKeyURI: TARGET } };
+const updating: VerifyServerOutput = {
+  ok: false,
+  pending: true,
+  code: 'VerificationFailed',
+  message: 'server state is Updating',
+  identityId: undefined,
+};
+const isResponse = (v: unknown): v is Response =>
+  typeof v === 'object' && v !== null && ('result' in v || 'error' in v) && Object.keys(v).length === 1;
 
 function run(script: Script, settings = SETTINGS): Promise<Run> {
-  const queues = {
-    begin: [...(script.begin ?? [accepted])],
-    poll: [...(script.poll ?? [{ status: 'Succeeded' }])],
-    verify: [...(script.verify ?? [valid])],
-  };
-  const next = <T>(q: T[]): T => {
-    const v = q.length > 1 ? q.shift() : q[0];
-    if (v === undefined) throw new Error('script exhausted');
-    return v;
+  const queues: Record<string, unknown[]> = {
+    prepareServer: [...(script.prepare ?? [update])],
+    beginServerUpdate: [...(script.begin ?? [accepted])],
+    pollServerUpdate: [...(script.poll ?? [{ status: 'Succeeded' }])],
+    verifyServer: [...(script.verify ?? [valid])],
+    pageOperator: [...(script.page ?? [{ delivered: true, channels: [{ channel: 'pagerduty', ok: true }] }])],
+    recordAudit: [...(script.audit ?? [null])],
   };
   return runOrchestration(
     serverRolloverOrchestrator,
     { ...input, settings },
     (call) => {
-      switch (call.name) {
-        case 'prepareServer':
-          return { result: script.prepare ?? update };
-        case 'beginServerUpdate':
-          return { result: next(queues.begin) };
-        case 'pollServerUpdate':
-          return { result: next(queues.poll) };
-        case 'verifyServer':
-          return { result: next(queues.verify) };
-        case 'pageOperator':
-          return { result: { delivered: true, channels: [] } };
-        default:
-          return { result: null };
-      }
+      const q = queues[call.name];
+      if (q === undefined) throw new Error(`unexpected call ${call.name}`);
+      const v = q.length > 1 ? q.shift() : q[0];
+      return isResponse(v) ? v : stepOk(v);
     },
     { start: NOW },
   );
 }
 
-const timersAfter = (r: Run): number[] => {
-  // Seconds each timer waits, measured from the episode that created it.
-  const out: number[] = [];
-  for (const e of r.history.filter((h) => h.EventType === 10))
-    out.push((Date.parse(String(e['FireAt'])) - Date.parse(e.Timestamp)) / 1000);
-  return out;
-};
+const timerWaits = (r: Run): number[] =>
+  r.history
+    .filter((h) => h.EventType === 10)
+    .map((e) => (Date.parse(String(e['FireAt'])) - Date.parse(e.Timestamp)) / 1000);
 const called = (r: Run, name: string) => r.calls.filter((c) => c.name === name);
-const pageOf = (r: Run) =>
-  called(r, 'pageOperator').map((c) => c.input as { incident: Incident; audit: AuditRecord });
+const pageOf = (r: Run) => called(r, 'pageOperator').map((c) => (c.input as { incident: Incident }).incident);
+const audits = (r: Run): AuditRecord[] => called(r, 'recordAudit').flatMap((c) => c.input as AuditRecord[]);
+const steps = (r: Run): string[] => audits(r).map((a) => a.step);
 
 describe('serverRollover orchestrator, driven by durable histories', () => {
   it('PATCHes the full body, polls on durable timers, verifies, and audits the last-known-good snapshot', async () => {
@@ -118,33 +116,31 @@ describe('serverRollover orchestrator, driven by durable histories', () => {
     const out = r.output as ServerOutcome;
     expect(out).toMatchObject({ outcome: 'updated', slots: [{ slot: 'primary', from: V1, to: V2 }] });
     expect(called(r, 'beginServerUpdate').map((c) => c.input)).toEqual([
-      { serverId: input.server.serverId, patch: update.patch },
+      { serverId: input.server.serverId, patch: update.patch, expected: update.expected },
     ]);
     expect(called(r, 'pollServerUpdate')).toHaveLength(3);
-    expect(timersAfter(r)).toEqual([10, 10, 10]);
-    const audits = called(r, 'recordAudit').flatMap((c) => c.input as AuditRecord[]);
-    expect(audits.map((a) => a.step)).toEqual(['ServerUpdateStarted', 'ServerVerified']);
-    expect(JSON.parse(audits[0]?.details?.['lastKnownGood'] ?? '{}')).toMatchObject({
+    expect(timerWaits(r)).toEqual([10, 10, 10]);
+    expect(steps(r)).toEqual(['ServerUpdateStarted', 'ServerVerified']);
+    expect(JSON.parse(audits(r)[0]?.details?.['lastKnownGood'] ?? '{}')).toMatchObject({
       dataEncryption: { primaryKeyURI: FROM },
     });
   });
 
-  it('honours Retry-After when ARM throttles the PATCH, and backs off exponentially when it sends none', async () => {
+  it('honours Retry-After when ARM throttles the PATCH, backs off exponentially without one, and audits each retry with its code and wait', async () => {
     const r = await run({ begin: [throttled(7), throttled(undefined), throttled(undefined), accepted] });
     expect(called(r, 'beginServerUpdate')).toHaveLength(4);
-    expect(timersAfter(r).slice(0, 3)).toEqual([7, 10, 20]);
+    expect(timerWaits(r).slice(0, 3)).toEqual([7, 10, 20]);
     expect((r.output as ServerOutcome).outcome).toBe('updated');
+    const retried = audits(r).filter((a) => a.step === 'ServerUpdateRetried');
+    expect(retried.map((a) => [a.reasonCode, a.details?.['waitSeconds'], a.details?.['attempt']])).toEqual([
+      ['TooManyRequests', '7', '1'],
+      ['TooManyRequests', '10', '2'],
+      ['TooManyRequests', '20', '3'],
+    ]);
   });
 
-  it('gives up after maxWriteAttempts of retryable refusals and pages RetriesExhausted', async () => {
-    const busy: BeginServerUpdateOutput = {
-      ok: false,
-      code: 'ServerBusy',
-      message: 'busy',
-      retryable: true,
-      retryAfterSeconds: 1,
-    };
-    const r = await run({ begin: [busy] });
+  it('gives up after maxWriteAttempts of retryable refusals and pages RetriesExhausted once', async () => {
+    const r = await run({ begin: [stepFailed('ServerBusy', true, { retryAfterSeconds: 1 })] });
     expect(called(r, 'beginServerUpdate')).toHaveLength(SETTINGS.maxWriteAttempts);
     expect(r.output).toMatchObject({ outcome: 'failed', reasonCode: 'RetriesExhausted' });
     expect(pageOf(r)).toHaveLength(1);
@@ -154,16 +150,15 @@ describe('serverRollover orchestrator, driven by durable histories', () => {
     ['AuthorizationFailed', 'custom role'],
     ['AzureKeyVaultKeyDisabled', 'Enable the version'],
   ])('stops at once on the permanent error %s and pages what to do (%s)', async (code, words) => {
-    const r = await run({
-      begin: [
-        { ok: false, code, message: `rejected: ${code}`, retryable: false, retryAfterSeconds: undefined },
-      ],
-    });
+    const r = await run({ begin: [stepFailed(code, false)] });
     expect(called(r, 'beginServerUpdate')).toHaveLength(1);
     expect(called(r, 'verifyServer')).toHaveLength(0);
     const [page] = pageOf(r);
-    expect(page?.incident.nextStep).toContain(words);
-    expect(page?.audit).toMatchObject({ step: 'ServerFailed', reasonCode: code, outcome: 'failure' });
+    expect(page?.nextStep).toContain(words);
+    expect(audits(r).find((a) => a.step === 'ServerFailed')).toMatchObject({
+      reasonCode: code,
+      outcome: 'failure',
+    });
   });
 
   it('diagnoses an operation that failed because the identity lacks grants, paging once per server and version', async () => {
@@ -183,23 +178,12 @@ describe('serverRollover orchestrator, driven by durable histories', () => {
       new RegExp(`^cmk:contoso-pg-kv:pg-cmk:${V2}:server:pg-a:[0-9a-f]{12}$`),
     );
     const [page] = pageOf(r);
-    expect(page?.incident).toMatchObject({
-      severity: 'error',
-      source: input.server.serverId,
-      deadline: inDays(65),
-    });
-    expect(page?.incident.summary).toContain('identity id-a of pg-a may not use key pg-cmk');
-    expect(page?.incident.nextStep).toContain('Key Vault Crypto Service Encryption User');
+    expect(page).toMatchObject({ severity: 'error', source: input.server.serverId, deadline: inDays(65) });
+    expect(page?.summary).toContain('identity id-a of pg-a may not use key pg-cmk');
+    expect(page?.nextStep).toContain('Key Vault Crypto Service Encryption User');
   });
 
   it('waits while verification is still settling, then fails if the key status is not Valid', async () => {
-    const settling: VerifyServerOutput = {
-      ok: false,
-      pending: true,
-      code: 'VerificationFailed',
-      message: 'server state is Updating',
-      identityId: undefined,
-    };
     const invalid: VerifyServerOutput = {
       ok: false,
       pending: false,
@@ -207,14 +191,13 @@ describe('serverRollover orchestrator, driven by durable histories', () => {
       message: 'primary key status is Invalid',
       identityId: IDENTITY,
     };
-    const r = await run({ verify: [settling, invalid] });
+    const r = await run({ verify: [updating, invalid] });
     expect(called(r, 'verifyServer')).toHaveLength(2);
     expect(r.output).toMatchObject({ outcome: 'failed', reasonCode: 'VerificationFailed' });
   });
 
   it('diagnoses an operation still running after operationTimeoutMinutes as stuck', async () => {
-    const settings = { ...SETTINGS, operationTimeoutMinutes: 2 };
-    const r = await run({ poll: [{ status: 'InProgress' }] }, settings);
+    const r = await run({ poll: [{ status: 'InProgress' }] }, { ...SETTINGS, operationTimeoutMinutes: 2 });
     expect(r.output).toMatchObject({ outcome: 'failed', reasonCode: 'OperationTimedOut' });
     // A poll cycle is the 10 s timer plus the activity (1 s in this driver): the first poll past the
     // 2-minute deadline (the 11th, at 3 s + 11 × 11 s = 124 s) gives up.
@@ -222,14 +205,165 @@ describe('serverRollover orchestrator, driven by durable histories', () => {
   });
 
   it('only verifies a server that is already on the target (idempotent: no second PATCH)', async () => {
-    const r = await run({ prepare: { kind: 'verify', expected: { primary: TARGET } } });
+    const r = await run({ prepare: [{ kind: 'verify', expected: { primary: TARGET } }] });
     expect(called(r, 'beginServerUpdate')).toHaveLength(0);
     expect(r.output).toMatchObject({ outcome: 'verified', slots: [{ from: V2, to: V2 }] });
   });
 
   it('skips a server that no longer needs or allows the change, without touching it', async () => {
-    const r = await run({ prepare: { kind: 'skip', code: 'excluded', reason: 'opted out by tag' } });
+    const r = await run({ prepare: [{ kind: 'skip', code: 'excluded', reason: 'opted out by tag' }] });
     expect(r.calls.map((c) => c.name)).toEqual(['prepareServer', 'recordAudit']);
     expect(r.output).toMatchObject({ outcome: 'skipped', reasonCode: 'excluded' });
+  });
+
+  describe("failure paths: every failure becomes this server's outcome, never a throw to the parent", () => {
+    it('servers.get failing forever: retried on durable timers within the read budget, each retry audited, then failed, recorded first and paged once', async () => {
+      const r = await run({ prepare: [stepFailed('InternalServerError', true)] });
+      expect(r.failed).toBeUndefined();
+      expect(called(r, 'prepareServer')).toHaveLength(RETRY_POLICIES.read.maxAttempts);
+      expect(timerWaits(r)).toEqual([5, 10, 20, 40, 80, 120, 120]);
+      expect(called(r, 'beginServerUpdate')).toHaveLength(0);
+      expect(r.output).toMatchObject({ outcome: 'failed', reasonCode: 'InternalServerError' });
+      expect(pageOf(r)).toHaveLength(1);
+      expect(pageOf(r)[0]?.summary).toContain('Azure kept failing');
+      expect(steps(r).filter((s) => s === 'ServerUpdateRetried')).toHaveLength(7);
+      // The step's own record goes before the page; the page's outcome after.
+      const names = r.calls.map((c) => c.name);
+      const failedAt = audits(r).findIndex((a) => a.step === 'ServerFailed');
+      expect(failedAt).toBeGreaterThan(-1);
+      expect(names.lastIndexOf('recordAudit')).toBeGreaterThan(names.indexOf('pageOperator'));
+      expect(steps(r).slice(-2)).toEqual(['ServerFailed', 'OperatorPaged']);
+    });
+
+    it('an activity that fails without an answer (worker died) is retried like a transient error', async () => {
+      const r = await run({ prepare: [{ error: 'host: activity timed out' }, update] });
+      expect(called(r, 'prepareServer')).toHaveLength(2);
+      expect((r.output as ServerOutcome).outcome).toBe('updated');
+      expect(audits(r).find((a) => a.step === 'ServerUpdateRetried')?.reasonCode).toBe('ActivityFailed');
+    });
+
+    it('a permanent (validation) error is never retried', async () => {
+      const r = await run({ prepare: [stepFailed('InvalidPlanInput', false)] });
+      expect(called(r, 'prepareServer')).toHaveLength(1);
+      expect(timerWaits(r)).toEqual([]);
+      expect(r.output).toMatchObject({ outcome: 'failed', reasonCode: 'InvalidPlanInput' });
+      expect(pageOf(r)).toHaveLength(1);
+    });
+
+    it("an unexpected exception inside the rollover becomes the server's failure (UnexpectedError), paged once", async () => {
+      // A verify answer without the shape the code expects: the generator throws a TypeError.
+      const r = await run({ verify: [null as unknown as VerifyServerOutput] });
+      expect(r.failed).toBeUndefined();
+      expect(r.output).toMatchObject({ outcome: 'failed', reasonCode: 'UnexpectedError' });
+      expect(pageOf(r)).toHaveLength(1);
+    });
+
+    it('4 × 500 on the operation status after an accepted PATCH: the poll is retried as a read, the PATCH is sent once', async () => {
+      const r = await run({
+        poll: [
+          ...Array.from({ length: 4 }, () => stepFailed('InternalServerError', true)),
+          { status: 'Succeeded' },
+        ],
+      });
+      expect(called(r, 'beginServerUpdate')).toHaveLength(1);
+      expect(called(r, 'pollServerUpdate')).toHaveLength(5);
+      expect((r.output as ServerOutcome).outcome).toBe('updated');
+      expect(
+        audits(r)
+          .filter((a) => a.step === 'ServerUpdateRetried')
+          .map((a) => a.details?.['step']),
+      ).toEqual(['pollServerUpdate', 'pollServerUpdate', 'pollServerUpdate', 'pollServerUpdate']);
+    });
+
+    it('an operation status that stays unreadable: watches the server itself (never a second PATCH)', async () => {
+      const r = await run({
+        poll: [stepFailed('InternalServerError', true)],
+        verify: [updating, updating, valid],
+      });
+      expect(called(r, 'beginServerUpdate')).toHaveLength(1);
+      expect(called(r, 'pollServerUpdate')).toHaveLength(RETRY_POLICIES.read.maxAttempts);
+      expect(called(r, 'verifyServer')).toHaveLength(3);
+      expect((r.output as ServerOutcome).outcome).toBe('updated');
+    });
+
+    it('a 202 without a usable operation handle: no poll, the server is read until it is Ready on the target', async () => {
+      const r = await run({
+        begin: [{ kind: 'accepted', handle: undefined }],
+        verify: [updating, updating, updating, updating, updating, updating, valid],
+      });
+      expect(called(r, 'pollServerUpdate')).toHaveLength(0);
+      // Watching the server is patient up to the operation timeout, not the 5 looks of a settling verify.
+      expect(called(r, 'verifyServer')).toHaveLength(7);
+      expect((r.output as ServerOutcome).outcome).toBe('updated');
+    });
+
+    it('a refused PATCH (5xx) that ARM had in fact accepted: the retry re-reads the server, finds it Updating, and does not PATCH again', async () => {
+      const r = await run({
+        begin: [stepFailed('InternalServerError', true), { kind: 'updating' }],
+        verify: [updating, valid],
+      });
+      expect(called(r, 'beginServerUpdate')).toHaveLength(2);
+      expect(called(r, 'pollServerUpdate')).toHaveLength(0);
+      expect((r.output as ServerOutcome).outcome).toBe('updated');
+    });
+
+    it('a re-run of the write that finds the server already on the target goes straight to verification', async () => {
+      const r = await run({ begin: [{ kind: 'onTarget' }] });
+      expect(called(r, 'pollServerUpdate')).toHaveLength(0);
+      expect(called(r, 'verifyServer')).toHaveLength(1);
+      expect((r.output as ServerOutcome).outcome).toBe('updated');
+    });
+
+    it('a server busy with another operation is waited for on durable timers and PATCHed only once it is free', async () => {
+      const r = await run({
+        prepare: [
+          { kind: 'updating', expected: { primary: FROM } },
+          { kind: 'updating', expected: { primary: FROM } },
+          update,
+        ],
+      });
+      expect(called(r, 'prepareServer')).toHaveLength(3);
+      expect(called(r, 'beginServerUpdate')).toHaveLength(1);
+      expect((r.output as ServerOutcome).outcome).toBe('updated');
+    });
+
+    it('a pager that keeps refusing: ServerFailed is recorded before paging, then PageFailed with the error code', async () => {
+      const r = await run({
+        begin: [stepFailed('AuthorizationFailed', false)],
+        page: [stepFailed('PagingFailed', true)],
+      });
+      expect(called(r, 'pageOperator')).toHaveLength(RETRY_POLICIES.read.maxAttempts);
+      expect(steps(r)).toEqual(['ServerUpdateStarted', 'ServerFailed', 'PageFailed']);
+      expect(audits(r).at(-1)).toMatchObject({ step: 'PageFailed', reasonCode: 'PagingFailed' });
+      expect(r.output).toMatchObject({ outcome: 'failed', reasonCode: 'AuthorizationFailed' });
+    });
+
+    it('an audit trail that refuses a record: retried, never claimed sent, and the rollover goes on', async () => {
+      const r = await run({ audit: [stepFailed('IngestionRefused', true), null] });
+      expect((r.output as ServerOutcome).outcome).toBe('updated');
+      const started = called(r, 'recordAudit').filter(
+        (c) => (c.input as AuditRecord[])[0]?.step === 'ServerUpdateStarted',
+      );
+      expect(started).toHaveLength(2);
+    });
+
+    it('an Inaccessible server is not PATCHed: it fails with ServerInaccessible and a critical page naming the documented recovery', async () => {
+      const r = await run({
+        prepare: [{ kind: 'inaccessible', from: { primary: FROM }, reason: 'server is Inaccessible' }],
+      });
+      expect(called(r, 'beginServerUpdate')).toHaveLength(0);
+      expect(r.output).toMatchObject({ outcome: 'failed', reasonCode: 'ServerInaccessible' });
+      const [page] = pageOf(r);
+      expect(page?.severity).toBe('critical');
+      expect(page?.nextStep).toContain(`Restore access to version ${V1}`);
+      expect(page?.nextStep).toMatch(/re-enable it, extend its expiry, recover it/);
+      expect(page?.nextStep).toContain('Ready again');
+    });
+  });
+  it('a rollover started by an older deployment (no schema version) ends at once, touching nothing', async () => {
+    const { schemaVersion: _old, ...old } = input;
+    const r = await runOrchestration(serverRolloverOrchestrator, old, () => stepOk(null), { start: NOW });
+    expect(r.calls).toEqual([]);
+    expect(r.output).toMatchObject({ outcome: 'skipped', reasonCode: 'SchemaVersionChanged' });
   });
 });

@@ -1,0 +1,127 @@
+import { sameKeyVersion, tryParseKeyUri } from './keyId';
+import type { KeyInfo, ServerSnapshot, Slot } from './model';
+import { planRollout } from './plan';
+import type { PrepareServerOutput, VerifyServerOutput } from './steps';
+
+/**
+ * The per-server rules of a rollout, pure (the activities only read the server and hand it here):
+ * what to do with a server as it is now, whether it is already where the PATCH would put it, and
+ * whether it proves it works on the expected key URIs.
+ */
+
+function slotUri(server: ServerSnapshot, slot: Slot): string | undefined {
+  const de = server.dataEncryption;
+  const uri = slot === 'primary' ? de?.primaryKeyURI : de?.geoBackupKeyURI;
+  return uri === undefined || uri.trim() === '' ? undefined : uri;
+}
+
+/** Azure's states (`ServerState`): a server in these will not take a PATCH until access to its key is restored. */
+const INACCESSIBLE = ['inaccessible'];
+
+/**
+ * What the rollout does with this server now. Re-plans it against the key (discovery can be minutes
+ * old, another run may have moved it): update, verify only, wait for the running operation, page the
+ * Inaccessible procedure, or skip. Throws `PlanInputError` for a server that cannot be planned.
+ */
+export function prepareServerUpdate(
+  server: ServerSnapshot,
+  key: KeyInfo,
+  targetVersion: string,
+  optOutTag: string,
+): PrepareServerOutput {
+  const plan = planRollout({ key, targetVersion, servers: [server], optOutTag });
+  const sp = plan.servers[0];
+  if (sp === undefined)
+    return { kind: 'skip', code: 'NotReferencingKey', reason: `the server no longer uses key ${key.name}` };
+  const current: Partial<Record<Slot, string>> = {};
+  for (const s of sp.slots) current[s.slot] = s.currentUri;
+  const excluded = sp.slots.some((s) => s.decision === 'excluded');
+  const state = (server.state ?? '').toLowerCase();
+  if (!excluded && INACCESSIBLE.includes(state))
+    return {
+      kind: 'inaccessible',
+      from: current,
+      reason: `server is ${server.state ?? 'Inaccessible'}: its key version is disabled, expired, deleted or not granted`,
+    };
+  const targetOf = (decision: string, uri: string) =>
+    decision === 'update' || decision === 'deferred' ? plan.targetKid : uri;
+  if (!excluded && state === 'updating') {
+    const expected: Partial<Record<Slot, string>> = {};
+    for (const s of sp.slots) expected[s.slot] = targetOf(s.decision, s.currentUri);
+    return { kind: 'updating', expected };
+  }
+  if (sp.action === 'verify') return { kind: 'verify', expected: current };
+  if (sp.action === 'skip' || sp.patch === undefined) {
+    const first = sp.slots[0];
+    return {
+      kind: 'skip',
+      code: first?.decision ?? 'skip',
+      reason: sp.slots.map((s) => s.reason).join('; '),
+    };
+  }
+  const expected: Partial<Record<Slot, string>> = {};
+  for (const s of sp.slots) expected[s.slot] = targetOf(s.decision, s.currentUri);
+  return {
+    kind: 'update',
+    patch: sp.patch,
+    snapshot: { dataEncryption: server.dataEncryption ?? {}, identity: server.identity },
+    expected,
+    from: current,
+  };
+}
+
+/** Does every expected slot already name its expected URI (case-insensitively, as Azure compares)? */
+export function isOnTarget(server: ServerSnapshot, expected: Partial<Record<Slot, string>>): boolean {
+  const slots = (['primary', 'geoBackup'] as const).filter((s) => expected[s] !== undefined);
+  return (
+    slots.length > 0 &&
+    slots.every((s) => {
+      const a = tryParseKeyUri(slotUri(server, s));
+      const b = tryParseKeyUri(expected[s]);
+      return a !== undefined && b !== undefined && sameKeyVersion(a, b);
+    })
+  );
+}
+
+/**
+ * Proof that the server works on the expected key URIs: state Ready, each expected slot on its URI,
+ * each configured slot's key status Valid. `pending` marks what is still settling (Updating, status
+ * not yet reported): worth another look, not yet a failure.
+ */
+export function verifyEncryption(
+  server: ServerSnapshot,
+  expected: Partial<Record<Slot, string>>,
+): VerifyServerOutput {
+  const de = server.dataEncryption ?? {};
+  const identityOf = (slot: Slot): string | undefined =>
+    slot === 'primary' ? de.primaryUserAssignedIdentityId : de.geoBackupUserAssignedIdentityId;
+  const fail = (pending: boolean, code: string, message: string, slot: Slot = 'primary') =>
+    ({ ok: false, pending, code, message, identityId: identityOf(slot) }) as const;
+  if (server.state !== 'Ready')
+    return fail(
+      server.state === 'Updating',
+      server.state?.toLowerCase() === 'inaccessible' ? 'ServerInaccessible' : 'VerificationFailed',
+      `server state is ${server.state ?? 'unknown'}`,
+    );
+  for (const slot of ['primary', 'geoBackup'] as const) {
+    const uri = slotUri(server, slot);
+    const want = expected[slot];
+    if (want !== undefined && uri?.toLowerCase() !== want.toLowerCase())
+      return fail(
+        false,
+        'VerificationFailed',
+        `${slot} key URI is ${uri ?? 'unset'}, expected ${want}`,
+        slot,
+      );
+    if (uri === undefined) continue;
+    const status = slot === 'primary' ? de.primaryEncryptionKeyStatus : de.geoBackupEncryptionKeyStatus;
+    if (status !== 'Valid')
+      return fail(
+        status === undefined || status === 'Unknown',
+        'VerificationFailed',
+        `${slot} key status is ${status ?? 'not reported'}`,
+        slot,
+      );
+  }
+  return { ok: true, dataEncryption: de };
+}

@@ -1,0 +1,250 @@
+import { KeyClient } from '@azure/keyvault-keys';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { localAppSettings } from '../../local/app';
+import { customEventsOf } from '../../local/azure/capture';
+import type { FaultRule } from '../../local/azure/faults';
+import type { FleetFile } from '../../local/azure/fleet';
+import type { RotationOutput } from '../../shared/domain/rotation';
+import { startHost, type HostProcess } from '../support/hostProcess';
+import { startHarness, waitFor } from '../support/localAzure';
+import { INSTANCE_ID, KEY, VAULT, demoFleet } from '../support/product';
+
+const ROOT = join(__dirname, '..', '..');
+export const ELIGIBLE = ['pg-orders-prod', 'pg-billing-prod', 'pg-inventory-prod'];
+/** The demo fleet's server whose identity lacks key grants: it must fail, and be paged once. */
+export const BROKEN = 'pg-reporting';
+
+/** A small seeded generator (mulberry32): the same seed gives the same faults and kill points. */
+export function seeded(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export interface ChaosFigures {
+  readonly seed: number;
+  readonly seconds: number;
+  readonly kills: number;
+  readonly patchesAccepted: number;
+  readonly patchesRefused: number;
+  readonly faultsFired: number;
+  readonly retriesAudited: number;
+  readonly pageTriggers: number;
+  readonly records: number;
+}
+
+export interface ChaosResult {
+  readonly figures: ChaosFigures;
+  /** Every broken invariant, in words; empty when the run held. */
+  readonly problems: string[];
+  readonly output: RotationOutput | undefined;
+}
+
+/**
+ * One seeded chaos run on the local runtime: the stand-ins (in this process) with a mix of faults —
+ * ARM throttling from small token buckets (429 storms per subscription), 409 ServerBusy on PATCH, 5xx
+ * at up to 30% on ARM, Resource Graph and Key Vault plus bursts of 5xx longer than the SDK's own
+ * retries, slow LROs — and the Functions host (a child process) SIGKILLed at seeded points at least
+ * three times and restarted on the same task hub data. Then it checks what must hold.
+ *
+ * The ingestion stand-in also refuses a burst of audit records: the trail reports them undelivered
+ * and the steps retry them, so every step's record must still arrive.
+ */
+export async function runChaos(
+  seed: number,
+  log: (line: string) => void = () => undefined,
+): Promise<ChaosResult> {
+  const rnd = seeded(seed);
+  const pick = (lo: number, hi: number) => lo + (hi - lo) * rnd();
+  const fleet: FleetFile = {
+    ...demoFleet(),
+    behaviour: {
+      ...demoFleet().behaviour,
+      updateDurationMs: Math.round(pick(1_000, 6_000)),
+      armThrottling: {
+        writes: { burst: Math.round(pick(2, 4)), perSecond: pick(0.5, 2) },
+        reads: { burst: Math.round(pick(6, 12)), perSecond: pick(2, 6) },
+      },
+    },
+  };
+  const h = await startHarness(fleet);
+  const hosts: HostProcess[] = [];
+  const started = Date.now();
+  const problems: string[] = [];
+  let kills = 0;
+  let output: RotationOutput | undefined;
+  try {
+    const faults: FaultRule[] = [
+      { service: 'arm', status: 500, rate: pick(0.15, 0.3) },
+      { service: 'arm', operation: 'servers.update', status: 409, code: 'ServerBusy', rate: pick(0.1, 0.3) },
+      { service: 'resourcegraph', status: 500, rate: pick(0.15, 0.3) },
+      { service: 'keyvault', status: 503, rate: pick(0.15, 0.3) },
+      // Bursts longer than the SDK's own retries: these reach the orchestrator's durable retries.
+      { service: 'arm', operation: 'servers.get', status: 500, count: Math.round(pick(4, 10)) },
+      { service: 'arm', operation: 'operations.get', status: 500, count: Math.round(pick(4, 10)) },
+      { service: 'keyvault', operation: 'keys.get', status: 503, count: Math.round(pick(4, 8)) },
+      // An ingestion outage: the audit trail refuses records (503) for a while; they are retried.
+      { service: 'ingestion', status: 503, count: Math.round(pick(4, 12)) },
+    ];
+    for (const f of faults) h.azure.faults.add(f);
+    log(`seed ${seed}: faults ${JSON.stringify(faults)} behaviour ${JSON.stringify(fleet.behaviour)}`);
+
+    const dataDir = mkdtempSync(join(tmpdir(), `chaos-${seed}-`));
+    const launch = async () => {
+      const host = await startHost({
+        app: ROOT,
+        dataDir,
+        args: [
+          '--azure-port',
+          String(h.azure.port),
+          '--azure-ca',
+          h.azure.caCertPath,
+          '--azure-tenant',
+          h.azure.tenantId,
+        ],
+        env: localAppSettings(h.azure, fleet),
+      });
+      hosts.push(host);
+      return host;
+    };
+    let host = await launch();
+    await h.azure.eventGrid.subscribe({
+      name: 'keyvaultevents-sub',
+      endpoint: `${host.url}/runtime/webhooks/eventgrid?functionName=keyVaultEvents&code=${host.eventGridSystemKey}`,
+    });
+    const keys = new KeyClient(`https://${VAULT}.vault.azure.net`, h.credential, h.clientOptions);
+    const v3 = (await keys.rotateKey(KEY)).properties.version ?? '';
+    const instance = async (hp: HostProcess) => {
+      const res = await fetch(
+        `${hp.url}/runtime/webhooks/durabletask/instances/${encodeURIComponent(INSTANCE_ID)}?code=${hp.durableTaskSystemKey}`,
+      );
+      if (res.status === 404) return undefined;
+      return (await res.json()) as { runtimeStatus?: string; output?: RotationOutput };
+    };
+    // The event reaches the first host (Event Grid retries it through the faults); kills start after.
+    await waitFor(
+      'the rotation to start',
+      async () => ((await instance(host)) !== undefined ? true : undefined),
+      60_000,
+    );
+
+    // One kill mid-wave (the main ring being PATCHed), the others at seeded points before and after.
+    const started_ = () =>
+      customEventsOf(h.azure.captures.telemetry).filter((e) => e.name === 'CmkRotation.ServerUpdateStarted')
+        .length;
+    const killsPlanned = 3 + Math.floor(rnd() * 2);
+    for (let k = 0; k < killsPlanned; k++) {
+      if (k === 1)
+        await waitFor(
+          'the main ring to be PATCHed',
+          () => (started_() >= 2 ? true : undefined),
+          120_000,
+        ).catch(() => undefined);
+      else await new Promise((r) => setTimeout(r, pick(300, 6_000)));
+      await host.stop('SIGKILL');
+      kills++;
+      log(`seed ${seed}: SIGKILL ${kills} after ${started_()} ServerUpdateStarted record(s)`);
+      host = await launch();
+    }
+    const current = host;
+    const done = await waitFor(
+      'the rotation to complete',
+      async () => {
+        const i = await instance(current);
+        if (i?.runtimeStatus === 'Failed') return i;
+        return i?.runtimeStatus === 'Completed' && i.output?.targetVersion === v3 ? i : undefined;
+      },
+      240_000,
+    );
+    output = done.output;
+    if (done.runtimeStatus !== 'Completed') problems.push(`rotation instance ${done.runtimeStatus ?? '?'}`);
+
+    // No instance (rotation or server rollover) ever Failed.
+    for (const file of readdirSync(join(dataDir, 'instances'))) {
+      const state = JSON.parse(readFileSync(join(dataDir, 'instances', file), 'utf8')) as { status?: string };
+      if (state.status === 'Failed') problems.push(`instance ${file} Failed`);
+    }
+
+    // ARM is the truth: every eligible server on the newest version; the broken one still on its old one.
+    for (const r of h.azure.world.servers.values()) {
+      const name = String(r.json['name']);
+      const de = (r.json['properties'] as { dataEncryption?: { primaryKeyURI?: string } }).dataEncryption;
+      if (ELIGIBLE.includes(name) && de?.primaryKeyURI?.endsWith(`/${v3}`) !== true)
+        problems.push(`${name} is on ${de?.primaryKeyURI ?? '?'}, not ${v3}`);
+    }
+    for (const name of ELIGIBLE) {
+      const o = output?.servers.find((s) => s.serverName === name);
+      if (o?.outcome !== 'updated' && o?.outcome !== 'verified')
+        problems.push(`${name}: ${o?.outcome ?? 'missing'} ${o?.reasonCode ?? ''}`);
+    }
+
+    // Zero servers with two accepted PATCHes for the same version.
+    const accepted = h.azure.requests.filter(
+      (r) => r.method === 'PATCH' && r.path.includes('/flexibleServers/') && r.status < 300,
+    );
+    const refused = h.azure.requests.filter(
+      (r) => r.method === 'PATCH' && r.path.includes('/flexibleServers/') && r.status >= 300,
+    );
+    const perServer = new Map<string, number>();
+    for (const r of accepted) {
+      const name = r.path.split('?')[0]?.split('/').pop() ?? '';
+      perServer.set(name, (perServer.get(name) ?? 0) + 1);
+    }
+    for (const [name, n] of perServer) if (n > 1) problems.push(`${name}: ${n} accepted PATCHes for ${v3}`);
+
+    // The failed server paged: one incident (dedup key), however often a re-run activity re-sent it.
+    const triggers = h.azure.captures.pages.filter((e) => e.eventAction === 'trigger');
+    const brokenKeys = new Set(
+      triggers.filter((e) => e.dedupKey.includes(`:server:${BROKEN}:`)).map((e) => e.dedupKey),
+    );
+    if (brokenKeys.size !== 1) problems.push(`${BROKEN} paged under ${brokenKeys.size} incident(s)`);
+    const otherServerPages = triggers.filter(
+      (e) => e.dedupKey.includes(':server:') && !e.dedupKey.includes(`:server:${BROKEN}:`),
+    );
+    if (otherServerPages.length > 0)
+      problems.push(
+        `servers paged that should not be: ${[...new Set(otherServerPages.map((e) => e.dedupKey))].join(', ')}`,
+      );
+
+    // Audit: each eligible server verified on v3; a step of a server repeats only with its auditId.
+    const audit = customEventsOf(h.azure.captures.telemetry);
+    const of = (step: string, name: string) =>
+      audit.filter(
+        (e) => e.name === `CmkRotation.${step}` && e.properties['serverId']?.endsWith(`/${name}`) === true,
+      );
+    for (const name of ELIGIBLE) {
+      if (!of('ServerVerified', name).some((e) => e.properties['toVersion'] === v3))
+        problems.push(`no ServerVerified record for ${name}`);
+      for (const step of ['ServerUpdateStarted', 'ServerVerified']) {
+        const ids = new Set(of(step, name).map((e) => e.properties['auditId']));
+        if (ids.size > 1) problems.push(`${name}: ${ids.size} different auditIds for ${step}`);
+      }
+    }
+    if (of('ServerFailed', BROKEN).length === 0) problems.push(`no ServerFailed record for ${BROKEN}`);
+    for (const name of ['PlanComputed', 'RotationCompleted'])
+      if (!audit.some((e) => e.name === `CmkRotation.${name}`)) problems.push(`no ${name} record`);
+
+    const figures: ChaosFigures = {
+      seed,
+      seconds: Math.round((Date.now() - started) / 100) / 10,
+      kills,
+      patchesAccepted: accepted.length,
+      patchesRefused: refused.length,
+      faultsFired: h.azure.faults.list().reduce((n, f) => n + ((f as { fired?: number }).fired ?? 0), 0),
+      retriesAudited: audit.filter((e) => e.name === 'CmkRotation.ServerUpdateRetried').length,
+      pageTriggers: triggers.length,
+      records: audit.length,
+    };
+    return { figures, problems, output };
+  } finally {
+    for (const hp of hosts) await hp.stop('SIGKILL').catch(() => undefined);
+    await h.azure.close();
+  }
+}

@@ -1,0 +1,318 @@
+import {
+  PagingFailedError,
+  asStep,
+  createRotationActivities,
+  toStepError,
+} from '../../../shared/activities/rotationActivities';
+import type { Incident } from '../../../shared/domain/incident';
+import type {
+  EncryptionPatchBody,
+  KeyInfo,
+  KeyVersionInfo,
+  ServerSnapshot,
+} from '../../../shared/domain/model';
+import { PlanInputError } from '../../../shared/domain/plan';
+import { NotFoundError, ThrottledError, TransientError } from '../../../shared/ports/errors';
+import type { KeyVaultKeys } from '../../../shared/ports/keyVaultKeys';
+import type { PageOutcome, Pager } from '../../../shared/ports/pager';
+import type {
+  InvalidServerRow,
+  OperationHandle,
+  OperationStatus,
+  ServerFleet,
+  ServerPage,
+} from '../../../shared/ports/serverFleet';
+import { MemoryAudit } from '../triggers/fakes';
+
+const SUB = '6f1c2b9e-3d4a-4e8b-9a1f-0c2d3e4f5a6b';
+const VAULT_URL = 'https://contoso-pg-kv.vault.azure.net';
+const V1 = '5f1e2d3c4b5a69788796a5b4c3d2e1f0';
+const V2 = 'a0b1c2d3e4f5061728394a5b6c7d8e9f';
+const V3 = '0123456789abcdef0123456789abcdef';
+const ID = `/subscriptions/${SUB}/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-a`;
+const uri = (v: string) => `${VAULT_URL}/keys/pg-cmk/${v}`;
+const idOf = (name: string) =>
+  `/subscriptions/${SUB}/resourceGroups/rg/providers/Microsoft.DBforPostgreSQL/flexibleServers/${name}`;
+const OPERATION = JSON.stringify({
+  state: { config: { operationLocation: 'https://management.azure.com/op/1' } },
+});
+
+const version = (v: string, createdOn: string): KeyVersionInfo => ({
+  kid: uri(v),
+  version: v,
+  enabled: true,
+  createdOn,
+});
+
+function server(name: string, over: Partial<ServerSnapshot> = {}, primary = uri(V1)): ServerSnapshot {
+  return {
+    id: idOf(name),
+    name,
+    subscriptionId: SUB,
+    resourceGroup: 'rg',
+    location: 'westeurope',
+    state: 'Ready',
+    tags: {},
+    identity: { type: 'UserAssigned', userAssignedIdentities: { [ID]: {} } },
+    dataEncryption: {
+      type: 'AzureKeyVault',
+      primaryKeyURI: primary,
+      primaryUserAssignedIdentityId: ID,
+      primaryEncryptionKeyStatus: 'Valid',
+    },
+    ...over,
+  };
+}
+
+/** Key Vault in memory: versions by creation time, rotations counted. */
+class Keys implements KeyVaultKeys {
+  rotations = 0;
+  constructor(public key: KeyInfo) {}
+  listKeys(): Promise<string[]> {
+    return Promise.resolve([this.key.name]);
+  }
+  readKey(): Promise<KeyInfo> {
+    return Promise.resolve(this.key);
+  }
+  readKeyVersion(_v: string, _k: string, v: string): Promise<KeyVersionInfo> {
+    const found = this.key.versions.find((x) => x.version === v);
+    return found === undefined
+      ? Promise.reject(new NotFoundError('no', 'KeyNotFound', 404))
+      : Promise.resolve(found);
+  }
+  rotateKey(): Promise<KeyVersionInfo> {
+    this.rotations++;
+    const made = version(V3, '2026-11-24T10:00:00Z');
+    this.key = { ...this.key, versions: [...this.key.versions, made], currentVersion: V3 };
+    return Promise.resolve(made);
+  }
+}
+
+/** ARM in memory: a PATCH puts the server in Updating, as ARM does; PATCHes are counted. */
+class Fleet implements ServerFleet {
+  readonly patches: { serverId: string; body: EncryptionPatchBody }[] = [];
+  invalid: InvalidServerRow[] = [];
+  pollerState = OPERATION;
+  constructor(readonly servers: Map<string, ServerSnapshot>) {}
+  findServersReferencingKey(): Promise<ServerPage> {
+    return Promise.resolve({
+      servers: [...this.servers.values()],
+      continuationToken: undefined,
+      invalid: this.invalid,
+    });
+  }
+  findServersWithCustomerManagedKeys(): Promise<ServerPage> {
+    return this.findServersReferencingKey();
+  }
+  getServer(serverId: string): Promise<ServerSnapshot> {
+    const s = this.servers.get(serverId);
+    return s === undefined
+      ? Promise.reject(new NotFoundError('gone', 'ResourceNotFound', 404))
+      : Promise.resolve(s);
+  }
+  beginEncryptionUpdate(serverId: string, body: EncryptionPatchBody): Promise<OperationHandle> {
+    this.patches.push({ serverId, body });
+    const s = this.servers.get(serverId);
+    if (s !== undefined) this.servers.set(serverId, { ...s, state: 'Updating' });
+    return Promise.resolve({ serverId, pollerState: this.pollerState });
+  }
+  pollOperation(): Promise<OperationStatus> {
+    return Promise.reject(new TransientError('operation status 500', 'InternalServerError', 500));
+  }
+}
+
+class Pagers implements Pager {
+  constructor(private readonly outcomes: PageOutcome[]) {}
+  trigger(): Promise<PageOutcome[]> {
+    return Promise.resolve(this.outcomes);
+  }
+  resolve(): Promise<PageOutcome[]> {
+    return Promise.resolve(this.outcomes);
+  }
+}
+
+const key: KeyInfo = {
+  vaultUrl: VAULT_URL,
+  vaultName: 'contoso-pg-kv',
+  name: 'pg-cmk',
+  versions: [version(V1, '2026-01-01T00:00:00Z'), version(V2, '2026-11-01T00:00:00Z')],
+};
+
+function setup(servers: ServerSnapshot[], pager: PageOutcome[] = [{ channel: 'pagerduty', ok: true }]) {
+  const fleet = new Fleet(new Map(servers.map((s) => [s.id, s])));
+  const keys = new Keys(key);
+  const audit = new MemoryAudit();
+  const steps = createRotationActivities({ keys, fleet, pager: new Pagers(pager), audit });
+  return { fleet, keys, audit, steps };
+}
+
+describe('activity errors as the orchestrator sees them', () => {
+  it.each([
+    [
+      'a 5xx',
+      new TransientError('x', 'InternalServerError', 500),
+      { code: 'InternalServerError', retryable: true },
+    ],
+    [
+      'throttling',
+      new ThrottledError('x', 'TooManyRequests', 429, 7),
+      { code: 'TooManyRequests', retryable: true, retryAfterSeconds: 7 },
+    ],
+    [
+      'not found',
+      new NotFoundError('x', 'ResourceNotFound', 404),
+      { code: 'ResourceNotFound', retryable: false },
+    ],
+    [
+      'a domain validation error',
+      new PlanInputError('no identity'),
+      { code: 'InvalidPlanInput', retryable: false },
+    ],
+    [
+      'a bug on malformed data (TypeError)',
+      new TypeError('x is undefined'),
+      { code: 'UnexpectedError', retryable: false },
+    ],
+    ['no pager accepting', new PagingFailedError('none'), { code: 'PagingFailed', retryable: true }],
+  ])('%s', (_what, error, want) => {
+    expect(toStepError(error)).toMatchObject(want);
+  });
+
+  it('asStep answers with the output or the classified error, never a throw', async () => {
+    await expect(asStep(() => Promise.resolve(3))(undefined)).resolves.toEqual({ ok: true, value: 3 });
+    await expect(asStep(() => Promise.reject(new TypeError('boom')))(undefined)).resolves.toMatchObject({
+      ok: false,
+      error: { code: 'UnexpectedError', retryable: false },
+    });
+  });
+});
+
+describe('beginServerUpdate re-reads the server before it writes', () => {
+  const expected = { primary: uri(V2) };
+  const patch = (s: ServerSnapshot) => {
+    const body: EncryptionPatchBody = {
+      properties: {
+        dataEncryption: { type: 'AzureKeyVault', primaryKeyURI: uri(V2), primaryUserAssignedIdentityId: ID },
+      },
+    };
+    return { serverId: s.id, patch: body, expected };
+  };
+
+  it('PATCHes a Ready server once; a re-run (crash, lost answer) finds it Updating and does not PATCH again', async () => {
+    const a = server('pg-a');
+    const { fleet, steps } = setup([a]);
+    await expect(steps.beginServerUpdate(patch(a))).resolves.toEqual({
+      kind: 'accepted',
+      handle: { serverId: a.id, pollerState: OPERATION },
+    });
+    await expect(steps.beginServerUpdate(patch(a))).resolves.toEqual({ kind: 'updating' });
+    expect(fleet.patches).toHaveLength(1);
+  });
+
+  it('does not PATCH a server already on the target', async () => {
+    const a = server('pg-a', {}, uri(V2));
+    const { fleet, steps } = setup([a]);
+    await expect(steps.beginServerUpdate(patch(a))).resolves.toEqual({ kind: 'onTarget' });
+    expect(fleet.patches).toEqual([]);
+  });
+
+  it('reports an accepted PATCH without a usable operation handle (watch the server instead)', async () => {
+    const a = server('pg-a');
+    const { fleet, steps } = setup([a]);
+    fleet.pollerState = '{}';
+    await expect(steps.beginServerUpdate(patch(a))).resolves.toEqual({ kind: 'accepted', handle: undefined });
+  });
+
+  it('a failed operation-status read throws a retryable error (retried as a read, never as the PATCH)', async () => {
+    const a = server('pg-a');
+    const { fleet, steps } = setup([a]);
+    await expect(
+      steps.pollServerUpdate({ handle: { serverId: a.id, pollerState: OPERATION } }),
+    ).rejects.toThrow(TransientError);
+    expect(fleet.patches).toEqual([]);
+  });
+});
+
+describe('rotateKey compares before it rotates', () => {
+  it('rotates while fromVersion is still the newest', async () => {
+    const { keys, steps } = setup([]);
+    await expect(
+      steps.rotateKey({ vaultUrl: VAULT_URL, keyName: 'pg-cmk', fromVersion: V2 }),
+    ).resolves.toMatchObject({
+      rotated: true,
+      version: { version: V3 },
+    });
+    expect(keys.rotations).toBe(1);
+  });
+
+  it('a retry after Key Vault already made the version (timeout) returns that version and does not rotate again', async () => {
+    const { keys, steps } = setup([]);
+    await steps.rotateKey({ vaultUrl: VAULT_URL, keyName: 'pg-cmk', fromVersion: V2 });
+    await expect(
+      steps.rotateKey({ vaultUrl: VAULT_URL, keyName: 'pg-cmk', fromVersion: V2 }),
+    ).resolves.toMatchObject({
+      rotated: false,
+      version: { version: V3 },
+    });
+    expect(keys.rotations).toBe(1);
+  });
+});
+
+describe('planRollout plans server by server', () => {
+  const input = { key, targetVersion: V2, optOutTag: 'cmk-rotation-optout', canaryTag: 'cmk-rotation-ring' };
+
+  it('a server without a primary identity is unplannable (InvalidConfiguration); the others are planned', async () => {
+    const good = server('pg-good');
+    const bad = server('pg-bad', {
+      dataEncryption: { type: 'AzureKeyVault', primaryKeyURI: uri(V1), primaryEncryptionKeyStatus: 'Valid' },
+    });
+    const { steps } = setup([good, bad]);
+    const out = await steps.planRollout(input);
+    expect(out.servers.map((s) => [s.serverName, s.action])).toEqual([['pg-good', 'update']]);
+    expect(out.unplannable).toEqual([
+      expect.objectContaining({ serverId: bad.id, serverName: 'pg-bad', code: 'InvalidConfiguration' }),
+    ]);
+    expect(out.discovered).toBe(2);
+  });
+
+  it('a malformed discovery row is reported as unplannable with what it still says about itself', async () => {
+    const { fleet, steps } = setup([server('pg-good')]);
+    fleet.invalid = [{ id: idOf('pg-weird'), name: 'pg-weird', reason: 'server is not a JSON object' }];
+    const out = await steps.planRollout(input);
+    expect(out.unplannable).toEqual([
+      expect.objectContaining({ serverId: idOf('pg-weird'), serverName: 'pg-weird', subscriptionId: SUB }),
+    ]);
+    expect(out.servers).toHaveLength(1);
+  });
+
+  it('a target that is not a version of the key fails the whole step, permanently', async () => {
+    const { steps } = setup([server('pg-good')]);
+    const e = await steps.planRollout({ ...input, targetVersion: V3 }).catch((x: unknown) => x);
+    expect(toStepError(e)).toMatchObject({ code: 'InvalidPlanInput', retryable: false });
+  });
+});
+
+describe('pageOperator only pages; the orchestrator records', () => {
+  const incident: Incident = {
+    dedupKey: 'cmk:x',
+    summary: 's',
+    severity: 'error',
+    source: 'src',
+    since: '2026-11-24T10:00:00Z',
+    deadline: undefined,
+    nextStep: 'n',
+    correlationId: 'c',
+    facts: {},
+  };
+
+  it('throws a retryable PagingFailed when no configured channel accepted, and records nothing itself', async () => {
+    const { audit, steps } = setup([], [{ channel: 'pagerduty', ok: false, reason: 'HTTP 503' }]);
+    await expect(steps.pageOperator({ incident })).rejects.toThrow(PagingFailedError);
+    expect(audit.records).toEqual([]);
+  });
+
+  it('answers delivered: false with no channel when no pager is configured', async () => {
+    const { steps } = setup([], []);
+    await expect(steps.pageOperator({ incident })).resolves.toEqual({ delivered: false, channels: [] });
+  });
+});
