@@ -1,6 +1,5 @@
-import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { isFleetFile } from './fleet';
+import { loadFleetFile } from './fleet';
 import { startLocalAzure } from './server';
 
 /**
@@ -14,8 +13,8 @@ async function main(): Promise<void> {
     console.error('usage: node dist/local/azure/main.js --fleet <fleet.json> [--port <port>]');
     process.exit(2);
   }
-  const fleet: unknown = JSON.parse(readFileSync(values.fleet, 'utf8'));
-  if (!isFleetFile(fleet)) throw new Error(`${values.fleet} is not a fleet file (a JSON object)`);
+  const { fleet, warnings } = loadFleetFile(values.fleet);
+  for (const w of warnings) console.error(`[local-azure] fleet: ${w}`);
   const azure = await startLocalAzure({ fleet, port: values.port === undefined ? 0 : Number(values.port) });
   console.log(`READY ${JSON.stringify(azure.describe())}`);
   const stop = (signal: string) => {
