@@ -13,7 +13,16 @@ import { loadConfig } from '../shared/config';
 import { FUNCTION_NAMES } from '../shared/domain/names';
 import { STEP_NAMES, type OrchestrationContract } from '../shared/domain/steps';
 import { handleKeyVaultEvent } from '../shared/triggers/keyVaultEvents';
-import { OperatorRequestError, requestOperatorRotation, rotationStatus } from '../shared/triggers/operator';
+import {
+  callerOf,
+  getPlan,
+  getRotation,
+  getRotations,
+  getStatusPage,
+  postRetry,
+  postRotation,
+  postSweep,
+} from '../shared/triggers/operatorApi';
 import { runSweep } from '../shared/triggers/sweep';
 import { keyRotationOrchestrator } from '../shared/workflows/keyRotation';
 import { serverRolloverOrchestrator } from '../shared/workflows/serverRollover';
@@ -60,7 +69,8 @@ async function keyVaultEvents(event: unknown, context: InvocationContext): Promi
 app.eventGrid(FUNCTION_NAMES.keyVaultEvents, { extraInputs: [client], handler: keyVaultEvents });
 
 async function reconcileSweep(_timer: Timer, context: InvocationContext): Promise<void> {
-  const result = await runSweep(instancesOf(context), { ...services, config }, new Date());
+  // The services' clock: the wall clock in Azure, the stand-ins' clock locally.
+  const result = await runSweep(instancesOf(context), { ...services, config }, services.now());
   context.log(`sweep: ${result.keysChecked} key(s), ${result.requested.length} rotation(s) requested`);
 }
 app.timer(FUNCTION_NAMES.reconcileSweep, {
@@ -69,33 +79,51 @@ app.timer(FUNCTION_NAMES.reconcileSweep, {
   handler: reconcileSweep,
 });
 
-async function rotateKeyNow(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
-  const { vault = '', key = '' } = request.params;
-  try {
-    if (request.method === 'GET') {
-      const { instanceId, info } = await rotationStatus(instancesOf(context), config, vault, key);
-      return info === undefined
-        ? { status: 404, jsonBody: { instanceId, error: 'no rotation has run for this key' } }
-        : { status: 200, jsonBody: { instanceId, runtimeStatus: info.runtimeStatus, output: info.output } };
-    }
-    const caller = request.headers.get('x-ms-client-principal-name') ?? 'function-key';
-    const outcome = await requestOperatorRotation(
+// The operator API (function key; or App Service Authentication in front). Handlers in shared/triggers/operatorApi.ts.
+const api = { ...services, config };
+const operator = (
+  name: string,
+  route: string,
+  methods: ('GET' | 'POST')[],
+  handler: (request: HttpRequest, context: InvocationContext) => Promise<HttpResponseInit>,
+) => app.http(name, { route, methods, authLevel: 'function', extraInputs: [client], handler });
+const param = (request: HttpRequest, name: string): string => request.params[name] ?? '';
+
+operator(FUNCTION_NAMES.rotateKeyNow, 'rotations/{vault}/{key}', ['GET', 'POST'], (request, context) =>
+  request.method === 'GET'
+    ? getRotation(instancesOf(context), config, param(request, 'vault'), param(request, 'key'))
+    : postRotation(
+        instancesOf(context),
+        api,
+        param(request, 'vault'),
+        param(request, 'key'),
+        callerOf(request.headers),
+        request.query.get('dryRun') === 'true',
+      ),
+);
+operator(FUNCTION_NAMES.rotationPlan, 'rotations/{vault}/{key}/plan', ['GET'], (request) =>
+  getPlan(api, param(request, 'vault'), param(request, 'key'), callerOf(request.headers)),
+);
+operator(FUNCTION_NAMES.listRotations, 'rotations', ['GET'], (_request, context) =>
+  getRotations(instancesOf(context)),
+);
+operator(
+  FUNCTION_NAMES.retryServer,
+  'rotations/{vault}/{key}/servers/{server}/retry',
+  ['POST'],
+  (request, context) =>
+    postRetry(
       instancesOf(context),
-      { config, audit: services.audit },
-      vault,
-      key,
-      caller,
-    );
-    return { status: 202, jsonBody: outcome };
-  } catch (e) {
-    if (e instanceof OperatorRequestError) return { status: 400, jsonBody: { error: e.message } };
-    throw e;
-  }
-}
-app.http(FUNCTION_NAMES.rotateKeyNow, {
-  route: 'rotations/{vault}/{key}',
-  methods: ['GET', 'POST'],
-  authLevel: 'function',
-  extraInputs: [client],
-  handler: rotateKeyNow,
-});
+      api,
+      param(request, 'vault'),
+      param(request, 'key'),
+      param(request, 'server'),
+      callerOf(request.headers),
+    ),
+);
+operator(FUNCTION_NAMES.sweepNow, 'sweep', ['POST'], (_request, context) =>
+  postSweep(instancesOf(context), api),
+);
+operator(FUNCTION_NAMES.statusPage, 'status', ['GET'], (_request, context) =>
+  getStatusPage(instancesOf(context), api),
+);

@@ -1,4 +1,5 @@
-import { resolve } from 'node:path';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { setAzureTransport } from '../shared/adapters/transport';
 import { SETTINGS } from '../shared/config';
 import { LocalTokenCredential } from './azure/credential';
@@ -25,8 +26,13 @@ export interface LocalAzureTarget {
  * Points the app's adapters at the stand-ins: the one seam (shared/adapters/transport.ts) the local
  * runtime sets before it loads `functions/`. Identifiers stay Azure's; only connections are redirected.
  */
-export function connectAppToLocalAzure(target: LocalAzureTarget, principalId = LOCAL_APP_PRINCIPAL): void {
+export function connectAppToLocalAzure(
+  target: LocalAzureTarget,
+  principalId = LOCAL_APP_PRINCIPAL,
+  now?: () => Date,
+): void {
   setAzureTransport({
+    ...(now !== undefined ? { now } : {}),
     credential: new LocalTokenCredential(principalId, target.tenantId),
     clientOptions: {
       ...loopbackClientOptions({ port: target.port, caCertPem: target.caCertPem }),
@@ -95,4 +101,25 @@ export function assertLocalCaTrusted(caCertPath: string): void {
     throw new Error(
       `start this process with NODE_EXTRA_CA_CERTS=${caCertPath} (npm start and npm run local do): the audit trail reaches the local ingestion endpoint only through it`,
     );
+}
+
+/** What `npx pg-cmk-rotator` reads to reach a local runtime (see cli/config.ts). */
+export interface ReadyFile {
+  readonly url: string;
+  readonly key: string;
+  readonly statusUrl: string;
+  readonly pid: number;
+}
+
+/** Writes the ready file (owner-only: it carries the function key). */
+export function writeReadyFile(path: string, host: LocalHost): ReadyFile {
+  const ready: ReadyFile = {
+    url: host.url,
+    key: host.keys.functionKey,
+    statusUrl: `${host.url}/api/status?code=${host.keys.functionKey}`,
+    pid: process.pid,
+  };
+  mkdirSync(dirname(path), { recursive: true });
+  writeFileSync(path, `${JSON.stringify(ready, null, 2)}\n`, { mode: 0o600 });
+  return ready;
 }

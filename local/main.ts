@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { isFleetFile } from './azure/fleet';
@@ -9,6 +9,7 @@ import {
   connectAppToLocalAzure,
   localAppSettings,
   subscribeEventGridTriggers,
+  writeReadyFile,
 } from './app';
 
 const REPO_ROOT = join(__dirname, '..', '..');
@@ -25,6 +26,7 @@ async function main(): Promise<void> {
       app: { type: 'string' },
       data: { type: 'string' },
       port: { type: 'string' },
+      'ready-file': { type: 'string' },
     },
   });
   if (values.fleet === undefined) {
@@ -39,13 +41,21 @@ async function main(): Promise<void> {
   assertLocalCaTrusted(azure.caCertPath);
   // The app reads its settings and transport when the host loads it: both must be in place first.
   Object.assign(process.env, localAppSettings(azure, fleet, process.env));
-  connectAppToLocalAzure(azure);
+  connectAppToLocalAzure(azure, undefined, () => new Date(azure.world.clock.now()));
+  const dataDir = resolve(values.data ?? join(REPO_ROOT, '.local', 'host'));
   const host = await startLocalHost({
     appRoot: resolve(values.app ?? REPO_ROOT),
-    dataDir: resolve(values.data ?? join(REPO_ROOT, '.local', 'host')),
+    dataDir,
     now: () => new Date(azure.world.clock.now()),
   });
   const subscriptions = await subscribeEventGridTriggers(azure, host);
+  // What the CLI (`npx pg-cmk-rotator`) reads to find this runtime: next to the host's data (by default
+  // .local/ready.json), owner-only (it holds the function key), removed on shutdown.
+  const readyFile = resolve(
+    values['ready-file'] ??
+      (values.data === undefined ? join(REPO_ROOT, '.local', 'ready.json') : join(dataDir, 'ready.json')),
+  );
+  writeReadyFile(readyFile, host);
   console.log(
     `READY ${JSON.stringify({ ...azure.describe(), ...host.describe(), eventGridSubscriptions: subscriptions })}`,
   );
@@ -54,6 +64,7 @@ async function main(): Promise<void> {
     if (closing) return;
     closing = true;
     console.error(`[local] ${signal}: shutting down`);
+    rmSync(readyFile, { force: true });
     void Promise.all([host.close(), azure.close()]).then(() => process.exit(0));
   };
   process.on('SIGINT', () => shutdown('SIGINT'));

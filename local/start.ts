@@ -72,7 +72,7 @@ async function main(): Promise<number> {
   const azure = await startLocalAzure({ fleet });
   assertLocalCaTrusted(azure.caCertPath);
   Object.assign(process.env, localAppSettings(azure, fleet, process.env));
-  connectAppToLocalAzure(azure);
+  connectAppToLocalAzure(azure, undefined, () => new Date(azure.world.clock.now()));
   const host = await startLocalHost({
     appRoot: ROOT,
     dataDir,

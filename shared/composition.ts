@@ -21,6 +21,8 @@ export interface Services {
   readonly audit: AuditTrail;
   /** Reads Key Vault events as Event Grid delivers them (the intake; a dead-letter replay). */
   readonly events: KeyVaultEventReader;
+  /** The services' clock (the sweep's and the status page's "now"): the wall clock in Azure. */
+  readonly now: () => Date;
 }
 
 export function createServices(config: Config): Services {
@@ -44,5 +46,6 @@ export function createServices(config: Config): Services {
     pager,
     audit: new ApplicationInsightsAuditTrail(config.applicationInsightsConnectionString),
     events: new EventGridKeyVaultEvents(),
+    now: transport?.now ?? (() => new Date()),
   };
 }

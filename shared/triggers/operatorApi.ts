@@ -1,0 +1,153 @@
+import type { HttpResponseInit } from '@azure/functions';
+import type { Config } from '../config';
+import { InvalidInputError } from '../domain/errors';
+import type { AuditTrail } from '../ports/auditTrail';
+import { AzureCallError, NotFoundError } from '../ports/errors';
+import type { KeyVaultKeys } from '../ports/keyVaultKeys';
+import type { RotationInstances } from '../ports/rotations';
+import type { ServerFleet } from '../ports/serverFleet';
+import {
+  listRotations,
+  OperatorRequestError,
+  requestOperatorRotation,
+  requestServerRetry,
+  RetryRefusedError,
+  rotationStatus,
+  summarizeRotation,
+} from './operator';
+import { previewPlan } from './planPreview';
+import { gatherStatus, renderStatusPage, STATUS_PAGE_CSP } from './statusPage';
+import { runSweep } from './sweep';
+
+/**
+ * The operator API's HTTP answers (functions/ registers the routes; the logic and the status codes
+ * live here). Every route takes the function key (or App Service Authentication in front of it).
+ */
+export interface OperatorApiDeps {
+  readonly config: Config;
+  readonly keys: KeyVaultKeys;
+  readonly fleet: ServerFleet;
+  readonly audit: AuditTrail;
+  readonly now: () => Date;
+}
+
+/** Who called: the App Service Authentication principal, or the function key (which names no one). */
+export function callerOf(headers: { get(name: string): string | null }): string {
+  return headers.get('x-ms-client-principal-name') ?? 'function-key';
+}
+
+/** Expected refusals as HTTP answers; anything else is thrown (a 500, logged by the host). */
+async function answer(work: () => Promise<HttpResponseInit>): Promise<HttpResponseInit> {
+  try {
+    return await work();
+  } catch (e) {
+    if (e instanceof RetryRefusedError) return { status: 409, jsonBody: { error: e.message, code: e.code } };
+    if (e instanceof OperatorRequestError || e instanceof InvalidInputError)
+      return { status: 400, jsonBody: { error: e.message, code: e.code } };
+    if (e instanceof NotFoundError) return { status: 404, jsonBody: { error: e.message, code: e.code } };
+    if (e instanceof AzureCallError)
+      return { status: 502, jsonBody: { error: `Azure refused: ${e.azureCode ?? e.code}`, code: e.code } };
+    throw e;
+  }
+}
+
+/** `GET /api/rotations/{vault}/{key}`: the key's rotation with its progress and times. */
+export function getRotation(
+  instances: RotationInstances,
+  config: Config,
+  vault: string,
+  key: string,
+): Promise<HttpResponseInit> {
+  return answer(async () => {
+    const { instanceId, info } = await rotationStatus(instances, config, vault, key);
+    if (info === undefined)
+      return { status: 404, jsonBody: { instanceId, error: 'no rotation has run for this key' } };
+    const summary = summarizeRotation(instanceId, info);
+    return {
+      status: 200,
+      jsonBody: {
+        instanceId,
+        runtimeStatus: info.runtimeStatus,
+        createdTime: info.createdTime ?? null,
+        lastUpdatedTime: info.lastUpdatedTime ?? null,
+        progress: summary?.progress ?? null,
+        result: summary?.result ?? null,
+        output: info.output ?? null,
+      },
+    };
+  });
+}
+
+/** `POST /api/rotations/{vault}/{key}` (`?dryRun=true`: the plan only, like `GET .../plan`). */
+export function postRotation(
+  instances: RotationInstances,
+  deps: OperatorApiDeps,
+  vault: string,
+  key: string,
+  caller: string,
+  dryRun: boolean,
+): Promise<HttpResponseInit> {
+  return answer(async () => {
+    if (dryRun) return { status: 200, jsonBody: await previewPlan(deps, vault, key, caller, deps.now()) };
+    return { status: 202, jsonBody: await requestOperatorRotation(instances, deps, vault, key, caller) };
+  });
+}
+
+/** `GET /api/rotations/{vault}/{key}/plan`. */
+export function getPlan(
+  deps: OperatorApiDeps,
+  vault: string,
+  key: string,
+  caller: string,
+): Promise<HttpResponseInit> {
+  return answer(async () => ({
+    status: 200,
+    jsonBody: await previewPlan(deps, vault, key, caller, deps.now()),
+  }));
+}
+
+/** `GET /api/rotations`: every key's current or last run. */
+export function getRotations(instances: RotationInstances): Promise<HttpResponseInit> {
+  return answer(async () => ({ status: 200, jsonBody: { rotations: await listRotations(instances) } }));
+}
+
+/** `POST /api/rotations/{vault}/{key}/servers/{server}/retry`. */
+export function postRetry(
+  instances: RotationInstances,
+  deps: OperatorApiDeps,
+  vault: string,
+  key: string,
+  server: string,
+  caller: string,
+): Promise<HttpResponseInit> {
+  return answer(async () => ({
+    status: 202,
+    jsonBody: await requestServerRetry(instances, deps, vault, key, server, caller),
+  }));
+}
+
+/** `POST /api/sweep`: the reconcile sweep now, on the services' clock; answers what it did. */
+export function postSweep(instances: RotationInstances, deps: OperatorApiDeps): Promise<HttpResponseInit> {
+  return answer(async () => ({ status: 200, jsonBody: await runSweep(instances, deps, deps.now()) }));
+}
+
+/** `GET /api/status`: the status page, under a CSP that lets nothing but its own stylesheet in. */
+export function getStatusPage(
+  instances: RotationInstances,
+  deps: OperatorApiDeps,
+): Promise<HttpResponseInit> {
+  return answer(async () => {
+    const model = await gatherStatus(deps, instances, deps.now());
+    return {
+      status: 200,
+      headers: {
+        'content-type': 'text/html; charset=utf-8',
+        'content-security-policy': STATUS_PAGE_CSP,
+        'x-content-type-options': 'nosniff',
+        'referrer-policy': 'no-referrer',
+        'cache-control': 'no-store',
+      },
+      body: renderStatusPage(model),
+    };
+  });
+}
