@@ -22,6 +22,7 @@ import {
   postRetry,
   postRotation,
   postSweep,
+  reasonOf,
 } from '../shared/triggers/operatorApi';
 import { runSweep } from '../shared/triggers/sweep';
 import { keyRotationOrchestrator } from '../shared/workflows/keyRotation';
@@ -89,7 +90,7 @@ const operator = (
 ) => app.http(name, { route, methods, authLevel: 'function', extraInputs: [client], handler });
 const param = (request: HttpRequest, name: string): string => request.params[name] ?? '';
 
-operator(FUNCTION_NAMES.rotateKeyNow, 'rotations/{vault}/{key}', ['GET', 'POST'], (request, context) =>
+operator(FUNCTION_NAMES.rotateKeyNow, 'rotations/{vault}/{key}', ['GET', 'POST'], async (request, context) =>
   request.method === 'GET'
     ? getRotation(instancesOf(context), config, param(request, 'vault'), param(request, 'key'))
     : postRotation(
@@ -99,6 +100,7 @@ operator(FUNCTION_NAMES.rotateKeyNow, 'rotations/{vault}/{key}', ['GET', 'POST']
         param(request, 'key'),
         callerOf(request.headers),
         request.query.get('dryRun') === 'true',
+        reasonOf(await request.json().catch(() => undefined)),
       ),
 );
 operator(FUNCTION_NAMES.rotationPlan, 'rotations/{vault}/{key}/plan', ['GET'], (request) =>

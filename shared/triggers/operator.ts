@@ -46,6 +46,7 @@ export async function requestOperatorRotation(
   vault: string,
   key: string,
   caller: string,
+  reason?: string,
 ): Promise<RequestOutcome> {
   const target = operatorTarget(deps.config, vault, key);
   const request = {
@@ -55,7 +56,13 @@ export async function requestOperatorRotation(
     version: undefined,
   };
   const outcome = await requestRotation(instances, request, rotationSettings(deps.config));
-  await deps.audit.record([requestAudit(request, outcome)]);
+  const record = requestAudit(request, outcome);
+  const why = reason?.trim().slice(0, 200);
+  await deps.audit.record([
+    why === undefined || why === ''
+      ? record
+      : { ...record, reason: `${record.reason ?? ''} (operator: ${why})` },
+  ]);
   return outcome;
 }
 

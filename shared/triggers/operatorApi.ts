@@ -31,6 +31,12 @@ export interface OperatorApiDeps {
   readonly now: () => Date;
 }
 
+/** The optional `{"reason": "..."}` body of a rotation request (anything else: no reason). */
+export function reasonOf(body: unknown): string | undefined {
+  const r = typeof body === 'object' && body !== null ? (body as { reason?: unknown }).reason : undefined;
+  return typeof r === 'string' ? r : undefined;
+}
+
 /** Who called: the App Service Authentication principal, or the function key (which names no one). */
 export function callerOf(headers: { get(name: string): string | null }): string {
   return headers.get('x-ms-client-principal-name') ?? 'function-key';
@@ -86,10 +92,14 @@ export function postRotation(
   key: string,
   caller: string,
   dryRun: boolean,
+  reason?: string,
 ): Promise<HttpResponseInit> {
   return answer(async () => {
     if (dryRun) return { status: 200, jsonBody: await previewPlan(deps, vault, key, caller, deps.now()) };
-    return { status: 202, jsonBody: await requestOperatorRotation(instances, deps, vault, key, caller) };
+    return {
+      status: 202,
+      jsonBody: await requestOperatorRotation(instances, deps, vault, key, caller, reason),
+    };
   });
 }
 
