@@ -43,7 +43,10 @@ export interface ArmRequest {
 export interface Product {
   readonly hostUrl: string;
   readonly functionKey: string;
+  readonly masterKey: string;
   readonly systemKey: string;
+  /** The folder of the runtime's data (its ready file is `<dir>/host/ready.json`). */
+  readonly dir: string;
   readonly keys: KeyClient;
   readonly child: ChildProcess;
   /** The functions the host indexed from `functions/`. */
@@ -106,7 +109,9 @@ export async function startProduct(
   const product: Product = {
     hostUrl: ready.hostUrl,
     functionKey: ready.functionKey,
+    masterKey: ready.masterKey,
     systemKey: ready.durableTaskSystemKey,
+    dir,
     keys,
     child,
     functions: ready.functions,
