@@ -289,6 +289,9 @@ th{background:#f0f0f0;font-weight:600}code{font-size:12px}
 progress{width:16rem;height:1rem}.muted{color:#666}.empty{color:#666;font-style:italic}
 `.trim();
 
+/** The stylesheet element, built outside the page template so formatting never changes its bytes (its hash). */
+const STYLE = new Html(`<style>${CSS}</style>`);
+
 /** The CSP the page is served with: nothing but its own inline stylesheet (by hash) may load. */
 export const STATUS_PAGE_CSP = `default-src 'none'; style-src 'sha256-${createHash('sha256').update(CSS).digest('base64')}'; img-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'`;
 
@@ -320,9 +323,7 @@ export function renderStatusPage(m: StatusModel, refreshSeconds = 15): string {
         <meta name="viewport" content="width=device-width,initial-scale=1" />
         <meta http-equiv="refresh" content="${refreshSeconds}" />
         <title>CMK rotation status</title>
-        <style>
-          ${new Html(CSS)}
-        </style>
+        ${STYLE}
       </head>
       <body>
         <h1>PostgreSQL CMK rotation</h1>
