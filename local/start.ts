@@ -47,6 +47,8 @@ function table(rows: string[][]): string {
 
 const short = (v: string | undefined): string =>
   v === undefined || v === 'versionless' ? 'versionless' : v.slice(0, 8);
+/** `npm start -- --keep`: keep the stand-ins and the host (and the status page) up after the run. */
+const KEEP = process.argv.slice(2).includes('--keep');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function auditEvents(azure: LocalAzure): CustomEvent[] {
@@ -196,10 +198,20 @@ async function main(): Promise<number> {
       problems.push('no RotationCompleted audit event');
 
     console.log(
+      `\nStatus page: ${host.url}/api/status?code=${host.keys.functionKey}\nCLI: npx pg-cmk-rotator status --url ${host.url} --key ${host.keys.functionKey}`,
+    );
+    console.log(
       problems.length === 0
         ? `\nOK in ${((Date.now() - started) / 1000).toFixed(1)} s: every eligible server verified on ${short(newVersion)}, versionless and opted-out untouched, the broken server paged once and audited.`
         : `\nNOT OK:\n${problems.map((p) => `  - ${p}`).join('\n')}`,
     );
+    if (KEEP) {
+      console.log('Serving (--keep) until Ctrl+C.');
+      await new Promise<void>((r) => {
+        process.once('SIGINT', r);
+        process.once('SIGTERM', r);
+      });
+    }
     return problems.length === 0 ? 0 : 1;
   } finally {
     await host.close();

@@ -108,11 +108,11 @@ describeInBrowser('status page in headless Chromium', () => {
     expect(await row.innerText()).toMatch(/remaining of 6/);
 
     // Servers at risk first: the first row is not ok; the held server's hostile tag is text, not markup.
-    const risks = await page
-      .locator('#servers tr[data-risk]')
-      .evaluateAll((rows) => rows.map((r) => r.getAttribute('data-risk')));
+    const risks: (string | null)[] = await Promise.all(
+      (await page.locator('#servers tr[data-risk]').all()).map((r) => r.getAttribute('data-risk')),
+    );
     expect(risks.length).toBeGreaterThan(4);
-    const rank = { critical: 0, warning: 1, ok: 2 } as Record<string, number>;
+    const rank: Record<string, number> = { critical: 0, warning: 1, ok: 2 };
     const ranks = risks.map((r) => rank[r ?? ''] ?? 3);
     expect(ranks).toEqual([...ranks].sort((a, b) => a - b));
     expect(risks[0]).not.toBe('ok');
@@ -128,7 +128,13 @@ describeInBrowser('status page in headless Chromium', () => {
     const styled = await page
       .locator('.ok, .warning, .critical')
       .first()
-      .evaluate((e) => getComputedStyle(e).backgroundColor);
+      .evaluate(
+        // Runs in the page (the test's TypeScript has no DOM lib).
+        (e) =>
+          (
+            globalThis as unknown as { getComputedStyle(el: unknown): { backgroundColor: string } }
+          ).getComputedStyle(e).backgroundColor,
+      );
     expect(styled).not.toBe('rgba(0, 0, 0, 0)');
 
     mkdirSync(SCREENSHOTS, { recursive: true });
