@@ -85,17 +85,18 @@ export async function call(
   target: Target,
   method: 'GET' | 'POST',
   path: string,
-  options: { body?: unknown; accept?: readonly number[] } = {},
+  options: { body?: unknown; raw?: string; accept?: readonly number[] } = {},
 ): Promise<ApiAnswer> {
   const headers: Record<string, string> = { accept: 'application/json' };
   if (target.key !== undefined) headers['x-functions-key'] = target.key;
-  if (options.body !== undefined) headers['content-type'] = 'application/json';
+  if (options.body !== undefined || options.raw !== undefined) headers['content-type'] = 'application/json';
+  const payload = options.raw ?? (options.body !== undefined ? JSON.stringify(options.body) : undefined);
   let res: Response;
   try {
     res = await fetch(`${target.url}${path}`, {
       method,
       headers,
-      ...(options.body !== undefined ? { body: JSON.stringify(options.body) } : {}),
+      ...(payload !== undefined ? { body: payload } : {}),
       signal: AbortSignal.timeout(120_000),
     });
   } catch (e) {

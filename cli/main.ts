@@ -1,4 +1,6 @@
 #!/usr/bin/env node
+import { readFileSync } from 'node:fs';
+import { basename } from 'node:path';
 import { parseArgs } from 'node:util';
 import { call, CliError, EXIT, resolveTarget, type Target } from './client';
 import { progressLine, table, type ApiProgress } from './progress';
@@ -18,6 +20,8 @@ commands:
   retry <vault> <key> <server> [--wait]
                                       retry one server that failed in the key's last rotation
   sweep                               run the reconcile sweep now
+  replay <file>... | -                re-send dead-lettered events: each file one dead-letter blob
+                                      (az storage blob download ...); - reads one from stdin
 
 options:
   --url URL      the app's base URL (or PG_CMK_ROTATOR_URL; else the local runtime's .local/ready.json)
@@ -149,7 +153,7 @@ export async function run(argv: readonly string[], out: Out, err: Out): Promise<
     intervalMs: seconds(values.interval, 1),
     timeoutMs: seconds(values.timeout, 3600),
   };
-  const known = ['status', 'posture', 'plan', 'rotate', 'retry', 'sweep'];
+  const known = ['status', 'posture', 'plan', 'rotate', 'retry', 'sweep', 'replay'];
   if (!known.includes(command)) throw new CliError(`unknown command "${command}"\n\n${USAGE}`, EXIT.usage);
   const target = resolveTarget(values, process.env, process.cwd());
   const [vault = '', key = '', server = ''] = args;
@@ -243,6 +247,44 @@ export async function run(argv: readonly string[], out: Out, err: Out): Promise<
         );
       if (!o.json) err(`retry of ${server} ${started.kind}: ${started.instanceId}`);
       return waitForRotation(target, vault, key, o, out, err);
+    }
+    case 'replay': {
+      if (args.length === 0) throw new CliError(`replay takes <file>... or -\n\n${USAGE}`, EXIT.usage);
+      let rejected = 0;
+      const all: unknown[] = [];
+      for (const file of args) {
+        let content: string;
+        try {
+          content = file === '-' ? readFileSync(0, 'utf8') : readFileSync(file, 'utf8');
+        } catch (e) {
+          throw new CliError(
+            `cannot read ${file}: ${e instanceof Error ? e.message : String(e)}`,
+            EXIT.usage,
+          );
+        }
+        const { body } = await call(
+          target,
+          'POST',
+          `/api/events/replay?source=${seg(file === '-' ? 'stdin' : basename(file))}`,
+          {
+            raw: content,
+          },
+        );
+        const r = body as {
+          source: string;
+          events: { eventId?: string; outcome: { kind: string; code?: string; reason?: string } }[];
+        };
+        all.push(r);
+        for (const e of r.events) {
+          if (e.outcome.kind === 'rejected') rejected++;
+          if (!o.json)
+            out(
+              `${file}: ${e.eventId ?? '(no id)'} ${e.outcome.kind}${e.outcome.kind === 'rejected' ? ` ${e.outcome.code ?? ''}: ${e.outcome.reason ?? ''}` : ''}`,
+            );
+        }
+      }
+      if (o.json) out(JSON.stringify(all));
+      return rejected > 0 ? EXIT.failures : EXIT.ok;
     }
     default: {
       need(0, 'no arguments');

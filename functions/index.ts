@@ -22,6 +22,7 @@ import {
   postRetry,
   postRotation,
   postSweep,
+  postReplay,
   reasonOf,
 } from '../shared/triggers/operatorApi';
 import { runSweep } from '../shared/triggers/sweep';
@@ -128,4 +129,13 @@ operator(FUNCTION_NAMES.sweepNow, 'sweep', ['POST'], (_request, context) =>
 );
 operator(FUNCTION_NAMES.statusPage, 'status', ['GET'], (_request, context) =>
   getStatusPage(instancesOf(context), api),
+);
+operator(FUNCTION_NAMES.replayEvents, 'events/replay', ['POST'], async (request, context) =>
+  postReplay(
+    instancesOf(context),
+    api,
+    await request.text(),
+    request.query.get('source') ?? `operator:${callerOf(request.headers)}`,
+    context.invocationId,
+  ),
 );

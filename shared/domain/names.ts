@@ -17,6 +17,8 @@ export const FUNCTION_NAMES = {
   retryServer: 'retryServer',
   /** HTTP trigger: the reconcile sweep, now. */
   sweepNow: 'sweepNow',
+  /** HTTP trigger: re-send the events of a dead-letter blob through the intake. */
+  replayEvents: 'replayEvents',
   /** HTTP trigger: the status page (HTML). */
   statusPage: 'statusPage',
   keyRotation: 'keyRotation',

@@ -3,6 +3,7 @@ import type { Config } from '../config';
 import { InvalidInputError } from '../domain/errors';
 import type { AuditTrail } from '../ports/auditTrail';
 import { AzureCallError, NotFoundError } from '../ports/errors';
+import type { KeyVaultEventReader } from '../ports/keyVaultEvents';
 import type { KeyVaultKeys } from '../ports/keyVaultKeys';
 import type { RotationInstances } from '../ports/rotations';
 import type { ServerFleet } from '../ports/serverFleet';
@@ -15,6 +16,7 @@ import {
   rotationStatus,
   summarizeRotation,
 } from './operator';
+import { replayDeadLetters } from './keyVaultEvents';
 import { previewPlan } from './planPreview';
 import { gatherStatus, renderStatusPage, STATUS_PAGE_CSP } from './statusPage';
 import { runSweep } from './sweep';
@@ -160,4 +162,24 @@ export function getStatusPage(
       body: renderStatusPage(model),
     };
   });
+}
+
+/**
+ * `POST /api/events/replay?source=<blob name>`: the body is one dead-letter blob (as downloaded from the
+ * dead-letter container); its events go through the intake again. 200 with one verdict per event.
+ */
+export function postReplay(
+  instances: RotationInstances,
+  deps: OperatorApiDeps & { readonly events: KeyVaultEventReader },
+  body: string,
+  source: string,
+  invocationId: string,
+): Promise<HttpResponseInit> {
+  return answer(async () => ({
+    status: 200,
+    jsonBody: {
+      source,
+      events: await replayDeadLetters(body, source.slice(0, 300), instances, { ...deps, invocationId }),
+    },
+  }));
 }
