@@ -13,17 +13,17 @@ import { loadConfig } from '../shared/config';
 import { FUNCTION_NAMES } from '../shared/domain/names';
 import { STEP_NAMES, type OrchestrationContract } from '../shared/domain/steps';
 import { handleKeyVaultEvent } from '../shared/triggers/keyVaultEvents';
+import { auditStartup, healthReport } from '../shared/triggers/health';
+import { operatorCaller } from '../shared/triggers/operator';
 import {
-  callerOf,
   getPlan,
   getRotation,
   getRotations,
   getStatusPage,
+  postReplay,
   postRetry,
   postRotation,
   postSweep,
-  postReplay,
-  reasonOf,
 } from '../shared/triggers/operatorApi';
 import { runSweep } from '../shared/triggers/sweep';
 import { keyRotationOrchestrator } from '../shared/workflows/keyRotation';
@@ -39,6 +39,9 @@ app.setup({ enableHttpStream: false });
 const config = loadConfig(process.env);
 for (const warning of config.warnings) console.warn(`[pg-cmk-rotator] ${warning}`);
 const services = createServices(config);
+void auditStartup(config, services.audit, new Date().toISOString(), (m) =>
+  console.warn(`[pg-cmk-rotator] ${m}`),
+);
 const activities = createRotationActivities(services);
 const client = df.input.durableClient();
 const instancesOf = (context: InvocationContext) => new DurableRotationInstances(df.getClient(context));
@@ -90,6 +93,9 @@ const operator = (
   handler: (request: HttpRequest, context: InvocationContext) => Promise<HttpResponseInit>,
 ) => app.http(name, { route, methods, authLevel: 'function', extraInputs: [client], handler });
 const param = (request: HttpRequest, name: string): string => request.params[name] ?? '';
+// Trusted only under App Service Authentication (operatorCaller); otherwise `function-key`.
+const callerOf = (request: HttpRequest): string =>
+  operatorCaller(config, request.headers.get('x-ms-client-principal-name'));
 
 operator(FUNCTION_NAMES.rotateKeyNow, 'rotations/{vault}/{key}', ['GET', 'POST'], async (request, context) =>
   request.method === 'GET'
@@ -99,13 +105,13 @@ operator(FUNCTION_NAMES.rotateKeyNow, 'rotations/{vault}/{key}', ['GET', 'POST']
         api,
         param(request, 'vault'),
         param(request, 'key'),
-        callerOf(request.headers),
+        callerOf(request),
         request.query.get('dryRun') === 'true',
-        reasonOf(await request.json().catch(() => undefined)),
+        await request.text(),
       ),
 );
 operator(FUNCTION_NAMES.rotationPlan, 'rotations/{vault}/{key}/plan', ['GET'], (request) =>
-  getPlan(api, param(request, 'vault'), param(request, 'key'), callerOf(request.headers)),
+  getPlan(api, param(request, 'vault'), param(request, 'key'), callerOf(request)),
 );
 operator(FUNCTION_NAMES.listRotations, 'rotations', ['GET'], (_request, context) =>
   getRotations(instancesOf(context)),
@@ -121,7 +127,7 @@ operator(
       param(request, 'vault'),
       param(request, 'key'),
       param(request, 'server'),
-      callerOf(request.headers),
+      callerOf(request),
     ),
 );
 operator(FUNCTION_NAMES.sweepNow, 'sweep', ['POST'], (_request, context) =>
@@ -135,7 +141,17 @@ operator(FUNCTION_NAMES.replayEvents, 'events/replay', ['POST'], async (request,
     instancesOf(context),
     api,
     await request.text(),
-    request.query.get('source') ?? `operator:${callerOf(request.headers)}`,
+    request.query.get('source') ?? `operator:${callerOf(request)}`,
     context.invocationId,
   ),
 );
+
+function health(): HttpResponseInit {
+  return { status: 200, jsonBody: healthReport(config) };
+}
+app.http(FUNCTION_NAMES.health, {
+  route: 'health',
+  methods: ['GET'],
+  authLevel: 'function',
+  handler: health,
+});

@@ -11,7 +11,38 @@ export interface FleetFile {
   readonly identities?: readonly FleetIdentity[];
   readonly vaults?: readonly FleetVault[];
   readonly servers?: readonly unknown[];
+  /**
+   * Azure RBAC role assignments ARM checks callers against (flexibleServers/read and /write, and
+   * userAssignedIdentities/assign/action on every identity a request body assigns). Absent: every
+   * caller holds what infra grants the app (the rotation operator role) on every server subscription.
+   */
+  readonly roleAssignments?: readonly FleetRoleAssignment[];
   readonly behaviour?: FleetBehaviour;
+  /** The Application Insights resource behind the ingestion stand-in. */
+  readonly applicationInsights?: FleetApplicationInsights;
+}
+
+export interface FleetApplicationInsights {
+  /**
+   * `DisableLocalAuth`: ingestion accepts only Entra-authenticated telemetry (a bearer token for
+   * `https://monitor.azure.com`); requests without one get 401. Default true, as infra deploys it.
+   */
+  readonly disableLocalAuth?: boolean;
+  /** Principal ids holding "Monitoring Metrics Publisher" (others get 403); any principal when absent. */
+  readonly publishers?: readonly string[];
+}
+
+export interface FleetRoleAssignment {
+  /** Object id of the caller (the app's principal locally: see local/app.ts); `*` for every caller. */
+  readonly principalId: string;
+  /** `/subscriptions/<id>[/resourceGroups/<rg>[/providers/<type>/<name>]]`; covers everything below it. */
+  readonly scope: string;
+  /**
+   * A built-in role name (`Owner`, `Contributor`, `Reader`, `Managed Identity Operator`) or the infra's
+   * `PostgreSQL CMK Rotation Operator`; and/or explicit `actions` (wildcards `*` allowed).
+   */
+  readonly role?: string;
+  readonly actions?: readonly string[];
 }
 
 export interface FleetIdentity {
@@ -23,6 +54,12 @@ export interface FleetIdentity {
 
 export interface FleetVault {
   readonly name: string;
+  /**
+   * `vault` (default): a Key Vault at `https://<name>.vault.azure.net`. `managedHsm`: a Managed HSM at
+   * `https://<name>.managedhsm.azure.net` (tokens for `https://managedhsm.azure.net`; publishes no
+   * Event Grid events, as in Azure).
+   */
+  readonly kind?: 'vault' | 'managedHsm';
   readonly subscriptionId: string;
   readonly resourceGroup: string;
   readonly location?: string;
@@ -82,6 +119,8 @@ export interface FleetBehaviour {
   readonly eventGridDeliveryTimeoutMs?: number;
   /** ARM token buckets per subscription and principal. */
   readonly armThrottling?: { readonly writes?: Bucket; readonly reads?: Bucket };
+  /** Resource Graph's per-principal quota: `requests` per `windowMs`. Default 15 per 5000 ms. */
+  readonly resourceGraphQuota?: { readonly requests?: number; readonly windowMs?: number };
 }
 
 export interface Bucket {

@@ -10,7 +10,7 @@ import type { FleetFile } from './fleet';
 import { HttpError, isObject, jsonBody, readRequest, send, type Reply, type Request } from './http';
 import { currentVersion, vaultArmId } from './keyvault-model';
 import { routeKeyVault } from './keyvault';
-import { queryResources } from './resourcegraph';
+import { queryResources, ResourceGraphQuota } from './resourcegraph';
 import { ensureTlsMaterial } from './tls';
 import { dataEncryptionOf, FleetError, World, type Behaviour } from './world';
 
@@ -61,10 +61,14 @@ export async function startLocalAzure(options: LocalAzureOptions): Promise<Local
   scheduler.everyTick(() => void world.evaluate());
   const faults = new Faults();
   const buckets = new TokenBuckets();
-  const captures = new Captures(() => world.clock.nowIso());
+  const captures = new Captures(() => world.clock.nowIso(), {
+    disableLocalAuth: options.fleet.applicationInsights?.disableLocalAuth ?? true,
+    publishers: options.fleet.applicationInsights?.publishers,
+  });
   const eventGrid = new EventGrid(world, scheduler, tls.caCertPem);
   const requests: RequestLogEntry[] = [];
   const arm: ArmContext = { world, scheduler, buckets };
+  const graphQuota = new ResourceGraphQuota(world);
   let baseUrl = '';
 
   const dispatch = async (
@@ -75,14 +79,18 @@ export async function startLocalAzure(options: LocalAzureOptions): Promise<Local
     let operation: string;
     let handle: () => Promise<Reply> | Reply;
     if (vaultMatch?.[1] !== undefined) {
-      const route = routeKeyVault(world, vaultMatch[1], req);
+      const route = routeKeyVault(world, req.host, req);
       [service, operation, handle] = ['keyvault', route.operation, route.handle];
     } else if (
       req.host === 'management.azure.com' &&
       /^\/providers\/microsoft\.resourcegraph\/resources$/i.test(req.path) &&
       req.method === 'POST'
     ) {
-      [service, operation, handle] = ['resourcegraph', 'resources.query', () => queryResources(world, req)];
+      [service, operation, handle] = [
+        'resourcegraph',
+        'resources.query',
+        () => queryResources(world, graphQuota, req),
+      ];
     } else if (req.host === 'management.azure.com') {
       const route = routeArm(arm, req);
       [service, operation, handle] = ['arm', route.operation, route.handle];
@@ -111,6 +119,8 @@ export async function startLocalAzure(options: LocalAzureOptions): Promise<Local
     if (service !== 'admin') {
       const fault = faults.decide(service, operation, req.path);
       if (fault.latencyMs > 0) await new Promise((r) => setTimeout(r, fault.latencyMs));
+      if (fault.reply?.status === 206 && service === 'ingestion')
+        return { service, operation, reply: captures.track(req, { refuseLast: true }) };
       if (fault.reply !== undefined) return { service, operation, reply: fault.reply };
     }
     try {

@@ -1,10 +1,11 @@
 import type { KeyObject } from 'node:crypto';
 import { EventEmitter } from 'node:events';
+import type { RoleAssignment } from './arm-authz';
 import type { Clock } from './clock';
 import type { FleetFile, FleetIdentity } from './fleet';
 import { isObject } from './http';
 import { armIdOfType, FLEXIBLE_SERVER_TYPE } from './ids';
-import type { KeyVersion, RotationPolicy, Vault, VaultKey } from './keyvault-model';
+import { vaultHost, type KeyVersion, type RotationPolicy, type Vault, type VaultKey } from './keyvault-model';
 import { addServer, loadWorld } from './world-fleet';
 import { checkKeyAccess, grant, principalOf, revoke } from './world-grants';
 import { addVersion, rotate, setRotationPolicy } from './world-keys';
@@ -46,6 +47,7 @@ export interface Behaviour {
   eventGridDeliveryTimeoutMs: number;
   armWrites: { burst: number; perSecond: number };
   armReads: { burst: number; perSecond: number };
+  resourceGraphQuota: { requests: number; windowMs: number };
 }
 
 export const REQUIRED_SERVER_PERMISSIONS = ['get', 'wrapKey', 'unwrapKey'];
@@ -73,6 +75,8 @@ export class World {
   readonly servers = new Map<string, ServerRecord>();
   readonly operations = new Map<string, Operation>();
   readonly events = new EventEmitter<{ key: [KeyEvent] }>();
+  /** ARM role assignments from the fleet file; undefined: the infra defaults (arm-authz.ts). */
+  roleAssignments: readonly RoleAssignment[] | undefined = undefined;
   /** Clock time of the last key status check of the servers (world-time). */
   lastStatusCheck = 0;
 
@@ -112,8 +116,15 @@ export class World {
     return this.vaults.get(name.toLowerCase());
   }
 
+  /** The vault (or Managed HSM) a data-plane host names, when it is the right kind. */
+  vaultByHost(host: string): Vault | undefined {
+    const name = host.toLowerCase().split('.')[0] ?? '';
+    const vault = this.vaults.get(name);
+    return vault !== undefined && vaultHost(vault) === host.toLowerCase() ? vault : undefined;
+  }
+
   vaultUrl(vault: Vault): string {
-    return `https://${vault.name}.vault.azure.net`;
+    return `https://${vaultHost(vault)}`;
   }
 
   setRotationPolicy(vault: Vault, key: VaultKey, raw: unknown): RotationPolicy {

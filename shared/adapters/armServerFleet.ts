@@ -85,7 +85,18 @@ export class ArmServerFleet implements ServerFleet {
     return client;
   }
 
-  async findServersReferencingKey(key: KeyLocator, continuationToken?: string): Promise<ServerPage> {
+  findServersReferencingKey(key: KeyLocator, continuationToken?: string): Promise<ServerPage> {
+    return this.listPage((s) => referencesKey(s, key), continuationToken);
+  }
+
+  findServersWithCustomerManagedKeys(continuationToken?: string): Promise<ServerPage> {
+    return this.listPage((s) => s.dataEncryption?.type === 'AzureKeyVault', continuationToken);
+  }
+
+  private async listPage(
+    keep: (server: ServerSnapshot) => boolean,
+    continuationToken: string | undefined,
+  ): Promise<ServerPage> {
     const cursor = continuationToken === undefined ? { s: 0, t: undefined } : decodeCursor(continuationToken);
     const subscriptionId = this.options.subscriptions[cursor.s];
     if (subscriptionId === undefined) return { servers: [], continuationToken: undefined };
@@ -96,7 +107,7 @@ export class ArmServerFleet implements ServerFleet {
       const next = await pages.next();
       const page = next.done === true ? [] : next.value;
       const armToken = next.done === true ? undefined : getContinuationToken(page);
-      const servers = page.map(serverFromSdk).filter((s) => referencesKey(s, key));
+      const servers = page.map(serverFromSdk).filter(keep);
       const after: ListCursor | undefined =
         armToken !== undefined
           ? { s: cursor.s, t: armToken }
@@ -120,21 +131,37 @@ export class ArmServerFleet implements ServerFleet {
 
   async beginEncryptionUpdate(serverId: string, body: EncryptionPatchBody): Promise<OperationHandle> {
     const ref = parseFlexibleServerId(serverId);
-    const userAssignedIdentities: Record<string, Record<string, never>> = {
-      ...body.identity.userAssignedIdentities,
-    };
-    const patch: ServerForPatch = {
-      identity: { type: body.identity.type, userAssignedIdentities },
-      dataEncryption: { ...body.properties.dataEncryption },
-    };
+    // dataEncryption only: no identity map, so ARM asks for no assign/action (see buildPatchBody).
+    const patch: ServerForPatch = { dataEncryption: { ...body.properties.dataEncryption } };
+    // The SDK's beginUpdate sends the PATCH, then already polls the operation once (servers.js:
+    // `await poller.poll()`). A failure of that poll is a failed *read* after ARM accepted the write:
+    // thrown as is, the caller would take the PATCH as refused and send it again. So the PATCH's own
+    // answer is kept, and once ARM accepted it the handle is built from its Azure-AsyncOperation
+    // (or Location) header whatever the first poll did.
+    let accepted: { operationUrl: string | undefined } | undefined;
     try {
       const poller = await this.client(ref.subscriptionId).servers.beginUpdate(
         ref.resourceGroup,
         ref.name,
         patch,
+        {
+          onResponse: (raw) => {
+            if (raw.request.method !== 'PATCH' || raw.status < 200 || raw.status >= 300) return;
+            const url = raw.headers.get('azure-asyncoperation') ?? raw.headers.get('location');
+            accepted = { operationUrl: url?.startsWith('https://') === true ? url : undefined };
+          },
+        },
       );
       return { serverId, pollerState: poller.toString() };
     } catch (e) {
+      if (accepted !== undefined)
+        return {
+          serverId,
+          pollerState:
+            accepted.operationUrl === undefined
+              ? '{}'
+              : JSON.stringify({ state: { config: { operationLocation: accepted.operationUrl } } }),
+        };
       throw mapAzureError(e, `updating encryption of server ${ref.name}`);
     }
   }

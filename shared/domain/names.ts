@@ -21,6 +21,8 @@ export const FUNCTION_NAMES = {
   replayEvents: 'replayEvents',
   /** HTTP trigger: the status page (HTML). */
   statusPage: 'statusPage',
+  /** HTTP trigger: `GET /api/health`, pager channels and their state (function key). */
+  health: 'health',
   keyRotation: 'keyRotation',
   serverRollover: 'serverRollover',
 } as const;

@@ -38,6 +38,11 @@ export interface ServerFleet {
    * at a time. Discovery may over-match (prefix queries); callers plan with the domain, which re-checks.
    */
   findServersReferencingKey(key: KeyLocator, continuationToken?: string): Promise<ServerPage>;
+  /**
+   * Every server in scope with customer-managed keys (`dataEncryption.type` AzureKeyVault), one page at
+   * a time: one discovery serves many keys (the sweep groups the result by key itself).
+   */
+  findServersWithCustomerManagedKeys(continuationToken?: string): Promise<ServerPage>;
   getServer(serverId: string): Promise<ServerSnapshot>;
   /** Sends the PATCH and returns as soon as ARM accepted it (202), without waiting for the operation. */
   beginEncryptionUpdate(serverId: string, body: EncryptionPatchBody): Promise<OperationHandle>;
@@ -45,21 +50,28 @@ export interface ServerFleet {
   pollOperation(handle: OperationHandle): Promise<OperationStatus>;
 }
 
-/** Every server a discovery finds, and the rows it could not read, following continuation tokens to the end. */
-export async function discoverServersReferencingKey(
-  fleet: ServerFleet,
-  key: KeyLocator,
+/** All pages of a discovery: the servers, and the rows it could not read as servers. */
+async function allPages(
+  next: (token: string | undefined) => Promise<ServerPage>,
 ): Promise<{ servers: ServerSnapshot[]; invalid: InvalidServerRow[] }> {
   const servers: ServerSnapshot[] = [];
   const invalid: InvalidServerRow[] = [];
   let token: string | undefined;
   do {
-    const page = await fleet.findServersReferencingKey(key, token);
+    const page = await next(token);
     servers.push(...page.servers);
     invalid.push(...(page.invalid ?? []));
     token = page.continuationToken;
   } while (token !== undefined);
   return { servers, invalid };
+}
+
+/** Every server a discovery finds, and the rows it could not read, following continuation tokens to the end. */
+export function discoverServersReferencingKey(
+  fleet: ServerFleet,
+  key: KeyLocator,
+): Promise<{ servers: ServerSnapshot[]; invalid: InvalidServerRow[] }> {
+  return allPages((token) => fleet.findServersReferencingKey(key, token));
 }
 
 /** Every server a discovery finds, following its continuation tokens to the end. */
@@ -68,4 +80,9 @@ export async function findAllServersReferencingKey(
   key: KeyLocator,
 ): Promise<ServerSnapshot[]> {
   return (await discoverServersReferencingKey(fleet, key)).servers;
+}
+
+/** Every server in scope with customer-managed keys, all pages. */
+export async function findAllServersWithCustomerManagedKeys(fleet: ServerFleet): Promise<ServerSnapshot[]> {
+  return (await allPages((token) => fleet.findServersWithCustomerManagedKeys(token))).servers;
 }

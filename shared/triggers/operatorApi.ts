@@ -9,7 +9,10 @@ import type { RotationInstances } from '../ports/rotations';
 import type { ServerFleet } from '../ports/serverFleet';
 import {
   listRotations,
+  OperatorDependencyError,
+  OperatorKeyNotFoundError,
   OperatorRequestError,
+  parseOperatorNote,
   requestOperatorRotation,
   requestServerRetry,
   RetryRefusedError,
@@ -33,23 +36,16 @@ export interface OperatorApiDeps {
   readonly now: () => Date;
 }
 
-/** The optional `{"reason": "..."}` body of a rotation request (anything else: no reason). */
-export function reasonOf(body: unknown): string | undefined {
-  const r = typeof body === 'object' && body !== null ? (body as { reason?: unknown }).reason : undefined;
-  return typeof r === 'string' ? r : undefined;
-}
-
-/** Who called: the App Service Authentication principal, or the function key (which names no one). */
-export function callerOf(headers: { get(name: string): string | null }): string {
-  return headers.get('x-ms-client-principal-name') ?? 'function-key';
-}
-
 /** Expected refusals as HTTP answers; anything else is thrown (a 500, logged by the host). */
 async function answer(work: () => Promise<HttpResponseInit>): Promise<HttpResponseInit> {
   try {
     return await work();
   } catch (e) {
     if (e instanceof RetryRefusedError) return { status: 409, jsonBody: { error: e.message, code: e.code } };
+    if (e instanceof OperatorKeyNotFoundError)
+      return { status: 404, jsonBody: { error: e.message, code: e.code } };
+    if (e instanceof OperatorDependencyError)
+      return { status: 503, headers: { 'retry-after': '30' }, jsonBody: { error: e.message, code: e.code } };
     if (e instanceof OperatorRequestError || e instanceof InvalidInputError)
       return { status: 400, jsonBody: { error: e.message, code: e.code } };
     if (e instanceof NotFoundError) return { status: 404, jsonBody: { error: e.message, code: e.code } };
@@ -94,13 +90,14 @@ export function postRotation(
   key: string,
   caller: string,
   dryRun: boolean,
-  reason?: string,
+  body: string,
 ): Promise<HttpResponseInit> {
   return answer(async () => {
     if (dryRun) return { status: 200, jsonBody: await previewPlan(deps, vault, key, caller, deps.now()) };
+    const note = parseOperatorNote(body);
     return {
       status: 202,
-      jsonBody: await requestOperatorRotation(instances, deps, vault, key, caller, reason),
+      jsonBody: await requestOperatorRotation(instances, deps, vault, key, caller, note),
     };
   });
 }

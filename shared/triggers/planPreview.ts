@@ -62,7 +62,7 @@ export async function previewPlan(
 ): Promise<PlanPreview> {
   const { config } = deps;
   const target = operatorTarget(config, vault, keyName);
-  const instanceId = rotationInstanceId(target.vaultName, target.keyName);
+  const instanceId = rotationInstanceId(target.vaultUrl, target.keyName);
   const key = await deps.keys.readKey(target.vaultUrl, target.keyName);
   const latest = latestVersion(key);
   const found = await discoverServersReferencingKey(deps.fleet, {

@@ -1,13 +1,13 @@
 import { createHash } from 'node:crypto';
 import type { Config } from '../config';
-import { keyRef, tryParseKeyUri } from '../domain/keyId';
+import { tryParseKeyUri } from '../domain/keyId';
 import type { KeyInfo, ServerSnapshot, Slot } from '../domain/model';
 import { holdOf, isOptedOut, latestVersion } from '../domain/plan';
 import { daysLeft, expirySeverity, type RotationProgress } from '../domain/rotation';
 import { AzureCallError } from '../ports/errors';
 import type { KeyVaultKeys } from '../ports/keyVaultKeys';
 import type { RotationInstances } from '../ports/rotations';
-import { findAllServersReferencingKey, type ServerFleet } from '../ports/serverFleet';
+import { findAllServersWithCustomerManagedKeys, type ServerFleet } from '../ports/serverFleet';
 import { summarizeRotations, type RotationSummary } from './operator';
 import { openIncidentsOf } from './rotationRequests';
 
@@ -141,8 +141,14 @@ export async function gatherStatus(
   const servers: ServerRow[] = [];
   const describe = (e: unknown): string =>
     e instanceof AzureCallError ? (e.azureCode ?? e.code) : e instanceof Error ? e.name : 'error';
-  for (const vaultName of config.allowedVaults) {
-    const vaultUrl = `https://${vaultName}.vault.azure.net`;
+  // One discovery for the page (Resource Graph's per-principal quota: 15 queries per 5 s), as the sweep.
+  let fleet: ServerSnapshot[] = [];
+  try {
+    fleet = await findAllServersWithCustomerManagedKeys(deps.fleet);
+  } catch (e) {
+    errors.push(`server discovery: ${describe(e)}`);
+  }
+  for (const { vaultUrl, vaultName } of config.allowedVaults) {
     let names: string[];
     try {
       names = await deps.keys.listKeys(vaultUrl);
@@ -154,25 +160,22 @@ export async function gatherStatus(
       try {
         const key = await deps.keys.readKey(vaultUrl, keyName);
         const latest = latestVersion(key);
-        const using = await findAllServersReferencingKey(deps.fleet, {
-          vaultUrl: keyRef(vaultUrl, keyName).vaultUrl,
-          keyName,
-        });
+        const onThisKey = (uri: string | undefined) => {
+          const ref = tryParseKeyUri(uri);
+          return (
+            ref !== undefined && ref.vaultUrl === vaultUrl && ref.name.toLowerCase() === keyName.toLowerCase()
+          );
+        };
+        const using = fleet.filter(
+          (s) => onThisKey(s.dataEncryption?.primaryKeyURI) || onThisKey(s.dataEncryption?.geoBackupKeyURI),
+        );
         const days = daysLeft(latest?.expiresOn, now.toISOString());
-        const rows: ServerRow[] = [];
         for (const s of using)
           for (const slot of ['primary', 'geoBackup'] as const) {
-            const uri =
-              slot === 'primary' ? s.dataEncryption?.primaryKeyURI : s.dataEncryption?.geoBackupKeyURI;
-            const ref = tryParseKeyUri(uri);
-            if (
-              ref === undefined ||
-              ref.name.toLowerCase() !== keyName.toLowerCase() ||
-              ref.vaultName !== vaultName
-            )
-              continue;
+            const de = s.dataEncryption;
+            if (!onThisKey(slot === 'primary' ? de?.primaryKeyURI : de?.geoBackupKeyURI)) continue;
             const r = slotRisk(config, key, s, slot, now);
-            rows.push({
+            servers.push({
               server: s.name,
               subscriptionId: s.subscriptionId,
               slot,
@@ -182,22 +185,18 @@ export async function gatherStatus(
               daysLeft: r.daysLeft,
               state: s.state,
               keyStatus:
-                slot === 'primary'
-                  ? s.dataEncryption?.primaryEncryptionKeyStatus
-                  : s.dataEncryption?.geoBackupEncryptionKeyStatus,
+                slot === 'primary' ? de?.primaryEncryptionKeyStatus : de?.geoBackupEncryptionKeyStatus,
               risk: r.risk,
               reason: r.reason,
             });
           }
-        servers.push(...rows);
-        const sev = expirySeverity(days, config.nearExpiry);
         keys.push({
           vault: vaultName,
           key: keyName,
           latestVersion: latest?.version,
           expiresOn: latest?.expiresOn,
           daysLeft: days,
-          risk: sev ?? 'ok',
+          risk: expirySeverity(days, config.nearExpiry) ?? 'ok',
           servers: using.length,
         });
       } catch (e) {

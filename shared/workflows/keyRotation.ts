@@ -24,6 +24,7 @@ import {
   type RotationStatus,
   type ServerOutcome,
   type ServerRolloverInput,
+  serverRolloverInstanceId,
 } from '../domain/rotation';
 import type { OrchestrationContract, PlanRolloutOutput, UnplannableServer } from '../domain/steps';
 import { callStep, inputOf, log, pageOperator, recordAudit } from './steps';
@@ -559,7 +560,8 @@ function* rollOut(
   run.sofar = outcomes;
   const canaryOutcomes = yield* rolloverWaves(run, canary.map(subInput), 'canary');
   outcomes.push(...canaryOutcomes);
-  if (canaryOutcomes.some((o) => o.outcome === 'failed')) {
+  // A canary that was already Inaccessible never tried the new version: it proves nothing either way.
+  if (canaryOutcomes.some((o) => o.outcome === 'failed' && o.reasonCode !== 'ServerInaccessible')) {
     const held = rest.map((s) => ({
       serverId: s.serverId,
       serverName: s.serverName,
@@ -675,7 +677,11 @@ function* rolloverWaves(
       task: context.df.callSubOrchestrator(
         FUNCTION_NAMES.serverRollover,
         s,
-        `${context.df.instanceId}:server:${context.df.newGuid(s.server.serverId)}`,
+        serverRolloverInstanceId(
+          context.df.instanceId,
+          s.server.serverName,
+          context.df.newGuid(s.server.serverId),
+        ),
       ),
     }));
     try {

@@ -7,12 +7,19 @@ jest.setTimeout(120_000);
 
 const V2 = 'a0b1c2d3e4f5061728394a5b6c7d8e9f';
 
-async function api<T>(
+/** The API's answer; its JSON typed as the test expects it (the assertions check it). */
+interface Answer<T> {
+  status: number;
+  body: T;
+  headers: Headers;
+}
+
+async function api<T = unknown>(
   p: Product,
   method: string,
   path: string,
   body?: unknown,
-): Promise<{ status: number; body: T; headers: Headers }> {
+): Promise<Answer<T>> {
   const res = await fetch(`${p.hostUrl}/api/${path}`, {
     method,
     headers: {

@@ -48,6 +48,8 @@ export interface Product {
   /** The folder of the runtime's data (its ready file is `<dir>/host/ready.json`). */
   readonly dir: string;
   readonly keys: KeyClient;
+  /** Where Azure SDK clients of the test reach the stand-ins (for clients of other vaults, e.g. an HSM). */
+  readonly loopback: { readonly port: number; readonly caCertPem: string };
   readonly child: ChildProcess;
   /** The functions the host indexed from `functions/`. */
   readonly functions: readonly { name: string; trigger: string }[];
@@ -113,6 +115,7 @@ export async function startProduct(
     systemKey: ready.durableTaskSystemKey,
     dir,
     keys,
+    loopback: { port: ready.port, caCertPem: ca },
     child,
     functions: ready.functions,
     admin,

@@ -196,6 +196,28 @@ describe('ServerFleet adapters over the real SDK clients against local ARM and R
       }
     });
 
+    it("keeps an accepted PATCH accepted when the SDK's first status poll inside beginUpdate fails (a read, not the write)", async () => {
+      const server = await arm.getServer(serverId(SUB_B, 'rg-x', 'pg-x3'));
+      const patchesBefore = h.azure.requests.filter((r) => r.method === 'PATCH' && r.status < 300).length;
+      // More 500s than the SDK's own retries: the first poll fails for good.
+      h.azure.faults.add({ service: 'arm', operation: 'operations.get', status: 500, count: 4 });
+      try {
+        const handle = await arm.beginEncryptionUpdate(
+          server.id,
+          buildPatchBody(server, { primary: uri(V2) }),
+        );
+        expect(JSON.parse(handle.pollerState)).toMatchObject({
+          state: { config: { operationLocation: expect.stringMatching(/^https:\/\//) } },
+        });
+        expect(h.azure.requests.filter((r) => r.method === 'PATCH' && r.status < 300).length).toBe(
+          patchesBefore + 1,
+        );
+        await expect(settle(arm, handle)).resolves.toMatchObject({ status: 'Succeeded' });
+      } finally {
+        h.azure.faults.clear();
+      }
+    });
+
     it('answers 409 while the server is busy, mapped to a retryable ConflictError', async () => {
       const server = await arm.getServer(serverId(SUB_B, 'rg-x', 'pg-x1'));
       const body = buildPatchBody(server, { primary: uri(V2) });

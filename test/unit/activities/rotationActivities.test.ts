@@ -101,6 +101,9 @@ class Fleet implements ServerFleet {
       invalid: this.invalid,
     });
   }
+  findServersWithCustomerManagedKeys(): Promise<ServerPage> {
+    return this.findServersReferencingKey();
+  }
   getServer(serverId: string): Promise<ServerSnapshot> {
     const s = this.servers.get(serverId);
     return s === undefined
@@ -188,7 +191,6 @@ describe('beginServerUpdate re-reads the server before it writes', () => {
   const expected = { primary: uri(V2) };
   const patch = (s: ServerSnapshot) => {
     const body: EncryptionPatchBody = {
-      identity: { type: 'UserAssigned', userAssignedIdentities: { [ID]: {} } },
       properties: {
         dataEncryption: { type: 'AzureKeyVault', primaryKeyURI: uri(V2), primaryUserAssignedIdentityId: ID },
       },

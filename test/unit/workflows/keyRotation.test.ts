@@ -414,7 +414,12 @@ describe('keyRotation orchestrator, driven by durable histories', () => {
       );
       expect(r.failed).toBeUndefined();
       // 5 + 10 + 20 + 40 + 80 s of backoff (plus the activities) outlast the 120 s outage.
-      expect(r.calls.filter((c) => c.name === 'readKey').length).toBeGreaterThan(2);
+      // Refused at 0, 6, 17, 38 and 79 s (the driver's activities take 1 s); the attempt at 160 s reads it.
+      const waits = r.history
+        .filter((h) => h.EventType === 10)
+        .map((e) => (Date.parse(String(e['FireAt'])) - Date.parse(e.Timestamp)) / 1000);
+      expect(waits.slice(0, 5)).toEqual([5, 10, 20, 40, 80]);
+      expect(r.calls.filter((c) => c.name === 'readKey')).toHaveLength(6 + 1); // + the final re-read
       expect(subs(r)).toEqual(['a']);
       expect((r.output as RotationOutput).status).toBe('completed');
       expect(pages(r)).toEqual([]);
@@ -658,6 +663,27 @@ describe('keyRotation orchestrator, driven by durable histories', () => {
       });
       expect(subs(r)).toEqual(['dark', 'a']);
       expect((r.output as RotationOutput).status).toBe('completedWithFailures');
+    });
+
+    it('an Inaccessible canary (it never tried the new version) does not hold the main ring back', async () => {
+      const base = planned('dark-canary', { ring: 'canary', action: 'skip' });
+      const canary: PlannedServer = {
+        ...base,
+        state: 'Inaccessible',
+        slots: base.slots.map((x) => ({ ...x, decision: 'deferred' as const })),
+      };
+      const s: Scenario = { key: twoVersions, latest: version(V2, 1, 365), servers: [canary, planned('a')] };
+      const r = await run(rotationInput(), s, [], (call, now) =>
+        call.name === 'serverRollover' &&
+        (call.input as ServerRolloverInput).server.serverName === 'dark-canary'
+          ? { result: { ...outcome('dark-canary', 'failed'), reasonCode: 'ServerInaccessible' } }
+          : responder(s)(call, now),
+      );
+      expect(subs(r)).toEqual(['dark-canary', 'a']);
+      const out = r.output as RotationOutput;
+      expect(out.status).toBe('completedWithFailures');
+      expect(out.servers.find((o) => o.serverName === 'a')?.outcome).toBe('updated');
+      expect(pages(r).map((p) => p.dedupKey)).not.toContain('cmk:contoso-pg-kv:pg-cmk:rotation:canaryfailed');
     });
 
     it('an instance started by an older deployment (no schema version) ends at once without replaying its steps', async () => {

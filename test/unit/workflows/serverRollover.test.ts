@@ -35,7 +35,6 @@ const input: ServerRolloverInput = {
 const update: Extract<PrepareServerOutput, { kind: 'update' }> = {
   kind: 'update',
   patch: {
-    identity: { type: 'UserAssigned', userAssignedIdentities: { [IDENTITY]: {} } },
     properties: {
       dataEncryption: {
         type: 'AzureKeyVault',
