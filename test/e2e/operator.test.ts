@@ -167,7 +167,7 @@ describe('operator API', () => {
     const request = (await p.audit()).find(
       (e) => e.name === 'CmkRotation.EventReceived' && e.properties['trigger'] === 'operator:function-key',
     );
-    expect(request?.properties['reason']).toBe('rotation started (operator: CHG-7 rotate now)');
+    expect(request?.properties['detail.operatorReason']).toBe('CHG-7 rotate now');
   });
 
   it('retries one failed server only: the others are not touched again; refused while running and for a server that did not fail', async () => {
