@@ -41,16 +41,15 @@ async function answer(work: () => Promise<HttpResponseInit>): Promise<HttpRespon
   try {
     return await work();
   } catch (e) {
-    if (e instanceof RetryRefusedError) return { status: 409, jsonBody: { error: e.message, code: e.code } };
-    if (e instanceof OperatorKeyNotFoundError)
-      return { status: 404, jsonBody: { error: e.message, code: e.code } };
+    if (e instanceof RetryRefusedError) return { status: 409, jsonBody: { error: e.message } };
+    if (e instanceof OperatorKeyNotFoundError) return { status: 404, jsonBody: { error: e.message } };
     if (e instanceof OperatorDependencyError)
-      return { status: 503, headers: { 'retry-after': '30' }, jsonBody: { error: e.message, code: e.code } };
+      return { status: 503, headers: { 'retry-after': '30' }, jsonBody: { error: e.message } };
     if (e instanceof OperatorRequestError || e instanceof InvalidInputError)
-      return { status: 400, jsonBody: { error: e.message, code: e.code } };
-    if (e instanceof NotFoundError) return { status: 404, jsonBody: { error: e.message, code: e.code } };
+      return { status: 400, jsonBody: { error: e.message } };
+    if (e instanceof NotFoundError) return { status: 404, jsonBody: { error: e.message } };
     if (e instanceof AzureCallError)
-      return { status: 502, jsonBody: { error: `Azure refused: ${e.azureCode ?? e.code}`, code: e.code } };
+      return { status: 502, jsonBody: { error: `Azure refused: ${e.azureCode ?? e.code}` } };
     throw e;
   }
 }
