@@ -58,22 +58,19 @@ export function authorizeArm(req: Request, apiVersions: readonly string[]): stri
   return claims.oid;
 }
 
-export function knownSubscriptions(world: World): Set<string> {
-  const subs = new Set<string>();
-  for (const r of world.servers.values()) subs.add(String(r.json['id']).split('/')[2]?.toLowerCase() ?? '');
-  for (const v of world.vaults.values()) subs.add(v.subscriptionId.toLowerCase());
-  return subs;
+/** Does the subscription (lower-case) exist: it holds a server or a vault. Indexed, not a scan of servers. */
+export function knownSubscription(world: World, sub: string): boolean {
+  if (world.serversBySubscription.has(sub)) return true;
+  for (const v of world.vaults.values()) if (v.subscriptionId.toLowerCase() === sub) return true;
+  return false;
 }
 
-export function knownResourceGroups(world: World, sub: string): Set<string> {
-  const rgs = new Set<string>();
-  for (const r of world.servers.values()) {
-    const parts = String(r.json['id']).split('/');
-    if (parts[2]?.toLowerCase() === sub) rgs.add(parts[4]?.toLowerCase() ?? '');
-  }
+/** Does the resource group exist in the subscription (both lower-case): it holds a server or a vault. */
+export function knownResourceGroup(world: World, sub: string, rg: string): boolean {
+  if (world.serversByResourceGroup.has(`${sub}/${rg}`)) return true;
   for (const v of world.vaults.values())
-    if (v.subscriptionId.toLowerCase() === sub) rgs.add(v.resourceGroup.toLowerCase());
-  return rgs;
+    if (v.subscriptionId.toLowerCase() === sub && v.resourceGroup.toLowerCase() === rg) return true;
+  return false;
 }
 
 export function throttle(

@@ -56,6 +56,7 @@ export function patchServer(ctx: ArmContext, record: ServerRecord, req: Request)
   record.operation = op;
   const previousState = props['state'];
   props['state'] = 'Updating';
+  ctx.world.serverChanged(record);
   ctx.scheduler.after(ctx.world.behaviour.updateDurationMs, `complete PATCH of ${name}`, () =>
     completePatch(ctx, record, op, plan, previousState),
   );
@@ -84,6 +85,7 @@ function completePatch(
         op.error = { code: check.code, message: check.message };
         op.endTime = ctx.world.clock.now();
         props['state'] = previousState;
+        ctx.world.serverChanged(record);
         return;
       }
     }
@@ -110,4 +112,5 @@ function completePatch(
   props['state'] = previousState;
   op.status = 'Succeeded';
   op.endTime = ctx.world.clock.now();
+  ctx.world.serverChanged(record);
 }

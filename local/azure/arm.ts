@@ -1,8 +1,8 @@
 import {
   armError,
   authorizeArm,
-  knownResourceGroups,
-  knownSubscriptions,
+  knownResourceGroup,
+  knownSubscription,
   throttle,
   type ArmContext,
 } from './arm-common';
@@ -152,7 +152,7 @@ export function routeArm(ctx: ArmContext, req: Request): ArmRoute {
       operation: 'roleAssignments.listForScope',
       handle: () => {
         const principal = authorizeArm(req, AUTHORIZATION_API_VERSIONS);
-        if (!knownSubscriptions(ctx.world).has(sub))
+        if (!knownSubscription(ctx.world, sub))
           throw armError(
             404,
             'SubscriptionNotFound',
@@ -173,7 +173,7 @@ export function routeArm(ctx: ArmContext, req: Request): ArmRoute {
       operation: route.operation,
       handle: () => {
         const principal = authorizeArm(req, route.apiVersions ?? ARM_API_VERSIONS);
-        if (!knownSubscriptions(ctx.world).has(sub))
+        if (!knownSubscription(ctx.world, sub))
           throw armError(
             404,
             'SubscriptionNotFound',
@@ -229,16 +229,13 @@ function serverIdOf({ params, sub }: Call): string {
 
 function listServers(call: Call): Reply {
   const { ctx, req, sub } = call;
-  const records = readable(
-    call,
-    [...ctx.world.servers.values()].filter((r) => String(r.json['id']).split('/')[2]?.toLowerCase() === sub),
-  );
+  const records = readable(call, [...(ctx.world.serversBySubscription.get(sub) ?? [])]);
   return { status: 200, body: pageOf(ctx, records, req, req.path) };
 }
 
 function checkResourceGroup({ ctx, params, sub }: Call): string {
   const rg = (params['rg'] ?? '').toLowerCase();
-  if (!knownResourceGroups(ctx.world, sub).has(rg))
+  if (!knownResourceGroup(ctx.world, sub, rg))
     throw armError(
       404,
       'ResourceGroupNotFound',
@@ -249,13 +246,7 @@ function checkResourceGroup({ ctx, params, sub }: Call): string {
 
 function listServersInResourceGroup(call: Call): Reply {
   const rg = checkResourceGroup(call);
-  const records = readable(
-    call,
-    [...call.ctx.world.servers.values()].filter((r) => {
-      const p = String(r.json['id']).toLowerCase().split('/');
-      return p[2] === call.sub && p[4] === rg;
-    }),
-  );
+  const records = readable(call, [...(call.ctx.world.serversByResourceGroup.get(`${call.sub}/${rg}`) ?? [])]);
   return { status: 200, body: pageOf(call.ctx, records, call.req, call.req.path) };
 }
 

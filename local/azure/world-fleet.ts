@@ -148,6 +148,17 @@ export function addServer(world: World, raw: unknown): ServerRecord {
     }
   }
   const record: ServerRecord = { json, operation: undefined, invalidSince: {} };
-  world.servers.set(ref.id.toLowerCase(), record);
+  const key = ref.id.toLowerCase();
+  const previous = world.servers.get(key);
+  world.servers.set(key, record);
+  const [, , sub = '', , rg = ''] = key.split('/');
+  const replace = (list: ServerRecord[] | undefined): ServerRecord[] => [
+    ...(list ?? []).filter((r) => r !== previous),
+    record,
+  ];
+  world.serversBySubscription.set(sub, replace(world.serversBySubscription.get(sub)));
+  world.serversByResourceGroup.set(`${sub}/${rg}`, replace(world.serversByResourceGroup.get(`${sub}/${rg}`)));
+  if (previous !== undefined) world.health.removed(previous);
+  world.serverChanged(record);
   return record;
 }

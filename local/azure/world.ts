@@ -10,7 +10,7 @@ import { vaultHost, type KeyVersion, type RotationPolicy, type Vault, type Vault
 import { addServer, loadWorld } from './world-fleet';
 import { checkKeyAccess, grant, principalOf, revoke } from './world-grants';
 import { addVersion, rotate, setRotationPolicy } from './world-keys';
-import { evaluate, evaluateServers } from './world-time';
+import { evaluate, evaluateServers, ServerHealth } from './world-time';
 
 export type KeyEventType = 'KeyNewVersionCreated' | 'KeyNearExpiry' | 'KeyExpired';
 
@@ -74,6 +74,11 @@ export class World {
   readonly vaults = new Map<string, Vault>();
   readonly identities = new Map<string, FleetIdentity>();
   readonly servers = new Map<string, ServerRecord>();
+  /** Servers by subscription, and by `<subscription>/<resource group>` (lower-case): kept by addServer. */
+  readonly serversBySubscription = new Map<string, ServerRecord[]>();
+  readonly serversByResourceGroup = new Map<string, ServerRecord[]>();
+  /** Which servers the key status check must look at (world-time). */
+  readonly health = new ServerHealth();
   readonly operations = new Map<string, Operation>();
   readonly events = new EventEmitter<{ key: [KeyEvent] }>();
   /** ARM role assignments from the fleet file; undefined: the infra defaults (arm-authz.ts). */
@@ -108,6 +113,11 @@ export class World {
 
   addServer(raw: unknown): ServerRecord {
     return addServer(this, raw);
+  }
+
+  /** A server's JSON changed outside the key status check (a PATCH started or ended): look at it again. */
+  serverChanged(record: ServerRecord): void {
+    this.health.changed(record);
   }
 
   findServer(id: string): ServerRecord | undefined {

@@ -1,11 +1,12 @@
 import { KeyClient } from '@azure/keyvault-keys';
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { localAppSettings } from '../../local/app';
 import { customEventsOf } from '../../local/azure/capture';
 import type { FaultRule } from '../../local/azure/faults';
 import type { FleetFile } from '../../local/azure/fleet';
+import { InstanceStore } from '../../local/host/durable/store';
 import type { RotationOutput } from '../../shared/domain/rotation';
 import { startHost, type HostProcess } from '../support/hostProcess';
 import { startHarness, waitFor } from '../support/localAzure';
@@ -167,10 +168,9 @@ export async function runChaos(
     if (done.runtimeStatus !== 'Completed') problems.push(`rotation instance ${done.runtimeStatus ?? '?'}`);
 
     // No instance (rotation or server rollover) ever Failed.
-    for (const file of readdirSync(join(dataDir, 'instances'))) {
-      const state = JSON.parse(readFileSync(join(dataDir, 'instances', file), 'utf8')) as { status?: string };
-      if (state.status === 'Failed') problems.push(`instance ${file} Failed`);
-    }
+    const store = new InstanceStore(dataDir, { readOnly: true });
+    for (const id of store.list())
+      if (store.load(id)?.status === 'Failed') problems.push(`instance ${id} Failed`);
 
     // ARM is the truth: every eligible server on the newest version; the broken one still on its old one.
     for (const r of h.azure.world.servers.values()) {

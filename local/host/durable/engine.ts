@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import type { FunctionRegistry, RegisteredFunction } from '../core';
 import { invokeFunction, typed, untyped } from '../invoke';
 import {
@@ -96,6 +97,10 @@ function ev(
   return { EventType: type, EventId: eventId, IsPlayed: false, Timestamp: timestamp, ...fields };
 }
 
+function played(e: HistoryEvent): HistoryEvent {
+  return { ...e, IsPlayed: true };
+}
+
 function json(value: unknown): string | undefined {
   return value === undefined ? undefined : JSON.stringify(value);
 }
@@ -118,11 +123,15 @@ export class DurableEngine {
   private readonly orchestrationSlots: Semaphore;
   private readonly timers = new Map<string, NodeJS.Timeout>();
   private readonly inflight = new Set<string>();
+  private readonly waitingEpisodes = new Set<string>();
   private stopped = false;
-  readonly counters = { episodes: 0, activityExecutions: 0, replayCpuMs: 0 };
+  /** `storeMs`: event-loop time inside the instance store (see `timed`). */
+  readonly counters = { episodes: 0, activityExecutions: 0, replayCpuMs: 0, storeMs: 0 };
+  private readonly store: InstanceStore;
 
   constructor(private readonly options: EngineOptions) {
     patchExecutor();
+    this.store = timed(options.store, this.counters);
     this.activitySlots = new Semaphore(options.maxConcurrentActivities);
     this.orchestrationSlots = new Semaphore(options.maxConcurrentOrchestrations);
   }
@@ -156,7 +165,7 @@ export class DurableEngine {
   }
 
   get(instanceId: string): InstanceState | undefined {
-    return this.options.store.load(instanceId);
+    return this.store.load(instanceId);
   }
 
   /**
@@ -173,11 +182,11 @@ export class DurableEngine {
     const invalid = instanceId === undefined ? undefined : invalidInstanceId(instanceId);
     if (invalid !== undefined) return Promise.reject(new InvalidInstanceIdError(invalid));
     const id = instanceId ?? randomUUID().replace(/-/g, '');
-    return this.withLock<{ instanceId: string; created: boolean }>(id, () => {
-      const existing = this.options.store.load(id);
+    return this.withLock<{ instanceId: string; created: boolean }>(id, async () => {
+      const existing = this.store.load(id);
       if (existing !== undefined && !TERMINAL.includes(existing.status))
-        return Promise.resolve({ instanceId: id, created: false });
-      if (existing !== undefined) this.options.store.delete(id);
+        return { instanceId: id, created: false };
+      if (existing !== undefined) this.store.delete(id);
       const now = this.now();
       const state: InstanceState = {
         instanceId: id,
@@ -193,22 +202,22 @@ export class DurableEngine {
         history: [],
         inboxGeneration: 0,
       };
-      this.options.store.commit(state);
+      await this.store.commit(state, [], true);
       this.options.log(`orchestration ${name} (${id}) Pending`);
       this.schedule(id);
-      return Promise.resolve({ instanceId: id, created: true });
+      return { instanceId: id, created: true };
     });
   }
 
   /** Adds events to an instance's inbox (durably) and schedules an episode. */
   private deliver(instanceId: string, events: HistoryEvent[]): Promise<'ok' | 'notFound' | 'gone'> {
-    return this.withLock(instanceId, () => {
-      const state = this.options.store.load(instanceId);
-      if (state === undefined) return Promise.resolve('notFound' as const);
-      if (TERMINAL.includes(state.status)) return Promise.resolve('gone' as const);
-      this.options.store.append(instanceId, state.inboxGeneration, events);
+    return this.withLock(instanceId, async () => {
+      const state = this.store.load(instanceId);
+      if (state === undefined) return 'notFound' as const;
+      if (TERMINAL.includes(state.status)) return 'gone' as const;
+      await this.store.append(instanceId, state.inboxGeneration, events);
       this.schedule(instanceId);
-      return Promise.resolve('ok' as const);
+      return 'ok' as const;
     });
   }
 
@@ -223,30 +232,36 @@ export class DurableEngine {
   }
 
   terminate(instanceId: string, reason: string): Promise<'ok' | 'notFound' | 'gone'> {
-    return this.withLock(instanceId, () => {
-      const state = this.options.store.load(instanceId);
-      if (state === undefined) return Promise.resolve('notFound' as const);
-      if (TERMINAL.includes(state.status)) return Promise.resolve('gone' as const);
+    return this.withLock(instanceId, async () => {
+      const state = this.store.load(instanceId);
+      if (state === undefined) return 'notFound' as const;
+      if (TERMINAL.includes(state.status)) return 'gone' as const;
       const now = this.now();
-      state.history.push(ev(EventType.ExecutionTerminated, now, { Input: JSON.stringify(reason) }));
-      this.finish(state, 'Terminated', reason, now);
-      return Promise.resolve('ok' as const);
+      const terminated = played(ev(EventType.ExecutionTerminated, now, { Input: JSON.stringify(reason) }));
+      await this.finish(
+        { ...state, history: [...state.history, terminated] },
+        [terminated],
+        'Terminated',
+        reason,
+        now,
+      );
+      return 'ok' as const;
     });
   }
 
   purge(instanceId: string): Promise<boolean> {
     return this.withLock(instanceId, () => {
-      const state = this.options.store.load(instanceId);
+      const state = this.store.load(instanceId);
       if (state === undefined || !TERMINAL.includes(state.status)) return Promise.resolve(false);
-      this.options.store.delete(instanceId);
+      this.store.delete(instanceId);
       return Promise.resolve(true);
     });
   }
 
   list(): InstanceState[] {
-    return this.options.store
+    return this.store
       .list()
-      .map((id) => this.options.store.load(id))
+      .map((id) => this.store.load(id))
       .filter((s): s is InstanceState => s !== undefined);
   }
 
@@ -257,7 +272,7 @@ export class DurableEngine {
         void this.notifyParent(state);
         continue;
       }
-      const inbox = this.options.store.inbox(state.instanceId, state.inboxGeneration);
+      const inbox = this.store.inbox(state.instanceId, state.inboxGeneration);
       const done = new Set<number>();
       for (const e of [...state.history, ...inbox]) {
         if (typeof e['TaskScheduledId'] === 'number') done.add(e['TaskScheduledId']);
@@ -277,8 +292,14 @@ export class DurableEngine {
     this.timers.clear();
   }
 
+  /**
+   * Runs an episode soon. One waiting episode per instance is enough: it reads the whole inbox when it
+   * runs, so deliveries before then need no episode of their own (a fan-in of N results is one or a few
+   * episodes, not N that find nothing to do).
+   */
   private schedule(instanceId: string): void {
-    if (this.stopped) return;
+    if (this.stopped || this.waitingEpisodes.has(instanceId)) return;
+    this.waitingEpisodes.add(instanceId);
     setImmediate(() => void this.runEpisode(instanceId));
   }
 
@@ -297,9 +318,11 @@ export class DurableEngine {
   }
 
   private async episode(instanceId: string): Promise<void> {
-    const state = this.options.store.load(instanceId);
+    // From here on, a delivery needs an episode after this one.
+    this.waitingEpisodes.delete(instanceId);
+    const state = this.store.load(instanceId);
     if (state === undefined || TERMINAL.includes(state.status)) return;
-    const inbox = this.options.store.inbox(instanceId, state.inboxGeneration);
+    const inbox = this.store.inbox(instanceId, state.inboxGeneration);
     const first = state.history.length === 0;
     if (!first && inbox.length === 0) return;
     const now = this.now();
@@ -313,10 +336,8 @@ export class DurableEngine {
         }),
       );
     fresh.push(...inbox);
-    const history = [
-      ...state.history.map((e) => ({ ...e, IsPlayed: true })),
-      ...fresh.map((e) => ({ ...e, IsPlayed: false })),
-    ];
+    // Committed events are stored played; only this episode's are new to the orchestrator.
+    const history = [...state.history, ...fresh.map((e) => ({ ...e, IsPlayed: false }))];
     const fn = this.fn(state.name, 'orchestrationTrigger');
     const binding = {
       history,
@@ -364,46 +385,55 @@ export class DurableEngine {
       failure = this.checkDeterminism(state, orchestratorState);
     const scheduled =
       failure === undefined && executor !== undefined ? this.newWork(state, executor, now) : [];
-    state.history.push(
-      ...fresh.map((e) => ({ ...e, IsPlayed: true })),
-      ...scheduled,
-      ev(EventType.OrchestratorCompleted, now),
-    );
-    state.customStatus = orchestratorState?.customStatus;
-    state.lastUpdatedTime = now;
-    state.inboxGeneration++;
+    const appended = [...fresh, ...scheduled, ev(EventType.OrchestratorCompleted, now)].map(played);
+    const next: InstanceState = {
+      ...state,
+      history: [...state.history, ...appended],
+      customStatus: orchestratorState?.customStatus,
+      lastUpdatedTime: now,
+      inboxGeneration: state.inboxGeneration + 1,
+      status: 'Running',
+    };
     const wasPending = state.status === 'Pending';
-    state.status = 'Running';
 
     const continueAsNew =
       orchestratorState?.isDone === true
         ? this.findAction(orchestratorState, ActionType.ContinueAsNew)
         : undefined;
     if (failure !== undefined) {
-      state.history.push(
+      const failed = played(
         ev(EventType.ExecutionFailed, now, { OrchestrationStatus: 'Failed', Reason: failure }),
       );
-      this.finish(state, 'Failed', failure, now);
+      await this.finish(
+        { ...next, history: [...next.history, failed] },
+        [...appended, failed],
+        'Failed',
+        failure,
+        now,
+      );
     } else if (continueAsNew !== undefined) {
       // A new execution: fresh history, the new input; events not yet consumed stay in the journal.
-      state.history = [];
-      state.input = actionInput(continueAsNew['input']);
-      state.status = 'Running';
-      this.options.store.commit(state);
+      await this.store.commit({ ...next, history: [], input: actionInput(continueAsNew['input']) }, [], true);
       this.options.log(`orchestration ${state.name} (${instanceId}) ContinuedAsNew`);
       this.schedule(instanceId);
     } else if (orchestratorState?.isDone === true) {
-      state.history.push(
+      const completed = played(
         ev(EventType.ExecutionCompleted, now, {
           OrchestrationStatus: 'Completed',
           Result: json(orchestratorState.output),
         }),
       );
-      this.finish(state, 'Completed', orchestratorState.output, now);
+      await this.finish(
+        { ...next, history: [...next.history, completed] },
+        [...appended, completed],
+        'Completed',
+        orchestratorState.output,
+        now,
+      );
     } else {
-      this.options.store.commit(state);
+      await this.store.commit(next, appended);
       if (wasPending) this.options.log(`orchestration ${state.name} (${instanceId}) Running`);
-      for (const e of scheduled) this.dispatch(state, e);
+      for (const e of scheduled) this.dispatch(next, e);
     }
   }
 
@@ -464,11 +494,15 @@ export class DurableEngine {
     return this.flatActions(s).find((a) => a['actionType'] === type);
   }
 
-  private finish(state: InstanceState, status: RuntimeStatus, output: unknown, now: string): void {
-    state.status = status;
-    state.output = output;
-    state.lastUpdatedTime = now;
-    this.options.store.commit(state);
+  private async finish(
+    next: InstanceState,
+    appended: readonly HistoryEvent[],
+    status: RuntimeStatus,
+    output: unknown,
+    now: string,
+  ): Promise<void> {
+    const state: InstanceState = { ...next, status, output, lastUpdatedTime: now };
+    await this.store.commit(state, appended);
     this.options.log(`orchestration ${state.name} (${state.instanceId}) ${status}`);
     void this.notifyParent(state);
   }
@@ -566,7 +600,7 @@ export class DurableEngine {
         ]);
         return;
       }
-      const child = this.options.store.load(childId);
+      const child = this.store.load(childId);
       if (child === undefined) {
         void this.start(String(e['Name']), childId, e['Input'] as string | undefined, {
           instanceId: state.instanceId,
@@ -633,12 +667,11 @@ export class DurableEngine {
 
   private async notifyParent(child: InstanceState): Promise<void> {
     if (child.parentInstanceId === undefined || child.parentTaskId === undefined) return;
-    const parent = this.options.store.load(child.parentInstanceId);
+    const parent = this.store.load(child.parentInstanceId);
     if (parent === undefined || TERMINAL.includes(parent.status)) return;
-    const already = [
-      ...parent.history,
-      ...this.options.store.inbox(parent.instanceId, parent.inboxGeneration),
-    ].some((e) => e['TaskScheduledId'] === child.parentTaskId);
+    const already = [...parent.history, ...this.store.inbox(parent.instanceId, parent.inboxGeneration)].some(
+      (e) => e['TaskScheduledId'] === child.parentTaskId,
+    );
     if (already) return;
     const now = this.now();
     const event =
@@ -654,6 +687,27 @@ export class DurableEngine {
           });
     await this.deliver(parent.instanceId, [event]);
   }
+}
+
+/**
+ * The store with the time each call holds the event loop (parsing, serializing, synchronous file
+ * access; not the asynchronous writes and fsyncs it waits for) added to `counters.storeMs`.
+ */
+function timed(store: InstanceStore, counters: { storeMs: number }): InstanceStore {
+  return new Proxy(store, {
+    get(target, prop, receiver) {
+      const value: unknown = Reflect.get(target, prop, receiver);
+      if (typeof value !== 'function') return value;
+      return (...args: unknown[]): unknown => {
+        const t = performance.now();
+        try {
+          return (value as (...a: unknown[]) => unknown).apply(target, args);
+        } finally {
+          counters.storeMs += performance.now() - t;
+        }
+      };
+    },
+  });
 }
 
 function retryDelay(task: ExecutorTask): number {
