@@ -16,6 +16,7 @@ import { handleKeyVaultEvent } from '../shared/triggers/keyVaultEvents';
 import { OperatorRequestError, requestOperatorRotation, rotationStatus } from '../shared/triggers/operator';
 import { runSweep } from '../shared/triggers/sweep';
 import { keyRotationOrchestrator } from '../shared/workflows/keyRotation';
+import { rolloutBatchOrchestrator } from '../shared/workflows/rolloutBatch';
 import { serverRolloverOrchestrator } from '../shared/workflows/serverRollover';
 
 /**
@@ -39,9 +40,11 @@ const orchestrators: {
   ) => Generator<df.Task, OrchestrationContract[K]['output'], unknown>;
 } = {
   [FUNCTION_NAMES.keyRotation]: keyRotationOrchestrator,
+  [FUNCTION_NAMES.rolloutBatch]: rolloutBatchOrchestrator,
   [FUNCTION_NAMES.serverRollover]: serverRolloverOrchestrator,
 };
 df.app.orchestration(FUNCTION_NAMES.keyRotation, orchestrators.keyRotation);
+df.app.orchestration(FUNCTION_NAMES.rolloutBatch, orchestrators.rolloutBatch);
 df.app.orchestration(FUNCTION_NAMES.serverRollover, orchestrators.serverRollover);
 
 // Every activity of the durable contract (shared/domain/steps.ts), each answering with a StepResult.

@@ -197,7 +197,7 @@ export function loadConfig(env: Env): Config {
     subscriptions,
     allowedVaults,
     discovery: discovery ?? 'resourceGraph',
-    maxParallelUpdates: int(SETTINGS.maxParallelUpdates, 5, 1, 50),
+    maxParallelUpdates: int(SETTINGS.maxParallelUpdates, 100, 1, 500),
     canaryTag: raw(SETTINGS.canaryTag) ?? 'cmk-rotation-ring',
     optOutTag: raw(SETTINGS.optOutTag) ?? 'cmk-rotation-optout',
     minKeyLifetimeDays: int(SETTINGS.minKeyLifetimeDays, 30, 0, 3650),

@@ -10,5 +10,6 @@ export const FUNCTION_NAMES = {
   /** HTTP trigger: the operator API (status of a key's rotation, manual rotation). */
   rotateKeyNow: 'rotateKeyNow',
   keyRotation: 'keyRotation',
+  rolloutBatch: 'rolloutBatch',
   serverRollover: 'serverRollover',
 } as const;

@@ -15,7 +15,7 @@ describe('loadConfig', () => {
       subscriptions: ['6f1c2b9e-3d4a-4e8b-9a1f-0c2d3e4f5a6b', 'b2e4c6a8-1f3d-4b5e-8c7a-9d0e1f2a3b4c'],
       allowedVaults: ['contoso-pg-kv', 'contoso-geo-kv'],
       discovery: 'resourceGraph',
-      maxParallelUpdates: 5,
+      maxParallelUpdates: 100,
       canaryTag: 'cmk-rotation-ring',
       optOutTag: 'cmk-rotation-optout',
       minKeyLifetimeDays: 30,
@@ -73,7 +73,7 @@ describe('loadConfig', () => {
     [
       'a parallelism of zero',
       { CMK_MAX_PARALLEL_UPDATES: '0' },
-      'CMK_MAX_PARALLEL_UPDATES must be a whole number from 1 to 50',
+      'CMK_MAX_PARALLEL_UPDATES must be a whole number from 1 to 500',
     ],
     [
       'a critical threshold above the warning one',

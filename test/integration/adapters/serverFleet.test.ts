@@ -137,15 +137,20 @@ describe('ServerFleet adapters over the real SDK clients against local ARM and R
       await expect(arm.getServer(serverId(SUB_A, 'rg-nope', 'pg-a'))).rejects.toBeInstanceOf(NotFoundError);
     });
 
-    it('starts the PATCH without waiting, reports InProgress, then Succeeded with the key verified', async () => {
+    it('starts the PATCH with one request (no poll), reports InProgress, then Succeeded with the key verified', async () => {
       const server = await arm.getServer(serverId(SUB_B, 'rg-b', 'pg-b'));
+      const before = h.azure.requests.length;
       const handle = await arm.beginEncryptionUpdate(server.id, buildPatchBody(server, { primary: uri(V2) }));
-      expect(JSON.parse(handle.pollerState)).toBeDefined();
+      // The SDK's beginUpdate would also have polled the operation once here.
+      expect(h.azure.requests.slice(before).map((r) => r.operation)).toEqual(['servers.update']);
+      expect(handle.operationUrl).toMatch(/^https:\/\/management\.azure\.com\/subscriptions\/.*\/azureAsyncOperation\//);
+      const polled = h.azure.requests.length;
       await expect(arm.pollOperation(handle)).resolves.toEqual({ status: 'InProgress' });
+      expect(h.azure.requests.slice(polled).map((r) => r.operation)).toEqual(['operations.get']);
       expect((await arm.getServer(server.id)).state).toBe('Updating');
       const done = await settle(arm, handle);
       expect(done.status).toBe('Succeeded');
-      const after = done.status === 'Succeeded' ? done.server : undefined;
+      const after = await arm.getServer(server.id);
       expect(after).toMatchObject({
         state: 'Ready',
         dataEncryption: {

@@ -3,6 +3,7 @@ import type { Incident } from '../../../shared/domain/incident';
 import type { KeyInfo, KeyVersionInfo } from '../../../shared/domain/model';
 import type {
   PlannedServer,
+  RolloutBatchInput,
   RotationInput,
   RotationOutput,
   ServerOutcome,
@@ -10,6 +11,7 @@ import type {
 } from '../../../shared/domain/rotation';
 import { RETRY_POLICIES } from '../../../shared/domain/rotation';
 import { keyRotationOrchestrator } from '../../../shared/workflows/keyRotation';
+import { rolloutBatchOrchestrator } from '../../../shared/workflows/rolloutBatch';
 import type { UnplannableServer } from '../../../shared/domain/steps';
 import {
   runOrchestration,
@@ -46,10 +48,23 @@ interface Scenario {
   unplannable?: UnplannableServer[];
 }
 
-function responder(s: Scenario): Responder {
+/**
+ * The scenario's answers. A `rolloutBatch` sub-orchestration runs for real (the batch orchestrator
+ * through its own durable history), its servers answered from the scenario; what the batches
+ * scheduled is collected in `nested`.
+ */
+function responder(s: Scenario, nested: ScheduledCall[] = []): Responder {
   let reads = 0;
-  return (call) => {
+  const answer: Responder = async (call, now) => {
     switch (call.name) {
+      case 'rolloutBatch': {
+        const batch = await runOrchestration(rolloutBatchOrchestrator, call.input as RolloutBatchInput, answer, {
+          instanceId: call.instanceId ?? 'batch',
+          start: new Date(now).toISOString(),
+        });
+        nested.push(...batch.calls);
+        return batch.failed === undefined ? { result: batch.output } : { error: batch.failed };
+      }
       case 'readKey':
         reads++;
         return stepOk({ key: s.key, latest: reads === 1 ? s.latest : (s.rereadLatest ?? s.latest) });
@@ -72,24 +87,43 @@ function responder(s: Scenario): Responder {
         return stepOk(null);
     }
   };
+  return answer;
 }
 
-const run = (input: RotationInput, s: Scenario, signals: Signal[] = [], respond?: Responder): Promise<Run> =>
-  runOrchestration(keyRotationOrchestrator, input, respond ?? responder(s), {
+type NestedRun = Run & { readonly nested: ScheduledCall[] };
+const run = async (
+  input: RotationInput,
+  s: Scenario,
+  signals: Signal[] = [],
+  respond?: Responder,
+): Promise<NestedRun> => {
+  const nested: ScheduledCall[] = [];
+  const r = await runOrchestration(keyRotationOrchestrator, input, respond ?? responder(s, nested), {
     instanceId: 'cmk-rotation:contoso-pg-kv:pg-cmk',
     start: NOW,
     signals,
   });
+  return { ...r, nested };
+};
 
-const subs = (r: Run): string[] =>
+/** The servers the parent handed to its batches. */
+const batched = (r: Run): string[] =>
   r.calls
-    .filter((c) => c.kind === 'subOrchestration')
+    .filter((c) => c.name === 'rolloutBatch')
+    .flatMap((c) => (c.input as RolloutBatchInput).servers.map((s) => s.serverName));
+/** The parent's calls, then what its batches scheduled. */
+const everything = (r: Run): ScheduledCall[] => [...r.calls, ...((r as Partial<NestedRun>).nested ?? [])];
+const subs = (r: Run): string[] =>
+  everything(r)
+    .filter((c) => c.name === 'serverRollover')
     .map((c) => (c.input as ServerRolloverInput).server.serverName);
 const pages = (r: Run): Incident[] =>
-  r.calls.filter((c) => c.name === 'pageOperator').map((c) => (c.input as { incident: Incident }).incident);
+  everything(r)
+    .filter((c) => c.name === 'pageOperator')
+    .map((c) => (c.input as { incident: Incident }).incident);
 /** Audit records in the order sent (a page's own outcome, OperatorPaged/PageFailed, left out). */
 const audits = (r: Run): AuditRecord[] =>
-  r.calls
+  everything(r)
     .flatMap((c) => (c.name === 'recordAudit' ? (c.input as AuditRecord[]) : []))
     .filter((a) => a.step !== 'OperatorPaged' && a.step !== 'PageFailed');
 const names = (calls: ScheduledCall[]): string[] => calls.map((c) => c.name);
@@ -97,7 +131,7 @@ const names = (calls: ScheduledCall[]): string[] => calls.map((c) => c.name);
 const twoVersions = keyWith(version(V1, 300, 65), version(V2, 1, 365));
 
 describe('keyRotation orchestrator, driven by durable histories', () => {
-  it('reads the key, plans, rolls out the canary ring alone first, then the rest in waves of maxParallelUpdates', async () => {
+  it('reads the key, plans, rolls out the canary ring alone first (its own batch), then the rest', async () => {
     const r = await run(rotationInput(), {
       key: twoVersions,
       latest: version(V2, 1, 365),
@@ -112,7 +146,7 @@ describe('keyRotation orchestrator, driven by durable histories', () => {
     expect(r.failed).toBeUndefined();
     expect(names(r.calls).slice(0, 2)).toEqual(['readKey', 'planRollout']);
     expect(subs(r)).toEqual(['canary-1', 'main-a', 'main-b', 'main-c']);
-    // Each wave is one Task.all: the history shows the canary's completion before the main ring starts.
+    // The canary batch completes in the history before the main ring's batch is created.
     const created = r.history.filter((e) => e.EventType === 7).map((e) => e.EventId);
     const completedBefore = (id: number) =>
       r.history.findIndex((e) => e.EventType === 8 && e.TaskScheduledId === id) <
@@ -332,7 +366,7 @@ describe('keyRotation orchestrator, driven by durable histories', () => {
       expect(r.failed).toBeUndefined();
       // 5 + 10 + 20 + 40 + 80 s of backoff (plus the activities) outlast the 120 s outage.
       expect(r.calls.filter((c) => c.name === 'readKey').length).toBeGreaterThan(2);
-      expect(subs(r)).toEqual(['a']);
+      expect(batched(r)).toEqual(['a']);
       expect((r.output as RotationOutput).status).toBe('completed');
       expect(pages(r)).toEqual([]);
     });
