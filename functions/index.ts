@@ -13,7 +13,16 @@ import { loadConfig } from '../shared/config';
 import { FUNCTION_NAMES } from '../shared/domain/names';
 import { STEP_NAMES, type OrchestrationContract } from '../shared/domain/steps';
 import { handleKeyVaultEvent } from '../shared/triggers/keyVaultEvents';
-import { OperatorRequestError, requestOperatorRotation, rotationStatus } from '../shared/triggers/operator';
+import { auditStartup, healthReport } from '../shared/triggers/health';
+import {
+  OperatorDependencyError,
+  OperatorKeyNotFoundError,
+  OperatorRequestError,
+  operatorCaller,
+  parseOperatorNote,
+  requestOperatorRotation,
+  rotationStatus,
+} from '../shared/triggers/operator';
 import { runSweep } from '../shared/triggers/sweep';
 import { keyRotationOrchestrator } from '../shared/workflows/keyRotation';
 import { rolloutBatchOrchestrator } from '../shared/workflows/rolloutBatch';
@@ -29,6 +38,9 @@ app.setup({ enableHttpStream: false });
 const config = loadConfig(process.env);
 for (const warning of config.warnings) console.warn(`[pg-cmk-rotator] ${warning}`);
 const services = createServices(config);
+void auditStartup(config, services.audit, new Date().toISOString(), (m) =>
+  console.warn(`[pg-cmk-rotator] ${m}`),
+);
 const activities = createRotationActivities(services);
 const client = df.input.durableClient();
 const instancesOf = (context: InvocationContext) => new DurableRotationInstances(df.getClient(context));
@@ -81,17 +93,22 @@ async function rotateKeyNow(request: HttpRequest, context: InvocationContext): P
         ? { status: 404, jsonBody: { instanceId, error: 'no rotation has run for this key' } }
         : { status: 200, jsonBody: { instanceId, runtimeStatus: info.runtimeStatus, output: info.output } };
     }
-    const caller = request.headers.get('x-ms-client-principal-name') ?? 'function-key';
+    const note = parseOperatorNote(await request.text());
+    const caller = operatorCaller(config, request.headers.get('x-ms-client-principal-name'));
     const outcome = await requestOperatorRotation(
       instancesOf(context),
-      { config, audit: services.audit },
+      { config, audit: services.audit, keys: services.keys },
       vault,
       key,
       caller,
+      note,
     );
     return { status: 202, jsonBody: outcome };
   } catch (e) {
     if (e instanceof OperatorRequestError) return { status: 400, jsonBody: { error: e.message } };
+    if (e instanceof OperatorKeyNotFoundError) return { status: 404, jsonBody: { error: e.message } };
+    if (e instanceof OperatorDependencyError)
+      return { status: 503, headers: { 'retry-after': '30' }, jsonBody: { error: e.message } };
     throw e;
   }
 }
@@ -101,4 +118,14 @@ app.http(FUNCTION_NAMES.rotateKeyNow, {
   authLevel: 'function',
   extraInputs: [client],
   handler: rotateKeyNow,
+});
+
+function health(): HttpResponseInit {
+  return { status: 200, jsonBody: healthReport(config) };
+}
+app.http(FUNCTION_NAMES.health, {
+  route: 'health',
+  methods: ['GET'],
+  authLevel: 'function',
+  handler: health,
 });

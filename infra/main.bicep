@@ -133,6 +133,8 @@ module functionApp 'modules/functionApp.bicep' = {
       CMK_SUBSCRIPTIONS: join(targetSubscriptionIds, ',')
       // Vault URLs (https://kv-sec.vault.azure.net, https://hsm1.managedhsm.azure.net), comma-separated.
       CMK_ALLOWED_VAULTS: join(keyStoreUrls, ',')
+      // Key stores usually live in a security subscription of their own: scoped apart from the servers.
+      CMK_VAULT_SUBSCRIPTIONS: join(union(map(keyVaults, v => toLower(v.subscriptionId)), []), ',')
       CMK_DISCOVERY: discovery
       CMK_MAX_PARALLEL_UPDATES: string(maxParallelUpdates)
       CMK_CANARY_TAG: canaryTag

@@ -36,25 +36,32 @@ export function connectAppToLocalAzure(target: LocalAzureTarget, principalId = L
 }
 
 /**
- * The app settings a local run uses, derived from the fleet (scope = its subscriptions and vaults) and
- * the stand-ins (ingestion, PagerDuty, a Teams webhook). Settings already in `env` win.
+ * The app settings a local run uses, derived from the fleet and the stand-ins (ingestion, PagerDuty, a
+ * Teams webhook). Scope as in a real estate: CMK_SUBSCRIPTIONS lists the subscriptions of the fleet's
+ * servers only; vaults are named by URL in CMK_ALLOWED_VAULTS (Managed HSMs on their own host) and
+ * their subscriptions go to CMK_VAULT_SUBSCRIPTIONS, never into CMK_SUBSCRIPTIONS. Settings already in
+ * `env` win.
  */
 export function localAppSettings(
   target: LocalAzureTarget,
   fleet: FleetFile,
   env: Readonly<Record<string, string | undefined>> = {},
 ): Record<string, string> {
-  const subscriptions = new Set<string>();
-  for (const v of fleet.vaults ?? []) subscriptions.add(v.subscriptionId.toLowerCase());
+  const serverSubscriptions = new Set<string>();
   for (const s of fleet.servers ?? []) {
     const m = /^\/subscriptions\/([^/]+)\//i.exec(
       typeof s === 'object' && s !== null ? String((s as { id?: unknown }).id) : '',
     );
-    if (m?.[1] !== undefined) subscriptions.add(m[1].toLowerCase());
+    if (m?.[1] !== undefined) serverSubscriptions.add(m[1].toLowerCase());
   }
+  const vaults = fleet.vaults ?? [];
+  const vaultSubscriptions = new Set(vaults.map((v) => v.subscriptionId.toLowerCase()));
+  const vaultUrl = (v: { name: string; kind?: string }) =>
+    `https://${v.name.toLowerCase()}.${v.kind === 'managedHsm' ? 'managedhsm' : 'vault'}.azure.net`;
   const defaults: Record<string, string> = {
-    [SETTINGS.subscriptions]: [...subscriptions].join(','),
-    [SETTINGS.allowedVaults]: (fleet.vaults ?? []).map((v) => v.name).join(','),
+    [SETTINGS.subscriptions]: [...serverSubscriptions].join(','),
+    [SETTINGS.allowedVaults]: vaults.map(vaultUrl).join(','),
+    [SETTINGS.vaultSubscriptions]: [...vaultSubscriptions].join(','),
     [SETTINGS.applicationInsights]: `InstrumentationKey=00000000-0000-0000-0000-000000000000;IngestionEndpoint=${target.url}/`,
     [SETTINGS.pagerDutyRoutingKey]: LOCAL_PAGERDUTY_ROUTING_KEY,
     [SETTINGS.pagerDutyEventsUrl]: `${target.url}/v2/enqueue`,

@@ -42,7 +42,11 @@ export function createServices(config: Config): Services {
     keys: new KeyVaultKeysAdapter({ credential, clientOptions }),
     fleet,
     pager,
-    audit: new ApplicationInsightsAuditTrail(config.applicationInsightsConnectionString),
+    audit: new ApplicationInsightsAuditTrail({
+      connectionString: config.applicationInsightsConnectionString,
+      credential,
+      clientOptions,
+    }),
     events: new EventGridKeyVaultEvents(),
   };
 }

@@ -1,4 +1,5 @@
 import { InvalidInputError } from './domain/errors';
+import { tryParseVaultUrl, type VaultRef } from './domain/keyId';
 import { isUuid } from './domain/resourceId';
 import type { RotationSettings } from './domain/rotation';
 
@@ -11,10 +12,23 @@ export type RotationConfig = Omit<RotationSettings, 'maxWriteAttempts'>;
  * setting, and never echoes a secret's value.
  */
 export interface Config extends RotationConfig {
-  /** Subscriptions whose flexible servers are in scope. */
+  /** Subscriptions whose flexible servers are in scope (servers only: vaults are scoped by URL). */
   readonly subscriptions: readonly string[];
-  /** Vault names (lower-case) whose keys the app acts on; events for other vaults are rejected. */
-  readonly allowedVaults: readonly string[];
+  /**
+   * Vaults and Managed HSMs whose keys the app acts on, by URL (a bare name means the public cloud's
+   * `https://<name>.vault.azure.net`); events for other vaults are rejected.
+   */
+  readonly allowedVaults: readonly VaultRef[];
+  /** When set, a key event must come from a vault in one of these subscriptions (`CMK_VAULT_SUBSCRIPTIONS`). */
+  readonly vaultSubscriptions: readonly string[] | undefined;
+  /**
+   * Who the operator API names as the caller: the App Service Authentication principal when the
+   * platform has it enabled for the app (`WEBSITE_AUTH_ENABLED=True`), else just `function-key` (a
+   * function key proves possession of the key, not who holds it, so no header is trusted then).
+   */
+  readonly callerAttribution: 'appServiceAuthentication' | 'functionKey';
+  /** Every pager channel and whether it is in use (an unusable setting disables its channel only). */
+  readonly pagerChannels: readonly PagerChannelState[];
   readonly discovery: 'resourceGraph' | 'armList';
   /** NCRONTAB of the reconcile sweep. */
   readonly sweepSchedule: string;
@@ -28,6 +42,27 @@ export interface Config extends RotationConfig {
   readonly applicationInsightsConnectionString: string;
   /** Things worth saying at startup that do not stop it (e.g. no pager configured). */
   readonly warnings: readonly string[];
+}
+
+export type PagerChannel = 'pagerDuty' | 'teams' | 'webhook';
+
+export interface PagerChannelState {
+  readonly channel: PagerChannel;
+  readonly state: 'enabled' | 'disabled' | 'notConfigured';
+  /** Why a channel is disabled: names the setting, never its value. */
+  readonly reason?: string;
+}
+
+/** The allowed vault an operator names by vault name, host or URL; undefined when none or ambiguous. */
+export function findAllowedVault(
+  config: Pick<Config, 'allowedVaults'>,
+  nameOrUrl: string,
+): VaultRef | 'ambiguous' | undefined {
+  const wanted = nameOrUrl.trim().toLowerCase().replace(/\/+$/, '');
+  const byUrl = config.allowedVaults.find((v) => v.vaultUrl === wanted || v.vaultUrl === `https://${wanted}`);
+  if (byUrl !== undefined) return byUrl;
+  const byName = config.allowedVaults.filter((v) => v.vaultName === wanted);
+  return byName.length > 1 ? 'ambiguous' : byName[0];
 }
 
 /** The part of the configuration a rotation carries in its input (orchestrators never read settings). */
@@ -55,6 +90,7 @@ export class ConfigError extends InvalidInputError {
 export const SETTINGS = {
   subscriptions: 'CMK_SUBSCRIPTIONS',
   allowedVaults: 'CMK_ALLOWED_VAULTS',
+  vaultSubscriptions: 'CMK_VAULT_SUBSCRIPTIONS',
   discovery: 'CMK_DISCOVERY',
   maxParallelUpdates: 'CMK_MAX_PARALLEL_UPDATES',
   canaryTag: 'CMK_CANARY_TAG',
@@ -75,6 +111,15 @@ export const SETTINGS = {
   applicationInsights: 'APPLICATIONINSIGHTS_CONNECTION_STRING',
 } as const;
 
+/**
+ * Settings the platform injects (never set by infra). `WEBSITE_AUTH_ENABLED`: "Read-only. Injected into a
+ * Windows or Linux app to indicate whether App Service authentication is enabled" (Microsoft Learn, App
+ * Service "Environment variables and app settings reference", authentication section).
+ */
+export const PLATFORM_SETTINGS = {
+  appServiceAuthEnabled: 'WEBSITE_AUTH_ENABLED',
+} as const;
+
 /** The settings `loadConfig` refuses to start without. */
 export const REQUIRED_SETTINGS = [
   SETTINGS.subscriptions,
@@ -83,6 +128,8 @@ export const REQUIRED_SETTINGS = [
 ] as const;
 
 const VAULT_NAME = /^[a-z][a-z0-9-]{1,22}[a-z0-9]$/;
+/** A setting whose Key Vault reference the platform could not resolve arrives as the reference itself. */
+const UNRESOLVED_KEY_VAULT_REFERENCE = /^@Microsoft\.KeyVault\(/i;
 const SIX_FIELD_CRON = /^\s*\S+(\s+\S+){5}\s*$/;
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -121,32 +168,34 @@ export function loadConfig(env: Env): Config {
     problems.push(`${name} must be true or false (got "${v}")`);
     return false;
   };
-  const httpsUrl = (name: string, secret: boolean): string | undefined => {
-    const v = raw(name);
-    if (v === undefined) return undefined;
-    try {
-      const u = new URL(v);
-      if (u.protocol !== 'https:') throw new Error('not https');
-      return v;
-    } catch {
-      // A webhook URL is a secret: name the setting, never the value.
-      problems.push(`${name} must be an https URL${secret ? '' : ` (got "${v}")`}`);
-      return undefined;
-    }
-  };
 
   const subscriptions = list(SETTINGS.subscriptions).map((s) => s.toLowerCase());
   for (const s of subscriptions)
     if (!isUuid(s))
       problems.push(`${SETTINGS.subscriptions} has "${s}", which is not a subscription id (UUID)`);
 
-  const allowedVaults = list(SETTINGS.allowedVaults).map((v) => {
-    const m = /^https:\/\/([^./]+)\.(vault\.azure\.net|managedhsm\.azure\.net)\/?$/i.exec(v);
-    return (m?.[1] ?? v).toLowerCase();
-  });
-  for (const v of allowedVaults)
-    if (!VAULT_NAME.test(v))
-      problems.push(`${SETTINGS.allowedVaults} has "${v}", which is not a vault name or URL`);
+  // Vault URLs (as infra emits them with environment().suffixes.keyvaultDns, or a Managed HSM's URL);
+  // a bare name is kept for existing settings and means the public cloud's <name>.vault.azure.net.
+  const allowedVaults: VaultRef[] = [];
+  for (const v of list(SETTINGS.allowedVaults)) {
+    const bare = v.toLowerCase();
+    const ref = VAULT_NAME.test(bare)
+      ? tryParseVaultUrl(`https://${bare}.vault.azure.net`)
+      : tryParseVaultUrl(v);
+    if (ref === undefined)
+      problems.push(
+        `${SETTINGS.allowedVaults} has "${v}", which is not a Key Vault or Managed HSM URL (or vault name)`,
+      );
+    else if (!allowedVaults.some((a) => a.vaultUrl === ref.vaultUrl)) allowedVaults.push(ref);
+  }
+  const vaultSubscriptionsRaw = raw(SETTINGS.vaultSubscriptions);
+  const vaultSubscriptions = vaultSubscriptionsRaw
+    ?.split(/[,;\s]+/)
+    .filter((x) => x !== '')
+    .map((x) => x.toLowerCase());
+  for (const x of vaultSubscriptions ?? [])
+    if (!isUuid(x))
+      problems.push(`${SETTINGS.vaultSubscriptions} has "${x}", which is not a subscription id (UUID)`);
 
   const discoveryRaw = raw(SETTINGS.discovery) ?? 'resourceGraph';
   const discovery =
@@ -171,15 +220,65 @@ export function loadConfig(env: Env): Config {
       `${SETTINGS.sweepSchedule} must be a six-field NCRONTAB expression (got "${sweepSchedule}")`,
     );
 
+  // Pager settings: one that cannot be used disables its channel with a warning instead of stopping
+  // the app, so rotation, the intake and the other channels keep working (an unresolved Key Vault
+  // reference arrives as the literal "@Microsoft.KeyVault(...)"). Values are never echoed.
+  const pagerChannels: PagerChannelState[] = [];
+  const channel = (
+    name: PagerChannel,
+    settings: readonly string[],
+    check: () => string | undefined,
+  ): boolean => {
+    if (settings.every((n) => raw(n) === undefined)) {
+      pagerChannels.push({ channel: name, state: 'notConfigured' });
+      return false;
+    }
+    const unresolved = settings.find((n) => UNRESOLVED_KEY_VAULT_REFERENCE.test(raw(n) ?? ''));
+    const reason =
+      unresolved !== undefined
+        ? `${unresolved} is an unresolved Key Vault reference (check the app's access to the secret)`
+        : check();
+    if (reason !== undefined) {
+      pagerChannels.push({ channel: name, state: 'disabled', reason });
+      warnings.push(`Pager channel ${name} is disabled: ${reason}.`);
+      return false;
+    }
+    pagerChannels.push({ channel: name, state: 'enabled' });
+    return true;
+  };
+  const httpsProblem = (name: string, secret: boolean): string | undefined => {
+    const v = raw(name);
+    if (v === undefined) return undefined;
+    try {
+      if (new URL(v).protocol === 'https:') return undefined;
+    } catch {
+      // fall through
+    }
+    // A webhook URL is a secret: name the setting, never the value.
+    return `${name} must be an https URL${secret ? '' : ` (got "${v}")`}`;
+  };
   const routingKey = raw(SETTINGS.pagerDutyRoutingKey);
-  if (routingKey !== undefined && routingKey.length !== 32)
-    problems.push(`${SETTINGS.pagerDutyRoutingKey} must be a 32-character Events API v2 integration key`);
-  const eventsUrl = httpsUrl(SETTINGS.pagerDutyEventsUrl, false) ?? 'https://events.pagerduty.com/v2/enqueue';
-  const teamsUrl = httpsUrl(SETTINGS.teamsWebhookUrl, true);
-  const webhookUrl = httpsUrl(SETTINGS.webhookUrl, true);
+  const eventsUrl = raw(SETTINGS.pagerDutyEventsUrl) ?? 'https://events.pagerduty.com/v2/enqueue';
+  const pagerDutyOk = channel('pagerDuty', [SETTINGS.pagerDutyRoutingKey], () =>
+    routingKey?.length !== 32
+      ? `${SETTINGS.pagerDutyRoutingKey} must be a 32-character Events API v2 integration key`
+      : httpsProblem(SETTINGS.pagerDutyEventsUrl, false),
+  );
+  const teamsUrl = raw(SETTINGS.teamsWebhookUrl);
+  const teamsOk = channel('teams', [SETTINGS.teamsWebhookUrl], () =>
+    httpsProblem(SETTINGS.teamsWebhookUrl, true),
+  );
+  const webhookUrl = raw(SETTINGS.webhookUrl);
   const webhookSecret = raw(SETTINGS.webhookSecret);
-  if (webhookUrl !== undefined && webhookSecret === undefined)
-    problems.push(`${SETTINGS.webhookSecret} is missing (required with ${SETTINGS.webhookUrl})`);
+  const webhookOk = channel('webhook', [SETTINGS.webhookUrl, SETTINGS.webhookSecret], () =>
+    webhookUrl === undefined
+      ? `${SETTINGS.webhookUrl} is missing (required with ${SETTINGS.webhookSecret})`
+      : webhookSecret === undefined
+        ? `${SETTINGS.webhookSecret} is missing (required with ${SETTINGS.webhookUrl})`
+        : httpsProblem(SETTINGS.webhookUrl, true),
+  );
+
+  const authEnabled = raw(PLATFORM_SETTINGS.appServiceAuthEnabled)?.toLowerCase() === 'true';
 
   const clientId = raw(SETTINGS.managedIdentityClientId);
   if (clientId !== undefined && !isUuid(clientId))
@@ -188,7 +287,7 @@ export function loadConfig(env: Env): Config {
   const applicationInsightsConnectionString = required(SETTINGS.applicationInsights);
   if (
     applicationInsightsConnectionString !== '' &&
-    !/InstrumentationKey=|IngestionEndpoint=/i.test(applicationInsightsConnectionString)
+    !/(^|;)\s*InstrumentationKey=[^;]+/i.test(applicationInsightsConnectionString)
   ) {
     problems.push(`${SETTINGS.applicationInsights} is not an Application Insights connection string`);
   }
@@ -196,6 +295,9 @@ export function loadConfig(env: Env): Config {
   const config: Config = {
     subscriptions,
     allowedVaults,
+    vaultSubscriptions,
+    callerAttribution: authEnabled ? 'appServiceAuthentication' : 'functionKey',
+    pagerChannels,
     discovery: discovery ?? 'resourceGraph',
     maxParallelUpdates: int(SETTINGS.maxParallelUpdates, 100, 1, 500),
     canaryTag: raw(SETTINGS.canaryTag) ?? 'cmk-rotation-ring',
@@ -207,9 +309,9 @@ export function loadConfig(env: Env): Config {
     operationTimeoutMinutes: int(SETTINGS.operationTimeoutMinutes, 60, 1, 1440),
     sweepSchedule,
     pagers: {
-      ...(routingKey !== undefined ? { pagerDuty: { routingKey, eventsUrl } } : {}),
-      ...(teamsUrl !== undefined ? { teams: { webhookUrl: teamsUrl } } : {}),
-      ...(webhookUrl !== undefined && webhookSecret !== undefined
+      ...(pagerDutyOk && routingKey !== undefined ? { pagerDuty: { routingKey, eventsUrl } } : {}),
+      ...(teamsOk && teamsUrl !== undefined ? { teams: { webhookUrl: teamsUrl } } : {}),
+      ...(webhookOk && webhookUrl !== undefined && webhookSecret !== undefined
         ? { webhook: { url: webhookUrl, secret: webhookSecret } }
         : {}),
     },
@@ -220,7 +322,7 @@ export function loadConfig(env: Env): Config {
   if (problems.length > 0) throw new ConfigError(problems);
   if (Object.keys(config.pagers).length === 0) {
     warnings.push(
-      `No pager is configured (${SETTINGS.pagerDutyRoutingKey}, ${SETTINGS.teamsWebhookUrl}, ${SETTINGS.webhookUrl}): failures will reach the audit trail only.`,
+      `No pager is usable (${SETTINGS.pagerDutyRoutingKey}, ${SETTINGS.teamsWebhookUrl}, ${SETTINGS.webhookUrl}): failures will reach the audit trail only.`,
     );
   }
   return config;

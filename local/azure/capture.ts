@@ -1,5 +1,20 @@
 import { createHash } from 'node:crypto';
+import { readBearer } from './credential';
 import { isObject, type Reply, type Request } from './http';
+
+/** How the Application Insights resource behind the ingestion stand-in is set up (fleet `applicationInsights`). */
+export interface IngestionSettings {
+  /**
+   * `DisableLocalAuth` of the component: only Entra-authenticated telemetry is ingested (a bearer token
+   * for `https://monitor.azure.com`). Default true, as infra deploys it.
+   */
+  readonly disableLocalAuth: boolean;
+  /** Principals holding "Monitoring Metrics Publisher" on the component; any principal when absent. */
+  readonly publishers: readonly string[] | undefined;
+}
+
+/** The Entra token audience of Application Insights ingestion in the public cloud. */
+export const MONITOR_AUDIENCE = 'https://monitor.azure.com';
 
 /** What arrived at Application Insights' ingestion endpoint, envelope by envelope. */
 export interface TelemetryItem {
@@ -57,10 +72,43 @@ export class Captures {
     }
   >();
 
-  constructor(private readonly now: () => string) {}
+  constructor(
+    private readonly now: () => string,
+    private readonly ingestion: IngestionSettings = { disableLocalAuth: true, publishers: undefined },
+  ) {}
 
-  /** Application Insights `POST /v2.1/track`: a JSON array (or newline-delimited JSON) of envelopes. */
-  track(req: Request): Reply {
+  /**
+   * With local auth disabled, ingestion takes only telemetry carrying an Entra token for the Monitor
+   * audience from a principal with "Monitoring Metrics Publisher": no or a bad token is 401, a principal
+   * without the role 403 (Microsoft Learn, "Troubleshoot Microsoft Entra authentication issues" for
+   * Application Insights: "401 Authorization required" when no valid token comes, "403 Unauthorized"
+   * when the identity lacks permission on the resource).
+   */
+  private refuseUnauthenticated(req: Request): Reply | undefined {
+    if (!this.ingestion.disableLocalAuth) return undefined;
+    const refuse = (status: number, message: string): Reply => ({
+      status,
+      body: { itemsReceived: 0, itemsAccepted: 0, errors: [{ index: 0, statusCode: status, message }] },
+    });
+    const claims = readBearer(req.headers.authorization);
+    if (claims === undefined) return refuse(401, 'Authorization required');
+    if (claims.aud.replace(/\/$/, '') !== MONITOR_AUDIENCE)
+      return refuse(401, `Authorization required: invalid audience ${claims.aud}`);
+    if (claims.exp * 1000 < Date.now()) return refuse(401, 'Authorization required: token expired');
+    const publishers = this.ingestion.publishers;
+    if (publishers !== undefined && !publishers.some((p) => p.toLowerCase() === claims.oid.toLowerCase()))
+      return refuse(403, 'Unauthorized: the principal does not have Monitoring Metrics Publisher');
+    return undefined;
+  }
+
+  /**
+   * Application Insights `POST /v2.1/track`: a JSON array (or newline-delimited JSON) of envelopes.
+   * `refuseLast` (an injected partial failure) refuses the last item with a retriable 500, as Breeze
+   * does for items it could not store: 206 with `errors`.
+   */
+  track(req: Request, options: { refuseLast?: boolean } = {}): Reply {
+    const unauthenticated = this.refuseUnauthenticated(req);
+    if (unauthenticated !== undefined) return unauthenticated;
     const text = req.body.toString('utf8').trim();
     let items: unknown[];
     try {
@@ -83,13 +131,18 @@ export class Captures {
     }
     const errors: { index: number; statusCode: number; message: string }[] = [];
     items.forEach((item, index) => {
-      const problem = envelopeProblem(item);
-      if (problem !== undefined) errors.push({ index, statusCode: 400, message: problem });
+      const problem =
+        options.refuseLast === true && index === items.length - 1
+          ? { statusCode: 500, message: 'Internal Server Error' }
+          : envelopeProblem(item);
+      if (typeof problem === 'object') errors.push({ index, ...problem });
+      else if (problem !== undefined) errors.push({ index, statusCode: 400, message: problem });
       else this.telemetry.push({ receivedAt: this.now(), envelope: item as Record<string, unknown> });
     });
     const accepted = items.length - errors.length;
     return {
-      status: errors.length === 0 ? 200 : accepted > 0 ? 206 : 400,
+      status:
+        errors.length === 0 ? 200 : accepted > 0 ? 206 : errors.some((e) => e.statusCode >= 500) ? 500 : 400,
       body: { itemsReceived: items.length, itemsAccepted: accepted, errors },
     };
   }

@@ -237,6 +237,9 @@ export class EventGrid {
   }
 
   private publish(e: KeyEvent): void {
+    // Event Grid's Key Vault source is the topic type Microsoft.KeyVault.vaults; Managed HSM has no
+    // system topic type and publishes nothing (the rotator's sweep is the trigger for HSM keys).
+    if (e.vault.kind === 'managedHsm') return;
     // One event id across subscriptions, as Event Grid fans one published event out.
     const id = randomUUID();
     for (const sub of this.subscriptions.values()) {

@@ -84,6 +84,14 @@ function errorReply(service: Service, r: FaultRule): Reply {
   const message = r.message ?? `Injected fault: ${code}.`;
   if (service === 'pagerduty')
     return { status, headers, body: { status: 'error', message, errors: [message] } };
+  if (service === 'ingestion')
+    // Breeze's TrackResponse shape. A 206 rule is applied by the ingestion stand-in itself (it accepts
+    // all items but the last), so the reply here only marks it.
+    return {
+      status,
+      headers,
+      body: { itemsReceived: 0, itemsAccepted: 0, errors: [{ index: 0, statusCode: status, message }] },
+    };
   return { status, headers, body: { error: { code, message } } };
 }
 

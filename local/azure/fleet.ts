@@ -12,6 +12,18 @@ export interface FleetFile {
   readonly vaults?: readonly FleetVault[];
   readonly servers?: readonly unknown[];
   readonly behaviour?: FleetBehaviour;
+  /** The Application Insights resource behind the ingestion stand-in. */
+  readonly applicationInsights?: FleetApplicationInsights;
+}
+
+export interface FleetApplicationInsights {
+  /**
+   * `DisableLocalAuth`: ingestion accepts only Entra-authenticated telemetry (a bearer token for
+   * `https://monitor.azure.com`); requests without one get 401. Default true, as infra deploys it.
+   */
+  readonly disableLocalAuth?: boolean;
+  /** Principal ids holding "Monitoring Metrics Publisher" (others get 403); any principal when absent. */
+  readonly publishers?: readonly string[];
 }
 
 export interface FleetIdentity {
@@ -23,6 +35,12 @@ export interface FleetIdentity {
 
 export interface FleetVault {
   readonly name: string;
+  /**
+   * `vault` (default): a Key Vault at `https://<name>.vault.azure.net`. `managedHsm`: a Managed HSM at
+   * `https://<name>.managedhsm.azure.net` (tokens for `https://managedhsm.azure.net`; publishes no
+   * Event Grid events, as in Azure).
+   */
+  readonly kind?: 'vault' | 'managedHsm';
   readonly subscriptionId: string;
   readonly resourceGroup: string;
   readonly location?: string;

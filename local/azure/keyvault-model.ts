@@ -60,6 +60,18 @@ export interface Vault {
   readonly keys: Map<string, VaultKey>;
   readonly access: AccessEntry[];
   enforceCallerAccess: boolean;
+  /** A Key Vault (`<name>.vault.azure.net`) or a Managed HSM (`<name>.managedhsm.azure.net`). */
+  readonly kind: 'vault' | 'managedHsm';
+}
+
+/** The data-plane host of a vault or Managed HSM (public cloud; the seam maps it to loopback). */
+export function vaultHost(v: Pick<Vault, 'name' | 'kind'>): string {
+  return `${v.name}.${v.kind === 'managedHsm' ? 'managedhsm' : 'vault'}.azure.net`;
+}
+
+/** The token audience (and challenge resource) of a vault's data plane. */
+export function dataPlaneAudience(v: Pick<Vault, 'kind'>): string {
+  return v.kind === 'managedHsm' ? 'https://managedhsm.azure.net' : 'https://vault.azure.net';
 }
 
 export function newVersionId(): string {
@@ -76,7 +88,7 @@ export async function generateKeyMaterial(
 }
 
 export function vaultArmId(v: Vault): string {
-  return `/subscriptions/${v.subscriptionId}/resourceGroups/${v.resourceGroup}/providers/Microsoft.KeyVault/vaults/${v.name}`;
+  return `/subscriptions/${v.subscriptionId}/resourceGroups/${v.resourceGroup}/providers/Microsoft.KeyVault/${v.kind === 'managedHsm' ? 'managedHSMs' : 'vaults'}/${v.name}`;
 }
 
 /** Newest version by creation (Key Vault's "current" version). */

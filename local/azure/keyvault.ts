@@ -6,6 +6,7 @@ import {
   WRAP_ALGORITHMS,
   attributes,
   currentVersion,
+  dataPlaneAudience,
   findVersion,
   hasPermissions,
   jwk,
@@ -48,8 +49,8 @@ export interface KeyVaultRoute {
 }
 
 /** Which Key Vault operation a request is (for faults and logs) and how to answer it. */
-export function routeKeyVault(world: World, vaultName: string, req: Request): KeyVaultRoute {
-  const vault = world.vaultByName(vaultName);
+export function routeKeyVault(world: World, host: string, req: Request): KeyVaultRoute {
+  const vault = world.vaultByHost(host);
   const segments = req.path.split('/').slice(1); // ['keys', name, ...]
   const [collection, name = '', third, fourth] = segments;
   const m = req.method;
@@ -110,6 +111,9 @@ function authorize(
   permission: string | undefined,
 ): void {
   const authHeader = req.headers.authorization;
+  // Managed HSM challenges for (and accepts tokens of) https://managedhsm.azure.net; Key Vault for
+  // https://vault.azure.net. A host that names no vault answers like a vault.
+  const audience = vault === undefined ? 'https://vault.azure.net' : dataPlaneAudience(vault);
   const apiVersion = req.query.get('api-version');
   if (apiVersion === null || !KEY_VAULT_API_VERSIONS.includes(apiVersion)) {
     throw kvError(
@@ -122,7 +126,7 @@ function authorize(
     throw new HttpError(401, {
       status: 401,
       headers: {
-        'www-authenticate': `Bearer authorization="https://login.microsoftonline.com/${world.tenantId}", resource="https://vault.azure.net"`,
+        'www-authenticate': `Bearer authorization="https://login.microsoftonline.com/${world.tenantId}", resource="${audience}"`,
       },
       body: {
         error: { code: 'Unauthorized', message: 'AKV10000: Request is missing a Bearer or PoP token.' },
@@ -132,11 +136,11 @@ function authorize(
   const claims = readBearer(authHeader);
   if (claims === undefined)
     throw kvError(401, 'Unauthorized', 'AKV10032: Invalid issuer or malformed token.');
-  if (claims.aud.replace(/\/$/, '') !== 'https://vault.azure.net') {
+  if (claims.aud.replace(/\/$/, '') !== audience) {
     throw kvError(
       401,
       'Unauthorized',
-      `AKV10022: Invalid audience. Expected https://vault.azure.net, found: ${claims.aud}.`,
+      `AKV10022: Invalid audience. Expected ${audience}, found: ${claims.aud}.`,
     );
   }
   if (vault === undefined) {

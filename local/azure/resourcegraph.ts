@@ -36,7 +36,7 @@ export function resourceRows(world: World): Row[] {
     rows.push({
       id: vaultArmId(v),
       name: v.name,
-      type: 'microsoft.keyvault/vaults',
+      type: v.kind === 'managedHsm' ? 'microsoft.keyvault/managedhsms' : 'microsoft.keyvault/vaults',
       tenantId: world.tenantId,
       kind: '',
       location: v.location,

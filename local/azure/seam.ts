@@ -39,6 +39,12 @@ class LoopbackAgent extends Agent {
     callback?: (err: Error | null, socket: Duplex) => void,
   ): Duplex {
     const host = options.host ?? 'localhost';
+    if (host === '127.0.0.1' || host === 'localhost') {
+      // The stand-ins' own loopback URL (Application Insights ingestion, PagerDuty, webhooks).
+      const socket = connect({ ...options, host: '127.0.0.1', ca: this.target.caCertPem });
+      callback?.(null, socket);
+      return socket;
+    }
     if (!isRedirectedHost(host)) {
       // Only the emulated Azure hosts are redirected; anything else fails here rather than leaking out.
       throw new Error(`local seam: ${host} is not an emulated Azure host`);

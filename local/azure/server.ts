@@ -61,7 +61,10 @@ export async function startLocalAzure(options: LocalAzureOptions): Promise<Local
   scheduler.everyTick(() => void world.evaluate());
   const faults = new Faults();
   const buckets = new TokenBuckets();
-  const captures = new Captures(() => world.clock.nowIso());
+  const captures = new Captures(() => world.clock.nowIso(), {
+    disableLocalAuth: options.fleet.applicationInsights?.disableLocalAuth ?? true,
+    publishers: options.fleet.applicationInsights?.publishers,
+  });
   const eventGrid = new EventGrid(world, scheduler, tls.caCertPem);
   const requests: RequestLogEntry[] = [];
   const arm: ArmContext = { world, scheduler, buckets };
@@ -75,7 +78,7 @@ export async function startLocalAzure(options: LocalAzureOptions): Promise<Local
     let operation: string;
     let handle: () => Promise<Reply> | Reply;
     if (vaultMatch?.[1] !== undefined) {
-      const route = routeKeyVault(world, vaultMatch[1], req);
+      const route = routeKeyVault(world, req.host, req);
       [service, operation, handle] = ['keyvault', route.operation, route.handle];
     } else if (
       req.host === 'management.azure.com' &&
@@ -111,6 +114,8 @@ export async function startLocalAzure(options: LocalAzureOptions): Promise<Local
     if (service !== 'admin') {
       const fault = faults.decide(service, operation, req.path);
       if (fault.latencyMs > 0) await new Promise((r) => setTimeout(r, fault.latencyMs));
+      if (fault.reply?.status === 206 && service === 'ingestion')
+        return { service, operation, reply: captures.track(req, { refuseLast: true }) };
       if (fault.reply !== undefined) return { service, operation, reply: fault.reply };
     }
     try {

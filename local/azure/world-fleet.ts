@@ -50,7 +50,10 @@ export async function loadWorld(
       keys: new Map(),
       access: [],
       enforceCallerAccess: v.enforceCallerAccess ?? false,
+      kind: v.kind ?? 'vault',
     };
+    if (world.vaults.has(vault.name))
+      throw new FleetError(`two vaults or HSMs named ${vault.name}: the stand-in keys them by name`);
     for (const a of v.access ?? []) grant(world, vault, a.identity ?? a.principalId ?? '', a.permissions);
     for (const k of v.keys ?? []) {
       const key: VaultKey = {

@@ -65,7 +65,8 @@ export function checkKeyAccess(
       code: 'AzureKeyVaultKeyNotFound',
       message: `The key ${uri} was not found in Azure Key Vault.`,
     };
-  const vault = world.vaultByName(ref.vaultName);
+  // The key's host must be the vault's (a same-named vault in another cloud, or an HSM, is another store).
+  const vault = world.vaultByHost(new URL(uri.trim()).hostname);
   const key = vault?.keys.get(ref.name.toLowerCase());
   if (vault === undefined || key === undefined) {
     return {

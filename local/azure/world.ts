@@ -4,7 +4,7 @@ import type { Clock } from './clock';
 import type { FleetFile, FleetIdentity } from './fleet';
 import { isObject } from './http';
 import { armIdOfType, FLEXIBLE_SERVER_TYPE } from './ids';
-import type { KeyVersion, RotationPolicy, Vault, VaultKey } from './keyvault-model';
+import { vaultHost, type KeyVersion, type RotationPolicy, type Vault, type VaultKey } from './keyvault-model';
 import { addServer, loadWorld } from './world-fleet';
 import { checkKeyAccess, grant, principalOf, revoke } from './world-grants';
 import { addVersion, rotate, setRotationPolicy } from './world-keys';
@@ -112,8 +112,15 @@ export class World {
     return this.vaults.get(name.toLowerCase());
   }
 
+  /** The vault (or Managed HSM) a data-plane host names, when it is the right kind. */
+  vaultByHost(host: string): Vault | undefined {
+    const name = host.toLowerCase().split('.')[0] ?? '';
+    const vault = this.vaults.get(name);
+    return vault !== undefined && vaultHost(vault) === host.toLowerCase() ? vault : undefined;
+  }
+
   vaultUrl(vault: Vault): string {
-    return `https://${vault.name}.vault.azure.net`;
+    return `https://${vaultHost(vault)}`;
   }
 
   setRotationPolicy(vault: Vault, key: VaultKey, raw: unknown): RotationPolicy {

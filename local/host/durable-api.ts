@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { readBody, send, type HostContext } from './context';
 import { EVENT_NAMES, EventType } from './durable/engine';
+import { invalidInstanceId } from './durable/instanceId';
 import type { InstanceState } from './durable/store';
 
 function statusBody(s: InstanceState, url: URL) {
@@ -54,6 +55,8 @@ export async function durableApi(
         Message: `The function '${name}' doesn't exist, is disabled, or is not an orchestrator function.`,
       });
     const requested = start[2] !== undefined ? decodeURIComponent(start[2]) : undefined;
+    const invalid = requested === undefined ? undefined : invalidInstanceId(requested);
+    if (invalid !== undefined) return send(res, 400, { Message: invalid });
     const { instanceId, created } = await engine.start(name, requested, body === '' ? undefined : body);
     if (!created)
       return send(res, 409, {

@@ -192,7 +192,12 @@ export function createRotationActivities(ports: ActivityPorts): StepHandlers {
         return { ...prep, verification: verifyEncryption(server, prep.expected), ...quota() };
       if (prep.kind !== 'update') return { ...prep, ...quota() };
       if (isOnTarget(server, prep.expected))
-        return { kind: 'verify', expected: prep.expected, verification: verifyEncryption(server, prep.expected), ...quota() };
+        return {
+          kind: 'verify',
+          expected: prep.expected,
+          verification: verifyEncryption(server, prep.expected),
+          ...quota(),
+        };
       const { patch, ...update } = prep;
       // Last-known-good on record before the write, so no crash between the two can lose it.
       let audited = true;
@@ -226,9 +231,13 @@ export function createRotationActivities(ports: ActivityPorts): StepHandlers {
     async pollServerUpdate(input) {
       const started = Date.now();
       const quota = () => ({ quota: fleet.armQuota?.(subscriptionOf(input.handle.serverId), started) });
-      const s = await fleet.pollOperation({ serverId: input.handle.serverId, operationUrl: input.handle.operationUrl });
+      const s = await fleet.pollOperation({
+        serverId: input.handle.serverId,
+        operationUrl: input.handle.operationUrl,
+      });
       if (s.status === 'InProgress') return { status: 'InProgress', ...quota() };
-      if (s.status !== 'Succeeded') return { status: 'Failed', code: s.errorCode, message: s.message, ...quota() };
+      if (s.status !== 'Succeeded')
+        return { status: 'Failed', code: s.errorCode, message: s.message, ...quota() };
       let verification;
       try {
         verification = verifyEncryption(await fleet.getServer(input.handle.serverId), input.expected);

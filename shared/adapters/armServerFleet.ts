@@ -189,7 +189,11 @@ export class ArmServerFleet implements ServerFleet {
     const client = this.client(ref.subscriptionId);
     const url = handle.operationUrl;
     if (!this.sameHost(client, url))
-      throw new BadRequestError('Operation handle carries no usable operation status URL.', undefined, undefined);
+      throw new BadRequestError(
+        'Operation handle carries no usable operation status URL.',
+        undefined,
+        undefined,
+      );
     let status: string | undefined;
     let error: { code?: unknown; message?: unknown } | undefined;
     try {

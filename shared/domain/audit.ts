@@ -22,6 +22,7 @@ export const AUDIT_STEPS = [
   'PageResolved',
   'RotationCompleted',
   'SweepCompleted',
+  'PagerChannelDisabled',
 ] as const;
 export type AuditStep = (typeof AUDIT_STEPS)[number];
 

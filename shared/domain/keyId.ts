@@ -127,3 +127,37 @@ export function keyRef(vaultUrl: string, name: string, version?: string): KeyRef
 export function keyIdentity(ref: Pick<KeyRef, 'vaultName' | 'name'>): string {
   return `${ref.vaultName}/${ref.name.toLowerCase()}`;
 }
+
+/** A vault or Managed HSM named by its URL: the identity of a vault (two clouds can share a name). */
+export interface VaultRef {
+  /** `https://<name>.<suffix>` — lower-case host, no port, no trailing slash. */
+  readonly vaultUrl: string;
+  readonly vaultName: string;
+  readonly kind: KeyRef['kind'];
+}
+
+/**
+ * Parses a vault URL (`https://<name>.vault.azure.net`, `https://<name>.managedhsm.azure.net`, or a
+ * sovereign cloud's suffix); a path, query or port other than 443 is refused. Undefined when it is not one.
+ */
+export function tryParseVaultUrl(input: string): VaultRef | undefined {
+  let url: URL;
+  try {
+    url = new URL(input.trim());
+  } catch {
+    return undefined;
+  }
+  if (url.protocol !== 'https:' || (url.port !== '' && url.port !== '443')) return undefined;
+  if (url.pathname !== '/' || url.search !== '' || url.hash !== '' || url.username !== '') return undefined;
+  const host = url.hostname.toLowerCase();
+  const match = VAULT_SUFFIXES.find((s) => host.endsWith(s.suffix));
+  if (match === undefined) return undefined;
+  const vaultName = host.slice(0, -match.suffix.length);
+  if (!VAULT_NAME.test(vaultName)) return undefined;
+  return { vaultUrl: `https://${host}`, vaultName, kind: match.kind };
+}
+
+/** Whether the vault lives on the public cloud's Key Vault host (`<name>.vault.azure.net`). */
+export function isPublicKeyVaultHost(vaultUrl: string): boolean {
+  return /^https:\/\/[a-z0-9-]+\.vault\.azure\.net$/i.test(vaultUrl);
+}

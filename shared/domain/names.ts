@@ -9,6 +9,8 @@ export const FUNCTION_NAMES = {
   reconcileSweep: 'reconcileSweep',
   /** HTTP trigger: the operator API (status of a key's rotation, manual rotation). */
   rotateKeyNow: 'rotateKeyNow',
+  /** HTTP trigger: `GET /api/health`, pager channels and their state (function key). */
+  health: 'health',
   keyRotation: 'keyRotation',
   rolloutBatch: 'rolloutBatch',
   serverRollover: 'serverRollover',

@@ -73,3 +73,22 @@ export class AuthenticationError extends AzureCallError {
   readonly code = 'Unauthenticated';
   readonly retryable = false;
 }
+
+/**
+ * The audit trail did not accept every record (ingestion refused them, accepted only some, or could
+ * not be reached). Thrown so the caller's trigger or activity is retried; `retryable` says whether the
+ * same batch can succeed later (5xx, 429, partial acceptance, a token problem) or not (400).
+ */
+export class AuditDeliveryError extends AzureCallError {
+  readonly code = 'AuditNotDelivered';
+
+  constructor(
+    message: string,
+    azureCode: string | undefined,
+    statusCode: number | undefined,
+    readonly retryable: boolean,
+    options?: { cause?: unknown },
+  ) {
+    super(message, azureCode, statusCode, options);
+  }
+}

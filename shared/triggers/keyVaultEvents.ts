@@ -50,12 +50,20 @@ export async function handleKeyVaultEvent(
   }
   const e = parsed.event;
   const fields = { trigger: `event:${e.eventId}`, vault: e.vaultName, key: e.keyName, toVersion: e.version };
-  if (!deps.config.allowedVaults.includes(e.vaultName.toLowerCase()))
-    return reject('VaultNotInScope', `vault ${e.vaultName} is not in CMK_ALLOWED_VAULTS`, fields);
-  if (e.subscriptionId !== undefined && !deps.config.subscriptions.includes(e.subscriptionId))
+  // Vaults are scoped by URL (they usually live in a security subscription of their own); servers by
+  // CMK_SUBSCRIPTIONS. The vault's subscription is checked only against CMK_VAULT_SUBSCRIPTIONS, when set.
+  if (!deps.config.allowedVaults.some((v) => v.vaultUrl === e.vaultUrl))
+    return reject('VaultNotInScope', `vault ${e.vaultUrl} is not in CMK_ALLOWED_VAULTS`, fields);
+  // (A source without a subscription id, as in Azure's published samples, is judged by the URL alone.)
+  const vaultSubscriptions = deps.config.vaultSubscriptions;
+  if (
+    e.subscriptionId !== undefined &&
+    vaultSubscriptions !== undefined &&
+    !vaultSubscriptions.includes(e.subscriptionId)
+  )
     return reject(
       'SubscriptionNotInScope',
-      `the vault's subscription ${e.subscriptionId} is not in CMK_SUBSCRIPTIONS`,
+      `the vault's subscription ${e.subscriptionId} is not in CMK_VAULT_SUBSCRIPTIONS`,
       { ...fields, subscriptionId: e.subscriptionId },
     );
   const request = {

@@ -82,7 +82,7 @@ export async function requestRotation(
   request: RotationRequest,
   settings: RotationSettings,
 ): Promise<RequestOutcome> {
-  const instanceId = rotationInstanceId(request.vaultName, request.keyName);
+  const instanceId = rotationInstanceId(request.vaultUrl, request.keyName);
   const signal: KeyEventSignal = {
     trigger: request.trigger,
     reason: request.reason,

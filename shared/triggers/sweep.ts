@@ -49,8 +49,8 @@ export async function runSweep(
   const describe = (e: unknown): string =>
     e instanceof AzureCallError ? (e.azureCode ?? e.code) : e instanceof Error ? e.name : 'error';
 
-  for (const vaultName of config.allowedVaults) {
-    const vaultUrl = `https://${vaultName}.vault.azure.net`;
+  // Managed HSM publishes no Event Grid events: for HSM keys this sweep is the only trigger.
+  for (const { vaultUrl, vaultName } of config.allowedVaults) {
     let names: string[];
     try {
       names = await deps.keys.listKeys(vaultUrl);
@@ -67,7 +67,7 @@ export async function runSweep(
         const servers = await findAllServersReferencingKey(deps.fleet, { vaultUrl, keyName });
         if (servers.length === 0) continue;
         const why = reasonsToRotate(config, key, servers, now);
-        const previous = await instances.status(rotationInstanceId(vaultName, keyName));
+        const previous = await instances.status(rotationInstanceId(vaultUrl, keyName));
         if (openIncidentsOf(previous).length > 0) why.push('open incidents to re-check');
         if (why.length === 0) continue;
         const hold = backoff(previous, latest.version, servers, key, config, now);

@@ -8,6 +8,7 @@ import {
   type ServerOutcome,
   type ServerRef,
   type ServerRolloverInput,
+  serverRolloverInstanceId,
 } from '../domain/rotation';
 import { initialWindow, nextWindow, type Window } from '../domain/throughput';
 import { inputOf, log, pageOperator } from './steps';
@@ -98,7 +99,7 @@ export function* rolloutBatchOrchestrator(
       const task = context.df.callSubOrchestrator(
         FUNCTION_NAMES.serverRollover,
         childInput(server),
-        `${context.df.instanceId}:${next}`,
+        serverRolloverInstanceId(context.df.instanceId, server.serverName, String(next)),
       );
       inFlight.push({ server, task });
       started.push(task);

@@ -1,3 +1,4 @@
+import { LocalTokenCredential } from '../../local/azure/credential';
 import type { FleetFile } from '../../local/azure/fleet';
 import { startLocalAzure, type LocalAzure } from '../../local/azure/server';
 import { httpsJson } from '../support/https';
@@ -340,10 +341,16 @@ describe('the stand-ins answer in the wire shapes of the Azure REST specs', () =
       const ex = readSpec('applicationinsights-track/2020-09-15_Preview/examples/track.json') as {
         parameters: { body: unknown[] };
       };
+      // Local auth is disabled on the component (as infra deploys it): an Entra token for Monitor.
+      const token = await new LocalTokenCredential(
+        '0f0e0d0c-0b0a-4909-8807-060504030201',
+        azure.tenantId,
+      ).getToken('https://monitor.azure.com/.default');
       const res = await httpsJson(`${azure.url}/v2.1/track`, {
         method: 'POST',
         body: ex.parameters.body,
         ca: azure.caCertPem,
+        headers: { authorization: `Bearer ${token.token}` },
       });
       expect(res.status).toBe(200);
       expectValid(validatorFor('applicationinsights-track/v2.1/swagger.json', 'TrackResponse'), res.body);

@@ -3,6 +3,8 @@ import type { FleetFile } from '../../local/azure/fleet';
 /** A small, realistic fleet for integration tests: ids and URIs look exactly like Azure's. */
 export const SUB_A = '6f1c2b9e-3d4a-4e8b-9a1f-0c2d3e4f5a6b';
 export const SUB_B = 'b2e4c6a8-1f3d-4b5e-8c7a-9d0e1f2a3b4c';
+/** The security subscription the vaults live in: not a server subscription (not in CMK_SUBSCRIPTIONS). */
+export const SUB_SECURITY = '3f9a1c7e-5b2d-4e8f-a1c3-7d9e0b2f4a6c';
 export const VAULT = 'contoso-pg-kv';
 export const VAULT_URL = `https://${VAULT}.vault.azure.net`;
 export const GEO_VAULT_URL = 'https://contoso-pg-geo-kv.vault.azure.net';
@@ -136,7 +138,7 @@ export function testFleet(extra = 0): TestFleet {
       vaults: [
         {
           name: VAULT,
-          subscriptionId: SUB_A,
+          subscriptionId: SUB_SECURITY,
           resourceGroup: 'rg-security',
           access: granted([
             uai(SUB_A, 'id-a'),
@@ -166,7 +168,7 @@ export function testFleet(extra = 0): TestFleet {
         },
         {
           name: 'contoso-pg-geo-kv',
-          subscriptionId: SUB_B,
+          subscriptionId: SUB_SECURITY,
           resourceGroup: 'rg-security-ne',
           location: 'northeurope',
           access: granted([uai(SUB_B, 'id-b-geo')]),

@@ -45,6 +45,8 @@ export interface Product {
   readonly functionKey: string;
   readonly systemKey: string;
   readonly keys: KeyClient;
+  /** Where Azure SDK clients of the test reach the stand-ins (for clients of other vaults, e.g. an HSM). */
+  readonly loopback: { readonly port: number; readonly caCertPem: string };
   readonly child: ChildProcess;
   /** The functions the host indexed from `functions/`. */
   readonly functions: readonly { name: string; trigger: string }[];
@@ -108,6 +110,7 @@ export async function startProduct(
     functionKey: ready.functionKey,
     systemKey: ready.durableTaskSystemKey,
     keys,
+    loopback: { port: ready.port, caCertPem: ca },
     child,
     functions: ready.functions,
     admin,

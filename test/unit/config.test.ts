@@ -13,7 +13,12 @@ describe('loadConfig', () => {
     const c = loadConfig(base);
     expect(c).toMatchObject({
       subscriptions: ['6f1c2b9e-3d4a-4e8b-9a1f-0c2d3e4f5a6b', 'b2e4c6a8-1f3d-4b5e-8c7a-9d0e1f2a3b4c'],
-      allowedVaults: ['contoso-pg-kv', 'contoso-geo-kv'],
+      allowedVaults: [
+        { vaultUrl: 'https://contoso-pg-kv.vault.azure.net', vaultName: 'contoso-pg-kv', kind: 'vault' },
+        { vaultUrl: 'https://contoso-geo-kv.vault.azure.net', vaultName: 'contoso-geo-kv', kind: 'vault' },
+      ],
+      vaultSubscriptions: undefined,
+      callerAttribution: 'functionKey',
       discovery: 'resourceGraph',
       maxParallelUpdates: 100,
       canaryTag: 'cmk-rotation-ring',
@@ -24,7 +29,7 @@ describe('loadConfig', () => {
       managedIdentityClientId: undefined,
       pagers: {},
     });
-    expect(c.warnings).toEqual([expect.stringContaining('No pager is configured')]);
+    expect(c.warnings).toEqual([expect.stringContaining('No pager is usable')]);
   });
 
   it('reads every optional setting', () => {
@@ -82,11 +87,15 @@ describe('loadConfig', () => {
     ],
     ['a boolean that is not one', { CMK_AUTO_ROTATE_ON_NEAR_EXPIRY: 'sometimes' }, 'must be true or false'],
     ['a five-field cron', { CMK_SWEEP_SCHEDULE: '0 */6 * * *' }, 'six-field NCRONTAB'],
-    ['a short PagerDuty key', { PAGERDUTY_ROUTING_KEY: 'abc' }, '32-character'],
     [
-      'a webhook without its signing secret',
-      { ALERT_WEBHOOK_URL: 'https://hooks.example.com/x' },
-      'ALERT_WEBHOOK_SECRET is missing',
+      'a vault URL with a path',
+      { CMK_ALLOWED_VAULTS: 'https://contoso-pg-kv.vault.azure.net/keys/pg-cmk' },
+      'CMK_ALLOWED_VAULTS has',
+    ],
+    [
+      'a vault subscription that is not a UUID',
+      { CMK_VAULT_SUBSCRIPTIONS: 'security' },
+      'CMK_VAULT_SUBSCRIPTIONS has "security"',
     ],
     [
       'a client id that is not a UUID',
@@ -108,13 +117,106 @@ describe('loadConfig', () => {
     );
   });
 
-  it('never echoes a secret webhook URL in its error', () => {
-    try {
-      loadConfig({ ...base, TEAMS_WEBHOOK_URL: SECRET_URL.replace('https:', 'http:') });
-      throw new Error('expected a ConfigError');
-    } catch (e) {
-      expect((e as Error).message).toContain('TEAMS_WEBHOOK_URL must be an https URL');
-      expect((e as Error).message).not.toContain('very-secret-token');
-    }
+  it.each([
+    [
+      'https URLs of a vault, a Managed HSM and sovereign-cloud vaults, kept as URLs',
+      'https://Contoso-KV.vault.azure.net/, https://contoso-hsm.managedhsm.azure.net, https://contoso-kv.vault.azure.cn, https://gov-kv.vault.usgovcloudapi.net:443',
+      [
+        'https://contoso-kv.vault.azure.net',
+        'https://contoso-hsm.managedhsm.azure.net',
+        'https://contoso-kv.vault.azure.cn',
+        'https://gov-kv.vault.usgovcloudapi.net',
+      ],
+    ],
+    [
+      'a bare name (backward compatible: the public cloud host), deduplicated with its URL',
+      'contoso-kv;https://contoso-kv.vault.azure.net',
+      ['https://contoso-kv.vault.azure.net'],
+    ],
+  ])('reads CMK_ALLOWED_VAULTS as vault URLs: %s', (_what, value, urls) => {
+    expect(loadConfig({ ...base, CMK_ALLOWED_VAULTS: value }).allowedVaults.map((v) => v.vaultUrl)).toEqual(
+      urls,
+    );
+  });
+
+  it('names Managed HSMs as such', () => {
+    const c = loadConfig({ ...base, CMK_ALLOWED_VAULTS: 'https://contoso-hsm.managedhsm.azure.net' });
+    expect(c.allowedVaults).toEqual([
+      { vaultUrl: 'https://contoso-hsm.managedhsm.azure.net', vaultName: 'contoso-hsm', kind: 'managedHsm' },
+    ]);
+  });
+
+  it('reads the vault subscriptions apart from the server subscriptions', () => {
+    const c = loadConfig({ ...base, CMK_VAULT_SUBSCRIPTIONS: '3F9A1C7E-5B2D-4E8F-A1C3-7D9E0B2F4A6C' });
+    expect(c.vaultSubscriptions).toEqual(['3f9a1c7e-5b2d-4e8f-a1c3-7d9e0b2f4a6c']);
+    expect(c.subscriptions).not.toContain('3f9a1c7e-5b2d-4e8f-a1c3-7d9e0b2f4a6c');
+  });
+
+  it.each([
+    ['True', 'appServiceAuthentication'],
+    ['true', 'appServiceAuthentication'],
+    ['False', 'functionKey'],
+    [undefined, 'functionKey'],
+  ])(
+    'attributes operator calls by App Service Authentication only when WEBSITE_AUTH_ENABLED=%s',
+    (value, mode) => {
+      const env = value === undefined ? base : { ...base, WEBSITE_AUTH_ENABLED: value };
+      expect(loadConfig(env).callerAttribution).toBe(mode);
+    },
+  );
+
+  const REF = '@Microsoft.KeyVault(SecretUri=https://contoso-kv.vault.azure.net/secrets/pd-key/)';
+  it.each([
+    [
+      'an unresolved Key Vault reference for the PagerDuty key',
+      { PAGERDUTY_ROUTING_KEY: REF },
+      'pagerDuty',
+      'PAGERDUTY_ROUTING_KEY is an unresolved Key Vault reference',
+    ],
+    ['a short PagerDuty key', { PAGERDUTY_ROUTING_KEY: 'abc' }, 'pagerDuty', '32-character'],
+    [
+      'an unresolved Key Vault reference for the Teams webhook',
+      { TEAMS_WEBHOOK_URL: '@Microsoft.KeyVault(VaultName=contoso-kv;SecretName=teams)' },
+      'teams',
+      'TEAMS_WEBHOOK_URL is an unresolved Key Vault reference',
+    ],
+    [
+      'a webhook without its signing secret',
+      { ALERT_WEBHOOK_URL: 'https://hooks.example.com/x', ALERT_WEBHOOK_SECRET: '' },
+      'webhook',
+      'ALERT_WEBHOOK_SECRET is missing',
+    ],
+    [
+      'an unresolved Key Vault reference for the webhook secret',
+      { ALERT_WEBHOOK_URL: 'https://hooks.example.com/x', ALERT_WEBHOOK_SECRET: REF },
+      'webhook',
+      'ALERT_WEBHOOK_SECRET is an unresolved Key Vault reference',
+    ],
+  ])(
+    'disables only the channel with %s, with a warning; the app still loads',
+    (_what, override, channel, reason) => {
+      const c = loadConfig({
+        ...base,
+        PAGERDUTY_ROUTING_KEY: 'R0123456789abcdef0123456789abcde',
+        TEAMS_WEBHOOK_URL: SECRET_URL,
+        ALERT_WEBHOOK_URL: 'https://hooks.example.com/cmk',
+        ALERT_WEBHOOK_SECRET: 's3cret',
+        ...override,
+      });
+      const state = c.pagerChannels.find((x) => x.channel === channel);
+      expect(state).toEqual({ channel, state: 'disabled', reason: expect.stringContaining(reason) });
+      expect(c.pagers).not.toHaveProperty(channel);
+      expect(Object.keys(c.pagers)).toHaveLength(2);
+      expect(c.warnings).toEqual([expect.stringContaining(`Pager channel ${channel} is disabled`)]);
+      expect(JSON.stringify(c.pagerChannels) + c.warnings.join()).not.toContain('very-secret-token');
+      expect(JSON.stringify(c.pagerChannels) + c.warnings.join()).not.toContain('SecretUri');
+    },
+  );
+
+  it('never echoes a secret webhook URL in its warning', () => {
+    const c = loadConfig({ ...base, TEAMS_WEBHOOK_URL: SECRET_URL.replace('https:', 'http:') });
+    expect(c.warnings.join()).toContain('TEAMS_WEBHOOK_URL must be an https URL');
+    expect(c.warnings.join()).not.toContain('very-secret-token');
+    expect(c.pagerChannels).toContainEqual(expect.objectContaining({ channel: 'teams', state: 'disabled' }));
   });
 });

@@ -9,6 +9,7 @@ import {
   type RetryOptions,
 } from './executor';
 import type { HistoryEvent, InstanceState, InstanceStore, RuntimeStatus } from './store';
+import { InvalidInstanceIdError, invalidInstanceId } from './instanceId';
 
 /** Event types of the Durable Task history (durable-functions' HistoryEventType). */
 export const EventType = {
@@ -169,6 +170,8 @@ export class DurableEngine {
     parent?: { instanceId: string; taskId: number },
   ): Promise<{ instanceId: string; created: boolean }> {
     this.fn(name, 'orchestrationTrigger');
+    const invalid = instanceId === undefined ? undefined : invalidInstanceId(instanceId);
+    if (invalid !== undefined) return Promise.reject(new InvalidInstanceIdError(invalid));
     const id = instanceId ?? randomUUID().replace(/-/g, '');
     return this.withLock<{ instanceId: string; created: boolean }>(id, () => {
       const existing = this.options.store.load(id);
@@ -551,6 +554,18 @@ export class DurableEngine {
       this.armTimer(state.instanceId, e.EventId, String(e['FireAt']));
     } else if (e.EventType === EventType.SubOrchestrationInstanceCreated) {
       const childId = String(e['InstanceId']);
+      const invalid = invalidInstanceId(childId);
+      if (invalid !== undefined) {
+        // The extension refuses to create it: the parent's sub-orchestration task fails.
+        void this.deliver(state.instanceId, [
+          ev(EventType.SubOrchestrationInstanceFailed, this.now(), {
+            TaskScheduledId: e.EventId,
+            Reason: `Invalid sub-orchestration instance id: ${invalid}`,
+            Details: '',
+          }),
+        ]);
+        return;
+      }
       const child = this.options.store.load(childId);
       if (child === undefined) {
         void this.start(String(e['Name']), childId, e['Input'] as string | undefined, {

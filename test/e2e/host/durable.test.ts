@@ -124,4 +124,27 @@ describe('Durable Functions on the local host', () => {
     expect(s.runtimeStatus).toBe('Failed');
     expect(String(s.output)).toContain('Non-Deterministic workflow detected');
   });
+
+  it.each([
+    ['longer than 100 characters', 'x'.repeat(101)],
+    ['with a #', encodeURIComponent('a#b')],
+    ['with a /', encodeURIComponent('a/b')],
+    ['with a control character', encodeURIComponent('a\u0001b')],
+    ['starting with @', encodeURIComponent('@a')],
+  ])('refuses to start an instance with an id %s, as Azure does', async (_what, id) => {
+    const res = await call('POST', api(`orchestrators/child/${id}`), 1);
+    expect(res.status).toBe(400);
+    expect((await call('GET', api(`instances/${id}`))).status).toBe(404);
+  });
+
+  it('accepts an id of exactly 100 characters', async () => {
+    expect((await call('POST', api(`orchestrators/child/${'y'.repeat(100)}`), 1)).status).toBe(202);
+  });
+
+  it('fails the sub-orchestration task of a parent that names an invalid child id', async () => {
+    await start('childWithId', 'cw-1', { childId: 'z'.repeat(101) });
+    const s = await finished('cw-1');
+    expect(s.runtimeStatus).toBe('Failed');
+    expect(String(s.output)).toContain('Invalid sub-orchestration instance id');
+  });
 });

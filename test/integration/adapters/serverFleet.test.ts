@@ -143,7 +143,9 @@ describe('ServerFleet adapters over the real SDK clients against local ARM and R
       const handle = await arm.beginEncryptionUpdate(server.id, buildPatchBody(server, { primary: uri(V2) }));
       // The SDK's beginUpdate would also have polled the operation once here.
       expect(h.azure.requests.slice(before).map((r) => r.operation)).toEqual(['servers.update']);
-      expect(handle.operationUrl).toMatch(/^https:\/\/management\.azure\.com\/subscriptions\/.*\/azureAsyncOperation\//);
+      expect(handle.operationUrl).toMatch(
+        /^https:\/\/management\.azure\.com\/subscriptions\/.*\/azureAsyncOperation\//,
+      );
       const polled = h.azure.requests.length;
       await expect(arm.pollOperation(handle)).resolves.toEqual({ status: 'InProgress' });
       expect(h.azure.requests.slice(polled).map((r) => r.operation)).toEqual(['operations.get']);
@@ -159,7 +161,7 @@ describe('ServerFleet adapters over the real SDK clients against local ARM and R
           geoBackupEncryptionKeyStatus: 'Valid',
         },
       });
-      expect(after?.dataEncryption?.geoBackupKeyURI).toBe(server.dataEncryption?.geoBackupKeyURI);
+      expect(after.dataEncryption?.geoBackupKeyURI).toBe(server.dataEncryption?.geoBackupKeyURI);
     });
 
     it.each([

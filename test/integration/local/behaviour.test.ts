@@ -4,7 +4,7 @@ import { constants, createPublicKey, generateKeyPairSync, publicEncrypt } from '
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ArmServerFleet } from '../../../shared/adapters/armServerFleet';
-import { KEY, SUB_A, SUB_B, V1, V2, VAULT_URL, serverId, testFleet } from '../../support/fleet';
+import { KEY, SUB_A, SUB_B, SUB_SECURITY, V1, V2, VAULT_URL, serverId, testFleet } from '../../support/fleet';
 import { startHarness, waitFor, type Harness } from '../../support/localAzure';
 
 interface Received {
@@ -161,7 +161,7 @@ describe('the local Azure behaves like the service', () => {
         expect(got.body).toEqual([
           expect.objectContaining({
             eventType: 'Microsoft.KeyVault.KeyNewVersionCreated',
-            topic: `/subscriptions/${SUB_A}/resourceGroups/rg-security/providers/Microsoft.KeyVault/vaults/contoso-pg-kv`,
+            topic: `/subscriptions/${SUB_SECURITY}/resourceGroups/rg-security/providers/Microsoft.KeyVault/vaults/contoso-pg-kv`,
             subject: KEY,
             data: expect.objectContaining({
               Id: rotated.id,

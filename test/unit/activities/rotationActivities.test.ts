@@ -246,8 +246,15 @@ describe('updateServer: one read of the server, then the PATCH only when that re
   it('still PATCHes when the audit trail refuses the record, and says so (the orchestrator records it)', async () => {
     const a = server('pg-a');
     const fleet = new Fleet(new Map([[a.id, a]]));
-    const refusing: AuditTrail = { record: () => Promise.reject(new TransientError('503', 'ServiceUnavailable', 503)) };
-    const steps = createRotationActivities({ keys: new Keys(key), fleet, pager: new Pagers([]), audit: refusing });
+    const refusing: AuditTrail = {
+      record: () => Promise.reject(new TransientError('503', 'ServiceUnavailable', 503)),
+    };
+    const steps = createRotationActivities({
+      keys: new Keys(key),
+      fleet,
+      pager: new Pagers([]),
+      audit: refusing,
+    });
     await expect(steps.updateServer(input(a))).resolves.toMatchObject({ kind: 'accepted', audited: false });
     expect(fleet.patches).toHaveLength(1);
   });
@@ -274,7 +281,10 @@ describe('updateServer: one read of the server, then the PATCH only when that re
     const a = server('pg-a');
     const { fleet, steps } = setup([a]);
     fleet.operationUrl = undefined;
-    await expect(steps.updateServer(input(a))).resolves.toMatchObject({ kind: 'accepted', handle: undefined });
+    await expect(steps.updateServer(input(a))).resolves.toMatchObject({
+      kind: 'accepted',
+      handle: undefined,
+    });
   });
 });
 
@@ -308,7 +318,9 @@ describe('pollServerUpdate: one read of the operation; once it succeeded, the on
     const { fleet, steps } = setup([server('pg-a')]);
     fleet.operation = { status: 'InProgress' };
     fleet.getServer = () => Promise.reject(new Error('must not read'));
-    await expect(steps.pollServerUpdate({ handle, expected })).resolves.toMatchObject({ status: 'InProgress' });
+    await expect(steps.pollServerUpdate({ handle, expected })).resolves.toMatchObject({
+      status: 'InProgress',
+    });
   });
 
   it('a verifying read that fails after success leaves the verification to verifyServer', async () => {

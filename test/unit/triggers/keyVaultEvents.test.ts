@@ -1,13 +1,22 @@
 import { EventGridKeyVaultEvents } from '../../../shared/adapters/eventGridKeyVaultEvents';
 import { handleKeyVaultEvent } from '../../../shared/triggers/keyVaultEvents';
+import { loadConfig } from '../../../shared/config';
+import { AuditDeliveryError } from '../../../shared/ports/errors';
+import type { AuditTrail } from '../../../shared/ports/auditTrail';
 import { FakeInstances, MemoryAudit, SUB, config } from './fakes';
+
+/** The security subscription vaults live in: not a server subscription. */
+const SECURITY_SUB = '3f9a1c7e-5b2d-4e8f-a1c3-7d9e0b2f4a6c';
 
 const V3 = '0123456789abcdef0123456789abcdef';
 /** The intake's real event reader (pure, no I/O): the trigger is tested with what production runs. */
 const events = new EventGridKeyVaultEvents();
 
-function event(overrides: { type?: string; vault?: string; sub?: string; version?: string } = {}) {
+function event(
+  overrides: { type?: string; vault?: string; sub?: string; version?: string; host?: string } = {},
+) {
   const vault = overrides.vault ?? 'contoso-pg-kv';
+  const host = overrides.host ?? `${vault}.vault.azure.net`;
   const version = overrides.version ?? V3;
   return {
     id: 'e-1',
@@ -18,7 +27,7 @@ function event(overrides: { type?: string; vault?: string; sub?: string; version
     dataVersion: '1',
     metadataVersion: '1',
     data: {
-      Id: `https://${vault}.vault.azure.net/keys/pg-cmk/${version}`,
+      Id: `https://${host}/keys/pg-cmk/${version}`,
       VaultName: vault,
       ObjectType: 'Key',
       ObjectName: 'pg-cmk',
@@ -29,12 +38,23 @@ function event(overrides: { type?: string; vault?: string; sub?: string; version
   };
 }
 
+const baseEnv = {
+  CMK_SUBSCRIPTIONS: SUB,
+  CMK_ALLOWED_VAULTS: 'contoso-pg-kv',
+  APPLICATIONINSIGHTS_CONNECTION_STRING: 'InstrumentationKey=00000000-0000-0000-0000-000000000000',
+};
+
 /** A task hub in memory: what the durable client would see. */
 const ID = 'cmk-rotation:contoso-pg-kv:pg-cmk';
 
-async function intake(raw: unknown, instances = new FakeInstances()) {
+async function intake(raw: unknown, instances = new FakeInstances(), cfg = config) {
   const audit = new MemoryAudit();
-  const outcome = await handleKeyVaultEvent(raw, instances, { config, audit, events, invocationId: 'inv-1' });
+  const outcome = await handleKeyVaultEvent(raw, instances, {
+    config: cfg,
+    audit,
+    events,
+    invocationId: 'inv-1',
+  });
   return { outcome, audit: audit.records, instances };
 }
 
@@ -127,12 +147,62 @@ describe('the Key Vault event intake', () => {
     expect(instances.started[0]?.input.openIncidents).toEqual([{ dedupKey: 'k1', kind: 'server' }]);
   });
 
+  it('accepts a vault in a security subscription outside CMK_SUBSCRIPTIONS (vaults are scoped by URL)', async () => {
+    const { outcome } = await intake(event({ sub: SECURITY_SUB }));
+    expect(outcome).toEqual({ kind: 'started', instanceId: ID });
+  });
+
+  it('accepts a Managed HSM named by URL in CMK_ALLOWED_VAULTS, under an id of its own', async () => {
+    const hsm = loadConfig({
+      ...baseEnv,
+      CMK_ALLOWED_VAULTS: 'https://contoso-pg-kv.vault.azure.net,https://contoso-pg-kv.managedhsm.azure.net',
+    });
+    const { outcome, instances } = await intake(
+      event({ host: 'contoso-pg-kv.managedhsm.azure.net' }),
+      new FakeInstances(),
+      hsm,
+    );
+    expect(outcome).toMatchObject({ kind: 'started' });
+    expect(instances.started[0]?.id).toMatch(/^cmk-rotation:contoso-pg-kv~[0-9a-f]{6}:pg-cmk$/);
+    expect(instances.started[0]?.input.vaultUrl).toBe('https://contoso-pg-kv.managedhsm.azure.net');
+  });
+
+  it('checks the vault subscription against CMK_VAULT_SUBSCRIPTIONS when it is set', async () => {
+    const scoped = loadConfig({ ...baseEnv, CMK_VAULT_SUBSCRIPTIONS: SECURITY_SUB });
+    expect((await intake(event({ sub: SECURITY_SUB }), new FakeInstances(), scoped)).outcome).toMatchObject({
+      kind: 'started',
+    });
+    const { outcome, audit } = await intake(event({ sub: SUB }), new FakeInstances(), scoped);
+    expect(outcome).toMatchObject({ kind: 'rejected', code: 'SubscriptionNotInScope' });
+    expect(audit[0]?.reason).toContain('CMK_VAULT_SUBSCRIPTIONS');
+  });
+
+  it('throws when the audit trail does not accept the record, so Event Grid redelivers', async () => {
+    const refusing: AuditTrail = {
+      record: () => Promise.reject(new AuditDeliveryError('accepted 0 of 1', '503', 503, true)),
+    };
+    await expect(
+      handleKeyVaultEvent(event(), new FakeInstances(), {
+        config,
+        audit: refusing,
+        events,
+        invocationId: 'inv-1',
+      }),
+    ).rejects.toThrow(AuditDeliveryError);
+  });
+
   it.each([
     ['a vault outside CMK_ALLOWED_VAULTS', event({ vault: 'other-kv' }), 'VaultNotInScope', 'failure'],
     [
-      'a subscription outside CMK_SUBSCRIPTIONS',
-      event({ sub: 'b2e4c6a8-1f3d-4b5e-8c7a-9d0e1f2a3b4c' }),
-      'SubscriptionNotInScope',
+      'an allowed vault name on another host (a Managed HSM of the same name)',
+      event({ host: 'contoso-pg-kv.managedhsm.azure.net' }),
+      'VaultNotInScope',
+      'failure',
+    ],
+    [
+      'an allowed vault name in another cloud',
+      event({ host: 'contoso-pg-kv.vault.azure.cn' }),
+      'VaultNotInScope',
       'failure',
     ],
     ['a secret event', { ...event({ type: 'SecretNewVersionCreated' }) }, 'NotAKeyEvent', 'skipped'],

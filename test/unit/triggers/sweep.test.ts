@@ -10,6 +10,7 @@ import type {
 } from '../../../shared/ports/serverFleet';
 import { ForbiddenError } from '../../../shared/ports/errors';
 import { runSweep } from '../../../shared/triggers/sweep';
+import { loadConfig } from '../../../shared/config';
 import { FakeInstances, MemoryAudit, SUB, config } from './fakes';
 
 const VAULT_URL = 'https://contoso-pg-kv.vault.azure.net';
@@ -47,7 +48,7 @@ function server(name: string, uri: string, status = 'Valid', state = 'Ready'): S
 
 class Keys implements KeyVaultKeys {
   constructor(private readonly key: KeyInfo | Error) {}
-  listKeys(): Promise<string[]> {
+  listKeys(_vaultUrl?: string): Promise<string[]> {
     return this.key instanceof Error ? Promise.reject(this.key) : Promise.resolve([this.key.name]);
   }
   readKey(): Promise<KeyInfo> {
@@ -112,6 +113,47 @@ const key = (...versions: KeyVersionInfo[]): KeyInfo => ({
 const healthy = key(version(V1, -300, 65), version(V2, -30, 335));
 
 describe('the reconcile sweep', () => {
+  it('sweeps a Managed HSM at its own URL (Managed HSM publishes no events: the sweep is its trigger)', async () => {
+    const HSM = 'https://contoso-hsm.managedhsm.azure.net';
+    const asked: string[] = [];
+    const hsmKey: KeyInfo = {
+      vaultUrl: HSM,
+      vaultName: 'contoso-hsm',
+      name: 'pg-cmk',
+      versions: [version(V1, -300, 65), version(V2, -30, 335)].map((v) => ({
+        ...v,
+        kid: v.kid.replace(VAULT_URL, HSM),
+      })),
+    };
+    const keys = new (class extends Keys {
+      override listKeys(vaultUrl: string): Promise<string[]> {
+        asked.push(vaultUrl);
+        return super.listKeys();
+      }
+    })(hsmKey);
+    const instances = new FakeInstances();
+    const result = await runSweep(
+      instances,
+      {
+        config: loadConfig({
+          CMK_SUBSCRIPTIONS: SUB,
+          CMK_ALLOWED_VAULTS: `${HSM}/`,
+          APPLICATIONINSIGHTS_CONNECTION_STRING: 'InstrumentationKey=00000000-0000-0000-0000-000000000000',
+        }),
+        keys,
+        fleet: new Fleet([server('a', `${HSM}/keys/pg-cmk/${V1}`)]),
+        audit: new MemoryAudit(),
+      },
+      NOW,
+    );
+    expect(asked).toEqual([HSM]);
+    expect(result.requested).toEqual([
+      expect.objectContaining({ key: 'contoso-hsm/pg-cmk', outcome: 'started' }),
+    ]);
+    expect(instances.started[0]?.input.vaultUrl).toBe(HSM);
+    expect(instances.started[0]?.id).toMatch(/^cmk-rotation:contoso-hsm~[0-9a-f]{6}:pg-cmk$/);
+  });
+
   it('requests nothing when every server is on the newest version, healthy and far from expiry', async () => {
     const { result, started, records } = await sweep(healthy, [
       server('a', `${VAULT_URL}/keys/pg-cmk/${V2}`),

@@ -58,7 +58,7 @@ function responder(s: Scenario, nested: ScheduledCall[] = []): Responder {
   const answer: Responder = async (call, now) => {
     switch (call.name) {
       case 'rolloutBatch': {
-        const batch = await runOrchestration(rolloutBatchOrchestrator, call.input as RolloutBatchInput, answer, {
+        const batch = await runOrchestration(rolloutBatchOrchestrator, call.input, answer, {
           instanceId: call.instanceId ?? 'batch',
           start: new Date(now).toISOString(),
         });

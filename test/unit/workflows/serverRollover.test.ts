@@ -142,7 +142,11 @@ describe('serverRollover orchestrator, driven by durable histories', () => {
     const r = await run({ update: [{ ...accepted, kind: 'accepted', audited: false }] });
     expect(steps(r)).toEqual(['ServerUpdateStarted', 'ServerVerified']);
     const started = audits(r)[0];
-    expect(started).toMatchObject({ fromVersion: V1, toVersion: V2, reason: `moving primary ${V1} -> ${V2}` });
+    expect(started).toMatchObject({
+      fromVersion: V1,
+      toVersion: V2,
+      reason: `moving primary ${V1} -> ${V2}`,
+    });
     expect(JSON.parse(started?.details?.['lastKnownGood'] ?? '{}')).toMatchObject({
       dataEncryption: { primaryKeyURI: FROM },
     });
@@ -170,7 +174,12 @@ describe('serverRollover orchestrator, driven by durable histories', () => {
     expect((r.output as ServerOutcome).outcome).toBe('updated');
     const retried = audits(r).filter((a) => a.step === 'ServerUpdateRetried');
     expect(
-      retried.map((a) => [a.reasonCode, a.details?.['step'], a.details?.['waitSeconds'], a.details?.['attempt']]),
+      retried.map((a) => [
+        a.reasonCode,
+        a.details?.['step'],
+        a.details?.['waitSeconds'],
+        a.details?.['attempt'],
+      ]),
     ).toEqual([
       ['TooManyRequests', 'beginServerUpdate', '7', '1'],
       ['TooManyRequests', 'beginServerUpdate', '10', '2'],
@@ -400,8 +409,13 @@ describe('serverRollover orchestrator, driven by durable histories', () => {
     expect(r.output).toMatchObject({ outcome: 'skipped', reasonCode: 'SchemaVersionChanged' });
   });
 
-  it('its input carries the server by reference and the settings it uses, not the rotation\'s plan or settings', () => {
-    expect(Object.keys(input.server).sort()).toEqual(['expiresOn', 'serverId', 'serverName', 'subscriptionId']);
+  it("its input carries the server by reference and the settings it uses, not the rotation's plan or settings", () => {
+    expect(Object.keys(input.server).sort()).toEqual([
+      'expiresOn',
+      'serverId',
+      'serverName',
+      'subscriptionId',
+    ]);
     expect(Object.keys(input.settings).sort()).toEqual([
       'maxWriteAttempts',
       'operationTimeoutMinutes',
