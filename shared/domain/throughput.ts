@@ -58,7 +58,8 @@ export function initialWindow(cap: number): Window {
  * - throttled (429): halve the window and start nothing before `Retry-After` has passed;
  * - a reading: as many as the quota left allows — every new server needs one write and three reads,
  *   every server still in flight about two more reads — never more than `cap`, never below one;
- * - no reading: unchanged.
+ * - no reading: unchanged;
+ * - while a 429's hold lasts, readings may shrink the window but never grow it back.
  */
 export function nextWindow(
   current: Window,
@@ -80,7 +81,11 @@ export function nextWindow(
       : (quota.reads - READS_LEFT_IN_FLIGHT * inFlight) / ARM_REQUESTS_PER_SERVER.reads;
   const headroom = Math.min(byWrites, byReads);
   if (!Number.isFinite(headroom)) return { size: clamp(current.size), holdUntil: current.holdUntil };
-  return { size: clamp(inFlight + Math.max(0, headroom)), holdUntil: current.holdUntil };
+  const size = clamp(inFlight + Math.max(0, headroom));
+  return {
+    size: now < current.holdUntil ? Math.min(size, current.size) : size,
+    holdUntil: current.holdUntil,
+  };
 }
 
 /** The latest of two readings of one subscription (the later step's values win where it has them). */
