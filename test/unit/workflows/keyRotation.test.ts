@@ -619,3 +619,28 @@ describe('keyRotation orchestrator, driven by durable histories', () => {
     });
   });
 });
+
+describe('keyRotation history at fleet scale', () => {
+  const fleet = (n: number): PlannedServer[] =>
+    Array.from({ length: n }, (_, i) => planned(`pg-${String(i).padStart(4, '0')}`));
+  const measure = async (n: number) => {
+    const r = await run(rotationInput(), {
+      key: twoVersions,
+      latest: version(V2, 1, 365),
+      servers: fleet(n),
+    });
+    expect((r.output as RotationOutput).servers.filter((s) => s.outcome === 'updated')).toHaveLength(n);
+    return { events: r.history.length, bytes: JSON.stringify(r.history).length };
+  };
+
+  it('holds one entry per batch of servers, not one per server: 1,000 servers add a few events per 100, not thousands', async () => {
+    const small = await measure(100);
+    const large = await measure(1000);
+    // One batch more per 100 servers: its creation, its completion and the episode around them.
+    expect(large.events - small.events).toBeLessThanOrEqual(9 * 6);
+    expect(large.events).toBeLessThan(150);
+    // What still grows is the plan, the servers handed to the batches and their outcomes (JSON in
+    // JSON): about a kilobyte per server, no key, no settings, nothing per step.
+    expect(large.bytes / 1000).toBeLessThan(1200);
+  });
+});
