@@ -600,6 +600,9 @@ function* unplannableServer(
  * subscription run at once (a batch waiting on its last slow server never idles the subscription),
  * sharing `maxParallelUpdates`; subscriptions run side by side (ARM's quota is per subscription).
  */
+/** How often the rotation looks at its running batches, in poll intervals. */
+const BATCH_LOOK_EVERY_POLLS = 5;
+
 function* rolloutInBatches(
   run: Run,
   key: KeyInfo,
@@ -654,7 +657,9 @@ function* rolloutInBatches(
     keyName: input.keyName,
     targetVersion,
   };
-  const tickMs = Math.max(1, input.settings.pollIntervalSeconds) * 1000;
+  // Batches last minutes: looking every few poll intervals keeps this history short while a
+  // subscription's other batch keeps its servers busy.
+  const tickMs = BATCH_LOOK_EVERY_POLLS * Math.max(1, input.settings.pollIntervalSeconds) * 1000;
   while (running.length > 0) {
     // Wake on a batch just started finishing, or after one tick to look at the others (only new
     // tasks in Task.any: see rolloutBatch).
