@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -137,7 +138,10 @@ async function main(): Promise<void> {
     .split(',')
     .map(Number)
     .filter((n) => Number.isInteger(n) && n > 0);
-  for (const n of sizes) await measure(n);
+  // One host per process (the Functions worker contract is installed once): a child per size.
+  if (sizes.length === 1) return measure(sizes[0] ?? 100);
+  for (const n of sizes)
+    spawnSync(process.execPath, [__filename, '--servers', String(n)], { stdio: 'inherit' });
 }
 
 main().catch((e: unknown) => {
