@@ -168,6 +168,11 @@ export interface ServerRef {
   readonly subscriptionId: string;
   /** The earliest expiry among the versions it was on at discovery: the deadline its page names. */
   readonly expiresOn?: string | undefined;
+  /**
+   * Behind the target at discovery: found on the target later (its own PATCH re-run after a crash,
+   * whose answer was lost), it counts as `updated`, not as a server that needed nothing.
+   */
+  readonly behind?: boolean | undefined;
 }
 
 export interface ServerRolloverInput {

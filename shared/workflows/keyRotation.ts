@@ -499,6 +499,7 @@ function* rollOut(
     serverName: server.serverName,
     subscriptionId: server.subscriptionId,
     expiresOn: oldestExpiry(key, server),
+    behind: server.action === 'update',
   });
   const canaryOutcomes = yield* rolloutInBatches(run, key, latest.version, canary.map(ref));
   outcomes.push(...canaryOutcomes);

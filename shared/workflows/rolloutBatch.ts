@@ -81,7 +81,9 @@ export function* rolloutBatchOrchestrator(
       const outcome = done.task.isFaulted
         ? yield* subOrchestrationFailed(context, rollout, done.server, done.task.result)
         : (done.task.result as ServerOutcome);
-      outcomes.push(outcome);
+      // The quota reading paces this batch only; the rotation's output does not carry it.
+      const { armQuota: _quota, ...kept } = outcome;
+      outcomes.push(kept);
       if (outcome.armQuota?.retryAfterSeconds !== undefined) throttled++;
       window = nextWindow(
         window,

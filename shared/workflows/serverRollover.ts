@@ -206,8 +206,9 @@ function* rollover(r: Rollover): Generator<Task, ServerOutcome, unknown> {
           r.fromVersion = r.slots[0]?.from;
         }
         const failure = yield* verify(r, u.expected, false, u.verification);
-        // Found on the target after a PATCH of ours that looked refused (a 5xx it had in fact taken).
-        const kind = refusals > 0 ? 'updated' : 'verified';
+        // Found on the target after a PATCH of ours that looked refused (a 5xx it had in fact taken),
+        // or behind at discovery and on the target now (our PATCH re-run after a crash lost its answer).
+        const kind = refusals > 0 || input.server.behind === true ? 'updated' : 'verified';
         return failure === undefined ? yield* verified(r, kind) : yield* failed(r, failure);
       }
       case 'accepted':

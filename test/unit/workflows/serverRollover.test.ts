@@ -264,6 +264,16 @@ describe('serverRollover orchestrator, driven by durable histories', () => {
     expect(r.output).toMatchObject({ outcome: 'verified', slots: [{ from: V2, to: V2 }] });
   });
 
+  it('a server behind at discovery that is found on the target (its own PATCH re-run after a crash lost the answer) counts as updated', async () => {
+    const r = await runOrchestration(
+      serverRolloverOrchestrator,
+      { ...input, server: { ...input.server, behind: true } },
+      (call) => stepOk(call.name === 'updateServer' ? onTarget : null),
+      { start: NOW },
+    );
+    expect(r.output).toMatchObject({ outcome: 'updated' });
+  });
+
   it('skips a server that no longer needs or allows the change, without touching it', async () => {
     const r = await run({ update: [{ kind: 'skip', code: 'excluded', reason: 'opted out by tag' }] });
     expect(r.calls.map((c) => c.name)).toEqual(['updateServer', 'recordAudit']);
