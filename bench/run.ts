@@ -5,7 +5,11 @@ import { EventGridKeyVaultEvents } from '../shared/adapters/eventGridKeyVaultEve
 import type { KeyInfo } from '../shared/domain/model';
 import { serverFromArmJson } from '../shared/adapters/serverProjection';
 import { planRollout } from '../shared/domain/plan';
-import { findAllServersReferencingKey, type ServerFleet } from '../shared/ports/serverFleet';
+import {
+  findAllServersReferencingKey,
+  findAllServersWithCustomerManagedKeys,
+  type ServerFleet,
+} from '../shared/ports/serverFleet';
 import { LocalTokenCredential } from '../local/azure/credential';
 import type { FleetFile } from '../local/azure/fleet';
 import { loopbackClientOptions } from '../local/azure/seam';
@@ -147,12 +151,54 @@ async function benchDiscovery(n: number): Promise<void> {
   }
 }
 
+/**
+ * What the sweep's discovery costs with Resource Graph's quota (15 queries per 5 s per principal):
+ * one query per key (what the sweep did) against one query for all keys, grouped afterwards.
+ */
+async function benchSweepDiscovery(servers: number, keys: number): Promise<void> {
+  const keyNames = Array.from({ length: keys }, (_, i) => `pg-cmk-${i}`);
+  const fleet: FleetFile = {
+    servers: Array.from({ length: servers }, (_, i) => {
+      const s = armServer(i, true);
+      const de = (s['properties'] as { dataEncryption: Record<string, unknown> }).dataEncryption;
+      de['primaryKeyURI'] = `${VAULT}/keys/${keyNames[i % keys] ?? ''}/${V1}`;
+      return s;
+    }),
+  };
+  const azure = await startLocalAzure({ fleet });
+  try {
+    const credential = new LocalTokenCredential('0f0e0d0c-0b0a-4909-8807-060504030201', azure.tenantId);
+    const clientOptions = loopbackClientOptions({ port: azure.port, caCertPem: azure.caCertPem });
+    const arm = new ArmServerFleet({ credential, subscriptions: SUBS, clientOptions });
+    const graph = new ResourceGraphServerFleet({ credential, subscriptions: SUBS, arm, clientOptions });
+    const queries = () => azure.requests.filter((r) => r.operation === 'resources.query');
+    let t = performance.now();
+    let found = 0;
+    for (const keyName of keyNames)
+      found += (await findAllServersReferencingKey(graph, { vaultUrl: VAULT, keyName })).length;
+    const perKey = { ms: performance.now() - t, queries: queries().length, found };
+    const before = perKey.queries;
+    // A fresh quota window for the second run, so neither pays for the other.
+    await new Promise((r) => setTimeout(r, 5_000));
+    t = performance.now();
+    const once = (await findAllServersWithCustomerManagedKeys(graph)).length;
+    const onceMs = performance.now() - t;
+    const throttled = queries().filter((q) => q.status === 429).length;
+    console.log(
+      `sweep discovery ${servers} servers, ${keys} keys: per key ${perKey.queries} queries in ${perKey.ms.toFixed(0)} ms (${throttled} refused with 429, quota waits included, ${perKey.found} servers); once ${queries().length - before} query in ${onceMs.toFixed(0)} ms (${once} servers)`,
+    );
+  } finally {
+    await azure.close();
+  }
+}
+
 async function main(): Promise<void> {
   console.log(`node ${process.version}, ${process.arch}`);
   benchPlan(1_000);
   benchPlan(10_000);
   await benchEvents(2_000);
   await benchDiscovery(3_000);
+  await benchSweepDiscovery(3_000, 40);
   console.log(`peak RSS ${mb(process.resourceUsage().maxRSS * 1024)}`);
 }
 

@@ -1,5 +1,8 @@
 // A custom role with only what a key rotation does to a flexible server: read it, PATCH its
-// dataEncryption (with the identities it already has), and follow the long-running operation.
+// dataEncryption, and follow the long-running operation. The PATCH names no identity (see
+// buildPatchBody in shared/domain/plan.ts), so no userAssignedIdentities/assign/action is needed:
+// servers whose identities live in another resource group or subscription rotate as well.
+// local/azure/arm-authz.ts (ROTATION_OPERATOR_ACTIONS) grants the same actions by default.
 targetScope = 'subscription'
 
 param assignableSubscriptionIds array
@@ -9,8 +12,6 @@ var actions = [
   'Microsoft.DBforPostgreSQL/flexibleServers/write'
   'Microsoft.DBforPostgreSQL/locations/azureAsyncOperation/read'
   'Microsoft.DBforPostgreSQL/locations/operationResults/read'
-  // The PATCH names the server's user-assigned identities; ARM checks the caller may assign them.
-  'Microsoft.ManagedIdentity/userAssignedIdentities/assign/action'
 ]
 
 resource role 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {

@@ -5,6 +5,30 @@ import { validatePatch, type PatchPlan } from './arm-validate';
 import { isObject, jsonBody, type Reply, type Request } from './http';
 import type { Operation, ServerRecord } from './world';
 
+/**
+ * The RP accepts a PATCH only on a Ready server. Codes (none is documented for PATCH; modeled, see
+ * local/README.md): a Stopped or Stopping server answers 400 `ServerStoppedError`, as PG flexible does
+ * for other operations on a stopped server (turbot/steampipe-plugin-azure#1015); any other state that
+ * is not Ready (Updating, Starting, Restarting, Inaccessible, Disabled, Dropping, ...) answers 409
+ * `ServerIsNotReady`, the code PG flexible gives a restart of a server that is not Ready
+ * (hashicorp/terraform-provider-azurerm#29219: "... Current Server State = Updating").
+ */
+function refuseUnlessReady(name: string, state: unknown): void {
+  const current = typeof state === 'string' ? state : 'Unknown';
+  if (current === 'Ready') return;
+  if (current === 'Stopped' || current === 'Stopping')
+    throw armError(
+      400,
+      'ServerStoppedError',
+      `Operation 'Update' cannot be performed as server '${name}' is in state '${current}'. Start the server and try again.`,
+    );
+  throw armError(
+    409,
+    'ServerIsNotReady',
+    `Update can only be performed on Ready servers. Server Name = ${name}, Current Server State = ${current}`,
+  );
+}
+
 export function patchServer(ctx: ArmContext, record: ServerRecord, req: Request): Reply {
   const name = String(record.json['name']);
   const props = record.json['properties'] as Record<string, unknown>;
@@ -15,18 +39,7 @@ export function patchServer(ctx: ArmContext, record: ServerRecord, req: Request)
       `Server '${name}' is busy with another operation. Please try your operation later.`,
     );
   }
-  if (
-    props['state'] === 'Stopped' ||
-    props['state'] === 'Stopping' ||
-    props['state'] === 'Starting' ||
-    props['state'] === 'Dropping'
-  ) {
-    throw armError(
-      409,
-      'ServerNotReady',
-      `Server '${name}' is ${props['state'] as string}; the operation is not allowed in this state.`,
-    );
-  }
+  refuseUnlessReady(name, props['state']);
   const plan = validatePatch(ctx, record, jsonBody(req));
   const subscriptionId = String(record.json['id']).split('/')[2]?.toLowerCase() ?? '';
   const op: Operation = {
@@ -76,10 +89,13 @@ function completePatch(
     }
   }
   if (plan.identities !== undefined) {
+    const { userAssignedIdentities: _old, ...rest } = isObject(record.json['identity'])
+      ? record.json['identity']
+      : {};
     record.json['identity'] = {
-      ...(isObject(record.json['identity']) ? record.json['identity'] : {}),
+      ...rest,
       type: plan.identityType,
-      userAssignedIdentities: plan.identities,
+      ...(Object.keys(plan.identities).length > 0 ? { userAssignedIdentities: plan.identities } : {}),
     };
   }
   if (de !== undefined) {
@@ -91,7 +107,7 @@ function completePatch(
     record.invalidSince = {};
   }
   if (plan.tags !== undefined) record.json['tags'] = plan.tags;
-  props['state'] = previousState === 'Inaccessible' && de !== undefined ? 'Ready' : previousState;
+  props['state'] = previousState;
   op.status = 'Succeeded';
   op.endTime = ctx.world.clock.now();
 }

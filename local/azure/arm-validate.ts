@@ -19,6 +19,71 @@ export interface PatchPlan {
   tags: Record<string, string> | undefined;
 }
 
+const IDENTITY_TYPES = ['None', 'UserAssigned', 'SystemAssigned', 'SystemAssigned,UserAssigned'];
+
+function hasKey(map: Record<string, unknown>, id: string): boolean {
+  return Object.keys(map).some((k) => k.toLowerCase() === id.toLowerCase());
+}
+
+/**
+ * ARM PATCH semantics of `identity` (Learn, managed identities on a resource with REST; the azure-cli
+ * `flexible-server identity assign/remove` commands rely on them): `userAssignedIdentities` merges into
+ * the server's map, an entry whose value is `null` removes that identity, one left out stays; a type
+ * without `UserAssigned` removes every user-assigned identity. Without `identity` nothing changes.
+ */
+function mergeIdentity(
+  ctx: ArmContext,
+  record: ServerRecord,
+  raw: unknown,
+): { map: Record<string, unknown>; type: string | undefined } {
+  const current = isObject(record.json['identity']) ? record.json['identity'] : {};
+  const currentMap = isObject(current['userAssignedIdentities']) ? current['userAssignedIdentities'] : {};
+  if (raw === undefined || raw === null)
+    return {
+      map: currentMap,
+      type: typeof current['type'] === 'string' ? current['type'] : undefined,
+    };
+  if (!isObject(raw) || typeof raw['type'] !== 'string')
+    throw bad('InvalidParameterValue', 'identity.type is required.');
+  const given = raw['type'].replace(/\s+/g, '');
+  const type = IDENTITY_TYPES.find((t) => t.toLowerCase() === given.toLowerCase());
+  if (type === undefined)
+    throw bad(
+      'InvalidParameterValue',
+      `The identity type '${raw['type']}' is invalid. Allowed: ${IDENTITY_TYPES.join(', ')}.`,
+    );
+  const changes = raw['userAssignedIdentities'];
+  if (changes !== undefined && changes !== null && !isObject(changes))
+    throw bad('InvalidParameterValue', 'identity.userAssignedIdentities must be an object.');
+  const entries = Object.entries(isObject(changes) ? changes : {});
+  if (!type.includes('UserAssigned')) {
+    if (entries.length > 0)
+      throw bad(
+        'InvalidParameterValue',
+        `userAssignedIdentities can only be given with an identity type that includes UserAssigned, not '${type}'.`,
+      );
+    return { map: {}, type };
+  }
+  let map: Record<string, unknown> = { ...currentMap };
+  for (const [id, value] of entries) {
+    const existing = Object.keys(map).find((k) => k.toLowerCase() === id.toLowerCase());
+    if (value === null) {
+      map = Object.fromEntries(Object.entries(map).filter(([k]) => k !== existing));
+      continue;
+    }
+    if (!isObject(value))
+      throw bad(
+        'InvalidParameterValue',
+        `The value for user assigned identity '${id}' must be an object or null.`,
+      );
+    const known = ctx.world.identities.get(id.toLowerCase());
+    if (known === undefined)
+      throw bad('InvalidUserAssignedIdentity', `The user assigned identity '${id}' was not found.`);
+    map[existing ?? id] = { principalId: known.principalId, clientId: known.clientId };
+  }
+  return { map, type };
+}
+
 /** What the flexible server RP checks synchronously before it accepts a PATCH. */
 export function validatePatch(ctx: ArmContext, record: ServerRecord, body: unknown): PatchPlan {
   if (!isObject(body))
@@ -33,28 +98,11 @@ export function validatePatch(ctx: ArmContext, record: ServerRecord, body: unkno
   if (isObject(body['tags']))
     plan.tags = Object.fromEntries(Object.entries(body['tags']).map(([k, v]) => [k, String(v)]));
 
-  const currentIdentity = isObject(record.json['identity']) ? record.json['identity'] : {};
-  const currentMap = isObject(currentIdentity['userAssignedIdentities'])
-    ? currentIdentity['userAssignedIdentities']
-    : {};
-  let map = currentMap;
+  const merged = mergeIdentity(ctx, record, body['identity']);
+  const map = merged.map;
   if (body['identity'] !== undefined) {
-    const identity = body['identity'];
-    if (!isObject(identity) || typeof identity['type'] !== 'string')
-      throw bad('InvalidParameterValue', 'identity.type is required.');
-    if (!/UserAssigned/.test(identity['type']))
-      throw bad('InvalidParameterValue', 'Servers with data encryption require UserAssigned identities.');
-    const uais = isObject(identity['userAssignedIdentities']) ? identity['userAssignedIdentities'] : {};
-    // The PATCH's identity map replaces the server's: an identity left out is removed.
-    map = {};
-    for (const id of Object.keys(uais)) {
-      const known = ctx.world.identities.get(id.toLowerCase());
-      if (known === undefined)
-        throw bad('InvalidUserAssignedIdentity', `The user assigned identity '${id}' was not found.`);
-      map[id] = { principalId: known.principalId, clientId: known.clientId };
-    }
-    plan.identities = map;
-    plan.identityType = identity['type'];
+    plan.identities = merged.map;
+    plan.identityType = merged.type;
   }
 
   const de = props['dataEncryption'];
@@ -120,7 +168,7 @@ export function validatePatch(ctx: ArmContext, record: ServerRecord, body: unkno
       );
     }
     for (const id of [primaryId, geoId]) {
-      if (id !== undefined && !Object.keys(map).some((k) => k.toLowerCase() === id.toLowerCase())) {
+      if (id !== undefined && !hasKey(map, id)) {
         throw bad(
           'InvalidParameterValue',
           `The user assigned identity '${id}' used for data encryption is not associated with the server.`,
@@ -139,11 +187,7 @@ export function validatePatch(ctx: ArmContext, record: ServerRecord, body: unkno
       currentDe['primaryUserAssignedIdentityId'],
       currentDe['geoBackupUserAssignedIdentityId'],
     ]) {
-      if (
-        typeof id === 'string' &&
-        id !== '' &&
-        !Object.keys(map).some((k) => k.toLowerCase() === id.toLowerCase())
-      ) {
+      if (typeof id === 'string' && id !== '' && !hasKey(map, id)) {
         throw bad(
           'InvalidParameterValue',
           `The user assigned identity '${id}' is used for data encryption and cannot be removed.`,

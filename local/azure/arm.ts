@@ -6,9 +6,10 @@ import {
   throttle,
   type ArmContext,
 } from './arm-common';
+import { ACTIONS, isAllowed, requireAction, requireLinkedIdentities } from './arm-authz';
 import { operationBody, operationUrls } from './arm-operations';
 import { patchServer } from './arm-patch';
-import type { HttpError, Reply, Request } from './http';
+import { jsonBody, type HttpError, type Reply, type Request } from './http';
 import type { ServerRecord } from './world';
 
 export { armError, authorizeArm, type ArmContext } from './arm-common';
@@ -27,6 +28,8 @@ interface Call {
   /** Named segments as the client wrote them; `sub` is lower-cased. */
   readonly params: Readonly<Record<string, string>>;
   readonly sub: string;
+  /** Object id of the caller, from the bearer token. */
+  readonly principal: string;
 }
 
 interface RouteSpec {
@@ -70,14 +73,23 @@ const ROUTES: readonly RouteSpec[] = [
     template: `${SERVERS_IN_RG}/{name}`,
     operation: 'servers.get',
     kind: 'reads',
-    handle: (call) => ({ status: 200, body: serverView(findServer(call)) }),
+    handle: (call) => {
+      requireAction(call.ctx.world, call.principal, ACTIONS.read, serverIdOf(call));
+      return { status: 200, body: serverView(findServer(call)) };
+    },
   },
   {
     method: 'PATCH',
     template: `${SERVERS_IN_RG}/{name}`,
     operation: 'servers.update',
     kind: 'writes',
-    handle: (call) => patchServer(call.ctx, findServer(call), call.req),
+    handle: (call) => {
+      // ARM authorizes the caller before the resource provider sees the request.
+      const id = serverIdOf(call);
+      requireAction(call.ctx.world, call.principal, ACTIONS.write, id);
+      requireLinkedIdentities(call.ctx.world, call.principal, ACTIONS.write, id, jsonBody(call.req));
+      return patchServer(call.ctx, findServer(call), call.req);
+    },
   },
 ];
 
@@ -122,7 +134,7 @@ export function routeArm(ctx: ArmContext, req: Request): ArmRoute {
             `The subscription '${params['sub'] ?? ''}' could not be found.`,
           );
         const headers = throttle(ctx, sub, principal, route.kind);
-        const reply = route.handle({ ctx, req, params, sub });
+        const reply = route.handle({ ctx, req, params, sub, principal });
         return { ...reply, headers: { ...headers, ...reply.headers } };
       },
     };
@@ -160,9 +172,20 @@ function pageOf(ctx: ArmContext, records: ServerRecord[], req: Request, base: st
   return { value, ...(next !== undefined ? { nextLink: next } : {}) };
 }
 
-function listServers({ ctx, req, sub }: Call): Reply {
-  const records = [...ctx.world.servers.values()].filter(
-    (r) => String(r.json['id']).split('/')[2]?.toLowerCase() === sub,
+/** ARM lists only what the caller may read (a list filtered by the caller's role assignments). */
+function readable(call: Call, records: ServerRecord[]): ServerRecord[] {
+  return records.filter((r) => isAllowed(call.ctx.world, call.principal, ACTIONS.read, String(r.json['id'])));
+}
+
+function serverIdOf({ params, sub }: Call): string {
+  return `/subscriptions/${sub}/resourceGroups/${params['rg'] ?? ''}/providers/Microsoft.DBforPostgreSQL/flexibleServers/${params['name'] ?? ''}`;
+}
+
+function listServers(call: Call): Reply {
+  const { ctx, req, sub } = call;
+  const records = readable(
+    call,
+    [...ctx.world.servers.values()].filter((r) => String(r.json['id']).split('/')[2]?.toLowerCase() === sub),
   );
   return { status: 200, body: pageOf(ctx, records, req, req.path) };
 }
@@ -180,10 +203,13 @@ function checkResourceGroup({ ctx, params, sub }: Call): string {
 
 function listServersInResourceGroup(call: Call): Reply {
   const rg = checkResourceGroup(call);
-  const records = [...call.ctx.world.servers.values()].filter((r) => {
-    const p = String(r.json['id']).toLowerCase().split('/');
-    return p[2] === call.sub && p[4] === rg;
-  });
+  const records = readable(
+    call,
+    [...call.ctx.world.servers.values()].filter((r) => {
+      const p = String(r.json['id']).toLowerCase().split('/');
+      return p[2] === call.sub && p[4] === rg;
+    }),
+  );
   return { status: 200, body: pageOf(call.ctx, records, call.req, call.req.path) };
 }
 

@@ -11,6 +11,12 @@ export interface FleetFile {
   readonly identities?: readonly FleetIdentity[];
   readonly vaults?: readonly FleetVault[];
   readonly servers?: readonly unknown[];
+  /**
+   * Azure RBAC role assignments ARM checks callers against (flexibleServers/read and /write, and
+   * userAssignedIdentities/assign/action on every identity a request body assigns). Absent: every
+   * caller holds what infra grants the app (the rotation operator role) on every server subscription.
+   */
+  readonly roleAssignments?: readonly FleetRoleAssignment[];
   readonly behaviour?: FleetBehaviour;
   /** The Application Insights resource behind the ingestion stand-in. */
   readonly applicationInsights?: FleetApplicationInsights;
@@ -24,6 +30,19 @@ export interface FleetApplicationInsights {
   readonly disableLocalAuth?: boolean;
   /** Principal ids holding "Monitoring Metrics Publisher" (others get 403); any principal when absent. */
   readonly publishers?: readonly string[];
+}
+
+export interface FleetRoleAssignment {
+  /** Object id of the caller (the app's principal locally: see local/app.ts); `*` for every caller. */
+  readonly principalId: string;
+  /** `/subscriptions/<id>[/resourceGroups/<rg>[/providers/<type>/<name>]]`; covers everything below it. */
+  readonly scope: string;
+  /**
+   * A built-in role name (`Owner`, `Contributor`, `Reader`, `Managed Identity Operator`) or the infra's
+   * `PostgreSQL CMK Rotation Operator`; and/or explicit `actions` (wildcards `*` allowed).
+   */
+  readonly role?: string;
+  readonly actions?: readonly string[];
 }
 
 export interface FleetIdentity {
@@ -100,6 +119,8 @@ export interface FleetBehaviour {
   readonly eventGridDeliveryTimeoutMs?: number;
   /** ARM token buckets per subscription and principal. */
   readonly armThrottling?: { readonly writes?: Bucket; readonly reads?: Bucket };
+  /** Resource Graph's per-principal quota: `requests` per `windowMs`. Default 15 per 5000 ms. */
+  readonly resourceGraphQuota?: { readonly requests?: number; readonly windowMs?: number };
 }
 
 export interface Bucket {

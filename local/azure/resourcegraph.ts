@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { armError, authorizeArm } from './arm';
+import { isAllowed } from './arm-authz';
 import { HttpError, isObject, jsonBody, type Reply, type Request } from './http';
 import { KqlError, runKql, type Row } from './kql';
 import { vaultArmId } from './keyvault-model';
@@ -79,9 +80,70 @@ function invalidQuery(detail: string): HttpError {
   });
 }
 
+/** `hh:mm:ss`, rounded up to whole seconds (the format of `x-ms-user-quota-resets-after`). */
+export function formatResetsAfter(ms: number): string {
+  const total = Math.max(0, Math.ceil(ms / 1000));
+  const two = (n: number) => String(n).padStart(2, '0');
+  return `${two(Math.floor(total / 3600))}:${two(Math.floor((total % 3600) / 60))}:${two(total % 60)}`;
+}
+
+/**
+ * Resource Graph's per-principal quota (Learn, "Guidance for throttled requests in Azure Resource
+ * Graph"): by default 15 queries per 5-second window; every response carries
+ * `x-ms-user-quota-remaining` (int) and `x-ms-user-quota-resets-after` (hh:mm:ss); past the quota the
+ * query is refused with 429. The 429 body's code (`RateLimiting`) is modeled, and the stand-in sends no
+ * `Retry-After` (none is documented), so a client must honour the quota headers themselves.
+ */
+export class ResourceGraphQuota {
+  private readonly windows = new Map<string, { start: number; used: number }>();
+
+  constructor(private readonly world: World) {}
+
+  take(principal: string): Record<string, string> {
+    const { requests, windowMs } = this.world.behaviour.resourceGraphQuota;
+    const now = this.world.clock.now();
+    let w = this.windows.get(principal);
+    if (w === undefined || now - w.start >= windowMs) {
+      w = { start: now, used: 0 };
+      this.windows.set(principal, w);
+    }
+    const resetsAfter = formatResetsAfter(w.start + windowMs - now);
+    if (w.used >= requests) {
+      throw new HttpError(429, {
+        status: 429,
+        headers: { 'x-ms-user-quota-remaining': '0', 'x-ms-user-quota-resets-after': resetsAfter },
+        body: {
+          error: {
+            code: 'RateLimiting',
+            message: 'Please provide below info when asking for support: timestamp, correlationId.',
+            details: [
+              {
+                code: 'RateLimiting',
+                message:
+                  'Client application has been throttled and should not attempt to repeat the request until an amount of time has elapsed. Please see https://aka.ms/resourcegraph-throttling for help.',
+              },
+            ],
+          },
+        },
+      });
+    }
+    w.used++;
+    return {
+      'x-ms-user-quota-remaining': String(requests - w.used),
+      'x-ms-user-quota-resets-after': resetsAfter,
+    };
+  }
+}
+
 /** `POST /providers/Microsoft.ResourceGraph/resources`: runs the query for real, pages with $skipToken. */
-export function queryResources(world: World, req: Request): Reply {
-  authorizeArm(req, RESOURCE_GRAPH_API_VERSIONS);
+export function queryResources(world: World, quota: ResourceGraphQuota, req: Request): Reply {
+  const principal = authorizeArm(req, RESOURCE_GRAPH_API_VERSIONS);
+  const quotaHeaders = quota.take(principal);
+  const reply = answerQuery(world, req, principal);
+  return { ...reply, headers: { ...reply.headers, ...quotaHeaders } };
+}
+
+function answerQuery(world: World, req: Request, principal: string): Reply {
   const body = jsonBody(req);
   if (!isObject(body) || typeof body['query'] !== 'string')
     throw armError(400, 'BadRequest', 'The request must contain a query.');
@@ -96,8 +158,11 @@ export function queryResources(world: World, req: Request): Reply {
   const skip = options['$skip'] === undefined ? 0 : Number(options['$skip']);
   const format = options['resultFormat'] ?? 'objectArray';
 
+  // Resource Graph returns only what the caller may read (Azure RBAC, like ARM).
   const scoped = resourceRows(world).filter(
-    (r) => subs === undefined || subs.includes(String(r['subscriptionId'])),
+    (r) =>
+      (subs === undefined || subs.includes(String(r['subscriptionId']))) &&
+      isAllowed(world, principal, `${String(r['type'])}/read`, String(r['id'])),
   );
   let rows: Row[];
   try {

@@ -10,7 +10,7 @@ import type { FleetFile } from './fleet';
 import { HttpError, isObject, jsonBody, readRequest, send, type Reply, type Request } from './http';
 import { currentVersion, vaultArmId } from './keyvault-model';
 import { routeKeyVault } from './keyvault';
-import { queryResources } from './resourcegraph';
+import { queryResources, ResourceGraphQuota } from './resourcegraph';
 import { ensureTlsMaterial } from './tls';
 import { dataEncryptionOf, FleetError, World, type Behaviour } from './world';
 
@@ -68,6 +68,7 @@ export async function startLocalAzure(options: LocalAzureOptions): Promise<Local
   const eventGrid = new EventGrid(world, scheduler, tls.caCertPem);
   const requests: RequestLogEntry[] = [];
   const arm: ArmContext = { world, scheduler, buckets };
+  const graphQuota = new ResourceGraphQuota(world);
   let baseUrl = '';
 
   const dispatch = async (
@@ -85,7 +86,11 @@ export async function startLocalAzure(options: LocalAzureOptions): Promise<Local
       /^\/providers\/microsoft\.resourcegraph\/resources$/i.test(req.path) &&
       req.method === 'POST'
     ) {
-      [service, operation, handle] = ['resourcegraph', 'resources.query', () => queryResources(world, req)];
+      [service, operation, handle] = [
+        'resourcegraph',
+        'resources.query',
+        () => queryResources(world, graphQuota, req),
+      ];
     } else if (req.host === 'management.azure.com') {
       const route = routeArm(arm, req);
       [service, operation, handle] = ['arm', route.operation, route.handle];

@@ -1,3 +1,4 @@
+import { roleAssignmentsFrom, RoleError } from './arm-authz';
 import { Clock, parseFleetTime } from './clock';
 import type { FleetFile } from './fleet';
 import { isObject } from './http';
@@ -31,6 +32,7 @@ export async function loadWorld(
     eventGridDeliveryTimeoutMs: b.eventGridDeliveryTimeoutMs ?? 30_000,
     armWrites: { burst: 200, perSecond: 10, ...b.armThrottling?.writes },
     armReads: { burst: 250, perSecond: 25, ...b.armThrottling?.reads },
+    resourceGraphQuota: { requests: 15, windowMs: 5000, ...b.resourceGraphQuota },
     ...behaviourOverride,
   };
   const world = new World(clock, behaviour, fleet.tenantId ?? '72f988bf-86f1-41af-91ab-2d7cd011db47');
@@ -92,6 +94,14 @@ export async function loadWorld(
     world.vaults.set(vault.name, vault);
   }
   for (const raw of fleet.servers ?? []) addServer(world, raw);
+  if (fleet.roleAssignments !== undefined) {
+    try {
+      world.roleAssignments = roleAssignmentsFrom(fleet.roleAssignments);
+    } catch (e) {
+      if (e instanceof RoleError) throw new FleetError(e.message);
+      throw e;
+    }
+  }
   // Key health is part of the state from the first request on, not from the first clock tick.
   evaluateServers(world);
   return world;

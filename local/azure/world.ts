@@ -1,5 +1,6 @@
 import type { KeyObject } from 'node:crypto';
 import { EventEmitter } from 'node:events';
+import type { RoleAssignment } from './arm-authz';
 import type { Clock } from './clock';
 import type { FleetFile, FleetIdentity } from './fleet';
 import { isObject } from './http';
@@ -46,6 +47,7 @@ export interface Behaviour {
   eventGridDeliveryTimeoutMs: number;
   armWrites: { burst: number; perSecond: number };
   armReads: { burst: number; perSecond: number };
+  resourceGraphQuota: { requests: number; windowMs: number };
 }
 
 export const REQUIRED_SERVER_PERMISSIONS = ['get', 'wrapKey', 'unwrapKey'];
@@ -73,6 +75,8 @@ export class World {
   readonly servers = new Map<string, ServerRecord>();
   readonly operations = new Map<string, Operation>();
   readonly events = new EventEmitter<{ key: [KeyEvent] }>();
+  /** ARM role assignments from the fleet file; undefined: the infra defaults (arm-authz.ts). */
+  roleAssignments: readonly RoleAssignment[] | undefined = undefined;
   /** Clock time of the last key status check of the servers (world-time). */
   lastStatusCheck = 0;
 

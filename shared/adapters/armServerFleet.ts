@@ -99,7 +99,18 @@ export class ArmServerFleet implements ServerFleet {
     return this.quota.reading(subscriptionId, since);
   }
 
-  async findServersReferencingKey(key: KeyLocator, continuationToken?: string): Promise<ServerPage> {
+  findServersReferencingKey(key: KeyLocator, continuationToken?: string): Promise<ServerPage> {
+    return this.listPage((s) => referencesKey(s, key), continuationToken);
+  }
+
+  findServersWithCustomerManagedKeys(continuationToken?: string): Promise<ServerPage> {
+    return this.listPage((s) => s.dataEncryption?.type === 'AzureKeyVault', continuationToken);
+  }
+
+  private async listPage(
+    keep: (server: ServerSnapshot) => boolean,
+    continuationToken: string | undefined,
+  ): Promise<ServerPage> {
     const cursor = continuationToken === undefined ? { s: 0, t: undefined } : decodeCursor(continuationToken);
     const subscriptionId = this.options.subscriptions[cursor.s];
     if (subscriptionId === undefined) return { servers: [], continuationToken: undefined };
@@ -110,7 +121,7 @@ export class ArmServerFleet implements ServerFleet {
       const next = await pages.next();
       const page = next.done === true ? [] : next.value;
       const armToken = next.done === true ? undefined : getContinuationToken(page);
-      const servers = page.map(serverFromSdk).filter((s) => referencesKey(s, key));
+      const servers = page.map(serverFromSdk).filter(keep);
       const after: ListCursor | undefined =
         armToken !== undefined
           ? { s: cursor.s, t: armToken }
@@ -136,19 +147,14 @@ export class ArmServerFleet implements ServerFleet {
    * Sends the PATCH once and returns ARM's answer (202 and its operation URL) without polling. The
    * SDK's `servers.beginUpdate` polls the operation once right after the PATCH (its generated code
    * awaits `poller.poll()`), a read the rollout would spend for nothing seconds before the operation
-   * can be done; so the PATCH goes through the same client's pipeline (auth, retries, throttling) as
-   * the REST spec's `ServerForPatch`, the body `az postgres flexible-server update` sends.
+   * can be done; so the PATCH goes through the same client's pipeline (auth, retries, throttling), its
+   * body the REST spec's `ServerForPatch` wire shape.
    */
   async beginEncryptionUpdate(serverId: string, body: EncryptionPatchBody): Promise<OperationHandle> {
     const ref = parseFlexibleServerId(serverId);
     const client = this.client(ref.subscriptionId);
-    const wire = {
-      identity: {
-        type: body.identity.type,
-        userAssignedIdentities: { ...body.identity.userAssignedIdentities },
-      },
-      properties: { dataEncryption: { ...body.properties.dataEncryption } },
-    };
+    // dataEncryption only: no identity map, so ARM asks for no assign/action (see buildPatchBody).
+    const wire = { properties: { dataEncryption: { ...body.properties.dataEncryption } } };
     const url = `${client.$host.replace(/\/$/, '')}/subscriptions/${encodeURIComponent(ref.subscriptionId)}/resourceGroups/${encodeURIComponent(ref.resourceGroup)}/providers/Microsoft.DBforPostgreSQL/flexibleServers/${encodeURIComponent(ref.name)}?api-version=${encodeURIComponent(client.apiVersion)}`;
     try {
       const response = await client.sendRequest(

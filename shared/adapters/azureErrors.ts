@@ -25,6 +25,9 @@ const INVALID_KEY_CODES = new Set(
     'AzureKeyVaultInvalidKey',
     'AzureKeyVaultMissingPermissions',
     'AzureKeyVaultInvalidUserAssignedIdentity',
+    // Learn, "Configure data encryption" (PostgreSQL flexible server): the key named does not exist or
+    // the identity has no Get access to it.
+    'AzureKeyVaultKeyNameNotFound',
   ].map((c) => c.toLowerCase()),
 );
 

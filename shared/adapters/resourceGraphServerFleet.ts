@@ -13,6 +13,7 @@ import type {
 } from '../ports/serverFleet';
 import { mapAzureError } from './azureErrors';
 import { referencesKey } from './armServerFleet';
+import { resourceGraphQuotaPolicy } from './resourceGraphQuota';
 import { serverFromArmJson } from './serverProjection';
 
 export interface ResourceGraphServerFleetOptions {
@@ -49,20 +50,61 @@ export function discoveryQuery(key: KeyLocator): string {
   ].join('\n');
 }
 
+/** Every flexible server with customer-managed keys: one query for a whole sweep. */
+export function customerManagedKeyQuery(): string {
+  return [
+    'resources',
+    "| where type =~ 'microsoft.dbforpostgresql/flexibleservers'",
+    "| where properties.dataEncryption.type =~ 'AzureKeyVault'",
+    '| project id, name, type, location, resourceGroup, subscriptionId, tags, identity, properties',
+    '| order by id asc',
+  ].join('\n');
+}
+
 /** `ServerFleet` whose discovery uses Azure Resource Graph: one query across all subscriptions. */
 export class ResourceGraphServerFleet implements ServerFleet {
   private readonly client: ResourceGraphClient;
 
   constructor(private readonly options: ResourceGraphServerFleetOptions) {
-    this.client = new ResourceGraphClient(options.credential, options.clientOptions);
+    // The per-principal quota is honoured here, not by the SDK's retry (see resourceGraphQuota.ts).
+    this.client = new ResourceGraphClient(options.credential, {
+      ...options.clientOptions,
+      additionalPolicies: [
+        ...(options.clientOptions?.additionalPolicies ?? []),
+        { policy: resourceGraphQuotaPolicy(), position: 'perCall' },
+      ],
+    });
   }
 
-  async findServersReferencingKey(key: KeyLocator, continuationToken?: string): Promise<ServerPage> {
+  findServersReferencingKey(key: KeyLocator, continuationToken?: string): Promise<ServerPage> {
+    return this.queryPage(
+      discoveryQuery(key),
+      (s) => referencesKey(s, key),
+      `servers using key ${key.keyName}`,
+      continuationToken,
+    );
+  }
+
+  findServersWithCustomerManagedKeys(continuationToken?: string): Promise<ServerPage> {
+    return this.queryPage(
+      customerManagedKeyQuery(),
+      (s) => s.dataEncryption?.type === 'AzureKeyVault',
+      'servers with customer-managed keys',
+      continuationToken,
+    );
+  }
+
+  private async queryPage(
+    query: string,
+    keep: (server: ServerSnapshot) => boolean,
+    what: string,
+    continuationToken: string | undefined,
+  ): Promise<ServerPage> {
     let response;
     try {
       response = await this.client.resources({
         subscriptions: [...this.options.subscriptions],
-        query: discoveryQuery(key),
+        query,
         options: {
           top: this.options.pageSize ?? 1000,
           resultFormat: 'objectArray',
@@ -70,7 +112,7 @@ export class ResourceGraphServerFleet implements ServerFleet {
         },
       });
     } catch (e) {
-      throw mapAzureError(e, `querying Resource Graph for servers using key ${key.keyName}`);
+      throw mapAzureError(e, `querying Resource Graph for ${what}`);
     }
     const rows: unknown[] = Array.isArray(response.data) ? (response.data as unknown[]) : [];
     const servers: ServerSnapshot[] = [];
@@ -84,7 +126,7 @@ export class ResourceGraphServerFleet implements ServerFleet {
         invalid.push({ ...rowIdentity(row), reason: e instanceof Error ? e.message : String(e) });
         continue;
       }
-      if (referencesKey(server, key)) servers.push(server);
+      if (keep(server)) servers.push(server);
     }
     const next = response.skipToken;
     return {

@@ -69,12 +69,11 @@ export interface ServerSnapshot {
 export type Slot = 'primary' | 'geoBackup';
 export const SLOTS: readonly Slot[] = ['primary', 'geoBackup'];
 
-/** The PATCH body that moves a server's encryption (FACTS.md: what `az postgres flexible-server update` sends). */
+/**
+ * The PATCH body that moves a server's encryption: `properties.dataEncryption` only, never `identity`
+ * (why: the comment on `buildPatchBody` in plan.ts).
+ */
 export interface EncryptionPatchBody {
-  readonly identity: {
-    readonly type: string;
-    readonly userAssignedIdentities: Readonly<Record<string, Record<string, never>>>;
-  };
   readonly properties: {
     readonly dataEncryption: {
       readonly type: 'AzureKeyVault';

@@ -114,8 +114,29 @@ function decideSlot(
 }
 
 /**
- * Builds the PATCH body: the whole `dataEncryption` (both slots, identities included) and every
- * user-assigned identity the server already has. A partial body can drop the geo-backup identity.
+ * Builds the PATCH body: the whole `properties.dataEncryption` (both slots, their identities included),
+ * and nothing else. A partial `dataEncryption` could drop the geo-backup key or identity, so every
+ * field the server has is sent again, with only the slots on the rotating key changed.
+ *
+ * Why no `identity` map (checked 2026-11-28 against primary sources):
+ * - REST spec, Microsoft.DBforPostgreSQL 2025-08-01 Servers.json: `ServerForPatch.identity` is
+ *   optional ("the request body can contain one or multiple of the properties").
+ * - ARM PATCH merges `identity.userAssignedIdentities`: an identity left out stays assigned, `null`
+ *   removes one. The azure-cli sources rely on it: `az postgres flexible-server identity assign` PATCHes
+ *   a map of only the new identities, `identity remove` a map of `{<id>: null}`
+ *   (Azure/azure-cli src/azure-cli/azure/cli/command_modules/postgresql/commands/identity_commands.py);
+ *   Learn "Configure data encryption" (how-to-data-encryption) says the identities `--identity` and
+ *   `--backup-identity` send are "added to the list" of the server's identities. So omitting the map
+ *   changes no identity; the encryption identities are already assigned (the server uses them today).
+ * - Every identity named in a request body costs the caller
+ *   `Microsoft.ManagedIdentity/userAssignedIdentities/assign/action` on that identity, or ARM refuses
+ *   the whole PATCH with 403 LinkedAuthorizationFailed ("... does not have permission to perform action
+ *   '.../assign/action' on the linked scope(s) ..."), e.g. for an identity in a security resource group.
+ *   `az postgres flexible-server update --key --identity` (_flexible_server_util.py
+ *   `build_identity_and_data_encryption`) sends the primary and geo identities because it may assign a
+ *   new one; a rotation never changes identities, so it needs neither the map nor that permission.
+ * The local ARM stand-in implements these semantics (merge, null removes, linked authorization, the
+ * encryption identities must be assigned after the merge) and the tests run this body against it.
  */
 export function buildPatchBody(
   server: ServerSnapshot,
@@ -136,19 +157,8 @@ export function buildPatchBody(
   }
   const geoBackupKeyURI = newUris.geoBackup ?? de.geoBackupKeyURI;
   const geoIdentity = de.geoBackupUserAssignedIdentityId;
-
-  const identities: Record<string, Record<string, never>> = {};
-  for (const id of Object.keys(server.identity?.userAssignedIdentities ?? {})) identities[id] = {};
-  const hasIdentity = (id: string): boolean =>
-    Object.keys(identities).some((k) => k.toLowerCase() === id.toLowerCase());
-  for (const id of [primaryIdentity, geoIdentity])
-    if (id !== undefined && id !== '' && !hasIdentity(id)) identities[id] = {};
-
-  const type =
-    server.identity?.type.includes('UserAssigned') === true ? server.identity.type : 'UserAssigned';
   const withGeo = geoBackupKeyURI !== undefined && geoBackupKeyURI !== '';
   return {
-    identity: { type, userAssignedIdentities: identities },
     properties: {
       dataEncryption: {
         type: 'AzureKeyVault',

@@ -40,6 +40,11 @@ export interface ServerFleet {
    * at a time. Discovery may over-match (prefix queries); callers plan with the domain, which re-checks.
    */
   findServersReferencingKey(key: KeyLocator, continuationToken?: string): Promise<ServerPage>;
+  /**
+   * Every server in scope with customer-managed keys (`dataEncryption.type` AzureKeyVault), one page at
+   * a time: one discovery serves many keys (the sweep groups the result by key itself).
+   */
+  findServersWithCustomerManagedKeys(continuationToken?: string): Promise<ServerPage>;
   getServer(serverId: string): Promise<ServerSnapshot>;
   /** Sends the PATCH and returns as soon as ARM accepted it (202), without waiting for the operation. */
   beginEncryptionUpdate(serverId: string, body: EncryptionPatchBody): Promise<OperationHandle>;
@@ -70,10 +75,23 @@ export async function discoverServersReferencingKey(
   return { servers, invalid };
 }
 
+async function allPages(next: (token: string | undefined) => Promise<ServerPage>): Promise<ServerSnapshot[]> {
+  const all: ServerSnapshot[] = [];
+  let token: string | undefined;
+  do {
+    const page = await next(token);
+    all.push(...page.servers);
+    token = page.continuationToken;
+  } while (token !== undefined);
+  return all;
+}
+
 /** Every server a discovery finds, following its continuation tokens to the end. */
-export async function findAllServersReferencingKey(
-  fleet: ServerFleet,
-  key: KeyLocator,
-): Promise<ServerSnapshot[]> {
-  return (await discoverServersReferencingKey(fleet, key)).servers;
+export function findAllServersReferencingKey(fleet: ServerFleet, key: KeyLocator): Promise<ServerSnapshot[]> {
+  return allPages((token) => fleet.findServersReferencingKey(key, token));
+}
+
+/** Every server in scope with customer-managed keys, all pages. */
+export function findAllServersWithCustomerManagedKeys(fleet: ServerFleet): Promise<ServerSnapshot[]> {
+  return allPages((token) => fleet.findServersWithCustomerManagedKeys(token));
 }

@@ -1,6 +1,6 @@
 import type { Config } from '../config';
 import { rotationSettings } from '../config';
-import { keyRef, tryParseKeyUri } from '../domain/keyId';
+import { formatKeyUri, keyRef, tryParseKeyUri } from '../domain/keyId';
 import type { KeyInfo, ServerSnapshot } from '../domain/model';
 import { latestVersion, planRollout } from '../domain/plan';
 import { daysLeft, expirySeverity, rotationInstanceId, SWEEP_RETRY_BACKOFF_HOURS } from '../domain/rotation';
@@ -8,7 +8,7 @@ import type { InstanceInfo } from '../ports/rotations';
 import type { AuditTrail } from '../ports/auditTrail';
 import { AzureCallError } from '../ports/errors';
 import type { KeyVaultKeys } from '../ports/keyVaultKeys';
-import { findAllServersReferencingKey, type ServerFleet } from '../ports/serverFleet';
+import { findAllServersWithCustomerManagedKeys, type ServerFleet } from '../ports/serverFleet';
 import type { RotationInstances } from '../ports/rotations';
 import { openIncidentsOf, requestAudit, requestRotation } from './rotationRequests';
 
@@ -49,8 +49,18 @@ export async function runSweep(
   const describe = (e: unknown): string =>
     e instanceof AzureCallError ? (e.azureCode ?? e.code) : e instanceof Error ? e.name : 'error';
 
+  // One discovery for the whole sweep, grouped by key: a query per key would spend Resource Graph's
+  // per-principal quota (15 queries per 5 s) on a vault with many keys and throttle the sweep itself.
+  let byKey: Map<string, ServerSnapshot[]> | undefined;
+  try {
+    byKey = groupByKey(await findAllServersWithCustomerManagedKeys(deps.fleet));
+  } catch (e) {
+    errors.push(`server discovery: ${describe(e)}`);
+  }
+
+  // Without the discovery there is nothing to compare the keys with: the sweep reports and stops.
   // Managed HSM publishes no Event Grid events: for HSM keys this sweep is the only trigger.
-  for (const { vaultUrl, vaultName } of config.allowedVaults) {
+  for (const { vaultUrl, vaultName } of byKey === undefined ? [] : config.allowedVaults) {
     let names: string[];
     try {
       names = await deps.keys.listKeys(vaultUrl);
@@ -64,7 +74,7 @@ export async function runSweep(
         const key = await deps.keys.readKey(vaultUrl, keyName);
         const latest = latestVersion(key);
         if (latest === undefined) continue;
-        const servers = await findAllServersReferencingKey(deps.fleet, { vaultUrl, keyName });
+        const servers = byKey?.get(keyOf(vaultUrl, keyName)) ?? [];
         if (servers.length === 0) continue;
         const why = reasonsToRotate(config, key, servers, now);
         const previous = await instances.status(rotationInstanceId(vaultUrl, keyName));
@@ -101,6 +111,29 @@ export async function runSweep(
     },
   ]);
   return { keysChecked, requested, errors, ...(deferred.length > 0 ? { deferred } : {}) };
+}
+
+/** The key a URI names, versions aside: the versionless URI, lower-case (Key Vault ignores case). */
+function keyOf(vaultUrl: string, keyName: string): string {
+  return formatKeyUri(keyRef(vaultUrl, keyName)).toLowerCase();
+}
+
+/** Servers by the key(s) their primary or geo-backup slot names; a server using two keys is in both. */
+function groupByKey(servers: readonly ServerSnapshot[]): Map<string, ServerSnapshot[]> {
+  const byKey = new Map<string, ServerSnapshot[]>();
+  for (const server of servers) {
+    const keys = new Set<string>();
+    for (const uri of [server.dataEncryption?.primaryKeyURI, server.dataEncryption?.geoBackupKeyURI]) {
+      const ref = tryParseKeyUri(uri);
+      if (ref !== undefined) keys.add(keyOf(ref.vaultUrl, ref.name));
+    }
+    for (const k of keys) {
+      const group = byKey.get(k);
+      if (group === undefined) byKey.set(k, [server]);
+      else group.push(server);
+    }
+  }
+  return byKey;
 }
 
 function reasonsToRotate(

@@ -61,6 +61,10 @@ const patchFleet: FleetFile = {
     clientId: `00000000-0000-4000-9000-00000000000${i}`,
   })),
   servers: [patchTarget()],
+  // The example assigns identities: its caller needs assign/action on them (an Owner has it).
+  roleAssignments: [
+    { principalId: '*', scope: '/subscriptions/ffffffff-ffff-ffff-ffff-ffffffffffff', role: 'Owner' },
+  ],
   behaviour: { updateDurationMs: 100 },
 };
 

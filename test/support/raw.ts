@@ -12,9 +12,10 @@ export type RawResponse = JsonResponse;
  */
 export function rawClient(
   azure: LocalAzure,
+  principal = APP_PRINCIPAL,
 ): (method: string, url: string, body?: unknown) => Promise<RawResponse> {
   const agent = createLoopbackAgent({ port: azure.port, caCertPem: azure.caCertPem });
-  const credential = new LocalTokenCredential(APP_PRINCIPAL, azure.tenantId);
+  const credential = new LocalTokenCredential(principal, azure.tenantId);
   return async (method, url, body) => {
     const audience = new URL(url).hostname.endsWith('.vault.azure.net')
       ? 'https://vault.azure.net/.default'

@@ -104,6 +104,9 @@ class Fleet implements ServerFleet {
       invalid: this.invalid,
     });
   }
+  findServersWithCustomerManagedKeys(): Promise<ServerPage> {
+    return this.findServersReferencingKey();
+  }
   getServer(serverId: string): Promise<ServerSnapshot> {
     const s = this.servers.get(serverId);
     return s === undefined

@@ -47,12 +47,20 @@ function server(name: string, uri: string, status = 'Valid', state = 'Ready'): S
 }
 
 class Keys implements KeyVaultKeys {
-  constructor(private readonly key: KeyInfo | Error) {}
+  /** `key`, or as many keys as `more` names, each with the versions of `key`. */
+  constructor(
+    private readonly key: KeyInfo | Error,
+    private readonly more: readonly string[] = [],
+  ) {}
   listKeys(_vaultUrl?: string): Promise<string[]> {
-    return this.key instanceof Error ? Promise.reject(this.key) : Promise.resolve([this.key.name]);
+    return this.key instanceof Error
+      ? Promise.reject(this.key)
+      : Promise.resolve([this.key.name, ...this.more]);
   }
-  readKey(): Promise<KeyInfo> {
-    return this.key instanceof Error ? Promise.reject(this.key) : Promise.resolve(this.key);
+  readKey(_vaultUrl: string, name: string): Promise<KeyInfo> {
+    if (this.key instanceof Error) return Promise.reject(this.key);
+    const versions = this.key.versions.map((v) => ({ ...v, kid: v.kid.replace('/pg-cmk/', `/${name}/`) }));
+    return Promise.resolve({ ...this.key, name, versions });
   }
   readKeyVersion(): Promise<KeyVersionInfo> {
     return Promise.reject(new Error('not used'));
@@ -63,8 +71,17 @@ class Keys implements KeyVaultKeys {
 }
 
 class Fleet implements ServerFleet {
-  constructor(private readonly servers: ServerSnapshot[]) {}
-  findServersReferencingKey(_key: KeyLocator, token?: string): Promise<ServerPage> {
+  discoveries = 0;
+  constructor(
+    private readonly servers: ServerSnapshot[],
+    private readonly failure?: Error,
+  ) {}
+  findServersReferencingKey(_key: KeyLocator): Promise<ServerPage> {
+    return Promise.reject(new Error('the sweep discovers once for all keys, never per key'));
+  }
+  findServersWithCustomerManagedKeys(token?: string): Promise<ServerPage> {
+    this.discoveries++;
+    if (this.failure !== undefined) return Promise.reject(this.failure);
     // Two pages, to prove the sweep follows continuation tokens.
     const half = Math.ceil(this.servers.length / 2);
     return Promise.resolve(
@@ -88,20 +105,31 @@ class Fleet implements ServerFleet {
   }
 }
 
-async function sweep(key: KeyInfo | Error, servers: ServerSnapshot[], previous?: InstanceInfo) {
+async function sweep(
+  key: KeyInfo | Error,
+  servers: ServerSnapshot[],
+  previous?: InstanceInfo,
+  options: { moreKeys?: string[]; discoveryFailure?: Error } = {},
+) {
   const instances = new FakeInstances(previous);
   const audit = new MemoryAudit();
+  const fleet = new Fleet(servers, options.discoveryFailure);
   const result = await runSweep(
     instances,
     {
       config,
-      keys: new Keys(key),
-      fleet: new Fleet(servers),
+      keys: new Keys(key, options.moreKeys),
+      fleet,
       audit,
     },
     NOW,
   );
-  return { result, started: instances.started.map((s) => s.input), records: audit.records };
+  return {
+    result,
+    started: instances.started.map((s) => s.input),
+    records: audit.records,
+    discoveries: fleet.discoveries,
+  };
 }
 
 const key = (...versions: KeyVersionInfo[]): KeyInfo => ({
@@ -234,6 +262,30 @@ describe('the reconcile sweep', () => {
       );
       expect(started).toHaveLength(1);
     });
+  });
+
+  it('discovers servers once per sweep for many keys and hands each key only its own servers', async () => {
+    const names = Array.from({ length: 40 }, (_, i) => `pg-cmk-${i}`);
+    const servers = [
+      // key 7: one server behind the newest version; key 8: on the newest; the rest: no servers.
+      server('pg-seven', `${VAULT_URL}/keys/pg-cmk-7/${V1}`),
+      server('pg-eight', `${VAULT_URL}/keys/PG-CMK-8/${V2}`),
+    ];
+    const { result, started, discoveries } = await sweep(healthy, servers, undefined, { moreKeys: names });
+    // Two pages of one discovery, not a query per key.
+    expect(discoveries).toBe(2);
+    expect(result.keysChecked).toBe(41);
+    expect(started.map((s) => s.keyName)).toEqual(['pg-cmk-7']);
+    expect(result.requested[0]?.why).toMatch(/1 server\(s\) behind/);
+  });
+
+  it('stops and reports when the one discovery fails, starting nothing', async () => {
+    const { result, started, records } = await sweep(healthy, [], undefined, {
+      discoveryFailure: new ForbiddenError('Forbidden: Resource Graph', 'AuthorizationFailed', 403),
+    });
+    expect(started).toEqual([]);
+    expect(result.errors).toEqual(['server discovery: AuthorizationFailed']);
+    expect(records.at(-1)).toMatchObject({ step: 'SweepCompleted', outcome: 'failure' });
   });
 
   it('records an unreadable vault by name and Azure code, and carries on', async () => {
