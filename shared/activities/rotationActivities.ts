@@ -4,12 +4,7 @@ import { tryParseKeyUri } from '../domain/keyId';
 import type { ServerSnapshot } from '../domain/model';
 import { hasTag, latestVersion, planRollout, type ServerPlan } from '../domain/plan';
 import type { PlannedServer } from '../domain/rotation';
-import {
-  isOnTarget,
-  prepareServerUpdate,
-  updateStartedRecord,
-  verifyEncryption,
-} from '../domain/serverUpdate';
+import { isOnTarget, prepareServerUpdate, verifyEncryption } from '../domain/serverUpdate';
 import {
   STEP_NAMES,
   type StepActivities,
@@ -199,13 +194,6 @@ export function createRotationActivities(ports: ActivityPorts): StepHandlers {
           ...quota(),
         };
       const { patch, ...update } = prep;
-      // Last-known-good on record before the write, so no crash between the two can lose it.
-      let audited = true;
-      try {
-        await audit.record([updateStartedRecord(input.audit, update)]);
-      } catch {
-        audited = false; // the orchestrator records it (same audit id) with its retries
-      }
       try {
         const handle = await fleet.beginEncryptionUpdate(input.serverId, patch);
         return {
@@ -215,11 +203,10 @@ export function createRotationActivities(ports: ActivityPorts): StepHandlers {
             handle.operationUrl === undefined
               ? undefined
               : { serverId: handle.serverId, operationUrl: handle.operationUrl },
-          audited,
           ...quota(),
         };
       } catch (e) {
-        return { ...update, kind: 'refused', error: toStepError(e), audited, ...quota() };
+        return { ...update, kind: 'refused', error: toStepError(e), ...quota() };
       }
     },
 

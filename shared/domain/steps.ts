@@ -156,11 +156,6 @@ export interface UpdateServerInput {
   readonly key: KeyInfo;
   readonly targetVersion: string;
   readonly optOutTag: string;
-  /**
-   * The `ServerUpdateStarted` record without its per-server facts: the activity completes it with
-   * the last-known-good it read and records it before it sends the PATCH.
-   */
-  readonly audit: AuditRecord;
 }
 
 /**
@@ -171,7 +166,7 @@ export interface UpdateServerInput {
  * after Retry-After, each attempt reading first again.
  * - `verify`: nothing to write; `verification` is the proof from that same read.
  * - `accepted`: ARM took the PATCH; `handle` names its operation (undefined: none usable, watch the
- *   server). `audited`: the `ServerUpdateStarted` record went through before the PATCH.
+ *   server). `snapshot` is the last-known-good the orchestrator puts on record.
  */
 export type UpdateServerOutput = (
   | Exclude<PrepareServerOutput, { kind: 'update' } | { kind: 'verify' }>
@@ -183,12 +178,10 @@ export type UpdateServerOutput = (
   | (Omit<Extract<PrepareServerOutput, { kind: 'update' }>, 'kind' | 'patch'> & {
       readonly kind: 'accepted';
       readonly handle: OperationRef | undefined;
-      readonly audited: boolean;
     })
   | (Omit<Extract<PrepareServerOutput, { kind: 'update' }>, 'kind' | 'patch'> & {
       readonly kind: 'refused';
       readonly error: StepError;
-      readonly audited: boolean;
     })
 ) & { readonly quota?: ArmQuota | undefined };
 

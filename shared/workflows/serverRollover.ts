@@ -166,6 +166,7 @@ function* rollover(r: Rollover): Generator<Task, ServerOutcome, unknown> {
   const { context, input } = r;
   const { server, settings } = input;
   let refusals = 0;
+  let started = false;
   for (;;) {
     const step = yield* callStep(
       context,
@@ -175,7 +176,6 @@ function* rollover(r: Rollover): Generator<Task, ServerOutcome, unknown> {
         key: input.key,
         targetVersion: input.targetVersion,
         optOutTag: settings.optOutTag,
-        audit: r.base,
       },
       readOptions(r, 'prepareServer'),
     );
@@ -216,7 +216,10 @@ function* rollover(r: Rollover): Generator<Task, ServerOutcome, unknown> {
         r.slots = slotChanges(u.from, u.expected);
         r.fromVersion = movingFrom(r.slots);
         r.identityId = u.snapshot.dataEncryption.primaryUserAssignedIdentityId;
-        if (!u.audited) yield* recordAudit(context, [updateStartedRecord(r.base, u)]);
+        // On record once the write step's answer is in this history: a crash before that re-runs the
+        // step, which reads the server again first.
+        if (!started) yield* recordAudit(context, [updateStartedRecord(r.base, u)]);
+        started = true;
         if (u.kind === 'accepted') {
           log(context, `${server.serverName}: PATCHed dataEncryption to ${input.targetVersion}`);
           const done = yield* awaitOperation(r, u.handle, u.expected);

@@ -11,10 +11,8 @@ import type {
   KeyVersionInfo,
   ServerSnapshot,
 } from '../../../shared/domain/model';
-import type { AuditRecord } from '../../../shared/domain/audit';
 import { PlanInputError } from '../../../shared/domain/plan';
 import type { ArmQuota } from '../../../shared/domain/throughput';
-import type { AuditTrail } from '../../../shared/ports/auditTrail';
 import { NotFoundError, ThrottledError, TransientError } from '../../../shared/ports/errors';
 import type { KeyVaultKeys } from '../../../shared/ports/keyVaultKeys';
 import type { PageOutcome, Pager } from '../../../shared/ports/pager';
@@ -194,42 +192,24 @@ describe('activity errors as the orchestrator sees them', () => {
 });
 
 describe('updateServer: one read of the server, then the PATCH only when that read says so', () => {
-  const base: AuditRecord = {
-    step: 'ServerUpdateStarted',
-    correlationId: 'cmk-rotation:contoso-pg-kv:pg-cmk',
-    trigger: 'event:e1',
-    outcome: 'info',
-    vault: 'contoso-pg-kv',
-    key: 'pg-cmk',
-    toVersion: V2,
-    serverId: idOf('pg-a'),
-    subscriptionId: SUB,
-  };
   const input = (s: ServerSnapshot) => ({
     serverId: s.id,
     key,
     targetVersion: V2,
     optOutTag: 'cmk-rotation-optout',
-    audit: { ...base, serverId: s.id },
   });
 
-  it('PATCHes a Ready server once, recording the last-known-good first; a re-run (crash, lost answer) finds it Updating and does not PATCH again', async () => {
+  it('PATCHes a Ready server once, handing back the last-known-good; a re-run (crash, lost answer) finds it Updating and does not PATCH again', async () => {
     const a = server('pg-a');
-    const { fleet, steps, audit } = setup([a]);
+    const { fleet, steps } = setup([a]);
     fleet.quota = { reads: 200, writes: 150 };
     await expect(steps.updateServer(input(a))).resolves.toMatchObject({
       kind: 'accepted',
       handle: { serverId: a.id, operationUrl: OPERATION },
       expected: { primary: uri(V2) },
       from: { primary: uri(V1) },
-      audited: true,
+      snapshot: { dataEncryption: { primaryKeyURI: uri(V1) } },
       quota: { reads: 200, writes: 150 },
-    });
-    expect(audit.records).toEqual([
-      expect.objectContaining({ step: 'ServerUpdateStarted', fromVersion: V1, toVersion: V2 }),
-    ]);
-    expect(JSON.parse(audit.records[0]?.details?.['lastKnownGood'] ?? '{}')).toMatchObject({
-      dataEncryption: { primaryKeyURI: uri(V1) },
     });
     await expect(steps.updateServer(input(a))).resolves.toMatchObject({ kind: 'updating' });
     expect(fleet.patches).toHaveLength(1);
@@ -244,22 +224,6 @@ describe('updateServer: one read of the server, then the PATCH only when that re
       verification: { ok: true },
     });
     expect(fleet.patches).toEqual([]);
-  });
-
-  it('still PATCHes when the audit trail refuses the record, and says so (the orchestrator records it)', async () => {
-    const a = server('pg-a');
-    const fleet = new Fleet(new Map([[a.id, a]]));
-    const refusing: AuditTrail = {
-      record: () => Promise.reject(new TransientError('503', 'ServiceUnavailable', 503)),
-    };
-    const steps = createRotationActivities({
-      keys: new Keys(key),
-      fleet,
-      pager: new Pagers([]),
-      audit: refusing,
-    });
-    await expect(steps.updateServer(input(a))).resolves.toMatchObject({ kind: 'accepted', audited: false });
-    expect(fleet.patches).toHaveLength(1);
   });
 
   it('answers a refused PATCH as `refused` with its classified error (the orchestrator decides the retry)', async () => {

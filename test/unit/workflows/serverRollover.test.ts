@@ -50,10 +50,10 @@ const written = {
   expected: { primary: TARGET },
   from: { primary: FROM },
 } as const;
-const accepted: UpdateServerOutput = { kind: 'accepted', ...written, handle: HANDLE, audited: true };
+const accepted = { kind: 'accepted', ...written, handle: HANDLE } as const satisfies UpdateServerOutput;
 const refused = (code: string, retryable: boolean, retryAfterSeconds?: number): UpdateServerOutput => {
   const error: StepError = { code, message: `${code} (test)`, retryable, retryAfterSeconds };
-  return { kind: 'refused', ...written, error, audited: true };
+  return { kind: 'refused', ...written, error };
 };
 const valid: VerifyServerOutput = { ok: true, dataEncryption: { primaryKeyURI: TARGET } };
 const updating: VerifyServerOutput = {
@@ -121,12 +121,6 @@ describe('serverRollover orchestrator, driven by durable histories', () => {
         key: input.key,
         targetVersion: V2,
         optOutTag: SETTINGS.optOutTag,
-        audit: expect.objectContaining({
-          step: 'ServerUpdateStarted',
-          correlationId: input.correlationId,
-          serverId: input.server.serverId,
-          toVersion: V2,
-        }) as unknown,
       },
     ]);
     expect(called(r, 'pollServerUpdate').map((c) => c.input)).toEqual(
@@ -134,13 +128,19 @@ describe('serverRollover orchestrator, driven by durable histories', () => {
     );
     expect(called(r, 'verifyServer')).toHaveLength(0);
     expect(timerWaits(r)).toEqual([10, 10, 10]);
-    // The activity recorded ServerUpdateStarted (with the last-known-good) before its PATCH.
-    expect(steps(r)).toEqual(['ServerVerified']);
+    expect(steps(r)).toEqual(['ServerUpdateStarted', 'ServerVerified']);
   });
 
-  it('records ServerUpdateStarted with the last-known-good itself when the write step could not', async () => {
-    const r = await run({ update: [{ ...accepted, kind: 'accepted', audited: false }] });
-    expect(steps(r)).toEqual(['ServerUpdateStarted', 'ServerVerified']);
+  it('records ServerUpdateStarted with the last-known-good the write step read, once however many attempts the PATCH takes', async () => {
+    const r = await run({
+      update: [refused('ServerBusy', true, 1), refused('ServerBusy', true, 1), accepted],
+    });
+    expect(steps(r)).toEqual([
+      'ServerUpdateStarted',
+      'ServerUpdateRetried',
+      'ServerUpdateRetried',
+      'ServerVerified',
+    ]);
     const started = audits(r)[0];
     expect(started).toMatchObject({
       fromVersion: V1,
@@ -382,14 +382,13 @@ describe('serverRollover orchestrator, driven by durable histories', () => {
         page: [stepFailed('PagingFailed', true)],
       });
       expect(called(r, 'pageOperator')).toHaveLength(RETRY_POLICIES.read.maxAttempts);
-      expect(steps(r)).toEqual(['ServerFailed', 'PageFailed']);
+      expect(steps(r)).toEqual(['ServerUpdateStarted', 'ServerFailed', 'PageFailed']);
       expect(audits(r).at(-1)).toMatchObject({ step: 'PageFailed', reasonCode: 'PagingFailed' });
       expect(r.output).toMatchObject({ outcome: 'failed', reasonCode: 'AuthorizationFailed' });
     });
 
     it('an audit trail that refuses a record: retried, never claimed sent, and the rollover goes on', async () => {
       const r = await run({
-        update: [{ ...accepted, audited: false }],
         audit: [stepFailed('IngestionRefused', true), null],
       });
       expect((r.output as ServerOutcome).outcome).toBe('updated');
