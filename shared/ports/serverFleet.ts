@@ -58,16 +58,15 @@ export interface ServerFleet {
   armQuota?(subscriptionId: string, since: number): ArmQuota | undefined;
 }
 
-/** Every server a discovery finds, and the rows it could not read, following continuation tokens to the end. */
-export async function discoverServersReferencingKey(
-  fleet: ServerFleet,
-  key: KeyLocator,
+/** All pages of a discovery: the servers, and the rows it could not read as servers. */
+async function allPages(
+  next: (token: string | undefined) => Promise<ServerPage>,
 ): Promise<{ servers: ServerSnapshot[]; invalid: InvalidServerRow[] }> {
   const servers: ServerSnapshot[] = [];
   const invalid: InvalidServerRow[] = [];
   let token: string | undefined;
   do {
-    const page = await fleet.findServersReferencingKey(key, token);
+    const page = await next(token);
     servers.push(...page.servers);
     invalid.push(...(page.invalid ?? []));
     token = page.continuationToken;
@@ -75,23 +74,23 @@ export async function discoverServersReferencingKey(
   return { servers, invalid };
 }
 
-async function allPages(next: (token: string | undefined) => Promise<ServerPage>): Promise<ServerSnapshot[]> {
-  const all: ServerSnapshot[] = [];
-  let token: string | undefined;
-  do {
-    const page = await next(token);
-    all.push(...page.servers);
-    token = page.continuationToken;
-  } while (token !== undefined);
-  return all;
-}
-
-/** Every server a discovery finds, following its continuation tokens to the end. */
-export function findAllServersReferencingKey(fleet: ServerFleet, key: KeyLocator): Promise<ServerSnapshot[]> {
+/** Every server a discovery finds, and the rows it could not read, following continuation tokens to the end. */
+export function discoverServersReferencingKey(
+  fleet: ServerFleet,
+  key: KeyLocator,
+): Promise<{ servers: ServerSnapshot[]; invalid: InvalidServerRow[] }> {
   return allPages((token) => fleet.findServersReferencingKey(key, token));
 }
 
+/** Every server a discovery finds, following its continuation tokens to the end. */
+export async function findAllServersReferencingKey(
+  fleet: ServerFleet,
+  key: KeyLocator,
+): Promise<ServerSnapshot[]> {
+  return (await discoverServersReferencingKey(fleet, key)).servers;
+}
+
 /** Every server in scope with customer-managed keys, all pages. */
-export function findAllServersWithCustomerManagedKeys(fleet: ServerFleet): Promise<ServerSnapshot[]> {
-  return allPages((token) => fleet.findServersWithCustomerManagedKeys(token));
+export async function findAllServersWithCustomerManagedKeys(fleet: ServerFleet): Promise<ServerSnapshot[]> {
+  return (await allPages((token) => fleet.findServersWithCustomerManagedKeys(token))).servers;
 }

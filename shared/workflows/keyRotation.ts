@@ -503,7 +503,8 @@ function* rollOut(
   });
   const canaryOutcomes = yield* rolloutInBatches(run, key, latest.version, canary.map(ref));
   outcomes.push(...canaryOutcomes);
-  if (canaryOutcomes.some((o) => o.outcome === 'failed')) {
+  // A canary that was already Inaccessible never tried the new version: it proves nothing either way.
+  if (canaryOutcomes.some((o) => o.outcome === 'failed' && o.reasonCode !== 'ServerInaccessible')) {
     const held = rest.map((s) => ({
       serverId: s.serverId,
       serverName: s.serverName,

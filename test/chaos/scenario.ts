@@ -54,9 +54,8 @@ export interface ChaosResult {
  * retries, slow LROs — and the Functions host (a child process) SIGKILLed at seeded points at least
  * three times and restarted on the same task hub data. Then it checks what must hold.
  *
- * Not injected: ingestion outages. Audit delivery confirmation (the trail throwing when ingestion did
- * not accept) is another change; until it lands a refused record is lost silently, so the "every
- * record present" check would test that change, not this one.
+ * The ingestion stand-in also refuses a burst of audit records: the trail reports them undelivered
+ * and the steps retry them, so every step's record must still arrive.
  */
 export async function runChaos(
   seed: number,
@@ -91,6 +90,8 @@ export async function runChaos(
       { service: 'arm', operation: 'servers.get', status: 500, count: Math.round(pick(4, 10)) },
       { service: 'arm', operation: 'operations.get', status: 500, count: Math.round(pick(4, 10)) },
       { service: 'keyvault', operation: 'keys.get', status: 503, count: Math.round(pick(4, 8)) },
+      // An ingestion outage: the audit trail refuses records (503) for a while; they are retried.
+      { service: 'ingestion', status: 503, count: Math.round(pick(4, 12)) },
     ];
     for (const f of faults) h.azure.faults.add(f);
     log(`seed ${seed}: faults ${JSON.stringify(faults)} behaviour ${JSON.stringify(fleet.behaviour)}`);
@@ -227,6 +228,8 @@ export async function runChaos(
       }
     }
     if (of('ServerFailed', BROKEN).length === 0) problems.push(`no ServerFailed record for ${BROKEN}`);
+    for (const name of ['PlanComputed', 'RotationCompleted'])
+      if (!audit.some((e) => e.name === `CmkRotation.${name}`)) problems.push(`no ${name} record`);
 
     const figures: ChaosFigures = {
       seed,

@@ -203,6 +203,29 @@ describe('ServerFleet adapters over the real SDK clients against local ARM and R
       }
     });
 
+    it('sends the PATCH as one request: an operation status that keeps failing plays no part in the write', async () => {
+      const server = await arm.getServer(serverId(SUB_B, 'rg-x', 'pg-x3'));
+      const patchesBefore = h.azure.requests.filter((r) => r.method === 'PATCH' && r.status < 300).length;
+      const before = h.azure.requests.length;
+      // The SDK's beginUpdate would poll once right after the PATCH and fail on these.
+      h.azure.faults.add({ service: 'arm', operation: 'operations.get', status: 500, count: 4 });
+      try {
+        const handle = await arm.beginEncryptionUpdate(
+          server.id,
+          buildPatchBody(server, { primary: uri(V2) }),
+        );
+        expect(handle.operationUrl).toMatch(/^https:\/\/management\.azure\.com\//);
+        expect(h.azure.requests.slice(before).map((r) => r.operation)).toEqual(['servers.update']);
+        expect(h.azure.requests.filter((r) => r.method === 'PATCH' && r.status < 300).length).toBe(
+          patchesBefore + 1,
+        );
+        h.azure.faults.clear();
+        await expect(settle(arm, handle)).resolves.toMatchObject({ status: 'Succeeded' });
+      } finally {
+        h.azure.faults.clear();
+      }
+    });
+
     it('answers 409 while the server is busy, mapped to a retryable ConflictError', async () => {
       const server = await arm.getServer(serverId(SUB_B, 'rg-x', 'pg-x1'));
       const body = buildPatchBody(server, { primary: uri(V2) });

@@ -43,6 +43,8 @@ interface Scenario {
   rereadLatest?: KeyVersionInfo;
   servers: PlannedServer[];
   outcomes?: Record<string, ServerOutcome['outcome'] | 'crashed'>;
+  /** A server's reason code other than its outcome's usual one. */
+  reasonCodes?: Record<string, string>;
   rotateTo?: KeyVersionInfo;
   rotated?: boolean;
   unplannable?: UnplannableServer[];
@@ -75,7 +77,12 @@ function responder(s: Scenario, nested: ScheduledCall[] = []): Responder {
         const kind = s.outcomes?.[name] ?? 'updated';
         return kind === 'crashed'
           ? { error: `serverRollover of ${name} failed: replay fault` }
-          : { result: outcome(name, kind) };
+          : {
+              result: {
+                ...outcome(name, kind),
+                ...(s.reasonCodes?.[name] !== undefined ? { reasonCode: s.reasonCodes[name] } : {}),
+              },
+            };
       }
       case 'rotateKey':
         return s.rotateTo === undefined
@@ -365,7 +372,12 @@ describe('keyRotation orchestrator, driven by durable histories', () => {
       );
       expect(r.failed).toBeUndefined();
       // 5 + 10 + 20 + 40 + 80 s of backoff (plus the activities) outlast the 120 s outage.
-      expect(r.calls.filter((c) => c.name === 'readKey').length).toBeGreaterThan(2);
+      // Refused at 0, 6, 17, 38 and 79 s (the driver's activities take 1 s); the attempt at 160 s reads it.
+      const waits = r.history
+        .filter((h) => h.EventType === 10)
+        .map((e) => (Date.parse(String(e['FireAt'])) - Date.parse(e.Timestamp)) / 1000);
+      expect(waits.slice(0, 5)).toEqual([5, 10, 20, 40, 80]);
+      expect(r.calls.filter((c) => c.name === 'readKey')).toHaveLength(6 + 1); // + the final re-read
       expect(batched(r)).toEqual(['a']);
       expect((r.output as RotationOutput).status).toBe('completed');
       expect(pages(r)).toEqual([]);
@@ -609,6 +621,27 @@ describe('keyRotation orchestrator, driven by durable histories', () => {
       });
       expect(subs(r)).toEqual(['dark', 'a']);
       expect((r.output as RotationOutput).status).toBe('completedWithFailures');
+    });
+
+    it('an Inaccessible canary (it never tried the new version) does not hold the main ring back', async () => {
+      const base = planned('dark-canary', { ring: 'canary', action: 'skip' });
+      const canary: PlannedServer = {
+        ...base,
+        state: 'Inaccessible',
+        slots: base.slots.map((x) => ({ ...x, decision: 'deferred' as const })),
+      };
+      const r = await run(rotationInput(), {
+        key: twoVersions,
+        latest: version(V2, 1, 365),
+        servers: [canary, planned('a')],
+        outcomes: { 'dark-canary': 'failed' },
+        reasonCodes: { 'dark-canary': 'ServerInaccessible' },
+      });
+      expect(subs(r)).toEqual(['dark-canary', 'a']);
+      const out = r.output as RotationOutput;
+      expect(out.status).toBe('completedWithFailures');
+      expect(out.servers.find((o) => o.serverName === 'a')?.outcome).toBe('updated');
+      expect(pages(r).map((p) => p.dedupKey)).not.toContain('cmk:contoso-pg-kv:pg-cmk:rotation:canaryfailed');
     });
 
     it('an instance started by an older deployment (no schema version) ends at once without replaying its steps', async () => {
