@@ -3,6 +3,9 @@ import { KeyClient, type KeyClientOptions, type KeyProperties, type KeyVaultKey 
 import { formatKeyUri, keyRef, parseKeyUri } from '../domain/keyId';
 import type { KeyInfo, KeyVersionInfo } from '../domain/model';
 import type { KeyVaultKeys } from '../ports/keyVaultKeys';
+import type { RotationPolicySummary } from '../domain/posture';
+import { summarizeRotationPolicy } from '../domain/postureRules';
+import type { KeyRotationPolicies } from '../ports/vaultPosture';
 import { mapAzureError } from './azureErrors';
 
 /** Bit length of an RSA modulus, ignoring leading zero bytes. */
@@ -51,7 +54,7 @@ export interface KeyVaultKeysAdapterOptions {
 }
 
 /** `KeyVaultKeys` over `@azure/keyvault-keys`. One client per vault, created on first use. */
-export class KeyVaultKeysAdapter implements KeyVaultKeys {
+export class KeyVaultKeysAdapter implements KeyVaultKeys, KeyRotationPolicies {
   private readonly clients = new Map<string, KeyClient>();
 
   constructor(private readonly options: KeyVaultKeysAdapterOptions) {}
@@ -125,6 +128,23 @@ export class KeyVaultKeysAdapter implements KeyVaultKeys {
       return fromKey(await this.client(ref.vaultUrl).rotateKey(keyName));
     } catch (e) {
       throw mapAzureError(e, `rotating key ${keyName} in ${ref.vaultName}`);
+    }
+  }
+
+  async readRotationPolicy(vaultUrl: string, keyName: string): Promise<RotationPolicySummary> {
+    const ref = keyRef(vaultUrl, keyName);
+    try {
+      const policy = await this.client(ref.vaultUrl).getKeyRotationPolicy(keyName);
+      return summarizeRotationPolicy({
+        lifetimeActions: (policy.lifetimeActions ?? []).map((a) => ({
+          action: a.action,
+          timeAfterCreate: a.timeAfterCreate,
+          timeBeforeExpiry: a.timeBeforeExpiry,
+        })),
+        expiresIn: policy.expiresIn,
+      });
+    } catch (e) {
+      throw mapAzureError(e, `reading the rotation policy of key ${keyName} in ${ref.vaultName}`);
     }
   }
 }

@@ -23,6 +23,8 @@ export const AUDIT_STEPS = [
   'RotationCompleted',
   'SweepCompleted',
   'PagerChannelDisabled',
+  /** One per server per sweep: its posture (risk, versions, expiry countdown); see shared/triggers/posture.ts. */
+  'PostureSnapshot',
 ] as const;
 export type AuditStep = (typeof AUDIT_STEPS)[number];
 
