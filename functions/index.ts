@@ -27,6 +27,7 @@ import {
 } from '../shared/triggers/operatorApi';
 import { readPosture, sweepWithPostureSnapshot } from '../shared/triggers/posture';
 import { keyRotationOrchestrator } from '../shared/workflows/keyRotation';
+import { rolloutBatchOrchestrator } from '../shared/workflows/rolloutBatch';
 import { serverRolloverOrchestrator } from '../shared/workflows/serverRollover';
 
 /**
@@ -53,9 +54,11 @@ const orchestrators: {
   ) => Generator<df.Task, OrchestrationContract[K]['output'], unknown>;
 } = {
   [FUNCTION_NAMES.keyRotation]: keyRotationOrchestrator,
+  [FUNCTION_NAMES.rolloutBatch]: rolloutBatchOrchestrator,
   [FUNCTION_NAMES.serverRollover]: serverRolloverOrchestrator,
 };
 df.app.orchestration(FUNCTION_NAMES.keyRotation, orchestrators.keyRotation);
+df.app.orchestration(FUNCTION_NAMES.rolloutBatch, orchestrators.rolloutBatch);
 df.app.orchestration(FUNCTION_NAMES.serverRollover, orchestrators.serverRollover);
 
 // Every activity of the durable contract (shared/domain/steps.ts), each answering with a StepResult.

@@ -31,8 +31,10 @@ param autoRotateOnNearExpiry bool = false
 @allowed(['true', 'false'])
 param deployEventSubscriptionsText string = 'false'
 
-@description('Servers PATCHed at once.')
-param maxParallelUpdates int = 5
+@description('Upper bound on servers in flight per subscription; below it the rollout follows the remaining ARM request quota.')
+@minValue(1)
+@maxValue(500)
+param maxParallelUpdates int = 100
 
 param canaryTag string = 'cmk-rotation-ring'
 param optOutTag string = 'cmk-rotation-optout'

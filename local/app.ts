@@ -73,7 +73,6 @@ export function localAppSettings(
     [SETTINGS.pagerDutyEventsUrl]: `${target.url}/v2/enqueue`,
     [SETTINGS.teamsWebhookUrl]: `${target.url}/hooks/teams`,
     [SETTINGS.pollIntervalSeconds]: '1',
-    [SETTINGS.maxParallelUpdates]: '5',
     APPLICATIONINSIGHTS_STATSBEAT_DISABLED: 'true',
   };
   const out: Record<string, string> = {};

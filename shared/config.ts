@@ -301,7 +301,7 @@ export function loadConfig(env: Env): Config {
     callerAttribution: authEnabled ? 'appServiceAuthentication' : 'functionKey',
     pagerChannels,
     discovery: discovery ?? 'resourceGraph',
-    maxParallelUpdates: int(SETTINGS.maxParallelUpdates, 5, 1, 50),
+    maxParallelUpdates: int(SETTINGS.maxParallelUpdates, 100, 1, 500),
     canaryTag: raw(SETTINGS.canaryTag) ?? 'cmk-rotation-ring',
     optOutTag: raw(SETTINGS.optOutTag) ?? 'cmk-rotation-optout',
     holdTag: raw(SETTINGS.holdTag) ?? 'cmk-rotation-hold',

@@ -165,40 +165,86 @@ export function createRotationActivities(ports: ActivityPorts): StepHandlers {
       return { version: await keys.rotateKey(input.vaultUrl, input.keyName), rotated: true };
     },
 
-    async prepareServer(input) {
+    /**
+     * One read of the server and, only when that read says it needs it, the PATCH (issue 13: one
+     * read per server before its write, not two). The read right before the write is what makes a
+     * re-run after a crash, a lost answer or a 5xx that hid an accepted PATCH safe: it finds the
+     * server Updating or on the target and does not write again. A failed read throws (retried as a
+     * read, nothing written); a refused PATCH is answered as `refused` for the orchestrator to retry.
+     */
+    async updateServer(input) {
+      const started = Date.now();
+      const quota = () => ({ quota: fleet.armQuota?.(subscriptionOf(input.serverId), started) });
       let server: ServerSnapshot;
       try {
         server = await fleet.getServer(input.serverId);
       } catch (e) {
         if (e instanceof NotFoundError)
-          return { kind: 'skip', code: 'ServerGone', reason: 'the server no longer exists' };
+          return { kind: 'skip', code: 'ServerGone', reason: 'the server no longer exists', ...quota() };
         throw e;
       }
-      return prepareServerUpdate(server, input.key, input.targetVersion, input.optOutTag, input.holdTag);
+      const prep = prepareServerUpdate(
+        server,
+        input.key,
+        input.targetVersion,
+        input.optOutTag,
+        input.holdTag,
+      );
+      if (prep.kind === 'verify')
+        return { ...prep, verification: verifyEncryption(server, prep.expected), ...quota() };
+      if (prep.kind !== 'update') return { ...prep, ...quota() };
+      if (isOnTarget(server, prep.expected))
+        return {
+          kind: 'verify',
+          expected: prep.expected,
+          verification: verifyEncryption(server, prep.expected),
+          ...quota(),
+        };
+      const { patch, ...update } = prep;
+      try {
+        const handle = await fleet.beginEncryptionUpdate(input.serverId, patch);
+        return {
+          ...update,
+          kind: 'accepted',
+          handle:
+            handle.operationUrl === undefined
+              ? undefined
+              : { serverId: handle.serverId, operationUrl: handle.operationUrl },
+          ...quota(),
+        };
+      } catch (e) {
+        return { ...update, kind: 'refused', error: toStepError(e), ...quota() };
+      }
     },
 
     /**
-     * The write. Re-reads the server first, so a re-run (after a crash, or after a refusal whose
-     * PATCH ARM had in fact accepted) never PATCHes over a running operation or a finished one.
+     * One read of ARM's operation; once it succeeded, one read of the server, which is the
+     * verification (a failed read there leaves it to `verifyServer`). A failed poll throws and is
+     * retried as a read, never as the PATCH.
      */
-    async beginServerUpdate(input) {
-      const server = await fleet.getServer(input.serverId);
-      if (server.state?.toLowerCase() === 'updating') return { kind: 'updating' };
-      if (isOnTarget(server, input.expected)) return { kind: 'onTarget' };
-      const handle = await fleet.beginEncryptionUpdate(input.serverId, input.patch);
-      return { kind: 'accepted', handle: hasOperationUrl(handle.pollerState) ? handle : undefined };
-    },
-
-    /** One read of ARM's operation; a failed read throws and is retried as a read, never as the PATCH. */
     async pollServerUpdate(input) {
-      const s = await fleet.pollOperation(input.handle);
-      if (s.status === 'InProgress') return { status: 'InProgress' };
-      if (s.status === 'Succeeded') return { status: 'Succeeded' };
-      return { status: 'Failed', code: s.errorCode, message: s.message };
+      const started = Date.now();
+      const quota = () => ({ quota: fleet.armQuota?.(subscriptionOf(input.handle.serverId), started) });
+      const s = await fleet.pollOperation({
+        serverId: input.handle.serverId,
+        operationUrl: input.handle.operationUrl,
+      });
+      if (s.status === 'InProgress') return { status: 'InProgress', ...quota() };
+      if (s.status !== 'Succeeded')
+        return { status: 'Failed', code: s.errorCode, message: s.message, ...quota() };
+      let verification;
+      try {
+        verification = verifyEncryption(await fleet.getServer(input.handle.serverId), input.expected);
+      } catch {
+        verification = undefined;
+      }
+      return { status: 'Succeeded', verification, ...quota() };
     },
 
     async verifyServer(input) {
-      return verifyEncryption(await fleet.getServer(input.serverId), input.expected);
+      const started = Date.now();
+      const v = verifyEncryption(await fleet.getServer(input.serverId), input.expected);
+      return { ...v, quota: fleet.armQuota?.(subscriptionOf(input.serverId), started) };
     },
 
     async recordAudit(records) {
@@ -242,17 +288,6 @@ export function createRotationActivities(ports: ActivityPorts): StepHandlers {
       return null;
     },
   };
-}
-
-/** Does the serialized poller state carry ARM's operation status URL (a 202 may come without one)? */
-function hasOperationUrl(pollerState: string): boolean {
-  try {
-    const parsed = JSON.parse(pollerState) as { state?: { config?: { operationLocation?: unknown } } };
-    const url = parsed.state?.config?.operationLocation;
-    return typeof url === 'string' && url.startsWith('https://');
-  } catch {
-    return false;
-  }
 }
 
 /** Every handler wrapped as a step, keyed by activity name: what functions/index.ts registers. */

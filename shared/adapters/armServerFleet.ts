@@ -2,13 +2,18 @@ import {
   PostgreSQLManagementFlexibleServerClient,
   getContinuationToken,
   type PostgreSQLManagementFlexibleServerClientOptionalParams,
-  type ServerForPatch,
 } from '@azure/arm-postgresql-flexible';
 import type { TokenCredential } from '@azure/core-auth';
-import { RestError, createPipelineRequest } from '@azure/core-rest-pipeline';
+import {
+  RestError,
+  createHttpHeaders,
+  createPipelineRequest,
+  type PipelinePolicy,
+} from '@azure/core-rest-pipeline';
 import { keyRef, sameKey, tryParseKeyUri } from '../domain/keyId';
 import type { EncryptionPatchBody, ServerSnapshot } from '../domain/model';
 import { parseFlexibleServerId } from '../domain/resourceId';
+import type { ArmQuota } from '../domain/throughput';
 import { BadRequestError } from '../ports/errors';
 import type {
   KeyLocator,
@@ -69,20 +74,29 @@ export function referencesKey(server: ServerSnapshot, key: KeyLocator): boolean 
  */
 export class ArmServerFleet implements ServerFleet {
   private readonly clients = new Map<string, PostgreSQLManagementFlexibleServerClient>();
+  private readonly quota = new ArmQuotaObserver();
 
   constructor(private readonly options: ArmServerFleetOptions) {}
 
   private client(subscriptionId: string): PostgreSQLManagementFlexibleServerClient {
     let client = this.clients.get(subscriptionId);
     if (client === undefined) {
-      client = new PostgreSQLManagementFlexibleServerClient(
-        this.options.credential,
-        subscriptionId,
-        this.options.clientOptions,
-      );
+      const base = this.options.clientOptions ?? {};
+      client = new PostgreSQLManagementFlexibleServerClient(this.options.credential, subscriptionId, {
+        ...base,
+        // Every attempt, the SDK's own retries of a 429 included: what ARM says is left of the quota.
+        additionalPolicies: [
+          ...(base.additionalPolicies ?? []),
+          { policy: this.quota.policy, position: 'perRetry' },
+        ],
+      });
       this.clients.set(subscriptionId, client);
     }
     return client;
+  }
+
+  armQuota(subscriptionId: string, since: number): ArmQuota | undefined {
+    return this.quota.reading(subscriptionId, since);
   }
 
   findServersReferencingKey(key: KeyLocator, continuationToken?: string): Promise<ServerPage> {
@@ -129,53 +143,63 @@ export class ArmServerFleet implements ServerFleet {
     }
   }
 
+  /**
+   * Sends the PATCH once and returns ARM's answer (202 and its operation URL) without polling. The
+   * SDK's `servers.beginUpdate` polls the operation once right after the PATCH (its generated code
+   * awaits `poller.poll()`), a read the rollout would spend for nothing seconds before the operation
+   * can be done; so the PATCH goes through the same client's pipeline (auth, retries, throttling), its
+   * body the REST spec's `ServerForPatch` wire shape.
+   */
   async beginEncryptionUpdate(serverId: string, body: EncryptionPatchBody): Promise<OperationHandle> {
     const ref = parseFlexibleServerId(serverId);
+    const client = this.client(ref.subscriptionId);
     // dataEncryption only: no identity map, so ARM asks for no assign/action (see buildPatchBody).
-    const patch: ServerForPatch = { dataEncryption: { ...body.properties.dataEncryption } };
-    // The SDK's beginUpdate sends the PATCH, then already polls the operation once (servers.js:
-    // `await poller.poll()`). A failure of that poll is a failed *read* after ARM accepted the write:
-    // thrown as is, the caller would take the PATCH as refused and send it again. So the PATCH's own
-    // answer is kept, and once ARM accepted it the handle is built from its Azure-AsyncOperation
-    // (or Location) header whatever the first poll did.
-    let accepted: { operationUrl: string | undefined } | undefined;
+    const wire = { properties: { dataEncryption: { ...body.properties.dataEncryption } } };
+    const url = `${client.$host.replace(/\/$/, '')}/subscriptions/${encodeURIComponent(ref.subscriptionId)}/resourceGroups/${encodeURIComponent(ref.resourceGroup)}/providers/Microsoft.DBforPostgreSQL/flexibleServers/${encodeURIComponent(ref.name)}?api-version=${encodeURIComponent(client.apiVersion)}`;
     try {
-      const poller = await this.client(ref.subscriptionId).servers.beginUpdate(
-        ref.resourceGroup,
-        ref.name,
-        patch,
-        {
-          onResponse: (raw) => {
-            if (raw.request.method !== 'PATCH' || raw.status < 200 || raw.status >= 300) return;
-            const url = raw.headers.get('azure-asyncoperation') ?? raw.headers.get('location');
-            accepted = { operationUrl: url?.startsWith('https://') === true ? url : undefined };
-          },
-        },
+      const response = await client.sendRequest(
+        createPipelineRequest({
+          url,
+          method: 'PATCH',
+          body: JSON.stringify(wire),
+          headers: createHttpHeaders({ 'content-type': 'application/json', accept: 'application/json' }),
+        }),
       );
-      return { serverId, pollerState: poller.toString() };
+      if (response.status >= 400)
+        throw new RestError(`PATCH returned ${response.status}`, { statusCode: response.status, response });
+      const operation = response.headers.get('azure-asyncoperation');
+      return { serverId, operationUrl: this.sameHost(client, operation) ? operation : undefined };
     } catch (e) {
-      if (accepted !== undefined)
-        return {
-          serverId,
-          pollerState:
-            accepted.operationUrl === undefined
-              ? '{}'
-              : JSON.stringify({ state: { config: { operationLocation: accepted.operationUrl } } }),
-        };
       throw mapAzureError(e, `updating encryption of server ${ref.name}`);
+    }
+  }
+
+  /** Only ARM's own host gets the client's bearer token. */
+  private sameHost(client: PostgreSQLManagementFlexibleServerClient, url: string | undefined): url is string {
+    if (url === undefined || !url.startsWith('https://')) return false;
+    try {
+      return new URL(url).host.toLowerCase() === new URL(client.$host).host.toLowerCase();
+    } catch {
+      return false;
     }
   }
 
   /**
    * Reads ARM's operation status resource (the `Azure-AsyncOperation` URL from the PATCH) once, through
-   * the SDK client's own pipeline (auth, retries, throttling). The SDK poller would surface a failed
-   * operation as an untyped Error with the code inside its message; the status resource carries
-   * `error.code` as data, which is what diagnosis needs.
+   * the SDK client's own pipeline (auth, retries, throttling). The status resource carries
+   * `error.code` as data, which is what diagnosis needs. It does not read the server: the caller's
+   * verification does that once.
    */
   async pollOperation(handle: OperationHandle): Promise<OperationStatus> {
     const ref = parseFlexibleServerId(handle.serverId);
-    const url = operationUrl(handle.pollerState);
     const client = this.client(ref.subscriptionId);
+    const url = handle.operationUrl;
+    if (!this.sameHost(client, url))
+      throw new BadRequestError(
+        'Operation handle carries no usable operation status URL.',
+        undefined,
+        undefined,
+      );
     let status: string | undefined;
     let error: { code?: unknown; message?: unknown } | undefined;
     try {
@@ -197,7 +221,7 @@ export class ArmServerFleet implements ServerFleet {
     }
     switch (status?.toLowerCase()) {
       case 'succeeded':
-        return { status: 'Succeeded', server: await this.getServer(handle.serverId) };
+        return { status: 'Succeeded' };
       case 'failed':
       case 'canceled':
         return {
@@ -211,14 +235,60 @@ export class ArmServerFleet implements ServerFleet {
   }
 }
 
-/** The operation status URL inside the SDK poller's serialized state. */
-function operationUrl(pollerState: string): string {
-  try {
-    const parsed = JSON.parse(pollerState) as { state?: { config?: { operationLocation?: unknown } } };
-    const url = parsed.state?.config?.operationLocation;
-    if (typeof url === 'string' && url.startsWith('https://')) return url;
-  } catch {
-    // fall through
+const REMAINING = {
+  reads: 'x-ms-ratelimit-remaining-subscription-reads',
+  writes: 'x-ms-ratelimit-remaining-subscription-writes',
+  /** Sent instead of the two above by a service that overrides ARM's default limits (Microsoft Learn). */
+  resource: 'x-ms-ratelimit-remaining-subscription-resource-requests',
+} as const;
+
+/**
+ * Keeps, per subscription, what ARM's answers said about the remaining request quota (Microsoft Learn,
+ * "Understand how Azure Resource Manager throttles requests": reads remaining on read operations,
+ * writes remaining on write operations) and the last 429's `Retry-After`. A pipeline policy on every
+ * attempt, so the SDK's own retries of a 429 are seen too.
+ */
+export class ArmQuotaObserver {
+  private readonly bySubscription = new Map<
+    string,
+    { reads?: number; writes?: number; throttledAt?: number; retryAfterSeconds?: number }
+  >();
+
+  readonly policy: PipelinePolicy = {
+    name: 'armQuotaObserver',
+    sendRequest: async (request, next) => {
+      const response = await next(request);
+      const sub = /\/subscriptions\/([^/?]+)/i.exec(new URL(request.url).pathname)?.[1]?.toLowerCase();
+      if (sub === undefined) return response;
+      const entry = this.bySubscription.get(sub) ?? {};
+      const number = (name: string): number | undefined => {
+        const v = response.headers.get(name);
+        const n = v === undefined ? NaN : Number(v);
+        return Number.isFinite(n) && n >= 0 ? n : undefined;
+      };
+      const read = request.method === 'GET' || request.method === 'HEAD';
+      const remaining = number(read ? REMAINING.reads : REMAINING.writes) ?? number(REMAINING.resource);
+      if (remaining !== undefined) {
+        if (read) entry.reads = remaining;
+        else entry.writes = remaining;
+      }
+      if (response.status === 429) {
+        entry.throttledAt = Date.now();
+        entry.retryAfterSeconds = Math.max(1, number('retry-after') ?? 1);
+      }
+      this.bySubscription.set(sub, entry);
+      return response;
+    },
+  };
+
+  reading(subscriptionId: string, since: number): ArmQuota | undefined {
+    const e = this.bySubscription.get(subscriptionId.toLowerCase());
+    if (e === undefined) return undefined;
+    const throttled = e.throttledAt !== undefined && e.throttledAt >= since;
+    return {
+      ...(e.reads !== undefined ? { reads: e.reads } : {}),
+      ...(e.writes !== undefined ? { writes: e.writes } : {}),
+      ...(throttled ? { retryAfterSeconds: e.retryAfterSeconds } : {}),
+    };
   }
-  throw new BadRequestError('Operation handle carries no operation status URL.', undefined, undefined);
 }

@@ -2,6 +2,7 @@ import type { TokenCredential } from '@azure/core-auth';
 import { ResourceGraphClient, type ResourceGraphClientOptionalParams } from '@azure/arm-resourcegraph';
 import { formatKeyUri, keyRef } from '../domain/keyId';
 import type { EncryptionPatchBody, ServerSnapshot } from '../domain/model';
+import type { ArmQuota } from '../domain/throughput';
 import type {
   InvalidServerRow,
   KeyLocator,
@@ -145,6 +146,10 @@ export class ResourceGraphServerFleet implements ServerFleet {
 
   pollOperation(handle: OperationHandle): Promise<OperationStatus> {
     return this.options.arm.pollOperation(handle);
+  }
+
+  armQuota(subscriptionId: string, since: number): ArmQuota | undefined {
+    return this.options.arm.armQuota?.(subscriptionId, since);
   }
 }
 

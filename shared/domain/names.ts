@@ -26,5 +26,6 @@ export const FUNCTION_NAMES = {
   /** HTTP trigger: the fleet posture (`GET /api/posture`). */
   fleetPosture: 'fleetPosture',
   keyRotation: 'keyRotation',
+  rolloutBatch: 'rolloutBatch',
   serverRollover: 'serverRollover',
 } as const;

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { KeyEventType } from './events';
 import type { KeyInfo, Slot } from './model';
 import type { ServerAction, SlotDecision } from './plan';
+import type { ArmQuota } from './throughput';
 
 /**
  * The plain-JSON contract between the intake, the orchestrations and the activities of a rotation.
@@ -10,7 +11,10 @@ import type { ServerAction, SlotDecision } from './plan';
 
 /** Settings a rotation runs with. Carried in the orchestration input so a replay never sees new values. */
 export interface RotationSettings {
-  /** Servers PATCHed at once per rollout; ARM allows 10 writes/s per subscription and principal. */
+  /**
+   * Upper bound on servers in flight per subscription. The rollout keeps as many in flight as ARM's
+   * remaining quota allows (shared/domain/throughput.ts), never more than this.
+   */
   readonly maxParallelUpdates: number;
   /** Tag whose value `0` puts a server in the canary ring, rolled out (and verified) first. */
   readonly canaryTag: string;
@@ -54,7 +58,7 @@ export interface OpenIncident {
  * replaying a history its steps no longer match, and the next event, sweep or operator request starts
  * it again under this version.
  */
-export const ROTATION_SCHEMA_VERSION = 2;
+export const ROTATION_SCHEMA_VERSION = 3;
 
 export interface RotationInput {
   /** `ROTATION_SCHEMA_VERSION` of the deployment that started this instance. */
@@ -129,6 +133,57 @@ export interface ServerOutcome {
   readonly reason?: string | undefined;
   /** The dedup key of the incident opened for this server, when one was. */
   readonly incident?: OpenIncident | undefined;
+  /** ARM's remaining quota for the server's subscription as its last step saw it: paces the rollout. */
+  readonly armQuota?: ArmQuota | undefined;
+}
+
+/** The settings one server's rollover needs (a slice: the rest stays with the rotation). */
+export type ServerSettings = Pick<
+  RotationSettings,
+  'optOutTag' | 'holdTag' | 'pollIntervalSeconds' | 'operationTimeoutMinutes' | 'maxWriteAttempts'
+>;
+
+export function serverSettings(s: RotationSettings): ServerSettings {
+  return {
+    optOutTag: s.optOutTag,
+    holdTag: s.holdTag,
+    pollIntervalSeconds: s.pollIntervalSeconds,
+    operationTimeoutMinutes: s.operationTimeoutMinutes,
+    maxWriteAttempts: s.maxWriteAttempts,
+  };
+}
+
+/**
+ * The key as a server's rollover needs it to re-plan the server: every version's id and creation time
+ * (which versions exist and which is newer), without the attributes only preflight uses.
+ */
+export function compactKey(key: KeyInfo): KeyInfo {
+  return {
+    vaultUrl: key.vaultUrl,
+    vaultName: key.vaultName,
+    name: key.name,
+    ...(key.currentVersion !== undefined ? { currentVersion: key.currentVersion } : {}),
+    versions: key.versions.map((v) => ({
+      kid: v.kid,
+      version: v.version,
+      enabled: v.enabled,
+      createdOn: v.createdOn,
+    })),
+  };
+}
+
+/** A server by reference: what a rollover needs to name it (it reads everything else itself). */
+export interface ServerRef {
+  readonly serverId: string;
+  readonly serverName: string;
+  readonly subscriptionId: string;
+  /** The earliest expiry among the versions it was on at discovery: the deadline its page names. */
+  readonly expiresOn?: string | undefined;
+  /**
+   * Behind the target at discovery: found on the target later (its own PATCH re-run after a crash,
+   * whose answer was lost), it counts as `updated`, not as a server that needed nothing.
+   */
+  readonly behind?: boolean | undefined;
 }
 
 export interface ServerRolloverInput {
@@ -138,9 +193,33 @@ export interface ServerRolloverInput {
   readonly trigger: string;
   readonly key: KeyInfo;
   readonly targetVersion: string;
-  readonly expiresOn: string | undefined;
-  readonly server: PlannedServer;
-  readonly settings: RotationSettings;
+  readonly server: ServerRef;
+  readonly settings: ServerSettings;
+}
+
+/**
+ * One batch of a rollout: at most `ROLLOUT_BATCH_SIZE` servers of one subscription, rolled out by
+ * the `rolloutBatch` sub-orchestration in a sliding window governed by ARM's quota. The rotation's
+ * own history holds one entry per batch, not per server.
+ */
+export interface RolloutBatchInput {
+  readonly schemaVersion?: number | undefined;
+  readonly correlationId: string;
+  readonly trigger: string;
+  readonly key: KeyInfo;
+  readonly targetVersion: string;
+  readonly subscriptionId: string;
+  readonly servers: readonly ServerRef[];
+  readonly settings: ServerSettings;
+  /** Upper bound on this batch's servers in flight (its share of `maxParallelUpdates`). */
+  readonly maxInFlight: number;
+}
+
+export interface RolloutBatchOutput {
+  readonly outcomes: readonly ServerOutcome[];
+  /** Most servers the batch had in flight at once, and how often ARM throttled it (figures). */
+  readonly peakInFlight: number;
+  readonly throttled: number;
 }
 
 export type RotationStatus = 'completed' | 'completedWithFailures' | 'stopped';

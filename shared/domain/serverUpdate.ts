@@ -1,7 +1,9 @@
+import type { AuditRecord } from './audit';
 import { sameKeyVersion, tryParseKeyUri } from './keyId';
 import type { KeyInfo, ServerSnapshot, Slot } from './model';
 import { leavesAlone, planRollout } from './plan';
-import type { PrepareServerOutput, VerifyServerOutput } from './steps';
+import type { SlotChange } from './rotation';
+import type { EncryptionSnapshot, PrepareServerOutput, VerifyServerOutput } from './steps';
 
 /**
  * The per-server rules of a rollout, pure (the activities only read the server and hand it here):
@@ -125,4 +127,41 @@ export function verifyEncryption(
       );
   }
   return { ok: true, dataEncryption: de };
+}
+
+type Uris = Partial<Record<Slot, string>>;
+
+const versionOf = (uri: string | undefined): string | undefined =>
+  uri === undefined ? undefined : (tryParseKeyUri(uri)?.version ?? 'versionless');
+
+/** Each configured slot's version before and after (`versionless` for a versionless URI). */
+export function slotChanges(from: Uris, to: Uris): SlotChange[] {
+  return (['primary', 'geoBackup'] as const)
+    .filter((slot) => to[slot] !== undefined || from[slot] !== undefined)
+    .map((slot) => ({ slot, from: versionOf(from[slot]), to: versionOf(to[slot]) }));
+}
+
+/** The version a server moves away from: the first slot that changes, else its primary's. */
+export function movingFrom(slots: readonly SlotChange[]): string | undefined {
+  return slots.find((s) => s.from !== s.to)?.from ?? slots[0]?.from;
+}
+
+/**
+ * The `ServerUpdateStarted` record of a server about to be PATCHed, with its last-known-good. The
+ * write activity records it right before the PATCH; the orchestrator records the same record (same
+ * audit id) when the activity could not: one record however often the write is attempted.
+ */
+export function updateStartedRecord(
+  base: AuditRecord,
+  update: { readonly from: Uris; readonly expected: Uris; readonly snapshot: EncryptionSnapshot },
+): AuditRecord {
+  const slots = slotChanges(update.from, update.expected);
+  return {
+    ...base,
+    step: 'ServerUpdateStarted',
+    outcome: 'info',
+    fromVersion: movingFrom(slots),
+    reason: `moving ${slots.map((s) => `${s.slot} ${s.from ?? '-'} -> ${s.to ?? '-'}`).join(', ')}`,
+    details: { lastKnownGood: JSON.stringify(update.snapshot) },
+  };
 }

@@ -11,10 +11,13 @@ import type { Incident } from './incident';
 import type {
   PlannedServer,
   RotationInput,
+  RolloutBatchInput,
+  RolloutBatchOutput,
   RotationOutput,
   ServerOutcome,
   ServerRolloverInput,
 } from './rotation';
+import type { ArmQuota } from './throughput';
 
 /**
  * The durable contract: every activity and orchestration by name, with its plain-JSON input and
@@ -30,8 +33,7 @@ export interface StepContract {
   readKey: { input: ReadKeyInput; output: ReadKeyOutput };
   planRollout: { input: PlanRolloutInput; output: PlanRolloutOutput };
   rotateKey: { input: RotateKeyInput; output: RotateKeyOutput };
-  prepareServer: { input: PrepareServerInput; output: PrepareServerOutput };
-  beginServerUpdate: { input: BeginServerUpdateInput; output: BeginServerUpdateOutput };
+  updateServer: { input: UpdateServerInput; output: UpdateServerOutput };
   pollServerUpdate: { input: PollServerUpdateInput; output: PollServerUpdateOutput };
   verifyServer: { input: VerifyServerInput; output: VerifyServerOutput };
   recordAudit: { input: readonly AuditRecord[]; output: null };
@@ -46,8 +48,7 @@ export const ACTIVITY_NAMES: { readonly [K in StepName]: K } = {
   readKey: 'readKey',
   planRollout: 'planRollout',
   rotateKey: 'rotateKey',
-  prepareServer: 'prepareServer',
-  beginServerUpdate: 'beginServerUpdate',
+  updateServer: 'updateServer',
   pollServerUpdate: 'pollServerUpdate',
   verifyServer: 'verifyServer',
   recordAudit: 'recordAudit',
@@ -59,6 +60,7 @@ export const STEP_NAMES = Object.keys(ACTIVITY_NAMES) as readonly StepName[];
 /** The orchestrations: input (from `getInput`) and output. */
 export interface OrchestrationContract {
   keyRotation: { input: RotationInput; output: RotationOutput };
+  rolloutBatch: { input: RolloutBatchInput; output: RolloutBatchOutput };
   serverRollover: { input: ServerRolloverInput; output: ServerOutcome };
 }
 
@@ -129,23 +131,18 @@ export interface RotateKeyOutput {
   readonly rotated: boolean;
 }
 
-export interface PrepareServerInput {
-  readonly serverId: string;
-  readonly key: KeyInfo;
-  readonly targetVersion: string;
-  readonly optOutTag: string;
-  readonly holdTag?: string | undefined;
+/** Last-known-good: what to restore by hand if the new version turns out unusable. */
+export interface EncryptionSnapshot {
+  readonly dataEncryption: DataEncryptionInfo;
+  readonly identity: IdentityInfo | undefined;
 }
+
 /** The server as it is now, re-planned: discovery can be minutes old and another run may have moved it. */
 export type PrepareServerOutput =
   | {
       readonly kind: 'update';
       readonly patch: EncryptionPatchBody;
-      /** Last-known-good: what to restore by hand if the new version turns out unusable. */
-      readonly snapshot: {
-        readonly dataEncryption: DataEncryptionInfo;
-        readonly identity: IdentityInfo | undefined;
-      };
+      readonly snapshot: EncryptionSnapshot;
       readonly expected: Partial<Record<Slot, string>>;
       readonly from: Partial<Record<Slot, string>>;
     }
@@ -156,40 +153,65 @@ export type PrepareServerOutput =
   | { readonly kind: 'inaccessible'; readonly from: Partial<Record<Slot, string>>; readonly reason: string }
   | { readonly kind: 'skip'; readonly code: string; readonly reason: string };
 
-export interface BeginServerUpdateInput {
+export interface UpdateServerInput {
   readonly serverId: string;
-  readonly patch: EncryptionPatchBody;
-  /** The URIs the PATCH sets: a server already on them is not PATCHed again. */
-  readonly expected: Partial<Record<Slot, string>>;
+  readonly key: KeyInfo;
+  readonly targetVersion: string;
+  readonly optOutTag: string;
+  /** The operator hold tag: a held server is left alone, like an opted-out one. */
+  readonly holdTag?: string | undefined;
 }
+
 /**
- * The write re-reads the server first (which makes a re-run after a crash or a lost answer safe):
- * `accepted` with ARM's operation handle (undefined when ARM gave none usable: watch the server),
- * `updating` (an operation is running: not PATCHed again), `onTarget` (already there: verify).
+ * One read of the server, and the PATCH when (and only when) that read says it needs one — the read
+ * right before the write is what makes a re-run (a crash, a lost answer, a refusal ARM had in fact
+ * taken) safe: it finds the server Updating or on the target and does not write again. A failed read
+ * throws (retried as a read); a refused PATCH is an answer (`refused`), retried by the orchestrator
+ * after Retry-After, each attempt reading first again.
+ * - `verify`: nothing to write; `verification` is the proof from that same read.
+ * - `accepted`: ARM took the PATCH; `handle` names its operation (undefined: none usable, watch the
+ *   server). `snapshot` is the last-known-good the orchestrator puts on record.
  */
-export type BeginServerUpdateOutput =
-  | { readonly kind: 'accepted'; readonly handle: OperationRef | undefined }
-  | { readonly kind: 'updating' }
-  | { readonly kind: 'onTarget' };
+export type UpdateServerOutput = (
+  | Exclude<PrepareServerOutput, { kind: 'update' } | { kind: 'verify' }>
+  | {
+      readonly kind: 'verify';
+      readonly expected: Partial<Record<Slot, string>>;
+      readonly verification: VerifyServerOutput;
+    }
+  | (Omit<Extract<PrepareServerOutput, { kind: 'update' }>, 'kind' | 'patch'> & {
+      readonly kind: 'accepted';
+      readonly handle: OperationRef | undefined;
+    })
+  | (Omit<Extract<PrepareServerOutput, { kind: 'update' }>, 'kind' | 'patch'> & {
+      readonly kind: 'refused';
+      readonly error: StepError;
+    })
+) & { readonly quota?: ArmQuota | undefined };
 
 export interface OperationRef {
   readonly serverId: string;
-  readonly pollerState: string;
+  /** ARM's operation status URL (`Azure-AsyncOperation`) from the PATCH's answer. */
+  readonly operationUrl: string;
 }
 export interface PollServerUpdateInput {
   readonly handle: OperationRef;
+  /** What the server must show once the operation succeeded: the same read is the verification. */
+  readonly expected: Partial<Record<Slot, string>>;
 }
-export type PollServerUpdateOutput =
+export type PollServerUpdateOutput = (
   | { readonly status: 'InProgress' }
-  | { readonly status: 'Succeeded' }
-  | { readonly status: 'Failed'; readonly code: string; readonly message: string };
+  /** `verification` from one read of the server right after; undefined when that read failed. */
+  | { readonly status: 'Succeeded'; readonly verification?: VerifyServerOutput | undefined }
+  | { readonly status: 'Failed'; readonly code: string; readonly message: string }
+) & { readonly quota?: ArmQuota | undefined };
 
 export interface VerifyServerInput {
   readonly serverId: string;
   /** The URI each slot must name after the rollout (compared case-insensitively). */
   readonly expected: Partial<Record<Slot, string>>;
 }
-export type VerifyServerOutput =
+export type VerifyServerOutput = (
   | { readonly ok: true; readonly dataEncryption: DataEncryptionInfo }
   | {
       readonly ok: false;
@@ -198,7 +220,8 @@ export type VerifyServerOutput =
       readonly code: string;
       readonly message: string;
       readonly identityId: string | undefined;
-    };
+    }
+) & { readonly quota?: ArmQuota | undefined };
 
 export interface PageOperatorInput {
   readonly incident: Incident;

@@ -1,4 +1,5 @@
 import type { EncryptionPatchBody, ServerSnapshot } from '../domain/model';
+import type { ArmQuota } from '../domain/throughput';
 
 export interface KeyLocator {
   readonly vaultUrl: string;
@@ -20,15 +21,16 @@ export interface InvalidServerRow {
   readonly reason: string;
 }
 
-/** Serialized state of a long-running PATCH: plain JSON, safe to carry through an orchestration. */
+/** A long-running PATCH as ARM answered it: plain JSON, safe to carry through an orchestration. */
 export interface OperationHandle {
   readonly serverId: string;
-  readonly pollerState: string;
+  /** ARM's operation status URL (`Azure-AsyncOperation`); undefined when the answer named none usable. */
+  readonly operationUrl: string | undefined;
 }
 
 export type OperationStatus =
   | { readonly status: 'InProgress' }
-  | { readonly status: 'Succeeded'; readonly server: ServerSnapshot }
+  | { readonly status: 'Succeeded' }
   | { readonly status: 'Failed' | 'Canceled'; readonly errorCode: string; readonly message: string };
 
 /** Flexible servers across the configured subscriptions. */
@@ -46,8 +48,14 @@ export interface ServerFleet {
   getServer(serverId: string): Promise<ServerSnapshot>;
   /** Sends the PATCH and returns as soon as ARM accepted it (202), without waiting for the operation. */
   beginEncryptionUpdate(serverId: string, body: EncryptionPatchBody): Promise<OperationHandle>;
-  /** One poll of the operation; never blocks until completion. */
+  /** One poll of the operation (one request); never blocks until completion, never reads the server. */
   pollOperation(handle: OperationHandle): Promise<OperationStatus>;
+  /**
+   * What ARM's answers for this subscription said about its remaining request quota, the latest
+   * reading of each kind; `retryAfterSeconds` only if ARM throttled a request since `since` (ms epoch).
+   * Undefined when nothing was read yet (or the fleet cannot tell).
+   */
+  armQuota?(subscriptionId: string, since: number): ArmQuota | undefined;
 }
 
 /** All pages of a discovery: the servers, and the rows it could not read as servers. */

@@ -18,15 +18,20 @@ import {
   type OpenIncident,
   type PlannedServer,
   type RotationInput,
+  type RolloutBatchInput,
+  type RolloutBatchOutput,
   type RotationOutput,
   type RotationPhase,
   type RotationProgress,
   type RotationStatus,
   type ServerOutcome,
-  type ServerRolloverInput,
-  serverRolloverInstanceId,
+  type ServerRef,
+  compactKey,
+  serverSettings,
 } from '../domain/rotation';
-import type { OrchestrationContract, PlanRolloutOutput, UnplannableServer } from '../domain/steps';
+import type { PlanRolloutOutput, UnplannableServer } from '../domain/steps';
+import { BATCHES_PER_SUBSCRIPTION, ROLLOUT_BATCH_SIZE } from '../domain/throughput';
+import { subOrchestrationFailed } from './rolloutBatch';
 import { callStep, inputOf, log, pageOperator, recordAudit } from './steps';
 
 /** One run of a key's rotation: its context and what it opened so far. */
@@ -547,18 +552,15 @@ function* rollOut(
   const actionable = plan.servers.filter((s) => s.action !== 'skip' || inaccessible(s));
   const canary = actionable.filter((s) => s.ring === 'canary');
   const rest = actionable.filter((s) => s.ring !== 'canary');
-  const subInput = (server: PlannedServer): ServerRolloverInput => ({
-    schemaVersion: ROTATION_SCHEMA_VERSION,
-    correlationId: context.df.instanceId,
-    trigger: input.trigger,
-    key,
-    targetVersion: latest.version,
+  const ref = (server: PlannedServer): ServerRef => ({
+    serverId: server.serverId,
+    serverName: server.serverName,
+    subscriptionId: server.subscriptionId,
     expiresOn: oldestExpiry(key, server),
-    server,
-    settings: input.settings,
+    behind: server.action === 'update',
   });
   run.sofar = outcomes;
-  const canaryOutcomes = yield* rolloverWaves(run, canary.map(subInput), 'canary');
+  const canaryOutcomes = yield* rolloutInBatches(run, key, latest.version, canary.map(ref), 'canary');
   outcomes.push(...canaryOutcomes);
   // A canary that was already Inaccessible never tried the new version: it proves nothing either way.
   if (canaryOutcomes.some((o) => o.outcome === 'failed' && o.reasonCode !== 'ServerInaccessible')) {
@@ -591,7 +593,7 @@ function* rollOut(
       }),
     );
   } else {
-    outcomes.push(...(yield* rolloverWaves(run, rest.map(subInput), 'rollout')));
+    outcomes.push(...(yield* rolloutInBatches(run, key, latest.version, rest.map(ref), 'rollout')));
   }
   for (const o of outcomes) if (o.incident !== undefined) run.opened.push(o.incident);
   return outcomes;
@@ -652,115 +654,106 @@ function* unplannableServer(
 }
 
 /**
- * Sub-orchestrations in waves of `maxParallelUpdates` (ARM allows about 10 writes/s per subscription).
- * A server's rollover never throws; should one still fail (a host or replay fault), its siblings keep
- * their outcomes, the rest of the wave is awaited, and the failed one is recorded and paged here.
+ * The servers in batches of at most `ROLLOUT_BATCH_SIZE` per subscription, each a `rolloutBatch`
+ * sub-orchestration that keeps as many of its servers in flight as ARM's quota for that subscription
+ * allows. This history holds one entry per batch, never one per server: its size and the cost of
+ * replaying it do not grow with the fleet's servers. `BATCHES_PER_SUBSCRIPTION` batches of a
+ * subscription run at once (a batch waiting on its last slow server never idles the subscription),
+ * sharing `maxParallelUpdates`; subscriptions run side by side (ARM's quota is per subscription).
  */
-function* rolloverWaves(
+/** How often the rotation looks at its running batches, in poll intervals. */
+const BATCH_LOOK_EVERY_POLLS = 5;
+
+function* rolloutInBatches(
   run: Run,
-  inputs: readonly ServerRolloverInput[],
+  key: KeyInfo,
+  targetVersion: string,
+  servers: readonly ServerRef[],
   phase: 'canary' | 'rollout',
 ): Generator<Task, ServerOutcome[], unknown> {
-  const { context } = run;
-  const results: ServerOutcome[] = [];
-  const width = Math.max(1, inputs[0]?.settings.maxParallelUpdates ?? 1);
-  type Output = OrchestrationContract['serverRollover']['output'];
-  const waves = Math.ceil(inputs.length / width);
-  for (let i = 0; i < inputs.length; i += width) {
-    progress(run, phase, {
-      wave: { index: i / width + 1, of: waves },
-      current: inputs.slice(i, i + width).map((s) => s.server.serverName),
-      outcomes: [...run.sofar, ...results],
-    });
-    const wave = inputs.slice(i, i + width).map((s) => ({
-      s,
-      task: context.df.callSubOrchestrator(
-        FUNCTION_NAMES.serverRollover,
-        s,
-        serverRolloverInstanceId(
-          context.df.instanceId,
-          s.server.serverName,
-          context.df.newGuid(s.server.serverId),
-        ),
-      ),
-    }));
-    try {
-      yield context.df.Task.all(wave.map((w) => w.task));
-    } catch {
-      // Task.all fails fast: wait for the siblings still running, one by one.
-      for (const w of wave)
-        if (!w.task.isCompleted && !w.task.isFaulted)
-          try {
-            yield w.task;
-          } catch {
-            // recorded below
-          }
-    }
-    for (const w of wave) {
-      if (w.task.isCompleted && !w.task.isFaulted) results.push(w.task.result as Output);
-      else results.push(yield* subOrchestrationFailed(run, w.s, w.task.result));
-    }
+  const { context, input } = run;
+  const lanes = new Map<string, ServerRef[][]>();
+  for (const s of servers) {
+    const sub = s.subscriptionId.toLowerCase();
+    const lane = lanes.get(sub) ?? [];
+    const last = lane[lane.length - 1];
+    if (last !== undefined && last.length < ROLLOUT_BATCH_SIZE) last.push(s);
+    else lane.push([s]);
+    lanes.set(sub, lane);
   }
-  return results;
-}
-
-function* subOrchestrationFailed(
-  run: Run,
-  s: ServerRolloverInput,
-  error: unknown,
-): Generator<Task, ServerOutcome, unknown> {
-  const message = error instanceof Error ? error.message : String(error);
-  const { server } = s;
-  const incident: OpenIncident = {
-    dedupKey: incidentKeys.server(
-      s.key.vaultName,
-      s.key.name,
-      s.targetVersion,
-      server.serverName,
-      server.serverId,
-    ),
-    kind: 'server',
-    serverId: server.serverId,
-    version: s.targetVersion,
+  const compact = compactKey(key);
+  const settings = serverSettings(input.settings);
+  const batchInput = (sub: string, batch: ServerRef[], share: number): RolloutBatchInput => ({
+    schemaVersion: ROTATION_SCHEMA_VERSION,
+    correlationId: context.df.instanceId,
+    trigger: input.trigger,
+    key: compact,
+    targetVersion,
+    subscriptionId: sub,
+    servers: batch,
+    settings,
+    maxInFlight: Math.max(1, Math.ceil(input.settings.maxParallelUpdates / share)),
+  });
+  let running: { readonly sub: string; readonly batch: ServerRef[]; readonly task: Task }[] = [];
+  const started: Task[] = [];
+  const start = (sub: string): void => {
+    const lane = lanes.get(sub) ?? [];
+    const batch = lane.shift();
+    if (batch === undefined) return;
+    const alongside = running.filter((r) => r.sub === sub).length;
+    const share = Math.min(BATCHES_PER_SUBSCRIPTION, lane.length + 1 + alongside);
+    const task = context.df.callSubOrchestrator(
+      FUNCTION_NAMES.rolloutBatch,
+      batchInput(sub, batch, share),
+      `cmk-batch:${context.df.newGuid(`${sub}:${batch[0]?.serverId ?? ''}`)}`,
+    );
+    running.push({ sub, batch, task });
+    started.push(task);
   };
-  yield* pageOperator(
-    run.context,
-    {
-      since: run.now,
-      correlationId: run.context.df.instanceId,
-      dedupKey: incident.dedupKey,
-      summary: `CMK rotation of ${server.serverName} to ${s.key.name}/${s.targetVersion} failed: its rollover stopped unexpectedly`,
-      severity: 'error',
-      source: server.serverId,
-      deadline: s.expiresOn,
-      nextStep: `Look up the audit trail and the Function App's logs for this rotation; re-run it (POST /api/rotations) once the cause is fixed.`,
-      facts: {
-        vault: s.key.vaultName,
-        key: s.key.name,
-        targetVersion: s.targetVersion,
-        reasonCode: 'SubOrchestrationFailed',
-      },
-    },
-    record(run, {
-      step: 'ServerFailed',
-      outcome: 'failure',
-      toVersion: s.targetVersion,
-      serverId: server.serverId,
-      subscriptionId: server.subscriptionId,
-      reasonCode: 'SubOrchestrationFailed',
-      reason: message.slice(0, 500),
-    }),
-  );
-  return {
-    serverId: server.serverId,
-    serverName: server.serverName,
-    subscriptionId: server.subscriptionId,
-    outcome: 'failed',
-    slots: [],
-    reasonCode: 'SubOrchestrationFailed',
-    reason: message.slice(0, 500),
-    incident,
+  for (const sub of lanes.keys()) for (let i = 0; i < BATCHES_PER_SUBSCRIPTION; i++) start(sub);
+  const outcomes: ServerOutcome[] = [];
+  // Progress for the operator API and the status page: batch i of n (the "wave") and the servers of
+  // the batches in flight (at most 20 names: custom status stays small).
+  const batches = [...lanes.values()].reduce((n, lane) => n + lane.length, running.length);
+  let batchesDone = 0;
+  const report = (): void =>
+    progress(run, phase, {
+      wave: { index: Math.min(batches, batchesDone + 1), of: batches },
+      current: running.flatMap((r) => r.batch.map((s) => s.serverName)),
+      outcomes: [...run.sofar, ...outcomes],
+    });
+  report();
+  const rollout = {
+    correlationId: context.df.instanceId,
+    trigger: input.trigger,
+    vaultName: input.vaultName,
+    keyName: input.keyName,
+    targetVersion,
   };
+  // Batches last minutes: looking every few poll intervals keeps this history short while a
+  // subscription's other batch keeps its servers busy.
+  const tickMs = BATCH_LOOK_EVERY_POLLS * Math.max(1, input.settings.pollIntervalSeconds) * 1000;
+  while (running.length > 0) {
+    // Wake on a batch just started finishing, or after one tick to look at the others (only new
+    // tasks in Task.any: see rolloutBatch).
+    const tick = context.df.createTimer(new Date(context.df.currentUtcDateTime.getTime() + tickMs));
+    const winner = (yield context.df.Task.any([...started.splice(0), tick])) as Task;
+    if (winner !== tick) tick.cancel();
+    const finished = running.filter((r) => r.task.isCompleted || r.task.isFaulted);
+    running = running.filter((r) => !finished.includes(r));
+    for (const done of finished) {
+      if (!done.task.isFaulted) outcomes.push(...(done.task.result as RolloutBatchOutput).outcomes);
+      // A batch never throws; should one still fail (a host fault), each of its servers is recorded
+      // and paged as failed: what it did is unknown, and the next run re-reads them all.
+      else
+        for (const s of done.batch)
+          outcomes.push(yield* subOrchestrationFailed(context, rollout, s, done.task.result));
+      start(done.sub);
+    }
+    batchesDone += finished.length;
+    if (finished.length > 0) report();
+  }
+  return outcomes;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,18 +1,18 @@
 import type { OrchestrationContext, Task } from 'durable-functions';
 import type { AuditRecord } from '../domain/audit';
 import { diagnose } from '../domain/diagnosis';
-import { tryParseKeyUri } from '../domain/keyId';
 import type { Slot } from '../domain/model';
 import {
   incidentKeys,
-  RETRY_POLICIES,
   ROTATION_SCHEMA_VERSION,
   retryDelaySeconds,
   type ServerOutcome,
   type ServerRolloverInput,
   type SlotChange,
 } from '../domain/rotation';
-import type { OperationRef, PrepareServerOutput, StepError } from '../domain/steps';
+import { movingFrom, slotChanges, updateStartedRecord } from '../domain/serverUpdate';
+import type { OperationRef, StepError, VerifyServerOutput } from '../domain/steps';
+import { mergeQuota, type ArmQuota } from '../domain/throughput';
 import { callStep, inputOf, log, pageOperator, recordAudit, waitSeconds, type StepOptions } from './steps';
 
 /** How often a verification that is still settling (Updating, status not yet reported) is looked at again. */
@@ -20,15 +20,6 @@ const VERIFY_ATTEMPTS = 5;
 
 type Failure = { code: string; message: string; identityId?: string | undefined };
 type Expected = Partial<Record<Slot, string>>;
-
-const versionOf = (uri: string | undefined): string | undefined =>
-  uri === undefined ? undefined : (tryParseKeyUri(uri)?.version ?? 'versionless');
-
-function changes(from: Expected, to: Expected): SlotChange[] {
-  return (['primary', 'geoBackup'] as const)
-    .filter((slot) => to[slot] !== undefined || from[slot] !== undefined)
-    .map((slot) => ({ slot, from: versionOf(from[slot]), to: versionOf(to[slot]) }));
-}
 
 /** One server's rollover: its context, and what it learned so far (for the audit and the page). */
 interface Rollover {
@@ -40,6 +31,8 @@ interface Rollover {
   slots: SlotChange[];
   fromVersion: string | undefined;
   identityId: string | undefined;
+  /** ARM's quota as this server's steps saw it last: handed to the parent, which paces the rollout by it. */
+  quota: ArmQuota | undefined;
 }
 
 const now = (r: Rollover): number => r.context.df.currentUtcDateTime.getTime();
@@ -87,6 +80,7 @@ export function* serverRolloverOrchestrator(
     slots: [],
     fromVersion: undefined,
     identityId: undefined,
+    quota: undefined,
   };
   try {
     return yield* rollover(r);
@@ -110,6 +104,7 @@ function outcome(
     subscriptionId: server.subscriptionId,
     outcome: kind,
     slots: r.slots,
+    ...(r.quota !== undefined ? { armQuota: r.quota } : {}),
     ...extra,
   };
 }
@@ -147,17 +142,35 @@ const stepFailure = (e: StepError): Failure => ({
     e.attempts !== undefined && e.attempts > 1 ? `${e.message} (after ${e.attempts} attempts)` : e.message,
 });
 
+/** Keeps the latest quota reading a step brought back. */
+function saw<T extends { readonly quota?: ArmQuota | undefined }>(r: Rollover, value: T): T {
+  r.quota = mergeQuota(r.quota, value.quota);
+  return value;
+}
+
+/**
+ * The rollover, on the happy path four ARM requests: one read (prepare), the PATCH (same activity),
+ * ARM's operation status until done, and one read of the server that is the verification.
+ *
+ * 1. Read the server and, if it needs it, PATCH it (`updateServer`). Busy with an operation
+ *    (someone else's, or an earlier PATCH of ours whose answer was lost): wait on durable timers and
+ *    read again, never PATCH over it. A refused PATCH worth retrying (throttled, busy, 5xx — which may
+ *    hide an accepted PATCH) waits (Retry-After, else backoff, audited as `ServerUpdateRetried`) and
+ *    goes through the same read first, so it finds the server Updating or on the target if ARM had
+ *    in fact taken it.
+ * 2. Poll ARM's operation; a poll that keeps failing is a read failure and never re-sends the PATCH:
+ *    the server itself is watched instead.
+ * 3. Verify (from the read that followed the operation, or a read of its own).
+ */
 function* rollover(r: Rollover): Generator<Task, ServerOutcome, unknown> {
   const { context, input } = r;
   const { server, settings } = input;
-
-  // 1. The server as it is now. Busy with an operation (someone else's, or an earlier PATCH of ours
-  //    whose answer was lost): wait for it on durable timers, never PATCH over it.
-  let prep: PrepareServerOutput;
+  let refusals = 0;
+  let started = false;
   for (;;) {
-    const p = yield* callStep(
+    const step = yield* callStep(
       context,
-      'prepareServer',
+      'updateServer',
       {
         serverId: server.serverId,
         key: input.key,
@@ -167,101 +180,97 @@ function* rollover(r: Rollover): Generator<Task, ServerOutcome, unknown> {
       },
       readOptions(r, 'prepareServer'),
     );
-    if (!p.ok) return yield* failed(r, stepFailure(p.error));
-    prep = p.value;
-    if (prep.kind !== 'updating') break;
-    if (now(r) > r.deadline)
-      return yield* failed(r, {
-        code: 'ServerBusy',
-        message: `still Updating after ${settings.operationTimeoutMinutes} minutes`,
-      });
-    log(context, `${server.serverName}: Updating; waiting before re-reading it`);
-    yield* waitSeconds(context, settings.pollIntervalSeconds);
-  }
-
-  switch (prep.kind) {
-    case 'skip':
-      yield* recordAudit(context, [
-        { ...r.base, step: 'ServerSkipped', outcome: 'skipped', reasonCode: prep.code, reason: prep.reason },
-      ]);
-      return outcome(r, 'skipped', { reasonCode: prep.code, reason: prep.reason });
-    case 'inaccessible':
-      r.slots = changes(prep.from, prep.from);
-      r.fromVersion = r.slots[0]?.from;
-      return yield* failed(r, { code: 'ServerInaccessible', message: prep.reason });
-    case 'verify': {
-      r.slots = changes(prep.expected, prep.expected);
-      r.fromVersion = r.slots[0]?.from;
-      const failure = yield* verify(r, prep.expected, false);
-      return failure === undefined ? yield* verified(r, 'verified') : yield* failed(r, failure);
+    if (!step.ok) return yield* failed(r, stepFailure(step.error));
+    const u = saw(r, step.value);
+    switch (u.kind) {
+      case 'updating':
+        if (now(r) > r.deadline)
+          return yield* failed(r, {
+            code: 'ServerBusy',
+            message: `still Updating after ${settings.operationTimeoutMinutes} minutes`,
+          });
+        log(context, `${server.serverName}: Updating; waiting before re-reading it`);
+        yield* waitSeconds(context, settings.pollIntervalSeconds);
+        continue;
+      case 'skip':
+        yield* recordAudit(context, [
+          { ...r.base, step: 'ServerSkipped', outcome: 'skipped', reasonCode: u.code, reason: u.reason },
+        ]);
+        return outcome(r, 'skipped', { reasonCode: u.code, reason: u.reason });
+      case 'inaccessible':
+        r.slots = slotChanges(u.from, u.from);
+        r.fromVersion = r.slots[0]?.from;
+        return yield* failed(r, { code: 'ServerInaccessible', message: u.reason });
+      case 'verify': {
+        if (r.slots.length === 0) {
+          r.slots = slotChanges(u.expected, u.expected);
+          r.fromVersion = r.slots[0]?.from;
+        }
+        const failure = yield* verify(r, u.expected, false, u.verification);
+        // Found on the target after a PATCH of ours that looked refused (a 5xx it had in fact taken),
+        // or behind at discovery and on the target now (our PATCH re-run after a crash lost its answer).
+        const kind = refusals > 0 || input.server.behind === true ? 'updated' : 'verified';
+        return failure === undefined ? yield* verified(r, kind) : yield* failed(r, failure);
+      }
+      case 'accepted':
+      case 'refused': {
+        r.slots = slotChanges(u.from, u.expected);
+        r.fromVersion = movingFrom(r.slots);
+        r.identityId = u.snapshot.dataEncryption.primaryUserAssignedIdentityId;
+        // On record once the write step's answer is in this history: a crash before that re-runs the
+        // step, which reads the server again first.
+        if (!started) yield* recordAudit(context, [updateStartedRecord(r.base, u)]);
+        started = true;
+        if (u.kind === 'accepted') {
+          log(context, `${server.serverName}: PATCHed dataEncryption to ${input.targetVersion}`);
+          const done = yield* awaitOperation(r, u.handle, u.expected);
+          if (done.failure !== undefined) return yield* failed(r, done.failure);
+          const failure = yield* verify(r, u.expected, done.watchServer, done.verification);
+          return failure === undefined ? yield* verified(r, 'updated') : yield* failed(r, failure);
+        }
+        refusals++;
+        const { error } = u;
+        if (!error.retryable) return yield* failed(r, { code: error.code, message: error.message });
+        if (refusals >= settings.maxWriteAttempts)
+          return yield* failed(r, {
+            code: 'RetriesExhausted',
+            message: `${refusals} attempts, last: ${error.code}`,
+          });
+        const wait = retryDelaySeconds(refusals, error.retryAfterSeconds);
+        log(context, `${server.serverName}: ${error.code}, retrying in ${wait}s`);
+        yield* recordAudit(context, [retriedRecord(r, 'beginServerUpdate', error, refusals, wait)]);
+        yield* waitSeconds(context, wait);
+        continue;
+      }
     }
-    case 'update': {
-      r.slots = changes(prep.from, prep.expected);
-      r.fromVersion = r.slots.find((s) => s.from !== s.to)?.from ?? r.slots[0]?.from;
-      r.identityId = prep.snapshot.dataEncryption.primaryUserAssignedIdentityId;
-      log(context, `${server.serverName}: PATCH dataEncryption to ${input.targetVersion}`);
-      yield* recordAudit(context, [
-        {
-          ...r.base,
-          fromVersion: r.fromVersion,
-          reason: `moving ${r.slots.map((s) => `${s.slot} ${s.from ?? '-'} -> ${s.to ?? '-'}`).join(', ')}`,
-          details: { lastKnownGood: JSON.stringify(prep.snapshot) },
-        },
-      ]);
-      const written = yield* write(r, prep);
-      if (written.failure !== undefined) return yield* failed(r, written.failure);
-      const failure = yield* verify(r, prep.expected, written.watchServer);
-      return failure === undefined ? yield* verified(r, 'updated') : yield* failed(r, failure);
-    }
   }
-  return yield* failed(r, { code: 'UnexpectedError', message: 'unknown preparation' });
 }
 
 /**
- * The PATCH, sent at most once per attempt and only after the activity re-read the server: a refusal
- * worth retrying (throttled, busy, 5xx — which may hide an accepted PATCH) waits (Retry-After, else
- * backoff, audited as `ServerUpdateRetried`) and tries again, finding the server Updating or on the
- * target if ARM had in fact taken it. Then ARM's operation is polled; a poll that keeps failing is a
- * read failure and never re-sends the PATCH: the server itself is watched instead.
+ * Polls ARM's operation on durable timers until it is done. A poll that fails after its read retries
+ * never re-sends the PATCH: the server itself is watched instead (as when ARM gave no operation URL).
  */
-function* write(
+function* awaitOperation(
   r: Rollover,
-  prep: Extract<PrepareServerOutput, { kind: 'update' }>,
-): Generator<Task, { failure?: Failure; watchServer: boolean }, unknown> {
+  handle: OperationRef | undefined,
+  expected: Expected,
+): Generator<
+  Task,
+  { failure?: Failure; watchServer: boolean; verification?: VerifyServerOutput | undefined },
+  unknown
+> {
   const { context, input } = r;
   const { settings, server } = input;
-  let handle: OperationRef | undefined;
-  for (let attempt = 1; ; attempt++) {
-    const b = yield* callStep(
-      context,
-      'beginServerUpdate',
-      { serverId: server.serverId, patch: prep.patch, expected: prep.expected },
-      { policy: RETRY_POLICIES.once },
-    );
-    if (b.ok) {
-      if (b.value.kind === 'onTarget') return { watchServer: false };
-      if (b.value.kind === 'updating') return { watchServer: true };
-      handle = b.value.handle;
-      break;
-    }
-    if (!b.error.retryable)
-      return { failure: { code: b.error.code, message: b.error.message }, watchServer: false };
-    if (attempt >= settings.maxWriteAttempts)
-      return {
-        failure: { code: 'RetriesExhausted', message: `${attempt} attempts, last: ${b.error.code}` },
-        watchServer: false,
-      };
-    const wait = retryDelaySeconds(attempt, b.error.retryAfterSeconds);
-    log(context, `${server.serverName}: ${b.error.code}, retrying in ${wait}s`);
-    yield* recordAudit(context, [retriedRecord(r, 'beginServerUpdate', b.error, attempt, wait)]);
-    yield* waitSeconds(context, wait);
-  }
   // ARM accepted the PATCH without an operation to poll: watch the server.
   if (handle === undefined) return { watchServer: true };
-
   for (;;) {
     yield* waitSeconds(context, settings.pollIntervalSeconds);
-    const s = yield* callStep(context, 'pollServerUpdate', { handle }, readOptions(r, 'pollServerUpdate'));
+    const s = yield* callStep(
+      context,
+      'pollServerUpdate',
+      { handle, expected },
+      readOptions(r, 'pollServerUpdate'),
+    );
     if (!s.ok) {
       log(
         context,
@@ -269,9 +278,9 @@ function* write(
       );
       return { watchServer: true };
     }
-    if (s.value.status === 'Succeeded') return { watchServer: false };
-    if (s.value.status === 'Failed')
-      return { failure: { code: s.value.code, message: s.value.message }, watchServer: false };
+    const p = saw(r, s.value);
+    if (p.status === 'Succeeded') return { watchServer: false, verification: p.verification };
+    if (p.status === 'Failed') return { failure: { code: p.code, message: p.message }, watchServer: false };
     if (now(r) > r.deadline)
       return {
         failure: {
@@ -291,18 +300,25 @@ function* verify(
   r: Rollover,
   expected: Expected,
   watchServer: boolean,
+  first: VerifyServerOutput | undefined,
 ): Generator<Task, Failure | undefined, unknown> {
   const { context, input } = r;
+  let reading = first;
   for (let attempt = 1; ; attempt++) {
-    const v = yield* callStep(
-      context,
-      'verifyServer',
-      { serverId: input.server.serverId, expected },
-      readOptions(r, 'verifyServer'),
-    );
-    if (!v.ok) return stepFailure(v.error);
-    if (v.value.ok) return undefined;
-    const { pending, code, message, identityId } = v.value;
+    if (reading === undefined) {
+      const v = yield* callStep(
+        context,
+        'verifyServer',
+        { serverId: input.server.serverId, expected },
+        readOptions(r, 'verifyServer'),
+      );
+      if (!v.ok) return stepFailure(v.error);
+      reading = saw(r, v.value);
+    }
+    const result = reading;
+    reading = undefined;
+    if (result.ok) return undefined;
+    const { pending, code, message, identityId } = result;
     if (!pending) return { code, message, identityId };
     if (watchServer ? now(r) > r.deadline : attempt >= VERIFY_ATTEMPTS)
       return watchServer
@@ -365,7 +381,7 @@ function* failed(r: Rollover, failure: Failure): Generator<Task, ServerOutcome, 
       severity: failure.code === 'ServerInaccessible' ? 'critical' : 'error',
       source: server.serverId,
       since: new Date(r.started).toISOString(),
-      deadline: input.expiresOn,
+      deadline: input.server.expiresOn,
       nextStep: diagnosis.nextStep,
       correlationId: input.correlationId,
       facts: {

@@ -229,12 +229,14 @@ describe('failure paths that hold, end to end', () => {
     expect(INSTANCE_ID).toContain(KEY);
   });
 
-  it('ARM read throttling (burst 5, 1 per second): retried after Retry-After, exactly one accepted PATCH per server', async () => {
+  it('ARM read throttling (burst 2, 1 per second): retried after Retry-After, exactly one accepted PATCH per server', async () => {
     const fleet = demoFleet();
+    // A bucket of 2 reads: a rollout of four ARM requests per server, paced by the quota its answers
+    // report, no longer empties a bucket of 5 at all (issue 13); this one it still does.
     p = await startProduct({
       fleet: {
         ...fleet,
-        behaviour: { ...fleet.behaviour, armThrottling: { reads: { burst: 5, perSecond: 1 } } },
+        behaviour: { ...fleet.behaviour, armThrottling: { reads: { burst: 2, perSecond: 1 } } },
       },
     });
     const v3 = (await p.keys.rotateKey(KEY)).properties.version ?? '';

@@ -28,8 +28,16 @@ export interface ScheduledCall {
 }
 
 export type Response = { readonly result: unknown } | { readonly error: string };
-/** Answers a call; `now` is the time its completion lands in the history (after timers fired). */
-export type Responder = (call: ScheduledCall, now: number) => Response;
+/** Not done yet: the call stays outstanding and is asked again in the next episode (a slow child). */
+export const LATER = { later: true } as const;
+/**
+ * Answers a call (or `LATER`, or a promise of either: an integration test can answer with real
+ * activities); `now` is the time its completion lands in the history (after timers fired).
+ */
+export type Responder = (
+  call: ScheduledCall,
+  now: number,
+) => Response | typeof LATER | Promise<Response | typeof LATER>;
 
 /** An external event the test raises once `when` holds for the calls scheduled so far. */
 export interface Signal {
@@ -213,12 +221,20 @@ export async function runOrchestration(
       raised.push(s);
       history.push(ev(EVENT.eventRaised, -1, { Name: s.name, Input: JSON.stringify(s.input) }));
     }
-    for (const { id, call } of live) {
+    let progressed = due.length;
+    for (const p of live) {
+      const { id, call } = p;
       if (call.kind === 'timer') {
         history.push(ev(EVENT.timerFired, -1, { TimerId: id, FireAt: call.fireAt }));
+        progressed++;
         continue;
       }
-      const r = respond(call, now);
+      const r = await respond(call, now);
+      if ('later' in r) {
+        pending.push(p);
+        continue;
+      }
+      progressed++;
       const sub = call.kind === 'subOrchestration';
       history.push(
         'result' in r
@@ -233,6 +249,7 @@ export async function runOrchestration(
             }),
       );
     }
+    if (progressed === 0) throw new Error('every outstanding call answered LATER: nothing can progress');
   }
   throw new Error('too many episodes');
 }

@@ -20,7 +20,7 @@ describe('loadConfig', () => {
       vaultSubscriptions: undefined,
       callerAttribution: 'functionKey',
       discovery: 'resourceGraph',
-      maxParallelUpdates: 5,
+      maxParallelUpdates: 100,
       canaryTag: 'cmk-rotation-ring',
       optOutTag: 'cmk-rotation-optout',
       minKeyLifetimeDays: 30,
@@ -78,7 +78,7 @@ describe('loadConfig', () => {
     [
       'a parallelism of zero',
       { CMK_MAX_PARALLEL_UPDATES: '0' },
-      'CMK_MAX_PARALLEL_UPDATES must be a whole number from 1 to 50',
+      'CMK_MAX_PARALLEL_UPDATES must be a whole number from 1 to 500',
     ],
     [
       'a critical threshold above the warning one',

@@ -137,15 +137,22 @@ describe('ServerFleet adapters over the real SDK clients against local ARM and R
       await expect(arm.getServer(serverId(SUB_A, 'rg-nope', 'pg-a'))).rejects.toBeInstanceOf(NotFoundError);
     });
 
-    it('starts the PATCH without waiting, reports InProgress, then Succeeded with the key verified', async () => {
+    it('starts the PATCH with one request (no poll), reports InProgress, then Succeeded with the key verified', async () => {
       const server = await arm.getServer(serverId(SUB_B, 'rg-b', 'pg-b'));
+      const before = h.azure.requests.length;
       const handle = await arm.beginEncryptionUpdate(server.id, buildPatchBody(server, { primary: uri(V2) }));
-      expect(JSON.parse(handle.pollerState)).toBeDefined();
+      // The SDK's beginUpdate would also have polled the operation once here.
+      expect(h.azure.requests.slice(before).map((r) => r.operation)).toEqual(['servers.update']);
+      expect(handle.operationUrl).toMatch(
+        /^https:\/\/management\.azure\.com\/subscriptions\/.*\/azureAsyncOperation\//,
+      );
+      const polled = h.azure.requests.length;
       await expect(arm.pollOperation(handle)).resolves.toEqual({ status: 'InProgress' });
+      expect(h.azure.requests.slice(polled).map((r) => r.operation)).toEqual(['operations.get']);
       expect((await arm.getServer(server.id)).state).toBe('Updating');
       const done = await settle(arm, handle);
       expect(done.status).toBe('Succeeded');
-      const after = done.status === 'Succeeded' ? done.server : undefined;
+      const after = await arm.getServer(server.id);
       expect(after).toMatchObject({
         state: 'Ready',
         dataEncryption: {
@@ -154,7 +161,7 @@ describe('ServerFleet adapters over the real SDK clients against local ARM and R
           geoBackupEncryptionKeyStatus: 'Valid',
         },
       });
-      expect(after?.dataEncryption?.geoBackupKeyURI).toBe(server.dataEncryption?.geoBackupKeyURI);
+      expect(after.dataEncryption?.geoBackupKeyURI).toBe(server.dataEncryption?.geoBackupKeyURI);
     });
 
     it.each([
@@ -196,22 +203,23 @@ describe('ServerFleet adapters over the real SDK clients against local ARM and R
       }
     });
 
-    it("keeps an accepted PATCH accepted when the SDK's first status poll inside beginUpdate fails (a read, not the write)", async () => {
+    it('sends the PATCH as one request: an operation status that keeps failing plays no part in the write', async () => {
       const server = await arm.getServer(serverId(SUB_B, 'rg-x', 'pg-x3'));
       const patchesBefore = h.azure.requests.filter((r) => r.method === 'PATCH' && r.status < 300).length;
-      // More 500s than the SDK's own retries: the first poll fails for good.
+      const before = h.azure.requests.length;
+      // The SDK's beginUpdate would poll once right after the PATCH and fail on these.
       h.azure.faults.add({ service: 'arm', operation: 'operations.get', status: 500, count: 4 });
       try {
         const handle = await arm.beginEncryptionUpdate(
           server.id,
           buildPatchBody(server, { primary: uri(V2) }),
         );
-        expect(JSON.parse(handle.pollerState)).toMatchObject({
-          state: { config: { operationLocation: expect.stringMatching(/^https:\/\//) } },
-        });
+        expect(handle.operationUrl).toMatch(/^https:\/\/management\.azure\.com\//);
+        expect(h.azure.requests.slice(before).map((r) => r.operation)).toEqual(['servers.update']);
         expect(h.azure.requests.filter((r) => r.method === 'PATCH' && r.status < 300).length).toBe(
           patchesBefore + 1,
         );
+        h.azure.faults.clear();
         await expect(settle(arm, handle)).resolves.toMatchObject({ status: 'Succeeded' });
       } finally {
         h.azure.faults.clear();

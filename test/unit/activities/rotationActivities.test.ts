@@ -12,6 +12,7 @@ import type {
   ServerSnapshot,
 } from '../../../shared/domain/model';
 import { PlanInputError } from '../../../shared/domain/plan';
+import type { ArmQuota } from '../../../shared/domain/throughput';
 import { NotFoundError, ThrottledError, TransientError } from '../../../shared/ports/errors';
 import type { KeyVaultKeys } from '../../../shared/ports/keyVaultKeys';
 import type { PageOutcome, Pager } from '../../../shared/ports/pager';
@@ -33,9 +34,7 @@ const ID = `/subscriptions/${SUB}/resourceGroups/rg/providers/Microsoft.ManagedI
 const uri = (v: string) => `${VAULT_URL}/keys/pg-cmk/${v}`;
 const idOf = (name: string) =>
   `/subscriptions/${SUB}/resourceGroups/rg/providers/Microsoft.DBforPostgreSQL/flexibleServers/${name}`;
-const OPERATION = JSON.stringify({
-  state: { config: { operationLocation: 'https://management.azure.com/op/1' } },
-});
+const OPERATION = 'https://management.azure.com/op/1';
 
 const version = (v: string, createdOn: string): KeyVersionInfo => ({
   kid: uri(v),
@@ -92,7 +91,9 @@ class Keys implements KeyVaultKeys {
 class Fleet implements ServerFleet {
   readonly patches: { serverId: string; body: EncryptionPatchBody }[] = [];
   invalid: InvalidServerRow[] = [];
-  pollerState = OPERATION;
+  operationUrl: string | undefined = OPERATION;
+  operation: OperationStatus | Error = new TransientError('operation status 500', 'InternalServerError', 500);
+  quota: ArmQuota | undefined;
   constructor(readonly servers: Map<string, ServerSnapshot>) {}
   findServersReferencingKey(): Promise<ServerPage> {
     return Promise.resolve({
@@ -114,10 +115,13 @@ class Fleet implements ServerFleet {
     this.patches.push({ serverId, body });
     const s = this.servers.get(serverId);
     if (s !== undefined) this.servers.set(serverId, { ...s, state: 'Updating' });
-    return Promise.resolve({ serverId, pollerState: this.pollerState });
+    return Promise.resolve({ serverId, operationUrl: this.operationUrl });
   }
   pollOperation(): Promise<OperationStatus> {
-    return Promise.reject(new TransientError('operation status 500', 'InternalServerError', 500));
+    return this.operation instanceof Error ? Promise.reject(this.operation) : Promise.resolve(this.operation);
+  }
+  armQuota(): ArmQuota | undefined {
+    return this.quota;
   }
 }
 
@@ -187,49 +191,114 @@ describe('activity errors as the orchestrator sees them', () => {
   });
 });
 
-describe('beginServerUpdate re-reads the server before it writes', () => {
-  const expected = { primary: uri(V2) };
-  const patch = (s: ServerSnapshot) => {
-    const body: EncryptionPatchBody = {
-      properties: {
-        dataEncryption: { type: 'AzureKeyVault', primaryKeyURI: uri(V2), primaryUserAssignedIdentityId: ID },
-      },
-    };
-    return { serverId: s.id, patch: body, expected };
-  };
-
-  it('PATCHes a Ready server once; a re-run (crash, lost answer) finds it Updating and does not PATCH again', async () => {
-    const a = server('pg-a');
-    const { fleet, steps } = setup([a]);
-    await expect(steps.beginServerUpdate(patch(a))).resolves.toEqual({
-      kind: 'accepted',
-      handle: { serverId: a.id, pollerState: OPERATION },
-    });
-    await expect(steps.beginServerUpdate(patch(a))).resolves.toEqual({ kind: 'updating' });
-    expect(fleet.patches).toHaveLength(1);
+describe('updateServer: one read of the server, then the PATCH only when that read says so', () => {
+  const input = (s: ServerSnapshot) => ({
+    serverId: s.id,
+    key,
+    targetVersion: V2,
+    optOutTag: 'cmk-rotation-optout',
   });
 
-  it('does not PATCH a server already on the target', async () => {
+  it('PATCHes a Ready server once, handing back the last-known-good; a re-run (crash, lost answer) finds it Updating and does not PATCH again', async () => {
+    const a = server('pg-a');
+    const { fleet, steps } = setup([a]);
+    fleet.quota = { reads: 200, writes: 150 };
+    await expect(steps.updateServer(input(a))).resolves.toMatchObject({
+      kind: 'accepted',
+      handle: { serverId: a.id, operationUrl: OPERATION },
+      expected: { primary: uri(V2) },
+      from: { primary: uri(V1) },
+      snapshot: { dataEncryption: { primaryKeyURI: uri(V1) } },
+      quota: { reads: 200, writes: 150 },
+    });
+    await expect(steps.updateServer(input(a))).resolves.toMatchObject({ kind: 'updating' });
+    expect(fleet.patches).toHaveLength(1);
+    expect(fleet.patches[0]?.body.properties.dataEncryption.primaryKeyURI).toBe(uri(V2));
+  });
+
+  it('does not PATCH a server already on the target, and proves it from the same read', async () => {
     const a = server('pg-a', {}, uri(V2));
     const { fleet, steps } = setup([a]);
-    await expect(steps.beginServerUpdate(patch(a))).resolves.toEqual({ kind: 'onTarget' });
+    await expect(steps.updateServer(input(a))).resolves.toMatchObject({
+      kind: 'verify',
+      verification: { ok: true },
+    });
+    expect(fleet.patches).toEqual([]);
+  });
+
+  it('answers a refused PATCH as `refused` with its classified error (the orchestrator decides the retry)', async () => {
+    const a = server('pg-a');
+    const { fleet, steps } = setup([a]);
+    fleet.beginEncryptionUpdate = () => Promise.reject(new ThrottledError('429', 'TooManyRequests', 429, 7));
+    await expect(steps.updateServer(input(a))).resolves.toMatchObject({
+      kind: 'refused',
+      error: { code: 'TooManyRequests', retryable: true, retryAfterSeconds: 7 },
+    });
+  });
+
+  it('a failed read throws (retried as a read) and sends nothing', async () => {
+    const a = server('pg-a');
+    const { fleet, steps } = setup([a]);
+    fleet.getServer = () => Promise.reject(new TransientError('500', 'InternalServerError', 500));
+    await expect(steps.updateServer(input(a))).rejects.toThrow(TransientError);
     expect(fleet.patches).toEqual([]);
   });
 
   it('reports an accepted PATCH without a usable operation handle (watch the server instead)', async () => {
     const a = server('pg-a');
     const { fleet, steps } = setup([a]);
-    fleet.pollerState = '{}';
-    await expect(steps.beginServerUpdate(patch(a))).resolves.toEqual({ kind: 'accepted', handle: undefined });
+    fleet.operationUrl = undefined;
+    await expect(steps.updateServer(input(a))).resolves.toMatchObject({
+      kind: 'accepted',
+      handle: undefined,
+    });
   });
+});
+
+describe('pollServerUpdate: one read of the operation; once it succeeded, the one verifying read', () => {
+  const handle = { serverId: idOf('pg-a'), operationUrl: OPERATION };
+  const expected = { primary: uri(V2) };
 
   it('a failed operation-status read throws a retryable error (retried as a read, never as the PATCH)', async () => {
-    const a = server('pg-a');
-    const { fleet, steps } = setup([a]);
-    await expect(
-      steps.pollServerUpdate({ handle: { serverId: a.id, pollerState: OPERATION } }),
-    ).rejects.toThrow(TransientError);
+    const { fleet, steps } = setup([server('pg-a')]);
+    await expect(steps.pollServerUpdate({ handle, expected })).rejects.toThrow(TransientError);
     expect(fleet.patches).toEqual([]);
+  });
+
+  it('on success reads the server once and hands back the verification', async () => {
+    const { fleet, steps } = setup([server('pg-a', {}, uri(V2))]);
+    fleet.operation = { status: 'Succeeded' };
+    let reads = 0;
+    const get = fleet.getServer.bind(fleet);
+    fleet.getServer = (id) => {
+      reads++;
+      return get(id);
+    };
+    await expect(steps.pollServerUpdate({ handle, expected })).resolves.toMatchObject({
+      status: 'Succeeded',
+      verification: { ok: true },
+    });
+    expect(reads).toBe(1);
+  });
+
+  it('does not read the server while the operation runs', async () => {
+    const { fleet, steps } = setup([server('pg-a')]);
+    fleet.operation = { status: 'InProgress' };
+    fleet.getServer = () => Promise.reject(new Error('must not read'));
+    await expect(steps.pollServerUpdate({ handle, expected })).resolves.toMatchObject({
+      status: 'InProgress',
+    });
+  });
+
+  it('a verifying read that fails after success leaves the verification to verifyServer', async () => {
+    const { fleet, steps } = setup([server('pg-a')]);
+    fleet.operation = { status: 'Succeeded' };
+    fleet.getServer = () => Promise.reject(new TransientError('500', 'InternalServerError', 500));
+    await expect(steps.pollServerUpdate({ handle, expected })).resolves.toEqual({
+      status: 'Succeeded',
+      verification: undefined,
+      quota: undefined,
+    });
   });
 });
 

@@ -72,7 +72,7 @@ describe('the Key Vault event intake', () => {
           reason: 'KeyNewVersionCreated',
           hintVersion: V3,
           generation: 0,
-          settings: expect.objectContaining({ maxParallelUpdates: 5, optOutTag: 'cmk-rotation-optout' }),
+          settings: expect.objectContaining({ maxParallelUpdates: 100, optOutTag: 'cmk-rotation-optout' }),
         }),
       },
     ]);

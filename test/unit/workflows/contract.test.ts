@@ -17,16 +17,13 @@ function* typeChecks(context: OrchestrationContext) {
   // @ts-expect-error a field readKey's output does not have
   const servers: unknown = r.ok ? r.value.servers : undefined;
   if (servers !== undefined) return;
-  const b = yield* callStep(context, 'beginServerUpdate', {
+  const b = yield* callStep(context, 'updateServer', {
     serverId: 's',
-    patch: {
-      properties: {
-        dataEncryption: { type: 'AzureKeyVault', primaryKeyURI: 'u', primaryUserAssignedIdentityId: 'i' },
-      },
-    },
-    expected: {},
+    key: { vaultUrl: 'v', vaultName: 'v', name: 'k', versions: [] },
+    targetVersion: 't',
+    optOutTag: 'o',
   });
-  // @ts-expect-error beginServerUpdate answers accepted / updating / onTarget
+  // @ts-expect-error updateServer answers accepted / refused / verify / updating / inaccessible / skip
   if (b.ok && b.value.kind === 'done') return;
 }
 

@@ -3,6 +3,7 @@ import type { Incident } from '../../../shared/domain/incident';
 import type { KeyInfo, KeyVersionInfo } from '../../../shared/domain/model';
 import type {
   PlannedServer,
+  RolloutBatchInput,
   RotationInput,
   RotationOutput,
   RotationProgress,
@@ -11,6 +12,7 @@ import type {
 } from '../../../shared/domain/rotation';
 import { RETRY_POLICIES } from '../../../shared/domain/rotation';
 import { keyRotationOrchestrator } from '../../../shared/workflows/keyRotation';
+import { rolloutBatchOrchestrator } from '../../../shared/workflows/rolloutBatch';
 import type { UnplannableServer } from '../../../shared/domain/steps';
 import {
   runOrchestration,
@@ -42,15 +44,30 @@ interface Scenario {
   rereadLatest?: KeyVersionInfo;
   servers: PlannedServer[];
   outcomes?: Record<string, ServerOutcome['outcome'] | 'crashed'>;
+  /** A server's reason code other than its outcome's usual one. */
+  reasonCodes?: Record<string, string>;
   rotateTo?: KeyVersionInfo;
   rotated?: boolean;
   unplannable?: UnplannableServer[];
 }
 
-function responder(s: Scenario): Responder {
+/**
+ * The scenario's answers. A `rolloutBatch` sub-orchestration runs for real (the batch orchestrator
+ * through its own durable history), its servers answered from the scenario; what the batches
+ * scheduled is collected in `nested`.
+ */
+function responder(s: Scenario, nested: ScheduledCall[] = []): Responder {
   let reads = 0;
-  return (call) => {
+  const answer: Responder = async (call, now) => {
     switch (call.name) {
+      case 'rolloutBatch': {
+        const batch = await runOrchestration(rolloutBatchOrchestrator, call.input, answer, {
+          instanceId: call.instanceId ?? 'batch',
+          start: new Date(now).toISOString(),
+        });
+        nested.push(...batch.calls);
+        return batch.failed === undefined ? { result: batch.output } : { error: batch.failed };
+      }
       case 'readKey':
         reads++;
         return stepOk({ key: s.key, latest: reads === 1 ? s.latest : (s.rereadLatest ?? s.latest) });
@@ -61,7 +78,12 @@ function responder(s: Scenario): Responder {
         const kind = s.outcomes?.[name] ?? 'updated';
         return kind === 'crashed'
           ? { error: `serverRollover of ${name} failed: replay fault` }
-          : { result: outcome(name, kind) };
+          : {
+              result: {
+                ...outcome(name, kind),
+                ...(s.reasonCodes?.[name] !== undefined ? { reasonCode: s.reasonCodes[name] } : {}),
+              },
+            };
       }
       case 'rotateKey':
         return s.rotateTo === undefined
@@ -73,24 +95,43 @@ function responder(s: Scenario): Responder {
         return stepOk(null);
     }
   };
+  return answer;
 }
 
-const run = (input: RotationInput, s: Scenario, signals: Signal[] = [], respond?: Responder): Promise<Run> =>
-  runOrchestration(keyRotationOrchestrator, input, respond ?? responder(s), {
+type NestedRun = Run & { readonly nested: ScheduledCall[] };
+const run = async (
+  input: RotationInput,
+  s: Scenario,
+  signals: Signal[] = [],
+  respond?: Responder,
+): Promise<NestedRun> => {
+  const nested: ScheduledCall[] = [];
+  const r = await runOrchestration(keyRotationOrchestrator, input, respond ?? responder(s, nested), {
     instanceId: 'cmk-rotation:contoso-pg-kv:pg-cmk',
     start: NOW,
     signals,
   });
+  return { ...r, nested };
+};
 
-const subs = (r: Run): string[] =>
+/** The servers the parent handed to its batches. */
+const batched = (r: Run): string[] =>
   r.calls
-    .filter((c) => c.kind === 'subOrchestration')
+    .filter((c) => c.name === 'rolloutBatch')
+    .flatMap((c) => (c.input as RolloutBatchInput).servers.map((s) => s.serverName));
+/** The parent's calls, then what its batches scheduled. */
+const everything = (r: Run): ScheduledCall[] => [...r.calls, ...((r as Partial<NestedRun>).nested ?? [])];
+const subs = (r: Run): string[] =>
+  everything(r)
+    .filter((c) => c.name === 'serverRollover')
     .map((c) => (c.input as ServerRolloverInput).server.serverName);
 const pages = (r: Run): Incident[] =>
-  r.calls.filter((c) => c.name === 'pageOperator').map((c) => (c.input as { incident: Incident }).incident);
+  everything(r)
+    .filter((c) => c.name === 'pageOperator')
+    .map((c) => (c.input as { incident: Incident }).incident);
 /** Audit records in the order sent (a page's own outcome, OperatorPaged/PageFailed, left out). */
 const audits = (r: Run): AuditRecord[] =>
-  r.calls
+  everything(r)
     .flatMap((c) => (c.name === 'recordAudit' ? (c.input as AuditRecord[]) : []))
     .filter((a) => a.step !== 'OperatorPaged' && a.step !== 'PageFailed');
 const names = (calls: ScheduledCall[]): string[] => calls.map((c) => c.name);
@@ -98,7 +139,7 @@ const names = (calls: ScheduledCall[]): string[] => calls.map((c) => c.name);
 const twoVersions = keyWith(version(V1, 300, 65), version(V2, 1, 365));
 
 describe('keyRotation orchestrator, driven by durable histories', () => {
-  it('reads the key, plans, rolls out the canary ring alone first, then the rest in waves of maxParallelUpdates', async () => {
+  it('reads the key, plans, rolls out the canary ring alone first (its own batch), then the rest', async () => {
     const r = await run(rotationInput(), {
       key: twoVersions,
       latest: version(V2, 1, 365),
@@ -113,7 +154,7 @@ describe('keyRotation orchestrator, driven by durable histories', () => {
     expect(r.failed).toBeUndefined();
     expect(names(r.calls).slice(0, 2)).toEqual(['readKey', 'planRollout']);
     expect(subs(r)).toEqual(['canary-1', 'main-a', 'main-b', 'main-c']);
-    // Each wave is one Task.all: the history shows the canary's completion before the main ring starts.
+    // The canary batch completes in the history before the main ring's batch is created.
     const created = r.history.filter((e) => e.EventType === 7).map((e) => e.EventId);
     const completedBefore = (id: number) =>
       r.history.findIndex((e) => e.EventType === 8 && e.TaskScheduledId === id) <
@@ -309,8 +350,8 @@ describe('keyRotation orchestrator, driven by durable histories', () => {
       ['reading', undefined, undefined, ''],
       ['planning', undefined, undefined, ''],
       ['canary', 1, 1, 'canary-1'],
-      ['rollout', 1, 2, 'a,b'],
-      ['rollout', 2, 2, 'c'],
+      // One rolloutBatch for the subscription's three servers (batches of up to ROLLOUT_BATCH_SIZE).
+      ['rollout', 1, 1, 'a,b,c'],
       ['finishing', undefined, undefined, ''],
     ]);
     expect(statuses.map((p) => p.counts)).toEqual([
@@ -318,7 +359,6 @@ describe('keyRotation orchestrator, driven by durable histories', () => {
       { total: 0, done: 0, failed: 0, skipped: 0, remaining: 0 },
       { total: 5, done: 0, failed: 0, skipped: 1, remaining: 4 },
       { total: 5, done: 1, failed: 0, skipped: 1, remaining: 3 },
-      { total: 5, done: 2, failed: 1, skipped: 1, remaining: 1 },
       { total: 5, done: 3, failed: 1, skipped: 1, remaining: 0 },
     ]);
     expect(statuses.every((p) => p.trigger === 'event:e1')).toBe(true);
@@ -420,7 +460,7 @@ describe('keyRotation orchestrator, driven by durable histories', () => {
         .map((e) => (Date.parse(String(e['FireAt'])) - Date.parse(e.Timestamp)) / 1000);
       expect(waits.slice(0, 5)).toEqual([5, 10, 20, 40, 80]);
       expect(r.calls.filter((c) => c.name === 'readKey')).toHaveLength(6 + 1); // + the final re-read
-      expect(subs(r)).toEqual(['a']);
+      expect(batched(r)).toEqual(['a']);
       expect((r.output as RotationOutput).status).toBe('completed');
       expect(pages(r)).toEqual([]);
     });
@@ -672,13 +712,13 @@ describe('keyRotation orchestrator, driven by durable histories', () => {
         state: 'Inaccessible',
         slots: base.slots.map((x) => ({ ...x, decision: 'deferred' as const })),
       };
-      const s: Scenario = { key: twoVersions, latest: version(V2, 1, 365), servers: [canary, planned('a')] };
-      const r = await run(rotationInput(), s, [], (call, now) =>
-        call.name === 'serverRollover' &&
-        (call.input as ServerRolloverInput).server.serverName === 'dark-canary'
-          ? { result: { ...outcome('dark-canary', 'failed'), reasonCode: 'ServerInaccessible' } }
-          : responder(s)(call, now),
-      );
+      const r = await run(rotationInput(), {
+        key: twoVersions,
+        latest: version(V2, 1, 365),
+        servers: [canary, planned('a')],
+        outcomes: { 'dark-canary': 'failed' },
+        reasonCodes: { 'dark-canary': 'ServerInaccessible' },
+      });
       expect(subs(r)).toEqual(['dark-canary', 'a']);
       const out = r.output as RotationOutput;
       expect(out.status).toBe('completedWithFailures');
@@ -692,5 +732,30 @@ describe('keyRotation orchestrator, driven by durable histories', () => {
       expect(r.calls).toEqual([]);
       expect(r.output).toMatchObject({ status: 'stopped', reasonCode: 'SchemaVersionChanged' });
     });
+  });
+});
+
+describe('keyRotation history at fleet scale', () => {
+  const fleet = (n: number): PlannedServer[] =>
+    Array.from({ length: n }, (_, i) => planned(`pg-${String(i).padStart(4, '0')}`));
+  const measure = async (n: number) => {
+    const r = await run(rotationInput(), {
+      key: twoVersions,
+      latest: version(V2, 1, 365),
+      servers: fleet(n),
+    });
+    expect((r.output as RotationOutput).servers.filter((s) => s.outcome === 'updated')).toHaveLength(n);
+    return { events: r.history.length, bytes: JSON.stringify(r.history).length };
+  };
+
+  it('holds one entry per batch of servers, not one per server: 1,000 servers add a few events per 100, not thousands', async () => {
+    const small = await measure(100);
+    const large = await measure(1000);
+    // One batch more per 100 servers: its creation, its completion and the episode around them.
+    expect(large.events - small.events).toBeLessThanOrEqual(9 * 6);
+    expect(large.events).toBeLessThan(150);
+    // What still grows is the plan, the servers handed to the batches and their outcomes (JSON in
+    // JSON): about a kilobyte per server, no key, no settings, nothing per step.
+    expect(large.bytes / 1000).toBeLessThan(1200);
   });
 });

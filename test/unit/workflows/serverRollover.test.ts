@@ -7,14 +7,14 @@ import {
   type ServerRolloverInput,
 } from '../../../shared/domain/rotation';
 import type {
-  BeginServerUpdateOutput,
   PollServerUpdateOutput,
-  PrepareServerOutput,
+  StepError,
+  UpdateServerOutput,
   VerifyServerOutput,
 } from '../../../shared/domain/steps';
 import { serverRolloverOrchestrator } from '../../../shared/workflows/serverRollover';
 import { runOrchestration, stepFailed, stepOk, type Response, type Run } from '../../support/orchestration';
-import { NOW, SETTINGS, V1, V2, VAULT_URL, inDays, keyWith, planned, version } from './fixtures';
+import { NOW, SETTINGS, V1, V2, VAULT_URL, inDays, keyWith, serverId, version } from './fixtures';
 
 const TARGET = `${VAULT_URL}/keys/pg-cmk/${V2}`;
 const FROM = `${VAULT_URL}/keys/pg-cmk/${V1}`;
@@ -27,45 +27,34 @@ const input: ServerRolloverInput = {
   trigger: 'event:e1',
   key: keyWith(version(V1, 300, 65), version(V2, 1, 365)),
   targetVersion: V2,
-  expiresOn: inDays(65),
-  server: planned('pg-a'),
-  settings: SETTINGS,
+  server: {
+    serverId: serverId('pg-a'),
+    serverName: 'pg-a',
+    subscriptionId: '6f1c2b9e-3d4a-4e8b-9a1f-0c2d3e4f5a6b',
+    expiresOn: inDays(65),
+  },
+  settings: {
+    optOutTag: SETTINGS.optOutTag,
+    pollIntervalSeconds: SETTINGS.pollIntervalSeconds,
+    operationTimeoutMinutes: SETTINGS.operationTimeoutMinutes,
+    maxWriteAttempts: SETTINGS.maxWriteAttempts,
+  },
 };
 
-const update: Extract<PrepareServerOutput, { kind: 'update' }> = {
-  kind: 'update',
-  patch: {
-    properties: {
-      dataEncryption: {
-        type: 'AzureKeyVault',
-        primaryKeyURI: TARGET,
-        primaryUserAssignedIdentityId: IDENTITY,
-      },
-    },
-  },
+const HANDLE = { serverId: input.server.serverId, operationUrl: 'https://management.azure.com/op/1' };
+const written = {
   snapshot: {
     dataEncryption: { type: 'AzureKeyVault', primaryKeyURI: FROM, primaryUserAssignedIdentityId: IDENTITY },
     identity: undefined,
   },
   expected: { primary: TARGET },
   from: { primary: FROM },
+} as const;
+const accepted = { kind: 'accepted', ...written, handle: HANDLE } as const satisfies UpdateServerOutput;
+const refused = (code: string, retryable: boolean, retryAfterSeconds?: number): UpdateServerOutput => {
+  const error: StepError = { code, message: `${code} (test)`, retryable, retryAfterSeconds };
+  return { kind: 'refused', ...written, error };
 };
-
-/** What each activity answers, in order (the last answer repeats): an output, or a full Response. */
-type Answer<T> = T | Response;
-interface Script {
-  prepare?: Answer<PrepareServerOutput>[];
-  begin?: Answer<BeginServerUpdateOutput>[];
-  poll?: Answer<PollServerUpdateOutput>[];
-  verify?: Answer<VerifyServerOutput>[];
-  page?: Answer<unknown>[];
-  audit?: Answer<null>[];
-}
-
-const HANDLE = { serverId: input.server.serverId, pollerState: '{}' };
-const accepted: BeginServerUpdateOutput = { kind: 'accepted', handle: HANDLE };
-const throttled = (retryAfterSeconds: number | undefined): Response =>
-  stepFailed('TooManyRequests', true, retryAfterSeconds === undefined ? {} : { retryAfterSeconds });
 const valid: VerifyServerOutput = { ok: true, dataEncryption: { primaryKeyURI: TARGET } };
 const updating: VerifyServerOutput = {
   ok: false,
@@ -74,21 +63,34 @@ const updating: VerifyServerOutput = {
   message: 'server state is Updating',
   identityId: undefined,
 };
+const busy: UpdateServerOutput = { kind: 'updating', expected: { primary: TARGET } };
+const onTarget: UpdateServerOutput = { kind: 'verify', expected: { primary: TARGET }, verification: valid };
+const succeeded: PollServerUpdateOutput = { status: 'Succeeded', verification: valid };
+
+/** What each activity answers, in order (the last answer repeats): an output, or a full Response. */
+type Answer<T> = T | Response;
+interface Script {
+  update?: Answer<UpdateServerOutput>[];
+  poll?: Answer<PollServerUpdateOutput>[];
+  verify?: Answer<VerifyServerOutput>[];
+  page?: Answer<unknown>[];
+  audit?: Answer<null>[];
+}
+
 const isResponse = (v: unknown): v is Response =>
   typeof v === 'object' && v !== null && ('result' in v || 'error' in v) && Object.keys(v).length === 1;
 
-function run(script: Script, settings = SETTINGS): Promise<Run> {
+function run(script: Script, settings: Partial<ServerRolloverInput['settings']> = {}): Promise<Run> {
   const queues: Record<string, unknown[]> = {
-    prepareServer: [...(script.prepare ?? [update])],
-    beginServerUpdate: [...(script.begin ?? [accepted])],
-    pollServerUpdate: [...(script.poll ?? [{ status: 'Succeeded' }])],
+    updateServer: [...(script.update ?? [accepted])],
+    pollServerUpdate: [...(script.poll ?? [succeeded])],
     verifyServer: [...(script.verify ?? [valid])],
     pageOperator: [...(script.page ?? [{ delivered: true, channels: [{ channel: 'pagerduty', ok: true }] }])],
     recordAudit: [...(script.audit ?? [null])],
   };
   return runOrchestration(
     serverRolloverOrchestrator,
-    { ...input, settings },
+    { ...input, settings: { ...input.settings, ...settings } },
     (call) => {
       const q = queues[call.name];
       if (q === undefined) throw new Error(`unexpected call ${call.name}`);
@@ -109,39 +111,85 @@ const audits = (r: Run): AuditRecord[] => called(r, 'recordAudit').flatMap((c) =
 const steps = (r: Run): string[] => audits(r).map((a) => a.step);
 
 describe('serverRollover orchestrator, driven by durable histories', () => {
-  it('PATCHes the full body, polls on durable timers, verifies, and audits the last-known-good snapshot', async () => {
-    const r = await run({
-      poll: [{ status: 'InProgress' }, { status: 'InProgress' }, { status: 'Succeeded' }],
-    });
+  it('on the happy path reads and PATCHes in one step, polls on durable timers and takes the verification from the read after the operation: three activities, no separate verify', async () => {
+    const r = await run({ poll: [{ status: 'InProgress' }, { status: 'InProgress' }, succeeded] });
     const out = r.output as ServerOutcome;
     expect(out).toMatchObject({ outcome: 'updated', slots: [{ slot: 'primary', from: V1, to: V2 }] });
-    expect(called(r, 'beginServerUpdate').map((c) => c.input)).toEqual([
-      { serverId: input.server.serverId, patch: update.patch, expected: update.expected },
+    expect(called(r, 'updateServer').map((c) => c.input)).toEqual([
+      {
+        serverId: input.server.serverId,
+        key: input.key,
+        targetVersion: V2,
+        optOutTag: SETTINGS.optOutTag,
+      },
     ]);
-    expect(called(r, 'pollServerUpdate')).toHaveLength(3);
+    expect(called(r, 'pollServerUpdate').map((c) => c.input)).toEqual(
+      Array.from({ length: 3 }, () => ({ handle: HANDLE, expected: { primary: TARGET } })),
+    );
+    expect(called(r, 'verifyServer')).toHaveLength(0);
     expect(timerWaits(r)).toEqual([10, 10, 10]);
     expect(steps(r)).toEqual(['ServerUpdateStarted', 'ServerVerified']);
-    expect(JSON.parse(audits(r)[0]?.details?.['lastKnownGood'] ?? '{}')).toMatchObject({
+  });
+
+  it('records ServerUpdateStarted with the last-known-good the write step read, once however many attempts the PATCH takes', async () => {
+    const r = await run({
+      update: [refused('ServerBusy', true, 1), refused('ServerBusy', true, 1), accepted],
+    });
+    expect(steps(r)).toEqual([
+      'ServerUpdateStarted',
+      'ServerUpdateRetried',
+      'ServerUpdateRetried',
+      'ServerVerified',
+    ]);
+    const started = audits(r)[0];
+    expect(started).toMatchObject({
+      fromVersion: V1,
+      toVersion: V2,
+      reason: `moving primary ${V1} -> ${V2}`,
+    });
+    expect(JSON.parse(started?.details?.['lastKnownGood'] ?? '{}')).toMatchObject({
       dataEncryption: { primaryKeyURI: FROM },
     });
   });
 
+  it('hands back the latest ARM quota its steps saw, for the parent to pace the rollout', async () => {
+    const r = await run({
+      update: [{ ...accepted, quota: { reads: 240, writes: 150 } }],
+      poll: [{ ...succeeded, quota: { reads: 180 } }],
+    });
+    expect((r.output as ServerOutcome).armQuota).toEqual({ reads: 180, writes: 150 });
+  });
+
   it('honours Retry-After when ARM throttles the PATCH, backs off exponentially without one, and audits each retry with its code and wait', async () => {
-    const r = await run({ begin: [throttled(7), throttled(undefined), throttled(undefined), accepted] });
-    expect(called(r, 'beginServerUpdate')).toHaveLength(4);
+    const r = await run({
+      update: [
+        refused('TooManyRequests', true, 7),
+        refused('TooManyRequests', true),
+        refused('TooManyRequests', true),
+        accepted,
+      ],
+    });
+    expect(called(r, 'updateServer')).toHaveLength(4);
     expect(timerWaits(r).slice(0, 3)).toEqual([7, 10, 20]);
     expect((r.output as ServerOutcome).outcome).toBe('updated');
     const retried = audits(r).filter((a) => a.step === 'ServerUpdateRetried');
-    expect(retried.map((a) => [a.reasonCode, a.details?.['waitSeconds'], a.details?.['attempt']])).toEqual([
-      ['TooManyRequests', '7', '1'],
-      ['TooManyRequests', '10', '2'],
-      ['TooManyRequests', '20', '3'],
+    expect(
+      retried.map((a) => [
+        a.reasonCode,
+        a.details?.['step'],
+        a.details?.['waitSeconds'],
+        a.details?.['attempt'],
+      ]),
+    ).toEqual([
+      ['TooManyRequests', 'beginServerUpdate', '7', '1'],
+      ['TooManyRequests', 'beginServerUpdate', '10', '2'],
+      ['TooManyRequests', 'beginServerUpdate', '20', '3'],
     ]);
   });
 
   it('gives up after maxWriteAttempts of retryable refusals and pages RetriesExhausted once', async () => {
-    const r = await run({ begin: [stepFailed('ServerBusy', true, { retryAfterSeconds: 1 })] });
-    expect(called(r, 'beginServerUpdate')).toHaveLength(SETTINGS.maxWriteAttempts);
+    const r = await run({ update: [refused('ServerBusy', true, 1)] });
+    expect(called(r, 'updateServer')).toHaveLength(SETTINGS.maxWriteAttempts);
     expect(r.output).toMatchObject({ outcome: 'failed', reasonCode: 'RetriesExhausted' });
     expect(pageOf(r)).toHaveLength(1);
   });
@@ -150,8 +198,8 @@ describe('serverRollover orchestrator, driven by durable histories', () => {
     ['AuthorizationFailed', 'custom role'],
     ['AzureKeyVaultKeyDisabled', 'Enable the version'],
   ])('stops at once on the permanent error %s and pages what to do (%s)', async (code, words) => {
-    const r = await run({ begin: [stepFailed(code, false)] });
-    expect(called(r, 'beginServerUpdate')).toHaveLength(1);
+    const r = await run({ update: [refused(code, false)] });
+    expect(called(r, 'updateServer')).toHaveLength(1);
     expect(called(r, 'verifyServer')).toHaveLength(0);
     const [page] = pageOf(r);
     expect(page?.nextStep).toContain(words);
@@ -191,68 +239,83 @@ describe('serverRollover orchestrator, driven by durable histories', () => {
       message: 'primary key status is Invalid',
       identityId: IDENTITY,
     };
-    const r = await run({ verify: [updating, invalid] });
-    expect(called(r, 'verifyServer')).toHaveLength(2);
+    const r = await run({ poll: [{ status: 'Succeeded', verification: updating }], verify: [invalid] });
+    expect(called(r, 'verifyServer')).toHaveLength(1);
     expect(r.output).toMatchObject({ outcome: 'failed', reasonCode: 'VerificationFailed' });
   });
 
+  it('verifies with a read of its own when the read after the operation failed', async () => {
+    const r = await run({ poll: [{ status: 'Succeeded', verification: undefined }] });
+    expect(called(r, 'verifyServer')).toHaveLength(1);
+    expect((r.output as ServerOutcome).outcome).toBe('updated');
+  });
+
   it('diagnoses an operation still running after operationTimeoutMinutes as stuck', async () => {
-    const r = await run({ poll: [{ status: 'InProgress' }] }, { ...SETTINGS, operationTimeoutMinutes: 2 });
+    const r = await run({ poll: [{ status: 'InProgress' }] }, { operationTimeoutMinutes: 2 });
     expect(r.output).toMatchObject({ outcome: 'failed', reasonCode: 'OperationTimedOut' });
     // A poll cycle is the 10 s timer plus the activity (1 s in this driver): the first poll past the
-    // 2-minute deadline (the 11th, at 3 s + 11 × 11 s = 124 s) gives up.
+    // 2-minute deadline (the 11th, at 1 s + 11 × 11 s = 122 s) gives up.
     expect(called(r, 'pollServerUpdate')).toHaveLength(11);
   });
 
-  it('only verifies a server that is already on the target (idempotent: no second PATCH)', async () => {
-    const r = await run({ prepare: [{ kind: 'verify', expected: { primary: TARGET } }] });
-    expect(called(r, 'beginServerUpdate')).toHaveLength(0);
+  it('only verifies a server that is already on the target, from the same read (idempotent: no PATCH, one activity)', async () => {
+    const r = await run({ update: [onTarget] });
+    expect(r.calls.map((c) => c.name)).toEqual(['updateServer', 'recordAudit']);
     expect(r.output).toMatchObject({ outcome: 'verified', slots: [{ from: V2, to: V2 }] });
   });
 
+  it('a server behind at discovery that is found on the target (its own PATCH re-run after a crash lost the answer) counts as updated', async () => {
+    const r = await runOrchestration(
+      serverRolloverOrchestrator,
+      { ...input, server: { ...input.server, behind: true } },
+      (call) => stepOk(call.name === 'updateServer' ? onTarget : null),
+      { start: NOW },
+    );
+    expect(r.output).toMatchObject({ outcome: 'updated' });
+  });
+
   it('skips a server that no longer needs or allows the change, without touching it', async () => {
-    const r = await run({ prepare: [{ kind: 'skip', code: 'excluded', reason: 'opted out by tag' }] });
-    expect(r.calls.map((c) => c.name)).toEqual(['prepareServer', 'recordAudit']);
+    const r = await run({ update: [{ kind: 'skip', code: 'excluded', reason: 'opted out by tag' }] });
+    expect(r.calls.map((c) => c.name)).toEqual(['updateServer', 'recordAudit']);
     expect(r.output).toMatchObject({ outcome: 'skipped', reasonCode: 'excluded' });
   });
 
   describe("failure paths: every failure becomes this server's outcome, never a throw to the parent", () => {
     it('servers.get failing forever: retried on durable timers within the read budget, each retry audited, then failed, recorded first and paged once', async () => {
-      const r = await run({ prepare: [stepFailed('InternalServerError', true)] });
+      const r = await run({ update: [stepFailed('InternalServerError', true)] });
       expect(r.failed).toBeUndefined();
-      expect(called(r, 'prepareServer')).toHaveLength(RETRY_POLICIES.read.maxAttempts);
+      expect(called(r, 'updateServer')).toHaveLength(RETRY_POLICIES.read.maxAttempts);
       expect(timerWaits(r)).toEqual([5, 10, 20, 40, 80, 120, 120]);
-      expect(called(r, 'beginServerUpdate')).toHaveLength(0);
       expect(r.output).toMatchObject({ outcome: 'failed', reasonCode: 'InternalServerError' });
       expect(pageOf(r)).toHaveLength(1);
       expect(pageOf(r)[0]?.summary).toContain('Azure kept failing');
-      expect(steps(r).filter((s) => s === 'ServerUpdateRetried')).toHaveLength(7);
+      const retried = audits(r).filter((a) => a.step === 'ServerUpdateRetried');
+      expect(retried).toHaveLength(7);
+      expect(new Set(retried.map((a) => a.details?.['step']))).toEqual(new Set(['prepareServer']));
       // The step's own record goes before the page; the page's outcome after.
       const names = r.calls.map((c) => c.name);
-      const failedAt = audits(r).findIndex((a) => a.step === 'ServerFailed');
-      expect(failedAt).toBeGreaterThan(-1);
       expect(names.lastIndexOf('recordAudit')).toBeGreaterThan(names.indexOf('pageOperator'));
       expect(steps(r).slice(-2)).toEqual(['ServerFailed', 'OperatorPaged']);
     });
 
     it('an activity that fails without an answer (worker died) is retried like a transient error', async () => {
-      const r = await run({ prepare: [{ error: 'host: activity timed out' }, update] });
-      expect(called(r, 'prepareServer')).toHaveLength(2);
+      const r = await run({ update: [{ error: 'host: activity timed out' }, accepted] });
+      expect(called(r, 'updateServer')).toHaveLength(2);
       expect((r.output as ServerOutcome).outcome).toBe('updated');
       expect(audits(r).find((a) => a.step === 'ServerUpdateRetried')?.reasonCode).toBe('ActivityFailed');
     });
 
     it('a permanent (validation) error is never retried', async () => {
-      const r = await run({ prepare: [stepFailed('InvalidPlanInput', false)] });
-      expect(called(r, 'prepareServer')).toHaveLength(1);
+      const r = await run({ update: [stepFailed('InvalidPlanInput', false)] });
+      expect(called(r, 'updateServer')).toHaveLength(1);
       expect(timerWaits(r)).toEqual([]);
       expect(r.output).toMatchObject({ outcome: 'failed', reasonCode: 'InvalidPlanInput' });
       expect(pageOf(r)).toHaveLength(1);
     });
 
     it("an unexpected exception inside the rollover becomes the server's failure (UnexpectedError), paged once", async () => {
-      // A verify answer without the shape the code expects: the generator throws a TypeError.
-      const r = await run({ verify: [null as unknown as VerifyServerOutput] });
+      // A poll answer without the shape the code expects: the generator throws a TypeError.
+      const r = await run({ poll: [null as unknown as PollServerUpdateOutput] });
       expect(r.failed).toBeUndefined();
       expect(r.output).toMatchObject({ outcome: 'failed', reasonCode: 'UnexpectedError' });
       expect(pageOf(r)).toHaveLength(1);
@@ -260,12 +323,9 @@ describe('serverRollover orchestrator, driven by durable histories', () => {
 
     it('4 × 500 on the operation status after an accepted PATCH: the poll is retried as a read, the PATCH is sent once', async () => {
       const r = await run({
-        poll: [
-          ...Array.from({ length: 4 }, () => stepFailed('InternalServerError', true)),
-          { status: 'Succeeded' },
-        ],
+        poll: [...Array.from({ length: 4 }, () => stepFailed('InternalServerError', true)), succeeded],
       });
-      expect(called(r, 'beginServerUpdate')).toHaveLength(1);
+      expect(called(r, 'updateServer')).toHaveLength(1);
       expect(called(r, 'pollServerUpdate')).toHaveLength(5);
       expect((r.output as ServerOutcome).outcome).toBe('updated');
       expect(
@@ -280,7 +340,7 @@ describe('serverRollover orchestrator, driven by durable histories', () => {
         poll: [stepFailed('InternalServerError', true)],
         verify: [updating, updating, valid],
       });
-      expect(called(r, 'beginServerUpdate')).toHaveLength(1);
+      expect(called(r, 'updateServer')).toHaveLength(1);
       expect(called(r, 'pollServerUpdate')).toHaveLength(RETRY_POLICIES.read.maxAttempts);
       expect(called(r, 'verifyServer')).toHaveLength(3);
       expect((r.output as ServerOutcome).outcome).toBe('updated');
@@ -288,7 +348,7 @@ describe('serverRollover orchestrator, driven by durable histories', () => {
 
     it('a 202 without a usable operation handle: no poll, the server is read until it is Ready on the target', async () => {
       const r = await run({
-        begin: [{ kind: 'accepted', handle: undefined }],
+        update: [{ ...accepted, handle: undefined }],
         verify: [updating, updating, updating, updating, updating, updating, valid],
       });
       expect(called(r, 'pollServerUpdate')).toHaveLength(0);
@@ -297,39 +357,28 @@ describe('serverRollover orchestrator, driven by durable histories', () => {
       expect((r.output as ServerOutcome).outcome).toBe('updated');
     });
 
-    it('a refused PATCH (5xx) that ARM had in fact accepted: the retry re-reads the server, finds it Updating, and does not PATCH again', async () => {
-      const r = await run({
-        begin: [stepFailed('InternalServerError', true), { kind: 'updating' }],
-        verify: [updating, valid],
-      });
-      expect(called(r, 'beginServerUpdate')).toHaveLength(2);
+    it('a refused PATCH (5xx) that ARM had in fact accepted: the retry reads first, finds it Updating, waits, finds it on the target, and never PATCHes again', async () => {
+      const r = await run({ update: [refused('InternalServerError', true), busy, busy, onTarget] });
+      expect(called(r, 'updateServer')).toHaveLength(4);
       expect(called(r, 'pollServerUpdate')).toHaveLength(0);
-      expect((r.output as ServerOutcome).outcome).toBe('updated');
-    });
-
-    it('a re-run of the write that finds the server already on the target goes straight to verification', async () => {
-      const r = await run({ begin: [{ kind: 'onTarget' }] });
-      expect(called(r, 'pollServerUpdate')).toHaveLength(0);
-      expect(called(r, 'verifyServer')).toHaveLength(1);
-      expect((r.output as ServerOutcome).outcome).toBe('updated');
+      expect(r.output).toMatchObject({ outcome: 'updated', slots: [{ from: V1, to: V2 }] });
     });
 
     it('a server busy with another operation is waited for on durable timers and PATCHed only once it is free', async () => {
-      const r = await run({
-        prepare: [
-          { kind: 'updating', expected: { primary: FROM } },
-          { kind: 'updating', expected: { primary: FROM } },
-          update,
-        ],
-      });
-      expect(called(r, 'prepareServer')).toHaveLength(3);
-      expect(called(r, 'beginServerUpdate')).toHaveLength(1);
+      const r = await run({ update: [busy, busy, accepted] });
+      expect(called(r, 'updateServer')).toHaveLength(3);
+      expect(timerWaits(r).slice(0, 2)).toEqual([10, 10]);
       expect((r.output as ServerOutcome).outcome).toBe('updated');
+    });
+
+    it('a server that stays busy past the operation timeout fails as ServerBusy', async () => {
+      const r = await run({ update: [busy] }, { operationTimeoutMinutes: 1 });
+      expect(r.output).toMatchObject({ outcome: 'failed', reasonCode: 'ServerBusy' });
     });
 
     it('a pager that keeps refusing: ServerFailed is recorded before paging, then PageFailed with the error code', async () => {
       const r = await run({
-        begin: [stepFailed('AuthorizationFailed', false)],
+        update: [refused('AuthorizationFailed', false)],
         page: [stepFailed('PagingFailed', true)],
       });
       expect(called(r, 'pageOperator')).toHaveLength(RETRY_POLICIES.read.maxAttempts);
@@ -339,7 +388,9 @@ describe('serverRollover orchestrator, driven by durable histories', () => {
     });
 
     it('an audit trail that refuses a record: retried, never claimed sent, and the rollover goes on', async () => {
-      const r = await run({ audit: [stepFailed('IngestionRefused', true), null] });
+      const r = await run({
+        audit: [stepFailed('IngestionRefused', true), null],
+      });
       expect((r.output as ServerOutcome).outcome).toBe('updated');
       const started = called(r, 'recordAudit').filter(
         (c) => (c.input as AuditRecord[])[0]?.step === 'ServerUpdateStarted',
@@ -349,9 +400,9 @@ describe('serverRollover orchestrator, driven by durable histories', () => {
 
     it('an Inaccessible server is not PATCHed: it fails with ServerInaccessible and a critical page naming the documented recovery', async () => {
       const r = await run({
-        prepare: [{ kind: 'inaccessible', from: { primary: FROM }, reason: 'server is Inaccessible' }],
+        update: [{ kind: 'inaccessible', from: { primary: FROM }, reason: 'server is Inaccessible' }],
       });
-      expect(called(r, 'beginServerUpdate')).toHaveLength(0);
+      expect(called(r, 'pollServerUpdate')).toHaveLength(0);
       expect(r.output).toMatchObject({ outcome: 'failed', reasonCode: 'ServerInaccessible' });
       const [page] = pageOf(r);
       expect(page?.severity).toBe('critical');
@@ -365,5 +416,20 @@ describe('serverRollover orchestrator, driven by durable histories', () => {
     const r = await runOrchestration(serverRolloverOrchestrator, old, () => stepOk(null), { start: NOW });
     expect(r.calls).toEqual([]);
     expect(r.output).toMatchObject({ outcome: 'skipped', reasonCode: 'SchemaVersionChanged' });
+  });
+
+  it("its input carries the server by reference and the settings it uses, not the rotation's plan or settings", () => {
+    expect(Object.keys(input.server).sort()).toEqual([
+      'expiresOn',
+      'serverId',
+      'serverName',
+      'subscriptionId',
+    ]);
+    expect(Object.keys(input.settings).sort()).toEqual([
+      'maxWriteAttempts',
+      'operationTimeoutMinutes',
+      'optOutTag',
+      'pollIntervalSeconds',
+    ]);
   });
 });

@@ -1,0 +1,100 @@
+/**
+ * How many servers a rollout keeps in flight per subscription: governed by what ARM says is left of
+ * its request quota, bounded by the operator's `CMK_MAX_PARALLEL_UPDATES`. Pure, so the orchestrator
+ * replays it deterministically from the readings its children brought back.
+ *
+ * ARM throttles per subscription and principal with token buckets (Microsoft Learn, "Understand how
+ * Azure Resource Manager throttles requests": reads 250 burst + 25/s, writes 200 burst + 10/s) and
+ * tells the caller what is left: `x-ms-ratelimit-remaining-subscription-reads` on read operations,
+ * `x-ms-ratelimit-remaining-subscription-writes` on write operations (a service that overrides the
+ * defaults sends `x-ms-ratelimit-remaining-subscription-resource-requests` instead). Past the limit it
+ * answers 429 with `Retry-After`.
+ */
+
+/** What ARM's answers said about one subscription's remaining quota, as an activity saw it last. */
+export interface ArmQuota {
+  /** `x-ms-ratelimit-remaining-subscription-reads` (or `-resource-requests`) of the latest read. */
+  readonly reads?: number | undefined;
+  /** `x-ms-ratelimit-remaining-subscription-writes` (or `-resource-requests`) of the latest write. */
+  readonly writes?: number | undefined;
+  /** Set when ARM answered 429 during the step: its `Retry-After` in seconds. */
+  readonly retryAfterSeconds?: number | undefined;
+}
+
+/**
+ * ARM requests one server costs on the happy path: reads (prepare GET, operation status, verifying
+ * GET) and writes (the PATCH). A server in flight has already spent its PATCH and first read; it
+ * still needs about `READS_LEFT_IN_FLIGHT` reads.
+ */
+export const ARM_REQUESTS_PER_SERVER = { reads: 3, writes: 1 } as const;
+const READS_LEFT_IN_FLIGHT = ARM_REQUESTS_PER_SERVER.reads - 1;
+
+/** Servers a batch sends at once before any reading came back: what a full bucket takes without a 429. */
+export const INITIAL_WINDOW = 50;
+
+/** Servers per rollout batch (one sub-orchestration): bounds each history, keeps replay cost per server flat. */
+export const ROLLOUT_BATCH_SIZE = 100;
+
+/** Batches of one subscription running at once: a batch finishing its last slow server never idles the subscription. */
+export const BATCHES_PER_SUBSCRIPTION = 2;
+
+/** Longest pause a 429's `Retry-After` imposes on new starts (ARM sends seconds, not minutes). */
+const MAX_HOLD_SECONDS = 300;
+
+export interface Window {
+  /** Servers allowed in flight now. */
+  readonly size: number;
+  /** No new server starts before this time (ms since epoch): ARM asked to wait (429 Retry-After). */
+  readonly holdUntil: number;
+}
+
+export function initialWindow(cap: number): Window {
+  return { size: Math.max(1, Math.min(cap, INITIAL_WINDOW)), holdUntil: 0 };
+}
+
+/**
+ * The window after a server finished (`inFlight` no longer counts it), from the quota reading it
+ * brought back:
+ * - throttled (429): halve the window and start nothing before `Retry-After` has passed;
+ * - a reading: as many as the quota left allows — every new server needs one write and three reads,
+ *   every server still in flight about two more reads — never more than `cap`, never below one;
+ * - no reading: unchanged;
+ * - while a 429's hold lasts, readings may shrink the window but never grow it back.
+ */
+export function nextWindow(
+  current: Window,
+  inFlight: number,
+  quota: ArmQuota | undefined,
+  cap: number,
+  now: number,
+): Window {
+  const clamp = (n: number) => Math.max(1, Math.min(cap, Math.floor(n)));
+  if (quota === undefined) return { size: clamp(current.size), holdUntil: current.holdUntil };
+  if (quota.retryAfterSeconds !== undefined && quota.retryAfterSeconds > 0) {
+    const hold = now + Math.min(quota.retryAfterSeconds, MAX_HOLD_SECONDS) * 1000;
+    return { size: clamp(current.size / 2), holdUntil: Math.max(current.holdUntil, hold) };
+  }
+  const byWrites = quota.writes ?? Number.POSITIVE_INFINITY;
+  const byReads =
+    quota.reads === undefined
+      ? Number.POSITIVE_INFINITY
+      : (quota.reads - READS_LEFT_IN_FLIGHT * inFlight) / ARM_REQUESTS_PER_SERVER.reads;
+  const headroom = Math.min(byWrites, byReads);
+  if (!Number.isFinite(headroom)) return { size: clamp(current.size), holdUntil: current.holdUntil };
+  const size = clamp(inFlight + Math.max(0, headroom));
+  return {
+    size: now < current.holdUntil ? Math.min(size, current.size) : size,
+    holdUntil: current.holdUntil,
+  };
+}
+
+/** The latest of two readings of one subscription (the later step's values win where it has them). */
+export function mergeQuota(earlier: ArmQuota | undefined, later: ArmQuota | undefined): ArmQuota | undefined {
+  if (later === undefined) return earlier;
+  if (earlier === undefined) return later;
+  return {
+    reads: later.reads ?? earlier.reads,
+    writes: later.writes ?? earlier.writes,
+    retryAfterSeconds: later.retryAfterSeconds ?? earlier.retryAfterSeconds,
+  };
+}

@@ -1,0 +1,192 @@
+import type { OrchestrationContext, Task } from 'durable-functions';
+import { FUNCTION_NAMES } from '../domain/names';
+import {
+  incidentKeys,
+  ROTATION_SCHEMA_VERSION,
+  type OpenIncident,
+  type RolloutBatchOutput,
+  type ServerOutcome,
+  type ServerRef,
+  type ServerRolloverInput,
+  serverRolloverInstanceId,
+} from '../domain/rotation';
+import { initialWindow, nextWindow, type Window } from '../domain/throughput';
+import { inputOf, log, pageOperator } from './steps';
+
+/** What the failure of a server's sub-orchestration is recorded and paged with. */
+export interface RolloutContext {
+  readonly correlationId: string;
+  readonly trigger: string;
+  readonly vaultName: string;
+  readonly keyName: string;
+  readonly targetVersion: string;
+}
+
+/**
+ * One batch of a rollout (at most `ROLLOUT_BATCH_SIZE` servers of one subscription): a sliding
+ * window of `serverRollover` sub-orchestrations. A new server starts as soon as a finished one is
+ * seen (at the latest one poll interval later), so a slow server holds only its own slot; how many
+ * run at once follows ARM's remaining quota as the finished servers report it (`nextWindow`),
+ * bounded by the batch's share of `CMK_MAX_PARALLEL_UPDATES`; a 429 halves the window and pauses
+ * new starts for its `Retry-After`. Its history grows with its own servers only, never the fleet's.
+ */
+export function* rolloutBatchOrchestrator(
+  context: OrchestrationContext,
+): Generator<Task, RolloutBatchOutput, unknown> {
+  const input = inputOf(context, 'rolloutBatch');
+  if (input.schemaVersion !== ROTATION_SCHEMA_VERSION)
+    return {
+      outcomes: input.servers.map((s) => ({
+        serverId: s.serverId,
+        serverName: s.serverName,
+        subscriptionId: s.subscriptionId,
+        outcome: 'skipped',
+        slots: [],
+        reasonCode: 'SchemaVersionChanged',
+        reason: 'started by another deployment; the next run of the key handles this server',
+      })),
+      peakInFlight: 0,
+      throttled: 0,
+    };
+  const cap = Math.max(1, input.maxInFlight);
+  const tickMs = Math.max(1, input.settings.pollIntervalSeconds) * 1000;
+  const rollout: RolloutContext = {
+    correlationId: input.correlationId,
+    trigger: input.trigger,
+    vaultName: input.key.vaultName,
+    keyName: input.key.name,
+    targetVersion: input.targetVersion,
+  };
+  const childInput = (server: ServerRef): ServerRolloverInput => ({
+    schemaVersion: ROTATION_SCHEMA_VERSION,
+    correlationId: input.correlationId,
+    trigger: input.trigger,
+    key: input.key,
+    targetVersion: input.targetVersion,
+    server,
+    settings: input.settings,
+  });
+
+  let window: Window = initialWindow(cap);
+  let next = 0;
+  let peakInFlight = 0;
+  let throttled = 0;
+  let inFlight: { readonly server: ServerRef; readonly task: Task }[] = [];
+  const outcomes: ServerOutcome[] = [];
+  for (;;) {
+    // What finished since the last look (in start order: replay sees the same order).
+    const finished = inFlight.filter((f) => f.task.isCompleted || f.task.isFaulted);
+    inFlight = inFlight.filter((f) => !finished.includes(f));
+    for (const done of finished) {
+      const outcome = done.task.isFaulted
+        ? yield* subOrchestrationFailed(context, rollout, done.server, done.task.result)
+        : (done.task.result as ServerOutcome);
+      // The quota reading paces this batch only; the rotation's output does not carry it.
+      const { armQuota: _quota, ...kept } = outcome;
+      outcomes.push(kept);
+      if (outcome.armQuota?.retryAfterSeconds !== undefined) throttled++;
+      window = nextWindow(
+        window,
+        inFlight.length,
+        outcome.armQuota,
+        cap,
+        context.df.currentUtcDateTime.getTime(),
+      );
+    }
+    if (next >= input.servers.length && inFlight.length === 0) break;
+    const now = context.df.currentUtcDateTime.getTime();
+    const started: Task[] = [];
+    while (next < input.servers.length && inFlight.length < window.size && now >= window.holdUntil) {
+      const server = input.servers[next] as ServerRef;
+      const task = context.df.callSubOrchestrator(
+        FUNCTION_NAMES.serverRollover,
+        childInput(server),
+        serverRolloverInstanceId(context.df.instanceId, server.serverName, String(next)),
+      );
+      inFlight.push({ server, task });
+      started.push(task);
+      next++;
+    }
+    peakInFlight = Math.max(peakInFlight, inFlight.length);
+    // Wake on a server just started finishing, or after one tick to look at the others. Only new
+    // tasks go into Task.any: durable-functions sends a Task.any's sub-tasks to the host as new
+    // actions, so a task yielded again would be scheduled again (Azure/azure-functions-durable-js
+    // issue 574); a finished child is seen through its task's state instead.
+    const wakeAt = inFlight.length === 0 ? window.holdUntil : now + tickMs;
+    const tick = context.df.createTimer(new Date(Math.max(wakeAt, now)));
+    const winner = (yield context.df.Task.any([...started, tick])) as Task;
+    if (winner !== tick) tick.cancel();
+  }
+  log(
+    context,
+    `batch of ${input.servers.length} server(s) in ${input.subscriptionId}: peak ${peakInFlight} in flight, ${throttled} throttled`,
+  );
+  return { outcomes, peakInFlight, throttled };
+}
+
+/**
+ * A server's rollover never throws; should its sub-orchestration still fail (a host or replay
+ * fault), its siblings keep their outcomes and this one is recorded and paged here.
+ */
+export function* subOrchestrationFailed(
+  context: OrchestrationContext,
+  rollout: RolloutContext,
+  server: ServerRef,
+  error: unknown,
+): Generator<Task, ServerOutcome, unknown> {
+  const message = (error instanceof Error ? error.message : String(error)).slice(0, 500);
+  const incident: OpenIncident = {
+    dedupKey: incidentKeys.server(
+      rollout.vaultName,
+      rollout.keyName,
+      rollout.targetVersion,
+      server.serverName,
+      server.serverId,
+    ),
+    kind: 'server',
+    serverId: server.serverId,
+    version: rollout.targetVersion,
+  };
+  yield* pageOperator(
+    context,
+    {
+      since: context.df.currentUtcDateTime.toISOString(),
+      correlationId: rollout.correlationId,
+      dedupKey: incident.dedupKey,
+      summary: `CMK rotation of ${server.serverName} to ${rollout.keyName}/${rollout.targetVersion} failed: its rollover stopped unexpectedly`,
+      severity: 'error',
+      source: server.serverId,
+      deadline: server.expiresOn,
+      nextStep: `Look up the audit trail and the Function App's logs for this rotation; re-run it (POST /api/rotations) once the cause is fixed.`,
+      facts: {
+        vault: rollout.vaultName,
+        key: rollout.keyName,
+        targetVersion: rollout.targetVersion,
+        reasonCode: 'SubOrchestrationFailed',
+      },
+    },
+    {
+      step: 'ServerFailed',
+      correlationId: rollout.correlationId,
+      trigger: rollout.trigger,
+      outcome: 'failure',
+      vault: rollout.vaultName,
+      key: rollout.keyName,
+      toVersion: rollout.targetVersion,
+      serverId: server.serverId,
+      subscriptionId: server.subscriptionId,
+      reasonCode: 'SubOrchestrationFailed',
+      reason: message,
+    },
+  );
+  return {
+    serverId: server.serverId,
+    serverName: server.serverName,
+    subscriptionId: server.subscriptionId,
+    outcome: 'failed',
+    slots: [],
+    reasonCode: 'SubOrchestrationFailed',
+    reason: message,
+    incident,
+  };
+}

@@ -1,0 +1,89 @@
+import {
+  INITIAL_WINDOW,
+  initialWindow,
+  mergeQuota,
+  nextWindow,
+  type ArmQuota,
+  type Window,
+} from '../../../shared/domain/throughput';
+
+const NOW = Date.parse('2026-11-24T10:00:00Z');
+const open = (size: number): Window => ({ size, holdUntil: 0 });
+
+describe('the rollout window follows what ARM says is left of its quota', () => {
+  it.each<[string, Window, number, ArmQuota | undefined, number, number]>([
+    // name, current, in flight, quota, cap, expected size
+    ['no reading yet: unchanged', open(20), 10, undefined, 100, 20],
+    ['a reading without the headers: unchanged', open(20), 10, {}, 100, 20],
+    [
+      'a full bucket: as many as reads allow (250 - 2×10 reads) / 3 more',
+      open(20),
+      10,
+      { reads: 250, writes: 200 },
+      500,
+      10 + 76,
+    ],
+    ['writes the tighter bound', open(20), 10, { reads: 250, writes: 5 }, 500, 15],
+    [
+      'reads nearly spent by the servers in flight: no room for more',
+      open(40),
+      40,
+      { reads: 30, writes: 150 },
+      500,
+      40,
+    ],
+    [
+      'reads below what the servers in flight still need: shrink to them',
+      open(40),
+      30,
+      { reads: 10 },
+      500,
+      30,
+    ],
+    ['never above the operator cap', open(20), 10, { reads: 250, writes: 200 }, 25, 25],
+    ['never below one', open(3), 0, { reads: 0, writes: 0 }, 100, 1],
+  ])('%s', (_name, current, inFlight, quota, cap, size) => {
+    expect(nextWindow(current, inFlight, quota, cap, NOW)).toEqual({ size, holdUntil: 0 });
+  });
+
+  it('a 429 halves the window and holds new starts for its Retry-After', () => {
+    expect(nextWindow(open(40), 30, { reads: 200, retryAfterSeconds: 7 }, 100, NOW)).toEqual({
+      size: 20,
+      holdUntil: NOW + 7000,
+    });
+  });
+
+  it('a hold already longer than a new Retry-After stays; a Retry-After of hours is capped at five minutes', () => {
+    expect(nextWindow({ size: 8, holdUntil: NOW + 60_000 }, 4, { retryAfterSeconds: 2 }, 100, NOW)).toEqual({
+      size: 4,
+      holdUntil: NOW + 60_000,
+    });
+    expect(nextWindow(open(8), 4, { retryAfterSeconds: 7200 }, 100, NOW).holdUntil).toBe(NOW + 300_000);
+  });
+
+  it('while a hold lasts, a good reading does not grow the window back; after it, it does', () => {
+    const held: Window = { size: 10, holdUntil: NOW + 30_000 };
+    expect(nextWindow(held, 5, { reads: 250, writes: 200 }, 100, NOW).size).toBe(10);
+    expect(nextWindow(held, 5, { reads: 5 }, 100, NOW).size).toBe(5);
+    expect(nextWindow(held, 5, { reads: 250, writes: 200 }, 100, NOW + 30_000).size).toBe(5 + 80);
+  });
+
+  it('starts at what a full bucket takes without a 429, or the cap when it is lower', () => {
+    expect(initialWindow(500)).toEqual({ size: INITIAL_WINDOW, holdUntil: 0 });
+    expect(initialWindow(5)).toEqual({ size: 5, holdUntil: 0 });
+    expect(initialWindow(0).size).toBe(1);
+  });
+
+  it('keeps the latest value of each reading', () => {
+    expect(mergeQuota({ reads: 100, writes: 50 }, { reads: 80 })).toEqual({
+      reads: 80,
+      writes: 50,
+      retryAfterSeconds: undefined,
+    });
+    expect(mergeQuota(undefined, { writes: 3 })).toEqual({ writes: 3 });
+    expect(mergeQuota({ reads: 1, retryAfterSeconds: 4 }, undefined)).toEqual({
+      reads: 1,
+      retryAfterSeconds: 4,
+    });
+  });
+});

@@ -1,0 +1,212 @@
+import type { Incident } from '../../../shared/domain/incident';
+import {
+  ROTATION_SCHEMA_VERSION,
+  type RolloutBatchInput,
+  type RolloutBatchOutput,
+  type ServerOutcome,
+  type ServerRolloverInput,
+} from '../../../shared/domain/rotation';
+import type { ArmQuota } from '../../../shared/domain/throughput';
+import { rolloutBatchOrchestrator } from '../../../shared/workflows/rolloutBatch';
+import {
+  LATER,
+  runOrchestration,
+  stepOk,
+  type HistoryEvent,
+  type Responder,
+  type Run,
+} from '../../support/orchestration';
+import { NOW, SETTINGS, V1, V2, keyWith, outcome, serverId, version } from './fixtures';
+
+const SUB = '6f1c2b9e-3d4a-4e8b-9a1f-0c2d3e4f5a6b';
+const names = (n: number) => Array.from({ length: n }, (_, i) => `pg-${String(i).padStart(4, '0')}`);
+
+function batch(servers: string[], maxInFlight: number): RolloutBatchInput {
+  return {
+    schemaVersion: ROTATION_SCHEMA_VERSION,
+    correlationId: 'cmk-rotation:contoso-pg-kv:pg-cmk',
+    trigger: 'event:e1',
+    key: keyWith(version(V1, 300, 65), version(V2, 1, 365)),
+    targetVersion: V2,
+    subscriptionId: SUB,
+    servers: servers.map((name) => ({ serverId: serverId(name), serverName: name, subscriptionId: SUB })),
+    settings: {
+      optOutTag: SETTINGS.optOutTag,
+      pollIntervalSeconds: SETTINGS.pollIntervalSeconds,
+      operationTimeoutMinutes: SETTINGS.operationTimeoutMinutes,
+      maxWriteAttempts: SETTINGS.maxWriteAttempts,
+    },
+    maxInFlight,
+  };
+}
+
+const nameOf = (input: unknown) => (input as ServerRolloverInput).server.serverName;
+
+/** Every server updated, each reporting `quota` (by name), slow ones answering LATER a number of times. */
+function servers(
+  opts: {
+    quota?: (name: string) => ArmQuota | undefined;
+    slow?: Record<string, number>;
+    crash?: string[];
+  } = {},
+): Responder {
+  const asked = new Map<string, number>();
+  return (call) => {
+    if (call.name === 'pageOperator')
+      return stepOk({ delivered: true, channels: [{ channel: 'pagerduty', ok: true }] });
+    if (call.name !== 'serverRollover') return stepOk(null);
+    const name = nameOf(call.input);
+    const n = (asked.get(name) ?? 0) + 1;
+    asked.set(name, n);
+    if (n <= (opts.slow?.[name] ?? 0)) return LATER;
+    if (opts.crash?.includes(name)) return { error: `serverRollover of ${name} failed: replay fault` };
+    const armQuota = opts.quota?.(name);
+    return { result: { ...outcome(name, 'updated'), ...(armQuota !== undefined ? { armQuota } : {}) } };
+  };
+}
+
+const run = (input: RolloutBatchInput, respond: Responder): Promise<Run> =>
+  runOrchestration(rolloutBatchOrchestrator, input, respond, {
+    instanceId: 'cmk-batch:0f9e8d7c-6b5a-4938-8271-605f4e3d2c1b',
+    start: NOW,
+  });
+
+/** Sub-orchestrations in flight over the history: created, not yet completed or failed. */
+function inFlightCurve(history: readonly HistoryEvent[]): number[] {
+  const curve: number[] = [];
+  let n = 0;
+  for (const e of history) {
+    if (e.EventType === 7) n++;
+    if (e.EventType === 8 || e.EventType === 9) n--;
+    if (e.EventType === 13) curve.push(n);
+  }
+  return curve;
+}
+/** Sub-orchestrations created in each episode. */
+function startedPerEpisode(history: readonly HistoryEvent[]): number[] {
+  const out: number[] = [];
+  let n = 0;
+  for (const e of history) {
+    if (e.EventType === 7) n++;
+    if (e.EventType === 13) {
+      out.push(n);
+      n = 0;
+    }
+  }
+  return out;
+}
+const createdAfterCompletionOf = (r: Run, finished: string, started: string): boolean => {
+  const id = r.history.find(
+    (e) => e.EventType === 7 && nameOf(JSON.parse(String(e['Input']))) === finished,
+  )?.EventId;
+  const completedAt = r.history.findIndex((e) => e.EventType === 8 && e['TaskScheduledId'] === id);
+  const createdAt = r.history.findIndex(
+    (e) => e.EventType === 7 && nameOf(JSON.parse(String(e['Input']))) === started,
+  );
+  return createdAt > completedAt;
+};
+
+describe('rolloutBatch: a sliding window of server rollovers governed by ARM quota', () => {
+  it('a slow server holds only its own slot: the others keep starting as slots free up, not after the slowest', async () => {
+    const list = names(6);
+    const r = await run(batch(list, 2), servers({ slow: { 'pg-0000': 12 } }));
+    const out = r.output as RolloutBatchOutput;
+    expect(out.outcomes.map((o) => o.serverName)).toEqual([...list.slice(1), 'pg-0000']);
+    // Waves gated by the slowest would start pg-0002 only after pg-0000 finished.
+    for (const later of list.slice(2)) expect(createdAfterCompletionOf(r, 'pg-0000', later)).toBe(false);
+    expect(Math.max(...inFlightCurve(r.history))).toBeLessThanOrEqual(2);
+  });
+
+  it('keeps as many servers in flight as the quota the finished ones report allows: many with a full bucket, few with an empty one', async () => {
+    const full = await run(batch(names(200), 500), servers({ quota: () => ({ reads: 250, writes: 200 }) }));
+    const empty = await run(batch(names(200), 500), servers({ quota: () => ({ reads: 9, writes: 150 }) }));
+    // Both start with the initial window (50). A full bucket lets it grow past that (about
+    // (250 reads - 2 per server in flight) / 3 more); an empty one never lets it grow, and once the
+    // first servers are done it starts at most 9 / 3 = 3 at a time.
+    const [fullOut, emptyOut] = [full.output, empty.output] as RolloutBatchOutput[];
+    expect(startedPerEpisode(full.history)[0]).toBe(50);
+    expect(startedPerEpisode(empty.history)[0]).toBe(50);
+    expect(fullOut?.peakInFlight).toBeGreaterThan(80);
+    expect(emptyOut?.peakInFlight).toBe(50);
+    expect(Math.max(...startedPerEpisode(empty.history).slice(2))).toBeLessThanOrEqual(3);
+    expect(fullOut?.outcomes).toHaveLength(200);
+    expect(emptyOut?.outcomes).toHaveLength(200);
+    // The full bucket is done in far fewer episodes.
+    expect(full.episodes * 3).toBeLessThan(empty.episodes);
+  });
+
+  it('never more in flight than its share of CMK_MAX_PARALLEL_UPDATES, whatever the quota', async () => {
+    const r = await run(batch(names(40), 5), servers({ quota: () => ({ reads: 250, writes: 200 }) }));
+    expect(Math.max(...inFlightCurve(r.history))).toBe(5);
+    expect((r.output as RolloutBatchOutput).outcomes).toHaveLength(40);
+  });
+
+  it("on a 429 halves the window and starts nothing new before ARM's Retry-After has passed", async () => {
+    const r = await run(
+      batch(names(12), 4),
+      servers({
+        quota: (name) => (name === 'pg-0000' ? { reads: 100, retryAfterSeconds: 45 } : { reads: 250 }),
+      }),
+    );
+    const out = r.output as RolloutBatchOutput;
+    expect(out.throttled).toBe(1);
+    expect(out.outcomes).toHaveLength(12);
+    // The first 4 finish together (one throttled): the next ones are created only once the hold passed.
+    const firstDone = r.history.find((e) => e.EventType === 8);
+    const next = r.history.filter((e) => e.EventType === 7)[4];
+    expect(
+      Date.parse(String(next?.Timestamp)) - Date.parse(String(firstDone?.Timestamp)),
+    ).toBeGreaterThanOrEqual(45_000);
+    const created = r.history.filter((e) => e.EventType === 7);
+    // After the hold it starts again with the halved window, and grows back as readings allow.
+    const afterHold = startedPerEpisode(r.history)
+      .slice(1)
+      .filter((n) => n > 0);
+    expect(afterHold[0]).toBe(2);
+    expect(created).toHaveLength(12);
+  });
+
+  it('a server whose sub-orchestration fails (a host fault) is recorded and paged; the others keep their outcomes', async () => {
+    const r = await run(batch(names(4), 4), servers({ crash: ['pg-0002'] }));
+    const out = r.output as RolloutBatchOutput;
+    expect(out.outcomes.map((o) => [o.serverName, o.outcome, o.reasonCode])).toEqual([
+      ['pg-0000', 'updated', undefined],
+      ['pg-0001', 'updated', undefined],
+      ['pg-0002', 'failed', 'SubOrchestrationFailed'],
+      ['pg-0003', 'updated', undefined],
+    ]);
+    const pages = r.calls
+      .filter((c) => c.name === 'pageOperator')
+      .map((c) => (c.input as { incident: Incident }).incident);
+    expect(pages.map((p) => p.source)).toEqual([serverId('pg-0002')]);
+  });
+
+  it('gives each server its own compact input: the server by reference and the slice of settings it uses', async () => {
+    const r = await run(batch(names(2), 2), servers());
+    const child = r.calls.find((c) => c.name === 'serverRollover')?.input as ServerRolloverInput;
+    expect(child.server).toEqual({
+      serverId: serverId('pg-0000'),
+      serverName: 'pg-0000',
+      subscriptionId: SUB,
+    });
+    expect(Object.keys(child.settings).sort()).toEqual([
+      'maxWriteAttempts',
+      'operationTimeoutMinutes',
+      'optOutTag',
+      'pollIntervalSeconds',
+    ]);
+    const ids = r.calls.filter((c) => c.name === 'serverRollover').map((c) => c.instanceId ?? '');
+    expect(new Set(ids).size).toBe(2);
+    for (const id of ids) expect(id.length).toBeLessThanOrEqual(100);
+  });
+
+  it('schedules every server exactly once (a task is never yielded into a second Task.any)', async () => {
+    const list = names(30);
+    const r = await run(batch(list, 7), servers({ slow: { 'pg-0003': 5, 'pg-0011': 3 } }));
+    const scheduled = r.calls.filter((c) => c.name === 'serverRollover').map((c) => nameOf(c.input));
+    expect(scheduled.sort()).toEqual(list);
+    expect((r.output as RolloutBatchOutput).outcomes.map((o: ServerOutcome) => o.serverName).sort()).toEqual(
+      list,
+    );
+  });
+});
