@@ -121,6 +121,15 @@ export async function startLocalAzure(options: LocalAzureOptions): Promise<Local
       if (fault.latencyMs > 0) await new Promise((r) => setTimeout(r, fault.latencyMs));
       if (fault.reply?.status === 206 && service === 'ingestion')
         return { service, operation, reply: captures.track(req, { refuseLast: true }) };
+      if (fault.reply !== undefined && fault.afterApply)
+        // Served (a PATCH applied, a version created), then the answer is lost: the client sees only
+        // the fault. A request the service refused (an auth challenge, a 409) gets its refusal.
+        try {
+          await handle();
+        } catch (e) {
+          if (e instanceof HttpError) return { service, operation, reply: e.reply };
+          throw e;
+        }
       if (fault.reply !== undefined) return { service, operation, reply: fault.reply };
     }
     try {

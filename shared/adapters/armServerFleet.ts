@@ -18,6 +18,7 @@ import type {
   ServerPage,
 } from '../ports/serverFleet';
 import { mapAzureError } from './azureErrors';
+import { writeOnceOptions } from './writeOnce';
 import { serverFromSdk } from './serverProjection';
 
 export interface ArmServerFleetOptions {
@@ -69,9 +70,11 @@ export function referencesKey(server: ServerSnapshot, key: KeyLocator): boolean 
  */
 export class ArmServerFleet implements ServerFleet {
   private readonly clients = new Map<string, PostgreSQLManagementFlexibleServerClient>();
+  private readonly writeClients = new Map<string, PostgreSQLManagementFlexibleServerClient>();
 
   constructor(private readonly options: ArmServerFleetOptions) {}
 
+  /** Reads: the SDK's default retries (429/503 Retry-After, 5xx, 408, dropped connections). */
   private client(subscriptionId: string): PostgreSQLManagementFlexibleServerClient {
     let client = this.clients.get(subscriptionId);
     if (client === undefined) {
@@ -81,6 +84,24 @@ export class ArmServerFleet implements ServerFleet {
         this.options.clientOptions,
       );
       this.clients.set(subscriptionId, client);
+    }
+    return client;
+  }
+
+  /**
+   * The PATCH: no SDK retry (`writeOnceOptions`). ARM may have accepted a PATCH whose answer was a 5xx,
+   * a 408 or a dropped connection, and the SDK would send it again; the orchestrator retries instead,
+   * after re-reading the server.
+   */
+  private writeClient(subscriptionId: string): PostgreSQLManagementFlexibleServerClient {
+    let client = this.writeClients.get(subscriptionId);
+    if (client === undefined) {
+      client = new PostgreSQLManagementFlexibleServerClient(
+        this.options.credential,
+        subscriptionId,
+        writeOnceOptions(this.options.clientOptions ?? {}),
+      );
+      this.writeClients.set(subscriptionId, client);
     }
     return client;
   }
@@ -140,7 +161,7 @@ export class ArmServerFleet implements ServerFleet {
     // (or Location) header whatever the first poll did.
     let accepted: { operationUrl: string | undefined } | undefined;
     try {
-      const poller = await this.client(ref.subscriptionId).servers.beginUpdate(
+      const poller = await this.writeClient(ref.subscriptionId).servers.beginUpdate(
         ref.resourceGroup,
         ref.name,
         patch,
