@@ -12,6 +12,7 @@ const request = (reason: RotationRequest['reason'], version: string | undefined)
   reason,
   version,
 });
+const terminated: InstanceInfo = { runtimeStatus: 'Terminated', output: { targetVersion: V3 } };
 const completed = (targetVersion: string | undefined): InstanceInfo => ({
   runtimeStatus: 'Completed',
   output: { status: 'completed', targetVersion },
@@ -38,7 +39,7 @@ describe('is a request raised to an instance that then ended covered by that run
     [
       'any request when the run Failed or was Terminated',
       request('KeyNewVersionCreated', V3),
-      { runtimeStatus: 'Terminated', output: { targetVersion: V3 } },
+      terminated,
       false,
     ],
     ['any request when the instance is gone', request('Sweep', undefined), undefined, false],
