@@ -23,6 +23,7 @@ export const AUDIT_STEPS = [
   'RotationCompleted',
   'SweepCompleted',
   'PagerChannelDisabled',
+  'AuditUndelivered',
 ] as const;
 export type AuditStep = (typeof AUDIT_STEPS)[number];
 

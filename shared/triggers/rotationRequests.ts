@@ -1,5 +1,6 @@
 import type { AuditRecord } from '../domain/audit';
 import {
+  failedRunsOf,
   KEY_EVENT_SIGNAL,
   ROTATION_SCHEMA_VERSION,
   rotationInstanceId,
@@ -127,6 +128,7 @@ export async function requestRotation(
     settings,
     openIncidents: openIncidentsOf(current),
     generation: 0,
+    failedRuns: failedRunsOf(current?.output),
   };
   const started = await instances.start(instanceId, input);
   if (started === 'alreadyRunning') {

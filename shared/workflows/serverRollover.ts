@@ -13,7 +13,16 @@ import {
   type SlotChange,
 } from '../domain/rotation';
 import type { OperationRef, PrepareServerOutput, StepError } from '../domain/steps';
-import { callStep, inputOf, log, pageOperator, recordAudit, waitSeconds, type StepOptions } from './steps';
+import {
+  callStep,
+  inputOf,
+  log,
+  pageOperator,
+  recordAudit,
+  undeliveredAudit,
+  waitSeconds,
+  type StepOptions,
+} from './steps';
 
 /** How often a verification that is still settling (Updating, status not yet reported) is looked at again. */
 const VERIFY_ATTEMPTS = 5;
@@ -104,6 +113,7 @@ function outcome(
   extra: Partial<ServerOutcome> = {},
 ): ServerOutcome {
   const { server } = r.input;
+  const auditUndelivered = undeliveredAudit(r.context);
   return {
     serverId: server.serverId,
     serverName: server.serverName,
@@ -111,6 +121,7 @@ function outcome(
     outcome: kind,
     slots: r.slots,
     ...extra,
+    ...(auditUndelivered > 0 ? { auditUndelivered } : {}),
   };
 }
 
