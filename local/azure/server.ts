@@ -244,6 +244,10 @@ export async function startLocalAzure(options: LocalAzureOptions): Promise<Local
         geoBackupKeyURI: de?.['geoBackupKeyURI'],
         geoBackupEncryptionKeyStatus: de?.['geoBackupEncryptionKeyStatus'],
         busy: r.operation?.status === 'InProgress',
+        /** Writes ARM accepted for this server (an operation each), whatever answer the client got. */
+        acceptedOperations: [...world.operations.values()].filter(
+          (o) => o.serverId.toLowerCase() === String(r.json['id']).toLowerCase(),
+        ).length,
       };
     }),
   });
