@@ -77,9 +77,10 @@ export function isRedelivery(request: RotationRequest, current: InstanceInfo | u
 /**
  * Did a run that has ended take this request in (or make it moot)? The finishing run consumes its
  * signals and continues as new for any that needs a run (`signalNeedsRun`), so an instance found
- * ended after a signal either covered it or never saw it. Covered: a sweep's request (the run that
- * ended re-examined everything) and an event naming the version the run handled. Not covered: an
- * operator request (it asks for a run, whatever the last one did), an event for another version.
+ * ended after a signal either covered it or never saw it. The same rules as the run's own
+ * (`signalNeedsRun`): covered are a request naming no version (the run re-examined everything) and one
+ * naming the version the run handled; not covered are an operator request (it asks for a run, whatever
+ * the last one did) and a request naming another version (the sweep names the newest it saw).
  */
 export function coveredByEndedRun(request: RotationRequest, ended: InstanceInfo | undefined): boolean {
   if (ended === undefined || ended.runtimeStatus !== 'Completed') return false;

@@ -29,7 +29,13 @@ describe('is a request raised to an instance that then ended covered by that run
       completed(undefined),
       false,
     ],
-    ["a sweep's request (the run re-examined everything)", request('Sweep', undefined), completed(V2), true],
+    [
+      'a request naming no version (the run re-examined everything)',
+      request('Sweep', undefined),
+      completed(V2),
+      true,
+    ],
+    ['a sweep naming a newer version than the run handled', request('Sweep', V3), completed(V2), false],
     [
       'an operator request (asks for a run whatever happened)',
       request('Operator', undefined),
