@@ -3,10 +3,10 @@ import tseslint from 'typescript-eslint';
 
 const azureSdk = {
   group: ['@azure/*', '!@azure/functions', 'applicationinsights', 'durable-functions/*'],
-  message: 'Only shared/adapters/ and local/ may import Azure SDKs (DESIGN.md dependency rule).',
+  message: 'Only shared/adapters/ and local/ may import Azure SDKs (docs/architecture.md dependency rule).',
 };
 
-// The dependency rule of DESIGN.md, written as lint so it is enforced, not hoped for.
+// The dependency rule of docs/architecture.md, written as lint so it is enforced, not hoped for.
 export const layers = [
   {
     // domain is pure: no SDK, no I/O, nothing of ours but domain. The one exception is the Key Vault

@@ -23,6 +23,7 @@ import {
   requestOperatorRotation,
   rotationStatus,
 } from '../shared/triggers/operator';
+import { readPosture, recordPostureSnapshot } from '../shared/triggers/posture';
 import { runSweep } from '../shared/triggers/sweep';
 import { keyRotationOrchestrator } from '../shared/workflows/keyRotation';
 import { serverRolloverOrchestrator } from '../shared/workflows/serverRollover';
@@ -72,8 +73,18 @@ async function keyVaultEvents(event: unknown, context: InvocationContext): Promi
 app.eventGrid(FUNCTION_NAMES.keyVaultEvents, { extraInputs: [client], handler: keyVaultEvents });
 
 async function reconcileSweep(_timer: Timer, context: InvocationContext): Promise<void> {
-  const result = await runSweep(instancesOf(context), { ...services, config }, new Date());
+  const now = new Date();
+  const instances = instancesOf(context);
+  const result = await runSweep(instances, { ...services, config }, now);
   context.log(`sweep: ${result.keysChecked} key(s), ${result.requested.length} rotation(s) requested`);
+  // The posture snapshot (one PostureSnapshot per server) that the workbook charts; after the sweep's
+  // own work, so a posture read failing never holds a rotation back.
+  try {
+    const posture = await recordPostureSnapshot(instances, { ...services, config }, now);
+    context.log(`posture: ${posture.summary.servers} server(s), ${posture.summary.byRisk.critical} critical`);
+  } catch (e) {
+    context.error(`posture snapshot not recorded: ${e instanceof Error ? e.message : 'error'}`);
+  }
 }
 app.timer(FUNCTION_NAMES.reconcileSweep, {
   schedule: config.sweepSchedule,
@@ -125,4 +136,16 @@ app.http(FUNCTION_NAMES.health, {
   methods: ['GET'],
   authLevel: 'function',
   handler: health,
+});
+
+async function fleetPosture(_request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
+  const report = await readPosture(instancesOf(context), { ...services, config }, new Date());
+  return { status: 200, jsonBody: report };
+}
+app.http(FUNCTION_NAMES.fleetPosture, {
+  route: 'posture',
+  methods: ['GET'],
+  authLevel: 'function',
+  extraInputs: [client],
+  handler: fleetPosture,
 });

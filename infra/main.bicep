@@ -176,11 +176,23 @@ module resourceGroupAccess 'modules/serverAccessResourceGroup.bicep' = [
   }
 ]
 
+// Least privilege for the posture checks: read each vault's properties and the role assignments on it.
+var vaultSubscriptionIds = map(vaults, v => v.subscriptionId)
+module vaultPostureRole 'modules/vaultPostureRole.bicep' = {
+  name: 'vaultPostureRole'
+  params: { assignableSubscriptionIds: vaultSubscriptionIds }
+}
+
 module vaultAccess 'modules/vaultAccess.bicep' = [
   for vault in vaults: {
     name: 'vaultAccess-${vault.name}'
     scope: resourceGroup(vault.subscriptionId, vault.resourceGroup)
-    params: { vaultName: vault.name, principalId: identity.outputs.principalId, autoRotate: autoRotateOnNearExpiry }
+    params: {
+      vaultName: vault.name
+      principalId: identity.outputs.principalId
+      autoRotate: autoRotateOnNearExpiry
+      postureRoleDefinitionId: vaultPostureRole.outputs.roleDefinitionId
+    }
   }
 ]
 

@@ -1,9 +1,11 @@
-import { readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
-import { isFleetFile } from './azure/fleet';
+import { loadFleetFile } from './azure/fleet';
 import { startLocalAzure } from './azure/server';
+import { fail, parseCli, portOption, UsageError } from './cli';
 import { startLocalHost } from './host/host';
+import { lockDataFolder } from './lock';
 import {
   assertLocalCaTrusted,
   connectAppToLocalAzure,
@@ -12,43 +14,72 @@ import {
 } from './app';
 
 const REPO_ROOT = join(__dirname, '..', '..');
+/** Where a running `npm run local` says how to reach it (read by `npm run local:rotate`). */
+export const RUNNING_FILE = join(REPO_ROOT, '.local', 'running.json');
+
+const USAGE = `usage: npm run local -- --fleet <fleet.json> [--app <dir>] [--data <dir>] [--port <azure port>]
+
+Starts the local Azure stand-ins with the fleet file and the local Functions host running the app
+(default: this repository), subscribes the app's Event Grid triggers to the local Key Vault, and prints
+one READY <json> line. Without --data the host's state goes to a fresh temporary folder, removed on exit;
+with --data it persists there (one process per folder). SIGINT/SIGTERM stop both.`;
 
 /**
- * `npm run local -- --fleet <file> [--app <dir>] [--data <dir>] [--port N]`: the local Azure stand-ins
- * and the local Functions host running the app, with every Event Grid trigger of the app subscribed to
- * the local Key Vault's events (validation handshake included). Prints one `READY <json>` line.
+ * `npm run local`: the local Azure stand-ins and the local Functions host running the app, with every
+ * Event Grid trigger of the app subscribed to the local Key Vault's events (validation handshake
+ * included). Prints one `READY <json>` line.
  */
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      fleet: { type: 'string' },
-      app: { type: 'string' },
-      data: { type: 'string' },
-      port: { type: 'string' },
-    },
+  const cli = parseCli({
+    fleet: { type: 'string' },
+    app: { type: 'string' },
+    data: { type: 'string' },
+    port: { type: 'string' },
   });
-  if (values.fleet === undefined) {
-    console.error(
-      'usage: npm run local -- --fleet <fleet.json> [--app <dir>] [--data <dir>] [--port <azure port>]',
-    );
-    process.exit(2);
+  if (cli.help) {
+    console.log(USAGE);
+    return;
   }
-  const fleet: unknown = JSON.parse(readFileSync(values.fleet, 'utf8'));
-  if (!isFleetFile(fleet)) throw new Error(`${values.fleet} is not a fleet file (a JSON object)`);
-  const azure = await startLocalAzure({ fleet, port: values.port === undefined ? 0 : Number(values.port) });
+  const fleetFile = cli.string('fleet');
+  if (fleetFile === undefined) throw new UsageError('--fleet <fleet.json> is required');
+  const port = portOption(cli.string('port'));
+  const { fleet, warnings } = loadFleetFile(fleetFile);
+  for (const w of warnings) console.error(`[local] warning: ${w}`);
+
+  // A new world gets a fresh state folder: durable state from another fleet would only mislead.
+  const data = cli.string('data');
+  const given = data === undefined ? undefined : resolve(data);
+  const dataDir = given ?? mkdtempSync(join(tmpdir(), 'pg-cmk-rotator-local-'));
+  const cleanup = () => {
+    if (given === undefined) rmSync(dataDir, { recursive: true, force: true });
+  };
+  process.once('exit', cleanup);
+  lockDataFolder(dataDir);
+
+  const azure = await startLocalAzure({ fleet, port });
   assertLocalCaTrusted(azure.caCertPath);
   // The app reads its settings and transport when the host loads it: both must be in place first.
   Object.assign(process.env, localAppSettings(azure, fleet, process.env));
   connectAppToLocalAzure(azure);
   const host = await startLocalHost({
-    appRoot: resolve(values.app ?? REPO_ROOT),
-    dataDir: resolve(values.data ?? join(REPO_ROOT, '.local', 'host')),
+    appRoot: resolve(cli.string('app') ?? REPO_ROOT),
+    dataDir,
     now: () => new Date(azure.world.clock.now()),
   });
   const subscriptions = await subscribeEventGridTriggers(azure, host);
-  console.log(
-    `READY ${JSON.stringify({ ...azure.describe(), ...host.describe(), eventGridSubscriptions: subscriptions })}`,
-  );
+  const ready = { ...azure.describe(), ...host.describe(), dataDir, eventGridSubscriptions: subscriptions };
+  mkdirSync(join(REPO_ROOT, '.local'), { recursive: true });
+  writeFileSync(RUNNING_FILE, JSON.stringify({ pid: process.pid, ...ready }, null, 2));
+  process.once('exit', () => {
+    try {
+      // Another `npm run local` started since may have written it: remove only our own.
+      const running = JSON.parse(readFileSync(RUNNING_FILE, 'utf8')) as { pid?: unknown };
+      if (running.pid === process.pid) rmSync(RUNNING_FILE, { force: true });
+    } catch {
+      // already gone
+    }
+  });
+  console.log(`READY ${JSON.stringify(ready)}`);
   let closing = false;
   const shutdown = (signal: string) => {
     if (closing) return;
@@ -60,7 +91,4 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => shutdown('SIGTERM'));
 }
 
-main().catch((e: unknown) => {
-  console.error(`[local] failed to start: ${e instanceof Error ? e.message : String(e)}`);
-  process.exit(1);
-});
+main().catch((e: unknown) => fail('[local] failed to start:', e, USAGE));

@@ -3,6 +3,8 @@ import { ArmServerFleet } from './adapters/armServerFleet';
 import { createAzureCredential } from './adapters/credential';
 import { EventGridKeyVaultEvents } from './adapters/eventGridKeyVaultEvents';
 import { KeyVaultKeysAdapter } from './adapters/keyVaultKeysAdapter';
+import { KeyVaultManagementAdapter } from './adapters/keyVaultManagementAdapter';
+import { RoleAssignmentsAdapter } from './adapters/roleAssignmentsAdapter';
 import { MultiChannelPager, PagerDutyChannel, SignedWebhookChannel, TeamsChannel } from './adapters/pagers';
 import { ResourceGraphServerFleet } from './adapters/resourceGraphServerFleet';
 import { azureTransport } from './adapters/transport';
@@ -12,6 +14,7 @@ import type { KeyVaultEventReader } from './ports/keyVaultEvents';
 import type { KeyVaultKeys } from './ports/keyVaultKeys';
 import type { Pager } from './ports/pager';
 import type { ServerFleet } from './ports/serverFleet';
+import type { KeyRotationPolicies, KeyVaultManagement, RoleAssignments } from './ports/vaultPosture';
 
 /** Everything the activities and triggers use, built once per process from the configuration. */
 export interface Services {
@@ -21,6 +24,11 @@ export interface Services {
   readonly audit: AuditTrail;
   /** Reads Key Vault events as Event Grid delivers them (the intake; a dead-letter replay). */
   readonly events: KeyVaultEventReader;
+  /** Vault properties and access policies (posture checks). */
+  readonly vaults: KeyVaultManagement;
+  /** Azure RBAC role assignments at vault scopes (posture checks). */
+  readonly roleAssignments: RoleAssignments;
+  readonly rotationPolicies: KeyRotationPolicies;
 }
 
 export function createServices(config: Config): Services {
@@ -38,8 +46,17 @@ export function createServices(config: Config): Services {
     ...(teams !== undefined ? [new TeamsChannel(teams.webhookUrl)] : []),
     ...(webhook !== undefined ? [new SignedWebhookChannel(webhook.url, webhook.secret)] : []),
   ]);
+  const keys = new KeyVaultKeysAdapter({ credential, clientOptions });
   return {
-    keys: new KeyVaultKeysAdapter({ credential, clientOptions }),
+    keys,
+    rotationPolicies: keys,
+    // Vaults may live outside the server subscriptions (CMK_VAULT_SUBSCRIPTIONS names theirs).
+    vaults: new KeyVaultManagementAdapter({
+      credential,
+      subscriptions: [...new Set([...config.subscriptions, ...(config.vaultSubscriptions ?? [])])],
+      clientOptions,
+    }),
+    roleAssignments: new RoleAssignmentsAdapter({ credential, clientOptions }),
     fleet,
     pager,
     audit: new ApplicationInsightsAuditTrail({

@@ -26,6 +26,24 @@ export const ROTATION_OPERATOR_ACTIONS = [
   'Microsoft.DBforPostgreSQL/locations/operationResults/read',
 ];
 
+/** What infra/modules/vaultPostureRole.bicep grants the app at each vault (keep the two in step). */
+export const POSTURE_READER_ACTIONS = [
+  'Microsoft.KeyVault/vaults/read',
+  'Microsoft.Authorization/roleAssignments/read',
+];
+
+/** Control-plane actions of the built-in Key Vault Reader and Key Vault Crypto Officer roles. */
+const KEY_VAULT_READER_ACTIONS = [
+  'Microsoft.Authorization/*/read',
+  'Microsoft.Resources/deployments/*',
+  'Microsoft.Resources/subscriptions/resourceGroups/read',
+  'Microsoft.KeyVault/checkNameAvailability/read',
+  'Microsoft.KeyVault/deletedVaults/read',
+  'Microsoft.KeyVault/locations/*/read',
+  'Microsoft.KeyVault/vaults/*/read',
+  'Microsoft.KeyVault/operations/read',
+];
+
 /** Built-in roles by name (their `actions`; `notActions` of Contributor do not matter here). */
 const ROLES: Readonly<Record<string, readonly string[]>> = {
   owner: ['*'],
@@ -36,6 +54,17 @@ const ROLES: Readonly<Record<string, readonly string[]>> = {
     'Microsoft.ManagedIdentity/userAssignedIdentities/*/assign/action',
   ],
   'postgresql cmk rotation operator': ROTATION_OPERATOR_ACTIONS,
+  'postgresql cmk posture reader': POSTURE_READER_ACTIONS,
+  // Key Vault's built-in roles: their control-plane actions (the key permissions they grant on RBAC
+  // vaults are the data plane's business: local/azure/keyvault-rbac.ts).
+  'key vault reader': KEY_VAULT_READER_ACTIONS,
+  'key vault crypto officer': KEY_VAULT_READER_ACTIONS,
+  'key vault crypto user': [],
+  'key vault crypto service encryption user': [
+    'Microsoft.EventGrid/eventSubscriptions/write',
+    'Microsoft.EventGrid/eventSubscriptions/read',
+    'Microsoft.EventGrid/eventSubscriptions/delete',
+  ],
 };
 
 export interface RoleAssignment {
@@ -55,7 +84,8 @@ export function roleAssignmentsFrom(raw: readonly FleetRoleAssignment[]): RoleAs
     if (!/^\/subscriptions\/[^/]+/i.test(a.scope))
       throw new RoleError(`role assignment scope must start with /subscriptions/<id>, got '${a.scope}'`);
     const actions = [...byRole, ...(a.actions ?? [])];
-    if (actions.length === 0) throw new RoleError('a role assignment needs a role or actions');
+    if (actions.length === 0 && a.role === undefined)
+      throw new RoleError('a role assignment needs a role or actions');
     return { principalId: a.principalId, scope: a.scope, actions };
   });
 }
@@ -74,9 +104,13 @@ function assignments(world: World): readonly RoleAssignment[] {
     scope: `/subscriptions/${s}`,
     actions: ROTATION_OPERATOR_ACTIONS,
   }));
-  // infra/modules/vaultAccess.bicep: Key Vault Reader on each vault.
+  // infra/modules/vaultAccess.bicep: Key Vault Reader and the posture reader on each vault.
   for (const v of world.vaults.values())
-    computed.push({ principalId: '*', scope: vaultArmId(v), actions: ['Microsoft.KeyVault/*/read'] });
+    computed.push({
+      principalId: '*',
+      scope: vaultArmId(v),
+      actions: ['Microsoft.KeyVault/*/read', ...POSTURE_READER_ACTIONS],
+    });
   defaults.set(world, { servers: world.servers.size, assignments: computed });
   return computed;
 }

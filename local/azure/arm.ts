@@ -9,6 +9,14 @@ import {
 import { ACTIONS, isAllowed, requireAction, requireLinkedIdentities } from './arm-authz';
 import { operationBody, operationUrls } from './arm-operations';
 import { patchServer } from './arm-patch';
+import {
+  AUTHORIZATION_API_VERSIONS,
+  KEYVAULT_API_VERSIONS,
+  getVault,
+  listRoleAssignments,
+  listVaults,
+  roleAssignmentScope,
+} from './arm-keyvault';
 import { jsonBody, type HttpError, type Reply, type Request } from './http';
 import type { ServerRecord } from './world';
 
@@ -39,6 +47,8 @@ interface RouteSpec {
   readonly operation: string;
   /** Which ARM token bucket the request draws from. */
   readonly kind: 'reads' | 'writes';
+  /** The api-versions the resource provider accepts; default: the flexible server RP's. */
+  readonly apiVersions?: readonly string[];
   readonly handle: (call: Call) => Reply;
 }
 
@@ -91,6 +101,23 @@ const ROUTES: readonly RouteSpec[] = [
       return patchServer(call.ctx, findServer(call), call.req);
     },
   },
+  {
+    method: 'GET',
+    template: 'subscriptions/{sub}/providers/Microsoft.KeyVault/vaults',
+    operation: 'vaults.listBySubscription',
+    kind: 'reads',
+    apiVersions: KEYVAULT_API_VERSIONS,
+    handle: (call) => listVaults(call.ctx.world, call.sub, call.principal),
+  },
+  {
+    method: 'GET',
+    template: 'subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.KeyVault/vaults/{name}',
+    operation: 'vaults.get',
+    kind: 'reads',
+    apiVersions: KEYVAULT_API_VERSIONS,
+    handle: (call) =>
+      getVault(call.ctx.world, call.sub, call.params['rg'] ?? '', call.params['name'] ?? '', call.principal),
+  },
 ];
 
 const COMPILED = ROUTES.map((r) => ({ ...r, segments: r.template.split('/') }));
@@ -118,6 +145,25 @@ export function routeArm(ctx: ArmContext, req: Request): ArmRoute {
   });
   if (parts[0]?.toLowerCase() !== 'subscriptions' || parts[1] === undefined)
     return fail(armError(404, 'InvalidResourceType', `No route for ${req.path}.`));
+  const scope = roleAssignmentScope(req.path);
+  if (scope !== undefined && req.method === 'GET') {
+    const sub = parts[1].toLowerCase();
+    return {
+      operation: 'roleAssignments.listForScope',
+      handle: () => {
+        const principal = authorizeArm(req, AUTHORIZATION_API_VERSIONS);
+        if (!knownSubscriptions(ctx.world).has(sub))
+          throw armError(
+            404,
+            'SubscriptionNotFound',
+            `The subscription '${parts[1] ?? ''}' could not be found.`,
+          );
+        const headers = throttle(ctx, sub, principal, 'reads');
+        const reply = listRoleAssignments(ctx.world, req, scope, principal);
+        return { ...reply, headers: { ...headers, ...reply.headers } };
+      },
+    };
+  }
   for (const route of COMPILED) {
     if (route.method !== req.method) continue;
     const params = match(route.segments, parts);
@@ -126,7 +172,7 @@ export function routeArm(ctx: ArmContext, req: Request): ArmRoute {
     return {
       operation: route.operation,
       handle: () => {
-        const principal = authorizeArm(req, ARM_API_VERSIONS);
+        const principal = authorizeArm(req, route.apiVersions ?? ARM_API_VERSIONS);
         if (!knownSubscriptions(ctx.world).has(sub))
           throw armError(
             404,

@@ -1,3 +1,7 @@
+import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
+import { readFileSync } from 'node:fs';
+import fleetSchema from './fleet.schema.json';
+
 /**
  * The fleet file: what the local Azure holds when it starts. Servers are ARM `Server` JSON exactly as
  * `GET` returns it, so examples from the REST specs (and `az ... show` output) seed it unchanged.
@@ -15,6 +19,10 @@ export interface FleetFile {
    * Azure RBAC role assignments ARM checks callers against (flexibleServers/read and /write, and
    * userAssignedIdentities/assign/action on every identity a request body assigns). Absent: every
    * caller holds what infra grants the app (the rotation operator role) on every server subscription.
+   * Role assignments that name a Key Vault role ("Key Vault Crypto Service Encryption User", "Key Vault
+   * Crypto User", "Key Vault Crypto Officer", "Key Vault Reader") at or above an RBAC vault grant that
+   * role's key permissions on it, and `GET .../providers/Microsoft.Authorization/roleAssignments` lists
+   * them (local/azure/keyvault-rbac.ts). See local/README.md.
    */
   readonly roleAssignments?: readonly FleetRoleAssignment[];
   readonly behaviour?: FleetBehaviour;
@@ -38,8 +46,9 @@ export interface FleetRoleAssignment {
   /** `/subscriptions/<id>[/resourceGroups/<rg>[/providers/<type>/<name>]]`; covers everything below it. */
   readonly scope: string;
   /**
-   * A built-in role name (`Owner`, `Contributor`, `Reader`, `Managed Identity Operator`) or the infra's
-   * `PostgreSQL CMK Rotation Operator`; and/or explicit `actions` (wildcards `*` allowed).
+   * A built-in role name (`Owner`, `Contributor`, `Reader`, `Managed Identity Operator`, the Key Vault
+   * roles above) or the infra's `PostgreSQL CMK Rotation Operator` / `PostgreSQL CMK Posture Reader`;
+   * and/or explicit `actions` (wildcards `*` allowed).
    */
   readonly role?: string;
   readonly actions?: readonly string[];
@@ -70,6 +79,28 @@ export interface FleetVault {
   readonly access?: readonly FleetAccess[];
   /** When true, callers (the app's principal) also need permissions in `access`. Default false. */
   readonly enforceCallerAccess?: boolean;
+  /**
+   * ARM properties of the vault (`GET Microsoft.KeyVault/vaults`), for the posture checks. Defaults are
+   * what a vault created today gets: tenant of the fleet, soft delete on, 90 days retention, purge
+   * protection off, Azure RBAC on, public network access enabled with no firewall.
+   * With RBAC (`enableRbacAuthorization`, default true) `access` entries show as role assignments at the
+   * vault; with access policies (false) as `properties.accessPolicies`.
+   */
+  readonly tenantId?: string;
+  readonly enableSoftDelete?: boolean;
+  readonly softDeleteRetentionInDays?: number;
+  readonly enablePurgeProtection?: boolean;
+  readonly enableRbacAuthorization?: boolean;
+  /** `Enabled` or `Disabled`. */
+  readonly publicNetworkAccess?: string;
+  readonly networkAcls?: {
+    /** `AzureServices` or `None`. */
+    readonly bypass?: string;
+    /** `Allow` or `Deny`. */
+    readonly defaultAction?: string;
+    readonly ipRules?: readonly string[];
+    readonly virtualNetworkRules?: readonly string[];
+  };
   readonly keys?: readonly FleetKey[];
 }
 
@@ -128,6 +159,204 @@ export interface Bucket {
   readonly perSecond: number;
 }
 
-export function isFleetFile(v: unknown): v is FleetFile {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
+/** A fleet file that cannot be loaded: every problem with its JSON path, one per line. */
+export class FleetFileError extends Error {
+  constructor(
+    readonly file: string,
+    readonly problems: readonly string[],
+  ) {
+    super(`${file} is not a valid fleet file:\n${problems.map((p) => `  ${p}`).join('\n')}`);
+  }
+}
+
+export interface FleetCheck {
+  /** What makes the file unusable (`vaults[0].keys[1].versions: required`). Empty when it is valid. */
+  readonly problems: string[];
+  /** What is allowed but probably not meant (a server pinned to a vault or version the file lacks). */
+  readonly warnings: string[];
+}
+
+/** Key Vault key permissions (access policies), compared case-insensitively as Key Vault does. */
+const KEY_PERMISSIONS = new Set(
+  [
+    'get',
+    'list',
+    'create',
+    'update',
+    'import',
+    'delete',
+    'recover',
+    'backup',
+    'restore',
+    'decrypt',
+    'encrypt',
+    'unwrapKey',
+    'wrapKey',
+    'verify',
+    'sign',
+    'rotate',
+    'getRotationPolicy',
+    'setRotationPolicy',
+    'purge',
+    'release',
+  ].map((p) => p.toLowerCase()),
+);
+
+let compiled: ValidateFunction | undefined;
+function schemaValidator(): ValidateFunction {
+  compiled ??= new Ajv({ allErrors: true, strict: true }).compile(fleetSchema);
+  return compiled;
+}
+
+/** What the schema's named patterns mean, in words (ajv reports the pattern itself). */
+const PATTERN_MEANING = new Map<string, string>(
+  (
+    [
+      ['time', 'must be ISO-8601 or now, now-300d, now+1y (units s, m, h, d, w, y)'],
+      ['uuid', 'must be a UUID'],
+      [
+        'identityId',
+        'must be a user-assigned identity id (/subscriptions/<uuid>/resourceGroups/<rg>/providers/Microsoft.ManagedIdentity/userAssignedIdentities/<name>)',
+      ],
+      [
+        'serverId',
+        'must be a flexible server id (/subscriptions/<uuid>/resourceGroups/<rg>/providers/Microsoft.DBforPostgreSQL/flexibleServers/<name>)',
+      ],
+    ] as const
+  ).map(([name, meaning]) => [fleetSchema.definitions[name].pattern, meaning]),
+);
+
+/** `/vaults/0/keys/1` → `vaults[0].keys[1]` (JSON Pointer to the path people read). */
+function readablePath(pointer: string, child?: string): string {
+  const parts = pointer
+    .split('/')
+    .slice(1)
+    .map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'));
+  if (child !== undefined) parts.push(child);
+  let out = '';
+  for (const p of parts)
+    out += /^\d+$/.test(p)
+      ? `[${p}]`
+      : /^[A-Za-z_$][\w$]*$/.test(p)
+        ? `${out === '' ? '' : '.'}${p}`
+        : `[${JSON.stringify(p)}]`;
+  return out === '' ? '(file)' : out;
+}
+
+function describe(e: ErrorObject): string {
+  const params = e.params as Record<string, unknown>;
+  switch (e.keyword) {
+    case 'required':
+      return `${readablePath(e.instancePath, String(params['missingProperty']))}: required`;
+    case 'additionalProperties':
+      return `${readablePath(e.instancePath, String(params['additionalProperty']))}: unknown property`;
+    case 'pattern':
+      return `${readablePath(e.instancePath)}: ${PATTERN_MEANING.get(String(params['pattern'])) ?? `must match ${String(params['pattern'])}`}`;
+    case 'enum':
+      return `${readablePath(e.instancePath)}: must be one of ${(params['allowedValues'] as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`;
+    default:
+      return `${readablePath(e.instancePath)}: ${e.message ?? e.keyword}`;
+  }
+}
+
+const KEY_URI =
+  /^https:\/\/([a-z0-9-]+)\.(?:vault|managedhsm)\.azure\.net(?::443)?\/keys\/([^/]+)(?:\/([^/]*))?\/?$/i;
+
+/**
+ * Checks a parsed fleet file against `fleet.schema.json` and the references between its parts, before
+ * anything starts. Every problem is reported with its JSON path; nothing here throws on bad input.
+ */
+export function checkFleet(value: unknown): FleetCheck {
+  const validate = schemaValidator();
+  if (!validate(value)) {
+    return { problems: [...new Set((validate.errors ?? []).map(describe))], warnings: [] };
+  }
+  const fleet = value as FleetFile;
+  const problems: string[] = [];
+  const warnings: string[] = [];
+  const identities = new Set((fleet.identities ?? []).map((i) => i.id.toLowerCase()));
+  const vaultNames = new Map<string, FleetVault>();
+  (fleet.vaults ?? []).forEach((v, vi) => {
+    if (vaultNames.has(v.name.toLowerCase())) problems.push(`vaults[${vi}].name: duplicate vault ${v.name}`);
+    vaultNames.set(v.name.toLowerCase(), v);
+    (v.access ?? []).forEach((a, ai) => {
+      const at = `vaults[${vi}].access[${ai}]`;
+      if (a.identity === undefined && a.principalId === undefined)
+        problems.push(`${at}: needs identity or principalId`);
+      if (a.identity !== undefined && !identities.has(a.identity.toLowerCase()))
+        problems.push(`${at}.identity: not listed in identities`);
+      a.permissions.forEach((p, pi) => {
+        if (!KEY_PERMISSIONS.has(p.toLowerCase()))
+          problems.push(`${at}.permissions[${pi}]: unknown key permission "${p}"`);
+      });
+    });
+    const keyNames = new Set<string>();
+    (v.keys ?? []).forEach((k, ki) => {
+      if (keyNames.has(k.name.toLowerCase()))
+        problems.push(`vaults[${vi}].keys[${ki}].name: duplicate key ${k.name}`);
+      keyNames.add(k.name.toLowerCase());
+      const versions = new Set<string>();
+      k.versions.forEach((ver, xi) => {
+        if (ver.version === undefined) return;
+        if (versions.has(ver.version.toLowerCase()))
+          problems.push(`vaults[${vi}].keys[${ki}].versions[${xi}].version: duplicate version`);
+        versions.add(ver.version.toLowerCase());
+      });
+    });
+  });
+  const serverIds = new Set<string>();
+  (fleet.servers ?? []).forEach((raw, si) => {
+    const server = raw as { id: string; properties?: { dataEncryption?: Record<string, unknown> } };
+    if (serverIds.has(server.id.toLowerCase())) problems.push(`servers[${si}].id: duplicate server`);
+    serverIds.add(server.id.toLowerCase());
+    const name = server.id.split('/').pop() ?? '';
+    const de = server.properties?.dataEncryption ?? {};
+    for (const field of ['primaryKeyURI', 'geoBackupKeyURI']) {
+      const uri = de[field];
+      if (typeof uri !== 'string' || uri === '') continue;
+      const at = `servers[${si}].properties.dataEncryption.${field}`;
+      const m = KEY_URI.exec(uri);
+      if (m === null) {
+        warnings.push(`${at}: ${name} uses ${uri}, which is not a Key Vault key URI`);
+        continue;
+      }
+      const [, vaultName = '', keyName = '', version = ''] = m;
+      const vault = vaultNames.get(vaultName.toLowerCase());
+      const key = vault?.keys?.find((k) => k.name.toLowerCase() === keyName.toLowerCase());
+      if (vault === undefined)
+        warnings.push(`${at}: ${name} is pinned to vault ${vaultName}, which the file does not define`);
+      else if (key === undefined)
+        warnings.push(`${at}: ${name} uses key ${keyName}, which vault ${vaultName} does not define`);
+      else if (
+        version !== '' &&
+        !key.versions.some((x) => x.version?.toLowerCase() === version.toLowerCase())
+      )
+        warnings.push(
+          `${at}: ${name} is pinned to version ${version} of ${vaultName}/${keyName}, which the file does not define`,
+        );
+    }
+  });
+  return { problems, warnings };
+}
+
+/** Reads, parses and checks a fleet file: a valid FleetFile and its warnings, or FleetFileError. */
+export function loadFleetFile(path: string): { fleet: FleetFile; warnings: string[] } {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new FleetFileError(path, [
+      code === 'ENOENT' ? 'no such file' : `cannot read it (${code ?? String(e)})`,
+    ]);
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (e) {
+    throw new FleetFileError(path, [`not JSON: ${e instanceof Error ? e.message : String(e)}`]);
+  }
+  const { problems, warnings } = checkFleet(value);
+  if (problems.length > 0) throw new FleetFileError(path, problems);
+  return { fleet: value as FleetFile, warnings };
 }

@@ -62,6 +62,25 @@ export interface Vault {
   enforceCallerAccess: boolean;
   /** A Key Vault (`<name>.vault.azure.net`) or a Managed HSM (`<name>.managedhsm.azure.net`). */
   readonly kind: 'vault' | 'managedHsm';
+  /** ARM properties the control plane serves for a Key Vault (local/azure/arm-keyvault.ts). */
+  readonly arm: VaultArm;
+}
+
+export interface VaultArm {
+  readonly tenantId: string;
+  readonly enableSoftDelete: boolean;
+  readonly softDeleteRetentionInDays: number;
+  readonly enablePurgeProtection: boolean;
+  readonly enableRbacAuthorization: boolean;
+  readonly publicNetworkAccess: string;
+  readonly networkAcls:
+    | {
+        readonly bypass: string;
+        readonly defaultAction: string;
+        readonly ipRules: readonly string[];
+        readonly virtualNetworkRules: readonly string[];
+      }
+    | undefined;
 }
 
 /** The data-plane host of a vault or Managed HSM (public cloud; the seam maps it to loopback). */

@@ -52,6 +52,35 @@ export interface LocalAzure {
   close(): Promise<void>;
 }
 
+/** The admin routes, served as an index at `GET /admin` (and documented in local/README.md). */
+export const ADMIN_ROUTES: readonly (readonly [method: string, path: string, what: string])[] = [
+  ['GET', '/admin', 'this index'],
+  ['GET', '/admin/state', 'vaults, keys, versions and a summary of every server'],
+  ['GET', '/admin/servers', 'servers as ARM JSON'],
+  ['GET', '/admin/clock', 'the stand-in clock (real time plus an offset)'],
+  ['POST', '/admin/clock/advance', 'move the clock: {"ms"|"seconds"|"days": n}'],
+  ['GET', '/admin/faults', 'fault rules'],
+  [
+    'POST',
+    '/admin/faults',
+    'add a fault rule {service, operation?, pathContains?, status?, code?, retryAfterSeconds?, latencyMs?, rate?, count?}',
+  ],
+  ['DELETE', '/admin/faults', 'remove every fault rule'],
+  ['GET', '/admin/eventgrid/subscriptions', 'Event Grid subscriptions'],
+  [
+    'POST',
+    '/admin/eventgrid/subscriptions',
+    'subscribe {name, endpoint, eventTypes?, vaults?, maxDeliveryAttempts?, eventTimeToLiveMinutes?, deadLetter?}',
+  ],
+  ['GET', '/admin/deliveries', 'every Event Grid delivery with its attempts and final state'],
+  ['POST', '/admin/vaults/<vault>/access', 'grant key permissions {identity or principalId, permissions}'],
+  ['DELETE', '/admin/vaults/<vault>/access', 'revoke key permissions {identity or principalId, permissions}'],
+  ['GET', '/admin/telemetry', 'what the Application Insights ingestion received'],
+  ['GET', '/admin/pages', 'PagerDuty events and incident state'],
+  ['GET', '/admin/webhooks', 'what the webhooks (Teams, generic) received'],
+  ['GET', '/admin/requests', 'a log of every request (service, operation, status)'],
+];
+
 const REPO_ROOT = join(__dirname, '..', '..', ...(__dirname.includes(join('dist', 'local')) ? ['..'] : []));
 
 export async function startLocalAzure(options: LocalAzureOptions): Promise<LocalAzure> {
@@ -104,7 +133,7 @@ export async function startLocalAzure(options: LocalAzureOptions): Promise<Local
         req.path.slice(7),
         () => captures.hook(req.path.slice(7), req),
       ];
-    } else if (req.path.startsWith('/admin/')) {
+    } else if (req.path === '/admin' || req.path.startsWith('/admin/')) {
       [service, operation, handle] = ['admin', req.path, () => admin(req)];
     } else {
       return {
@@ -144,6 +173,11 @@ export async function startLocalAzure(options: LocalAzureOptions): Promise<Local
     const path = req.path.replace(/\/$/, '');
     const m = req.method;
     const ok = (body: unknown): Reply => ({ status: 200, body });
+    if (path === '/admin' && m === 'GET')
+      return ok({
+        about: 'Admin API of the local Azure stand-ins (loopback only); local/README.md describes it.',
+        routes: ADMIN_ROUTES.map(([method, route, what]) => ({ method, path: route, what })),
+      });
     if (path === '/admin/clock' && m === 'GET') return ok({ now: world.clock.nowIso() });
     if (path === '/admin/clock/advance' && m === 'POST') {
       const body = jsonBody(req);

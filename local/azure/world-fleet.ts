@@ -10,6 +10,7 @@ import {
   type Vault,
   type VaultKey,
 } from './keyvault-model';
+import { applyKeyVaultRoleAssignments } from './keyvault-rbac';
 import { grant } from './world-grants';
 import { markPastNotifications, normalizePolicy } from './world-keys';
 import { evaluateServers } from './world-time';
@@ -53,7 +54,26 @@ export async function loadWorld(
       access: [],
       enforceCallerAccess: v.enforceCallerAccess ?? false,
       kind: v.kind ?? 'vault',
+      arm: {
+        tenantId: v.tenantId ?? world.tenantId,
+        enableSoftDelete: v.enableSoftDelete ?? true,
+        softDeleteRetentionInDays: v.softDeleteRetentionInDays ?? 90,
+        enablePurgeProtection: v.enablePurgeProtection ?? false,
+        enableRbacAuthorization: v.enableRbacAuthorization ?? true,
+        publicNetworkAccess: v.publicNetworkAccess ?? 'Enabled',
+        networkAcls:
+          v.networkAcls === undefined
+            ? undefined
+            : {
+                bypass: v.networkAcls.bypass ?? 'AzureServices',
+                defaultAction: v.networkAcls.defaultAction ?? 'Allow',
+                ipRules: [...(v.networkAcls.ipRules ?? [])],
+                virtualNetworkRules: [...(v.networkAcls.virtualNetworkRules ?? [])],
+              },
+      },
     };
+    if (vault.arm.softDeleteRetentionInDays < 7 || vault.arm.softDeleteRetentionInDays > 90)
+      throw new FleetError(`vault ${vault.name}: softDeleteRetentionInDays must be 7 to 90`);
     if (world.vaults.has(vault.name))
       throw new FleetError(`two vaults or HSMs named ${vault.name}: the stand-in keys them by name`);
     for (const a of v.access ?? []) grant(world, vault, a.identity ?? a.principalId ?? '', a.permissions);
@@ -102,6 +122,7 @@ export async function loadWorld(
       throw e;
     }
   }
+  applyKeyVaultRoleAssignments(world, fleet.roleAssignments ?? []);
   // Key health is part of the state from the first request on, not from the first clock tick.
   evaluateServers(world);
   return world;

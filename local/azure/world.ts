@@ -1,3 +1,4 @@
+import type { KeyVaultRoleAssignment } from './keyvault-rbac';
 import type { KeyObject } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { RoleAssignment } from './arm-authz';
@@ -79,6 +80,8 @@ export class World {
   roleAssignments: readonly RoleAssignment[] | undefined = undefined;
   /** Clock time of the last key status check of the servers (world-time). */
   lastStatusCheck = 0;
+  /** Fleet role assignments that name Key Vault data-plane roles (local/azure/keyvault-rbac.ts). */
+  readonly keyVaultRoleAssignments: KeyVaultRoleAssignment[] = [];
 
   constructor(
     readonly clock: Clock,

@@ -3,6 +3,9 @@ import { KeyClient, type KeyClientOptions, type KeyProperties, type KeyVaultKey 
 import { formatKeyUri, keyRef, parseKeyUri } from '../domain/keyId';
 import type { KeyInfo, KeyVersionInfo } from '../domain/model';
 import type { KeyVaultKeys } from '../ports/keyVaultKeys';
+import type { RotationPolicySummary } from '../domain/posture';
+import { summarizeRotationPolicy } from '../domain/postureRules';
+import type { KeyRotationPolicies } from '../ports/vaultPosture';
 import { mapAzureError } from './azureErrors';
 import { writeOnceOptions } from './writeOnce';
 
@@ -52,7 +55,7 @@ export interface KeyVaultKeysAdapterOptions {
 }
 
 /** `KeyVaultKeys` over `@azure/keyvault-keys`. One client per vault, created on first use. */
-export class KeyVaultKeysAdapter implements KeyVaultKeys {
+export class KeyVaultKeysAdapter implements KeyVaultKeys, KeyRotationPolicies {
   private readonly clients = new Map<string, KeyClient>();
   private readonly writeClients = new Map<string, KeyClient>();
 
@@ -146,6 +149,23 @@ export class KeyVaultKeysAdapter implements KeyVaultKeys {
       return fromKey(await this.writeClient(ref.vaultUrl).rotateKey(keyName));
     } catch (e) {
       throw mapAzureError(e, `rotating key ${keyName} in ${ref.vaultName}`);
+    }
+  }
+
+  async readRotationPolicy(vaultUrl: string, keyName: string): Promise<RotationPolicySummary> {
+    const ref = keyRef(vaultUrl, keyName);
+    try {
+      const policy = await this.client(ref.vaultUrl).getKeyRotationPolicy(keyName);
+      return summarizeRotationPolicy({
+        lifetimeActions: (policy.lifetimeActions ?? []).map((a) => ({
+          action: a.action,
+          timeAfterCreate: a.timeAfterCreate,
+          timeBeforeExpiry: a.timeBeforeExpiry,
+        })),
+        expiresIn: policy.expiresIn,
+      });
+    } catch (e) {
+      throw mapAzureError(e, `reading the rotation policy of key ${keyName} in ${ref.vaultName}`);
     }
   }
 }

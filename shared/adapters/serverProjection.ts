@@ -32,7 +32,12 @@ function identityOf(v: unknown): IdentityInfo | undefined {
       };
     }
   }
-  return { type: str(v['type']) ?? 'None', userAssignedIdentities: map };
+  const tenantId = str(v['tenantId']);
+  return {
+    type: str(v['type']) ?? 'None',
+    ...(tenantId !== undefined ? { tenantId } : {}),
+    userAssignedIdentities: map,
+  };
 }
 
 function dataEncryptionOf(v: unknown): DataEncryptionInfo | undefined {
@@ -46,6 +51,13 @@ function dataEncryptionOf(v: unknown): DataEncryptionInfo | undefined {
     primaryEncryptionKeyStatus: str(v['primaryEncryptionKeyStatus']),
     geoBackupEncryptionKeyStatus: str(v['geoBackupEncryptionKeyStatus']),
   };
+}
+
+/** `properties.replica.role` (2023-06-01-preview and later) or the older `properties.replicationRole`. */
+function replicationRoleOf(props: Json): { replicationRole?: string } {
+  const replica = props['replica'];
+  const role = (isObject(replica) ? str(replica['role']) : undefined) ?? str(props['replicationRole']);
+  return role !== undefined ? { replicationRole: role } : {};
 }
 
 /** From ARM's wire JSON (`properties.*` nested), as Resource Graph rows and raw GETs carry it. */
@@ -64,6 +76,7 @@ export function serverFromArmJson(raw: unknown): ServerSnapshot {
     tags: tagsOf(raw['tags']),
     identity: identityOf(raw['identity']),
     dataEncryption: dataEncryptionOf(props['dataEncryption']),
+    ...replicationRoleOf(props),
   };
 }
 
@@ -80,5 +93,6 @@ export function serverFromSdk(server: Server): ServerSnapshot {
     tags: tagsOf(server.tags),
     identity: identityOf(server.identity),
     dataEncryption: dataEncryptionOf(server.dataEncryption),
+    ...replicationRoleOf({ replica: server.replica, replicationRole: server.replicationRole }),
   };
 }

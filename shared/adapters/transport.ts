@@ -5,7 +5,7 @@ import type { PipelinePolicy, PipelineRetryOptions } from '@azure/core-rest-pipe
  * How the adapters reach Azure when not the default (managed identity, public endpoints). In Azure
  * nothing sets it. The local runtime sets it once, before it loads the app, so the unchanged
  * `functions/` talk to the HTTPS stand-ins with a local token credential: the one place the product
- * lets the offline runtime in (DESIGN.md: "the redirection to loopback lives in one seam").
+ * lets the offline runtime in (docs/architecture.md: "the redirection to loopback lives in one seam").
  */
 export interface AzureTransport {
   readonly credential: TokenCredential;

@@ -24,6 +24,8 @@ export const AUDIT_STEPS = [
   'SweepCompleted',
   'PagerChannelDisabled',
   'AuditUndelivered',
+  /** One per server per sweep: its posture (risk, versions, expiry countdown); see shared/triggers/posture.ts. */
+  'PostureSnapshot',
 ] as const;
 export type AuditStep = (typeof AUDIT_STEPS)[number];
 

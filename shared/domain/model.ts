@@ -46,6 +46,8 @@ export interface DataEncryptionInfo {
 
 export interface IdentityInfo {
   readonly type: string;
+  /** `identity.tenantId`: the Entra tenant of the server's identities, when ARM reports it. */
+  readonly tenantId?: string | undefined;
   /** Keyed by the identity's ARM id, as ARM returns it. */
   readonly userAssignedIdentities: Readonly<
     Record<string, { readonly principalId?: string; readonly clientId?: string }>
@@ -64,6 +66,8 @@ export interface ServerSnapshot {
   readonly tags: Readonly<Record<string, string>>;
   readonly identity: IdentityInfo | undefined;
   readonly dataEncryption: DataEncryptionInfo | undefined;
+  /** `properties.replica.role` (or the older `properties.replicationRole`): Primary, AsyncReplica, ... */
+  readonly replicationRole?: string | undefined;
 }
 
 export type Slot = 'primary' | 'geoBackup';

@@ -11,6 +11,8 @@ export const FUNCTION_NAMES = {
   rotateKeyNow: 'rotateKeyNow',
   /** HTTP trigger: `GET /api/health`, pager channels and their state (function key). */
   health: 'health',
+  /** HTTP trigger: the fleet posture (`GET /api/posture`). */
+  fleetPosture: 'fleetPosture',
   keyRotation: 'keyRotation',
   serverRollover: 'serverRollover',
 } as const;

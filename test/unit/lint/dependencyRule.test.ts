@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 
-/** The DESIGN.md dependency rule, checked by running the project's own lint configuration. */
+/** The dependency rule of docs/architecture.md, checked by running the project's own lint configuration. */
 const cases: [string, string, string, boolean][] = [
   [
     'domain may use the pure identifier parser',

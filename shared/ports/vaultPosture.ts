@@ -1,0 +1,21 @@
+import type { RoleAssignmentInfo, RotationPolicySummary, VaultProperties } from '../domain/posture';
+
+/**
+ * Key Vault's control plane (ARM `Microsoft.KeyVault/vaults`): vault properties and access policies,
+ * for the posture checks. Read-only. Adapters throw the named errors of `./errors`.
+ */
+export interface KeyVaultManagement {
+  /** Every vault the caller may read in the subscriptions in scope. */
+  listVaults(): Promise<VaultProperties[]>;
+}
+
+/** Azure RBAC role assignments (ARM `Microsoft.Authorization/roleAssignments`). Read-only. */
+export interface RoleAssignments {
+  /** Assignments at or above `scope` (ARM's `$filter=atScope()`), following every page. */
+  listAtScope(scope: string): Promise<RoleAssignmentInfo[]>;
+}
+
+/** A key's rotation policy (Key Vault data plane `GET /keys/<name>/rotationpolicy`). */
+export interface KeyRotationPolicies {
+  readRotationPolicy(vaultUrl: string, keyName: string): Promise<RotationPolicySummary>;
+}
