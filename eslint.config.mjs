@@ -163,6 +163,28 @@ export const layers = [
     },
   },
   {
+    // The CLI talks to the app over HTTP only: no SDK, no adapters, nothing of the app's insides.
+    files: ['cli/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['@azure/*', 'applicationinsights', 'durable-functions', 'durable-functions/*'],
+              message: 'The CLI talks HTTP only.',
+            },
+            {
+              group: ['**/shared/**', '**/functions/**', '**/local/**'],
+              message:
+                'The CLI talks HTTP only: it shares no code with the app (not deployed with it, not loaded by it).',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     files: ['test/unit/**/*.ts'],
     rules: {
       'no-restricted-imports': [

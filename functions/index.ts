@@ -14,17 +14,18 @@ import { FUNCTION_NAMES } from '../shared/domain/names';
 import { STEP_NAMES, type OrchestrationContract } from '../shared/domain/steps';
 import { handleKeyVaultEvent } from '../shared/triggers/keyVaultEvents';
 import { auditStartup, healthReport } from '../shared/triggers/health';
+import { operatorCaller } from '../shared/triggers/operator';
 import {
-  OperatorDependencyError,
-  OperatorKeyNotFoundError,
-  OperatorRequestError,
-  operatorCaller,
-  parseOperatorNote,
-  requestOperatorRotation,
-  rotationStatus,
-} from '../shared/triggers/operator';
-import { readPosture, recordPostureSnapshot } from '../shared/triggers/posture';
-import { runSweep } from '../shared/triggers/sweep';
+  getPlan,
+  getRotation,
+  getRotations,
+  getStatusPage,
+  postReplay,
+  postRetry,
+  postRotation,
+  postSweep,
+} from '../shared/triggers/operatorApi';
+import { readPosture, sweepWithPostureSnapshot } from '../shared/triggers/posture';
 import { keyRotationOrchestrator } from '../shared/workflows/keyRotation';
 import { serverRolloverOrchestrator } from '../shared/workflows/serverRollover';
 
@@ -73,18 +74,15 @@ async function keyVaultEvents(event: unknown, context: InvocationContext): Promi
 app.eventGrid(FUNCTION_NAMES.keyVaultEvents, { extraInputs: [client], handler: keyVaultEvents });
 
 async function reconcileSweep(_timer: Timer, context: InvocationContext): Promise<void> {
-  const now = new Date();
-  const instances = instancesOf(context);
-  const result = await runSweep(instances, { ...services, config }, now);
-  context.log(`sweep: ${result.keysChecked} key(s), ${result.requested.length} rotation(s) requested`);
-  // The posture snapshot (one PostureSnapshot per server) that the workbook charts; after the sweep's
-  // own work, so a posture read failing never holds a rotation back.
-  try {
-    const posture = await recordPostureSnapshot(instances, { ...services, config }, now);
-    context.log(`posture: ${posture.summary.servers} server(s), ${posture.summary.byRisk.critical} critical`);
-  } catch (e) {
-    context.error(`posture snapshot not recorded: ${e instanceof Error ? e.message : 'error'}`);
-  }
+  // The services' clock: the wall clock in Azure, the stand-ins' clock locally.
+  const { sweep, posture } = await sweepWithPostureSnapshot(
+    instancesOf(context),
+    { ...services, config },
+    services.now(),
+  );
+  context.log(`sweep: ${sweep.keysChecked} key(s), ${sweep.requested.length} rotation(s) requested`);
+  if ('error' in posture) context.error(`posture snapshot not recorded: ${posture.error}`);
+  else context.log(`posture: ${posture.servers} server(s), ${posture.byRisk.critical} critical`);
 }
 app.timer(FUNCTION_NAMES.reconcileSweep, {
   schedule: config.sweepSchedule,
@@ -92,41 +90,67 @@ app.timer(FUNCTION_NAMES.reconcileSweep, {
   handler: reconcileSweep,
 });
 
-async function rotateKeyNow(request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
-  const { vault = '', key = '' } = request.params;
-  try {
-    if (request.method === 'GET') {
-      const { instanceId, info } = await rotationStatus(instancesOf(context), config, vault, key);
-      return info === undefined
-        ? { status: 404, jsonBody: { instanceId, error: 'no rotation has run for this key' } }
-        : { status: 200, jsonBody: { instanceId, runtimeStatus: info.runtimeStatus, output: info.output } };
-    }
-    const note = parseOperatorNote(await request.text());
-    const caller = operatorCaller(config, request.headers.get('x-ms-client-principal-name'));
-    const outcome = await requestOperatorRotation(
+// The operator API (function key; or App Service Authentication in front). Handlers in shared/triggers/operatorApi.ts.
+const api = { ...services, config };
+const operator = (
+  name: string,
+  route: string,
+  methods: ('GET' | 'POST')[],
+  handler: (request: HttpRequest, context: InvocationContext) => Promise<HttpResponseInit>,
+) => app.http(name, { route, methods, authLevel: 'function', extraInputs: [client], handler });
+const param = (request: HttpRequest, name: string): string => request.params[name] ?? '';
+// Trusted only under App Service Authentication (operatorCaller); otherwise `function-key`.
+const callerOf = (request: HttpRequest): string =>
+  operatorCaller(config, request.headers.get('x-ms-client-principal-name'));
+
+operator(FUNCTION_NAMES.rotateKeyNow, 'rotations/{vault}/{key}', ['GET', 'POST'], async (request, context) =>
+  request.method === 'GET'
+    ? getRotation(instancesOf(context), config, param(request, 'vault'), param(request, 'key'))
+    : postRotation(
+        instancesOf(context),
+        api,
+        param(request, 'vault'),
+        param(request, 'key'),
+        callerOf(request),
+        request.query.get('dryRun') === 'true',
+        await request.text(),
+      ),
+);
+operator(FUNCTION_NAMES.rotationPlan, 'rotations/{vault}/{key}/plan', ['GET'], (request) =>
+  getPlan(api, param(request, 'vault'), param(request, 'key'), callerOf(request)),
+);
+operator(FUNCTION_NAMES.listRotations, 'rotations', ['GET'], (_request, context) =>
+  getRotations(instancesOf(context)),
+);
+operator(
+  FUNCTION_NAMES.retryServer,
+  'rotations/{vault}/{key}/servers/{server}/retry',
+  ['POST'],
+  (request, context) =>
+    postRetry(
       instancesOf(context),
-      { config, audit: services.audit, keys: services.keys },
-      vault,
-      key,
-      caller,
-      note,
-    );
-    return { status: 202, jsonBody: outcome };
-  } catch (e) {
-    if (e instanceof OperatorRequestError) return { status: 400, jsonBody: { error: e.message } };
-    if (e instanceof OperatorKeyNotFoundError) return { status: 404, jsonBody: { error: e.message } };
-    if (e instanceof OperatorDependencyError)
-      return { status: 503, headers: { 'retry-after': '30' }, jsonBody: { error: e.message } };
-    throw e;
-  }
-}
-app.http(FUNCTION_NAMES.rotateKeyNow, {
-  route: 'rotations/{vault}/{key}',
-  methods: ['GET', 'POST'],
-  authLevel: 'function',
-  extraInputs: [client],
-  handler: rotateKeyNow,
-});
+      api,
+      param(request, 'vault'),
+      param(request, 'key'),
+      param(request, 'server'),
+      callerOf(request),
+    ),
+);
+operator(FUNCTION_NAMES.sweepNow, 'sweep', ['POST'], (_request, context) =>
+  postSweep(instancesOf(context), api),
+);
+operator(FUNCTION_NAMES.statusPage, 'status', ['GET'], (_request, context) =>
+  getStatusPage(instancesOf(context), api),
+);
+operator(FUNCTION_NAMES.replayEvents, 'events/replay', ['POST'], async (request, context) =>
+  postReplay(
+    instancesOf(context),
+    api,
+    await request.text(),
+    request.query.get('source') ?? `operator:${callerOf(request)}`,
+    context.invocationId,
+  ),
+);
 
 function health(): HttpResponseInit {
   return { status: 200, jsonBody: healthReport(config) };
@@ -139,7 +163,7 @@ app.http(FUNCTION_NAMES.health, {
 });
 
 async function fleetPosture(_request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
-  const report = await readPosture(instancesOf(context), { ...services, config }, new Date());
+  const report = await readPosture(instancesOf(context), { ...services, config }, services.now());
   return { status: 200, jsonBody: report };
 }
 app.http(FUNCTION_NAMES.fleetPosture, {

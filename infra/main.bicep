@@ -36,6 +36,9 @@ param maxParallelUpdates int = 5
 
 param canaryTag string = 'cmk-rotation-ring'
 param optOutTag string = 'cmk-rotation-optout'
+
+@description('Tag that puts a server on operator hold: the plan leaves it alone while the tag is set (the value says why).')
+param holdTag string = 'cmk-rotation-hold'
 param nearExpiryWarningDays int = 30
 param nearExpiryCriticalDays int = 7
 param minKeyLifetimeDays int = 30
@@ -137,6 +140,7 @@ module functionApp 'modules/functionApp.bicep' = {
       CMK_MAX_PARALLEL_UPDATES: string(maxParallelUpdates)
       CMK_CANARY_TAG: canaryTag
       CMK_OPT_OUT_TAG: optOutTag
+      CMK_HOLD_TAG: holdTag
       CMK_MIN_KEY_LIFETIME_DAYS: string(minKeyLifetimeDays)
       CMK_NEAR_EXPIRY_WARNING_DAYS: string(nearExpiryWarningDays)
       CMK_NEAR_EXPIRY_CRITICAL_DAYS: string(nearExpiryCriticalDays)

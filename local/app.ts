@@ -1,4 +1,5 @@
-import { resolve } from 'node:path';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { setAzureTransport } from '../shared/adapters/transport';
 import { SETTINGS } from '../shared/config';
 import { LocalTokenCredential } from './azure/credential';
@@ -25,8 +26,13 @@ export interface LocalAzureTarget {
  * Points the app's adapters at the stand-ins: the one seam (shared/adapters/transport.ts) the local
  * runtime sets before it loads `functions/`. Identifiers stay Azure's; only connections are redirected.
  */
-export function connectAppToLocalAzure(target: LocalAzureTarget, principalId = LOCAL_APP_PRINCIPAL): void {
+export function connectAppToLocalAzure(
+  target: LocalAzureTarget,
+  principalId = LOCAL_APP_PRINCIPAL,
+  now?: () => Date,
+): void {
   setAzureTransport({
+    ...(now !== undefined ? { now } : {}),
     credential: new LocalTokenCredential(principalId, target.tenantId),
     clientOptions: {
       ...loopbackClientOptions({ port: target.port, caCertPem: target.caCertPem }),
@@ -102,4 +108,44 @@ export function assertLocalCaTrusted(caCertPath: string): void {
     throw new Error(
       `start this process with NODE_EXTRA_CA_CERTS=${caCertPath} (npm start and npm run local do): the audit trail reaches the local ingestion endpoint only through it`,
     );
+}
+
+/**
+ * What `npx pg-cmk-rotator` (cli/client.ts) and `npm run local:rotate` read to reach a local runtime:
+ * the READY line's values plus the app's URL, function key and status page.
+ */
+export interface ReadyFile {
+  readonly url: string;
+  readonly key: string;
+  readonly statusUrl: string;
+  readonly pid: number;
+  readonly [described: string]: unknown;
+}
+
+/** Writes the ready file (owner-only: it carries the function key). */
+export function writeReadyFile(
+  path: string,
+  host: LocalHost,
+  described: Readonly<Record<string, unknown>> = {},
+): ReadyFile {
+  const ready: ReadyFile = {
+    ...described,
+    url: host.url,
+    key: host.keys.functionKey,
+    statusUrl: `${host.url}/api/status?code=${host.keys.functionKey}`,
+    pid: process.pid,
+  };
+  mkdirSync(dirname(path), { recursive: true });
+  writeFileSync(path, `${JSON.stringify(ready, null, 2)}\n`, { mode: 0o600 });
+  return ready;
+}
+
+/** Removes the ready file if it is still this process's (another runtime may have written it since). */
+export function removeReadyFile(path: string): void {
+  try {
+    const ready = JSON.parse(readFileSync(path, 'utf8')) as { pid?: unknown };
+    if (ready.pid === process.pid) rmSync(path, { force: true });
+  } catch {
+    // already gone
+  }
 }

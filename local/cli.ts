@@ -8,6 +8,8 @@ type Options = NonNullable<ParseArgsConfig['options']>;
 export interface Cli {
   /** A string option's value, when given. */
   string(name: string): string | undefined;
+  /** Whether a boolean option was given. */
+  flag(name: string): boolean;
   readonly help: boolean;
   readonly positionals: readonly string[];
 }
@@ -38,6 +40,7 @@ export function parseCli(
       const v = values[name];
       return typeof v === 'string' ? v : undefined;
     },
+    flag: (name) => values[name] === true,
     help: values['help'] === true,
     positionals,
   };

@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { loadFleetFile } from './azure/fleet';
@@ -11,11 +11,11 @@ import {
   connectAppToLocalAzure,
   localAppSettings,
   subscribeEventGridTriggers,
+  removeReadyFile,
+  writeReadyFile,
 } from './app';
 
 const REPO_ROOT = join(__dirname, '..', '..');
-/** Where a running `npm run local` says how to reach it (read by `npm run local:rotate`). */
-export const RUNNING_FILE = join(REPO_ROOT, '.local', 'running.json');
 
 const USAGE = `usage: npm run local -- --fleet <fleet.json> [--app <dir>] [--data <dir>] [--port <azure port>]
 
@@ -35,6 +35,7 @@ async function main(): Promise<void> {
     app: { type: 'string' },
     data: { type: 'string' },
     port: { type: 'string' },
+    'ready-file': { type: 'string' },
   });
   if (cli.help) {
     console.log(USAGE);
@@ -60,31 +61,34 @@ async function main(): Promise<void> {
   assertLocalCaTrusted(azure.caCertPath);
   // The app reads its settings and transport when the host loads it: both must be in place first.
   Object.assign(process.env, localAppSettings(azure, fleet, process.env));
-  connectAppToLocalAzure(azure);
+  connectAppToLocalAzure(azure, undefined, () => new Date(azure.world.clock.now()));
   const host = await startLocalHost({
     appRoot: resolve(cli.string('app') ?? REPO_ROOT),
     dataDir,
     now: () => new Date(azure.world.clock.now()),
   });
   const subscriptions = await subscribeEventGridTriggers(azure, host);
-  const ready = { ...azure.describe(), ...host.describe(), dataDir, eventGridSubscriptions: subscriptions };
-  mkdirSync(join(REPO_ROOT, '.local'), { recursive: true });
-  writeFileSync(RUNNING_FILE, JSON.stringify({ pid: process.pid, ...ready }, null, 2));
-  process.once('exit', () => {
-    try {
-      // Another `npm run local` started since may have written it: remove only our own.
-      const running = JSON.parse(readFileSync(RUNNING_FILE, 'utf8')) as { pid?: unknown };
-      if (running.pid === process.pid) rmSync(RUNNING_FILE, { force: true });
-    } catch {
-      // already gone
-    }
-  });
-  console.log(`READY ${JSON.stringify(ready)}`);
+  // One ready file, read by the CLI (`npx pg-cmk-rotator`) and `npm run local:rotate`: by default
+  // .local/ready.json, with --data next to the host's state. Owner-only: it holds the function key.
+  const readyFile = resolve(
+    cli.string('ready-file') ??
+      (given === undefined ? join(REPO_ROOT, '.local', 'ready.json') : join(dataDir, 'ready.json')),
+  );
+  const described = {
+    ...azure.describe(),
+    ...host.describe(),
+    dataDir,
+    eventGridSubscriptions: subscriptions,
+  };
+  writeReadyFile(readyFile, host, described);
+  process.once('exit', () => removeReadyFile(readyFile));
+  console.log(`READY ${JSON.stringify(described)}`);
   let closing = false;
   const shutdown = (signal: string) => {
     if (closing) return;
     closing = true;
     console.error(`[local] ${signal}: shutting down`);
+    removeReadyFile(readyFile);
     void Promise.all([host.close(), azure.close()]).then(() => process.exit(0));
   };
   process.on('SIGINT', () => shutdown('SIGINT'));

@@ -6,14 +6,14 @@ import { loopbackClientOptions } from './azure/seam';
 import { fail, parseCli, portOption, UsageError } from './cli';
 
 const REPO_ROOT = join(__dirname, '..', '..');
-const RUNNING_FILE = join(REPO_ROOT, '.local', 'running.json');
+const RUNNING_FILE = join(REPO_ROOT, '.local', 'ready.json');
 /** The platform engineer who rotates keys by hand (the same principal `npm start` uses). */
 const OPERATOR_PRINCIPAL = '5e6f7a8b-9c0d-4e1f-a2b3-c4d5e6f7a8b9';
 
 const USAGE = `usage: npm run local:rotate -- <vault> <key> [--port <port> [--tenant <uuid>]]
 
 Rotates <key> in the local Key Vault <vault> of the running \`npm run local\` (found through
-.local/running.json, which it writes when ready, or at --port: the "port" of its READY line) with
+.local/ready.json, which it writes when ready, or at --port: the "port" of its READY line) with
 the real @azure/keyvault-keys client, as
 \`az keyvault key rotate --vault-name <vault> -n <key>\` would in Azure. Key Vault then announces
 KeyNewVersionCreated through Event Grid to the app.`;

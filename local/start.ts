@@ -31,7 +31,7 @@ const DEMO_KEY = 'pg-cmk';
 /** The platform engineer who rotates the key (any principal may call Key Vault in the demo vault). */
 const OPERATOR_PRINCIPAL = '5e6f7a8b-9c0d-4e1f-a2b3-c4d5e6f7a8b9';
 
-const USAGE = `usage: npm start [-- --fleet <fleet.json>] [--vault <name> --key <name>]
+const USAGE = `usage: npm start [-- --fleet <fleet.json>] [--vault <name> --key <name>] [--keep]
 
 Runs the product once, offline: starts the local Azure stand-ins with the fleet (default
 local/fleets/demo.json) and the local Functions host running functions/, rotates a key with the real
@@ -39,7 +39,8 @@ Key Vault client (default: the demo's ${DEMO_VAULT}/${DEMO_KEY}, else the key mo
 use), lets Event Grid deliver KeyNewVersionCreated, and prints the rollout, a summary, the pages and the
 audit trail. Exit code 0 only when the outcome is correct: for the demo fleet, exactly the outcomes it
 was built for; for another fleet, ARM agrees with every reported outcome, no server was PATCHed twice and
-every failed server was paged.`;
+every failed server was paged. --keep leaves the stand-ins, the host and its status page running after
+the run until Ctrl+C.`;
 
 /** What the demo fleet must end like: the checks that make the exit code honest. */
 const EXPECTED: Record<string, { outcome: string; on: 'new' | 'versionless' | 'old' | 'other' }> = {
@@ -114,7 +115,12 @@ function keyToRotate(fleet: FleetFile, vault?: string, key?: string): { vault: s
 
 async function main(): Promise<number> {
   const started = Date.now();
-  const cli = parseCli({ fleet: { type: 'string' }, vault: { type: 'string' }, key: { type: 'string' } });
+  const cli = parseCli({
+    fleet: { type: 'string' },
+    vault: { type: 'string' },
+    key: { type: 'string' },
+    keep: { type: 'boolean' },
+  });
   if (cli.help) {
     console.log(USAGE);
     return 0;
@@ -154,7 +160,8 @@ async function main(): Promise<number> {
     azure = await startLocalAzure({ fleet });
     assertLocalCaTrusted(azure.caCertPath);
     Object.assign(process.env, localAppSettings(azure, fleet, process.env));
-    connectAppToLocalAzure(azure);
+    const clockOf = azure;
+    connectAppToLocalAzure(azure, undefined, () => new Date(clockOf.world.clock.now()));
     console.log('Starting the local Functions host (loading functions/ from dist/)...');
     const localAzure = azure;
     host = await startLocalHost({
@@ -317,12 +324,23 @@ async function main(): Promise<number> {
 
     const took = ((Date.now() - started) / 1000).toFixed(1);
     console.log(
+      `\nStatus page: ${host.url}/api/status?code=${host.keys.functionKey}\nCLI: npx pg-cmk-rotator status --url ${host.url} --key ${host.keys.functionKey}`,
+    );
+    console.log(
       problems.length > 0
         ? `\nNOT OK:\n${problems.map((p) => `  - ${p}`).join('\n')}`
         : demo
           ? `\nOK in ${took} s: the outcome is the expected one. Every eligible server verified on ${short(newVersion)}, the versionless one verified, the opted-out one untouched, and the broken one (${failedServers.join(', ')}) failed as designed, paged once and audited.`
           : `\nOK in ${took} s: ARM agrees with every reported outcome, no server was PATCHed twice${failedServers.length > 0 ? `, every failed server (${failedServers.join(', ')}) was paged once` : ''}.`,
     );
+    // `npm start -- --keep`: keep the stand-ins and the host (and the status page) up after the run.
+    if (cli.flag('keep')) {
+      console.log('Serving (--keep) until Ctrl+C.');
+      await new Promise<void>((r) => {
+        process.once('SIGINT', r);
+        process.once('SIGTERM', r);
+      });
+    }
     return problems.length === 0 ? 0 : 1;
   } finally {
     process.removeListener('SIGINT', onSignal);

@@ -29,6 +29,8 @@ export interface Services {
   /** Azure RBAC role assignments at vault scopes (posture checks). */
   readonly roleAssignments: RoleAssignments;
   readonly rotationPolicies: KeyRotationPolicies;
+  /** The services' clock (the sweep's and the status page's "now"): the wall clock in Azure. */
+  readonly now: () => Date;
 }
 
 export function createServices(config: Config): Services {
@@ -65,5 +67,6 @@ export function createServices(config: Config): Services {
       clientOptions,
     }),
     events: new EventGridKeyVaultEvents(),
+    now: transport?.now ?? (() => new Date()),
   };
 }

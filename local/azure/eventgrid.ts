@@ -268,6 +268,46 @@ export class EventGrid {
     }
   }
 
+  /**
+   * The dead-letter container as Azure writes it: one blob per dead-lettered delivery, named
+   * `<topic>/<SUBSCRIPTION>/<yyyy>/<mm>/<dd>/<hh>/<guid>.json`, holding a JSON array of the events with
+   * `deadLetterReason`, `deliveryAttempts`, `lastDeliveryOutcome`, `lastHttpStatusCode`, `publishTime`
+   * and `lastDeliveryAttemptTime` beside the original envelope (Microsoft Learn, "Dead letter and retry
+   * policies" / "Set dead-letter location and retry policy"). The reason names for the statuses Event
+   * Grid never retries are not documented in those pages; the stand-in says `DeliveryFailed`.
+   */
+  deadLetterBlobs(): { readonly name: string; readonly content: string }[] {
+    const outcome = (status: number | undefined): string =>
+      status === undefined
+        ? 'TimedOut'
+        : ({ 400: 'BadRequest', 401: 'Unauthorized', 403: 'Forbidden', 404: 'NotFound', 413: 'Busy' }[
+            status
+          ] ?? (status >= 500 ? 'GenericError' : 'Aborted'));
+    return this.deliveries
+      .filter((d) => d.state === 'deadLettered')
+      .map((d) => {
+        const last = d.attempts[d.attempts.length - 1];
+        const at = new Date(last?.at ?? d.firstAt);
+        const pad = (n: number) => String(n).padStart(2, '0');
+        const name = `keyvault-system-topic/${d.subscription.toUpperCase()}/${at.getUTCFullYear()}/${pad(at.getUTCMonth() + 1)}/${pad(at.getUTCDate())}/${pad(at.getUTCHours())}/${d.id}.json`;
+        const reason = d.deadLetterReason?.startsWith('max delivery attempts')
+          ? 'MaxDeliveryAttemptsExceeded'
+          : d.deadLetterReason === 'event time-to-live expired'
+            ? 'TimeToLiveExceeded'
+            : 'DeliveryFailed';
+        const event = {
+          ...d.event,
+          deadLetterReason: reason,
+          deliveryAttempts: d.attempts.length,
+          lastDeliveryOutcome: outcome(last?.status),
+          ...(last?.status !== undefined ? { lastHttpStatusCode: last.status } : {}),
+          publishTime: new Date(d.firstAt).toISOString(),
+          lastDeliveryAttemptTime: at.toISOString(),
+        };
+        return { name, content: JSON.stringify([event]) };
+      });
+  }
+
   private async attempt(sub: Subscription, d: Delivery): Promise<void> {
     const cloud = sub.eventDeliverySchema === 'CloudEventSchemaV1_0';
     const res = await this.post(

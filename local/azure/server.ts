@@ -210,6 +210,7 @@ export async function startLocalAzure(options: LocalAzureOptions): Promise<Local
         return { status: 400, body: { error: (e as Error).message } };
       }
     }
+    if (path === '/admin/eventgrid/deadletters' && m === 'GET') return ok(eventGrid.deadLetterBlobs());
     if (path === '/admin/eventgrid/subscriptions' && m === 'GET')
       return ok([...eventGrid.subscriptions.values()]);
     if (path === '/admin/eventgrid/subscriptions' && m === 'POST') {

@@ -71,13 +71,44 @@ export async function durableApi(
         .get('runtimeStatus')
         ?.split(',')
         .filter((s) => s !== '');
+      // The query of the Durable HTTP API ("Get all instances status", Microsoft Learn durable-functions-
+      // http-api): createdTimeFrom/To, runtimeStatus, instanceIdPrefix, showInput, top; more pages are
+      // announced in `x-ms-continuation-token` and asked for with the same request header.
       const from = url.searchParams.get('createdTimeFrom');
-      const list = engine
+      const to = url.searchParams.get('createdTimeTo');
+      const prefix = url.searchParams.get('instanceIdPrefix');
+      const time = (v: string | null) => (v === null ? undefined : Date.parse(v));
+      const [fromMs, toMs] = [time(from), time(to)];
+      if (Number.isNaN(fromMs) || Number.isNaN(toMs))
+        return send(res, 400, { Message: 'createdTimeFrom and createdTimeTo must be ISO 8601 times.' });
+      const topParam = url.searchParams.get('top');
+      const top = topParam === null ? undefined : Number(topParam);
+      if (top !== undefined && (!Number.isInteger(top) || top < 1))
+        return send(res, 400, { Message: 'top must be a positive integer.' });
+      const token = req.headers['x-ms-continuation-token'];
+      const offset =
+        typeof token === 'string' && token !== '' ? Number(Buffer.from(token, 'base64url').toString()) : 0;
+      if (!Number.isInteger(offset) || offset < 0)
+        return send(res, 400, { Message: 'Bad continuation token.' });
+      const matching = engine
         .list()
         .filter((s) => statuses === undefined || statuses.includes(s.status))
-        .filter((s) => from === null || s.createdTime >= from)
-        .map((s) => statusBody(s, url));
-      return send(res, 200, list);
+        .filter((s) => fromMs === undefined || Date.parse(s.createdTime) >= fromMs)
+        .filter((s) => toMs === undefined || Date.parse(s.createdTime) <= toMs)
+        .filter((s) => prefix === null || s.instanceId.startsWith(prefix))
+        .sort(
+          (a, b) => a.createdTime.localeCompare(b.createdTime) || a.instanceId.localeCompare(b.instanceId),
+        );
+      const page = matching.slice(offset, top === undefined ? undefined : offset + top);
+      const next = offset + page.length;
+      return send(
+        res,
+        200,
+        page.map((s) => statusBody(s, url)),
+        next < matching.length
+          ? { 'x-ms-continuation-token': Buffer.from(String(next)).toString('base64url') }
+          : {},
+      );
     }
   }
   const inst = /^instances\/([^/]+)(?:\/(raiseEvent|terminate)(?:\/([^/]+))?)?$/.exec(path);

@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
+import { runFunctionNow } from './admin';
 import { createHostContext, send, type HostKeys } from './context';
 import { FunctionRegistry, installCore } from './core';
 import { durableApi } from './durable-api';
@@ -144,6 +145,9 @@ export async function startLocalHost(options: HostOptions): Promise<LocalHost> {
         }
         if (path === `/${routePrefix}` || path.startsWith(`/${routePrefix}/`))
           return await httpTrigger(req, res, url, path.slice(routePrefix.length + 2));
+        const admin = /^\/admin\/functions\/([^/]+)$/.exec(path);
+        if (admin?.[1] !== undefined && req.method === 'POST')
+          return await runFunctionNow(ctx, req, res, url, decodeURIComponent(admin[1]));
         if (path === '/admin/host/status')
           return send(res, hasKey(req, url, [keys.master]) ? 200 : 401, {
             state: 'Running',

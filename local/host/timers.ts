@@ -2,6 +2,19 @@ import { Cron } from 'croner';
 import type { HostContext } from './context';
 import { typed } from './invoke';
 
+/** The TimerInfo the host hands a timer function (`ScheduleStatus` as the Functions host shapes it). */
+export function timerInfo(last: Date, next: Date | null, isPastDue: boolean): Record<string, unknown> {
+  return {
+    Schedule: { AdjustForDST: true },
+    ScheduleStatus: {
+      Last: last.toISOString(),
+      Next: next?.toISOString() ?? null,
+      LastUpdated: new Date().toISOString(),
+    },
+    IsPastDue: isPastDue,
+  };
+}
+
 /** Timers: NCRONTAB (six fields, seconds first) through croner. Returns the schedules (to stop them). */
 export function startTimers(ctx: HostContext): Cron[] {
   const { registry, run } = ctx;
@@ -13,15 +26,7 @@ export function startTimers(ctx: HostContext): Cron[] {
     const fire = (scheduled: Date, isPastDue: boolean) => {
       const cron = crons.find((c) => c.name === fn.metadata.name);
       const next = cron?.nextRun() ?? null;
-      const input = {
-        Schedule: { AdjustForDST: true },
-        ScheduleStatus: {
-          Last: (last ?? scheduled).toISOString(),
-          Next: next?.toISOString() ?? null,
-          LastUpdated: new Date().toISOString(),
-        },
-        IsPastDue: isPastDue,
-      };
+      const input = timerInfo(last ?? scheduled, next, isPastDue);
       last = scheduled;
       void run(fn, typed(input)).catch(() => undefined);
     };

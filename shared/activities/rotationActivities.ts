@@ -132,6 +132,7 @@ export function createRotationActivities(ports: ActivityPorts): StepHandlers {
             targetVersion: input.targetVersion,
             servers: [server],
             optOutTag: input.optOutTag,
+            holdTag: input.holdTag,
           });
           for (const p of plan.servers) servers.push(compact(p, server, input.canaryTag));
         } catch (e) {
@@ -173,7 +174,7 @@ export function createRotationActivities(ports: ActivityPorts): StepHandlers {
           return { kind: 'skip', code: 'ServerGone', reason: 'the server no longer exists' };
         throw e;
       }
-      return prepareServerUpdate(server, input.key, input.targetVersion, input.optOutTag);
+      return prepareServerUpdate(server, input.key, input.targetVersion, input.optOutTag, input.holdTag);
     },
 
     /**

@@ -1,7 +1,12 @@
-import type { DurableClient } from 'durable-functions';
+import type { DurableClient, DurableOrchestrationStatus } from 'durable-functions';
 import { FUNCTION_NAMES } from '../domain/names';
 import type { RotationInput } from '../domain/rotation';
-import type { InstanceInfo, InstanceRuntimeStatus, RotationInstances } from '../ports/rotations';
+import type {
+  InstanceInfo,
+  InstanceRuntimeStatus,
+  ListedInstance,
+  RotationInstances,
+} from '../ports/rotations';
 
 // durable-functions 3.5 reports these outcomes only through error messages (DurableClient.getStatus and
 // createGenericError); matching them here keeps the knowledge in one place.
@@ -29,8 +34,7 @@ export class DurableRotationInstances implements RotationInstances {
   async status(instanceId: string): Promise<InstanceInfo | undefined> {
     try {
       const s = await this.client.getStatus(instanceId, { showHistory: false, showInput: false });
-      const runtimeStatus = KNOWN.find((k) => k === (s.runtimeStatus as string)) ?? 'Running';
-      return { runtimeStatus, output: s.output };
+      return info(s);
     } catch (e) {
       if (e instanceof Error && NOT_FOUND.test(e.message)) return undefined;
       throw e;
@@ -50,4 +54,29 @@ export class DurableRotationInstances implements RotationInstances {
   raise(instanceId: string, eventName: string, payload: unknown): Promise<void> {
     return this.client.raiseEvent(instanceId, eventName, payload);
   }
+
+  /**
+   * The Durable HTTP API's instance query (`GET .../instances`), through the client's getStatusAll; the
+   * client follows `x-ms-continuation-token` until the last page.
+   */
+  async list(): Promise<ListedInstance[]> {
+    const all = await this.client.getStatusAll();
+    return all.map((s) => ({ ...info(s), instanceId: s.instanceId, name: s.name }));
+  }
+}
+
+function iso(d: unknown): string | undefined {
+  if (d instanceof Date) return Number.isNaN(d.getTime()) ? undefined : d.toISOString();
+  return typeof d === 'string' ? d : undefined;
+}
+
+function info(s: DurableOrchestrationStatus): InstanceInfo {
+  const runtimeStatus = KNOWN.find((k) => k === (s.runtimeStatus as string)) ?? 'Running';
+  return {
+    runtimeStatus,
+    output: s.output,
+    customStatus: s.customStatus,
+    createdTime: iso(s.createdTime),
+    lastUpdatedTime: iso(s.lastUpdatedTime),
+  };
 }

@@ -13,6 +13,11 @@ export interface AzureTransport {
     readonly additionalPolicies?: { policy: PipelinePolicy; position: 'perCall' | 'perRetry' }[];
     readonly retryOptions?: PipelineRetryOptions;
   };
+  /**
+   * The services' clock. Azure's is the wall clock; the local stand-ins keep a clock of their own that
+   * tests move (near expiry, expiry), and the sweep and the status page must follow it.
+   */
+  readonly now?: () => Date;
 }
 
 let current: AzureTransport | undefined;

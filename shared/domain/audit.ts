@@ -9,6 +9,7 @@ export const AUDIT_STEPS = [
   'EventRejected',
   'PreflightFailed',
   'PlanComputed',
+  'PlanPreviewed',
   'ServerUpdateStarted',
   'ServerUpdateRetried',
   'ServerVerified',

@@ -9,6 +9,18 @@ export const FUNCTION_NAMES = {
   reconcileSweep: 'reconcileSweep',
   /** HTTP trigger: the operator API (status of a key's rotation, manual rotation). */
   rotateKeyNow: 'rotateKeyNow',
+  /** HTTP trigger: the plan a rotation would follow (dry run). */
+  rotationPlan: 'rotationPlan',
+  /** HTTP trigger: every key's current or last rotation. */
+  listRotations: 'listRotations',
+  /** HTTP trigger: retry one failed server of a key's last rotation. */
+  retryServer: 'retryServer',
+  /** HTTP trigger: the reconcile sweep, now. */
+  sweepNow: 'sweepNow',
+  /** HTTP trigger: re-send the events of a dead-letter blob through the intake. */
+  replayEvents: 'replayEvents',
+  /** HTTP trigger: the status page (HTML). */
+  statusPage: 'statusPage',
   /** HTTP trigger: `GET /api/health`, pager channels and their state (function key). */
   health: 'health',
   /** HTTP trigger: the fleet posture (`GET /api/posture`). */

@@ -8,13 +8,20 @@ import { InvalidInputError } from './errors';
  * - `current`: already on the target version; verify only.
  * - `versionless`: follows the latest version by itself; verify only, never convert to versioned.
  * - `excluded`: the server carries the opt-out tag; never touched.
+ * - `held`: an operator put the server on hold (the hold tag, e.g. during an incident or a change
+ *   freeze); never touched while the tag is there, like the opt-out, but temporary by intent.
  * - `deferred`: needs an update but the server is not Ready; retried by a later run or the sweep.
  * - `ahead`: pinned to a version newer than the target; moving it would be a downgrade.
  * - `unknownVersion`: pinned to a version the vault does not list; its age cannot be proven, so an
  *   operator decides.
  */
 export type SlotDecision =
-  'update' | 'current' | 'versionless' | 'excluded' | 'deferred' | 'ahead' | 'unknownVersion';
+  'update' | 'current' | 'versionless' | 'excluded' | 'held' | 'deferred' | 'ahead' | 'unknownVersion';
+
+/** Decisions that leave the server alone whatever its state (opt-out, operator hold). */
+export function leavesAlone(decision: SlotDecision): boolean {
+  return decision === 'excluded' || decision === 'held';
+}
 
 /** What the rollout does with a server as a whole. */
 export type ServerAction = 'update' | 'verify' | 'skip';
@@ -55,6 +62,8 @@ export interface PlanInput {
   readonly servers: readonly ServerSnapshot[];
   /** Tag name that opts a server out (any value but false/0/no/off). ARM tag names are case-insensitive. */
   readonly optOutTag: string;
+  /** Tag that puts a server on operator hold (any value but false/0/no/off; the value says why). */
+  readonly holdTag?: string | undefined;
 }
 
 export class PlanInputError extends InvalidInputError {
@@ -74,6 +83,13 @@ export function hasTag(tags: Readonly<Record<string, string>>, name: string): st
 export function isOptedOut(server: ServerSnapshot, optOutTag: string): boolean {
   const value = hasTag(server.tags, optOutTag);
   return value !== undefined && !FALSY_TAG_VALUES.includes(value.trim().toLowerCase());
+}
+
+/** The hold tag's value when the server is on operator hold, else undefined. */
+export function holdOf(server: ServerSnapshot, holdTag: string | undefined): string | undefined {
+  if (holdTag === undefined || holdTag === '') return undefined;
+  const value = hasTag(server.tags, holdTag);
+  return value !== undefined && !FALSY_TAG_VALUES.includes(value.trim().toLowerCase()) ? value : undefined;
 }
 
 function slotUri(server: ServerSnapshot, slot: Slot): string | undefined {
@@ -204,12 +220,20 @@ export function planRollout(input: PlanInput): RolloutPlan {
       continue;
     }
     let finalSlots = slots;
+    const hold = holdOf(server, input.holdTag);
     if (isOptedOut(server, input.optOutTag)) {
       finalSlots = slots.map((s) => ({
         ...s,
         decision: 'excluded',
         targetUri: undefined,
         reason: `opted out by tag ${input.optOutTag}`,
+      }));
+    } else if (hold !== undefined) {
+      finalSlots = slots.map((s) => ({
+        ...s,
+        decision: 'held',
+        targetUri: undefined,
+        reason: `on operator hold by tag ${input.holdTag ?? ''}=${hold}`,
       }));
     } else if (server.state !== 'Ready') {
       finalSlots = slots.map((s) =>

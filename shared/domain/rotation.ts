@@ -16,6 +16,11 @@ export interface RotationSettings {
   readonly canaryTag: string;
   /** Tag that opts a server out (any value but false/0/no/off). */
   readonly optOutTag: string;
+  /**
+   * Tag that puts a server on operator hold (any value but false/0/no/off: the value says why). Absent
+   * in the inputs of older deployments: no hold.
+   */
+  readonly holdTag?: string | undefined;
   /** A rollout target must stay valid at least this long. */
   readonly minKeyLifetimeDays: number;
   /** Page severity by days left before expiry: warning at or below `warningDays`, critical at or below `criticalDays`. */
@@ -71,6 +76,11 @@ export interface RotationInput {
   readonly autoRotatedFrom?: string | undefined;
   /** The previous run's count of consecutive runs with failures for one version (the sweep's backoff). */
   readonly failedRuns?: FailedRuns | undefined;
+  /**
+   * An operator's retry of named servers (ids, lower-case): the run rolls out only these; the others'
+   * outcomes and incidents are left as they were.
+   */
+  readonly onlyServers?: readonly string[] | undefined;
 }
 
 /** Consecutive runs that ended `completedWithFailures` for the same target version. */
@@ -144,6 +154,51 @@ export interface ServerRolloverInput {
 }
 
 export type RotationStatus = 'completed' | 'completedWithFailures' | 'stopped';
+
+/** Where a running rotation is: the orchestration's custom status (what `GET` and the status page show). */
+export type RotationPhase = 'reading' | 'planning' | 'canary' | 'rollout' | 'finishing';
+
+export interface RotationProgress {
+  readonly phase: RotationPhase;
+  readonly trigger: string;
+  readonly targetVersion?: string | undefined;
+  /** Wave (batch of sub-orchestrations) of the phase, 1-based, while canary or rollout runs. */
+  readonly wave?: { readonly index: number; readonly of: number } | undefined;
+  /** Servers planned in this run: done (updated or verified), failed, skipped, remaining. */
+  readonly counts: {
+    readonly total: number;
+    readonly done: number;
+    readonly failed: number;
+    readonly skipped: number;
+    readonly remaining: number;
+  };
+  /** Names of the servers being rolled over now (at most 20). */
+  readonly current: readonly string[];
+  /** Set for an operator's retry of named servers. */
+  readonly onlyServers?: readonly string[] | undefined;
+}
+
+/** Counts for the progress from the servers planned and the outcomes so far. Pure. */
+export function progressCounts(
+  total: number,
+  outcomes: readonly Pick<ServerOutcome, 'outcome'>[],
+): RotationProgress['counts'] {
+  const n = (k: ServerOutcomeKind) => outcomes.filter((o) => o.outcome === k).length;
+  const done = n('updated') + n('verified');
+  const failed = n('failed');
+  const skipped = n('skipped');
+  return { total, done, failed, skipped, remaining: Math.max(0, total - done - failed - skipped) };
+}
+
+/** Reads a custom status back (it crosses the durable boundary as JSON); undefined when it is not one. */
+export function asRotationProgress(v: unknown): RotationProgress | undefined {
+  if (typeof v !== 'object' || v === null) return undefined;
+  const p = v as Partial<RotationProgress>;
+  const phases: readonly string[] = ['reading', 'planning', 'canary', 'rollout', 'finishing'];
+  if (typeof p.phase !== 'string' || !phases.includes(p.phase)) return undefined;
+  if (typeof p.counts !== 'object' || !Array.isArray(p.current)) return undefined;
+  return p as RotationProgress;
+}
 
 /** The orchestration's output: what it did, and what a later run needs (open incidents). */
 export interface RotationOutput {

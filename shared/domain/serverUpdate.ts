@@ -1,6 +1,6 @@
 import { sameKeyVersion, tryParseKeyUri } from './keyId';
 import type { KeyInfo, ServerSnapshot, Slot } from './model';
-import { planRollout } from './plan';
+import { leavesAlone, planRollout } from './plan';
 import type { PrepareServerOutput, VerifyServerOutput } from './steps';
 
 /**
@@ -28,14 +28,15 @@ export function prepareServerUpdate(
   key: KeyInfo,
   targetVersion: string,
   optOutTag: string,
+  holdTag?: string,
 ): PrepareServerOutput {
-  const plan = planRollout({ key, targetVersion, servers: [server], optOutTag });
+  const plan = planRollout({ key, targetVersion, servers: [server], optOutTag, holdTag });
   const sp = plan.servers[0];
   if (sp === undefined)
     return { kind: 'skip', code: 'NotReferencingKey', reason: `the server no longer uses key ${key.name}` };
   const current: Partial<Record<Slot, string>> = {};
   for (const s of sp.slots) current[s.slot] = s.currentUri;
-  const excluded = sp.slots.some((s) => s.decision === 'excluded');
+  const excluded = sp.slots.some((s) => leavesAlone(s.decision));
   const state = (server.state ?? '').toLowerCase();
   if (!excluded && INACCESSIBLE.includes(state))
     return {

@@ -99,6 +99,8 @@ export interface PlanRolloutInput {
   readonly targetVersion: string;
   readonly optOutTag: string;
   readonly canaryTag: string;
+  /** Operator hold tag (absent in inputs of older deployments: no hold). */
+  readonly holdTag?: string | undefined;
 }
 /** A server discovery found but that cannot be planned (malformed row, no primary identity...). */
 export interface UnplannableServer {
@@ -132,6 +134,7 @@ export interface PrepareServerInput {
   readonly key: KeyInfo;
   readonly targetVersion: string;
   readonly optOutTag: string;
+  readonly holdTag?: string | undefined;
 }
 /** The server as it is now, re-planned: discovery can be minutes old and another run may have moved it. */
 export type PrepareServerOutput =

@@ -8,6 +8,18 @@ export interface InstanceInfo {
   readonly runtimeStatus: InstanceRuntimeStatus;
   /** The orchestration's output once it completed (a `RotationOutput`, unchecked). */
   readonly output: unknown;
+  /** What the orchestration last published with setCustomStatus (a `RotationProgress`, unchecked). */
+  readonly customStatus?: unknown;
+  /** ISO times the task hub reports; absent from fakes that do not track them. */
+  readonly createdTime?: string | undefined;
+  readonly lastUpdatedTime?: string | undefined;
+}
+
+/** One instance in a listing of the task hub. */
+export interface ListedInstance extends InstanceInfo {
+  readonly instanceId: string;
+  /** The orchestrator function's name. */
+  readonly name: string;
 }
 
 /** Durable rotations as the intake, the sweep and the operator API need them (over the durable client). */
@@ -21,6 +33,8 @@ export interface RotationInstances {
   start(instanceId: string, input: RotationInput): Promise<'started' | 'alreadyRunning'>;
   /** Delivers an external event to a running instance. */
   raise(instanceId: string, eventName: string, payload: unknown): Promise<void>;
+  /** Every instance of the task hub (all pages), without inputs or histories. */
+  list(): Promise<ListedInstance[]>;
 }
 
 /** Is an instance in this state still going to act (so a new trigger is signalled to it, not started)? */

@@ -2,6 +2,7 @@ import type { AuditRecord } from '../domain/audit';
 import type { Config } from '../config';
 import { rotationSettings } from '../config';
 import type { AuditTrail } from '../ports/auditTrail';
+import type { EventParseResult } from '../domain/events';
 import type { KeyVaultEventReader } from '../ports/keyVaultEvents';
 import type { RotationInstances } from '../ports/rotations';
 import { requestAudit, requestRotation, type RequestOutcome } from './rotationRequests';
@@ -25,7 +26,20 @@ export async function handleKeyVaultEvent(
     readonly invocationId: string;
   },
 ): Promise<IntakeOutcome> {
-  const parsed = await deps.events.readEvent(raw);
+  return handleParsedEvent(await deps.events.readEvent(raw), instances, deps);
+}
+
+/** The intake of one event already read by the events adapter (a delivery's, or a dead-letter blob's). */
+export async function handleParsedEvent(
+  parsed: EventParseResult,
+  instances: RotationInstances,
+  deps: {
+    readonly config: Config;
+    readonly audit: AuditTrail;
+    readonly invocationId: string;
+    readonly replay?: string;
+  },
+): Promise<IntakeOutcome> {
   const reject = async (
     code: string,
     reason: string,
@@ -40,6 +54,7 @@ export async function handleKeyVaultEvent(
         reason,
         ...fields,
         trigger: fields.trigger ?? 'event:unknown',
+        ...(deps.replay !== undefined ? { details: { replay: deps.replay } } : {}),
       },
     ]);
     return { kind: 'rejected', code, reason };
@@ -75,6 +90,46 @@ export async function handleKeyVaultEvent(
     version: e.version,
   };
   const outcome = await requestRotation(instances, request, rotationSettings(deps.config));
-  await deps.audit.record([{ ...requestAudit(request, outcome), details: { eventType: e.eventType } }]);
+  await deps.audit.record([
+    {
+      ...requestAudit(request, outcome),
+      details: { eventType: e.eventType, ...(deps.replay !== undefined ? { replay: deps.replay } : {}) },
+    },
+  ]);
   return outcome;
+}
+
+/** What became of one event of a replayed dead-letter blob. */
+export interface ReplayedEvent {
+  readonly eventId: string | undefined;
+  readonly outcome: IntakeOutcome;
+}
+
+/**
+ * Re-sends dead-lettered events (the content of one dead-letter blob: a JSON array of events with
+ * Event Grid's dead-letter fields beside each envelope) through the intake. The blob is read by the
+ * events adapter's `readDelivery`, exactly as a delivery is: the same verdicts, the same rejections.
+ * Each event is then handled as the intake would (a rotation started or signalled, a duplicate
+ * dropped, a poison event rejected and audited); every record carries `replay: <source>`.
+ */
+export async function replayDeadLetters(
+  blob: unknown,
+  source: string,
+  instances: RotationInstances,
+  deps: {
+    readonly config: Config;
+    readonly audit: AuditTrail;
+    readonly events: KeyVaultEventReader;
+    readonly invocationId: string;
+  },
+): Promise<ReplayedEvent[]> {
+  const results: ReplayedEvent[] = [];
+  for (const parsed of await deps.events.readDelivery(blob)) {
+    const eventId = parsed.ok ? parsed.event.eventId : parsed.rejection.eventId;
+    results.push({
+      eventId,
+      outcome: await handleParsedEvent(parsed, instances, { ...deps, replay: source }),
+    });
+  }
+  return results;
 }

@@ -3,12 +3,22 @@ import { findAllowedVault, rotationSettings } from '../config';
 import type { AuditRecord } from '../domain/audit';
 import { InvalidInputError } from '../domain/errors';
 import { keyRef } from '../domain/keyId';
-import { rotationInstanceId } from '../domain/rotation';
+import { FUNCTION_NAMES } from '../domain/names';
+import {
+  asRotationProgress,
+  progressCounts,
+  ROTATION_SCHEMA_VERSION,
+  rotationInstanceId,
+  type RotationInput,
+  type RotationOutput,
+  type RotationProgress,
+  type ServerOutcome,
+} from '../domain/rotation';
 import type { AuditTrail } from '../ports/auditTrail';
 import { AzureCallError, NotFoundError } from '../ports/errors';
 import type { KeyVaultKeys } from '../ports/keyVaultKeys';
-import type { InstanceInfo, RotationInstances } from '../ports/rotations';
-import { requestAudit, requestRotation, type RequestOutcome } from './rotationRequests';
+import { isActive, type InstanceInfo, type ListedInstance, type RotationInstances } from '../ports/rotations';
+import { openIncidentsOf, requestAudit, requestRotation, type RequestOutcome } from './rotationRequests';
 
 /** A request the operator API refuses as malformed or out of scope (400). Nothing is started. */
 export class OperatorRequestError extends InvalidInputError {
@@ -174,4 +184,166 @@ export async function rotationStatus(
   const target = operatorTarget(config, vault, key);
   const instanceId = rotationInstanceId(target.vaultUrl, target.keyName);
   return { instanceId, info: await instances.status(instanceId) };
+}
+
+/** One key's rotation in the listing: the run going on now, or the last one. */
+export interface RotationSummary {
+  readonly instanceId: string;
+  readonly vault: string;
+  readonly key: string;
+  readonly runtimeStatus: InstanceInfo['runtimeStatus'];
+  readonly running: boolean;
+  readonly createdTime: string | undefined;
+  readonly lastUpdatedTime: string | undefined;
+  /** While running: phase, wave, counts, servers in flight. */
+  readonly progress: RotationProgress | undefined;
+  /** Once ended: its outcome. */
+  readonly result:
+    | {
+        readonly status: string;
+        readonly targetVersion: string | undefined;
+        readonly reasonCode: string | undefined;
+        readonly completedAt: string | undefined;
+        readonly counts: RotationProgress['counts'];
+        readonly failedServers: readonly string[];
+        readonly openIncidents: number;
+      }
+    | undefined;
+}
+
+const ROTATION_ID = /^cmk-rotation:([^:]+):([^:]+)$/;
+
+/** The server outcomes of an output that crossed the durable boundary (entries checked). */
+function outcomesOf(out: Partial<RotationOutput> | null | undefined): ServerOutcome[] {
+  const list: unknown = out?.servers;
+  if (!Array.isArray(list)) return [];
+  return (list as unknown[]).filter(
+    (s): s is ServerOutcome =>
+      typeof s === 'object' &&
+      s !== null &&
+      typeof (s as Partial<ServerOutcome>).serverId === 'string' &&
+      typeof (s as Partial<ServerOutcome>).serverName === 'string' &&
+      typeof (s as Partial<ServerOutcome>).outcome === 'string',
+  );
+}
+
+/** The summary of one instance (its output read defensively: it crossed the durable boundary). */
+export function summarizeRotation(instanceId: string, info: InstanceInfo): RotationSummary | undefined {
+  const m = ROTATION_ID.exec(instanceId);
+  if (m?.[1] === undefined || m[2] === undefined) return undefined;
+  const raw = info.output;
+  const out = typeof raw === 'object' && raw !== null ? (raw as Partial<RotationOutput>) : undefined;
+  const servers = outcomesOf(out);
+  const running = isActive(info.runtimeStatus);
+  return {
+    instanceId,
+    vault: m[1],
+    key: m[2],
+    runtimeStatus: info.runtimeStatus,
+    running,
+    createdTime: info.createdTime,
+    lastUpdatedTime: info.lastUpdatedTime,
+    progress: running ? asRotationProgress(info.customStatus) : undefined,
+    result:
+      running || out === undefined || typeof out.status !== 'string'
+        ? undefined
+        : {
+            status: out.status,
+            targetVersion: out.targetVersion,
+            reasonCode: out.reasonCode,
+            completedAt: out.completedAt,
+            counts: progressCounts(servers.length, servers),
+            failedServers: servers.filter((s) => s.outcome === 'failed').map((s) => s.serverName),
+            openIncidents: Array.isArray(out.openIncidents) ? out.openIncidents.length : 0,
+          },
+  };
+}
+
+/** Every key's rotation (one instance per key; server sub-orchestrations left out), running ones first. */
+export async function listRotations(instances: RotationInstances): Promise<RotationSummary[]> {
+  return summarizeRotations(await instances.list());
+}
+
+export function summarizeRotations(all: readonly ListedInstance[]): RotationSummary[] {
+  return all
+    .filter((i) => i.name === FUNCTION_NAMES.keyRotation)
+    .map((i) => summarizeRotation(i.instanceId, i))
+    .filter((s): s is RotationSummary => s !== undefined)
+    .sort((a, b) => Number(b.running) - Number(a.running) || a.instanceId.localeCompare(b.instanceId));
+}
+
+/** Why a retry cannot run now (HTTP 409 for the API). */
+export class RetryRefusedError extends InvalidInputError {
+  constructor(message: string) {
+    super('RetryRefused', message);
+  }
+}
+
+/**
+ * Retries one server that failed (or was skipped with a page) in the key's last run: a run of the
+ * key limited to that server (`onlyServers`), attributed to the caller. Refused while the key's
+ * rotation runs (it would cover the server anyway) and for a server the last run did not fail.
+ */
+export async function requestServerRetry(
+  instances: RotationInstances,
+  deps: { readonly config: Config; readonly audit: AuditTrail },
+  vault: string,
+  key: string,
+  server: string,
+  caller: string,
+): Promise<{ kind: 'started'; instanceId: string; serverId: string }> {
+  const target = operatorTarget(deps.config, vault, key);
+  const instanceId = rotationInstanceId(target.vaultUrl, target.keyName);
+  const current = await instances.status(instanceId);
+  if (current === undefined) throw new RetryRefusedError(`No rotation has run for ${vault}/${key}.`);
+  if (isActive(current.runtimeStatus))
+    throw new RetryRefusedError(
+      `The rotation of ${vault}/${key} is running; it covers ${server}. Retry after it ends if it fails.`,
+    );
+  const out = current.output as Partial<RotationOutput> | null | undefined;
+  const servers = outcomesOf(out);
+  const named = servers.filter((s) => s.serverName.toLowerCase() === server.toLowerCase());
+  if (named.length > 1)
+    throw new RetryRefusedError(
+      `${server} names ${named.length} servers in the last run; ask by the one to retry.`,
+    );
+  const last = named[0];
+  if (
+    last === undefined ||
+    !(last.outcome === 'failed' || (last.outcome === 'skipped' && last.incident !== undefined))
+  )
+    throw new RetryRefusedError(
+      `${server} did not fail in the last run of ${vault}/${key}${last !== undefined ? ` (it was ${last.outcome})` : ''}: nothing to retry.`,
+    );
+  const trigger = `operator:${caller}`;
+  const input: RotationInput = {
+    schemaVersion: ROTATION_SCHEMA_VERSION,
+    vaultUrl: target.vaultUrl,
+    vaultName: target.vaultName,
+    keyName: target.keyName,
+    trigger,
+    reason: 'Operator',
+    hintVersion: undefined,
+    settings: rotationSettings(deps.config),
+    openIncidents: openIncidentsOf(current),
+    generation: 0,
+    onlyServers: [last.serverId.toLowerCase()],
+  };
+  const started = await instances.start(instanceId, input);
+  if (started === 'alreadyRunning')
+    throw new RetryRefusedError(`A rotation of ${vault}/${key} started meanwhile; it covers ${server}.`);
+  await deps.audit.record([
+    {
+      step: 'EventReceived',
+      correlationId: instanceId,
+      trigger,
+      outcome: 'info',
+      vault: target.vaultName,
+      key: target.keyName,
+      serverId: last.serverId,
+      reasonCode: 'Operator',
+      reason: `retry of ${last.serverName} (${last.reasonCode ?? last.outcome} in the last run) started`,
+    },
+  ]);
+  return { kind: 'started', instanceId, serverId: last.serverId };
 }

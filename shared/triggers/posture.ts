@@ -16,6 +16,7 @@ import type { KeyVaultKeys } from '../ports/keyVaultKeys';
 import type { RotationInstances } from '../ports/rotations';
 import type { InvalidServerRow, ServerFleet } from '../ports/serverFleet';
 import type { KeyRotationPolicies, KeyVaultManagement, RoleAssignments } from '../ports/vaultPosture';
+import { runSweep, type SweepDeps, type SweepResult } from './sweep';
 
 export interface PostureDeps {
   readonly config: Config;
@@ -226,4 +227,26 @@ export async function recordPostureSnapshot(
   const report = await readPosture(instances, deps, now);
   await deps.audit.record(postureSnapshotRecords(report, `sweep:${now.toISOString()}`));
   return report;
+}
+
+/**
+ * The reconcile sweep followed by the posture snapshot the workbook charts — what the timer and
+ * `POST /api/sweep` both run. The snapshot comes after the sweep's own work, so a posture read failing
+ * never holds a rotation back; its failure is reported, not thrown.
+ */
+export async function sweepWithPostureSnapshot(
+  instances: RotationInstances,
+  deps: SweepDeps & PostureDeps & { readonly audit: AuditTrail },
+  now: Date,
+): Promise<{
+  readonly sweep: SweepResult;
+  readonly posture: PostureReport['summary'] | { readonly error: string };
+}> {
+  const sweep = await runSweep(instances, deps, now);
+  try {
+    const report = await recordPostureSnapshot(instances, deps, now);
+    return { sweep, posture: report.summary };
+  } catch (e) {
+    return { sweep, posture: { error: describe(e) } };
+  }
 }

@@ -151,7 +151,13 @@ function reasonsToRotate(
   const latest = latestVersion(key);
   if (latest === undefined) return [];
   const why: string[] = [];
-  const plan = planRollout({ key, targetVersion: latest.version, servers, optOutTag: config.optOutTag });
+  const plan = planRollout({
+    key,
+    targetVersion: latest.version,
+    servers,
+    optOutTag: config.optOutTag,
+    holdTag: config.holdTag,
+  });
   const behind = plan.servers.filter((s) =>
     s.slots.some((x) => x.decision === 'update' || x.decision === 'deferred'),
   );

@@ -3,6 +3,7 @@ import type { AuditRecord } from '../domain/audit';
 import type { Incident, Severity } from '../domain/incident';
 import type { KeyInfo, KeyVersionInfo } from '../domain/model';
 import { FUNCTION_NAMES } from '../domain/names';
+import { leavesAlone } from '../domain/plan';
 import { preflightKeyVersion } from '../domain/preflight';
 import {
   autoRotateDecision,
@@ -11,6 +12,7 @@ import {
   incidentKeys,
   KEY_EVENT_SIGNAL,
   nextFailedRuns,
+  progressCounts,
   ROTATION_SCHEMA_VERSION,
   signalNeedsRun,
   type KeyEventSignal,
@@ -18,6 +20,8 @@ import {
   type PlannedServer,
   type RotationInput,
   type RotationOutput,
+  type RotationPhase,
+  type RotationProgress,
   type RotationStatus,
   type ServerOutcome,
   type ServerRolloverInput,
@@ -32,6 +36,10 @@ interface Run {
   readonly input: RotationInput;
   readonly now: string;
   readonly opened: OpenIncident[];
+  /** For the progress (custom status): servers planned, and the outcomes known so far. */
+  planned: number;
+  targetVersion: string | undefined;
+  sofar: readonly ServerOutcome[];
 }
 
 type Ended = { readonly ended: RotationOutput };
@@ -64,7 +72,15 @@ export function* keyRotationOrchestrator(
       resolvedIncidents: [],
     };
   }
-  const run: Run = { context, input, now: context.df.currentUtcDateTime.toISOString(), opened: [] };
+  const run: Run = {
+    context,
+    input,
+    now: context.df.currentUtcDateTime.toISOString(),
+    opened: [],
+    planned: 0,
+    targetVersion: undefined,
+    sofar: [],
+  };
   log(context, `rotation of ${input.vaultName}/${input.keyName} (${input.reason}, ${input.trigger})`);
   try {
     return yield* rotate(run);
@@ -94,12 +110,17 @@ export function* keyRotationOrchestrator(
 }
 
 function* rotate(run: Run): Generator<Task, RotationOutput, unknown> {
+  progress(run, 'reading');
   const read = yield* readTheKey(run);
   if (ended(read)) return read.ended;
   const { key, latest } = read;
+  run.targetVersion = latest.version;
 
-  const plan = yield* discoverAndPlan(run, key, latest);
-  if (ended(plan)) return plan.ended;
+  progress(run, 'planning');
+  const discovered = yield* discoverAndPlan(run, key, latest);
+  if (ended(discovered)) return discovered.ended;
+  const plan = onlyTheServersAskedFor(run, discovered);
+  run.planned = plan.servers.length + plan.unplannable.length;
 
   const expiry = yield* handleNewestVersionExpiry(run, key, latest, plan);
   if (ended(expiry)) return expiry.ended;
@@ -114,6 +135,40 @@ function* rotate(run: Run): Generator<Task, RotationOutput, unknown> {
 
 // ---------------------------------------------------------------------------------------------
 // Helpers shared by the phases
+
+/** Publishes where the run is as the orchestration's custom status (deterministic: replay-safe). */
+function progress(
+  run: Run,
+  phase: RotationPhase,
+  extra: {
+    wave?: RotationProgress['wave'];
+    current?: readonly string[];
+    outcomes?: readonly ServerOutcome[];
+  } = {},
+): void {
+  const status: RotationProgress = {
+    phase,
+    trigger: run.input.trigger,
+    targetVersion: run.targetVersion,
+    wave: extra.wave,
+    counts: progressCounts(run.planned, extra.outcomes ?? run.sofar),
+    current: (extra.current ?? []).slice(0, 20),
+    onlyServers: run.input.onlyServers,
+  };
+  run.context.df.setCustomStatus(status);
+}
+
+/** An operator's retry of named servers: only those are rolled out; nothing else is touched or paged. */
+function onlyTheServersAskedFor(run: Run, plan: PlanRolloutOutput): PlanRolloutOutput {
+  const only = run.input.onlyServers;
+  if (only === undefined) return plan;
+  const wanted = (id: string) => only.includes(id.toLowerCase());
+  return {
+    ...plan,
+    servers: plan.servers.filter((s) => wanted(s.serverId)),
+    unplannable: plan.unplannable.filter((u) => wanted(u.serverId)),
+  };
+}
 
 function record(run: Run, r: Omit<AuditRecord, 'correlationId' | 'trigger' | 'vault' | 'key'>): AuditRecord {
   return {
@@ -244,6 +299,7 @@ function continueWith(run: Run, signal: KeyEventSignal, openIncidents: OpenIncid
     hintVersion: signal.version,
     generation: run.input.generation + 1,
     openIncidents,
+    onlyServers: undefined,
   } satisfies RotationInput);
 }
 
@@ -321,6 +377,7 @@ function* discoverAndPlan(
     targetVersion: latest.version,
     optOutTag: input.settings.optOutTag,
     canaryTag: input.settings.canaryTag,
+    holdTag: input.settings.holdTag,
   });
   if (!plan.ok) {
     yield* page(
@@ -392,6 +449,7 @@ function* handleNewestVersionExpiry(
         ...input,
         generation: input.generation + 1,
         autoRotatedFrom: latest.version,
+        onlyServers: undefined,
         hintVersion: to,
         openIncidents: mergeIncidents(input.openIncidents, run.opened),
       } satisfies RotationInput);
@@ -500,7 +558,7 @@ function* rollOut(
 
   // Inaccessible servers go through their rollover too: it pages the documented recovery.
   const inaccessible = (s: PlannedServer) =>
-    s.state?.toLowerCase() === 'inaccessible' && s.slots.every((x) => x.decision !== 'excluded');
+    s.state?.toLowerCase() === 'inaccessible' && s.slots.every((x) => !leavesAlone(x.decision));
   const skipped = plan.servers.filter((s) => s.action === 'skip' && !inaccessible(s));
   yield* recordAudit(
     context,
@@ -540,7 +598,8 @@ function* rollOut(
     server,
     settings: input.settings,
   });
-  const canaryOutcomes = yield* rolloverWaves(run, canary.map(subInput));
+  run.sofar = outcomes;
+  const canaryOutcomes = yield* rolloverWaves(run, canary.map(subInput), 'canary');
   outcomes.push(...canaryOutcomes);
   // A canary that was already Inaccessible never tried the new version: it proves nothing either way.
   if (canaryOutcomes.some((o) => o.outcome === 'failed' && o.reasonCode !== 'ServerInaccessible')) {
@@ -573,7 +632,7 @@ function* rollOut(
       }),
     );
   } else {
-    outcomes.push(...(yield* rolloverWaves(run, rest.map(subInput))));
+    outcomes.push(...(yield* rolloverWaves(run, rest.map(subInput), 'rollout')));
   }
   for (const o of outcomes) if (o.incident !== undefined) run.opened.push(o.incident);
   return outcomes;
@@ -641,12 +700,19 @@ function* unplannableServer(
 function* rolloverWaves(
   run: Run,
   inputs: readonly ServerRolloverInput[],
+  phase: 'canary' | 'rollout',
 ): Generator<Task, ServerOutcome[], unknown> {
   const { context } = run;
   const results: ServerOutcome[] = [];
   const width = Math.max(1, inputs[0]?.settings.maxParallelUpdates ?? 1);
   type Output = OrchestrationContract['serverRollover']['output'];
+  const waves = Math.ceil(inputs.length / width);
   for (let i = 0; i < inputs.length; i += width) {
+    progress(run, phase, {
+      wave: { index: i / width + 1, of: waves },
+      current: inputs.slice(i, i + width).map((s) => s.server.serverName),
+      outcomes: [...run.sofar, ...results],
+    });
     const wave = inputs.slice(i, i + width).map((s) => ({
       s,
       task: context.df.callSubOrchestrator(
@@ -784,6 +850,8 @@ function* finish(
   outcomes: ServerOutcome[],
 ): Generator<Task, RotationOutput, unknown> {
   const { input, context } = run;
+  run.sofar = outcomes;
+  progress(run, 'finishing');
   const open = mergeIncidents(input.openIncidents, run.opened);
   const reread = yield* callStep(context, 'readKey', { vaultUrl: input.vaultUrl, keyName: input.keyName });
   const newer =
@@ -822,7 +890,9 @@ function* finish(
   const auditGap = incidentKeys.rotation(input.vaultName, input.keyName, 'AuditUndelivered');
   const fixed = input.openIncidents.filter(
     (i) =>
-      isFixed(i, outcomes, run.opened) && !(i.dedupKey === auditGap && undeliveredTotal(run, outcomes) > 0),
+      inScope(i, input.onlyServers) &&
+      isFixed(i, outcomes, run.opened) &&
+      !(i.dedupKey === auditGap && undeliveredTotal(run, outcomes) > 0),
   );
   if (fixed.length > 0)
     yield* callStep(context, 'resolvePages', {
@@ -922,6 +992,11 @@ function mergeIncidents(a: readonly OpenIncident[], b: readonly OpenIncident[]):
   const out = new Map<string, OpenIncident>();
   for (const i of [...a, ...b]) out.set(i.dedupKey, i);
   return [...out.values()];
+}
+
+/** A retry of named servers can prove only those servers' incidents fixed. */
+function inScope(i: OpenIncident, only: readonly string[] | undefined): boolean {
+  return only === undefined || (i.kind === 'server' && only.includes(i.serverId?.toLowerCase() ?? ''));
 }
 
 /**

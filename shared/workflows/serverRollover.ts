@@ -174,6 +174,7 @@ function* rollover(r: Rollover): Generator<Task, ServerOutcome, unknown> {
         key: input.key,
         targetVersion: input.targetVersion,
         optOutTag: settings.optOutTag,
+        holdTag: settings.holdTag,
       },
       readOptions(r, 'prepareServer'),
     );

@@ -31,6 +31,7 @@ export interface LocalReady {
   readonly loopback: string;
   readonly hostUrl: string;
   readonly functionKey: string;
+  readonly masterKey: string;
   readonly durableTaskSystemKey: string;
   readonly eventGridSubscriptions: string[];
   readonly functions: { name: string; trigger: string }[];

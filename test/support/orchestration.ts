@@ -47,6 +47,8 @@ export interface Run {
   readonly history: HistoryEvent[];
   /** Signals raised into the history, in order. */
   readonly raised: Signal[];
+  /** The custom status after each episode (what the host would store), consecutive repeats dropped. */
+  readonly customStatuses: unknown[];
 }
 
 export interface HistoryEvent {
@@ -109,6 +111,7 @@ export async function runOrchestration(
   const pending: { id: number; call: ScheduledCall; index: number }[] = [];
   const signals = [...(options.signals ?? [])];
   const raised: Signal[] = [];
+  const customStatuses: unknown[] = [];
   let waiting = 0;
   let consumed = 0;
   let ids = 0;
@@ -120,6 +123,7 @@ export async function runOrchestration(
     episodes: episode,
     history,
     raised,
+    customStatuses,
     ...fields,
   });
   for (let episode = 1; episode <= (options.maxEpisodes ?? 2000); episode++) {
@@ -143,6 +147,12 @@ export async function runOrchestration(
     } catch (e) {
       return done(episode, { failed: String(e) });
     }
+    const custom: unknown = (state as { customStatus?: unknown }).customStatus;
+    if (
+      custom !== undefined &&
+      JSON.stringify(custom) !== JSON.stringify(customStatuses[customStatuses.length - 1])
+    )
+      customStatuses.push(custom);
     const actions = state.actions.flat();
     for (let index = consumed; index < actions.length; index++) {
       const a = actions[index] as Action;

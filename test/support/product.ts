@@ -43,7 +43,10 @@ export interface ArmRequest {
 export interface Product {
   readonly hostUrl: string;
   readonly functionKey: string;
+  readonly masterKey: string;
   readonly systemKey: string;
+  /** The folder of the runtime's data (its ready file is `<dir>/host/ready.json`). */
+  readonly dir: string;
   readonly keys: KeyClient;
   /** Where Azure SDK clients of the test reach the stand-ins (for clients of other vaults, e.g. an HSM). */
   readonly loopback: { readonly port: number; readonly caCertPem: string };
@@ -108,7 +111,9 @@ export async function startProduct(
   const product: Product = {
     hostUrl: ready.hostUrl,
     functionKey: ready.functionKey,
+    masterKey: ready.masterKey,
     systemKey: ready.durableTaskSystemKey,
+    dir,
     keys,
     loopback: { port: ready.port, caCertPem: ca },
     child,

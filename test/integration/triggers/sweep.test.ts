@@ -4,7 +4,7 @@ import { ResourceGraphServerFleet } from '../../../shared/adapters/resourceGraph
 import { loadConfig } from '../../../shared/config';
 import type { AuditRecord } from '../../../shared/domain/audit';
 import type { RotationInput } from '../../../shared/domain/rotation';
-import type { InstanceInfo, RotationInstances } from '../../../shared/ports/rotations';
+import type { InstanceInfo, ListedInstance, RotationInstances } from '../../../shared/ports/rotations';
 import { runSweep } from '../../../shared/triggers/sweep';
 import { SUB_A, SUB_B, VAULT, testFleet } from '../../support/fleet';
 import { startHarness, type Harness } from '../../support/localAzure';
@@ -23,6 +23,9 @@ class Instances implements RotationInstances {
   }
   raise(): Promise<void> {
     return Promise.resolve();
+  }
+  list(): Promise<ListedInstance[]> {
+    return Promise.resolve([]);
   }
 }
 

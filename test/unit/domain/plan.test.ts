@@ -115,8 +115,45 @@ describe('planRollout, per slot', () => {
       ['update'],
       'update',
     ],
+    [
+      'a server on operator hold (hold tag with a ticket as value)',
+      server('pg-l', { primary: `${VAULT}/keys/pg-cmk/${V1}`, tags: { 'CMK-Rotation-Hold': 'CHG-1234' } }),
+      ['held'],
+      'skip',
+    ],
+    [
+      'a server on hold that is not Ready (held wins over deferred)',
+      server('pg-m', {
+        primary: `${VAULT}/keys/pg-cmk/${V1}`,
+        state: 'Stopped',
+        tags: { 'cmk-rotation-hold': 'yes' },
+      }),
+      ['held'],
+      'skip',
+    ],
+    [
+      'a server whose hold tag says off',
+      server('pg-n', { primary: `${VAULT}/keys/pg-cmk/${V1}`, tags: { 'cmk-rotation-hold': 'off' } }),
+      ['update'],
+      'update',
+    ],
+    [
+      'a server opted out and on hold (the opt-out is the lasting decision)',
+      server('pg-o', {
+        primary: `${VAULT}/keys/pg-cmk/${V1}`,
+        tags: { 'cmk-rotation-hold': 'INC-9', 'cmk-rotation-optout': 'true' },
+      }),
+      ['excluded'],
+      'skip',
+    ],
   ])('%s', (_name, srv, decisions, action) => {
-    const plan = planRollout({ key, targetVersion: V3, servers: [srv], optOutTag: 'cmk-rotation-optout' });
+    const plan = planRollout({
+      key,
+      targetVersion: V3,
+      servers: [srv],
+      optOutTag: 'cmk-rotation-optout',
+      holdTag: 'cmk-rotation-hold',
+    });
     const [p] = plan.servers;
     expect(p?.slots.map((s) => s.decision)).toEqual(decisions);
     expect(p?.action).toBe(action);

@@ -2,7 +2,7 @@ import type { AuditRecord } from '../../../shared/domain/audit';
 import type { RotationInput } from '../../../shared/domain/rotation';
 import { loadConfig } from '../../../shared/config';
 import type { AuditTrail } from '../../../shared/ports/auditTrail';
-import type { InstanceInfo, RotationInstances } from '../../../shared/ports/rotations';
+import type { InstanceInfo, ListedInstance, RotationInstances } from '../../../shared/ports/rotations';
 
 /** Typed fakes and the configuration the trigger tests share. */
 export const SUB = '6f1c2b9e-3d4a-4e8b-9a1f-0c2d3e4f5a6b';
@@ -38,6 +38,14 @@ export class FakeInstances implements RotationInstances {
       this.afterRaise = undefined;
     }
     return Promise.resolve();
+  }
+  /** Other instances in the hub, for listings (the `current` one is listed as `listedAs`). */
+  others: ListedInstance[] = [];
+  listedAs = 'cmk-rotation:contoso-pg-kv:pg-cmk';
+  list(): Promise<ListedInstance[]> {
+    const mine: ListedInstance[] =
+      this.current === undefined ? [] : [{ ...this.current, instanceId: this.listedAs, name: 'keyRotation' }];
+    return Promise.resolve([...mine, ...this.others]);
   }
 }
 

@@ -5,6 +5,7 @@ import type {
   PlannedServer,
   RotationInput,
   RotationOutput,
+  RotationProgress,
   ServerOutcome,
   ServerRolloverInput,
 } from '../../../shared/domain/rotation';
@@ -288,6 +289,88 @@ describe('keyRotation orchestrator, driven by durable histories', () => {
     const out = r.output as RotationOutput;
     expect(out.resolvedIncidents).toEqual(['server-a', 'preflight-old']);
     expect(out.openIncidents.map((i) => i.dedupKey)).toEqual(['server-b']);
+  });
+
+  it('publishes its progress as custom status: phase, wave i of n, counts and the servers in flight', async () => {
+    const r = await run(rotationInput(), {
+      key: twoVersions,
+      latest: version(V2, 1, 365),
+      servers: [
+        planned('canary-1', { ring: 'canary' }),
+        planned('a'),
+        planned('b'),
+        planned('c'),
+        planned('optout', { action: 'skip' }),
+      ],
+      outcomes: { b: 'failed' },
+    });
+    const statuses = r.customStatuses as RotationProgress[];
+    expect(statuses.map((p) => [p.phase, p.wave?.index, p.wave?.of, p.current.join(',')])).toEqual([
+      ['reading', undefined, undefined, ''],
+      ['planning', undefined, undefined, ''],
+      ['canary', 1, 1, 'canary-1'],
+      ['rollout', 1, 2, 'a,b'],
+      ['rollout', 2, 2, 'c'],
+      ['finishing', undefined, undefined, ''],
+    ]);
+    expect(statuses.map((p) => p.counts)).toEqual([
+      { total: 0, done: 0, failed: 0, skipped: 0, remaining: 0 },
+      { total: 0, done: 0, failed: 0, skipped: 0, remaining: 0 },
+      { total: 5, done: 0, failed: 0, skipped: 1, remaining: 4 },
+      { total: 5, done: 1, failed: 0, skipped: 1, remaining: 3 },
+      { total: 5, done: 2, failed: 1, skipped: 1, remaining: 1 },
+      { total: 5, done: 3, failed: 1, skipped: 1, remaining: 0 },
+    ]);
+    expect(statuses.every((p) => p.trigger === 'event:e1')).toBe(true);
+    expect(statuses[2]?.targetVersion).toBe(V2);
+  });
+
+  it("an operator's retry of one server rolls out only that server and resolves only its incident", async () => {
+    const r = await run(
+      rotationInput({
+        trigger: 'operator:alice',
+        reason: 'Operator',
+        onlyServers: [serverId('b').toLowerCase()],
+        openIncidents: [
+          { dedupKey: 'server-a', kind: 'server', serverId: serverId('a'), version: V2 },
+          { dedupKey: 'server-b', kind: 'server', serverId: serverId('b'), version: V2 },
+          { dedupKey: 'preflight-old', kind: 'preflight', version: V2 },
+        ],
+      }),
+      {
+        key: twoVersions,
+        latest: version(V2, 1, 365),
+        servers: [planned('a'), planned('b'), planned('c')],
+        outcomes: { a: 'updated', b: 'updated', c: 'updated' },
+      },
+    );
+    expect(subs(r)).toEqual(['b']);
+    const out = r.output as RotationOutput;
+    expect(out.servers.map((s) => s.serverName)).toEqual(['b']);
+    expect(out.resolvedIncidents).toEqual(['server-b']);
+    expect(out.openIncidents.map((i) => i.dedupKey)).toEqual(['server-a', 'preflight-old']);
+    expect((r.customStatuses as RotationProgress[]).at(-1)?.onlyServers).toEqual([
+      serverId('b').toLowerCase(),
+    ]);
+  });
+
+  it('a retry of one server that continues as new (a newer version) runs the next generation for every server', async () => {
+    const r = await run(
+      rotationInput({
+        reason: 'Operator',
+        trigger: 'operator:alice',
+        onlyServers: [serverId('b').toLowerCase()],
+      }),
+      {
+        key: keyWith(version(V1, 300, 65), version(V2, 1, 365), version(V3, 0, 365)),
+        latest: version(V2, 1, 365),
+        rereadLatest: version(V3, 0, 365),
+        servers: [planned('a'), planned('b')],
+      },
+    );
+    expect(subs(r)).toEqual(['b']);
+    expect(r.continuedAsNewWith).toMatchObject({ hintVersion: V3 });
+    expect((r.continuedAsNewWith as RotationInput).onlyServers).toBeUndefined();
   });
 
   it('pages the servers left on an older version that expires soon (opted out or failed)', async () => {

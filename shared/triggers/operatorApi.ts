@@ -1,0 +1,191 @@
+import type { HttpResponseInit } from '@azure/functions';
+import type { Config } from '../config';
+import { InvalidInputError } from '../domain/errors';
+import type { AuditTrail } from '../ports/auditTrail';
+import { AzureCallError, NotFoundError } from '../ports/errors';
+import type { KeyVaultEventReader } from '../ports/keyVaultEvents';
+import type { KeyVaultKeys } from '../ports/keyVaultKeys';
+import type { RotationInstances } from '../ports/rotations';
+import type { ServerFleet } from '../ports/serverFleet';
+import {
+  listRotations,
+  OperatorDependencyError,
+  OperatorKeyNotFoundError,
+  OperatorRequestError,
+  parseOperatorNote,
+  requestOperatorRotation,
+  requestServerRetry,
+  RetryRefusedError,
+  rotationStatus,
+  summarizeRotation,
+} from './operator';
+import { replayDeadLetters } from './keyVaultEvents';
+import { previewPlan } from './planPreview';
+import { failingVaultChecks, gatherStatus, renderStatusPage, STATUS_PAGE_CSP } from './statusPage';
+import { readPosture, sweepWithPostureSnapshot, type PostureDeps } from './posture';
+
+/**
+ * The operator API's HTTP answers (functions/ registers the routes; the logic and the status codes
+ * live here). Every route takes the function key (or App Service Authentication in front of it).
+ */
+export interface OperatorApiDeps {
+  readonly config: Config;
+  readonly keys: KeyVaultKeys;
+  readonly fleet: ServerFleet;
+  readonly audit: AuditTrail;
+  readonly now: () => Date;
+}
+
+/** Expected refusals as HTTP answers; anything else is thrown (a 500, logged by the host). */
+async function answer(work: () => Promise<HttpResponseInit>): Promise<HttpResponseInit> {
+  try {
+    return await work();
+  } catch (e) {
+    if (e instanceof RetryRefusedError) return { status: 409, jsonBody: { error: e.message } };
+    if (e instanceof OperatorKeyNotFoundError) return { status: 404, jsonBody: { error: e.message } };
+    if (e instanceof OperatorDependencyError)
+      return { status: 503, headers: { 'retry-after': '30' }, jsonBody: { error: e.message } };
+    if (e instanceof OperatorRequestError || e instanceof InvalidInputError)
+      return { status: 400, jsonBody: { error: e.message } };
+    if (e instanceof NotFoundError) return { status: 404, jsonBody: { error: e.message } };
+    if (e instanceof AzureCallError)
+      return { status: 502, jsonBody: { error: `Azure refused: ${e.azureCode ?? e.code}` } };
+    throw e;
+  }
+}
+
+/** `GET /api/rotations/{vault}/{key}`: the key's rotation with its progress and times. */
+export function getRotation(
+  instances: RotationInstances,
+  config: Config,
+  vault: string,
+  key: string,
+): Promise<HttpResponseInit> {
+  return answer(async () => {
+    const { instanceId, info } = await rotationStatus(instances, config, vault, key);
+    if (info === undefined)
+      return { status: 404, jsonBody: { instanceId, error: 'no rotation has run for this key' } };
+    const summary = summarizeRotation(instanceId, info);
+    return {
+      status: 200,
+      jsonBody: {
+        instanceId,
+        runtimeStatus: info.runtimeStatus,
+        createdTime: info.createdTime ?? null,
+        lastUpdatedTime: info.lastUpdatedTime ?? null,
+        progress: summary?.progress ?? null,
+        result: summary?.result ?? null,
+        output: info.output ?? null,
+      },
+    };
+  });
+}
+
+/** `POST /api/rotations/{vault}/{key}` (`?dryRun=true`: the plan only, like `GET .../plan`). */
+export function postRotation(
+  instances: RotationInstances,
+  deps: OperatorApiDeps,
+  vault: string,
+  key: string,
+  caller: string,
+  dryRun: boolean,
+  body: string,
+): Promise<HttpResponseInit> {
+  return answer(async () => {
+    if (dryRun) return { status: 200, jsonBody: await previewPlan(deps, vault, key, caller, deps.now()) };
+    const note = parseOperatorNote(body);
+    return {
+      status: 202,
+      jsonBody: await requestOperatorRotation(instances, deps, vault, key, caller, note),
+    };
+  });
+}
+
+/** `GET /api/rotations/{vault}/{key}/plan`. */
+export function getPlan(
+  deps: OperatorApiDeps,
+  vault: string,
+  key: string,
+  caller: string,
+): Promise<HttpResponseInit> {
+  return answer(async () => ({
+    status: 200,
+    jsonBody: await previewPlan(deps, vault, key, caller, deps.now()),
+  }));
+}
+
+/** `GET /api/rotations`: every key's current or last run. */
+export function getRotations(instances: RotationInstances): Promise<HttpResponseInit> {
+  return answer(async () => ({ status: 200, jsonBody: { rotations: await listRotations(instances) } }));
+}
+
+/** `POST /api/rotations/{vault}/{key}/servers/{server}/retry`. */
+export function postRetry(
+  instances: RotationInstances,
+  deps: OperatorApiDeps,
+  vault: string,
+  key: string,
+  server: string,
+  caller: string,
+): Promise<HttpResponseInit> {
+  return answer(async () => ({
+    status: 202,
+    jsonBody: await requestServerRetry(instances, deps, vault, key, server, caller),
+  }));
+}
+
+/** `POST /api/sweep`: the reconcile sweep now, on the services' clock; answers what it did. */
+export function postSweep(
+  instances: RotationInstances,
+  deps: OperatorApiDeps & PostureDeps,
+): Promise<HttpResponseInit> {
+  return answer(async () => {
+    const { sweep, posture } = await sweepWithPostureSnapshot(instances, deps, deps.now());
+    return { status: 200, jsonBody: { ...sweep, posture } };
+  });
+}
+
+/** `GET /api/status`: the status page, under a CSP that lets nothing but its own stylesheet in. */
+export function getStatusPage(
+  instances: RotationInstances,
+  deps: OperatorApiDeps & PostureDeps,
+): Promise<HttpResponseInit> {
+  return answer(async () => {
+    const now = deps.now();
+    // The vault checks come from the fleet posture; a posture that cannot be read leaves the rest of
+    // the page standing and says so.
+    const vaultChecks = await readPosture(instances, deps, now).then(failingVaultChecks, () => undefined);
+    const model = await gatherStatus(deps, instances, now, vaultChecks);
+    return {
+      status: 200,
+      headers: {
+        'content-type': 'text/html; charset=utf-8',
+        'content-security-policy': STATUS_PAGE_CSP,
+        'x-content-type-options': 'nosniff',
+        'referrer-policy': 'no-referrer',
+        'cache-control': 'no-store',
+      },
+      body: renderStatusPage(model),
+    };
+  });
+}
+
+/**
+ * `POST /api/events/replay?source=<blob name>`: the body is one dead-letter blob (as downloaded from the
+ * dead-letter container); its events go through the intake again. 200 with one verdict per event.
+ */
+export function postReplay(
+  instances: RotationInstances,
+  deps: OperatorApiDeps & { readonly events: KeyVaultEventReader },
+  body: string,
+  source: string,
+  invocationId: string,
+): Promise<HttpResponseInit> {
+  return answer(async () => ({
+    status: 200,
+    jsonBody: {
+      source,
+      events: await replayDeadLetters(body, source.slice(0, 300), instances, { ...deps, invocationId }),
+    },
+  }));
+}

@@ -1,0 +1,507 @@
+import { createHash } from 'node:crypto';
+import type { Config } from '../config';
+import { tryParseKeyUri } from '../domain/keyId';
+import type { KeyInfo, ServerSnapshot, Slot } from '../domain/model';
+import type { PostureReport } from '../domain/posture';
+import { holdOf, isOptedOut, latestVersion } from '../domain/plan';
+import { daysLeft, expirySeverity, type RotationProgress } from '../domain/rotation';
+import { AzureCallError } from '../ports/errors';
+import type { KeyVaultKeys } from '../ports/keyVaultKeys';
+import type { RotationInstances } from '../ports/rotations';
+import { findAllServersWithCustomerManagedKeys, type ServerFleet } from '../ports/serverFleet';
+import { summarizeRotations, type RotationSummary } from './operator';
+import { openIncidentsOf } from './rotationRequests';
+
+export type Risk = 'critical' | 'warning' | 'ok';
+
+export interface KeyRow {
+  readonly vault: string;
+  readonly key: string;
+  readonly latestVersion: string | undefined;
+  readonly expiresOn: string | undefined;
+  readonly daysLeft: number | undefined;
+  readonly risk: Risk;
+  readonly servers: number;
+}
+
+export interface ServerRow {
+  readonly server: string;
+  readonly subscriptionId: string;
+  readonly slot: Slot;
+  readonly vault: string;
+  readonly key: string;
+  /** Pinned version, or undefined for a versionless URI. */
+  readonly version: string | undefined;
+  readonly daysLeft: number | undefined;
+  readonly state: string | undefined;
+  readonly keyStatus: string | undefined;
+  readonly risk: Risk;
+  readonly reason: string;
+}
+
+export interface IncidentRow {
+  readonly rotation: string;
+  readonly dedupKey: string;
+  readonly kind: string;
+  readonly server: string | undefined;
+  readonly version: string | undefined;
+}
+
+/** A failing check from the fleet posture (when the app reports posture). */
+export interface VaultCheckRow {
+  readonly vault: string;
+  readonly check: string;
+  readonly reason: string;
+}
+
+/** The failing vault checks of a posture report, as the status page lists them. */
+export function failingVaultChecks(report: Pick<PostureReport, 'vaults'>): VaultCheckRow[] {
+  return report.vaults.flatMap((v) =>
+    v.checks
+      .filter((c) => c.status === 'failing')
+      .map((c) => ({ vault: v.vaultName, check: c.name, reason: c.reason })),
+  );
+}
+
+export interface StatusModel {
+  readonly generatedAt: string;
+  readonly keys: readonly KeyRow[];
+  /** Servers at risk first (critical, then warning, then by days left). */
+  readonly servers: readonly ServerRow[];
+  readonly running: readonly RotationSummary[];
+  readonly recent: readonly RotationSummary[];
+  readonly incidents: readonly IncidentRow[];
+  readonly vaultChecks: readonly VaultCheckRow[] | undefined;
+  /** Vaults or keys that could not be read (named, with Azure's code). */
+  readonly errors: readonly string[];
+}
+
+export interface StatusDeps {
+  readonly config: Config;
+  readonly keys: KeyVaultKeys;
+  readonly fleet: ServerFleet;
+}
+
+const RANK: Record<Risk, number> = { critical: 0, warning: 1, ok: 2 };
+
+/** The risk of one server slot on this key, and why. Pure. */
+export function slotRisk(
+  config: Pick<Config, 'nearExpiry' | 'optOutTag' | 'holdTag'>,
+  key: KeyInfo,
+  server: ServerSnapshot,
+  slot: Slot,
+  now: Date,
+): { risk: Risk; reason: string; version: string | undefined; daysLeft: number | undefined } {
+  const de = server.dataEncryption;
+  const uri = slot === 'primary' ? de?.primaryKeyURI : de?.geoBackupKeyURI;
+  const status = slot === 'primary' ? de?.primaryEncryptionKeyStatus : de?.geoBackupEncryptionKeyStatus;
+  const version = tryParseKeyUri(uri)?.version;
+  const latest = latestVersion(key);
+  const pinned =
+    version === undefined ? latest : key.versions.find((v) => v.version.toLowerCase() === version);
+  const days = daysLeft(pinned?.expiresOn, now.toISOString());
+  const severity = expirySeverity(days, config.nearExpiry);
+  const state = server.state ?? 'unknown';
+  const behind = version !== undefined && latest !== undefined && version !== latest.version.toLowerCase();
+  const hold = holdOf(server, config.holdTag);
+  const left = isOptedOut(server, config.optOutTag)
+    ? ' (opted out)'
+    : hold !== undefined
+      ? ` (on hold: ${hold})`
+      : '';
+  if (state.toLowerCase() === 'inaccessible')
+    return { risk: 'critical', reason: `server Inaccessible${left}`, version, daysLeft: days };
+  if (status !== undefined && status.toLowerCase() === 'invalid')
+    return { risk: 'critical', reason: `key status Invalid${left}`, version, daysLeft: days };
+  if (days !== undefined && days < 0)
+    return { risk: 'critical', reason: `pinned version expired${left}`, version, daysLeft: days };
+  if (severity !== undefined)
+    return {
+      risk: severity,
+      reason: `pinned version expires in ${days ?? '?'} day(s)${left}`,
+      version,
+      daysLeft: days,
+    };
+  if (pinned === undefined && version !== undefined)
+    return {
+      risk: 'warning',
+      reason: 'pinned to a version the vault does not list',
+      version,
+      daysLeft: days,
+    };
+  if (behind) return { risk: 'warning', reason: `behind the newest version${left}`, version, daysLeft: days };
+  return {
+    risk: 'ok',
+    reason: version === undefined ? 'versionless' : 'on the newest version',
+    version,
+    daysLeft: days,
+  };
+}
+
+/** Everything the status page shows, read now (reads only). */
+export async function gatherStatus(
+  deps: StatusDeps,
+  instances: RotationInstances,
+  now: Date,
+  vaultChecks?: readonly VaultCheckRow[],
+): Promise<StatusModel> {
+  const { config } = deps;
+  const errors: string[] = [];
+  const keys: KeyRow[] = [];
+  const servers: ServerRow[] = [];
+  const describe = (e: unknown): string =>
+    e instanceof AzureCallError ? (e.azureCode ?? e.code) : e instanceof Error ? e.name : 'error';
+  // One discovery for the page (Resource Graph's per-principal quota: 15 queries per 5 s), as the sweep.
+  let fleet: ServerSnapshot[] = [];
+  try {
+    fleet = await findAllServersWithCustomerManagedKeys(deps.fleet);
+  } catch (e) {
+    errors.push(`server discovery: ${describe(e)}`);
+  }
+  for (const { vaultUrl, vaultName } of config.allowedVaults) {
+    let names: string[];
+    try {
+      names = await deps.keys.listKeys(vaultUrl);
+    } catch (e) {
+      errors.push(`${vaultName}: ${describe(e)}`);
+      continue;
+    }
+    for (const keyName of names) {
+      try {
+        const key = await deps.keys.readKey(vaultUrl, keyName);
+        const latest = latestVersion(key);
+        const onThisKey = (uri: string | undefined) => {
+          const ref = tryParseKeyUri(uri);
+          return (
+            ref !== undefined && ref.vaultUrl === vaultUrl && ref.name.toLowerCase() === keyName.toLowerCase()
+          );
+        };
+        const using = fleet.filter(
+          (s) => onThisKey(s.dataEncryption?.primaryKeyURI) || onThisKey(s.dataEncryption?.geoBackupKeyURI),
+        );
+        const days = daysLeft(latest?.expiresOn, now.toISOString());
+        for (const s of using)
+          for (const slot of ['primary', 'geoBackup'] as const) {
+            const de = s.dataEncryption;
+            if (!onThisKey(slot === 'primary' ? de?.primaryKeyURI : de?.geoBackupKeyURI)) continue;
+            const r = slotRisk(config, key, s, slot, now);
+            servers.push({
+              server: s.name,
+              subscriptionId: s.subscriptionId,
+              slot,
+              vault: vaultName,
+              key: keyName,
+              version: r.version,
+              daysLeft: r.daysLeft,
+              state: s.state,
+              keyStatus:
+                slot === 'primary' ? de?.primaryEncryptionKeyStatus : de?.geoBackupEncryptionKeyStatus,
+              risk: r.risk,
+              reason: r.reason,
+            });
+          }
+        keys.push({
+          vault: vaultName,
+          key: keyName,
+          latestVersion: latest?.version,
+          expiresOn: latest?.expiresOn,
+          daysLeft: days,
+          risk: expirySeverity(days, config.nearExpiry) ?? 'ok',
+          servers: using.length,
+        });
+      } catch (e) {
+        errors.push(`${vaultName}/${keyName}: ${describe(e)}`);
+      }
+    }
+  }
+  const byDays = (d: number | undefined) => d ?? Number.MAX_SAFE_INTEGER;
+  servers.sort(
+    (a, b) =>
+      RANK[a.risk] - RANK[b.risk] ||
+      byDays(a.daysLeft) - byDays(b.daysLeft) ||
+      a.server.localeCompare(b.server),
+  );
+  keys.sort((a, b) => RANK[a.risk] - RANK[b.risk] || byDays(a.daysLeft) - byDays(b.daysLeft));
+
+  const listed = await instances.list();
+  const rotations = summarizeRotations(listed);
+  const incidents: IncidentRow[] = [];
+  for (const r of rotations) {
+    const info = listed.find((i) => i.instanceId === r.instanceId);
+    // A running rotation carries the incidents earlier runs left open in its input, not its output;
+    // its last completed state is what is known, so only ended runs are read here.
+    if (info === undefined || r.running) continue;
+    for (const i of openIncidentsOf(info))
+      incidents.push({
+        rotation: r.instanceId,
+        dedupKey: i.dedupKey,
+        kind: i.kind,
+        server: i.serverId?.split('/').pop(),
+        version: i.version,
+      });
+  }
+  return {
+    generatedAt: now.toISOString(),
+    keys,
+    servers,
+    running: rotations.filter((r) => r.running),
+    recent: rotations.filter((r) => !r.running),
+    incidents,
+    vaultChecks,
+    errors,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rendering: one HTML page, no script, no external resource; every value escaped.
+
+/** Escapes text for HTML content and quoted attribute values. */
+export function escapeHtml(v: string | number | boolean | null | undefined): string {
+  return String(v ?? '')
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+    .replace(/"/g, '&quot;')
+    .replace(/'/g, '&#39;');
+}
+
+class Html {
+  constructor(readonly text: string) {}
+}
+
+type Value = Html | string | number | boolean | null | undefined;
+
+function fragment(v: Value): string {
+  return v instanceof Html ? v.text : escapeHtml(v);
+}
+
+/** A template whose interpolations are escaped unless they are `Html` already. */
+const isList = (v: Value | readonly Value[]): v is readonly Value[] => Array.isArray(v);
+
+function html(strings: TemplateStringsArray, ...values: (Value | readonly Value[])[]): Html {
+  let out = strings[0] ?? '';
+  values.forEach((v, i) => {
+    const part = isList(v) ? v.map(fragment).join('') : fragment(v);
+    out += part + (strings[i + 1] ?? '');
+  });
+  return new Html(out);
+}
+
+const CSS = `
+body{font:14px/1.4 system-ui,-apple-system,"Segoe UI",sans-serif;margin:1.5rem;color:#1b1b1b;background:#fafafa}
+h1{font-size:1.4rem;margin:0 0 .2rem}h2{font-size:1.1rem;margin:1.6rem 0 .5rem}
+table{border-collapse:collapse;width:100%;background:#fff}th,td{text-align:left;padding:.3rem .5rem;border-bottom:1px solid #e3e3e3;vertical-align:top}
+th{background:#f0f0f0;font-weight:600}code{font-size:12px}
+.critical{color:#fff;background:#b00020;padding:0 .4rem;border-radius:3px}
+.warning{background:#ffd54f;padding:0 .4rem;border-radius:3px}
+.ok{background:#c8e6c9;padding:0 .4rem;border-radius:3px}
+progress{width:16rem;height:1rem}.muted{color:#666}.empty{color:#666;font-style:italic}
+`.trim();
+
+/** The stylesheet element, built outside the page template so formatting never changes its bytes (its hash). */
+const STYLE = new Html(`<style>${CSS}</style>`);
+
+/** The CSP the page is served with: nothing but its own inline stylesheet (by hash) may load. */
+export const STATUS_PAGE_CSP = `default-src 'none'; style-src 'sha256-${createHash('sha256').update(CSS).digest('base64')}'; img-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'`;
+
+const badge = (risk: Risk) => html`<span class="${risk}">${risk}</span>`;
+const short = (v: string | undefined) => (v === undefined ? 'versionless' : v.slice(0, 8));
+const countdown = (d: number | undefined) =>
+  d === undefined ? 'never expires' : d < 0 ? `expired ${-d} day(s) ago` : `${d} day(s) left`;
+
+function progressCell(p: RotationProgress | undefined): Html {
+  if (p === undefined) return html`<span class="muted">starting</span>`;
+  const { total, done, failed, skipped, remaining } = p.counts;
+  const finished = done + failed + skipped;
+  const wave = p.wave !== undefined ? ` wave ${p.wave.index} of ${p.wave.of}` : '';
+  return html`<div data-phase="${p.phase}">${p.phase}${wave}</div>
+    <progress value="${finished}" max="${Math.max(total, 1)}" aria-label="servers finished">
+      ${finished}/${total}
+    </progress>
+    <div>${done} done, ${failed} failed, ${skipped} skipped, ${remaining} remaining of ${total}</div>
+    ${p.current.length > 0 ? html`<div class="muted">now: ${p.current.join(', ')}</div>` : ''}`;
+}
+
+/** The page. Pure: the same model gives the same bytes. */
+export function renderStatusPage(m: StatusModel, refreshSeconds = 15): string {
+  const atRisk = m.servers.filter((s) => s.risk !== 'ok').length;
+  const page = html`<!doctype html>
+    <html lang="en">
+      <head>
+        <meta charset="utf-8" />
+        <meta name="viewport" content="width=device-width,initial-scale=1" />
+        <meta http-equiv="refresh" content="${refreshSeconds}" />
+        <title>CMK rotation status</title>
+        ${STYLE}
+      </head>
+      <body>
+        <h1>PostgreSQL CMK rotation</h1>
+        <div class="muted">
+          as of ${m.generatedAt}; ${m.keys.length} key(s), ${m.servers.length} server slot(s), ${atRisk} at
+          risk; refreshes every ${refreshSeconds} s
+        </div>
+        ${m.errors.length > 0 ? html`<p class="critical" id="errors">Could not read: ${m.errors.join('; ')}</p>` : ''}
+
+        <h2>Running rotations</h2>
+        ${
+          m.running.length === 0
+            ? html`<p class="empty" id="running-none">No rotation running.</p>`
+            : html`<table id="running">
+                <tr>
+                  <th>Key</th>
+                  <th>Target</th>
+                  <th>Progress</th>
+                  <th>Started</th>
+                  <th>Updated</th>
+                </tr>
+                ${m.running.map(
+                  (r) =>
+                    html`<tr>
+                      <td>${r.vault}/${r.key}</td>
+                      <td><code>${short(r.progress?.targetVersion)}</code></td>
+                      <td>${progressCell(r.progress)}</td>
+                      <td>${r.createdTime ?? ''}</td>
+                      <td>${r.lastUpdatedTime ?? ''}</td>
+                    </tr>`,
+                )}
+              </table>`
+        }
+
+        <h2>Servers (at risk first)</h2>
+        ${
+          m.servers.length === 0
+            ? html`<p class="empty">No server uses a key of the configured vaults.</p>`
+            : html`<table id="servers">
+                <tr>
+                  <th>Risk</th>
+                  <th>Server</th>
+                  <th>Slot</th>
+                  <th>Key</th>
+                  <th>Version</th>
+                  <th>Expiry</th>
+                  <th>State</th>
+                  <th>Why</th>
+                </tr>
+                ${m.servers.map(
+                  (s) =>
+                    html`<tr data-risk="${s.risk}">
+                      <td>${badge(s.risk)}</td>
+                      <td>${s.server}</td>
+                      <td>${s.slot}</td>
+                      <td>${s.vault}/${s.key}</td>
+                      <td><code>${short(s.version)}</code></td>
+                      <td>${countdown(s.daysLeft)}</td>
+                      <td>${s.state ?? ''}${s.keyStatus !== undefined ? ` / key ${s.keyStatus}` : ''}</td>
+                      <td>${s.reason}</td>
+                    </tr>`,
+                )}
+              </table>`
+        }
+
+        <h2>Keys</h2>
+        ${
+          m.keys.length === 0
+            ? html`<p class="empty">No keys.</p>`
+            : html`<table id="keys">
+                <tr>
+                  <th>Risk</th>
+                  <th>Key</th>
+                  <th>Newest version</th>
+                  <th>Expires</th>
+                  <th>Countdown</th>
+                  <th>Servers</th>
+                </tr>
+                ${m.keys.map(
+                  (k) =>
+                    html`<tr>
+                      <td>${badge(k.risk)}</td>
+                      <td>${k.vault}/${k.key}</td>
+                      <td><code>${short(k.latestVersion)}</code></td>
+                      <td>${k.expiresOn ?? 'never'}</td>
+                      <td>${countdown(k.daysLeft)}</td>
+                      <td>${k.servers}</td>
+                    </tr>`,
+                )}
+              </table>`
+        }
+
+        <h2>Open incidents</h2>
+        ${
+          m.incidents.length === 0
+            ? html`<p class="empty" id="incidents-none">No open incidents.</p>`
+            : html`<table id="incidents">
+                <tr>
+                  <th>Kind</th>
+                  <th>Server</th>
+                  <th>Version</th>
+                  <th>Dedup key</th>
+                  <th>Rotation</th>
+                </tr>
+                ${m.incidents.map(
+                  (i) =>
+                    html`<tr>
+                      <td>${i.kind}</td>
+                      <td>${i.server ?? ''}</td>
+                      <td><code>${short(i.version)}</code></td>
+                      <td><code>${i.dedupKey}</code></td>
+                      <td>${i.rotation}</td>
+                    </tr>`,
+                )}
+              </table>`
+        }
+
+        <h2>Vault checks failing</h2>
+        ${
+          m.vaultChecks === undefined
+            ? html`<p class="empty">
+                The fleet posture could not be read: see <code>GET /api/posture</code>.
+              </p>`
+            : m.vaultChecks.length === 0
+              ? html`<p class="empty">Every vault check passes.</p>`
+              : html`<table id="vault-checks">
+                  <tr>
+                    <th>Vault</th>
+                    <th>Check</th>
+                    <th>Why</th>
+                  </tr>
+                  ${m.vaultChecks.map(
+                    (c) =>
+                      html`<tr>
+                        <td>${c.vault}</td>
+                        <td>${c.check}</td>
+                        <td>${c.reason}</td>
+                      </tr>`,
+                  )}
+                </table>`
+        }
+
+        <h2>Last runs</h2>
+        ${
+          m.recent.length === 0
+            ? html`<p class="empty">No rotation has run yet.</p>`
+            : html`<table id="recent">
+                <tr>
+                  <th>Key</th>
+                  <th>Outcome</th>
+                  <th>Target</th>
+                  <th>Servers</th>
+                  <th>Ended</th>
+                </tr>
+                ${m.recent.map(
+                  (r) =>
+                    html`<tr>
+                      <td>${r.vault}/${r.key}</td>
+                      <td>${r.result?.status ?? r.runtimeStatus}</td>
+                      <td><code>${short(r.result?.targetVersion)}</code></td>
+                      <td>
+                        ${r.result === undefined ? '' : `${r.result.counts.done} done, ${r.result.counts.failed} failed, ${r.result.counts.skipped} skipped${r.result.failedServers.length > 0 ? ` (failed: ${r.result.failedServers.join(', ')})` : ''}`}
+                      </td>
+                      <td>${r.result?.completedAt ?? r.lastUpdatedTime ?? ''}</td>
+                    </tr>`,
+                )}
+              </table>`
+        }
+      </body>
+    </html> `;
+  return page.text;
+}

@@ -1,0 +1,194 @@
+import { createHash } from 'node:crypto';
+import type { KeyInfo, ServerSnapshot } from '../../../shared/domain/model';
+import type { VaultCheck, VaultPosture } from '../../../shared/domain/posture';
+import {
+  escapeHtml,
+  failingVaultChecks,
+  renderStatusPage,
+  slotRisk,
+  STATUS_PAGE_CSP,
+  type StatusModel,
+} from '../../../shared/triggers/statusPage';
+import { config } from './fakes';
+
+const VAULT = 'https://contoso-pg-kv.vault.azure.net';
+const V1 = '11111111111111111111111111111111';
+const V2 = '22222222222222222222222222222222';
+const NOW = new Date('2026-11-24T10:00:00Z');
+const day = (n: number) => new Date(NOW.getTime() + n * 86_400_000).toISOString();
+
+const key: KeyInfo = {
+  vaultUrl: VAULT,
+  vaultName: 'contoso-pg-kv',
+  name: 'pg-cmk',
+  currentVersion: V2,
+  versions: [
+    {
+      kid: `${VAULT}/keys/pg-cmk/${V1}`,
+      version: V1,
+      enabled: true,
+      createdOn: day(-300),
+      expiresOn: day(5),
+    },
+    {
+      kid: `${VAULT}/keys/pg-cmk/${V2}`,
+      version: V2,
+      enabled: true,
+      createdOn: day(-1),
+      expiresOn: day(365),
+    },
+  ],
+};
+
+function server(over: Partial<ServerSnapshot> & { uri?: string; status?: string }): ServerSnapshot {
+  const { uri, status, ...rest } = over;
+  return {
+    id: '/subscriptions/s/resourceGroups/rg/providers/Microsoft.DBforPostgreSQL/flexibleServers/pg',
+    name: 'pg',
+    subscriptionId: 's',
+    resourceGroup: 'rg',
+    location: 'westeurope',
+    state: 'Ready',
+    tags: {},
+    identity: undefined,
+    dataEncryption: {
+      type: 'AzureKeyVault',
+      primaryKeyURI: uri ?? `${VAULT}/keys/pg-cmk/${V1}`,
+      primaryEncryptionKeyStatus: status ?? 'Valid',
+    },
+    ...rest,
+  };
+}
+
+describe('status page: risk of a server slot', () => {
+  it.each([
+    ['Inaccessible', server({ state: 'Inaccessible' }), 'critical', /Inaccessible/],
+    ['key status Invalid', server({ status: 'Invalid' }), 'critical', /Invalid/],
+    ['pinned version expires in 5 days (critical window 7)', server({}), 'critical', /expires in 5 day/],
+    ['on the newest version', server({ uri: `${VAULT}/keys/pg-cmk/${V2}` }), 'ok', /newest/],
+    ['versionless', server({ uri: `${VAULT}/keys/pg-cmk` }), 'ok', /versionless/],
+    [
+      'on hold (the tag value says why), still at risk',
+      server({ tags: { 'cmk-rotation-hold': 'CHG-1' } }),
+      'critical',
+      /on hold: CHG-1/,
+    ],
+  ])('%s', (_name, s, risk, reason) => {
+    const r = slotRisk(config, key, s, 'primary', NOW);
+    expect(r.risk).toBe(risk);
+    expect(r.reason).toMatch(reason);
+  });
+});
+
+const model = (over: Partial<StatusModel> = {}): StatusModel => ({
+  generatedAt: NOW.toISOString(),
+  keys: [],
+  servers: [],
+  running: [],
+  recent: [],
+  incidents: [],
+  vaultChecks: undefined,
+  errors: [],
+  ...over,
+});
+
+describe('status page: rendering', () => {
+  it('escapes everything that comes from Azure', () => {
+    expect(escapeHtml(`<a href="x">'&'</a>`)).toBe('&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;');
+    const hostile = '<script>alert(1)</script>';
+    const html = renderStatusPage(
+      model({
+        servers: [
+          {
+            server: hostile,
+            subscriptionId: 's',
+            slot: 'primary',
+            vault: 'v',
+            key: `"><img src=x>`,
+            version: undefined,
+            daysLeft: 3,
+            state: 'Ready',
+            keyStatus: 'Valid',
+            risk: 'critical',
+            reason: hostile,
+          },
+        ],
+        errors: [hostile],
+      }),
+    );
+    expect(html).not.toContain('<script>');
+    expect(html).not.toContain('<img');
+    expect(html).toContain('&lt;script&gt;alert(1)&lt;/script&gt;');
+  });
+
+  it('has no script and no external resource, and its only stylesheet matches the CSP hash', () => {
+    const html = renderStatusPage(model());
+    expect(html).not.toMatch(/<script|<link|src=|@import|url\(/i);
+    const styles = [...html.matchAll(/<style>([\s\S]*?)<\/style>/g)].map((m) => m[1] ?? '');
+    expect(styles).toHaveLength(1);
+    const hash = createHash('sha256')
+      .update(styles[0] ?? '')
+      .digest('base64');
+    expect(STATUS_PAGE_CSP).toContain(`style-src 'sha256-${hash}'`);
+    expect(STATUS_PAGE_CSP).toContain("default-src 'none'");
+  });
+
+  it('draws a running rotation as a progress element with its counts, wave and servers in flight', () => {
+    const html = renderStatusPage(
+      model({
+        running: [
+          {
+            instanceId: 'cmk-rotation:v:k',
+            vault: 'v',
+            key: 'k',
+            runtimeStatus: 'Running',
+            running: true,
+            createdTime: undefined,
+            lastUpdatedTime: undefined,
+            progress: {
+              phase: 'rollout',
+              trigger: 't',
+              wave: { index: 2, of: 3 },
+              counts: { total: 10, done: 4, failed: 1, skipped: 1, remaining: 4 },
+              current: ['pg-a', 'pg-b'],
+            },
+            result: undefined,
+          },
+        ],
+      }),
+    );
+    expect(html).toContain('<progress value="6" max="10"');
+    expect(html).toContain('rollout wave 2 of 3');
+    expect(html).toContain('4 done, 1 failed, 1 skipped, 4 remaining of 10');
+    expect(html).toContain('now: pg-a, pg-b');
+  });
+});
+
+describe('status page: vault checks from the fleet posture', () => {
+  it('lists only the failing checks, each with its vault and reason', () => {
+    const check = (name: VaultCheck['name'], status: VaultCheck['status']): VaultCheck => ({
+      name,
+      kind: 'requirement',
+      status,
+      reason: `${name} is ${status}`,
+    });
+    const vault = (vaultName: string, checks: VaultCheck[]): VaultPosture => ({
+      vaultName,
+      resourceId: undefined,
+      location: undefined,
+      tenantId: undefined,
+      model: 'rbac',
+      checks,
+      identities: [],
+      risk: 'ok',
+      reasons: [],
+    });
+    const rows = failingVaultChecks({
+      vaults: [
+        vault('kv-a', [check('softDelete', 'ok'), check('purgeProtection', 'failing')]),
+        vault('kv-b', [check('sameRegion', 'unknown')]),
+      ],
+    });
+    expect(rows).toEqual([{ vault: 'kv-a', check: 'purgeProtection', reason: 'purgeProtection is failing' }]);
+  });
+});
