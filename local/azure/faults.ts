@@ -20,6 +20,13 @@ export interface FaultRule {
   readonly latencyMs?: number;
   readonly rate?: number;
   readonly count?: number;
+  /**
+   * Serve the request first (a PATCH is applied, an operation starts), then answer the fault instead:
+   * what a client sees when Azure accepted a write and the answer was lost (a 500 from a gateway after
+   * the resource provider took it, a connection dropped on the way back). A request the service
+   * refuses (401 challenge, 409 busy) still gets its refusal. Needs `status`.
+   */
+  readonly afterApply?: boolean;
 }
 
 interface ActiveRule extends FaultRule {
@@ -31,6 +38,8 @@ interface ActiveRule extends FaultRule {
 export interface FaultDecision {
   readonly latencyMs: number;
   readonly reply: Reply | undefined;
+  /** The request is to be served before `reply` replaces its answer (`FaultRule.afterApply`). */
+  readonly afterApply: boolean;
 }
 
 export class Faults {
@@ -40,6 +49,8 @@ export class Faults {
   add(rule: FaultRule): number {
     if (rule.status === undefined && rule.latencyMs === undefined)
       throw new Error('a fault needs a status or a latencyMs');
+    if (rule.afterApply === true && rule.status === undefined)
+      throw new Error('an afterApply fault needs a status');
     if (rule.rate !== undefined && (rule.rate < 0 || rule.rate > 1))
       throw new Error('rate must be between 0 and 1');
     const id = this.nextId++;
@@ -58,6 +69,7 @@ export class Faults {
   decide(service: Service, operation: string, path: string): FaultDecision {
     let latencyMs = 0;
     let reply: Reply | undefined;
+    let afterApply = false;
     for (const r of this.rules) {
       if (r.service !== '*' && r.service !== service) continue;
       if (r.operation !== undefined && r.operation !== operation) continue;
@@ -70,9 +82,12 @@ export class Faults {
       if (r.fired >= Math.floor(r.seen * rate + 1e-9)) continue;
       r.fired++;
       latencyMs += r.latencyMs ?? 0;
-      if (reply === undefined && r.status !== undefined) reply = errorReply(service, r);
+      if (reply === undefined && r.status !== undefined) {
+        reply = errorReply(service, r);
+        afterApply = r.afterApply === true;
+      }
     }
-    return { latencyMs, reply };
+    return { latencyMs, reply, afterApply };
   }
 }
 

@@ -150,6 +150,15 @@ export async function startLocalAzure(options: LocalAzureOptions): Promise<Local
       if (fault.latencyMs > 0) await new Promise((r) => setTimeout(r, fault.latencyMs));
       if (fault.reply?.status === 206 && service === 'ingestion')
         return { service, operation, reply: captures.track(req, { refuseLast: true }) };
+      if (fault.reply !== undefined && fault.afterApply)
+        // Served (a PATCH applied, a version created), then the answer is lost: the client sees only
+        // the fault. A request the service refused (an auth challenge, a 409) gets its refusal.
+        try {
+          await handle();
+        } catch (e) {
+          if (e instanceof HttpError) return { service, operation, reply: e.reply };
+          throw e;
+        }
       if (fault.reply !== undefined) return { service, operation, reply: fault.reply };
     }
     try {
@@ -270,6 +279,10 @@ export async function startLocalAzure(options: LocalAzureOptions): Promise<Local
         geoBackupKeyURI: de?.['geoBackupKeyURI'],
         geoBackupEncryptionKeyStatus: de?.['geoBackupEncryptionKeyStatus'],
         busy: r.operation?.status === 'InProgress',
+        /** Writes ARM accepted for this server (an operation each), whatever answer the client got. */
+        acceptedOperations: [...world.operations.values()].filter(
+          (o) => o.serverId.toLowerCase() === String(r.json['id']).toLowerCase(),
+        ).length,
       };
     }),
   });

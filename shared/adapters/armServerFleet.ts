@@ -23,6 +23,7 @@ import type {
   ServerPage,
 } from '../ports/serverFleet';
 import { mapAzureError } from './azureErrors';
+import { writeOnceOptions } from './writeOnce';
 import { serverFromSdk } from './serverProjection';
 
 export interface ArmServerFleetOptions {
@@ -75,21 +76,32 @@ export function referencesKey(server: ServerSnapshot, key: KeyLocator): boolean 
 export class ArmServerFleet implements ServerFleet {
   private readonly clients = new Map<string, PostgreSQLManagementFlexibleServerClient>();
   private readonly quota = new ArmQuotaObserver();
+  private readonly writeClients = new Map<string, PostgreSQLManagementFlexibleServerClient>();
 
   constructor(private readonly options: ArmServerFleetOptions) {}
 
+  /** Every attempt, the SDK's own retries of a 429 included: what ARM says is left of the quota. */
+  private withQuotaObserver(
+    base: PostgreSQLManagementFlexibleServerClientOptionalParams,
+  ): PostgreSQLManagementFlexibleServerClientOptionalParams {
+    return {
+      ...base,
+      additionalPolicies: [
+        ...(base.additionalPolicies ?? []),
+        { policy: this.quota.policy, position: 'perRetry' },
+      ],
+    };
+  }
+
+  /** Reads: the SDK's default retries (429/503 Retry-After, 5xx, 408, dropped connections). */
   private client(subscriptionId: string): PostgreSQLManagementFlexibleServerClient {
     let client = this.clients.get(subscriptionId);
     if (client === undefined) {
-      const base = this.options.clientOptions ?? {};
-      client = new PostgreSQLManagementFlexibleServerClient(this.options.credential, subscriptionId, {
-        ...base,
-        // Every attempt, the SDK's own retries of a 429 included: what ARM says is left of the quota.
-        additionalPolicies: [
-          ...(base.additionalPolicies ?? []),
-          { policy: this.quota.policy, position: 'perRetry' },
-        ],
-      });
+      client = new PostgreSQLManagementFlexibleServerClient(
+        this.options.credential,
+        subscriptionId,
+        this.withQuotaObserver(this.options.clientOptions ?? {}),
+      );
       this.clients.set(subscriptionId, client);
     }
     return client;
@@ -97,6 +109,24 @@ export class ArmServerFleet implements ServerFleet {
 
   armQuota(subscriptionId: string, since: number): ArmQuota | undefined {
     return this.quota.reading(subscriptionId, since);
+  }
+
+  /**
+   * The PATCH: no SDK retry (`writeOnceOptions`). ARM may have accepted a PATCH whose answer was a 5xx,
+   * a 408 or a dropped connection, and the SDK would send it again; the orchestrator retries instead,
+   * after re-reading the server.
+   */
+  private writeClient(subscriptionId: string): PostgreSQLManagementFlexibleServerClient {
+    let client = this.writeClients.get(subscriptionId);
+    if (client === undefined) {
+      client = new PostgreSQLManagementFlexibleServerClient(
+        this.options.credential,
+        subscriptionId,
+        writeOnceOptions(this.withQuotaObserver(this.options.clientOptions ?? {})),
+      );
+      this.writeClients.set(subscriptionId, client);
+    }
+    return client;
   }
 
   findServersReferencingKey(key: KeyLocator, continuationToken?: string): Promise<ServerPage> {
@@ -152,7 +182,7 @@ export class ArmServerFleet implements ServerFleet {
    */
   async beginEncryptionUpdate(serverId: string, body: EncryptionPatchBody): Promise<OperationHandle> {
     const ref = parseFlexibleServerId(serverId);
-    const client = this.client(ref.subscriptionId);
+    const client = this.writeClient(ref.subscriptionId);
     // dataEncryption only: no identity map, so ARM asks for no assign/action (see buildPatchBody).
     const wire = { properties: { dataEncryption: { ...body.properties.dataEncryption } } };
     const url = `${client.$host.replace(/\/$/, '')}/subscriptions/${encodeURIComponent(ref.subscriptionId)}/resourceGroups/${encodeURIComponent(ref.resourceGroup)}/providers/Microsoft.DBforPostgreSQL/flexibleServers/${encodeURIComponent(ref.name)}?api-version=${encodeURIComponent(client.apiVersion)}`;

@@ -7,6 +7,7 @@ import type { RotationPolicySummary } from '../domain/posture';
 import { summarizeRotationPolicy } from '../domain/postureRules';
 import type { KeyRotationPolicies } from '../ports/vaultPosture';
 import { mapAzureError } from './azureErrors';
+import { writeOnceOptions } from './writeOnce';
 
 /** Bit length of an RSA modulus, ignoring leading zero bytes. */
 export function modulusBits(n: Uint8Array | undefined): number | undefined {
@@ -56,6 +57,7 @@ export interface KeyVaultKeysAdapterOptions {
 /** `KeyVaultKeys` over `@azure/keyvault-keys`. One client per vault, created on first use. */
 export class KeyVaultKeysAdapter implements KeyVaultKeys, KeyRotationPolicies {
   private readonly clients = new Map<string, KeyClient>();
+  private readonly writeClients = new Map<string, KeyClient>();
 
   constructor(private readonly options: KeyVaultKeysAdapterOptions) {}
 
@@ -65,6 +67,25 @@ export class KeyVaultKeysAdapter implements KeyVaultKeys, KeyRotationPolicies {
     if (client === undefined) {
       client = new KeyClient(url, this.options.credential, this.options.clientOptions);
       this.clients.set(url, client);
+    }
+    return client;
+  }
+
+  /**
+   * Rotate (a POST that creates a version): no SDK retry (`writeOnceOptions`), so a 5xx or a timeout
+   * after Key Vault made the version never makes a second one; the rotateKey activity re-reads the key
+   * before it rotates again.
+   */
+  private writeClient(vaultUrl: string): KeyClient {
+    const url = vaultUrl.toLowerCase();
+    let client = this.writeClients.get(url);
+    if (client === undefined) {
+      client = new KeyClient(
+        url,
+        this.options.credential,
+        writeOnceOptions(this.options.clientOptions ?? {}),
+      );
+      this.writeClients.set(url, client);
     }
     return client;
   }
@@ -125,7 +146,7 @@ export class KeyVaultKeysAdapter implements KeyVaultKeys, KeyRotationPolicies {
   async rotateKey(vaultUrl: string, keyName: string): Promise<KeyVersionInfo> {
     const ref = keyRef(vaultUrl, keyName);
     try {
-      return fromKey(await this.client(ref.vaultUrl).rotateKey(keyName));
+      return fromKey(await this.writeClient(ref.vaultUrl).rotateKey(keyName));
     } catch (e) {
       throw mapAzureError(e, `rotating key ${keyName} in ${ref.vaultName}`);
     }

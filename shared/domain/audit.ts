@@ -24,6 +24,7 @@ export const AUDIT_STEPS = [
   'RotationCompleted',
   'SweepCompleted',
   'PagerChannelDisabled',
+  'AuditUndelivered',
   /** One per server per sweep: its posture (risk, versions, expiry countdown); see shared/triggers/posture.ts. */
   'PostureSnapshot',
 ] as const;

@@ -78,11 +78,19 @@ export interface RotationInput {
   readonly generation: number;
   /** Set after auto-rotating from this version, so a short rotation policy cannot loop. */
   readonly autoRotatedFrom?: string | undefined;
+  /** The previous run's count of consecutive runs with failures for one version (the sweep's backoff). */
+  readonly failedRuns?: FailedRuns | undefined;
   /**
    * An operator's retry of named servers (ids, lower-case): the run rolls out only these; the others'
    * outcomes and incidents are left as they were.
    */
   readonly onlyServers?: readonly string[] | undefined;
+}
+
+/** Consecutive runs that ended `completedWithFailures` for the same target version. */
+export interface FailedRuns {
+  readonly version: string;
+  readonly count: number;
 }
 
 /** The external event a running rotation receives when another trigger arrives for its key. */
@@ -135,6 +143,8 @@ export interface ServerOutcome {
   readonly incident?: OpenIncident | undefined;
   /** ARM's remaining quota for the server's subscription as its last step saw it: paces the rollout. */
   readonly armQuota?: ArmQuota | undefined;
+  /** Audit records of this server's rollover the trail still refused after the retries (not sent). */
+  readonly auditUndelivered?: number | undefined;
 }
 
 /** The settings one server's rollover needs (a slice: the rest stays with the rotation). */
@@ -281,14 +291,55 @@ export interface RotationOutput {
   readonly resolvedIncidents: readonly string[];
   /** When the run ended (orchestration time): the sweep's retry backoff counts from it. */
   readonly completedAt?: string | undefined;
+  /**
+   * Audit records of this run (its own and its servers') the trail still refused after the retries:
+   * logged, paged (`AuditUndelivered`), never claimed sent. Absent when every record was accepted.
+   */
+  readonly auditUndelivered?: number | undefined;
+  /** With `completedWithFailures`: how many runs in a row ended with failures for this target version. */
+  readonly failedRuns?: FailedRuns | undefined;
 }
 
 /**
- * A run that ended with failures for the newest version is retried by the sweep at most this often
- * (sooner by an operator request or a change: a new version, a server that became Ready again, a
- * version in use about to expire).
+ * A key whose runs keep ending with failures for its newest version is retried by the sweep after an
+ * exponential backoff from the last run: 1 h after the first failed run, then 2, 4, 8, 16 h, capped at
+ * this many hours (sooner by an operator request or a change: a new version, a server that became
+ * Ready again, a version in use about to expire).
  */
 export const SWEEP_RETRY_BACKOFF_HOURS = 24;
+export const SWEEP_RETRY_FIRST_BACKOFF_HOURS = 1;
+
+/** Hours the sweep waits after the `count`-th consecutive failed run for a version. */
+export function sweepRetryBackoffHours(count: number): number {
+  const n = Number.isFinite(count) ? Math.max(1, Math.floor(count)) : 1;
+  return Math.min(SWEEP_RETRY_FIRST_BACKOFF_HOURS * 2 ** Math.min(n - 1, 30), SWEEP_RETRY_BACKOFF_HOURS);
+}
+
+/**
+ * The failed-run count a finishing run reports: one more than the previous run's when it failed for
+ * the same version again, 1 for a first failure (or another version), none when the run did not end
+ * `completedWithFailures`.
+ */
+export function nextFailedRuns(
+  previous: FailedRuns | undefined,
+  status: RotationStatus,
+  targetVersion: string | undefined,
+): FailedRuns | undefined {
+  if (status !== 'completedWithFailures' || targetVersion === undefined) return undefined;
+  const same = previous !== undefined && previous.version.toLowerCase() === targetVersion.toLowerCase();
+  return { version: targetVersion, count: same ? previous.count + 1 : 1 };
+}
+
+/** The failed-run count in a previous run's output (unchecked JSON), if well formed. */
+export function failedRunsOf(output: unknown): FailedRuns | undefined {
+  if (typeof output !== 'object' || output === null) return undefined;
+  const f = (output as { failedRuns?: unknown }).failedRuns;
+  if (typeof f !== 'object' || f === null) return undefined;
+  const { version, count } = f as { version?: unknown; count?: unknown };
+  return typeof version === 'string' && typeof count === 'number' && Number.isInteger(count) && count >= 1
+    ? { version, count }
+    : undefined;
+}
 
 /**
  * Durable Functions instance ids: 1–100 characters, none of `/ \ # ?`, no control characters, and not

@@ -1,5 +1,6 @@
 import type { AuditRecord } from '../domain/audit';
 import {
+  failedRunsOf,
   KEY_EVENT_SIGNAL,
   ROTATION_SCHEMA_VERSION,
   rotationInstanceId,
@@ -74,8 +75,28 @@ export function isRedelivery(request: RotationRequest, current: InstanceInfo | u
 }
 
 /**
+ * Did a run that has ended take this request in (or make it moot)? The finishing run consumes its
+ * signals and continues as new for any that needs a run (`signalNeedsRun`), so an instance found
+ * ended after a signal either covered it or never saw it. The same rules as the run's own
+ * (`signalNeedsRun`): covered are a request naming no version (the run re-examined everything) and one
+ * naming the version the run handled; not covered are an operator request (it asks for a run, whatever
+ * the last one did) and a request naming another version (the sweep names the newest it saw).
+ */
+export function coveredByEndedRun(request: RotationRequest, ended: InstanceInfo | undefined): boolean {
+  if (ended === undefined || ended.runtimeStatus !== 'Completed') return false;
+  if (request.reason === 'Operator') return false;
+  if (request.version === undefined) return true;
+  const handled = previousOutput(ended).targetVersion;
+  return typeof handled === 'string' && handled.toLowerCase() === request.version.toLowerCase();
+}
+
+/**
  * One rotation per key: start it under the key's instance id, or signal the running one. Throws when
  * the task hub cannot be reached, so the caller's trigger is retried (Event Grid redelivers).
+ *
+ * A signal raised to a running instance after its last look at its signals (between its final check
+ * and its completion) would be lost with it: so after raising, the instance is read again, and one
+ * that has ended without covering the request (`coveredByEndedRun`) is started again for it.
  */
 export async function requestRotation(
   instances: RotationInstances,
@@ -88,12 +109,15 @@ export async function requestRotation(
     reason: request.reason,
     version: request.version,
   };
-  const current = await instances.status(instanceId);
+  let current = await instances.status(instanceId);
   if (current !== undefined && isActive(current.runtimeStatus)) {
     await instances.raise(instanceId, KEY_EVENT_SIGNAL, signal);
-    return { kind: 'signalled', instanceId };
-  }
-  if (isRedelivery(request, current)) return { kind: 'duplicate', instanceId };
+    const after = await instances.status(instanceId);
+    if (after !== undefined && (isActive(after.runtimeStatus) || coveredByEndedRun(request, after)))
+      return { kind: 'signalled', instanceId };
+    // Ended right after the raise without taking it in: the request starts the next run itself.
+    current = after;
+  } else if (isRedelivery(request, current)) return { kind: 'duplicate', instanceId };
   const input: RotationInput = {
     schemaVersion: ROTATION_SCHEMA_VERSION,
     vaultUrl: request.vaultUrl,
@@ -105,6 +129,7 @@ export async function requestRotation(
     settings,
     openIncidents: openIncidentsOf(current),
     generation: 0,
+    failedRuns: failedRunsOf(current?.output),
   };
   const started = await instances.start(instanceId, input);
   if (started === 'alreadyRunning') {

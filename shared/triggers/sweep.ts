@@ -3,7 +3,13 @@ import { rotationSettings } from '../config';
 import { formatKeyUri, keyRef, tryParseKeyUri } from '../domain/keyId';
 import type { KeyInfo, ServerSnapshot } from '../domain/model';
 import { latestVersion, planRollout } from '../domain/plan';
-import { daysLeft, expirySeverity, rotationInstanceId, SWEEP_RETRY_BACKOFF_HOURS } from '../domain/rotation';
+import {
+  daysLeft,
+  expirySeverity,
+  failedRunsOf,
+  rotationInstanceId,
+  sweepRetryBackoffHours,
+} from '../domain/rotation';
 import type { InstanceInfo } from '../ports/rotations';
 import type { AuditTrail } from '../ports/auditTrail';
 import { AzureCallError } from '../ports/errors';
@@ -183,7 +189,7 @@ function reasonsToRotate(
 
 /**
  * The sweep's retry backoff: when the key's last run already handled its newest version and ended with
- * failures less than `SWEEP_RETRY_BACKOFF_HOURS` ago, a failed server is not PATCHed (and paged) again
+ * failures less than `sweepRetryBackoffHours(runs failed in a row)` ago (1, 2, 4 … 24 h), a failed server is not PATCHed (and paged) again
  * every sweep. Changes cut the wait short: a server the last run found Inaccessible is Ready again, or
  * a version in use nears expiry. Returns why the key is held back, or undefined to go ahead.
  */
@@ -202,7 +208,11 @@ function backoff(
   if (out.targetVersion.toLowerCase() !== latestVersion.toLowerCase()) return undefined;
   const at = typeof out.completedAt === 'string' ? Date.parse(out.completedAt) : NaN;
   if (Number.isNaN(at)) return undefined;
-  const until = at + SWEEP_RETRY_BACKOFF_HOURS * 3_600_000;
+  // Exponential in the runs that failed in a row for this version (an output without the count: 1).
+  const runs = failedRunsOf(raw);
+  const count =
+    runs !== undefined && runs.version.toLowerCase() === latestVersion.toLowerCase() ? runs.count : 1;
+  const until = at + sweepRetryBackoffHours(count) * 3_600_000;
   if (now.getTime() >= until) return undefined;
   const wasInaccessible = new Set(
     (Array.isArray(out.servers) ? (out.servers as { serverId?: unknown; reasonCode?: unknown }[]) : [])
@@ -222,5 +232,5 @@ function backoff(
       expirySeverity(daysLeft(v.expiresOn, now.toISOString()), config.nearExpiry) === 'critical',
   );
   if (expiring) return undefined;
-  return `the last run for ${latestVersion} ended with failures at ${new Date(at).toISOString()}; retried after ${new Date(until).toISOString()} (or sooner on an operator request or a change)`;
+  return `the last run for ${latestVersion} ended with failures at ${new Date(at).toISOString()} (${count} such run(s) in a row); retried after ${new Date(until).toISOString()} (or sooner on an operator request or a change)`;
 }

@@ -11,6 +11,7 @@ import {
   expirySeverity,
   incidentKeys,
   KEY_EVENT_SIGNAL,
+  nextFailedRuns,
   progressCounts,
   ROTATION_SCHEMA_VERSION,
   signalNeedsRun,
@@ -32,7 +33,7 @@ import {
 import type { PlanRolloutOutput, UnplannableServer } from '../domain/steps';
 import { BATCHES_PER_SUBSCRIPTION, ROLLOUT_BATCH_SIZE } from '../domain/throughput';
 import { subOrchestrationFailed } from './rolloutBatch';
-import { callStep, inputOf, log, pageOperator, recordAudit } from './steps';
+import { callStep, inputOf, log, pageOperator, recordAudit, undeliveredAudit } from './steps';
 
 /** One run of a key's rotation: its context and what it opened so far. */
 interface Run {
@@ -108,6 +109,7 @@ export function* keyRotationOrchestrator(
         reason: message.slice(0, 500),
       }),
     );
+    yield* pageUndeliveredAudit(run, []);
     return output(run, { status: 'stopped', targetVersion: undefined, reasonCode: 'UnexpectedError' });
   }
 }
@@ -198,6 +200,8 @@ function output(
   run: Run,
   o: Pick<RotationOutput, 'status' | 'targetVersion'> & Partial<RotationOutput>,
 ): RotationOutput {
+  const failedRuns = nextFailedRuns(run.input.failedRuns, o.status, o.targetVersion);
+  const auditUndelivered = undeliveredTotal(run, o.servers ?? []);
   return {
     vaultName: run.input.vaultName,
     keyName: run.input.keyName,
@@ -206,7 +210,43 @@ function output(
     resolvedIncidents: [],
     completedAt: run.context.df.currentUtcDateTime.toISOString(),
     ...o,
+    ...(failedRuns !== undefined ? { failedRuns } : {}),
+    ...(auditUndelivered > 0 ? { auditUndelivered } : {}),
   };
+}
+
+/** Audit records of this run and of its servers' rollovers that the trail refused after the retries. */
+function undeliveredTotal(run: Run, servers: readonly ServerOutcome[]): number {
+  return servers.reduce((n, s) => n + (s.auditUndelivered ?? 0), undeliveredAudit(run.context));
+}
+
+/**
+ * Audit records the trail kept refusing are not claimed sent: the run pages them once (the trail is
+ * the operators' record, a gap in it is theirs to know) with where the run's own account is, and the
+ * count goes into the output (`auditUndelivered`). A later run whose records all arrive resolves it.
+ */
+function* pageUndeliveredAudit(run: Run, servers: readonly ServerOutcome[]): Generator<Task, void, unknown> {
+  const count = undeliveredTotal(run, servers);
+  if (count === 0) return;
+  const { input } = run;
+  yield* page(
+    run,
+    rotationIncident(
+      run,
+      'AuditUndelivered',
+      `${count} audit record(s) of the CMK rotation of ${input.keyName} in ${input.vaultName} were refused by Application Insights`,
+      `The audit trail of ${run.context.df.instanceId} is incomplete. Its outcome per server is in the instance output (GET /api/rotations/${input.vaultName}/${input.keyName}); check the Application Insights ingestion (identity role "Monitoring Metrics Publisher", local auth, daily cap, outage) and the Function App's logs.`,
+      'warning',
+    ),
+    'rotation',
+    record(run, {
+      step: 'AuditUndelivered',
+      outcome: 'failure',
+      reasonCode: 'AuditUndelivered',
+      reason: `${count} audit record(s) refused by the trail after the retries`,
+      details: { count: String(count) },
+    }),
+  );
 }
 
 function rotationIncident(
@@ -250,6 +290,7 @@ function* stop(
       toVersion: target,
     }),
   ]);
+  yield* pageUndeliveredAudit(run, []);
   if (next !== undefined) continueWith(run, next, mergeIncidents(run.input.openIncidents, run.opened));
   return { ended: output(run, { status: 'stopped', targetVersion: target, reasonCode: code }) };
 }
@@ -828,7 +869,8 @@ function* finish(
           newer !== undefined ? `superseded by ${newer}` : `${next.reason} request ${next.trigger} runs next`,
       }),
     ]);
-    continueWith(run, next, open);
+    yield* pageUndeliveredAudit(run, outcomes);
+    continueWith(run, next, mergeIncidents(open, run.opened));
     return output(run, {
       status: outcomes.some(isFailure) ? 'completedWithFailures' : 'completed',
       targetVersion: latest.version,
@@ -837,8 +879,13 @@ function* finish(
     });
   }
 
+  // An audit gap is proved fixed only by a run whose own records all arrived.
+  const auditGap = incidentKeys.rotation(input.vaultName, input.keyName, 'AuditUndelivered');
   const fixed = input.openIncidents.filter(
-    (i) => inScope(i, input.onlyServers) && isFixed(i, outcomes, run.opened),
+    (i) =>
+      inScope(i, input.onlyServers) &&
+      isFixed(i, outcomes, run.opened) &&
+      !(i.dedupKey === auditGap && undeliveredTotal(run, outcomes) > 0),
   );
   if (fixed.length > 0)
     yield* callStep(context, 'resolvePages', {
@@ -860,12 +907,13 @@ function* finish(
       durationMs: context.df.currentUtcDateTime.getTime() - Date.parse(run.now),
     }),
   ]);
+  yield* pageUndeliveredAudit(run, outcomes);
   log(context, `rotation of ${input.keyName} to ${latest.version}: ${summarizeOutcomes(outcomes)}`);
   return output(run, {
     status,
     targetVersion: latest.version,
     servers: outcomes,
-    openIncidents: stillOpen,
+    openIncidents: mergeIncidents(stillOpen, run.opened),
     resolvedIncidents: fixed.map((f) => f.dedupKey),
   });
 }

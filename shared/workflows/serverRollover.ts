@@ -13,7 +13,16 @@ import {
 import { movingFrom, slotChanges, updateStartedRecord } from '../domain/serverUpdate';
 import type { OperationRef, StepError, VerifyServerOutput } from '../domain/steps';
 import { mergeQuota, type ArmQuota } from '../domain/throughput';
-import { callStep, inputOf, log, pageOperator, recordAudit, waitSeconds, type StepOptions } from './steps';
+import {
+  callStep,
+  inputOf,
+  log,
+  pageOperator,
+  recordAudit,
+  undeliveredAudit,
+  waitSeconds,
+  type StepOptions,
+} from './steps';
 
 /** How often a verification that is still settling (Updating, status not yet reported) is looked at again. */
 const VERIFY_ATTEMPTS = 5;
@@ -98,6 +107,7 @@ function outcome(
   extra: Partial<ServerOutcome> = {},
 ): ServerOutcome {
   const { server } = r.input;
+  const auditUndelivered = undeliveredAudit(r.context);
   return {
     serverId: server.serverId,
     serverName: server.serverName,
@@ -106,6 +116,7 @@ function outcome(
     slots: r.slots,
     ...(r.quota !== undefined ? { armQuota: r.quota } : {}),
     ...extra,
+    ...(auditUndelivered > 0 ? { auditUndelivered } : {}),
   };
 }
 

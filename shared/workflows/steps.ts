@@ -79,9 +79,21 @@ export function* waitSeconds(context: OrchestrationContext, seconds: number): Ge
 }
 
 /**
+ * Records the trail refused, per orchestration execution. Rebuilt on every replay (the generator runs
+ * from the start with a fresh context each episode and sees the same step results), so it is as
+ * deterministic as the history it is derived from.
+ */
+const undelivered = new WeakMap<OrchestrationContext, number>();
+
+/** How many audit records this execution could not deliver (after the retries). */
+export function undeliveredAudit(context: OrchestrationContext): number {
+  return undelivered.get(context) ?? 0;
+}
+
+/**
  * Records audit records; true once the trail accepted them. A trail still refusing after the retry
  * budget is logged and the rotation goes on (a lost rollout would be worse than a late record); the
- * records are not claimed sent.
+ * records are not claimed sent: they are counted (`undeliveredAudit`) into the run's output.
  */
 export function* recordAudit(
   context: OrchestrationContext,
@@ -89,7 +101,10 @@ export function* recordAudit(
 ): Generator<Task, boolean, unknown> {
   if (records.length === 0) return true;
   const r = yield* callStep(context, 'recordAudit', records);
-  if (!r.ok) log(context, `audit trail refused ${records.length} record(s): ${r.error.code}`);
+  if (!r.ok) {
+    undelivered.set(context, undeliveredAudit(context) + records.length);
+    log(context, `audit trail refused ${records.length} record(s): ${r.error.code}`);
+  }
   return r.ok;
 }
 

@@ -85,6 +85,8 @@ export async function runChaos(
     const faults: FaultRule[] = [
       { service: 'arm', status: 500, rate: pick(0.15, 0.3) },
       { service: 'arm', operation: 'servers.update', status: 409, code: 'ServerBusy', rate: pick(0.1, 0.3) },
+      // A PATCH ARM applied whose answer is lost (500 after acceptance): never resent blind.
+      { service: 'arm', operation: 'servers.update', status: 500, afterApply: true, count: 1 },
       { service: 'resourcegraph', status: 500, rate: pick(0.15, 0.3) },
       { service: 'keyvault', status: 503, rate: pick(0.15, 0.3) },
       // Bursts longer than the SDK's own retries: these reach the orchestrator's durable retries.
@@ -185,16 +187,15 @@ export async function runChaos(
         problems.push(`${name}: ${o?.outcome ?? 'missing'} ${o?.reasonCode ?? ''}`);
     }
 
-    // Zero servers with two accepted PATCHes for the same version.
-    const accepted = h.azure.requests.filter(
-      (r) => r.method === 'PATCH' && r.path.includes('/flexibleServers/') && r.status < 300,
-    );
+    // Zero servers with two accepted PATCHes for the same version. Accepted is what ARM took (an
+    // operation each), not what the client was told: an answer lost after acceptance counts too.
+    const accepted = [...h.azure.world.operations.values()];
     const refused = h.azure.requests.filter(
       (r) => r.method === 'PATCH' && r.path.includes('/flexibleServers/') && r.status >= 300,
     );
     const perServer = new Map<string, number>();
-    for (const r of accepted) {
-      const name = r.path.split('?')[0]?.split('/').pop() ?? '';
+    for (const op of accepted) {
+      const name = op.serverId.split('/').pop()?.toLowerCase() ?? '';
       perServer.set(name, (perServer.get(name) ?? 0) + 1);
     }
     for (const [name, n] of perServer) if (n > 1) problems.push(`${name}: ${n} accepted PATCHes for ${v3}`);

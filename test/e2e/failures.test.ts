@@ -115,6 +115,34 @@ describe('failure paths that hold, end to end', () => {
     for (const name of ELIGIBLE) expect(versions[name]).toBe(v3);
   });
 
+  it('a 500 on the PATCH after ARM applied it (the answer lost): no resend by the SDK, the retry re-reads and finds it, exactly one accepted PATCH', async () => {
+    p = await startProduct();
+    await p.admin('faults', {
+      method: 'POST',
+      body: {
+        service: 'arm',
+        operation: 'servers.update',
+        pathContains: '/flexibleServers/pg-orders-prod',
+        status: 500,
+        afterApply: true,
+        count: 1,
+      },
+    });
+    const v3 = (await p.keys.rotateKey(KEY)).properties.version ?? '';
+    const out = await completeWhileAdvancing(p, { version: v3 });
+
+    expect(out.servers.find((s) => s.serverName === 'pg-orders-prod')?.outcome).toBe('updated');
+    const state = await p.admin<{ servers: { id: string; acceptedOperations: number }[] }>('state');
+    for (const name of ELIGIBLE)
+      expect(state.servers.find((s) => s.id.endsWith(`/flexibleServers/${name}`))?.acceptedOperations).toBe(
+        1,
+      );
+    // The one PATCH request the client sent for it (answered 500), none resent below our code.
+    expect((await p.patches('pg-orders-prod')).map((r) => r.status)).toEqual([500]);
+    expect(named(await p.audit(), 'ServerUpdateRetried', 'pg-orders-prod').length).toBeGreaterThanOrEqual(1);
+    expect((await p.primaryVersions())['pg-orders-prod']).toBe(v3);
+  });
+
   it('Key Vault answering 503 for 120 s at the start: the rotation rides it out on durable-timer backoff and rolls out', async () => {
     p = await startProduct();
     await p.admin('faults', {

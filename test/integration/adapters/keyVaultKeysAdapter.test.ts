@@ -1,7 +1,7 @@
 import { CryptographyClient, KeyClient } from '@azure/keyvault-keys';
 import { randomBytes } from 'node:crypto';
 import { KeyVaultKeysAdapter } from '../../../shared/adapters/keyVaultKeysAdapter';
-import { ForbiddenError, NotFoundError, ThrottledError } from '../../../shared/ports/errors';
+import { ForbiddenError, NotFoundError, ThrottledError, TransientError } from '../../../shared/ports/errors';
 import { KEY, SMALL, V1, V2, VAULT, VAULT_URL, testFleet } from '../../support/fleet';
 import { startHarness, type Harness } from '../../support/localAzure';
 
@@ -55,6 +55,21 @@ describe('KeyVaultKeysAdapter over the real KeyClient against the local Key Vaul
     const lifetimeDays = (Date.parse(rotated.expiresOn ?? '') - Date.parse(rotated.createdOn)) / 86_400_000;
     expect(Math.round(lifetimeDays)).toBe(365);
     expect(events).toEqual([`KeyNewVersionCreated:${rotated.version}`]);
+  });
+
+  it('never resends a rotate the SDK saw fail after Key Vault made the version: one new version, a TransientError', async () => {
+    // The first rotate answers the client's auth challenge for the write client; then the fault.
+    await adapter.rotateKey(VAULT_URL, KEY);
+    const versions = () => h.azure.world.vaultByName(VAULT)?.keys.get(KEY)?.versions.length ?? 0;
+    const before = versions();
+    h.azure.faults.add({ service: 'keyvault', operation: 'keys.rotate', status: 500, afterApply: true });
+    try {
+      const error = await adapter.rotateKey(VAULT_URL, KEY).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(TransientError);
+      expect(versions()).toBe(before + 1);
+    } finally {
+      h.azure.faults.clear();
+    }
   });
 
   it('maps a missing key to NotFoundError with Key Vault code', async () => {

@@ -226,6 +226,37 @@ describe('ServerFleet adapters over the real SDK clients against local ARM and R
       }
     });
 
+    it.each([
+      ['a 500 after ARM applied it', { status: 500 }],
+      ['a 503 with Retry-After after ARM applied it', { status: 503, retryAfterSeconds: 0 }],
+      ['a 408 after ARM applied it', { status: 408 }],
+    ])(
+      'never resends a PATCH that got %s: exactly one accepted PATCH, a retryable error',
+      async (_, fault) => {
+        const quick = await startHarness(testFleet().fleet, { updateDurationMs: 0 });
+        try {
+          const fleet = new ArmServerFleet({
+            credential: quick.credential,
+            subscriptions: [SUB_A],
+            clientOptions: quick.clientOptions,
+          });
+          const server = await fleet.getServer(serverId(SUB_A, 'rg-a', 'pg-a'));
+          quick.azure.faults.add({ service: 'arm', operation: 'servers.update', afterApply: true, ...fault });
+          const error = await fleet
+            .beginEncryptionUpdate(server.id, buildPatchBody(server, { primary: uri(V2) }))
+            .catch((e: unknown) => e);
+          expect(error).toMatchObject({ retryable: true });
+          const accepted = [...quick.azure.world.operations.values()].filter(
+            (o) => o.serverId.toLowerCase() === server.id.toLowerCase(),
+          );
+          expect(accepted).toHaveLength(1);
+          expect(quick.azure.requests.filter((r) => r.operation === 'servers.update')).toHaveLength(1);
+        } finally {
+          await quick.azure.close();
+        }
+      },
+    );
+
     it('answers 409 while the server is busy, mapped to a retryable ConflictError', async () => {
       const server = await arm.getServer(serverId(SUB_B, 'rg-x', 'pg-x1'));
       const body = buildPatchBody(server, { primary: uri(V2) });
@@ -273,7 +304,7 @@ describe('ServerFleet adapters over the real SDK clients against local ARM and R
   });
 
   describe('ARM throttling (token bucket per subscription and principal)', () => {
-    it('answers 429 with Retry-After once the write bucket is empty; the SDK waits and succeeds', async () => {
+    it('answers 429 with Retry-After once the write bucket is empty; the PATCH is not resent by the SDK but surfaces as ThrottledError', async () => {
       const tight = await startHarness(testFleet().fleet, { armWrites: { burst: 1, perSecond: 1 } });
       try {
         const fleet = new ArmServerFleet({
@@ -284,13 +315,16 @@ describe('ServerFleet adapters over the real SDK clients against local ARM and R
         const a: ServerSnapshot = await fleet.getServer(serverId(SUB_A, 'rg-a', 'pg-a'));
         const c: ServerSnapshot = await fleet.getServer(serverId(SUB_A, 'rg-a', 'pg-c'));
         await fleet.beginEncryptionUpdate(a.id, buildPatchBody(a, { primary: uri(V2) }));
-        const started = Date.now();
-        await fleet.beginEncryptionUpdate(c.id, buildPatchBody(c, { primary: uri(V2) }));
+        // The orchestrator waits Retry-After on a durable timer and re-reads the server first.
+        const error = await fleet
+          .beginEncryptionUpdate(c.id, buildPatchBody(c, { primary: uri(V2) }))
+          .catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(ThrottledError);
+        expect(error).toMatchObject({ retryable: true, retryAfterSeconds: 1 });
         const patches = tight.azure.requests
           .filter((r) => r.operation === 'servers.update')
           .map((r) => r.status);
-        expect(patches).toEqual([202, 429, 202]);
-        expect(Date.now() - started).toBeGreaterThanOrEqual(900);
+        expect(patches).toEqual([202, 429]);
       } finally {
         await tight.azure.close();
       }

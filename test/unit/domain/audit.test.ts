@@ -1,4 +1,12 @@
-import { AUDIT_PREFIX, auditId, toCustomEvent, type AuditRecord } from '../../../shared/domain/audit';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  AUDIT_PREFIX,
+  AUDIT_STEPS,
+  auditId,
+  toCustomEvent,
+  type AuditRecord,
+} from '../../../shared/domain/audit';
 
 const base: AuditRecord = {
   step: 'ServerVerified',
@@ -44,5 +52,14 @@ describe('audit records', () => {
     expect(Object.values(e.properties).every((v) => typeof v === 'string')).toBe(true);
     expect(e.properties).not.toHaveProperty('reasonCode');
     expect(e.measurements).toEqual({ durationMs: 1234 });
+  });
+});
+
+describe('the README', () => {
+  it('lists every audit step name under "Reading the audit trail"', () => {
+    const readme = readFileSync(join(__dirname, '..', '..', '..', 'README.md'), 'utf8');
+    const section = readme.split('## Reading the audit trail')[1]?.split('\n## ')[0] ?? '';
+    const missing = AUDIT_STEPS.filter((step) => !section.includes(`\`${step}\``));
+    expect(missing).toEqual([]);
   });
 });

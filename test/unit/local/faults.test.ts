@@ -30,6 +30,22 @@ describe('fault injection', () => {
 
   it('refuses a rule that would do nothing', () => {
     expect(() => new Faults().add({ service: 'arm' })).toThrow('needs a status or a latencyMs');
+    expect(() => new Faults().add({ service: 'arm', latencyMs: 5, afterApply: true })).toThrow(
+      'an afterApply fault needs a status',
+    );
+  });
+
+  it('marks an apply-then-fail rule so the request is served before its answer is replaced', () => {
+    const faults = new Faults();
+    faults.add({ service: 'arm', operation: 'servers.update', status: 500, afterApply: true, count: 1 });
+    expect(faults.decide('arm', 'servers.update', '/x')).toMatchObject({
+      afterApply: true,
+      reply: { status: 500 },
+    });
+    expect(faults.decide('arm', 'servers.update', '/x')).toMatchObject({
+      afterApply: false,
+      reply: undefined,
+    });
   });
 });
 

@@ -17,6 +17,8 @@ export const config = loadConfig({
 export class FakeInstances implements RotationInstances {
   readonly started: { id: string; input: RotationInput }[] = [];
   readonly raised: { id: string; name: string; payload: unknown }[] = [];
+  /** When set, the instance moves to this state right after the first event is raised to it. */
+  afterRaise?: InstanceInfo;
   constructor(
     public current?: InstanceInfo,
     private readonly startAnswer: 'started' | 'alreadyRunning' | Error = 'started',
@@ -31,6 +33,10 @@ export class FakeInstances implements RotationInstances {
   }
   raise(id: string, name: string, payload: unknown): Promise<void> {
     this.raised.push({ id, name, payload });
+    if (this.afterRaise !== undefined) {
+      this.current = this.afterRaise;
+      this.afterRaise = undefined;
+    }
     return Promise.resolve();
   }
   /** Other instances in the hub, for listings (the `current` one is listed as `listedAs`). */

@@ -103,6 +103,61 @@ describe('the Key Vault event intake', () => {
     },
   );
 
+  describe('an instance that completes right after the raise (its last signal check already passed)', () => {
+    const OLD = 'fedcba9876543210fedcba9876543210';
+    const running = { runtimeStatus: 'Running' as const, output: undefined };
+    const completedOn = (targetVersion: string) => ({
+      runtimeStatus: 'Completed' as const,
+      output: {
+        status: 'completedWithFailures',
+        targetVersion,
+        openIncidents: [{ dedupKey: 'k1', kind: 'server' }],
+      },
+    });
+
+    it('starts a new run for the event it never took in, carrying its open incidents', async () => {
+      const instances = new FakeInstances(running);
+      instances.afterRaise = completedOn(OLD);
+      const { outcome, audit } = await intake(event(), instances);
+      expect(outcome).toEqual({ kind: 'started', instanceId: ID });
+      expect(instances.raised).toHaveLength(1);
+      expect(instances.started).toEqual([
+        {
+          id: ID,
+          input: expect.objectContaining({
+            hintVersion: V3,
+            reason: 'KeyNewVersionCreated',
+            openIncidents: [{ dedupKey: 'k1', kind: 'server' }],
+          }),
+        },
+      ]);
+      expect(audit[0]).toMatchObject({ step: 'EventReceived', reason: 'rotation started' });
+    });
+
+    it('starts nothing when the run that ended handled the event version', async () => {
+      const instances = new FakeInstances(running);
+      instances.afterRaise = completedOn(V3);
+      const { outcome } = await intake(event(), instances);
+      expect(outcome.kind).toBe('signalled');
+      expect(instances.started).toEqual([]);
+    });
+
+    it('still running after the raise: signalled, nothing started', async () => {
+      const instances = new FakeInstances(running);
+      const { outcome } = await intake(event(), instances);
+      expect(outcome.kind).toBe('signalled');
+      expect(instances.started).toEqual([]);
+    });
+
+    it('another delivery started it in between: signals that run (no second instance)', async () => {
+      const instances = new FakeInstances(running, 'alreadyRunning');
+      instances.afterRaise = completedOn(OLD);
+      const { outcome } = await intake(event(), instances);
+      expect(outcome.kind).toBe('signalled');
+      expect(instances.raised).toHaveLength(2);
+    });
+  });
+
   it('signals when another delivery started the instance between the status read and the start', async () => {
     const { outcome, instances } = await intake(event(), new FakeInstances(undefined, 'alreadyRunning'));
     expect(outcome.kind).toBe('signalled');

@@ -242,14 +242,47 @@ describe('the reconcile sweep', () => {
     const behind = [server('a', `${VAULT_URL}/keys/pg-cmk/${V1}`)];
 
     it('holds the key back while the last failed run is younger than the backoff (no PATCH and page every sweep)', async () => {
-      const { result, started } = await sweep(healthy, behind, failedRun(6));
+      const { result, started } = await sweep(
+        healthy,
+        behind,
+        failedRun(6, { failedRuns: { version: V2, count: 4 } }),
+      );
       expect(started).toEqual([]);
-      expect(result.deferred?.[0]?.why).toMatch(/ended with failures/);
+      expect(result.deferred?.[0]?.why).toMatch(/ended with failures .*\(4 such run\(s\) in a row\)/);
     });
 
     it('retries once the backoff has passed', async () => {
-      const { started } = await sweep(healthy, behind, failedRun(25));
+      const { started } = await sweep(
+        healthy,
+        behind,
+        failedRun(25, { failedRuns: { version: V2, count: 9 } }),
+      );
       expect(started).toHaveLength(1);
+    });
+
+    // The backoff doubles with each run that failed in a row for the version: 1, 2, 4, 8, 16, 24 h.
+    it.each([
+      [undefined, 0.5, 'held'],
+      [undefined, 1.5, 'retried'],
+      [{ version: V2, count: 1 }, 0.9, 'held'],
+      [{ version: V2, count: 1 }, 1, 'retried'],
+      [{ version: V2, count: 2 }, 1.5, 'held'],
+      [{ version: V2, count: 2 }, 2, 'retried'],
+      [{ version: V2, count: 3 }, 3.9, 'held'],
+      [{ version: V2, count: 4 }, 7.9, 'held'],
+      [{ version: V2, count: 5 }, 15.9, 'held'],
+      [{ version: V2, count: 5 }, 16, 'retried'],
+      [{ version: V2, count: 6 }, 23.9, 'held'],
+      [{ version: V2, count: 30 }, 24, 'retried'],
+      // A count for another version (an older chain) starts over at 1 h.
+      [{ version: V1, count: 5 }, 1.5, 'retried'],
+    ])('failed runs %j, last one %s h ago: %s', async (failedRuns, hoursAgo, expected) => {
+      const { started } = await sweep(
+        healthy,
+        behind,
+        failedRun(hoursAgo, failedRuns === undefined ? {} : { failedRuns }),
+      );
+      expect(started.length === 1 ? 'retried' : 'held').toBe(expected);
     });
 
     it('retries at once when a server the last run found Inaccessible is Ready again (roll it forward)', async () => {

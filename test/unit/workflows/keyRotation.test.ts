@@ -733,6 +733,79 @@ describe('keyRotation orchestrator, driven by durable histories', () => {
       expect(r.output).toMatchObject({ status: 'stopped', reasonCode: 'SchemaVersionChanged' });
     });
   });
+  describe('audit records the trail refused (never claimed sent: counted, paged)', () => {
+    const AUDIT_GAP = 'cmk:contoso-pg-kv:pg-cmk:rotation:auditundelivered';
+    const s: Scenario = {
+      key: twoVersions,
+      latest: version(V2, 1, 365),
+      servers: [planned('a'), planned('b')],
+    };
+
+    it("counts its own refused records and its servers' into auditUndelivered and pages the gap once", async () => {
+      const r = await run(rotationInput(), s, [], (call, now) =>
+        call.name === 'recordAudit'
+          ? stepFailed('AuditDeliveryFailed', false)
+          : call.name === 'serverRollover' && (call.input as ServerRolloverInput).server.serverName === 'b'
+            ? { result: { ...outcome('b', 'updated'), auditUndelivered: 3 } }
+            : responder(s)(call, now),
+      );
+      const out = r.output as RotationOutput;
+      const own = r.calls
+        .filter((c) => c.name === 'recordAudit')
+        .reduce((n, c) => n + (c.input as AuditRecord[]).length, 0);
+      expect(own).toBeGreaterThan(0);
+      expect(out.auditUndelivered).toBe(own + 3);
+      expect(out.status).toBe('completed');
+      const gap = pages(r).filter((p) => p.dedupKey === AUDIT_GAP);
+      expect(gap).toHaveLength(1);
+      expect(gap[0]).toMatchObject({ severity: 'warning' });
+      expect(gap[0]?.nextStep).toContain('GET /api/rotations/contoso-pg-kv/pg-cmk');
+      expect(out.openIncidents.map((i) => i.dedupKey)).toContain(AUDIT_GAP);
+    });
+
+    it('every record accepted: no count in the output, no page; an earlier gap is resolved', async () => {
+      const r = await run(rotationInput({ openIncidents: [{ dedupKey: AUDIT_GAP, kind: 'rotation' }] }), s);
+      const out = r.output as RotationOutput;
+      expect(out.auditUndelivered).toBeUndefined();
+      expect(pages(r).map((p) => p.dedupKey)).not.toContain(AUDIT_GAP);
+      expect(out.resolvedIncidents).toContain(AUDIT_GAP);
+    });
+
+    it('an earlier gap stays open while this run still loses records', async () => {
+      const r = await run(
+        rotationInput({ openIncidents: [{ dedupKey: AUDIT_GAP, kind: 'rotation' }] }),
+        s,
+        [],
+        (call, now) =>
+          call.name === 'recordAudit' ? stepFailed('AuditDeliveryFailed', false) : responder(s)(call, now),
+      );
+      const out = r.output as RotationOutput;
+      expect(out.resolvedIncidents).not.toContain(AUDIT_GAP);
+      expect(out.openIncidents.map((i) => i.dedupKey)).toContain(AUDIT_GAP);
+    });
+  });
+
+  describe("runs that fail again for the same version (the sweep's exponential backoff)", () => {
+    const s: Scenario = {
+      key: twoVersions,
+      latest: version(V2, 1, 365),
+      servers: [planned('a'), planned('b')],
+      outcomes: { b: 'failed' },
+    };
+    it.each([
+      ['first failed run', undefined, { version: V2, count: 1 }],
+      ['third in a row', { version: V2, count: 2 }, { version: V2, count: 3 }],
+      ['after failures for an older version', { version: V1, count: 4 }, { version: V2, count: 1 }],
+    ])('%s: the output carries the count', async (_, failedRuns, expected) => {
+      const r = await run(rotationInput({ failedRuns }), s);
+      expect(r.output).toMatchObject({ status: 'completedWithFailures', failedRuns: expected });
+    });
+
+    it('a clean run carries no count', async () => {
+      const r = await run(rotationInput({ failedRuns: { version: V2, count: 5 } }), { ...s, outcomes: {} });
+      expect((r.output as RotationOutput).failedRuns).toBeUndefined();
+    });
+  });
 });
 
 describe('keyRotation history at fleet scale', () => {

@@ -432,4 +432,13 @@ describe('serverRollover orchestrator, driven by durable histories', () => {
       'pollIntervalSeconds',
     ]);
   });
+
+  it('reports the audit records the trail still refused after the retries in its outcome (not claimed sent)', async () => {
+    const r = await run({ audit: [stepFailed('AuditDeliveryFailed', false)] });
+    const refused = called(r, 'recordAudit').reduce((n, c) => n + (c.input as AuditRecord[]).length, 0);
+    expect(refused).toBeGreaterThan(0);
+    expect(r.output).toMatchObject({ outcome: 'updated', auditUndelivered: refused });
+    const clean = await run({});
+    expect((clean.output as { auditUndelivered?: number }).auditUndelivered).toBeUndefined();
+  });
 });
