@@ -56,12 +56,13 @@ interface Scenario {
  * through its own durable history), its servers answered from the scenario; what the batches
  * scheduled is collected in `nested`.
  */
-function responder(s: Scenario, nested: ScheduledCall[] = []): Responder {
+function responder(s: Scenario, nested: ScheduledCall[] = [], inner?: Responder): Responder {
   let reads = 0;
   const answer: Responder = async (call, now) => {
     switch (call.name) {
       case 'rolloutBatch': {
-        const batch = await runOrchestration(rolloutBatchOrchestrator, call.input, answer, {
+        // `inner`: a test's own answers reach the servers of the batch too.
+        const batch = await runOrchestration(rolloutBatchOrchestrator, call.input, inner ?? answer, {
           instanceId: call.instanceId ?? 'batch',
           start: new Date(now).toISOString(),
         });
@@ -742,13 +743,14 @@ describe('keyRotation orchestrator, driven by durable histories', () => {
     };
 
     it("counts its own refused records and its servers' into auditUndelivered and pages the gap once", async () => {
-      const r = await run(rotationInput(), s, [], (call, now) =>
+      const answer: Responder = (call, now) =>
         call.name === 'recordAudit'
           ? stepFailed('AuditDeliveryFailed', false)
           : call.name === 'serverRollover' && (call.input as ServerRolloverInput).server.serverName === 'b'
             ? { result: { ...outcome('b', 'updated'), auditUndelivered: 3 } }
-            : responder(s)(call, now),
-      );
+            : base(call, now);
+      const base = responder(s, [], answer);
+      const r = await run(rotationInput(), s, [], answer);
       const out = r.output as RotationOutput;
       const own = r.calls
         .filter((c) => c.name === 'recordAudit')
