@@ -69,22 +69,25 @@ export function markPastNotifications(key: VaultKey, now: number): void {
   }
 }
 
+/** What a new key version is made of (create, import or rotate). */
+export interface NewVersionSpec {
+  kty: string;
+  size: number;
+  ops: string[];
+  enabled?: boolean;
+  nbf?: number;
+  exp?: number;
+  tags?: Record<string, string>;
+  /** Imported key material; generated when absent. */
+  material?: { privateKey?: KeyObject; publicKey?: KeyObject };
+}
+
 /** Creates a new version (create, import or rotate). Emits KeyNewVersionCreated. */
 export async function addVersion(
   world: World,
   vault: Vault,
   keyName: string,
-  spec: {
-    kty: string;
-    size: number;
-    ops: string[];
-    enabled?: boolean;
-    nbf?: number;
-    exp?: number;
-    tags?: Record<string, string>;
-    /** Imported key material; generated when absent. */
-    material?: { privateKey?: KeyObject; publicKey?: KeyObject };
-  },
+  spec: NewVersionSpec,
 ): Promise<{ key: VaultKey; version: KeyVersion }> {
   let key = vault.keys.get(keyName.toLowerCase());
   if (key === undefined || key.deleted !== undefined) {

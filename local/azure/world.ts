@@ -1,5 +1,4 @@
 import type { KeyVaultRoleAssignment } from './keyvault-rbac';
-import type { KeyObject } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { RoleAssignment } from './arm-authz';
 import type { Clock } from './clock';
@@ -9,7 +8,7 @@ import { armIdOfType, FLEXIBLE_SERVER_TYPE } from './ids';
 import { vaultHost, type KeyVersion, type RotationPolicy, type Vault, type VaultKey } from './keyvault-model';
 import { addServer, loadWorld } from './world-fleet';
 import { checkKeyAccess, grant, principalOf, revoke } from './world-grants';
-import { addVersion, rotate, setRotationPolicy } from './world-keys';
+import { addVersion, rotate, setRotationPolicy, type NewVersionSpec } from './world-keys';
 import { evaluate, evaluateServers, ServerHealth } from './world-time';
 
 export type KeyEventType = 'KeyNewVersionCreated' | 'KeyNearExpiry' | 'KeyExpired';
@@ -148,17 +147,7 @@ export class World {
   addVersion(
     vault: Vault,
     keyName: string,
-    spec: {
-      kty: string;
-      size: number;
-      ops: string[];
-      enabled?: boolean;
-      nbf?: number;
-      exp?: number;
-      tags?: Record<string, string>;
-      /** Imported key material; generated when absent. */
-      material?: { privateKey?: KeyObject; publicKey?: KeyObject };
-    },
+    spec: NewVersionSpec,
   ): Promise<{ key: VaultKey; version: KeyVersion }> {
     return addVersion(this, vault, keyName, spec);
   }

@@ -2,17 +2,15 @@ import { KeyClient } from '@azure/keyvault-keys';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { localAppSettings } from '../../local/app';
 import { customEventsOf } from '../../local/azure/capture';
 import type { FaultRule } from '../../local/azure/faults';
 import type { FleetFile } from '../../local/azure/fleet';
 import { InstanceStore } from '../../local/host/durable/store';
 import type { RotationOutput } from '../../shared/domain/rotation';
-import { startHost, type HostProcess } from '../support/hostProcess';
+import type { HostProcess } from '../support/hostProcess';
 import { startHarness, waitFor } from '../support/localAzure';
-import { INSTANCE_ID, KEY, VAULT, demoFleet } from '../support/product';
+import { INSTANCE_ID, KEY, VAULT, demoFleet, startAppHost, subscribeIntake } from '../support/product';
 
-const ROOT = join(__dirname, '..', '..');
 export const ELIGIBLE = ['pg-orders-prod', 'pg-billing-prod', 'pg-inventory-prod'];
 /** The demo fleet's server whose identity lacks key grants: it must fail, and be paged once. */
 export const BROKEN = 'pg-reporting';
@@ -101,27 +99,12 @@ export async function runChaos(
 
     const dataDir = mkdtempSync(join(tmpdir(), `chaos-${seed}-`));
     const launch = async () => {
-      const host = await startHost({
-        app: ROOT,
-        dataDir,
-        args: [
-          '--azure-port',
-          String(h.azure.port),
-          '--azure-ca',
-          h.azure.caCertPath,
-          '--azure-tenant',
-          h.azure.tenantId,
-        ],
-        env: localAppSettings(h.azure, fleet),
-      });
+      const host = await startAppHost(h.azure, fleet, dataDir);
       hosts.push(host);
       return host;
     };
     let host = await launch();
-    await h.azure.eventGrid.subscribe({
-      name: 'keyvaultevents-sub',
-      endpoint: `${host.url}/runtime/webhooks/eventgrid?functionName=keyVaultEvents&code=${host.eventGridSystemKey}`,
-    });
+    await subscribeIntake(h.azure, host);
     const keys = new KeyClient(`https://${VAULT}.vault.azure.net`, h.credential, h.clientOptions);
     const v3 = (await keys.rotateKey(KEY)).properties.version ?? '';
     const instance = async (hp: HostProcess) => {

@@ -2,14 +2,12 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KeyClient } from '@azure/keyvault-keys';
-import { localAppSettings } from '../../local/app';
 import { customEventsOf } from '../../local/azure/capture';
 import type { RotationOutput } from '../../shared/domain/rotation';
-import { startHost, type HostProcess } from '../support/hostProcess';
+import type { HostProcess } from '../support/hostProcess';
 import { startHarness, waitFor, type Harness } from '../support/localAzure';
-import { INSTANCE_ID, KEY, VAULT, demoFleet } from '../support/product';
+import { INSTANCE_ID, KEY, VAULT, demoFleet, startAppHost, subscribeIntake } from '../support/product';
 
-const ROOT = join(__dirname, '..', '..');
 const ELIGIBLE = ['pg-orders-prod', 'pg-billing-prod', 'pg-inventory-prod'];
 
 jest.setTimeout(120_000);
@@ -33,27 +31,12 @@ describe('a crash of the host mid-rollout', () => {
     const fleet = demoFleet();
     const dataDir = mkdtempSync(join(tmpdir(), 'crash-'));
     const launch = async () => {
-      const host = await startHost({
-        app: ROOT,
-        dataDir,
-        args: [
-          '--azure-port',
-          String(h.azure.port),
-          '--azure-ca',
-          h.azure.caCertPath,
-          '--azure-tenant',
-          h.azure.tenantId,
-        ],
-        env: localAppSettings(h.azure, fleet),
-      });
+      const host = await startAppHost(h.azure, fleet, dataDir);
       hosts.push(host);
       return host;
     };
     const first = await launch();
-    await h.azure.eventGrid.subscribe({
-      name: 'keyvaultevents-sub',
-      endpoint: `${first.url}/runtime/webhooks/eventgrid?functionName=keyVaultEvents&code=${first.eventGridSystemKey}`,
-    });
+    await subscribeIntake(h.azure, first);
     const keys = new KeyClient(`https://${VAULT}.vault.azure.net`, h.credential, h.clientOptions);
     const v3 = (await keys.rotateKey(KEY)).properties.version ?? '';
 

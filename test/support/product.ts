@@ -10,7 +10,9 @@ import { customEventsOf, type CustomEvent, type TelemetryItem } from '../../loca
 import { LocalTokenCredential } from '../../local/azure/credential';
 import type { FleetFile } from '../../local/azure/fleet';
 import { loopbackClientOptions } from '../../local/azure/seam';
-import { readyLine, type LocalReady } from './hostProcess';
+import type { LocalAzure } from '../../local/azure/server';
+import { localAppSettings } from '../../local/app';
+import { readyLine, startHost, type HostProcess, type LocalReady } from './hostProcess';
 import { httpsJson } from './https';
 import { waitFor } from './localAzure';
 
@@ -166,4 +168,37 @@ export async function startProduct(
     },
   };
   return product;
+}
+
+/**
+ * The app in a host process of its own (`dist/local/host/main.js`) on this test's stand-ins, with the
+ * app settings the local wiring derives from the fleet, and Event Grid's key events subscribed to its
+ * intake: what a host restart after SIGKILL starts again on the same `dataDir`.
+ */
+export async function startAppHost(
+  azure: LocalAzure,
+  fleet: FleetFile,
+  dataDir: string,
+): Promise<HostProcess> {
+  return startHost({
+    app: ROOT,
+    dataDir,
+    args: [
+      '--azure-port',
+      String(azure.port),
+      '--azure-ca',
+      azure.caCertPath,
+      '--azure-tenant',
+      azure.tenantId,
+    ],
+    env: localAppSettings(azure, fleet),
+  });
+}
+
+/** Subscribes the app's intake (its Event Grid trigger, by system key) to the local Key Vault's events. */
+export async function subscribeIntake(azure: LocalAzure, host: HostProcess): Promise<void> {
+  await azure.eventGrid.subscribe({
+    name: 'keyvaultevents-sub',
+    endpoint: `${host.url}/runtime/webhooks/eventgrid?functionName=keyVaultEvents&code=${host.eventGridSystemKey}`,
+  });
 }
