@@ -411,6 +411,15 @@ export async function runFleetBench(options: FleetBenchOptions): Promise<FleetBe
     await stop(host.child);
     const store = new InstanceStore(dataDir, { readOnly: true });
     const parent = store.load(INSTANCE_ID);
+    if (process.env['BENCH_HISTORY_BREAKDOWN'] === '1' && parent !== undefined) {
+      const by = new Map<string, number>();
+      for (const e of parent.history) {
+        const k = `${e.EventType}:${String(e['Name'] ?? '')}`;
+        by.set(k, (by.get(k) ?? 0) + JSON.stringify(e).length);
+      }
+      log(`history breakdown ${JSON.stringify([...by.entries()].sort((a, b) => b[1] - a[1]))}`);
+      log(`output ${JSON.stringify(parent.output).length} input ${parent.input?.length ?? 0}`);
+    }
     const prefix = `${encodeURIComponent(INSTANCE_ID)}.`;
     const instancesDir = join(dataDir, 'instances');
     const parentHistoryBytes = readdirSync(instancesDir)
