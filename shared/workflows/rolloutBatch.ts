@@ -1,13 +1,16 @@
 import type { OrchestrationContext, Task } from 'durable-functions';
 import { FUNCTION_NAMES } from '../domain/names';
+import { addOutcome, countOutcomes, noOutcomes, succeeded, type OutcomeCounts } from '../domain/outcomes';
 import {
   incidentKeys,
   ROTATION_SCHEMA_VERSION,
+  type BatchServer,
   type OpenIncident,
   type RolloutBatchOutput,
   type ServerOutcome,
   type ServerRef,
   type ServerRolloverInput,
+  serverRefOf,
   serverRolloverInstanceId,
 } from '../domain/rotation';
 import { initialWindow, nextWindow, type Window } from '../domain/throughput';
@@ -29,25 +32,23 @@ export interface RolloutContext {
  * run at once follows ARM's remaining quota as the finished servers report it (`nextWindow`),
  * bounded by the batch's share of `CMK_MAX_PARALLEL_UPDATES`; a 429 halves the window and pauses
  * new starts for its `Retry-After`. Its history grows with its own servers only, never the fleet's.
+ * Its output (the rotation's history) counts the servers that went well and lists only the others.
  */
 export function* rolloutBatchOrchestrator(
   context: OrchestrationContext,
 ): Generator<Task, RolloutBatchOutput, unknown> {
   const input = inputOf(context, 'rolloutBatch');
-  if (input.schemaVersion !== ROTATION_SCHEMA_VERSION)
-    return {
-      outcomes: input.servers.map((s) => ({
-        serverId: s.serverId,
-        serverName: s.serverName,
-        subscriptionId: s.subscriptionId,
-        outcome: 'skipped',
-        slots: [],
-        reasonCode: 'SchemaVersionChanged',
-        reason: 'started by another deployment; the next run of the key handles this server',
-      })),
-      peakInFlight: 0,
-      throttled: 0,
-    };
+  if (input.schemaVersion !== ROTATION_SCHEMA_VERSION) {
+    // Started by another deployment (its servers may be in an older form: only the id is read).
+    const servers = input.servers.map((s) => ({
+      ...serverRefOf({ serverId: s.serverId }),
+      outcome: 'skipped' as const,
+      slots: [],
+      reasonCode: 'SchemaVersionChanged',
+      reason: 'started by another deployment; the next run of the key handles this server',
+    }));
+    return { counts: countOutcomes(servers), servers, peakInFlight: 0, throttled: 0 };
+  }
   const cap = Math.max(1, input.maxInFlight);
   const tickMs = Math.max(1, input.settings.pollIntervalSeconds) * 1000;
   const rollout: RolloutContext = {
@@ -72,7 +73,11 @@ export function* rolloutBatchOrchestrator(
   let peakInFlight = 0;
   let throttled = 0;
   let inFlight: { readonly server: ServerRef; readonly task: Task }[] = [];
-  const outcomes: ServerOutcome[] = [];
+  // Servers that went well are counted only (each has its own ServerVerified audit record); the
+  // others are listed with their details.
+  let counts: OutcomeCounts = noOutcomes();
+  const listed: ServerOutcome[] = [];
+  let auditUndelivered = 0;
   for (;;) {
     // What finished since the last look (in start order: replay sees the same order).
     const finished = inFlight.filter((f) => f.task.isCompleted || f.task.isFaulted);
@@ -81,9 +86,11 @@ export function* rolloutBatchOrchestrator(
       const outcome = done.task.isFaulted
         ? yield* subOrchestrationFailed(context, rollout, done.server, done.task.result)
         : (done.task.result as ServerOutcome);
+      counts = addOutcome(counts, outcome.outcome, outcome.reasonCode);
+      auditUndelivered += outcome.auditUndelivered ?? 0;
       // The quota reading paces this batch only; the rotation's output does not carry it.
       const { armQuota: _quota, ...kept } = outcome;
-      outcomes.push(kept);
+      if (!succeeded(outcome)) listed.push(kept);
       if (outcome.armQuota?.retryAfterSeconds !== undefined) throttled++;
       window = nextWindow(
         window,
@@ -97,7 +104,7 @@ export function* rolloutBatchOrchestrator(
     const now = context.df.currentUtcDateTime.getTime();
     const started: Task[] = [];
     while (next < input.servers.length && inFlight.length < window.size && now >= window.holdUntil) {
-      const server = input.servers[next] as ServerRef;
+      const server = serverRefOf(input.servers[next] as BatchServer);
       const task = context.df.callSubOrchestrator(
         FUNCTION_NAMES.serverRollover,
         childInput(server),
@@ -121,7 +128,13 @@ export function* rolloutBatchOrchestrator(
     context,
     `batch of ${input.servers.length} server(s) in ${input.subscriptionId}: peak ${peakInFlight} in flight, ${throttled} throttled`,
   );
-  return { outcomes, peakInFlight, throttled };
+  return {
+    counts,
+    servers: listed,
+    ...(auditUndelivered > 0 ? { auditUndelivered } : {}),
+    peakInFlight,
+    throttled,
+  };
 }
 
 /**

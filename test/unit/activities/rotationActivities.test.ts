@@ -12,6 +12,7 @@ import type {
   ServerSnapshot,
 } from '../../../shared/domain/model';
 import { PlanInputError } from '../../../shared/domain/plan';
+import { serverNameOf } from '../../../shared/domain/rotation';
 import type { ArmQuota } from '../../../shared/domain/throughput';
 import { NotFoundError, ThrottledError, TransientError } from '../../../shared/ports/errors';
 import type { KeyVaultKeys } from '../../../shared/ports/keyVaultKeys';
@@ -337,7 +338,7 @@ describe('planRollout plans server by server', () => {
     });
     const { steps } = setup([good, bad]);
     const out = await steps.planRollout(input);
-    expect(out.servers.map((s) => [s.serverName, s.action])).toEqual([['pg-good', 'update']]);
+    expect(out.servers.map((s) => [serverNameOf(s.serverId), s.action])).toEqual([['pg-good', 'update']]);
     expect(out.unplannable).toEqual([
       expect.objectContaining({ serverId: bad.id, serverName: 'pg-bad', code: 'InvalidConfiguration' }),
     ]);
