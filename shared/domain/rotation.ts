@@ -216,17 +216,32 @@ export interface ServerRef {
  * its page names, whether discovery found it behind). The name and subscription are in the id.
  */
 export interface BatchServer {
+  /** In a batch's input: the rest of the id after the batch's `idPrefix`. */
   readonly serverId: string;
   readonly expiresOn?: string | undefined;
   readonly behind?: true | undefined;
 }
 
-/** The rollover's reference to a batch server. */
-export function serverRefOf(s: BatchServer): ServerRef {
+/**
+ * A batch's servers with the start their ids share (`/subscriptions/<id>/resourceGroups/`, more when
+ * they share a resource group) taken out once, cut after a `/`: each server keeps the rest of its id,
+ * exactly as written (`serverRefOf` puts it back together).
+ */
+export function packBatch(servers: readonly BatchServer[]): { idPrefix: string; servers: BatchServer[] } {
+  const ids = servers.map((s) => s.serverId);
+  let prefix = ids[0] ?? '';
+  for (const id of ids) while (!id.startsWith(prefix)) prefix = prefix.slice(0, -1);
+  const idPrefix = prefix.slice(0, prefix.lastIndexOf('/') + 1);
+  return { idPrefix, servers: servers.map((s) => ({ ...s, serverId: s.serverId.slice(idPrefix.length) })) };
+}
+
+/** The rollover's reference to a batch server (`idPrefix`: its batch's, see `packBatch`). */
+export function serverRefOf(s: BatchServer, idPrefix = ''): ServerRef {
+  const serverId = idPrefix + s.serverId;
   return {
-    serverId: s.serverId,
-    serverName: serverNameOf(s.serverId),
-    subscriptionId: subscriptionOf(s.serverId),
+    serverId,
+    serverName: serverNameOf(serverId),
+    subscriptionId: subscriptionOf(serverId),
     ...(s.expiresOn !== undefined ? { expiresOn: s.expiresOn } : {}),
     ...(s.behind === true ? { behind: true } : {}),
   };
@@ -255,6 +270,8 @@ export interface RolloutBatchInput {
   readonly key: KeyInfo;
   readonly targetVersion: string;
   readonly subscriptionId: string;
+  /** What every server id of the batch starts with (`packBatch`); absent in older inputs: full ids. */
+  readonly idPrefix?: string | undefined;
   readonly servers: readonly BatchServer[];
   /** Once per batch: every rollover of the batch gets the same key and settings from here. */
   readonly settings: ServerSettings;

@@ -22,6 +22,7 @@ import {
   nextFailedRuns,
   progressFromCounts,
   ROTATION_SCHEMA_VERSION,
+  packBatch,
   serverNameOf,
   serverRefOf,
   signalNeedsRun,
@@ -767,7 +768,9 @@ function* rolloutInBatches(
     key: compact,
     targetVersion,
     subscriptionId: sub,
-    servers: batch,
+    // Per server only the end of its id (and its deadline, whether it is behind); key, settings and
+    // the shared start of the ids once per batch.
+    ...packBatch(batch),
     settings,
     maxInFlight: Math.max(1, Math.ceil(input.settings.maxParallelUpdates / share)),
   });

@@ -41,7 +41,7 @@ export function* rolloutBatchOrchestrator(
   if (input.schemaVersion !== ROTATION_SCHEMA_VERSION) {
     // Started by another deployment (its servers may be in an older form: only the id is read).
     const servers = input.servers.map((s) => ({
-      ...serverRefOf({ serverId: s.serverId }),
+      ...serverRefOf({ serverId: s.serverId }, input.idPrefix),
       outcome: 'skipped' as const,
       slots: [],
       reasonCode: 'SchemaVersionChanged',
@@ -104,7 +104,7 @@ export function* rolloutBatchOrchestrator(
     const now = context.df.currentUtcDateTime.getTime();
     const started: Task[] = [];
     while (next < input.servers.length && inFlight.length < window.size && now >= window.holdUntil) {
-      const server = serverRefOf(input.servers[next] as BatchServer);
+      const server = serverRefOf(input.servers[next] as BatchServer, input.idPrefix);
       const task = context.df.callSubOrchestrator(
         FUNCTION_NAMES.serverRollover,
         childInput(server),

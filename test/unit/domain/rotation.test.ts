@@ -1,6 +1,8 @@
 import {
   failedRunsOf,
   nextFailedRuns,
+  packBatch,
+  serverRefOf,
   sweepRetryBackoffHours,
   MAX_DEDUP_KEY,
   MAX_INSTANCE_ID,
@@ -183,5 +185,30 @@ describe("the sweep's retry backoff for a key whose runs keep failing for a vers
     ['text', undefined],
   ])('reads the count from a previous output %j', (output, expected) => {
     expect(failedRunsOf(output)).toEqual(expected);
+  });
+});
+
+describe("a rollout batch's servers: the start of their ids once, each server the rest", () => {
+  const SUB = '6f1c2b9e-3d4a-4e8b-9a1f-0c2d3e4f5a6b';
+  const id = (rg: string, name: string) =>
+    `/subscriptions/${SUB}/resourceGroups/${rg}/providers/Microsoft.DBforPostgreSQL/flexibleServers/${name}`;
+  it.each([
+    ['one resource group', [id('rg', 'pg-a'), id('rg', 'pg-b')], id('rg', '')],
+    [
+      'two resource groups',
+      [id('rg-a', 'pg-a'), id('rg-b', 'pg-b')],
+      `/subscriptions/${SUB}/resourceGroups/`,
+    ],
+    ['names sharing a start (cut at a "/")', [id('rg', 'pg-a1'), id('rg', 'pg-a2')], id('rg', '')],
+    ['one server', [id('rg', 'pg-a')], id('rg', '')],
+    ['the casing as written', [id('RG', 'pg-a'), id('rg', 'pg-b')], `/subscriptions/${SUB}/resourceGroups/`],
+  ])('%s: shared start %s, every id restored exactly', (_, ids, prefix) => {
+    const packed = packBatch(ids.map((serverId) => ({ serverId, behind: true as const })));
+    expect(packed.idPrefix).toBe(prefix);
+    const refs = packed.servers.map((s) => serverRefOf(s, packed.idPrefix));
+    expect(refs.map((r) => r.serverId)).toEqual(ids);
+    expect(refs.map((r) => [r.serverName, r.subscriptionId, r.behind])).toEqual(
+      ids.map((i) => [i.split('/').pop(), SUB, true]),
+    );
   });
 });

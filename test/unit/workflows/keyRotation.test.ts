@@ -849,6 +849,9 @@ describe("the rotation's output: counts for every server, details only for those
       for (const s of input.servers)
         expect(Object.keys(s).sort()).toEqual(['behind', 'expiresOn', 'serverId']);
     expect(batchInputs.map((i) => i.servers.length)).toEqual([100, 100]);
+    // The start the ids share is in the batch input once; each server carries the rest of its id.
+    expect(batchInputs[0]?.idPrefix).toBe(serverId(''));
+    expect(batchInputs[0]?.servers[0]?.serverId).toBe('pg-0000');
   });
 
   it.each([
