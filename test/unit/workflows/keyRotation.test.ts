@@ -859,19 +859,22 @@ describe("the rotation's output: counts for every server, details only for those
     ['verified', 'verified', undefined, false],
     ['failed', 'failed', 'AzureKeyVaultMissingPermissions', true],
     ['skipped by its rollover (planned to move, left where it was)', 'skipped', 'ServerBusy', true],
-  ] as const)('a server %s: counted as %s, listed with its details: %s', async (_, kind, code, listed) => {
-    const r = await run(rotationInput(), {
-      key: twoVersions,
-      latest: version(V2, 1, 365),
-      servers: [planned('x'), planned('ok')],
-      outcomes: { x: kind },
-      ...(code !== undefined ? { reasonCodes: { x: code } } : {}),
-    });
-    const out = r.output as RotationOutput;
-    expect(out.counts).toMatchObject({ [kind]: kind === 'updated' ? 2 : 1 });
-    if (kind === 'skipped') expect(out.counts?.skippedBy).toEqual({ ServerBusy: 1 });
-    expect(out.servers).toEqual(listed ? [{ ...outcome('x', kind), reasonCode: code }] : []);
-  });
+  ] as const)(
+    'a server %s: counted as %s (reason code %s); listed with its details: %s',
+    async (_, kind, code, listed) => {
+      const r = await run(rotationInput(), {
+        key: twoVersions,
+        latest: version(V2, 1, 365),
+        servers: [planned('x'), planned('ok')],
+        outcomes: { x: kind },
+        ...(code !== undefined ? { reasonCodes: { x: code } } : {}),
+      });
+      const out = r.output as RotationOutput;
+      expect(out.counts).toMatchObject({ [kind]: kind === 'updated' ? 2 : 1 });
+      if (kind === 'skipped') expect(out.counts?.skippedBy).toEqual({ ServerBusy: 1 });
+      expect(out.servers).toEqual(listed ? [{ ...outcome('x', kind), reasonCode: code }] : []);
+    },
+  );
 
   it('lists what needs attention with its details, counts the rest (skipped ones by reason), and resolves only proven fixes', async () => {
     const r = await run(
