@@ -633,7 +633,6 @@ function* rollOut(
     };
   };
   run.sofar = counts;
-  const dispatched: PlannedServer[] = [...canary];
   const canaryRun = yield* rolloutInBatches(run, key, latest.version, canary.map(ref), 'canary');
   counts = addCounts(counts, canaryRun.counts);
   listed.push(...canaryRun.servers);
@@ -668,13 +667,10 @@ function* rollOut(
     const restRun = yield* rolloutInBatches(run, key, latest.version, rest.map(ref), 'rollout');
     counts = addCounts(counts, restRun.counts);
     listed.push(...restRun.servers);
-    dispatched.push(...rest);
+    for (const id of restRun.succeeded) canaryRun.succeeded.add(id);
   }
   for (const o of listed) if (o.incident !== undefined) run.opened.push(o.incident);
-  // A batch lists every server it did not update or verify: one handed to a batch and not listed went well.
-  const notWell = new Set(listed.map((o) => o.serverId.toLowerCase()));
-  const succeeded = new Set(dispatched.map((s) => s.serverId.toLowerCase()).filter((id) => !notWell.has(id)));
-  return { counts, listed, succeeded, canaryFailed };
+  return { counts, listed, succeeded: canaryRun.succeeded, canaryFailed };
 }
 
 /** A server discovery found but could not plan: `InvalidConfiguration`, audited and paged once. */
@@ -748,7 +744,7 @@ function* rolloutInBatches(
   targetVersion: string,
   servers: readonly BatchServer[],
   phase: 'canary' | 'rollout',
-): Generator<Task, { counts: OutcomeCounts; servers: ServerOutcome[] }, unknown> {
+): Generator<Task, { counts: OutcomeCounts; servers: ServerOutcome[]; succeeded: Set<string> }, unknown> {
   const { context, input } = run;
   const lanes = new Map<string, BatchServer[][]>();
   for (const s of servers) {
@@ -793,6 +789,7 @@ function* rolloutInBatches(
   for (const sub of lanes.keys()) for (let i = 0; i < BATCHES_PER_SUBSCRIPTION; i++) start(sub);
   let counts = noOutcomes();
   const listed: ServerOutcome[] = [];
+  const succeeded = new Set<string>();
   // Progress for the operator API and the status page: batch i of n (the "wave") and the servers of
   // the batches in flight (at most 20 names: custom status stays small).
   const batches = [...lanes.values()].reduce((n, lane) => n + lane.length, running.length);
@@ -828,6 +825,13 @@ function* rolloutInBatches(
         counts = addCounts(counts, out.counts);
         listed.push(...out.servers);
         run.serverAuditUndelivered += out.auditUndelivered ?? 0;
+        // A batch lists every server it did not update or verify: when its counts add up, a server of
+        // it that is not listed went well (kept in memory only, for the incidents it proves fixed).
+        if (out.counts.updated + out.counts.verified + out.servers.length === done.batch.length) {
+          const notWell = new Set(out.servers.map((o) => o.serverId.toLowerCase()));
+          for (const s of done.batch)
+            if (!notWell.has(s.serverId.toLowerCase())) succeeded.add(s.serverId.toLowerCase());
+        } else log(context, `batch output of ${done.batch.length} server(s) does not add up: none proven`);
       }
       // A batch never throws; should one still fail (a host fault), each of its servers is recorded
       // and paged as failed: what it did is unknown, and the next run re-reads them all.
@@ -842,7 +846,7 @@ function* rolloutInBatches(
     batchesDone += finished.length;
     if (finished.length > 0) report();
   }
-  return { counts, servers: listed };
+  return { counts, servers: listed, succeeded };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -935,6 +935,31 @@ describe("the rotation's output: counts for every server, details only for those
     ).toEqual([serverId('odd'), serverId('optout'), serverId('optout-2')]);
   });
 
+  it('a batch output whose counts do not add up proves no server of it fixed', async () => {
+    const s: Scenario = { key: twoVersions, latest: version(V2, 1, 365), servers: [planned('ok')] };
+    const incident = {
+      dedupKey: 'server-ok',
+      kind: 'server' as const,
+      serverId: serverId('ok'),
+      version: V2,
+    };
+    const r = await run(rotationInput({ openIncidents: [incident] }), s, [], (call, now) =>
+      call.name === 'rolloutBatch'
+        ? {
+            result: {
+              counts: { updated: 0, verified: 0, failed: 0, skipped: 0, skippedBy: {} },
+              servers: [],
+              peakInFlight: 0,
+              throttled: 0,
+            },
+          }
+        : responder(s)(call, now),
+    );
+    const out = r.output as RotationOutput;
+    expect(out.resolvedIncidents).toEqual([]);
+    expect(out.openIncidents.map((i) => i.dedupKey)).toEqual(['server-ok']);
+  });
+
   it('pages a server its rollover skipped that is left on an expiring version (it is listed, so the run knows)', async () => {
     const r = await run(rotationInput(), {
       key: keyWith(version(V1, 360, 6), version(V2, 1, 365)),
