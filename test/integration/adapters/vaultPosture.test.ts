@@ -253,8 +253,9 @@ describe('posture adapters (@azure/arm-keyvault, @azure/arm-authorization) again
     ).rejects.toBeInstanceOf(ForbiddenError);
   });
 
-  it('a vault in use that the app may not read is reported with every check not evaluated, never dropped nor ok', async () => {
-    const credential = new LocalTokenCredential(NARROW, h.azure.tenantId);
+  /** The posture read through the real adapters as `principal` (what `GET /api/posture` runs). */
+  async function postureAs(principal: string) {
+    const credential = new LocalTokenCredential(principal, h.azure.tenantId);
     const config = loadConfig({
       CMK_SUBSCRIPTIONS: `${SUB_A},${SUB_B}`,
       CMK_VAULT_SUBSCRIPTIONS: SUB_SECURITY,
@@ -264,7 +265,7 @@ describe('posture adapters (@azure/arm-keyvault, @azure/arm-authorization) again
         'InstrumentationKey=00000000-0000-0000-0000-000000000000;IngestionEndpoint=https://westeurope-5.in.applicationinsights.azure.com/',
     });
     const keys = new KeyVaultKeysAdapter({ credential, clientOptions: h.clientOptions });
-    const report = await readPosture(
+    return readPosture(
       { status: () => Promise.resolve(undefined) },
       {
         config,
@@ -284,6 +285,25 @@ describe('posture adapters (@azure/arm-keyvault, @azure/arm-authorization) again
       },
       new Date(),
     );
+  }
+
+  it('a server whose identity holds the role only through a group is a "cannot verify" warning naming the group, not a critical', async () => {
+    const report = await postureAs(APP_PRINCIPAL);
+    const pgF = report.servers.find((s) => s.serverName === 'pg-f');
+    const slot = pgF?.slots.find((x) => x.slot === 'primary');
+    expect(slot?.access).toMatchObject({ model: 'rbac', granted: undefined, cannotVerifyGroups: [GROUP] });
+    expect(slot?.risk).toBe('warning');
+    expect(pgF?.risk).not.toBe('critical');
+    expect(pgF?.reasons.join('\n')).toMatch(
+      new RegExp(`id-f: cannot verify.*${GROUP}.*group membership is not read`),
+    );
+    // An identity holding the role itself is granted, as before.
+    const pgA = report.servers.find((s) => s.serverName === 'pg-a');
+    expect(pgA?.slots.find((x) => x.slot === 'primary')?.access.granted).toBe(true);
+  });
+
+  it('a vault in use that the app may not read is reported with every check not evaluated, never dropped nor ok', async () => {
+    const report = await postureAs(NARROW);
     const geo = report.vaults.find((v) => v.vaultName === GEO_VAULT);
     expect(geo).toMatchObject({ model: 'unknown', risk: 'warning' });
     expect(geo?.checks.map((c) => c.name).sort()).toEqual(
