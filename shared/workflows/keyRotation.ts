@@ -45,6 +45,8 @@ interface Run {
   planned: number;
   targetVersion: string | undefined;
   sofar: readonly ServerOutcome[];
+  /** Typical duration of ARM's operations in the batches finished so far (canary first): paces the next batches' first polls. */
+  operationSeconds: number | undefined;
 }
 
 type Ended = { readonly ended: RotationOutput };
@@ -85,6 +87,7 @@ export function* keyRotationOrchestrator(
     planned: 0,
     targetVersion: undefined,
     sofar: [],
+    operationSeconds: undefined,
   };
   log(context, `rotation of ${input.vaultName}/${input.keyName} (${input.reason}, ${input.trigger})`);
   try {
@@ -734,6 +737,7 @@ function* rolloutInBatches(
     servers: batch,
     settings,
     maxInFlight: Math.max(1, Math.ceil(input.settings.maxParallelUpdates / share)),
+    ...(run.operationSeconds !== undefined ? { operationSeconds: run.operationSeconds } : {}),
   });
   let running: { readonly sub: string; readonly batch: ServerRef[]; readonly task: Task }[] = [];
   const started: Task[] = [];
@@ -771,10 +775,13 @@ function* rolloutInBatches(
     keyName: input.keyName,
     targetVersion,
   };
-  // Batches last minutes: looking every few poll intervals keeps this history short while a
-  // subscription's other batch keeps its servers busy.
-  const tickMs = BATCH_LOOK_EVERY_POLLS * Math.max(1, input.settings.pollIntervalSeconds) * 1000;
+  const pollMs = Math.max(1, input.settings.pollIntervalSeconds) * 1000;
   while (running.length > 0) {
+    // Batches last minutes: while more wait to start, looking every few poll intervals keeps this
+    // history short and a subscription's other batch keeps its servers busy. The canary ring and
+    // the last batches are looked at every poll interval: the whole rollout waits on them.
+    const waiting = [...lanes.values()].some((lane) => lane.length > 0);
+    const tickMs = phase === 'canary' || !waiting ? pollMs : BATCH_LOOK_EVERY_POLLS * pollMs;
     // Wake on a batch just started finishing, or after one tick to look at the others (only new
     // tasks in Task.any: see rolloutBatch).
     const tick = context.df.createTimer(new Date(context.df.currentUtcDateTime.getTime() + tickMs));
@@ -783,7 +790,11 @@ function* rolloutInBatches(
     const finished = running.filter((r) => r.task.isCompleted || r.task.isFaulted);
     running = running.filter((r) => !finished.includes(r));
     for (const done of finished) {
-      if (!done.task.isFaulted) outcomes.push(...(done.task.result as RolloutBatchOutput).outcomes);
+      if (!done.task.isFaulted) {
+        const out = done.task.result as RolloutBatchOutput;
+        outcomes.push(...out.outcomes);
+        run.operationSeconds = out.operationSeconds ?? run.operationSeconds;
+      }
       // A batch never throws; should one still fail (a host fault), each of its servers is recorded
       // and paged as failed: what it did is unknown, and the next run re-reads them all.
       else
