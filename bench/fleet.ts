@@ -4,6 +4,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, w
 import { Agent, request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { localAppSettings } from '../local/app';
 import { LocalTokenCredential } from '../local/azure/credential';
@@ -53,6 +54,12 @@ export interface FleetBenchOptions {
   readonly maxParallel?: number;
   /** Give up after this long (a safety net for CI, not a figure). */
   readonly timeoutMs?: number;
+  /**
+   * Once the rotation runs, re-deliver the key event this many times to the intake (as Event Grid
+   * does when it redelivers: the same event, the same id, a higher `aeg-delivery-count`), 50 at once,
+   * and time each answer. None when absent.
+   */
+  readonly duplicates?: number;
   readonly log?: (line: string) => void;
 }
 
@@ -80,6 +87,63 @@ export interface FleetBenchResult {
   readonly standInsCpuMs: number | undefined;
   readonly parentHistoryEvents: number | undefined;
   readonly parentHistoryBytes: number;
+  /** The intake under a burst of duplicate deliveries (`duplicates`). */
+  readonly intake?: IntakeBurst | undefined;
+}
+
+export interface IntakeBurst {
+  readonly deliveries: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly maxMs: number;
+  /** HTTP status → count: every duplicate must be answered 2xx (accepted, dropped as a duplicate). */
+  readonly statuses: Readonly<Record<string, number>>;
+}
+
+const percentile = (sorted: readonly number[], p: number): number =>
+  sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] ?? NaN;
+
+/** `n` deliveries of `event` to the intake, `concurrency` at a time; each answer timed. */
+async function intakeBurst(
+  url: string,
+  event: unknown,
+  n: number,
+  concurrency: number,
+): Promise<IntakeBurst> {
+  const latencies: number[] = [];
+  const statuses: Record<string, number> = {};
+  let sent = 0;
+  const body = JSON.stringify([event]);
+  const worker = async (): Promise<void> => {
+    while (sent < n) {
+      sent++;
+      const t = performance.now();
+      const res = await fetch(url, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json; charset=utf-8',
+          'aeg-event-type': 'Notification',
+          'aeg-subscription-name': 'KEYVAULTEVENTS-SUB',
+          'aeg-delivery-count': String(sent),
+          'aeg-data-version': '1',
+          'aeg-metadata-version': '1',
+        },
+        body,
+      });
+      await res.arrayBuffer();
+      latencies.push(performance.now() - t);
+      statuses[String(res.status)] = (statuses[String(res.status)] ?? 0) + 1;
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  const sorted = latencies.sort((a, b) => a - b);
+  return {
+    deliveries: n,
+    p50Ms: percentile(sorted, 50),
+    p99Ms: percentile(sorted, 99),
+    maxMs: sorted[sorted.length - 1] ?? NaN,
+    statuses,
+  };
 }
 
 function uuid(prefix: string, n: number): string {
@@ -349,10 +413,8 @@ export async function runFleetBench(options: FleetBenchOptions): Promise<FleetBe
     children.push(host.child);
     const hostUrl = String(host.ready['hostUrl']);
     const taskKey = String(host.ready['durableTaskSystemKey']);
-    await admin('eventgrid/subscriptions', 'POST', {
-      name: 'keyvaultevents-sub',
-      endpoint: `${hostUrl}/runtime/webhooks/eventgrid?functionName=keyVaultEvents&code=${String(host.ready['eventGridSystemKey'])}`,
-    });
+    const intakeUrl = `${hostUrl}/runtime/webhooks/eventgrid?functionName=keyVaultEvents&code=${String(host.ready['eventGridSystemKey'])}`;
+    await admin('eventgrid/subscriptions', 'POST', { name: 'keyvaultevents-sub', endpoint: intakeUrl });
     const keys = new KeyClient(
       `https://${VAULT}.vault.azure.net`,
       new LocalTokenCredential(OPERATOR, tenantId),
@@ -369,6 +431,7 @@ export async function runFleetBench(options: FleetBenchOptions): Promise<FleetBe
     let status: { runtimeStatus?: string; lastUpdatedTime?: string; output?: { targetVersion?: string } } =
       {};
     let lastLog = Date.now();
+    let intake: IntakeBurst | undefined;
     for (;;) {
       const res = await fetch(instanceUrl);
       if (res.status !== 404) status = (await res.json()) as typeof status;
@@ -377,6 +440,15 @@ export async function runFleetBench(options: FleetBenchOptions): Promise<FleetBe
         status.runtimeStatus === 'Terminated' ||
         (status.runtimeStatus === 'Completed' && status.output?.targetVersion === v3);
       if (done) break;
+      if (intake === undefined && options.duplicates !== undefined && status.runtimeStatus === 'Running') {
+        const delivered = ((await admin('deliveries')) as { event: { data?: { Version?: unknown } } }[]).find(
+          (d) => d.event.data?.Version === v3,
+        );
+        if (delivered !== undefined) {
+          log(`re-delivering the key event ${options.duplicates} times while the rotation runs`);
+          intake = await intakeBurst(intakeUrl, delivered.event, options.duplicates, 50);
+        }
+      }
       if (Date.now() > deadline)
         throw new Error(`the rotation did not complete in time: ${JSON.stringify(status).slice(0, 500)}`);
       if (Date.now() - lastLog > 30_000) {
@@ -395,6 +467,26 @@ export async function runFleetBench(options: FleetBenchOptions): Promise<FleetBe
     );
     const arm = requests.filter((r) => r.service === 'arm');
     const patches = arm.filter((r) => r.method === 'PATCH').map((r) => Date.parse(r.at));
+    if (process.env['BENCH_TIMELINE'] === '1') {
+      const t = (x: number) => ((x - eventAt) / 1000).toFixed(1);
+      const sorted = [...patches].sort((a, b) => a - b);
+      log(
+        `PATCH times: first ${t(sorted[0] ?? 0)} 2nd ${t(sorted[10] ?? 0)} p50 ${t(sorted[Math.floor(sorted.length / 2)] ?? 0)} last ${t(sorted[sorted.length - 1] ?? 0)}`,
+      );
+      const last = Math.max(...arm.map((r) => Date.parse(r.at)));
+      log(`last ARM request ${t(last)}`);
+      const perSec = new Map<number, number>();
+      for (const r of arm) {
+        const sec = Math.floor((Date.parse(r.at) - eventAt) / 1000);
+        perSec.set(sec, (perSec.get(sec) ?? 0) + 1);
+      }
+      log(
+        `ARM requests per second: ${[...perSec.entries()]
+          .sort((a, b) => a[0] - b[0])
+          .map(([k, v]) => `${k}:${v}`)
+          .join(' ')}`,
+      );
+    }
     const servers = (await admin('servers')) as {
       properties: {
         state?: string;
@@ -414,7 +506,8 @@ export async function runFleetBench(options: FleetBenchOptions): Promise<FleetBe
     if (process.env['BENCH_HISTORY_BREAKDOWN'] === '1' && parent !== undefined) {
       const by = new Map<string, number>();
       for (const e of parent.history) {
-        const k = `${e.EventType}:${String(e['Name'] ?? '')}`;
+        const name = e['Name'];
+        const k = `${e.EventType}:${typeof name === 'string' ? name : ''}`;
         by.set(k, (by.get(k) ?? 0) + JSON.stringify(e).length);
       }
       log(`history breakdown ${JSON.stringify([...by.entries()].sort((a, b) => b[1] - a[1]))}`);
@@ -457,6 +550,7 @@ export async function runFleetBench(options: FleetBenchOptions): Promise<FleetBe
           : undefined,
       parentHistoryEvents: parent?.history.length,
       parentHistoryBytes,
+      intake,
     };
   } finally {
     await Promise.all(children.map(stop));
@@ -477,6 +571,11 @@ export function formatFleetBench(r: FleetBenchResult): string {
     `  stand-ins CPU           ${ms(r.standInsCpuMs)}`,
     `  peak RSS                host ${mb(r.hostPeakRssMb)}, stand-ins ${mb(r.standInsPeakRssMb)}`,
     `  parent history          ${r.parentHistoryEvents ?? 'n/a'} events, ${(r.parentHistoryBytes / 1024).toFixed(0)} KB on disk`,
+    ...(r.intake !== undefined
+      ? [
+          `  intake, ${r.intake.deliveries} duplicates  p50 ${ms(r.intake.p50Ms)}, p99 ${ms(r.intake.p99Ms)}, max ${ms(r.intake.maxMs)}, HTTP ${JSON.stringify(r.intake.statuses)}`,
+        ]
+      : []),
   ].join('\n');
 }
 
@@ -488,6 +587,7 @@ async function main(): Promise<void> {
       'lro-ms': { type: 'string', default: '2000' },
       poll: { type: 'string', default: '1' },
       'max-parallel': { type: 'string' },
+      duplicates: { type: 'string' },
       json: { type: 'boolean', default: false },
     },
   });
@@ -497,6 +597,7 @@ async function main(): Promise<void> {
     lroMs: Number(values['lro-ms']),
     pollSeconds: Number(values.poll),
     ...(values['max-parallel'] !== undefined ? { maxParallel: Number(values['max-parallel']) } : {}),
+    ...(values.duplicates !== undefined ? { duplicates: Number(values.duplicates) } : {}),
     log: (line) => console.error(line),
   });
   console.log(formatFleetBench(result));

@@ -77,7 +77,13 @@ export interface RoleAssignment {
 export class RoleError extends Error {}
 
 export function roleAssignmentsFrom(raw: readonly FleetRoleAssignment[]): RoleAssignment[] {
-  return raw.map((a) => {
+  // An assignment to a group authorizes its members (ARM reads membership from the caller's token).
+  const expanded = raw.flatMap((a) =>
+    a.principalType === 'Group' || a.principalType === 'ForeignGroup'
+      ? (a.members ?? []).map((m) => ({ ...a, principalId: m }))
+      : [a],
+  );
+  return expanded.map((a) => {
     const byRole = a.role === undefined ? [] : ROLES[a.role.toLowerCase()];
     if (byRole === undefined)
       throw new RoleError(`unknown role '${a.role ?? ''}' (known: ${Object.keys(ROLES).join(', ')})`);

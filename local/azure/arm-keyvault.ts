@@ -9,8 +9,9 @@ import type { World } from './world';
  * Control-plane stand-ins for the posture checks, answering what Azure answers (wire shapes of
  * Microsoft.KeyVault 2026-02-01 `Vault` and Microsoft.Authorization 2022-04-01 `RoleAssignment`; the
  * conformance suite validates them against the saved specs and examples):
- * - `GET /subscriptions/{s}/providers/Microsoft.KeyVault/vaults` (Vaults_ListBySubscription) and
- *   `GET .../resourceGroups/{rg}/providers/Microsoft.KeyVault/vaults/{name}` (Vaults_Get);
+ * - `GET /subscriptions/{s}/providers/Microsoft.KeyVault/vaults` (Vaults_ListBySubscription),
+ *   `GET /subscriptions/{s}/resources?$filter=resourceType eq 'Microsoft.KeyVault/vaults'` (Vaults_List)
+ *   and `GET .../resourceGroups/{rg}/providers/Microsoft.KeyVault/vaults/{name}` (Vaults_Get);
  * - `GET /{scope}/providers/Microsoft.Authorization/roleAssignments` (RoleAssignments_ListForScope),
  *   with `$filter=atScope()` (at or above the scope) or `principalId eq '<id>'`. Without a filter Azure
  *   also lists assignments below the scope; the stand-in models none below a vault, so it answers the same.
@@ -71,17 +72,86 @@ function casedPermission(p: string): string {
 export const VAULT_READ = 'Microsoft.KeyVault/vaults/read';
 export const ROLE_ASSIGNMENTS_READ = 'Microsoft.Authorization/roleAssignments/read';
 
+/** Resource types of `GET /subscriptions/{s}/resources` that the stand-in models (only Key Vaults). */
+export const RESOURCES_API_VERSIONS = ['2015-11-01', '2021-04-01'];
+const VAULTS_FILTER = "resourceType eq 'Microsoft.KeyVault/vaults'";
+
 /**
- * The caller sees the vaults it may read (`Microsoft.KeyVault/vaults/read` at or above each), as the
- * Resource Graph stand-in shows only readable rows. Managed HSMs are another resource type.
+ * One page of `items` in ARM's list shape (`value`, `nextLink` absolute with an opaque `$skiptoken`),
+ * `behaviour.armPageSize` per page, as the spec's `x-ms-pageable` (`nextLinkName: nextLink`) says.
  */
-export function listVaults(world: World, sub: string, principal: string): Reply {
-  const value = [...world.vaults.values()]
+function page(
+  world: World,
+  req: Request,
+  items: readonly Record<string, unknown>[],
+): { value: Record<string, unknown>[]; nextLink?: string } {
+  const token = req.query.get('$skiptoken');
+  let offset = 0;
+  if (token !== null) {
+    offset = Number(Buffer.from(token, 'base64url').toString('utf8'));
+    if (!Number.isInteger(offset) || offset < 0)
+      throw armError(400, 'InvalidSkipToken', 'The $skiptoken is invalid.');
+  }
+  const size = world.behaviour.armPageSize;
+  const value = items.slice(offset, offset + size);
+  if (offset + size >= items.length) return { value };
+  const next = new URLSearchParams();
+  for (const [k, v] of req.query) if (k !== '$skiptoken') next.append(k, v);
+  next.set('$skiptoken', Buffer.from(String(offset + size)).toString('base64url'));
+  return { value, nextLink: `https://management.azure.com${req.path}?${next.toString()}` };
+}
+
+function vaultsOf(world: World, sub: string): Vault[] {
+  return [...world.vaults.values()]
     .filter((v) => v.kind === 'vault' && v.subscriptionId.toLowerCase() === sub)
+    .sort((a, b) => vaultArmId(a).toLowerCase().localeCompare(vaultArmId(b).toLowerCase()));
+}
+
+/**
+ * Vaults_ListBySubscription (`GET /subscriptions/{s}/providers/Microsoft.KeyVault/vaults`): a
+ * collection read of the resource provider. ARM authorizes a request against its own URI scope before
+ * the RP sees it, so the caller needs `Microsoft.KeyVault/vaults/read` at the subscription (or above);
+ * read granted only on single vaults is not enough and ARM answers 403 AuthorizationFailed. The RP then
+ * lists every vault of the subscription with its properties.
+ */
+export function listVaults(world: World, req: Request, sub: string, principal: string): Reply {
+  requireAction(world, principal, VAULT_READ, `/subscriptions/${sub}`);
+  return {
+    status: 200,
+    body: page(
+      world,
+      req,
+      vaultsOf(world, sub).map((v) => vaultView(v)),
+    ),
+  };
+}
+
+/**
+ * Vaults_List (`GET /subscriptions/{s}/resources?$filter=resourceType eq 'Microsoft.KeyVault/vaults'`,
+ * api-version 2015-11-01 in the 2026-02-01 spec): ARM's generic resource list, answered by ARM itself
+ * from its resource cache, not by the Key Vault RP. It shows each caller the resources it may read (a
+ * vault with `Microsoft.KeyVault/vaults/read` granted at the vault appears, the others do not), and only
+ * the envelope: the spec's `ResourceListResult` of `TrackedResource` (id, name, type, location, tags),
+ * no `properties`. The stand-in models this one filter (its only resources of interest are vaults).
+ */
+export function listVaultResources(world: World, req: Request, sub: string, principal: string): Reply {
+  const filter = (req.query.get('$filter') ?? '').trim().replace(/\s+/g, ' ');
+  if (filter.toLowerCase() !== VAULTS_FILTER.toLowerCase())
+    throw armError(
+      400,
+      'UnsupportedQuery',
+      `The local stand-in lists resources only with $filter=${VAULTS_FILTER}; got '${req.query.get('$filter') ?? ''}'.`,
+    );
+  const value = vaultsOf(world, sub)
     .filter((v) => isAllowed(world, principal, VAULT_READ, vaultArmId(v)))
-    .sort((a, b) => a.name.localeCompare(b.name))
-    .map((v) => vaultView(v));
-  return { status: 200, body: { value } };
+    .map((v) => ({
+      id: vaultArmId(v),
+      name: v.name,
+      type: 'Microsoft.KeyVault/vaults',
+      location: v.location,
+      tags: {},
+    }));
+  return { status: 200, body: page(world, req, value) };
 }
 
 export function getVault(world: World, sub: string, rg: string, name: string, principal: string): Reply {
@@ -129,7 +199,7 @@ export function listRoleAssignments(world: World, req: Request, scope: string, p
         properties: {
           roleDefinitionId: `/subscriptions/${sub}/providers/Microsoft.Authorization/roleDefinitions/${a.roleDefinitionGuid}`,
           principalId: a.principalId,
-          principalType: 'ServicePrincipal',
+          principalType: a.principalType,
           scope: a.scope,
         },
       };

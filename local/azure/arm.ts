@@ -14,7 +14,9 @@ import {
   KEYVAULT_API_VERSIONS,
   getVault,
   listRoleAssignments,
+  listVaultResources,
   listVaults,
+  RESOURCES_API_VERSIONS,
   roleAssignmentScope,
 } from './arm-keyvault';
 import { jsonBody, type HttpError, type Reply, type Request } from './http';
@@ -107,7 +109,15 @@ const ROUTES: readonly RouteSpec[] = [
     operation: 'vaults.listBySubscription',
     kind: 'reads',
     apiVersions: KEYVAULT_API_VERSIONS,
-    handle: (call) => listVaults(call.ctx.world, call.sub, call.principal),
+    handle: (call) => listVaults(call.ctx.world, call.req, call.sub, call.principal),
+  },
+  {
+    method: 'GET',
+    template: 'subscriptions/{sub}/resources',
+    operation: 'vaults.list',
+    kind: 'reads',
+    apiVersions: RESOURCES_API_VERSIONS,
+    handle: (call) => listVaultResources(call.ctx.world, call.req, call.sub, call.principal),
   },
   {
     method: 'GET',
@@ -119,6 +129,21 @@ const ROUTES: readonly RouteSpec[] = [
       getVault(call.ctx.world, call.sub, call.params['rg'] ?? '', call.params['name'] ?? '', call.principal),
   },
 ];
+
+/** The route table as data (method, path template, api-versions), for the conformance suite. */
+export function armRouteTable(): readonly {
+  method: string;
+  template: string;
+  operation: string;
+  apiVersions: readonly string[];
+}[] {
+  return ROUTES.map((r) => ({
+    method: r.method,
+    template: r.template,
+    operation: r.operation,
+    apiVersions: r.apiVersions ?? ARM_API_VERSIONS,
+  }));
+}
 
 const COMPILED = ROUTES.map((r) => ({ ...r, segments: r.template.split('/') }));
 

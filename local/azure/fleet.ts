@@ -52,6 +52,18 @@ export interface FleetRoleAssignment {
    */
   readonly role?: string;
   readonly actions?: readonly string[];
+  /**
+   * The principal's type as ARM reports it on the assignment (RoleAssignmentProperties.principalType,
+   * Microsoft.Authorization 2022-04-01): `ServicePrincipal` (default; managed identities are service
+   * principals), `User`, `Group`, `ForeignGroup` or `Device`.
+   */
+  readonly principalType?: 'ServicePrincipal' | 'User' | 'Group' | 'ForeignGroup' | 'Device';
+  /**
+   * For a `Group` or `ForeignGroup`: the object ids of its members (Entra group membership, which ARM
+   * does not show). They hold the role through the group: Key Vault and ARM authorize them; the role
+   * assignment list names the group only.
+   */
+  readonly members?: readonly string[];
 }
 
 export interface FleetIdentity {

@@ -52,6 +52,15 @@ export interface KeyVaultRoleAssignment {
   readonly scope: string;
   readonly roleDefinitionGuid: string;
   readonly principalId: string;
+  /** As ARM reports it (`ServicePrincipal` unless the fleet says otherwise). */
+  readonly principalType: string;
+  /** A group's members (who hold the role through it); empty for other principals. */
+  readonly members: readonly string[];
+}
+
+/** Principal types whose assignments reach their members (2022-04-01 RoleAssignmentProperties.principalType). */
+export function isGroupPrincipal(principalType: string | undefined): boolean {
+  return principalType === 'Group' || principalType === 'ForeignGroup';
 }
 
 /** Is `id` at or below `scope` (ARM ids, case-insensitive)? */
@@ -82,15 +91,23 @@ export function applyKeyVaultRoleAssignments(world: World, raw: readonly FleetRo
     if (role === undefined) continue; // other roles are ARM control-plane RBAC, not modelled here
     if (!/^\/subscriptions\/[^/]+/i.test(a.scope))
       throw new FleetError(`role assignment scope must start with /subscriptions/<id>, got '${a.scope}'`);
+    const group = isGroupPrincipal(a.principalType);
+    if (!group && (a.members ?? []).length > 0)
+      throw new FleetError(`role assignment to ${a.principalId}: only a Group or ForeignGroup has members`);
     world.keyVaultRoleAssignments.push({
       id: `${a.scope.replace(/\/+$/, '')}/providers/Microsoft.Authorization/roleAssignments/${guidFrom(a.scope, a.principalId, role.id)}`,
       scope: a.scope.replace(/\/+$/, ''),
       roleDefinitionGuid: role.id,
       principalId: a.principalId,
+      principalType: a.principalType ?? 'ServicePrincipal',
+      members: group ? [...(a.members ?? [])] : [],
     });
+    // A group's members hold the role (Key Vault resolves membership from the caller's token); the
+    // group's own object id never calls.
+    const holders = group ? (a.members ?? []) : [a.principalId];
     for (const vault of world.vaults.values())
       if (vault.arm.enableRbacAuthorization && covers(a.scope, vaultArmId(vault)))
-        grant(world, vault, a.principalId, role.keys);
+        for (const holder of holders) grant(world, vault, holder, role.keys);
   }
 }
 
@@ -119,7 +136,10 @@ export function roleAssignmentsAt(world: World, scope: string): KeyVaultRoleAssi
       if (encryptionUser && !['get', 'wrapkey', 'unwrapkey'].every((p) => perms.includes(p))) continue;
       const already = out.some(
         (a) =>
-          a.principalId.toLowerCase() === entry.principalId.toLowerCase() && a.roleDefinitionGuid === role.id,
+          a.roleDefinitionGuid === role.id &&
+          (a.principalId.toLowerCase() === entry.principalId.toLowerCase() ||
+            // held through a group: ARM lists the group's assignment, not one per member
+            a.members.some((m) => m.toLowerCase() === entry.principalId.toLowerCase())),
       );
       if (already) continue;
       out.push({
@@ -127,6 +147,8 @@ export function roleAssignmentsAt(world: World, scope: string): KeyVaultRoleAssi
         scope: vaultId,
         roleDefinitionGuid: role.id,
         principalId: entry.principalId,
+        principalType: 'ServicePrincipal',
+        members: [],
       });
     }
   }

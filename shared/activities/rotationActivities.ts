@@ -246,7 +246,7 @@ export function createRotationActivities(ports: ActivityPorts): StepHandlers {
       } catch {
         verification = undefined;
       }
-      return { status: 'Succeeded', verification, ...quota() };
+      return { status: 'Succeeded', verification, operationSeconds: s.durationSeconds, ...quota() };
     },
 
     async verifyServer(input) {

@@ -232,6 +232,7 @@ export class ArmServerFleet implements ServerFleet {
       );
     let status: string | undefined;
     let error: { code?: unknown; message?: unknown } | undefined;
+    let durationSeconds: number | undefined;
     try {
       const response = await client.sendRequest(createPipelineRequest({ url, method: 'GET' }));
       if (response.status >= 400) {
@@ -243,15 +244,18 @@ export class ArmServerFleet implements ServerFleet {
       const body = JSON.parse(response.bodyAsText ?? '{}') as {
         status?: unknown;
         error?: { code?: unknown; message?: unknown };
+        startTime?: unknown;
+        endTime?: unknown;
       };
       status = typeof body.status === 'string' ? body.status : undefined;
       error = body.error;
+      durationSeconds = operationSeconds(body.startTime, body.endTime);
     } catch (e) {
       throw mapAzureError(e, `operation on server ${ref.name}`);
     }
     switch (status?.toLowerCase()) {
       case 'succeeded':
-        return { status: 'Succeeded' };
+        return { status: 'Succeeded', durationSeconds };
       case 'failed':
       case 'canceled':
         return {
@@ -321,4 +325,16 @@ export class ArmQuotaObserver {
       ...(throttled ? { retryAfterSeconds: e.retryAfterSeconds } : {}),
     };
   }
+}
+
+/**
+ * How long an operation ran by ARM's own clock: its status's `startTime` and `endTime` (optional
+ * date-times of ARM's common `OperationStatusResult`, Azure/azure-rest-api-specs
+ * specification/common-types/resource-management/v5/types.json). Undefined when either is missing
+ * or unreadable, or the span is negative.
+ */
+export function operationSeconds(startTime: unknown, endTime: unknown): number | undefined {
+  if (typeof startTime !== 'string' || typeof endTime !== 'string') return undefined;
+  const span = (Date.parse(endTime) - Date.parse(startTime)) / 1000;
+  return Number.isFinite(span) && span >= 0 ? span : undefined;
 }

@@ -4,7 +4,7 @@ import {
   type Vault,
 } from '@azure/arm-keyvault';
 import type { TokenCredential } from '@azure/core-auth';
-import type { VaultProperties } from '../domain/posture';
+import type { VaultListing, VaultProperties, VaultReadFailure } from '../domain/posture';
 import type { KeyVaultManagement } from '../ports/vaultPosture';
 import { mapAzureError } from './azureErrors';
 
@@ -45,24 +45,65 @@ export function vaultFromSdk(v: Vault): VaultProperties {
   };
 }
 
-/** `KeyVaultManagement` over `@azure/arm-keyvault` (Vaults_ListBySubscription, paged by the SDK). */
+/** Resource group and name of a vault's ARM id (`/subscriptions/s/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/name`). */
+function vaultCoordinates(id: string): { resourceGroup: string; name: string } | undefined {
+  const m =
+    /^\/subscriptions\/[^/]+\/resourceGroups\/([^/]+)\/providers\/Microsoft\.KeyVault\/vaults\/([^/]+)$/i.exec(
+      id,
+    );
+  return m?.[1] === undefined || m[2] === undefined ? undefined : { resourceGroup: m[1], name: m[2] };
+}
+
+/**
+ * `KeyVaultManagement` over `@azure/arm-keyvault` 5.0.0, for a caller granted read at each vault only
+ * (infra/modules/vaultAccess.bicep assigns the posture reader at vault scope):
+ * 1. Vaults_List (`vaults.list()`: `GET /subscriptions/{s}/resources?$filter=resourceType eq
+ *    'Microsoft.KeyVault/vaults'&api-version=2015-11-01`, the 2026-02-01 spec's path) finds the vaults.
+ *    It is ARM's generic resource list, which shows the caller the resources it may read; its items are
+ *    the spec's `TrackedResource` (id, name, type, location, tags) without properties. azure-cli's
+ *    `az keyvault list` uses the same call when no resource group is given (keyvault/custom.py
+ *    `list_vault`: `client.list()`).
+ * 2. Vaults_Get (`vaults.get(resourceGroup, name)`) reads each vault's properties, authorized at the vault.
+ * Vaults_ListBySubscription (`GET /subscriptions/{s}/providers/Microsoft.KeyVault/vaults`) is not used: ARM
+ * authorizes that collection read at the subscription scope, which a vault-scoped grant does not cover
+ * (403 AuthorizationFailed).
+ */
 export class KeyVaultManagementAdapter implements KeyVaultManagement {
   constructor(private readonly options: KeyVaultManagementAdapterOptions) {}
 
-  async listVaults(): Promise<VaultProperties[]> {
-    const out: VaultProperties[] = [];
+  async listVaults(): Promise<VaultListing> {
+    const vaults: VaultProperties[] = [];
+    const unreadable: VaultReadFailure[] = [];
     for (const subscription of this.options.subscriptions) {
       const client = new KeyVaultManagementClient(
         this.options.credential,
         subscription,
         this.options.clientOptions ?? {},
       );
+      const ids: string[] = [];
       try {
-        for await (const v of client.vaults.listBySubscription()) out.push(vaultFromSdk(v));
+        for await (const r of client.vaults.list()) if (r.id !== undefined) ids.push(r.id);
       } catch (e) {
         throw mapAzureError(e, `Key Vault vaults of subscription ${subscription}`);
       }
+      for (const id of ids) {
+        const at = vaultCoordinates(id);
+        if (at === undefined) {
+          unreadable.push({
+            vaultName: id.split('/').pop() ?? id,
+            resourceId: id,
+            code: 'UnexpectedResourceId',
+          });
+          continue;
+        }
+        try {
+          vaults.push(vaultFromSdk(await client.vaults.get(at.resourceGroup, at.name)));
+        } catch (e) {
+          const err = mapAzureError(e, `Key Vault ${id}`);
+          unreadable.push({ vaultName: at.name, resourceId: id, code: err.azureCode ?? err.code });
+        }
+      }
     }
-    return out;
+    return { vaults, unreadable };
   }
 }

@@ -40,6 +40,7 @@ export class RoleAssignmentsAdapter implements RoleAssignments {
           scope: a.scope ?? '',
           roleDefinitionId: a.roleDefinitionId,
           principalId: a.principalId,
+          principalType: a.principalType,
         });
       }
     } catch (e) {

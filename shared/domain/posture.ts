@@ -79,6 +79,20 @@ export interface VaultProperties {
   readonly accessPolicies: readonly VaultAccessPolicy[];
 }
 
+/** A vault ARM listed but whose properties could not be read (Vaults_Get failed): named, with Azure's code. */
+export interface VaultReadFailure {
+  readonly vaultName: string;
+  readonly resourceId: string;
+  /** Azure's error code (e.g. `AuthorizationFailed`, `ResourceNotFound`), or the error class's code. */
+  readonly code: string;
+}
+
+/** What `KeyVaultManagement.listVaults` found: the vaults read, and those listed but not readable. */
+export interface VaultListing {
+  readonly vaults: readonly VaultProperties[];
+  readonly unreadable: readonly VaultReadFailure[];
+}
+
 /** One Azure RBAC role assignment at or above a vault's scope. */
 export interface RoleAssignmentInfo {
   readonly id: string;
@@ -86,6 +100,11 @@ export interface RoleAssignmentInfo {
   /** The full role definition id (`/subscriptions/.../providers/Microsoft.Authorization/roleDefinitions/<guid>`). */
   readonly roleDefinitionId: string;
   readonly principalId: string;
+  /**
+   * `User`, `Group`, `ServicePrincipal`, `ForeignGroup` or `Device` (RoleAssignmentProperties.principalType,
+   * Microsoft.Authorization 2022-04-01); absent when ARM did not say.
+   */
+  readonly principalType?: string | undefined;
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -122,6 +141,12 @@ export interface IdentityAccess {
   /** True: granted; false: not granted; undefined: could not be determined (reason says why). */
   readonly granted: boolean | undefined;
   readonly reason: string;
+  /**
+   * Set when the identity holds no assignment of its own but groups do (principal ids of the groups with
+   * "Key Vault Crypto Service Encryption User" at or above the vault): whether the identity is a member
+   * cannot be verified, because group membership (Microsoft Graph) is not read. `granted` is undefined.
+   */
+  readonly cannotVerifyGroups?: readonly string[];
 }
 
 /** One slot (primary or geo-backup key) of one server. */

@@ -24,6 +24,7 @@ import {
   type ServerPosture,
   type SlotPosture,
   type VaultCheck,
+  type VaultCheckName,
   type VaultPosture,
   type VaultProperties,
 } from './posture';
@@ -86,13 +87,8 @@ export const REGION_PAIRS: Readonly<Record<string, string>> = {
 
 const region = (s: string | undefined): string => (s ?? '').replace(/\s+/g, '').toLowerCase();
 
-/** Does this role assignment give the principal the "Key Vault Crypto Service Encryption User" role on the vault? */
-function grantsCryptoServiceEncryptionUser(
-  a: RoleAssignmentInfo,
-  principalId: string,
-  vaultId: string,
-): boolean {
-  if (a.principalId.toLowerCase() !== principalId.toLowerCase()) return false;
+/** Is this a "Key Vault Crypto Service Encryption User" assignment at or above the vault? */
+function cryptoServiceEncryptionUserOnVault(a: RoleAssignmentInfo, vaultId: string): boolean {
   const roleId = a.roleDefinitionId.split('/').pop()?.toLowerCase();
   if (roleId !== CRYPTO_SERVICE_ENCRYPTION_USER_ROLE_ID) return false;
   // At or above the vault: the vault itself, its resource group, subscription, a management group or `/`.
@@ -106,6 +102,24 @@ function grantsCryptoServiceEncryptionUser(
     scope.startsWith('/providers/microsoft.management/managementgroups/')
   );
 }
+
+/** Does this role assignment give the principal itself the role on the vault? */
+function grantsCryptoServiceEncryptionUser(
+  a: RoleAssignmentInfo,
+  principalId: string,
+  vaultId: string,
+): boolean {
+  return (
+    a.principalId.toLowerCase() === principalId.toLowerCase() &&
+    cryptoServiceEncryptionUserOnVault(a, vaultId)
+  );
+}
+
+/**
+ * Assignments to groups: `Group`, and `ForeignGroup` (a group of another tenant), principal types of the
+ * 2022-04-01 RoleAssignmentProperties. A managed identity may be a member; only Microsoft Graph knows.
+ */
+const GROUP_PRINCIPAL_TYPES = new Set(['group', 'foreigngroup']);
 
 /**
  * Can this identity use keys of this vault? RBAC vaults: a "Key Vault Crypto Service Encryption User"
@@ -133,14 +147,37 @@ export function identityAccess(
   if (vault.enableRbacAuthorization === true) {
     if (assignments === undefined)
       return { ...base, model: 'rbac', granted: undefined, reason: 'role assignments could not be read' };
-    const ok = assignments.some((a) => grantsCryptoServiceEncryptionUser(a, principalId, vault.id));
+    if (assignments.some((a) => grantsCryptoServiceEncryptionUser(a, principalId, vault.id)))
+      return {
+        ...base,
+        model: 'rbac',
+        granted: true,
+        reason: 'has "Key Vault Crypto Service Encryption User" on the vault',
+      };
+    // No assignment of its own. A group holding the role may include the identity: membership lives in
+    // Microsoft Graph, which the app does not read, so that is "cannot verify" (a warning), not "missing".
+    const groups = [
+      ...new Set(
+        assignments
+          .filter((a) => GROUP_PRINCIPAL_TYPES.has((a.principalType ?? '').toLowerCase()))
+          .filter((a) => cryptoServiceEncryptionUserOnVault(a, vault.id))
+          .map((a) => a.principalId),
+      ),
+    ].sort();
+    if (groups.length > 0)
+      return {
+        ...base,
+        model: 'rbac',
+        granted: undefined,
+        reason: `cannot verify: no "Key Vault Crypto Service Encryption User" assignment of its own, but the role is assigned at or above the vault to group${groups.length === 1 ? '' : 's'} ${groups.join(', ')}; group membership is not read (Microsoft Graph), so whether the identity is a member is unknown`,
+        cannotVerifyGroups: groups,
+      };
     return {
       ...base,
       model: 'rbac',
-      granted: ok,
-      reason: ok
-        ? 'has "Key Vault Crypto Service Encryption User" on the vault'
-        : 'lacks "Key Vault Crypto Service Encryption User" on the vault (RBAC): the server cannot wrap or unwrap its key (only assignments to the identity itself are read, not group memberships)',
+      granted: false,
+      reason:
+        'lacks "Key Vault Crypto Service Encryption User" on the vault (RBAC): the server cannot wrap or unwrap its key (no assignment to the identity, and none to a group)',
     };
   }
   const held = new Set(
@@ -169,6 +206,17 @@ export interface VaultUser {
 }
 
 /** The seeds' vault requirements and recommendations as named checks, each with its reason. */
+/** Every vault check and its kind, in report order (what a vault that could not be read reports as `unknown`). */
+const VAULT_CHECKS: readonly (readonly [VaultCheckName, VaultCheck['kind']])[] = [
+  ['softDelete', 'requirement'],
+  ['purgeProtection', 'requirement'],
+  ['retentionDays', 'recommendation'],
+  ['sameTenant', 'requirement'],
+  ['sameRegion', 'requirement'],
+  ['permissionModel', 'recommendation'],
+  ['networkAccess', 'requirement'],
+];
+
 export function vaultChecks(vault: VaultProperties, users: readonly VaultUser[]): VaultCheck[] {
   const checks: VaultCheck[] = [];
   const add = (c: VaultCheck): void => {
@@ -477,6 +525,8 @@ export interface PostureInput {
   readonly servers: readonly ServerSnapshot[];
   /** Vault properties by vault name (lower-case); a vault missing here could not be read. */
   readonly vaults: ReadonlyMap<string, VaultProperties>;
+  /** Why a vault in use could not be read, by vault name (lower-case), when known. */
+  readonly vaultReadErrors?: ReadonlyMap<string, string>;
   /** Role assignments at or above each vault, by vault name; missing: could not be read. */
   readonly assignments: ReadonlyMap<string, readonly RoleAssignmentInfo[]>;
   /** Last rotation per key (`vault/key` lower-case), from its durable instance. */
@@ -603,7 +653,13 @@ export function buildPosture(input: PostureInput): PostureReport {
       );
       if (access.granted === false)
         raise('critical', `identity ${nameOf(identityId ?? '?')}: ${access.reason}`);
-      else if (access.granted === undefined) raise('warning', `identity access unknown: ${access.reason}`);
+      else if (access.granted === undefined)
+        raise(
+          'warning',
+          access.cannotVerifyGroups !== undefined
+            ? `identity ${nameOf(identityId ?? '?')}: ${access.reason}`
+            : `identity access unknown: ${access.reason}`,
+        );
       if (ref !== undefined) {
         const byId =
           identitiesByVault.get(ref.vaultName) ?? new Map<string, IdentityAccess & { usedBy: string[] }>();
@@ -689,25 +745,37 @@ export function buildPosture(input: PostureInput): PostureReport {
     )
     .sort((a, b) => `${a.vaultName}/${a.keyName}`.localeCompare(`${b.vaultName}/${b.keyName}`));
 
-  const vaultNames = [...new Set([...vaultUsers.keys(), ...input.vaults.keys()])].sort();
+  // A vault in use that could not be read is reported (its checks not evaluated), never dropped.
+  const vaultNames = [
+    ...new Set([...vaultUsers.keys(), ...input.vaults.keys(), ...(input.vaultReadErrors?.keys() ?? [])]),
+  ].sort();
   const vaults: VaultPosture[] = vaultNames.map((name) => {
     const vault = input.vaults.get(name);
     const identities = [...(identitiesByVault.get(name)?.values() ?? [])];
-    if (vault === undefined)
+    if (vault === undefined) {
+      // Not evaluated is not ok: every check is reported, `unknown`, with why it could not run.
+      const why = input.vaultReadErrors?.get(name) ?? 'its properties could not be read';
       return {
         vaultName: name,
         resourceId: undefined,
         location: undefined,
         tenantId: undefined,
         model: 'unknown',
-        checks: [],
+        checks: VAULT_CHECKS.map(([checkName, kind]) => ({
+          name: checkName,
+          kind,
+          status: 'unknown',
+          reason: `not evaluated: ${why}`,
+        })),
         identities,
         risk: 'warning',
-        reasons: ['vault properties could not be read: no check could run'],
+        reasons: [`vault properties could not be read (${why}): no check could run`],
       };
+    }
     const checks = vaultChecks(vault, vaultUsers.get(name) ?? []);
     const { risk, reasons } = vaultRisk(checks);
     const denied = identities.filter((i) => i.granted === false);
+    const unverified = identities.filter((i) => i.cannotVerifyGroups !== undefined);
     return {
       vaultName: name,
       resourceId: vault.id,
@@ -716,8 +784,11 @@ export function buildPosture(input: PostureInput): PostureReport {
       model: vault.enableRbacAuthorization === true ? 'rbac' : 'accessPolicies',
       checks,
       identities,
-      risk: denied.length > 0 ? 'critical' : risk,
-      reasons: [...reasons, ...denied.map((i) => `identity ${nameOf(i.identityId ?? '?')}: ${i.reason}`)],
+      risk: denied.length > 0 ? 'critical' : unverified.length > 0 ? worst(risk, 'warning') : risk,
+      reasons: [
+        ...reasons,
+        ...[...denied, ...unverified].map((i) => `identity ${nameOf(i.identityId ?? '?')}: ${i.reason}`),
+      ],
     };
   });
 

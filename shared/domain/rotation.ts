@@ -158,6 +158,8 @@ export interface ServerOutcome {
   readonly incident?: OpenIncident | undefined;
   /** ARM's remaining quota for the server's subscription as its last step saw it: paces the rollout. */
   readonly armQuota?: ArmQuota | undefined;
+  /** How long ARM's operation for this server's PATCH ran: paces the first polls of the servers after it. */
+  readonly operationSeconds?: number | undefined;
   /** Audit records of this server's rollover the trail still refused after the retries (not sent). */
   readonly auditUndelivered?: number | undefined;
 }
@@ -256,6 +258,8 @@ export interface ServerRolloverInput {
   readonly targetVersion: string;
   readonly server: ServerRef;
   readonly settings: ServerSettings;
+  /** Seconds to wait after ARM accepted the PATCH before the first poll (`firstPollSeconds`); the poll interval when absent. */
+  readonly firstPollSeconds?: number | undefined;
 }
 
 /**
@@ -277,6 +281,8 @@ export interface RolloutBatchInput {
   readonly settings: ServerSettings;
   /** Upper bound on this batch's servers in flight (its share of `maxParallelUpdates`). */
   readonly maxInFlight: number;
+  /** Typical duration of the rotation's operations so far (the batches finished before): paces first polls until this batch has its own. */
+  readonly operationSeconds?: number | undefined;
 }
 
 /**
@@ -293,6 +299,8 @@ export interface RolloutBatchOutput {
   /** Most servers the batch had in flight at once, and how often ARM throttled it (figures). */
   readonly peakInFlight: number;
   readonly throttled: number;
+  /** Typical duration of this batch's operations (`typicalOperationSeconds`), for the batches after it. */
+  readonly operationSeconds?: number | undefined;
 }
 
 export type RotationStatus = 'completed' | 'completedWithFailures' | 'stopped';

@@ -202,7 +202,12 @@ export interface PollServerUpdateInput {
 export type PollServerUpdateOutput = (
   | { readonly status: 'InProgress' }
   /** `verification` from one read of the server right after; undefined when that read failed. */
-  | { readonly status: 'Succeeded'; readonly verification?: VerifyServerOutput | undefined }
+  | {
+      readonly status: 'Succeeded';
+      readonly verification?: VerifyServerOutput | undefined;
+      /** How long the operation ran by ARM's clock, when ARM said. */
+      readonly operationSeconds?: number | undefined;
+    }
   | { readonly status: 'Failed'; readonly code: string; readonly message: string }
 ) & { readonly quota?: ArmQuota | undefined };
 

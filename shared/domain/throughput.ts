@@ -98,3 +98,40 @@ export function mergeQuota(earlier: ArmQuota | undefined, later: ArmQuota | unde
     retryAfterSeconds: later.retryAfterSeconds ?? earlier.retryAfterSeconds,
   };
 }
+
+/** Operation durations a batch keeps (the most recent ones) to pace its servers' first polls. */
+export const OPERATION_SAMPLES = 25;
+
+/** Longest wait before a server's first poll, whatever the durations said (ARM operations of a PATCH take minutes, not hours). */
+export const MAX_FIRST_POLL_SECONDS = 300;
+
+/** `samples` with `seconds` appended, the oldest dropped beyond `OPERATION_SAMPLES`. */
+export function addOperationSample(samples: readonly number[], seconds: number | undefined): number[] {
+  if (seconds === undefined || !Number.isFinite(seconds) || seconds < 0) return [...samples];
+  return [...samples, seconds].slice(-OPERATION_SAMPLES);
+}
+
+/** The median of the durations ARM reported for the operations that finished last; undefined without any. */
+export function typicalOperationSeconds(samples: readonly number[]): number | undefined {
+  if (samples.length === 0) return undefined;
+  const sorted = [...samples].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  const median = sorted.length % 2 === 1 ? sorted[mid] : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
+  return median;
+}
+
+/**
+ * How long a server's rollover waits after ARM accepted its PATCH before its first look at the
+ * operation: the typical duration of the operations that finished last, at least one poll interval,
+ * at most `MAX_FIRST_POLL_SECONDS`. Every look at a running operation is a read that answers only
+ * "InProgress" and spends the subscription's read quota (250 + 25/s), which bounds a fleet's rollout
+ * more than its writes do: looking first when the operation is likely done leaves one status read
+ * per server. Later looks follow the poll interval, so an operation slower than the typical one
+ * costs one interval more at most. The wait starts once the PATCH's answer is in, after ARM started
+ * the operation, so it needs no margin; tenths of a second are as fine as it gets.
+ */
+export function firstPollSeconds(typical: number | undefined, pollIntervalSeconds: number): number {
+  const floor = Math.max(1, pollIntervalSeconds);
+  if (typical === undefined || !Number.isFinite(typical)) return floor;
+  return Math.min(MAX_FIRST_POLL_SECONDS, Math.max(floor, Math.ceil(typical * 10) / 10));
+}

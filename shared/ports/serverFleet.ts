@@ -30,7 +30,11 @@ export interface OperationHandle {
 
 export type OperationStatus =
   | { readonly status: 'InProgress' }
-  | { readonly status: 'Succeeded' }
+  /**
+   * `durationSeconds`: how long ARM says the operation ran (its status's `endTime` − `startTime`),
+   * when it says so; paces the first poll of the servers that follow.
+   */
+  | { readonly status: 'Succeeded'; readonly durationSeconds?: number | undefined }
   | { readonly status: 'Failed' | 'Canceled'; readonly errorCode: string; readonly message: string };
 
 /** Flexible servers across the configured subscriptions. */

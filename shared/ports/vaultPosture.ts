@@ -1,12 +1,16 @@
-import type { RoleAssignmentInfo, RotationPolicySummary, VaultProperties } from '../domain/posture';
+import type { RoleAssignmentInfo, RotationPolicySummary, VaultListing } from '../domain/posture';
 
 /**
  * Key Vault's control plane (ARM `Microsoft.KeyVault/vaults`): vault properties and access policies,
  * for the posture checks. Read-only. Adapters throw the named errors of `./errors`.
  */
 export interface KeyVaultManagement {
-  /** Every vault the caller may read in the subscriptions in scope. */
-  listVaults(): Promise<VaultProperties[]>;
+  /**
+   * Every vault the caller may read in the subscriptions in scope, with its properties. A vault that is
+   * listed but whose properties cannot be read is in `unreadable` (the others are still returned); a
+   * subscription that cannot be listed at all throws.
+   */
+  listVaults(): Promise<VaultListing>;
 }
 
 /** Azure RBAC role assignments (ARM `Microsoft.Authorization/roleAssignments`). Read-only. */

@@ -123,13 +123,31 @@ export async function readPosture(
     }
   for (const h of hsms) errors.push(`${h}: Managed HSM, vault checks not run (only Key Vaults are read)`);
   const vaults = new Map<string, VaultProperties>();
+  // Why a vault in use has no properties: its checks are reported as not evaluated, with this reason.
+  const vaultReadErrors = new Map<string, string>();
   try {
-    for (const v of await deps.vaults.listVaults())
+    const listing = await deps.vaults.listVaults();
+    for (const v of listing.vaults)
       if (usedVaults.has(v.name.toLowerCase())) vaults.set(v.name.toLowerCase(), v);
+    for (const f of listing.unreadable) {
+      const name = f.vaultName.toLowerCase();
+      if (!usedVaults.has(name) || vaults.has(name)) continue;
+      vaultReadErrors.set(name, `its properties could not be read (${f.code})`);
+      errors.push(`${name}: vault properties not read (${f.code})`);
+    }
     for (const name of usedVaults)
-      if (!vaults.has(name)) errors.push(`${name}: vault properties not found in the subscriptions in scope`);
+      if (!vaults.has(name) && !vaultReadErrors.has(name)) {
+        // ARM's resource list shows only what the caller may read: absent, or no read granted on it.
+        vaultReadErrors.set(
+          name,
+          'not listed in the subscriptions in scope (it is elsewhere, or the app may not read it: Microsoft.KeyVault/vaults/read at the vault)',
+        );
+        errors.push(`${name}: vault properties not found in the subscriptions in scope`);
+      }
   } catch (e) {
     errors.push(`vault properties not read (${describe(e)})`);
+    for (const name of usedVaults)
+      vaultReadErrors.set(name, `the vaults could not be listed (${describe(e)})`);
   }
   const assignments = new Map<string, readonly RoleAssignmentInfo[]>();
   for (const [name, v] of vaults) {
@@ -151,6 +169,7 @@ export async function readPosture(
     rotationPolicies,
     servers: [...servers.values()],
     vaults,
+    vaultReadErrors,
     assignments,
     lastRotations,
     errors,
@@ -188,7 +207,15 @@ export function postureSnapshotRecords(
       details[`${slot.slot}.daysLeft`] = slot.daysLeft === undefined ? '' : String(slot.daysLeft);
       details[`${slot.slot}.keyStatus`] = slot.keyStatus ?? '';
       details[`${slot.slot}.access`] =
-        slot.access.granted === undefined ? 'unknown' : slot.access.granted ? 'granted' : 'denied';
+        slot.access.cannotVerifyGroups !== undefined
+          ? 'cannotVerify'
+          : slot.access.granted === undefined
+            ? 'unknown'
+            : slot.access.granted
+              ? 'granted'
+              : 'denied';
+      if (slot.access.cannotVerifyGroups !== undefined)
+        details[`${slot.slot}.accessGroups`] = slot.access.cannotVerifyGroups.join(',');
     }
     const primary = s.slots.find((x) => x.slot === 'primary') ?? s.slots[0];
     return {

@@ -27,8 +27,11 @@ export type RequestOutcome =
   | { readonly kind: 'started'; readonly instanceId: string }
   /** The key's rotation is running: it was told (an external event) instead of racing a second one. */
   | { readonly kind: 'signalled'; readonly instanceId: string }
-  /** The previous rotation already completed on this very version: a redelivered event. */
-  | { readonly kind: 'duplicate'; readonly instanceId: string };
+  /**
+   * A redelivered event: the previous rotation already completed on this very version, or
+   * (`running`) the running one is rolling out this very version and would drop the signal itself.
+   */
+  | { readonly kind: 'duplicate'; readonly instanceId: string; readonly running?: boolean };
 
 interface PreviousOutput {
   readonly status?: unknown;
@@ -75,6 +78,25 @@ export function isRedelivery(request: RotationRequest, current: InstanceInfo | u
 }
 
 /**
+ * Is this request already being handled by the running rotation? It names the version the run is
+ * rolling out (its custom status's `targetVersion`, set once the run has read the key) and is not an
+ * operator's: the run would take the signal in only to drop it (`signalNeedsRun`: a version it
+ * handles needs no run). Answered without signalling, as Event Grid's redeliveries (at least once,
+ * retried for 24 h) would otherwise each add an event to the run's history and a replay of it.
+ * Before the run names its target (still reading the key), requests are signalled as before.
+ */
+export function handledByRunningRun(request: RotationRequest, current: InstanceInfo | undefined): boolean {
+  if (current === undefined || !isActive(current.runtimeStatus)) return false;
+  if (request.reason === 'Operator' || request.version === undefined) return false;
+  const status = current.customStatus;
+  const target =
+    typeof status === 'object' && status !== null
+      ? (status as { targetVersion?: unknown }).targetVersion
+      : undefined;
+  return typeof target === 'string' && target.toLowerCase() === request.version.toLowerCase();
+}
+
+/**
  * Did a run that has ended take this request in (or make it moot)? The finishing run consumes its
  * signals and continues as new for any that needs a run (`signalNeedsRun`), so an instance found
  * ended after a signal either covered it or never saw it. The same rules as the run's own
@@ -110,6 +132,7 @@ export async function requestRotation(
     version: request.version,
   };
   let current = await instances.status(instanceId);
+  if (handledByRunningRun(request, current)) return { kind: 'duplicate', instanceId, running: true };
   if (current !== undefined && isActive(current.runtimeStatus)) {
     await instances.raise(instanceId, KEY_EVENT_SIGNAL, signal);
     const after = await instances.status(instanceId);
@@ -156,6 +179,8 @@ export function requestAudit(request: RotationRequest, outcome: RequestOutcome):
         ? 'rotation started'
         : outcome.kind === 'signalled'
           ? 'rotation already running: signalled'
-          : 'the last rotation already handled this version: duplicate ignored',
+          : outcome.running === true
+            ? 'the running rotation is rolling out this version: duplicate ignored'
+            : 'the last rotation already handled this version: duplicate ignored',
   };
 }

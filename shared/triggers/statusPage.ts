@@ -54,13 +54,24 @@ export interface VaultCheckRow {
   readonly reason: string;
 }
 
-/** The failing vault checks of a posture report, as the status page lists them. */
+/**
+ * The failing vault checks of a posture report, as the status page lists them, and each identity whose
+ * access through a group cannot be verified (check `identityAccess`): "every vault check passes" would
+ * not be true of them.
+ */
 export function failingVaultChecks(report: Pick<PostureReport, 'vaults'>): VaultCheckRow[] {
-  return report.vaults.flatMap((v) =>
-    v.checks
+  return report.vaults.flatMap((v) => [
+    ...v.checks
       .filter((c) => c.status === 'failing')
       .map((c) => ({ vault: v.vaultName, check: c.name, reason: c.reason })),
-  );
+    ...v.identities
+      .filter((i) => i.cannotVerifyGroups !== undefined)
+      .map((i) => ({
+        vault: v.vaultName,
+        check: 'identityAccess',
+        reason: `${i.identityId?.split('/').pop() ?? '?'}: ${i.reason}`,
+      })),
+  ]);
 }
 
 export interface StatusModel {

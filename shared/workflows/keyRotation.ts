@@ -59,6 +59,8 @@ interface Run {
   sofar: OutcomeCounts;
   /** Audit records of the servers' rollovers the trail refused (the batches' sums). */
   serverAuditUndelivered: number;
+  /** Typical duration of ARM's operations in the batches finished so far (canary first): paces the next batches' first polls. */
+  operationSeconds: number | undefined;
 }
 
 /**
@@ -115,6 +117,7 @@ export function* keyRotationOrchestrator(
     targetVersion: undefined,
     sofar: noOutcomes(),
     serverAuditUndelivered: 0,
+    operationSeconds: undefined,
   };
   log(context, `rotation of ${input.vaultName}/${input.keyName} (${input.reason}, ${input.trigger})`);
   try {
@@ -769,6 +772,7 @@ function* rolloutInBatches(
     ...packBatch(batch),
     settings,
     maxInFlight: Math.max(1, Math.ceil(input.settings.maxParallelUpdates / share)),
+    ...(run.operationSeconds !== undefined ? { operationSeconds: run.operationSeconds } : {}),
   });
   let running: { readonly sub: string; readonly batch: BatchServer[]; readonly task: Task }[] = [];
   const started: Task[] = [];
@@ -808,10 +812,13 @@ function* rolloutInBatches(
     keyName: input.keyName,
     targetVersion,
   };
-  // Batches last minutes: looking every few poll intervals keeps this history short while a
-  // subscription's other batch keeps its servers busy.
-  const tickMs = BATCH_LOOK_EVERY_POLLS * Math.max(1, input.settings.pollIntervalSeconds) * 1000;
+  const pollMs = Math.max(1, input.settings.pollIntervalSeconds) * 1000;
   while (running.length > 0) {
+    // Batches last minutes: while more wait to start, looking every few poll intervals keeps this
+    // history short and a subscription's other batch keeps its servers busy. The canary ring and
+    // the last batches are looked at every poll interval: the whole rollout waits on them.
+    const waiting = [...lanes.values()].some((lane) => lane.length > 0);
+    const tickMs = phase === 'canary' || !waiting ? pollMs : BATCH_LOOK_EVERY_POLLS * pollMs;
     // Wake on a batch just started finishing, or after one tick to look at the others (only new
     // tasks in Task.any: see rolloutBatch).
     const tick = context.df.createTimer(new Date(context.df.currentUtcDateTime.getTime() + tickMs));
@@ -825,6 +832,7 @@ function* rolloutInBatches(
         counts = addCounts(counts, out.counts);
         listed.push(...out.servers);
         run.serverAuditUndelivered += out.auditUndelivered ?? 0;
+        run.operationSeconds = out.operationSeconds ?? run.operationSeconds;
         // A batch lists every server it did not update or verify: when its counts add up, a server of
         // it that is not listed went well (kept in memory only, for the incidents it proves fixed).
         if (out.counts.updated + out.counts.verified + out.servers.length === done.batch.length) {

@@ -13,7 +13,14 @@ import {
   serverRefOf,
   serverRolloverInstanceId,
 } from '../domain/rotation';
-import { initialWindow, nextWindow, type Window } from '../domain/throughput';
+import {
+  addOperationSample,
+  firstPollSeconds,
+  initialWindow,
+  nextWindow,
+  typicalOperationSeconds,
+  type Window,
+} from '../domain/throughput';
 import { inputOf, log, pageOperator } from './steps';
 
 /** What the failure of a server's sub-orchestration is recorded and paged with. */
@@ -66,8 +73,14 @@ export function* rolloutBatchOrchestrator(
     targetVersion: input.targetVersion,
     server,
     settings: input.settings,
+    firstPollSeconds: firstPollSeconds(
+      typicalOperationSeconds(samples) ?? input.operationSeconds,
+      input.settings.pollIntervalSeconds,
+    ),
   });
 
+  // Durations of this batch's finished operations (ARM's clock): pace the first polls of the next.
+  let samples: number[] = [];
   let window: Window = initialWindow(cap);
   let next = 0;
   let peakInFlight = 0;
@@ -88,9 +101,10 @@ export function* rolloutBatchOrchestrator(
         : (done.task.result as ServerOutcome);
       counts = addOutcome(counts, outcome.outcome, outcome.reasonCode);
       auditUndelivered += outcome.auditUndelivered ?? 0;
-      // The quota reading paces this batch only; the rotation's output does not carry it.
-      const { armQuota: _quota, ...kept } = outcome;
+      // The quota reading and the duration pace this batch only; the rotation's output carries neither.
+      const { armQuota: _quota, operationSeconds, ...kept } = outcome;
       if (!succeeded(outcome)) listed.push(kept);
+      samples = addOperationSample(samples, operationSeconds);
       if (outcome.armQuota?.retryAfterSeconds !== undefined) throttled++;
       window = nextWindow(
         window,
@@ -128,12 +142,14 @@ export function* rolloutBatchOrchestrator(
     context,
     `batch of ${input.servers.length} server(s) in ${input.subscriptionId}: peak ${peakInFlight} in flight, ${throttled} throttled`,
   );
+  const operationSeconds = typicalOperationSeconds(samples);
   return {
     counts,
     servers: listed,
     ...(auditUndelivered > 0 ? { auditUndelivered } : {}),
     peakInFlight,
     throttled,
+    ...(operationSeconds !== undefined ? { operationSeconds } : {}),
   };
 }
 

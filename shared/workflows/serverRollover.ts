@@ -42,6 +42,8 @@ interface Rollover {
   identityId: string | undefined;
   /** ARM's quota as this server's steps saw it last: handed to the parent, which paces the rollout by it. */
   quota: ArmQuota | undefined;
+  /** How long ARM's operation for our PATCH ran (ARM's clock, else as this rollover saw it). */
+  operationSeconds: number | undefined;
 }
 
 const now = (r: Rollover): number => r.context.df.currentUtcDateTime.getTime();
@@ -90,6 +92,7 @@ export function* serverRolloverOrchestrator(
     fromVersion: undefined,
     identityId: undefined,
     quota: undefined,
+    operationSeconds: undefined,
   };
   try {
     return yield* rollover(r);
@@ -115,6 +118,7 @@ function outcome(
     outcome: kind,
     slots: r.slots,
     ...(r.quota !== undefined ? { armQuota: r.quota } : {}),
+    ...(r.operationSeconds !== undefined ? { operationSeconds: r.operationSeconds } : {}),
     ...extra,
     ...(auditUndelivered > 0 ? { auditUndelivered } : {}),
   };
@@ -274,8 +278,13 @@ function* awaitOperation(
   const { settings, server } = input;
   // ARM accepted the PATCH without an operation to poll: watch the server.
   if (handle === undefined) return { watchServer: true };
+  const accepted = now(r);
+  // The first look when the operations before it typically ended (one read instead of several
+  // "InProgress" ones); the poll interval after that.
+  let wait = input.firstPollSeconds ?? settings.pollIntervalSeconds;
   for (;;) {
-    yield* waitSeconds(context, settings.pollIntervalSeconds);
+    yield* waitSeconds(context, wait);
+    wait = settings.pollIntervalSeconds;
     const s = yield* callStep(
       context,
       'pollServerUpdate',
@@ -290,7 +299,10 @@ function* awaitOperation(
       return { watchServer: true };
     }
     const p = saw(r, s.value);
-    if (p.status === 'Succeeded') return { watchServer: false, verification: p.verification };
+    if (p.status === 'Succeeded') {
+      r.operationSeconds = p.operationSeconds ?? (now(r) - accepted) / 1000;
+      return { watchServer: false, verification: p.verification };
+    }
     if (p.status === 'Failed') return { failure: { code: p.code, message: p.message }, watchServer: false };
     if (now(r) > r.deadline)
       return {

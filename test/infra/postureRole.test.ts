@@ -10,7 +10,8 @@ describe('infra grants the posture checks exactly the reads they make', () => {
     const role = read('modules/vaultPostureRole.bicep');
     const start = role.indexOf('[', role.indexOf('var actions'));
     const actions = [...role.slice(start, role.indexOf(']', start)).matchAll(/'([^']+)'/g)].map((m) => m[1]);
-    // KeyVaultManagementAdapter: Vaults_ListBySubscription; RoleAssignmentsAdapter: RoleAssignments_ListForScope.
+    // KeyVaultManagementAdapter: Vaults_List (ARM's resource list, filtered per vault by read) then Vaults_Get;
+    // RoleAssignmentsAdapter: RoleAssignments_ListForScope. All three are authorized at the vault.
     expect(actions).toEqual([
       'Microsoft.KeyVault/vaults/read',
       'Microsoft.Authorization/roleAssignments/read',

@@ -19,6 +19,13 @@ const COMMON_TYPES: Record<string, string> = {
     '#/definitions/__TrackedResource',
   '../../../../../common-types/resource-management/v6/privatelinks.json#/definitions/PrivateEndpointConnection':
     '#/definitions/__PrivateEndpointConnection',
+  // The Key Vault management spec (TypeSpec-generated, one folder deeper) refers to common-types v5.
+  '../../../../../../common-types/resource-management/v5/types.json#/definitions/TrackedResource':
+    '#/definitions/__TrackedResource',
+  '../../../../../../common-types/resource-management/v5/types.json#/definitions/ProxyResource':
+    '#/definitions/__ProxyResource',
+  '../../../../../../common-types/resource-management/v5/managedidentity.json#/definitions/ManagedServiceIdentity':
+    '#/definitions/__ManagedServiceIdentity',
 };
 const COMMON_DEFINITIONS = {
   __TrackedResource: {
@@ -34,6 +41,17 @@ const COMMON_DEFINITIONS = {
     },
   },
   __PrivateEndpointConnection: { type: 'object' },
+  // common-types v5 ProxyResource: a Resource (id, name, type, systemData, all read-only) without location.
+  __ProxyResource: {
+    type: 'object',
+    properties: {
+      id: { type: 'string', readOnly: true },
+      name: { type: 'string', readOnly: true },
+      type: { type: 'string', readOnly: true },
+      systemData: { type: 'object', readOnly: true },
+    },
+  },
+  __ManagedServiceIdentity: { type: 'object' },
 };
 
 /**

@@ -152,6 +152,12 @@ describe('ServerFleet adapters over the real SDK clients against local ARM and R
       expect((await arm.getServer(server.id)).state).toBe('Updating');
       const done = await settle(arm, handle);
       expect(done.status).toBe('Succeeded');
+      // ARM's own clock says how long it ran (the status's startTime/endTime): it paces later polls.
+      const op = h.azure.world.findServer(server.id)?.operation;
+      expect(done).toEqual({
+        status: 'Succeeded',
+        durationSeconds: ((op?.endTime ?? NaN) - (op?.startTime ?? NaN)) / 1000,
+      });
       const after = await arm.getServer(server.id);
       expect(after).toMatchObject({
         state: 'Ready',

@@ -174,6 +174,73 @@ describe('identity access', () => {
     expect(a.reason).toMatch(reason);
   });
 
+  // A role held by an Entra group the identity may belong to: membership is Microsoft Graph's, not read.
+  it.each([
+    [
+      'a group holds the role on the vault',
+      [assignment({ principalId: 'g-1', principalType: 'Group' })],
+      undefined,
+      ['g-1'],
+    ],
+    [
+      'a group holds it on the resource group',
+      [
+        assignment({
+          principalId: 'g-1',
+          principalType: 'Group',
+          scope: `/subscriptions/${SUB}/resourceGroups/rg-kv`,
+        }),
+      ],
+      undefined,
+      ['g-1'],
+    ],
+    [
+      'two groups (and a foreign group) hold it',
+      [
+        assignment({ principalId: 'g-2', principalType: 'Group' }),
+        assignment({ principalId: 'g-1', principalType: 'ForeignGroup', scope: `/subscriptions/${SUB}` }),
+        assignment({ principalId: 'g-2', principalType: 'Group', scope: `/subscriptions/${SUB}` }),
+      ],
+      undefined,
+      ['g-1', 'g-2'],
+    ],
+    [
+      'the identity holds it itself, a group too',
+      [assignment({}), assignment({ principalId: 'g-1', principalType: 'Group' })],
+      true,
+      undefined,
+    ],
+    [
+      'a group holds another role',
+      [assignment({ principalId: 'g-1', principalType: 'Group', roleDefinitionId: READER })],
+      false,
+      undefined,
+    ],
+    [
+      'a group holds it on another vault',
+      [assignment({ principalId: 'g-1', principalType: 'Group', scope: `${VAULT_ID}-2` })],
+      false,
+      undefined,
+    ],
+    [
+      'another service principal holds it',
+      [assignment({ principalId: 'p-2', principalType: 'ServicePrincipal' })],
+      false,
+      undefined,
+    ],
+    ['another principal of unknown type holds it', [assignment({ principalId: 'p-2' })], false, undefined],
+    ['a user holds it', [assignment({ principalId: 'u-1', principalType: 'User' })], false, undefined],
+  ])('RBAC vault, %s: granted %s, cannot verify for groups %j', (_, assignments, granted, groups) => {
+    const a = identityAccess(vault(), assignments, uai('id-1'), 'p-1');
+    expect(a.granted).toBe(granted);
+    expect(a.cannotVerifyGroups).toEqual(groups);
+    if (groups !== undefined) {
+      expect(a.reason).toMatch(/^cannot verify/);
+      for (const g of groups) expect(a.reason).toContain(g);
+      expect(a.reason).toMatch(/group membership is not read/);
+    }
+  });
+
   it('is unknown, not denied, when the vault, the assignments or the principal could not be read', () => {
     expect(identityAccess(undefined, [], uai('id'), 'p-1').granted).toBeUndefined();
     expect(identityAccess(vault(), undefined, uai('id'), 'p-1').granted).toBeUndefined();
@@ -418,6 +485,52 @@ describe('server risk', () => {
     expect(s?.risk).toBe(risk);
     if (reason === undefined) expect(s?.reasons).toEqual([]);
     else expect(s?.reasons.join('\n')).toMatch(reason);
+  });
+
+  it('a role held only through a group is a warning that names the group, on the server and the vault, not a critical', () => {
+    const groupOnly = input([server('a')], {
+      assignments: new Map([
+        [
+          'contoso-kv',
+          [{ id: 'ra', scope: VAULT_ID, roleDefinitionId: ROLE, principalId: 'g-9', principalType: 'Group' }],
+        ],
+      ]),
+    });
+    const report = buildPosture(groupOnly);
+    const s = report.servers[0];
+    expect(s?.risk).toBe('warning');
+    expect(s?.reasons.join('\n')).toMatch(/identity id-1: cannot verify.*g-9.*group membership is not read/);
+    expect(s?.slots[0]?.access).toMatchObject({ granted: undefined, cannotVerifyGroups: ['g-9'] });
+    const v = report.vaults.find((x) => x.vaultName === 'contoso-kv');
+    expect(v?.risk).toBe('warning');
+    expect(v?.identities[0]?.cannotVerifyGroups).toEqual(['g-9']);
+    expect(v?.reasons.join('\n')).toMatch(/g-9/);
+    // The same fleet without the group: missing, critical (the old reading of the group case).
+    const none = buildPosture(input([server('a')], { assignments: new Map([['contoso-kv', []]]) }));
+    expect(none.servers[0]?.risk).toBe('critical');
+  });
+
+  it('a vault in use that could not be read reports every check not evaluated, with why, even with no server on it', () => {
+    const report = buildPosture(
+      input([server('a')], {
+        vaults: new Map(),
+        vaultReadErrors: new Map([
+          ['contoso-kv', 'its properties could not be read (AuthorizationFailed)'],
+          ['contoso-geo-kv', 'not listed in the subscriptions in scope'],
+        ]),
+      }),
+    );
+    for (const name of ['contoso-kv', 'contoso-geo-kv']) {
+      const v = report.vaults.find((x) => x.vaultName === name);
+      expect(v).toMatchObject({ model: 'unknown', risk: 'warning' });
+      expect(v?.checks).toHaveLength(7);
+      for (const c of v?.checks ?? []) expect(c.status).toBe('unknown');
+    }
+    expect(report.vaults.find((x) => x.vaultName === 'contoso-kv')?.checks[0]?.reason).toBe(
+      'not evaluated: its properties could not be read (AuthorizationFailed)',
+    );
+    expect(report.servers[0]?.risk).toBe('warning');
+    expect(report.servers[0]?.slots[0]?.access.granted).toBeUndefined();
   });
 
   it('reports versionless slots with the current version as effective, the last rotation from the durable output, rings, and sorts critical first', () => {

@@ -1,8 +1,13 @@
 import {
   INITIAL_WINDOW,
+  MAX_FIRST_POLL_SECONDS,
+  OPERATION_SAMPLES,
+  addOperationSample,
+  firstPollSeconds,
   initialWindow,
   mergeQuota,
   nextWindow,
+  typicalOperationSeconds,
   type ArmQuota,
   type Window,
 } from '../../../shared/domain/throughput';
@@ -85,5 +90,39 @@ describe('the rollout window follows what ARM says is left of its quota', () => 
       reads: 1,
       retryAfterSeconds: 4,
     });
+  });
+});
+
+describe('the first look at an operation waits for when the operations before it typically ended', () => {
+  it.each<[string, number | undefined, number, number]>([
+    // name, typical seconds, poll interval, expected wait
+    ['nothing finished yet: the poll interval', undefined, 10, 10],
+    ['operations longer than the interval: their typical duration', 95, 10, 95],
+    ['operations shorter than the interval: never sooner than the interval', 2, 10, 10],
+    ['a fraction: rounded up to a tenth of a second', 2.04, 1, 2.1],
+    ['a poll interval below one second: one second at least', undefined, 0, 1],
+    ['an operation of hours: capped', 7200, 10, MAX_FIRST_POLL_SECONDS],
+    ['a duration that is not a number: the poll interval', Number.NaN, 10, 10],
+  ])('%s', (_, typical, interval, expected) => {
+    expect(firstPollSeconds(typical, interval)).toBe(expected);
+  });
+
+  it.each<[string, number[], number | undefined]>([
+    ['no samples: unknown', [], undefined],
+    ['one sample', [42], 42],
+    ['odd count: the middle one, so one slow operation does not move it', [2, 2.1, 300], 2.1],
+    ['even count: the mean of the middle two', [4, 1, 3, 2], 2.5],
+  ])('typical duration, %s', (_, samples, expected) => {
+    expect(typicalOperationSeconds(samples)).toBe(expected);
+  });
+
+  it('keeps the most recent samples only and ignores durations it cannot use', () => {
+    let samples: number[] = [];
+    for (let i = 0; i < OPERATION_SAMPLES + 5; i++) samples = addOperationSample(samples, i);
+    expect(samples).toHaveLength(OPERATION_SAMPLES);
+    expect(samples[0]).toBe(5);
+    expect(addOperationSample([1], undefined)).toEqual([1]);
+    expect(addOperationSample([1], -3)).toEqual([1]);
+    expect(addOperationSample([1], Number.POSITIVE_INFINITY)).toEqual([1]);
   });
 });

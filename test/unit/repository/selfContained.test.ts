@@ -41,6 +41,11 @@ const NOT_PATHS: readonly { file: string; text: RegExp; reason: string }[] = [
     text: /^(\.\.\/){5}common-types\/resource-management\/v6\/[a-z]+\.json#\/definitions\/\w+$/,
     reason: 'the $ref strings of the verbatim Servers.json, mapped to local definitions',
   },
+  {
+    file: 'test/support/specs.ts',
+    text: /^(\.\.\/){6}common-types\/resource-management\/v5\/[a-z]+\.json#\/definitions\/\w+$/,
+    reason: 'the $ref strings of the verbatim Key Vault management openapi.json, mapped to local definitions',
+  },
 ];
 
 /** Every place in `content` (the text of repository file `file`) that reaches outside the repository. */

@@ -164,6 +164,43 @@ describe('the Key Vault event intake', () => {
     expect(instances.raised).toHaveLength(1);
   });
 
+  it.each<[string, unknown, string, 'duplicate' | 'signalled']>([
+    // name, the running run's custom status, the event's version, outcome
+    [
+      'rolling out this very version: dropped, nothing raised',
+      { phase: 'rollout', targetVersion: V3 },
+      V3,
+      'duplicate',
+    ],
+    [
+      'the same version in other letter case: dropped',
+      { phase: 'canary', targetVersion: V3.toUpperCase() },
+      V3,
+      'duplicate',
+    ],
+    [
+      'rolling out another version: signalled (the run decides)',
+      { phase: 'rollout', targetVersion: 'fedcba9876543210fedcba9876543210' },
+      V3,
+      'signalled',
+    ],
+    ['still reading the key (no target yet): signalled', { phase: 'reading' }, V3, 'signalled'],
+    ['no custom status: signalled', undefined, V3, 'signalled'],
+  ])('a key event while the key rotation runs, %s', async (_, customStatus, version, kind) => {
+    const instances = new FakeInstances({ runtimeStatus: 'Running', output: undefined, customStatus });
+    const { outcome, audit } = await intake(event({ version }), instances);
+    expect(outcome.kind).toBe(kind);
+    expect(instances.raised).toHaveLength(kind === 'signalled' ? 1 : 0);
+    expect(instances.started).toEqual([]);
+    expect(audit[0]).toMatchObject({
+      step: 'EventReceived',
+      outcome: kind === 'duplicate' ? 'skipped' : 'info',
+      ...(kind === 'duplicate'
+        ? { reason: 'the running rotation is rolling out this version: duplicate ignored' }
+        : {}),
+    });
+  });
+
   it('ignores a redelivered event for the version the last rotation completed on', async () => {
     const done = new FakeInstances({
       runtimeStatus: 'Completed',

@@ -165,24 +165,24 @@ describe('status page: rendering', () => {
 });
 
 describe('status page: vault checks from the fleet posture', () => {
+  const check = (name: VaultCheck['name'], status: VaultCheck['status']): VaultCheck => ({
+    name,
+    kind: 'requirement',
+    status,
+    reason: `${name} is ${status}`,
+  });
+  const vault = (vaultName: string, checks: VaultCheck[]): VaultPosture => ({
+    vaultName,
+    resourceId: undefined,
+    location: undefined,
+    tenantId: undefined,
+    model: 'rbac',
+    checks,
+    identities: [],
+    risk: 'ok',
+    reasons: [],
+  });
   it('lists only the failing checks, each with its vault and reason', () => {
-    const check = (name: VaultCheck['name'], status: VaultCheck['status']): VaultCheck => ({
-      name,
-      kind: 'requirement',
-      status,
-      reason: `${name} is ${status}`,
-    });
-    const vault = (vaultName: string, checks: VaultCheck[]): VaultPosture => ({
-      vaultName,
-      resourceId: undefined,
-      location: undefined,
-      tenantId: undefined,
-      model: 'rbac',
-      checks,
-      identities: [],
-      risk: 'ok',
-      reasons: [],
-    });
     const rows = failingVaultChecks({
       vaults: [
         vault('kv-a', [check('softDelete', 'ok'), check('purgeProtection', 'failing')]),
@@ -190,5 +190,27 @@ describe('status page: vault checks from the fleet posture', () => {
       ],
     });
     expect(rows).toEqual([{ vault: 'kv-a', check: 'purgeProtection', reason: 'purgeProtection is failing' }]);
+  });
+
+  it('lists an identity whose access through a group cannot be verified (not "every vault check passes")', () => {
+    const identity = (cannotVerifyGroups?: string[]) => ({
+      identityId:
+        '/subscriptions/s/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-g',
+      principalId: 'p-g',
+      model: 'rbac' as const,
+      granted: cannotVerifyGroups === undefined ? true : undefined,
+      reason: cannotVerifyGroups === undefined ? 'has the role' : 'cannot verify: group g-1',
+      ...(cannotVerifyGroups === undefined ? {} : { cannotVerifyGroups }),
+      usedBy: ['pg-a (primary)'],
+    });
+    const rows = failingVaultChecks({
+      vaults: [
+        { ...vault('kv-a', [check('softDelete', 'ok')]), identities: [identity(['g-1'])] },
+        { ...vault('kv-b', [check('softDelete', 'ok')]), identities: [identity()] },
+      ],
+    });
+    expect(rows).toEqual([
+      { vault: 'kv-a', check: 'identityAccess', reason: 'id-g: cannot verify: group g-1' },
+    ]);
   });
 });

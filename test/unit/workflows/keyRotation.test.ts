@@ -180,6 +180,52 @@ describe('keyRotation orchestrator, driven by durable histories', () => {
     expect(names(r.calls).slice(-3)).toEqual(['readKey', 'timer', 'recordAudit']);
   });
 
+  it("paces the main ring's first polls by the canary's operations and looks at the canary and the last batches every poll interval", async () => {
+    const servers = [
+      planned('canary-1', { ring: 'canary' }),
+      ...Array.from({ length: 250 }, (_, i) => planned(`main-${String(i).padStart(3, '0')}`)),
+    ];
+    const scenario: Scenario = { key: twoVersions, latest: version(V2, 1, 365), servers };
+    const base = responder(scenario);
+    // ARM reports 80 s for the canary's operation.
+    const canaryTook80s: Responder = async (call, now) => {
+      const out = await base(call, now);
+      const name = call.name === 'serverRollover' && (call.input as ServerRolloverInput).server.serverName;
+      return name === 'canary-1' && 'result' in out
+        ? { result: { ...(out.result as ServerOutcome), operationSeconds: 80 } }
+        : out;
+    };
+    const nested: ScheduledCall[] = [];
+    const r = await runOrchestration(
+      keyRotationOrchestrator,
+      rotationInput(),
+      responder(scenario, nested, canaryTook80s),
+      { instanceId: 'cmk-rotation:contoso-pg-kv:pg-cmk', start: NOW },
+    );
+    expect(r.failed).toBeUndefined();
+    const batches = r.calls.filter((c) => c.name === 'rolloutBatch').map((c) => c.input as RolloutBatchInput);
+    expect(batches.map((b) => [b.servers.length, b.operationSeconds])).toEqual([
+      [1, undefined],
+      [100, 80],
+      [100, 80],
+      [50, 80],
+    ]);
+    const firstPolls = nested
+      .filter((c) => c.name === 'serverRollover')
+      .map((c) => (c.input as ServerRolloverInput).firstPollSeconds);
+    expect(firstPolls[0]).toBe(SETTINGS.pollIntervalSeconds);
+    expect(new Set(firstPolls.slice(1))).toEqual(new Set([80]));
+    // The parent's looks at its batches: the canary's and, once every batch started, the last ones'
+    // every poll interval; while a batch waits to start, every five.
+    const looks = r.history
+      .filter((e) => e.EventType === 10)
+      .map((e) => (Date.parse(String(e['FireAt'])) - Date.parse(e.Timestamp)) / 1000)
+      .filter((s) => s > 0);
+    expect(looks[0]).toBe(SETTINGS.pollIntervalSeconds);
+    expect(looks[1]).toBe(5 * SETTINGS.pollIntervalSeconds);
+    expect(looks[looks.length - 1]).toBe(SETTINGS.pollIntervalSeconds);
+  });
+
   it('holds the main ring back and pages once when a canary server fails', async () => {
     const r = await run(rotationInput(), {
       key: twoVersions,

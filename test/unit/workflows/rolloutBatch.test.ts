@@ -47,6 +47,8 @@ const nameOf = (input: unknown) => (input as ServerRolloverInput).server.serverN
 function servers(
   opts: {
     quota?: (name: string) => ArmQuota | undefined;
+    /** How long ARM's operation of each server ran, by name. */
+    seconds?: (name: string) => number | undefined;
     slow?: Record<string, number>;
     crash?: string[];
   } = {},
@@ -62,7 +64,14 @@ function servers(
     if (n <= (opts.slow?.[name] ?? 0)) return LATER;
     if (opts.crash?.includes(name)) return { error: `serverRollover of ${name} failed: replay fault` };
     const armQuota = opts.quota?.(name);
-    return { result: { ...outcome(name, 'updated'), ...(armQuota !== undefined ? { armQuota } : {}) } };
+    const operationSeconds = opts.seconds?.(name);
+    return {
+      result: {
+        ...outcome(name, 'updated'),
+        ...(armQuota !== undefined ? { armQuota } : {}),
+        ...(operationSeconds !== undefined ? { operationSeconds } : {}),
+      },
+    };
   };
 }
 
@@ -147,6 +156,38 @@ describe('rolloutBatch: a sliding window of server rollovers governed by ARM quo
     expect(full.episodes * 3).toBeLessThan(empty.episodes);
   });
 
+  it.each<[string, number | undefined, number]>([
+    // name, the rotation's typical duration so far, the first servers' first poll
+    [
+      'a first batch: the first servers poll after the poll interval',
+      undefined,
+      SETTINGS.pollIntervalSeconds,
+    ],
+    ['a later batch: the first servers poll after what the batches before saw', 42, 42],
+  ])(
+    'paces first polls by the operations that finished: %s; the rest by the median of this batch',
+    async (_, seed, first) => {
+      // pg-0000..0003 take 30 s by ARM's clock, the rest 90 s: the median moves as they finish.
+      const seconds = (name: string) => (Number(name.slice(3)) < 4 ? 30 : 90);
+      const r = await run(
+        { ...batch(names(12), 4), ...(seed !== undefined ? { operationSeconds: seed } : {}) },
+        servers({ seconds }),
+      );
+      const waits = r.calls
+        .filter((c) => c.name === 'serverRollover')
+        .map((c) => (c.input as ServerRolloverInput).firstPollSeconds);
+      expect(waits.slice(0, 4)).toEqual([first, first, first, first]);
+      expect(waits.slice(4, 8)).toEqual([30, 30, 30, 30]);
+      expect(waits[waits.length - 1]).toBe(90);
+      const out = r.output as RolloutBatchOutput;
+      expect(out.operationSeconds).toBe(90);
+      // The durations pace the rollout; the rotation keeps counts of the servers that went well (and
+      // the listed ones without their durations: see "counts the servers that went well").
+      expect(out.counts.updated).toBe(12);
+      expect(out.servers).toEqual([]);
+    },
+  );
+
   it('never more in flight than its share of CMK_MAX_PARALLEL_UPDATES, whatever the quota', async () => {
     const r = await run(batch(names(40), 5), servers({ quota: () => ({ reads: 250, writes: 200 }) }));
     expect(Math.max(...inFlightCurve(r.history))).toBe(5);
@@ -230,6 +271,7 @@ describe('rolloutBatch: a sliding window of server rollovers governed by ARM quo
           ...(name === 'pg-0004' ? { auditUndelivered: 2 } : {}),
           ...(name === 'pg-0002' ? { auditUndelivered: 1 } : {}),
           armQuota: { reads: 250 },
+          operationSeconds: 30,
         },
       };
     });

@@ -80,7 +80,11 @@ interface Script {
 const isResponse = (v: unknown): v is Response =>
   typeof v === 'object' && v !== null && ('result' in v || 'error' in v) && Object.keys(v).length === 1;
 
-function run(script: Script, settings: Partial<ServerRolloverInput['settings']> = {}): Promise<Run> {
+function run(
+  script: Script,
+  settings: Partial<ServerRolloverInput['settings']> = {},
+  extra: Partial<ServerRolloverInput> = {},
+): Promise<Run> {
   const queues: Record<string, unknown[]> = {
     updateServer: [...(script.update ?? [accepted])],
     pollServerUpdate: [...(script.poll ?? [succeeded])],
@@ -90,7 +94,7 @@ function run(script: Script, settings: Partial<ServerRolloverInput['settings']> 
   };
   return runOrchestration(
     serverRolloverOrchestrator,
-    { ...input, settings: { ...input.settings, ...settings } },
+    { ...input, ...extra, settings: { ...input.settings, ...settings } },
     (call) => {
       const q = queues[call.name];
       if (q === undefined) throw new Error(`unexpected call ${call.name}`);
@@ -129,6 +133,28 @@ describe('serverRollover orchestrator, driven by durable histories', () => {
     expect(called(r, 'verifyServer')).toHaveLength(0);
     expect(timerWaits(r)).toEqual([10, 10, 10]);
     expect(steps(r)).toEqual(['ServerUpdateStarted', 'ServerVerified']);
+  });
+
+  it.each<[string, Partial<ServerRolloverInput>, PollServerUpdateOutput, number[], number]>([
+    // name, input, the answer that succeeds, timer waits, operationSeconds of the outcome
+    [
+      'without a hint: every look after the poll interval; the duration as this rollover saw it',
+      {},
+      succeeded,
+      [10, 10],
+      22, // two waits and the two polls (the driver's clock moves a second per activity)
+    ],
+    [
+      'with firstPollSeconds: the first look after it, the next after the poll interval; the duration ARM reported',
+      { firstPollSeconds: 95 },
+      { ...succeeded, operationSeconds: 97.5 },
+      [95, 10],
+      97.5,
+    ],
+  ])('paces the polls: %s', async (_, extra, done, waits, seconds) => {
+    const r = await run({ poll: [{ status: 'InProgress' }, done] }, {}, extra);
+    expect(timerWaits(r)).toEqual(waits);
+    expect(r.output).toMatchObject({ outcome: 'updated', operationSeconds: seconds });
   });
 
   it('records ServerUpdateStarted with the last-known-good the write step read, once however many attempts the PATCH takes', async () => {
