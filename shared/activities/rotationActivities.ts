@@ -3,7 +3,7 @@ import { classifyError, RotatorError } from '../domain/errors';
 import { tryParseKeyUri } from '../domain/keyId';
 import type { ServerSnapshot } from '../domain/model';
 import { hasTag, latestVersion, planRollout, type ServerPlan } from '../domain/plan';
-import type { PlannedServer } from '../domain/rotation';
+import { packPlanIds, type PlannedServer } from '../domain/rotation';
 import { isOnTarget, prepareServerUpdate, verifyEncryption } from '../domain/serverUpdate';
 import {
   STEP_NAMES,
@@ -156,7 +156,12 @@ export function createRotationActivities(ports: ActivityPorts): StepHandlers {
           });
         }
       }
-      return { servers, discovered: found.servers.length + found.invalid.length, unplannable };
+      // Front-coded ids: the plan is in the rotation's history once per server (`unpackPlanIds` there).
+      return {
+        servers: packPlanIds(servers),
+        discovered: found.servers.length + found.invalid.length,
+        unplannable,
+      };
     },
 
     /**

@@ -109,7 +109,13 @@ export interface KeyEventSignal {
  * id: `serverNameOf`, `subscriptionOf`).
  */
 export interface PlannedServer {
+  /** The id; in the planRollout activity's output only the rest after `shared` characters (`packPlanIds`). */
   readonly serverId: string;
+  /**
+   * In the planRollout activity's output: the id starts with this many characters of the previous
+   * server's id (front coding: servers of a resource group share most of theirs). Absent: a whole id.
+   */
+  readonly shared?: number | undefined;
   readonly action: ServerAction;
   /** `canary`: carries the canary tag with value `0`; rolled out and verified before the others. */
   readonly ring: 'canary' | 'main';
@@ -125,6 +131,31 @@ export interface PlannedSlot {
   readonly version?: string | undefined;
   /** Why, for a server the plan skips (its `ServerSkipped` record says it); absent for the others. */
   readonly reason?: string | undefined;
+}
+
+/**
+ * The plan's server ids front-coded: each server keeps what its id does not share with the previous
+ * server's (`shared` characters of it). Order and exact spelling are kept; `unpackPlanIds` undoes it.
+ */
+export function packPlanIds(servers: readonly PlannedServer[]): PlannedServer[] {
+  let previous = '';
+  return servers.map((s) => {
+    const id = s.serverId;
+    let shared = 0;
+    while (shared < previous.length && shared < id.length - 1 && id[shared] === previous[shared]) shared++;
+    previous = id;
+    return shared > 0 ? { ...s, serverId: id.slice(shared), shared } : s;
+  });
+}
+
+/** The plan's servers with their whole ids (an entry without `shared` is whole already). */
+export function unpackPlanIds(servers: readonly PlannedServer[]): PlannedServer[] {
+  let previous = '';
+  return servers.map(({ shared, ...s }) => {
+    const serverId = previous.slice(0, shared ?? 0) + s.serverId;
+    previous = serverId;
+    return { ...s, serverId };
+  });
 }
 
 /** A flexible server's name: the last segment of its resource id. */

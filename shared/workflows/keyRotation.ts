@@ -27,6 +27,7 @@ import {
   serverRefOf,
   signalNeedsRun,
   subscriptionOf,
+  unpackPlanIds,
   type BatchServer,
   type KeyEventSignal,
   type OpenIncident,
@@ -448,7 +449,8 @@ function* discoverAndPlan(
       details: { discovered: String(plan.value.discovered), planned: String(plan.value.servers.length) },
     }),
   ]);
-  return plan.value;
+  // The activity front-codes the ids (its output is in this history once per server): whole again here.
+  return { ...plan.value, servers: unpackPlanIds(plan.value.servers) };
 }
 
 // ---------------------------------------------------------------------------------------------

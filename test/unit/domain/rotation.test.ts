@@ -2,7 +2,9 @@ import {
   failedRunsOf,
   nextFailedRuns,
   packBatch,
+  packPlanIds,
   serverRefOf,
+  unpackPlanIds,
   sweepRetryBackoffHours,
   MAX_DEDUP_KEY,
   MAX_INSTANCE_ID,
@@ -210,5 +212,40 @@ describe("a rollout batch's servers: the start of their ids once, each server th
     expect(refs.map((r) => [r.serverName, r.subscriptionId, r.behind])).toEqual(
       ids.map((i) => [i.split('/').pop(), SUB, true]),
     );
+  });
+});
+
+describe("the plan's server ids, front-coded in the activity's output", () => {
+  const SUB = '6f1c2b9e-3d4a-4e8b-9a1f-0c2d3e4f5a6b';
+  const id = (rg: string, name: string, sub = SUB) =>
+    `/subscriptions/${sub}/resourceGroups/${rg}/providers/Microsoft.DBforPostgreSQL/flexibleServers/${name}`;
+  const entry = (serverId: string) => ({
+    serverId,
+    action: 'update' as const,
+    ring: 'main' as const,
+    slots: [{ slot: 'primary' as const, decision: 'update' as const, version: 'v1' }],
+  });
+  it.each([
+    ['one resource group', [id('rg', 'pg-0001'), id('rg', 'pg-0002'), id('rg', 'pg-0010')]],
+    [
+      'across resource groups and subscriptions',
+      [id('rg-a', 'pg-a'), id('rg-b', 'pg-b'), id('rg', 'x', 'other')],
+    ],
+    ['the casing as written', [id('RG', 'pg-a'), id('rg', 'pg-a')]],
+    ['an id that is the start of the next', [id('rg', 'pg-a'), id('rg', 'pg-ab')]],
+    ['one server', [id('rg', 'pg-a')]],
+    ['none', []],
+  ])('%s: every id, the order and the other fields restored exactly', (_, ids) => {
+    const servers = ids.map(entry);
+    const packed = packPlanIds(servers);
+    expect(unpackPlanIds(packed)).toEqual(servers);
+    expect(packed[0]).toEqual(servers[0]);
+    // Servers after the first keep only what they do not share with the one before.
+    for (const [i, p] of packed.entries())
+      if (i > 0) expect(p.serverId.length).toBeLessThan(ids[i]?.length ?? 0);
+  });
+  it('a server of the same resource group keeps little more than its name', () => {
+    const [, second] = packPlanIds([entry(id('rg', 'pg-0001')), entry(id('rg', 'pg-0002'))]);
+    expect(second).toMatchObject({ serverId: '2', shared: id('rg', 'pg-000').length });
   });
 });
