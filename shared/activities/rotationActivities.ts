@@ -3,7 +3,7 @@ import { classifyError, RotatorError } from '../domain/errors';
 import { tryParseKeyUri } from '../domain/keyId';
 import type { ServerSnapshot } from '../domain/model';
 import { hasTag, latestVersion, planRollout, type ServerPlan } from '../domain/plan';
-import { packPlanIds, type PlannedServer } from '../domain/rotation';
+import { packIds, type PlannedServer } from '../domain/rotation';
 import { isOnTarget, prepareServerUpdate, verifyEncryption } from '../domain/serverUpdate';
 import {
   STEP_NAMES,
@@ -156,9 +156,9 @@ export function createRotationActivities(ports: ActivityPorts): StepHandlers {
           });
         }
       }
-      // Front-coded ids: the plan is in the rotation's history once per server (`unpackPlanIds` there).
+      // Front-coded ids: the plan is in the rotation's history once per server (`unpackIds` there).
       return {
-        servers: packPlanIds(servers),
+        servers: packIds(servers),
         discovered: found.servers.length + found.invalid.length,
         unplannable,
       };

@@ -109,7 +109,7 @@ export interface KeyEventSignal {
  * id: `serverNameOf`, `subscriptionOf`).
  */
 export interface PlannedServer {
-  /** The id; in the planRollout activity's output only the rest after `shared` characters (`packPlanIds`). */
+  /** The id; in the planRollout activity's output only the rest after `shared` characters (`packIds`). */
   readonly serverId: string;
   /**
    * In the planRollout activity's output: the id starts with this many characters of the previous
@@ -134,27 +134,33 @@ export interface PlannedSlot {
 }
 
 /**
- * The plan's server ids front-coded: each server keeps what its id does not share with the previous
- * server's (`shared` characters of it). Order and exact spelling are kept; `unpackPlanIds` undoes it.
+ * Server ids front-coded, for lists that cross into the rotation's history once per server (the plan,
+ * a batch's servers): each entry keeps what its id does not share with the previous entry's, and
+ * `shared`, how many characters it does share (servers of a resource group share all but their name's
+ * end). Order and exact spelling are kept; `unpackIds` undoes it.
  */
-export function packPlanIds(servers: readonly PlannedServer[]): PlannedServer[] {
+export function packIds<T extends { readonly serverId: string; readonly shared?: number | undefined }>(
+  entries: readonly T[],
+): T[] {
   let previous = '';
-  return servers.map((s) => {
-    const id = s.serverId;
+  return entries.map((e) => {
+    const id = e.serverId;
     let shared = 0;
     while (shared < previous.length && shared < id.length - 1 && id[shared] === previous[shared]) shared++;
     previous = id;
-    return shared > 0 ? { ...s, serverId: id.slice(shared), shared } : s;
+    return shared > 0 ? { ...e, serverId: id.slice(shared), shared } : e;
   });
 }
 
-/** The plan's servers with their whole ids (an entry without `shared` is whole already). */
-export function unpackPlanIds(servers: readonly PlannedServer[]): PlannedServer[] {
+/** The entries with their whole ids again (an entry without `shared` holds a whole id already). */
+export function unpackIds<T extends { readonly serverId: string; readonly shared?: number | undefined }>(
+  entries: readonly T[],
+): Omit<T, 'shared'>[] {
   let previous = '';
-  return servers.map(({ shared, ...s }) => {
-    const serverId = previous.slice(0, shared ?? 0) + s.serverId;
+  return entries.map(({ shared, ...e }) => {
+    const serverId = previous.slice(0, shared ?? 0) + e.serverId;
     previous = serverId;
-    return { ...s, serverId };
+    return { ...e, serverId };
   });
 }
 
@@ -249,28 +255,16 @@ export interface ServerRef {
  * its page names, whether discovery found it behind). The name and subscription are in the id.
  */
 export interface BatchServer {
-  /** In a batch's input: the rest of the id after the batch's `idPrefix`. */
+  /** In a batch's input front-coded: the rest after `shared` characters of the previous server's id (`packIds`). */
   readonly serverId: string;
+  readonly shared?: number | undefined;
   readonly expiresOn?: string | undefined;
   readonly behind?: true | undefined;
 }
 
-/**
- * A batch's servers with the start their ids share (`/subscriptions/<id>/resourceGroups/`, more when
- * they share a resource group) taken out once, cut after a `/`: each server keeps the rest of its id,
- * exactly as written (`serverRefOf` puts it back together).
- */
-export function packBatch(servers: readonly BatchServer[]): { idPrefix: string; servers: BatchServer[] } {
-  const ids = servers.map((s) => s.serverId);
-  let prefix = ids[0] ?? '';
-  for (const id of ids) while (!id.startsWith(prefix)) prefix = prefix.slice(0, -1);
-  const idPrefix = prefix.slice(0, prefix.lastIndexOf('/') + 1);
-  return { idPrefix, servers: servers.map((s) => ({ ...s, serverId: s.serverId.slice(idPrefix.length) })) };
-}
-
-/** The rollover's reference to a batch server (`idPrefix`: its batch's, see `packBatch`). */
-export function serverRefOf(s: BatchServer, idPrefix = ''): ServerRef {
-  const serverId = idPrefix + s.serverId;
+/** The rollover's reference to a batch server (its whole id: see `unpackIds`). */
+export function serverRefOf(s: BatchServer): ServerRef {
+  const { serverId } = s;
   return {
     serverId,
     serverName: serverNameOf(serverId),
@@ -305,8 +299,6 @@ export interface RolloutBatchInput {
   readonly key: KeyInfo;
   readonly targetVersion: string;
   readonly subscriptionId: string;
-  /** What every server id of the batch starts with (`packBatch`); absent in older inputs: full ids. */
-  readonly idPrefix?: string | undefined;
   readonly servers: readonly BatchServer[];
   /** Once per batch: every rollover of the batch gets the same key and settings from here. */
   readonly settings: ServerSettings;

@@ -22,12 +22,12 @@ import {
   nextFailedRuns,
   progressFromCounts,
   ROTATION_SCHEMA_VERSION,
-  packBatch,
+  packIds,
   serverNameOf,
   serverRefOf,
   signalNeedsRun,
   subscriptionOf,
-  unpackPlanIds,
+  unpackIds,
   type BatchServer,
   type KeyEventSignal,
   type OpenIncident,
@@ -450,7 +450,7 @@ function* discoverAndPlan(
     }),
   ]);
   // The activity front-codes the ids (its output is in this history once per server): whole again here.
-  return { ...plan.value, servers: unpackPlanIds(plan.value.servers) };
+  return { ...plan.value, servers: unpackIds(plan.value.servers) };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -769,9 +769,9 @@ function* rolloutInBatches(
     key: compact,
     targetVersion,
     subscriptionId: sub,
-    // Per server only the end of its id (and its deadline, whether it is behind); key, settings and
-    // the shared start of the ids once per batch.
-    ...packBatch(batch),
+    // Per server only the end of its id (front-coded), its deadline, whether it is behind; the key
+    // and the settings once per batch.
+    servers: packIds(batch),
     settings,
     maxInFlight: Math.max(1, Math.ceil(input.settings.maxParallelUpdates / share)),
     ...(run.operationSeconds !== undefined ? { operationSeconds: run.operationSeconds } : {}),

@@ -12,6 +12,7 @@ import {
   type ServerRolloverInput,
   serverRefOf,
   serverRolloverInstanceId,
+  unpackIds,
 } from '../domain/rotation';
 import {
   addOperationSample,
@@ -45,16 +46,18 @@ export function* rolloutBatchOrchestrator(
   context: OrchestrationContext,
 ): Generator<Task, RolloutBatchOutput, unknown> {
   const input = inputOf(context, 'rolloutBatch');
+  // Whole ids again (front-coded in the input; an older input has them whole).
+  const servers = unpackIds(input.servers);
   if (input.schemaVersion !== ROTATION_SCHEMA_VERSION) {
-    // Started by another deployment (its servers may be in an older form: only the id is read).
-    const servers = input.servers.map((s) => ({
-      ...serverRefOf({ serverId: s.serverId }, input.idPrefix),
+    // Started by another deployment (its servers may be in another form: only the id is read).
+    const skipped = servers.map((s) => ({
+      ...serverRefOf({ serverId: s.serverId }),
       outcome: 'skipped' as const,
       slots: [],
       reasonCode: 'SchemaVersionChanged',
       reason: 'started by another deployment; the next run of the key handles this server',
     }));
-    return { counts: countOutcomes(servers), servers, peakInFlight: 0, throttled: 0 };
+    return { counts: countOutcomes(skipped), servers: skipped, peakInFlight: 0, throttled: 0 };
   }
   const cap = Math.max(1, input.maxInFlight);
   const tickMs = Math.max(1, input.settings.pollIntervalSeconds) * 1000;
@@ -114,11 +117,11 @@ export function* rolloutBatchOrchestrator(
         context.df.currentUtcDateTime.getTime(),
       );
     }
-    if (next >= input.servers.length && inFlight.length === 0) break;
+    if (next >= servers.length && inFlight.length === 0) break;
     const now = context.df.currentUtcDateTime.getTime();
     const started: Task[] = [];
-    while (next < input.servers.length && inFlight.length < window.size && now >= window.holdUntil) {
-      const server = serverRefOf(input.servers[next] as BatchServer, input.idPrefix);
+    while (next < servers.length && inFlight.length < window.size && now >= window.holdUntil) {
+      const server = serverRefOf(servers[next] as BatchServer);
       const task = context.df.callSubOrchestrator(
         FUNCTION_NAMES.serverRollover,
         childInput(server),
@@ -140,7 +143,7 @@ export function* rolloutBatchOrchestrator(
   }
   log(
     context,
-    `batch of ${input.servers.length} server(s) in ${input.subscriptionId}: peak ${peakInFlight} in flight, ${throttled} throttled`,
+    `batch of ${servers.length} server(s) in ${input.subscriptionId}: peak ${peakInFlight} in flight, ${throttled} throttled`,
   );
   const operationSeconds = typicalOperationSeconds(samples);
   return {

@@ -12,7 +12,7 @@ import type {
   ServerSnapshot,
 } from '../../../shared/domain/model';
 import { PlanInputError } from '../../../shared/domain/plan';
-import { serverNameOf, unpackPlanIds } from '../../../shared/domain/rotation';
+import { serverNameOf, unpackIds } from '../../../shared/domain/rotation';
 import type { ArmQuota } from '../../../shared/domain/throughput';
 import { NotFoundError, ThrottledError, TransientError } from '../../../shared/ports/errors';
 import type { KeyVaultKeys } from '../../../shared/ports/keyVaultKeys';
@@ -359,11 +359,7 @@ describe('planRollout plans server by server', () => {
     const optedOut = server('pg-c', { tags: { 'cmk-rotation-optout': 'true' } });
     const { steps } = setup([server('pg-a'), server('pg-b'), optedOut]);
     const out = await steps.planRollout(input);
-    expect(unpackPlanIds(out.servers).map((s) => s.serverId)).toEqual([
-      idOf('pg-a'),
-      idOf('pg-b'),
-      optedOut.id,
-    ]);
+    expect(unpackIds(out.servers).map((s) => s.serverId)).toEqual([idOf('pg-a'), idOf('pg-b'), optedOut.id]);
     expect(out.servers[1]).toMatchObject({ serverId: 'b', shared: idOf('pg-').length });
     for (const s of out.servers) expect(s).not.toHaveProperty('serverName');
     expect(out.servers.map((s) => s.slots.map((x) => x.reason !== undefined))).toEqual([

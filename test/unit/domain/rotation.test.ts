@@ -1,10 +1,9 @@
 import {
   failedRunsOf,
   nextFailedRuns,
-  packBatch,
-  packPlanIds,
+  packIds,
   serverRefOf,
-  unpackPlanIds,
+  unpackIds,
   sweepRetryBackoffHours,
   MAX_DEDUP_KEY,
   MAX_INSTANCE_ID,
@@ -190,32 +189,7 @@ describe("the sweep's retry backoff for a key whose runs keep failing for a vers
   });
 });
 
-describe("a rollout batch's servers: the start of their ids once, each server the rest", () => {
-  const SUB = '6f1c2b9e-3d4a-4e8b-9a1f-0c2d3e4f5a6b';
-  const id = (rg: string, name: string) =>
-    `/subscriptions/${SUB}/resourceGroups/${rg}/providers/Microsoft.DBforPostgreSQL/flexibleServers/${name}`;
-  it.each([
-    ['one resource group', [id('rg', 'pg-a'), id('rg', 'pg-b')], id('rg', '')],
-    [
-      'two resource groups',
-      [id('rg-a', 'pg-a'), id('rg-b', 'pg-b')],
-      `/subscriptions/${SUB}/resourceGroups/`,
-    ],
-    ['names sharing a start (cut at a "/")', [id('rg', 'pg-a1'), id('rg', 'pg-a2')], id('rg', '')],
-    ['one server', [id('rg', 'pg-a')], id('rg', '')],
-    ['the casing as written', [id('RG', 'pg-a'), id('rg', 'pg-b')], `/subscriptions/${SUB}/resourceGroups/`],
-  ])('%s: shared start %s, every id restored exactly', (_, ids, prefix) => {
-    const packed = packBatch(ids.map((serverId) => ({ serverId, behind: true as const })));
-    expect(packed.idPrefix).toBe(prefix);
-    const refs = packed.servers.map((s) => serverRefOf(s, packed.idPrefix));
-    expect(refs.map((r) => r.serverId)).toEqual(ids);
-    expect(refs.map((r) => [r.serverName, r.subscriptionId, r.behind])).toEqual(
-      ids.map((i) => [i.split('/').pop(), SUB, true]),
-    );
-  });
-});
-
-describe("the plan's server ids, front-coded in the activity's output", () => {
+describe('server ids front-coded where they enter the rotation history once per server (the plan, a batch)', () => {
   const SUB = '6f1c2b9e-3d4a-4e8b-9a1f-0c2d3e4f5a6b';
   const id = (rg: string, name: string, sub = SUB) =>
     `/subscriptions/${sub}/resourceGroups/${rg}/providers/Microsoft.DBforPostgreSQL/flexibleServers/${name}`;
@@ -237,15 +211,29 @@ describe("the plan's server ids, front-coded in the activity's output", () => {
     ['none', []],
   ])('%s: every id, the order and the other fields restored exactly', (_, ids) => {
     const servers = ids.map(entry);
-    const packed = packPlanIds(servers);
-    expect(unpackPlanIds(packed)).toEqual(servers);
+    const packed = packIds(servers);
+    expect(unpackIds(packed)).toEqual(servers);
     expect(packed[0]).toEqual(servers[0]);
     // Servers after the first keep only what they do not share with the one before.
     for (const [i, p] of packed.entries())
       if (i > 0) expect(p.serverId.length).toBeLessThan(ids[i]?.length ?? 0);
   });
+
   it('a server of the same resource group keeps little more than its name', () => {
-    const [, second] = packPlanIds([entry(id('rg', 'pg-0001')), entry(id('rg', 'pg-0002'))]);
+    const [, second] = packIds([entry(id('rg', 'pg-0001')), entry(id('rg', 'pg-0002'))]);
     expect(second).toMatchObject({ serverId: '2', shared: id('rg', 'pg-000').length });
+  });
+
+  it("a batch server unpacked is the rollover's reference: name and subscription from its id", () => {
+    const ids = [id('rg', 'pg-a'), id('rg', 'pg-b')];
+    const packed = packIds(ids.map((serverId) => ({ serverId, behind: true as const })));
+    expect(unpackIds(packed).map(serverRefOf)).toEqual(
+      ids.map((serverId) => ({
+        serverId,
+        serverName: serverId.split('/').pop(),
+        subscriptionId: SUB,
+        behind: true,
+      })),
+    );
   });
 });

@@ -10,7 +10,7 @@ import type {
   ServerOutcome,
   ServerRolloverInput,
 } from '../../../shared/domain/rotation';
-import { packPlanIds, RETRY_POLICIES, serverNameOf } from '../../../shared/domain/rotation';
+import { packIds, RETRY_POLICIES, serverNameOf } from '../../../shared/domain/rotation';
 import { keyRotationOrchestrator } from '../../../shared/workflows/keyRotation';
 import { rolloutBatchOrchestrator } from '../../../shared/workflows/rolloutBatch';
 import type { UnplannableServer } from '../../../shared/domain/steps';
@@ -75,7 +75,7 @@ function responder(s: Scenario, nested: ScheduledCall[] = [], inner?: Responder)
       case 'planRollout':
         // Front-coded ids, as the activity answers.
         return stepOk({
-          servers: packPlanIds(s.servers),
+          servers: packIds(s.servers),
           discovered: s.servers.length,
           unplannable: s.unplannable ?? [],
         });
@@ -897,12 +897,14 @@ describe("the rotation's output: counts for every server, details only for those
       .filter((e) => e.EventType === 7)
       .map((e) => JSON.parse(String(e['Input'])) as RolloutBatchInput);
     for (const input of batchInputs)
-      for (const s of input.servers)
-        expect(Object.keys(s).sort()).toEqual(['behind', 'expiresOn', 'serverId']);
+      for (const [i, s] of input.servers.entries())
+        expect(Object.keys(s).sort()).toEqual(
+          i === 0 ? ['behind', 'expiresOn', 'serverId'] : ['behind', 'expiresOn', 'serverId', 'shared'],
+        );
     expect(batchInputs.map((i) => i.servers.length)).toEqual([100, 100]);
-    // The start the ids share is in the batch input once; each server carries the rest of its id.
-    expect(batchInputs[0]?.idPrefix).toBe(serverId(''));
-    expect(batchInputs[0]?.servers[0]?.serverId).toBe('pg-0000');
+    // Front-coded: the first server of a batch has its whole id, the others what they do not share.
+    expect(batchInputs[0]?.servers[0]?.serverId).toBe(serverId('pg-0000'));
+    expect(batchInputs[0]?.servers[1]).toMatchObject({ serverId: '1', shared: serverId('pg-000').length });
   });
 
   it.each([
@@ -992,7 +994,7 @@ describe("the rotation's output: counts for every server, details only for those
     const nested: ScheduledCall[] = [];
     const r = await run(rotationInput(), s, [], (call, now) =>
       call.name === 'planRollout'
-        ? stepOk({ servers: packPlanIds(servers), discovered: 3, unplannable: [] })
+        ? stepOk({ servers: packIds(servers), discovered: 3, unplannable: [] })
         : responder(s, nested)(call, now),
     );
     const planEntry = r.history.find((e) => e.EventType === 5 && String(e['Result']).includes('"shared"'));
