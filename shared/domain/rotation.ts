@@ -363,18 +363,6 @@ export function progressFromCounts(total: number, c: OutcomeCounts): RotationPro
   };
 }
 
-/** Counts for the progress from the servers planned and the outcomes so far. Pure. */
-export function progressCounts(
-  total: number,
-  outcomes: readonly Pick<ServerOutcome, 'outcome'>[],
-): RotationProgress['counts'] {
-  const n = (k: ServerOutcomeKind) => outcomes.filter((o) => o.outcome === k).length;
-  const done = n('updated') + n('verified');
-  const failed = n('failed');
-  const skipped = n('skipped');
-  return { total, done, failed, skipped, remaining: Math.max(0, total - done - failed - skipped) };
-}
-
 /** Reads a custom status back (it crosses the durable boundary as JSON); undefined when it is not one. */
 export function asRotationProgress(v: unknown): RotationProgress | undefined {
   if (typeof v !== 'object' || v === null) return undefined;
