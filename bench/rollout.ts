@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { startLocalHost } from '../local/host/host';
+import { rotationOutcomesOf } from '../shared/domain/outcomes';
 
 /**
  * `node dist/bench/rollout.js [--servers 100,1000]`: the cost of the rollout's orchestrations alone
@@ -117,10 +118,10 @@ async function measure(servers: number): Promise<void> {
     } catch {
       bytes = JSON.stringify(state?.history ?? []).length;
     }
-    const output = state?.output as { servers?: { outcome: string }[] } | undefined;
+    const { counts } = rotationOutcomesOf(state?.output);
     console.log(
       `rollout of ${String(servers).padStart(5)} servers (${SUBS.length} subscriptions): ${state?.status ?? '?'}, ` +
-        `${output?.servers?.filter((s) => s.outcome === 'updated').length ?? 0} updated in ${(wall / 1000).toFixed(1)} s; ` +
+        `${counts.updated} updated in ${(wall / 1000).toFixed(1)} s; ` +
         `replay CPU ${(replayCpuMs / servers).toFixed(2)} ms/server over ${episodes} episodes; ` +
         `keyRotation history ${state?.history.length ?? 0} events / ${(bytes / 1024).toFixed(0)} KB ` +
         `(${(bytes / servers).toFixed(0)} B/server)`,

@@ -14,6 +14,7 @@ import { LocalTokenCredential } from './azure/credential';
 import { customEventsOf, type CustomEvent } from './azure/capture';
 import { loadFleetFile, type FleetFile } from './azure/fleet';
 import { loopbackClientOptions } from './azure/seam';
+import { serverResults } from './results';
 import { startLocalAzure, type LocalAzure } from './azure/server';
 import { fail, parseCli, UsageError } from './cli';
 import { startLocalHost, type LocalHost } from './host/host';
@@ -232,24 +233,25 @@ async function main(): Promise<number> {
     for (const e of auditEvents(azure).slice(shown))
       console.log(`  ${e.name.replace('CmkRotation.', '').padEnd(20)} ${e.properties['outcome'] ?? ''}`);
 
+    const results = serverResults(output, auditEvents(azure), instanceId);
     const rows = [['server', 'slot', 'from', 'to', 'outcome', 'reason']];
-    for (const s of output.servers) {
+    for (const s of results) {
       for (const slot of s.slots.length > 0 ? s.slots : [{ slot: '-', from: undefined, to: undefined }])
         rows.push([
-          s.serverName,
+          s.name,
           slot.slot,
           short(slot.from),
           short(slot.to),
           s.outcome,
           s.outcome === 'updated' || s.outcome === 'verified'
             ? ''
-            : `${s.reasonCode ?? ''}${expectedFailure(s.serverName) === '' ? '' : ` (${EXPECTED_FAILURE})`}`,
+            : `${s.reasonCode ?? ''}${expectedFailure(s.name) === '' ? '' : ` (${EXPECTED_FAILURE})`}`,
         ]);
       // A geo-backup key of another key (or vault) is not this rotation's: shown as ARM has it now.
-      const geo = tryParseKeyUri(keyUri(serverJson(azure, s.serverName), 'geoBackup'));
+      const geo = tryParseKeyUri(keyUri(serverJson(azure, s.name), 'geoBackup'));
       if (geo !== undefined && !s.slots.some((x) => x.slot === 'geoBackup'))
         rows.push([
-          s.serverName,
+          s.name,
           'geoBackup',
           short(geo.version),
           short(geo.version),
@@ -257,7 +259,10 @@ async function main(): Promise<number> {
           `another key: ${geo.vaultName}/${geo.name}`,
         ]);
     }
-    console.log(`\nRotation ${instanceId} ${output.status}, target ${output.targetVersion ?? '-'}:\n`);
+    const c = output.counts;
+    console.log(
+      `\nRotation ${instanceId} ${output.status}, target ${output.targetVersion ?? '-'}${c !== undefined ? ` (${c.updated} updated, ${c.verified} verified, ${c.failed} failed, ${c.skipped} skipped)` : ''}; per server from the output and the audit trail:\n`,
+    );
     console.log(table(rows).replace(/^/gm, '  '));
     const failedServers = output.servers.filter((s) => s.outcome === 'failed').map((s) => s.serverName);
     if (demo && output.status === 'completedWithFailures')
@@ -283,7 +288,7 @@ async function main(): Promise<number> {
       problems.push(`target ${output.targetVersion ?? '-'} is not ${newVersion}`);
     if (demo) {
       for (const [name, want] of Object.entries(EXPECTED)) {
-        const got = output.servers.find((s) => s.serverName === name);
+        const got = results.find((s) => s.name === name);
         if (got?.outcome !== want.outcome)
           problems.push(`${name}: ${got?.outcome ?? 'absent'}, expected ${want.outcome}`);
         const version = primaryVersion(serverJson(azure, name));
@@ -295,19 +300,24 @@ async function main(): Promise<number> {
               : version !== undefined && version !== newVersion;
         if (!ok) problems.push(`${name}: ARM shows primary version ${version ?? 'versionless'}`);
       }
-      if (output.servers.some((s) => s.serverName === 'exampleserver2'))
-        problems.push('exampleserver2 was touched');
+      if (results.some((s) => s.name === 'exampleserver2')) problems.push('exampleserver2 was touched');
+      const moved = results.filter((s) => s.outcome === 'updated' || s.outcome === 'verified').length;
+      if (c === undefined || c.updated + c.verified !== moved)
+        problems.push(
+          `the output counts ${c === undefined ? 'nothing' : c.updated + c.verified} updated or verified, the audit trail ${moved}`,
+        );
       if (pages.length !== 1) problems.push(`${pages.length} incidents opened, expected exactly one`);
     } else {
-      // Any fleet: ARM agrees with every slot the rotation reports as moved.
-      for (const s of output.servers)
-        for (const slot of s.slots)
-          if (s.outcome === 'updated' && slot.to !== slot.from) {
-            const armVersion = tryParseKeyUri(keyUri(serverJson(azure, s.serverName), slot.slot))?.version;
-            if (armVersion !== slot.to)
-              problems.push(
-                `${s.serverName} ${slot.slot}: reported on ${short(slot.to)}, ARM shows ${short(armVersion)}`,
-              );
+      // Any fleet: ARM agrees with every server the audit trail reports as moved (each slot on this key).
+      for (const s of results)
+        if (s.outcome === 'updated')
+          for (const slot of ['primary', 'geoBackup'] as const) {
+            const uri = tryParseKeyUri(keyUri(serverJson(azure, s.name), slot));
+            if (uri?.vaultName !== VAULT.toLowerCase() || uri.name.toLowerCase() !== KEY.toLowerCase())
+              continue;
+            const to = s.slots[0]?.to;
+            if (uri.version !== undefined && uri.version !== to)
+              problems.push(`${s.name} ${slot}: reported on ${short(to)}, ARM shows ${short(uri.version)}`);
           }
     }
     for (const name of failedServers) {

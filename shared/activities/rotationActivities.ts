@@ -3,7 +3,7 @@ import { classifyError, RotatorError } from '../domain/errors';
 import { tryParseKeyUri } from '../domain/keyId';
 import type { ServerSnapshot } from '../domain/model';
 import { hasTag, latestVersion, planRollout, type ServerPlan } from '../domain/plan';
-import type { PlannedServer } from '../domain/rotation';
+import { packIds, type PlannedServer } from '../domain/rotation';
 import { isOnTarget, prepareServerUpdate, verifyEncryption } from '../domain/serverUpdate';
 import {
   STEP_NAMES,
@@ -64,20 +64,28 @@ function isCanary(server: ServerSnapshot, canaryTag: string): boolean {
   return hasTag(server.tags, canaryTag)?.trim() === '0';
 }
 
+/**
+ * The plan entry the rotation carries for a server: in its history once per server, so only what the
+ * rotation decides with (the name and subscription are in the id; a slot's reason only for a server
+ * the plan skips, which the rotation audits with it; the state only when it is not Ready). Each
+ * server's rollover re-reads and re-plans the server itself.
+ */
 function compact(plan: ServerPlan, server: ServerSnapshot, canaryTag: string): PlannedServer {
+  const skip = plan.action === 'skip';
   return {
     serverId: plan.serverId,
-    serverName: plan.serverName,
-    subscriptionId: plan.subscriptionId,
     action: plan.action,
     ring: isCanary(server, canaryTag) ? 'canary' : 'main',
-    state: server.state,
-    slots: plan.slots.map((s) => ({
-      slot: s.slot,
-      decision: s.decision,
-      version: tryParseKeyUri(s.currentUri)?.version,
-      reason: s.reason,
-    })),
+    ...(server.state !== undefined && server.state.toLowerCase() !== 'ready' ? { state: server.state } : {}),
+    slots: plan.slots.map((s) => {
+      const version = tryParseKeyUri(s.currentUri)?.version;
+      return {
+        slot: s.slot,
+        decision: s.decision,
+        ...(version !== undefined ? { version } : {}),
+        ...(skip ? { reason: s.reason } : {}),
+      };
+    }),
   };
 }
 
@@ -148,7 +156,12 @@ export function createRotationActivities(ports: ActivityPorts): StepHandlers {
           });
         }
       }
-      return { servers, discovered: found.servers.length + found.invalid.length, unplannable };
+      // Front-coded ids: the plan is in the rotation's history once per server (`unpackIds` there).
+      return {
+        servers: packIds(servers),
+        discovered: found.servers.length + found.invalid.length,
+        unplannable,
+      };
     },
 
     /**

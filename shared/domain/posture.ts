@@ -116,7 +116,11 @@ export type Ring = 'canary' | 'optedOut' | 'default';
 
 /** The last rotation of a key as the app can know it: its durable instance's output. */
 export interface LastRotation {
-  /** `updated`, `verified`, `failed`, `skipped` for this server, or the run's status when the server is not in it. */
+  /**
+   * `failed` or `skipped` for a server the run's output lists, else the run's status: an output lists only
+   * the servers that need attention (a server that went well has its ServerVerified audit record); an
+   * older output lists every server, `updated` and `verified` included.
+   */
   readonly outcome: string;
   /** When the run completed (orchestration time), when known. */
   readonly at: string | undefined;

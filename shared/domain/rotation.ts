@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { KeyEventType } from './events';
 import type { KeyInfo, Slot } from './model';
 import type { ServerAction, SlotDecision } from './plan';
+import type { OutcomeCounts } from './outcomes';
 import type { ArmQuota } from './throughput';
 
 /**
@@ -58,7 +59,7 @@ export interface OpenIncident {
  * replaying a history its steps no longer match, and the next event, sweep or operator request starts
  * it again under this version.
  */
-export const ROTATION_SCHEMA_VERSION = 3;
+export const ROTATION_SCHEMA_VERSION = 4;
 
 export interface RotationInput {
   /** `ROTATION_SCHEMA_VERSION` of the deployment that started this instance. */
@@ -101,15 +102,24 @@ export interface KeyEventSignal {
   readonly version: string | undefined;
 }
 
-/** One server in the compact plan the orchestrator carries (no PATCH body: each server re-reads). */
+/**
+ * One server in the compact plan the orchestrator carries (no PATCH body: each server re-reads). The
+ * plan is the rotation's one snapshot of the fleet, so it is in the rotation's history once per
+ * server: only what the rotation itself decides with is kept (the name and subscription are in the
+ * id: `serverNameOf`, `subscriptionOf`).
+ */
 export interface PlannedServer {
+  /** The id; in the planRollout activity's output only the rest after `shared` characters (`packIds`). */
   readonly serverId: string;
-  readonly serverName: string;
-  readonly subscriptionId: string;
+  /**
+   * In the planRollout activity's output: the id starts with this many characters of the previous
+   * server's id (front coding: servers of a resource group share most of theirs). Absent: a whole id.
+   */
+  readonly shared?: number | undefined;
   readonly action: ServerAction;
   /** `canary`: carries the canary tag with value `0`; rolled out and verified before the others. */
   readonly ring: 'canary' | 'main';
-  /** `properties.state` at discovery (Ready, Updating, Inaccessible...). */
+  /** `properties.state` at discovery when it is not `Ready` (Updating, Inaccessible...); absent: Ready. */
   readonly state?: string | undefined;
   readonly slots: readonly PlannedSlot[];
 }
@@ -117,9 +127,51 @@ export interface PlannedServer {
 export interface PlannedSlot {
   readonly slot: Slot;
   readonly decision: SlotDecision;
-  /** The version the slot names now, or undefined for a versionless URI. */
-  readonly version: string | undefined;
-  readonly reason: string;
+  /** The version the slot names now; absent for a versionless URI. */
+  readonly version?: string | undefined;
+  /** Why, for a server the plan skips (its `ServerSkipped` record says it); absent for the others. */
+  readonly reason?: string | undefined;
+}
+
+/**
+ * Server ids front-coded, for lists that cross into the rotation's history once per server (the plan,
+ * a batch's servers): each entry keeps what its id does not share with the previous entry's, and
+ * `shared`, how many characters it does share (servers of a resource group share all but their name's
+ * end). Order and exact spelling are kept; `unpackIds` undoes it.
+ */
+export function packIds<T extends { readonly serverId: string; readonly shared?: number | undefined }>(
+  entries: readonly T[],
+): T[] {
+  let previous = '';
+  return entries.map((e) => {
+    const id = e.serverId;
+    let shared = 0;
+    while (shared < previous.length && shared < id.length - 1 && id[shared] === previous[shared]) shared++;
+    previous = id;
+    return shared > 0 ? { ...e, serverId: id.slice(shared), shared } : e;
+  });
+}
+
+/** The entries with their whole ids again (an entry without `shared` holds a whole id already). */
+export function unpackIds<T extends { readonly serverId: string; readonly shared?: number | undefined }>(
+  entries: readonly T[],
+): Omit<T, 'shared'>[] {
+  let previous = '';
+  return entries.map(({ shared, ...e }) => {
+    const serverId = previous.slice(0, shared ?? 0) + e.serverId;
+    previous = serverId;
+    return { ...e, serverId };
+  });
+}
+
+/** A flexible server's name: the last segment of its resource id. */
+export function serverNameOf(serverId: string): string {
+  return serverId.split('/').pop() ?? serverId;
+}
+
+/** The subscription of a resource id, as the id spells it ('' when it names none). */
+export function subscriptionOf(resourceId: string): string {
+  return /\/subscriptions\/([^/]+)/i.exec(resourceId)?.[1] ?? '';
 }
 
 export type ServerOutcomeKind = 'updated' | 'verified' | 'failed' | 'skipped';
@@ -198,6 +250,30 @@ export interface ServerRef {
   readonly behind?: boolean | undefined;
 }
 
+/**
+ * A server in a rollout batch's input: its id, and only what its rollover cannot re-read (the deadline
+ * its page names, whether discovery found it behind). The name and subscription are in the id.
+ */
+export interface BatchServer {
+  /** In a batch's input front-coded: the rest after `shared` characters of the previous server's id (`packIds`). */
+  readonly serverId: string;
+  readonly shared?: number | undefined;
+  readonly expiresOn?: string | undefined;
+  readonly behind?: true | undefined;
+}
+
+/** The rollover's reference to a batch server (its whole id: see `unpackIds`). */
+export function serverRefOf(s: BatchServer): ServerRef {
+  const { serverId } = s;
+  return {
+    serverId,
+    serverName: serverNameOf(serverId),
+    subscriptionId: subscriptionOf(serverId),
+    ...(s.expiresOn !== undefined ? { expiresOn: s.expiresOn } : {}),
+    ...(s.behind === true ? { behind: true } : {}),
+  };
+}
+
 export interface ServerRolloverInput {
   /** `ROTATION_SCHEMA_VERSION` of the deployment that started the parent rotation. */
   readonly schemaVersion?: number | undefined;
@@ -223,7 +299,8 @@ export interface RolloutBatchInput {
   readonly key: KeyInfo;
   readonly targetVersion: string;
   readonly subscriptionId: string;
-  readonly servers: readonly ServerRef[];
+  readonly servers: readonly BatchServer[];
+  /** Once per batch: every rollover of the batch gets the same key and settings from here. */
   readonly settings: ServerSettings;
   /** Upper bound on this batch's servers in flight (its share of `maxParallelUpdates`). */
   readonly maxInFlight: number;
@@ -231,8 +308,17 @@ export interface RolloutBatchInput {
   readonly operationSeconds?: number | undefined;
 }
 
+/**
+ * What a batch did: counts for all its servers, details only for the servers that need attention
+ * (failed, or skipped by their rollover: planned to move, left where they are). A batch lists every
+ * server that was not updated or verified, so the rotation knows a batch server it does not see
+ * listed went well (its `ServerVerified` audit record is the per-server proof).
+ */
 export interface RolloutBatchOutput {
-  readonly outcomes: readonly ServerOutcome[];
+  readonly counts: OutcomeCounts;
+  readonly servers: readonly ServerOutcome[];
+  /** Audit records of the batch's rollovers (listed or not) the trail refused after the retries. */
+  readonly auditUndelivered?: number | undefined;
   /** Most servers the batch had in flight at once, and how often ARM throttled it (figures). */
   readonly peakInFlight: number;
   readonly throttled: number;
@@ -265,16 +351,16 @@ export interface RotationProgress {
   readonly onlyServers?: readonly string[] | undefined;
 }
 
-/** Counts for the progress from the servers planned and the outcomes so far. Pure. */
-export function progressCounts(
-  total: number,
-  outcomes: readonly Pick<ServerOutcome, 'outcome'>[],
-): RotationProgress['counts'] {
-  const n = (k: ServerOutcomeKind) => outcomes.filter((o) => o.outcome === k).length;
-  const done = n('updated') + n('verified');
-  const failed = n('failed');
-  const skipped = n('skipped');
-  return { total, done, failed, skipped, remaining: Math.max(0, total - done - failed - skipped) };
+/** Counts for the progress from the servers planned and the counts so far. Pure. */
+export function progressFromCounts(total: number, c: OutcomeCounts): RotationProgress['counts'] {
+  const done = c.updated + c.verified;
+  return {
+    total,
+    done,
+    failed: c.failed,
+    skipped: c.skipped,
+    remaining: Math.max(0, total - done - c.failed - c.skipped),
+  };
 }
 
 /** Reads a custom status back (it crosses the durable boundary as JSON); undefined when it is not one. */
@@ -287,13 +373,28 @@ export function asRotationProgress(v: unknown): RotationProgress | undefined {
   return p as RotationProgress;
 }
 
-/** The orchestration's output: what it did, and what a later run needs (open incidents). */
+/**
+ * The orchestration's output: what it did, and what a later run needs (open incidents). Its size does
+ * not grow with the fleet's healthy servers: they are counted (`counts`), and `servers` lists only the
+ * servers that need attention. Outputs of older deployments (no `outputVersion`) list every server:
+ * read outputs with `rotationOutcomesOf` (shared/domain/outcomes.ts), which takes both.
+ */
 export interface RotationOutput {
+  /** `ROTATION_OUTPUT_VERSION` (2): `counts` plus the servers that need attention. Absent: every server listed. */
+  readonly outputVersion?: number | undefined;
   readonly status: RotationStatus;
   readonly vaultName: string;
   readonly keyName: string;
   readonly targetVersion: string | undefined;
   readonly reasonCode?: string | undefined;
+  /** Every server of the run by outcome; the skipped ones by reason code (opted out, on hold, held back...). */
+  readonly counts?: OutcomeCounts | undefined;
+  /**
+   * The servers that were neither updated nor verified, with their reason, slots and incident: failed
+   * servers, servers that could not be planned, and servers their rollover skipped (planned to move,
+   * left where they were). Servers the plan skipped (opt-out, hold, not Ready...) are only counted, in
+   * `counts.skippedBy`; each has its `ServerSkipped` audit record. Format 1: every server.
+   */
   readonly servers: readonly ServerOutcome[];
   readonly openIncidents: readonly OpenIncident[];
   readonly resolvedIncidents: readonly string[];

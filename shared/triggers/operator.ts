@@ -4,15 +4,15 @@ import type { AuditRecord } from '../domain/audit';
 import { InvalidInputError } from '../domain/errors';
 import { keyRef } from '../domain/keyId';
 import { FUNCTION_NAMES } from '../domain/names';
+import { rotationOutcomesOf, totalOf } from '../domain/outcomes';
 import {
   asRotationProgress,
-  progressCounts,
+  progressFromCounts,
   ROTATION_SCHEMA_VERSION,
   rotationInstanceId,
   type RotationInput,
   type RotationOutput,
   type RotationProgress,
-  type ServerOutcome,
 } from '../domain/rotation';
 import type { AuditTrail } from '../ports/auditTrail';
 import { AzureCallError, NotFoundError } from '../ports/errors';
@@ -213,27 +213,14 @@ export interface RotationSummary {
 
 const ROTATION_ID = /^cmk-rotation:([^:]+):([^:]+)$/;
 
-/** The server outcomes of an output that crossed the durable boundary (entries checked). */
-function outcomesOf(out: Partial<RotationOutput> | null | undefined): ServerOutcome[] {
-  const list: unknown = out?.servers;
-  if (!Array.isArray(list)) return [];
-  return (list as unknown[]).filter(
-    (s): s is ServerOutcome =>
-      typeof s === 'object' &&
-      s !== null &&
-      typeof (s as Partial<ServerOutcome>).serverId === 'string' &&
-      typeof (s as Partial<ServerOutcome>).serverName === 'string' &&
-      typeof (s as Partial<ServerOutcome>).outcome === 'string',
-  );
-}
-
 /** The summary of one instance (its output read defensively: it crossed the durable boundary). */
 export function summarizeRotation(instanceId: string, info: InstanceInfo): RotationSummary | undefined {
   const m = ROTATION_ID.exec(instanceId);
   if (m?.[1] === undefined || m[2] === undefined) return undefined;
   const raw = info.output;
   const out = typeof raw === 'object' && raw !== null ? (raw as Partial<RotationOutput>) : undefined;
-  const servers = outcomesOf(out);
+  // Either format: counts and the servers that need attention, or (older outputs) every server.
+  const { counts, servers } = rotationOutcomesOf(out);
   const running = isActive(info.runtimeStatus);
   return {
     instanceId,
@@ -252,7 +239,7 @@ export function summarizeRotation(instanceId: string, info: InstanceInfo): Rotat
             targetVersion: out.targetVersion,
             reasonCode: out.reasonCode,
             completedAt: out.completedAt,
-            counts: progressCounts(servers.length, servers),
+            counts: progressFromCounts(totalOf(counts), counts),
             failedServers: servers.filter((s) => s.outcome === 'failed').map((s) => s.serverName),
             openIncidents: Array.isArray(out.openIncidents) ? out.openIncidents.length : 0,
           },
@@ -300,8 +287,8 @@ export async function requestServerRetry(
     throw new RetryRefusedError(
       `The rotation of ${vault}/${key} is running; it covers ${server}. Retry after it ends if it fails.`,
     );
-  const out = current.output as Partial<RotationOutput> | null | undefined;
-  const servers = outcomesOf(out);
+  // Either format lists every server that failed or was skipped with a page: the ones a retry is for.
+  const { servers } = rotationOutcomesOf(current.output);
   const named = servers.filter((s) => s.serverName.toLowerCase() === server.toLowerCase());
   if (named.length > 1)
     throw new RetryRefusedError(

@@ -2,6 +2,7 @@ import type { Config } from '../config';
 import { rotationSettings } from '../config';
 import { formatKeyUri, keyRef, tryParseKeyUri } from '../domain/keyId';
 import type { KeyInfo, ServerSnapshot } from '../domain/model';
+import { rotationOutcomesOf } from '../domain/outcomes';
 import { latestVersion, planRollout } from '../domain/plan';
 import {
   daysLeft,
@@ -203,7 +204,7 @@ function backoff(
 ): string | undefined {
   const raw = previous?.output;
   if (previous?.runtimeStatus !== 'Completed' || typeof raw !== 'object' || raw === null) return undefined;
-  const out = raw as { status?: unknown; targetVersion?: unknown; completedAt?: unknown; servers?: unknown };
+  const out = raw as { status?: unknown; targetVersion?: unknown; completedAt?: unknown };
   if (out.status !== 'completedWithFailures' || typeof out.targetVersion !== 'string') return undefined;
   if (out.targetVersion.toLowerCase() !== latestVersion.toLowerCase()) return undefined;
   const at = typeof out.completedAt === 'string' ? Date.parse(out.completedAt) : NaN;
@@ -214,10 +215,11 @@ function backoff(
     runs !== undefined && runs.version.toLowerCase() === latestVersion.toLowerCase() ? runs.count : 1;
   const until = at + sweepRetryBackoffHours(count) * 3_600_000;
   if (now.getTime() >= until) return undefined;
+  // Inaccessible servers failed: listed by name in either output format.
   const wasInaccessible = new Set(
-    (Array.isArray(out.servers) ? (out.servers as { serverId?: unknown; reasonCode?: unknown }[]) : [])
-      .filter((s) => s.reasonCode === 'ServerInaccessible' && typeof s.serverId === 'string')
-      .map((s) => String(s.serverId).toLowerCase()),
+    rotationOutcomesOf(raw)
+      .servers.filter((s) => s.reasonCode === 'ServerInaccessible')
+      .map((s) => s.serverId.toLowerCase()),
   );
   if (servers.some((s) => wasInaccessible.has(s.id.toLowerCase()) && s.state === 'Ready')) return undefined;
   const inUse = new Set(

@@ -3,6 +3,14 @@ import type { AuditRecord } from '../domain/audit';
 import type { Incident, Severity } from '../domain/incident';
 import type { KeyInfo, KeyVersionInfo } from '../domain/model';
 import { FUNCTION_NAMES } from '../domain/names';
+import {
+  addCounts,
+  addOutcome,
+  describeCounts,
+  noOutcomes,
+  ROTATION_OUTPUT_VERSION,
+  type OutcomeCounts,
+} from '../domain/outcomes';
 import { leavesAlone } from '../domain/plan';
 import { preflightKeyVersion } from '../domain/preflight';
 import {
@@ -12,9 +20,15 @@ import {
   incidentKeys,
   KEY_EVENT_SIGNAL,
   nextFailedRuns,
-  progressCounts,
+  progressFromCounts,
   ROTATION_SCHEMA_VERSION,
+  packIds,
+  serverNameOf,
+  serverRefOf,
   signalNeedsRun,
+  subscriptionOf,
+  unpackIds,
+  type BatchServer,
   type KeyEventSignal,
   type OpenIncident,
   type PlannedServer,
@@ -26,7 +40,6 @@ import {
   type RotationProgress,
   type RotationStatus,
   type ServerOutcome,
-  type ServerRef,
   compactKey,
   serverSettings,
 } from '../domain/rotation';
@@ -44,9 +57,24 @@ interface Run {
   /** For the progress (custom status): servers planned, and the outcomes known so far. */
   planned: number;
   targetVersion: string | undefined;
-  sofar: readonly ServerOutcome[];
+  sofar: OutcomeCounts;
+  /** Audit records of the servers' rollovers the trail refused (the batches' sums). */
+  serverAuditUndelivered: number;
   /** Typical duration of ARM's operations in the batches finished so far (canary first): paces the next batches' first polls. */
   operationSeconds: number | undefined;
+}
+
+/**
+ * What the rollout did: counts for every server, details only for those that need attention, and
+ * (in memory only, never in the history) which servers it proved updated or verified: a server handed
+ * to a batch that the batch did not list (a batch lists every other outcome).
+ */
+interface Rolled {
+  readonly counts: OutcomeCounts;
+  readonly listed: readonly ServerOutcome[];
+  /** Lower-case ids. */
+  readonly succeeded: ReadonlySet<string>;
+  readonly canaryFailed: boolean;
 }
 
 type Ended = { readonly ended: RotationOutput };
@@ -74,6 +102,8 @@ export function* keyRotationOrchestrator(
       keyName: input.keyName,
       targetVersion: undefined,
       reasonCode: 'SchemaVersionChanged',
+      outputVersion: ROTATION_OUTPUT_VERSION,
+      counts: noOutcomes(),
       servers: [],
       openIncidents: input.openIncidents,
       resolvedIncidents: [],
@@ -86,7 +116,8 @@ export function* keyRotationOrchestrator(
     opened: [],
     planned: 0,
     targetVersion: undefined,
-    sofar: [],
+    sofar: noOutcomes(),
+    serverAuditUndelivered: 0,
     operationSeconds: undefined,
   };
   log(context, `rotation of ${input.vaultName}/${input.keyName} (${input.reason}, ${input.trigger})`);
@@ -112,7 +143,7 @@ export function* keyRotationOrchestrator(
         reason: message.slice(0, 500),
       }),
     );
-    yield* pageUndeliveredAudit(run, []);
+    yield* pageUndeliveredAudit(run);
     return output(run, { status: 'stopped', targetVersion: undefined, reasonCode: 'UnexpectedError' });
   }
 }
@@ -136,9 +167,9 @@ function* rotate(run: Run): Generator<Task, RotationOutput, unknown> {
   const preflight = yield* preflightTarget(run, latest, expiry.paged);
   if (ended(preflight)) return preflight.ended;
 
-  const outcomes = yield* rollOut(run, key, latest, plan);
-  yield* pageServersLeftOnExpiringVersions(run, key, latest, plan, outcomes);
-  return yield* finish(run, latest, outcomes);
+  const rolled = yield* rollOut(run, key, latest, plan);
+  yield* pageServersLeftOnExpiringVersions(run, key, latest, plan, rolled);
+  return yield* finish(run, latest, rolled);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -151,7 +182,7 @@ function progress(
   extra: {
     wave?: RotationProgress['wave'];
     current?: readonly string[];
-    outcomes?: readonly ServerOutcome[];
+    counts?: OutcomeCounts;
   } = {},
 ): void {
   const status: RotationProgress = {
@@ -159,7 +190,7 @@ function progress(
     trigger: run.input.trigger,
     targetVersion: run.targetVersion,
     wave: extra.wave,
-    counts: progressCounts(run.planned, extra.outcomes ?? run.sofar),
+    counts: progressFromCounts(run.planned, extra.counts ?? run.sofar),
     current: (extra.current ?? []).slice(0, 20),
     onlyServers: run.input.onlyServers,
   };
@@ -204,10 +235,12 @@ function output(
   o: Pick<RotationOutput, 'status' | 'targetVersion'> & Partial<RotationOutput>,
 ): RotationOutput {
   const failedRuns = nextFailedRuns(run.input.failedRuns, o.status, o.targetVersion);
-  const auditUndelivered = undeliveredTotal(run, o.servers ?? []);
+  const auditUndelivered = undeliveredTotal(run);
   return {
+    outputVersion: ROTATION_OUTPUT_VERSION,
     vaultName: run.input.vaultName,
     keyName: run.input.keyName,
+    counts: noOutcomes(),
     servers: [],
     openIncidents: mergeIncidents(run.input.openIncidents, run.opened),
     resolvedIncidents: [],
@@ -219,8 +252,8 @@ function output(
 }
 
 /** Audit records of this run and of its servers' rollovers that the trail refused after the retries. */
-function undeliveredTotal(run: Run, servers: readonly ServerOutcome[]): number {
-  return servers.reduce((n, s) => n + (s.auditUndelivered ?? 0), undeliveredAudit(run.context));
+function undeliveredTotal(run: Run): number {
+  return undeliveredAudit(run.context) + run.serverAuditUndelivered;
 }
 
 /**
@@ -228,8 +261,8 @@ function undeliveredTotal(run: Run, servers: readonly ServerOutcome[]): number {
  * the operators' record, a gap in it is theirs to know) with where the run's own account is, and the
  * count goes into the output (`auditUndelivered`). A later run whose records all arrive resolves it.
  */
-function* pageUndeliveredAudit(run: Run, servers: readonly ServerOutcome[]): Generator<Task, void, unknown> {
-  const count = undeliveredTotal(run, servers);
+function* pageUndeliveredAudit(run: Run): Generator<Task, void, unknown> {
+  const count = undeliveredTotal(run);
   if (count === 0) return;
   const { input } = run;
   yield* page(
@@ -293,7 +326,7 @@ function* stop(
       toVersion: target,
     }),
   ]);
-  yield* pageUndeliveredAudit(run, []);
+  yield* pageUndeliveredAudit(run);
   if (next !== undefined) continueWith(run, next, mergeIncidents(run.input.openIncidents, run.opened));
   return { ended: output(run, { status: 'stopped', targetVersion: target, reasonCode: code }) };
 }
@@ -416,7 +449,8 @@ function* discoverAndPlan(
       details: { discovered: String(plan.value.discovered), planned: String(plan.value.servers.length) },
     }),
   ]);
-  return plan.value;
+  // The activity front-codes the ids (its output is in this history once per server): whole again here.
+  return { ...plan.value, servers: unpackIds(plan.value.servers) };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -558,16 +592,22 @@ function* rollOut(
   key: KeyInfo,
   latest: KeyVersionInfo,
   plan: PlanRolloutOutput,
-): Generator<Task, ServerOutcome[], unknown> {
+): Generator<Task, Rolled, unknown> {
   const { input, context } = run;
-  const outcomes: ServerOutcome[] = [];
+  const listed: ServerOutcome[] = [];
+  let counts = noOutcomes();
   // Servers that could not be planned: skipped, audited and paged once each; the others proceed.
-  for (const u of plan.unplannable) outcomes.push(yield* unplannableServer(run, u, latest.version));
+  for (const u of plan.unplannable) {
+    const o = yield* unplannableServer(run, u, latest.version);
+    listed.push(o);
+    counts = addOutcome(counts, o.outcome, o.reasonCode);
+  }
 
   // Inaccessible servers go through their rollover too: it pages the documented recovery.
   const inaccessible = (s: PlannedServer) =>
     s.state?.toLowerCase() === 'inaccessible' && s.slots.every((x) => !leavesAlone(x.decision));
   const skipped = plan.servers.filter((s) => s.action === 'skip' && !inaccessible(s));
+  const skipCode = (s: PlannedServer): string => s.slots[0]?.decision ?? 'skip';
   yield* recordAudit(
     context,
     skipped.map((s) =>
@@ -576,54 +616,45 @@ function* rollOut(
         outcome: 'skipped',
         toVersion: latest.version,
         serverId: s.serverId,
-        subscriptionId: s.subscriptionId,
-        reasonCode: s.slots[0]?.decision ?? 'skip',
-        reason: s.slots.map((x) => `${x.slot}: ${x.reason}`).join('; '),
+        subscriptionId: subscriptionOf(s.serverId),
+        reasonCode: skipCode(s),
+        reason: s.slots.map((x) => `${x.slot}: ${x.reason ?? x.decision}`).join('; '),
       }),
     ),
   );
-  outcomes.push(
-    ...skipped.map((s) => ({
-      serverId: s.serverId,
-      serverName: s.serverName,
-      subscriptionId: s.subscriptionId,
-      outcome: 'skipped' as const,
-      slots: s.slots.map((x) => ({ slot: x.slot, from: x.version, to: x.version })),
-      reasonCode: s.slots[0]?.decision ?? 'skip',
-      reason: s.slots.map((x) => x.reason).join('; '),
-    })),
-  );
+  // Skipped by the plan (opt-out, hold, not Ready, ahead...): counted by reason code, not listed; each
+  // has the ServerSkipped record above.
+  for (const s of skipped) counts = addOutcome(counts, 'skipped', skipCode(s));
   const actionable = plan.servers.filter((s) => s.action !== 'skip' || inaccessible(s));
   const canary = actionable.filter((s) => s.ring === 'canary');
   const rest = actionable.filter((s) => s.ring !== 'canary');
-  const ref = (server: PlannedServer): ServerRef => ({
-    serverId: server.serverId,
-    serverName: server.serverName,
-    subscriptionId: server.subscriptionId,
-    expiresOn: oldestExpiry(key, server),
-    behind: server.action === 'update',
-  });
-  run.sofar = outcomes;
-  const canaryOutcomes = yield* rolloutInBatches(run, key, latest.version, canary.map(ref), 'canary');
-  outcomes.push(...canaryOutcomes);
+  // Only what the rollover cannot re-read: the deadline its page names, and whether it was behind.
+  const ref = (server: PlannedServer): BatchServer => {
+    const expiresOn = oldestExpiry(key, server);
+    return {
+      serverId: server.serverId,
+      ...(expiresOn !== undefined ? { expiresOn } : {}),
+      ...(server.action === 'update' ? { behind: true as const } : {}),
+    };
+  };
+  run.sofar = counts;
+  const canaryRun = yield* rolloutInBatches(run, key, latest.version, canary.map(ref), 'canary');
+  counts = addCounts(counts, canaryRun.counts);
+  listed.push(...canaryRun.servers);
   // A canary that was already Inaccessible never tried the new version: it proves nothing either way.
-  if (canaryOutcomes.some((o) => o.outcome === 'failed' && o.reasonCode !== 'ServerInaccessible')) {
-    const held = rest.map((s) => ({
-      serverId: s.serverId,
-      serverName: s.serverName,
-      subscriptionId: s.subscriptionId,
-      outcome: 'skipped' as const,
-      slots: [],
-      reasonCode: 'CanaryFailed',
-      reason: 'held back: a canary server failed',
-    }));
-    outcomes.push(...held);
+  const canaryFailed = canaryRun.servers.some(
+    (o) => o.outcome === 'failed' && o.reasonCode !== 'ServerInaccessible',
+  );
+  if (canaryFailed) {
+    // Held back: counted (skipped, CanaryFailed), not listed; the page below names how many.
+    counts = addOutcome(counts, 'skipped', 'CanaryFailed', rest.length);
+    run.sofar = counts;
     yield* page(
       run,
       rotationIncident(
         run,
         'CanaryFailed',
-        `CMK rotation of ${input.keyName} to ${latest.version} stopped after the canary ring: ${held.length} server(s) held back`,
+        `CMK rotation of ${input.keyName} to ${latest.version} stopped after the canary ring: ${rest.length} server(s) held back`,
         `Fix the failed canary server (see its own page), then re-run the rotation.`,
         'error',
       ),
@@ -633,14 +664,18 @@ function* rollOut(
         outcome: 'skipped',
         toVersion: latest.version,
         reasonCode: 'CanaryFailed',
-        reason: `${held.length} server(s) held back after a canary failure`,
+        reason: `${rest.length} server(s) held back after a canary failure`,
       }),
     );
   } else {
-    outcomes.push(...(yield* rolloutInBatches(run, key, latest.version, rest.map(ref), 'rollout')));
+    run.sofar = counts;
+    const restRun = yield* rolloutInBatches(run, key, latest.version, rest.map(ref), 'rollout');
+    counts = addCounts(counts, restRun.counts);
+    listed.push(...restRun.servers);
+    for (const id of restRun.succeeded) canaryRun.succeeded.add(id);
   }
-  for (const o of outcomes) if (o.incident !== undefined) run.opened.push(o.incident);
-  return outcomes;
+  for (const o of listed) if (o.incident !== undefined) run.opened.push(o.incident);
+  return { counts, listed, succeeded: canaryRun.succeeded, canaryFailed };
 }
 
 /** A server discovery found but could not plan: `InvalidConfiguration`, audited and paged once. */
@@ -712,13 +747,13 @@ function* rolloutInBatches(
   run: Run,
   key: KeyInfo,
   targetVersion: string,
-  servers: readonly ServerRef[],
+  servers: readonly BatchServer[],
   phase: 'canary' | 'rollout',
-): Generator<Task, ServerOutcome[], unknown> {
+): Generator<Task, { counts: OutcomeCounts; servers: ServerOutcome[]; succeeded: Set<string> }, unknown> {
   const { context, input } = run;
-  const lanes = new Map<string, ServerRef[][]>();
+  const lanes = new Map<string, BatchServer[][]>();
   for (const s of servers) {
-    const sub = s.subscriptionId.toLowerCase();
+    const sub = subscriptionOf(s.serverId).toLowerCase();
     const lane = lanes.get(sub) ?? [];
     const last = lane[lane.length - 1];
     if (last !== undefined && last.length < ROLLOUT_BATCH_SIZE) last.push(s);
@@ -727,19 +762,21 @@ function* rolloutInBatches(
   }
   const compact = compactKey(key);
   const settings = serverSettings(input.settings);
-  const batchInput = (sub: string, batch: ServerRef[], share: number): RolloutBatchInput => ({
+  const batchInput = (sub: string, batch: BatchServer[], share: number): RolloutBatchInput => ({
     schemaVersion: ROTATION_SCHEMA_VERSION,
     correlationId: context.df.instanceId,
     trigger: input.trigger,
     key: compact,
     targetVersion,
     subscriptionId: sub,
-    servers: batch,
+    // Per server only the end of its id (front-coded), its deadline, whether it is behind; the key
+    // and the settings once per batch.
+    servers: packIds(batch),
     settings,
     maxInFlight: Math.max(1, Math.ceil(input.settings.maxParallelUpdates / share)),
     ...(run.operationSeconds !== undefined ? { operationSeconds: run.operationSeconds } : {}),
   });
-  let running: { readonly sub: string; readonly batch: ServerRef[]; readonly task: Task }[] = [];
+  let running: { readonly sub: string; readonly batch: BatchServer[]; readonly task: Task }[] = [];
   const started: Task[] = [];
   const start = (sub: string): void => {
     const lane = lanes.get(sub) ?? [];
@@ -756,7 +793,9 @@ function* rolloutInBatches(
     started.push(task);
   };
   for (const sub of lanes.keys()) for (let i = 0; i < BATCHES_PER_SUBSCRIPTION; i++) start(sub);
-  const outcomes: ServerOutcome[] = [];
+  let counts = noOutcomes();
+  const listed: ServerOutcome[] = [];
+  const succeeded = new Set<string>();
   // Progress for the operator API and the status page: batch i of n (the "wave") and the servers of
   // the batches in flight (at most 20 names: custom status stays small).
   const batches = [...lanes.values()].reduce((n, lane) => n + lane.length, running.length);
@@ -764,8 +803,8 @@ function* rolloutInBatches(
   const report = (): void =>
     progress(run, phase, {
       wave: { index: Math.min(batches, batchesDone + 1), of: batches },
-      current: running.flatMap((r) => r.batch.map((s) => s.serverName)),
-      outcomes: [...run.sofar, ...outcomes],
+      current: running.flatMap((r) => r.batch.slice(0, 20).map((s) => serverNameOf(s.serverId))),
+      counts: addCounts(run.sofar, counts),
     });
   report();
   const rollout = {
@@ -792,20 +831,32 @@ function* rolloutInBatches(
     for (const done of finished) {
       if (!done.task.isFaulted) {
         const out = done.task.result as RolloutBatchOutput;
-        outcomes.push(...out.outcomes);
+        counts = addCounts(counts, out.counts);
+        listed.push(...out.servers);
+        run.serverAuditUndelivered += out.auditUndelivered ?? 0;
         run.operationSeconds = out.operationSeconds ?? run.operationSeconds;
+        // A batch lists every server it did not update or verify: when its counts add up, a server of
+        // it that is not listed went well (kept in memory only, for the incidents it proves fixed).
+        if (out.counts.updated + out.counts.verified + out.servers.length === done.batch.length) {
+          const notWell = new Set(out.servers.map((o) => o.serverId.toLowerCase()));
+          for (const s of done.batch)
+            if (!notWell.has(s.serverId.toLowerCase())) succeeded.add(s.serverId.toLowerCase());
+        } else log(context, `batch output of ${done.batch.length} server(s) does not add up: none proven`);
       }
       // A batch never throws; should one still fail (a host fault), each of its servers is recorded
       // and paged as failed: what it did is unknown, and the next run re-reads them all.
       else
-        for (const s of done.batch)
-          outcomes.push(yield* subOrchestrationFailed(context, rollout, s, done.task.result));
+        for (const s of done.batch) {
+          const failed = yield* subOrchestrationFailed(context, rollout, serverRefOf(s), done.task.result);
+          listed.push(failed);
+          counts = addOutcome(counts, failed.outcome, failed.reasonCode);
+        }
       start(done.sub);
     }
     batchesDone += finished.length;
     if (finished.length > 0) report();
   }
-  return outcomes;
+  return { counts, servers: listed, succeeded };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -816,12 +867,10 @@ function* pageServersLeftOnExpiringVersions(
   key: KeyInfo,
   latest: KeyVersionInfo,
   plan: PlanRolloutOutput,
-  outcomes: readonly ServerOutcome[],
+  rolled: Rolled,
 ): Generator<Task, void, unknown> {
-  const left = plan.servers.filter((s) => {
-    const o = outcomes.find((x) => x.serverId === s.serverId);
-    return o === undefined || o.outcome === 'failed' || o.outcome === 'skipped';
-  });
+  // Left on their version: every planned server the rollout did not prove updated or verified.
+  const left = plan.servers.filter((s) => !rolled.succeeded.has(s.serverId.toLowerCase()));
   for (const v of key.versions) {
     if (v.version.toLowerCase() === latest.version.toLowerCase()) continue;
     const days = daysLeft(v.expiresOn, run.now);
@@ -848,13 +897,10 @@ function* pageServersLeftOnExpiringVersions(
 // ---------------------------------------------------------------------------------------------
 // 7. Finish: a newer version or a waiting request continues as new; else resolve what is fixed.
 
-function* finish(
-  run: Run,
-  latest: KeyVersionInfo,
-  outcomes: ServerOutcome[],
-): Generator<Task, RotationOutput, unknown> {
+function* finish(run: Run, latest: KeyVersionInfo, rolled: Rolled): Generator<Task, RotationOutput, unknown> {
   const { input, context } = run;
-  run.sofar = outcomes;
+  const { counts, listed } = rolled;
+  run.sofar = counts;
   progress(run, 'finishing');
   const open = mergeIncidents(input.openIncidents, run.opened);
   const reread = yield* callStep(context, 'readKey', { vaultUrl: input.vaultUrl, keyName: input.keyName });
@@ -880,12 +926,13 @@ function* finish(
           newer !== undefined ? `superseded by ${newer}` : `${next.reason} request ${next.trigger} runs next`,
       }),
     ]);
-    yield* pageUndeliveredAudit(run, outcomes);
+    yield* pageUndeliveredAudit(run);
     continueWith(run, next, mergeIncidents(open, run.opened));
     return output(run, {
-      status: outcomes.some(isFailure) ? 'completedWithFailures' : 'completed',
+      status: listed.some(isFailure) ? 'completedWithFailures' : 'completed',
       targetVersion: latest.version,
-      servers: outcomes,
+      counts,
+      servers: listed,
       openIncidents: open,
     });
   }
@@ -895,8 +942,8 @@ function* finish(
   const fixed = input.openIncidents.filter(
     (i) =>
       inScope(i, input.onlyServers) &&
-      isFixed(i, outcomes, run.opened) &&
-      !(i.dedupKey === auditGap && undeliveredTotal(run, outcomes) > 0),
+      isFixed(i, rolled.succeeded, run.opened) &&
+      !(i.dedupKey === auditGap && undeliveredTotal(run) > 0),
   );
   if (fixed.length > 0)
     yield* callStep(context, 'resolvePages', {
@@ -905,25 +952,26 @@ function* finish(
       audit: record(run, { step: 'PageResolved', outcome: 'success', toVersion: latest.version }),
     });
   const stillOpen = open.filter((i) => !fixed.some((f) => f.dedupKey === i.dedupKey));
-  const canaryFailed = outcomes.some((o) => o.reasonCode === 'CanaryFailed');
+  const { canaryFailed } = rolled;
   const status: RotationStatus =
-    outcomes.some(isFailure) || canaryFailed ? 'completedWithFailures' : 'completed';
+    listed.some(isFailure) || canaryFailed ? 'completedWithFailures' : 'completed';
   yield* recordAudit(context, [
     record(run, {
       step: 'RotationCompleted',
       outcome: status === 'completed' ? 'success' : 'failure',
       toVersion: latest.version,
       reasonCode: status === 'completed' ? undefined : canaryFailed ? 'CanaryFailed' : 'ServerFailures',
-      reason: summarizeOutcomes(outcomes),
+      reason: describeCounts(counts),
       durationMs: context.df.currentUtcDateTime.getTime() - Date.parse(run.now),
     }),
   ]);
-  yield* pageUndeliveredAudit(run, outcomes);
-  log(context, `rotation of ${input.keyName} to ${latest.version}: ${summarizeOutcomes(outcomes)}`);
+  yield* pageUndeliveredAudit(run);
+  log(context, `rotation of ${input.keyName} to ${latest.version}: ${describeCounts(counts)}`);
   return output(run, {
     status,
     targetVersion: latest.version,
-    servers: outcomes,
+    counts,
+    servers: listed,
     openIncidents: mergeIncidents(stillOpen, run.opened),
     resolvedIncidents: fixed.map((f) => f.dedupKey),
   });
@@ -963,7 +1011,7 @@ function expiryIncident(
 ): Incident {
   const { input } = run;
   const expired = days !== undefined && days < 0;
-  const names = servers.map((s) => s.serverName);
+  const names = servers.map((s) => serverNameOf(s.serverId));
   const shown = names.slice(0, 20).join(', ') + (names.length > 20 ? ` and ${names.length - 20} more` : '');
   const restore = `Restore access to ${key.name}/${version.version} first: extend its expiry date (or re-enable / recover it) in ${input.vaultName}; wait until the servers listed are Ready again (up to about an hour); then the rotator moves them to ${newest ? 'a new version (create one: "Rotate now")' : 'the newest version'} on its next run (sweep, event, or POST /api/rotations/${input.vaultName}/${input.keyName}). A new version alone does not help: an Inaccessible server refuses a new key until its current one is usable again.`;
   return {
@@ -1007,23 +1055,13 @@ function inScope(i: OpenIncident, only: readonly string[] | undefined): boolean 
  * An incident from an earlier run is fixed when this run, which re-examined everything for the key,
  * did not raise it again and, for a server, proved the server works now.
  */
-function isFixed(
-  i: OpenIncident,
-  outcomes: readonly ServerOutcome[],
-  opened: readonly OpenIncident[],
-): boolean {
+function isFixed(i: OpenIncident, succeeded: ReadonlySet<string>, opened: readonly OpenIncident[]): boolean {
   if (opened.some((o) => o.dedupKey === i.dedupKey)) return false;
   if (i.kind !== 'server') return true;
-  const o = outcomes.find((x) => x.serverId.toLowerCase() === i.serverId?.toLowerCase());
-  return o !== undefined && (o.outcome === 'updated' || o.outcome === 'verified');
+  return i.serverId !== undefined && succeeded.has(i.serverId.toLowerCase());
 }
 
 function summarizePlan(servers: readonly PlannedServer[], unplannable: readonly UnplannableServer[]): string {
   const count = (a: string) => servers.filter((s) => s.action === a).length;
   return `${count('update')} to update, ${count('verify')} to verify, ${count('skip')} skipped, ${unplannable.length} unplannable, ${servers.filter((s) => s.ring === 'canary').length} in the canary ring`;
-}
-
-function summarizeOutcomes(outcomes: readonly ServerOutcome[]): string {
-  const count = (k: ServerOutcome['outcome']) => outcomes.filter((o) => o.outcome === k).length;
-  return `${count('updated')} updated, ${count('verified')} verified, ${count('failed')} failed, ${count('skipped')} skipped`;
 }

@@ -1,14 +1,18 @@
 import type { OrchestrationContext, Task } from 'durable-functions';
 import { FUNCTION_NAMES } from '../domain/names';
+import { addOutcome, countOutcomes, noOutcomes, succeeded, type OutcomeCounts } from '../domain/outcomes';
 import {
   incidentKeys,
   ROTATION_SCHEMA_VERSION,
+  type BatchServer,
   type OpenIncident,
   type RolloutBatchOutput,
   type ServerOutcome,
   type ServerRef,
   type ServerRolloverInput,
+  serverRefOf,
   serverRolloverInstanceId,
+  unpackIds,
 } from '../domain/rotation';
 import {
   addOperationSample,
@@ -36,25 +40,25 @@ export interface RolloutContext {
  * run at once follows ARM's remaining quota as the finished servers report it (`nextWindow`),
  * bounded by the batch's share of `CMK_MAX_PARALLEL_UPDATES`; a 429 halves the window and pauses
  * new starts for its `Retry-After`. Its history grows with its own servers only, never the fleet's.
+ * Its output (the rotation's history) counts the servers that went well and lists only the others.
  */
 export function* rolloutBatchOrchestrator(
   context: OrchestrationContext,
 ): Generator<Task, RolloutBatchOutput, unknown> {
   const input = inputOf(context, 'rolloutBatch');
-  if (input.schemaVersion !== ROTATION_SCHEMA_VERSION)
-    return {
-      outcomes: input.servers.map((s) => ({
-        serverId: s.serverId,
-        serverName: s.serverName,
-        subscriptionId: s.subscriptionId,
-        outcome: 'skipped',
-        slots: [],
-        reasonCode: 'SchemaVersionChanged',
-        reason: 'started by another deployment; the next run of the key handles this server',
-      })),
-      peakInFlight: 0,
-      throttled: 0,
-    };
+  // Whole ids again (front-coded in the input; an older input has them whole).
+  const servers = unpackIds(input.servers);
+  if (input.schemaVersion !== ROTATION_SCHEMA_VERSION) {
+    // Started by another deployment (its servers may be in another form: only the id is read).
+    const skipped = servers.map((s) => ({
+      ...serverRefOf({ serverId: s.serverId }),
+      outcome: 'skipped' as const,
+      slots: [],
+      reasonCode: 'SchemaVersionChanged',
+      reason: 'started by another deployment; the next run of the key handles this server',
+    }));
+    return { counts: countOutcomes(skipped), servers: skipped, peakInFlight: 0, throttled: 0 };
+  }
   const cap = Math.max(1, input.maxInFlight);
   const tickMs = Math.max(1, input.settings.pollIntervalSeconds) * 1000;
   const rollout: RolloutContext = {
@@ -85,7 +89,11 @@ export function* rolloutBatchOrchestrator(
   let peakInFlight = 0;
   let throttled = 0;
   let inFlight: { readonly server: ServerRef; readonly task: Task }[] = [];
-  const outcomes: ServerOutcome[] = [];
+  // Servers that went well are counted only (each has its own ServerVerified audit record); the
+  // others are listed with their details.
+  let counts: OutcomeCounts = noOutcomes();
+  const listed: ServerOutcome[] = [];
+  let auditUndelivered = 0;
   for (;;) {
     // What finished since the last look (in start order: replay sees the same order).
     const finished = inFlight.filter((f) => f.task.isCompleted || f.task.isFaulted);
@@ -94,9 +102,11 @@ export function* rolloutBatchOrchestrator(
       const outcome = done.task.isFaulted
         ? yield* subOrchestrationFailed(context, rollout, done.server, done.task.result)
         : (done.task.result as ServerOutcome);
+      counts = addOutcome(counts, outcome.outcome, outcome.reasonCode);
+      auditUndelivered += outcome.auditUndelivered ?? 0;
       // The quota reading and the duration pace this batch only; the rotation's output carries neither.
       const { armQuota: _quota, operationSeconds, ...kept } = outcome;
-      outcomes.push(kept);
+      if (!succeeded(outcome)) listed.push(kept);
       samples = addOperationSample(samples, operationSeconds);
       if (outcome.armQuota?.retryAfterSeconds !== undefined) throttled++;
       window = nextWindow(
@@ -107,11 +117,11 @@ export function* rolloutBatchOrchestrator(
         context.df.currentUtcDateTime.getTime(),
       );
     }
-    if (next >= input.servers.length && inFlight.length === 0) break;
+    if (next >= servers.length && inFlight.length === 0) break;
     const now = context.df.currentUtcDateTime.getTime();
     const started: Task[] = [];
-    while (next < input.servers.length && inFlight.length < window.size && now >= window.holdUntil) {
-      const server = input.servers[next] as ServerRef;
+    while (next < servers.length && inFlight.length < window.size && now >= window.holdUntil) {
+      const server = serverRefOf(servers[next] as BatchServer);
       const task = context.df.callSubOrchestrator(
         FUNCTION_NAMES.serverRollover,
         childInput(server),
@@ -133,11 +143,13 @@ export function* rolloutBatchOrchestrator(
   }
   log(
     context,
-    `batch of ${input.servers.length} server(s) in ${input.subscriptionId}: peak ${peakInFlight} in flight, ${throttled} throttled`,
+    `batch of ${servers.length} server(s) in ${input.subscriptionId}: peak ${peakInFlight} in flight, ${throttled} throttled`,
   );
   const operationSeconds = typicalOperationSeconds(samples);
   return {
-    outcomes,
+    counts,
+    servers: listed,
+    ...(auditUndelivered > 0 ? { auditUndelivered } : {}),
     peakInFlight,
     throttled,
     ...(operationSeconds !== undefined ? { operationSeconds } : {}),

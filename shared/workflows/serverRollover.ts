@@ -365,6 +365,9 @@ function* verified(r: Rollover, kind: 'updated' | 'verified'): Generator<Task, S
         kind === 'updated'
           ? 'Ready, key status Valid, on the target version'
           : 'Ready, key status Valid (no change needed)',
+      // The rotation's output only counts the servers that went well: this record is the proof per
+      // server, so it says which (customDimensions["detail.outcome"]).
+      details: { outcome: kind },
       durationMs: now(r) - r.started,
     },
   ]);

@@ -6,6 +6,7 @@ import { customEventsOf } from '../../local/azure/capture';
 import type { FaultRule } from '../../local/azure/faults';
 import type { FleetFile } from '../../local/azure/fleet';
 import { InstanceStore } from '../../local/host/durable/store';
+import { serverResults } from '../../local/results';
 import type { RotationOutput } from '../../shared/domain/rotation';
 import type { HostProcess } from '../support/hostProcess';
 import { startHarness, waitFor } from '../support/localAzure';
@@ -164,8 +165,12 @@ export async function runChaos(
       if (ELIGIBLE.includes(name) && de?.primaryKeyURI?.endsWith(`/${v3}`) !== true)
         problems.push(`${name} is on ${de?.primaryKeyURI ?? '?'}, not ${v3}`);
     }
+    const results =
+      output === undefined
+        ? []
+        : serverResults(output, customEventsOf(h.azure.captures.telemetry), INSTANCE_ID);
     for (const name of ELIGIBLE) {
-      const o = output?.servers.find((s) => s.serverName === name);
+      const o = results.find((s) => s.name === name);
       if (o?.outcome !== 'updated' && o?.outcome !== 'verified')
         problems.push(`${name}: ${o?.outcome ?? 'missing'} ${o?.reasonCode ?? ''}`);
     }

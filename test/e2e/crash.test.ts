@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KeyClient } from '@azure/keyvault-keys';
 import { customEventsOf } from '../../local/azure/capture';
+import { serverResults } from '../../local/results';
 import type { RotationOutput } from '../../shared/domain/rotation';
 import type { HostProcess } from '../support/hostProcess';
 import { startHarness, waitFor, type Harness } from '../support/localAzure';
@@ -71,8 +72,8 @@ describe('a crash of the host mid-rollout', () => {
       60_000,
     );
     expect(output.targetVersion).toBe(v3);
-    for (const name of ELIGIBLE)
-      expect(output.servers.find((s) => s.serverName === name)?.outcome).toBe('updated');
+    const results = serverResults(output, audit(), INSTANCE_ID);
+    for (const name of ELIGIBLE) expect(results.find((s) => s.name === name)?.outcome).toBe('updated');
 
     // PATCHes ARM accepted (202). A re-run PATCH that finds the first one still running gets 409
     // (ServerBusy) and is retried: refused requests change nothing and are not counted.

@@ -24,7 +24,17 @@ describe('the product end to end: Key Vault events through local/host and local/
     const out = await p.completed(v3);
 
     expect(out.status).toBe('completedWithFailures');
-    const byName = Object.fromEntries(out.servers.map((s) => [s.serverName, s]));
+    // The output counts every server and lists only the one that needs attention; the audit trail
+    // proves each of the others.
+    expect(out.counts).toEqual({
+      updated: 3,
+      verified: 1,
+      failed: 1,
+      skipped: 1,
+      skippedBy: { excluded: 1 },
+    });
+    expect(out.servers.map((s) => s.serverName)).toEqual(['pg-reporting']);
+    const byName = Object.fromEntries((await p.results(out)).map((s) => [s.name, s]));
     for (const name of ELIGIBLE) expect(byName[name]?.outcome).toBe('updated');
     expect(byName['pg-analytics']?.outcome).toBe('verified');
     expect(byName['pg-legacy-erp']).toMatchObject({ outcome: 'skipped', reasonCode: 'excluded' });
@@ -173,7 +183,8 @@ describe('the product end to end: Key Vault events through local/host and local/
       return o?.resolvedIncidents.length === 1 ? o : undefined;
     });
     expect(out.resolvedIncidents).toEqual([dedupKey]);
-    expect(out.servers.find((s) => s.serverName === 'pg-reporting')?.outcome).toBe('updated');
+    expect(out.servers).toEqual([]);
+    expect((await p.results(out)).find((s) => s.name === 'pg-reporting')?.outcome).toBe('updated');
     expect((await p.incidents())[dedupKey ?? '']?.status).toBe('resolved');
     expect((await p.primaryVersions())['pg-reporting']).toBe(v3);
     // Servers already on the new version are only verified the second time.

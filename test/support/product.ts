@@ -12,6 +12,7 @@ import type { FleetFile } from '../../local/azure/fleet';
 import { loopbackClientOptions } from '../../local/azure/seam';
 import type { LocalAzure } from '../../local/azure/server';
 import { localAppSettings } from '../../local/app';
+import { serverResults, type ServerResult } from '../../local/results';
 import { readyLine, startHost, type HostProcess, type LocalReady } from './hostProcess';
 import { httpsJson } from './https';
 import { waitFor } from './localAzure';
@@ -62,6 +63,11 @@ export interface Product {
   /** The PATCHed primary key version of each server, as ARM returns it now. */
   primaryVersions(): Promise<Record<string, string | undefined>>;
   instance(): Promise<{ runtimeStatus: string; output: RotationOutput | undefined } | undefined>;
+  /**
+   * Every server's result in the key's rotation: the output lists those that need attention, the
+   * audit trail proves the others (`serverResults`, local/results.ts).
+   */
+  results(output: RotationOutput): Promise<ServerResult[]>;
   /** Waits for the key's rotation to complete; optionally until its output targets `version`. */
   completed(version?: string, timeoutMs?: number): Promise<RotationOutput>;
   logs(): string;
@@ -122,6 +128,8 @@ export async function startProduct(
     functions: ready.functions,
     admin,
     audit: async () => customEventsOf(await admin<TelemetryItem[]>('telemetry')),
+    results: async (output) =>
+      serverResults(output, customEventsOf(await admin<TelemetryItem[]>('telemetry')), INSTANCE_ID),
     incidents: async () => {
       const pages = await admin<{
         incidents: Record<string, { status: string; severity: string; summary: string }>;

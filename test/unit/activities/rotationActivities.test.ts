@@ -12,6 +12,7 @@ import type {
   ServerSnapshot,
 } from '../../../shared/domain/model';
 import { PlanInputError } from '../../../shared/domain/plan';
+import { serverNameOf, unpackIds } from '../../../shared/domain/rotation';
 import type { ArmQuota } from '../../../shared/domain/throughput';
 import { NotFoundError, ThrottledError, TransientError } from '../../../shared/ports/errors';
 import type { KeyVaultKeys } from '../../../shared/ports/keyVaultKeys';
@@ -337,7 +338,7 @@ describe('planRollout plans server by server', () => {
     });
     const { steps } = setup([good, bad]);
     const out = await steps.planRollout(input);
-    expect(out.servers.map((s) => [s.serverName, s.action])).toEqual([['pg-good', 'update']]);
+    expect(out.servers.map((s) => [serverNameOf(s.serverId), s.action])).toEqual([['pg-good', 'update']]);
     expect(out.unplannable).toEqual([
       expect.objectContaining({ serverId: bad.id, serverName: 'pg-bad', code: 'InvalidConfiguration' }),
     ]);
@@ -352,6 +353,20 @@ describe('planRollout plans server by server', () => {
       expect.objectContaining({ serverId: idOf('pg-weird'), serverName: 'pg-weird', subscriptionId: SUB }),
     ]);
     expect(out.servers).toHaveLength(1);
+  });
+
+  it('answers the compact plan: ids front-coded, no name or subscription, a reason only for a skipped server', async () => {
+    const optedOut = server('pg-c', { tags: { 'cmk-rotation-optout': 'true' } });
+    const { steps } = setup([server('pg-a'), server('pg-b'), optedOut]);
+    const out = await steps.planRollout(input);
+    expect(unpackIds(out.servers).map((s) => s.serverId)).toEqual([idOf('pg-a'), idOf('pg-b'), optedOut.id]);
+    expect(out.servers[1]).toMatchObject({ serverId: 'b', shared: idOf('pg-').length });
+    for (const s of out.servers) expect(s).not.toHaveProperty('serverName');
+    expect(out.servers.map((s) => s.slots.map((x) => x.reason !== undefined))).toEqual([
+      [false],
+      [false],
+      [true],
+    ]);
   });
 
   it('a target that is not a version of the key fails the whole step, permanently', async () => {

@@ -1,6 +1,9 @@
 import {
   failedRunsOf,
   nextFailedRuns,
+  packIds,
+  serverRefOf,
+  unpackIds,
   sweepRetryBackoffHours,
   MAX_DEDUP_KEY,
   MAX_INSTANCE_ID,
@@ -183,5 +186,54 @@ describe("the sweep's retry backoff for a key whose runs keep failing for a vers
     ['text', undefined],
   ])('reads the count from a previous output %j', (output, expected) => {
     expect(failedRunsOf(output)).toEqual(expected);
+  });
+});
+
+describe('server ids front-coded where they enter the rotation history once per server (the plan, a batch)', () => {
+  const SUB = '6f1c2b9e-3d4a-4e8b-9a1f-0c2d3e4f5a6b';
+  const id = (rg: string, name: string, sub = SUB) =>
+    `/subscriptions/${sub}/resourceGroups/${rg}/providers/Microsoft.DBforPostgreSQL/flexibleServers/${name}`;
+  const entry = (serverId: string) => ({
+    serverId,
+    action: 'update' as const,
+    ring: 'main' as const,
+    slots: [{ slot: 'primary' as const, decision: 'update' as const, version: 'v1' }],
+  });
+  it.each([
+    ['one resource group', [id('rg', 'pg-0001'), id('rg', 'pg-0002'), id('rg', 'pg-0010')]],
+    [
+      'across resource groups and subscriptions',
+      [id('rg-a', 'pg-a'), id('rg-b', 'pg-b'), id('rg', 'x', 'other')],
+    ],
+    ['the casing as written', [id('RG', 'pg-a'), id('rg', 'pg-a')]],
+    ['an id that is the start of the next', [id('rg', 'pg-a'), id('rg', 'pg-ab')]],
+    ['one server', [id('rg', 'pg-a')]],
+    ['none', []],
+  ])('%s: every id, the order and the other fields restored exactly', (_, ids) => {
+    const servers = ids.map(entry);
+    const packed = packIds(servers);
+    expect(unpackIds(packed)).toEqual(servers);
+    expect(packed[0]).toEqual(servers[0]);
+    // Servers after the first keep only what they do not share with the one before.
+    for (const [i, p] of packed.entries())
+      if (i > 0) expect(p.serverId.length).toBeLessThan(ids[i]?.length ?? 0);
+  });
+
+  it('a server of the same resource group keeps little more than its name', () => {
+    const [, second] = packIds([entry(id('rg', 'pg-0001')), entry(id('rg', 'pg-0002'))]);
+    expect(second).toMatchObject({ serverId: '2', shared: id('rg', 'pg-000').length });
+  });
+
+  it("a batch server unpacked is the rollover's reference: name and subscription from its id", () => {
+    const ids = [id('rg', 'pg-a'), id('rg', 'pg-b')];
+    const packed = packIds(ids.map((serverId) => ({ serverId, behind: true as const })));
+    expect(unpackIds(packed).map(serverRefOf)).toEqual(
+      ids.map((serverId) => ({
+        serverId,
+        serverName: serverId.split('/').pop(),
+        subscriptionId: SUB,
+        behind: true,
+      })),
+    );
   });
 });

@@ -119,3 +119,85 @@ describe('listing rotations', () => {
     });
   });
 });
+
+/**
+ * The same run as written by an older deployment (format 1: every server listed) and by this one
+ * (format 2: counts, and only the servers that need attention). Instances of both live in a deployed
+ * task hub: every reader gives the same answers for both.
+ */
+describe('reading a rotation output of either format', () => {
+  const failed = server('pg-b', 'failed', {
+    reasonCode: 'AzureKeyVaultMissingPermissions',
+    incident: { dedupKey: 'd-b', kind: 'server' },
+  });
+  const common = {
+    status: 'completedWithFailures',
+    targetVersion: 'v2',
+    openIncidents: [{ dedupKey: 'd-b', kind: 'server', serverId: 'x' }],
+  };
+  const formats = [
+    [
+      'format 1 (every server listed)',
+      {
+        ...common,
+        servers: [
+          server('pg-a', 'updated'),
+          server('pg-c', 'verified'),
+          server('pg-d', 'skipped', { reasonCode: 'excluded' }),
+          failed,
+        ],
+      },
+    ],
+    [
+      'format 2 (counts, failures listed)',
+      {
+        ...common,
+        outputVersion: 2,
+        counts: { updated: 1, verified: 1, failed: 1, skipped: 1, skippedBy: { excluded: 1 } },
+        servers: [failed],
+      },
+    ],
+  ] as const;
+
+  it.each(formats)('%s: the listing counts every server and names the failed one', (_, output) => {
+    const [row] = summarizeRotations([
+      { runtimeStatus: 'Completed', output, instanceId: ID, name: 'keyRotation' },
+    ]);
+    expect(row?.result).toEqual({
+      status: 'completedWithFailures',
+      targetVersion: 'v2',
+      reasonCode: undefined,
+      completedAt: undefined,
+      counts: { total: 4, done: 2, failed: 1, skipped: 1, remaining: 0 },
+      failedServers: ['pg-b'],
+      openIncidents: 1,
+    });
+  });
+
+  it.each(formats)(
+    '%s: the failed server can be retried, a server that went well cannot',
+    async (_, output) => {
+      const instances = new FakeInstances({ runtimeStatus: 'Completed', output });
+      const deps = { config, audit: new MemoryAudit() };
+      const r = await requestServerRetry(instances, deps, 'contoso-pg-kv', 'pg-cmk', 'pg-b', 'alice');
+      expect(r.serverId).toBe(failed.serverId);
+      const again = new FakeInstances({ runtimeStatus: 'Completed', output });
+      await expect(
+        requestServerRetry(again, deps, 'contoso-pg-kv', 'pg-cmk', 'pg-a', 'alice'),
+      ).rejects.toThrow(RetryRefusedError);
+      expect(again.started).toEqual([]);
+    },
+  );
+
+  it('format 2 with malformed counts falls back to counting the servers it lists', () => {
+    const [row] = summarizeRotations([
+      {
+        runtimeStatus: 'Completed',
+        output: { ...common, outputVersion: 2, counts: { updated: -1 }, servers: [failed] },
+        instanceId: ID,
+        name: 'keyRotation',
+      },
+    ]);
+    expect(row?.result?.counts).toEqual({ total: 1, done: 0, failed: 1, skipped: 0, remaining: 0 });
+  });
+});

@@ -285,16 +285,31 @@ describe('the reconcile sweep', () => {
       expect(started.length === 1 ? 'retried' : 'held').toBe(expected);
     });
 
-    it('retries at once when a server the last run found Inaccessible is Ready again (roll it forward)', async () => {
-      const { started } = await sweep(
-        healthy,
-        behind,
-        failedRun(1, {
-          servers: [{ serverId: behind[0]?.id, outcome: 'failed', reasonCode: 'ServerInaccessible' }],
-        }),
-      );
-      expect(started).toHaveLength(1);
-    });
+    // The last run (2 of 3 in a row, 30 min ago: held for 4 h) found server `a` Inaccessible; its
+    // output in the format of an older deployment (every server listed, here a name-less entry) or
+    // of this one (counts, and only the servers that need attention).
+    const inaccessible = { serverId: behind[0]?.id, outcome: 'failed', reasonCode: 'ServerInaccessible' };
+    const formats = [
+      ['format 1', { servers: [inaccessible, { ...inaccessible, serverId: 'other', outcome: 'updated' }] }],
+      [
+        'format 2',
+        {
+          outputVersion: 2,
+          counts: { updated: 1, verified: 0, failed: 1, skipped: 0, skippedBy: {} },
+          servers: [{ ...inaccessible, serverName: 'a', subscriptionId: 's', slots: [] }],
+        },
+      ],
+    ] as const;
+    it.each(formats)(
+      '%s: retries at once when a server the last run found Inaccessible is Ready again (roll it forward)',
+      async (_, output) => {
+        const last = failedRun(0.5, { failedRuns: { version: V2, count: 3 }, ...output });
+        expect((await sweep(healthy, behind, last)).started).toHaveLength(1);
+        // Still Inaccessible: held back like any failed run.
+        const dark = [server('a', `${VAULT_URL}/keys/pg-cmk/${V1}`, 'Invalid', 'Inaccessible')];
+        expect((await sweep(healthy, dark, last)).started).toEqual([]);
+      },
+    );
   });
 
   it('discovers servers once per sweep for many keys and hands each key only its own servers', async () => {

@@ -72,8 +72,6 @@ export function planned(
   const action = opts.action ?? 'update';
   return {
     serverId: serverId(name),
-    serverName: name,
-    subscriptionId: '6f1c2b9e-3d4a-4e8b-9a1f-0c2d3e4f5a6b',
     action,
     ring: opts.ring ?? 'main',
     slots: [

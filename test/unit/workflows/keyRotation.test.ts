@@ -10,7 +10,7 @@ import type {
   ServerOutcome,
   ServerRolloverInput,
 } from '../../../shared/domain/rotation';
-import { RETRY_POLICIES } from '../../../shared/domain/rotation';
+import { packIds, RETRY_POLICIES, serverNameOf } from '../../../shared/domain/rotation';
 import { keyRotationOrchestrator } from '../../../shared/workflows/keyRotation';
 import { rolloutBatchOrchestrator } from '../../../shared/workflows/rolloutBatch';
 import type { UnplannableServer } from '../../../shared/domain/steps';
@@ -73,7 +73,12 @@ function responder(s: Scenario, nested: ScheduledCall[] = [], inner?: Responder)
         reads++;
         return stepOk({ key: s.key, latest: reads === 1 ? s.latest : (s.rereadLatest ?? s.latest) });
       case 'planRollout':
-        return stepOk({ servers: s.servers, discovered: s.servers.length, unplannable: s.unplannable ?? [] });
+        // Front-coded ids, as the activity answers.
+        return stepOk({
+          servers: packIds(s.servers),
+          discovered: s.servers.length,
+          unplannable: s.unplannable ?? [],
+        });
       case 'serverRollover': {
         const name = (call.input as ServerRolloverInput).server.serverName;
         const kind = s.outcomes?.[name] ?? 'updated';
@@ -119,7 +124,7 @@ const run = async (
 const batched = (r: Run): string[] =>
   r.calls
     .filter((c) => c.name === 'rolloutBatch')
-    .flatMap((c) => (c.input as RolloutBatchInput).servers.map((s) => s.serverName));
+    .flatMap((c) => (c.input as RolloutBatchInput).servers.map((s) => serverNameOf(s.serverId)));
 /** The parent's calls, then what its batches scheduled. */
 const everything = (r: Run): ScheduledCall[] => [...r.calls, ...((r as Partial<NestedRun>).nested ?? [])];
 const subs = (r: Run): string[] =>
@@ -164,13 +169,16 @@ describe('keyRotation orchestrator, driven by durable histories', () => {
     const out = r.output as RotationOutput;
     expect(out.status).toBe('completed');
     expect(out.targetVersion).toBe(V2);
-    expect(out.servers.map((s) => [s.serverName, s.outcome])).toEqual([
-      ['optout', 'skipped'],
-      ['canary-1', 'updated'],
-      ['main-a', 'updated'],
-      ['main-b', 'updated'],
-      ['main-c', 'updated'],
-    ]);
+    // Servers that went well are counted, the opted-out one by its reason; none needs a line of its own.
+    expect(out.counts).toEqual({
+      updated: 4,
+      verified: 0,
+      failed: 0,
+      skipped: 1,
+      skippedBy: { excluded: 1 },
+    });
+    expect(out.servers).toEqual([]);
+    expect(out.outputVersion).toBe(2);
     expect(audits(r).map((a) => a.step)).toEqual(['PlanComputed', 'ServerSkipped', 'RotationCompleted']);
     expect(pages(r)).toEqual([]);
     // The last things before completing: re-read the key, look for signals waiting (a zero timer).
@@ -233,10 +241,15 @@ describe('keyRotation orchestrator, driven by durable histories', () => {
     expect(subs(r)).toEqual(['canary-1']);
     const out = r.output as RotationOutput;
     expect(out.status).toBe('completedWithFailures');
-    expect(out.servers.filter((s) => s.reasonCode === 'CanaryFailed').map((s) => s.serverName)).toEqual([
-      'main-a',
-      'main-b',
-    ]);
+    // The held-back servers are counted by their reason; only the failed canary is listed.
+    expect(out.counts).toEqual({
+      updated: 0,
+      verified: 0,
+      failed: 1,
+      skipped: 2,
+      skippedBy: { CanaryFailed: 2 },
+    });
+    expect(out.servers.map((s) => [s.serverName, s.outcome])).toEqual([['canary-1', 'failed']]);
     expect(pages(r).map((p) => p.dedupKey)).toEqual(['cmk:contoso-pg-kv:pg-cmk:rotation:canaryfailed']);
     expect(out.openIncidents.map((i) => i.dedupKey).sort()).toEqual([
       'cmk:contoso-pg-kv:pg-cmk:rotation:canaryfailed',
@@ -433,7 +446,8 @@ describe('keyRotation orchestrator, driven by durable histories', () => {
     );
     expect(subs(r)).toEqual(['b']);
     const out = r.output as RotationOutput;
-    expect(out.servers.map((s) => s.serverName)).toEqual(['b']);
+    expect(out.counts).toMatchObject({ updated: 1, failed: 0, skipped: 0 });
+    expect(out.servers).toEqual([]);
     expect(out.resolvedIncidents).toEqual(['server-b']);
     expect(out.openIncidents.map((i) => i.dedupKey)).toEqual(['server-a', 'preflight-old']);
     expect((r.customStatuses as RotationProgress[]).at(-1)?.onlyServers).toEqual([
@@ -581,11 +595,8 @@ describe('keyRotation orchestrator, driven by durable histories', () => {
       expect(r.failed).toBeUndefined();
       const out = r.output as RotationOutput;
       expect(out.status).toBe('completedWithFailures');
-      expect(out.servers.map((o) => [o.serverName, o.outcome])).toEqual([
-        ['a', 'updated'],
-        ['b', 'failed'],
-        ['c', 'updated'],
-      ]);
+      expect(out.servers.map((o) => [o.serverName, o.outcome])).toEqual([['b', 'failed']]);
+      expect(out.counts).toMatchObject({ updated: 2, failed: 1 });
       expect(pagesBy(r, 'cmk:contoso-pg-kv:pg-cmk:' + V2 + ':server:b:')).toHaveLength(1);
       expect(audits(r).find((a) => a.step === 'ServerFailed')).toMatchObject({
         serverId: serverId('b'),
@@ -769,7 +780,8 @@ describe('keyRotation orchestrator, driven by durable histories', () => {
       expect(subs(r)).toEqual(['dark-canary', 'a']);
       const out = r.output as RotationOutput;
       expect(out.status).toBe('completedWithFailures');
-      expect(out.servers.find((o) => o.serverName === 'a')?.outcome).toBe('updated');
+      expect(out.servers.map((o) => o.serverName)).toEqual(['dark-canary']);
+      expect(out.counts).toMatchObject({ updated: 1, failed: 1, skipped: 0 });
       expect(pages(r).map((p) => p.dedupKey)).not.toContain('cmk:contoso-pg-kv:pg-cmk:rotation:canaryfailed');
     });
 
@@ -856,6 +868,187 @@ describe('keyRotation orchestrator, driven by durable histories', () => {
   });
 });
 
+describe("the rotation's output: counts for every server, details only for those that need attention", () => {
+  const fleet = (n: number): PlannedServer[] =>
+    Array.from({ length: n }, (_, i) => planned(`pg-${String(i).padStart(4, '0')}`));
+  const allWell = (n: number) =>
+    run(rotationInput(), { key: twoVersions, latest: version(V2, 1, 365), servers: fleet(n) });
+  /** The outputs of the batches as the rotation's history holds them. */
+  const batchOutputs = (r: Run): string[] =>
+    r.history.filter((e) => e.EventType === 8).map((e) => String(e['Result']));
+
+  it('does not grow with the servers that went well: the output and each batch output at 10 and at 200 servers', async () => {
+    const [small, large] = [await allWell(10), await allWell(200)];
+    const [a, b] = [small.output as RotationOutput, large.output as RotationOutput];
+    expect([a.counts?.updated, b.counts?.updated]).toEqual([10, 200]);
+    expect([a.servers, b.servers]).toEqual([[], []]);
+    // The counts get a digit longer; nothing else in the output grows.
+    expect(JSON.stringify(b).length - JSON.stringify(a).length).toBeLessThanOrEqual(2);
+    // Two batches of 100 (one subscription) at 200 servers, each as long as the one batch of 10
+    // (bar the digits of its counts).
+    expect(batchOutputs(large)).toHaveLength(2);
+    const longest = (r: Run) => Math.max(...batchOutputs(r).map((o) => o.length));
+    expect(longest(large) - longest(small)).toBeLessThanOrEqual(2);
+  });
+
+  it('per server, the history holds only the plan entry and the reference handed to a batch: no name, reason or key', async () => {
+    const r = await allWell(200);
+    const batchInputs = r.history
+      .filter((e) => e.EventType === 7)
+      .map((e) => JSON.parse(String(e['Input'])) as RolloutBatchInput);
+    for (const input of batchInputs)
+      for (const [i, s] of input.servers.entries())
+        expect(Object.keys(s).sort()).toEqual(
+          i === 0 ? ['behind', 'expiresOn', 'serverId'] : ['behind', 'expiresOn', 'serverId', 'shared'],
+        );
+    expect(batchInputs.map((i) => i.servers.length)).toEqual([100, 100]);
+    // Front-coded: the first server of a batch has its whole id, the others what they do not share.
+    expect(batchInputs[0]?.servers[0]?.serverId).toBe(serverId('pg-0000'));
+    expect(batchInputs[0]?.servers[1]).toMatchObject({ serverId: '1', shared: serverId('pg-000').length });
+  });
+
+  it.each([
+    ['updated', 'updated', undefined, false],
+    ['verified', 'verified', undefined, false],
+    ['failed', 'failed', 'AzureKeyVaultMissingPermissions', true],
+    ['skipped by its rollover (planned to move, left where it was)', 'skipped', 'ServerBusy', true],
+  ] as const)(
+    'a server %s: counted as %s (reason code %s); listed with its details: %s',
+    async (_, kind, code, listed) => {
+      const r = await run(rotationInput(), {
+        key: twoVersions,
+        latest: version(V2, 1, 365),
+        servers: [planned('x'), planned('ok')],
+        outcomes: { x: kind },
+        ...(code !== undefined ? { reasonCodes: { x: code } } : {}),
+      });
+      const out = r.output as RotationOutput;
+      expect(out.counts).toMatchObject({ [kind]: kind === 'updated' ? 2 : 1 });
+      if (kind === 'skipped') expect(out.counts?.skippedBy).toEqual({ ServerBusy: 1 });
+      expect(out.servers).toEqual(listed ? [{ ...outcome('x', kind), reasonCode: code }] : []);
+    },
+  );
+
+  it('lists what needs attention with its details, counts the rest (skipped ones by reason), and resolves only proven fixes', async () => {
+    const r = await run(
+      rotationInput({
+        openIncidents: [
+          { dedupKey: 'server-ok', kind: 'server', serverId: serverId('ok'), version: V2 },
+          { dedupKey: 'server-optout', kind: 'server', serverId: serverId('optout'), version: V2 },
+        ],
+      }),
+      {
+        key: twoVersions,
+        latest: version(V2, 1, 365),
+        servers: [
+          planned('ok'),
+          planned('same', { action: 'verify' }),
+          planned('bad'),
+          planned('optout', { action: 'skip' }),
+          planned('optout-2', { action: 'skip' }),
+        ],
+        outcomes: { same: 'verified', bad: 'failed' },
+        unplannable: [
+          {
+            serverId: serverId('odd'),
+            serverName: 'odd',
+            subscriptionId: '6f1c2b9e-3d4a-4e8b-9a1f-0c2d3e4f5a6b',
+            code: 'InvalidConfiguration',
+            reason: 'no primary identity',
+          },
+        ],
+      },
+    );
+    const out = r.output as RotationOutput;
+    expect(out.status).toBe('completedWithFailures');
+    expect(out.counts).toEqual({
+      updated: 1,
+      verified: 1,
+      failed: 1,
+      skipped: 3,
+      skippedBy: { InvalidConfiguration: 1, excluded: 2 },
+    });
+    expect(out.servers.map((s) => [s.serverName, s.outcome, s.reasonCode, s.incident?.dedupKey])).toEqual([
+      ['odd', 'skipped', 'InvalidConfiguration', expect.stringContaining(':server:odd:')],
+      ['bad', 'failed', 'AzureKeyVaultMissingPermissions', 'server-bad'],
+    ]);
+    expect(out.servers[1]?.slots).toEqual([{ slot: 'primary', from: V1, to: V2 }]);
+    // `ok` went well (a batch lists every other outcome): its incident is resolved; the opted-out
+    // server was not touched, so nothing proves its incident fixed.
+    expect(out.resolvedIncidents).toEqual(['server-ok']);
+    expect(out.openIncidents.map((i) => i.dedupKey)).toContain('server-optout');
+    // The run's audit record carries the counts; each skipped server has its own record.
+    expect(audits(r).find((a) => a.step === 'RotationCompleted')?.reason).toBe(
+      '1 updated, 1 verified, 1 failed, 3 skipped',
+    );
+    expect(
+      audits(r)
+        .filter((a) => a.step === 'ServerSkipped')
+        .map((a) => a.serverId),
+    ).toEqual([serverId('odd'), serverId('optout'), serverId('optout-2')]);
+  });
+
+  it('takes the plan front-coded (as the activity answers): every server reaches a batch with its whole id', async () => {
+    const servers = [planned('pg-0001'), planned('pg-0002', { ring: 'canary' }), planned('pg-0010')];
+    const s: Scenario = { key: twoVersions, latest: version(V2, 1, 365), servers };
+    const nested: ScheduledCall[] = [];
+    const r = await run(rotationInput(), s, [], (call, now) =>
+      call.name === 'planRollout'
+        ? stepOk({ servers: packIds(servers), discovered: 3, unplannable: [] })
+        : responder(s, nested)(call, now),
+    );
+    const planEntry = r.history.find((e) => e.EventType === 5 && String(e['Result']).includes('"shared"'));
+    expect(planEntry).toBeDefined();
+    expect(
+      [...r.calls, ...nested]
+        .filter((c) => c.name === 'serverRollover')
+        .map((c) => (c.input as ServerRolloverInput).server.serverId),
+    ).toEqual([serverId('pg-0002'), serverId('pg-0001'), serverId('pg-0010')]);
+    expect((r.output as RotationOutput).counts?.updated).toBe(3);
+  });
+
+  it('a batch output whose counts do not add up proves no server of it fixed', async () => {
+    const s: Scenario = { key: twoVersions, latest: version(V2, 1, 365), servers: [planned('ok')] };
+    const incident = {
+      dedupKey: 'server-ok',
+      kind: 'server' as const,
+      serverId: serverId('ok'),
+      version: V2,
+    };
+    const r = await run(rotationInput({ openIncidents: [incident] }), s, [], (call, now) =>
+      call.name === 'rolloutBatch'
+        ? {
+            result: {
+              counts: { updated: 0, verified: 0, failed: 0, skipped: 0, skippedBy: {} },
+              servers: [],
+              peakInFlight: 0,
+              throttled: 0,
+            },
+          }
+        : responder(s)(call, now),
+    );
+    const out = r.output as RotationOutput;
+    expect(out.resolvedIncidents).toEqual([]);
+    expect(out.openIncidents.map((i) => i.dedupKey)).toEqual(['server-ok']);
+  });
+
+  it('pages a server its rollover skipped that is left on an expiring version (it is listed, so the run knows)', async () => {
+    const r = await run(rotationInput(), {
+      key: keyWith(version(V1, 360, 6), version(V2, 1, 365)),
+      latest: version(V2, 1, 365),
+      servers: [planned('busy'), planned('a')],
+      outcomes: { busy: 'skipped' },
+      reasonCodes: { busy: 'ServerBusy' },
+    });
+    expect(pages(r)).toEqual([
+      expect.objectContaining({
+        dedupKey: `cmk:contoso-pg-kv:pg-cmk:${V1}:expiry:critical`,
+        summary: expect.stringMatching(/1 server\(s\) use it: busy$/),
+      }),
+    ]);
+  });
+});
+
 describe('keyRotation history at fleet scale', () => {
   const fleet = (n: number): PlannedServer[] =>
     Array.from({ length: n }, (_, i) => planned(`pg-${String(i).padStart(4, '0')}`));
@@ -865,7 +1058,7 @@ describe('keyRotation history at fleet scale', () => {
       latest: version(V2, 1, 365),
       servers: fleet(n),
     });
-    expect((r.output as RotationOutput).servers.filter((s) => s.outcome === 'updated')).toHaveLength(n);
+    expect((r.output as RotationOutput).counts?.updated).toBe(n);
     return { events: r.history.length, bytes: JSON.stringify(r.history).length };
   };
 
@@ -875,8 +1068,9 @@ describe('keyRotation history at fleet scale', () => {
     // One batch more per 100 servers: its creation, its completion and the episode around them.
     expect(large.events - small.events).toBeLessThanOrEqual(9 * 6);
     expect(large.events).toBeLessThan(150);
-    // What still grows is the plan, the servers handed to the batches and their outcomes (JSON in
-    // JSON): about a kilobyte per server, no key, no settings, nothing per step.
-    expect(large.bytes / 1000).toBeLessThan(1200);
+    // What still grows is the plan and the servers handed to the batches (JSON in JSON): about 300
+    // bytes per server (the end of its id twice, its version, its deadline); no outcome of a server
+    // that went well, no key, no settings, nothing per step (it was 1.1 KB with every outcome listed).
+    expect(large.bytes / 1000).toBeLessThan(350);
   });
 });

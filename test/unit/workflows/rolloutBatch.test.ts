@@ -6,6 +6,7 @@ import {
   type ServerOutcome,
   type ServerRolloverInput,
 } from '../../../shared/domain/rotation';
+import { totalOf } from '../../../shared/domain/outcomes';
 import type { ArmQuota } from '../../../shared/domain/throughput';
 import { rolloutBatchOrchestrator } from '../../../shared/workflows/rolloutBatch';
 import {
@@ -29,7 +30,7 @@ function batch(servers: string[], maxInFlight: number): RolloutBatchInput {
     key: keyWith(version(V1, 300, 65), version(V2, 1, 365)),
     targetVersion: V2,
     subscriptionId: SUB,
-    servers: servers.map((name) => ({ serverId: serverId(name), serverName: name, subscriptionId: SUB })),
+    servers: servers.map((name) => ({ serverId: serverId(name) })),
     settings: {
       optOutTag: SETTINGS.optOutTag,
       pollIntervalSeconds: SETTINGS.pollIntervalSeconds,
@@ -104,6 +105,16 @@ function startedPerEpisode(history: readonly HistoryEvent[]): number[] {
   }
   return out;
 }
+/** The servers in the order their sub-orchestrations completed (or failed) in the history. */
+function completionOrder(history: readonly HistoryEvent[]): string[] {
+  const created = new Map<number, string>();
+  for (const e of history)
+    if (e.EventType === 7) created.set(e.EventId, nameOf(JSON.parse(String(e['Input']))));
+  return history
+    .filter((e) => e.EventType === 8 || e.EventType === 9)
+    .map((e) => created.get(Number(e['TaskScheduledId'])) ?? '?');
+}
+const total = (o: RolloutBatchOutput): number => totalOf(o.counts);
 const createdAfterCompletionOf = (r: Run, finished: string, started: string): boolean => {
   const id = r.history.find(
     (e) => e.EventType === 7 && nameOf(JSON.parse(String(e['Input']))) === finished,
@@ -120,7 +131,8 @@ describe('rolloutBatch: a sliding window of server rollovers governed by ARM quo
     const list = names(6);
     const r = await run(batch(list, 2), servers({ slow: { 'pg-0000': 12 } }));
     const out = r.output as RolloutBatchOutput;
-    expect(out.outcomes.map((o) => o.serverName)).toEqual([...list.slice(1), 'pg-0000']);
+    expect(completionOrder(r.history)).toEqual([...list.slice(1), 'pg-0000']);
+    expect(out.counts.updated).toBe(6);
     // Waves gated by the slowest would start pg-0002 only after pg-0000 finished.
     for (const later of list.slice(2)) expect(createdAfterCompletionOf(r, 'pg-0000', later)).toBe(false);
     expect(Math.max(...inFlightCurve(r.history))).toBeLessThanOrEqual(2);
@@ -138,8 +150,8 @@ describe('rolloutBatch: a sliding window of server rollovers governed by ARM quo
     expect(fullOut?.peakInFlight).toBeGreaterThan(80);
     expect(emptyOut?.peakInFlight).toBe(50);
     expect(Math.max(...startedPerEpisode(empty.history).slice(2))).toBeLessThanOrEqual(3);
-    expect(fullOut?.outcomes).toHaveLength(200);
-    expect(emptyOut?.outcomes).toHaveLength(200);
+    expect(fullOut?.counts.updated).toBe(200);
+    expect(emptyOut?.counts.updated).toBe(200);
     // The full bucket is done in far fewer episodes.
     expect(full.episodes * 3).toBeLessThan(empty.episodes);
   });
@@ -169,15 +181,17 @@ describe('rolloutBatch: a sliding window of server rollovers governed by ARM quo
       expect(waits[waits.length - 1]).toBe(90);
       const out = r.output as RolloutBatchOutput;
       expect(out.operationSeconds).toBe(90);
-      // The durations pace the rollout; the outcomes the rotation keeps do not carry them.
-      for (const o of out.outcomes) expect(o).not.toHaveProperty('operationSeconds');
+      // The durations pace the rollout; the rotation keeps counts of the servers that went well (and
+      // the listed ones without their durations: see "counts the servers that went well").
+      expect(out.counts.updated).toBe(12);
+      expect(out.servers).toEqual([]);
     },
   );
 
   it('never more in flight than its share of CMK_MAX_PARALLEL_UPDATES, whatever the quota', async () => {
     const r = await run(batch(names(40), 5), servers({ quota: () => ({ reads: 250, writes: 200 }) }));
     expect(Math.max(...inFlightCurve(r.history))).toBe(5);
-    expect((r.output as RolloutBatchOutput).outcomes).toHaveLength(40);
+    expect(total(r.output as RolloutBatchOutput)).toBe(40);
   });
 
   it("on a 429 halves the window and starts nothing new before ARM's Retry-After has passed", async () => {
@@ -189,7 +203,7 @@ describe('rolloutBatch: a sliding window of server rollovers governed by ARM quo
     );
     const out = r.output as RolloutBatchOutput;
     expect(out.throttled).toBe(1);
-    expect(out.outcomes).toHaveLength(12);
+    expect(total(out)).toBe(12);
     // The first 4 finish together (one throttled): the next ones are created only once the hold passed.
     const firstDone = r.history.find((e) => e.EventType === 8);
     const next = r.history.filter((e) => e.EventType === 7)[4];
@@ -208,12 +222,10 @@ describe('rolloutBatch: a sliding window of server rollovers governed by ARM quo
   it('a server whose sub-orchestration fails (a host fault) is recorded and paged; the others keep their outcomes', async () => {
     const r = await run(batch(names(4), 4), servers({ crash: ['pg-0002'] }));
     const out = r.output as RolloutBatchOutput;
-    expect(out.outcomes.map((o) => [o.serverName, o.outcome, o.reasonCode])).toEqual([
-      ['pg-0000', 'updated', undefined],
-      ['pg-0001', 'updated', undefined],
+    expect(out.servers.map((o) => [o.serverName, o.outcome, o.reasonCode])).toEqual([
       ['pg-0002', 'failed', 'SubOrchestrationFailed'],
-      ['pg-0003', 'updated', undefined],
     ]);
+    expect(out.counts).toEqual({ updated: 3, verified: 0, failed: 1, skipped: 0, skippedBy: {} });
     const pages = r.calls
       .filter((c) => c.name === 'pageOperator')
       .map((c) => (c.input as { incident: Incident }).incident);
@@ -239,13 +251,80 @@ describe('rolloutBatch: a sliding window of server rollovers governed by ARM quo
     for (const id of ids) expect(id.length).toBeLessThanOrEqual(100);
   });
 
+  it('counts the servers that went well and lists only the others, with their details', async () => {
+    const kinds: Record<string, ServerOutcome['outcome']> = {
+      'pg-0000': 'updated',
+      'pg-0001': 'verified',
+      'pg-0002': 'failed',
+      'pg-0003': 'skipped',
+      'pg-0004': 'updated',
+    };
+    const r = await run(batch(Object.keys(kinds), 5), (call) => {
+      if (call.name !== 'serverRollover') return stepOk(null);
+      const name = nameOf(call.input);
+      const kind = kinds[name] ?? 'updated';
+      return {
+        result: {
+          ...outcome(name, kind),
+          ...(kind === 'skipped' ? { reasonCode: 'ServerBusy', reason: 'another operation runs' } : {}),
+          // A server that went well whose audit records the trail refused: counted, not listed.
+          ...(name === 'pg-0004' ? { auditUndelivered: 2 } : {}),
+          ...(name === 'pg-0002' ? { auditUndelivered: 1 } : {}),
+          armQuota: { reads: 250 },
+          operationSeconds: 30,
+        },
+      };
+    });
+    const out = r.output as RolloutBatchOutput;
+    expect(out.counts).toEqual({
+      updated: 2,
+      verified: 1,
+      failed: 1,
+      skipped: 1,
+      skippedBy: { ServerBusy: 1 },
+    });
+    expect(out.servers).toEqual([
+      { ...outcome('pg-0002', 'failed'), auditUndelivered: 1 },
+      { ...outcome('pg-0003', 'skipped'), reasonCode: 'ServerBusy', reason: 'another operation runs' },
+    ]);
+    expect(out.auditUndelivered).toBe(3);
+  });
+
+  it("its output (in the rotation's history) does not grow with its servers when they all go well", async () => {
+    const size = async (n: number): Promise<number> =>
+      JSON.stringify((await run(batch(names(n), 10), servers())).output).length;
+    // The counts get one digit longer (10 -> 200 updated); nothing else grows.
+    expect((await size(200)) - (await size(10))).toBeLessThanOrEqual(1);
+  });
+
+  it('started by another deployment (an older input, servers with their names): skips each, counted and listed', async () => {
+    const old = {
+      ...batch([], 2),
+      schemaVersion: ROTATION_SCHEMA_VERSION - 1,
+      servers: names(2).map((name) => ({ serverId: serverId(name), serverName: name, subscriptionId: SUB })),
+    };
+    const r = await run(old, servers());
+    const out = r.output as RolloutBatchOutput;
+    expect(r.calls.filter((c) => c.name === 'serverRollover')).toEqual([]);
+    expect(out.counts).toEqual({
+      updated: 0,
+      verified: 0,
+      failed: 0,
+      skipped: 2,
+      skippedBy: { SchemaVersionChanged: 2 },
+    });
+    expect(out.servers.map((s) => [s.serverName, s.subscriptionId, s.reasonCode])).toEqual([
+      ['pg-0000', SUB, 'SchemaVersionChanged'],
+      ['pg-0001', SUB, 'SchemaVersionChanged'],
+    ]);
+  });
+
   it('schedules every server exactly once (a task is never yielded into a second Task.any)', async () => {
     const list = names(30);
     const r = await run(batch(list, 7), servers({ slow: { 'pg-0003': 5, 'pg-0011': 3 } }));
     const scheduled = r.calls.filter((c) => c.name === 'serverRollover').map((c) => nameOf(c.input));
     expect(scheduled.sort()).toEqual(list);
-    expect((r.output as RolloutBatchOutput).outcomes.map((o: ServerOutcome) => o.serverName).sort()).toEqual(
-      list,
-    );
+    expect(completionOrder(r.history).sort()).toEqual(list);
+    expect((r.output as RolloutBatchOutput).counts.updated).toBe(30);
   });
 });
