@@ -71,7 +71,7 @@ function vaultCoordinates(id: string): { resourceGroup: string; name: string } |
 export class KeyVaultManagementAdapter implements KeyVaultManagement {
   constructor(private readonly options: KeyVaultManagementAdapterOptions) {}
 
-  async listVaults(): Promise<VaultListing> {
+  async listVaults(only?: ReadonlySet<string>): Promise<VaultListing> {
     const vaults: VaultProperties[] = [];
     const unreadable: VaultReadFailure[] = [];
     for (const subscription of this.options.subscriptions) {
@@ -88,6 +88,7 @@ export class KeyVaultManagementAdapter implements KeyVaultManagement {
       }
       for (const id of ids) {
         const at = vaultCoordinates(id);
+        if (only !== undefined && !only.has((at?.name ?? id.split('/').pop() ?? id).toLowerCase())) continue;
         if (at === undefined) {
           unreadable.push({
             vaultName: id.split('/').pop() ?? id,

@@ -117,9 +117,11 @@ export type Ring = 'canary' | 'optedOut' | 'default';
 /** The last rotation of a key as the app can know it: its durable instance's output. */
 export interface LastRotation {
   /**
-   * `failed` or `skipped` for a server the run's output lists, else the run's status: an output lists only
-   * the servers that need attention (a server that went well has its ServerVerified audit record); an
-   * older output lists every server, `updated` and `verified` included.
+   * What the run's output says of the server: `failed` or `skipped` for a server it lists; `notListed`
+   * for one an output of version 2 or later does not list (those list only the servers that need
+   * attention: updated, verified or plan-skipped servers have their ServerVerified or ServerSkipped
+   * audit record); an older output lists every server, `updated` and `verified` included (the run's
+   * status for one it does not list).
    */
   readonly outcome: string;
   /** When the run completed (orchestration time), when known. */

@@ -558,13 +558,25 @@ export function lastRotationFor(
   const mine = servers.find(
     (s) => typeof s['serverId'] === 'string' && s['serverId'].toLowerCase() === serverId.toLowerCase(),
   );
+  // An output of version 2 or later lists only the servers that needed attention: one it does not list
+  // was updated, verified or skipped by the plan, and only the audit trail says which.
+  const listsOnlyAttention = typeof out['outputVersion'] === 'number' && out['outputVersion'] >= 2;
+  const outcome =
+    typeof mine?.['outcome'] === 'string' ? mine['outcome'] : listsOnlyAttention ? 'notListed' : status;
   return {
-    outcome: typeof mine?.['outcome'] === 'string' ? mine['outcome'] : status,
+    outcome,
     at: typeof out['completedAt'] === 'string' ? out['completedAt'] : undefined,
     runStatus: last.runtimeStatus === 'Completed' ? status : last.runtimeStatus,
     targetVersion: typeof out['targetVersion'] === 'string' ? out['targetVersion'] : undefined,
     instanceId: last.instanceId,
-    ...(typeof mine?.['reason'] === 'string' ? { reason: mine['reason'] } : {}),
+    ...(typeof mine?.['reason'] === 'string'
+      ? { reason: mine['reason'] }
+      : outcome === 'notListed'
+        ? {
+            reason:
+              'not among the servers that needed attention: updated, verified or skipped by the plan (its ServerVerified or ServerSkipped audit record says which)',
+          }
+        : {}),
     source: 'durableInstance',
   };
 }

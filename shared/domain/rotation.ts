@@ -147,6 +147,10 @@ export function packIds<T extends { readonly serverId: string; readonly shared?:
     const id = e.serverId;
     let shared = 0;
     while (shared < previous.length && shared < id.length - 1 && id[shared] === previous[shared]) shared++;
+    // Never split a surrogate pair (a resource group name may hold any Unicode letter): a lone half is
+    // not valid UTF-16, and the durable store's JSON may replace it with U+FFFD.
+    const cut = id.charCodeAt(shared - 1);
+    if (shared > 0 && cut >= 0xd800 && cut <= 0xdbff) shared--;
     previous = id;
     return shared > 0 ? { ...e, serverId: id.slice(shared), shared } : e;
   });

@@ -10,7 +10,11 @@ export interface KeyVaultManagement {
    * listed but whose properties cannot be read is in `unreadable` (the others are still returned); a
    * subscription that cannot be listed at all throws.
    */
-  listVaults(): Promise<VaultListing>;
+  /**
+   * `only`: the names (lower case) of the vaults to read; the others are not read at all (each read is
+   * an ARM request against the subscription's quota). Every vault when absent.
+   */
+  listVaults(only?: ReadonlySet<string>): Promise<VaultListing>;
 }
 
 /** Azure RBAC role assignments (ARM `Microsoft.Authorization/roleAssignments`). Read-only. */

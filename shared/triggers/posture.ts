@@ -126,7 +126,7 @@ export async function readPosture(
   // Why a vault in use has no properties: its checks are reported as not evaluated, with this reason.
   const vaultReadErrors = new Map<string, string>();
   try {
-    const listing = await deps.vaults.listVaults();
+    const listing = await deps.vaults.listVaults(usedVaults);
     for (const v of listing.vaults)
       if (usedVaults.has(v.name.toLowerCase())) vaults.set(v.name.toLowerCase(), v);
     for (const f of listing.unreadable) {

@@ -7,6 +7,7 @@ import {
   type KeyEventSignal,
   type OpenIncident,
   type RotationInput,
+  type RotationPhase,
   type RotationReason,
   type RotationSettings,
 } from '../domain/rotation';
@@ -77,23 +78,30 @@ export function isRedelivery(request: RotationRequest, current: InstanceInfo | u
   );
 }
 
+/** Phases after which a running rotation can no longer stop early: it rolls out and finishes. */
+const ROLLING_OUT: readonly unknown[] = ['canary', 'rollout', 'finishing'] satisfies RotationPhase[];
+
 /**
  * Is this request already being handled by the running rotation? It names the version the run is
- * rolling out (its custom status's `targetVersion`, set once the run has read the key) and is not an
- * operator's: the run would take the signal in only to drop it (`signalNeedsRun`: a version it
- * handles needs no run). Answered without signalling, as Event Grid's redeliveries (at least once,
- * retried for 24 h) would otherwise each add an event to the run's history and a replay of it.
- * Before the run names its target (still reading the key), requests are signalled as before.
+ * rolling out (its custom status's `targetVersion` while its phase is canary, rollout or finishing)
+ * and is not an operator's: the run would take the signal in only to drop it when it finishes
+ * (`signalNeedsRun`: a version it handles needs no run). Answered without signalling, as Event Grid's
+ * redeliveries (at least once, retried for 24 h) would otherwise each add an event to the run's
+ * history and a replay of it. Before the rollout (reading, planning) the run may still stop early — a
+ * failed discovery or preflight — and then continues as new for any signal naming a version, so
+ * requests are signalled as before.
  */
 export function handledByRunningRun(request: RotationRequest, current: InstanceInfo | undefined): boolean {
   if (current === undefined || !isActive(current.runtimeStatus)) return false;
   if (request.reason === 'Operator' || request.version === undefined) return false;
   const status = current.customStatus;
-  const target =
-    typeof status === 'object' && status !== null
-      ? (status as { targetVersion?: unknown }).targetVersion
-      : undefined;
-  return typeof target === 'string' && target.toLowerCase() === request.version.toLowerCase();
+  if (typeof status !== 'object' || status === null) return false;
+  const { phase, targetVersion } = status as { phase?: unknown; targetVersion?: unknown };
+  return (
+    ROLLING_OUT.includes(phase) &&
+    typeof targetVersion === 'string' &&
+    targetVersion.toLowerCase() === request.version.toLowerCase()
+  );
 }
 
 /**

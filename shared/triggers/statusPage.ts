@@ -51,24 +51,33 @@ export interface IncidentRow {
 export interface VaultCheckRow {
   readonly vault: string;
   readonly check: string;
+  /** `failing`, or `not evaluated` (a vault that could not be read, access that cannot be verified). */
+  readonly status: 'failing' | 'not evaluated';
   readonly reason: string;
 }
 
 /**
- * The failing vault checks of a posture report, as the status page lists them, and each identity whose
- * access through a group cannot be verified (check `identityAccess`): "every vault check passes" would
- * not be true of them.
+ * The vault checks of a posture report that do not pass, as the status page lists them: failing ones,
+ * and ones that could not be evaluated (a vault that could not be read leaves all of its checks
+ * unknown; an identity's access that cannot be verified, e.g. through a group) — "every vault check
+ * passes" would not be true of either. An identity denied access is failing.
  */
 export function failingVaultChecks(report: Pick<PostureReport, 'vaults'>): VaultCheckRow[] {
   return report.vaults.flatMap((v) => [
     ...v.checks
-      .filter((c) => c.status === 'failing')
-      .map((c) => ({ vault: v.vaultName, check: c.name, reason: c.reason })),
+      .filter((c) => c.status !== 'ok')
+      .map((c) => ({
+        vault: v.vaultName,
+        check: c.name,
+        status: c.status === 'failing' ? ('failing' as const) : ('not evaluated' as const),
+        reason: c.reason,
+      })),
     ...v.identities
-      .filter((i) => i.cannotVerifyGroups !== undefined)
+      .filter((i) => i.granted !== true)
       .map((i) => ({
         vault: v.vaultName,
         check: 'identityAccess',
+        status: i.granted === false ? ('failing' as const) : ('not evaluated' as const),
         reason: `${i.identityId?.split('/').pop() ?? '?'}: ${i.reason}`,
       })),
   ]);
@@ -461,7 +470,7 @@ export function renderStatusPage(m: StatusModel, refreshSeconds = 15): string {
               </table>`
         }
 
-        <h2>Vault checks failing</h2>
+        <h2>Vault checks not passing</h2>
         ${
           m.vaultChecks === undefined
             ? html`<p class="empty">
@@ -473,6 +482,7 @@ export function renderStatusPage(m: StatusModel, refreshSeconds = 15): string {
                   <tr>
                     <th>Vault</th>
                     <th>Check</th>
+                    <th>Status</th>
                     <th>Why</th>
                   </tr>
                   ${m.vaultChecks.map(
@@ -480,6 +490,7 @@ export function renderStatusPage(m: StatusModel, refreshSeconds = 15): string {
                       html`<tr>
                         <td>${c.vault}</td>
                         <td>${c.check}</td>
+                        <td>${c.status}</td>
                         <td>${c.reason}</td>
                       </tr>`,
                   )}

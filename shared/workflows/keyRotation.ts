@@ -929,7 +929,7 @@ function* finish(run: Run, latest: KeyVersionInfo, rolled: Rolled): Generator<Ta
     yield* pageUndeliveredAudit(run);
     continueWith(run, next, mergeIncidents(open, run.opened));
     return output(run, {
-      status: listed.some(isFailure) ? 'completedWithFailures' : 'completed',
+      status: counts.failed > 0 || listed.some(isFailure) ? 'completedWithFailures' : 'completed',
       targetVersion: latest.version,
       counts,
       servers: listed,
@@ -954,7 +954,7 @@ function* finish(run: Run, latest: KeyVersionInfo, rolled: Rolled): Generator<Ta
   const stillOpen = open.filter((i) => !fixed.some((f) => f.dedupKey === i.dedupKey));
   const { canaryFailed } = rolled;
   const status: RotationStatus =
-    listed.some(isFailure) || canaryFailed ? 'completedWithFailures' : 'completed';
+    counts.failed > 0 || listed.some(isFailure) || canaryFailed ? 'completedWithFailures' : 'completed';
   yield* recordAudit(context, [
     record(run, {
       step: 'RotationCompleted',
@@ -977,7 +977,11 @@ function* finish(run: Run, latest: KeyVersionInfo, rolled: Rolled): Generator<Ta
   });
 }
 
-/** Failed, or skipped with a page of its own (could not be planned): the run is not clean. */
+/**
+ * Failed, or skipped with a page of its own (could not be planned): the run is not clean. The run's
+ * status also counts `counts.failed`: a batch whose counts did not add up may count a failure it did
+ * not list.
+ */
 const isFailure = (o: ServerOutcome): boolean =>
   o.outcome === 'failed' || (o.outcome === 'skipped' && o.incident !== undefined);
 

@@ -278,10 +278,12 @@ function* awaitOperation(
   const { settings, server } = input;
   // ARM accepted the PATCH without an operation to poll: watch the server.
   if (handle === undefined) return { watchServer: true };
-  const accepted = now(r);
   // The first look when the operations before it typically ended (one read instead of several
-  // "InProgress" ones); the poll interval after that.
-  let wait = input.firstPollSeconds ?? settings.pollIntervalSeconds;
+  // "InProgress" ones), never past the operation's deadline; the poll interval after that.
+  let wait = Math.min(
+    input.firstPollSeconds ?? settings.pollIntervalSeconds,
+    Math.max(settings.pollIntervalSeconds, (r.deadline - now(r)) / 1000),
+  );
   for (;;) {
     yield* waitSeconds(context, wait);
     wait = settings.pollIntervalSeconds;
@@ -300,7 +302,9 @@ function* awaitOperation(
     }
     const p = saw(r, s.value);
     if (p.status === 'Succeeded') {
-      r.operationSeconds = p.operationSeconds ?? (now(r) - accepted) / 1000;
+      // ARM's own timing only: a duration seen from here includes the wait itself, so the typical
+      // duration could only grow, never come back down.
+      r.operationSeconds = p.operationSeconds;
       return { watchServer: false, verification: p.verification };
     }
     if (p.status === 'Failed') return { failure: { code: p.code, message: p.message }, watchServer: false };

@@ -141,6 +141,23 @@ describe('posture adapters (@azure/arm-keyvault, @azure/arm-authorization) again
     ]);
   });
 
+  it('reads only the vaults it is asked for (each Vaults_Get spends ARM read quota): one vault in use, one GET', async () => {
+    const adapter = new KeyVaultManagementAdapter({
+      credential: h.credential,
+      subscriptions: [SUB_SECURITY],
+      clientOptions: h.clientOptions,
+    });
+    const before = h.azure.requests.length;
+    const listing = await adapter.listVaults(new Set([VAULT.toLowerCase()]));
+    expect(listing.vaults.map((v) => v.name)).toEqual([VAULT]);
+    expect(listing.unreadable).toEqual([]);
+    const calls = h.azure.requests.slice(before).filter((r) => r.operation.startsWith('vaults.'));
+    expect(calls.filter((c) => c.status !== 401).map((c) => `${c.operation} ${c.status}`)).toEqual([
+      'vaults.list 200',
+      'vaults.get 200',
+    ]);
+  });
+
   it("the RP's subscription-wide list (Vaults_ListBySubscription) refuses a caller with read at the vaults only: 403 AuthorizationFailed", async () => {
     const client = new KeyVaultManagementClient(h.credential, SUB_SECURITY, h.clientOptions);
     const all = async () => {

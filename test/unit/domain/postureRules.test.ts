@@ -4,6 +4,7 @@ import {
   buildPosture,
   identityAccess,
   keyPosture,
+  lastRotationFor,
   ringOf,
   summarizeRotationPolicy,
   vaultChecks,
@@ -574,6 +575,43 @@ describe('server risk', () => {
     expect(report.servers[1]?.lastRotations[0]?.outcome).toBe('completedWithFailures');
     expect(report.summary.byRisk).toEqual({ ok: 1, warning: 0, critical: 1 });
     expect(report.keys[0]).toMatchObject({ versionlessSlots: 1, pinnedSlots: 1, safeToDisable: [] });
+  });
+
+  it.each<[string, Record<string, unknown>, string]>([
+    // name, the run's output, the server's outcome
+    [
+      'an output listing only servers that need attention, without this one: notListed, never the run status',
+      { outputVersion: 2, status: 'completed', targetVersion: V3, servers: [] },
+      'notListed',
+    ],
+    [
+      'the same output listing it as failed: failed',
+      {
+        outputVersion: 2,
+        status: 'completedWithFailures',
+        targetVersion: V3,
+        servers: [{ serverId: '<id>', outcome: 'failed', reason: 'ServerBusy' }],
+      },
+      'failed',
+    ],
+    [
+      'an older output (every server listed) without it: the run status',
+      { status: 'completed', targetVersion: V3, servers: [] },
+      'completed',
+    ],
+  ])('last rotation of a server: %s', (_, output, expected) => {
+    const one = server('a-one');
+    const withId = {
+      ...output,
+      servers: (output['servers'] as Record<string, unknown>[]).map((s) => ({ ...s, serverId: one.id })),
+    };
+    const last = lastRotationFor(one.id, {
+      instanceId: 'cmk-rotation:contoso-kv:pg-cmk',
+      runtimeStatus: 'Completed',
+      output: withId,
+    });
+    expect(last.outcome).toBe(expected);
+    if (expected === 'notListed') expect(last.reason).toMatch(/audit record/);
   });
 
   it('ring follows the same tags as the rollout', () => {

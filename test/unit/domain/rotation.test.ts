@@ -219,6 +219,16 @@ describe('server ids front-coded where they enter the rotation history once per 
       if (i > 0) expect(p.serverId.length).toBeLessThan(ids[i]?.length ?? 0);
   });
 
+  it('never splits a surrogate pair: ids that differ only in the low half of a character keep the whole character', () => {
+    // U+1D4D0 and U+1D4D1 share their high surrogate: a lone half is not valid UTF-16 text.
+    const ids = [id('rg-\u{1D4D0}', 'pg-a'), id('rg-\u{1D4D1}', 'pg-a')];
+    const packed = packIds(ids.map(entry));
+    expect(unpackIds(packed).map((e) => e.serverId)).toEqual(ids);
+    const loneHalf = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+    for (const p of packed) expect(p.serverId).not.toMatch(loneHalf);
+    expect(packed[1]?.serverId.startsWith('\u{1D4D1}')).toBe(true);
+  });
+
   it('a server of the same resource group keeps little more than its name', () => {
     const [, second] = packIds([entry(id('rg', 'pg-0001')), entry(id('rg', 'pg-0002'))]);
     expect(second).toMatchObject({ serverId: '2', shared: id('rg', 'pg-000').length });

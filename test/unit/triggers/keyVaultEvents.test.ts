@@ -184,6 +184,13 @@ describe('the Key Vault event intake', () => {
       V3,
       'signalled',
     ],
+    [
+      'still planning (the run can still stop early and continue as new for it): signalled',
+      { phase: 'planning', targetVersion: V3 },
+      V3,
+      'signalled',
+    ],
+    ['finishing this very version: dropped', { phase: 'finishing', targetVersion: V3 }, V3, 'duplicate'],
     ['still reading the key (no target yet): signalled', { phase: 'reading' }, V3, 'signalled'],
     ['no custom status: signalled', undefined, V3, 'signalled'],
   ])('a key event while the key rotation runs, %s', async (_, customStatus, version, kind) => {

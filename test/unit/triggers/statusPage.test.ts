@@ -182,35 +182,50 @@ describe('status page: vault checks from the fleet posture', () => {
     risk: 'ok',
     reasons: [],
   });
-  it('lists only the failing checks, each with its vault and reason', () => {
+  it('lists the checks that do not pass, each with its vault, status and reason: failing, and not evaluated (never "every vault check passes" for a vault nobody could read)', () => {
     const rows = failingVaultChecks({
       vaults: [
         vault('kv-a', [check('softDelete', 'ok'), check('purgeProtection', 'failing')]),
         vault('kv-b', [check('sameRegion', 'unknown')]),
+        vault('kv-c', [check('softDelete', 'ok')]),
       ],
     });
-    expect(rows).toEqual([{ vault: 'kv-a', check: 'purgeProtection', reason: 'purgeProtection is failing' }]);
+    expect(rows).toEqual([
+      { vault: 'kv-a', check: 'purgeProtection', status: 'failing', reason: 'purgeProtection is failing' },
+      { vault: 'kv-b', check: 'sameRegion', status: 'not evaluated', reason: 'sameRegion is unknown' },
+    ]);
   });
 
-  it('lists an identity whose access through a group cannot be verified (not "every vault check passes")', () => {
-    const identity = (cannotVerifyGroups?: string[]) => ({
-      identityId:
-        '/subscriptions/s/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-g',
-      principalId: 'p-g',
+  it('lists an identity denied access as failing and one whose access through a group cannot be verified as not evaluated; one granted not at all', () => {
+    const identity = (name: string, granted: boolean | undefined, reason: string) => ({
+      identityId: `/subscriptions/s/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/${name}`,
+      principalId: `p-${name}`,
       model: 'rbac' as const,
-      granted: cannotVerifyGroups === undefined ? true : undefined,
-      reason: cannotVerifyGroups === undefined ? 'has the role' : 'cannot verify: group g-1',
-      ...(cannotVerifyGroups === undefined ? {} : { cannotVerifyGroups }),
+      granted,
+      reason,
+      ...(granted === undefined ? { cannotVerifyGroups: ['g-1'] } : {}),
       usedBy: ['pg-a (primary)'],
     });
     const rows = failingVaultChecks({
       vaults: [
-        { ...vault('kv-a', [check('softDelete', 'ok')]), identities: [identity(['g-1'])] },
-        { ...vault('kv-b', [check('softDelete', 'ok')]), identities: [identity()] },
+        {
+          ...vault('kv-a', [check('softDelete', 'ok')]),
+          identities: [
+            identity('id-g', undefined, 'cannot verify: group g-1'),
+            identity('id-x', false, 'lacks the role'),
+            identity('id-ok', true, 'has the role'),
+          ],
+        },
       ],
     });
     expect(rows).toEqual([
-      { vault: 'kv-a', check: 'identityAccess', reason: 'id-g: cannot verify: group g-1' },
+      {
+        vault: 'kv-a',
+        check: 'identityAccess',
+        status: 'not evaluated',
+        reason: 'id-g: cannot verify: group g-1',
+      },
+      { vault: 'kv-a', check: 'identityAccess', status: 'failing', reason: 'id-x: lacks the role' },
     ]);
   });
 });

@@ -1032,6 +1032,25 @@ describe("the rotation's output: counts for every server, details only for those
     expect(out.openIncidents.map((i) => i.dedupKey)).toEqual(['server-ok']);
   });
 
+  it('a batch that counts a failure it does not list still makes the run completedWithFailures', async () => {
+    const s: Scenario = { key: twoVersions, latest: version(V2, 1, 365), servers: [planned('a')] };
+    const r = await run(rotationInput(), s, [], (call, now) =>
+      call.name === 'rolloutBatch'
+        ? {
+            result: {
+              counts: { updated: 0, verified: 0, failed: 1, skipped: 0, skippedBy: {} },
+              servers: [],
+              peakInFlight: 1,
+              throttled: 0,
+            },
+          }
+        : responder(s)(call, now),
+    );
+    const out = r.output as RotationOutput;
+    expect(out.status).toBe('completedWithFailures');
+    expect(out.counts?.failed).toBe(1);
+  });
+
   it('pages a server its rollover skipped that is left on an expiring version (it is listed, so the run knows)', async () => {
     const r = await run(rotationInput(), {
       key: keyWith(version(V1, 360, 6), version(V2, 1, 365)),

@@ -135,14 +135,14 @@ describe('serverRollover orchestrator, driven by durable histories', () => {
     expect(steps(r)).toEqual(['ServerUpdateStarted', 'ServerVerified']);
   });
 
-  it.each<[string, Partial<ServerRolloverInput>, PollServerUpdateOutput, number[], number]>([
+  it.each<[string, Partial<ServerRolloverInput>, PollServerUpdateOutput, number[], number | undefined]>([
     // name, input, the answer that succeeds, timer waits, operationSeconds of the outcome
     [
-      'without a hint: every look after the poll interval; the duration as this rollover saw it',
+      'without a hint: every look after the poll interval; no duration when ARM reported none (one seen from here would include the wait)',
       {},
       succeeded,
       [10, 10],
-      22, // two waits and the two polls (the driver's clock moves a second per activity)
+      undefined,
     ],
     [
       'with firstPollSeconds: the first look after it, the next after the poll interval; the duration ARM reported',
@@ -154,7 +154,18 @@ describe('serverRollover orchestrator, driven by durable histories', () => {
   ])('paces the polls: %s', async (_, extra, done, waits, seconds) => {
     const r = await run({ poll: [{ status: 'InProgress' }, done] }, {}, extra);
     expect(timerWaits(r)).toEqual(waits);
-    expect(r.output).toMatchObject({ outcome: 'updated', operationSeconds: seconds });
+    expect(r.output).toMatchObject({ outcome: 'updated' });
+    expect((r.output as ServerOutcome).operationSeconds).toBe(seconds);
+  });
+
+  it('never waits for a first poll past the operation deadline: a first poll of 290 s with a 1-minute timeout looks at the deadline, and a still-running operation times out there', async () => {
+    const r = await run(
+      { poll: [{ status: 'InProgress' }] },
+      { operationTimeoutMinutes: 1 },
+      { firstPollSeconds: 290 },
+    );
+    expect(timerWaits(r)).toEqual([58]);
+    expect(r.output).toMatchObject({ outcome: 'failed', reasonCode: 'OperationTimedOut' });
   });
 
   it('records ServerUpdateStarted with the last-known-good the write step read, once however many attempts the PATCH takes', async () => {
