@@ -91,3 +91,32 @@ export function throttle(
   }
   return { [`x-ms-ratelimit-remaining-subscription-${kind}`]: String(result.remaining) };
 }
+
+/**
+ * One page of `items` in ARM's list shape (`value`, `nextLink` absolute with an opaque `$skiptoken`),
+ * `behaviour.armPageSize` per page, as the spec's `x-ms-pageable` (`nextLinkName: nextLink`) says.
+ */
+export function armPage(
+  world: World,
+  req: Request,
+  items: readonly Record<string, unknown>[],
+): { value: Record<string, unknown>[]; nextLink?: string } {
+  const token = req.query.get('$skiptoken');
+  let offset = 0;
+  if (token !== null) {
+    offset = Number(Buffer.from(token, 'base64url').toString('utf8'));
+    if (!Number.isInteger(offset) || offset < 0)
+      throw armError(400, 'InvalidSkipToken', 'The $skiptoken is invalid.');
+  }
+  const size = world.behaviour.armPageSize;
+  const value = items.slice(offset, offset + size);
+  if (offset + size >= items.length) return { value };
+  const next = new URLSearchParams();
+  for (const [k, v] of req.query) if (k !== '$skiptoken') next.append(k, v);
+  // `$skiptoken` as ARM writes it (URLSearchParams would escape the `$`); base64url needs no escaping.
+  const nextToken = Buffer.from(String(offset + size)).toString('base64url');
+  return {
+    value,
+    nextLink: `https://management.azure.com${req.path}?${next.toString()}&$skiptoken=${nextToken}`,
+  };
+}

@@ -1,5 +1,5 @@
 import { isAllowed, requireAction } from './arm-authz';
-import { armError } from './arm-common';
+import { armError, armPage } from './arm-common';
 import type { Reply, Request } from './http';
 import { vaultArmId, type Vault } from './keyvault-model';
 import { roleAssignmentsAt } from './keyvault-rbac';
@@ -76,31 +76,6 @@ export const ROLE_ASSIGNMENTS_READ = 'Microsoft.Authorization/roleAssignments/re
 export const RESOURCES_API_VERSIONS = ['2015-11-01', '2021-04-01'];
 const VAULTS_FILTER = "resourceType eq 'Microsoft.KeyVault/vaults'";
 
-/**
- * One page of `items` in ARM's list shape (`value`, `nextLink` absolute with an opaque `$skiptoken`),
- * `behaviour.armPageSize` per page, as the spec's `x-ms-pageable` (`nextLinkName: nextLink`) says.
- */
-function page(
-  world: World,
-  req: Request,
-  items: readonly Record<string, unknown>[],
-): { value: Record<string, unknown>[]; nextLink?: string } {
-  const token = req.query.get('$skiptoken');
-  let offset = 0;
-  if (token !== null) {
-    offset = Number(Buffer.from(token, 'base64url').toString('utf8'));
-    if (!Number.isInteger(offset) || offset < 0)
-      throw armError(400, 'InvalidSkipToken', 'The $skiptoken is invalid.');
-  }
-  const size = world.behaviour.armPageSize;
-  const value = items.slice(offset, offset + size);
-  if (offset + size >= items.length) return { value };
-  const next = new URLSearchParams();
-  for (const [k, v] of req.query) if (k !== '$skiptoken') next.append(k, v);
-  next.set('$skiptoken', Buffer.from(String(offset + size)).toString('base64url'));
-  return { value, nextLink: `https://management.azure.com${req.path}?${next.toString()}` };
-}
-
 function vaultsOf(world: World, sub: string): Vault[] {
   return [...world.vaults.values()]
     .filter((v) => v.kind === 'vault' && v.subscriptionId.toLowerCase() === sub)
@@ -118,7 +93,7 @@ export function listVaults(world: World, req: Request, sub: string, principal: s
   requireAction(world, principal, VAULT_READ, `/subscriptions/${sub}`);
   return {
     status: 200,
-    body: page(
+    body: armPage(
       world,
       req,
       vaultsOf(world, sub).map((v) => vaultView(v)),
@@ -151,7 +126,7 @@ export function listVaultResources(world: World, req: Request, sub: string, prin
       location: v.location,
       tags: {},
     }));
-  return { status: 200, body: page(world, req, value) };
+  return { status: 200, body: armPage(world, req, value) };
 }
 
 export function getVault(world: World, sub: string, rg: string, name: string, principal: string): Reply {

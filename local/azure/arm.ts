@@ -1,5 +1,6 @@
 import {
   armError,
+  armPage,
   authorizeArm,
   knownResourceGroup,
   knownSubscription,
@@ -223,24 +224,11 @@ function serverView(r: ServerRecord): Record<string, unknown> {
   return structuredClone(r.json);
 }
 
-function pageOf(ctx: ArmContext, records: ServerRecord[], req: Request, base: string): Reply['body'] {
+function pageOf(ctx: ArmContext, records: ServerRecord[], req: Request): Reply['body'] {
   const sorted = records.sort((a, b) =>
     String(a.json['id']).toLowerCase().localeCompare(String(b.json['id']).toLowerCase()),
   );
-  const token = req.query.get('$skiptoken');
-  let offset = 0;
-  if (token !== null) {
-    offset = Number(Buffer.from(token, 'base64url').toString('utf8'));
-    if (!Number.isInteger(offset) || offset < 0)
-      throw armError(400, 'InvalidSkipToken', 'The $skiptoken is invalid.');
-  }
-  const size = ctx.world.behaviour.armPageSize;
-  const value = sorted.slice(offset, offset + size).map(serverView);
-  const next =
-    offset + size < sorted.length
-      ? `https://management.azure.com${base}?api-version=${req.query.get('api-version') ?? ''}&$skiptoken=${Buffer.from(String(offset + size)).toString('base64url')}`
-      : undefined;
-  return { value, ...(next !== undefined ? { nextLink: next } : {}) };
+  return armPage(ctx.world, req, sorted.map(serverView));
 }
 
 /** ARM lists only what the caller may read (a list filtered by the caller's role assignments). */
@@ -255,7 +243,7 @@ function serverIdOf({ params, sub }: Call): string {
 function listServers(call: Call): Reply {
   const { ctx, req, sub } = call;
   const records = readable(call, [...(ctx.world.serversBySubscription.get(sub) ?? [])]);
-  return { status: 200, body: pageOf(ctx, records, req, req.path) };
+  return { status: 200, body: pageOf(ctx, records, req) };
 }
 
 function checkResourceGroup({ ctx, params, sub }: Call): string {
@@ -272,7 +260,7 @@ function checkResourceGroup({ ctx, params, sub }: Call): string {
 function listServersInResourceGroup(call: Call): Reply {
   const rg = checkResourceGroup(call);
   const records = readable(call, [...(call.ctx.world.serversByResourceGroup.get(`${call.sub}/${rg}`) ?? [])]);
-  return { status: 200, body: pageOf(call.ctx, records, call.req, call.req.path) };
+  return { status: 200, body: pageOf(call.ctx, records, call.req) };
 }
 
 function findServer(call: Call): ServerRecord {
