@@ -161,3 +161,33 @@ export function tryParseVaultUrl(input: string): VaultRef | undefined {
 export function isPublicKeyVaultHost(vaultUrl: string): boolean {
   return /^https:\/\/[a-z0-9-]+\.vault\.azure\.net$/i.test(vaultUrl);
 }
+
+/** What `groupByKey` reads of a server: the key URIs of its slots. */
+export interface KeyUser {
+  readonly dataEncryption?:
+    | { readonly primaryKeyURI?: string | undefined; readonly geoBackupKeyURI?: string | undefined }
+    | undefined;
+}
+
+/** The key a URI names, versions aside: the versionless URI, lower-case (Key Vault ignores case). */
+export function keyOf(vaultUrl: string, keyName: string): string {
+  return formatKeyUri(keyRef(vaultUrl, keyName)).toLowerCase();
+}
+
+/** Servers by the key(s) their primary or geo-backup slot names; a server using two keys is in both. */
+export function groupByKey<T extends KeyUser>(servers: readonly T[]): Map<string, T[]> {
+  const byKey = new Map<string, T[]>();
+  for (const server of servers) {
+    const keys = new Set<string>();
+    for (const uri of [server.dataEncryption?.primaryKeyURI, server.dataEncryption?.geoBackupKeyURI]) {
+      const ref = tryParseKeyUri(uri);
+      if (ref !== undefined) keys.add(keyOf(ref.vaultUrl, ref.name));
+    }
+    for (const k of keys) {
+      const group = byKey.get(k);
+      if (group === undefined) byKey.set(k, [server]);
+      else group.push(server);
+    }
+  }
+  return byKey;
+}

@@ -94,7 +94,14 @@ export async function findAllServersReferencingKey(
   return (await discoverServersReferencingKey(fleet, key)).servers;
 }
 
+/** Every server in scope with customer-managed keys, and the rows it could not read, all pages. */
+export function discoverServersWithCustomerManagedKeys(
+  fleet: ServerFleet,
+): Promise<{ servers: ServerSnapshot[]; invalid: InvalidServerRow[] }> {
+  return allPages((token) => fleet.findServersWithCustomerManagedKeys(token));
+}
+
 /** Every server in scope with customer-managed keys, all pages. */
 export async function findAllServersWithCustomerManagedKeys(fleet: ServerFleet): Promise<ServerSnapshot[]> {
-  return (await allPages((token) => fleet.findServersWithCustomerManagedKeys(token))).servers;
+  return (await discoverServersWithCustomerManagedKeys(fleet)).servers;
 }

@@ -11,10 +11,14 @@ import type {
 import { buildPosture } from '../domain/postureRules';
 import { rotationInstanceId } from '../domain/rotation';
 import type { AuditTrail } from '../ports/auditTrail';
-import { AzureCallError } from '../ports/errors';
+import { describeFailure } from '../ports/errors';
 import type { KeyVaultKeys } from '../ports/keyVaultKeys';
 import type { RotationInstances } from '../ports/rotations';
-import type { InvalidServerRow, ServerFleet } from '../ports/serverFleet';
+import {
+  discoverServersWithCustomerManagedKeys,
+  type InvalidServerRow,
+  type ServerFleet,
+} from '../ports/serverFleet';
 import type { KeyRotationPolicies, KeyVaultManagement, RoleAssignments } from '../ports/vaultPosture';
 import { runSweep, type SweepDeps, type SweepResult } from './sweep';
 
@@ -26,9 +30,6 @@ export interface PostureDeps {
   readonly roleAssignments: RoleAssignments;
   readonly rotationPolicies: KeyRotationPolicies;
 }
-
-const describe = (e: unknown): string =>
-  e instanceof AzureCallError ? (e.azureCode ?? e.code) : e instanceof Error ? e.name : 'error';
 
 /**
  * Reads the fleet's posture: every key of every allowed vault that servers in scope use, those servers,
@@ -51,19 +52,13 @@ export async function readPosture(
   const keyIdOf = (vault: string, key: string): string => `${vault}/${key}`.toLowerCase();
 
   // One discovery for the whole report (as the sweep does: Resource Graph's quota is per principal).
-  const found: { servers: ServerSnapshot[]; invalid: InvalidServerRow[] } = { servers: [], invalid: [] };
+  let found: { servers: ServerSnapshot[]; invalid: InvalidServerRow[] } = { servers: [], invalid: [] };
   let discovered = true;
   try {
-    let token: string | undefined;
-    do {
-      const page = await deps.fleet.findServersWithCustomerManagedKeys(token);
-      found.servers.push(...page.servers);
-      found.invalid.push(...(page.invalid ?? []));
-      token = page.continuationToken;
-    } while (token !== undefined);
+    found = await discoverServersWithCustomerManagedKeys(deps.fleet);
   } catch (e) {
     discovered = false;
-    errors.push(`server discovery: ${describe(e)}`);
+    errors.push(`server discovery: ${describeFailure(e)}`);
   }
   for (const row of found.invalid)
     errors.push(`unreadable server row ${row.id ?? row.name ?? '?'} (${row.reason})`);
@@ -82,7 +77,7 @@ export async function readPosture(
     try {
       names = await deps.keys.listKeys(vaultUrl);
     } catch (e) {
-      errors.push(`${vaultName}: keys not listed (${describe(e)})`);
+      errors.push(`${vaultName}: keys not listed (${describeFailure(e)})`);
       continue;
     }
     for (const keyName of names) {
@@ -93,13 +88,13 @@ export async function readPosture(
       try {
         keys.set(id, await deps.keys.readKey(vaultUrl, keyName));
       } catch (e) {
-        errors.push(`${vaultName}/${keyName}: ${describe(e)}`);
+        errors.push(`${vaultName}/${keyName}: ${describeFailure(e)}`);
         continue;
       }
       try {
         rotationPolicies.set(id, await deps.rotationPolicies.readRotationPolicy(vaultUrl, keyName));
       } catch (e) {
-        errors.push(`${vaultName}/${keyName}: rotation policy not read (${describe(e)})`);
+        errors.push(`${vaultName}/${keyName}: rotation policy not read (${describeFailure(e)})`);
       }
       const instanceId = rotationInstanceId(vaultUrl, keyName);
       try {
@@ -107,7 +102,7 @@ export async function readPosture(
         if (info !== undefined)
           lastRotations.set(id, { instanceId, output: info.output, runtimeStatus: info.runtimeStatus });
       } catch (e) {
-        errors.push(`${instanceId}: status not read (${describe(e)})`);
+        errors.push(`${instanceId}: status not read (${describeFailure(e)})`);
       }
     }
   }
@@ -145,9 +140,9 @@ export async function readPosture(
         errors.push(`${name}: vault properties not found in the subscriptions in scope`);
       }
   } catch (e) {
-    errors.push(`vault properties not read (${describe(e)})`);
+    errors.push(`vault properties not read (${describeFailure(e)})`);
     for (const name of usedVaults)
-      vaultReadErrors.set(name, `the vaults could not be listed (${describe(e)})`);
+      vaultReadErrors.set(name, `the vaults could not be listed (${describeFailure(e)})`);
   }
   const assignments = new Map<string, readonly RoleAssignmentInfo[]>();
   for (const [name, v] of vaults) {
@@ -155,7 +150,7 @@ export async function readPosture(
     try {
       assignments.set(name, await deps.roleAssignments.listAtScope(v.id));
     } catch (e) {
-      errors.push(`${name}: role assignments not read (${describe(e)})`);
+      errors.push(`${name}: role assignments not read (${describeFailure(e)})`);
     }
   }
 
@@ -274,6 +269,6 @@ export async function sweepWithPostureSnapshot(
     const report = await recordPostureSnapshot(instances, deps, now);
     return { sweep, posture: report.summary };
   } catch (e) {
-    return { sweep, posture: { error: describe(e) } };
+    return { sweep, posture: { error: describeFailure(e) } };
   }
 }

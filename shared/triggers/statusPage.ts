@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto';
 import type { Config } from '../config';
-import { tryParseKeyUri } from '../domain/keyId';
+import { groupByKey, keyOf, tryParseKeyUri } from '../domain/keyId';
 import type { KeyInfo, ServerSnapshot, Slot } from '../domain/model';
 import type { PostureReport } from '../domain/posture';
 import { holdOf, isOptedOut, latestVersion } from '../domain/plan';
 import { daysLeft, expirySeverity, type RotationProgress } from '../domain/rotation';
-import { AzureCallError } from '../ports/errors';
+import { describeFailure } from '../ports/errors';
 import type { KeyVaultKeys } from '../ports/keyVaultKeys';
 import type { RotationInstances } from '../ports/rotations';
 import { findAllServersWithCustomerManagedKeys, type ServerFleet } from '../ports/serverFleet';
@@ -169,36 +169,31 @@ export async function gatherStatus(
   const errors: string[] = [];
   const keys: KeyRow[] = [];
   const servers: ServerRow[] = [];
-  const describe = (e: unknown): string =>
-    e instanceof AzureCallError ? (e.azureCode ?? e.code) : e instanceof Error ? e.name : 'error';
   // One discovery for the page (Resource Graph's per-principal quota: 15 queries per 5 s), as the sweep.
-  let fleet: ServerSnapshot[] = [];
+  let byKey = new Map<string, ServerSnapshot[]>();
   try {
-    fleet = await findAllServersWithCustomerManagedKeys(deps.fleet);
+    byKey = groupByKey(await findAllServersWithCustomerManagedKeys(deps.fleet));
   } catch (e) {
-    errors.push(`server discovery: ${describe(e)}`);
+    errors.push(`server discovery: ${describeFailure(e)}`);
   }
   for (const { vaultUrl, vaultName } of config.allowedVaults) {
     let names: string[];
     try {
       names = await deps.keys.listKeys(vaultUrl);
     } catch (e) {
-      errors.push(`${vaultName}: ${describe(e)}`);
+      errors.push(`${vaultName}: ${describeFailure(e)}`);
       continue;
     }
     for (const keyName of names) {
       try {
         const key = await deps.keys.readKey(vaultUrl, keyName);
         const latest = latestVersion(key);
+        const thisKey = keyOf(vaultUrl, keyName);
         const onThisKey = (uri: string | undefined) => {
           const ref = tryParseKeyUri(uri);
-          return (
-            ref !== undefined && ref.vaultUrl === vaultUrl && ref.name.toLowerCase() === keyName.toLowerCase()
-          );
+          return ref !== undefined && keyOf(ref.vaultUrl, ref.name) === thisKey;
         };
-        const using = fleet.filter(
-          (s) => onThisKey(s.dataEncryption?.primaryKeyURI) || onThisKey(s.dataEncryption?.geoBackupKeyURI),
-        );
+        const using = byKey.get(thisKey) ?? [];
         const days = daysLeft(latest?.expiresOn, now.toISOString());
         for (const s of using)
           for (const slot of ['primary', 'geoBackup'] as const) {
@@ -230,7 +225,7 @@ export async function gatherStatus(
           servers: using.length,
         });
       } catch (e) {
-        errors.push(`${vaultName}/${keyName}: ${describe(e)}`);
+        errors.push(`${vaultName}/${keyName}: ${describeFailure(e)}`);
       }
     }
   }

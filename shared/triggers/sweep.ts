@@ -1,6 +1,6 @@
 import type { Config } from '../config';
 import { rotationSettings } from '../config';
-import { formatKeyUri, keyRef, tryParseKeyUri } from '../domain/keyId';
+import { groupByKey, keyOf, keyRef, tryParseKeyUri } from '../domain/keyId';
 import type { KeyInfo, ServerSnapshot } from '../domain/model';
 import { rotationOutcomesOf } from '../domain/outcomes';
 import { latestVersion, planRollout } from '../domain/plan';
@@ -13,7 +13,7 @@ import {
 } from '../domain/rotation';
 import type { InstanceInfo } from '../ports/rotations';
 import type { AuditTrail } from '../ports/auditTrail';
-import { AzureCallError } from '../ports/errors';
+import { describeFailure } from '../ports/errors';
 import type { KeyVaultKeys } from '../ports/keyVaultKeys';
 import { findAllServersWithCustomerManagedKeys, type ServerFleet } from '../ports/serverFleet';
 import type { RotationInstances } from '../ports/rotations';
@@ -53,8 +53,6 @@ export async function runSweep(
   const requested: { key: string; why: string; outcome: string }[] = [];
   const deferred: { key: string; why: string }[] = [];
   let keysChecked = 0;
-  const describe = (e: unknown): string =>
-    e instanceof AzureCallError ? (e.azureCode ?? e.code) : e instanceof Error ? e.name : 'error';
 
   // One discovery for the whole sweep, grouped by key: a query per key would spend Resource Graph's
   // per-principal quota (15 queries per 5 s) on a vault with many keys and throttle the sweep itself.
@@ -62,7 +60,7 @@ export async function runSweep(
   try {
     byKey = groupByKey(await findAllServersWithCustomerManagedKeys(deps.fleet));
   } catch (e) {
-    errors.push(`server discovery: ${describe(e)}`);
+    errors.push(`server discovery: ${describeFailure(e)}`);
   }
 
   // Without the discovery there is nothing to compare the keys with: the sweep reports and stops.
@@ -72,7 +70,7 @@ export async function runSweep(
     try {
       names = await deps.keys.listKeys(vaultUrl);
     } catch (e) {
-      errors.push(`${vaultName}: ${describe(e)}`);
+      errors.push(`${vaultName}: ${describeFailure(e)}`);
       continue;
     }
     for (const keyName of names) {
@@ -104,7 +102,7 @@ export async function runSweep(
         await deps.audit.record([{ ...requestAudit(request, outcome), reason: `sweep: ${why.join('; ')}` }]);
         requested.push({ key: `${vaultName}/${keyName}`, why: why.join('; '), outcome: outcome.kind });
       } catch (e) {
-        errors.push(`${vaultName}/${keyName}: ${describe(e)}`);
+        errors.push(`${vaultName}/${keyName}: ${describeFailure(e)}`);
       }
     }
   }
@@ -118,29 +116,6 @@ export async function runSweep(
     },
   ]);
   return { keysChecked, requested, errors, ...(deferred.length > 0 ? { deferred } : {}) };
-}
-
-/** The key a URI names, versions aside: the versionless URI, lower-case (Key Vault ignores case). */
-function keyOf(vaultUrl: string, keyName: string): string {
-  return formatKeyUri(keyRef(vaultUrl, keyName)).toLowerCase();
-}
-
-/** Servers by the key(s) their primary or geo-backup slot names; a server using two keys is in both. */
-function groupByKey(servers: readonly ServerSnapshot[]): Map<string, ServerSnapshot[]> {
-  const byKey = new Map<string, ServerSnapshot[]>();
-  for (const server of servers) {
-    const keys = new Set<string>();
-    for (const uri of [server.dataEncryption?.primaryKeyURI, server.dataEncryption?.geoBackupKeyURI]) {
-      const ref = tryParseKeyUri(uri);
-      if (ref !== undefined) keys.add(keyOf(ref.vaultUrl, ref.name));
-    }
-    for (const k of keys) {
-      const group = byKey.get(k);
-      if (group === undefined) byKey.set(k, [server]);
-      else group.push(server);
-    }
-  }
-  return byKey;
 }
 
 function reasonsToRotate(
