@@ -10,6 +10,14 @@ import { requestAudit, requestRotation, type RequestOutcome } from './rotationRe
 export type IntakeOutcome =
   RequestOutcome | { readonly kind: 'rejected'; readonly code: string; readonly reason: string };
 
+/** What the intake needs besides the durable client. */
+export interface IntakeDeps {
+  readonly config: Config;
+  readonly audit: AuditTrail;
+  readonly events: KeyVaultEventReader;
+  readonly invocationId: string;
+}
+
 /**
  * The intake of one Event Grid event (the Functions host splits batches). Events are hints: a valid
  * key event only asks for the key's rotation; what to do is decided from Key Vault and ARM.
@@ -19,12 +27,7 @@ export type IntakeOutcome =
 export async function handleKeyVaultEvent(
   raw: unknown,
   instances: RotationInstances,
-  deps: {
-    readonly config: Config;
-    readonly audit: AuditTrail;
-    readonly events: KeyVaultEventReader;
-    readonly invocationId: string;
-  },
+  deps: IntakeDeps,
 ): Promise<IntakeOutcome> {
   return handleParsedEvent(await deps.events.readEvent(raw), instances, deps);
 }
@@ -116,12 +119,7 @@ export async function replayDeadLetters(
   blob: unknown,
   source: string,
   instances: RotationInstances,
-  deps: {
-    readonly config: Config;
-    readonly audit: AuditTrail;
-    readonly events: KeyVaultEventReader;
-    readonly invocationId: string;
-  },
+  deps: IntakeDeps,
 ): Promise<ReplayedEvent[]> {
   const results: ReplayedEvent[] = [];
   for (const parsed of await deps.events.readDelivery(blob)) {

@@ -54,26 +54,16 @@ describe('retry of one server', () => {
     ['the server is unknown', lastRun, 'pg-z', /did not fail/],
   ])('is refused (409) when %s, and starts nothing', async (_name, current, name, message) => {
     const instances = new FakeInstances(current);
-    await expect(
-      requestServerRetry(
-        instances,
-        { config, audit: new MemoryAudit() },
-        'contoso-pg-kv',
-        'pg-cmk',
-        name,
-        'alice',
-      ),
-    ).rejects.toThrow(RetryRefusedError);
-    await expect(
-      requestServerRetry(
-        instances,
-        { config, audit: new MemoryAudit() },
-        'contoso-pg-kv',
-        'pg-cmk',
-        name,
-        'alice',
-      ),
-    ).rejects.toThrow(message);
+    const retry = requestServerRetry(
+      instances,
+      { config, audit: new MemoryAudit() },
+      'contoso-pg-kv',
+      'pg-cmk',
+      name,
+      'alice',
+    );
+    await expect(retry).rejects.toThrow(RetryRefusedError);
+    await expect(retry).rejects.toThrow(message);
     expect(instances.started).toEqual([]);
   });
 });
