@@ -467,26 +467,6 @@ export async function runFleetBench(options: FleetBenchOptions): Promise<FleetBe
     );
     const arm = requests.filter((r) => r.service === 'arm');
     const patches = arm.filter((r) => r.method === 'PATCH').map((r) => Date.parse(r.at));
-    if (process.env['BENCH_TIMELINE'] === '1') {
-      const t = (x: number) => ((x - eventAt) / 1000).toFixed(1);
-      const sorted = [...patches].sort((a, b) => a - b);
-      log(
-        `PATCH times: first ${t(sorted[0] ?? 0)} 2nd ${t(sorted[10] ?? 0)} p50 ${t(sorted[Math.floor(sorted.length / 2)] ?? 0)} last ${t(sorted[sorted.length - 1] ?? 0)}`,
-      );
-      const last = Math.max(...arm.map((r) => Date.parse(r.at)));
-      log(`last ARM request ${t(last)}`);
-      const perSec = new Map<number, number>();
-      for (const r of arm) {
-        const sec = Math.floor((Date.parse(r.at) - eventAt) / 1000);
-        perSec.set(sec, (perSec.get(sec) ?? 0) + 1);
-      }
-      log(
-        `ARM requests per second: ${[...perSec.entries()]
-          .sort((a, b) => a[0] - b[0])
-          .map(([k, v]) => `${k}:${v}`)
-          .join(' ')}`,
-      );
-    }
     const servers = (await admin('servers')) as {
       properties: {
         state?: string;
