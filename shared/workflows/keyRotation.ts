@@ -518,20 +518,7 @@ function* handleNewestVersionExpiry(
   const atRisk = plan.servers.filter((s) =>
     s.slots.some((slot) => slot.version === undefined || slot.version === latest.version.toLowerCase()),
   );
-  const expired = days !== undefined && days < 0;
-  yield* page(
-    run,
-    expiryIncident(run, key, latest, days, severity, atRisk, true),
-    'expiry',
-    record(run, {
-      step: expired ? 'KeyExpired' : 'NearExpiryNotified',
-      outcome: 'failure',
-      fromVersion: latest.version,
-      reasonCode: expired ? 'KeyExpired' : 'KeyNearExpiry',
-      reason: `${atRisk.length} server(s) on a version that expires ${latest.expiresOn ?? ''}`,
-    }),
-    { version: latest.version },
-  );
+  yield* pageExpiry(run, key, latest, days, severity, atRisk, true);
   return { paged: true };
 }
 
@@ -877,21 +864,37 @@ function* pageServersLeftOnExpiringVersions(
     const severity = expirySeverity(days, run.input.settings.nearExpiry);
     const onIt = left.filter((s) => s.slots.some((slot) => slot.version === v.version.toLowerCase()));
     if (severity === undefined || onIt.length === 0) continue;
-    const expired = days !== undefined && days < 0;
-    yield* page(
-      run,
-      expiryIncident(run, key, v, days, severity, onIt, false),
-      'expiry',
-      record(run, {
-        step: expired ? 'KeyExpired' : 'NearExpiryNotified',
-        outcome: 'failure',
-        fromVersion: v.version,
-        reasonCode: expired ? 'KeyExpired' : 'KeyNearExpiry',
-        reason: `${onIt.length} server(s) still on a version that expires ${v.expiresOn ?? ''}`,
-      }),
-      { version: v.version },
-    );
+    yield* pageExpiry(run, key, v, days, severity, onIt, false);
   }
+}
+
+/**
+ * Pages the expiry of a version its servers are on (`newest`: the version the rollout targets; else
+ * an older one servers were left on) and records it as KeyExpired or NearExpiryNotified.
+ */
+function* pageExpiry(
+  run: Run,
+  key: KeyInfo,
+  version: KeyVersionInfo,
+  days: number | undefined,
+  severity: 'critical' | 'warning',
+  servers: readonly PlannedServer[],
+  newest: boolean,
+): Generator<Task, void, unknown> {
+  const expired = days !== undefined && days < 0;
+  yield* page(
+    run,
+    expiryIncident(run, key, version, days, severity, servers, newest),
+    'expiry',
+    record(run, {
+      step: expired ? 'KeyExpired' : 'NearExpiryNotified',
+      outcome: 'failure',
+      fromVersion: version.version,
+      reasonCode: expired ? 'KeyExpired' : 'KeyNearExpiry',
+      reason: `${servers.length} server(s) ${newest ? '' : 'still '}on a version that expires ${version.expiresOn ?? ''}`,
+    }),
+    { version: version.version },
+  );
 }
 
 // ---------------------------------------------------------------------------------------------
