@@ -146,7 +146,9 @@ describe('an app with its own durable-functions on the local host', () => {
     for (const op of ['signalEntity', 'readEntityState']) {
       const res = await manage(op);
       expect(res.status).toBe(500);
-      expect(res.json<{ error: string }>().error).toMatch(/501/);
+      expect(res.json<{ error: string }>().error).toMatch(
+        /status code: 501\. Details: .*Durable entities are not supported by the local host/,
+      );
     }
   });
 
