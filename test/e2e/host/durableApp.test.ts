@@ -1,4 +1,4 @@
-import { appendFileSync } from 'node:fs';
+import { appendFileSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { installFixtureApp } from '../../support/durableApp';
 import { call, startHost, type HostProcess } from '../../support/hostProcess';
@@ -237,6 +237,56 @@ describe('an app with its own durable-functions on the local host', () => {
     expect(byClient.status).toBe(200);
     expect(byClient.json<{ instancesDeleted: number }>().instancesDeleted).toBeGreaterThanOrEqual(1);
     expect((await call('GET', api('instances/purge-client'))).status).toBe(404);
+  });
+});
+
+describe('a suspended instance across a host crash', () => {
+  let first: HostProcess | undefined;
+  let second: HostProcess | undefined;
+  afterAll(async () => {
+    await first?.stop('SIGKILL');
+    await second?.stop();
+  });
+
+  it('keeps an activity result that arrived while suspended, stays suspended after SIGKILL, and uses the result on resume', async () => {
+    const app = installFixtureApp('durable-app');
+    first = await startHost({ app });
+    const host = first;
+    const api = (h: HostProcess, path: string) =>
+      `${h.url}/runtime/webhooks/durabletask/${path}${path.includes('?') ? '&' : '?'}code=${h.durableTaskSystemKey}`;
+    const read = async (h: HostProcess) =>
+      (await call('GET', api(h, 'instances/gate-1?showHistory=true'))).json<Status>();
+    expect((await call('POST', `${host.url}/api/start/gated/gate-1`)).status).toBe(202);
+    await waitFor('the activity to start', () => (host.records('gateStarted').length > 0 ? true : undefined));
+    expect((await call('POST', api(host, 'instances/gate-1/suspend?reason=hold'))).status).toBe(202);
+    appendFileSync(host.outFile, `${JSON.stringify({ kind: 'open', value: 'gate-1' })}\n`);
+    // Its result is journaled (fsync'd) in the instance's inbox, where it waits for the resume.
+    const instances = join(host.dataDir, 'instances');
+    await waitFor('the activity result to be journaled', () =>
+      readdirSync(instances).some(
+        (f) =>
+          /^gate-1\.inbox\.\d+\.jsonl$/.test(f) &&
+          readFileSync(join(instances, f), 'utf8').includes('"EventType":5,'),
+      )
+        ? true
+        : undefined,
+    );
+    const held = await read(host);
+    expect(held.runtimeStatus).toBe('Suspended');
+    expect(held.historyEvents?.map((e) => e.EventType)).not.toContain('TaskCompleted');
+
+    await host.stop('SIGKILL');
+    second = await startHost({ app, dataDir: host.dataDir, outFile: host.outFile });
+    const restarted = second;
+    expect((await read(restarted)).runtimeStatus).toBe('Suspended');
+    expect((await call('POST', api(restarted, 'instances/gate-1/resume?reason=go'))).status).toBe(202);
+    const done = await waitFor('completion after resume', async () => {
+      const s = await read(restarted);
+      return FINISHED.includes(s.runtimeStatus) ? s : undefined;
+    });
+    expect(done).toMatchObject({ runtimeStatus: 'Completed', output: 'gate-1 passed' });
+    // The activity ran once: its result waited in the journal through the suspension and the crash.
+    expect(restarted.records('gateStarted')).toHaveLength(1);
   });
 });
 
