@@ -1,18 +1,44 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { readBody, send, type HostContext } from './context';
-import { EVENT_NAMES, EventType } from './durable/engine';
+import { EVENT_NAMES, EventType, parseStored } from './durable/engine';
 import { invalidInstanceId } from './durable/instanceId';
-import type { InstanceState } from './durable/store';
+import type { InstanceState, RuntimeStatus } from './durable/store';
+
+/** The runtime statuses a filter may name (OrchestrationRuntimeStatus of the extension). */
+const RUNTIME_STATUSES: readonly RuntimeStatus[] = [
+  'Pending',
+  'Running',
+  'Suspended',
+  'Completed',
+  'Failed',
+  'Terminated',
+  'ContinuedAsNew',
+];
+
+/** A `runtimeStatus` filter; an unknown value is refused with the accepted ones (a typo never purges). */
+function runtimeStatusFilter(url: URL): { statuses?: RuntimeStatus[]; error?: string } {
+  const given = url.searchParams
+    .getAll('runtimeStatus')
+    .flatMap((v) => v.split(','))
+    .map((v) => v.trim())
+    .filter((v) => v !== '');
+  if (given.length === 0) return {};
+  const unknown = given.filter((v) => !RUNTIME_STATUSES.some((s) => s.toLowerCase() === v.toLowerCase()));
+  if (unknown.length > 0)
+    return {
+      error: `runtimeStatus ${unknown.join(', ')} is not a runtime status; accepted: ${RUNTIME_STATUSES.join(', ')}.`,
+    };
+  return {
+    statuses: RUNTIME_STATUSES.filter((s) => given.some((v) => v.toLowerCase() === s.toLowerCase())),
+  };
+}
 
 function statusBody(s: InstanceState, url: URL) {
   return {
     name: s.name,
     instanceId: s.instanceId,
     runtimeStatus: s.status,
-    input:
-      url.searchParams.get('showInput') === 'false' || s.input === undefined
-        ? null
-        : (JSON.parse(s.input) as unknown),
+    input: url.searchParams.get('showInput') === 'false' ? null : (parseStored(s.input) ?? null),
     customStatus: s.customStatus ?? null,
     output: s.output ?? null,
     createdTime: s.createdTime,
@@ -66,11 +92,26 @@ export async function durableApi(
     return send(res, 202, { ...urls, id: instanceId }, { location: urls.statusQueryGetUri });
   }
   if (path === 'instances' || path === 'instances/') {
+    if (m === 'DELETE') {
+      // Purge multiple instance histories (Learn, "HTTP API reference"; the extension's
+      // HttpApiHandler.HandleDeleteHistoryWithFiltersRequestAsync): createdTimeFrom is required (400),
+      // createdTimeTo defaults to now, runtimeStatus filters; 200 {instancesDeleted}, 404 when none matched.
+      const fromText = url.searchParams.get('createdTimeFrom');
+      const fromMs = fromText === null ? Number.NaN : Date.parse(fromText);
+      if (Number.isNaN(fromMs))
+        return send(res, 400, { Message: "Please provide value for 'createdTimeFrom' parameter." });
+      const toText = url.searchParams.get('createdTimeTo');
+      const toMs = toText === null ? Date.now() : Date.parse(toText);
+      if (Number.isNaN(toMs)) return send(res, 400, { Message: 'createdTimeTo must be an ISO 8601 time.' });
+      const filter = runtimeStatusFilter(url);
+      if (filter.error !== undefined) return send(res, 400, { Message: filter.error });
+      const deleted = await engine.purgeMany(fromMs, toMs, filter.statuses);
+      return deleted === 0 ? send(res, 404) : send(res, 200, { instancesDeleted: deleted });
+    }
     if (m === 'GET') {
-      const statuses = url.searchParams
-        .get('runtimeStatus')
-        ?.split(',')
-        .filter((s) => s !== '');
+      const filter = runtimeStatusFilter(url);
+      if (filter.error !== undefined) return send(res, 400, { Message: filter.error });
+      const statuses = filter.statuses;
       // The query of the Durable HTTP API ("Get all instances status", Microsoft Learn durable-functions-
       // http-api): createdTimeFrom/To, runtimeStatus, instanceIdPrefix, showInput, top; more pages are
       // announced in `x-ms-continuation-token` and asked for with the same request header.
@@ -111,7 +152,16 @@ export async function durableApi(
       );
     }
   }
-  const inst = /^instances\/([^/]+)(?:\/(raiseEvent|terminate)(?:\/([^/]+))?)?$/.exec(path);
+  if (/^entities(\/|$)/.test(path))
+    // Durable entities are not run by the local host (local/README.md): say so instead of a bare 404.
+    return send(res, 501, {
+      Message:
+        'Durable entities are not supported by the local host: signalEntity, readEntityState and the /entities API answer 501.',
+    });
+  const inst =
+    /^instances\/([^/]+)(?:\/(raiseEvent|terminate|suspend|resume|rewind|restart)(?:\/([^/]+))?)?$/.exec(
+      path,
+    );
   if (inst?.[1] !== undefined) {
     const id = decodeURIComponent(inst[1]);
     if (inst[2] === 'raiseEvent' && m === 'POST' && inst[3] !== undefined) {
@@ -122,10 +172,44 @@ export async function durableApi(
       const r = await engine.terminate(id, url.searchParams.get('reason') ?? '');
       return send(res, r === 'ok' ? 202 : r === 'gone' ? 410 : 404);
     }
+    // Suspend and resume as the extension's HttpApiHandler answers them: 404 unknown, 410 finished, 202.
+    if ((inst[2] === 'suspend' || inst[2] === 'resume') && m === 'POST' && inst[3] === undefined) {
+      const reason = url.searchParams.get('reason') ?? '';
+      const r = inst[2] === 'suspend' ? await engine.suspend(id, reason) : await engine.resume(id, reason);
+      return send(res, r === 'ok' ? 202 : r === 'gone' ? 410 : 404);
+    }
+    if (inst[2] === 'rewind' && m === 'POST' && inst[3] === undefined) {
+      const s = engine.get(id);
+      if (s === undefined) return send(res, 404);
+      if (s.status === 'Completed' || s.status === 'Terminated') return send(res, 410);
+      // Rewind is a preview feature of the extension that not every storage provider has; its answer
+      // for a provider without it is 501, which durable-functions' client reports as "not supported by
+      // the underlying storage provider". The local host is such a provider: restart or start again.
+      return send(res, 501, {
+        Message:
+          'Rewind is not supported by the local host. Use restart (POST instances/<id>/restart) or start the orchestration again.',
+      });
+    }
+    if (inst[2] === 'restart' && m === 'POST' && inst[3] === undefined) {
+      // HttpApiHandler.HandleRestartInstanceRequestAsync: restartWithNewInstanceId (default true);
+      // an unknown instance is 400; the answer is the new instance's check-status response.
+      const flag = url.searchParams.get('restartWithNewInstanceId');
+      if (flag !== null && flag !== 'true' && flag !== 'false')
+        return send(res, 400, { Message: 'restartWithNewInstanceId must be true or false.' });
+      const r = await engine.restart(id, flag !== 'false');
+      if (r === 'notFound')
+        return send(res, 400, { Message: 'InstanceId does not match a valid orchestration instance.' });
+      if (!r.created)
+        return send(res, 409, {
+          Message: `An Orchestration instance with the instance ID '${r.instanceId}' already exists.`,
+        });
+      const urls = managementUrls(r.instanceId);
+      return send(res, 202, { ...urls, id: r.instanceId }, { location: urls.statusQueryGetUri });
+    }
     if (inst[2] === undefined && m === 'GET') {
       const s = engine.get(id);
       if (s === undefined) return send(res, 404);
-      const running = s.status === 'Pending' || s.status === 'Running';
+      const running = s.status === 'Pending' || s.status === 'Running' || s.status === 'Suspended';
       return send(
         res,
         running ? 202 : 200,

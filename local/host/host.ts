@@ -4,10 +4,12 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { runFunctionNow } from './admin';
+import { assertSupportedBindings } from './bindings';
 import { createHostContext, send, type HostKeys } from './context';
 import { FunctionRegistry, installCore } from './core';
 import { durableApi } from './durable-api';
 import { DurableEngine } from './durable/engine';
+import { observeAppExecutors } from './durable/executor';
 import { InstanceStore } from './durable/store';
 import { eventGridWebhook } from './event-grid';
 import { httpTriggers } from './http-triggers';
@@ -109,10 +111,14 @@ export async function startLocalHost(options: HostOptions): Promise<LocalHost> {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     require(entry);
   }
+  // Refuse what the host cannot serve before anything runs; then observe the app's own durable-functions.
+  assertSupportedBindings(registry);
+  const durableCopies = observeAppExecutors(options.appRoot);
   log(
     `loaded ${registry.functions.size} functions: ${[...registry.functions.values()].map((f) => `${f.metadata.name} (${f.trigger.type})`).join(', ')}`,
   );
 
+  if (durableCopies.length > 0) log(`durable-functions ${durableCopies.join(', ')}`);
   const engine = new DurableEngine({
     registry,
     store: new InstanceStore(options.dataDir),

@@ -77,7 +77,10 @@ export async function startHost(
       }
     };
     child.stdout.on('data', check);
-    child.once('exit', (code) => reject(new Error(`host exited with ${code ?? 'signal'}:\n${output}`)));
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`host exited with ${code ?? 'signal'}:\n${output}`));
+    });
   });
   return {
     url: ready['hostUrl'] ?? '',

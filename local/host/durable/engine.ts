@@ -2,13 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { FunctionRegistry, RegisteredFunction } from '../core';
 import { invokeFunction, typed, untyped } from '../invoke';
-import {
-  patchExecutor,
-  withExecutor,
-  type ExecutorTask,
-  type ExecutorView,
-  type RetryOptions,
-} from './executor';
+import { withExecutor, type ExecutorTask, type ExecutorView, type RetryOptions } from './executor';
 import type { HistoryEvent, InstanceState, InstanceStore, RuntimeStatus } from './store';
 import { InvalidInstanceIdError, invalidInstanceId } from './instanceId';
 
@@ -30,6 +24,8 @@ export const EventType = {
   OrchestratorCompleted: 13,
   EventRaised: 15,
   ContinueAsNew: 16,
+  ExecutionSuspended: 19,
+  ExecutionResumed: 20,
 } as const;
 
 const ActionType = {
@@ -39,7 +35,21 @@ const ActionType = {
   CallSubOrchestratorWithRetry: 3,
   ContinueAsNew: 4,
   CreateTimer: 5,
+  WaitForExternalEvent: 6,
 } as const;
+/** Actions the host understands (compound WhenAny 11 / WhenAll 12 are walked into, never run). */
+const SUPPORTED_ACTIONS = new Set<unknown>(Object.values(ActionType));
+/**
+ * What the host does not run, by durable-functions' ActionType, with the feature it belongs to. An
+ * orchestrator that asks for one fails at once with this reason (never Pending forever, never dropped).
+ */
+const UNSUPPORTED_ACTIONS: Record<number, string> = {
+  7: 'CallEntity (durable entities)',
+  8: 'CallHttp (durable HTTP calls)',
+  9: 'SignalEntity (durable entities)',
+  13: 'LockEntities (durable entity critical sections)',
+  14: 'ReleaseEntities (durable entity critical sections)',
+};
 export const EVENT_NAMES: Record<number, string> = Object.fromEntries(
   Object.entries(EventType).map(([k, v]) => [v, k]),
 );
@@ -105,9 +115,30 @@ function json(value: unknown): string | undefined {
   return value === undefined ? undefined : JSON.stringify(value);
 }
 
-/** Action inputs: durable-functions pre-serializes strings (Utils.processInput), other values are raw. */
-function actionInput(value: unknown): string | undefined {
-  return typeof value === 'string' ? value : json(value);
+/**
+ * The JSON text of an action's input, as durable-functions 3.x encodes each action: CallActivity,
+ * CallActivityWithRetry and ContinueAsNew pass their input through `Utils.processInput`, which
+ * JSON-encodes a string and leaves other values raw (lib/src/actions/CallActivityAction.js,
+ * ContinueAsNewAction.js); CallSubOrchestrator(WithRetry) keep the input as given
+ * (CallSubOrchestratorAction.js), so a string there is a plain value to encode, never JSON text.
+ */
+function actionInput(action: Record<string, unknown>): string | undefined {
+  const value = action['input'];
+  const preEncoded =
+    action['actionType'] === ActionType.CallActivity ||
+    action['actionType'] === ActionType.CallActivityWithRetry ||
+    action['actionType'] === ActionType.ContinueAsNew;
+  return preEncoded && typeof value === 'string' ? value : json(value);
+}
+
+/** A stored JSON text as a value; text that is not JSON is handed over as the string it is. */
+export function parseStored(text: string | undefined): unknown {
+  if (text === undefined) return undefined;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return text;
+  }
 }
 
 /**
@@ -130,7 +161,6 @@ export class DurableEngine {
   private readonly store: InstanceStore;
 
   constructor(private readonly options: EngineOptions) {
-    patchExecutor();
     this.store = timed(options.store, this.counters);
     this.activitySlots = new Semaphore(options.maxConcurrentActivities);
     this.orchestrationSlots = new Semaphore(options.maxConcurrentOrchestrations);
@@ -258,6 +288,85 @@ export class DurableEngine {
     });
   }
 
+  /**
+   * Suspends an instance: no episode runs until it is resumed; results, timers and events that arrive
+   * meanwhile wait in its inbox. A finished instance is 'gone' (410), as the extension's HTTP API answers.
+   */
+  suspend(instanceId: string, reason: string): Promise<'ok' | 'notFound' | 'gone'> {
+    return this.withLock(instanceId, async () => {
+      const state = this.store.load(instanceId);
+      if (state === undefined) return 'notFound' as const;
+      if (TERMINAL.includes(state.status)) return 'gone' as const;
+      if (state.status === 'Suspended') return 'ok' as const;
+      const now = this.now();
+      const suspended = played(ev(EventType.ExecutionSuspended, now, { Reason: reason }));
+      await this.store.commit(
+        { ...state, status: 'Suspended', history: [...state.history, suspended], lastUpdatedTime: now },
+        [suspended],
+      );
+      this.options.log(`orchestration ${state.name} (${instanceId}) Suspended`);
+      return 'ok' as const;
+    });
+  }
+
+  /** Resumes a suspended instance: what waited in its inbox is processed by the next episode. */
+  resume(instanceId: string, reason: string): Promise<'ok' | 'notFound' | 'gone'> {
+    return this.withLock(instanceId, async () => {
+      const state = this.store.load(instanceId);
+      if (state === undefined) return 'notFound' as const;
+      if (TERMINAL.includes(state.status)) return 'gone' as const;
+      if (state.status !== 'Suspended') return 'ok' as const;
+      const now = this.now();
+      const resumed = played(ev(EventType.ExecutionResumed, now, { Reason: reason }));
+      const started = state.history.some((e) => e.EventType === EventType.ExecutionStarted);
+      await this.store.commit(
+        {
+          ...state,
+          status: started ? 'Running' : 'Pending',
+          history: [...state.history, resumed],
+          lastUpdatedTime: now,
+        },
+        [resumed],
+      );
+      this.options.log(`orchestration ${state.name} (${instanceId}) Resumed`);
+      this.schedule(instanceId);
+      return 'ok' as const;
+    });
+  }
+
+  /**
+   * Starts the orchestration again with the input it was started with, under a new instance id or
+   * (`newInstanceId` false) the same one, as the extension's RestartAsync does (default: a new id).
+   */
+  async restart(
+    instanceId: string,
+    newInstanceId: boolean,
+  ): Promise<{ instanceId: string; created: boolean } | 'notFound'> {
+    const state = this.store.load(instanceId);
+    if (state === undefined) return 'notFound';
+    return this.start(state.name, newInstanceId ? undefined : instanceId, state.input);
+  }
+
+  /**
+   * Purges the finished instances created in [from, to] whose status is one of `statuses` (any finished
+   * status when none is given). Pending, Running and Suspended instances are never purged: their work
+   * is still in flight. Returns how many were deleted.
+   */
+  async purgeMany(
+    fromMs: number,
+    toMs: number,
+    statuses: readonly RuntimeStatus[] | undefined,
+  ): Promise<number> {
+    let deleted = 0;
+    for (const s of this.list()) {
+      const created = Date.parse(s.createdTime);
+      if (created < fromMs || created > toMs) continue;
+      if (statuses !== undefined && !statuses.includes(s.status)) continue;
+      if (await this.purge(s.instanceId)) deleted++;
+    }
+    return deleted;
+  }
+
   list(): InstanceState[] {
     return this.store
       .list()
@@ -322,8 +431,11 @@ export class DurableEngine {
     this.waitingEpisodes.delete(instanceId);
     const state = this.store.load(instanceId);
     if (state === undefined || TERMINAL.includes(state.status)) return;
+    // Suspended: nothing runs; what arrives waits in the inbox until resume (DTFx buffers it likewise).
+    if (state.status === 'Suspended') return;
     const inbox = this.store.inbox(instanceId, state.inboxGeneration);
-    const first = state.history.length === 0;
+    // The first episode starts the execution (a suspend before it may already have left an event).
+    const first = !state.history.some((e) => e.EventType === EventType.ExecutionStarted);
     if (!first && inbox.length === 0) return;
     const now = this.now();
     const fresh: HistoryEvent[] = [ev(EventType.OrchestratorStarted, now)];
@@ -341,7 +453,7 @@ export class DurableEngine {
     const fn = this.fn(state.name, 'orchestrationTrigger');
     const binding = {
       history,
-      input: state.input === undefined ? undefined : (JSON.parse(state.input) as unknown),
+      input: parseStored(state.input),
       instanceId,
       isReplaying: !first,
       parentInstanceId: state.parentInstanceId ?? '',
@@ -382,6 +494,13 @@ export class DurableEngine {
     }
 
     if (failure === undefined && orchestratorState !== undefined)
+      failure = unsupportedAction(this.flatActions(orchestratorState));
+    if (failure === undefined && orchestratorState !== undefined && executor === undefined)
+      failure =
+        `The local host could not follow this orchestrator: it ran on a copy of durable-functions the host ` +
+        `did not find from the app's folder (supported: durable-functions >=3.0.0 <4). Install durable-functions ` +
+        `in the app (npm install) so that require('durable-functions') resolves from its folder.`;
+    if (failure === undefined && orchestratorState !== undefined)
       failure = this.checkDeterminism(state, orchestratorState);
     const scheduled =
       failure === undefined && executor !== undefined ? this.newWork(state, executor, now) : [];
@@ -413,7 +532,7 @@ export class DurableEngine {
       );
     } else if (continueAsNew !== undefined) {
       // A new execution: fresh history, the new input; events not yet consumed stay in the journal.
-      await this.store.commit({ ...next, history: [], input: actionInput(continueAsNew['input']) }, [], true);
+      await this.store.commit({ ...next, history: [], input: actionInput(continueAsNew) }, [], true);
       this.options.log(`orchestration ${state.name} (${instanceId}) ContinuedAsNew`);
       this.schedule(instanceId);
     } else if (orchestratorState?.isDone === true) {
@@ -552,7 +671,7 @@ export class DurableEngine {
       return ev(
         EventType.TaskScheduled,
         now,
-        { Name: action['functionName'], Input: actionInput(action['input']) },
+        { Name: action['functionName'], Input: actionInput(action) },
         id,
       );
     }
@@ -569,7 +688,7 @@ export class DurableEngine {
       return ev(
         EventType.SubOrchestrationInstanceCreated,
         now,
-        { Name: action['functionName'], InstanceId: child, Input: actionInput(action['input']) },
+        { Name: action['functionName'], InstanceId: child, Input: actionInput(action) },
         id,
       );
     }
@@ -600,14 +719,65 @@ export class DurableEngine {
         ]);
         return;
       }
-      const child = this.store.load(childId);
-      if (child === undefined) {
-        void this.start(String(e['Name']), childId, e['Input'] as string | undefined, {
-          instanceId: state.instanceId,
-          taskId: e.EventId,
-        });
-      } else if (TERMINAL.includes(child.status)) void this.notifyParent(child);
+      this.startChild(state, e, childId);
     }
+  }
+
+  /**
+   * Creates the child of a SubOrchestrationInstanceCreated event. An explicit child id may name an
+   * instance that exists: a finished one (Completed, Failed, Terminated) is replaced by a new execution,
+   * which is what a retry of a failed child with the same id needs; a Pending, Running or Suspended one
+   * is never replaced and the parent's task fails. That is the Durable Task Framework's rule for
+   * sub-orchestration ids (microsoft/durabletask-mssql PR #330 "sub-orchestrations cannot reuse existing
+   * instance ids", bringing the SQL provider to the Azure Storage behaviour: terminal targets are
+   * overwritten, active ones untouched; its test RetryFailedSubOrchestration(userSpecifiedInstanceId)
+   * retries a failed child under the same explicit id). A child may not use its parent's id
+   * (Azure/azure-functions-durable-extension#747). After a restart the child created for this very task
+   * is left alone (re-linked, or its result re-delivered).
+   */
+  private startChild(state: InstanceState, e: HistoryEvent, childId: string): void {
+    const fail = (reason: string) =>
+      void this.deliver(state.instanceId, [
+        ev(EventType.SubOrchestrationInstanceFailed, this.now(), {
+          TaskScheduledId: e.EventId,
+          Reason: reason,
+          Details: '',
+        }),
+      ]);
+    if (childId === state.instanceId) {
+      fail(`A sub-orchestration cannot use the instance id of its parent ('${childId}').`);
+      return;
+    }
+    const child = this.store.load(childId);
+    const ours = child?.parentInstanceId === state.instanceId && child.parentTaskId === e.EventId;
+    if (child !== undefined && ours) {
+      if (TERMINAL.includes(child.status)) void this.notifyParent(child);
+      return;
+    }
+    if (child !== undefined && !TERMINAL.includes(child.status)) {
+      fail(
+        `An orchestration with instance id '${childId}' is ${child.status}: a sub-orchestration cannot replace an instance that has not finished.`,
+      );
+      return;
+    }
+    const name = String(e['Name']);
+    let started: Promise<{ created: boolean }>;
+    try {
+      started = this.start(name, childId, e['Input'] as string | undefined, {
+        instanceId: state.instanceId,
+        taskId: e.EventId,
+      });
+    } catch (err) {
+      fail(err instanceof Error ? err.message : String(err));
+      return;
+    }
+    started.then(
+      (r) => {
+        if (!r.created)
+          fail(`An orchestration with instance id '${childId}' was started meanwhile and has not finished.`);
+      },
+      (err: unknown) => fail(err instanceof Error ? err.message : String(err)),
+    );
   }
 
   private armTimer(instanceId: string, timerId: number, fireAt: string): void {
@@ -687,6 +857,26 @@ export class DurableEngine {
           });
     await this.deliver(parent.instanceId, [event]);
   }
+}
+
+/** The failure reason for the first action the host does not run, if any. */
+function unsupportedAction(actions: readonly Record<string, unknown>[]): string | undefined {
+  for (const a of actions) {
+    const type = a['actionType'];
+    if (SUPPORTED_ACTIONS.has(type)) continue;
+    const target =
+      typeof a['functionName'] === 'string'
+        ? ` '${a['functionName']}'`
+        : typeof a['instanceId'] === 'string'
+          ? ` '${a['instanceId']}'`
+          : '';
+    const what =
+      typeof type === 'number' && UNSUPPORTED_ACTIONS[type] !== undefined
+        ? UNSUPPORTED_ACTIONS[type]
+        : `action type ${JSON.stringify(type)} (unknown to the local host)`;
+    return `The local host does not support ${what}: the orchestrator asked for it${target}. The instance is failed instead of waiting forever (local/README.md lists what the host supports).`;
+  }
+  return undefined;
 }
 
 /**

@@ -1,9 +1,18 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join, sep } from 'node:path';
 
 /**
  * Reads task ids from durable-functions' own TaskOrchestrationExecutor instead of recomputing them:
  * the library numbers tasks as it opens them (retries and timers included), and the host must put the
- * same numbers on the history events it writes. Only the local host patches this, only to observe.
+ * same numbers on the history events it writes. The real extension never needs this (its Durable Task
+ * Framework numbers the same calls itself); the local host observes the executor because copying that
+ * numbering would be a second implementation to keep in step.
+ *
+ * The executor observed is the APP's: the copy of durable-functions that the app's own code loaded
+ * (found in `require.cache` after the app is loaded, and resolved from the app's folder), never the
+ * host's. Its `execute` is wrapped in memory to learn which executor ran an episode; no file of the
+ * library is changed and nothing else of it is touched.
  */
 export interface ExecutorTask {
   id: number | string | false;
@@ -29,17 +38,75 @@ export interface ExecutorView {
   openTasks: Record<string, ExecutorTask>;
 }
 
-const slot = new AsyncLocalStorage<{ executor?: ExecutorView }>();
-let patched = false;
+/** The durable-functions versions the host speaks: the 3.x out-of-process protocol (replay schema V1–V4). */
+export const SUPPORTED_DURABLE_FUNCTIONS = '>=3.0.0 <4.0.0';
 
-export function patchExecutor(): void {
-  if (patched) return;
-  patched = true;
+/** Thrown when the app's durable-functions cannot be used; the message is one line naming it. */
+export class UnsupportedDurableFunctionsError extends Error {}
+
+const EXECUTOR_FILE = ['lib', 'src', 'orchestrations', 'TaskOrchestrationExecutor.js'].join(sep);
+const slot = new AsyncLocalStorage<{ executor?: ExecutorView }>();
+const observed = new Set<string>();
+
+function supported(version: string): boolean {
+  const major = /^(\d+)\.\d+\.\d+/.exec(version)?.[1];
+  return major === '3';
+}
+
+/** The package folder of a loaded TaskOrchestrationExecutor.js (…/durable-functions). */
+function packageDirOf(executorFile: string): string {
+  return executorFile.slice(0, -EXECUTOR_FILE.length - 1);
+}
+
+function versionOf(packageDir: string): string {
+  const pkg = JSON.parse(readFileSync(join(packageDir, 'package.json'), 'utf8')) as { version?: unknown };
+  return typeof pkg.version === 'string' ? pkg.version : 'unknown';
+}
+
+/**
+ * After the app is loaded: finds every copy of durable-functions it uses (the one resolved from its
+ * folder, as `require('durable-functions')` in the app resolves it, and any other copy its code loaded),
+ * refuses versions outside {@link SUPPORTED_DURABLE_FUNCTIONS}, and observes each copy's executor.
+ * Returns the copies found as `<version> at <folder>`.
+ */
+export function observeAppExecutors(appRoot: string): string[] {
+  const dirs = new Set<string>();
+  try {
+    // The app's copy, resolved from the app's folder exactly as its own require would.
+    const entry = require.resolve('durable-functions', { paths: [appRoot] });
+    let dir = dirname(entry);
+    while (!existsSync(join(dir, 'package.json')) && dirname(dir) !== dir) dir = dirname(dir);
+    dirs.add(dir);
+  } catch {
+    // No durable-functions reachable from the app: it uses no orchestrations (checked below).
+  }
+  for (const file of Object.keys(require.cache))
+    if (file.endsWith(`${sep}durable-functions${sep}${EXECUTOR_FILE}`)) dirs.add(packageDirOf(file));
+  const found: string[] = [];
+  for (const dir of dirs) {
+    const version = versionOf(dir);
+    if (!supported(version))
+      throw new UnsupportedDurableFunctionsError(
+        `durable-functions ${version} (${dir}) is outside the range the local host supports (${SUPPORTED_DURABLE_FUNCTIONS})`,
+      );
+    observe(join(dir, EXECUTOR_FILE));
+    found.push(`${version} at ${dir}`);
+  }
+  return found;
+}
+
+function observe(file: string): void {
+  if (observed.has(file)) return;
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const mod = require('durable-functions/lib/src/orchestrations/TaskOrchestrationExecutor') as {
-    TaskOrchestrationExecutor: { prototype: { execute: (...args: unknown[]) => Promise<unknown> } };
+  const mod = require(file) as {
+    TaskOrchestrationExecutor?: { prototype: { execute: (...args: unknown[]) => Promise<unknown> } };
   };
-  const proto = mod.TaskOrchestrationExecutor.prototype;
+  const proto = mod.TaskOrchestrationExecutor?.prototype;
+  if (proto === undefined || typeof proto.execute !== 'function')
+    throw new UnsupportedDurableFunctionsError(
+      `${file} has no TaskOrchestrationExecutor.execute: this durable-functions is not one the local host supports (${SUPPORTED_DURABLE_FUNCTIONS})`,
+    );
+  observed.add(file);
   const original = proto.execute;
   proto.execute = function (this: ExecutorView, ...args: unknown[]) {
     const store = slot.getStore();
@@ -48,7 +115,7 @@ export function patchExecutor(): void {
   };
 }
 
-/** Runs one orchestrator invocation and hands back the executor it used. */
+/** Runs one orchestrator invocation and hands back the executor it used (undefined: none observed). */
 export async function withExecutor<T>(
   run: () => Promise<T>,
 ): Promise<{ result: T; executor: ExecutorView | undefined }> {

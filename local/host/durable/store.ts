@@ -21,7 +21,8 @@ export interface HistoryEvent {
   [key: string]: unknown;
 }
 
-export type RuntimeStatus = 'Pending' | 'Running' | 'Completed' | 'Failed' | 'Terminated' | 'ContinuedAsNew';
+export type RuntimeStatus =
+  'Pending' | 'Running' | 'Suspended' | 'Completed' | 'Failed' | 'Terminated' | 'ContinuedAsNew';
 
 export interface InstanceState {
   instanceId: string;
