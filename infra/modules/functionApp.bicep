@@ -13,7 +13,7 @@ param appSettings object
 @description('Optional Easy Auth for the operator API: { clientId, tenantId?, allowedAudiences? }; {} leaves it off.')
 param operatorApiAuthentication object = {}
 
-resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
+resource storage 'Microsoft.Storage/storageAccounts@2025-06-01' existing = {
   name: storageAccountName
 }
 
@@ -21,7 +21,7 @@ resource appInsights 'Microsoft.Insights/components@2020-02-02' existing = {
   name: applicationInsightsName
 }
 
-resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
+resource plan 'Microsoft.Web/serverfarms@2025-03-01' = {
   name: 'plan-${prefix}-cmk-rotator'
   location: location
   tags: tags
@@ -42,7 +42,7 @@ var baseSettings = {
   APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
 }
 
-resource site 'Microsoft.Web/sites@2024-04-01' = {
+resource site 'Microsoft.Web/sites@2025-03-01' = {
   name: 'func-${prefix}-cmk-rotator'
   location: location
   tags: union(tags, { 'azd-service-name': 'rotator' })
@@ -73,7 +73,7 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
   }
 }
 
-resource settings 'Microsoft.Web/sites/config@2024-04-01' = {
+resource settings 'Microsoft.Web/sites/config@2025-03-01' = {
   parent: site
   name: 'appsettings'
   properties: union(baseSettings, appSettings)
@@ -85,7 +85,7 @@ resource settings 'Microsoft.Web/sites/config@2024-04-01' = {
 // ("Operator API authentication") — Learn's Flex Consumption considerations have said Easy Auth isn't supported
 // there and that unauthenticated callers aren't blocked; check with an unauthenticated call before relying on it.
 var easyAuthTenant = operatorApiAuthentication.?tenantId ?? subscription().tenantId
-resource easyAuth 'Microsoft.Web/sites/config@2024-04-01' = if (!empty(operatorApiAuthentication)) {
+resource easyAuth 'Microsoft.Web/sites/config@2025-03-01' = if (!empty(operatorApiAuthentication)) {
   parent: site
   name: 'authsettingsV2'
   properties: {
