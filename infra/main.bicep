@@ -82,6 +82,22 @@ param heartbeatMinutes int = 420
 @description('Optional App Service Authentication (Easy Auth, Microsoft Entra ID) in front of the operator API: { clientId, tenantId?, allowedAudiences? }. Empty: function keys only. Read "Operator API authentication" in the README before enabling it on Flex Consumption.')
 param operatorApiAuthentication object = {}
 
+@description('Network isolation for vaults that refuse public network access (README "Network-isolated deployment"). Absent (the default): the app uses public endpoints.')
+param privateNetwork privateNetworkOptions?
+
+type privateNetworkOptions = {
+  @description('Address space of the virtual network this deployment creates, e.g. 10.20.0.0/24.')
+  addressPrefix: string
+  @description('Subnet the Function App integrates with (delegated to Microsoft.App/environments), e.g. 10.20.0.0/26.')
+  appSubnetPrefix: string
+  @description('Subnet of the private endpoints, e.g. 10.20.0.64/27.')
+  privateEndpointSubnetPrefix: string
+  @description('Also reach the app\'s storage account through private endpoints (blob, queue, table) and deny its public network access (trusted Azure services such as Event Grid dead-lettering still pass).')
+  privateStorage: bool?
+  @description('Names (from keyVaults, or the pager secrets vault) of vaults the app reaches through a peered network that already has their private endpoints and DNS: no endpoint is created here for them.')
+  peeredVaults: string[]?
+}
+
 var prefix = toLower(environmentName)
 var deployEventSubscriptions = deployEventSubscriptionsText == 'true'
 
@@ -113,13 +129,61 @@ module identity 'modules/identity.bicep' = {
 module storage 'modules/storage.bicep' = {
   scope: rg
   name: 'storage'
-  params: { name: take('st${replace(prefix, '-', '')}cmk${uniqueString(rg.id)}', 24), location: location, tags: tags }
+  params: {
+    name: take('st${replace(prefix, '-', '')}cmk${uniqueString(rg.id)}', 24)
+    location: location
+    tags: tags
+    denyPublicNetworkAccess: privateNetwork.?privateStorage ?? false
+  }
 }
 
 module monitoring 'modules/monitoring.bicep' = {
   scope: rg
   name: 'monitoring'
   params: { prefix: prefix, location: location, tags: tags }
+}
+
+// Key stores the app reads with a private endpoint in its network: every key vault and Managed HSM of keyVaults
+// and the pager secrets vault (its Key Vault references are resolved through the VNet too), but those reached
+// through a peered network.
+var peeredVaults = map(privateNetwork.?peeredVaults ?? [], n => toLower(n))
+var pagerVaultStores = empty(pagerSecretsVault)
+  ? []
+  : [
+      {
+        name: pagerSecretsVault.name
+        resourceGroup: pagerSecretsVault.?resourceGroup ?? rg.name
+        subscriptionId: pagerSecretsVault.?subscriptionId ?? subscription().subscriptionId
+        kind: 'vault'
+      }
+    ]
+var privateKeyStores = filter(
+  union(
+    map(
+      union(keyVaults, pagerVaultStores),
+      v => (v.?kind ?? 'vault') == 'managedHsm'
+        ? { id: resourceId(v.subscriptionId, v.resourceGroup, 'Microsoft.KeyVault/managedHSMs', v.name), groupId: 'managedhsm', name: toLower(v.name) }
+        : { id: resourceId(v.subscriptionId, v.resourceGroup, 'Microsoft.KeyVault/vaults', v.name), groupId: 'vault', name: toLower(v.name) }
+    ),
+    []
+  ),
+  k => !contains(peeredVaults, k.name)
+)
+
+module network 'modules/network.bicep' = if (privateNetwork != null) {
+  scope: rg
+  name: 'network'
+  params: {
+    prefix: prefix
+    location: location
+    tags: tags
+    addressPrefix: privateNetwork.?addressPrefix ?? ''
+    appSubnetPrefix: privateNetwork.?appSubnetPrefix ?? ''
+    privateEndpointSubnetPrefix: privateNetwork.?privateEndpointSubnetPrefix ?? ''
+    keyStores: privateKeyStores
+    privateStorage: privateNetwork.?privateStorage ?? false
+    storageAccountId: storage.outputs.id
+  }
 }
 
 module functionApp 'modules/functionApp.bicep' = {
@@ -135,6 +199,7 @@ module functionApp 'modules/functionApp.bicep' = {
     storageAccountName: storage.outputs.name
     applicationInsightsName: monitoring.outputs.applicationInsightsName
     operatorApiAuthentication: operatorApiAuthentication
+    virtualNetworkSubnetId: privateNetwork != null ? network!.outputs.appSubnetId : ''
     appSettings: {
       CMK_SUBSCRIPTIONS: join(targetSubscriptionIds, ',')
       // Vault URLs (https://kv-sec.vault.azure.net, https://hsm1.managedhsm.azure.net), comma-separated.
@@ -164,9 +229,11 @@ module functionApp 'modules/functionApp.bicep' = {
 }
 
 // Least privilege on the servers: a custom role with only what a rotation does.
+var serverSubscriptionIds = union(targetSubscriptionIds, map(targetResourceGroups, t => t.subscriptionId))
 module serverRole 'modules/serverOperatorRole.bicep' = {
   name: 'serverOperatorRole'
-  params: { assignableSubscriptionIds: targetSubscriptionIds }
+  // Where the role is assigned: the whole target subscriptions and the subscriptions of the target resource groups.
+  params: { environmentName: environmentName, assignableSubscriptionIds: serverSubscriptionIds }
 }
 
 module subscriptionAccess 'modules/serverAccess.bicep' = [
@@ -189,7 +256,7 @@ module resourceGroupAccess 'modules/serverAccessResourceGroup.bicep' = [
 var vaultSubscriptionIds = map(vaults, v => v.subscriptionId)
 module vaultPostureRole 'modules/vaultPostureRole.bicep' = {
   name: 'vaultPostureRole'
-  params: { assignableSubscriptionIds: vaultSubscriptionIds }
+  params: { environmentName: environmentName, assignableSubscriptionIds: vaultSubscriptionIds }
 }
 
 module vaultAccess 'modules/vaultAccess.bicep' = [

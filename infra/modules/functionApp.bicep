@@ -12,6 +12,8 @@ param applicationInsightsName string
 param appSettings object
 @description('Optional Easy Auth for the operator API: { clientId, tenantId?, allowedAudiences? }; {} leaves it off.')
 param operatorApiAuthentication object = {}
+@description('Subnet (delegated to Microsoft.App/environments) for VNet integration; \'\' leaves the app on public outbound.')
+param virtualNetworkSubnetId string = ''
 
 resource storage 'Microsoft.Storage/storageAccounts@2025-06-01' existing = {
   name: storageAccountName
@@ -55,6 +57,14 @@ resource site 'Microsoft.Web/sites@2025-03-01' = {
     serverFarmId: plan.id
     httpsOnly: true
     keyVaultReferenceIdentity: identityId
+    // VNet integration (network-isolated deployment). The api version this file uses (2025-03-01) has no
+    // vnetRouteAllEnabled site property any more (the compiler refuses it, BCP037): its successor is
+    // outboundVnetRouting, whose allTraffic "enables all other routing options" (application traffic, and with
+    // it the platform's own outbound calls such as resolving Key Vault references; bicep-types-az
+    // generated/web/microsoft.web/2025-03-01/types.md, OutboundVnetRouting). A network-restricted vault needs the
+    // app integrated with a VNet that reaches it (Learn, "Use Key Vault references", network-restricted vaults).
+    virtualNetworkSubnetId: empty(virtualNetworkSubnetId) ? null : virtualNetworkSubnetId
+    outboundVnetRouting: empty(virtualNetworkSubnetId) ? null : { allTraffic: true }
     siteConfig: {
       minTlsVersion: '1.2'
       ftpsState: 'Disabled'

@@ -3,6 +3,8 @@
 param name string
 param location string
 param tags object
+@description('Refuse public network access but for trusted Azure services (the app reaches it through private endpoints).')
+param denyPublicNetworkAccess bool = false
 
 resource account 'Microsoft.Storage/storageAccounts@2025-06-01' = {
   name: name
@@ -17,6 +19,11 @@ resource account 'Microsoft.Storage/storageAccounts@2025-06-01' = {
     supportsHttpsTrafficOnly: true
     defaultToOAuthAuthentication: true
     publicNetworkAccess: 'Enabled'
+    // Deny with the trusted-services bypass rather than publicNetworkAccess Disabled: Event Grid dead-letters
+    // here with a managed identity as a trusted service, which Disabled would refuse.
+    networkAcls: denyPublicNetworkAccess
+      ? { defaultAction: 'Deny', bypass: 'AzureServices' }
+      : { defaultAction: 'Allow', bypass: 'AzureServices' }
   }
 }
 
