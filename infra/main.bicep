@@ -85,6 +85,8 @@ param operatorApiAuthentication object = {}
 @description('Network isolation for vaults that refuse public network access (README "Network-isolated deployment"). Absent (the default): the app uses public endpoints.')
 param privateNetwork privateNetworkOptions?
 
+// Sealed: a misspelt field is an error before anything is deployed, not a warning and an option silently off.
+@sealed()
 type privateNetworkOptions = {
   @description('Address space of the virtual network this deployment creates, e.g. 10.20.0.0/24.')
   addressPrefix: string

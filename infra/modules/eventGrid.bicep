@@ -21,7 +21,7 @@ param functionName string = 'keyVaultEvents'
 // Exactly the events the trigger handles (KEY_EVENT_TYPES in shared/domain/events.ts). These types are raised
 // for keys only (secrets and certificates have their own: SecretNewVersionCreated, ...), and the topic's
 // source is this one vault, so no advanced filter on data.* is needed: one on data.ObjectType / data.Id
-// could only drop events (test/infra/snapshot.test.ts asserts there is none).
+// could only drop events (test/infra/snapshotEvents.test.ts asserts there is none).
 var includedEventTypes = [
   'Microsoft.KeyVault.KeyNewVersionCreated'
   'Microsoft.KeyVault.KeyNearExpiry'

@@ -24,4 +24,5 @@ param deployEventSubscriptionsText = 'true'
 param pagerDutyRoutingKeySecretUri = 'https://kv-pager.vault.azure.net/secrets/pagerduty-routing-key'
 param pagerSecretsVault = { name: 'kv-pager', resourceGroup: 'rg-ops' }
 param alertEmail = 'dba-oncall@example.com'
+param heartbeatMinutes = 1441
 param operatorApiAuthentication = { clientId: '44444444-4444-4444-4444-444444444444' }

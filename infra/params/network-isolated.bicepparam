@@ -16,6 +16,7 @@ param deployEventSubscriptionsText = 'true'
 param pagerDutyRoutingKeySecretUri = 'https://kv-pager.vault.azure.net/secrets/pagerduty-routing-key'
 param pagerSecretsVault = { name: 'kv-pager', resourceGroup: 'rg-ops' }
 param alertEmail = 'dba-oncall@example.com'
+param heartbeatMinutes = 360
 param privateNetwork = {
   addressPrefix: '10.20.0.0/24'
   appSubnetPrefix: '10.20.0.0/26'
