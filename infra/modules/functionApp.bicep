@@ -59,10 +59,11 @@ resource site 'Microsoft.Web/sites@2025-03-01' = {
     keyVaultReferenceIdentity: identityId
     // VNet integration (network-isolated deployment). The api version this file uses (2025-03-01) has no
     // vnetRouteAllEnabled site property any more (the compiler refuses it, BCP037): its successor is
-    // outboundVnetRouting, whose allTraffic "enables all other routing options" (application traffic, and with
-    // it the platform's own outbound calls such as resolving Key Vault references; bicep-types-az
-    // generated/web/microsoft.web/2025-03-01/types.md, OutboundVnetRouting). A network-restricted vault needs the
-    // app integrated with a VNet that reaches it (Learn, "Use Key Vault references", network-restricted vaults).
+    // outboundVnetRouting: applicationTraffic is the one "previously called VnetRouteAllEnabled", and allTraffic
+    // "enables all other routing options" (application, content share, image pull, backup traffic; the API spec's
+    // OutboundVnetRouting, as the Bicep CLI's built-in types carry it). Learn, "Use Key Vault references",
+    // network-restricted vaults: "Linux applications attempting to use private endpoints additionally require that
+    // the app be explicitly configured to have all traffic route through the virtual network".
     virtualNetworkSubnetId: empty(virtualNetworkSubnetId) ? null : virtualNetworkSubnetId
     outboundVnetRouting: empty(virtualNetworkSubnetId) ? null : { allTraffic: true }
     siteConfig: {
