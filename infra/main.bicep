@@ -159,7 +159,15 @@ var pagerVaultStores = empty(pagerSecretsVault)
         kind: 'vault'
       }
     ]
-var privateKeyStores = filter(
+// A name in peeredVaults that is no key store of this deployment is an operator typo: the deployment stops
+// before it starts (every value here comes from parameters), naming it, instead of giving the vault an endpoint.
+var unknownPeeredVaults = filter(
+  peeredVaults,
+  n => !contains(map(union(keyVaults, pagerVaultStores), v => toLower(v.name)), n)
+)
+var privateKeyStores = !empty(unknownPeeredVaults)
+  ? fail('privateNetwork.peeredVaults names ${join(unknownPeeredVaults, ', ')}, which is not in keyVaults or pagerSecretsVault')
+  : filter(
   union(
     map(
       union(keyVaults, pagerVaultStores),

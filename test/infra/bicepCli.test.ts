@@ -99,6 +99,30 @@ describeWithBicep('infra with the real Bicep CLI')('infra with the real Bicep CL
     expect(r.diagnostics.join('\n')).toMatch(/privateStorag/);
   });
 
+  it('stops the deployment before it starts when privateNetwork.peeredVaults names no key store of it', () => {
+    const file = join(scratch, 'peered-typo.bicepparam');
+    writeFileSync(
+      file,
+      readFileSync(join(PARAMS, 'network-isolated.bicepparam'), 'utf8')
+        .replace("using '../main.bicep'", `using '${relative(scratch, join(ROOT, 'infra', 'main.bicep'))}'`)
+        .replace("peeredVaults: ['kv-hub']", "peeredVaults: ['kv-hbu']"),
+    );
+    const r = runBicep([
+      'snapshot',
+      file,
+      '--mode',
+      'overwrite',
+      '--subscription-id',
+      '11111111-1111-1111-1111-111111111111',
+      '--location',
+      'westeurope',
+    ]);
+    expect(r.status).not.toBe(0);
+    expect(r.output).toContain(
+      'privateNetwork.peeredVaults names kv-hbu, which is not in keyVaults or pagerSecretsVault',
+    );
+  });
+
   it('predicts exactly the committed snapshots (infra/params/*.snapshot.json): npm run infra:snapshots after a change', () => {
     const r = validateSnapshots();
     expect([r.status, r.output]).toEqual([0, expect.stringMatching(/ok validate/)]);

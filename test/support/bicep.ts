@@ -45,6 +45,8 @@ export function describeWithBicep(what: string): jest.Describe {
 export interface BicepRun {
   readonly status: number;
   readonly stdout: string;
+  /** stdout and stderr. */
+  readonly output: string;
   /** Diagnostics (`file(line,col) : Level code: message`), with paths relative to the repository. */
   readonly diagnostics: string[];
 }
@@ -62,7 +64,12 @@ export function runBicep(args: readonly string[]): BicepRun {
     .split('\n')
     .filter((l) => /\) : (Error|Warning|Info) /.test(l))
     .map((l) => l.replace(`${ROOT}/`, '').trim());
-  return { status: r.status ?? 1, stdout: r.stdout, diagnostics: [...new Set(diagnostics)] };
+  return {
+    status: r.status ?? 1,
+    stdout: r.stdout,
+    output: `${r.stdout}\n${r.stderr}`,
+    diagnostics: [...new Set(diagnostics)],
+  };
 }
 
 /** `node infra/bicep.mjs snapshots validate`: the committed snapshots are what the infra predicts today. */
