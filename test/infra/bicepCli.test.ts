@@ -53,7 +53,7 @@ describeWithBicep('infra with the real Bicep CLI')('infra with the real Bicep CL
     expect(r.diagnostics.filter((d) => !DATED.test(d))).toEqual([]);
   });
 
-  it('lint with infra/bicepconfig.json refuses secrets in outputs, hard-coded cloud hosts and secret-named plain params', () => {
+  it('lint with infra/bicepconfig.json refuses secrets in outputs, hard-coded cloud hosts (Key Vault ones too) and secret-named plain params', () => {
     const file = join(scratch, 'bad.bicep');
     writeFileSync(
       file,
@@ -62,6 +62,8 @@ describeWithBicep('infra with the real Bicep CLI')('infra with the real Bicep CL
         "resource st 'Microsoft.Storage/storageAccounts@2025-06-01' existing = { name: 'st' }",
         'output key string = st.listKeys().keys[0].value',
         "output arm string = 'https://management.azure.com/${adminPassword}'",
+        "output hsm string = 'https://hsm.managedhsm.azure.net'",
+        "output zone string = 'privatelink.vaultcore.azure.net'",
         '',
       ].join('\n'),
     );
@@ -74,6 +76,8 @@ describeWithBicep('infra with the real Bicep CLI')('infra with the real Bicep CL
         'secure-secrets-in-params',
       ]),
     );
+    // Bicep's default host list does not know the Managed HSM and private-link Key Vault hosts: infra's does.
+    expect(codes.filter((c) => c === 'no-hardcoded-env-urls')).toHaveLength(3);
     expect(r.status).not.toBe(0);
   });
 
