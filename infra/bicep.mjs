@@ -2,7 +2,7 @@
 // Finds the Bicep CLI and runs it: `node infra/bicep.mjs build infra/main.bicep` (npm run bicep -- <args>).
 // Where it looks, in order:
 //   1. BICEP_CLI (a path to a bicep binary), when set;
-//   2. `bicep` on PATH;
+//   2. `bicep` on PATH (0.41.2 or later, where `bicep snapshot` is GA; an older one is passed over);
 //   3. the binary `az bicep install` keeps ($AZURE_CONFIG_DIR/bin/bicep, else ~/.azure/bin/bicep): `az bicep`
 //      itself takes other arguments (`az bicep build --file`), so the binary it manages is run directly;
 //   4. the NuGet package restored by infra/tools/bicep.csproj into .local/bicep/ (pinned version), restoring
@@ -61,6 +61,15 @@ function restore() {
   return restored();
 }
 
+/** `bicep snapshot` is GA from 0.41.2: an older CLI on PATH is passed over (the pinned package is used instead). */
+export const MIN_VERSION = '0.41.2';
+const atLeast = (v, min) => {
+  const a = v.split('.').map(Number);
+  const b = min.split('.').map(Number);
+  for (let i = 0; i < 3; i++) if ((a[i] ?? 0) !== (b[i] ?? 0)) return (a[i] ?? 0) > (b[i] ?? 0);
+  return true;
+};
+
 /** The Bicep CLI: { command, version, source }, or undefined when none is found and none can be restored. */
 export function findBicep() {
   const candidates = [
@@ -80,7 +89,8 @@ export function findBicep() {
     const binary = locate();
     if (binary === undefined) continue;
     const v = version(binary);
-    if (v !== undefined) return { command: binary, version: v, source };
+    if (v !== undefined && atLeast(v, MIN_VERSION)) return { command: binary, version: v, source };
+    if (v !== undefined) console.error(`bicep ${v} (${source}) is older than ${MIN_VERSION}: not used`);
   }
   return undefined;
 }
