@@ -165,20 +165,19 @@ var unknownPeeredVaults = filter(
   peeredVaults,
   n => !contains(map(union(keyVaults, pagerVaultStores), v => toLower(v.name)), n)
 )
+// One entry per key store (union drops a pager vault that is also a CMK vault).
+var keyStoreEndpoints = union(
+  map(
+    union(keyVaults, pagerVaultStores),
+    v => (v.?kind ?? 'vault') == 'managedHsm'
+      ? { id: resourceId(v.subscriptionId, v.resourceGroup, 'Microsoft.KeyVault/managedHSMs', v.name), groupId: 'managedhsm', name: toLower(v.name) }
+      : { id: resourceId(v.subscriptionId, v.resourceGroup, 'Microsoft.KeyVault/vaults', v.name), groupId: 'vault', name: toLower(v.name) }
+  ),
+  []
+)
 var privateKeyStores = !empty(unknownPeeredVaults)
   ? fail('privateNetwork.peeredVaults names ${join(unknownPeeredVaults, ', ')}, which is not in keyVaults or pagerSecretsVault')
-  : filter(
-  union(
-    map(
-      union(keyVaults, pagerVaultStores),
-      v => (v.?kind ?? 'vault') == 'managedHsm'
-        ? { id: resourceId(v.subscriptionId, v.resourceGroup, 'Microsoft.KeyVault/managedHSMs', v.name), groupId: 'managedhsm', name: toLower(v.name) }
-        : { id: resourceId(v.subscriptionId, v.resourceGroup, 'Microsoft.KeyVault/vaults', v.name), groupId: 'vault', name: toLower(v.name) }
-    ),
-    []
-  ),
-  k => !contains(peeredVaults, k.name)
-)
+  : filter(keyStoreEndpoints, k => !contains(peeredVaults, k.name))
 
 module network 'modules/network.bicep' = if (privateNetwork != null) {
   scope: rg
