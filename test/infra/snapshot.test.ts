@@ -72,6 +72,16 @@ const runtimeRoles = (s: Snapshot): string[] => [
 const OPERATOR = `PostgreSQL CMK Rotation Operator (prod, ${APP_SUB})`;
 const POSTURE = `PostgreSQL CMK Posture Reader (prod, ${APP_SUB})`;
 
+describe('the snapshots', () => {
+  it.each(['minimal', 'existing-topic', 'network-isolated', 'second-environment'])(
+    '%s: every nested deployment expanded (no diagnostic, e.g. NestedDeploymentShortCircuited: a loop count known only at run time)',
+    (name) => {
+      expect(snapshot(name).diagnostics).toEqual([]);
+      expect(snapshot(name).predictedResources.length).toBeGreaterThan(20);
+    },
+  );
+});
+
 describe('role assignments: exactly these, at exactly these scopes', () => {
   it.each([
     [
