@@ -63,6 +63,9 @@ param alertWebhookUrlSecretUri string = ''
 param alertWebhookSigningSecretUri string = ''
 
 @description('Key vault (name, resourceGroup) holding the pager secrets; the app gets Key Vault Secrets User on it.')
+// A vault's name and resource group, not a secret: the linter goes by the word "Secrets" in the name, and
+// @secure() would hide the vault from the deployment history.
+#disable-next-line secure-secrets-in-params
 param pagerSecretsVault object = {}
 
 @description('Who gets alert e-mails.')
@@ -78,6 +81,24 @@ param heartbeatMinutes int = 420
 
 @description('Optional App Service Authentication (Easy Auth, Microsoft Entra ID) in front of the operator API: { clientId, tenantId?, allowedAudiences? }. Empty: function keys only. Read "Operator API authentication" in the README before enabling it on Flex Consumption.')
 param operatorApiAuthentication object = {}
+
+@description('Network isolation for vaults that refuse public network access (README "Network-isolated deployment"). Absent (the default): the app uses public endpoints.')
+param privateNetwork privateNetworkOptions?
+
+// Sealed: a misspelt field is an error before anything is deployed, not a warning and an option silently off.
+@sealed()
+type privateNetworkOptions = {
+  @description('Address space of the virtual network this deployment creates, e.g. 10.20.0.0/24.')
+  addressPrefix: string
+  @description('Subnet the Function App integrates with (delegated to Microsoft.App/environments), e.g. 10.20.0.0/26.')
+  appSubnetPrefix: string
+  @description('Subnet of the private endpoints, e.g. 10.20.0.64/27.')
+  privateEndpointSubnetPrefix: string
+  @description('Also reach the app\'s storage account through private endpoints (blob, queue, table) and deny its public network access (trusted Azure services such as Event Grid dead-lettering still pass).')
+  privateStorage: bool?
+  @description('Names (from keyVaults, or the pager secrets vault) of vaults the app reaches through a peered network that already has their private endpoints and DNS: no endpoint is created here for them.')
+  peeredVaults: string[]?
+}
 
 var prefix = toLower(environmentName)
 var deployEventSubscriptions = deployEventSubscriptionsText == 'true'
@@ -95,7 +116,7 @@ var keyStoreUrls = map(keyVaults, v => 'https://${toLower(v.name)}${(v.?kind ?? 
 var vaults = filter(keyVaults, v => (v.?kind ?? 'vault') == 'vault')
 var tags = { 'azd-env-name': environmentName, app: 'pg-cmk-rotator' }
 
-resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
+resource rg 'Microsoft.Resources/resourceGroups@2025-04-01' = {
   name: 'rg-${prefix}-cmk-rotator'
   location: location
   tags: tags
@@ -110,13 +131,68 @@ module identity 'modules/identity.bicep' = {
 module storage 'modules/storage.bicep' = {
   scope: rg
   name: 'storage'
-  params: { name: take('st${replace(prefix, '-', '')}cmk${uniqueString(rg.id)}', 24), location: location, tags: tags }
+  params: {
+    name: take('st${replace(prefix, '-', '')}cmk${uniqueString(rg.id)}', 24)
+    location: location
+    tags: tags
+    denyPublicNetworkAccess: privateNetwork.?privateStorage ?? false
+  }
 }
 
 module monitoring 'modules/monitoring.bicep' = {
   scope: rg
   name: 'monitoring'
   params: { prefix: prefix, location: location, tags: tags }
+}
+
+// Key stores the app reads with a private endpoint in its network: every key vault and Managed HSM of keyVaults
+// and the pager secrets vault (its Key Vault references are resolved through the VNet too), but those reached
+// through a peered network.
+var peeredVaults = map(privateNetwork.?peeredVaults ?? [], n => toLower(n))
+var pagerVaultStores = empty(pagerSecretsVault)
+  ? []
+  : [
+      {
+        name: pagerSecretsVault.name
+        resourceGroup: pagerSecretsVault.?resourceGroup ?? rg.name
+        subscriptionId: pagerSecretsVault.?subscriptionId ?? subscription().subscriptionId
+        kind: 'vault'
+      }
+    ]
+// A name in peeredVaults that is no key store of this deployment is an operator typo: the deployment stops
+// before it starts (every value here comes from parameters), naming it, instead of giving the vault an endpoint.
+var unknownPeeredVaults = filter(
+  peeredVaults,
+  n => !contains(map(union(keyVaults, pagerVaultStores), v => toLower(v.name)), n)
+)
+// One entry per key store (union drops a pager vault that is also a CMK vault).
+var keyStoreEndpoints = union(
+  map(
+    union(keyVaults, pagerVaultStores),
+    v => (v.?kind ?? 'vault') == 'managedHsm'
+      ? { id: resourceId(v.subscriptionId, v.resourceGroup, 'Microsoft.KeyVault/managedHSMs', v.name), groupId: 'managedhsm', name: toLower(v.name) }
+      : { id: resourceId(v.subscriptionId, v.resourceGroup, 'Microsoft.KeyVault/vaults', v.name), groupId: 'vault', name: toLower(v.name) }
+  ),
+  []
+)
+var privateKeyStores = !empty(unknownPeeredVaults)
+  ? fail('privateNetwork.peeredVaults names ${join(unknownPeeredVaults, ', ')}, which is not in keyVaults or pagerSecretsVault')
+  : filter(keyStoreEndpoints, k => !contains(peeredVaults, k.name))
+
+module network 'modules/network.bicep' = if (privateNetwork != null) {
+  scope: rg
+  name: 'network'
+  params: {
+    prefix: prefix
+    location: location
+    tags: tags
+    addressPrefix: privateNetwork.?addressPrefix ?? ''
+    appSubnetPrefix: privateNetwork.?appSubnetPrefix ?? ''
+    privateEndpointSubnetPrefix: privateNetwork.?privateEndpointSubnetPrefix ?? ''
+    keyStores: privateKeyStores
+    privateStorage: privateNetwork.?privateStorage ?? false
+    storageAccountId: storage.outputs.id
+  }
 }
 
 module functionApp 'modules/functionApp.bicep' = {
@@ -132,6 +208,7 @@ module functionApp 'modules/functionApp.bicep' = {
     storageAccountName: storage.outputs.name
     applicationInsightsName: monitoring.outputs.applicationInsightsName
     operatorApiAuthentication: operatorApiAuthentication
+    virtualNetworkSubnetId: privateNetwork != null ? network!.outputs.appSubnetId : ''
     appSettings: {
       CMK_SUBSCRIPTIONS: join(targetSubscriptionIds, ',')
       // Vault URLs (https://kv-sec.vault.azure.net, https://hsm1.managedhsm.azure.net), comma-separated.
@@ -161,9 +238,11 @@ module functionApp 'modules/functionApp.bicep' = {
 }
 
 // Least privilege on the servers: a custom role with only what a rotation does.
+var serverSubscriptionIds = union(targetSubscriptionIds, map(targetResourceGroups, t => t.subscriptionId))
 module serverRole 'modules/serverOperatorRole.bicep' = {
   name: 'serverOperatorRole'
-  params: { assignableSubscriptionIds: targetSubscriptionIds }
+  // Where the role is assigned: the whole target subscriptions and the subscriptions of the target resource groups.
+  params: { environmentName: environmentName, assignableSubscriptionIds: serverSubscriptionIds }
 }
 
 module subscriptionAccess 'modules/serverAccess.bicep' = [
@@ -186,7 +265,7 @@ module resourceGroupAccess 'modules/serverAccessResourceGroup.bicep' = [
 var vaultSubscriptionIds = map(vaults, v => v.subscriptionId)
 module vaultPostureRole 'modules/vaultPostureRole.bicep' = {
   name: 'vaultPostureRole'
-  params: { assignableSubscriptionIds: vaultSubscriptionIds }
+  params: { environmentName: environmentName, assignableSubscriptionIds: vaultSubscriptionIds }
 }
 
 module vaultAccess 'modules/vaultAccess.bicep' = [
@@ -211,14 +290,16 @@ module pagerSecretsAccess 'modules/secretsAccess.bicep' = if (!empty(pagerSecret
 module eventGrid 'modules/eventGrid.bicep' = [
   for vault in vaults: if (deployEventSubscriptions) {
     name: 'eventGrid-${vault.name}'
-    scope: resourceGroup(vault.subscriptionId, vault.resourceGroup)
+    scope: resourceGroup(vault.subscriptionId, vault.?systemTopicResourceGroup ?? vault.resourceGroup)
     params: {
       vaultName: vault.name
-      vaultUrl: 'https://${toLower(vault.name)}${vaultDnsSuffix}'
+      vaultResourceGroup: vault.resourceGroup
       systemTopicName: vault.?systemTopicName ?? 'evgt-${vault.name}'
       useExistingSystemTopic: contains(vault, 'systemTopicName')
       tags: tags
-      functionAppId: functionApp.outputs.id
+      functionAppName: functionApp.outputs.name
+      functionAppResourceGroup: rg.name
+      functionAppSubscriptionId: subscription().subscriptionId
       identityId: identity.outputs.id
       deadLetterStorageAccountId: storage.outputs.id
     }
@@ -249,7 +330,7 @@ module deadLetterAlerts 'modules/deadLetterAlert.bicep' = [
       name: 'alert-${prefix}-cmk-deadletter-${toLower(vault.name)}'
       tags: tags
       // if() evaluates only the branch taken: no reference to a deployment that was skipped.
-      systemTopicId: deployEventSubscriptions ? eventGrid[i].outputs.systemTopicId : ''
+      systemTopicId: deployEventSubscriptions ? eventGrid[i]!.outputs.systemTopicId : ''
       actionGroupId: alerts.outputs.actionGroupId
     }
   }

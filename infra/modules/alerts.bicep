@@ -44,7 +44,7 @@ var failureQueries = [
   }
 ]
 
-resource failures 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = [
+resource failures 'Microsoft.Insights/scheduledQueryRules@2026-03-01' = [
   for q in failureQueries: {
     name: 'alert-${prefix}-cmk-${q.name}'
     location: location
@@ -79,7 +79,7 @@ resource failures 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = [
 // the query itself looks back exactly heartbeatMinutes.
 var heartbeatWindow = heartbeatMinutes <= 60 ? 'PT1H' : heartbeatMinutes <= 120 ? 'PT2H' : heartbeatMinutes <= 180 ? 'PT3H' : heartbeatMinutes <= 240 ? 'PT4H' : heartbeatMinutes <= 300 ? 'PT5H' : heartbeatMinutes <= 360 ? 'PT6H' : heartbeatMinutes <= 1440 ? 'P1D' : 'P2D'
 
-resource silent 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = {
+resource silent 'Microsoft.Insights/scheduledQueryRules@2026-03-01' = {
   name: 'alert-${prefix}-cmk-app-silent'
   location: location
   tags: tags

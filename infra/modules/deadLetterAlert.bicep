@@ -5,7 +5,7 @@ param tags object
 param systemTopicId string
 param actionGroupId string
 
-resource deadLettered 'Microsoft.Insights/metricAlerts@2018-03-01' = {
+resource deadLettered 'Microsoft.Insights/metricAlerts@2026-01-01' = {
   name: name
   location: 'global'
   tags: tags

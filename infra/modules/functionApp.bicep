@@ -12,8 +12,10 @@ param applicationInsightsName string
 param appSettings object
 @description('Optional Easy Auth for the operator API: { clientId, tenantId?, allowedAudiences? }; {} leaves it off.')
 param operatorApiAuthentication object = {}
+@description('Subnet (delegated to Microsoft.App/environments) for VNet integration; \'\' leaves the app on public outbound.')
+param virtualNetworkSubnetId string = ''
 
-resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
+resource storage 'Microsoft.Storage/storageAccounts@2025-06-01' existing = {
   name: storageAccountName
 }
 
@@ -21,7 +23,7 @@ resource appInsights 'Microsoft.Insights/components@2020-02-02' existing = {
   name: applicationInsightsName
 }
 
-resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
+resource plan 'Microsoft.Web/serverfarms@2025-03-01' = {
   name: 'plan-${prefix}-cmk-rotator'
   location: location
   tags: tags
@@ -42,7 +44,7 @@ var baseSettings = {
   APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
 }
 
-resource site 'Microsoft.Web/sites@2024-04-01' = {
+resource site 'Microsoft.Web/sites@2025-03-01' = {
   name: 'func-${prefix}-cmk-rotator'
   location: location
   tags: union(tags, { 'azd-service-name': 'rotator' })
@@ -55,6 +57,15 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
     serverFarmId: plan.id
     httpsOnly: true
     keyVaultReferenceIdentity: identityId
+    // VNet integration (network-isolated deployment). The api version this file uses (2025-03-01) has no
+    // vnetRouteAllEnabled site property any more (the compiler refuses it, BCP037): its successor is
+    // outboundVnetRouting: applicationTraffic is the one "previously called VnetRouteAllEnabled", and allTraffic
+    // "enables all other routing options" (application, content share, image pull, backup traffic; the API spec's
+    // OutboundVnetRouting, as the Bicep CLI's built-in types carry it). Learn, "Use Key Vault references",
+    // network-restricted vaults: "Linux applications attempting to use private endpoints additionally require that
+    // the app be explicitly configured to have all traffic route through the virtual network".
+    virtualNetworkSubnetId: empty(virtualNetworkSubnetId) ? null : virtualNetworkSubnetId
+    outboundVnetRouting: empty(virtualNetworkSubnetId) ? null : { allTraffic: true }
     siteConfig: {
       minTlsVersion: '1.2'
       ftpsState: 'Disabled'
@@ -73,7 +84,7 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
   }
 }
 
-resource settings 'Microsoft.Web/sites/config@2024-04-01' = {
+resource settings 'Microsoft.Web/sites/config@2025-03-01' = {
   parent: site
   name: 'appsettings'
   properties: union(baseSettings, appSettings)
@@ -85,7 +96,7 @@ resource settings 'Microsoft.Web/sites/config@2024-04-01' = {
 // ("Operator API authentication") — Learn's Flex Consumption considerations have said Easy Auth isn't supported
 // there and that unauthenticated callers aren't blocked; check with an unauthenticated call before relying on it.
 var easyAuthTenant = operatorApiAuthentication.?tenantId ?? subscription().tenantId
-resource easyAuth 'Microsoft.Web/sites/config@2024-04-01' = if (!empty(operatorApiAuthentication)) {
+resource easyAuth 'Microsoft.Web/sites/config@2025-03-01' = if (!empty(operatorApiAuthentication)) {
   parent: site
   name: 'authsettingsV2'
   properties: {

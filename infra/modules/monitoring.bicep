@@ -4,7 +4,7 @@ param prefix string
 param location string
 param tags object
 
-resource workspace 'Microsoft.OperationalInsights/workspaces@2023-09-01' = {
+resource workspace 'Microsoft.OperationalInsights/workspaces@2025-07-01' = {
   name: 'log-${prefix}-cmk-rotator'
   location: location
   tags: tags

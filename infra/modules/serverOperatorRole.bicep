@@ -5,6 +5,9 @@
 // local/azure/arm-authz.ts (ROTATION_OPERATOR_ACTIONS) grants the same actions by default.
 targetScope = 'subscription'
 
+@description('The azd environment: one role per environment, so two environments in a subscription never replace each other\'s assignable scopes (RoleScopeBeingRemovedContainsAssignments).')
+param environmentName string
+@description('Subscriptions where the role may be assigned (the deployment\'s own is always one: the definition lives there).')
 param assignableSubscriptionIds array
 
 var actions = [
@@ -15,9 +18,9 @@ var actions = [
 ]
 
 resource role 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
-  name: guid(subscription().id, 'pg-cmk-rotator-server-operator')
+  name: guid(subscription().id, 'pg-cmk-rotator-server-operator', toLower(environmentName))
   properties: {
-    roleName: 'PostgreSQL CMK Rotation Operator (${subscription().subscriptionId})'
+    roleName: 'PostgreSQL CMK Rotation Operator (${environmentName}, ${subscription().subscriptionId})'
     description: 'Read flexible servers and update their customer-managed key; nothing else.'
     type: 'CustomRole'
     permissions: [{ actions: actions, notActions: [] }]

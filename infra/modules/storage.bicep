@@ -3,8 +3,10 @@
 param name string
 param location string
 param tags object
+@description('Refuse public network access but for trusted Azure services (the app reaches it through private endpoints).')
+param denyPublicNetworkAccess bool = false
 
-resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {
+resource account 'Microsoft.Storage/storageAccounts@2025-06-01' = {
   name: name
   location: location
   tags: tags
@@ -17,20 +19,25 @@ resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {
     supportsHttpsTrafficOnly: true
     defaultToOAuthAuthentication: true
     publicNetworkAccess: 'Enabled'
+    // Deny with the trusted-services bypass rather than publicNetworkAccess Disabled: Event Grid dead-letters
+    // here with a managed identity as a trusted service, which Disabled would refuse.
+    networkAcls: denyPublicNetworkAccess
+      ? { defaultAction: 'Deny', bypass: 'AzureServices' }
+      : { defaultAction: 'Allow', bypass: 'AzureServices' }
   }
 }
 
-resource blobs 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01' = {
+resource blobs 'Microsoft.Storage/storageAccounts/blobServices@2025-06-01' = {
   parent: account
   name: 'default'
 }
 
-resource deploymentContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
+resource deploymentContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2025-06-01' = {
   parent: blobs
   name: 'app-package'
 }
 
-resource deadLetterContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
+resource deadLetterContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2025-06-01' = {
   parent: blobs
   name: 'eventgrid-deadletter'
 }

@@ -10,7 +10,7 @@ param postureRoleDefinitionId string
 var keyVaultReader = '21090545-7ca7-4776-b22c-e363652d74d2'
 var keyVaultCryptoOfficer = '14b46e9e-c2b7-41b4-b07b-48a6ebf60603'
 
-resource vault 'Microsoft.KeyVault/vaults@2023-07-01' existing = {
+resource vault 'Microsoft.KeyVault/vaults@2025-05-01' existing = {
   name: vaultName
 }
 

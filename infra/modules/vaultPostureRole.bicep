@@ -4,6 +4,9 @@
 // vault's scope (vaultAccess.bicep). Nothing here reads keys or secrets.
 targetScope = 'subscription'
 
+@description('The azd environment: one role per environment, so two environments in a subscription never replace each other\'s assignable scopes (RoleScopeBeingRemovedContainsAssignments).')
+param environmentName string
+@description('Subscriptions where the role may be assigned (the deployment\'s own is always one: the definition lives there).')
 param assignableSubscriptionIds array
 
 var actions = [
@@ -12,9 +15,9 @@ var actions = [
 ]
 
 resource role 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
-  name: guid(subscription().id, 'pg-cmk-rotator-vault-posture-reader')
+  name: guid(subscription().id, 'pg-cmk-rotator-vault-posture-reader', toLower(environmentName))
   properties: {
-    roleName: 'PostgreSQL CMK Posture Reader (${subscription().subscriptionId})'
+    roleName: 'PostgreSQL CMK Posture Reader (${environmentName}, ${subscription().subscriptionId})'
     description: 'Read key vault properties and the role assignments on them; nothing else.'
     type: 'CustomRole'
     permissions: [{ actions: actions, notActions: [] }]
