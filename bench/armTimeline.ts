@@ -21,9 +21,14 @@ export interface ArmLogEntry {
 /** The resource path of a request, lower-case, without its query (ARM ids are case-insensitive). */
 function resourcePath(path: string): string {
   const q = path.indexOf('?');
-  return decodeURIComponent(q < 0 ? path : path.slice(0, q))
-    .replace(/\/+$/, '')
-    .toLowerCase();
+  const raw = q < 0 ? path : path.slice(0, q);
+  let decoded = raw;
+  try {
+    decoded = decodeURIComponent(raw);
+  } catch {
+    // A malformed escape: compare the path as sent.
+  }
+  return decoded.replace(/\/+$/, '').toLowerCase();
 }
 
 /** When ARM received the first PATCH at or after `since` (epoch ms); undefined when there was none. */

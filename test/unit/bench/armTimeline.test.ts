@@ -67,6 +67,12 @@ describe('what ARM saw, read from the stand-ins request log', () => {
       B,
     ],
     [
+      'a request path with a malformed escape is compared as sent',
+      [at(300, 'GET', `${A}%zz${Q}`), at(500, 'GET', A + Q), at(600, 'GET', B + Q)],
+      600,
+      B,
+    ],
+    [
       'reads before the event are ignored',
       [at(-100, 'GET', A + Q), at(400, 'GET', B + Q)],
       undefined,
