@@ -12,6 +12,8 @@ import type { FleetFile } from '../local/azure/fleet';
 import { loopbackClientOptions } from '../local/azure/seam';
 import { InstanceStore } from '../local/host/durable/store';
 import { SETTINGS } from '../shared/config';
+import { rotationInstanceId } from '../shared/domain/rotation';
+import { firstPatchAt, lastVerificationAt, type ArmLogEntry } from './armTimeline';
 
 /**
  * `npm run bench:fleet -- --servers 1000 --subscriptions 3`: a whole rotation at fleet scale on the
@@ -19,6 +21,11 @@ import { SETTINGS } from '../shared/config';
  * are apart). Generates a fleet (ARM `Server` JSON on versioned key URIs, some with a geo-backup key,
  * a canary ring by tag), rotates the key through Key Vault, waits until the rotation completes and
  * prints figures — no timed assertion anywhere.
+ *
+ * Both timings are read from what ARM saw (the stand-ins' request log, `bench/armTimeline.ts`):
+ * event → first PATCH is when ARM received the first PATCH, event → all verified is when ARM received
+ * the last verifying GET (each server's last successful GET, the latest over the fleet). Event →
+ * rotation completed (the orchestration's last update) is printed beside it.
  *
  * The ARM bound is what ARM's own throttling allows for this fleet: per subscription a write bucket
  * (burst + refill per second) and a read bucket, at one PATCH and three reads per server (prepare GET,
@@ -32,7 +39,8 @@ const HOST_MAIN = join(ROOT, 'dist', 'local', 'host', 'main.js');
 const VAULT = 'contoso-pg-kv';
 const GEO_VAULT = 'contoso-pg-geo-kv';
 const KEY = 'pg-cmk';
-const INSTANCE_ID = `cmk-rotation:${VAULT}:${KEY}`;
+/** The rotation's instance id, as the product builds it for this key. */
+const INSTANCE_ID = rotationInstanceId(`https://${VAULT}.vault.azure.net`, KEY);
 const OPERATOR = '5e6f7a8b-9c0d-4e1f-a2b3-c4d5e6f7a8b9';
 const V1 = '5f1e2d3c4b5a69788796a5b4c3d2e1f0';
 const V2 = 'a0b1c2d3e4f5061728394a5b6c7d8e9f';
@@ -61,6 +69,18 @@ export interface FleetBenchOptions {
    */
   readonly duplicates?: number;
   readonly log?: (line: string) => void;
+  /** Called once the rotation is over with what ARM saw, before the stand-ins stop (tests check the figures). */
+  readonly inspect?: (seen: ArmSeen) => void;
+}
+
+/** What the benchmark read its ARM timings from. */
+export interface ArmSeen {
+  /** When the key was rotated (epoch ms, the bench's clock). */
+  readonly eventAt: number;
+  /** The fleet's server ids. */
+  readonly serverIds: readonly string[];
+  /** The stand-ins' request log from the event on. */
+  readonly requests: readonly ArmLogEntry[];
 }
 
 export interface FleetBenchResult {
@@ -71,10 +91,18 @@ export interface FleetBenchResult {
   readonly runtimeStatus: string;
   /** Servers ARM reports on the new version with a Valid key status, Ready. */
   readonly verifiedServers: number;
+  /** When ARM received the first PATCH, from the event. */
   readonly eventToFirstPatchMs: number | undefined;
-  readonly eventToAllVerifiedMs: number;
+  /**
+   * When ARM received the last verifying GET (each server's last successful GET, the latest over the
+   * fleet), from the event; undefined when a server was never read.
+   */
+  readonly eventToAllVerifiedMs: number | undefined;
+  /** When the rotation orchestration completed (its last update), from the event. */
+  readonly eventToCompletedMs: number;
   readonly armBoundMs: number;
-  readonly ratio: number;
+  /** `eventToAllVerifiedMs` / `armBoundMs`. */
+  readonly ratio: number | undefined;
   readonly armRequests: number;
   readonly armRequestsPerServer: number;
   readonly resourceGraphRequests: number;
@@ -351,14 +379,6 @@ function httpsJson(url: string, agent: Agent, method = 'GET', body?: unknown): P
   });
 }
 
-interface RequestLogEntry {
-  readonly at: string;
-  readonly service: string;
-  readonly method: string;
-  readonly path: string;
-  readonly status: number;
-}
-
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export async function runFleetBench(options: FleetBenchOptions): Promise<FleetBenchResult> {
@@ -462,11 +482,15 @@ export async function runFleetBench(options: FleetBenchOptions): Promise<FleetBe
     const cpuAfter = procStats(host.child.pid);
     const standIns = procStats(azure.child.pid);
 
-    const requests = ((await admin('requests')) as RequestLogEntry[]).filter(
-      (r) => Date.parse(r.at) >= eventAt - 5,
-    );
+    // The stand-in stamps a request when it arrives, on its clock (real time here); 5 ms of slack for
+    // the two processes' clocks read at different moments.
+    const since = eventAt - 5;
+    const requests = ((await admin('requests')) as ArmLogEntry[]).filter((r) => Date.parse(r.at) >= since);
     const arm = requests.filter((r) => r.service === 'arm');
-    const patches = arm.filter((r) => r.method === 'PATCH').map((r) => Date.parse(r.at));
+    const serverIds = (fleet.servers ?? []).map((s) => (s as { id: string }).id);
+    const firstPatch = firstPatchAt(arm, since);
+    const lastVerification = lastVerificationAt(arm, serverIds, since);
+    options.inspect?.({ eventAt, serverIds, requests });
     const servers = (await admin('servers')) as {
       properties: {
         state?: string;
@@ -499,7 +523,7 @@ export async function runFleetBench(options: FleetBenchOptions): Promise<FleetBe
       .filter((f) => f.startsWith(prefix))
       .reduce((sum, f) => sum + statSync(join(instancesDir, f)).size, 0);
 
-    const allVerifiedMs = completedAt - eventAt;
+    const allVerifiedMs = lastVerification.at === undefined ? undefined : lastVerification.at - eventAt;
     const bound = armBoundMs(n, subs, lroMs);
     const hostCpuMs =
       cpuBefore !== undefined && cpuAfter !== undefined ? cpuAfter.cpuMs - cpuBefore.cpuMs : undefined;
@@ -512,10 +536,11 @@ export async function runFleetBench(options: FleetBenchOptions): Promise<FleetBe
       geoBackup: fleet.servers?.filter((_, i) => i % 5 === 0).length ?? 0,
       runtimeStatus: status.runtimeStatus ?? '?',
       verifiedServers: verified,
-      eventToFirstPatchMs: patches.length > 0 ? Math.min(...patches) - eventAt : undefined,
+      eventToFirstPatchMs: firstPatch === undefined ? undefined : firstPatch - eventAt,
       eventToAllVerifiedMs: allVerifiedMs,
+      eventToCompletedMs: completedAt - eventAt,
       armBoundMs: bound,
-      ratio: allVerifiedMs / bound,
+      ratio: allVerifiedMs === undefined ? undefined : allVerifiedMs / bound,
       armRequests: arm.length,
       armRequestsPerServer: arm.length / n,
       resourceGraphRequests: requests.filter((r) => r.service === 'resourcegraph').length,
@@ -544,8 +569,9 @@ export function formatFleetBench(r: FleetBenchResult): string {
   const mb = (v: number | undefined) => (v === undefined ? 'n/a' : `${v.toFixed(0)} MB`);
   return [
     `fleet ${r.servers} servers / ${r.subscriptions} subscriptions (${r.canaries} canary, ${r.geoBackup} with geo-backup): ${r.runtimeStatus}, ${r.verifiedServers}/${r.servers} verified on ARM`,
-    `  event → first PATCH     ${ms(r.eventToFirstPatchMs)}`,
-    `  event → all verified    ${s(r.eventToAllVerifiedMs)}   ARM bound ${s(r.armBoundMs)}   ratio ${r.ratio.toFixed(2)}×`,
+    `  event → first PATCH     ${ms(r.eventToFirstPatchMs)}   (ARM received the first PATCH)`,
+    `  event → all verified    ${r.eventToAllVerifiedMs === undefined ? 'n/a' : s(r.eventToAllVerifiedMs)}   ARM bound ${s(r.armBoundMs)}   ratio ${r.ratio === undefined ? 'n/a' : `${r.ratio.toFixed(2)}×`}   (ARM received the last verifying GET)`,
+    `  event → completed       ${s(r.eventToCompletedMs)}   (the rotation orchestration's last update)`,
     `  ARM requests            ${r.armRequests} (${r.armRequestsPerServer.toFixed(2)} per server), Resource Graph ${r.resourceGraphRequests}, 429s ${r.throttled429}`,
     `  host CPU                ${ms(r.hostCpuMs)} (${r.hostCpuPerServerMs === undefined ? 'n/a' : `${r.hostCpuPerServerMs.toFixed(1)} ms`} per server)`,
     `  stand-ins CPU           ${ms(r.standInsCpuMs)}`,
