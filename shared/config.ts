@@ -279,13 +279,18 @@ export function loadConfig(env: Env): Config {
   const httpsUrl = (name: string): string | undefined => {
     const v = raw(name);
     if (v === undefined) return undefined;
+    let secretish = false;
     try {
       const u = new URL(v);
       if (u.protocol === 'https:' && u.username === '' && u.password === '' && u.search === '') return v;
+      secretish = u.username !== '' || u.password !== '' || u.search !== '';
     } catch {
       // fall through
     }
-    problems.push(`${name} must be an https URL without credentials or query (got "${v}")`);
+    // A query or credentials may hold a key (`?code=`): named, never echoed.
+    problems.push(
+      `${name} must be an https URL without credentials or query${secretish ? '' : ` (got "${v}")`}`,
+    );
     return undefined;
   };
   const hostName = raw(PLATFORM_SETTINGS.hostName);
