@@ -64,9 +64,9 @@ describe('FleetHealth: one query for the servers that lost their key', () => {
       ['pg-a', 'Ready', 'Valid'],
       ['pg-f', 'Ready', 'Invalid'],
     ]);
-    expect((await listed.findUnhealthyServers([serverId(SUB_A, 'rg-a', 'pg-a')])).servers.map(view).sort()).toEqual(
-      found.servers.map(view).sort(),
-    );
+    expect(
+      (await listed.findUnhealthyServers([serverId(SUB_A, 'rg-a', 'pg-a')])).servers.map(view).sort(),
+    ).toEqual(found.servers.map(view).sort());
   });
 
   it('the query escapes the watched ids (a quote in an id cannot end the literal)', () => {
