@@ -1,6 +1,6 @@
 import type { DurableClient } from 'durable-functions';
 import { HEALTH_WATCH_INSTANCE_ID, HEALTH_WATCH_NAMES, type HealthWatchInput } from '../domain/healthWatch';
-import type { InstanceInfo } from '../ports/rotations';
+import { isActive, type InstanceInfo } from '../ports/rotations';
 import type { HealthWatchInstances } from '../triggers/healthWatch';
 import { DurableRotationInstances } from './durableRotations';
 
@@ -15,8 +15,15 @@ export class DurableHealthWatch implements HealthWatchInstances {
     this.instances = new DurableRotationInstances(client);
   }
 
-  status(): Promise<InstanceInfo | undefined> {
-    return this.instances.status(HEALTH_WATCH_INSTANCE_ID);
+  /** With its input only when the pass did not complete (a failed pass's starting point). */
+  async status(): Promise<(InstanceInfo & { readonly input?: unknown }) | undefined> {
+    const info = await this.instances.status(HEALTH_WATCH_INSTANCE_ID);
+    if (info === undefined || info.runtimeStatus === 'Completed' || isActive(info.runtimeStatus)) return info;
+    const full = await this.client.getStatus(HEALTH_WATCH_INSTANCE_ID, {
+      showHistory: false,
+      showInput: true,
+    });
+    return { ...info, input: full.input };
   }
 
   async start(input: HealthWatchInput): Promise<'started' | 'alreadyRunning'> {

@@ -8,8 +8,8 @@ import { isActive, type InstanceInfo } from '../ports/rotations';
 
 /** The health watch's one durable instance, as the timer and the status page need it. */
 export interface HealthWatchInstances {
-  /** Undefined when the watch never ran. */
-  status(): Promise<InstanceInfo | undefined>;
+  /** Undefined when the watch never ran; `input`: the pass's input (the incidents it started from). */
+  status(): Promise<(InstanceInfo & { readonly input?: unknown }) | undefined>;
   /** `alreadyRunning` when a pass is running (the task hub refuses a second one under the same id). */
   start(input: HealthWatchInput): Promise<'started' | 'alreadyRunning'>;
 }
@@ -30,7 +30,13 @@ export async function healthWatchTick(
 ): Promise<HealthTickOutcome> {
   const current = await instances.status();
   if (current !== undefined && isActive(current.runtimeStatus)) return { kind: 'running' };
-  const open = openHealthIncidentsOf(current);
+  // A pass that ended without an output (failed, terminated: a bug or a host fault) still says what it
+  // started from: its input. Its new pages, if any were accepted, are paged again under the same dedup
+  // keys (PagerDuty folds them into the open incident).
+  const open =
+    current !== undefined && current.runtimeStatus !== 'Completed'
+      ? openFromInput(current.input)
+      : openHealthIncidentsOf(current);
   const started = await instances.start({
     schemaVersion: HEALTH_WATCH_SCHEMA_VERSION,
     trigger: `health:${now.toISOString()}`,
@@ -66,6 +72,11 @@ export function openHealthIncidentsOf(info: InstanceInfo | undefined): HealthInc
   const o = out as { schemaVersion?: unknown; open?: unknown };
   if (o.schemaVersion !== HEALTH_WATCH_SCHEMA_VERSION || !Array.isArray(o.open)) return [];
   return o.open.filter(isHealthIncident);
+}
+
+function openFromInput(input: unknown): HealthIncident[] {
+  const i = (typeof input === 'object' && input !== null ? input : {}) as { open?: unknown };
+  return Array.isArray(i.open) ? i.open.filter(isHealthIncident) : [];
 }
 
 /** What the status page can say of the watch. */

@@ -9,10 +9,10 @@ import {
 class FakeWatch implements HealthWatchInstances {
   readonly started: HealthWatchInput[] = [];
   constructor(
-    private info: InstanceInfo | undefined,
+    private info: (InstanceInfo & { input?: unknown }) | undefined,
     private readonly refuse = false,
   ) {}
-  status(): Promise<InstanceInfo | undefined> {
+  status(): Promise<(InstanceInfo & { input?: unknown }) | undefined> {
     return Promise.resolve(this.info);
   }
   start(input: HealthWatchInput): Promise<'started' | 'alreadyRunning'> {
@@ -64,6 +64,15 @@ describe('health watch timer', () => {
   it('a start the task hub refuses (a pass began meanwhile) is "running", not an error', async () => {
     expect(await healthWatchTick(new FakeWatch(undefined, true), NOW)).toEqual({ kind: 'running' });
   });
+
+  it.each(['Failed', 'Terminated'] as const)(
+    "after a pass that %s (no output), the next starts from that pass's input: nothing open is forgotten",
+    async (runtimeStatus) => {
+      const w = new FakeWatch({ runtimeStatus, output: null, input: { open: [open] } });
+      await healthWatchTick(w, NOW);
+      expect(w.started[0]?.open).toEqual([open]);
+    },
+  );
 
   it('an output of another schema or malformed entries carries nothing over', async () => {
     const w = new FakeWatch(done({ schemaVersion: 99, open: [open] }));
