@@ -175,16 +175,22 @@ export function undetermined(why: string): HealthCause {
 }
 
 /** The action that restores access to the same key version, per cause (Learn, see the module comment). */
-const RESTORE: Readonly<Record<HealthCauseCode, (slot: string) => string>> = {
-  IdentityGrantMissing: (v) =>
-    `re-grant the server's identity "Key Vault Crypto Service Encryption User" on ${v}'s vault (RBAC) or get, wrapKey and unwrapKey (access policy)`,
-  KeyVersionDisabled: (v) => `re-enable ${v}`,
-  KeyVersionExpired: (v) => `extend the expiry date of ${v}`,
-  KeyVersionNotListed: (v) => `recover ${v} from soft delete`,
-  VaultUnreachable: (v) =>
-    `let the server reach ${v}'s vault again (allow trusted Microsoft services to bypass its firewall, or restore the private endpoint)`,
-  Undetermined: (v) =>
-    `check ${v}: enabled, not expired, not deleted, the server's identity granted, the vault reachable`,
+interface Target {
+  /** `<key>/<version> in <vault>`, or words when the URI cannot be read. */
+  readonly version: string;
+  /** `vault <name>`, or `its vault`. */
+  readonly vault: string;
+}
+const RESTORE: Readonly<Record<HealthCauseCode, (t: Target) => string>> = {
+  IdentityGrantMissing: (t) =>
+    `re-grant the server's identity "Key Vault Crypto Service Encryption User" on ${t.vault} (RBAC) or get, wrapKey and unwrapKey (access policy)`,
+  KeyVersionDisabled: (t) => `re-enable ${t.version}`,
+  KeyVersionExpired: (t) => `extend the expiry date of ${t.version}`,
+  KeyVersionNotListed: (t) => `recover ${t.version} from soft delete`,
+  VaultUnreachable: (t) =>
+    `let the server reach ${t.vault} again (allow trusted Microsoft services to bypass its firewall, or restore the private endpoint)`,
+  Undetermined: (t) =>
+    `check ${t.version}: enabled, not expired, not deleted, the server's identity granted, the vault reachable`,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -219,15 +225,18 @@ export function healthIncident(
   correlationId: string,
 ): { incident: Incident; record: HealthIncident } {
   const slots = server.slots.filter((x) => eq(server.state, 'Inaccessible') || eq(x.keyStatus, 'Invalid'));
-  const version = (slot: Slot | undefined): string => {
+  const target = (slot: Slot | undefined): Target => {
     const uri = server.slots.find((x) => x.slot === slot)?.keyUri ?? slots[0]?.keyUri;
     const ref = tryParseKeyUri(uri);
     return ref === undefined
-      ? 'the key version it uses'
-      : `${ref.name}/${ref.version ?? '(current version)'} in ${ref.vaultName}`;
+      ? { version: 'the key version it uses', vault: 'its vault' }
+      : {
+          version: `${ref.name}/${ref.version ?? '(current version)'} in ${ref.vaultName}`,
+          vault: `vault ${ref.vaultName}`,
+        };
   };
   const found = causes.length > 0 ? causes : [undetermined('no posture check fails for this server')];
-  const actions = [...new Set(found.map((c) => RESTORE[c.code](version(c.slot))))];
+  const actions = [...new Set(found.map((c) => RESTORE[c.code](target(c.slot))))];
   const status = eq(server.state, 'Inaccessible')
     ? 'is Inaccessible'
     : `has key status Invalid (${slots.map((s) => s.slot).join(', ')}) and goes Inaccessible within about an hour`;

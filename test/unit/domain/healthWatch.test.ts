@@ -170,6 +170,24 @@ describe('health watch: the page', () => {
   });
 
   it.each([
+    [
+      'IdentityGrantMissing',
+      're-grant the server\'s identity "Key Vault Crypto Service Encryption User" on vault contoso-pg-kv',
+    ],
+    ['KeyVersionExpired', `extend the expiry date of pg-cmk/${V} in contoso-pg-kv`],
+    ['KeyVersionNotListed', `recover pg-cmk/${V} in contoso-pg-kv from soft delete`],
+    ['VaultUnreachable', 'let the server reach vault contoso-pg-kv again'],
+  ] as const)('%s: the recovery restores access to the same version (%s)', (code, action) => {
+    const { incident } = healthIncident(
+      health('Ready', 'Invalid'),
+      [{ code, slot: 'primary', what: 'w' }],
+      'T',
+      'c',
+    );
+    expect(incident.nextStep).toContain(`Restore access to the SAME key version: ${action}`);
+  });
+
+  it.each([
     ['optedOut', 'opted out'],
     ['held', 'on hold'],
   ] as const)('a %s server is not "moved by the rotator"', (leftAlone, words) => {
