@@ -235,6 +235,8 @@ export function healthIncident(
           vault: `vault ${ref.vaultName}`,
         };
   };
+  const first = tryParseKeyUri(slots[0]?.keyUri ?? server.slots[0]?.keyUri);
+  const route = first === undefined ? '<vault>/<key>' : `${first.vaultName}/${first.name}`;
   const found = causes.length > 0 ? causes : [undetermined('no posture check fails for this server')];
   const actions = [...new Set(found.map((c) => RESTORE[c.code](target(c.slot))))];
   const status = eq(server.state, 'Inaccessible')
@@ -242,7 +244,7 @@ export function healthIncident(
     : `has key status Invalid (${slots.map((s) => s.slot).join(', ')}) and goes Inaccessible within about an hour`;
   const then =
     server.leftAlone === undefined
-      ? `then rotate: the rotator moves it to the newest version on its next run (sweep, event or POST /api/rotations/<vault>/<key>)`
+      ? `then rotate: the rotator moves it to the newest version on its next run (sweep, event or POST /api/rotations/${route})`
       : `then rotate it yourself: it is ${server.leftAlone === 'optedOut' ? 'opted out' : 'on hold'}, the rotator does not move it`;
   const incident: Incident = {
     dedupKey: healthDedupKey(server.serverName, server.serverId),

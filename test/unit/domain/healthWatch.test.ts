@@ -165,7 +165,9 @@ describe('health watch: the page', () => {
         `^Restore access to the SAME key version: re-enable pg-cmk/${V} in contoso-pg-kv\\. Wait until pg-a is Ready`,
       ),
     );
-    expect(incident.nextStep).toContain('the rotator moves it to the newest version');
+    expect(incident.nextStep).toContain(
+      'the rotator moves it to the newest version on its next run (sweep, event or POST /api/rotations/contoso-pg-kv/pg-cmk)',
+    );
     expect(incident.dedupKey).toMatch(/^cmk-health:pg-a:[0-9a-f]{12}$/);
   });
 
