@@ -43,7 +43,7 @@ class Health implements FleetHealth {
   }
 }
 /** Every posture read fails (discovery throttled, nothing else readable): the report names errors only. */
-const failing = new ThrottledError('throttled (test)', 'TooManyRequests', 429);
+const failing = new ThrottledError('throttled (test)', 'TooManyRequests', 429, 5);
 const fleet: ServerFleet = {
   findServersReferencingKey: (): Promise<ServerPage> => Promise.reject(failing),
   findServersWithCustomerManagedKeys: (): Promise<ServerPage> => Promise.reject(failing),
