@@ -6,14 +6,18 @@ import {
   type Timer,
 } from '@azure/functions';
 import * as df from 'durable-functions';
+import { createHealthActivities } from '../shared/activities/healthActivities';
 import { createRotationActivities, registerableSteps } from '../shared/activities/rotationActivities';
+import { DurableHealthWatch } from '../shared/adapters/durableHealthWatch';
 import { DurableRotationInstances } from '../shared/adapters/durableRotations';
 import { createServices } from '../shared/composition';
 import { loadConfig } from '../shared/config';
+import { HEALTH_WATCH_NAMES, type CheckFleetHealthInput } from '../shared/domain/healthWatch';
 import { FUNCTION_NAMES } from '../shared/domain/names';
 import { STEP_NAMES, type OrchestrationContract } from '../shared/domain/steps';
 import { handleKeyVaultEvent } from '../shared/triggers/keyVaultEvents';
 import { auditStartup, healthReport } from '../shared/triggers/health';
+import { healthWatchTick } from '../shared/triggers/healthWatch';
 import { operatorCaller } from '../shared/triggers/operator';
 import {
   getPlan,
@@ -26,6 +30,7 @@ import {
   postSweep,
 } from '../shared/triggers/operatorApi';
 import { readPosture, sweepWithPostureSnapshot } from '../shared/triggers/posture';
+import { healthWatchOrchestrator } from '../shared/workflows/healthWatch';
 import { keyRotationOrchestrator } from '../shared/workflows/keyRotation';
 import { rolloutBatchOrchestrator } from '../shared/workflows/rolloutBatch';
 import { serverRolloverOrchestrator } from '../shared/workflows/serverRollover';
@@ -91,6 +96,24 @@ app.timer(FUNCTION_NAMES.reconcileSweep, {
   schedule: config.sweepSchedule,
   extraInputs: [client],
   handler: reconcileSweep,
+});
+
+// The health watch (shared/triggers/healthWatch.ts, shared/workflows/healthWatch.ts): a frequent timer
+// starts one pass at a time under one instance id; the pass queries the fleet once and pages.
+const healthActivities = createHealthActivities({ ...services, config });
+df.app.orchestration(HEALTH_WATCH_NAMES.orchestrator, healthWatchOrchestrator);
+df.app.activity(HEALTH_WATCH_NAMES.activity, {
+  handler: (input: CheckFleetHealthInput) => healthActivities.checkFleetHealth(input),
+});
+async function healthWatch(_timer: Timer, context: InvocationContext): Promise<void> {
+  const outcome = await healthWatchTick(new DurableHealthWatch(df.getClient(context)), services.now());
+  if (outcome.kind === 'started')
+    context.log(`health watch: pass started (${outcome.open} open incident(s))`);
+}
+app.timer(HEALTH_WATCH_NAMES.timer, {
+  schedule: config.healthWatchSchedule,
+  extraInputs: [client],
+  handler: healthWatch,
 });
 
 // The operator API (function key; or App Service Authentication in front). Handlers in shared/triggers/operatorApi.ts.

@@ -46,6 +46,12 @@ param nearExpiryCriticalDays int = 7
 param minKeyLifetimeDays int = 30
 param sweepSchedule string = '0 17 */6 * * *'
 
+@description('NCRONTAB of the health watch (pages a server that lost its key); at most 4 minutes between runs.')
+param healthWatchSchedule string = '0 * * * * *'
+
+@description('Base URL of docs/runbook.md as operators read it (pages link to its sections); empty: no runbook links.')
+param runbookBaseUrl string = ''
+
 @description('Seconds between polls of a server update operation, and minutes before a running update is diagnosed as stuck.')
 param pollIntervalSeconds int = 15
 param operationTimeoutMinutes int = 60
@@ -225,6 +231,10 @@ module functionApp 'modules/functionApp.bicep' = {
       CMK_NEAR_EXPIRY_CRITICAL_DAYS: string(nearExpiryCriticalDays)
       CMK_AUTO_ROTATE_ON_NEAR_EXPIRY: string(autoRotateOnNearExpiry)
       CMK_SWEEP_SCHEDULE: sweepSchedule
+      CMK_HEALTH_WATCH_SCHEDULE: healthWatchSchedule
+      // Empty: the app links pages to https://<WEBSITE_HOSTNAME>/api/status (the platform sets it).
+      CMK_STATUS_PAGE_URL: ''
+      CMK_RUNBOOK_BASE_URL: runbookBaseUrl
       CMK_POLL_INTERVAL_SECONDS: string(pollIntervalSeconds)
       CMK_OPERATION_TIMEOUT_MINUTES: string(operationTimeoutMinutes)
       PAGERDUTY_ROUTING_KEY: empty(pagerDutyRoutingKeySecretUri) ? '' : '@Microsoft.KeyVault(SecretUri=${pagerDutyRoutingKeySecretUri})'

@@ -6,12 +6,14 @@ import { KeyVaultKeysAdapter } from './adapters/keyVaultKeysAdapter';
 import { KeyVaultManagementAdapter } from './adapters/keyVaultManagementAdapter';
 import { RoleAssignmentsAdapter } from './adapters/roleAssignmentsAdapter';
 import { MultiChannelPager, PagerDutyChannel, SignedWebhookChannel, TeamsChannel } from './adapters/pagers';
+import { ResourceGraphFleetHealth } from './adapters/resourceGraphFleetHealth';
 import { ResourceGraphServerFleet } from './adapters/resourceGraphServerFleet';
 import { azureTransport } from './adapters/transport';
 import type { Config } from './config';
 import type { AuditTrail } from './ports/auditTrail';
 import type { KeyVaultEventReader } from './ports/keyVaultEvents';
 import type { KeyVaultKeys } from './ports/keyVaultKeys';
+import { ListedFleetHealth, type FleetHealth } from './ports/fleetHealth';
 import type { Pager } from './ports/pager';
 import type { ServerFleet } from './ports/serverFleet';
 import type { KeyRotationPolicies, KeyVaultManagement, RoleAssignments } from './ports/vaultPosture';
@@ -20,6 +22,8 @@ import type { KeyRotationPolicies, KeyVaultManagement, RoleAssignments } from '.
 export interface Services {
   readonly keys: KeyVaultKeys;
   readonly fleet: ServerFleet;
+  /** The health watch's one query per tick (Resource Graph; or the ARM list with `armList`). */
+  readonly fleetHealth: FleetHealth;
   readonly pager: Pager;
   readonly audit: AuditTrail;
   /** Reads Key Vault events as Event Grid delivers them (the intake; a dead-letter replay). */
@@ -43,11 +47,14 @@ export function createServices(config: Config): Services {
       ? new ResourceGraphServerFleet({ credential, subscriptions: config.subscriptions, arm, clientOptions })
       : arm;
   const { pagerDuty, teams, webhook } = config.pagers;
-  const pager = new MultiChannelPager([
-    ...(pagerDuty !== undefined ? [new PagerDutyChannel(pagerDuty.routingKey, pagerDuty.eventsUrl)] : []),
-    ...(teams !== undefined ? [new TeamsChannel(teams.webhookUrl)] : []),
-    ...(webhook !== undefined ? [new SignedWebhookChannel(webhook.url, webhook.secret)] : []),
-  ]);
+  const pager = new MultiChannelPager(
+    [
+      ...(pagerDuty !== undefined ? [new PagerDutyChannel(pagerDuty.routingKey, pagerDuty.eventsUrl)] : []),
+      ...(teams !== undefined ? [new TeamsChannel(teams.webhookUrl)] : []),
+      ...(webhook !== undefined ? [new SignedWebhookChannel(webhook.url, webhook.secret)] : []),
+    ],
+    { statusPageUrl: config.statusPageUrl, runbookBaseUrl: config.runbookBaseUrl },
+  );
   const keys = new KeyVaultKeysAdapter({ credential, clientOptions });
   return {
     keys,
@@ -60,6 +67,10 @@ export function createServices(config: Config): Services {
     }),
     roleAssignments: new RoleAssignmentsAdapter({ credential, clientOptions }),
     fleet,
+    fleetHealth:
+      config.discovery === 'resourceGraph'
+        ? new ResourceGraphFleetHealth({ credential, subscriptions: config.subscriptions, clientOptions })
+        : new ListedFleetHealth(arm),
     pager,
     audit: new ApplicationInsightsAuditTrail({
       connectionString: config.applicationInsightsConnectionString,

@@ -1,3 +1,4 @@
+import { Cron } from 'croner';
 import { InvalidInputError } from './domain/errors';
 import { tryParseVaultUrl, type VaultRef } from './domain/keyId';
 import { isUuid } from './domain/resourceId';
@@ -32,6 +33,15 @@ export interface Config extends RotationConfig {
   readonly discovery: 'resourceGraph' | 'armList';
   /** NCRONTAB of the reconcile sweep. */
   readonly sweepSchedule: string;
+  /** NCRONTAB of the health watch; never waits more than `HEALTH_WATCH_MAX_WAIT_SECONDS` between passes. */
+  readonly healthWatchSchedule: string;
+  /**
+   * The status page's address as operators open it (`CMK_STATUS_PAGE_URL`, else
+   * `https://<WEBSITE_HOSTNAME>/api/status`); pages link to it. Undefined: pages carry no link to it.
+   */
+  readonly statusPageUrl: string | undefined;
+  /** Base URL of docs/runbook.md as operators read it (`CMK_RUNBOOK_BASE_URL`); pages link to its sections. */
+  readonly runbookBaseUrl: string | undefined;
   readonly pagers: {
     readonly pagerDuty?: { readonly routingKey: string; readonly eventsUrl: string };
     readonly teams?: { readonly webhookUrl: string };
@@ -104,6 +114,9 @@ export const SETTINGS = {
   pollIntervalSeconds: 'CMK_POLL_INTERVAL_SECONDS',
   operationTimeoutMinutes: 'CMK_OPERATION_TIMEOUT_MINUTES',
   sweepSchedule: 'CMK_SWEEP_SCHEDULE',
+  healthWatchSchedule: 'CMK_HEALTH_WATCH_SCHEDULE',
+  statusPageUrl: 'CMK_STATUS_PAGE_URL',
+  runbookBaseUrl: 'CMK_RUNBOOK_BASE_URL',
   pagerDutyRoutingKey: 'PAGERDUTY_ROUTING_KEY',
   pagerDutyEventsUrl: 'PAGERDUTY_EVENTS_URL',
   teamsWebhookUrl: 'TEAMS_WEBHOOK_URL',
@@ -120,7 +133,37 @@ export const SETTINGS = {
  */
 export const PLATFORM_SETTINGS = {
   appServiceAuthEnabled: 'WEBSITE_AUTH_ENABLED',
+  /** "The default hostname of the app" (`<app>.azurewebsites.net`), injected by the platform (same reference). */
+  hostName: 'WEBSITE_HOSTNAME',
 } as const;
+
+/**
+ * The longest the health watch's schedule may leave between a server going Invalid or Inaccessible and
+ * the next pass: a page goes out within 5 minutes only if a pass starts within 4 (the pass itself, one
+ * Resource Graph query and the pages, takes seconds).
+ */
+export const HEALTH_WATCH_MAX_WAIT_SECONDS = 240;
+
+/**
+ * The longest wait from any moment to the schedule's next occurrence, sampled every 30 s over 8 days
+ * (so weekday and hour restrictions show); undefined when croner cannot read the expression.
+ */
+export function longestWaitSeconds(schedule: string): number | undefined {
+  let cron: Cron;
+  try {
+    cron = new Cron(schedule.trim(), { paused: true });
+  } catch {
+    return undefined;
+  }
+  const start = Date.UTC(2026, 0, 5);
+  let longest = 0;
+  for (let t = start; t < start + 8 * 86_400_000; t += 30_000) {
+    const next = cron.nextRun(new Date(t));
+    if (next === null) return Number.POSITIVE_INFINITY;
+    longest = Math.max(longest, next.getTime() - t);
+  }
+  return Math.ceil(longest / 1000);
+}
 
 /** The settings `loadConfig` refuses to start without. */
 export const REQUIRED_SETTINGS = [
@@ -222,6 +265,42 @@ export function loadConfig(env: Env): Config {
       `${SETTINGS.sweepSchedule} must be a six-field NCRONTAB expression (got "${sweepSchedule}")`,
     );
 
+  const healthWatchSchedule = raw(SETTINGS.healthWatchSchedule) ?? '0 * * * * *';
+  const wait = SIX_FIELD_CRON.test(healthWatchSchedule) ? longestWaitSeconds(healthWatchSchedule) : undefined;
+  if (wait === undefined)
+    problems.push(
+      `${SETTINGS.healthWatchSchedule} must be a six-field NCRONTAB expression (got "${healthWatchSchedule}")`,
+    );
+  else if (wait > HEALTH_WATCH_MAX_WAIT_SECONDS)
+    problems.push(
+      `${SETTINGS.healthWatchSchedule} must run at least every ${HEALTH_WATCH_MAX_WAIT_SECONDS / 60} minutes so a server that loses its key is paged within 5 minutes (got "${healthWatchSchedule}", which can wait ${Number.isFinite(wait) ? `${Math.round(wait / 60)} minutes` : 'forever'})`,
+    );
+
+  const httpsUrl = (name: string): string | undefined => {
+    const v = raw(name);
+    if (v === undefined) return undefined;
+    let secretish = false;
+    try {
+      const u = new URL(v);
+      if (u.protocol === 'https:' && u.username === '' && u.password === '' && u.search === '') return v;
+      secretish = u.username !== '' || u.password !== '' || u.search !== '';
+    } catch {
+      // fall through
+    }
+    // A query or credentials may hold a key (`?code=`): named, never echoed.
+    problems.push(
+      `${name} must be an https URL without credentials or query${secretish ? '' : ` (got "${v}")`}`,
+    );
+    return undefined;
+  };
+  const hostName = raw(PLATFORM_SETTINGS.hostName);
+  const statusPageUrl =
+    httpsUrl(SETTINGS.statusPageUrl) ??
+    (raw(SETTINGS.statusPageUrl) === undefined && hostName !== undefined && /^[a-z0-9.-]+$/i.test(hostName)
+      ? `https://${hostName.toLowerCase()}/api/status`
+      : undefined);
+  const runbookBaseUrl = httpsUrl(SETTINGS.runbookBaseUrl);
+
   // Pager settings: one that cannot be used disables its channel with a warning instead of stopping
   // the app, so rotation, the intake and the other channels keep working (an unresolved Key Vault
   // reference arrives as the literal "@Microsoft.KeyVault(...)"). Values are never echoed.
@@ -311,6 +390,9 @@ export function loadConfig(env: Env): Config {
     pollIntervalSeconds: int(SETTINGS.pollIntervalSeconds, 15, 1, 300),
     operationTimeoutMinutes: int(SETTINGS.operationTimeoutMinutes, 60, 1, 1440),
     sweepSchedule,
+    healthWatchSchedule,
+    statusPageUrl,
+    runbookBaseUrl,
     pagers: {
       ...(pagerDutyOk && routingKey !== undefined ? { pagerDuty: { routingKey, eventsUrl } } : {}),
       ...(teamsOk && teamsUrl !== undefined ? { teams: { webhookUrl: teamsUrl } } : {}),

@@ -43,6 +43,9 @@ export interface PagerEvent {
   readonly eventAction: string;
   readonly dedupKey: string;
   readonly payload: Record<string, unknown> | undefined;
+  /** Events API v2 top-level `links` ({href, text}) and `client_url`, when the event carried them. */
+  readonly links?: readonly { href: string; text?: string }[];
+  readonly clientUrl?: string;
 }
 
 export interface WebhookCapture {
@@ -194,6 +197,16 @@ export class Captures {
     } else if ((action === 'acknowledge' || action === 'resolve') && dedupKey === undefined) {
       errors.push("'dedup_key' is required for acknowledge and resolve");
     }
+    // Events API v2: `links` is an array of {href, text?}; `client_url` a string (with `client`).
+    const links = body['links'];
+    if (
+      links !== undefined &&
+      (!Array.isArray(links) ||
+        !links.every((l) => isObject(l) && typeof l['href'] === 'string' && /^https?:\/\//.test(l['href'])))
+    )
+      errors.push("'links' must be an array of objects with an http(s) 'href'");
+    if (body['client_url'] !== undefined && typeof body['client_url'] !== 'string')
+      errors.push("'client_url' must be a string");
     if (errors.length > 0 || typeof routingKey !== 'string' || dedupKey === undefined) {
       return { status: 400, body: { status: 'invalid event', message: 'Event object is invalid', errors } };
     }
@@ -203,6 +216,8 @@ export class Captures {
       eventAction: String(action),
       dedupKey,
       payload,
+      ...(Array.isArray(links) ? { links: links as { href: string; text?: string }[] } : {}),
+      ...(typeof body['client_url'] === 'string' ? { clientUrl: body['client_url'] } : {}),
     };
     this.pages.push(event);
     const existing = this.incidents.get(dedupKey);

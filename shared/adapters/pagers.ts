@@ -1,10 +1,17 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
+import {
+  pageLinks,
+  STATUS_PAGE_LINK_TEXT,
+  type PageLink,
+  type PageLinkSettings,
+} from '../domain/incidentLinks';
 import type { Incident, PageOutcome, Pager } from '../ports/pager';
 import { postWithRetry, type PostOptions } from './httpPost';
 
 interface Channel {
   readonly name: string;
-  trigger(incident: Incident): Promise<PageOutcome>;
+  /** `links`: the runbook section for the incident's class and the status page (when configured). */
+  trigger(incident: Incident, links?: readonly PageLink[]): Promise<PageOutcome>;
   resolve(dedupKey: string, summary: string, correlationId: string): Promise<PageOutcome>;
 }
 
@@ -35,11 +42,15 @@ export class PagerDutyChannel implements Channel {
     private readonly options: RetryOptions = {},
   ) {}
 
-  async trigger(i: Incident): Promise<PageOutcome> {
+  async trigger(i: Incident, links: readonly PageLink[] = []): Promise<PageOutcome> {
+    // Events API v2: `links` [{href, text}] and `client` / `client_url` (the "View in <client>" link).
+    const status = links.find((l) => l.text === STATUS_PAGE_LINK_TEXT);
     const body = {
       routing_key: this.routingKey,
       event_action: 'trigger',
       dedup_key: i.dedupKey,
+      ...(links.length > 0 ? { links: links.map((l) => ({ href: l.href, text: l.text })) } : {}),
+      ...(status !== undefined ? { client: 'pg-cmk-rotator', client_url: status.href } : {}),
       payload: {
         summary: i.summary.slice(0, 1024),
         source: i.source,
@@ -68,7 +79,12 @@ export class TeamsChannel implements Channel {
     private readonly options: RetryOptions = {},
   ) {}
 
-  private card(title: string, color: 'attention' | 'good' | 'warning', facts: [string, string][]): string {
+  private card(
+    title: string,
+    color: 'attention' | 'good' | 'warning',
+    facts: [string, string][],
+    links: readonly PageLink[] = [],
+  ): string {
     return JSON.stringify({
       type: 'message',
       attachments: [
@@ -83,15 +99,18 @@ export class TeamsChannel implements Channel {
               { type: 'TextBlock', size: 'Medium', weight: 'Bolder', color, wrap: true, text: title },
               { type: 'FactSet', facts: facts.map(([title, value]) => ({ title, value })) },
             ],
+            ...(links.length > 0
+              ? { actions: links.map((l) => ({ type: 'Action.OpenUrl', title: l.text, url: l.href })) }
+              : {}),
           },
         },
       ],
     });
   }
 
-  async trigger(i: Incident): Promise<PageOutcome> {
+  async trigger(i: Incident, links: readonly PageLink[] = []): Promise<PageOutcome> {
     const color = i.severity === 'critical' || i.severity === 'error' ? 'attention' : 'warning';
-    const card = this.card(`[${i.severity.toUpperCase()}] ${i.summary}`, color, factsOf(i));
+    const card = this.card(`[${i.severity.toUpperCase()}] ${i.summary}`, color, factsOf(i), links);
     return outcome(this.name, await postWithRetry(this.webhookUrl, card, this.options));
   }
 
@@ -127,8 +146,8 @@ export class SignedWebhookChannel implements Channel {
     });
   }
 
-  async trigger(i: Incident): Promise<PageOutcome> {
-    return outcome(this.name, await this.send({ action: 'trigger', ...i }));
+  async trigger(i: Incident, links: readonly PageLink[] = []): Promise<PageOutcome> {
+    return outcome(this.name, await this.send({ action: 'trigger', ...i, links }));
   }
 
   async resolve(dedupKey: string, summary: string, correlationId: string): Promise<PageOutcome> {
@@ -138,10 +157,14 @@ export class SignedWebhookChannel implements Channel {
 
 /** Every configured channel, each tried independently: one failing channel does not silence the others. */
 export class MultiChannelPager implements Pager {
-  constructor(private readonly channels: readonly Channel[]) {}
+  constructor(
+    private readonly channels: readonly Channel[],
+    private readonly links: PageLinkSettings = {},
+  ) {}
 
   trigger(incident: Incident): Promise<PageOutcome[]> {
-    return Promise.all(this.channels.map((c) => c.trigger(incident)));
+    const links = pageLinks(incident, this.links);
+    return Promise.all(this.channels.map((c) => c.trigger(incident, links)));
   }
 
   resolve(dedupKey: string, summary: string, correlationId: string): Promise<PageOutcome[]> {

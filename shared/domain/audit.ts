@@ -27,6 +27,8 @@ export const AUDIT_STEPS = [
   'AuditUndelivered',
   /** One per server per sweep: its posture (risk, versions, expiry countdown); see shared/triggers/posture.ts. */
   'PostureSnapshot',
+  /** One per health watch pass (trigger `health:<time>`): servers unhealthy, incidents opened and resolved. */
+  'HealthChecked',
 ] as const;
 export type AuditStep = (typeof AUDIT_STEPS)[number];
 

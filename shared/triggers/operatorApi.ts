@@ -1,6 +1,7 @@
 import type { HttpResponseInit } from '@azure/functions';
 import type { Config } from '../config';
 import { InvalidInputError } from '../domain/errors';
+import { HEALTH_WATCH_INSTANCE_ID } from '../domain/healthWatch';
 import type { AuditTrail } from '../ports/auditTrail';
 import { AzureCallError, NotFoundError } from '../ports/errors';
 import type { KeyVaultEventReader } from '../ports/keyVaultEvents';
@@ -19,6 +20,7 @@ import {
   rotationStatus,
   summarizeRotation,
 } from './operator';
+import { healthWatchState } from './healthWatch';
 import { replayDeadLetters } from './keyVaultEvents';
 import { previewPlan } from './planPreview';
 import { failingVaultChecks, gatherStatus, renderStatusPage, STATUS_PAGE_CSP } from './statusPage';
@@ -154,8 +156,16 @@ export function getStatusPage(
     const now = deps.now();
     // The vault checks come from the fleet posture; a posture that cannot be read leaves the rest of
     // the page standing and says so.
-    const vaultChecks = await readPosture(instances, deps, now).then(failingVaultChecks, () => undefined);
-    const model = await gatherStatus(deps, instances, now, vaultChecks);
+    const posture = await readPosture(instances, deps, now).catch(() => undefined);
+    // The health watch's last pass: what "no open incidents" rests on (undefined: it could not be read).
+    const health = await instances.status(HEALTH_WATCH_INSTANCE_ID).then(healthWatchState, () => undefined);
+    const model = await gatherStatus(
+      deps,
+      instances,
+      now,
+      posture === undefined ? undefined : failingVaultChecks(posture),
+      { posture, health },
+    );
     return {
       status: 200,
       headers: {

@@ -3,14 +3,16 @@ import type { Config } from '../config';
 import { groupByKey, keyOf, tryParseKeyUri } from '../domain/keyId';
 import type { KeyInfo, ServerSnapshot, Slot } from '../domain/model';
 import type { PostureReport } from '../domain/posture';
+import { RUNBOOK_SECTIONS } from '../domain/incidentLinks';
 import { holdOf, isOptedOut, latestVersion } from '../domain/plan';
 import { daysLeft, expirySeverity, type RotationProgress } from '../domain/rotation';
 import { describeFailure } from '../ports/errors';
 import type { KeyVaultKeys } from '../ports/keyVaultKeys';
 import type { RotationInstances } from '../ports/rotations';
 import { findAllServersWithCustomerManagedKeys, type ServerFleet } from '../ports/serverFleet';
+import type { HealthWatchState } from './healthWatch';
 import { summarizeRotations, type RotationSummary } from './operator';
-import { openIncidentsOf } from './rotationRequests';
+import { openIncidents, postureCause, type RowIncident } from './statusIncidents';
 
 export type Risk = 'critical' | 'warning' | 'ok';
 
@@ -26,6 +28,8 @@ export interface KeyRow {
 
 export interface ServerRow {
   readonly server: string;
+  /** The ARM id (absent from rows built before it was kept). */
+  readonly serverId?: string | undefined;
   readonly subscriptionId: string;
   readonly slot: Slot;
   readonly vault: string;
@@ -37,14 +41,26 @@ export interface ServerRow {
   readonly keyStatus: string | undefined;
   readonly risk: Risk;
   readonly reason: string;
+  /** What the posture checks (or the health watch's page) name as the cause, for a server at risk. */
+  readonly cause?: string | undefined;
+  /** The server's open incident, when it has one. */
+  readonly incident?: RowIncident | undefined;
+  /** The runbook section (docs/runbook.md anchor) for this row's problem; undefined when it is ok. */
+  readonly runbook?: string | undefined;
 }
 
 export interface IncidentRow {
-  readonly rotation: string;
+  /** The rotation instance that opened it; undefined for the health watch's. */
+  readonly rotation: string | undefined;
   readonly dedupKey: string;
   readonly kind: string;
   readonly server: string | undefined;
   readonly version: string | undefined;
+  readonly severity?: RowIncident['severity'] | undefined;
+  readonly since?: string | undefined;
+  readonly nextStep?: string | undefined;
+  readonly source?: RowIncident['source'] | undefined;
+  readonly runbook?: string | undefined;
 }
 
 /** A failing check from the fleet posture (when the app reports posture). */
@@ -94,6 +110,12 @@ export interface StatusModel {
   readonly vaultChecks: readonly VaultCheckRow[] | undefined;
   /** Vaults or keys that could not be read (named, with Azure's code). */
   readonly errors: readonly string[];
+  /** What the health watch's last pass found; undefined when its state could not be read. */
+  readonly health?: HealthWatchState | undefined;
+  /** Rotations that ended (their open incidents are read): with `health`, what "no incident" rests on. */
+  readonly rotationsRead?: number | undefined;
+  /** Base URL of docs/runbook.md (CMK_RUNBOOK_BASE_URL); undefined: sections are named, not linked. */
+  readonly runbookBaseUrl?: string | undefined;
 }
 
 export interface StatusDeps {
@@ -164,6 +186,10 @@ export async function gatherStatus(
   instances: RotationInstances,
   now: Date,
   vaultChecks?: readonly VaultCheckRow[],
+  extra: {
+    readonly posture?: PostureReport | undefined;
+    readonly health?: HealthWatchState | undefined;
+  } = {},
 ): Promise<StatusModel> {
   const { config } = deps;
   const errors: string[] = [];
@@ -202,6 +228,7 @@ export async function gatherStatus(
             const r = slotRisk(config, key, s, slot, now);
             servers.push({
               server: s.name,
+              serverId: s.id,
               subscriptionId: s.subscriptionId,
               slot,
               vault: vaultName,
@@ -240,30 +267,57 @@ export async function gatherStatus(
 
   const listed = await instances.list();
   const rotations = summarizeRotations(listed);
-  const incidents: IncidentRow[] = [];
-  for (const r of rotations) {
-    const info = listed.find((i) => i.instanceId === r.instanceId);
-    // A running rotation carries the incidents earlier runs left open in its input, not its output;
-    // its last completed state is what is known, so only ended runs are read here.
-    if (info === undefined || r.running) continue;
-    for (const i of openIncidentsOf(info))
-      incidents.push({
-        rotation: r.instanceId,
-        dedupKey: i.dedupKey,
-        kind: i.kind,
-        server: i.serverId?.split('/').pop(),
-        version: i.version,
-      });
-  }
+  // A running rotation carries the incidents earlier runs left open in its input, not its output;
+  // its last completed state is what is known, so only ended runs are read here.
+  const ended = rotations
+    .filter((r) => !r.running)
+    .flatMap((r) => listed.filter((i) => i.instanceId === r.instanceId));
+  const open = openIncidents(extra.health, ended);
+  const incidents: IncidentRow[] = open.map((i) => ({
+    rotation: i.rotation,
+    dedupKey: i.dedupKey,
+    kind: i.kind,
+    server: i.serverName,
+    version: i.version,
+    severity: i.severity,
+    since: i.since,
+    nextStep: i.nextStep,
+    source: i.source,
+    runbook: i.runbook,
+  }));
+  // Each row at risk: its cause, its open incident (the health watch's first), its runbook section.
+  const rows = servers.map((row): ServerRow => {
+    const id = row.serverId?.toLowerCase();
+    const incident = open.find((i) => id !== undefined && i.serverId?.toLowerCase() === id);
+    if (row.risk === 'ok' && incident === undefined) return row;
+    const cause =
+      incident?.cause ??
+      (row.serverId !== undefined ? postureCause(extra.posture, row.serverId, row.slot) : undefined);
+    return {
+      ...row,
+      cause,
+      incident,
+      runbook:
+        incident?.runbook ??
+        (row.reason.includes('expire') && !row.reason.includes('expired')
+          ? RUNBOOK_SECTIONS.expiry
+          : row.risk === 'critical'
+            ? RUNBOOK_SECTIONS.inaccessible
+            : RUNBOOK_SECTIONS.pages),
+    };
+  });
   return {
     generatedAt: now.toISOString(),
     keys,
-    servers,
+    servers: rows,
     running: rotations.filter((r) => r.running),
     recent: rotations.filter((r) => !r.running),
     incidents,
     vaultChecks,
     errors,
+    health: extra.health,
+    rotationsRead: ended.length,
+    runbookBaseUrl: config.runbookBaseUrl,
   };
 }
 
@@ -311,6 +365,14 @@ th{background:#f0f0f0;font-weight:600}code{font-size:12px}
 .warning{background:#ffd54f;padding:0 .4rem;border-radius:3px}
 .ok{background:#c8e6c9;padding:0 .4rem;border-radius:3px}
 progress{width:16rem;height:1rem}.muted{color:#666}.empty{color:#666;font-style:italic}
+.error{color:#fff;background:#d84315;padding:0 .4rem;border-radius:3px}
+td,th,p,div{overflow-wrap:break-word}td code{word-break:break-all}.nowrap{white-space:nowrap}
+.next{font-size:12px;color:#333;margin-top:.2rem}.cause{font-weight:600}.why,.cause,.next{overflow-wrap:anywhere}
+time{text-decoration:underline dotted}
+@media (max-width:760px){body{margin:.6rem}table,tbody,tr,td{display:block;width:auto}
+tr:has(>th){display:none}tr{border:1px solid #e3e3e3;margin:0 0 .6rem}td{border:0;padding:.15rem .5rem}
+td[data-label]::before{content:attr(data-label) ": ";font-weight:600;color:#555}progress{width:100%}
+td,p,div{overflow-wrap:anywhere}td[data-blank]{display:none}}
 `.trim();
 
 /** The stylesheet element, built outside the page template so formatting never changes its bytes (its hash). */
@@ -319,7 +381,46 @@ const STYLE = new Html(`<style>${CSS}</style>`);
 /** The CSP the page is served with: nothing but its own inline stylesheet (by hash) may load. */
 export const STATUS_PAGE_CSP = `default-src 'none'; style-src 'sha256-${createHash('sha256').update(CSS).digest('base64')}'; img-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'`;
 
-const badge = (risk: Risk) => html`<span class="${risk}">${risk}</span>`;
+const badge = (risk: Risk | 'error') => html`<span class="${risk} nowrap">${risk}</span>`;
+
+/** How long ago (or until) `iso`, in words, from `now`. Pure. */
+export function relativeTime(iso: string, now: string): string {
+  const s = Math.round((Date.parse(now) - Date.parse(iso)) / 1000);
+  if (Number.isNaN(s)) return iso;
+  const a = Math.abs(s);
+  const words =
+    a < 60
+      ? `${a} s`
+      : a < 3600
+        ? `${Math.floor(a / 60)} min`
+        : a < 86_400
+          ? `${Math.floor(a / 3600)} h`
+          : `${Math.floor(a / 86_400)} d`;
+  return s >= 0 ? `${words} ago` : `in ${words}`;
+}
+
+/** A time shown relative to the page's time, the UTC time on hover and in `datetime`. */
+const when = (iso: string | undefined, now: string) =>
+  iso === undefined || iso === ''
+    ? ''
+    : html`<time datetime="${iso}" title="${iso}">${relativeTime(iso, now)}</time>`;
+
+/** A runbook section: a link when CMK_RUNBOOK_BASE_URL is set, else its name in docs/runbook.md. */
+const runbookLink = (section: string | undefined, base: string | undefined) =>
+  section === undefined
+    ? ''
+    : base === undefined
+      ? html`<span class="muted">runbook: docs/runbook.md#${section}</span>`
+      : html`<a href="${base.replace(/#.*$/, '')}#${section}" rel="noreferrer">runbook</a>`;
+
+function incidentCell(i: RowIncident | undefined, now: string): Html {
+  if (i === undefined) return html`<span class="muted">none open</span>`;
+  return html`<div class="incident">
+    ${badge(i.severity === 'critical' ? 'critical' : i.severity === 'error' ? 'error' : 'warning')} open
+    ${i.since !== undefined ? html`since ${when(i.since, now)}` : ''} (${i.source})
+    <div class="next">Next: ${i.nextStep}</div>
+  </div>`;
+}
 const short = (v: string | undefined) => (v === undefined ? 'versionless' : v.slice(0, 8));
 const countdown = (d: number | undefined) =>
   d === undefined ? 'never expires' : d < 0 ? `expired ${-d} day(s) ago` : `${d} day(s) left`;
@@ -352,8 +453,8 @@ export function renderStatusPage(m: StatusModel, refreshSeconds = 15): string {
       <body>
         <h1>PostgreSQL CMK rotation</h1>
         <div class="muted">
-          as of ${m.generatedAt}; ${m.keys.length} key(s), ${m.servers.length} server slot(s), ${atRisk} at
-          risk; refreshes every ${refreshSeconds} s
+          as of ${when(m.generatedAt, m.generatedAt)} (${m.generatedAt}); ${m.keys.length} key(s),
+          ${m.servers.length} server slot(s), ${atRisk} at risk; refreshes every ${refreshSeconds} s
         </div>
         ${m.errors.length > 0 ? html`<p class="critical" id="errors">Could not read: ${m.errors.join('; ')}</p>` : ''}
 
@@ -372,11 +473,11 @@ export function renderStatusPage(m: StatusModel, refreshSeconds = 15): string {
                 ${m.running.map(
                   (r) =>
                     html`<tr>
-                      <td>${r.vault}/${r.key}</td>
-                      <td><code>${short(r.progress?.targetVersion)}</code></td>
-                      <td>${progressCell(r.progress)}</td>
-                      <td>${r.createdTime ?? ''}</td>
-                      <td>${r.lastUpdatedTime ?? ''}</td>
+                      <td data-label="Key">${r.vault}/${r.key}</td>
+                      <td data-label="Target"><code>${short(r.progress?.targetVersion)}</code></td>
+                      <td data-label="Progress">${progressCell(r.progress)}</td>
+                      <td data-label="Started">${when(r.createdTime, m.generatedAt)}</td>
+                      <td data-label="Updated">${when(r.lastUpdatedTime, m.generatedAt)}</td>
                     </tr>`,
                 )}
               </table>`
@@ -396,18 +497,40 @@ export function renderStatusPage(m: StatusModel, refreshSeconds = 15): string {
                   <th>Expiry</th>
                   <th>State</th>
                   <th>Why</th>
+                  <th>Cause</th>
+                  <th>Incident</th>
                 </tr>
                 ${m.servers.map(
                   (s) =>
-                    html`<tr data-risk="${s.risk}">
-                      <td>${badge(s.risk)}</td>
-                      <td>${s.server}</td>
-                      <td>${s.slot}</td>
-                      <td>${s.vault}/${s.key}</td>
-                      <td><code>${short(s.version)}</code></td>
-                      <td>${countdown(s.daysLeft)}</td>
-                      <td>${s.state ?? ''}${s.keyStatus !== undefined ? ` / key ${s.keyStatus}` : ''}</td>
-                      <td>${s.reason}</td>
+                    html`<tr data-risk="${s.risk}" data-server="${s.server}">
+                      <td data-label="Risk">${badge(s.risk)}</td>
+                      <td data-label="Server">${s.server}</td>
+                      <td data-label="Slot">${s.slot}</td>
+                      <td data-label="Key">${s.vault}/${s.key}</td>
+                      <td data-label="Version"><code>${short(s.version)}</code></td>
+                      <td data-label="Expiry">${countdown(s.daysLeft)}</td>
+                      <td data-label="State">
+                        ${s.state ?? ''}${s.keyStatus !== undefined ? ` / key ${s.keyStatus}` : ''}
+                      </td>
+                      <td data-label="Why" class="why">${s.reason}</td>
+                      <td
+                        data-label="Cause"
+                        class="cause"
+                        ${s.risk === 'ok' && s.incident === undefined ? html`data-blank` : ''}
+                      >
+                        ${s.risk === 'ok' && s.incident === undefined ? '' : (s.cause ?? 'not determined')}
+                      </td>
+                      <td
+                        data-label="Incident"
+                        ${s.risk === 'ok' && s.incident === undefined ? html`data-blank` : ''}
+                      >
+                        ${
+                          s.risk === 'ok' && s.incident === undefined
+                            ? ''
+                            : html`${incidentCell(s.incident, m.generatedAt)}
+                              ${runbookLink(s.runbook, m.runbookBaseUrl)}`
+                        }
+                      </td>
                     </tr>`,
                 )}
               </table>`
@@ -429,37 +552,49 @@ export function renderStatusPage(m: StatusModel, refreshSeconds = 15): string {
                 ${m.keys.map(
                   (k) =>
                     html`<tr>
-                      <td>${badge(k.risk)}</td>
-                      <td>${k.vault}/${k.key}</td>
-                      <td><code>${short(k.latestVersion)}</code></td>
-                      <td>${k.expiresOn ?? 'never'}</td>
-                      <td>${countdown(k.daysLeft)}</td>
-                      <td>${k.servers}</td>
+                      <td data-label="Risk">${badge(k.risk)}</td>
+                      <td data-label="Key">${k.vault}/${k.key}</td>
+                      <td data-label="Newest"><code>${short(k.latestVersion)}</code></td>
+                      <td data-label="Expires">
+                        ${k.expiresOn === undefined ? 'never' : when(k.expiresOn, m.generatedAt)}
+                      </td>
+                      <td data-label="Countdown">${countdown(k.daysLeft)}</td>
+                      <td data-label="Servers">${k.servers}</td>
                     </tr>`,
                 )}
               </table>`
         }
 
         <h2>Open incidents</h2>
+        ${incidentsKnown(m)}
         ${
           m.incidents.length === 0
-            ? html`<p class="empty" id="incidents-none">No open incidents.</p>`
+            ? ''
             : html`<table id="incidents">
                 <tr>
+                  <th>Severity</th>
                   <th>Kind</th>
                   <th>Server</th>
-                  <th>Version</th>
+                  <th>Open</th>
+                  <th>Next step</th>
                   <th>Dedup key</th>
-                  <th>Rotation</th>
                 </tr>
                 ${m.incidents.map(
                   (i) =>
                     html`<tr>
-                      <td>${i.kind}</td>
-                      <td>${i.server ?? ''}</td>
-                      <td><code>${short(i.version)}</code></td>
-                      <td><code>${i.dedupKey}</code></td>
-                      <td>${i.rotation}</td>
+                      <td data-label="Severity">
+                        ${i.severity === undefined ? '' : badge(i.severity === 'critical' ? 'critical' : i.severity === 'error' ? 'error' : 'warning')}
+                      </td>
+                      <td data-label="Kind">
+                        ${i.kind}${i.source === 'health watch' ? ' (health watch)' : ''}
+                      </td>
+                      <td data-label="Server">${i.server ?? ''}</td>
+                      <td data-label="Open">${when(i.since, m.generatedAt)}</td>
+                      <td data-label="Next step">
+                        <div class="next">${i.nextStep ?? ''}</div>
+                        ${runbookLink(i.runbook, m.runbookBaseUrl)}
+                      </td>
+                      <td data-label="Dedup key"><code>${i.dedupKey}</code></td>
                     </tr>`,
                 )}
               </table>`
@@ -483,10 +618,10 @@ export function renderStatusPage(m: StatusModel, refreshSeconds = 15): string {
                   ${m.vaultChecks.map(
                     (c) =>
                       html`<tr>
-                        <td>${c.vault}</td>
-                        <td>${c.check}</td>
-                        <td>${c.status}</td>
-                        <td>${c.reason}</td>
+                        <td data-label="Vault">${c.vault}</td>
+                        <td data-label="Check">${c.check}</td>
+                        <td data-label="Status">${c.status}</td>
+                        <td data-label="Why" class="why">${c.reason}</td>
                       </tr>`,
                   )}
                 </table>`
@@ -507,13 +642,15 @@ export function renderStatusPage(m: StatusModel, refreshSeconds = 15): string {
                 ${m.recent.map(
                   (r) =>
                     html`<tr>
-                      <td>${r.vault}/${r.key}</td>
-                      <td>${r.result?.status ?? r.runtimeStatus}</td>
-                      <td><code>${short(r.result?.targetVersion)}</code></td>
-                      <td>
+                      <td data-label="Key">${r.vault}/${r.key}</td>
+                      <td data-label="Outcome">${r.result?.status ?? r.runtimeStatus}</td>
+                      <td data-label="Target"><code>${short(r.result?.targetVersion)}</code></td>
+                      <td data-label="Servers">
                         ${r.result === undefined ? '' : `${r.result.counts.done} done, ${r.result.counts.failed} failed, ${r.result.counts.skipped} skipped${r.result.failedServers.length > 0 ? ` (failed: ${r.result.failedServers.join(', ')})` : ''}`}
                       </td>
-                      <td>${r.result?.completedAt ?? r.lastUpdatedTime ?? ''}</td>
+                      <td data-label="Ended">
+                        ${when(r.result?.completedAt ?? r.lastUpdatedTime, m.generatedAt)}
+                      </td>
                     </tr>`,
                 )}
               </table>`
@@ -521,4 +658,34 @@ export function renderStatusPage(m: StatusModel, refreshSeconds = 15): string {
       </body>
     </html> `;
   return page.text;
+}
+
+/**
+ * What the incident list rests on: "No open incidents" only when the health watch completed a pass
+ * that read the fleet; otherwise what is known (which rotations were read, why the watch says nothing).
+ */
+function incidentsKnown(m: StatusModel): Html {
+  const rotations = `${m.rotationsRead ?? 0} ended rotation(s) read`;
+  const h = m.health;
+  if (h === undefined)
+    return html`<p class="warning" id="incidents-unknown">
+      The health watch's state could not be read: servers that lost their key may be unpaged. ${rotations}.
+    </p>`;
+  if (!h.ran)
+    return html`<p class="warning" id="incidents-unknown">
+      The health watch has not completed a pass yet${h.running ? ' (one is running)' : ''}: servers that lost
+      their key are not known yet. ${rotations}.
+    </p>`;
+  if (h.error !== undefined)
+    return html`<p class="warning" id="incidents-unknown">
+      The health watch's last pass (${when(h.checkedAt, m.generatedAt)}) could not read the fleet
+      (${h.error}): the incidents below are those known before it. ${rotations}.
+    </p>`;
+  return m.incidents.length === 0
+    ? html`<p class="empty" id="incidents-none">
+        No open incidents (health watch checked the fleet ${when(h.checkedAt, m.generatedAt)}; ${rotations}).
+      </p>`
+    : html`<p class="muted" id="incidents-known">
+        Health watch checked the fleet ${when(h.checkedAt, m.generatedAt)}; ${rotations}.
+      </p>`;
 }

@@ -2,6 +2,7 @@ import type { OrchestrationContext, Task } from 'durable-functions';
 import type { AuditRecord } from '../domain/audit';
 import type { Incident, Severity } from '../domain/incident';
 import type { KeyInfo, KeyVersionInfo } from '../domain/model';
+import { expiredRecovery, leftAloneNote } from '../domain/incidentText';
 import { FUNCTION_NAMES } from '../domain/names';
 import {
   addCounts,
@@ -1020,7 +1021,7 @@ function expiryIncident(
   const expired = days !== undefined && days < 0;
   const names = servers.map((s) => serverNameOf(s.serverId));
   const shown = names.slice(0, 20).join(', ') + (names.length > 20 ? ` and ${names.length - 20} more` : '');
-  const restore = `Restore access to ${key.name}/${version.version} first: extend its expiry date (or re-enable / recover it) in ${input.vaultName}; wait until the servers listed are Ready again (up to about an hour); then the rotator moves them to ${newest ? 'a new version (create one: "Rotate now")' : 'the newest version'} on its next run (sweep, event, or POST /api/rotations/${input.vaultName}/${input.keyName}). A new version alone does not help: an Inaccessible server refuses a new key until its current one is usable again.`;
+  const restore = expiredRecovery(key.name, version.version, input.vaultName, input.keyName, newest, servers);
   return {
     since: run.now,
     correlationId: run.context.df.instanceId,
@@ -1034,8 +1035,8 @@ function expiryIncident(
     nextStep: expired
       ? restore
       : newest
-        ? `Create a new version of ${input.keyName} (Key Vault "Rotate now", or set the rotation policy to rotate) before the deadline; the rotator then moves the servers.`
-        : `The rotator could not move these servers to the newest version (see their own pages or the opt-out tag); fix that before the deadline, or they go Inaccessible when this version expires.`,
+        ? `Create a new version of ${input.keyName} (Key Vault "Rotate now", or set the rotation policy to rotate) before the deadline; the rotator then moves the servers it may move.${leftAloneNote(servers)}`
+        : `The rotator could not move these servers to the newest version (see their own pages or the opt-out tag); fix that before the deadline, or they go Inaccessible when this version expires.${leftAloneNote(servers)}`,
     facts: {
       vault: input.vaultName,
       key: input.keyName,

@@ -11,6 +11,7 @@ import {
   type AuditEvent,
   type Product,
 } from '../support/product';
+import { HEALTH_WATCH_INSTANCE_ID } from '../../shared/domain/healthWatch';
 
 // Key Vault events through the whole intake: posted to the Event Grid webhook of local/host, which
 // runs functions/ as deployed (the @azure/eventgrid reader, the trigger, the durable client).
@@ -47,11 +48,16 @@ function rssBytes(p: Product): number {
   return Number(kb) * 1024;
 }
 
-/** Every instance the task hub knows, through the Durable Functions HTTP API. */
+/**
+ * Every instance the task hub knows, through the Durable Functions HTTP API, but the health watch's
+ * (its own timer starts it every minute, whatever the intake receives).
+ */
 async function durableInstances(p: Product): Promise<unknown[]> {
   const res = await fetch(`${p.hostUrl}/runtime/webhooks/durabletask/instances?code=${p.systemKey}`);
   if (res.status !== 200) throw new Error(`listing instances: HTTP ${res.status}`);
-  return (await res.json()) as unknown[];
+  return ((await res.json()) as { instanceId?: unknown }[]).filter(
+    (i) => i.instanceId !== HEALTH_WATCH_INSTANCE_ID,
+  );
 }
 
 function auditOf(p: Product, eventId: string, step: string): Promise<AuditEvent> {

@@ -22,6 +22,15 @@ const describeInBrowser = available || inCi ? describe : describe.skip;
 
 jest.setTimeout(150_000);
 
+const RUNBOOK = 'https://github.com/contoso/pg-cmk-rotator/blob/main/docs/runbook.md';
+/** `document.documentElement`'s widths, read in the page (the test's TypeScript has no DOM lib). */
+const widths = (): { scrollWidth: number; clientWidth: number } => {
+  const e = (
+    globalThis as unknown as { document: { documentElement: { scrollWidth: number; clientWidth: number } } }
+  ).document.documentElement;
+  return { scrollWidth: e.scrollWidth, clientWidth: e.clientWidth };
+};
+
 /** A tag value an attacker with tag-write rights could set: it reaches the page as text (the hold reason). */
 const HOSTILE = '<img src=x onerror="document.title=\'owned\'"><script>document.title="owned"</script>';
 
@@ -43,7 +52,10 @@ describeInBrowser('status page in headless Chromium', () => {
       const json = s as { name?: string; tags?: Record<string, string> };
       if (json.name === 'pg-billing-prod') json.tags = { ...json.tags, 'cmk-rotation-hold': HOSTILE };
     }
-    p = await startProduct({ fleet });
+    p = await startProduct({
+      fleet,
+      env: { CMK_HEALTH_WATCH_SCHEDULE: '*/2 * * * * *', CMK_RUNBOOK_BASE_URL: RUNBOOK },
+    });
     await p.admin('faults', {
       method: 'POST',
       body: { service: 'arm', operation: 'servers.get', pathContains: 'pg-inventory-prod', latencyMs: 1500 },
@@ -149,9 +161,39 @@ describeInBrowser('status page in headless Chromium', () => {
     await p.completed();
     await page.reload();
     expect(await page.locator('#running-none').innerText()).toBe('No rotation running.');
-    expect(await page.locator('#incidents tr', { hasText: 'pg-reporting' }).count()).toBe(1);
+    // The rotation's incident for it (the health watch may have opened its own as well).
+    expect(
+      await page.locator('#incidents tr', { hasText: 'pg-reporting', hasNotText: 'health watch' }).count(),
+    ).toBe(1);
     expect(await page.locator('#recent').innerText()).toContain('completedWithFailures');
     await page.screenshot({ path: join(SCREENSHOTS, 'status-done.png'), fullPage: true });
+
+    // The health watch paged pg-reporting (its identity has no grant): its row carries the cause, the
+    // open incident (severity, age, next step) and the runbook section, at desktop and at phone width.
+    await waitFor('the health watch to page pg-reporting', async () => {
+      const pages = await product.admin<{ events: { dedupKey: string }[] }>('pages');
+      return pages.events.some((e) => e.dedupKey.startsWith('cmk-health:pg-reporting:')) ? true : undefined;
+    });
+    for (const width of [1400, 420]) {
+      await page.setViewportSize({ width, height: 900 });
+      await page.reload();
+      const { scrollWidth, clientWidth } = await page.evaluate(widths);
+      expect({ width, scrollWidth }).toEqual({ width, scrollWidth: Math.min(scrollWidth, clientWidth) });
+      const reporting = page.locator('#servers tr[data-server="pg-reporting"]').first();
+      await expect(reporting.isVisible()).resolves.toBe(true);
+      const text = await reporting.innerText();
+      expect(text).toMatch(/identity id-pg-reporting may not use pg-cmk\//);
+      expect(text).toMatch(/critical\s+open\s+since \d+ (s|min) ago \(health watch\)/);
+      expect(text).toContain('Next: Restore access to the SAME key version');
+      expect(await reporting.locator('a').getAttribute('href')).toBe(
+        `${RUNBOOK}#a-server-lost-its-key-health-watch`,
+      );
+      const time = reporting.locator('time').first();
+      expect(await time.getAttribute('title')).toMatch(/^\d{4}-\d\d-\d\dT.*Z$/);
+      expect(await time.getAttribute('datetime')).toBe(await time.getAttribute('title'));
+      expect(await page.locator('#incidents-none').count()).toBe(0);
+      await page.screenshot({ path: join(SCREENSHOTS, `status-${width}px.png`), fullPage: true });
+    }
     expect(problems).toEqual([]);
   });
 });

@@ -220,3 +220,63 @@ describe('loadConfig', () => {
     expect(c.pagerChannels).toContainEqual(expect.objectContaining({ channel: 'teams', state: 'disabled' }));
   });
 });
+
+describe('loadConfig: the health watch and the links pages carry', () => {
+  it('defaults: the watch every minute; pages link nowhere until told where', () => {
+    expect(loadConfig(base)).toMatchObject({
+      healthWatchSchedule: '0 * * * * *',
+      statusPageUrl: undefined,
+      runbookBaseUrl: undefined,
+    });
+  });
+
+  it.each([
+    ['every 2 minutes', '0 */2 * * * *'],
+    ['every 4 minutes', '0 */4 * * * *'],
+    ['every 30 seconds', '*/30 * * * * *'],
+  ])('accepts a schedule that pages within 5 minutes: %s', (_name, schedule) => {
+    expect(loadConfig({ ...base, CMK_HEALTH_WATCH_SCHEDULE: schedule }).healthWatchSchedule).toBe(schedule);
+  });
+
+  it.each([
+    [
+      'every 5 minutes (a pass may start 5 minutes after the key is lost)',
+      '0 */5 * * * *',
+      'at least every 4 minutes',
+    ],
+    ['hourly', '0 0 * * * *', 'wait 60 minutes'],
+    ['every minute, but only 9 to 5', '0 * 9-16 * * *', 'at least every 4 minutes'],
+    ['every minute on weekdays only', '0 * * * * 1-5', 'at least every 4 minutes'],
+    ['five fields', '* * * * *', 'six-field NCRONTAB'],
+    ['not a cron', '0 * * * * banana', 'six-field NCRONTAB'],
+  ])('refuses %s, naming the setting', (_name, schedule, says) => {
+    expect(() => loadConfig({ ...base, CMK_HEALTH_WATCH_SCHEDULE: schedule })).toThrow(
+      new RegExp(`CMK_HEALTH_WATCH_SCHEDULE .*${says.replace(/[()]/g, '\\$&')}`),
+    );
+  });
+
+  it('the status page URL: the setting, else the platform host name (WEBSITE_HOSTNAME); the runbook base URL', () => {
+    expect(loadConfig({ ...base, WEBSITE_HOSTNAME: 'func-cmk.azurewebsites.net' }).statusPageUrl).toBe(
+      'https://func-cmk.azurewebsites.net/api/status',
+    );
+    const c = loadConfig({
+      ...base,
+      WEBSITE_HOSTNAME: 'func-cmk.azurewebsites.net',
+      CMK_STATUS_PAGE_URL: 'https://ops.contoso.com/cmk/status',
+      CMK_RUNBOOK_BASE_URL: 'https://github.com/contoso/pg-cmk-rotator/blob/main/docs/runbook.md',
+    });
+    expect([c.statusPageUrl, c.runbookBaseUrl]).toEqual([
+      'https://ops.contoso.com/cmk/status',
+      'https://github.com/contoso/pg-cmk-rotator/blob/main/docs/runbook.md',
+    ]);
+  });
+
+  it.each([
+    ['CMK_STATUS_PAGE_URL', 'http://func.azurewebsites.net/api/status'],
+    ['CMK_STATUS_PAGE_URL', 'https://func.azurewebsites.net/api/status?code=secret'],
+    ['CMK_RUNBOOK_BASE_URL', 'docs/runbook.md'],
+  ])('refuses %s=%s (https, no credentials or query: a link must never carry a key)', (name, value) => {
+    expect(() => loadConfig({ ...base, [name]: value })).toThrow(new RegExp(`${name} must be an https URL`));
+    expect(() => loadConfig({ ...base, [name]: value })).not.toThrow(/secret/);
+  });
+});

@@ -144,3 +144,96 @@ describe('pager adapters against the PagerDuty and webhook stand-ins', () => {
     ]);
   });
 });
+
+describe('pages that link: the runbook section for the incident class and the status page', () => {
+  let h: Harness;
+  const opts = () => ({ ca: h.azure.caCertPem, attempts: 3, baseDelayMs: 10 });
+  const RUNBOOK = 'https://github.com/contoso/pg-cmk-rotator/blob/main/docs/runbook.md';
+  const STATUS = 'https://func-cmk.azurewebsites.net/api/status';
+  beforeAll(async () => {
+    h = await startHarness(testFleet().fleet);
+  });
+  afterAll(async () => {
+    await h.azure.close();
+  });
+
+  it.each([
+    [
+      'a health watch page',
+      { dedupKey: 'cmk-health:pg-f:0123456789ab', facts: { reasonCode: 'IdentityGrantMissing' } },
+      'a-server-lost-its-key-health-watch',
+    ],
+    [
+      'an expired key',
+      { dedupKey: 'cmk:kv:k:v:expiry:critical', facts: { reasonCode: 'KeyExpired' } },
+      'recovering-an-inaccessible-server',
+    ],
+    [
+      'a server Inaccessible in a rollover',
+      { dedupKey: 'cmk:kv:k:v:server:x', facts: { reasonCode: 'ServerInaccessible' } },
+      'recovering-an-inaccessible-server',
+    ],
+    [
+      'a key near expiry',
+      { dedupKey: 'cmk:kv:k:v:expiry:warning', facts: { reasonCode: 'KeyNearExpiry' } },
+      'a-key-version-expires-soon',
+    ],
+    [
+      'any other failure',
+      { dedupKey: 'cmk:kv:k:v:server:y', facts: { reasonCode: 'AzureKeyVaultMissingPermissions' } },
+      'what-each-page-means-and-the-next-step',
+    ],
+  ])(
+    '%s: PagerDuty links + client_url, a Teams card action, the webhook body',
+    async (_name, over, section) => {
+      const i: Incident = { ...incident, ...over };
+      const pager = new MultiChannelPager(
+        [
+          new PagerDutyChannel(ROUTING_KEY, `${h.azure.url}/v2/enqueue`, opts()),
+          new TeamsChannel(`${h.azure.url}/hooks/teams`, opts()),
+          new SignedWebhookChannel(`${h.azure.url}/hooks/generic`, SECRET, opts()),
+        ],
+        { statusPageUrl: STATUS, runbookBaseUrl: RUNBOOK },
+      );
+      expect((await pager.trigger(i)).every((o) => o.ok)).toBe(true);
+      const expected = [
+        { href: `${RUNBOOK}#${section}`, text: expect.stringContaining('Runbook') as unknown },
+        { href: STATUS, text: 'CMK rotation status page' },
+      ];
+      const pages = await h.admin<{ events: { dedupKey: string; links?: unknown; clientUrl?: string }[] }>(
+        'pages',
+      );
+      const pd = pages.events.filter((e) => e.dedupKey === i.dedupKey).pop();
+      expect(pd).toMatchObject({ links: expected, clientUrl: STATUS });
+      const hooks = await h.admin<{ name: string; body: unknown }[]>('webhooks');
+      const card = (
+        hooks.filter((x) => x.name === 'teams').pop()?.body as {
+          attachments: { content: { actions?: { type: string; url: string }[] } }[];
+        }
+      ).attachments[0]?.content;
+      expect(card?.actions?.map((a) => [a.type, a.url])).toEqual([
+        ['Action.OpenUrl', `${RUNBOOK}#${section}`],
+        ['Action.OpenUrl', STATUS],
+      ]);
+      const generic = hooks.filter((x) => x.name === 'generic').pop()?.body as {
+        dedupKey: string;
+        links: unknown;
+      };
+      expect(generic).toMatchObject({ dedupKey: i.dedupKey, links: expected });
+    },
+  );
+
+  it('without the settings a page carries no links (nothing made up)', async () => {
+    const pager = new MultiChannelPager([
+      new PagerDutyChannel(ROUTING_KEY, `${h.azure.url}/v2/enqueue`, opts()),
+    ]);
+    const i = { ...incident, dedupKey: 'cmk:no-links' };
+    await pager.trigger(i);
+    const pages = await h.admin<{ events: { dedupKey: string; links?: unknown; clientUrl?: string }[] }>(
+      'pages',
+    );
+    const pd = pages.events.find((e) => e.dedupKey === i.dedupKey);
+    expect(pd?.links).toBeUndefined();
+    expect(pd?.clientUrl).toBeUndefined();
+  });
+});

@@ -229,3 +229,78 @@ describe('status page: vault checks from the fleet posture', () => {
     ]);
   });
 });
+
+describe('status page: what the incident list rests on, and the row of a server at risk', () => {
+  const row = {
+    server: 'pg-a',
+    serverId: '/subscriptions/s/resourceGroups/rg/providers/Microsoft.DBforPostgreSQL/flexibleServers/pg-a',
+    subscriptionId: 's',
+    slot: 'primary' as const,
+    vault: 'contoso-pg-kv',
+    key: 'pg-cmk',
+    version: V1,
+    daysLeft: 5,
+    state: 'Ready',
+    keyStatus: 'Invalid',
+    risk: 'critical' as const,
+    reason: 'key status Invalid',
+  };
+
+  it.each([
+    ['the health watch never ran', { ran: false, running: false } as const, /has not completed a pass yet/],
+    [
+      'a pass is running for the first time',
+      { ran: false, running: true } as const,
+      /not completed a pass yet \(one is running\)/,
+    ],
+    [
+      'the last pass could not read the fleet',
+      { ran: true, running: false, checkedAt: day(0), open: [], error: 'Throttled: quota' } as const,
+      /could not read the fleet\s+\(Throttled: quota\)/,
+    ],
+    ['its state could not be read', undefined, /state could not be read/],
+  ])('never "No open incidents" when %s: it says what is known', (_name, health, says) => {
+    const html = renderStatusPage(model({ health, rotationsRead: 2 }));
+    expect(html).not.toContain('No open incidents');
+    expect(html).toMatch(says);
+    expect(html).toContain('2 ended rotation(s) read');
+  });
+
+  it('"No open incidents" once a pass read the fleet, with when', () => {
+    const html = renderStatusPage(
+      model({ health: { ran: true, running: false, checkedAt: day(0), open: [], error: undefined } }),
+    );
+    expect(html).toMatch(/No open incidents \(health watch checked the fleet\s+<time/);
+  });
+
+  it('times are relative, with the UTC time in datetime and on hover', () => {
+    const since = new Date(NOW.getTime() - 7 * 60_000).toISOString();
+    const html = renderStatusPage(
+      model({
+        servers: [
+          {
+            ...row,
+            cause: 'identity id-a may not use pg-cmk',
+            incident: {
+              source: 'health watch',
+              dedupKey: 'cmk-health:pg-a:1',
+              severity: 'critical',
+              since,
+              nextStep: 'Restore access to the SAME key version',
+              runbook: 'a-server-lost-its-key-health-watch',
+              kind: 'health',
+            },
+            runbook: 'a-server-lost-its-key-health-watch',
+          },
+        ],
+        runbookBaseUrl: 'https://example.com/docs/runbook.md',
+      }),
+    );
+    expect(html).toContain(`<time datetime="${since}" title="${since}">7 min ago</time>`);
+    const tr = /<tr data-risk="critical" data-server="pg-a">([\s\S]*?)<\/tr>/.exec(html)?.[1] ?? '';
+    expect(tr).toMatch(/class="cause"[^>]*>\s*identity id-a may not use pg-cmk/);
+    expect(tr).toMatch(/critical<\/span>\s*open\s+since <time[^>]*>7 min ago<\/time> \(health watch\)/);
+    expect(tr).toContain('Next: Restore access to the SAME key version');
+    expect(tr).toContain('href="https://example.com/docs/runbook.md#a-server-lost-its-key-health-watch"');
+  });
+});

@@ -742,6 +742,41 @@ describe('keyRotation orchestrator, driven by durable histories', () => {
       expect(page?.nextStep).not.toMatch(/moves them as soon as a valid version exists/);
     });
 
+    it.each([
+      [
+        'only opted-out servers',
+        [planned('legacy', { action: 'skip' })],
+        /yourself: the rotator leaves them alone/,
+        /rotator moves/,
+      ],
+      [
+        'an opted-out, a held and a failed server',
+        [
+          planned('legacy', { action: 'skip' }),
+          {
+            ...planned('frozen', { action: 'skip' }),
+            slots: [{ slot: 'primary' as const, decision: 'held' as const, version: V1, reason: 'test' }],
+          },
+          planned('a'),
+        ],
+        /the rotator moves the others .*The rotator does not move legacy \(opted out: whoever owns them moves them\) or frozen \(on hold: remove the hold tag, or move them yourself\)/,
+        /the rotator moves them/,
+      ],
+    ])(
+      'an expired version listing %s: the page never says the rotator moves a server it leaves alone',
+      async (_name, servers, says, never) => {
+        const r = await run(rotationInput(), {
+          key: keyWith(version(V1, 400, -2), version(V2, 1, 365)),
+          latest: version(V2, 1, 365),
+          servers,
+          outcomes: { a: 'failed' },
+        });
+        const page = pages(r).find((p) => p.dedupKey.includes(`${V1}:expiry`));
+        expect(page?.nextStep).toMatch(says);
+        expect(page?.nextStep).not.toMatch(never);
+      },
+    );
+
     it('an Inaccessible server goes through its rollover (which pages the recovery) and keeps the run completedWithFailures', async () => {
       const base = planned('dark', { action: 'skip' });
       const inaccessible: PlannedServer = {
