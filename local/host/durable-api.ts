@@ -1,19 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { readBody, send, type HostContext } from './context';
-import { EVENT_NAMES, EventType, parseStored } from './durable/engine';
+import { EVENT_NAMES, EventType, parseStored } from './durable/history';
 import { invalidInstanceId } from './durable/instanceId';
-import type { InstanceState, RuntimeStatus } from './durable/store';
-
-/** The runtime statuses a filter may name (OrchestrationRuntimeStatus of the extension). */
-const RUNTIME_STATUSES: readonly RuntimeStatus[] = [
-  'Pending',
-  'Running',
-  'Suspended',
-  'Completed',
-  'Failed',
-  'Terminated',
-  'ContinuedAsNew',
-];
+import { RUNTIME_STATUSES, type InstanceState, type RuntimeStatus } from './durable/store';
 
 /** A `runtimeStatus` filter; an unknown value is refused with the accepted ones (a typo never purges). */
 function runtimeStatusFilter(url: URL): { statuses?: RuntimeStatus[]; error?: string } {

@@ -21,8 +21,17 @@ export interface HistoryEvent {
   [key: string]: unknown;
 }
 
-export type RuntimeStatus =
-  'Pending' | 'Running' | 'Suspended' | 'Completed' | 'Failed' | 'Terminated' | 'ContinuedAsNew';
+/** The runtime statuses of an instance (OrchestrationRuntimeStatus of the extension). */
+export const RUNTIME_STATUSES = [
+  'Pending',
+  'Running',
+  'Suspended',
+  'Completed',
+  'Failed',
+  'Terminated',
+  'ContinuedAsNew',
+] as const;
+export type RuntimeStatus = (typeof RUNTIME_STATUSES)[number];
 
 export interface InstanceState {
   instanceId: string;
@@ -70,7 +79,8 @@ interface Entry {
   tornTail: boolean;
 }
 
-const TERMINAL: readonly RuntimeStatus[] = ['Completed', 'Failed', 'Terminated'];
+/** The statuses of a finished instance: nothing of it runs any more. */
+export const TERMINAL: readonly RuntimeStatus[] = ['Completed', 'Failed', 'Terminated'];
 
 /**
  * Durable instance storage on local disk. Why files and not a database: no native module to compile on

@@ -1,0 +1,124 @@
+import type { FunctionRegistry, RegisteredFunction } from '../core';
+import { invokeFunction, typed, untyped } from '../invoke';
+import type { OrchestratorState } from './actions';
+import { withExecutor, type ExecutorView } from './executor';
+import { EventType, ev, json, parseStored } from './history';
+import type { HistoryEvent, InstanceState } from './store';
+
+// How the engine calls the app's own functions: orchestrators replayed for an episode, activities.
+
+/** Where a failed orchestrator's error message carries its state (durable-functions' OrchestrationFailureError). */
+const OUT_OF_PROC_LABEL = '$OutOfProcData$:';
+
+export function durableFunction(
+  registry: FunctionRegistry,
+  name: string,
+  kind: 'orchestrationTrigger' | 'activityTrigger',
+): RegisteredFunction {
+  const fn = registry.get(name);
+  if (fn === undefined || fn.trigger.type !== kind)
+    throw new Error(
+      `no ${kind === 'orchestrationTrigger' ? 'orchestrator' : 'activity'} function named ${name}`,
+    );
+  return fn;
+}
+
+/** What one replay of the orchestrator produced. */
+export interface Replay {
+  orchestratorState: OrchestratorState | undefined;
+  /** Why the orchestrator failed (it threw), if it did. */
+  failure: string | undefined;
+  /** durable-functions' executor that ran it (undefined: not the app's copy, see executor.ts). */
+  executor: ExecutorView | undefined;
+  /** CPU time the invocation took. */
+  cpuMs: number;
+}
+
+/** Runs the orchestrator function over `history` (what is committed plus this episode's new events). */
+export async function replayOrchestrator(
+  registry: FunctionRegistry,
+  fn: RegisteredFunction,
+  state: InstanceState,
+  history: HistoryEvent[],
+  first: boolean,
+  log: (line: string) => void,
+): Promise<Replay> {
+  const binding = {
+    history,
+    input: parseStored(state.input),
+    instanceId: state.instanceId,
+    isReplaying: !first,
+    parentInstanceId: state.parentInstanceId ?? '',
+    upperSchemaVersion: 3,
+    maximumShortTimerDuration: '6.00:00:00',
+    longRunningTimerIntervalDuration: '3.00:00:00',
+    defaultHttpAsyncRequestSleepTimeMillseconds: 30000,
+  };
+  const cpu = process.cpuUsage();
+  const { result, executor } = await withExecutor(async () => {
+    try {
+      const r = await invokeFunction(
+        registry,
+        fn,
+        { inputData: [{ name: fn.triggerName, data: typed(binding) }] },
+        (_level, message) => log(`[${state.name}] ${message}`),
+      );
+      return { ok: true as const, state: untyped(r.returnValue) as OrchestratorState };
+    } catch (e) {
+      return { ok: false as const, error: e instanceof Error ? e : new Error(String(e)) };
+    }
+  });
+  const used = process.cpuUsage(cpu);
+  const cpuMs = (used.user + used.system) / 1000;
+
+  if (result.ok) return { orchestratorState: result.state, failure: undefined, executor, cpuMs };
+  const idx = result.error.message.indexOf(OUT_OF_PROC_LABEL);
+  if (idx < 0) return { orchestratorState: undefined, failure: result.error.message, executor, cpuMs };
+  const orchestratorState = JSON.parse(
+    result.error.message.slice(idx + OUT_OF_PROC_LABEL.length),
+  ) as OrchestratorState;
+  const failure = orchestratorState.error ?? result.error.message.slice(0, idx).trim();
+  return { orchestratorState, failure, executor, cpuMs };
+}
+
+/**
+ * Runs the activity a TaskScheduled event stands for; its outcome as the TaskCompleted or TaskFailed
+ * event to deliver (an unknown activity fails the task).
+ */
+export async function runActivityFunction(
+  registry: FunctionRegistry,
+  instanceId: string,
+  scheduled: HistoryEvent,
+  counters: { activityExecutions: number },
+  log: (line: string) => void,
+  now: () => string,
+): Promise<HistoryEvent> {
+  const name = String(scheduled['Name']);
+  try {
+    const fn = durableFunction(registry, name, 'activityTrigger');
+    counters.activityExecutions++;
+    const input = scheduled['Input'];
+    const result = await invokeFunction(
+      registry,
+      fn,
+      { inputData: [{ name: fn.triggerName, data: typeof input === 'string' ? { json: input } : {} }] },
+      (_level, message) => log(`[${name}] ${message}`),
+    );
+    const value = untyped(result.returnValue);
+    const outcome = ev(EventType.TaskCompleted, now(), {
+      TaskScheduledId: scheduled.EventId,
+      Result: json(value) ?? 'null',
+    });
+    log(`activity ${name} (${instanceId}#${scheduled.EventId}) succeeded`);
+    return outcome;
+  } catch (e) {
+    const err = e instanceof Error ? e : new Error(String(e));
+    const outcome = ev(EventType.TaskFailed, now(), {
+      TaskScheduledId: scheduled.EventId,
+      Reason: err.message,
+      Details: (err.stack ?? '').split('\n').slice(1, 4).join('\n'),
+    });
+    log(`activity ${name} (${instanceId}#${scheduled.EventId}) failed: ${err.message}`);
+    return outcome;
+  }
+}
