@@ -1,5 +1,6 @@
 import type { OrchestrationContext, Task } from 'durable-functions';
 import type { AuditRecord } from '../domain/audit';
+import { diagnose, isVaultUnreachable } from '../domain/diagnosis';
 import type { Incident, Severity } from '../domain/incident';
 import type { KeyInfo, KeyVersionInfo } from '../domain/model';
 import { FUNCTION_NAMES } from '../domain/names';
@@ -387,6 +388,24 @@ function* readTheKey(run: Run): Generator<Task, Ended | { key: KeyInfo; latest: 
     ? 'the key lists no versions'
     : `${read.error.message}${read.error.attempts !== undefined && read.error.attempts > 1 ? ` (after ${read.error.attempts} attempts)` : ''}`;
   const transient = !read.ok && read.error.retryable;
+  if (!read.ok && isVaultUnreachable(code)) {
+    // Key Vault's firewall refused the app: not a missing permission, not transient (never retried:
+    // the activity's error is permanent). One page with the reason and the network fix.
+    const d = diagnose(code, { vaultName: input.vaultName, keyName: input.keyName });
+    yield* page(
+      run,
+      rotationIncident(
+        run,
+        'VaultUnreachable',
+        `CMK rotation cannot reach vault ${input.vaultName} for key ${input.keyName} (vault unreachable): ${code}`,
+        d.nextStep,
+        'error',
+      ),
+      'rotation',
+      record(run, { step: 'PreflightFailed', outcome: 'failure', reasonCode: code, reason: d.what }),
+    );
+    return yield* stop(run, code, d.what, undefined);
+  }
   yield* page(
     run,
     rotationIncident(
