@@ -1,4 +1,4 @@
-import { isRestError, type RestError } from '@azure/core-rest-pipeline';
+import { isRestError, RestError, type PipelinePolicy } from '@azure/core-rest-pipeline';
 import {
   AuthenticationError,
   AzureCallError,
@@ -89,6 +89,40 @@ function innerErrorCode(e: RestError): string | undefined {
  * Key Vault networking"). Azure's code for it is the inner one, the one an operator searches for.
  */
 export const FIREWALL_INNER_CODE = 'ForbiddenByFirewall';
+
+/**
+ * A pipeline policy for Key Vault clients: a 403 whose body says `ForbiddenByFirewall` is thrown with
+ * its body kept. `@azure/keyvault-keys` 4.10 keeps Key Vault's inner code on the error of a single
+ * call (`details`) but not on a failed page of a list (its `pagingHelpers` build the error from the
+ * status and `error.code` alone), and "Forbidden" alone cannot tell a firewall from a missing role.
+ * Per call, outside the retry policy (which never retries a 403 anyway).
+ */
+export const keyVaultFirewallPolicy: PipelinePolicy = {
+  name: 'keyVaultFirewallRefusal',
+  async sendRequest(request, next) {
+    const response = await next(request);
+    if (response.status !== 403 || response.bodyAsText === undefined || response.bodyAsText === null)
+      return response;
+    let parsed: { error?: { code?: unknown; message?: unknown; innererror?: { code?: unknown } } };
+    try {
+      parsed = JSON.parse(response.bodyAsText) as typeof parsed;
+    } catch {
+      return response;
+    }
+    const inner = parsed.error?.innererror?.code;
+    if (typeof inner !== 'string' || inner.toLowerCase() !== FIREWALL_INNER_CODE.toLowerCase())
+      return response;
+    throw new RestError(
+      typeof parsed.error?.message === 'string' ? parsed.error.message : FIREWALL_INNER_CODE,
+      {
+        statusCode: 403,
+        code: typeof parsed.error?.code === 'string' ? parsed.error.code : 'Forbidden',
+        request,
+        response,
+      },
+    );
+  },
+};
 
 /**
  * Maps anything an Azure SDK call threw to a named error. `what` names the resource ("key pg-cmk in
