@@ -1,9 +1,14 @@
 import { KeyClient } from '@azure/keyvault-keys';
 import { isRestError } from '@azure/core-rest-pipeline';
 import type { FleetAppNetwork, FleetFile, FleetVault } from '../../../local/azure/fleet';
+import { ArmServerFleet } from '../../../shared/adapters/armServerFleet';
 import { KeyVaultKeysAdapter } from '../../../shared/adapters/keyVaultKeysAdapter';
+import { KeyVaultManagementAdapter } from '../../../shared/adapters/keyVaultManagementAdapter';
+import { RoleAssignmentsAdapter } from '../../../shared/adapters/roleAssignmentsAdapter';
+import { loadConfig } from '../../../shared/config';
+import { readPosture } from '../../../shared/triggers/posture';
 import { ForbiddenError, VaultUnreachableError } from '../../../shared/ports/errors';
-import { KEY, SUB_A, V1, VAULT, VAULT_URL, testFleet, uai } from '../../support/fleet';
+import { KEY, SUB_A, SUB_B, SUB_SECURITY, V1, VAULT, VAULT_URL, testFleet, uai } from '../../support/fleet';
 import { startHarness, type Harness } from '../../support/localAzure';
 
 const SUBNET =
@@ -136,6 +141,50 @@ describe("Key Vault's firewall in the stand-in, as the real KeyClient meets it",
       // One refused call after the challenge: the SDK does not retry a 403, and neither does the adapter.
       const calls = h.azure.requests.slice(before).map((r) => r.status);
       expect(calls).toEqual([401, 403]);
+    } finally {
+      await h.azure.close();
+    }
+  });
+
+  it('posture: the vault in use that the app cannot reach is critical, with the reason and the fix', async () => {
+    const h = await startHarness(fleetWith(CLOSED));
+    try {
+      const config = loadConfig({
+        CMK_SUBSCRIPTIONS: `${SUB_A},${SUB_B}`,
+        CMK_VAULT_SUBSCRIPTIONS: SUB_SECURITY,
+        CMK_ALLOWED_VAULTS: VAULT,
+        CMK_DISCOVERY: 'armList',
+        APPLICATIONINSIGHTS_CONNECTION_STRING:
+          'InstrumentationKey=00000000-0000-0000-0000-000000000000;IngestionEndpoint=https://westeurope-5.in.applicationinsights.azure.com/',
+      });
+      const { credential, clientOptions } = h;
+      const keys = new KeyVaultKeysAdapter({ credential, clientOptions });
+      const report = await readPosture(
+        { status: () => Promise.resolve(undefined) },
+        {
+          config,
+          keys,
+          rotationPolicies: keys,
+          fleet: new ArmServerFleet({ credential, subscriptions: config.subscriptions, clientOptions }),
+          vaults: new KeyVaultManagementAdapter({
+            credential,
+            subscriptions: [SUB_A, SUB_B, SUB_SECURITY],
+            clientOptions,
+          }),
+          roleAssignments: new RoleAssignmentsAdapter({ credential, clientOptions }),
+        },
+        new Date(),
+      );
+      const vault = report.vaults.find((v) => v.vaultName === VAULT);
+      expect(vault?.risk).toBe('critical');
+      expect(vault?.checks.find((c) => c.name === 'appReachable')).toMatchObject({
+        status: 'failing',
+        reason: expect.stringMatching(/cannot reach vault contoso-pg-kv.*ForbiddenByFirewall/) as string,
+        fix: expect.stringMatching(/private endpoint/) as string,
+      });
+      // The servers' own path (trusted services bypass) is fine: that check stays ok.
+      expect(vault?.checks.find((c) => c.name === 'networkAccess')?.status).toBe('ok');
+      expect(report.errors.join('\n')).toMatch(/contoso-pg-kv: keys not listed \(ForbiddenByFirewall\)/);
     } finally {
       await h.azure.close();
     }
