@@ -10,6 +10,7 @@ import {
   createPipelineRequest,
   type PipelinePolicy,
 } from '@azure/core-rest-pipeline';
+import { federatedIdsOf, type FederatedIdentityClientIds } from '../domain/crossTenant';
 import { keyRef, sameKey, tryParseKeyUri } from '../domain/keyId';
 import type { EncryptionPatchBody, ServerSnapshot } from '../domain/model';
 import { parseFlexibleServerId } from '../domain/resourceId';
@@ -24,7 +25,7 @@ import type {
 } from '../ports/serverFleet';
 import { mapAzureError } from './azureErrors';
 import { writeOnceOptions } from './writeOnce';
-import { serverFromSdk } from './serverProjection';
+import { serverFromArmJson, serverFromSdk } from './serverProjection';
 
 export interface ArmServerFleetOptions {
   readonly credential: TokenCredential;
@@ -73,6 +74,10 @@ export function referencesKey(server: ServerSnapshot, key: KeyLocator): boolean 
  * `ServerFleet` over `@azure/arm-postgresql-flexible`. Discovery lists every flexible server of each
  * subscription (the fallback when Resource Graph is not allowed) and filters them here.
  */
+/** The api-version that carries the cross-tenant CMK fields of `dataEncryption` (shared/domain/crossTenant.ts). */
+export const CROSS_TENANT_API_VERSION = '2026-04-01-preview';
+const UNSUPPORTED_API_VERSION = /"code"\s*:\s*"(InvalidApiVersionParameter|NoRegisteredProviderFound)"/i;
+
 export class ArmServerFleet implements ServerFleet {
   private readonly clients = new Map<string, PostgreSQLManagementFlexibleServerClient>();
   private readonly quota = new ArmQuotaObserver();
@@ -170,6 +175,30 @@ export class ArmServerFleet implements ServerFleet {
       return serverFromSdk(await this.client(ref.subscriptionId).servers.get(ref.resourceGroup, ref.name));
     } catch (e) {
       throw mapAzureError(e, `reading server ${ref.name}`);
+    }
+  }
+
+  /**
+   * Reads the server once with the preview api-version that knows cross-tenant CMK
+   * (`CROSS_TENANT_API_VERSION`), through the read client's pipeline (auth, retries, throttling): ARM
+   * returns `primaryFederatedIdentityClientId` / `geoBackupFederatedIdentityClientId` only to
+   * api-versions that define them. An RP (a cloud) that does not serve the preview api-version cannot
+   * have a cross-tenant server: that answer (400 InvalidApiVersionParameter / NoRegisteredProviderFound)
+   * is `{}`. Anything else fails the read, so no PATCH follows a read that could not tell.
+   */
+  async readFederatedIdentityClientIds(serverId: string): Promise<FederatedIdentityClientIds> {
+    const ref = parseFlexibleServerId(serverId);
+    const client = this.client(ref.subscriptionId);
+    const url = `${client.$host.replace(/\/$/, '')}/subscriptions/${encodeURIComponent(ref.subscriptionId)}/resourceGroups/${encodeURIComponent(ref.resourceGroup)}/providers/Microsoft.DBforPostgreSQL/flexibleServers/${encodeURIComponent(ref.name)}?api-version=${CROSS_TENANT_API_VERSION}`;
+    try {
+      const response = await client.sendRequest(createPipelineRequest({ url, method: 'GET' }));
+      if (response.status === 400 && UNSUPPORTED_API_VERSION.test(response.bodyAsText ?? '')) return {};
+      if (response.status >= 400)
+        throw new RestError(`GET returned ${response.status}`, { statusCode: response.status, response });
+      const server = serverFromArmJson(JSON.parse(response.bodyAsText ?? '{}'));
+      return federatedIdsOf(server.dataEncryption) ?? {};
+    } catch (e) {
+      throw mapAzureError(e, `reading the cross-tenant settings of server ${ref.name}`);
     }
   }
 

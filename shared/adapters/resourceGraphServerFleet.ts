@@ -1,6 +1,7 @@
 import type { TokenCredential } from '@azure/core-auth';
 import { ResourceGraphClient, type ResourceGraphClientOptionalParams } from '@azure/arm-resourcegraph';
 import { formatKeyUri, keyRef } from '../domain/keyId';
+import type { FederatedIdentityClientIds } from '../domain/crossTenant';
 import type { EncryptionPatchBody, ServerSnapshot } from '../domain/model';
 import type { ArmQuota } from '../domain/throughput';
 import type {
@@ -138,6 +139,10 @@ export class ResourceGraphServerFleet implements ServerFleet {
 
   getServer(serverId: string): Promise<ServerSnapshot> {
     return this.options.arm.getServer(serverId);
+  }
+
+  readFederatedIdentityClientIds(serverId: string): Promise<FederatedIdentityClientIds> {
+    return this.options.arm.readFederatedIdentityClientIds(serverId);
   }
 
   beginEncryptionUpdate(serverId: string, body: EncryptionPatchBody): Promise<OperationHandle> {

@@ -52,6 +52,12 @@ export function diagnose(code: string, ctx: DiagnosisContext): Diagnosis {
         what: `the rotator cannot reach ${vault} over the network: its firewall refused the app (ForbiddenByFirewall; public access disabled or no rule for the app)`,
         nextStep: vaultUnreachableFix(ctx.vaultName),
       };
+    case 'crosstenantcmk':
+      // shared/domain/crossTenant.ts: a stable-api PATCH would silently convert the server.
+      return {
+        what: `${server} uses cross-tenant CMK (a federated identity client id): it was skipped and not moved to the new version of ${ctx.keyName}, because a PATCH with the stable api-version would convert it to a same-tenant configuration`,
+        nextStep: `Rotate ${server} yourself with a tool that sends primaryFederatedIdentityClientId (and geoBackupFederatedIdentityClientId) in the PATCH (api-version 2026-04-01-preview), or tag it with the opt-out tag to silence this page. See the runbook, "Cross-tenant server skipped".`,
+      };
     case 'azurekeyvaultinvaliduserassignedidentity':
       return {
         what: `${server} names a user-assigned identity it does not have or that no longer exists`,

@@ -1,5 +1,6 @@
 import type { OrchestrationContext, Task } from 'durable-functions';
 import type { AuditRecord } from '../domain/audit';
+import { CROSS_TENANT_CODE } from '../domain/crossTenant';
 import { diagnose, isVaultUnreachable } from '../domain/diagnosis';
 import type { Incident, Severity } from '../domain/incident';
 import type { KeyInfo, KeyVersionInfo } from '../domain/model';
@@ -647,9 +648,11 @@ function* rollOut(
   const canaryRun = yield* rolloutInBatches(run, key, latest.version, canary.map(ref), 'canary');
   counts = addCounts(counts, canaryRun.counts);
   listed.push(...canaryRun.servers);
-  // A canary that was already Inaccessible never tried the new version: it proves nothing either way.
+  // A canary that was already Inaccessible, or left alone as a cross-tenant CMK server, never tried
+  // the new version: it proves nothing either way.
   const canaryFailed = canaryRun.servers.some(
-    (o) => o.outcome === 'failed' && o.reasonCode !== 'ServerInaccessible',
+    (o) =>
+      o.outcome === 'failed' && o.reasonCode !== 'ServerInaccessible' && o.reasonCode !== CROSS_TENANT_CODE,
   );
   if (canaryFailed) {
     // Held back: counted (skipped, CanaryFailed), not listed; the page below names how many.

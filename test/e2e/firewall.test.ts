@@ -83,3 +83,65 @@ describe('a vault the app cannot reach (Key Vault firewall), end to end', () => 
     expect(refused).toHaveLength(1);
   });
 });
+
+const CLIENT = '3c3c3c3c-0000-4000-8000-000000000001';
+
+/** The demo fleet with pg-orders-prod configured for cross-tenant CMK (its vault "in another tenant"). */
+function crossTenantFleet(): FleetFile {
+  const fleet = demoFleet();
+  return {
+    ...fleet,
+    servers: (fleet.servers ?? []).map((raw) => {
+      const s = raw as { name: string; properties: { dataEncryption: Record<string, unknown> } };
+      return s.name !== 'pg-orders-prod'
+        ? raw
+        : {
+            ...s,
+            properties: {
+              ...s.properties,
+              dataEncryption: { ...s.properties.dataEncryption, primaryFederatedIdentityClientId: CLIENT },
+            },
+          };
+    }),
+  };
+}
+
+describe('a cross-tenant CMK server, end to end', () => {
+  let p: Product | undefined;
+  afterEach(async () => {
+    await p?.stop();
+    p = undefined;
+  });
+
+  it('is never PATCHed (its federated id survives the rotation), skipped with the reason and paged once; the others roll', async () => {
+    p = await startProduct({ fleet: crossTenantFleet() });
+    const v3 = (await p.keys.rotateKey(KEY)).properties.version ?? '';
+    const out = await p.completed(v3);
+
+    const byName = Object.fromEntries((await p.results(out)).map((s) => [s.name, s]));
+    expect(byName['pg-orders-prod']).toMatchObject({ outcome: 'failed', reasonCode: 'CrossTenantCmk' });
+    expect(await p.patches('pg-orders-prod')).toEqual([]);
+    for (const name of ['pg-billing-prod', 'pg-inventory-prod'])
+      expect(byName[name]?.outcome).toBe('updated');
+
+    const servers =
+      await p.admin<{ name: string; properties: { dataEncryption: Record<string, unknown> } }[]>('servers');
+    const orders = servers.find((s) => s.name === 'pg-orders-prod')?.properties.dataEncryption;
+    expect(orders?.['primaryFederatedIdentityClientId']).toBe(CLIENT);
+    expect(orders?.['primaryKeyURI']).toMatch(/5f1e2d3c4b5a69788796a5b4c3d2e1f0$/);
+
+    const incidents = Object.entries(await p.incidents()).filter(([k]) =>
+      k.includes(':server:pg-orders-prod:'),
+    );
+    expect(incidents).toHaveLength(1);
+    expect(incidents[0]?.[1].summary).toMatch(/cross-tenant/i);
+    const audit = await p.audit();
+    const failed = audit.filter(
+      (e) =>
+        e.name === 'CmkRotation.ServerFailed' &&
+        e.properties['serverId']?.endsWith('/flexibleServers/pg-orders-prod') === true,
+    );
+    expect(failed).toHaveLength(1);
+    expect(failed[0]?.properties['reason']).toMatch(/cross-tenant CMK on primary .*never PATCHed/);
+  });
+});

@@ -1,3 +1,4 @@
+import type { FederatedIdentityClientIds } from '../../../shared/domain/crossTenant';
 import {
   PagingFailedError,
   asStep,
@@ -105,6 +106,11 @@ class Fleet implements ServerFleet {
   }
   findServersWithCustomerManagedKeys(): Promise<ServerPage> {
     return this.findServersReferencingKey();
+  }
+  /** No server here uses cross-tenant CMK unless a test says so. */
+  federated = new Map<string, FederatedIdentityClientIds>();
+  readFederatedIdentityClientIds(serverId: string): Promise<FederatedIdentityClientIds> {
+    return Promise.resolve(this.federated.get(serverId) ?? {});
   }
   getServer(serverId: string): Promise<ServerSnapshot> {
     const s = this.servers.get(serverId);
@@ -253,6 +259,45 @@ describe('updateServer: one read of the server, then the PATCH only when that re
       kind: 'accepted',
       handle: undefined,
     });
+  });
+});
+
+describe('updateServer: a cross-tenant CMK server is never PATCHed', () => {
+  const input = (s: ServerSnapshot) => ({
+    serverId: s.id,
+    key,
+    targetVersion: V2,
+    optOutTag: 'cmk-rotation-optout',
+  });
+  const CLIENT = '3c3c3c3c-0000-4000-8000-000000000001';
+  it.each([
+    ['the snapshot carries the federated id (Resource Graph)', true],
+    ['only the preview read shows it (ARM GET with the stable api-version)', false],
+  ])('%s: refused as CrossTenantCmk, permanent, no PATCH', async (_name, inSnapshot) => {
+    const a = server('pg-a');
+    const de = { ...a.dataEncryption, primaryFederatedIdentityClientId: CLIENT };
+    const { fleet, steps } = setup([inSnapshot ? { ...a, dataEncryption: de } : a]);
+    if (!inSnapshot) fleet.federated.set(a.id, { primary: CLIENT });
+    const r = await asStep(steps.updateServer)(input(a));
+    expect(r).toMatchObject({ ok: false, error: { code: 'CrossTenantCmk', retryable: false } });
+    expect(r.ok ? '' : r.error.message).toMatch(/cross-tenant CMK on primary \(federated client 3c3c/);
+    expect(fleet.patches).toEqual([]);
+  });
+
+  it('a failed preview read throws (retried as a read): no PATCH without knowing', async () => {
+    const a = server('pg-a');
+    const { fleet, steps } = setup([a]);
+    fleet.readFederatedIdentityClientIds = () =>
+      Promise.reject(new TransientError('500', 'InternalServerError', 500));
+    await expect(steps.updateServer(input(a))).rejects.toThrow(TransientError);
+    expect(fleet.patches).toEqual([]);
+  });
+
+  it('a same-tenant server is PATCHed as before', async () => {
+    const a = server('pg-a');
+    const { fleet, steps } = setup([a]);
+    await expect(steps.updateServer(input(a))).resolves.toMatchObject({ kind: 'accepted' });
+    expect(fleet.patches).toHaveLength(1);
   });
 });
 
