@@ -20,7 +20,7 @@ import {
   RESOURCES_API_VERSIONS,
   roleAssignmentScope,
 } from './arm-keyvault';
-import { jsonBody, type HttpError, type Reply, type Request } from './http';
+import { isObject, jsonBody, type HttpError, type Reply, type Request } from './http';
 import type { ServerRecord } from './world';
 
 export { armError, authorizeArm, type ArmContext } from './arm-common';
@@ -229,12 +229,10 @@ function serverView(r: ServerRecord, req: Request): Record<string, unknown> {
   const json = structuredClone(r.json);
   if (req.query.get('api-version') === CROSS_TENANT_API_VERSION) return json;
   const props = json['properties'];
-  const de =
-    typeof props === 'object' && props !== null
-      ? (props as Record<string, unknown>)['dataEncryption']
-      : undefined;
-  if (typeof de === 'object' && de !== null)
-    for (const field of CROSS_TENANT_FIELDS) delete (de as Record<string, unknown>)[field];
+  if (!isObject(props) || !isObject(props['dataEncryption'])) return json;
+  props['dataEncryption'] = Object.fromEntries(
+    Object.entries(props['dataEncryption']).filter(([k]) => !CROSS_TENANT_FIELDS.includes(k)),
+  );
   return json;
 }
 
