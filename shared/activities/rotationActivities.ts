@@ -200,7 +200,7 @@ export function createRotationActivities(ports: ActivityPorts): StepHandlers {
       const quota = () => ({ quota: fleet.armQuota?.(subscriptionOf(input.serverId), started) });
       let server: ServerSnapshot;
       try {
-        server = await fleet.getServer(input.serverId);
+        server = await fleet.getServerForUpdate(input.serverId);
       } catch (e) {
         if (e instanceof NotFoundError)
           return { kind: 'skip', code: 'ServerGone', reason: 'the server no longer exists', ...quota() };
@@ -223,11 +223,9 @@ export function createRotationActivities(ports: ActivityPorts): StepHandlers {
           verification: verifyEncryption(server, prep.expected),
           ...quota(),
         };
-      // Cross-tenant CMK: the stable PATCH would convert the server (shared/domain/crossTenant.ts). The
-      // snapshot shows the ids when it came from Resource Graph; else one read with the api-version
-      // that has them. A read failure throws (retried as a read): no PATCH without knowing.
-      const federated =
-        federatedIdsOf(server.dataEncryption) ?? (await fleet.readFederatedIdentityClientIds(input.serverId));
+      // Cross-tenant CMK: the stable PATCH would convert the server (shared/domain/crossTenant.ts); the
+      // read above used the api-version that shows the federated ids.
+      const federated = federatedIdsOf(server.dataEncryption);
       if (isCrossTenant(federated)) throw new CrossTenantServerError(crossTenantReason(federated));
       const { patch, ...update } = prep;
       try {

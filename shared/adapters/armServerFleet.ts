@@ -10,7 +10,6 @@ import {
   createPipelineRequest,
   type PipelinePolicy,
 } from '@azure/core-rest-pipeline';
-import { federatedIdsOf, type FederatedIdentityClientIds } from '../domain/crossTenant';
 import { keyRef, sameKey, tryParseKeyUri } from '../domain/keyId';
 import type { EncryptionPatchBody, ServerSnapshot } from '../domain/model';
 import { parseFlexibleServerId } from '../domain/resourceId';
@@ -179,27 +178,29 @@ export class ArmServerFleet implements ServerFleet {
   }
 
   /**
-   * Reads the server once with the preview api-version that knows cross-tenant CMK
-   * (`CROSS_TENANT_API_VERSION`), through the read client's pipeline (auth, retries, throttling): ARM
-   * returns `primaryFederatedIdentityClientId` / `geoBackupFederatedIdentityClientId` only to
-   * api-versions that define them. An RP (a cloud) that does not serve the preview api-version cannot
-   * have a cross-tenant server: that answer (400 InvalidApiVersionParameter / NoRegisteredProviderFound)
-   * is `{}`. Anything else fails the read, so no PATCH follows a read that could not tell.
+   * The read right before a PATCH, with the preview api-version that knows cross-tenant CMK
+   * (`CROSS_TENANT_API_VERSION`): ARM returns `primaryFederatedIdentityClientId` /
+   * `geoBackupFederatedIdentityClientId` only to api-versions that define them, and a stable read cannot
+   * tell a cross-tenant server from another. The same one read as `getServer` (issue 13's request
+   * budget), raw through the read client's pipeline (auth, retries, throttling), projected like a
+   * Resource Graph row. An RP (a cloud) that does not serve the preview api-version (400
+   * InvalidApiVersionParameter / NoRegisteredProviderFound) cannot hold a cross-tenant server: the stable
+   * read answers then. Any other failure fails the read, so no PATCH follows a read that could not tell.
    */
-  async readFederatedIdentityClientIds(serverId: string): Promise<FederatedIdentityClientIds> {
+  async getServerForUpdate(serverId: string): Promise<ServerSnapshot> {
     const ref = parseFlexibleServerId(serverId);
     const client = this.client(ref.subscriptionId);
     const url = `${client.$host.replace(/\/$/, '')}/subscriptions/${encodeURIComponent(ref.subscriptionId)}/resourceGroups/${encodeURIComponent(ref.resourceGroup)}/providers/Microsoft.DBforPostgreSQL/flexibleServers/${encodeURIComponent(ref.name)}?api-version=${CROSS_TENANT_API_VERSION}`;
+    let response;
     try {
-      const response = await client.sendRequest(createPipelineRequest({ url, method: 'GET' }));
-      if (response.status === 400 && UNSUPPORTED_API_VERSION.test(response.bodyAsText ?? '')) return {};
-      if (response.status >= 400)
+      response = await client.sendRequest(createPipelineRequest({ url, method: 'GET' }));
+      if (response.status >= 400 && !UNSUPPORTED_API_VERSION.test(response.bodyAsText ?? ''))
         throw new RestError(`GET returned ${response.status}`, { statusCode: response.status, response });
-      const server = serverFromArmJson(JSON.parse(response.bodyAsText ?? '{}'));
-      return federatedIdsOf(server.dataEncryption) ?? {};
     } catch (e) {
-      throw mapAzureError(e, `reading the cross-tenant settings of server ${ref.name}`);
+      throw mapAzureError(e, `reading server ${ref.name}`);
     }
+    if (response.status >= 400) return this.getServer(serverId);
+    return serverFromArmJson(JSON.parse(response.bodyAsText ?? '{}'));
   }
 
   /**

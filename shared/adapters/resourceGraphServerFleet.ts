@@ -1,7 +1,6 @@
 import type { TokenCredential } from '@azure/core-auth';
 import { ResourceGraphClient, type ResourceGraphClientOptionalParams } from '@azure/arm-resourcegraph';
 import { formatKeyUri, keyRef } from '../domain/keyId';
-import type { FederatedIdentityClientIds } from '../domain/crossTenant';
 import type { EncryptionPatchBody, ServerSnapshot } from '../domain/model';
 import type { ArmQuota } from '../domain/throughput';
 import type {
@@ -141,8 +140,8 @@ export class ResourceGraphServerFleet implements ServerFleet {
     return this.options.arm.getServer(serverId);
   }
 
-  readFederatedIdentityClientIds(serverId: string): Promise<FederatedIdentityClientIds> {
-    return this.options.arm.readFederatedIdentityClientIds(serverId);
+  getServerForUpdate(serverId: string): Promise<ServerSnapshot> {
+    return this.options.arm.getServerForUpdate(serverId);
   }
 
   beginEncryptionUpdate(serverId: string, body: EncryptionPatchBody): Promise<OperationHandle> {

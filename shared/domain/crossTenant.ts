@@ -9,8 +9,9 @@
  * .PrimaryFederatedIdentityClientId, "Client id of multi-tenant Microsoft Entra application"); the
  * stable 2025-08-01 the product writes with (`@azure/arm-postgresql-flexible` 9.0.0) has no such field.
  * Writing through a preview api-version would tie every rotation to a preview contract, so the safe
- * choice with the stable client is: detect (the preview read, or Resource Graph's stored properties),
- * skip the server with a clear reason, page once. An operator rotates it with a cross-tenant-aware
+ * choice with the stable client is: detect (the read right before the PATCH uses the preview
+ * api-version, a read only; Resource Graph rows carry the stored ids too), skip the server with a clear
+ * reason, page once. An operator rotates it with a cross-tenant-aware
  * tool until the field is in a stable api-version.
  */
 import type { DataEncryptionInfo } from './model';

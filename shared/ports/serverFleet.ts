@@ -1,4 +1,3 @@
-import type { FederatedIdentityClientIds } from '../domain/crossTenant';
 import type { EncryptionPatchBody, ServerSnapshot } from '../domain/model';
 import type { ArmQuota } from '../domain/throughput';
 
@@ -52,10 +51,10 @@ export interface ServerFleet {
   findServersWithCustomerManagedKeys(continuationToken?: string): Promise<ServerPage>;
   getServer(serverId: string): Promise<ServerSnapshot>;
   /**
-   * The server's cross-tenant CMK federated client ids (shared/domain/crossTenant.ts), read where Azure
-   * shows them (the api-version that has the field); `{}` when it has none. Read right before a PATCH.
+   * The read right before a PATCH: `getServer`, plus the cross-tenant CMK federated client ids where
+   * Azure shows them (the api-version that has the field; shared/domain/crossTenant.ts). One request.
    */
-  readFederatedIdentityClientIds(serverId: string): Promise<FederatedIdentityClientIds>;
+  getServerForUpdate(serverId: string): Promise<ServerSnapshot>;
   /** Sends the PATCH and returns as soon as ARM accepted it (202), without waiting for the operation. */
   beginEncryptionUpdate(serverId: string, body: EncryptionPatchBody): Promise<OperationHandle>;
   /** One poll of the operation (one request); never blocks until completion, never reads the server. */

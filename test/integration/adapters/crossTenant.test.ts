@@ -1,9 +1,10 @@
-import { createPipelineRequest } from '@azure/core-rest-pipeline';
+import { createHttpHeaders, createPipelineRequest, type PipelinePolicy } from '@azure/core-rest-pipeline';
 import { PostgreSQLManagementFlexibleServerClient } from '@azure/arm-postgresql-flexible';
 import type { FleetFile } from '../../../local/azure/fleet';
 import { ArmServerFleet, CROSS_TENANT_API_VERSION } from '../../../shared/adapters/armServerFleet';
 import { ResourceGraphServerFleet } from '../../../shared/adapters/resourceGraphServerFleet';
 import { buildPatchBody } from '../../../shared/domain/plan';
+import { TransientError } from '../../../shared/ports/errors';
 import type { OperationHandle, OperationStatus, ServerFleet } from '../../../shared/ports/serverFleet';
 import { KEY, SUB_A, SUB_B, V2, VAULT_URL, serverId, testFleet } from '../../support/fleet';
 import { startHarness, waitFor, type Harness } from '../../support/localAzure';
@@ -64,8 +65,15 @@ describe('cross-tenant CMK servers in the local ARM, as the adapters see them', 
 
   it('the stable api-version hides the federated id; the preview read and Resource Graph show it', async () => {
     expect((await arm.getServer(PG_A)).dataEncryption?.primaryFederatedIdentityClientId).toBeUndefined();
-    await expect(arm.readFederatedIdentityClientIds(PG_A)).resolves.toEqual({ primary: CLIENT });
-    await expect(arm.readFederatedIdentityClientIds(serverId(SUB_A, 'rg-a', 'pg-c'))).resolves.toEqual({});
+    // The read before a PATCH (the preview api-version) shows it, as one request.
+    const before = h.azure.requests.length;
+    expect((await arm.getServerForUpdate(PG_A)).dataEncryption?.primaryFederatedIdentityClientId).toBe(
+      CLIENT,
+    );
+    expect(h.azure.requests.length - before).toBe(1);
+    const pgC = await arm.getServerForUpdate(serverId(SUB_A, 'rg-a', 'pg-c'));
+    expect(pgC.dataEncryption?.primaryFederatedIdentityClientId).toBeUndefined();
+    expect(pgC.dataEncryption?.primaryKeyURI).toMatch(/pg-cmk/);
     const graph = new ResourceGraphServerFleet({
       credential: h.credential,
       subscriptions: [SUB_A, SUB_B],
@@ -115,5 +123,40 @@ describe('cross-tenant CMK servers in the local ARM, as the adapters see them', 
         : undefined,
     );
     expect(await storedFederatedId(h)).toBe(CLIENT);
+  });
+
+  it.each([
+    [400, 'InvalidApiVersionParameter', 'answers the stable read (no cross-tenant server can exist there)'],
+    [500, 'InternalServerError', 'fails the read: no PATCH after a read that could not tell'],
+  ])('a preview read refused %i %s %s', async (status, code) => {
+    // Azure's answer to an api-version the RP does not serve, in front of the stand-in.
+    const refusePreview: PipelinePolicy = {
+      name: 'refusePreviewApiVersion',
+      sendRequest: (request, next) =>
+        request.url.includes(CROSS_TENANT_API_VERSION)
+          ? Promise.resolve({
+              status,
+              request,
+              headers: createHttpHeaders(),
+              bodyAsText: JSON.stringify({ error: { code, message: 'refused' } }),
+            })
+          : next(request),
+    };
+    const fleet = new ArmServerFleet({
+      credential: h.credential,
+      subscriptions: [SUB_A, SUB_B],
+      clientOptions: {
+        ...h.clientOptions,
+        retryOptions: { maxRetries: 0 },
+        additionalPolicies: [
+          ...h.clientOptions.additionalPolicies,
+          { policy: refusePreview, position: 'perCall' },
+        ],
+      },
+    });
+    const pgC = serverId(SUB_A, 'rg-a', 'pg-c');
+    if (status === 400)
+      await expect(fleet.getServerForUpdate(pgC)).resolves.toMatchObject({ name: 'pg-c', state: 'Ready' });
+    else await expect(fleet.getServerForUpdate(pgC)).rejects.toBeInstanceOf(TransientError);
   });
 });

@@ -107,10 +107,21 @@ class Fleet implements ServerFleet {
   findServersWithCustomerManagedKeys(): Promise<ServerPage> {
     return this.findServersReferencingKey();
   }
-  /** No server here uses cross-tenant CMK unless a test says so. */
+  /** No server here uses cross-tenant CMK unless a test says so: what the preview read adds. */
   federated = new Map<string, FederatedIdentityClientIds>();
-  readFederatedIdentityClientIds(serverId: string): Promise<FederatedIdentityClientIds> {
-    return Promise.resolve(this.federated.get(serverId) ?? {});
+  async getServerForUpdate(serverId: string): Promise<ServerSnapshot> {
+    const s = await this.getServer(serverId);
+    const ids = this.federated.get(serverId);
+    return ids === undefined
+      ? s
+      : {
+          ...s,
+          dataEncryption: {
+            ...s.dataEncryption,
+            primaryFederatedIdentityClientId: ids.primary,
+            geoBackupFederatedIdentityClientId: ids.geoBackup,
+          },
+        };
   }
   getServer(serverId: string): Promise<ServerSnapshot> {
     const s = this.servers.get(serverId);
@@ -271,27 +282,20 @@ describe('updateServer: a cross-tenant CMK server is never PATCHed', () => {
   });
   const CLIENT = '3c3c3c3c-0000-4000-8000-000000000001';
   it.each([
-    ['the snapshot carries the federated id (Resource Graph)', true],
-    ['only the preview read shows it (ARM GET with the stable api-version)', false],
-  ])('%s: refused as CrossTenantCmk, permanent, no PATCH', async (_name, inSnapshot) => {
-    const a = server('pg-a');
-    const de = { ...a.dataEncryption, primaryFederatedIdentityClientId: CLIENT };
-    const { fleet, steps } = setup([inSnapshot ? { ...a, dataEncryption: de } : a]);
-    if (!inSnapshot) fleet.federated.set(a.id, { primary: CLIENT });
-    const r = await asStep(steps.updateServer)(input(a));
-    expect(r).toMatchObject({ ok: false, error: { code: 'CrossTenantCmk', retryable: false } });
-    expect(r.ok ? '' : r.error.message).toMatch(/cross-tenant CMK on primary \(federated client 3c3c/);
-    expect(fleet.patches).toEqual([]);
-  });
-
-  it('a failed preview read throws (retried as a read): no PATCH without knowing', async () => {
-    const a = server('pg-a');
-    const { fleet, steps } = setup([a]);
-    fleet.readFederatedIdentityClientIds = () =>
-      Promise.reject(new TransientError('500', 'InternalServerError', 500));
-    await expect(steps.updateServer(input(a))).rejects.toThrow(TransientError);
-    expect(fleet.patches).toEqual([]);
-  });
+    ['primary', { primary: CLIENT }, /cross-tenant CMK on primary \(federated client 3c3c/],
+    ['geo-backup', { geoBackup: CLIENT }, /cross-tenant CMK on geo-backup \(federated client 3c3c/],
+  ])(
+    'the read before the write shows a %s federated id: refused as CrossTenantCmk, permanent, no PATCH',
+    async (_slot, ids, reason) => {
+      const a = server('pg-a');
+      const { fleet, steps } = setup([a]);
+      fleet.federated.set(a.id, ids);
+      const r = await asStep(steps.updateServer)(input(a));
+      expect(r).toMatchObject({ ok: false, error: { code: 'CrossTenantCmk', retryable: false } });
+      expect(r.ok ? '' : r.error.message).toMatch(reason);
+      expect(fleet.patches).toEqual([]);
+    },
+  );
 
   it('a same-tenant server is PATCHed as before', async () => {
     const a = server('pg-a');

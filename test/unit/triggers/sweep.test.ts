@@ -1,4 +1,3 @@
-import type { FederatedIdentityClientIds } from '../../../shared/domain/crossTenant';
 import type { KeyInfo, KeyVersionInfo, ServerSnapshot } from '../../../shared/domain/model';
 import type { KeyVaultKeys } from '../../../shared/ports/keyVaultKeys';
 import type { InstanceInfo } from '../../../shared/ports/rotations';
@@ -95,10 +94,8 @@ class Fleet implements ServerFleet {
     );
   }
   // The sweep only discovers: it never reads, writes or polls a single server.
-  /** No server here uses cross-tenant CMK unless a test says so. */
-  federated = new Map<string, FederatedIdentityClientIds>();
-  readFederatedIdentityClientIds(serverId: string): Promise<FederatedIdentityClientIds> {
-    return Promise.resolve(this.federated.get(serverId) ?? {});
+  getServerForUpdate(): Promise<ServerSnapshot> {
+    return Promise.reject(new Error('not used by the sweep'));
   }
   getServer(): Promise<ServerSnapshot> {
     return Promise.reject(new Error('not used by the sweep'));

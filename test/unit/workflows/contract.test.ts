@@ -41,7 +41,7 @@ describe('the durable contract', () => {
         findServersReferencingKey: never,
         findServersWithCustomerManagedKeys: never,
         getServer: never,
-        readFederatedIdentityClientIds: never,
+        getServerForUpdate: never,
         beginEncryptionUpdate: never,
         pollOperation: never,
       },
