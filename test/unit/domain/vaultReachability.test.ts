@@ -2,6 +2,7 @@ import { diagnose, isVaultUnreachable } from '../../../shared/domain/diagnosis';
 import type { KeyInfo, ServerSnapshot } from '../../../shared/domain/model';
 import type { VaultProperties } from '../../../shared/domain/posture';
 import { buildPosture, type PostureInput } from '../../../shared/domain/postureRules';
+import { failingVaultChecks } from '../../../shared/triggers/statusPage';
 import {
   APP_REACHABILITY_CHECK,
   appReachabilityCheck,
@@ -134,6 +135,17 @@ describe('posture: a vault in use that the app cannot reach', () => {
     const v = report.vaults.find((x) => x.vaultName === 'contoso-kv');
     expect(v?.risk).toBe('critical');
     expect(v?.checks.find((c) => c.name === 'appReachable')?.status).toBe('failing');
+  });
+
+  it('the status page shows the fix next to the reason', () => {
+    const report = buildPosture(
+      input({
+        appReachability: new Map([['contoso-kv', { outcome: 'refused', code: 'ForbiddenByFirewall' }]]),
+      }),
+    );
+    const row = failingVaultChecks(report).find((r) => r.check === 'appReachable');
+    expect(row).toMatchObject({ vault: 'contoso-kv', status: 'failing' });
+    expect(row?.reason).toMatch(/cannot reach vault contoso-kv.*\. Fix: .*private endpoint/);
   });
 
   it('a closed vault the app reached (privately) passes', () => {
