@@ -69,14 +69,17 @@ export function referencesKey(server: ServerSnapshot, key: KeyLocator): boolean 
   });
 }
 
+/** The api-version that carries the cross-tenant CMK fields of `dataEncryption` (shared/domain/crossTenant.ts). */
+export const CROSS_TENANT_API_VERSION = '2026-04-01-preview';
+const UNSUPPORTED_API_VERSION = /"code"\s*:\s*"(InvalidApiVersionParameter|NoRegisteredProviderFound)"/i;
+function previewUnsupported(status: number, body: string | null | undefined): boolean {
+  return status === 400 && UNSUPPORTED_API_VERSION.test(body ?? '');
+}
+
 /**
  * `ServerFleet` over `@azure/arm-postgresql-flexible`. Discovery lists every flexible server of each
  * subscription (the fallback when Resource Graph is not allowed) and filters them here.
  */
-/** The api-version that carries the cross-tenant CMK fields of `dataEncryption` (shared/domain/crossTenant.ts). */
-export const CROSS_TENANT_API_VERSION = '2026-04-01-preview';
-const UNSUPPORTED_API_VERSION = /"code"\s*:\s*"(InvalidApiVersionParameter|NoRegisteredProviderFound)"/i;
-
 export class ArmServerFleet implements ServerFleet {
   private readonly clients = new Map<string, PostgreSQLManagementFlexibleServerClient>();
   private readonly quota = new ArmQuotaObserver();
@@ -194,12 +197,12 @@ export class ArmServerFleet implements ServerFleet {
     let response;
     try {
       response = await client.sendRequest(createPipelineRequest({ url, method: 'GET' }));
-      if (response.status >= 400 && !UNSUPPORTED_API_VERSION.test(response.bodyAsText ?? ''))
+      if (response.status >= 400 && !previewUnsupported(response.status, response.bodyAsText))
         throw new RestError(`GET returned ${response.status}`, { statusCode: response.status, response });
     } catch (e) {
       throw mapAzureError(e, `reading server ${ref.name}`);
     }
-    if (response.status >= 400) return this.getServer(serverId);
+    if (previewUnsupported(response.status, response.bodyAsText)) return this.getServer(serverId);
     return serverFromArmJson(JSON.parse(response.bodyAsText ?? '{}'));
   }
 
