@@ -22,9 +22,9 @@ export const NO_APP_NETWORK: AppNetwork = {
 
 /** Why Key Vault's firewall refuses a data-plane call from the app; undefined when it lets it through. */
 export function firewallRefusal(vault: Vault, app: AppNetwork): string | undefined {
-  // A private endpoint is reached whatever the public settings say (Learn, "Configure Key Vault
-  // networking": with public access disabled "all traffic except private endpoint traffic and that
-  // originates from trusted services will be blocked").
+  // A private endpoint is reached whatever the public settings say (`az keyvault create
+  // --public-network-access`, quoted in MicrosoftDocs/azure-docs#99303: with it disabled "all traffic
+  // except private endpoint traffic and that originates from trusted services will be blocked").
   if (app.privateEndpointVaults.has(vault.name.toLowerCase())) return undefined;
   const { publicNetworkAccess, networkAcls } = vault.arm;
   // The app (App Service / Functions) is not a trusted service for its own calls (Learn,
