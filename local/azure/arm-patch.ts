@@ -29,6 +29,29 @@ function refuseUnlessReady(name: string, state: unknown): void {
   );
 }
 
+/** The api-version that defines cross-tenant CMK (`primaryFederatedIdentityClientId`, ...). */
+export const CROSS_TENANT_API_VERSION = '2026-04-01-preview';
+export const CROSS_TENANT_FIELDS = ['primaryFederatedIdentityClientId', 'geoBackupFederatedIdentityClientId'];
+
+/**
+ * Cross-tenant CMK across a PATCH (Learn, PostgreSQL data encryption, cross-tenant CMK preview: a PATCH
+ * without `primaryFederatedIdentityClientId` "is treated as a non-cross-tenant CMK configuration"). A
+ * PATCH of `dataEncryption` with the preview api-version carries the ids it names; with any other
+ * api-version it cannot name them, and the server is converted: the ids are gone after it, as a test
+ * reading `/admin/servers` (the stored JSON) sees.
+ */
+function withFederatedIds(plan: PatchPlan, req: Request): PatchPlan {
+  if (plan.dataEncryption === undefined || req.query.get('api-version') !== CROSS_TENANT_API_VERSION)
+    return plan;
+  const body = jsonBody(req);
+  const props = isObject(body) && isObject(body['properties']) ? body['properties'] : {};
+  const de = isObject(props['dataEncryption']) ? props['dataEncryption'] : {};
+  const ids: Record<string, unknown> = {};
+  for (const field of CROSS_TENANT_FIELDS)
+    if (typeof de[field] === 'string' && de[field] !== '') ids[field] = de[field];
+  return { ...plan, dataEncryption: { ...plan.dataEncryption, ...ids } };
+}
+
 export function patchServer(ctx: ArmContext, record: ServerRecord, req: Request): Reply {
   const name = String(record.json['name']);
   const props = record.json['properties'] as Record<string, unknown>;
@@ -40,7 +63,7 @@ export function patchServer(ctx: ArmContext, record: ServerRecord, req: Request)
     );
   }
   refuseUnlessReady(name, props['state']);
-  const plan = validatePatch(ctx, record, jsonBody(req));
+  const plan = withFederatedIds(validatePatch(ctx, record, jsonBody(req)), req);
   const subscriptionId = String(record.json['id']).split('/')[2]?.toLowerCase() ?? '';
   const op: Operation = {
     id: randomUUID(),

@@ -9,7 +9,7 @@ import {
 } from './arm-common';
 import { ACTIONS, isAllowed, requireAction, requireLinkedIdentities } from './arm-authz';
 import { operationBody, operationUrls } from './arm-operations';
-import { patchServer } from './arm-patch';
+import { CROSS_TENANT_API_VERSION, CROSS_TENANT_FIELDS, patchServer } from './arm-patch';
 import {
   AUTHORIZATION_API_VERSIONS,
   KEYVAULT_API_VERSIONS,
@@ -20,12 +20,12 @@ import {
   RESOURCES_API_VERSIONS,
   roleAssignmentScope,
 } from './arm-keyvault';
-import { jsonBody, type HttpError, type Reply, type Request } from './http';
+import { isObject, jsonBody, type HttpError, type Reply, type Request } from './http';
 import type { ServerRecord } from './world';
 
 export { armError, authorizeArm, type ArmContext } from './arm-common';
 
-export const ARM_API_VERSIONS = ['2024-08-01', '2025-06-01-preview', '2025-08-01'];
+export const ARM_API_VERSIONS = ['2024-08-01', '2025-06-01-preview', '2025-08-01', CROSS_TENANT_API_VERSION];
 
 export interface ArmRoute {
   readonly operation: string;
@@ -88,7 +88,7 @@ const ROUTES: readonly RouteSpec[] = [
     kind: 'reads',
     handle: (call) => {
       requireAction(call.ctx.world, call.principal, ACTIONS.read, serverIdOf(call));
-      return { status: 200, body: serverView(findServer(call)) };
+      return { status: 200, body: serverView(findServer(call), call.req) };
     },
   },
   {
@@ -220,15 +220,31 @@ export function routeArm(ctx: ArmContext, req: Request): ArmRoute {
   );
 }
 
-function serverView(r: ServerRecord): Record<string, unknown> {
-  return structuredClone(r.json);
+/**
+ * A server as ARM answers the api-version asked: the cross-tenant CMK fields of `dataEncryption` only
+ * for the api-version that defines them (ARM serializes a resource by the request's api-version;
+ * Resource Graph, which returns the stored properties, shows them whatever the version).
+ */
+function serverView(r: ServerRecord, req: Request): Record<string, unknown> {
+  const json = structuredClone(r.json);
+  if (req.query.get('api-version') === CROSS_TENANT_API_VERSION) return json;
+  const props = json['properties'];
+  if (!isObject(props) || !isObject(props['dataEncryption'])) return json;
+  props['dataEncryption'] = Object.fromEntries(
+    Object.entries(props['dataEncryption']).filter(([k]) => !CROSS_TENANT_FIELDS.includes(k)),
+  );
+  return json;
 }
 
 function pageOf(ctx: ArmContext, records: ServerRecord[], req: Request): Reply['body'] {
   const sorted = records.sort((a, b) =>
     String(a.json['id']).toLowerCase().localeCompare(String(b.json['id']).toLowerCase()),
   );
-  return armPage(ctx.world, req, sorted.map(serverView));
+  return armPage(
+    ctx.world,
+    req,
+    sorted.map((r) => serverView(r, req)),
+  );
 }
 
 /** ARM lists only what the caller may read (a list filtered by the caller's role assignments). */
@@ -280,7 +296,7 @@ function findServer(call: Call): ServerRecord {
   return record;
 }
 
-function getOperation({ ctx, params, sub }: Call): Reply {
+function getOperation({ ctx, params, sub, req }: Call): Reply {
   const kind = (params['kind'] ?? '').toLowerCase();
   const op = ctx.world.operations.get((params['operationId'] ?? '').toLowerCase());
   if (
@@ -295,7 +311,7 @@ function getOperation({ ctx, params, sub }: Call): Reply {
     if (op.status === 'Failed')
       throw armError(400, op.error?.code ?? 'OperationFailed', op.error?.message ?? 'The operation failed.');
     const record = ctx.world.findServer(op.serverId);
-    return record === undefined ? { status: 204 } : { status: 200, body: serverView(record) };
+    return record === undefined ? { status: 204 } : { status: 200, body: serverView(record, req) };
   }
   return { status: 200, body: operationBody(op) };
 }

@@ -26,8 +26,26 @@ export interface FleetFile {
    */
   readonly roleAssignments?: readonly FleetRoleAssignment[];
   readonly behaviour?: FleetBehaviour;
+  /**
+   * The app's network, which Key Vault's firewall judges its data-plane calls by (a vault with
+   * `publicNetworkAccess: Disabled`, or `networkAcls.defaultAction: Deny` without a rule matching the
+   * app, answers 403 `ForbiddenByFirewall`). Absent: no VNet integration, no private endpoint.
+   */
+  readonly appNetwork?: FleetAppNetwork;
   /** The Application Insights resource behind the ingestion stand-in. */
   readonly applicationInsights?: FleetApplicationInsights;
+}
+
+export interface FleetAppNetwork {
+  /** Public IPv4 addresses the app's outbound calls leave from (matched against vault `ipRules`). */
+  readonly outboundIpAddresses?: readonly string[];
+  /** Subnet of the app's VNet integration (matched against vault `virtualNetworkRules`). */
+  readonly subnetId?: string;
+  /**
+   * Names of the vaults the app reaches through a private endpoint (in its VNet or a peered one, with
+   * the `privatelink.vaultcore.azure.net` zone linked): reached whatever their public settings.
+   */
+  readonly privateEndpoints?: readonly string[];
 }
 
 export interface FleetApplicationInsights {
@@ -315,6 +333,10 @@ export function checkFleet(value: unknown): FleetCheck {
         versions.add(ver.version.toLowerCase());
       });
     });
+  });
+  (fleet.appNetwork?.privateEndpoints ?? []).forEach((name, i) => {
+    if (!vaultNames.has(name.toLowerCase()))
+      warnings.push(`appNetwork.privateEndpoints[${i}]: vault ${name} is not defined in the file`);
   });
   const serverIds = new Set<string>();
   (fleet.servers ?? []).forEach((raw, si) => {

@@ -18,6 +18,7 @@ import {
   type VaultKey,
   type WrapAlgorithm,
 } from './keyvault-model';
+import { firewallRefusal } from './keyvault-firewall';
 import type { World } from './world';
 
 /** Key Vault data plane, keys only, api-version 2025-07-01 (older 7.x versions answer the same). */
@@ -147,6 +148,20 @@ function authorize(
     // The DNS name of a vault that does not exist does not resolve; the seam only reaches us.
     throw kvError(404, 'VaultNotFound', 'The vault was not found.');
   }
+  // Key Vault's firewall, after authentication (its message names the caller) and before RBAC. Wire
+  // shape as Key Vault answers (Azure-Samples/azuresandbox#429, a real 403 quoted in full: code
+  // "Forbidden", innererror {"code":"ForbiddenByFirewall"}, message "Client address is not authorized
+  // and caller is not a trusted service.\r\nClient address: ...\r\nCaller: ...\r\nVault: <name>;
+  // location=<region>"; the public-access-disabled wording from
+  // Azure/secrets-store-csi-driver-provider-azure#873). Every caller of this data plane is the app.
+  const refusal = firewallRefusal(vault, world.appNetwork);
+  if (refusal !== undefined)
+    throw kvError(
+      403,
+      'Forbidden',
+      `${refusal}\r\nCaller: appid=${claims.oid};oid=${claims.oid};iss=https://sts.windows.net/${world.tenantId}/\r\nVault: ${vault.name};location=${vault.location}`,
+      'ForbiddenByFirewall',
+    );
   if (
     vault.enforceCallerAccess &&
     permission !== undefined &&

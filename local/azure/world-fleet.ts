@@ -114,6 +114,12 @@ export async function loadWorld(
     world.vaults.set(vault.name, vault);
   }
   for (const raw of fleet.servers ?? []) addServer(world, raw);
+  if (fleet.appNetwork !== undefined)
+    world.appNetwork = {
+      outboundIpAddresses: [...(fleet.appNetwork.outboundIpAddresses ?? [])],
+      subnetId: fleet.appNetwork.subnetId,
+      privateEndpointVaults: new Set((fleet.appNetwork.privateEndpoints ?? []).map((v) => v.toLowerCase())),
+    };
   if (fleet.roleAssignments !== undefined) {
     try {
       world.roleAssignments = roleAssignmentsFrom(fleet.roleAssignments);

@@ -4,6 +4,7 @@ import type { RoleAssignment } from './arm-authz';
 import type { Clock } from './clock';
 import type { FleetFile, FleetIdentity } from './fleet';
 import { isObject } from './http';
+import { NO_APP_NETWORK, type AppNetwork } from './keyvault-firewall';
 import { armIdOfType, FLEXIBLE_SERVER_TYPE } from './ids';
 import { vaultHost, type KeyVersion, type RotationPolicy, type Vault, type VaultKey } from './keyvault-model';
 import { addServer, loadWorld } from './world-fleet';
@@ -86,6 +87,11 @@ export class World {
   lastStatusCheck = 0;
   /** Fleet role assignments that name Key Vault data-plane roles (local/azure/keyvault-rbac.ts). */
   readonly keyVaultRoleAssignments: KeyVaultRoleAssignment[] = [];
+  /**
+   * Where the app's data-plane calls come from (fleet `appNetwork`): Key Vault's firewall judges them by
+   * it (local/azure/keyvault-firewall.ts). The servers' own key access is the RP's, a trusted service.
+   */
+  appNetwork: AppNetwork = NO_APP_NETWORK;
 
   constructor(
     readonly clock: Clock,

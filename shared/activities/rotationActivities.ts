@@ -1,4 +1,5 @@
 import type { AuditRecord } from '../domain/audit';
+import { CROSS_TENANT_CODE, crossTenantReason, federatedIdsOf, isCrossTenant } from '../domain/crossTenant';
 import { classifyError, RotatorError } from '../domain/errors';
 import { tryParseKeyUri } from '../domain/keyId';
 import type { ServerSnapshot } from '../domain/model';
@@ -32,6 +33,15 @@ export interface ActivityPorts {
 export class PagingFailedError extends RotatorError {
   readonly code = 'PagingFailed';
   readonly retryable = true;
+}
+
+/**
+ * A server configured for cross-tenant CMK: never PATCHed (shared/domain/crossTenant.ts). Permanent:
+ * the rollover fails it at once, diagnosed, paged once, audited; the other servers go on.
+ */
+export class CrossTenantServerError extends RotatorError {
+  readonly code = CROSS_TENANT_CODE;
+  readonly retryable = false;
 }
 
 /** The error as the orchestrator sees it: Azure's own code when it sent one, and whether a retry can help. */
@@ -190,7 +200,7 @@ export function createRotationActivities(ports: ActivityPorts): StepHandlers {
       const quota = () => ({ quota: fleet.armQuota?.(subscriptionOf(input.serverId), started) });
       let server: ServerSnapshot;
       try {
-        server = await fleet.getServer(input.serverId);
+        server = await fleet.getServerForUpdate(input.serverId);
       } catch (e) {
         if (e instanceof NotFoundError)
           return { kind: 'skip', code: 'ServerGone', reason: 'the server no longer exists', ...quota() };
@@ -213,6 +223,10 @@ export function createRotationActivities(ports: ActivityPorts): StepHandlers {
           verification: verifyEncryption(server, prep.expected),
           ...quota(),
         };
+      // Cross-tenant CMK: the stable PATCH would convert the server (shared/domain/crossTenant.ts); the
+      // read above used the api-version that shows the federated ids.
+      const federated = federatedIdsOf(server.dataEncryption);
+      if (isCrossTenant(federated)) throw new CrossTenantServerError(crossTenantReason(federated));
       const { patch, ...update } = prep;
       try {
         const handle = await fleet.beginEncryptionUpdate(input.serverId, patch);

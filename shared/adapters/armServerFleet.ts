@@ -24,7 +24,7 @@ import type {
 } from '../ports/serverFleet';
 import { mapAzureError } from './azureErrors';
 import { writeOnceOptions } from './writeOnce';
-import { serverFromSdk } from './serverProjection';
+import { serverFromArmJson, serverFromSdk } from './serverProjection';
 
 export interface ArmServerFleetOptions {
   readonly credential: TokenCredential;
@@ -67,6 +67,13 @@ export function referencesKey(server: ServerSnapshot, key: KeyLocator): boolean 
     const ref = tryParseKeyUri(uri);
     return ref !== undefined && sameKey(ref, wanted);
   });
+}
+
+/** The api-version that carries the cross-tenant CMK fields of `dataEncryption` (shared/domain/crossTenant.ts). */
+export const CROSS_TENANT_API_VERSION = '2026-04-01-preview';
+const UNSUPPORTED_API_VERSION = /"code"\s*:\s*"(InvalidApiVersionParameter|NoRegisteredProviderFound)"/i;
+function previewUnsupported(status: number, body: string | null | undefined): boolean {
+  return status === 400 && UNSUPPORTED_API_VERSION.test(body ?? '');
 }
 
 /**
@@ -171,6 +178,32 @@ export class ArmServerFleet implements ServerFleet {
     } catch (e) {
       throw mapAzureError(e, `reading server ${ref.name}`);
     }
+  }
+
+  /**
+   * The read right before a PATCH, with the preview api-version that knows cross-tenant CMK
+   * (`CROSS_TENANT_API_VERSION`): ARM returns `primaryFederatedIdentityClientId` /
+   * `geoBackupFederatedIdentityClientId` only to api-versions that define them, and a stable read cannot
+   * tell a cross-tenant server from another. The same one read as `getServer` (issue 13's request
+   * budget), raw through the read client's pipeline (auth, retries, throttling), projected like a
+   * Resource Graph row. An RP (a cloud) that does not serve the preview api-version (400
+   * InvalidApiVersionParameter / NoRegisteredProviderFound) cannot hold a cross-tenant server: the stable
+   * read answers then. Any other failure fails the read, so no PATCH follows a read that could not tell.
+   */
+  async getServerForUpdate(serverId: string): Promise<ServerSnapshot> {
+    const ref = parseFlexibleServerId(serverId);
+    const client = this.client(ref.subscriptionId);
+    const url = `${client.$host.replace(/\/$/, '')}/subscriptions/${encodeURIComponent(ref.subscriptionId)}/resourceGroups/${encodeURIComponent(ref.resourceGroup)}/providers/Microsoft.DBforPostgreSQL/flexibleServers/${encodeURIComponent(ref.name)}?api-version=${CROSS_TENANT_API_VERSION}`;
+    let response;
+    try {
+      response = await client.sendRequest(createPipelineRequest({ url, method: 'GET' }));
+      if (response.status >= 400 && !previewUnsupported(response.status, response.bodyAsText))
+        throw new RestError(`GET returned ${response.status}`, { statusCode: response.status, response });
+    } catch (e) {
+      throw mapAzureError(e, `reading server ${ref.name}`);
+    }
+    if (previewUnsupported(response.status, response.bodyAsText)) return this.getServer(serverId);
+    return serverFromArmJson(JSON.parse(response.bodyAsText ?? '{}'));
   }
 
   /**

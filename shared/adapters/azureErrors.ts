@@ -1,4 +1,4 @@
-import { isRestError, type RestError } from '@azure/core-rest-pipeline';
+import { isRestError, RestError, type PipelinePolicy } from '@azure/core-rest-pipeline';
 import {
   AuthenticationError,
   AzureCallError,
@@ -9,6 +9,7 @@ import {
   NotFoundError,
   ThrottledError,
   TransientError,
+  VaultUnreachableError,
 } from '../ports/errors';
 
 /**
@@ -60,6 +61,70 @@ function azureCode(e: RestError): string | undefined {
 }
 
 /**
+ * Key Vault's inner error code (`error.innererror.code`), which says why a 403 was refused:
+ * `ForbiddenByFirewall`, `ForbiddenByRbac`, `ForbiddenByPolicy`, `KeyDisabled`...
+ */
+function innerErrorCode(e: RestError): string | undefined {
+  // @azure/keyvault-keys 4.10 drops the body from the RestError and puts Key Vault's error, deserialized,
+  // in `details` (`{ error: { code, message, innerError: { code } } }`, its api/operations.js).
+  const details: unknown = e.details;
+  if (typeof details === 'object' && details !== null) {
+    const inner = (details as { error?: { innerError?: { code?: unknown } } }).error?.innerError?.code;
+    if (typeof inner === 'string') return inner;
+  }
+  const body = e.response?.bodyAsText;
+  if (body === undefined || body === null || body === '') return undefined;
+  try {
+    const parsed = JSON.parse(body) as { error?: { innererror?: { code?: unknown } } };
+    const code = parsed.error?.innererror?.code;
+    return typeof code === 'string' ? code : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Key Vault's firewall refusing the caller's network: 403 `Forbidden` with inner code
+ * `ForbiddenByFirewall` (Azure-Samples/azuresandbox#429 quotes the whole answer; Learn, "Configure
+ * Key Vault networking"). Azure's code for it is the inner one, the one an operator searches for.
+ */
+export const FIREWALL_INNER_CODE = 'ForbiddenByFirewall';
+
+/**
+ * A pipeline policy for Key Vault clients: a 403 whose body says `ForbiddenByFirewall` is thrown with
+ * its body kept. `@azure/keyvault-keys` 4.10 keeps Key Vault's inner code on the error of a single
+ * call (`details`) but not on a failed page of a list (its `pagingHelpers` build the error from the
+ * status and `error.code` alone), and "Forbidden" alone cannot tell a firewall from a missing role.
+ * Per call, outside the retry policy (which never retries a 403 anyway).
+ */
+export const keyVaultFirewallPolicy: PipelinePolicy = {
+  name: 'keyVaultFirewallRefusal',
+  async sendRequest(request, next) {
+    const response = await next(request);
+    if (response.status !== 403 || response.bodyAsText === undefined || response.bodyAsText === null)
+      return response;
+    let parsed: { error?: { code?: unknown; message?: unknown; innererror?: { code?: unknown } } };
+    try {
+      parsed = JSON.parse(response.bodyAsText) as typeof parsed;
+    } catch {
+      return response;
+    }
+    const inner = parsed.error?.innererror?.code;
+    if (typeof inner !== 'string' || inner.toLowerCase() !== FIREWALL_INNER_CODE.toLowerCase())
+      return response;
+    throw new RestError(
+      typeof parsed.error?.message === 'string' ? parsed.error.message : FIREWALL_INNER_CODE,
+      {
+        statusCode: 403,
+        code: typeof parsed.error?.code === 'string' ? parsed.error.code : 'Forbidden',
+        request,
+        response,
+      },
+    );
+  },
+};
+
+/**
  * Maps anything an Azure SDK call threw to a named error. `what` names the resource ("key pg-cmk in
  * contoso-kv"); Azure's message is kept because it says what to fix, and carries no secrets.
  */
@@ -73,6 +138,13 @@ export function mapAzureError(e: unknown, what: string): AzureCallError {
       return new ThrottledError(`Throttled on ${detail}`, code, status, retryAfterSeconds(e), { cause: e });
     if (isInvalidKeyCode(code))
       return new InvalidKeyError(`Key unusable for ${detail}`, code, status, { cause: e });
+    if (status === 403 && innerErrorCode(e)?.toLowerCase() === FIREWALL_INNER_CODE.toLowerCase())
+      return new VaultUnreachableError(
+        `Network access refused by the firewall for ${what}: ${FIREWALL_INNER_CODE}${e.message !== '' ? ` - ${firstLine(e.message)}` : ''}`,
+        FIREWALL_INNER_CODE,
+        status,
+        { cause: e },
+      );
     if (status === 404) return new NotFoundError(`Not found: ${detail}`, code, status, { cause: e });
     if (status === 403) return new ForbiddenError(`Forbidden: ${detail}`, code, status, { cause: e });
     if (status === 401)
@@ -92,6 +164,6 @@ export function mapAzureError(e: unknown, what: string): AzureCallError {
 }
 
 function firstLine(s: string): string {
-  const line = s.split('\n')[0] ?? '';
+  const line = s.split(/\r?\n/)[0] ?? '';
   return line.length > 300 ? `${line.slice(0, 300)}...` : line;
 }

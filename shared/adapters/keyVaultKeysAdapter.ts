@@ -6,7 +6,7 @@ import type { KeyVaultKeys } from '../ports/keyVaultKeys';
 import type { RotationPolicySummary } from '../domain/posture';
 import { summarizeRotationPolicy } from '../domain/postureRules';
 import type { KeyRotationPolicies } from '../ports/vaultPosture';
-import { mapAzureError } from './azureErrors';
+import { keyVaultFirewallPolicy, mapAzureError } from './azureErrors';
 import { writeOnceOptions } from './writeOnce';
 
 /** Bit length of an RSA modulus, ignoring leading zero bytes. */
@@ -58,8 +58,22 @@ export interface KeyVaultKeysAdapterOptions {
 export class KeyVaultKeysAdapter implements KeyVaultKeys, KeyRotationPolicies {
   private readonly clients = new Map<string, KeyClient>();
   private readonly writeClients = new Map<string, KeyClient>();
+  private readonly options: KeyVaultKeysAdapterOptions;
 
-  constructor(private readonly options: KeyVaultKeysAdapterOptions) {}
+  constructor(options: KeyVaultKeysAdapterOptions) {
+    // Every call, listings included, keeps Key Vault's firewall refusal recognisable (azureErrors.ts).
+    const base = options.clientOptions ?? {};
+    this.options = {
+      ...options,
+      clientOptions: {
+        ...base,
+        additionalPolicies: [
+          ...(base.additionalPolicies ?? []),
+          { policy: keyVaultFirewallPolicy, position: 'perCall' },
+        ],
+      },
+    };
+  }
 
   private client(vaultUrl: string): KeyClient {
     const url = vaultUrl.toLowerCase();

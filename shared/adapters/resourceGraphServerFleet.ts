@@ -140,6 +140,10 @@ export class ResourceGraphServerFleet implements ServerFleet {
     return this.options.arm.getServer(serverId);
   }
 
+  getServerForUpdate(serverId: string): Promise<ServerSnapshot> {
+    return this.options.arm.getServerForUpdate(serverId);
+  }
+
   beginEncryptionUpdate(serverId: string, body: EncryptionPatchBody): Promise<OperationHandle> {
     return this.options.arm.beginEncryptionUpdate(serverId, body);
   }

@@ -40,6 +40,18 @@ function identityOf(v: unknown): IdentityInfo | undefined {
   };
 }
 
+/** The cross-tenant federated client ids, when the JSON carries them (preview api-version, Resource Graph). */
+function federatedIdsOf(
+  v: Json,
+): Pick<DataEncryptionInfo, 'primaryFederatedIdentityClientId' | 'geoBackupFederatedIdentityClientId'> {
+  const primary = str(v['primaryFederatedIdentityClientId']);
+  const geo = str(v['geoBackupFederatedIdentityClientId']);
+  return {
+    ...(primary !== undefined && primary !== '' ? { primaryFederatedIdentityClientId: primary } : {}),
+    ...(geo !== undefined && geo !== '' ? { geoBackupFederatedIdentityClientId: geo } : {}),
+  };
+}
+
 function dataEncryptionOf(v: unknown): DataEncryptionInfo | undefined {
   if (!isObject(v)) return undefined;
   return {
@@ -50,6 +62,7 @@ function dataEncryptionOf(v: unknown): DataEncryptionInfo | undefined {
     geoBackupUserAssignedIdentityId: str(v['geoBackupUserAssignedIdentityId']),
     primaryEncryptionKeyStatus: str(v['primaryEncryptionKeyStatus']),
     geoBackupEncryptionKeyStatus: str(v['geoBackupEncryptionKeyStatus']),
+    ...federatedIdsOf(v),
   };
 }
 

@@ -20,6 +20,21 @@ export interface DiagnosisContext {
 const identityName = (id: string | undefined): string =>
   id === undefined ? "the server's user-assigned identity" : `identity ${id.split('/').pop() ?? id}`;
 
+/** Learn: reaching a vault with public access disabled from a function app (private endpoint + VNet integration). */
+export const VAULT_NETWORK_FIX_URL =
+  'https://learn.microsoft.com/azure/key-vault/general/private-link-service';
+
+/** What to do when Key Vault's firewall refuses the app (`ForbiddenByFirewall`): the one fix text. */
+export function vaultUnreachableFix(vaultName: string): string {
+  return `Give the rotator a network path to vault ${vaultName}: integrate the function app with a virtual network (Flex Consumption virtualNetworkSubnetId, a subnet delegated to Microsoft.App/environments) and add a private endpoint for the vault with the privatelink.vaultcore.azure.net private DNS zone linked to that network (infra: the network-isolated parameters), or allow the app's outbound addresses or subnet in the vault's firewall. Trusted-service bypass does not cover the app. See ${VAULT_NETWORK_FIX_URL}`;
+}
+
+/** Codes that mean Key Vault's firewall refused the app: Azure's inner code, or the named error's. */
+export function isVaultUnreachable(code: string): boolean {
+  const c = code.toLowerCase();
+  return c === 'forbiddenbyfirewall' || c === 'vaultunreachable';
+}
+
 export function diagnose(code: string, ctx: DiagnosisContext): Diagnosis {
   const vault = `vault ${ctx.vaultName}`;
   const server = ctx.serverName ?? 'the server';
@@ -28,6 +43,20 @@ export function diagnose(code: string, ctx: DiagnosisContext): Diagnosis {
       return {
         what: `${identityName(ctx.identityId)} of ${server} may not use key ${ctx.keyName} in ${vault}`,
         nextStep: `Grant ${identityName(ctx.identityId)} "Key Vault Crypto Service Encryption User" on ${vault} (RBAC) or get, wrapKey and unwrapKey (access policy), then re-run the rotation.`,
+      };
+    case 'forbiddenbyfirewall':
+    case 'vaultunreachable':
+      // Not a permission: Key Vault's firewall refused the app's network (403, inner code
+      // ForbiddenByFirewall). Granting roles changes nothing; retrying changes nothing.
+      return {
+        what: `the rotator cannot reach ${vault} over the network: its firewall refused the app (ForbiddenByFirewall; public access disabled or no rule for the app)`,
+        nextStep: vaultUnreachableFix(ctx.vaultName),
+      };
+    case 'crosstenantcmk':
+      // shared/domain/crossTenant.ts: a stable-api PATCH would silently convert the server.
+      return {
+        what: `${server} uses cross-tenant CMK (a federated identity client id): it was skipped and not moved to the new version of ${ctx.keyName}, because a PATCH with the stable api-version would convert it to a same-tenant configuration`,
+        nextStep: `Rotate ${server} yourself with a tool that sends primaryFederatedIdentityClientId (and geoBackupFederatedIdentityClientId) in the PATCH (api-version 2026-04-01-preview), or tag it with the opt-out tag to silence this page. See the runbook, "Cross-tenant server skipped".`,
       };
     case 'azurekeyvaultinvaliduserassignedidentity':
       return {

@@ -42,6 +42,13 @@ export interface DataEncryptionInfo {
   readonly geoBackupUserAssignedIdentityId?: string | undefined;
   readonly primaryEncryptionKeyStatus?: string | undefined;
   readonly geoBackupEncryptionKeyStatus?: string | undefined;
+  /**
+   * Cross-tenant CMK (preview): the client id of the multi-tenant Entra application the server's
+   * identity federates with to reach a vault in another tenant. ARM returns it only for api-versions
+   * that know it (2026-04-01-preview), Resource Graph with the stored properties; absent otherwise.
+   */
+  readonly primaryFederatedIdentityClientId?: string | undefined;
+  readonly geoBackupFederatedIdentityClientId?: string | undefined;
 }
 
 export interface IdentityInfo {

@@ -242,7 +242,9 @@ export type VaultCheckName =
   | 'sameTenant'
   | 'sameRegion'
   | 'networkAccess'
-  | 'permissionModel';
+  | 'permissionModel'
+  /** The app itself can reach the vault's data plane (shared/domain/vaultReachability.ts). */
+  | 'appReachable';
 
 /** `failing` for a requirement is critical; for a recommendation a warning; `unknown` when it could not be read. */
 export type CheckStatus = 'ok' | 'failing' | 'unknown';
@@ -253,6 +255,8 @@ export interface VaultCheck {
   readonly kind: 'requirement' | 'recommendation';
   readonly status: CheckStatus;
   readonly reason: string;
+  /** What to do about a failing check, when the rule knows (optional field: no schema bump). */
+  readonly fix?: string | undefined;
 }
 
 export interface VaultPosture {

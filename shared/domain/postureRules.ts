@@ -3,6 +3,7 @@
  * last rotations) to the `PostureReport` of ./posture.ts. No I/O; `now` is an argument.
  */
 import { tryParseKeyUri } from './keyId';
+import { APP_REACHABILITY_CHECK, appReachabilityCheck, type AppReachability } from './vaultReachability';
 import type { KeyInfo, ServerSnapshot, Slot } from './model';
 import { SLOTS } from './model';
 import { hasTag, isOptedOut, latestVersion } from './plan';
@@ -215,6 +216,7 @@ const VAULT_CHECKS: readonly (readonly [VaultCheckName, VaultCheck['kind']])[] =
   ['sameRegion', 'requirement'],
   ['permissionModel', 'recommendation'],
   ['networkAccess', 'requirement'],
+  [APP_REACHABILITY_CHECK, 'requirement'],
 ];
 
 export function vaultChecks(vault: VaultProperties, users: readonly VaultUser[]): VaultCheck[] {
@@ -535,6 +537,11 @@ export interface PostureInput {
     { readonly instanceId: string; readonly output: unknown; readonly runtimeStatus: string }
   >;
   readonly errors: readonly string[];
+  /**
+   * What the app met calling each vault's data plane, by vault name (lower-case); a vault missing here
+   * was not called (its `appReachable` check is `unknown`).
+   */
+  readonly appReachability?: ReadonlyMap<string, AppReachability>;
 }
 
 const keyId = (vault: string, key: string): string => `${vault}/${key}`.toLowerCase();
@@ -764,27 +771,39 @@ export function buildPosture(input: PostureInput): PostureReport {
   const vaults: VaultPosture[] = vaultNames.map((name) => {
     const vault = input.vaults.get(name);
     const identities = [...(identitiesByVault.get(name)?.values() ?? [])];
+    // Observed on the data plane, so known even when the vault's ARM properties are not.
+    const reach = appReachabilityCheck(
+      name,
+      input.appReachability?.get(name) ?? {
+        outcome: 'unknown',
+        why: 'the app did not call its data plane (not in CMK_ALLOWED_VAULTS, or the report stopped before)',
+      },
+      vault,
+    );
     if (vault === undefined) {
       // Not evaluated is not ok: every check is reported, `unknown`, with why it could not run.
       const why = input.vaultReadErrors?.get(name) ?? 'its properties could not be read';
+      const refused = reach.status === 'failing';
       return {
         vaultName: name,
         resourceId: undefined,
         location: undefined,
         tenantId: undefined,
         model: 'unknown',
-        checks: VAULT_CHECKS.map(([checkName, kind]) => ({
-          name: checkName,
-          kind,
-          status: 'unknown',
-          reason: `not evaluated: ${why}`,
-        })),
+        checks: VAULT_CHECKS.map(([checkName, kind]) =>
+          checkName === APP_REACHABILITY_CHECK && reach.status !== 'unknown'
+            ? reach
+            : { name: checkName, kind, status: 'unknown', reason: `not evaluated: ${why}` },
+        ),
         identities,
-        risk: 'warning',
-        reasons: [`vault properties could not be read (${why}): no check could run`],
+        risk: refused ? 'critical' : 'warning',
+        reasons: [
+          ...(refused ? [`${reach.name}: ${reach.reason}`] : []),
+          `vault properties could not be read (${why}): no check could run`,
+        ],
       };
     }
-    const checks = vaultChecks(vault, vaultUsers.get(name) ?? []);
+    const checks = [...vaultChecks(vault, vaultUsers.get(name) ?? []), reach];
     const { risk, reasons } = vaultRisk(checks);
     const denied = identities.filter((i) => i.granted === false);
     const unverified = identities.filter((i) => i.cannotVerifyGroups !== undefined);

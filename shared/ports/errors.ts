@@ -65,6 +65,17 @@ export class InvalidKeyError extends AzureCallError {
   readonly retryable = false;
 }
 
+/**
+ * The app cannot reach the vault over the network: Key Vault's firewall refused the call (403, inner
+ * code `ForbiddenByFirewall`: public network access disabled, or a deny-by-default firewall without a
+ * rule for the app). Not a missing permission and not transient: it fails the same way until the
+ * network changes (private endpoint + VNet integration, or a firewall rule), so it is never retried.
+ */
+export class VaultUnreachableError extends AzureCallError {
+  readonly code = 'VaultUnreachable';
+  readonly retryable = false;
+}
+
 /** Rejected request that will fail the same way again (400 other than key problems). */
 export class BadRequestError extends AzureCallError {
   readonly code = 'BadRequest';

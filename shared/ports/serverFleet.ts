@@ -50,6 +50,11 @@ export interface ServerFleet {
    */
   findServersWithCustomerManagedKeys(continuationToken?: string): Promise<ServerPage>;
   getServer(serverId: string): Promise<ServerSnapshot>;
+  /**
+   * The read right before a PATCH: `getServer`, plus the cross-tenant CMK federated client ids where
+   * Azure shows them (the api-version that has the field; shared/domain/crossTenant.ts). One request.
+   */
+  getServerForUpdate(serverId: string): Promise<ServerSnapshot>;
   /** Sends the PATCH and returns as soon as ARM accepted it (202), without waiting for the operation. */
   beginEncryptionUpdate(serverId: string, body: EncryptionPatchBody): Promise<OperationHandle>;
   /** One poll of the operation (one request); never blocks until completion, never reads the server. */

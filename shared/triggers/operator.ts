@@ -1,6 +1,7 @@
 import type { Config } from '../config';
 import { findAllowedVault, rotationSettings } from '../config';
 import type { AuditRecord } from '../domain/audit';
+import { vaultUnreachableFix } from '../domain/diagnosis';
 import { InvalidInputError } from '../domain/errors';
 import { keyRef } from '../domain/keyId';
 import { FUNCTION_NAMES } from '../domain/names';
@@ -15,7 +16,7 @@ import {
   type RotationProgress,
 } from '../domain/rotation';
 import type { AuditTrail } from '../ports/auditTrail';
-import { AzureCallError, NotFoundError } from '../ports/errors';
+import { AzureCallError, NotFoundError, VaultUnreachableError } from '../ports/errors';
 import type { KeyVaultKeys } from '../ports/keyVaultKeys';
 import { isActive, type InstanceInfo, type ListedInstance, type RotationInstances } from '../ports/rotations';
 import { openIncidentsOf, requestAudit, requestRotation, type RequestOutcome } from './rotationRequests';
@@ -150,6 +151,11 @@ export async function requestOperatorRotation(
   } catch (e) {
     if (e instanceof NotFoundError)
       throw new OperatorKeyNotFoundError(`No such key in vault: ${target.vaultUrl} has no key "${key}".`);
+    // Not "try again later": the firewall refuses the app until its network changes.
+    if (e instanceof VaultUnreachableError)
+      throw new OperatorDependencyError(
+        `The rotator cannot reach ${target.vaultUrl} over the network (${e.azureCode ?? e.code}: Key Vault's firewall refused it); nothing was started. ${vaultUnreachableFix(target.vaultName)}`,
+      );
     if (e instanceof AzureCallError)
       throw new OperatorDependencyError(
         `Key Vault could not be asked whether ${target.vaultUrl} has key "${key}" (${e.azureCode ?? e.code}); nothing was started, try again later.`,

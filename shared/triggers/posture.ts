@@ -9,6 +9,7 @@ import type {
   VaultProperties,
 } from '../domain/posture';
 import { buildPosture } from '../domain/postureRules';
+import { reachabilityFromCall, type AppReachability } from '../domain/vaultReachability';
 import { rotationInstanceId } from '../domain/rotation';
 import type { AuditTrail } from '../ports/auditTrail';
 import { describeFailure } from '../ports/errors';
@@ -72,11 +73,16 @@ export async function readPosture(
     }
   }
 
+  // What the app met on each vault's data plane: the truth about its network path (a firewall that
+  // refuses it answers ForbiddenByFirewall; ARM's vault properties cannot show the app's private path).
+  const appReachability = new Map<string, AppReachability>();
   for (const { vaultUrl, vaultName } of discovered ? config.allowedVaults : []) {
     let names: string[];
     try {
       names = await deps.keys.listKeys(vaultUrl);
+      appReachability.set(vaultName.toLowerCase(), reachabilityFromCall(undefined));
     } catch (e) {
+      appReachability.set(vaultName.toLowerCase(), reachabilityFromCall(describeFailure(e)));
       errors.push(`${vaultName}: keys not listed (${describeFailure(e)})`);
       continue;
     }
@@ -168,6 +174,7 @@ export async function readPosture(
     assignments,
     lastRotations,
     errors,
+    appReachability,
   });
 }
 

@@ -86,7 +86,7 @@ export function failingVaultChecks(report: Pick<PostureReport, 'vaults'>): Vault
         vault: v.vaultName,
         check: c.name,
         status: c.status === 'failing' ? ('failing' as const) : ('not evaluated' as const),
-        reason: c.reason,
+        reason: c.fix !== undefined && c.status === 'failing' ? `${c.reason}. Fix: ${c.fix}` : c.reason,
       })),
     ...v.identities
       .filter((i) => i.granted !== true)

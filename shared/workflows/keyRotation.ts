@@ -1,5 +1,7 @@
 import type { OrchestrationContext, Task } from 'durable-functions';
 import type { AuditRecord } from '../domain/audit';
+import { CROSS_TENANT_CODE } from '../domain/crossTenant';
+import { diagnose, isVaultUnreachable } from '../domain/diagnosis';
 import type { Incident, Severity } from '../domain/incident';
 import type { KeyInfo, KeyVersionInfo } from '../domain/model';
 import { expiredRecovery, leftAloneNote } from '../domain/incidentText';
@@ -388,6 +390,24 @@ function* readTheKey(run: Run): Generator<Task, Ended | { key: KeyInfo; latest: 
     ? 'the key lists no versions'
     : `${read.error.message}${read.error.attempts !== undefined && read.error.attempts > 1 ? ` (after ${read.error.attempts} attempts)` : ''}`;
   const transient = !read.ok && read.error.retryable;
+  if (!read.ok && isVaultUnreachable(code)) {
+    // Key Vault's firewall refused the app: not a missing permission, not transient (never retried:
+    // the activity's error is permanent). One page with the reason and the network fix.
+    const d = diagnose(code, { vaultName: input.vaultName, keyName: input.keyName });
+    yield* page(
+      run,
+      rotationIncident(
+        run,
+        'VaultUnreachable',
+        `CMK rotation cannot reach vault ${input.vaultName} for key ${input.keyName} (vault unreachable): ${code}`,
+        d.nextStep,
+        'error',
+      ),
+      'rotation',
+      record(run, { step: 'PreflightFailed', outcome: 'failure', reasonCode: code, reason: d.what }),
+    );
+    return yield* stop(run, code, d.what, undefined);
+  }
   yield* page(
     run,
     rotationIncident(
@@ -629,9 +649,11 @@ function* rollOut(
   const canaryRun = yield* rolloutInBatches(run, key, latest.version, canary.map(ref), 'canary');
   counts = addCounts(counts, canaryRun.counts);
   listed.push(...canaryRun.servers);
-  // A canary that was already Inaccessible never tried the new version: it proves nothing either way.
+  // A canary that was already Inaccessible, or left alone as a cross-tenant CMK server, never tried
+  // the new version: it proves nothing either way.
   const canaryFailed = canaryRun.servers.some(
-    (o) => o.outcome === 'failed' && o.reasonCode !== 'ServerInaccessible',
+    (o) =>
+      o.outcome === 'failed' && o.reasonCode !== 'ServerInaccessible' && o.reasonCode !== CROSS_TENANT_CODE,
   );
   if (canaryFailed) {
     // Held back: counted (skipped, CanaryFailed), not listed; the page below names how many.

@@ -46,6 +46,7 @@ describe('fleet posture end to end on the demo fleet', () => {
           .sort(),
       ).toEqual(
         [
+          'appReachable',
           'networkAccess',
           'permissionModel',
           'purgeProtection',
@@ -55,6 +56,11 @@ describe('fleet posture end to end on the demo fleet', () => {
           'softDelete',
         ].sort(),
       );
+    // contoso-pg-kv refuses public access; the demo app reaches it through its private endpoint.
+    expect(check(MAIN, 'appReachable')).toMatchObject({
+      status: 'ok',
+      reason: expect.stringMatching(/private endpoint/) as string,
+    });
     expect(check(MAIN, 'purgeProtection')).toMatchObject({ status: 'failing', kind: 'requirement' });
     expect(check(MAIN, 'softDelete')?.status).toBe('ok');
     expect(check(MAIN, 'retentionDays')?.status).toBe('ok');

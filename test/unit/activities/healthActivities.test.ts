@@ -48,6 +48,7 @@ const fleet: ServerFleet = {
   findServersReferencingKey: (): Promise<ServerPage> => Promise.reject(failing),
   findServersWithCustomerManagedKeys: (): Promise<ServerPage> => Promise.reject(failing),
   getServer: (): Promise<ServerSnapshot> => Promise.reject(failing),
+  getServerForUpdate: (): Promise<ServerSnapshot> => Promise.reject(failing),
   beginEncryptionUpdate: () => Promise.reject(failing),
   pollOperation: () => Promise.reject(failing),
 };

@@ -1,3 +1,4 @@
+import type { FederatedIdentityClientIds } from '../../../shared/domain/crossTenant';
 import {
   PagingFailedError,
   asStep,
@@ -105,6 +106,22 @@ class Fleet implements ServerFleet {
   }
   findServersWithCustomerManagedKeys(): Promise<ServerPage> {
     return this.findServersReferencingKey();
+  }
+  /** No server here uses cross-tenant CMK unless a test says so: what the preview read adds. */
+  federated = new Map<string, FederatedIdentityClientIds>();
+  async getServerForUpdate(serverId: string): Promise<ServerSnapshot> {
+    const s = await this.getServer(serverId);
+    const ids = this.federated.get(serverId);
+    return ids === undefined
+      ? s
+      : {
+          ...s,
+          dataEncryption: {
+            ...s.dataEncryption,
+            primaryFederatedIdentityClientId: ids.primary,
+            geoBackupFederatedIdentityClientId: ids.geoBackup,
+          },
+        };
   }
   getServer(serverId: string): Promise<ServerSnapshot> {
     const s = this.servers.get(serverId);
@@ -253,6 +270,38 @@ describe('updateServer: one read of the server, then the PATCH only when that re
       kind: 'accepted',
       handle: undefined,
     });
+  });
+});
+
+describe('updateServer: a cross-tenant CMK server is never PATCHed', () => {
+  const input = (s: ServerSnapshot) => ({
+    serverId: s.id,
+    key,
+    targetVersion: V2,
+    optOutTag: 'cmk-rotation-optout',
+  });
+  const CLIENT = '3c3c3c3c-0000-4000-8000-000000000001';
+  it.each([
+    ['primary', { primary: CLIENT }, /cross-tenant CMK on primary \(federated client 3c3c/],
+    ['geo-backup', { geoBackup: CLIENT }, /cross-tenant CMK on geo-backup \(federated client 3c3c/],
+  ])(
+    'the read before the write shows a %s federated id: refused as CrossTenantCmk, permanent, no PATCH',
+    async (_slot, ids, reason) => {
+      const a = server('pg-a');
+      const { fleet, steps } = setup([a]);
+      fleet.federated.set(a.id, ids);
+      const r = await asStep(steps.updateServer)(input(a));
+      expect(r).toMatchObject({ ok: false, error: { code: 'CrossTenantCmk', retryable: false } });
+      expect(r.ok ? '' : r.error.message).toMatch(reason);
+      expect(fleet.patches).toEqual([]);
+    },
+  );
+
+  it('a same-tenant server is PATCHed as before', async () => {
+    const a = server('pg-a');
+    const { fleet, steps } = setup([a]);
+    await expect(steps.updateServer(input(a))).resolves.toMatchObject({ kind: 'accepted' });
+    expect(fleet.patches).toHaveLength(1);
   });
 });
 

@@ -524,7 +524,7 @@ describe('server risk', () => {
     for (const name of ['contoso-kv', 'contoso-geo-kv']) {
       const v = report.vaults.find((x) => x.vaultName === name);
       expect(v).toMatchObject({ model: 'unknown', risk: 'warning' });
-      expect(v?.checks).toHaveLength(7);
+      expect(v?.checks).toHaveLength(8);
       for (const c of v?.checks ?? []) expect(c.status).toBe('unknown');
     }
     expect(report.vaults.find((x) => x.vaultName === 'contoso-kv')?.checks[0]?.reason).toBe(

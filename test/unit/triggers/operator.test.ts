@@ -1,6 +1,6 @@
 import { loadConfig } from '../../../shared/config';
 import type { KeyInfo, KeyVersionInfo } from '../../../shared/domain/model';
-import { NotFoundError, TransientError } from '../../../shared/ports/errors';
+import { NotFoundError, TransientError, VaultUnreachableError } from '../../../shared/ports/errors';
 import type { KeyVaultKeys } from '../../../shared/ports/keyVaultKeys';
 import { healthReport, startupAuditRecords } from '../../../shared/triggers/health';
 import {
@@ -88,6 +88,19 @@ describe('manual rotation through the operator API', () => {
     );
     expect(result).toBeInstanceOf(OperatorDependencyError);
     expect((result as Error).message).toContain('ServiceUnavailable');
+    expect(instances.started).toEqual([]);
+  });
+
+  it('answers a vault the firewall keeps the app from with the network fix, not "try again later"', async () => {
+    const { result, instances } = await request(
+      new Keys([], new VaultUnreachableError('refused', 'ForbiddenByFirewall', 403)),
+      'https://contoso-pg-kv.vault.azure.net',
+      'pg-cmk',
+    );
+    expect(result).toBeInstanceOf(OperatorDependencyError);
+    expect((result as Error).message).toMatch(/cannot reach .* over the network \(ForbiddenByFirewall/);
+    expect((result as Error).message).toMatch(/private endpoint/);
+    expect((result as Error).message).not.toMatch(/try again later/);
     expect(instances.started).toEqual([]);
   });
 

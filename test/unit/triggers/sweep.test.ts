@@ -94,6 +94,9 @@ class Fleet implements ServerFleet {
     );
   }
   // The sweep only discovers: it never reads, writes or polls a single server.
+  getServerForUpdate(): Promise<ServerSnapshot> {
+    return Promise.reject(new Error('not used by the sweep'));
+  }
   getServer(): Promise<ServerSnapshot> {
     return Promise.reject(new Error('not used by the sweep'));
   }

@@ -41,6 +41,7 @@ describe('the durable contract', () => {
         findServersReferencingKey: never,
         findServersWithCustomerManagedKeys: never,
         getServer: never,
+        getServerForUpdate: never,
         beginEncryptionUpdate: never,
         pollOperation: never,
       },
