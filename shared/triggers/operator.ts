@@ -18,7 +18,13 @@ import type { AuditTrail } from '../ports/auditTrail';
 import { AzureCallError, NotFoundError } from '../ports/errors';
 import type { KeyVaultKeys } from '../ports/keyVaultKeys';
 import { isActive, type InstanceInfo, type ListedInstance, type RotationInstances } from '../ports/rotations';
-import { openIncidentsOf, requestAudit, requestRotation, type RequestOutcome } from './rotationRequests';
+import {
+  historyOf,
+  openIncidentsOf,
+  requestAudit,
+  requestRotation,
+  type RequestOutcome,
+} from './rotationRequests';
 
 /** A request the operator API refuses as malformed or out of scope (400). Nothing is started. */
 export class OperatorRequestError extends InvalidInputError {
@@ -115,6 +121,14 @@ export function parseOperatorNote(body: string): OperatorNote {
   return note;
 }
 
+/** An operator's note as audit record details (`operatorReason`, `ticket`); empty without one. */
+export function noteDetails(note: OperatorNote): Record<string, string> {
+  const details: Record<string, string> = {};
+  if (note.reason !== undefined) details['operatorReason'] = note.reason;
+  if (note.ticket !== undefined) details['ticket'] = note.ticket;
+  return details;
+}
+
 /**
  * Who is asking. Under App Service Authentication (enabled for the app: `WEBSITE_AUTH_ENABLED=True`)
  * the platform authenticates the caller, strips any client-sent `x-ms-client-principal-*` headers and
@@ -163,9 +177,7 @@ export async function requestOperatorRotation(
     version: undefined,
   };
   const outcome = await requestRotation(instances, request, rotationSettings(deps.config));
-  const details: Record<string, string> = {};
-  if (note.reason !== undefined) details['operatorReason'] = note.reason;
-  if (note.ticket !== undefined) details['ticket'] = note.ticket;
+  const details = noteDetails(note);
   const record: AuditRecord = {
     ...requestAudit(request, outcome),
     ...(Object.keys(details).length > 0 ? { details } : {}),
@@ -278,6 +290,7 @@ export async function requestServerRetry(
   key: string,
   server: string,
   caller: string,
+  note: OperatorNote = {},
 ): Promise<{ kind: 'started'; instanceId: string; serverId: string }> {
   const target = operatorTarget(deps.config, vault, key);
   const instanceId = rotationInstanceId(target.vaultUrl, target.keyName);
@@ -315,6 +328,7 @@ export async function requestServerRetry(
     openIncidents: openIncidentsOf(current),
     generation: 0,
     onlyServers: [last.serverId.toLowerCase()],
+    ...historyOf(current),
   };
   const started = await instances.start(instanceId, input);
   if (started === 'alreadyRunning')
@@ -330,6 +344,7 @@ export async function requestServerRetry(
       serverId: last.serverId,
       reasonCode: 'Operator',
       reason: `retry of ${last.serverName} (${last.reasonCode ?? last.outcome} in the last run) started`,
+      ...(Object.keys(noteDetails(note)).length > 0 ? { details: noteDetails(note) } : {}),
     },
   ]);
   return { kind: 'started', instanceId, serverId: last.serverId };
