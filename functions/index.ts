@@ -109,7 +109,7 @@ const callerOf = (request: HttpRequest): string =>
 
 operator(FUNCTION_NAMES.rotateKeyNow, 'rotations/{vault}/{key}', ['GET', 'POST'], async (request, context) =>
   request.method === 'GET'
-    ? getRotation(instancesOf(context), config, param(request, 'vault'), param(request, 'key'))
+    ? getRotation(instancesOf(context), config, param(request, 'vault'), param(request, 'key'), services.keys)
     : postRotation(
         instancesOf(context),
         api,

@@ -1,3 +1,4 @@
+import { distance } from 'fastest-levenshtein';
 import type { Config } from '../config';
 import { findAllowedVault, rotationSettings } from '../config';
 import type { AuditRecord } from '../domain/audit';
@@ -16,6 +17,7 @@ import {
 } from '../domain/rotation';
 import type { AuditTrail } from '../ports/auditTrail';
 import { AzureCallError, NotFoundError } from '../ports/errors';
+import type { KeyInfo } from '../domain/model';
 import type { KeyVaultKeys } from '../ports/keyVaultKeys';
 import { isActive, type InstanceInfo, type ListedInstance, type RotationInstances } from '../ports/rotations';
 import {
@@ -67,6 +69,43 @@ export function operatorTarget(
   if (!KEY_NAME.test(key)) throw new OperatorRequestError(`"${key}" is not a Key Vault key name.`);
   const ref = keyRef(found.vaultUrl, key);
   return { vaultUrl: ref.vaultUrl, vaultName: found.vaultName, keyName: key };
+}
+
+/**
+ * Reads the key an operator named. One answer for a key the vault does not have, in every endpoint
+ * (rotate, plan, status): `OperatorKeyNotFoundError` with the vault's keys and the nearest names, never
+ * the SDK's words; Key Vault failing to answer is `OperatorDependencyError`.
+ */
+export async function readOperatorKey(
+  keys: Pick<KeyVaultKeys, 'readKey' | 'listKeys'>,
+  target: { readonly vaultUrl: string; readonly keyName: string },
+): Promise<KeyInfo> {
+  try {
+    return await keys.readKey(target.vaultUrl, target.keyName);
+  } catch (e) {
+    if (e instanceof NotFoundError) {
+      const known = await keys.listKeys(target.vaultUrl).catch(() => undefined);
+      const near = known === undefined ? [] : nearestNames(target.keyName, known);
+      throw new OperatorKeyNotFoundError(
+        `No such key in vault: ${target.vaultUrl} has no key "${target.keyName}"${near.length > 0 ? ` (did you mean ${near.join(' or ')}?)` : ''}.${known !== undefined ? ` Its keys: ${known.join(', ') || '(none)'}.` : ''} Nothing was started.`,
+      );
+    }
+    if (e instanceof AzureCallError)
+      throw new OperatorDependencyError(
+        `Key Vault could not be asked whether ${target.vaultUrl} has key "${target.keyName}" (${e.azureCode ?? e.code}); nothing was started, try again later.`,
+      );
+    throw e;
+  }
+}
+
+/** Names within a typo of `wanted` (edit distance, case-insensitive): at most 2 edits, a third for long names. */
+function nearestNames(wanted: string, names: readonly string[]): string[] {
+  const w = wanted.toLowerCase();
+  const scored = names.map((n) => ({ n, d: distance(w, n.toLowerCase()) }));
+  const best = Math.min(...scored.map((s) => s.d));
+  return best <= Math.max(2, Math.floor(w.length / 3))
+    ? scored.filter((s) => s.d === best).map((s) => s.n)
+    : [];
 }
 
 /** What an operator may say about a manual rotation (request body, JSON, optional). */
@@ -159,17 +198,7 @@ export async function requestOperatorRotation(
   note: OperatorNote = {},
 ): Promise<RequestOutcome> {
   const target = operatorTarget(deps.config, vault, key);
-  try {
-    await deps.keys.readKey(target.vaultUrl, target.keyName);
-  } catch (e) {
-    if (e instanceof NotFoundError)
-      throw new OperatorKeyNotFoundError(`No such key in vault: ${target.vaultUrl} has no key "${key}".`);
-    if (e instanceof AzureCallError)
-      throw new OperatorDependencyError(
-        `Key Vault could not be asked whether ${target.vaultUrl} has key "${key}" (${e.azureCode ?? e.code}); nothing was started, try again later.`,
-      );
-    throw e;
-  }
+  await readOperatorKey(deps.keys, target);
   const request = {
     ...target,
     trigger: `operator:${caller}`,

@@ -13,7 +13,9 @@ import {
   OperatorDependencyError,
   OperatorKeyNotFoundError,
   OperatorRequestError,
+  operatorTarget,
   parseOperatorNote,
+  readOperatorKey,
   requestOperatorRotation,
   requestServerRetry,
   RetryRefusedError,
@@ -61,9 +63,13 @@ export function getRotation(
   config: Config,
   vault: string,
   key: string,
+  /** With the keys: a key without a run is told apart from a key the vault does not have. */
+  keys?: Pick<KeyVaultKeys, 'readKey' | 'listKeys'>,
 ): Promise<HttpResponseInit> {
   return answer(async () => {
     const { instanceId, info } = await rotationStatus(instances, config, vault, key);
+    if (info === undefined && keys !== undefined)
+      await readOperatorKey(keys, operatorTarget(config, vault, key));
     if (info === undefined)
       return { status: 404, jsonBody: { instanceId, error: 'no rotation has run for this key' } };
     const summary = summarizeRotation(instanceId, info);
