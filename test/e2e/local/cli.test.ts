@@ -191,8 +191,8 @@ describe('the local CLIs', () => {
     expect(existsSync(join(shared, '.lock'))).toBe(false);
   });
 
-  it('npm run local without --fleet runs the demo fleet; a second runtime leaves the first one’s ready file alone', async () => {
-    const tmp = mkdtempSync(join(tmpdir(), 'local-ready-'));
+  it('npm run local without --fleet runs the demo fleet and prints the routes with URLs before READY', async () => {
+    const tmp = mkdtempSync(join(tmpdir(), 'local-demo-'));
     const first = startLocal(['--data', join(tmp, 'a')]);
     try {
       const ready = await waitFor(
@@ -207,7 +207,6 @@ describe('the local CLIs', () => {
         'contoso-pg-kv',
         'contoso-pg-geo-kv',
       ]);
-      // The routes, for people, before the READY line.
       const out = first.output();
       expect(out.indexOf('Routes (')).toBeGreaterThanOrEqual(0);
       expect(out.indexOf('Routes (')).toBeLessThan(out.indexOf('READY '));
@@ -215,15 +214,32 @@ describe('the local CLIs', () => {
         /^ {2}GET,POST +http:\/\/127\.0\.0\.1:\d+\/api\/rotations\/\{vault\}\/\{key\} +rotateKeyNow$/m,
       );
       expect(out).toMatch(/^ {2}GET +https:\/\/127\.0\.0\.1:\d+\/admin +local Azure admin API/m);
+    } finally {
+      expect(await first.stop()).toBe(0);
+    }
+  });
 
+  it('a second npm run local leaves the first one’s ready file alone, refused before it starts anything', async () => {
+    const tmp = mkdtempSync(join(tmpdir(), 'local-ready-'));
+    const first = startLocal(['--fleet', DEMO_FLEET, '--data', join(tmp, 'a')]);
+    try {
+      await waitFor(`READY:\n${first.output()}`, () => readyLine(first.output()), 60_000);
       const readyFile = join(tmp, 'a', 'ready.json');
       const before = readFileSync(readyFile, 'utf8');
-      const second = run(CLI.local, ['--data', join(tmp, 'b'), '--ready-file', readyFile]);
+      const second = run(CLI.local, [
+        '--fleet',
+        DEMO_FLEET,
+        '--data',
+        join(tmp, 'b'),
+        '--ready-file',
+        readyFile,
+      ]);
       expect(second.status).toBe(1);
       expect(second.stderr).toContain(
         `${readyFile} is the ready file of another local runtime (process ${String(first.child.pid)})`,
       );
       expect(second.all).not.toMatch(NO_STACK);
+      expect(existsSync(join(tmp, 'b'))).toBe(false);
       expect(readFileSync(readyFile, 'utf8')).toBe(before);
     } finally {
       expect(await first.stop()).toBe(0);
