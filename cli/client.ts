@@ -85,9 +85,14 @@ export async function call(
   target: Target,
   method: 'GET' | 'POST',
   path: string,
-  options: { body?: unknown; raw?: string; accept?: readonly number[] } = {},
+  options: {
+    body?: unknown;
+    raw?: string;
+    accept?: readonly number[];
+    headers?: Readonly<Record<string, string>>;
+  } = {},
 ): Promise<ApiAnswer> {
-  const headers: Record<string, string> = { accept: 'application/json' };
+  const headers: Record<string, string> = { accept: 'application/json', ...options.headers };
   if (target.key !== undefined) headers['x-functions-key'] = target.key;
   if (options.body !== undefined || options.raw !== undefined) headers['content-type'] = 'application/json';
   const payload = options.raw ?? (options.body !== undefined ? JSON.stringify(options.body) : undefined);

@@ -1,42 +1,33 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseCommandLine, type Parsed } from './args';
 import { call, CliError, EXIT, resolveTarget, type Target } from './client';
-import { progressLine, table, type ApiProgress } from './progress';
+import { checkVaultAndKey } from './names';
+import { render } from './output';
+import {
+  planView,
+  postureView,
+  runsView,
+  statusView,
+  type KeyRunsDoc,
+  type PlanDoc,
+  type PostureDoc,
+  type RunRow,
+  type StatusRow,
+} from './views';
+import { progressLine, type ApiProgress } from './progress';
 
 /**
- * `npx pg-cmk-rotator <command>`: the operator API from a terminal or a script. Talks HTTP only (the
- * deployed app or `npm run local`); exit codes in `EXIT` (cli/client.ts), `--json` for machines.
+ * `npx pg-cmk-rotator <command>`: the operator API from a terminal or a script, with `az`'s and `gh`'s
+ * conventions: `-o json|table|tsv` and `--query` (JMESPath) on every command, `<command> --help` with
+ * examples, did-you-mean for commands, flags, vaults and keys, `--reason`/`--ticket` on every write.
+ * Talks HTTP only (the deployed app or `npm run local`); exit codes in `EXIT` (cli/client.ts).
  */
-const USAGE = `usage: pg-cmk-rotator <command> [options]
-
-commands:
-  status                              every key's running or last rotation
-  posture                             the fleet posture (GET /api/posture)
-  plan <vault> <key>                  what a rotation would do now (dry run; nothing changes)
-  rotate <vault> <key> [--reason R] [--wait]
-                                      start (or signal) the key's rotation; --wait shows its progress
-  retry <vault> <key> <server> [--wait]
-                                      retry one server that failed in the key's last rotation
-  sweep                               run the reconcile sweep now
-  replay <file>... | -                re-send dead-lettered events: each file one dead-letter blob
-                                      (az storage blob download ...); - reads one from stdin
-
-options:
-  --url URL      the app's base URL (or PG_CMK_ROTATOR_URL; else the local runtime's .local/ready.json)
-  --key KEY      a function key (or PG_CMK_ROTATOR_KEY)
-  --ready FILE   the ready file of a local runtime (or PG_CMK_ROTATOR_READY)
-  --json         print the API's JSON (one document; with --wait, the final state)
-  --interval S   seconds between polls with --wait (default 1)
-  --timeout S    give up waiting after S seconds (default 3600; exit 5)
-
-exit codes: 0 ok, 1 ended with failures, 2 usage, 3 refused by the API, 4 key refused, 5 unreachable or 5xx`;
 
 interface Options {
-  readonly json: boolean;
+  readonly p: Parsed;
   readonly wait: boolean;
-  readonly reason: string | undefined;
   readonly intervalMs: number;
   readonly timeoutMs: number;
 }
@@ -83,13 +74,13 @@ async function waitForRotation(
       if (tty && last !== '') process.stderr.write('\n');
       const result = state.result ?? undefined;
       const ok = state.runtimeStatus === 'Completed' && result?.status === 'completed';
-      if (o.json) out(JSON.stringify(state));
-      else if (result !== undefined) {
-        const c = result.counts;
-        out(
-          `${vault}/${key}: ${result.status}, target ${short(result.targetVersion)}: ${c.done} done, ${c.failed} failed, ${c.skipped} skipped${result.failedServers.length > 0 ? ` (failed: ${result.failedServers.join(', ')})` : ''}; ${result.openIncidents} open incident(s)`,
-        );
-      } else out(`${vault}/${key}: ${state.runtimeStatus}`);
+      out(
+        render(state, o.p, () => {
+          if (result === undefined) return `${vault}/${key}: ${state.runtimeStatus}`;
+          const c = result.counts;
+          return `${vault}/${key}: ${result.status}, target ${short(result.targetVersion)}: ${c.done} done, ${c.failed} failed, ${c.skipped} skipped${result.failedServers.length > 0 ? ` (failed: ${result.failedServers.join(', ')})` : ''}; ${result.openIncidents} open incident(s)`;
+        }),
+      );
       return ok ? EXIT.ok : EXIT.failures;
     }
     const p = state?.progress ?? undefined;
@@ -110,149 +101,129 @@ async function waitForRotation(
   }
 }
 
+/** Runs one command line; a refusal or usage error is printed on `err` and becomes its exit code. */
 export async function run(argv: readonly string[], out: Out, err: Out): Promise<number> {
-  let parsed;
   try {
-    parsed = parseArgs({
-      args: [...argv],
-      allowPositionals: true,
-      options: {
-        url: { type: 'string' },
-        key: { type: 'string' },
-        ready: { type: 'string' },
-        json: { type: 'boolean', default: false },
-        wait: { type: 'boolean', default: false },
-        reason: { type: 'string' },
-        interval: { type: 'string' },
-        timeout: { type: 'string' },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-    });
+    return await runCommand(argv, out, err);
   } catch (e) {
-    err(`${e instanceof Error ? e.message : String(e)}\n\n${USAGE}`);
-    return EXIT.usage;
+    if (e instanceof CliError) return (err(e.message), e.exitCode);
+    throw e;
   }
-  const { values, positionals } = parsed;
-  const [command, ...args] = positionals;
-  if (values.help || command === undefined) {
-    (values.help ? out : err)(USAGE);
-    return values.help ? EXIT.ok : EXIT.usage;
+}
+
+async function runCommand(argv: readonly string[], out: Out, err: Out): Promise<number> {
+  let p: Parsed;
+  try {
+    const parsed = parseCommandLine(argv);
+    if ('help' in parsed) {
+      (parsed.exitCode === EXIT.ok ? out : err)(parsed.help);
+      return parsed.exitCode;
+    }
+    p = parsed;
+  } catch (e) {
+    if (e instanceof CliError && e.exitCode === EXIT.usage) return (err(e.message), EXIT.usage);
+    throw e;
   }
-  const seconds = (v: string | undefined, d: number) => {
-    const n = v === undefined ? d : Number(v);
-    if (!Number.isFinite(n) || n <= 0) throw new CliError(`not a number of seconds: ${v ?? ''}`, EXIT.usage);
+  const v = p.values;
+  const str = (name: string): string | undefined => (typeof v[name] === 'string' ? v[name] : undefined);
+  const seconds = (name: string, d: number) => {
+    const n = str(name) === undefined ? d : Number(str(name));
+    if (!Number.isFinite(n) || n <= 0)
+      throw new CliError(`--${name} ${str(name) ?? ''}: not a number of seconds`, EXIT.usage);
     return n * 1000;
   };
-  const need = (n: number, names: string) => {
-    if (args.length !== n) throw new CliError(`${command} takes ${names}\n\n${USAGE}`, EXIT.usage);
+  const limit = (d: number) => {
+    const n = str('limit') === undefined ? d : Number(str('limit'));
+    if (!Number.isInteger(n) || n <= 0)
+      throw new CliError(`--limit ${str('limit') ?? ''}: not a count`, EXIT.usage);
+    return n;
   };
   const o: Options = {
-    json: values.json,
-    wait: values.wait,
-    reason: values.reason,
-    intervalMs: seconds(values.interval, 1),
-    timeoutMs: seconds(values.timeout, 3600),
+    p,
+    wait: v['wait'] === true,
+    intervalMs: seconds('interval', 1),
+    timeoutMs: seconds('timeout', 3600),
   };
-  const known = ['status', 'posture', 'plan', 'rotate', 'retry', 'sweep', 'replay'];
-  if (!known.includes(command)) throw new CliError(`unknown command "${command}"\n\n${USAGE}`, EXIT.usage);
-  const target = resolveTarget(values, process.env, process.cwd());
-  const [vault = '', key = '', server = ''] = args;
+  // What every write sends and the audit record of the request keeps.
+  const note = {
+    ...(str('reason') !== undefined ? { reason: str('reason') } : {}),
+    ...(str('ticket') !== undefined ? { ticket: str('ticket') } : {}),
+  };
+  const target = resolveTarget(
+    { url: str('url'), key: str('key'), ready: str('ready') },
+    process.env,
+    process.cwd(),
+  );
+  const [vault = '', key = '', server = ''] = p.args;
+  const show = (doc: unknown, human: () => string) => out(render(doc, p, human));
 
-  switch (command) {
+  switch (p.command.name) {
     case 'status': {
-      need(0, 'no arguments');
+      if (p.args.length === 1) throw new CliError(`status takes no arguments or <vault> <key>`, EXIT.usage);
+      if (p.args.length === 2) await checkVaultAndKey(target, vault, key);
       const { body } = await call(target, 'GET', '/api/rotations');
-      const list = (
-        body as { rotations: (RotationState & { vault: string; key: string; running: boolean })[] }
-      ).rotations;
-      if (o.json) return (out(JSON.stringify(body)), EXIT.ok);
-      if (list.length === 0) return (out('No rotation has run yet.'), EXIT.ok);
-      const rows = [['key', 'state', 'progress / outcome', 'updated']];
-      for (const r of list)
-        rows.push([
-          `${r.vault}/${r.key}`,
-          r.running ? r.runtimeStatus : (r.result?.status ?? r.runtimeStatus),
-          r.running
-            ? r.progress !== undefined && r.progress !== null
-              ? progressLine(r.progress, 16)
-              : 'starting'
-            : r.result !== undefined && r.result !== null
-              ? `${r.result.counts.done} done, ${r.result.counts.failed} failed, ${r.result.counts.skipped} skipped${r.result.failedServers.length > 0 ? ` (failed: ${r.result.failedServers.join(', ')})` : ''}`
-              : '',
-          r.lastUpdatedTime ?? '',
-        ]);
-      out(table(rows));
+      const all = (body as { rotations: StatusRow[] }).rotations;
+      const rotations = p.args.length === 2 ? all.filter((r) => sameKey(r, vault, key)) : all;
+      const runs = (await listRuns(target, p.args.length === 2 ? [vault, key] : undefined)).slice(
+        0,
+        limit(5),
+      );
+      show({ rotations, runs }, () => statusView(rotations, runs, Date.now()));
+      return EXIT.ok;
+    }
+    case 'runs': {
+      if (p.args.length === 1) throw new CliError(`runs takes no arguments or <vault> <key>`, EXIT.usage);
+      if (p.args.length === 2) await checkVaultAndKey(target, vault, key);
+      const runs = (await listRuns(target, p.args.length === 2 ? [vault, key] : undefined)).slice(
+        0,
+        limit(20),
+      );
+      show(runs, () => runsView(runs, Date.now()));
       return EXIT.ok;
     }
     case 'posture': {
-      need(0, 'no arguments');
       const { body } = await call(target, 'GET', '/api/posture');
-      out(JSON.stringify(body, null, o.json ? undefined : 2));
+      show(body, () => postureView(body as PostureDoc));
       return EXIT.ok;
     }
     case 'plan': {
-      need(2, '<vault> <key>');
+      await checkVaultAndKey(target, vault, key);
       const { body } = await call(target, 'GET', `/api/rotations/${seg(vault)}/${seg(key)}/plan`);
-      if (o.json) return (out(JSON.stringify(body)), EXIT.ok);
-      const plan = body as {
-        targetVersion?: string;
-        preflight?: { passed: boolean; summary: string };
-        servers: {
-          serverName: string;
-          action: string;
-          ring: string;
-          slots: { slot: string; decision: string; reason: string }[];
-        }[];
-        unplannable: { serverName: string; reason: string }[];
-        summary: Record<string, number>;
-      };
-      out(`Plan for ${vault}/${key} → ${plan.targetVersion ?? '(no version)'} (dry run, nothing changed)`);
-      if (plan.preflight !== undefined && !plan.preflight.passed)
-        out(`Preflight FAILS: ${plan.preflight.summary}`);
-      const rows = [['server', 'ring', 'action', 'slot', 'decision', 'reason']];
-      for (const s of plan.servers)
-        for (const x of s.slots) rows.push([s.serverName, s.ring, s.action, x.slot, x.decision, x.reason]);
-      for (const u of plan.unplannable) rows.push([u.serverName, '-', 'skip', '-', 'unplannable', u.reason]);
-      out(table(rows));
-      out(
-        Object.entries(plan.summary)
-          .map(([k, v]) => `${v} ${k}`)
-          .join(', ') + ' (PATCH bodies: --json)',
-      );
+      const plan = body as PlanDoc;
+      show(body, () => planView(plan, vault, key));
       return plan.preflight?.passed === false ? EXIT.failures : EXIT.ok;
     }
     case 'rotate': {
-      need(2, '<vault> <key>');
-      const { body } = await call(target, 'POST', `/api/rotations/${seg(vault)}/${seg(key)}`, {
-        ...(o.reason !== undefined ? { body: { reason: o.reason } } : {}),
-      });
+      await checkVaultAndKey(target, vault, key);
+      const { body } = await call(target, 'POST', `/api/rotations/${seg(vault)}/${seg(key)}`, { body: note });
       const started = body as { kind: string; instanceId: string };
-      if (!o.wait)
-        return (out(o.json ? JSON.stringify(body) : `${started.kind}: ${started.instanceId}`), EXIT.ok);
-      if (!o.json) err(`${started.kind}: ${started.instanceId}`);
+      if (!o.wait) return (show(body, () => `${started.kind}: ${started.instanceId}`), EXIT.ok);
+      err(`${started.kind}: ${started.instanceId}`);
       return waitForRotation(target, vault, key, o, out, err);
     }
     case 'retry': {
-      need(3, '<vault> <key> <server>');
+      await checkVaultAndKey(target, vault, key);
       const { body } = await call(
         target,
         'POST',
         `/api/rotations/${seg(vault)}/${seg(key)}/servers/${seg(server)}/retry`,
+        { body: note },
       );
       const started = body as { kind: string; instanceId: string };
-      if (!o.wait)
-        return (
-          out(o.json ? JSON.stringify(body) : `retry of ${server} ${started.kind}: ${started.instanceId}`),
-          EXIT.ok
-        );
-      if (!o.json) err(`retry of ${server} ${started.kind}: ${started.instanceId}`);
+      const said = `retry of ${server} ${started.kind}: ${started.instanceId}`;
+      if (!o.wait) return (show(body, () => said), EXIT.ok);
+      err(said);
       return waitForRotation(target, vault, key, o, out, err);
     }
     case 'replay': {
-      if (args.length === 0) throw new CliError(`replay takes <file>... or -\n\n${USAGE}`, EXIT.usage);
       let rejected = 0;
-      const all: unknown[] = [];
-      for (const file of args) {
+      const all: { source: string; events: ReplayedEvent[] }[] = [];
+      const lines: string[] = [];
+      // The body is the blob itself: the note goes in headers.
+      const headers: Record<string, string> = {};
+      if (note.reason !== undefined) headers['x-operator-reason'] = note.reason;
+      if (note.ticket !== undefined) headers['x-operator-ticket'] = note.ticket;
+      for (const file of p.args) {
         let content: string;
         try {
           content = file === '-' ? readFileSync(0, 'utf8') : readFileSync(file, 'utf8');
@@ -266,41 +237,86 @@ export async function run(argv: readonly string[], out: Out, err: Out): Promise<
           target,
           'POST',
           `/api/events/replay?source=${seg(file === '-' ? 'stdin' : basename(file))}`,
-          {
-            raw: content,
-          },
+          { raw: content, headers },
         );
-        const r = body as {
-          source: string;
-          events: { eventId?: string; outcome: { kind: string; code?: string; reason?: string } }[];
-        };
+        const r = body as { source: string; events: ReplayedEvent[] };
         all.push(r);
         for (const e of r.events) {
           if (e.outcome.kind === 'rejected') rejected++;
-          if (!o.json)
-            out(
-              `${file}: ${e.eventId ?? '(no id)'} ${e.outcome.kind}${e.outcome.kind === 'rejected' ? ` ${e.outcome.code ?? ''}: ${e.outcome.reason ?? ''}` : ''}`,
-            );
+          lines.push(
+            `${file}: ${e.eventId ?? '(no id)'} ${e.outcome.kind}${e.outcome.kind === 'rejected' ? ` ${e.outcome.code ?? ''}: ${e.outcome.reason ?? ''}` : ''}`,
+          );
         }
       }
-      if (o.json) out(JSON.stringify(all));
+      show(all, () => lines.join('\n'));
       return rejected > 0 ? EXIT.failures : EXIT.ok;
     }
     default: {
-      need(0, 'no arguments');
-      const { body } = await call(target, 'POST', '/api/sweep');
-      if (o.json) return (out(JSON.stringify(body)), EXIT.ok);
+      const { body } = await call(target, 'POST', '/api/sweep', { body: note });
       const r = body as {
         keysChecked: number;
         requested: { key: string; why: string; outcome: string }[];
         errors: string[];
       };
-      out(`Sweep: ${r.keysChecked} key(s) checked, ${r.requested.length} rotation(s) requested`);
-      for (const q of r.requested) out(`  ${q.key}: ${q.outcome} (${q.why})`);
-      for (const e of r.errors) out(`  unreadable: ${e}`);
+      show(body, () =>
+        [
+          `Sweep: ${r.keysChecked} key(s) checked, ${r.requested.length} rotation(s) requested`,
+          ...r.requested.map((q) => `  ${q.key}: ${q.outcome} (${q.why})`),
+          ...r.errors.map((e) => `  unreadable: ${e}`),
+        ].join('\n'),
+      );
       return r.errors.length > 0 ? EXIT.failures : EXIT.ok;
     }
   }
+}
+
+interface ReplayedEvent {
+  readonly eventId?: string;
+  readonly outcome: { readonly kind: string; readonly code?: string; readonly reason?: string };
+}
+
+const sameKey = (r: { vault: string; key: string }, vault: string, key: string) =>
+  r.vault.toLowerCase() === vault.toLowerCase() && r.key.toLowerCase() === key.toLowerCase();
+
+/** Every run, newest first, the running ones on top (`GET /api/runs`, flattened); empty from an app without it. */
+async function listRuns(target: Target, only: readonly [string, string] | undefined): Promise<RunRow[]> {
+  const { status, body } = await call(target, 'GET', '/api/runs', { accept: [404] });
+  if (status === 404) return [];
+  const keys = (body as { keys: KeyRunsDoc[] }).keys.filter(
+    (k) => only === undefined || sameKey(k, only[0], only[1]),
+  );
+  const rows: RunRow[] = [];
+  for (const k of keys) {
+    if (k.running !== undefined && k.running !== null)
+      rows.push({
+        vault: k.vault,
+        key: k.key,
+        kind: '',
+        status: 'running',
+        trigger: '',
+        startedAt: k.running.startedAt ?? '',
+        endedAt: null,
+        targetVersion: k.running.progress?.targetVersion ?? null,
+        counts: k.running.progress?.counts ?? null,
+      });
+    for (const r of k.runs)
+      rows.push({
+        vault: k.vault,
+        key: k.key,
+        kind: r.kind,
+        status: r.status,
+        trigger: r.trigger,
+        startedAt: r.startedAt,
+        endedAt: r.endedAt,
+        targetVersion: r.targetVersion ?? null,
+        counts: r.counts,
+      });
+  }
+  return rows.sort(
+    (a, b) =>
+      Number(b.status === 'running') - Number(a.status === 'running') ||
+      b.startedAt.localeCompare(a.startedAt),
+  );
 }
 
 if (require.main === module) {

@@ -29,6 +29,7 @@ import {
   postRotation,
   postSweep,
 } from '../shared/triggers/operatorApi';
+import { getRuns, getVaults } from '../shared/triggers/operatorRead';
 import { readPosture, sweepWithPostureSnapshot } from '../shared/triggers/posture';
 import { healthWatchOrchestrator } from '../shared/workflows/healthWatch';
 import { keyRotationOrchestrator } from '../shared/workflows/keyRotation';
@@ -131,7 +132,7 @@ const callerOf = (request: HttpRequest): string =>
 
 operator(FUNCTION_NAMES.rotateKeyNow, 'rotations/{vault}/{key}', ['GET', 'POST'], async (request, context) =>
   request.method === 'GET'
-    ? getRotation(instancesOf(context), config, param(request, 'vault'), param(request, 'key'))
+    ? getRotation(instancesOf(context), config, param(request, 'vault'), param(request, 'key'), services.keys)
     : postRotation(
         instancesOf(context),
         api,
@@ -152,7 +153,7 @@ operator(
   FUNCTION_NAMES.retryServer,
   'rotations/{vault}/{key}/servers/{server}/retry',
   ['POST'],
-  (request, context) =>
+  async (request, context) =>
     postRetry(
       instancesOf(context),
       api,
@@ -160,10 +161,11 @@ operator(
       param(request, 'key'),
       param(request, 'server'),
       callerOf(request),
+      await request.text(),
     ),
 );
-operator(FUNCTION_NAMES.sweepNow, 'sweep', ['POST'], (_request, context) =>
-  postSweep(instancesOf(context), api),
+operator(FUNCTION_NAMES.sweepNow, 'sweep', ['POST'], async (request, context) =>
+  postSweep(instancesOf(context), api, callerOf(request), await request.text()),
 );
 operator(FUNCTION_NAMES.statusPage, 'status', ['GET'], (_request, context) =>
   getStatusPage(instancesOf(context), api),
@@ -175,8 +177,16 @@ operator(FUNCTION_NAMES.replayEvents, 'events/replay', ['POST'], async (request,
     await request.text(),
     request.query.get('source') ?? `operator:${callerOf(request)}`,
     context.invocationId,
+    {
+      caller: callerOf(request),
+      reason: request.headers.get('x-operator-reason'),
+      ticket: request.headers.get('x-operator-ticket'),
+    },
   ),
 );
+// Read-only, for the CLI (`runs`, `status`, and its vault and key name checks): shared/triggers/operatorRead.ts.
+operator(FUNCTION_NAMES.listRuns, 'runs', ['GET'], (_request, context) => getRuns(instancesOf(context)));
+operator(FUNCTION_NAMES.listVaults, 'vaults', ['GET'], () => getVaults(api));
 
 function health(): HttpResponseInit {
   return { status: 200, jsonBody: healthReport(config) };

@@ -7,6 +7,7 @@ import type { FleetFile } from './azure/fleet';
 import { loopbackClientOptions } from './azure/seam';
 import type { LocalAzure } from './azure/server';
 import type { LocalHost } from './host/host';
+import { alive } from './lock';
 
 /** The app's principal in the local world (what a managed identity's object id is in Azure). */
 export const LOCAL_APP_PRINCIPAL = '0f0e0d0c-0b0a-4909-8807-060504030201';
@@ -121,12 +122,40 @@ export interface ReadyFile {
   readonly [described: string]: unknown;
 }
 
-/** Writes the ready file (owner-only: it carries the function key). */
+/** The ready file belongs to another local runtime that still runs. */
+export class ReadyFileInUseError extends Error {
+  constructor(
+    readonly path: string,
+    readonly pid: number,
+  ) {
+    super(
+      `${path} is the ready file of another local runtime (process ${pid}), which still runs: stop it, or give this one --ready-file <file> (the CLI then takes --ready <file>)`,
+    );
+  }
+}
+
+/**
+ * Refuses a ready file another live runtime wrote (its pid in the file): a second `npm run local` must
+ * neither overwrite it nor, when it stops, remove it. A file left by a process that is gone is free.
+ */
+export function assertReadyFileFree(path: string): void {
+  let pid: unknown;
+  try {
+    pid = (JSON.parse(readFileSync(path, 'utf8')) as { pid?: unknown }).pid;
+  } catch {
+    return; // none, or not a ready file: free to write
+  }
+  if (typeof pid === 'number' && Number.isInteger(pid) && pid > 0 && pid !== process.pid && alive(pid))
+    throw new ReadyFileInUseError(path, pid);
+}
+
+/** Writes the ready file (owner-only: it carries the function key); refuses another live runtime's. */
 export function writeReadyFile(
   path: string,
   host: LocalHost,
   described: Readonly<Record<string, unknown>> = {},
 ): ReadyFile {
+  assertReadyFileFree(path);
   const ready: ReadyFile = {
     ...described,
     url: host.url,

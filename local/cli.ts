@@ -64,3 +64,13 @@ export function portOption(value: string | undefined, name = '--port'): number {
     throw new UsageError(`${name} must be a TCP port (got "${value}")`);
   return port;
 }
+
+/**
+ * What `npm start` says once the run is checked: with --keep, where the status page and the CLI reach the
+ * host that stays up; without, that the host has stopped and how to keep it.
+ */
+export function afterTheRun(keep: boolean, url: string, functionKey: string): string {
+  return keep
+    ? `Serving (--keep) until Ctrl+C:\n  status page  ${url}/api/status?code=${functionKey}\n  CLI          npx pg-cmk-rotator status --url ${url} --key ${functionKey}`
+    : 'The stand-ins and the host stop now. To look around afterwards (status page, CLI), run: npm start -- --keep';
+}

@@ -13,7 +13,8 @@ export class DataFolderInUseError extends Error {
   }
 }
 
-function alive(pid: number): boolean {
+/** Whether a process with this id runs (ours or someone else's). */
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

@@ -3,11 +3,13 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { loadFleetFile } from './azure/fleet';
 import { startLocalAzure } from './azure/server';
-import { fail, parseCli, portOption, UsageError } from './cli';
+import { fail, parseCli, portOption } from './cli';
 import { startLocalHost } from './host/host';
 import { lockDataFolder } from './lock';
+import { routeList } from './routes';
 import {
   assertLocalCaTrusted,
+  assertReadyFileFree,
   connectAppToLocalAzure,
   localAppSettings,
   subscribeEventGridTriggers,
@@ -17,11 +19,16 @@ import {
 
 const REPO_ROOT = join(__dirname, '..', '..');
 
-const USAGE = `usage: npm run local -- --fleet <fleet.json> [--app <dir>] [--data <dir>] [--port <azure port>]
+const DEMO_FLEET = join(REPO_ROOT, 'local', 'fleets', 'demo.json');
 
-Starts the local Azure stand-ins with the fleet file and the local Functions host running the app
-(default: this repository), subscribes the app's Event Grid triggers to the local Key Vault, and prints
-one READY <json> line. Without --data the host's state goes to a fresh temporary folder, removed on exit;
+const USAGE = `usage: npm run local [-- --fleet <fleet.json>] [--app <dir>] [--data <dir>] [--port <azure port>]
+                       [--ready-file <file>]
+
+Starts the local Azure stand-ins with the fleet file (default local/fleets/demo.json, as npm start) and
+the local Functions host running the app (default: this repository), subscribes the app's Event Grid
+triggers to the local Key Vault, prints the routes with their URLs and then one READY <json> line. The
+ready file (default .local/ready.json; with --data, <data>/ready.json) tells the CLI where the app is; a
+second runtime never takes over a running one's ready file: give it --ready-file. Without --data the host's state goes to a fresh temporary folder, removed on exit;
 with --data it persists there (one process per folder). SIGINT/SIGTERM stop both.`;
 
 /**
@@ -41,8 +48,8 @@ async function main(): Promise<void> {
     console.log(USAGE);
     return;
   }
-  const fleetFile = cli.string('fleet');
-  if (fleetFile === undefined) throw new UsageError('--fleet <fleet.json> is required');
+  const fleetFile = cli.string('fleet') ?? DEMO_FLEET;
+  if (cli.string('fleet') === undefined) console.error(`[local] no --fleet: the demo fleet ${fleetFile}`);
   const port = portOption(cli.string('port'));
   const { fleet, warnings } = loadFleetFile(fleetFile);
   for (const w of warnings) console.error(`[local] warning: ${w}`);
@@ -50,6 +57,14 @@ async function main(): Promise<void> {
   // A new world gets a fresh state folder: durable state from another fleet would only mislead.
   const data = cli.string('data');
   const given = data === undefined ? undefined : resolve(data);
+  // One ready file, read by the CLI (`npx pg-cmk-rotator`) and `npm run local:rotate`: by default
+  // .local/ready.json, with --data next to the host's state. Owner-only: it holds the function key.
+  // Another running runtime's ready file is refused before anything starts.
+  const readyFile = resolve(
+    cli.string('ready-file') ??
+      (given === undefined ? join(REPO_ROOT, '.local', 'ready.json') : join(given, 'ready.json')),
+  );
+  assertReadyFileFree(readyFile);
   const dataDir = given ?? mkdtempSync(join(tmpdir(), 'pg-cmk-rotator-local-'));
   const cleanup = () => {
     if (given === undefined) rmSync(dataDir, { recursive: true, force: true });
@@ -68,12 +83,6 @@ async function main(): Promise<void> {
     now: () => new Date(azure.world.clock.now()),
   });
   const subscriptions = await subscribeEventGridTriggers(azure, host);
-  // One ready file, read by the CLI (`npx pg-cmk-rotator`) and `npm run local:rotate`: by default
-  // .local/ready.json, with --data next to the host's state. Owner-only: it holds the function key.
-  const readyFile = resolve(
-    cli.string('ready-file') ??
-      (given === undefined ? join(REPO_ROOT, '.local', 'ready.json') : join(dataDir, 'ready.json')),
-  );
   const described = {
     ...azure.describe(),
     ...host.describe(),
@@ -82,6 +91,16 @@ async function main(): Promise<void> {
   };
   writeReadyFile(readyFile, host, described);
   process.once('exit', () => removeReadyFile(readyFile));
+  console.log(
+    routeList({
+      hostUrl: host.url,
+      routePrefix: host.routePrefix,
+      functions: host.registry.functions.values(),
+      functionKey: host.keys.functionKey,
+      azureUrl: azure.url,
+    }),
+  );
+  console.log(`Ready file (for npx pg-cmk-rotator): ${readyFile}`);
   console.log(`READY ${JSON.stringify(described)}`);
   let closing = false;
   const shutdown = (signal: string) => {

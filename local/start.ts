@@ -16,7 +16,7 @@ import { loadFleetFile, type FleetFile } from './azure/fleet';
 import { loopbackClientOptions } from './azure/seam';
 import { serverResults } from './results';
 import { startLocalAzure, type LocalAzure } from './azure/server';
-import { fail, parseCli, UsageError } from './cli';
+import { afterTheRun, fail, parseCli, UsageError } from './cli';
 import { startLocalHost, type LocalHost } from './host/host';
 
 /**
@@ -337,9 +337,6 @@ async function main(): Promise<number> {
 
     const took = ((Date.now() - started) / 1000).toFixed(1);
     console.log(
-      `\nStatus page: ${host.url}/api/status?code=${host.keys.functionKey}\nCLI: npx pg-cmk-rotator status --url ${host.url} --key ${host.keys.functionKey}`,
-    );
-    console.log(
       problems.length > 0
         ? `\nNOT OK:\n${problems.map((p) => `  - ${p}`).join('\n')}`
         : demo
@@ -347,8 +344,9 @@ async function main(): Promise<number> {
           : `\nOK in ${took} s: ARM agrees with every reported outcome, no server was PATCHed twice${failedServers.length > 0 ? `, every failed server (${failedServers.join(', ')}) was paged once` : ''}.`,
     );
     // `npm start -- --keep`: keep the stand-ins and the host (and the status page) up after the run.
+    // Their URLs are printed only then: without --keep the host stops right after this line.
+    console.log(`\n${afterTheRun(cli.flag('keep'), host.url, host.keys.functionKey)}`);
     if (cli.flag('keep')) {
-      console.log('Serving (--keep) until Ctrl+C.');
       await new Promise<void>((r) => {
         process.once('SIGINT', r);
         process.once('SIGTERM', r);

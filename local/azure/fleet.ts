@@ -1,4 +1,5 @@
 import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
+import { closest, distance } from 'fastest-levenshtein';
 import { readFileSync } from 'node:fs';
 import fleetSchema from './fleet.schema.json';
 
@@ -234,7 +235,8 @@ const KEY_PERMISSIONS = new Set(
 
 let compiled: ValidateFunction | undefined;
 function schemaValidator(): ValidateFunction {
-  compiled ??= new Ajv({ allErrors: true, strict: true }).compile(fleetSchema);
+  // verbose: each error carries its schema node, whose properties are the did-you-mean candidates.
+  compiled ??= new Ajv({ allErrors: true, strict: true, verbose: true }).compile(fleetSchema);
   return compiled;
 }
 
@@ -278,8 +280,16 @@ function describe(e: ErrorObject): string {
   switch (e.keyword) {
     case 'required':
       return `${readablePath(e.instancePath, String(params['missingProperty']))}: required`;
-    case 'additionalProperties':
-      return `${readablePath(e.instancePath, String(params['additionalProperty']))}: unknown property`;
+    case 'additionalProperties': {
+      const name = String(params['additionalProperty']);
+      const known = Object.keys((e.parentSchema as { properties?: object } | undefined)?.properties ?? {});
+      const near = known.length > 0 ? closest(name, known) : undefined;
+      const hint =
+        near !== undefined && distance(name.toLowerCase(), near.toLowerCase()) <= Math.max(2, name.length / 3)
+          ? ` (did you mean ${near}?)`
+          : '';
+      return `${readablePath(e.instancePath, name)}: unknown property${hint}`;
+    }
     case 'pattern':
       return `${readablePath(e.instancePath)}: ${PATTERN_MEANING.get(String(params['pattern'])) ?? `must match ${String(params['pattern'])}`}`;
     case 'enum':

@@ -342,15 +342,20 @@ function updateKey(world: World, vault: Vault, name: string, version: string, re
   const attrs = isObject(body['attributes']) ? body['attributes'] : {};
   if (typeof attrs['enabled'] === 'boolean') v.enabled = attrs['enabled'];
   if ('nbf' in attrs) v.nbf = seconds(attrs['nbf'], 'nbf');
-  if ('exp' in attrs) v.exp = seconds(attrs['exp'], 'exp');
+  if ('exp' in attrs) setExpiry(key, v, seconds(attrs['exp'], 'exp'));
   if (Array.isArray(body['key_ops'])) v.ops = body['key_ops'].map(String);
   if (isObject(body['tags']))
     v.tags = Object.fromEntries(Object.entries(body['tags']).map(([k, t]) => [k, String(t)]));
   v.updated = world.clock.now();
+  return { status: 200, body: bundle(world, vault, key, v) };
+}
+
+/** A version's new expiry (updateKeyProperties' `attributes.exp`; also the admin API's expiry route). */
+export function setExpiry(key: VaultKey, v: KeyVersion, exp: number | undefined): void {
+  v.exp = exp;
   // A changed expiry is a new deadline: allow its notifications to fire again.
   key.notified.delete(`near:${v.version}`);
   key.notified.delete(`expired:${v.version}`);
-  return { status: 200, body: bundle(world, vault, key, v) };
 }
 
 function deleteKey(world: World, vault: Vault, name: string): Reply {

@@ -12,7 +12,8 @@ import { currentVersion, vaultArmId } from './keyvault-model';
 import { routeKeyVault } from './keyvault';
 import { queryResources, ResourceGraphQuota } from './resourcegraph';
 import { ensureTlsMaterial } from './tls';
-import { dataEncryptionOf, FleetError, World, type Behaviour } from './world';
+import { dataEncryptionOf, World, type Behaviour } from './world';
+import { changeAccess, extendExpiry } from './admin-keys';
 
 export interface LocalAzureOptions {
   readonly fleet: FleetFile;
@@ -74,7 +75,16 @@ export const ADMIN_ROUTES: readonly (readonly [method: string, path: string, wha
   ],
   ['GET', '/admin/deliveries', 'every Event Grid delivery with its attempts and final state'],
   ['POST', '/admin/vaults/<vault>/access', 'grant key permissions {identity or principalId, permissions}'],
-  ['DELETE', '/admin/vaults/<vault>/access', 'revoke key permissions {identity or principalId, permissions}'],
+  [
+    'DELETE',
+    '/admin/vaults/<vault>/access',
+    'revoke key permissions {identity (resource id or name) or principalId, permissions}; 404 if it names nobody',
+  ],
+  [
+    'POST',
+    '/admin/vaults/<vault>/keys/<key>/expiry',
+    "extend a version's expiry {version? (default current), expires: ISO | days: n}",
+  ],
   ['GET', '/admin/telemetry', 'what the Application Insights ingestion received'],
   ['GET', '/admin/pages', 'PagerDuty events and incident state'],
   ['GET', '/admin/webhooks', 'what the webhooks (Teams, generic) received'],
@@ -224,30 +234,11 @@ export async function startLocalAzure(options: LocalAzureOptions): Promise<Local
       }
     }
     const access = /^\/admin\/vaults\/([^/]+)\/access$/.exec(path);
-    if (access?.[1] !== undefined && (m === 'POST' || m === 'DELETE')) {
-      const vault = world.vaultByName(access[1]);
-      const body = jsonBody(req);
-      if (vault === undefined || !isObject(body) || !Array.isArray(body['permissions']))
-        return { status: 400, body: { error: 'unknown vault or missing permissions' } };
-      try {
-        const who =
-          typeof body['identity'] === 'string'
-            ? body['identity']
-            : typeof body['principalId'] === 'string'
-              ? body['principalId']
-              : '';
-        const perms = body['permissions'].map(String);
-        if (m === 'POST') world.grant(vault, who, perms);
-        else world.revoke(vault, who, perms);
-      } catch (e) {
-        if (e instanceof FleetError) return { status: 400, body: { error: e.message } };
-        throw e;
-      }
-      world.evaluateServers();
-      return ok({
-        access: vault.access.map((a) => ({ principalId: a.principalId, permissions: [...a.permissions] })),
-      });
-    }
+    if (access?.[1] !== undefined && (m === 'POST' || m === 'DELETE'))
+      return changeAccess(world, decodeURIComponent(access[1]), m, jsonBody(req));
+    const expiry = /^\/admin\/vaults\/([^/]+)\/keys\/([^/]+)\/expiry$/.exec(path);
+    if (expiry?.[1] !== undefined && expiry[2] !== undefined && m === 'POST')
+      return extendExpiry(world, decodeURIComponent(expiry[1]), decodeURIComponent(expiry[2]), jsonBody(req));
     return { status: 404, body: { error: `no admin endpoint ${m} ${path}` } };
   };
 

@@ -39,6 +39,8 @@ export interface HostContext {
     fn: RegisteredFunction,
     trigger: TypedData,
     triggerMetadata?: Record<string, TypedData>,
+    /** No Executing/Executed lines unless it fails (reads polled by a status page or the CLI). */
+    quiet?: boolean,
   ) => Promise<InvocationResult>;
   /** Does the request carry one of these keys (`code` query or `x-functions-key`)? */
   readonly hasKey: (req: IncomingMessage, url: URL, allowed: string[]) => boolean;
@@ -91,10 +93,12 @@ export function createHostContext(parts: {
     fn: RegisteredFunction,
     trigger: TypedData,
     triggerMetadata: Record<string, TypedData> = {},
+    quiet = false,
   ) => {
     const started = Date.now();
     const id = randomUUID();
-    log(`Executing 'Functions.${fn.metadata.name}' (Id=${id})`);
+    // Quiet (reads: a status page or CLI polling): no Executing/Executed lines unless it fails.
+    if (!quiet) log(`Executing 'Functions.${fn.metadata.name}' (Id=${id})`);
     try {
       const result = await invokeFunction(
         registry,
@@ -103,9 +107,10 @@ export function createHostContext(parts: {
         (level, message) =>
           log(`[${fn.metadata.name}] ${level === 'information' ? '' : `${level}: `}${message}`),
       );
-      log(
-        `Executed 'Functions.${fn.metadata.name}' (Succeeded, Id=${id}, Duration=${Date.now() - started}ms)`,
-      );
+      if (!quiet)
+        log(
+          `Executed 'Functions.${fn.metadata.name}' (Succeeded, Id=${id}, Duration=${Date.now() - started}ms)`,
+        );
       return result;
     } catch (e) {
       log(

@@ -37,6 +37,8 @@ export interface LocalHost {
   readonly registry: FunctionRegistry;
   readonly engine: DurableEngine;
   readonly hubName: string;
+  /** host.json `extensions.http.routePrefix` (default `api`). */
+  readonly routePrefix: string;
   /** Event Grid trigger URL of a function, system key included (what an Event Grid subscription targets). */
   eventGridUrl(functionName: string): string;
   describe(): Record<string, unknown>;
@@ -96,7 +98,8 @@ function entryPoints(appRoot: string): string[] {
  * the Event Grid extension webhook, the Durable Functions HTTP API and runs timers and orchestrations.
  */
 export async function startLocalHost(options: HostOptions): Promise<LocalHost> {
-  const log = options.log ?? ((line: string) => console.log(`[host] ${line}`));
+  // Timestamped as the Functions host's console lines are (wall clock, UTC).
+  const log = options.log ?? ((line: string) => console.log(`[${new Date().toISOString()}] [host] ${line}`));
   mkdirSync(options.dataDir, { recursive: true });
   const hostJson = JSON.parse(readFileSync(join(options.appRoot, 'host.json'), 'utf8')) as HostJson;
   const durable = hostJson.extensions?.durableTask ?? {};
@@ -183,6 +186,7 @@ export async function startLocalHost(options: HostOptions): Promise<LocalHost> {
     registry,
     engine,
     hubName,
+    routePrefix,
     eventGridUrl: (name) =>
       `${baseUrl}/runtime/webhooks/eventgrid?functionName=${encodeURIComponent(name)}&code=${keys.eventGridSystemKey}`,
     describe: () => ({

@@ -66,7 +66,8 @@ export function httpTriggers(
     };
     let result;
     try {
-      result = await run(match.fn, trigger);
+      // Reads (GET, HEAD) are polled by the status page and the CLI: not logged as executions each time.
+      result = await run(match.fn, trigger, {}, method === 'GET' || method === 'HEAD');
     } catch {
       return send(res, 500);
     }

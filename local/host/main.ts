@@ -1,3 +1,4 @@
+import { routeList } from '../routes';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { assertLocalCaTrusted, connectAppToLocalAzure } from '../app';
@@ -55,6 +56,14 @@ async function main(): Promise<void> {
   const dataDir = resolve(cli.string('data') ?? '.local/host');
   lockDataFolder(dataDir);
   const host = await startLocalHost({ appRoot: resolve(cli.string('app') ?? '.'), dataDir, port });
+  console.log(
+    routeList({
+      hostUrl: host.url,
+      routePrefix: host.routePrefix,
+      functions: host.registry.functions.values(),
+      functionKey: host.keys.functionKey,
+    }),
+  );
   console.log(`READY ${JSON.stringify(host.describe())}`);
   const stop = (signal: string) => {
     console.error(`[host] ${signal}: shutting down`);

@@ -25,6 +25,10 @@ export const FUNCTION_NAMES = {
   health: 'health',
   /** HTTP trigger: the fleet posture (`GET /api/posture`). */
   fleetPosture: 'fleetPosture',
+  /** HTTP trigger: every key's runs, newest first (`GET /api/runs`). */
+  listRuns: 'listRuns',
+  /** HTTP trigger: the allowed vaults and their keys (`GET /api/vaults`). */
+  listVaults: 'listVaults',
   keyRotation: 'keyRotation',
   rolloutBatch: 'rolloutBatch',
   serverRollover: 'serverRollover',

@@ -1,3 +1,4 @@
+import type { RunRecord } from './runs';
 import { createHash } from 'node:crypto';
 import type { KeyEventType } from './events';
 import type { KeyInfo, Slot } from './model';
@@ -86,6 +87,8 @@ export interface RotationInput {
    * outcomes and incidents are left as they were.
    */
   readonly onlyServers?: readonly string[] | undefined;
+  /** The key's earlier runs, newest first (from the previous instance's output; shared/domain/runs.ts). */
+  readonly history?: readonly RunRecord[] | undefined;
 }
 
 /** Consecutive runs that ended `completedWithFailures` for the same target version. */
@@ -411,6 +414,8 @@ export interface RotationOutput {
   readonly auditUndelivered?: number | undefined;
   /** With `completedWithFailures`: how many runs in a row ended with failures for this target version. */
   readonly failedRuns?: FailedRuns | undefined;
+  /** This run and the key's earlier ones, newest first (bounded; shared/domain/runs.ts). */
+  readonly history?: readonly RunRecord[] | undefined;
 }
 
 /**

@@ -1,3 +1,4 @@
+import { distance } from 'fastest-levenshtein';
 import type { Config } from '../config';
 import { findAllowedVault, rotationSettings } from '../config';
 import type { AuditRecord } from '../domain/audit';
@@ -17,9 +18,16 @@ import {
 } from '../domain/rotation';
 import type { AuditTrail } from '../ports/auditTrail';
 import { AzureCallError, NotFoundError, VaultUnreachableError } from '../ports/errors';
+import type { KeyInfo } from '../domain/model';
 import type { KeyVaultKeys } from '../ports/keyVaultKeys';
 import { isActive, type InstanceInfo, type ListedInstance, type RotationInstances } from '../ports/rotations';
-import { openIncidentsOf, requestAudit, requestRotation, type RequestOutcome } from './rotationRequests';
+import {
+  historyOf,
+  openIncidentsOf,
+  requestAudit,
+  requestRotation,
+  type RequestOutcome,
+} from './rotationRequests';
 
 /** A request the operator API refuses as malformed or out of scope (400). Nothing is started. */
 export class OperatorRequestError extends InvalidInputError {
@@ -62,6 +70,48 @@ export function operatorTarget(
   if (!KEY_NAME.test(key)) throw new OperatorRequestError(`"${key}" is not a Key Vault key name.`);
   const ref = keyRef(found.vaultUrl, key);
   return { vaultUrl: ref.vaultUrl, vaultName: found.vaultName, keyName: key };
+}
+
+/**
+ * Reads the key an operator named. One answer for a key the vault does not have, in every endpoint
+ * (rotate, plan, status): `OperatorKeyNotFoundError` with the vault's keys and the nearest names, never
+ * the SDK's words; Key Vault failing to answer is `OperatorDependencyError`.
+ */
+export async function readOperatorKey(
+  keys: Pick<KeyVaultKeys, 'readKey' | 'listKeys'>,
+  target: { readonly vaultUrl: string; readonly vaultName: string; readonly keyName: string },
+): Promise<KeyInfo> {
+  try {
+    return await keys.readKey(target.vaultUrl, target.keyName);
+  } catch (e) {
+    if (e instanceof NotFoundError) {
+      const known = await keys.listKeys(target.vaultUrl).catch(() => undefined);
+      const near = known === undefined ? [] : nearestNames(target.keyName, known);
+      throw new OperatorKeyNotFoundError(
+        `No such key in vault: ${target.vaultUrl} has no key "${target.keyName}"${near.length > 0 ? ` (did you mean ${near.join(' or ')}?)` : ''}.${known !== undefined ? ` Its keys: ${known.join(', ') || '(none)'}.` : ''} Nothing was started.`,
+      );
+    }
+    // Not "try again later": the firewall refuses the app until its network changes.
+    if (e instanceof VaultUnreachableError)
+      throw new OperatorDependencyError(
+        `The rotator cannot reach ${target.vaultUrl} over the network (${e.azureCode ?? e.code}: Key Vault's firewall refused it); nothing was started. ${vaultUnreachableFix(target.vaultName)}`,
+      );
+    if (e instanceof AzureCallError)
+      throw new OperatorDependencyError(
+        `Key Vault could not be asked whether ${target.vaultUrl} has key "${target.keyName}" (${e.azureCode ?? e.code}); nothing was started, try again later.`,
+      );
+    throw e;
+  }
+}
+
+/** Names within a typo of `wanted` (edit distance, case-insensitive): at most 2 edits, a third for long names. */
+function nearestNames(wanted: string, names: readonly string[]): string[] {
+  const w = wanted.toLowerCase();
+  const scored = names.map((n) => ({ n, d: distance(w, n.toLowerCase()) }));
+  const best = Math.min(...scored.map((s) => s.d));
+  return best <= Math.max(2, Math.floor(w.length / 3))
+    ? scored.filter((s) => s.d === best).map((s) => s.n)
+    : [];
 }
 
 /** What an operator may say about a manual rotation (request body, JSON, optional). */
@@ -116,6 +166,14 @@ export function parseOperatorNote(body: string): OperatorNote {
   return note;
 }
 
+/** An operator's note as audit record details (`operatorReason`, `ticket`); empty without one. */
+export function noteDetails(note: OperatorNote): Record<string, string> {
+  const details: Record<string, string> = {};
+  if (note.reason !== undefined) details['operatorReason'] = note.reason;
+  if (note.ticket !== undefined) details['ticket'] = note.ticket;
+  return details;
+}
+
 /**
  * Who is asking. Under App Service Authentication (enabled for the app: `WEBSITE_AUTH_ENABLED=True`)
  * the platform authenticates the caller, strips any client-sent `x-ms-client-principal-*` headers and
@@ -146,22 +204,7 @@ export async function requestOperatorRotation(
   note: OperatorNote = {},
 ): Promise<RequestOutcome> {
   const target = operatorTarget(deps.config, vault, key);
-  try {
-    await deps.keys.readKey(target.vaultUrl, target.keyName);
-  } catch (e) {
-    if (e instanceof NotFoundError)
-      throw new OperatorKeyNotFoundError(`No such key in vault: ${target.vaultUrl} has no key "${key}".`);
-    // Not "try again later": the firewall refuses the app until its network changes.
-    if (e instanceof VaultUnreachableError)
-      throw new OperatorDependencyError(
-        `The rotator cannot reach ${target.vaultUrl} over the network (${e.azureCode ?? e.code}: Key Vault's firewall refused it); nothing was started. ${vaultUnreachableFix(target.vaultName)}`,
-      );
-    if (e instanceof AzureCallError)
-      throw new OperatorDependencyError(
-        `Key Vault could not be asked whether ${target.vaultUrl} has key "${key}" (${e.azureCode ?? e.code}); nothing was started, try again later.`,
-      );
-    throw e;
-  }
+  await readOperatorKey(deps.keys, target);
   const request = {
     ...target,
     trigger: `operator:${caller}`,
@@ -169,9 +212,7 @@ export async function requestOperatorRotation(
     version: undefined,
   };
   const outcome = await requestRotation(instances, request, rotationSettings(deps.config));
-  const details: Record<string, string> = {};
-  if (note.reason !== undefined) details['operatorReason'] = note.reason;
-  if (note.ticket !== undefined) details['ticket'] = note.ticket;
+  const details = noteDetails(note);
   const record: AuditRecord = {
     ...requestAudit(request, outcome),
     ...(Object.keys(details).length > 0 ? { details } : {}),
@@ -284,6 +325,7 @@ export async function requestServerRetry(
   key: string,
   server: string,
   caller: string,
+  note: OperatorNote = {},
 ): Promise<{ kind: 'started'; instanceId: string; serverId: string }> {
   const target = operatorTarget(deps.config, vault, key);
   const instanceId = rotationInstanceId(target.vaultUrl, target.keyName);
@@ -321,6 +363,7 @@ export async function requestServerRetry(
     openIncidents: openIncidentsOf(current),
     generation: 0,
     onlyServers: [last.serverId.toLowerCase()],
+    ...historyOf(current),
   };
   const started = await instances.start(instanceId, input);
   if (started === 'alreadyRunning')
@@ -336,6 +379,7 @@ export async function requestServerRetry(
       serverId: last.serverId,
       reasonCode: 'Operator',
       reason: `retry of ${last.serverName} (${last.reasonCode ?? last.outcome} in the last run) started`,
+      ...(Object.keys(noteDetails(note)).length > 0 ? { details: noteDetails(note) } : {}),
     },
   ]);
   return { kind: 'started', instanceId, serverId: last.serverId };

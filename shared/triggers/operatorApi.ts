@@ -10,10 +10,13 @@ import type { RotationInstances } from '../ports/rotations';
 import type { ServerFleet } from '../ports/serverFleet';
 import {
   listRotations,
+  noteDetails,
   OperatorDependencyError,
   OperatorKeyNotFoundError,
   OperatorRequestError,
+  operatorTarget,
   parseOperatorNote,
+  readOperatorKey,
   requestOperatorRotation,
   requestServerRetry,
   RetryRefusedError,
@@ -62,9 +65,13 @@ export function getRotation(
   config: Config,
   vault: string,
   key: string,
+  /** With the keys: a key without a run is told apart from a key the vault does not have. */
+  keys?: Pick<KeyVaultKeys, 'readKey' | 'listKeys'>,
 ): Promise<HttpResponseInit> {
   return answer(async () => {
     const { instanceId, info } = await rotationStatus(instances, config, vault, key);
+    if (info === undefined && keys !== undefined)
+      await readOperatorKey(keys, operatorTarget(config, vault, key));
     if (info === undefined)
       return { status: 404, jsonBody: { instanceId, error: 'no rotation has run for this key' } };
     const summary = summarizeRotation(instanceId, info);
@@ -129,20 +136,31 @@ export function postRetry(
   key: string,
   server: string,
   caller: string,
+  body = '',
 ): Promise<HttpResponseInit> {
-  return answer(async () => ({
-    status: 202,
-    jsonBody: await requestServerRetry(instances, deps, vault, key, server, caller),
-  }));
+  return answer(async () => {
+    const note = parseOperatorNote(body);
+    return {
+      status: 202,
+      jsonBody: await requestServerRetry(instances, deps, vault, key, server, caller, note),
+    };
+  });
 }
 
 /** `POST /api/sweep`: the reconcile sweep now, on the services' clock; answers what it did. */
 export function postSweep(
   instances: RotationInstances,
   deps: OperatorApiDeps & PostureDeps,
+  caller = 'function-key',
+  body = '',
 ): Promise<HttpResponseInit> {
   return answer(async () => {
-    const { sweep, posture } = await sweepWithPostureSnapshot(instances, deps, deps.now());
+    // The body, like a rotation's, is an optional {"reason", "ticket"}: kept in the SweepCompleted record.
+    const details = noteDetails(parseOperatorNote(body));
+    const { sweep, posture } = await sweepWithPostureSnapshot(instances, deps, deps.now(), {
+      caller,
+      details,
+    });
     return { status: 200, jsonBody: { ...sweep, posture } };
   });
 }
@@ -190,12 +208,30 @@ export function postReplay(
   body: string,
   source: string,
   invocationId: string,
+  request: {
+    readonly caller: string;
+    /** `x-operator-reason` and `x-operator-ticket`: the body is the dead-letter blob itself. */
+    readonly reason?: string | null | undefined;
+    readonly ticket?: string | null | undefined;
+  } = { caller: 'function-key' },
 ): Promise<HttpResponseInit> {
-  return answer(async () => ({
-    status: 200,
-    jsonBody: {
-      source,
-      events: await replayDeadLetters(body, source.slice(0, 300), instances, { ...deps, invocationId }),
-    },
-  }));
+  return answer(async () => {
+    const note = parseOperatorNote(
+      JSON.stringify({ reason: request.reason ?? undefined, ticket: request.ticket ?? undefined }),
+    );
+    const events = await replayDeadLetters(body, source.slice(0, 300), instances, { ...deps, invocationId });
+    // The request itself, with who asked and their note (each event has its own records).
+    await deps.audit.record([
+      {
+        step: 'EventReceived',
+        correlationId: invocationId,
+        trigger: `operator:${request.caller}`,
+        outcome: 'info',
+        reasonCode: 'Replay',
+        reason: `replay of ${source.slice(0, 300)}: ${events.length} event(s)`,
+        ...(Object.keys(noteDetails(note)).length > 0 ? { details: noteDetails(note) } : {}),
+      },
+    ]);
+    return { status: 200, jsonBody: { source, events } };
+  });
 }

@@ -5,7 +5,7 @@ import { preflightKeyVersion, type PreflightResult } from '../domain/preflight';
 import type { AuditTrail } from '../ports/auditTrail';
 import type { KeyVaultKeys } from '../ports/keyVaultKeys';
 import { discoverServersReferencingKey, type ServerFleet } from '../ports/serverFleet';
-import { operatorTarget } from './operator';
+import { operatorTarget, readOperatorKey } from './operator';
 
 export interface PlanPreviewDeps {
   readonly config: Config;
@@ -63,7 +63,7 @@ export async function previewPlan(
   const { config } = deps;
   const target = operatorTarget(config, vault, keyName);
   const instanceId = rotationInstanceId(target.vaultUrl, target.keyName);
-  const key = await deps.keys.readKey(target.vaultUrl, target.keyName);
+  const key = await readOperatorKey(deps.keys, target);
   const latest = latestVersion(key);
   const found = await discoverServersReferencingKey(deps.fleet, {
     vaultUrl: target.vaultUrl,

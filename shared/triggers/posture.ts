@@ -267,11 +267,12 @@ export async function sweepWithPostureSnapshot(
   instances: RotationInstances,
   deps: SweepDeps & PostureDeps & { readonly audit: AuditTrail },
   now: Date,
+  requestedBy?: Parameters<typeof runSweep>[3],
 ): Promise<{
   readonly sweep: SweepResult;
   readonly posture: PostureReport['summary'] | { readonly error: string };
 }> {
-  const sweep = await runSweep(instances, deps, now);
+  const sweep = await runSweep(instances, deps, now, requestedBy);
   try {
     const report = await recordPostureSnapshot(instances, deps, now);
     return { sweep, posture: report.summary };

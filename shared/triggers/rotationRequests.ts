@@ -1,3 +1,4 @@
+import { runHistoryOf, type RunRecord } from '../domain/runs';
 import type { AuditRecord } from '../domain/audit';
 import {
   failedRunsOf,
@@ -161,6 +162,7 @@ export async function requestRotation(
     openIncidents: openIncidentsOf(current),
     generation: 0,
     failedRuns: failedRunsOf(current?.output),
+    ...historyOf(current),
   };
   const started = await instances.start(instanceId, input);
   if (started === 'alreadyRunning') {
@@ -169,6 +171,12 @@ export async function requestRotation(
     return { kind: 'signalled', instanceId };
   }
   return { kind: 'started', instanceId };
+}
+
+/** The key's runs so far, for the next run's input (left out while there are none). */
+export function historyOf(current: InstanceInfo | undefined): { history?: RunRecord[] } {
+  const history = runHistoryOf(current?.output);
+  return history.length > 0 ? { history } : {};
 }
 
 /** The audit record of a request's outcome. */

@@ -46,6 +46,8 @@ export async function runSweep(
   instances: RotationInstances,
   deps: SweepDeps,
   now: Date,
+  /** An operator's sweep (`POST /api/sweep`): who asked and their note, in the SweepCompleted record. */
+  requestedBy?: { readonly caller: string; readonly details: Readonly<Record<string, string>> },
 ): Promise<SweepResult> {
   const { config } = deps;
   const trigger = `sweep:${now.toISOString()}`;
@@ -112,6 +114,9 @@ export async function runSweep(
       correlationId: trigger,
       trigger,
       outcome: errors.length === 0 ? 'success' : 'failure',
+      ...(requestedBy !== undefined
+        ? { details: { requestedBy: `operator:${requestedBy.caller}`, ...requestedBy.details } }
+        : {}),
       reason: `${keysChecked} key(s) checked, ${requested.length} rotation(s) requested${deferred.length > 0 ? `, ${deferred.length} held back (${deferred.map((d) => `${d.key}: ${d.why}`).join('; ')})` : ''}${errors.length > 0 ? `, unreadable: ${errors.join(', ')}` : ''}`,
     },
   ]);

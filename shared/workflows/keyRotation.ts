@@ -15,6 +15,7 @@ import {
   type OutcomeCounts,
 } from '../domain/outcomes';
 import { leavesAlone } from '../domain/plan';
+import { runKind, withRun } from '../domain/runs';
 import { preflightKeyVersion } from '../domain/preflight';
 import {
   autoRotateDecision,
@@ -239,6 +240,19 @@ function output(
 ): RotationOutput {
   const failedRuns = nextFailedRuns(run.input.failedRuns, o.status, o.targetVersion);
   const auditUndelivered = undeliveredTotal(run);
+  const completedAt = run.context.df.currentUtcDateTime.toISOString();
+  const counts = o.counts ?? noOutcomes();
+  // This run in front of the earlier ones (`runs` in the CLI, `GET /api/runs`).
+  const history = withRun(run.input.history, {
+    kind: runKind(run.input.trigger, run.input.onlyServers !== undefined),
+    trigger: run.input.trigger,
+    startedAt: run.now,
+    endedAt: completedAt,
+    status: o.status,
+    targetVersion: o.targetVersion,
+    reasonCode: o.reasonCode,
+    counts: { done: counts.updated + counts.verified, failed: counts.failed, skipped: counts.skipped },
+  });
   return {
     outputVersion: ROTATION_OUTPUT_VERSION,
     vaultName: run.input.vaultName,
@@ -247,10 +261,11 @@ function output(
     servers: [],
     openIncidents: mergeIncidents(run.input.openIncidents, run.opened),
     resolvedIncidents: [],
-    completedAt: run.context.df.currentUtcDateTime.toISOString(),
+    completedAt,
     ...o,
     ...(failedRuns !== undefined ? { failedRuns } : {}),
     ...(auditUndelivered > 0 ? { auditUndelivered } : {}),
+    history,
   };
 }
 

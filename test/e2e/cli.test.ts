@@ -46,6 +46,30 @@ describe('pg-cmk-rotator CLI against the local runtime', () => {
     expect(nowhere.code).toBe(2);
     expect(nowhere.stderr).toContain('npm run local');
 
+    // A typo never writes: unknown flags and names are refused before anything is sent (issue 19).
+    for (const typo of [
+      ['rotate', VAULT, KEY, '--dryRun'],
+      ['rotate', VAULT, KEY, '--dry-run'],
+      ['rotate', VAULT, KEY, '--reasn', 'x'],
+    ]) {
+      const refused = await cli([...typo, ...ready]);
+      expect([typo, refused.code]).toEqual([typo, 2]);
+      expect(refused.stderr).toContain(
+        'Accepted: --url, --key, --ready, --output, --json, --query, --help, --reason',
+      );
+    }
+    // One error for an unknown key in every command, from the vault's key list, never SDK text.
+    for (const command of [['plan'], ['rotate'], ['status'], ['runs']]) {
+      const unknown = await cli([...command, VAULT, 'pg-cmc', ...ready]);
+      expect([command, unknown.code]).toEqual([command, 3]);
+      expect(unknown.stderr.trim()).toBe(
+        `No key "pg-cmc" in vault ${VAULT} (did you mean ${KEY}?). Its keys: ${KEY}. Nothing was sent.`,
+      );
+      expect(unknown.stderr).not.toMatch(/Pagination|statusCode/);
+    }
+    expect(await p.patches()).toEqual([]);
+    expect((await p.instance()) ?? 'none').toBe('none');
+
     const plan = await cli(['plan', VAULT, KEY, '--json', ...ready]);
     expect(plan.code).toBe(0);
     const parsed = JSON.parse(plan.stdout) as {
@@ -72,6 +96,8 @@ describe('pg-cmk-rotator CLI against the local runtime', () => {
       VAULT,
       KEY,
       '--reason',
+      'quarterly rotation',
+      '--ticket',
       'CHG-1',
       '--wait',
       '--interval',
@@ -122,8 +148,42 @@ describe('pg-cmk-rotator CLI against the local runtime', () => {
       result: { status: 'completedWithFailures', failedServers: ['pg-reporting'] },
     });
 
-    const sweep = await cli(['sweep', ...ready]);
+    const sweep = await cli(['sweep', '--reason', 'after the outage', '--ticket', 'INC-7', ...ready]);
     expect(sweep.code).toBe(0);
     expect(sweep.stdout).toMatch(/^Sweep: \d+ key\(s\) checked/);
+
+    // Every write's reason and ticket are in the audit record of its request.
+    const audit = await p.audit();
+    const noted = (ticket: string) =>
+      audit
+        .filter((e) => e.properties['detail.ticket'] === ticket)
+        .map((e) => e.name.replace('CmkRotation.', ''));
+    expect(noted('CHG-1')).toEqual(['EventReceived']);
+    expect(noted('INC-7')).toEqual(['SweepCompleted']);
+    expect(
+      audit.find((e) => e.properties['detail.ticket'] === 'CHG-1')?.properties['detail.operatorReason'],
+    ).toBe('quarterly rotation');
+
+    // The runs of the key, newest first, like gh run list: the retry, then the operator's rotation.
+    const runs = await cli(['runs', VAULT, KEY, ...ready]);
+    expect(runs.code).toBe(0);
+    const lines = runs.stdout.trim().split('\n');
+    expect(lines[0]).toMatch(/^STATUS +KIND +KEY +TARGET +RESULT +STARTED +DURATION$/);
+    expect(lines[1]).toMatch(/^X completedWithFailures +retry +contoso-pg-kv\/pg-cmk .* \d+s ago +\d+s$/);
+    expect(lines[2]).toMatch(
+      /^X completedWithFailures +operator +contoso-pg-kv\/pg-cmk +[0-9a-f]{8} +4 done, 1 failed, 1 skipped +/,
+    );
+    const runsJson = JSON.parse(
+      (await cli(['runs', '-o', 'json', '--query', '[].kind', ...ready])).stdout,
+    ) as string[];
+    expect(runsJson).toEqual(['retry', 'operator']);
+    // status shows the last runs, not only the last one; posture is a table by default.
+    const statusText = await cli(['status', ...ready]);
+    expect(statusText.stdout).toMatch(
+      /Last runs:\n +STATUS +KIND[^\n]*\n +X completedWithFailures +retry[^\n]*\n +X completedWithFailures +operator/,
+    );
+    const posture = await cli(['posture', ...ready]);
+    expect(posture.code).toBe(0);
+    expect(posture.stdout).toMatch(/^pg-reporting +critical +/m);
   });
 });

@@ -85,9 +85,20 @@ describe('the product in a realistic tenant (end to end through local/host)', ()
       method: 'POST',
     });
     expect(typo.status).toBe(404);
-    expect(await typo.json()).toEqual({
-      error: `No such key in vault: https://${VAULT}.vault.azure.net has no key "pg-cmk-typo".`,
-    });
+    const unknownKey = {
+      error: `No such key in vault: https://${VAULT}.vault.azure.net has no key "pg-cmk-typo". Its keys: pg-cmk. Nothing was started.`,
+    };
+    expect(await typo.json()).toEqual(unknownKey);
+    // The same answer from the plan and the status of the key (the plan answered the SDK's
+    // "Pagination failed with unexpected statusCode 404", the status "no rotation has run").
+    for (const path of ['pg-cmk-typo/plan', 'pg-cmk-typo']) {
+      const res = await fetch(`${p.hostUrl}/api/rotations/${VAULT}/${path}?code=${p.functionKey}`);
+      expect([path, res.status, await res.json()]).toEqual([path, 404, unknownKey]);
+    }
+    const near = await fetch(`${p.hostUrl}/api/rotations/${VAULT}/pg-cmc/plan?code=${p.functionKey}`);
+    expect(((await near.json()) as { error: string }).error).toContain(
+      'has no key "pg-cmc" (did you mean pg-cmk?)',
+    );
     const typoId = rotationInstanceId(`https://${VAULT}.vault.azure.net`, 'pg-cmk-typo');
     const status = await fetch(
       `${p.hostUrl}/runtime/webhooks/durabletask/instances/${encodeURIComponent(typoId)}?code=${p.systemKey}`,

@@ -160,8 +160,32 @@ describe('the local Functions host serves the app as Azure would', () => {
     });
   });
 
-  it('logs one line per invocation with the function name', () => {
-    expect(host.logs()).toMatch(/Executed 'Functions\.ping' \(Succeeded, Id=[0-9a-f-]+, Duration=\d+ms\)/);
+  it('logs one timestamped line per invocation with the function name', () => {
+    expect(host.logs()).toMatch(
+      /^\[\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\] \[host\] Executed 'Functions\.startOrchestration' \(Succeeded, Id=[0-9a-f-]+, Duration=\d+ms\)$/m,
+    );
     expect(host.logs()).toMatch(/Executed 'Functions\.onEvent' \(Failed/);
+    // Every host line carries its time.
+    expect(
+      host
+        .logs()
+        .split('\n')
+        .filter((l) => l.includes('[host]') && !/^\[\d{4}-/.test(l)),
+    ).toEqual([]);
+  });
+
+  it('does not log reads (a status page or CLI polling) as executions, only when they fail', () => {
+    expect(host.logs()).not.toMatch(/Execut\w+ 'Functions\.ping'/);
+  });
+
+  it('prints the routes with their URLs before the READY line', () => {
+    const logs = host.logs();
+    const routes = logs.indexOf('Routes (the HTTP triggers take the function key');
+    expect(routes).toBeGreaterThanOrEqual(0);
+    expect(routes).toBeLessThan(logs.indexOf('READY '));
+    expect(logs).toMatch(
+      new RegExp(`^  POST +${host.url}/api/orchestrators/\\{name\\}/\\{id\\?\\} +startOrchestration$`, 'm'),
+    );
+    expect(logs).toMatch(new RegExp(`^  GET +${host.url}/api/ping +ping$`, 'm'));
   });
 });

@@ -190,4 +190,87 @@ describe('the local CLIs', () => {
     expect(existsSync(shared)).toBe(true);
     expect(existsSync(join(shared, '.lock'))).toBe(false);
   });
+
+  it('npm run local without --fleet runs the demo fleet and prints the routes with URLs before READY', async () => {
+    const tmp = mkdtempSync(join(tmpdir(), 'local-demo-'));
+    const first = startLocal(['--data', join(tmp, 'a')]);
+    try {
+      const ready = await waitFor(
+        `READY:\n${first.output()}`,
+        () => readyLine(first.output()) as { admin: string; caCertPath: string } | undefined,
+        60_000,
+      );
+      expect(first.output()).toContain('no --fleet: the demo fleet');
+      const agent = new Agent({ ca: readFileSync(ready.caCertPath, 'utf8') });
+      const state = await httpsJson(`${ready.admin}/state`, { agent });
+      expect((state.body as { vaults: { name: string }[] }).vaults.map((v) => v.name)).toEqual([
+        'contoso-pg-kv',
+        'contoso-pg-geo-kv',
+      ]);
+      const out = first.output();
+      expect(out.indexOf('Routes (')).toBeGreaterThanOrEqual(0);
+      expect(out.indexOf('Routes (')).toBeLessThan(out.indexOf('READY '));
+      expect(out).toMatch(
+        /^ {2}GET,POST +http:\/\/127\.0\.0\.1:\d+\/api\/rotations\/\{vault\}\/\{key\} +rotateKeyNow$/m,
+      );
+      expect(out).toMatch(/^ {2}GET +https:\/\/127\.0\.0\.1:\d+\/admin +local Azure admin API/m);
+    } finally {
+      expect(await first.stop()).toBe(0);
+    }
+  });
+
+  it('a second npm run local leaves the first one’s ready file alone, refused before it starts anything', async () => {
+    const tmp = mkdtempSync(join(tmpdir(), 'local-ready-'));
+    const first = startLocal(['--fleet', DEMO_FLEET, '--data', join(tmp, 'a')]);
+    try {
+      await waitFor(`READY:\n${first.output()}`, () => readyLine(first.output()), 60_000);
+      const readyFile = join(tmp, 'a', 'ready.json');
+      const before = readFileSync(readyFile, 'utf8');
+      const second = run(CLI.local, [
+        '--fleet',
+        DEMO_FLEET,
+        '--data',
+        join(tmp, 'b'),
+        '--ready-file',
+        readyFile,
+      ]);
+      expect(second.status).toBe(1);
+      expect(second.stderr).toContain(
+        `${readyFile} is the ready file of another local runtime (process ${String(first.child.pid)})`,
+      );
+      expect(second.all).not.toMatch(NO_STACK);
+      expect(existsSync(join(tmp, 'b'))).toBe(false);
+      expect(readFileSync(readyFile, 'utf8')).toBe(before);
+    } finally {
+      expect(await first.stop()).toBe(0);
+    }
+  });
+
+  it('npm start prints the status page and CLI lines only with --keep, and says --keep exists', async () => {
+    const once = run(CLI.start, []);
+    expect(once.status).toBe(0);
+    expect(once.stdout).not.toContain('/api/status?code=');
+    expect(once.stdout).not.toContain('npx pg-cmk-rotator status --url');
+    expect(once.stdout.trimEnd().split('\n').pop()).toBe(
+      'The stand-ins and the host stop now. To look around afterwards (status page, CLI), run: npm start -- --keep',
+    );
+
+    const child = spawn(process.execPath, [CLI.start, '--keep'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (c: Buffer) => (output += c.toString('utf8')));
+    try {
+      const page = await waitFor(
+        `the status page line:\n${output}`,
+        () => /status page {2}(http:\/\/\S+)/.exec(output)?.[1],
+        60_000,
+      );
+      expect(output).toContain('Serving (--keep) until Ctrl+C:');
+      // Printed while the host serves: the URL answers.
+      expect((await fetch(page)).status).toBe(200);
+    } finally {
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGINT');
+      await exited;
+    }
+  });
 });

@@ -113,7 +113,23 @@ describe('fleet files are checked before anything starts', () => {
     [
       'a misspelt property',
       broken([['vaults', 0, 'keys', 0, 'version'], []]),
-      ['vaults[0].keys[0].version: unknown property'],
+      ['vaults[0].keys[0].version: unknown property (did you mean versions?)'],
+    ],
+    [
+      // It passed, and the server silently dropped out of the CMK fleet (issue 19).
+      'a misspelt dataEncryption inside a server',
+      broken([['servers', 0, 'properties', 'dataEncrption'], { type: 'AzureKeyVault' }]),
+      ['servers[0].properties.dataEncrption: unknown property (did you mean dataEncryption?)'],
+    ],
+    [
+      'a misspelt key URI inside a server',
+      broken([['servers', 0, 'properties', 'dataEncryption', 'primaryKeyUri'], 'x']),
+      ['servers[0].properties.dataEncryption.primaryKeyUri: unknown property (did you mean primaryKeyURI?)'],
+    ],
+    [
+      'an unknown top-level property of a server',
+      broken([['servers', 0, 'propertes'], {}]),
+      ['servers[0].propertes: unknown property (did you mean properties?)'],
     ],
     [
       'a version id that is not 32 hex digits',

@@ -1,5 +1,7 @@
 import type { RotationInput } from '../../../shared/domain/rotation';
 import { RetryRefusedError, requestServerRetry, summarizeRotations } from '../../../shared/triggers/operator';
+import { requestRotation } from '../../../shared/triggers/rotationRequests';
+import { SETTINGS } from '../workflows/fixtures';
 import { FakeInstances, MemoryAudit, config } from './fakes';
 
 const ID = 'cmk-rotation:contoso-pg-kv:pg-cmk';
@@ -45,6 +47,55 @@ describe('retry of one server', () => {
     expect(input).toMatchObject({ reason: 'Operator', trigger: 'operator:alice', generation: 0 });
     expect(input.openIncidents.map((i) => i.dedupKey)).toEqual(['d-b']);
     expect(audit.records[0]).toMatchObject({ step: 'EventReceived', reasonCode: 'Operator' });
+  });
+
+  it('records the operator’s reason and ticket in the retry’s request record', async () => {
+    const instances = new FakeInstances(lastRun);
+    const audit = new MemoryAudit();
+    await requestServerRetry(instances, { config, audit }, 'contoso-pg-kv', 'pg-cmk', 'pg-b', 'alice', {
+      reason: 'grant restored',
+      ticket: 'INC-42',
+    });
+    expect(audit.records[0]?.details).toEqual({ operatorReason: 'grant restored', ticket: 'INC-42' });
+  });
+
+  it('hands the key’s run history to the retry run, and an event’s run gets it too', async () => {
+    const history = [
+      {
+        kind: 'event',
+        trigger: 'event:e1',
+        startedAt: '2026-11-24T10:00:00.000Z',
+        endedAt: '2026-11-24T10:05:00.000Z',
+        status: 'completedWithFailures',
+        targetVersion: 'v2',
+        counts: { done: 1, failed: 1, skipped: 0 },
+      },
+    ];
+    const withHistory = { ...lastRun, output: { ...lastRun.output, history } };
+    const instances = new FakeInstances(withHistory);
+    await requestServerRetry(
+      instances,
+      { config, audit: new MemoryAudit() },
+      'contoso-pg-kv',
+      'pg-cmk',
+      'pg-b',
+      'alice',
+    );
+    expect(instances.started[0]?.input.history).toMatchObject(history);
+    const event = new FakeInstances(withHistory);
+    await requestRotation(
+      event,
+      {
+        vaultUrl: 'https://contoso-pg-kv.vault.azure.net',
+        vaultName: 'contoso-pg-kv',
+        keyName: 'pg-cmk',
+        trigger: 'event:e2',
+        reason: 'KeyNewVersionCreated',
+        version: 'v3',
+      },
+      SETTINGS,
+    );
+    expect(event.started[0]?.input.history).toMatchObject(history);
   });
 
   it.each([

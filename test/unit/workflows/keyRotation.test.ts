@@ -11,6 +11,7 @@ import type {
   ServerRolloverInput,
 } from '../../../shared/domain/rotation';
 import { packIds, RETRY_POLICIES, serverNameOf } from '../../../shared/domain/rotation';
+import { RUN_HISTORY_LENGTH, type RunRecord } from '../../../shared/domain/runs';
 import { keyRotationOrchestrator } from '../../../shared/workflows/keyRotation';
 import { rolloutBatchOrchestrator } from '../../../shared/workflows/rolloutBatch';
 import type { UnplannableServer } from '../../../shared/domain/steps';
@@ -1126,5 +1127,64 @@ describe('keyRotation history at fleet scale', () => {
     // bytes per server (the end of its id twice, its version, its deadline); no outcome of a server
     // that went well, no key, no settings, nothing per step (it was 1.1 KB with every outcome listed).
     expect(large.bytes / 1000).toBeLessThan(350);
+  });
+
+  describe('run history (the task hub keeps one instance per key: each output carries the runs before it)', () => {
+    const earlier = (i: number): RunRecord => ({
+      kind: 'sweep',
+      trigger: `sweep:${i}`,
+      startedAt: `2026-11-${String(10 + (i % 10)).padStart(2, '0')}T00:00:00.000Z`,
+      endedAt: `2026-11-${String(10 + (i % 10)).padStart(2, '0')}T00:05:00.000Z`,
+      status: 'completed',
+      targetVersion: V1,
+      reasonCode: undefined,
+      counts: { done: 1, failed: 0, skipped: 0 },
+    });
+    const scenario = {
+      key: twoVersions,
+      latest: version(V2, 1, 365),
+      servers: [planned('a'), planned('b'), planned('c', { action: 'skip' as const })],
+      outcomes: { b: 'failed' as const },
+    };
+
+    it.each([
+      ['an event', 'event:e1', undefined, 'event'],
+      ['an operator', 'operator:alice', undefined, 'operator'],
+      ['the sweep', 'sweep:2026-11-24T10:00:00Z', undefined, 'sweep'],
+      ['the health watch', 'health:2026-11-24T10:00:00Z', undefined, 'health'],
+      ['an operator’s retry', 'operator:alice', [serverId('b').toLowerCase()], 'retry'],
+    ] as const)(
+      'a run started by %s (%s) is recorded first, before the earlier runs',
+      async (_, trigger, only, kind) => {
+        const r = await run(
+          rotationInput({
+            trigger,
+            history: [earlier(1)],
+            ...(only !== undefined ? { onlyServers: only } : {}),
+          }),
+          scenario,
+        );
+        const out = r.output as RotationOutput;
+        expect(out.history?.[0]).toEqual({
+          kind,
+          trigger,
+          startedAt: NOW,
+          endedAt: out.completedAt,
+          status: 'completedWithFailures',
+          targetVersion: V2,
+          reasonCode: out.reasonCode,
+          counts:
+            only === undefined ? { done: 1, failed: 1, skipped: 1 } : { done: 0, failed: 1, skipped: 0 },
+        });
+        expect(out.history?.slice(1)).toEqual([earlier(1)]);
+      },
+    );
+
+    it(`keeps the newest ${RUN_HISTORY_LENGTH} runs`, async () => {
+      const many = Array.from({ length: RUN_HISTORY_LENGTH }, (_, i) => earlier(i));
+      const out = (await run(rotationInput({ history: many }), scenario)).output as RotationOutput;
+      expect(out.history).toHaveLength(RUN_HISTORY_LENGTH);
+      expect(out.history?.slice(1)).toEqual(many.slice(0, RUN_HISTORY_LENGTH - 1));
+    });
   });
 });
