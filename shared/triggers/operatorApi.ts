@@ -26,7 +26,9 @@ import {
 import { healthWatchState } from './healthWatch';
 import { replayDeadLetters } from './keyVaultEvents';
 import { previewPlan } from './planPreview';
-import { failingVaultChecks, gatherStatus, renderStatusPage, STATUS_PAGE_CSP } from './statusPage';
+import { failingVaultChecks } from './statusModel';
+import { gatherStatus, renderStatusPage } from './statusPage';
+import { STATUS_PAGE_CSP } from './statusStyle';
 import { readPosture, sweepWithPostureSnapshot, type PostureDeps } from './posture';
 
 /**

@@ -1,5 +1,5 @@
-import type { ArmSeen } from '../../bench/fleet';
-import { formatFleetBench, runFleetBench } from '../../bench/fleet';
+import { runFleetBench } from '../../bench/fleet';
+import { formatFleetBench, type ArmSeen } from '../../bench/fleetMeasure';
 
 /**
  * The fleet benchmark as CI runs it: 100 servers over 3 subscriptions, the stand-ins and the host as

@@ -1,14 +1,10 @@
 import { createHash } from 'node:crypto';
 import type { KeyInfo, ServerSnapshot } from '../../../shared/domain/model';
 import type { VaultCheck, VaultPosture } from '../../../shared/domain/posture';
-import {
-  escapeHtml,
-  failingVaultChecks,
-  renderStatusPage,
-  slotRisk,
-  STATUS_PAGE_CSP,
-  type StatusModel,
-} from '../../../shared/triggers/statusPage';
+import { escapeHtml } from '../../../shared/triggers/statusHtml';
+import { failingVaultChecks, slotRisk, type StatusModel } from '../../../shared/triggers/statusModel';
+import { renderStatusPage } from '../../../shared/triggers/statusPage';
+import { STATUS_PAGE_CSP } from '../../../shared/triggers/statusStyle';
 import { config } from './fakes';
 
 const VAULT = 'https://contoso-pg-kv.vault.azure.net';

@@ -1,0 +1,31 @@
+import { parseArgs } from 'node:util';
+import type { FleetBenchOptions } from './fleetMeasure';
+
+/**
+ * `npm run bench:fleet -- --servers 1000 --subscriptions 3 [--lro-ms 2000] [--poll 1] [--max-parallel n]
+ * [--duplicates n] [--json]`: the options of a run, and whether to print the result as JSON too.
+ */
+export function parseFleetBenchArgs(): { options: FleetBenchOptions; json: boolean } {
+  const { values } = parseArgs({
+    options: {
+      servers: { type: 'string', default: '1000' },
+      subscriptions: { type: 'string', default: '3' },
+      'lro-ms': { type: 'string', default: '2000' },
+      poll: { type: 'string', default: '1' },
+      'max-parallel': { type: 'string' },
+      duplicates: { type: 'string' },
+      json: { type: 'boolean', default: false },
+    },
+  });
+  return {
+    options: {
+      servers: Number(values.servers),
+      subscriptions: Number(values.subscriptions),
+      lroMs: Number(values['lro-ms']),
+      pollSeconds: Number(values.poll),
+      ...(values['max-parallel'] !== undefined ? { maxParallel: Number(values['max-parallel']) } : {}),
+      ...(values.duplicates !== undefined ? { duplicates: Number(values.duplicates) } : {}),
+    },
+    json: values.json,
+  };
+}

@@ -1,0 +1,149 @@
+import { performance } from 'node:perf_hooks';
+import type { ArmLogEntry } from './armTimeline';
+
+/** What the fleet benchmark measures and how it prints it: its options, its result, the intake burst. */
+
+export interface FleetBenchOptions {
+  readonly servers: number;
+  readonly subscriptions: number;
+  /** Simulated LRO duration of a PATCH (ms). */
+  readonly lroMs?: number;
+  /** CMK_POLL_INTERVAL_SECONDS. */
+  readonly pollSeconds?: number;
+  /** CMK_MAX_PARALLEL_UPDATES; the product's default when absent. */
+  readonly maxParallel?: number;
+  /** Give up after this long (a safety net for CI, not a figure). */
+  readonly timeoutMs?: number;
+  /**
+   * Once the rotation runs, re-deliver the key event this many times to the intake (as Event Grid
+   * does when it redelivers: the same event, the same id, a higher `aeg-delivery-count`), 50 at once,
+   * and time each answer. None when absent.
+   */
+  readonly duplicates?: number;
+  readonly log?: (line: string) => void;
+  /** Called once the rotation is over with what ARM saw, before the stand-ins stop (tests check the figures). */
+  readonly inspect?: (seen: ArmSeen) => void;
+}
+
+/** What the benchmark read its ARM timings from. */
+export interface ArmSeen {
+  /** When the key was rotated (epoch ms, the bench's clock). */
+  readonly eventAt: number;
+  /** The fleet's server ids. */
+  readonly serverIds: readonly string[];
+  /** The stand-ins' request log from the event on. */
+  readonly requests: readonly ArmLogEntry[];
+}
+
+export interface FleetBenchResult {
+  readonly servers: number;
+  readonly subscriptions: number;
+  readonly canaries: number;
+  readonly geoBackup: number;
+  readonly runtimeStatus: string;
+  /** Servers ARM reports on the new version with a Valid key status, Ready. */
+  readonly verifiedServers: number;
+  /** When ARM received the first PATCH, from the event. */
+  readonly eventToFirstPatchMs: number | undefined;
+  /**
+   * When ARM received the last verifying GET (each server's last successful GET, the latest over the
+   * fleet), from the event; undefined when a server was never read.
+   */
+  readonly eventToAllVerifiedMs: number | undefined;
+  /** When the rotation orchestration completed (its last update), from the event. */
+  readonly eventToCompletedMs: number;
+  readonly armBoundMs: number;
+  /** `eventToAllVerifiedMs` / `armBoundMs`. */
+  readonly ratio: number | undefined;
+  readonly armRequests: number;
+  readonly armRequestsPerServer: number;
+  readonly resourceGraphRequests: number;
+  readonly throttled429: number;
+  readonly hostCpuMs: number | undefined;
+  readonly hostCpuPerServerMs: number | undefined;
+  readonly hostPeakRssMb: number | undefined;
+  readonly standInsPeakRssMb: number | undefined;
+  /** CPU of the stand-ins' process from the event to completion. */
+  readonly standInsCpuMs: number | undefined;
+  readonly parentHistoryEvents: number | undefined;
+  readonly parentHistoryBytes: number;
+  /** The intake under a burst of duplicate deliveries (`duplicates`). */
+  readonly intake?: IntakeBurst | undefined;
+}
+
+export interface IntakeBurst {
+  readonly deliveries: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly maxMs: number;
+  /** HTTP status → count: every duplicate must be answered 2xx (accepted, dropped as a duplicate). */
+  readonly statuses: Readonly<Record<string, number>>;
+}
+
+const percentile = (sorted: readonly number[], p: number): number =>
+  sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] ?? NaN;
+
+/** `n` deliveries of `event` to the intake, `concurrency` at a time; each answer timed. */
+export async function intakeBurst(
+  url: string,
+  event: unknown,
+  n: number,
+  concurrency: number,
+): Promise<IntakeBurst> {
+  const latencies: number[] = [];
+  const statuses: Record<string, number> = {};
+  let sent = 0;
+  const body = JSON.stringify([event]);
+  const worker = async (): Promise<void> => {
+    while (sent < n) {
+      sent++;
+      const t = performance.now();
+      const res = await fetch(url, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json; charset=utf-8',
+          'aeg-event-type': 'Notification',
+          'aeg-subscription-name': 'KEYVAULTEVENTS-SUB',
+          'aeg-delivery-count': String(sent),
+          'aeg-data-version': '1',
+          'aeg-metadata-version': '1',
+        },
+        body,
+      });
+      await res.arrayBuffer();
+      latencies.push(performance.now() - t);
+      statuses[String(res.status)] = (statuses[String(res.status)] ?? 0) + 1;
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  const sorted = latencies.sort((a, b) => a - b);
+  return {
+    deliveries: n,
+    p50Ms: percentile(sorted, 50),
+    p99Ms: percentile(sorted, 99),
+    maxMs: sorted[sorted.length - 1] ?? NaN,
+    statuses,
+  };
+}
+
+export function formatFleetBench(r: FleetBenchResult): string {
+  const ms = (v: number | undefined) => (v === undefined ? 'n/a' : `${Math.round(v)} ms`);
+  const s = (v: number) => `${(v / 1000).toFixed(1)} s`;
+  const mb = (v: number | undefined) => (v === undefined ? 'n/a' : `${v.toFixed(0)} MB`);
+  return [
+    `fleet ${r.servers} servers / ${r.subscriptions} subscriptions (${r.canaries} canary, ${r.geoBackup} with geo-backup): ${r.runtimeStatus}, ${r.verifiedServers}/${r.servers} verified on ARM`,
+    `  event → first PATCH     ${ms(r.eventToFirstPatchMs)}   (ARM received the first PATCH)`,
+    `  event → all verified    ${r.eventToAllVerifiedMs === undefined ? 'n/a' : s(r.eventToAllVerifiedMs)}   ARM bound ${s(r.armBoundMs)}   ratio ${r.ratio === undefined ? 'n/a' : `${r.ratio.toFixed(2)}×`}   (ARM received the last verifying GET)`,
+    `  event → completed       ${s(r.eventToCompletedMs)}   (the rotation orchestration's last update)`,
+    `  ARM requests            ${r.armRequests} (${r.armRequestsPerServer.toFixed(2)} per server), Resource Graph ${r.resourceGraphRequests}, 429s ${r.throttled429}`,
+    `  host CPU                ${ms(r.hostCpuMs)} (${r.hostCpuPerServerMs === undefined ? 'n/a' : `${r.hostCpuPerServerMs.toFixed(1)} ms`} per server)`,
+    `  stand-ins CPU           ${ms(r.standInsCpuMs)}`,
+    `  peak RSS                host ${mb(r.hostPeakRssMb)}, stand-ins ${mb(r.standInsPeakRssMb)}`,
+    `  parent history          ${r.parentHistoryEvents ?? 'n/a'} events, ${(r.parentHistoryBytes / 1024).toFixed(0)} KB on disk`,
+    ...(r.intake !== undefined
+      ? [
+          `  intake, ${r.intake.deliveries} duplicates  p50 ${ms(r.intake.p50Ms)}, p99 ${ms(r.intake.p99Ms)}, max ${ms(r.intake.maxMs)}, HTTP ${JSON.stringify(r.intake.statuses)}`,
+        ]
+      : []),
+  ].join('\n');
+}
