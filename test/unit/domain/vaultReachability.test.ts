@@ -2,7 +2,7 @@ import { diagnose, isVaultUnreachable } from '../../../shared/domain/diagnosis';
 import type { KeyInfo, ServerSnapshot } from '../../../shared/domain/model';
 import type { VaultProperties } from '../../../shared/domain/posture';
 import { buildPosture, type PostureInput } from '../../../shared/domain/postureRules';
-import { failingVaultChecks } from '../../../shared/triggers/statusPage';
+import { failingVaultChecks } from '../../../shared/triggers/statusModel';
 import {
   APP_REACHABILITY_CHECK,
   appReachabilityCheck,
