@@ -27,6 +27,8 @@ export const AUDIT_STEPS = [
   'AuditUndelivered',
   /** One per server per sweep: its posture (risk, versions, expiry countdown); see shared/triggers/posture.ts. */
   'PostureSnapshot',
+  /** An operator API request refused (query parameter, vault, key name, key not found, retry refused). */
+  'OperatorRequestRefused',
 ] as const;
 export type AuditStep = (typeof AUDIT_STEPS)[number];
 
