@@ -15,6 +15,7 @@ import { STEP_NAMES, type OrchestrationContract } from '../shared/domain/steps';
 import { handleKeyVaultEvent } from '../shared/triggers/keyVaultEvents';
 import { auditStartup, healthReport } from '../shared/triggers/health';
 import { operatorCaller } from '../shared/triggers/operator';
+import { RejectionSummarizer } from '../shared/triggers/rejectionSummary';
 import { querySpecOf, type ParsedQuery } from '../shared/triggers/operatorQuery';
 import {
   getPlan,
@@ -67,12 +68,16 @@ df.app.orchestration(FUNCTION_NAMES.serverRollover, orchestrators.serverRollover
 const steps = registerableSteps(activities);
 for (const name of STEP_NAMES) df.app.activity(name, { handler: steps[name] });
 
+// One per app: the rejections of a delivery's events (invoked all at once) become one audit record.
+const rejections = new RejectionSummarizer(services.audit);
 async function keyVaultEvents(event: unknown, context: InvocationContext): Promise<void> {
   const outcome = await handleKeyVaultEvent(event, instancesOf(context), {
     config,
     audit: services.audit,
     events: services.events,
+    keys: services.keys,
     invocationId: context.invocationId,
+    rejections,
   });
   context.log(`key event: ${outcome.kind}`);
 }
