@@ -233,8 +233,8 @@ export class EventGridKeyVaultEvents implements KeyVaultEventReader {
     const bytes = Buffer.byteLength(JSON.stringify(raw), 'utf8');
     if (bytes > MAX_EVENT_BYTES)
       return rejectEvent(
-        rawId?.slice(0, 100),
-        rawType?.slice(0, 200),
+        rawId,
+        rawType,
         'TooLarge',
         `a ${bytes}-byte event is larger than Event Grid's 1 MB (${MAX_EVENT_BYTES} bytes) limit`,
       );
