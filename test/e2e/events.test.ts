@@ -130,7 +130,7 @@ describe('the intake end to end, through the Event Grid webhook of local/host', 
   });
 
   it.each(publishedSamples().map((s, i) => [s.name, s, i] as const))(
-    "Azure's published sample (%s): the Secret event is acknowledged and audited as ignored; its key-shaped variant starts a rotation",
+    "Azure's published sample (%s): the Secret event is acknowledged and audited as ignored; its key-shaped variant is read and judged against Key Vault (the first starts the rollout, the others are duplicates of it)",
     async (_name, sample, i) => {
       const contentType =
         sample.schema === 'CloudEvents' ? 'application/cloudevents+json' : 'application/json';
@@ -145,15 +145,22 @@ describe('the intake end to end, through the Event Grid webhook of local/host', 
 
       expect(await post(p, withId(asKeyEvent(sample.text, VAULT, KEY), keyId), contentType)).toBe(200);
       const received = await auditOf(p, keyId, 'EventReceived');
+      // The samples name a version the local vault does not have: the intake judges the event by the
+      // key's current version (issue 23), so the first sample starts the rollout and the others, for
+      // the version that run handled, are duplicates.
+      const current = (await p.keys.getKey(KEY)).properties.version ?? '';
       expect(received.properties).toMatchObject({
-        reason: 'rotation started',
+        reason:
+          i === 0 ? 'rotation started' : 'the last rotation already handled this version: duplicate ignored',
         correlationId: INSTANCE_ID,
         vault: VAULT,
         key: KEY,
-        toVersion: 'ee059b2bb5bc48398a53b168c6cdcb10',
+        toVersion: current,
+        'detail.versionFrom': 'KeyVault',
+        'detail.eventVersion': 'ee059b2bb5bc48398a53b168c6cdcb10',
       });
-      // Let the run it started end before the next sample, so that each sample starts its own.
-      expect((await p.completed(undefined, 120_000)).keyName).toBe(KEY);
+      // Let the run it started end before the next sample.
+      if (i === 0) expect((await p.completed(undefined, 120_000)).keyName).toBe(KEY);
     },
   );
 });
