@@ -110,8 +110,9 @@ export async function handleParsedEvent(
   // event for a key the vault does not have starts nothing and pages nobody), and an event that names
   // no version, or one the key does not have, is resolved to the key's current version, so that it is
   // judged a duplicate like any other (a version-less event could otherwise never be one, and each
-  // delivery would start the rollout again). A Key Vault that cannot answer now throws: Event Grid redelivers. A refusal that will not
-  // pass by retrying (403) lets the run start: it reads the key itself and pages why it cannot.
+  // delivery would start the rollout again). When Key Vault cannot answer (an outage, a 403), the event
+  // is handled as it came: the run reads the key itself, with its retries, and pages "key unreadable"
+  // if it still cannot — it writes nothing without having read the key.
   let version = e.version;
   try {
     const key = await deps.keys.readKey(e.vaultUrl, e.keyName);
@@ -126,7 +127,7 @@ export async function handleParsedEvent(
         fields,
         e.eventId,
       );
-    if (!(err instanceof AzureCallError) || err.retryable) throw err;
+    if (!(err instanceof AzureCallError)) throw err;
   }
   const request = {
     vaultUrl: e.vaultUrl,

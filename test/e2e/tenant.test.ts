@@ -87,6 +87,7 @@ describe('the product in a realistic tenant (end to end through local/host)', ()
     expect(typo.status).toBe(404);
     expect(await typo.json()).toEqual({
       error: `No such key in vault: https://${VAULT}.vault.azure.net has no key "pg-cmk-typo".`,
+      code: 'KeyNotFound',
     });
     const typoId = rotationInstanceId(`https://${VAULT}.vault.azure.net`, 'pg-cmk-typo');
     const status = await fetch(
