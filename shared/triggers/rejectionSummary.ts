@@ -11,6 +11,11 @@ export interface Rejected {
 export const SUMMARY_SAMPLE_IDS = 5;
 /** Rejections one summary holds at most: Event Grid delivers at most 5,000 events at once. */
 export const MAX_SUMMARIZED = 5_000;
+/**
+ * The longest a rejection waits for reads still going on (they are CPU only and end within a turn of
+ * the event loop, so this only bounds the unexpected): far below Event Grid's 30 s delivery timeout.
+ */
+export const MAX_WAIT_MS = 1_000;
 
 /**
  * The audit record of rejections read together: one alone is recorded as it is; several become one
@@ -69,6 +74,7 @@ export class RejectionSummarizer {
   private reading = 0;
   private waiting: Waiting[] = [];
   private scheduled = false;
+  private oldest: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
     private readonly audit: AuditTrail,
@@ -90,6 +96,7 @@ export class RejectionSummarizer {
   add(rejected: Rejected): Promise<void> {
     return new Promise((resolve, reject) => {
       this.waiting.push({ rejected, resolve, reject });
+      if (this.waiting.length === 1) this.oldest = setTimeout(() => this.flush(), MAX_WAIT_MS);
       if (this.waiting.length >= MAX_SUMMARIZED) this.flush();
       else this.schedule();
     });
@@ -111,6 +118,8 @@ export class RejectionSummarizer {
   }
 
   private flush(): void {
+    clearTimeout(this.oldest);
+    this.oldest = undefined;
     const batch = this.waiting;
     this.waiting = [];
     const record = summaryRecord(batch.map((w) => w.rejected));

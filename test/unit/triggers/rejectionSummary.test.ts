@@ -98,6 +98,24 @@ describe('the rejections of one delivery become one audit record', () => {
     expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected', 'rejected']);
   });
 
+  it('does not wait for a read that never ends: the batch goes out after MAX_WAIT_MS', async () => {
+    const audit = new MemoryAudit();
+    const rejections = new RejectionSummarizer(audit);
+    let release: () => void = () => undefined;
+    const stuck = rejections.read(() => new Promise<void>((r) => (release = r)));
+    const record: AuditRecord = {
+      step: 'EventRejected',
+      correlationId: 'inv',
+      trigger: 'event:e-1',
+      outcome: 'failure',
+      reasonCode: 'Malformed',
+    };
+    await rejections.add({ eventId: 'e-1', record });
+    expect(audit.records).toEqual([record]);
+    release();
+    await stuck;
+  });
+
   it('keeps a lone rejection as it always was (its event id in the trigger)', () => {
     const record: AuditRecord = {
       step: 'EventRejected',
