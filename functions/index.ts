@@ -19,11 +19,14 @@ import { handleKeyVaultEvent } from '../shared/triggers/keyVaultEvents';
 import { auditStartup, healthReport } from '../shared/triggers/health';
 import { healthWatchTick } from '../shared/triggers/healthWatch';
 import { operatorCaller } from '../shared/triggers/operator';
+import { RejectionSummarizer } from '../shared/triggers/rejectionSummary';
+import { querySpecOf, type ParsedQuery } from '../shared/triggers/operatorQuery';
 import {
   getPlan,
   getRotation,
   getRotations,
   getStatusPage,
+  guardOperatorCall,
   postReplay,
   postRetry,
   postRotation,
@@ -71,12 +74,16 @@ df.app.orchestration(FUNCTION_NAMES.serverRollover, orchestrators.serverRollover
 const steps = registerableSteps(activities);
 for (const name of STEP_NAMES) df.app.activity(name, { handler: steps[name] });
 
+// One per app: the rejections of a delivery's events (invoked all at once) become one audit record.
+const rejections = new RejectionSummarizer(services.audit);
 async function keyVaultEvents(event: unknown, context: InvocationContext): Promise<void> {
   const outcome = await handleKeyVaultEvent(event, instancesOf(context), {
     config,
     audit: services.audit,
     events: services.events,
+    keys: services.keys,
     invocationId: context.invocationId,
+    rejections,
   });
   context.log(`key event: ${outcome.kind}`);
 }
@@ -119,29 +126,76 @@ app.timer(HEALTH_WATCH_NAMES.timer, {
 
 // The operator API (function key; or App Service Authentication in front). Handlers in shared/triggers/operatorApi.ts.
 const api = { ...services, config };
-const operator = (
-  name: string,
-  route: string,
-  methods: ('GET' | 'POST')[],
-  handler: (request: HttpRequest, context: InvocationContext) => Promise<HttpResponseInit>,
-) => app.http(name, { route, methods, authLevel: 'function', extraInputs: [client], handler });
 const param = (request: HttpRequest, name: string): string => request.params[name] ?? '';
 // Trusted only under App Service Authentication (operatorCaller); otherwise `function-key`.
 const callerOf = (request: HttpRequest): string =>
   operatorCaller(config, request.headers.get('x-ms-client-principal-name'));
+// Every operator endpoint: its query parsed strictly (shared/triggers/operatorQuery.ts) before the
+// handler runs, every refusal audited (guardOperatorCall).
+const guarded =
+  (
+    name: string,
+    handler: (
+      request: HttpRequest,
+      context: InvocationContext,
+      query: ParsedQuery,
+    ) => Promise<HttpResponseInit> | HttpResponseInit,
+  ) =>
+  (request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> =>
+    guardOperatorCall(
+      services.audit,
+      {
+        route: name,
+        method: request.method,
+        caller: callerOf(request),
+        invocationId: context.invocationId,
+        vault: request.params['vault'],
+        key: request.params['key'],
+      },
+      querySpecOf(name, request.method),
+      request.url,
+      async (query) => handler(request, context, query),
+    );
+const operator = (
+  name: string,
+  route: string,
+  methods: ('GET' | 'POST')[],
+  handler: (
+    request: HttpRequest,
+    context: InvocationContext,
+    query: ParsedQuery,
+  ) => Promise<HttpResponseInit> | HttpResponseInit,
+) =>
+  app.http(name, {
+    route,
+    methods,
+    authLevel: 'function',
+    extraInputs: [client],
+    handler: guarded(name, handler),
+  });
 
-operator(FUNCTION_NAMES.rotateKeyNow, 'rotations/{vault}/{key}', ['GET', 'POST'], async (request, context) =>
-  request.method === 'GET'
-    ? getRotation(instancesOf(context), config, param(request, 'vault'), param(request, 'key'), services.keys)
-    : postRotation(
-        instancesOf(context),
-        api,
-        param(request, 'vault'),
-        param(request, 'key'),
-        callerOf(request),
-        request.query.get('dryRun') === 'true',
-        await request.text(),
-      ),
+operator(
+  FUNCTION_NAMES.rotateKeyNow,
+  'rotations/{vault}/{key}',
+  ['GET', 'POST'],
+  async (request, context, query) =>
+    request.method === 'GET'
+      ? getRotation(
+          instancesOf(context),
+          config,
+          param(request, 'vault'),
+          param(request, 'key'),
+          services.keys,
+        )
+      : postRotation(
+          instancesOf(context),
+          api,
+          param(request, 'vault'),
+          param(request, 'key'),
+          callerOf(request),
+          query.booleans['dryRun'] === true,
+          await request.text(),
+        ),
 );
 operator(FUNCTION_NAMES.rotationPlan, 'rotations/{vault}/{key}/plan', ['GET'], (request) =>
   getPlan(api, param(request, 'vault'), param(request, 'key'), callerOf(request)),
@@ -170,12 +224,12 @@ operator(FUNCTION_NAMES.sweepNow, 'sweep', ['POST'], async (request, context) =>
 operator(FUNCTION_NAMES.statusPage, 'status', ['GET'], (_request, context) =>
   getStatusPage(instancesOf(context), api),
 );
-operator(FUNCTION_NAMES.replayEvents, 'events/replay', ['POST'], async (request, context) =>
+operator(FUNCTION_NAMES.replayEvents, 'events/replay', ['POST'], async (request, context, query) =>
   postReplay(
     instancesOf(context),
     api,
     await request.text(),
-    request.query.get('source') ?? `operator:${callerOf(request)}`,
+    query.texts['source'] ?? `operator:${callerOf(request)}`,
     context.invocationId,
     {
       caller: callerOf(request),
@@ -195,7 +249,7 @@ app.http(FUNCTION_NAMES.health, {
   route: 'health',
   methods: ['GET'],
   authLevel: 'function',
-  handler: health,
+  handler: guarded(FUNCTION_NAMES.health, health),
 });
 
 async function fleetPosture(_request: HttpRequest, context: InvocationContext): Promise<HttpResponseInit> {
@@ -207,5 +261,5 @@ app.http(FUNCTION_NAMES.fleetPosture, {
   methods: ['GET'],
   authLevel: 'function',
   extraInputs: [client],
-  handler: fleetPosture,
+  handler: guarded(FUNCTION_NAMES.fleetPosture, fleetPosture),
 });

@@ -62,13 +62,11 @@ export async function eventGridWebhook(
     log(`Event Grid subscription validated for ${fn.metadata.name}`);
     return send(res, 200, { validationResponse: code });
   }
-  for (const e of events) {
-    try {
-      await run(fn, typed(e));
-    } catch {
-      // The sender retries the delivery (Event Grid does on 5xx).
-      return send(res, 500, { error: `function ${fn.metadata.name} failed` });
-    }
-  }
+  // The extension invokes the function once per event, all of a delivery's events at once, and answers
+  // 500 when any invocation failed (the sender then redelivers the whole delivery): Azure's
+  // Microsoft.Azure.WebJobs.Extensions.EventGrid, HttpRequestProcessor (single dispatch, Task.WhenAll).
+  const results = await Promise.allSettled(events.map((e) => run(fn, typed(e))));
+  if (results.some((r) => r.status === 'rejected'))
+    return send(res, 500, { error: `function ${fn.metadata.name} failed` });
   return send(res, 200);
 }

@@ -52,6 +52,7 @@ export function toStepError(e: unknown): StepError {
       message: e.message,
       retryable: e.retryable,
       retryAfterSeconds: e instanceof ThrottledError ? e.retryAfterSeconds : undefined,
+      ...(e instanceof ThrottledError ? { throttled: true } : {}),
     };
   return classifyError(e);
 }

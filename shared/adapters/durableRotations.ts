@@ -33,8 +33,9 @@ export class DurableRotationInstances implements RotationInstances {
 
   async status(instanceId: string): Promise<InstanceInfo | undefined> {
     try {
-      const s = await this.client.getStatus(instanceId, { showHistory: false, showInput: false });
-      return info(s);
+      // The input (small: settings, open incidents) carries the trigger that started this execution.
+      const s = await this.client.getStatus(instanceId, { showHistory: false, showInput: true });
+      return { ...info(s), input: s.input };
     } catch (e) {
       if (e instanceof Error && NOT_FOUND.test(e.message)) return undefined;
       throw e;

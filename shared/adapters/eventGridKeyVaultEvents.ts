@@ -61,6 +61,15 @@ export const KEY_EVENT_WIRE_NAMES = {
  * retry". A body beyond that is not a delivery; twice the size leaves room for encoding differences.
  */
 export const MAX_EVENTS_PER_DELIVERY = 5_000;
+/**
+ * Event Grid's limit on one event: 1 MB ("Each event in the array is limited to 1 MB. If an event or
+ * the array is greater than the size limits, you receive the response 413 Payload Too Large" —
+ * Microsoft Learn, "Azure Event Grid event schema"; "Event size: 1 MB" in "Event Grid quotas and
+ * limits"). Event Grid never delivers a larger one, so a larger body did not come from Key Vault through
+ * Event Grid: refused (`TooLarge`), audited, acknowledged — a trigger cannot answer 413 itself, and a
+ * redelivery would not make it smaller. Measured as the event's compact JSON in UTF-8.
+ */
+export const MAX_EVENT_BYTES = 1024 * 1024;
 export const MAX_DELIVERY_BYTES = 2 * 1024 * 1024;
 /**
  * A Key Vault event is three levels deep (envelope, data, value). Bounded well below the Functions
@@ -220,6 +229,15 @@ export class EventGridKeyVaultEvents implements KeyVaultEventReader {
     const rawType = stringOf(raw, cloud ? 'type' : 'eventType');
     const tooLarge = shapeViolation(raw);
     if (tooLarge !== undefined) return rejectEvent(rawId, rawType, 'TooLarge', tooLarge);
+    // Within the shape bounds, so serialising is safe (no deep recursion, at most 10,000 values).
+    const bytes = Buffer.byteLength(JSON.stringify(raw), 'utf8');
+    if (bytes > MAX_EVENT_BYTES)
+      return rejectEvent(
+        rawId,
+        rawType,
+        'TooLarge',
+        `a ${bytes}-byte event is larger than Event Grid's 1 MB (${MAX_EVENT_BYTES} bytes) limit`,
+      );
 
     let delivered: Delivered;
     try {

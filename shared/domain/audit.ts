@@ -29,6 +29,8 @@ export const AUDIT_STEPS = [
   'PostureSnapshot',
   /** One per health watch pass (trigger `health:<time>`): servers unhealthy, incidents opened and resolved. */
   'HealthChecked',
+  /** An operator API request refused (query parameter, vault, key name, key not found, retry refused). */
+  'OperatorRequestRefused',
 ] as const;
 export type AuditStep = (typeof AUDIT_STEPS)[number];
 

@@ -114,6 +114,11 @@ export function diagnose(code: string, ctx: DiagnosisContext): Diagnosis {
         what: `Azure kept refusing the update of ${server} (throttled, busy or failing)`,
         nextStep: `Re-run the rotation later; check Azure status and the server's pending operations.`,
       };
+    case 'throttledpastdeadline':
+      return {
+        what: `ARM kept throttling the update of ${server} (429, Retry-After) until the operation deadline passed; nothing was changed`,
+        nextStep: `Look for what else spends the subscription's ARM write quota (other automation, a deployment loop); the sweep retries later, or re-run the rotation (POST /api/rotations).`,
+      };
     case 'serverinaccessible': {
       // Microsoft Learn, "Data encryption with customer-managed keys" (PostgreSQL flexible server): a
       // server whose key version is disabled, deleted, expired or not granted goes Inaccessible; the

@@ -75,13 +75,30 @@ export interface KeyEventEnvelope {
   readonly data: KeyEventData;
 }
 
+/**
+ * The longest event id (and type) a rejection repeats, and the longest id an accepted event may carry:
+ * Event Grid's ids are GUIDs; a hostile 5,000-character id would otherwise be copied into every audit
+ * record of it (and an accepted one into the rotation's input and history).
+ */
+export const MAX_EVENT_ID = 256;
+const bounded = (s: string | undefined): string | undefined =>
+  s === undefined || s.length <= MAX_EVENT_ID ? s : `${s.slice(0, MAX_EVENT_ID)}...`;
+
 export function rejectEvent(
   eventId: string | undefined,
   eventType: string | undefined,
   code: EventRejectionCode,
   reason: string,
 ): EventParseResult & { ok: false } {
-  return { ok: false, rejection: { eventId, eventType, code, reason } };
+  return {
+    ok: false,
+    rejection: {
+      eventId: bounded(eventId),
+      eventType: bounded(eventType),
+      code,
+      reason: reason.length > 1000 ? `${reason.slice(0, 1000)}...` : reason,
+    },
+  };
 }
 
 /**
@@ -111,6 +128,8 @@ export function keyVaultEventFrom(envelope: KeyEventEnvelope): EventParseResult 
   const eventType = `${KEY_EVENT_TYPE_PREFIX}${envelope.eventType}`;
   const reject = (code: EventRejectionCode, reason: string) => rejectEvent(eventId, eventType, code, reason);
 
+  if (eventId.length > MAX_EVENT_ID)
+    return reject('Malformed', `event id is longer than ${MAX_EVENT_ID} characters`);
   if (data.id === undefined || data.id === '') return reject('Malformed', 'data.Id is missing');
   let ref: KeyRef;
   try {

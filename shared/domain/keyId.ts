@@ -32,8 +32,19 @@ export interface KeyRef {
 
 export class InvalidKeyIdentifierError extends InvalidInputError {
   constructor(input: string, reason: string) {
-    super('InvalidKeyIdentifier', `Not a Key Vault key identifier: "${truncate(input)}" (${reason}).`);
+    super(
+      'InvalidKeyIdentifier',
+      `Not a Key Vault key identifier: "${truncate(withoutUserInfo(input))}" (${reason}).`,
+    );
   }
+}
+
+/**
+ * The input with any `user:password@` of its authority masked: the message goes to the audit trail
+ * and into HTTP answers, and whatever stands there may be a credential.
+ */
+function withoutUserInfo(s: string): string {
+  return s.replace(/^(\s*[a-z][a-z0-9+.-]*:\/\/)[^/?#]*@/i, '$1***@');
 }
 
 function truncate(s: string): string {
@@ -56,6 +67,10 @@ export function parseKeyUri(input: string): KeyRef {
   }
   if (url.protocol !== 'https:') throw new InvalidKeyIdentifierError(input, 'scheme must be https');
   if (url.port !== '' && url.port !== '443') throw new InvalidKeyIdentifierError(input, 'port must be 443');
+  // Key Vault identifiers carry no user information; `new URL` would keep the host after it, so a
+  // `user:password@` prefix would otherwise pass as the vault's own identifier.
+  if (url.username !== '' || url.password !== '' || /^[^/]*\/\/[^/?#]*@/.test(raw))
+    throw new InvalidKeyIdentifierError(input, 'user information (user:password@) not allowed');
   if (url.search !== '' || url.hash !== '')
     throw new InvalidKeyIdentifierError(input, 'query or fragment not allowed');
   const host = url.hostname.toLowerCase();

@@ -73,6 +73,11 @@ export interface StepError {
   readonly retryable: boolean;
   /** Azure's Retry-After, when it sent one. */
   readonly retryAfterSeconds?: number | undefined;
+  /**
+   * Azure answered 429: the quota asks us to wait. For ARM the request was refused before anything
+   * started (no operation, no change), so it costs no write attempt (`serverRollover`).
+   */
+  readonly throttled?: boolean | undefined;
   /** Attempts made by the time the orchestrator gave up (set by `callStep`). */
   readonly attempts?: number | undefined;
 }

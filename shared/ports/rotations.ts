@@ -10,6 +10,12 @@ export interface InstanceInfo {
   readonly output: unknown;
   /** What the orchestration last published with setCustomStatus (a `RotationProgress`, unchecked). */
   readonly customStatus?: unknown;
+  /**
+   * The input of the instance's current execution (a `RotationInput`, unchecked): its `trigger` names
+   * the event that started it (or that its continue-as-new took in), so a redelivery of that event is
+   * recognised by its id across host restarts. Absent from listings.
+   */
+  readonly input?: unknown;
   /** ISO times the task hub reports; absent from fakes that do not track them. */
   readonly createdTime?: string | undefined;
   readonly lastUpdatedTime?: string | undefined;

@@ -3,8 +3,12 @@ import type { Config } from '../config';
 import { rotationSettings } from '../config';
 import type { AuditTrail } from '../ports/auditTrail';
 import type { EventParseResult } from '../domain/events';
+import { latestVersion } from '../domain/plan';
+import { AzureCallError, NotFoundError } from '../ports/errors';
 import type { KeyVaultEventReader } from '../ports/keyVaultEvents';
+import type { KeyVaultKeys } from '../ports/keyVaultKeys';
 import type { RotationInstances } from '../ports/rotations';
+import type { RejectionSummarizer } from './rejectionSummary';
 import { requestAudit, requestRotation, type RequestOutcome } from './rotationRequests';
 
 export type IntakeOutcome =
@@ -15,7 +19,14 @@ export interface IntakeDeps {
   readonly config: Config;
   readonly audit: AuditTrail;
   readonly events: KeyVaultEventReader;
+  /** Key Vault: the key an event names must exist; a version-less event is resolved to its current version. */
+  readonly keys: KeyVaultKeys;
   readonly invocationId: string;
+  /**
+   * The process's summariser of rejections (one per app): the rejections of one delivery become one
+   * audit record. Without it, each rejection is recorded alone.
+   */
+  readonly rejections?: RejectionSummarizer | undefined;
 }
 
 /**
@@ -29,7 +40,9 @@ export async function handleKeyVaultEvent(
   instances: RotationInstances,
   deps: IntakeDeps,
 ): Promise<IntakeOutcome> {
-  return handleParsedEvent(await deps.events.readEvent(raw), instances, deps);
+  const read = () => deps.events.readEvent(raw);
+  const parsed = deps.rejections !== undefined ? await deps.rejections.read(read) : await read();
+  return handleParsedEvent(parsed, instances, deps);
 }
 
 /** The intake of one event already read by the events adapter (a delivery's, or a dead-letter blob's). */
@@ -39,39 +52,47 @@ export async function handleParsedEvent(
   deps: {
     readonly config: Config;
     readonly audit: AuditTrail;
+    readonly keys: KeyVaultKeys;
     readonly invocationId: string;
     readonly replay?: string;
+    readonly rejections?: RejectionSummarizer | undefined;
   },
 ): Promise<IntakeOutcome> {
   const reject = async (
     code: string,
     reason: string,
     fields: Partial<AuditRecord> = {},
+    eventId?: string,
   ): Promise<IntakeOutcome> => {
-    await deps.audit.record([
-      {
-        step: 'EventRejected',
-        correlationId: deps.invocationId,
-        outcome: code === 'NotAKeyEvent' || code === 'UnsupportedEventType' ? 'skipped' : 'failure',
-        reasonCode: code,
-        reason,
-        ...fields,
-        trigger: fields.trigger ?? 'event:unknown',
-        ...(deps.replay !== undefined ? { details: { replay: deps.replay } } : {}),
-      },
-    ]);
+    const record: AuditRecord = {
+      step: 'EventRejected',
+      correlationId: deps.invocationId,
+      outcome: code === 'NotAKeyEvent' || code === 'UnsupportedEventType' ? 'skipped' : 'failure',
+      reasonCode: code,
+      reason,
+      ...fields,
+      trigger: fields.trigger ?? 'event:unknown',
+      ...(deps.replay !== undefined ? { details: { replay: deps.replay } } : {}),
+    };
+    if (deps.rejections !== undefined) await deps.rejections.add({ eventId, record });
+    else await deps.audit.record([record]);
     return { kind: 'rejected', code, reason };
   };
   if (!parsed.ok) {
     const r = parsed.rejection;
-    return reject(r.code, r.reason, { trigger: `event:${r.eventId ?? 'unknown'}` });
+    return reject(r.code, r.reason, { trigger: `event:${r.eventId ?? 'unknown'}` }, r.eventId);
   }
   const e = parsed.event;
-  const fields = { trigger: `event:${e.eventId}`, vault: e.vaultName, key: e.keyName, toVersion: e.version };
+  const fields = {
+    trigger: `event:${e.eventId}`,
+    vault: e.vaultName,
+    key: e.keyName,
+    ...(e.version !== undefined ? { toVersion: e.version } : {}),
+  };
   // Vaults are scoped by URL (they usually live in a security subscription of their own); servers by
   // CMK_SUBSCRIPTIONS. The vault's subscription is checked only against CMK_VAULT_SUBSCRIPTIONS, when set.
   if (!deps.config.allowedVaults.some((v) => v.vaultUrl === e.vaultUrl))
-    return reject('VaultNotInScope', `vault ${e.vaultUrl} is not in CMK_ALLOWED_VAULTS`, fields);
+    return reject('VaultNotInScope', `vault ${e.vaultUrl} is not in CMK_ALLOWED_VAULTS`, fields, e.eventId);
   // (A source without a subscription id, as in Azure's published samples, is judged by the URL alone.)
   const vaultSubscriptions = deps.config.vaultSubscriptions;
   if (
@@ -83,20 +104,48 @@ export async function handleParsedEvent(
       'SubscriptionNotInScope',
       `the vault's subscription ${e.subscriptionId} is not in CMK_VAULT_SUBSCRIPTIONS`,
       { ...fields, subscriptionId: e.subscriptionId },
+      e.eventId,
     );
+  // Events are hints; Key Vault is the truth. The key must exist (as the operator API answers 404, an
+  // event for a key the vault does not have starts nothing and pages nobody), and an event that names
+  // no version, or one the key does not have, is resolved to the key's current version, so that it is
+  // judged a duplicate like any other (a version-less event could otherwise never be one, and each
+  // delivery would start the rollout again). When Key Vault cannot answer (an outage, a 403), the event
+  // is handled as it came: the run reads the key itself, with its retries, and pages "key unreadable"
+  // if it still cannot — it writes nothing without having read the key.
+  let version = e.version;
+  try {
+    const key = await deps.keys.readKey(e.vaultUrl, e.keyName);
+    // A version Key Vault does not list (read after the event was published) is no hint either.
+    const listed = key.versions.some((v) => v.version.toLowerCase() === version?.toLowerCase());
+    if (!listed) version = latestVersion(key)?.version.toLowerCase();
+  } catch (err) {
+    if (err instanceof NotFoundError)
+      return reject(
+        'KeyNotFound',
+        `vault ${e.vaultUrl} has no key "${e.keyName}": nothing to rotate`,
+        fields,
+        e.eventId,
+      );
+    if (!(err instanceof AzureCallError)) throw err;
+  }
   const request = {
     vaultUrl: e.vaultUrl,
     vaultName: e.vaultName,
     keyName: e.keyName,
     trigger: `event:${e.eventId}`,
     reason: e.eventType,
-    version: e.version,
+    version,
   };
   const outcome = await requestRotation(instances, request, rotationSettings(deps.config));
   await deps.audit.record([
     {
       ...requestAudit(request, outcome),
-      details: { eventType: e.eventType, ...(deps.replay !== undefined ? { replay: deps.replay } : {}) },
+      details: {
+        eventType: e.eventType,
+        ...(version !== e.version ? { versionFrom: 'KeyVault', eventVersion: e.version ?? 'none' } : {}),
+        ...(deps.replay !== undefined ? { replay: deps.replay } : {}),
+      },
     },
   ]);
   return outcome;

@@ -1,5 +1,6 @@
 import type { HttpResponseInit } from '@azure/functions';
 import type { Config } from '../config';
+import type { AuditRecord } from '../domain/audit';
 import { InvalidInputError } from '../domain/errors';
 import { HEALTH_WATCH_INSTANCE_ID } from '../domain/healthWatch';
 import type { AuditTrail } from '../ports/auditTrail';
@@ -25,6 +26,13 @@ import {
 } from './operator';
 import { healthWatchState } from './healthWatch';
 import { replayDeadLetters } from './keyVaultEvents';
+import {
+  OperatorQueryError,
+  parseOperatorQuery,
+  queryPairs,
+  type ParsedQuery,
+  type QuerySpec,
+} from './operatorQuery';
 import { previewPlan } from './planPreview';
 import { failingVaultChecks } from './statusModel';
 import { gatherStatus, renderStatusPage } from './statusPage';
@@ -43,22 +51,98 @@ export interface OperatorApiDeps {
   readonly now: () => Date;
 }
 
-/** Expected refusals as HTTP answers; anything else is thrown (a 500, logged by the host). */
+/**
+ * Expected refusals as HTTP answers; anything else is thrown (a 500, logged by the host). A refusal's
+ * body carries its stable `code` (and, for a query parameter, what is `accepted`): `guardOperatorCall`
+ * audits every answer that has one.
+ */
 async function answer(work: () => Promise<HttpResponseInit>): Promise<HttpResponseInit> {
   try {
     return await work();
   } catch (e) {
-    if (e instanceof RetryRefusedError) return { status: 409, jsonBody: { error: e.message } };
-    if (e instanceof OperatorKeyNotFoundError) return { status: 404, jsonBody: { error: e.message } };
-    if (e instanceof OperatorDependencyError)
-      return { status: 503, headers: { 'retry-after': '30' }, jsonBody: { error: e.message } };
-    if (e instanceof OperatorRequestError || e instanceof InvalidInputError)
-      return { status: 400, jsonBody: { error: e.message } };
-    if (e instanceof NotFoundError) return { status: 404, jsonBody: { error: e.message } };
-    if (e instanceof AzureCallError)
-      return { status: 502, jsonBody: { error: `Azure refused: ${e.azureCode ?? e.code}` } };
-    throw e;
+    return refusalOf(e);
   }
+}
+
+function refusalOf(e: unknown): HttpResponseInit {
+  if (e instanceof RetryRefusedError) return { status: 409, jsonBody: { error: e.message, code: e.code } };
+  if (e instanceof OperatorKeyNotFoundError)
+    return { status: 404, jsonBody: { error: e.message, code: e.code } };
+  if (e instanceof OperatorDependencyError)
+    return { status: 503, headers: { 'retry-after': '30' }, jsonBody: { error: e.message } };
+  if (e instanceof OperatorQueryError)
+    return { status: 400, jsonBody: { error: e.message, code: e.code, accepted: e.accepted } };
+  if (e instanceof OperatorRequestError || e instanceof InvalidInputError)
+    return { status: 400, jsonBody: { error: e.message, code: e.code } };
+  if (e instanceof NotFoundError) return { status: 404, jsonBody: { error: e.message, code: e.code } };
+  if (e instanceof AzureCallError)
+    return { status: 502, jsonBody: { error: `Azure refused: ${e.azureCode ?? e.code}` } };
+  throw e;
+}
+
+/** Who called which operator endpoint: what a refusal's audit record says besides the refusal. */
+export interface OperatorCall {
+  /** The function's name (`rotateKeyNow`, ...). */
+  readonly route: string;
+  readonly method: string;
+  /** `operatorCaller(...)`: a trusted principal name, or `function-key`. */
+  readonly caller: string;
+  readonly invocationId: string;
+  /** The route's `{vault}` and `{key}`, as sent (kept in the record only when they are plain names). */
+  readonly vault?: string | undefined;
+  readonly key?: string | undefined;
+}
+
+const PLAIN_NAME = /^[A-Za-z0-9.-]{1,127}$/;
+
+/** The audit record of a refused operator request: who, which endpoint, why. No URL, no body, no key. */
+export function refusalRecord(
+  call: OperatorCall,
+  status: number,
+  code: string,
+  message: string,
+): AuditRecord {
+  return {
+    step: 'OperatorRequestRefused',
+    correlationId: call.invocationId,
+    trigger: `operator:${call.caller}`,
+    outcome: 'failure',
+    ...(call.vault !== undefined && PLAIN_NAME.test(call.vault) ? { vault: call.vault.toLowerCase() } : {}),
+    ...(call.key !== undefined && PLAIN_NAME.test(call.key) ? { key: call.key } : {}),
+    reasonCode: code,
+    reason: message.length > 500 ? `${message.slice(0, 500)}...` : message,
+    details: { route: call.route, method: call.method, status: String(status) },
+  };
+}
+
+/**
+ * Every operator endpoint goes through this: its query parsed strictly against `spec` (a refusal is
+ * answered 400 before the handler runs, so nothing is read, started or written), then the handler;
+ * every refusal — a query parameter, a vault not allowed, a malformed key name, a key the vault does
+ * not have, a retry refused — is audited as `OperatorRequestRefused`, one record per request. An
+ * audit trail that refuses the record does not change the answer (the request changed nothing).
+ */
+export async function guardOperatorCall(
+  audit: AuditTrail,
+  call: OperatorCall,
+  spec: QuerySpec,
+  url: string,
+  handler: (query: ParsedQuery) => Promise<HttpResponseInit>,
+): Promise<HttpResponseInit> {
+  let response: HttpResponseInit;
+  try {
+    const query = parseOperatorQuery(spec, queryPairs(url));
+    response = await handler(query);
+  } catch (e) {
+    response = refusalOf(e);
+  }
+  const body = response.jsonBody as { code?: unknown; error?: unknown } | undefined;
+  const status = response.status ?? 200;
+  if (status >= 400 && status < 500 && typeof body?.code === 'string') {
+    const record = refusalRecord(call, status, body.code, typeof body.error === 'string' ? body.error : '');
+    await audit.record([record]).catch(() => undefined);
+  }
+  return response;
 }
 
 /** `GET /api/rotations/{vault}/{key}`: the key's rotation with its progress and times. */

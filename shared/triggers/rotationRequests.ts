@@ -33,7 +33,13 @@ export type RequestOutcome =
    * A redelivered event: the previous rotation already completed on this very version, or
    * (`running`) the running one is rolling out this very version and would drop the signal itself.
    */
-  | { readonly kind: 'duplicate'; readonly instanceId: string; readonly running?: boolean };
+  | {
+      readonly kind: 'duplicate';
+      readonly instanceId: string;
+      readonly running?: boolean;
+      /** The same event (by its id) already started or continued the key's current execution. */
+      readonly sameEvent?: boolean;
+    };
 
 interface PreviousOutput {
   readonly status?: unknown;
@@ -77,6 +83,20 @@ export function isRedelivery(request: RotationRequest, current: InstanceInfo | u
     typeof previous.targetVersion === 'string' &&
     previous.targetVersion.toLowerCase() === request.version.toLowerCase()
   );
+}
+
+/**
+ * Did this very event (an `event:<id>` trigger) start the key's current execution, or get taken in by
+ * its continue-as-new? Its trigger is in the execution's input (and in the custom status while it
+ * runs), both kept by the task hub, so a redelivery is recognised by id after a host restart too —
+ * whatever its type, version or the run's state. (A signal a run consumed without continuing as new
+ * leaves no trace there; the version rules below judge those.)
+ */
+export function startedBySameEvent(request: RotationRequest, current: InstanceInfo | undefined): boolean {
+  if (current === undefined || !request.trigger.startsWith('event:')) return false;
+  const triggerOf = (v: unknown): unknown =>
+    typeof v === 'object' && v !== null ? (v as { trigger?: unknown }).trigger : undefined;
+  return triggerOf(current.input) === request.trigger || triggerOf(current.customStatus) === request.trigger;
 }
 
 /** Phases after which a running rotation can no longer stop early: it rolls out and finishes. */
@@ -141,6 +161,13 @@ export async function requestRotation(
     version: request.version,
   };
   let current = await instances.status(instanceId);
+  if (startedBySameEvent(request, current))
+    return {
+      kind: 'duplicate',
+      instanceId,
+      sameEvent: true,
+      ...(current !== undefined && isActive(current.runtimeStatus) ? { running: true } : {}),
+    };
   if (handledByRunningRun(request, current)) return { kind: 'duplicate', instanceId, running: true };
   if (current !== undefined && isActive(current.runtimeStatus)) {
     await instances.raise(instanceId, KEY_EVENT_SIGNAL, signal);
@@ -195,8 +222,10 @@ export function requestAudit(request: RotationRequest, outcome: RequestOutcome):
         ? 'rotation started'
         : outcome.kind === 'signalled'
           ? 'rotation already running: signalled'
-          : outcome.running === true
-            ? 'the running rotation is rolling out this version: duplicate ignored'
-            : 'the last rotation already handled this version: duplicate ignored',
+          : outcome.sameEvent === true
+            ? 'this event (same id) already started the rotation: duplicate ignored'
+            : outcome.running === true
+              ? 'the running rotation is rolling out this version: duplicate ignored'
+              : 'the last rotation already handled this version: duplicate ignored',
   };
 }

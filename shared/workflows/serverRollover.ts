@@ -181,6 +181,8 @@ function* rollover(r: Rollover): Generator<Task, ServerOutcome, unknown> {
   const { context, input } = r;
   const { server, settings } = input;
   let refusals = 0;
+  /** 429s: the quota asking to wait. Counted apart from `refusals`: they cost no write attempt. */
+  let throttles = 0;
   let started = false;
   for (;;) {
     const step = yield* callStep(
@@ -243,8 +245,31 @@ function* rollover(r: Rollover): Generator<Task, ServerOutcome, unknown> {
           const failure = yield* verify(r, u.expected, done.watchServer, done.verification);
           return failure === undefined ? yield* verified(r, 'updated') : yield* failed(r, failure);
         }
-        refusals++;
         const { error } = u;
+        if (error.throttled === true) {
+          // 429: the quota asking us to wait, not a failed write. Learn, "Request limits and
+          // throttling" (azure-resource-manager/management/request-limits-and-throttling): past the
+          // limit ARM answers 429 with Retry-After and the request "isn't processed"; a resource
+          // provider's own 429 (e.g. RetryableErrorDueToAnotherOperation) reports a temporary state
+          // of the resource. Neither starts an operation (that is a 201/202 with an operation URL).
+          // And the next attempt re-reads the server first (`updateServer`), so even so it would find
+          // the server Updating or on the target, never PATCH blind. It costs no write attempt; the
+          // waits are bounded by the operation's deadline, and only that deadline fails (and pages).
+          throttles++;
+          const wait = retryDelaySeconds(throttles, error.retryAfterSeconds);
+          if (now(r) + wait * 1000 > r.deadline)
+            return yield* failed(r, {
+              code: 'ThrottledPastDeadline',
+              message: `${throttles} throttled attempt(s) (429) over ${Math.round((now(r) - r.started) / 1000)}s; Retry-After ${wait}s would pass the ${settings.operationTimeoutMinutes}-minute deadline`,
+            });
+          log(context, `${server.serverName}: throttled (429), retrying in ${wait}s`);
+          yield* recordAudit(context, [
+            retriedRecord(r, 'beginServerUpdate', error, refusals + throttles, wait),
+          ]);
+          yield* waitSeconds(context, wait);
+          continue;
+        }
+        refusals++;
         if (!error.retryable) return yield* failed(r, { code: error.code, message: error.message });
         if (refusals >= settings.maxWriteAttempts)
           return yield* failed(r, {
@@ -253,7 +278,9 @@ function* rollover(r: Rollover): Generator<Task, ServerOutcome, unknown> {
           });
         const wait = retryDelaySeconds(refusals, error.retryAfterSeconds);
         log(context, `${server.serverName}: ${error.code}, retrying in ${wait}s`);
-        yield* recordAudit(context, [retriedRecord(r, 'beginServerUpdate', error, refusals, wait)]);
+        yield* recordAudit(context, [
+          retriedRecord(r, 'beginServerUpdate', error, refusals + throttles, wait),
+        ]);
         yield* waitSeconds(context, wait);
         continue;
       }

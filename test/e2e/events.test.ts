@@ -105,8 +105,12 @@ describe('the intake end to end, through the Event Grid webhook of local/host', 
     await Promise.all(Array.from({ length: 16 }, worker));
     peak = Math.max(peak, rssBytes(p));
     const growthMb = (peak - rssBefore) / 2 ** 20;
+    await new Promise((r) => setTimeout(r, 2_000));
+    const rssAfter = rssBytes(p);
+    // What the stand-in keeps of it (every audit envelope it ingested): a figure, not an assertion.
+    const telemetry = await p.admin<unknown[]>('telemetry');
     process.stdout.write(
-      `intake fuzz: 10000 bodies, statuses ${JSON.stringify(statuses)}, host RSS ${(rssBefore / 2 ** 20).toFixed(0)} MB -> peak ${(peak / 2 ** 20).toFixed(0)} MB (+${growthMb.toFixed(0)} MB)\n`,
+      `intake fuzz: 10000 bodies, statuses ${JSON.stringify(statuses)}, host RSS ${(rssBefore / 2 ** 20).toFixed(0)} MB -> peak ${(peak / 2 ** 20).toFixed(0)} MB (+${growthMb.toFixed(0)} MB), ${(rssAfter / 2 ** 20).toFixed(0)} MB 2 s after; the ingestion stand-in holds ${telemetry.length} telemetry items (${(JSON.stringify(telemetry).length / 2 ** 20).toFixed(1)} MB as JSON)\n`,
     );
     // 200: the function acknowledged (rejected and audited); 400: the host could not read the body
     // (not JSON, or deeper than a Functions host reads), which Event Grid does not retry.
@@ -118,8 +122,11 @@ describe('the intake end to end, through the Event Grid webhook of local/host', 
     expect(await p.instance()).toBeUndefined();
     expect(await durableInstances(p)).toEqual([]);
     const audit = await p.audit();
-    const rejected = audit.filter((e) => e.name === 'CmkRotation.EventRejected');
-    expect(rejected.length).toBeGreaterThanOrEqual(statuses[200] ?? 0);
+    // Rejections read together are one record (issue 23): `detail.rejected` counts them.
+    const rejected = audit
+      .filter((e) => e.name === 'CmkRotation.EventRejected')
+      .reduce((n, e) => n + Number(e.properties['detail.rejected'] ?? '1'), 0);
+    expect(rejected).toBeGreaterThanOrEqual(statuses[200] ?? 0);
     expect(audit.filter((e) => e.name === 'CmkRotation.EventReceived')).toEqual([]);
   });
 
@@ -129,7 +136,7 @@ describe('the intake end to end, through the Event Grid webhook of local/host', 
   });
 
   it.each(publishedSamples().map((s, i) => [s.name, s, i] as const))(
-    "Azure's published sample (%s): the Secret event is acknowledged and audited as ignored; its key-shaped variant starts a rotation",
+    "Azure's published sample (%s): the Secret event is acknowledged and audited as ignored; its key-shaped variant is read and judged against Key Vault (the first starts the rollout, the others are duplicates of it)",
     async (_name, sample, i) => {
       const contentType =
         sample.schema === 'CloudEvents' ? 'application/cloudevents+json' : 'application/json';
@@ -144,15 +151,22 @@ describe('the intake end to end, through the Event Grid webhook of local/host', 
 
       expect(await post(p, withId(asKeyEvent(sample.text, VAULT, KEY), keyId), contentType)).toBe(200);
       const received = await auditOf(p, keyId, 'EventReceived');
+      // The samples name a version the local vault does not have: the intake judges the event by the
+      // key's current version (issue 23), so the first sample starts the rollout and the others, for
+      // the version that run handled, are duplicates.
+      const current = (await p.keys.getKey(KEY)).properties.version ?? '';
       expect(received.properties).toMatchObject({
-        reason: 'rotation started',
+        reason:
+          i === 0 ? 'rotation started' : 'the last rotation already handled this version: duplicate ignored',
         correlationId: INSTANCE_ID,
         vault: VAULT,
         key: KEY,
-        toVersion: 'ee059b2bb5bc48398a53b168c6cdcb10',
+        toVersion: current,
+        'detail.versionFrom': 'KeyVault',
+        'detail.eventVersion': 'ee059b2bb5bc48398a53b168c6cdcb10',
       });
-      // Let the run it started end before the next sample, so that each sample starts its own.
-      expect((await p.completed(undefined, 120_000)).keyName).toBe(KEY);
+      // Let the run it started end before the next sample.
+      if (i === 0) expect((await p.completed(undefined, 120_000)).keyName).toBe(KEY);
     },
   );
 });

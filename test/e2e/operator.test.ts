@@ -65,6 +65,70 @@ describe('operator API', () => {
     p = undefined;
   });
 
+  it('refuses a mistyped query parameter with 400 and the accepted values (dryRun=1, dryrun=true, dry-run=true, dryRun=TRUE): no instance starts, no PATCH reaches ARM, every refusal audited', async () => {
+    p = await startProduct();
+    const typos = ['dryRun=1', 'dryrun=true', 'dry-run=true', 'dryRun=TRUE'];
+    for (const typo of typos) {
+      const res = await api<{ error: string; code: string; accepted: Record<string, string> }>(
+        p,
+        'POST',
+        `rotations/${VAULT}/${KEY}?${typo}`,
+      );
+      expect([typo, res.status]).toEqual([typo, 400]);
+      expect(res.body.code).toBe('InvalidQueryParameter');
+      expect(res.body.accepted).toEqual({ dryRun: 'true | false' });
+      expect(res.body.error).toContain('Nothing was done');
+    }
+    // Every other endpoint too: a parameter it does not take, a repeat of one it does.
+    for (const [method, path] of [
+      ['GET', 'rotations?all=true'],
+      ['GET', `rotations/${VAULT}/${KEY}/plan?dryRun=true`],
+      ['POST', 'sweep?force=true'],
+      ['POST', `rotations/${VAULT}/${KEY}?dryRun=true&dryRun=false`],
+    ] as const) {
+      const res = await api<{ code: string }>(p, method, path);
+      expect([path, res.status, res.body.code]).toEqual([path, 400, 'InvalidQueryParameter']);
+    }
+    // Scope and syntax refusals of the path, audited the same way.
+    expect((await api(p, 'POST', `rotations/not-allowed-kv/${KEY}`)).status).toBe(400);
+    expect((await api(p, 'POST', `rotations/${VAULT}/bad_name`)).status).toBe(400);
+
+    // Nothing started, nothing written: no instance, no PATCH of any server.
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect(await p.instance()).toBeUndefined();
+    expect(await p.patches()).toEqual([]);
+    const refused = await waitFor('the refusals in the audit trail', async () => {
+      const records = (await p?.audit())?.filter((e) => e.name === 'CmkRotation.OperatorRequestRefused');
+      return records !== undefined && records.length >= typos.length + 6 ? records : undefined;
+    });
+    expect(refused.map((e) => e.properties['reasonCode'])).toEqual([
+      ...typos.map(() => 'InvalidQueryParameter'),
+      'InvalidQueryParameter',
+      'InvalidQueryParameter',
+      'InvalidQueryParameter',
+      'InvalidQueryParameter',
+      'InvalidOperatorRequest',
+      'InvalidOperatorRequest',
+    ]);
+    for (const e of refused) {
+      expect(e.properties).toMatchObject({ outcome: 'failure', trigger: 'operator:function-key' });
+      // No secret: never the function key, never the URL.
+      expect(JSON.stringify(e)).not.toContain(p.functionKey);
+    }
+    expect(refused[0]?.properties).toMatchObject({
+      vault: VAULT,
+      key: KEY,
+      'detail.route': 'rotateKeyNow',
+      'detail.method': 'POST',
+      'detail.status': '400',
+    });
+    expect(
+      (await p.audit()).filter(
+        (e) => e.name === 'CmkRotation.EventReceived' || e.name === 'CmkRotation.PlanPreviewed',
+      ),
+    ).toEqual([]);
+  });
+
   it('previews the plan (GET .../plan and POST ?dryRun=true) with decisions, reasons and exact PATCH bodies; changes nothing; audited PlanPreviewed', async () => {
     const fleet = demoFleet();
     // pg-billing-prod on operator hold: the plan leaves it alone like an opt-out, and says why.

@@ -210,7 +210,10 @@ describe('the product end to end: Key Vault events through local/host and local/
       method: 'POST',
     });
     expect(res.status).toBe(400);
-    expect(await res.json()).toEqual({ error: 'Vault "other-vault" is not in CMK_ALLOWED_VAULTS.' });
+    expect(await res.json()).toEqual({
+      error: 'Vault "other-vault" is not in CMK_ALLOWED_VAULTS.',
+      code: 'InvalidOperatorRequest',
+    });
     expect(await p.instance()).toBeUndefined();
   });
 });

@@ -87,6 +87,7 @@ describe('the product in a realistic tenant (end to end through local/host)', ()
     expect(typo.status).toBe(404);
     const unknownKey = {
       error: `No such key in vault: https://${VAULT}.vault.azure.net has no key "pg-cmk-typo". Its keys: pg-cmk. Nothing was started.`,
+      code: 'KeyNotFound',
     };
     expect(await typo.json()).toEqual(unknownKey);
     // The same answer from the plan and the status of the key (the plan answered the SDK's

@@ -15,7 +15,7 @@ import type {
 import { PlanInputError } from '../../../shared/domain/plan';
 import { serverNameOf, unpackIds } from '../../../shared/domain/rotation';
 import type { ArmQuota } from '../../../shared/domain/throughput';
-import { NotFoundError, ThrottledError, TransientError } from '../../../shared/ports/errors';
+import { ConflictError, NotFoundError, ThrottledError, TransientError } from '../../../shared/ports/errors';
 import type { KeyVaultKeys } from '../../../shared/ports/keyVaultKeys';
 import type { PageOutcome, Pager } from '../../../shared/ports/pager';
 import type {
@@ -178,7 +178,12 @@ describe('activity errors as the orchestrator sees them', () => {
     [
       'throttling',
       new ThrottledError('x', 'TooManyRequests', 429, 7),
-      { code: 'TooManyRequests', retryable: true, retryAfterSeconds: 7 },
+      { code: 'TooManyRequests', retryable: true, retryAfterSeconds: 7, throttled: true },
+    ],
+    [
+      'a 409 busy (not throttled: it spends a write attempt)',
+      new ConflictError('x', 'ServerBusy', 409),
+      { code: 'ServerBusy', retryable: true },
     ],
     [
       'not found',
@@ -198,6 +203,7 @@ describe('activity errors as the orchestrator sees them', () => {
     ['no pager accepting', new PagingFailedError('none'), { code: 'PagingFailed', retryable: true }],
   ])('%s', (_what, error, want) => {
     expect(toStepError(error)).toMatchObject(want);
+    expect(toStepError(error).throttled === true).toBe(error instanceof ThrottledError);
   });
 
   it('asStep answers with the output or the classified error, never a throw', async () => {

@@ -336,6 +336,19 @@ describe('readEvent rejects, with a typed reason, without throwing', () => {
       'TooLarge',
       'deeper than',
     ],
+    // Issue 23: Event Grid caps an event at 1 MB; a single 3 MB event was accepted.
+    [
+      'a 3 MB event (Event Grid delivers at most 1 MB)',
+      egEvent('KeyExpired', { ...pascal, Extra: 'x'.repeat(3 * 1024 * 1024) }),
+      'TooLarge',
+      "larger than Event Grid's 1 MB",
+    ],
+    [
+      'a CloudEvent one byte over 1 MB',
+      { ...ceEvent('KeyExpired', pascal), ext: 'x'.repeat(1024 * 1024) },
+      'TooLarge',
+      '1 MB',
+    ],
     [
       'an event with 20,000 values',
       egEvent('KeyExpired', { ...pascal, Extra: Array.from({ length: 20_000 }, () => 0) }),

@@ -1,5 +1,6 @@
 import {
   keyVaultEventFrom,
+  rejectEvent,
   type EventParseResult,
   type EventRejectionCode,
   type KeyEventData,
@@ -129,5 +130,19 @@ describe('keyVaultEventFrom rejects, with a reason, without throwing', () => {
     const r = rejection(keyVaultEventFrom(envelope(d)));
     expect(r).toMatchObject({ code, eventId: 'evt-1', eventType: 'Microsoft.KeyVault.KeyNewVersionCreated' });
     expect(r.reason).toContain(reason);
+  });
+});
+
+describe('bounded rejections (issue 23: what the host kept under a fuzz)', () => {
+  it('refuses an event id longer than 256 characters, and repeats at most 256 of it', () => {
+    const id = 'x'.repeat(5000);
+    const r = rejection(keyVaultEventFrom({ ...envelope(data), eventId: id }));
+    expect(r).toMatchObject({ code: 'Malformed', reason: 'event id is longer than 256 characters' });
+    expect(r.eventId?.length).toBeLessThanOrEqual(259);
+  });
+
+  it('bounds the id, type and reason every rejection carries into the audit trail', () => {
+    const r = rejection(rejectEvent('i'.repeat(9000), 't'.repeat(9000), 'Malformed', 'r'.repeat(9000)));
+    expect(JSON.stringify(r).length).toBeLessThan(1700);
   });
 });

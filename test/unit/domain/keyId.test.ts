@@ -101,6 +101,22 @@ describe('parseKeyUri', () => {
       expect((e as Error).message).toContain(`"${input.trim()}"`);
     }
   });
+  it.each([
+    ['user and password', `https://admin:s3cret@contoso-kv.vault.azure.net/keys/pg-cmk/${V1}`],
+    ['a user alone', `https://admin@contoso-kv.vault.azure.net/keys/pg-cmk/${V1}`],
+    ['an empty user information', `https://@contoso-kv.vault.azure.net/keys/pg-cmk/${V1}`],
+    ['a password alone', `https://:s3cret@contoso-kv.vault.azure.net/keys/pg-cmk`],
+  ])('rejects an authority with %s (not a Key Vault identifier) and never echoes it', (_name, input) => {
+    expect(() => parseKeyUri(input)).toThrow('user information (user:password@) not allowed');
+    expect(tryParseKeyUri(input)).toBeUndefined();
+    try {
+      parseKeyUri(input);
+    } catch (e) {
+      expect((e as Error).message).not.toContain('s3cret');
+      expect((e as Error).message).not.toContain('admin');
+      expect((e as Error).message).toContain('https://***@contoso-kv.vault.azure.net/keys/pg-cmk');
+    }
+  });
 });
 
 describe('comparisons', () => {

@@ -1,7 +1,10 @@
 import type { AuditRecord } from '../../../shared/domain/audit';
 import type { RotationInput } from '../../../shared/domain/rotation';
 import { loadConfig } from '../../../shared/config';
+import type { KeyInfo, KeyVersionInfo } from '../../../shared/domain/model';
 import type { AuditTrail } from '../../../shared/ports/auditTrail';
+import { NotFoundError } from '../../../shared/ports/errors';
+import type { KeyVaultKeys } from '../../../shared/ports/keyVaultKeys';
 import type { InstanceInfo, ListedInstance, RotationInstances } from '../../../shared/ports/rotations';
 
 /** Typed fakes and the configuration the trigger tests share. */
@@ -54,5 +57,52 @@ export class MemoryAudit implements AuditTrail {
   record(records: readonly AuditRecord[]): Promise<void> {
     this.records.push(...records);
     return Promise.resolve();
+  }
+}
+
+/** The version the fake vault serves as pg-cmk's current one. */
+export const CURRENT_VERSION = '0123456789abcdef0123456789abcdef';
+
+/**
+ * Key Vault as the intake reads it: the keys it has (`<vault url>/keys/<name>` → current version), or
+ * failing every read with `error`. Records every read.
+ */
+export class FakeKeys implements KeyVaultKeys {
+  readonly reads: string[] = [];
+  constructor(
+    private readonly has: Readonly<Record<string, string>> = {
+      'https://contoso-pg-kv.vault.azure.net/keys/pg-cmk': CURRENT_VERSION,
+    },
+    public error?: Error,
+  ) {}
+  listKeys(): Promise<string[]> {
+    return Promise.resolve(Object.keys(this.has).map((k) => k.split('/').pop() ?? k));
+  }
+  readKey(vaultUrl: string, keyName: string): Promise<KeyInfo> {
+    const id = `${vaultUrl}/keys/${keyName}`;
+    this.reads.push(id);
+    if (this.error !== undefined) return Promise.reject(this.error);
+    const current = this.has[id];
+    if (current === undefined)
+      return Promise.reject(new NotFoundError(`Not found: key ${keyName}`, 'KeyNotFound', 404));
+    const version: KeyVersionInfo = {
+      kid: `${id}/${current}`,
+      version: current,
+      enabled: true,
+      createdOn: '2026-11-20T10:00:00.000Z',
+    };
+    return Promise.resolve({
+      vaultUrl,
+      vaultName: new URL(vaultUrl).hostname.split('.')[0] ?? '',
+      name: keyName,
+      versions: [version],
+      currentVersion: current,
+    });
+  }
+  readKeyVersion(): Promise<KeyVersionInfo> {
+    return Promise.reject(new Error('not used by the intake'));
+  }
+  rotateKey(): Promise<KeyVersionInfo> {
+    return Promise.reject(new Error('not used by the intake'));
   }
 }

@@ -3,7 +3,7 @@ import { handleKeyVaultEvent } from '../../../shared/triggers/keyVaultEvents';
 import { loadConfig } from '../../../shared/config';
 import { AuditDeliveryError } from '../../../shared/ports/errors';
 import type { AuditTrail } from '../../../shared/ports/auditTrail';
-import { FakeInstances, MemoryAudit, SUB, config } from './fakes';
+import { FakeInstances, MemoryAudit, SUB, config, FakeKeys } from './fakes';
 
 /** The security subscription vaults live in: not a server subscription. */
 const SECURITY_SUB = '3f9a1c7e-5b2d-4e8f-a1c3-7d9e0b2f4a6c';
@@ -53,6 +53,10 @@ async function intake(raw: unknown, instances = new FakeInstances(), cfg = confi
     config: cfg,
     audit,
     events,
+    keys: new FakeKeys({
+      'https://contoso-pg-kv.vault.azure.net/keys/pg-cmk': V3,
+      'https://contoso-pg-kv.managedhsm.azure.net/keys/pg-cmk': V3,
+    }),
     invocationId: 'inv-1',
   });
   return { outcome, audit: audit.records, instances };
@@ -285,6 +289,7 @@ describe('the Key Vault event intake', () => {
         config,
         audit: refusing,
         events,
+        keys: new FakeKeys(),
         invocationId: 'inv-1',
       }),
     ).rejects.toThrow(AuditDeliveryError);
@@ -321,6 +326,7 @@ describe('the Key Vault event intake', () => {
         config,
         audit,
         events,
+        keys: new FakeKeys(),
         invocationId: 'inv-1',
       }),
     ).rejects.toThrow('ECONNREFUSED');

@@ -1,6 +1,6 @@
 import { EventGridKeyVaultEvents } from '../../../shared/adapters/eventGridKeyVaultEvents';
 import { handleKeyVaultEvent } from '../../../shared/triggers/keyVaultEvents';
-import { FakeInstances, MemoryAudit, SUB, config } from './fakes';
+import { FakeInstances, MemoryAudit, SUB, config, FakeKeys } from './fakes';
 
 // Issue 10, "Event Grid event with NBF "99999999999999" or EXP 1e300, or 5,000-deep JSON": each threw
 // (RangeError: Invalid time value / stack overflow), so the host answered 500 forever and nothing was
@@ -54,6 +54,7 @@ describe('a poison event at the intake', () => {
       config,
       audit,
       events: new EventGridKeyVaultEvents(),
+      keys: new FakeKeys(),
       invocationId: 'inv-1',
     });
     expect(outcome).toMatchObject({ kind: 'rejected', code });

@@ -1,6 +1,6 @@
 import { EventGridKeyVaultEvents } from '../../../shared/adapters/eventGridKeyVaultEvents';
 import { replayDeadLetters } from '../../../shared/triggers/keyVaultEvents';
-import { FakeInstances, MemoryAudit, SUB, config } from './fakes';
+import { FakeInstances, MemoryAudit, SUB, config, FakeKeys } from './fakes';
 
 const V3 = '0123456789abcdef0123456789abcdef';
 const events = new EventGridKeyVaultEvents();
@@ -58,6 +58,7 @@ describe('replaying a dead-letter blob through the intake', () => {
         config,
         audit,
         events,
+        keys: new FakeKeys(),
         invocationId: 'inv-1',
       },
     );
@@ -73,7 +74,7 @@ describe('replaying a dead-letter blob through the intake', () => {
       blob([keyEvent('e-1'), poison, keyEvent('e-3', 'other-vault')]),
       'b.json',
       instances,
-      { config, audit, events, invocationId: 'inv-1' },
+      { config, audit, events, keys: new FakeKeys(), invocationId: 'inv-1' },
     );
     expect(out.map((r) => [r.eventId, r.outcome.kind])).toEqual([
       ['e-1', 'started'],
@@ -89,6 +90,7 @@ describe('replaying a dead-letter blob through the intake', () => {
       config,
       audit: new MemoryAudit(),
       events,
+      keys: new FakeKeys(),
       invocationId: 'inv-1',
     });
     expect(out).toEqual([{ eventId: undefined, outcome: expect.objectContaining({ kind: 'rejected' }) }]);

@@ -224,6 +224,64 @@ describe('serverRollover orchestrator, driven by durable histories', () => {
     ]);
   });
 
+  it('waits out consecutive 429s (Retry-After 2 s, then 5 s) past maxWriteAttempts without spending the write budget: updated, never paged', async () => {
+    const throttled = (retryAfterSeconds: number): UpdateServerOutput => ({
+      kind: 'refused',
+      ...written,
+      error: {
+        code: 'TooManyRequests',
+        message: 'throttled (test)',
+        retryable: true,
+        retryAfterSeconds,
+        throttled: true,
+      },
+    });
+    const storm = [
+      ...Array.from({ length: 4 }, () => throttled(2)),
+      ...Array.from({ length: 5 }, () => throttled(5)),
+    ];
+    expect(storm.length).toBeGreaterThan(2 * SETTINGS.maxWriteAttempts);
+    const r = await run({ update: [...storm, accepted] });
+    expect(r.output).toMatchObject({ outcome: 'updated' });
+    expect(called(r, 'updateServer')).toHaveLength(storm.length + 1);
+    expect(timerWaits(r).slice(0, storm.length)).toEqual([2, 2, 2, 2, 5, 5, 5, 5, 5]);
+    expect(pageOf(r)).toEqual([]);
+    const retried = audits(r).filter((a) => a.step === 'ServerUpdateRetried');
+    expect(retried.map((a) => a.details?.['attempt'])).toEqual(['1', '2', '3', '4', '5', '6', '7', '8', '9']);
+    // A busy refusal still counts: a 429 between them does not reset or spend the budget.
+    const mixed = await run({
+      update: [
+        refused('ServerBusy', true, 1),
+        throttled(2),
+        refused('ServerBusy', true, 1),
+        throttled(2),
+        accepted,
+      ],
+    });
+    expect(mixed.output).toMatchObject({ outcome: 'updated' });
+  });
+
+  it('pages a server throttled until the operation deadline would pass (ThrottledPastDeadline), once, without waiting past it', async () => {
+    const throttled: UpdateServerOutput = {
+      kind: 'refused',
+      ...written,
+      error: {
+        code: 'TooManyRequests',
+        message: 'throttled (test)',
+        retryable: true,
+        retryAfterSeconds: 300,
+        throttled: true,
+      },
+    };
+    const r = await run({ update: [throttled] }, { operationTimeoutMinutes: 30 });
+    expect(r.output).toMatchObject({ outcome: 'failed', reasonCode: 'ThrottledPastDeadline' });
+    const waits = timerWaits(r);
+    expect(waits.reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(30 * 60);
+    expect(waits.length).toBeGreaterThan(SETTINGS.maxWriteAttempts);
+    expect(pageOf(r)).toHaveLength(1);
+    expect(audits(r).find((a) => a.step === 'ServerFailed')?.reason).toContain('throttling');
+  });
+
   it('gives up after maxWriteAttempts of retryable refusals and pages RetriesExhausted once', async () => {
     const r = await run({ update: [refused('ServerBusy', true, 1)] });
     expect(called(r, 'updateServer')).toHaveLength(SETTINGS.maxWriteAttempts);
