@@ -1,4 +1,4 @@
-import type { OrchestrationContext, Task } from 'durable-functions';
+import type { OrchestrationContext, Task, TimerTask } from 'durable-functions';
 import type { AuditRecord } from '../domain/audit';
 import type { Incident, Severity } from '../domain/incident';
 import type { KeyInfo, KeyVersionInfo } from '../domain/model';
@@ -62,6 +62,8 @@ interface Run {
   serverAuditUndelivered: number;
   /** Typical duration of ARM's operations in the batches finished so far (canary first): paces the next batches' first polls. */
   operationSeconds: number | undefined;
+  /** The run's open wait for a `keyEvent` (see `pendingSignal`). */
+  signals?: Task;
 }
 
 /**
@@ -316,7 +318,7 @@ function* stop(
   reason: string,
   target: string | undefined,
 ): Generator<Task, Ended, unknown> {
-  const next = yield* pendingSignal(run, target, undefined);
+  const waiting = yield* pendingSignal(run, target, undefined);
   yield* recordAudit(run.context, [
     record(run, {
       step: 'RotationCompleted',
@@ -327,6 +329,8 @@ function* stop(
     }),
   ]);
   yield* pageUndeliveredAudit(run);
+  // A last look after the last activity (see `finish`): nothing is sent between it and the end.
+  const next = waiting ?? (yield* pendingSignal(run, target, undefined));
   if (next !== undefined) continueWith(run, next, mergeIncidents(run.input.openIncidents, run.opened));
   return { ended: output(run, { status: 'stopped', targetVersion: target, reasonCode: code }) };
 }
@@ -345,9 +349,13 @@ function continueWith(run: Run, signal: KeyEventSignal, openIncidents: OpenIncid
 }
 
 /**
- * Takes in every `keyEvent` signal already waiting (a zero-length timer races the event: raised
- * events are buffered by the durable runtime, so one already sent wins) and returns the first that
- * needs a run of its own; the others were covered by this run and are dropped.
+ * Takes in every `keyEvent` signal already waiting and returns the first that needs a run of its own;
+ * the others were covered by this run and are dropped. A zero-length timer races the wait: raised
+ * events are buffered by the durable runtime, so one already sent wins.
+ *
+ * The wait that lost the race stays open (durable-functions has no way to cancel it) and takes the
+ * next `keyEvent` whenever it lands in the history: a new wait would never see that event. So the run
+ * keeps that one wait (`run.signals`) and a later look fires a zero timer and reads it.
  */
 function* pendingSignal(
   run: Run,
@@ -357,11 +365,20 @@ function* pendingSignal(
   const { context } = run;
   let wanted: KeyEventSignal | undefined;
   for (;;) {
-    const event = context.df.waitForExternalEvent(KEY_EVENT_SIGNAL);
-    const timer = context.df.createTimer(context.df.currentUtcDateTime);
-    const winner = yield context.df.Task.any([event, timer]);
-    if (winner !== event) return wanted;
-    timer.cancel();
+    let timer: TimerTask | undefined;
+    let event = run.signals;
+    if (event === undefined) {
+      event = context.df.waitForExternalEvent(KEY_EVENT_SIGNAL);
+      run.signals = event;
+      timer = context.df.createTimer(context.df.currentUtcDateTime);
+      yield context.df.Task.any([event, timer]);
+    } else if (!event.isCompleted) {
+      timer = context.df.createTimer(context.df.currentUtcDateTime);
+      yield timer;
+    }
+    if (!event.isCompleted) return wanted;
+    if (timer !== undefined && !timer.isCompleted) timer.cancel();
+    run.signals = undefined;
     const signal = event.result as KeyEventSignal;
     const needs =
       key === undefined
@@ -911,11 +928,8 @@ function* finish(run: Run, latest: KeyVersionInfo, rolled: Rolled): Generator<Ta
     reread.ok && reread.value.latest !== undefined && reread.value.latest.version !== latest.version
       ? reread.value.latest.version
       : undefined;
-  const signal = yield* pendingSignal(
-    run,
-    latest.version,
-    reread.ok ? reread.value.key : { ...emptyKey(input), versions: [latest] },
-  );
+  const key = reread.ok ? reread.value.key : { ...emptyKey(input), versions: [latest] };
+  const signal = yield* pendingSignal(run, latest.version, key);
   const next: KeyEventSignal | undefined =
     newer !== undefined ? { trigger: input.trigger, reason: input.reason, version: newer } : signal;
   if (next !== undefined) {
@@ -970,7 +984,7 @@ function* finish(run: Run, latest: KeyVersionInfo, rolled: Rolled): Generator<Ta
   ]);
   yield* pageUndeliveredAudit(run);
   log(context, `rotation of ${input.keyName} to ${latest.version}: ${describeCounts(counts)}`);
-  return output(run, {
+  const done = output(run, {
     status,
     targetVersion: latest.version,
     counts,
@@ -978,6 +992,13 @@ function* finish(run: Run, latest: KeyVersionInfo, rolled: Rolled): Generator<Ta
     openIncidents: mergeIncidents(stillOpen, run.opened),
     resolvedIncidents: fixed.map((f) => f.dedupKey),
   });
+  // A signal raised while the activities above ran found the instance Running and was answered
+  // "signalled": look once more, after the last activity, so that none is left unread when the
+  // instance completes (an event raised to a completed instance is discarded). This run is done and
+  // audited as such; a signal that needs a run gets the next one.
+  const late = yield* pendingSignal(run, latest.version, key);
+  if (late !== undefined) continueWith(run, late, [...done.openIncidents]);
+  return done;
 }
 
 /**

@@ -181,8 +181,9 @@ describe('keyRotation orchestrator, driven by durable histories', () => {
     expect(out.outputVersion).toBe(2);
     expect(audits(r).map((a) => a.step)).toEqual(['PlanComputed', 'ServerSkipped', 'RotationCompleted']);
     expect(pages(r)).toEqual([]);
-    // The last things before completing: re-read the key, look for signals waiting (a zero timer).
-    expect(names(r.calls).slice(-3)).toEqual(['readKey', 'timer', 'recordAudit']);
+    // The last things before completing: re-read the key, look for signals waiting (a zero timer),
+    // the completion record, and a last look for signals raised meanwhile (a zero timer again).
+    expect(names(r.calls).slice(-4)).toEqual(['readKey', 'timer', 'recordAudit', 'timer']);
   });
 
   it("paces the main ring's first polls by the canary's operations and looks at the canary and the last batches every poll interval", async () => {
@@ -357,7 +358,8 @@ describe('keyRotation orchestrator, driven by durable histories', () => {
           ? stepOk({ delivered: true, channels: [{ channel: 'pagerduty', ok: true }] })
           : stepOk(null),
     );
-    // Recorded first, then paged, then the page's outcome; a last look for waiting signals; the end.
+    // Recorded first, then paged, then the page's outcome; a look for waiting signals; the completion
+    // record; a last look for signals raised meanwhile; the end.
     expect(names(r.calls)).toEqual([
       'readKey',
       'recordAudit',
@@ -365,6 +367,7 @@ describe('keyRotation orchestrator, driven by durable histories', () => {
       'recordAudit',
       'timer',
       'recordAudit',
+      'timer',
     ]);
     expect((r.output as RotationOutput).status).toBe('stopped');
   });
@@ -685,6 +688,58 @@ describe('keyRotation orchestrator, driven by durable histories', () => {
       );
       expect(r.output).toMatchObject({ status: 'stopped' });
       expect(r.continuedAsNewWith).toMatchObject({ trigger: 'operator:bob' });
+    });
+
+    // The window issue 20 §3 named: the run has looked at its signals, then still sends its last
+    // records. A signal raised then found the instance Running (the intake answered "signalled") and
+    // was never read: the instance completed with it unconsumed in its history.
+    const completionSent = (calls: readonly ScheduledCall[]) =>
+      calls.some(
+        (c) =>
+          c.name === 'recordAudit' && (c.input as AuditRecord[]).some((a) => a.step === 'RotationCompleted'),
+      );
+    it.each([
+      [
+        'a key event for a newer version',
+        { trigger: 'event:e3', reason: 'KeyNewVersionCreated', version: V3 },
+      ],
+      ['an operator request', { trigger: 'operator:carol', reason: 'Operator', version: undefined }],
+    ])(
+      '%s raised after the run looked at its signals, while it sends its completion record, is consumed: continue as new with it',
+      async (_, signal) => {
+        const r = await run(
+          rotationInput(),
+          { key: twoVersions, latest: version(V2, 1, 365), servers: [planned('a')] },
+          [{ name: 'keyEvent', input: signal, when: completionSent }],
+        );
+        expect(r.raised).toHaveLength(1);
+        expect(audits(r).at(-1)).toMatchObject({ step: 'RotationCompleted', outcome: 'success' });
+        expect(r.continuedAsNewWith).toMatchObject({
+          trigger: signal.trigger,
+          reason: signal.reason,
+          hintVersion: signal.version,
+          generation: 1,
+        });
+      },
+    );
+
+    it('a signal raised while a stopped run sends its last record is consumed: continue as new with it', async () => {
+      const s: Scenario = { key: twoVersions, latest: version(V2, 1, 365), servers: [] };
+      const r = await run(
+        rotationInput(),
+        s,
+        [
+          {
+            name: 'keyEvent',
+            input: { trigger: 'operator:dave', reason: 'Operator', version: undefined },
+            when: completionSent,
+          },
+        ],
+        (call) => (call.name === 'readKey' ? stepFailed('Forbidden', false) : responder(s)(call, 0)),
+      );
+      expect(r.raised).toHaveLength(1);
+      expect(r.output).toMatchObject({ status: 'stopped' });
+      expect(r.continuedAsNewWith).toMatchObject({ trigger: 'operator:dave', generation: 1 });
     });
 
     it('auto-rotate with a rotation policy shorter than the warning window (P28D, 30 days): at most one automatic rotation per expiring version', async () => {
