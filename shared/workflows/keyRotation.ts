@@ -64,6 +64,8 @@ interface Run {
   operationSeconds: number | undefined;
   /** The run's open wait for a `keyEvent` (see `pendingSignal`). */
   signals?: Task;
+  /** The phase last published (`progress`). */
+  phase?: RotationPhase;
 }
 
 /**
@@ -185,8 +187,10 @@ function progress(
     wave?: RotationProgress['wave'];
     current?: readonly string[];
     counts?: OutcomeCounts;
+    closing?: true;
   } = {},
 ): void {
+  run.phase = phase;
   const status: RotationProgress = {
     phase,
     trigger: run.input.trigger,
@@ -195,6 +199,7 @@ function progress(
     counts: progressFromCounts(run.planned, extra.counts ?? run.sofar),
     current: (extra.current ?? []).slice(0, 20),
     onlyServers: run.input.onlyServers,
+    ...(extra.closing === true ? { closing: true } : {}),
   };
   run.context.df.setCustomStatus(status);
 }
@@ -330,6 +335,7 @@ function* stop(
   ]);
   yield* pageUndeliveredAudit(run);
   // A last look after the last activity (see `finish`): nothing is sent between it and the end.
+  if (waiting === undefined) progress(run, run.phase ?? 'reading', { closing: true });
   const next = waiting ?? (yield* pendingSignal(run, target, undefined));
   if (next !== undefined) continueWith(run, next, mergeIncidents(run.input.openIncidents, run.opened));
   return { ended: output(run, { status: 'stopped', targetVersion: target, reasonCode: code }) };
@@ -995,7 +1001,9 @@ function* finish(run: Run, latest: KeyVersionInfo, rolled: Rolled): Generator<Ta
   // A signal raised while the activities above ran found the instance Running and was answered
   // "signalled": look once more, after the last activity, so that none is left unread when the
   // instance completes (an event raised to a completed instance is discarded). This run is done and
-  // audited as such; a signal that needs a run gets the next one.
+  // audited as such; a signal that needs a run gets the next one. `closing` tells the intake that a
+  // signal raised from now on may come too late for this look (it then waits for the end).
+  progress(run, 'finishing', { closing: true });
   const late = yield* pendingSignal(run, latest.version, key);
   if (late !== undefined) continueWith(run, late, [...done.openIncidents]);
   return done;

@@ -416,12 +416,23 @@ describe('keyRotation orchestrator, driven by durable histories', () => {
       // One rolloutBatch for the subscription's three servers (batches of up to ROLLOUT_BATCH_SIZE).
       ['rollout', 1, 1, 'a,b,c'],
       ['finishing', undefined, undefined, ''],
+      // Its last records sent, the last look at its signals (`closing`).
+      ['finishing', undefined, undefined, ''],
+    ]);
+    expect(statuses.map((p) => p.closing)).toEqual([
+      undefined,
+      undefined,
+      undefined,
+      undefined,
+      undefined,
+      true,
     ]);
     expect(statuses.map((p) => p.counts)).toEqual([
       { total: 0, done: 0, failed: 0, skipped: 0, remaining: 0 },
       { total: 0, done: 0, failed: 0, skipped: 0, remaining: 0 },
       { total: 5, done: 0, failed: 0, skipped: 1, remaining: 4 },
       { total: 5, done: 1, failed: 0, skipped: 1, remaining: 3 },
+      { total: 5, done: 3, failed: 1, skipped: 1, remaining: 0 },
       { total: 5, done: 3, failed: 1, skipped: 1, remaining: 0 },
     ]);
     expect(statuses.every((p) => p.trigger === 'event:e1')).toBe(true);
@@ -714,6 +725,8 @@ describe('keyRotation orchestrator, driven by durable histories', () => {
         );
         expect(r.raised).toHaveLength(1);
         expect(audits(r).at(-1)).toMatchObject({ step: 'RotationCompleted', outcome: 'success' });
+        // Its last look is published (the intake waits for the end of a closing run).
+        expect(r.customStatuses.at(-1)).toMatchObject({ phase: 'finishing', closing: true });
         expect(r.continuedAsNewWith).toMatchObject({
           trigger: signal.trigger,
           reason: signal.reason,
@@ -740,6 +753,7 @@ describe('keyRotation orchestrator, driven by durable histories', () => {
       expect(r.raised).toHaveLength(1);
       expect(r.output).toMatchObject({ status: 'stopped' });
       expect(r.continuedAsNewWith).toMatchObject({ trigger: 'operator:dave', generation: 1 });
+      expect(r.customStatuses.at(-1)).toMatchObject({ phase: 'reading', closing: true });
     });
 
     it('auto-rotate with a rotation policy shorter than the warning window (P28D, 30 days): at most one automatic rotation per expiring version', async () => {
