@@ -148,6 +148,10 @@ export function* keyRotationOrchestrator(
       }),
     );
     yield* pageUndeliveredAudit(run);
+    // Signals still get their run (a deterministic bug pages again under the same dedup key).
+    progress(run, run.phase ?? 'reading', { closing: true });
+    const next = yield* pendingSignal(run, undefined, undefined);
+    if (next !== undefined) continueWith(run, next, mergeIncidents(input.openIncidents, run.opened));
     return output(run, { status: 'stopped', targetVersion: undefined, reasonCode: 'UnexpectedError' });
   }
 }
@@ -385,7 +389,12 @@ function* pendingSignal(
     if (!event.isCompleted) return wanted;
     if (timer !== undefined && !timer.isCompleted) timer.cancel();
     run.signals = undefined;
-    const signal = event.result as KeyEventSignal;
+    const signal = asSignal(event.result);
+    if (signal === undefined) {
+      // Not one the intake sends (someone raised it by hand): read, and nothing to do.
+      log(context, `ignored a malformed ${KEY_EVENT_SIGNAL} signal`);
+      continue;
+    }
     const needs =
       key === undefined
         ? signal.reason === 'Operator' || signal.version !== undefined
@@ -396,6 +405,16 @@ function* pendingSignal(
     );
     if (needs && wanted === undefined) wanted = signal;
   }
+}
+
+function asSignal(v: unknown): KeyEventSignal | undefined {
+  if (typeof v !== 'object' || v === null) return undefined;
+  const { trigger, reason, version } = v as Partial<Record<keyof KeyEventSignal, unknown>>;
+  return typeof trigger === 'string' &&
+    typeof reason === 'string' &&
+    (version === undefined || version === null || typeof version === 'string')
+    ? { trigger, reason: reason as KeyEventSignal['reason'], version: version ?? undefined }
+    : undefined;
 }
 
 // ---------------------------------------------------------------------------------------------

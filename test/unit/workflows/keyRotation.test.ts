@@ -756,6 +756,46 @@ describe('keyRotation orchestrator, driven by durable histories', () => {
       expect(r.customStatuses.at(-1)).toMatchObject({ phase: 'reading', closing: true });
     });
 
+    it('a signal raised while an unexpected error is paged still gets its run', async () => {
+      const s: Scenario = { key: twoVersions, latest: version(V2, 1, 365), servers: [planned('a')] };
+      const r = await run(
+        rotationInput(),
+        s,
+        [
+          {
+            name: 'keyEvent',
+            input: { trigger: 'operator:erin', reason: 'Operator', version: undefined },
+            when: (calls) => calls.some((c) => c.name === 'pageOperator'),
+          },
+        ],
+        (call) =>
+          call.name === 'planRollout'
+            ? stepOk({ servers: null, discovered: 0, unplannable: [] })
+            : responder(s)(call, 0),
+      );
+      expect(r.failed).toBeUndefined();
+      expect(r.output).toMatchObject({ status: 'stopped', reasonCode: 'UnexpectedError' });
+      expect(r.continuedAsNewWith).toMatchObject({ trigger: 'operator:erin', generation: 1 });
+    });
+
+    it('a malformed keyEvent (raised by hand) is read and ignored; the run completes', async () => {
+      const r = await run(
+        rotationInput(),
+        { key: twoVersions, latest: version(V2, 1, 365), servers: [planned('a')] },
+        [
+          {
+            name: 'keyEvent',
+            input: null,
+            when: (calls) => calls.some((c) => c.kind === 'subOrchestration'),
+          },
+        ],
+      );
+      expect(r.failed).toBeUndefined();
+      expect(r.raised).toHaveLength(1);
+      expect(r.continuedAsNewWith).toBeUndefined();
+      expect((r.output as RotationOutput).status).toBe('completed');
+    });
+
     it('auto-rotate with a rotation policy shorter than the warning window (P28D, 30 days): at most one automatic rotation per expiring version', async () => {
       const settings = { ...SETTINGS, autoRotateOnNearExpiry: true };
       const old = version(V1, 340, 20); // a 360-day version, 20 days left
