@@ -137,7 +137,8 @@ const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
  * the task hub cannot be reached, so the caller's trigger is retried (Event Grid redelivers).
  *
  * A signal raised to a running instance after its last look at its signals (between its final check
- * and its completion) would be lost with it (an event raised to a completed instance is discarded):
+ * and its completion) would be lost with it (a completed instance takes no events: the Durable
+ * Functions HTTP API answers a raise to one 410 Gone, Learn "HTTP API reference", Raise event):
  * so after raising, the instance is read again. A run that reports it is closing (its last look is
  * under way, no activity left) is awaited until it ends (bounded: `wait`); one that has ended without
  * covering the request (`coveredByEndedRun`) is started again for it.

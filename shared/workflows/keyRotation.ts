@@ -1019,7 +1019,7 @@ function* finish(run: Run, latest: KeyVersionInfo, rolled: Rolled): Generator<Ta
   });
   // A signal raised while the activities above ran found the instance Running and was answered
   // "signalled": look once more, after the last activity, so that none is left unread when the
-  // instance completes (an event raised to a completed instance is discarded). This run is done and
+  // instance completes (a completed instance takes no events: see `requestRotation`). This run is done and
   // audited as such; a signal that needs a run gets the next one. `closing` tells the intake that a
   // signal raised from now on may come too late for this look (it then waits for the end).
   progress(run, 'finishing', { closing: true });
