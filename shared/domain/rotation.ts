@@ -356,6 +356,12 @@ export interface RotationProgress {
   readonly current: readonly string[];
   /** Set for an operator's retry of named servers. */
   readonly onlyServers?: readonly string[] | undefined;
+  /**
+   * The run has sent its last records and takes its last look at its signals: it ends (or continues
+   * as new) without another activity. A signal raised now may land after that look: the intake waits
+   * for the end and judges it (`requestRotation`).
+   */
+  readonly closing?: true | undefined;
 }
 
 /** Counts for the progress from the servers planned and the counts so far. Pure. */

@@ -141,18 +141,37 @@ export function coveredByEndedRun(request: RotationRequest, ended: InstanceInfo 
   return typeof handled === 'string' && handled.toLowerCase() === request.version.toLowerCase();
 }
 
+/** Is the instance running its last look at its signals (`RotationProgress.closing`)? */
+function closing(info: InstanceInfo | undefined): boolean {
+  if (info === undefined || !isActive(info.runtimeStatus)) return false;
+  const status = info.customStatus;
+  return typeof status === 'object' && status !== null && (status as { closing?: unknown }).closing === true;
+}
+
+/** How long the intake waits for a closing run to end: it has no activity left, one episode or two. */
+export const CLOSING_WAIT = { polls: 40, intervalMs: 250 } as const;
+
+const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
 /**
  * One rotation per key: start it under the key's instance id, or signal the running one. Throws when
  * the task hub cannot be reached, so the caller's trigger is retried (Event Grid redelivers).
  *
  * A signal raised to a running instance after its last look at its signals (between its final check
- * and its completion) would be lost with it: so after raising, the instance is read again, and one
- * that has ended without covering the request (`coveredByEndedRun`) is started again for it.
+ * and its completion) would be lost with it (a completed instance takes no events: the Durable
+ * Functions HTTP API answers a raise to one 410 Gone, Learn "HTTP API reference", Raise event):
+ * so after raising, the instance is read again. A run that reports it is closing (its last look is
+ * under way, no activity left) is awaited until it ends (bounded: `wait`); one that has ended without
+ * covering the request (`coveredByEndedRun`) is started again for it.
  */
 export async function requestRotation(
   instances: RotationInstances,
   request: RotationRequest,
   settings: RotationSettings,
+  wait: { readonly polls: number; readonly pause: (ms: number) => Promise<void> } = {
+    polls: CLOSING_WAIT.polls,
+    pause,
+  },
 ): Promise<RequestOutcome> {
   const instanceId = rotationInstanceId(request.vaultUrl, request.keyName);
   const signal: KeyEventSignal = {
@@ -171,7 +190,11 @@ export async function requestRotation(
   if (handledByRunningRun(request, current)) return { kind: 'duplicate', instanceId, running: true };
   if (current !== undefined && isActive(current.runtimeStatus)) {
     await instances.raise(instanceId, KEY_EVENT_SIGNAL, signal);
-    const after = await instances.status(instanceId);
+    let after = await instances.status(instanceId);
+    for (let i = 0; i < wait.polls && closing(after); i++) {
+      await wait.pause(CLOSING_WAIT.intervalMs);
+      after = await instances.status(instanceId);
+    }
     if (after !== undefined && (isActive(after.runtimeStatus) || coveredByEndedRun(request, after)))
       return { kind: 'signalled', instanceId };
     // Ended right after the raise without taking it in: the request starts the next run itself.

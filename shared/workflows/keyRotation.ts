@@ -1,4 +1,4 @@
-import type { OrchestrationContext, Task } from 'durable-functions';
+import type { OrchestrationContext, Task, TimerTask } from 'durable-functions';
 import type { AuditRecord } from '../domain/audit';
 import { CROSS_TENANT_CODE } from '../domain/crossTenant';
 import { diagnose, isVaultUnreachable } from '../domain/diagnosis';
@@ -66,6 +66,10 @@ interface Run {
   serverAuditUndelivered: number;
   /** Typical duration of ARM's operations in the batches finished so far (canary first): paces the next batches' first polls. */
   operationSeconds: number | undefined;
+  /** The run's open wait for a `keyEvent` (see `pendingSignal`). */
+  signals?: Task;
+  /** The phase last published (`progress`). */
+  phase?: RotationPhase;
 }
 
 /**
@@ -148,6 +152,10 @@ export function* keyRotationOrchestrator(
       }),
     );
     yield* pageUndeliveredAudit(run);
+    // Signals still get their run (a deterministic bug pages again under the same dedup key).
+    progress(run, run.phase ?? 'reading', { closing: true });
+    const next = yield* pendingSignal(run, undefined, undefined);
+    if (next !== undefined) continueWith(run, next, mergeIncidents(input.openIncidents, run.opened));
     return output(run, { status: 'stopped', targetVersion: undefined, reasonCode: 'UnexpectedError' });
   }
 }
@@ -187,8 +195,10 @@ function progress(
     wave?: RotationProgress['wave'];
     current?: readonly string[];
     counts?: OutcomeCounts;
+    closing?: true;
   } = {},
 ): void {
+  run.phase = phase;
   const status: RotationProgress = {
     phase,
     trigger: run.input.trigger,
@@ -197,6 +207,7 @@ function progress(
     counts: progressFromCounts(run.planned, extra.counts ?? run.sofar),
     current: (extra.current ?? []).slice(0, 20),
     onlyServers: run.input.onlyServers,
+    ...(extra.closing === true ? { closing: true } : {}),
   };
   run.context.df.setCustomStatus(status);
 }
@@ -334,7 +345,7 @@ function* stop(
   reason: string,
   target: string | undefined,
 ): Generator<Task, Ended, unknown> {
-  const next = yield* pendingSignal(run, target, undefined);
+  const waiting = yield* pendingSignal(run, target, undefined);
   yield* recordAudit(run.context, [
     record(run, {
       step: 'RotationCompleted',
@@ -345,6 +356,9 @@ function* stop(
     }),
   ]);
   yield* pageUndeliveredAudit(run);
+  // A last look after the last activity (see `finish`): nothing is sent between it and the end.
+  if (waiting === undefined) progress(run, run.phase ?? 'reading', { closing: true });
+  const next = waiting ?? (yield* pendingSignal(run, target, undefined));
   if (next !== undefined) continueWith(run, next, mergeIncidents(run.input.openIncidents, run.opened));
   return { ended: output(run, { status: 'stopped', targetVersion: target, reasonCode: code }) };
 }
@@ -363,9 +377,13 @@ function continueWith(run: Run, signal: KeyEventSignal, openIncidents: OpenIncid
 }
 
 /**
- * Takes in every `keyEvent` signal already waiting (a zero-length timer races the event: raised
- * events are buffered by the durable runtime, so one already sent wins) and returns the first that
- * needs a run of its own; the others were covered by this run and are dropped.
+ * Takes in every `keyEvent` signal already waiting and returns the first that needs a run of its own;
+ * the others were covered by this run and are dropped. A zero-length timer races the wait: raised
+ * events are buffered by the durable runtime, so one already sent wins.
+ *
+ * The wait that lost the race stays open (durable-functions has no way to cancel it) and takes the
+ * next `keyEvent` whenever it lands in the history: a new wait would never see that event. So the run
+ * keeps that one wait (`run.signals`) and a later look fires a zero timer and reads it.
  */
 function* pendingSignal(
   run: Run,
@@ -375,12 +393,26 @@ function* pendingSignal(
   const { context } = run;
   let wanted: KeyEventSignal | undefined;
   for (;;) {
-    const event = context.df.waitForExternalEvent(KEY_EVENT_SIGNAL);
-    const timer = context.df.createTimer(context.df.currentUtcDateTime);
-    const winner = yield context.df.Task.any([event, timer]);
-    if (winner !== event) return wanted;
-    timer.cancel();
-    const signal = event.result as KeyEventSignal;
+    let timer: TimerTask | undefined;
+    let event = run.signals;
+    if (event === undefined) {
+      event = context.df.waitForExternalEvent(KEY_EVENT_SIGNAL);
+      run.signals = event;
+      timer = context.df.createTimer(context.df.currentUtcDateTime);
+      yield context.df.Task.any([event, timer]);
+    } else if (!event.isCompleted) {
+      timer = context.df.createTimer(context.df.currentUtcDateTime);
+      yield timer;
+    }
+    if (!event.isCompleted) return wanted;
+    if (timer !== undefined && !timer.isCompleted) timer.cancel();
+    run.signals = undefined;
+    const signal = asSignal(event.result);
+    if (signal === undefined) {
+      // Not one the intake sends (someone raised it by hand): read, and nothing to do.
+      log(context, `ignored a malformed ${KEY_EVENT_SIGNAL} signal`);
+      continue;
+    }
     const needs =
       key === undefined
         ? signal.reason === 'Operator' || signal.version !== undefined
@@ -391,6 +423,16 @@ function* pendingSignal(
     );
     if (needs && wanted === undefined) wanted = signal;
   }
+}
+
+function asSignal(v: unknown): KeyEventSignal | undefined {
+  if (typeof v !== 'object' || v === null) return undefined;
+  const { trigger, reason, version } = v as Partial<Record<keyof KeyEventSignal, unknown>>;
+  return typeof trigger === 'string' &&
+    typeof reason === 'string' &&
+    (version === undefined || version === null || typeof version === 'string')
+    ? { trigger, reason: reason as KeyEventSignal['reason'], version: version ?? undefined }
+    : undefined;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -949,11 +991,8 @@ function* finish(run: Run, latest: KeyVersionInfo, rolled: Rolled): Generator<Ta
     reread.ok && reread.value.latest !== undefined && reread.value.latest.version !== latest.version
       ? reread.value.latest.version
       : undefined;
-  const signal = yield* pendingSignal(
-    run,
-    latest.version,
-    reread.ok ? reread.value.key : { ...emptyKey(input), versions: [latest] },
-  );
+  const key = reread.ok ? reread.value.key : { ...emptyKey(input), versions: [latest] };
+  const signal = yield* pendingSignal(run, latest.version, key);
   const next: KeyEventSignal | undefined =
     newer !== undefined ? { trigger: input.trigger, reason: input.reason, version: newer } : signal;
   if (next !== undefined) {
@@ -1008,7 +1047,7 @@ function* finish(run: Run, latest: KeyVersionInfo, rolled: Rolled): Generator<Ta
   ]);
   yield* pageUndeliveredAudit(run);
   log(context, `rotation of ${input.keyName} to ${latest.version}: ${describeCounts(counts)}`);
-  return output(run, {
+  const done = output(run, {
     status,
     targetVersion: latest.version,
     counts,
@@ -1016,6 +1055,15 @@ function* finish(run: Run, latest: KeyVersionInfo, rolled: Rolled): Generator<Ta
     openIncidents: mergeIncidents(stillOpen, run.opened),
     resolvedIncidents: fixed.map((f) => f.dedupKey),
   });
+  // A signal raised while the activities above ran found the instance Running and was answered
+  // "signalled": look once more, after the last activity, so that none is left unread when the
+  // instance completes (a completed instance takes no events: see `requestRotation`). This run is done and
+  // audited as such; a signal that needs a run gets the next one. `closing` tells the intake that a
+  // signal raised from now on may come too late for this look (it then waits for the end).
+  progress(run, 'finishing', { closing: true });
+  const late = yield* pendingSignal(run, latest.version, key);
+  if (late !== undefined) continueWith(run, late, [...done.openIncidents]);
+  return done;
 }
 
 /**

@@ -1,5 +1,14 @@
-import type { InstanceInfo } from '../../../shared/ports/rotations';
-import { coveredByEndedRun, type RotationRequest } from '../../../shared/triggers/rotationRequests';
+import type { RotationInput } from '../../../shared/domain/rotation';
+import type { InstanceInfo, ListedInstance, RotationInstances } from '../../../shared/ports/rotations';
+import {
+  coveredByEndedRun,
+  requestRotation,
+  type RotationRequest,
+} from '../../../shared/triggers/rotationRequests';
+import { rotationSettings } from '../../../shared/config';
+import { config } from './fakes';
+
+const SETTINGS = rotationSettings(config);
 
 const V3 = '0123456789abcdef0123456789abcdef';
 const V2 = 'fedcba9876543210fedcba9876543210';
@@ -51,5 +60,81 @@ describe('is a request raised to an instance that then ended covered by that run
     ['any request when the instance is gone', request('Sweep', undefined), undefined, false],
   ])('%s', (_, req, ended, covered) => {
     expect(coveredByEndedRun(req, ended)).toBe(covered);
+  });
+});
+
+describe('a request raised to a run that is taking its last look at its signals (closing)', () => {
+  /** A task hub whose instance answers `afterRaise` in turn to each read after the raise. */
+  class ClosingInstances implements RotationInstances {
+    readonly started: RotationInput[] = [];
+    raised = 0;
+    constructor(
+      private readonly before: InstanceInfo,
+      private readonly afterRaise: InstanceInfo[],
+    ) {}
+    status(): Promise<InstanceInfo | undefined> {
+      if (this.raised === 0) return Promise.resolve(this.before);
+      return Promise.resolve(this.afterRaise.length > 1 ? this.afterRaise.shift() : this.afterRaise[0]);
+    }
+    start(_id: string, input: RotationInput): Promise<'started' | 'alreadyRunning'> {
+      this.started.push(input);
+      return Promise.resolve('started');
+    }
+    raise(): Promise<void> {
+      this.raised++;
+      return Promise.resolve();
+    }
+    list(): Promise<ListedInstance[]> {
+      return Promise.resolve([]);
+    }
+  }
+  const running = (closing: boolean): InstanceInfo => ({
+    runtimeStatus: 'Running',
+    output: undefined,
+    customStatus: {
+      phase: 'finishing',
+      trigger: 't0',
+      targetVersion: V2,
+      ...(closing ? { closing: true } : {}),
+    },
+  });
+  const noPause = { polls: 40, pause: () => Promise.resolve() };
+
+  it.each([
+    ['a newer version', request('KeyNewVersionCreated', V3)],
+    ['an operator request', request('Operator', undefined)],
+  ])(
+    '%s: the intake waits for the run to end, and it completed without it: started again',
+    async (_, req) => {
+      const instances = new ClosingInstances(running(false), [running(true), running(true), completed(V2)]);
+      const outcome = await requestRotation(instances, req, SETTINGS, noPause);
+      expect(instances.raised).toBe(1);
+      expect(outcome.kind).toBe('started');
+      expect(instances.started).toHaveLength(1);
+    },
+  );
+
+  it('the run continued as new (it read the signal): signalled, nothing started', async () => {
+    const next: InstanceInfo = {
+      runtimeStatus: 'Running',
+      output: undefined,
+      customStatus: { phase: 'reading', trigger: 't', counts: {}, current: [] },
+    };
+    const instances = new ClosingInstances(running(false), [running(true), next]);
+    expect((await requestRotation(instances, request('Operator', undefined), SETTINGS, noPause)).kind).toBe(
+      'signalled',
+    );
+    expect(instances.started).toEqual([]);
+  });
+
+  it('a run not closing is not waited for: signalled (its last look is still ahead)', async () => {
+    const pauses: number[] = [];
+    const instances = new ClosingInstances(running(false), [running(false), completed(V2)]);
+    const outcome = await requestRotation(instances, request('KeyNewVersionCreated', V3), SETTINGS, {
+      polls: 40,
+      pause: (ms) => (pauses.push(ms), Promise.resolve()),
+    });
+    expect(outcome.kind).toBe('signalled');
+    expect(pauses).toEqual([]);
   });
 });

@@ -182,8 +182,9 @@ describe('keyRotation orchestrator, driven by durable histories', () => {
     expect(out.outputVersion).toBe(2);
     expect(audits(r).map((a) => a.step)).toEqual(['PlanComputed', 'ServerSkipped', 'RotationCompleted']);
     expect(pages(r)).toEqual([]);
-    // The last things before completing: re-read the key, look for signals waiting (a zero timer).
-    expect(names(r.calls).slice(-3)).toEqual(['readKey', 'timer', 'recordAudit']);
+    // The last things before completing: re-read the key, look for signals waiting (a zero timer),
+    // the completion record, and a last look for signals raised meanwhile (a zero timer again).
+    expect(names(r.calls).slice(-4)).toEqual(['readKey', 'timer', 'recordAudit', 'timer']);
   });
 
   it("paces the main ring's first polls by the canary's operations and looks at the canary and the last batches every poll interval", async () => {
@@ -358,7 +359,8 @@ describe('keyRotation orchestrator, driven by durable histories', () => {
           ? stepOk({ delivered: true, channels: [{ channel: 'pagerduty', ok: true }] })
           : stepOk(null),
     );
-    // Recorded first, then paged, then the page's outcome; a last look for waiting signals; the end.
+    // Recorded first, then paged, then the page's outcome; a look for waiting signals; the completion
+    // record; a last look for signals raised meanwhile; the end.
     expect(names(r.calls)).toEqual([
       'readKey',
       'recordAudit',
@@ -366,6 +368,7 @@ describe('keyRotation orchestrator, driven by durable histories', () => {
       'recordAudit',
       'timer',
       'recordAudit',
+      'timer',
     ]);
     expect((r.output as RotationOutput).status).toBe('stopped');
   });
@@ -414,12 +417,23 @@ describe('keyRotation orchestrator, driven by durable histories', () => {
       // One rolloutBatch for the subscription's three servers (batches of up to ROLLOUT_BATCH_SIZE).
       ['rollout', 1, 1, 'a,b,c'],
       ['finishing', undefined, undefined, ''],
+      // Its last records sent, the last look at its signals (`closing`).
+      ['finishing', undefined, undefined, ''],
+    ]);
+    expect(statuses.map((p) => p.closing)).toEqual([
+      undefined,
+      undefined,
+      undefined,
+      undefined,
+      undefined,
+      true,
     ]);
     expect(statuses.map((p) => p.counts)).toEqual([
       { total: 0, done: 0, failed: 0, skipped: 0, remaining: 0 },
       { total: 0, done: 0, failed: 0, skipped: 0, remaining: 0 },
       { total: 5, done: 0, failed: 0, skipped: 1, remaining: 4 },
       { total: 5, done: 1, failed: 0, skipped: 1, remaining: 3 },
+      { total: 5, done: 3, failed: 1, skipped: 1, remaining: 0 },
       { total: 5, done: 3, failed: 1, skipped: 1, remaining: 0 },
     ]);
     expect(statuses.every((p) => p.trigger === 'event:e1')).toBe(true);
@@ -686,6 +700,101 @@ describe('keyRotation orchestrator, driven by durable histories', () => {
       );
       expect(r.output).toMatchObject({ status: 'stopped' });
       expect(r.continuedAsNewWith).toMatchObject({ trigger: 'operator:bob' });
+    });
+
+    // The window issue 20 §3 named: the run has looked at its signals, then still sends its last
+    // records. A signal raised then found the instance Running (the intake answered "signalled") and
+    // was never read: the instance completed with it unconsumed in its history.
+    const completionSent = (calls: readonly ScheduledCall[]) =>
+      calls.some(
+        (c) =>
+          c.name === 'recordAudit' && (c.input as AuditRecord[]).some((a) => a.step === 'RotationCompleted'),
+      );
+    it.each([
+      [
+        'a key event for a newer version',
+        { trigger: 'event:e3', reason: 'KeyNewVersionCreated', version: V3 },
+      ],
+      ['an operator request', { trigger: 'operator:carol', reason: 'Operator', version: undefined }],
+    ])(
+      '%s raised after the run looked at its signals, while it sends its completion record, is consumed: continue as new with it',
+      async (_, signal) => {
+        const r = await run(
+          rotationInput(),
+          { key: twoVersions, latest: version(V2, 1, 365), servers: [planned('a')] },
+          [{ name: 'keyEvent', input: signal, when: completionSent }],
+        );
+        expect(r.raised).toHaveLength(1);
+        expect(audits(r).at(-1)).toMatchObject({ step: 'RotationCompleted', outcome: 'success' });
+        // Its last look is published (the intake waits for the end of a closing run).
+        expect(r.customStatuses.at(-1)).toMatchObject({ phase: 'finishing', closing: true });
+        expect(r.continuedAsNewWith).toMatchObject({
+          trigger: signal.trigger,
+          reason: signal.reason,
+          hintVersion: signal.version,
+          generation: 1,
+        });
+      },
+    );
+
+    it('a signal raised while a stopped run sends its last record is consumed: continue as new with it', async () => {
+      const s: Scenario = { key: twoVersions, latest: version(V2, 1, 365), servers: [] };
+      const r = await run(
+        rotationInput(),
+        s,
+        [
+          {
+            name: 'keyEvent',
+            input: { trigger: 'operator:dave', reason: 'Operator', version: undefined },
+            when: completionSent,
+          },
+        ],
+        (call) => (call.name === 'readKey' ? stepFailed('Forbidden', false) : responder(s)(call, 0)),
+      );
+      expect(r.raised).toHaveLength(1);
+      expect(r.output).toMatchObject({ status: 'stopped' });
+      expect(r.continuedAsNewWith).toMatchObject({ trigger: 'operator:dave', generation: 1 });
+      expect(r.customStatuses.at(-1)).toMatchObject({ phase: 'reading', closing: true });
+    });
+
+    it('a signal raised while an unexpected error is paged still gets its run', async () => {
+      const s: Scenario = { key: twoVersions, latest: version(V2, 1, 365), servers: [planned('a')] };
+      const r = await run(
+        rotationInput(),
+        s,
+        [
+          {
+            name: 'keyEvent',
+            input: { trigger: 'operator:erin', reason: 'Operator', version: undefined },
+            when: (calls) => calls.some((c) => c.name === 'pageOperator'),
+          },
+        ],
+        (call) =>
+          call.name === 'planRollout'
+            ? stepOk({ servers: null, discovered: 0, unplannable: [] })
+            : responder(s)(call, 0),
+      );
+      expect(r.failed).toBeUndefined();
+      expect(r.output).toMatchObject({ status: 'stopped', reasonCode: 'UnexpectedError' });
+      expect(r.continuedAsNewWith).toMatchObject({ trigger: 'operator:erin', generation: 1 });
+    });
+
+    it('a malformed keyEvent (raised by hand) is read and ignored; the run completes', async () => {
+      const r = await run(
+        rotationInput(),
+        { key: twoVersions, latest: version(V2, 1, 365), servers: [planned('a')] },
+        [
+          {
+            name: 'keyEvent',
+            input: null,
+            when: (calls) => calls.some((c) => c.kind === 'subOrchestration'),
+          },
+        ],
+      );
+      expect(r.failed).toBeUndefined();
+      expect(r.raised).toHaveLength(1);
+      expect(r.continuedAsNewWith).toBeUndefined();
+      expect((r.output as RotationOutput).status).toBe('completed');
     });
 
     it('auto-rotate with a rotation policy shorter than the warning window (P28D, 30 days): at most one automatic rotation per expiring version', async () => {
