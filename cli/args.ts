@@ -9,6 +9,7 @@ import {
   type CommandSpec,
   type FlagSpec,
 } from './commands';
+import { queryProblem } from './query';
 import { didYouMean } from './suggest';
 
 /**
@@ -129,5 +130,15 @@ export function parseCommandLine(argv: readonly string[]): Parsed | HelpAsked {
   const output: OutputFormat =
     values['json'] === true ? 'json' : ((given as OutputFormat | undefined) ?? 'table');
   const query = typeof values['query'] === 'string' ? values['query'] : undefined;
+  // Checked here, not when the answer is printed: after a write that would be too late.
+  const bad = query === undefined ? undefined : queryProblem(query);
+  if (bad !== undefined)
+    throw usage(
+      `--query ${query ?? ''}: ${bad} (JMESPath, https://jmespath.org). Nothing was sent.`,
+      command,
+    );
+  const limit = values['limit'];
+  if (typeof limit === 'string' && !(/^\d+$/.test(limit) && Number(limit) > 0))
+    throw usage(`--limit ${limit}: not a count (a whole number from 1). Nothing was sent.`, command);
   return { command, args, values, output, query };
 }

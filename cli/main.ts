@@ -132,12 +132,8 @@ async function runCommand(argv: readonly string[], out: Out, err: Out): Promise<
       throw new CliError(`--${name} ${str(name) ?? ''}: not a number of seconds`, EXIT.usage);
     return n * 1000;
   };
-  const limit = (d: number) => {
-    const n = str('limit') === undefined ? d : Number(str('limit'));
-    if (!Number.isInteger(n) || n <= 0)
-      throw new CliError(`--limit ${str('limit') ?? ''}: not a count`, EXIT.usage);
-    return n;
-  };
+  // A count (checked by parseCommandLine, before anything is sent).
+  const limit = (d: number) => (str('limit') === undefined ? d : Number(str('limit')));
   const o: Options = {
     p,
     wait: v['wait'] === true,
@@ -216,6 +212,9 @@ async function runCommand(argv: readonly string[], out: Out, err: Out): Promise<
       return waitForRotation(target, vault, key, o, out, err);
     }
     case 'replay': {
+      // Every blob read and parsed before the first is sent: a missing or unreadable file found after
+      // files 1..N-1 were replayed would exit 2 ("nothing sent") with their events already handled.
+      const blobs = readBlobs(p.args);
       let rejected = 0;
       const all: { source: string; events: ReplayedEvent[] }[] = [];
       const lines: string[] = [];
@@ -223,16 +222,7 @@ async function runCommand(argv: readonly string[], out: Out, err: Out): Promise<
       const headers: Record<string, string> = {};
       if (note.reason !== undefined) headers['x-operator-reason'] = note.reason;
       if (note.ticket !== undefined) headers['x-operator-ticket'] = note.ticket;
-      for (const file of p.args) {
-        let content: string;
-        try {
-          content = file === '-' ? readFileSync(0, 'utf8') : readFileSync(file, 'utf8');
-        } catch (e) {
-          throw new CliError(
-            `cannot read ${file}: ${e instanceof Error ? e.message : String(e)}`,
-            EXIT.usage,
-          );
-        }
+      for (const { file, content } of blobs) {
         const { body } = await call(
           target,
           'POST',
@@ -268,6 +258,35 @@ async function runCommand(argv: readonly string[], out: Out, err: Out): Promise<
       return r.errors.length > 0 ? EXIT.failures : EXIT.ok;
     }
   }
+}
+
+/**
+ * The dead-letter blobs named on the command line (`-` is stdin, once), each read and checked to be
+ * JSON (Event Grid writes a blob as a JSON array of events): a usage error, before anything is sent.
+ */
+function readBlobs(files: readonly string[]): { file: string; content: string }[] {
+  if (files.filter((f) => f === '-').length > 1)
+    throw new CliError(`replay reads stdin (-) once; give it once. Nothing was sent.`, EXIT.usage);
+  return files.map((file) => {
+    let content: string;
+    try {
+      content = file === '-' ? readFileSync(0, 'utf8') : readFileSync(file, 'utf8');
+    } catch (e) {
+      throw new CliError(
+        `cannot read ${file}: ${e instanceof Error ? e.message : String(e)}. Nothing was sent.`,
+        EXIT.usage,
+      );
+    }
+    try {
+      JSON.parse(content);
+    } catch (e) {
+      throw new CliError(
+        `${file} is not JSON (a dead-letter blob is a JSON array of events): ${e instanceof Error ? e.message : String(e)}. Nothing was sent.`,
+        EXIT.usage,
+      );
+    }
+    return { file, content };
+  });
 }
 
 interface ReplayedEvent {

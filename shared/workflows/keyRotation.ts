@@ -155,8 +155,9 @@ export function* keyRotationOrchestrator(
     // Signals still get their run (a deterministic bug pages again under the same dedup key).
     progress(run, run.phase ?? 'reading', { closing: true });
     const next = yield* pendingSignal(run, undefined, undefined);
-    if (next !== undefined) continueWith(run, next, mergeIncidents(input.openIncidents, run.opened));
-    return output(run, { status: 'stopped', targetVersion: undefined, reasonCode: 'UnexpectedError' });
+    const out = output(run, { status: 'stopped', targetVersion: undefined, reasonCode: 'UnexpectedError' });
+    if (next !== undefined) continueWith(run, next, out);
+    return out;
   }
 }
 
@@ -359,21 +360,37 @@ function* stop(
   // A last look after the last activity (see `finish`): nothing is sent between it and the end.
   if (waiting === undefined) progress(run, run.phase ?? 'reading', { closing: true });
   const next = waiting ?? (yield* pendingSignal(run, target, undefined));
-  if (next !== undefined) continueWith(run, next, mergeIncidents(run.input.openIncidents, run.opened));
-  return { ended: output(run, { status: 'stopped', targetVersion: target, reasonCode: code }) };
+  const out = output(run, { status: 'stopped', targetVersion: target, reasonCode: code });
+  if (next !== undefined) continueWith(run, next, out);
+  return { ended: out };
 }
 
-function continueWith(run: Run, signal: KeyEventSignal, openIncidents: OpenIncident[]): void {
+/**
+ * Continues as new for a signal. The output of a run that continues as new is never stored (the
+ * next generation replaces it), so what the next run must carry on comes from this run's finished
+ * output, not from its input: the run history with this generation in front (`GET /api/runs`, the
+ * CLI's `runs`), the failed-run count as this run left it (the sweep's backoff), its open incidents.
+ */
+function continueWith(run: Run, signal: KeyEventSignal, done: RotationOutput): void {
   log(run.context, `continuing as new for ${signal.trigger} (${signal.reason})`);
   run.context.df.continueAsNew({
-    ...run.input,
+    ...carriedOn(run, done),
     trigger: signal.trigger,
     reason: signal.reason,
     hintVersion: signal.version,
-    generation: run.input.generation + 1,
-    openIncidents,
-    onlyServers: undefined,
   } satisfies RotationInput);
+}
+
+/** The next generation's input: this run's input with what its finished output carries on. */
+function carriedOn(run: Run, done: RotationOutput): RotationInput {
+  return {
+    ...run.input,
+    generation: run.input.generation + 1,
+    openIncidents: done.openIncidents,
+    failedRuns: done.failedRuns,
+    history: done.history,
+    onlyServers: undefined,
+  };
 }
 
 /**
@@ -565,15 +582,13 @@ function* handleNewestVersionExpiry(
         }),
       ]);
       log(run.context, `rotated ${input.keyName}: ${latest.version} -> ${to}`);
+      const out = output(run, { status: 'completed', targetVersion: to, reasonCode: 'KeyRotated' });
       run.context.df.continueAsNew({
-        ...input,
-        generation: input.generation + 1,
+        ...carriedOn(run, out),
         autoRotatedFrom: latest.version,
-        onlyServers: undefined,
         hintVersion: to,
-        openIncidents: mergeIncidents(input.openIncidents, run.opened),
       } satisfies RotationInput);
-      return { ended: output(run, { status: 'completed', targetVersion: to, reasonCode: 'KeyRotated' }) };
+      return { ended: out };
     }
     yield* page(
       run,
@@ -1007,14 +1022,15 @@ function* finish(run: Run, latest: KeyVersionInfo, rolled: Rolled): Generator<Ta
       }),
     ]);
     yield* pageUndeliveredAudit(run);
-    continueWith(run, next, mergeIncidents(open, run.opened));
-    return output(run, {
+    const superseded = output(run, {
       status: counts.failed > 0 || listed.some(isFailure) ? 'completedWithFailures' : 'completed',
       targetVersion: latest.version,
       counts,
       servers: listed,
-      openIncidents: open,
+      openIncidents: mergeIncidents(open, run.opened),
     });
+    continueWith(run, next, superseded);
+    return superseded;
   }
 
   // An audit gap is proved fixed only by a run whose own records all arrived.
@@ -1062,7 +1078,7 @@ function* finish(run: Run, latest: KeyVersionInfo, rolled: Rolled): Generator<Ta
   // signal raised from now on may come too late for this look (it then waits for the end).
   progress(run, 'finishing', { closing: true });
   const late = yield* pendingSignal(run, latest.version, key);
-  if (late !== undefined) continueWith(run, late, [...done.openIncidents]);
+  if (late !== undefined) continueWith(run, late, done);
   return done;
 }
 

@@ -225,6 +225,66 @@ describe('CLI conventions (az, gh)', () => {
     });
   });
 
+  describe('a bad --query, --limit or replay file is refused before anything is sent (exit 2)', () => {
+    const notJson = join(dir, 'not-json.json');
+    writeFileSync(notJson, '[{"id": "e1",');
+    const missing = join(dir, 'no-such-blob.json');
+    it.each([
+      [
+        'rotate, a query that does not parse',
+        ['rotate', 'contoso-pg-kv', 'pg-cmk', '--query', 'bad['],
+        /^--query bad\[: .*Nothing was sent\./,
+      ],
+      [
+        'rotate, an unknown JMESPath function',
+        ['rotate', 'contoso-pg-kv', 'pg-cmk', '--query', 'lenght(@)'],
+        /^--query lenght\(@\): unknown function lenght\(\) \(did you mean length\?\)/,
+      ],
+      [
+        'retry',
+        ['retry', 'contoso-pg-kv', 'pg-cmk', 'pg-reporting', '-o', 'json', '--query', '{kind: kind'],
+        /^--query \{kind: kind: /,
+      ],
+      ['sweep', ['sweep', '--query', 'requested[?'], /^--query requested\[\?: /],
+      ['replay', ['replay', blob, '--query', 'events[].outcome.kind |'], /^--query events/],
+      ['runs --limit 0', ['runs', '--limit', '0'], /^--limit 0: not a count/],
+      ['runs -L abc', ['runs', '-L', 'abc'], /^--limit abc: not a count/],
+      ['status --limit 2.5', ['status', '--limit', '2.5'], /^--limit 2\.5: not a count/],
+      [
+        'replay, a missing second file',
+        ['replay', blob, missing],
+        /^cannot read .*no-such-blob\.json: .*Nothing was sent\./,
+      ],
+      [
+        'replay, a second file that is not JSON',
+        ['replay', blob, notJson],
+        /not-json\.json is not JSON .*Nothing was sent\./,
+      ],
+      ['replay, stdin twice', ['replay', '-', '-'], /reads stdin \(-\) once/],
+    ])('%s', async (_, args, said) => {
+      const r = await cli(...args);
+      expect(r.code).toBe(2);
+      expect(r.err).toMatch(said);
+      expect(seen).toEqual([]);
+    });
+
+    it('a query that calls JMESPath functions is accepted and applied', async () => {
+      const r = await cli(
+        'runs',
+        '-o',
+        'json',
+        '--query',
+        'sort_by(@, &kind)[].{k: kind, n: length(trigger)}',
+      );
+      expect(r.code).toBe(0);
+      expect(JSON.parse(r.out)).toEqual([
+        { k: 'event', n: 8 },
+        { k: 'retry', n: 14 },
+        { k: 'sweep', n: 7 },
+      ]);
+    });
+  });
+
   it.each(COMMANDS.map((c) => [c.name, c] as const))(
     '%s --help: its usage, its flags and examples, exit 0',
     async (name, c) => {
