@@ -176,6 +176,8 @@ describe('health watch pass', () => {
           : accepted(i),
     );
     expect(first.output.open.map((o) => o.serverName)).toEqual(['pg-a', 'pg-c']);
+    // pg-c was still being paged when pg-b's activity failed: the pass looked again on a durable timer.
+    expect(first.calls.filter((c) => c.kind === 'timer')).not.toEqual([]);
     const pages = audits(first.calls).filter((a) => a.step === 'OperatorPaged' || a.step === 'PageFailed');
     expect(pages).toEqual([
       expect.objectContaining({ step: 'OperatorPaged' }),
