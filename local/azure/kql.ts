@@ -2,13 +2,14 @@
  * The subset of Kusto (KQL) that Resource Graph queries from this project use, evaluated for real:
  *   <table> | where <expr> | project a, b | order by a [asc|desc] | take N
  * with `and`/`or`/`not()`, parentheses, `==` `!=` `=~` `!~` `startswith` `!startswith` `startswith_cs`
- * `contains` `has`, `tostring()` `tolower()` `isempty()` `isnotempty()`, dotted paths and string/number
+ * `contains` `has`, `in` `in~` `!in` `!in~` over a parenthesised list of literals, `tostring()` `tolower()` `isempty()` `isnotempty()`, dotted paths and string/number
  * literals. Anything else is a parse error, never silently ignored.
  */
 export class KqlError extends Error {}
 
 type Token = { kind: 'ident' | 'string' | 'number' | 'op' | 'punct'; text: string };
 
+const MEMBERSHIP = ['in', 'in~', '!in', '!in~'];
 const OPERATORS = ['==', '!=', '=~', '!~', '!startswith', 'startswith_cs', 'startswith', 'contains', 'has'];
 
 function tokenize(src: string): Token[] {
@@ -39,6 +40,14 @@ function tokenize(src: string): Token[] {
     if (['==', '!=', '=~', '!~'].includes(two)) {
       tokens.push({ kind: 'op', text: two });
       i += 2;
+      continue;
+    }
+    // Set membership: `in` (case-sensitive), `in~` (case-insensitive) and their negations `!in`, `!in~`
+    // (Kusto "in and !in operators", "in~ operator"), each followed by a parenthesised list.
+    const member = /^!?in~?(?![\w$])/.exec(src.slice(i));
+    if (member !== null && (member[0] !== 'in' || /^in\s*\(/.test(src.slice(i)))) {
+      tokens.push({ kind: 'op', text: member[0] });
+      i += member[0].length;
       continue;
     }
     if (src.startsWith('!startswith', i)) {
@@ -74,6 +83,7 @@ type Expr =
   | { t: 'lit'; value: string | number }
   | { t: 'call'; fn: string; arg: Expr }
   | { t: 'cmp'; op: string; left: Expr; right: Expr }
+  | { t: 'in'; op: string; left: Expr; values: (string | number)[] }
   | { t: 'and' | 'or'; left: Expr; right: Expr }
   | { t: 'not'; arg: Expr };
 
@@ -193,6 +203,19 @@ class Parser {
     }
     const left = this.operand();
     const op = this.peek();
+    if (op?.kind === 'op' && MEMBERSHIP.includes(op.text)) {
+      this.next();
+      this.expect('(');
+      const values: (string | number)[] = [];
+      do {
+        const v = this.next();
+        if (v.kind !== 'string' && v.kind !== 'number')
+          throw new KqlError(`${op.text} takes a list of literals, found '${v.text}'`);
+        values.push(v.kind === 'number' ? Number(v.text) : v.text);
+      } while (this.skipComma());
+      this.expect(')');
+      return { t: 'in', op: op.text, left, values };
+    }
     if (op?.kind === 'op') {
       this.next();
       return { t: 'cmp', op: op.text, left, right: this.operand() };
@@ -284,6 +307,15 @@ function test(e: Expr, row: Row): boolean {
       return !test(e.arg, row);
     case 'call':
       return value(e, row) === true;
+    case 'in': {
+      // A null/missing value is in no list (so `!in` holds for it); `in~` compares case-insensitively.
+      const l = str(value(e.left, row));
+      const fold = e.op.endsWith('~');
+      const hit =
+        l !== undefined &&
+        e.values.some((v) => (fold ? String(v).toLowerCase() === l.toLowerCase() : String(v) === l));
+      return e.op.startsWith('!') ? !hit : hit;
+    }
     case 'cmp': {
       const l = str(value(e.left, row));
       const r = str(value(e.right, row));

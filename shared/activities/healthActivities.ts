@@ -9,9 +9,12 @@ import {
 } from '../domain/healthWatch';
 import { holdOf, isOptedOut } from '../domain/plan';
 import type { PostureReport } from '../domain/posture';
-import { describeFailure } from '../ports/errors';
+import { describeFailure, NotFoundError } from '../ports/errors';
 import type { FleetHealth } from '../ports/fleetHealth';
 import { readPosture, type PostureDeps } from '../triggers/posture';
+
+/** ARM GETs per pass for watched servers the query no longer returns (the others wait for the next pass). */
+export const MISSING_CHECKS_PER_PASS = 20;
 
 export interface HealthActivityDeps extends PostureDeps {
   readonly fleetHealth: FleetHealth;
@@ -79,8 +82,40 @@ export function createHealthActivities(deps: HealthActivityDeps): {
         ok: true,
         servers,
         causes,
+        deleted: await deletedOf(deps, input.watch, servers, found.invalid),
         invalid: found.invalid.map((r) => `${r.id ?? r.name ?? '?'} (${r.reason})`.slice(0, 300)),
       };
     },
   };
+}
+
+/**
+ * The watched servers that no longer exist: not returned by the query (nor among its unreadable rows)
+ * and ARM's GET of the server answers 404 (the server, its resource group: `ResourceNotFound`,
+ * `ResourceGroupNotFound`). A query can miss a server that exists (Resource Graph lags ARM, a
+ * subscription dropped from scope), so absence alone resolves nothing; `SubscriptionNotFound` (a
+ * subscription this identity no longer sees) neither. Any other answer keeps the incident open.
+ */
+async function deletedOf(
+  deps: HealthActivityDeps,
+  watch: readonly string[],
+  servers: readonly { readonly serverId: string }[],
+  invalid: readonly { readonly id?: string | undefined }[],
+): Promise<string[]> {
+  const seen = new Set([
+    ...servers.map((s) => s.serverId.toLowerCase()),
+    ...invalid.flatMap((r) => (r.id !== undefined ? [r.id.toLowerCase()] : [])),
+  ]);
+  const missing = [...new Set(watch.map((w) => w.toLowerCase()))]
+    .filter((w) => !seen.has(w))
+    .slice(0, MISSING_CHECKS_PER_PASS);
+  const deleted: string[] = [];
+  for (const id of missing) {
+    try {
+      await deps.fleet.getServer(watch.find((w) => w.toLowerCase() === id) ?? id);
+    } catch (e) {
+      if (e instanceof NotFoundError && e.azureCode !== 'SubscriptionNotFound') deleted.push(id);
+    }
+  }
+  return deleted;
 }

@@ -302,18 +302,25 @@ export function createRotationActivities(ports: ActivityPorts): StepHandlers {
 
     async resolvePages(input) {
       const records: AuditRecord[] = [];
+      const resolved: { dedupKey: string; accepted: boolean }[] = [];
       for (const dedupKey of input.dedupKeys) {
         const outcomes = await pager.resolve(dedupKey, input.summary, input.audit.correlationId);
+        const refused = outcomes.flatMap((o) => (o.ok ? [] : [`${o.channel}: ${o.reason}`]));
+        resolved.push({ dedupKey, accepted: refused.length === 0 });
         records.push({
           ...input.audit,
           step: 'PageResolved',
-          outcome: outcomes.every((o) => o.ok) ? 'success' : 'failure',
-          reason: input.summary,
+          outcome: refused.length === 0 ? 'success' : 'failure',
+          ...(refused.length > 0 ? { reasonCode: 'PagerUnavailable' } : {}),
+          reason:
+            refused.length === 0
+              ? input.summary
+              : `${input.summary}; resolve refused by ${refused.join('; ')}`.slice(0, 1000),
           details: { dedupKey },
         });
       }
       await audit.record(records);
-      return null;
+      return { resolved };
     },
   };
 }

@@ -1,11 +1,8 @@
 import type { DurableClient } from 'durable-functions';
 import { HEALTH_WATCH_INSTANCE_ID, HEALTH_WATCH_NAMES, type HealthWatchInput } from '../domain/healthWatch';
-import { isActive, type InstanceInfo } from '../ports/rotations';
+import type { InstanceInfo } from '../ports/rotations';
 import type { HealthWatchInstances } from '../triggers/healthWatch';
-import { DurableRotationInstances } from './durableRotations';
-
-// As in durableRotations.ts: the task hub's refusal to overwrite a running instance (NonRunningStates).
-const CONFLICT = /unexpected status code: 409|instance with the status \w+ already exists/;
+import { DurableRotationInstances, isAlreadyRunning } from './durableRotations';
 
 /** The health watch's instance over the Durable Functions client of the current invocation. */
 export class DurableHealthWatch implements HealthWatchInstances {
@@ -15,15 +12,9 @@ export class DurableHealthWatch implements HealthWatchInstances {
     this.instances = new DurableRotationInstances(client);
   }
 
-  /** With its input only when the pass did not complete (a failed pass's starting point). */
-  async status(): Promise<(InstanceInfo & { readonly input?: unknown }) | undefined> {
-    const info = await this.instances.status(HEALTH_WATCH_INSTANCE_ID);
-    if (info === undefined || info.runtimeStatus === 'Completed' || isActive(info.runtimeStatus)) return info;
-    const full = await this.client.getStatus(HEALTH_WATCH_INSTANCE_ID, {
-      showHistory: false,
-      showInput: true,
-    });
-    return { ...info, input: full.input };
+  /** One read: the instance's status with its input (a failed pass's starting point). */
+  status(): Promise<(InstanceInfo & { readonly input?: unknown }) | undefined> {
+    return this.instances.status(HEALTH_WATCH_INSTANCE_ID);
   }
 
   async start(input: HealthWatchInput): Promise<'started' | 'alreadyRunning'> {
@@ -34,7 +25,7 @@ export class DurableHealthWatch implements HealthWatchInstances {
       });
       return 'started';
     } catch (e) {
-      if (e instanceof Error && CONFLICT.test(e.message)) return 'alreadyRunning';
+      if (isAlreadyRunning(e)) return 'alreadyRunning';
       throw e;
     }
   }

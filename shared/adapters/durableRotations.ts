@@ -16,6 +16,11 @@ const NOT_FOUND = /HTTP 404 response/;
 // already exists" (azure-functions-durable-python#410); the local host answers 409. Both mean the same.
 const CONFLICT = /unexpected status code: 409|instance with the status \w+ already exists/;
 
+/** Is this the task hub refusing to start an instance id that is already running (see CONFLICT)? */
+export function isAlreadyRunning(e: unknown): boolean {
+  return e instanceof Error && CONFLICT.test(e.message);
+}
+
 const KNOWN: readonly InstanceRuntimeStatus[] = [
   'Pending',
   'Running',
@@ -47,7 +52,7 @@ export class DurableRotationInstances implements RotationInstances {
       await this.client.startNew(FUNCTION_NAMES.keyRotation, { instanceId, input });
       return 'started';
     } catch (e) {
-      if (e instanceof Error && CONFLICT.test(e.message)) return 'alreadyRunning';
+      if (isAlreadyRunning(e)) return 'alreadyRunning';
       throw e;
     }
   }

@@ -210,6 +210,12 @@ export interface HealthIncident {
   readonly nextStep: string;
   /** False when no pager is configured: the audit trail holds the incident. */
   readonly paged: boolean;
+  /**
+   * The server recovered (or was deleted) but a channel refused the resolve: the incident stays open
+   * at the pager, so it stays open here and the next pass resolves it again (a later outage of the
+   * server must not fold into a stale incident under the same dedup key).
+   */
+  readonly resolving?: boolean | undefined;
 }
 
 export function healthDedupKey(serverName: string, serverId: string): string {
@@ -298,6 +304,7 @@ export interface HealthWatchOutput {
   /** Servers found unhealthy by this run. */
   readonly unhealthy: number;
   readonly opened: number;
+  /** Incidents whose resolve the pager accepted this run (recovered or deleted servers). */
   readonly resolved: number;
   /** Why the fleet could not be read (the open incidents are carried over unchanged). */
   readonly error?: string | undefined;
@@ -317,6 +324,11 @@ export type CheckFleetHealthOutput =
       readonly causes: Readonly<Record<string, readonly HealthCause[]>>;
       /** Rows the query returned that are not readable servers (named in the audit trail). */
       readonly invalid: readonly string[];
+      /**
+       * Watched server ids that no longer exist (not returned by the query, and ARM's GET of the server
+       * answered 404). Absent in the outputs of passes before it existed.
+       */
+      readonly deleted?: readonly string[] | undefined;
     }
   | { readonly ok: false; readonly code: string; readonly message: string };
 

@@ -38,7 +38,7 @@ export interface StepContract {
   verifyServer: { input: VerifyServerInput; output: VerifyServerOutput };
   recordAudit: { input: readonly AuditRecord[]; output: null };
   pageOperator: { input: PageOperatorInput; output: PageOperatorOutput };
-  resolvePages: { input: ResolvePagesInput; output: null };
+  resolvePages: { input: ResolvePagesInput; output: ResolvePagesOutput };
 }
 export type StepName = keyof StepContract;
 export type StepInput<K extends StepName> = StepContract[K]['input'];
@@ -250,4 +250,11 @@ export interface ResolvePagesInput {
   readonly dedupKeys: readonly string[];
   readonly summary: string;
   readonly audit: AuditRecord;
+}
+/**
+ * Per dedup key: did every configured channel accept the resolve (true when no pager is configured)?
+ * A refused resolve leaves the incident open at the pager: the caller keeps it open and tries again.
+ */
+export interface ResolvePagesOutput {
+  readonly resolved: readonly { readonly dedupKey: string; readonly accepted: boolean }[];
 }

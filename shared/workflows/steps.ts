@@ -64,6 +64,43 @@ export function* callStep<K extends StepName>(
   }
 }
 
+/**
+ * The same step for many inputs, side by side, each answered on its own: one activity that failed
+ * without an answer (after the host's own handling: the worker died, it timed out) becomes that input's
+ * `ActivityFailed` result and never the others'. `Task.all` fails fast, so when one faults the others
+ * may still run: they are seen through their tasks' state after a short durable timer (a task is never
+ * yielded twice: durable-functions would schedule it again, Azure/azure-functions-durable-js#574).
+ * Not retried here: the caller decides (the health watch tries again on its next pass).
+ */
+export function* settledSteps<K extends StepName>(
+  context: OrchestrationContext,
+  name: K,
+  inputs: readonly StepInput<K>[],
+  lookAgainSeconds = 5,
+): Generator<Task, StepResult<StepOutput<K>>[], unknown> {
+  if (inputs.length === 0) return [];
+  const tasks = inputs.map((input) => context.df.callActivity(ACTIVITY_NAMES[name], input));
+  try {
+    yield context.df.Task.all(tasks);
+  } catch {
+    // One faulted: each task's own state below says what became of it.
+  }
+  while (tasks.some((t) => !t.isCompleted && !t.isFaulted)) yield* waitSeconds(context, lookAgainSeconds);
+  return tasks.map((t): StepResult<StepOutput<K>> => {
+    if (!t.isFaulted) return t.result as StepResult<StepOutput<K>>;
+    const e = t.result;
+    return {
+      ok: false,
+      error: {
+        code: 'ActivityFailed',
+        message: e instanceof Error ? e.message : String(e),
+        retryable: true,
+        attempts: 1,
+      },
+    };
+  });
+}
+
 /** The typed input of this orchestration. */
 export function inputOf<K extends keyof OrchestrationContract>(
   context: OrchestrationContext,

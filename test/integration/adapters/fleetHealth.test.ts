@@ -1,7 +1,8 @@
 import { ArmServerFleet } from '../../../shared/adapters/armServerFleet';
 import {
   ResourceGraphFleetHealth,
-  unhealthyServersQuery,
+  unhealthyServersQueries,
+  WATCH_IDS_PER_QUERY,
 } from '../../../shared/adapters/resourceGraphFleetHealth';
 import { ListedFleetHealth } from '../../../shared/ports/fleetHealth';
 import { SUB_A, SUB_B, serverId, testFleet } from '../../support/fleet';
@@ -69,7 +70,38 @@ describe('FleetHealth: one query for the servers that lost their key', () => {
     ).toEqual(found.servers.map(view).sort());
   });
 
+  it('a watch longer than one chunk is read in bounded queries (id in~), each server once: thousands of open incidents never make one query grow without bound', async () => {
+    const graph = new ResourceGraphFleetHealth({
+      credential: h.credential,
+      subscriptions: [SUB_A, SUB_B],
+      clientOptions: h.clientOptions,
+    });
+    // 1,200 servers of a whole-vault outage that no longer exist, then pg-f (unhealthy: also found by
+    // the first query) and pg-a (Ready) in the last chunk.
+    const gone = Array.from({ length: 1200 }, (_, i) => serverId(SUB_A, 'rg-a', `pg-gone-${i}`));
+    const watch = [...gone, serverId(SUB_B, 'rg-b', 'pg-f'), serverId(SUB_A, 'rg-a', 'pg-a').toUpperCase()];
+    const before = (await h.admin<Logged[]>('requests')).length;
+    const found = await graph.findUnhealthyServers(watch);
+    const requests = (await h.admin<Logged[]>('requests')).slice(before);
+    expect(requests.filter((r) => r.path.toLowerCase().includes('microsoft.resourcegraph'))).toHaveLength(
+      Math.ceil(watch.length / WATCH_IDS_PER_QUERY),
+    );
+    expect(found.servers.map((s) => s.name).sort()).toEqual(['pg-a', 'pg-f']);
+  });
+
+  it.each([
+    ['no watched id', 0, 1],
+    ['one chunk of watched ids', WATCH_IDS_PER_QUERY, 1],
+    ['one id more than a chunk', WATCH_IDS_PER_QUERY + 1, 2],
+  ])('%s: %s ids make %s query(ies), each id named once', (_name, n, queries) => {
+    const ids = Array.from({ length: n }, (_, i) => `/subscriptions/s/providers/x/flexibleServers/pg-${i}`);
+    const q = unhealthyServersQueries([...ids, ...ids.map((i) => i.toUpperCase())]);
+    expect(q).toHaveLength(queries);
+    expect(q[0]).toContain("properties.state =~ 'Inaccessible'");
+    expect(q.join('\n').match(/pg-\d+'/gi) ?? []).toHaveLength(n);
+  });
+
   it('the query escapes the watched ids (a quote in an id cannot end the literal)', () => {
-    expect(unhealthyServersQuery(["/x/it's"])).toContain("id =~ '/x/it\\'s'");
+    expect(unhealthyServersQueries(["/x/it's"])[0]).toContain("id in~ ('/x/it\\'s')");
   });
 });

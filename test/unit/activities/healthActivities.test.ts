@@ -1,7 +1,7 @@
 import { createHealthActivities } from '../../../shared/activities/healthActivities';
 import type { KeyInfo, KeyVersionInfo, ServerSnapshot } from '../../../shared/domain/model';
 import type { RoleAssignmentInfo, RotationPolicySummary, VaultListing } from '../../../shared/domain/posture';
-import { ThrottledError } from '../../../shared/ports/errors';
+import { NotFoundError, ThrottledError } from '../../../shared/ports/errors';
 import type { FleetHealth } from '../../../shared/ports/fleetHealth';
 import type { KeyVaultKeys } from '../../../shared/ports/keyVaultKeys';
 import type { InvalidServerRow, ServerFleet, ServerPage } from '../../../shared/ports/serverFleet';
@@ -65,10 +65,10 @@ const roleAssignments: RoleAssignments = {
 const rotationPolicies: KeyRotationPolicies = {
   readRotationPolicy: (): Promise<RotationPolicySummary> => Promise.reject(failing),
 };
-const deps = (fleetHealth: FleetHealth) => ({
+const deps = (fleetHealth: FleetHealth, armFleet: ServerFleet = fleet) => ({
   config,
   keys,
-  fleet,
+  fleet: armFleet,
   vaults,
   roleAssignments,
   rotationPolicies,
@@ -107,4 +107,36 @@ describe('checkFleetHealth activity', () => {
     const r = await createHealthActivities(deps(new Health(failing))).checkFleetHealth({ watch: [] });
     expect(r).toMatchObject({ ok: false, code: 'TooManyRequests' });
   });
+
+  it.each([
+    ['ARM answers 404 ResourceNotFound', new NotFoundError('gone (test)', 'ResourceNotFound', 404), true],
+    ['its resource group is gone', new NotFoundError('gone (test)', 'ResourceGroupNotFound', 404), true],
+    [
+      'its subscription is not visible',
+      new NotFoundError('no sub (test)', 'SubscriptionNotFound', 404),
+      false,
+    ],
+    ['ARM is throttling', failing, false],
+    ['ARM still has it (Resource Graph lags)', undefined, false],
+  ])(
+    'a watched server the query no longer returns is deleted only when %s',
+    async (_name, armAnswer, isDeleted) => {
+      const gone = server('pg-gone', 'Ready', 'Valid');
+      const here = server('pg-here', 'Inaccessible', 'Invalid');
+      const gets: string[] = [];
+      const arm: ServerFleet = {
+        ...fleet,
+        getServer: (id) => {
+          gets.push(id);
+          return armAnswer === undefined ? Promise.resolve(gone) : Promise.reject(armAnswer);
+        },
+      };
+      const r = await createHealthActivities(deps(new Health([here]), arm)).checkFleetHealth({
+        watch: [gone.id, here.id],
+      });
+      if (!r.ok) throw new Error('expected ok');
+      expect(gets).toEqual([gone.id]);
+      expect(r.deleted).toEqual(isDeleted ? [gone.id.toLowerCase()] : []);
+    },
+  );
 });

@@ -455,3 +455,40 @@ describe('pageOperator only pages; the orchestrator records', () => {
     await expect(steps.pageOperator({ incident })).resolves.toEqual({ delivered: false, channels: [] });
   });
 });
+
+describe('resolvePages: each key answers whether the pager accepted its resolve', () => {
+  const audit = {
+    correlationId: 'c-1',
+    trigger: 'health:t',
+    step: 'PageResolved' as const,
+    outcome: 'success' as const,
+  };
+  it.each([
+    ['every channel accepting', [{ channel: 'pagerduty', ok: true }], true, 'success'],
+    ['no pager configured', [], true, 'success'],
+    ['the pager refusing', [{ channel: 'pagerduty', ok: false, reason: 'HTTP 503' }], false, 'failure'],
+    [
+      'one of two channels refusing',
+      [
+        { channel: 'pagerduty', ok: false, reason: 'HTTP 400' },
+        { channel: 'teams', ok: true },
+      ],
+      false,
+      'failure',
+    ],
+  ] as [string, PageOutcome[], boolean, string][])('%s', async (_name, outcomes, accepted, outcome) => {
+    const { steps, audit: trail } = setup([], outcomes);
+    await expect(
+      steps.resolvePages({ dedupKeys: ['k-1'], summary: 'pg-a is Ready', audit }),
+    ).resolves.toEqual({
+      resolved: [{ dedupKey: 'k-1', accepted }],
+    });
+    expect(trail.records).toEqual([
+      expect.objectContaining({
+        step: 'PageResolved',
+        outcome,
+        ...(accepted ? {} : { reasonCode: 'PagerUnavailable' }),
+      }),
+    ]);
+  });
+});

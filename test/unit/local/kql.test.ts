@@ -55,6 +55,17 @@ describe('the Resource Graph KQL subset', () => {
     ["resources | where name !~ 'PG-A' and type has 'flexibleservers'", ['pg-b', 'pg-c']],
     ['resources | order by name desc | take 2', ['pg-c', 'pg-b']],
     ['resources | where name == "pg-b" | project id, name', ['pg-b']],
+    // Set membership (Kusto "in~ operator"): in is case-sensitive, in~ is not; ! negates; a missing value is in no list.
+    ["resources | where id in~ ('/S/1/A', '/s/1/c')", ['pg-a', 'pg-c']],
+    ["resources | where id in ('/S/1/A', '/s/1/c')", ['pg-c']],
+    ["resources | where name !in~ ('PG-A', 'kv1')", ['pg-b', 'pg-c']],
+    ["resources | where name !in ('PG-A', 'kv1')", ['pg-a', 'pg-b', 'pg-c']],
+    ["resources | where properties.dataEncryption.type in~ ('systemmanaged')", ['pg-c']],
+    [
+      "resources | where properties.dataEncryption.type !in~ ('systemmanaged') and name startswith 'pg'",
+      ['pg-a', 'pg-b'],
+    ],
+    ["resources | where name =~ 'pg-b' or id in~ ('/s/1/A')", ['pg-a', 'pg-b']],
   ])('%s', (query, expected) => {
     expect(names(query)).toEqual(expected);
   });
@@ -72,6 +83,9 @@ describe('the Resource Graph KQL subset', () => {
     ['an unknown column', 'resources | project nope'],
     ['an unterminated string', "resources | where name == 'pg"],
     ['a dangling condition', 'resources | where name'],
+    ['an empty in~ list', 'resources | where id in~ ()'],
+    ['an in~ list of columns', 'resources | where id in~ (name)'],
+    ['an in~ without its list', "resources | where id in~ '/s/1/a'"],
   ])('refuses %s instead of ignoring it', (_name, query) => {
     expect(() => runKql(query, { resources: rows })).toThrow(KqlError);
   });

@@ -52,6 +52,15 @@ describe('health watch timer', () => {
     ]);
   });
 
+  it('an incident whose resolve the pager refused is carried to the next pass still marked resolving', async () => {
+    const resolving = { ...open, resolving: true };
+    const w = new FakeWatch(
+      done({ schemaVersion: HEALTH_WATCH_SCHEMA_VERSION, checkedAt: 'x', open: [resolving] }),
+    );
+    await healthWatchTick(w, NOW);
+    expect(w.started[0]?.open).toEqual([resolving]);
+  });
+
   it.each(['Running', 'Pending'] as const)(
     'a tick while a pass is %s (redelivered or overlapping) starts nothing',
     async (runtimeStatus) => {

@@ -7,8 +7,10 @@ import {
   type ServerHealth,
 } from '../../../shared/domain/healthWatch';
 import type { Incident } from '../../../shared/domain/incident';
+import type { ResolvePagesInput } from '../../../shared/domain/steps';
 import { healthWatchOrchestrator } from '../../../shared/workflows/healthWatch';
 import {
+  LATER,
   runOrchestration,
   stepFailed,
   stepOk,
@@ -32,18 +34,34 @@ const GRANT = {
   what: 'identity id-x may not use pg-cmk',
 };
 
-type Pager = (incident: Incident) => Response;
+type Pager = (incident: Incident) => Response | typeof LATER;
 const accepted: Pager = () => stepOk({ delivered: true, channels: [{ channel: 'pagerduty', ok: true }] });
+/** The `resolvePages` activity's answer: every key accepted unless the test says otherwise. */
+type Resolver = (input: ResolvePagesInput) => Response;
+const resolveAccepted: Resolver = (i) =>
+  stepOk({ resolved: i.dedupKeys.map((dedupKey) => ({ dedupKey, accepted: true })) });
+const resolveRefused: Resolver = (i) =>
+  stepOk({ resolved: i.dedupKeys.map((dedupKey) => ({ dedupKey, accepted: false })) });
 
 async function pass(
   open: readonly HealthIncident[],
   fleet: CheckFleetHealthOutput,
   pager: Pager = accepted,
+  resolver: Resolver = resolveAccepted,
 ): Promise<{ output: HealthWatchOutput; calls: ScheduledCall[] }> {
   const input: HealthWatchInput = { schemaVersion: HEALTH_WATCH_SCHEMA_VERSION, trigger: 'health:t', open };
+  const asked = new Set<string>();
   const r = await runOrchestration(healthWatchOrchestrator, input, (call) => {
     if (call.name === 'checkFleetHealth') return { result: fleet };
-    if (call.name === 'pageOperator') return pager((call.input as { incident: Incident }).incident);
+    if (call.name === 'pageOperator') {
+      const incident = (call.input as { incident: Incident }).incident;
+      // A page answered LATER the first time it is asked is answered by the pager the next time.
+      const answer = pager(incident);
+      if (answer === LATER && asked.has(incident.dedupKey)) return accepted(incident);
+      asked.add(incident.dedupKey);
+      return answer;
+    }
+    if (call.name === 'resolvePages') return resolver(call.input as ResolvePagesInput);
     return stepOk(null);
   });
   return { output: r.output as HealthWatchOutput, calls: r.calls };
@@ -54,11 +72,13 @@ const audits = (calls: readonly ScheduledCall[]) =>
 const found = (
   servers: ServerHealth[],
   causes: Record<string, (typeof GRANT)[]> = {},
+  deleted: string[] = [],
 ): CheckFleetHealthOutput => ({
   ok: true,
   servers,
   causes,
   invalid: [],
+  deleted,
 });
 
 describe('health watch pass', () => {
@@ -140,5 +160,80 @@ describe('health watch pass', () => {
     const open = (await pass([], found([server('pg-a', 'Inaccessible', 'Invalid')]))).output.open;
     const next = await pass(open, found([]));
     expect(named(next.calls, 'checkFleetHealth').map((c) => c.input)).toEqual([{ watch: [id('pg-a')] }]);
+  });
+
+  it('a page activity that crashed (no answer after its retries) fails only its own server: the others are recorded paged and not paged again', async () => {
+    const fleet = found([
+      server('pg-a', 'Inaccessible', 'Invalid'),
+      server('pg-b', 'Inaccessible', 'Invalid'),
+      server('pg-c', 'Ready', 'Invalid'),
+    ]);
+    const first = await pass([], fleet, (i) =>
+      i.summary.startsWith('pg-b')
+        ? { error: 'worker died' }
+        : i.summary.startsWith('pg-c')
+          ? LATER
+          : accepted(i),
+    );
+    expect(first.output.open.map((o) => o.serverName)).toEqual(['pg-a', 'pg-c']);
+    // pg-c was still being paged when pg-b's activity failed: the pass looked again on a durable timer.
+    expect(first.calls.filter((c) => c.kind === 'timer')).not.toEqual([]);
+    const pages = audits(first.calls).filter((a) => a.step === 'OperatorPaged' || a.step === 'PageFailed');
+    expect(pages).toEqual([
+      expect.objectContaining({ step: 'OperatorPaged' }),
+      expect.objectContaining({ step: 'PageFailed', reasonCode: 'ActivityFailed' }),
+      expect.objectContaining({ step: 'OperatorPaged' }),
+    ]);
+    const second = await pass(first.output.open, fleet);
+    expect(
+      named(second.calls, 'pageOperator').map((c) => (c.input as { incident: Incident }).incident.source),
+    ).toEqual([id('pg-b')]);
+  });
+
+  it('a resolve the pager refused keeps the incident open (resolving) until a later pass has it accepted', async () => {
+    const open = (await pass([], found([server('pg-a', 'Inaccessible', 'Invalid')]))).output.open;
+    const refused = await pass(open, found([server('pg-a', 'Ready', 'Valid')]), accepted, resolveRefused);
+    expect(refused.output.open).toEqual([{ ...open[0], resolving: true }]);
+    expect(refused.output.resolved).toBe(0);
+
+    const again = await pass(refused.output.open, found([server('pg-a', 'Ready', 'Valid')]));
+    expect(named(again.calls, 'resolvePages').map((c) => (c.input as ResolvePagesInput).dedupKeys)).toEqual([
+      [open[0]?.dedupKey],
+    ]);
+    expect(again.output).toMatchObject({ open: [], resolved: 1 });
+  });
+
+  it('a resolve whose activity failed without an answer keeps the incident open and audits the failure', async () => {
+    const open = (await pass([], found([server('pg-a', 'Inaccessible', 'Invalid')]))).output.open;
+    const next = await pass(open, found([server('pg-a', 'Ready', 'Valid')]), accepted, () =>
+      stepFailed('PagerUnavailable', false),
+    );
+    expect(next.output.open).toEqual([{ ...open[0], resolving: true }]);
+    expect(audits(next.calls)).toContainEqual(
+      expect.objectContaining({ step: 'PageResolved', reasonCode: 'PagerUnavailable' }),
+    );
+  });
+
+  it('a server unhealthy again while its resolve was refused stays open under its incident, not paged anew', async () => {
+    const open = (await pass([], found([server('pg-a', 'Inaccessible', 'Invalid')]))).output.open;
+    const refused = await pass(open, found([server('pg-a', 'Ready', 'Valid')]), accepted, resolveRefused);
+    const down = await pass(refused.output.open, found([server('pg-a', 'Inaccessible', 'Invalid')]));
+    expect(named(down.calls, 'pageOperator')).toEqual([]);
+    expect(named(down.calls, 'resolvePages')).toEqual([]);
+    expect(down.output.open).toEqual(open);
+  });
+
+  it('an incident of a server that no longer exists is resolved as deleted, with its audit reason', async () => {
+    const open = (await pass([], found([server('pg-a', 'Inaccessible', 'Invalid')]))).output.open;
+    const next = await pass(open, found([], {}, [id('pg-a').toLowerCase()]));
+    const resolves = named(next.calls, 'resolvePages').map((c) => c.input as ResolvePagesInput);
+    expect(resolves).toEqual([
+      expect.objectContaining({
+        dedupKeys: [open[0]?.dedupKey],
+        summary: 'pg-a no longer exists (server deleted)',
+        audit: expect.objectContaining({ reasonCode: 'ServerDeleted', serverId: id('pg-a') }) as unknown,
+      }),
+    ]);
+    expect(next.output).toMatchObject({ open: [], resolved: 1 });
   });
 });
