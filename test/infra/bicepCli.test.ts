@@ -35,11 +35,16 @@ describeWithBicep('infra with the real Bicep CLI')('infra with the real Bicep CL
     )?.[1];
     expect(cli?.version).toMatch(/^\d+\.\d+\.\d+$/);
     if (cli?.source.startsWith('NuGet') === true) expect(cli.version).toBe(pinned);
+    // CI (.ci/run) points BICEP_CLI at the restored pinned package: a newer bicep on PATH cannot change the snapshots.
+    if (process.env.CI === 'true') expect(cli).toMatchObject({ source: 'BICEP_CLI', version: pinned });
   });
 
-  it('compiles infra/main.bicep with no error and no warning', () => {
+  it('compiles infra/main.bicep with no error and no warning (api-version age reported, not failed, as in lint)', () => {
+    // `bicep build` runs the linter too: the dated finding is filtered the same way as in the lint test below.
     const r = runBicep(['build', 'infra/main.bicep', '--stdout']);
-    expect(r.diagnostics).toEqual([]);
+    const dated = r.diagnostics.filter((d) => DATED.test(d));
+    if (dated.length > 0) console.info(`bicep build, api versions to review:\n${dated.join('\n')}`);
+    expect(r.diagnostics.filter((d) => !DATED.test(d))).toEqual([]);
     expect(r.status).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({
       $schema: expect.stringContaining('subscriptionDeploymentTemplate'),
