@@ -132,6 +132,28 @@ describeWithBicep('infra with the real Bicep CLI')('infra with the real Bicep CL
     );
   });
 
+  it('stops the deployment when peeredVaults sit beside vaults with endpoints here but no hub vault zone is named', () => {
+    const file = join(scratch, 'peered-no-zone.bicepparam');
+    writeFileSync(
+      file,
+      readFileSync(join(PARAMS, 'network-isolated.bicepparam'), 'utf8')
+        .replace("using '../main.bicep'", `using '${relative(scratch, join(ROOT, 'infra', 'main.bicep'))}'`)
+        .replace(/\n\s*vaultDnsZoneId: '[^']*'/, ''),
+    );
+    const r = runBicep([
+      'snapshot',
+      file,
+      '--mode',
+      'overwrite',
+      '--subscription-id',
+      '11111111-1111-1111-1111-111111111111',
+      '--location',
+      'westeurope',
+    ]);
+    expect(r.status).not.toBe(0);
+    expect(r.output).toContain('privateNetwork.peeredVaults needs privateNetwork.vaultDnsZoneId');
+  });
+
   it('predicts exactly the committed snapshots (infra/params/*.snapshot.json): npm run infra:snapshots after a change', () => {
     const r = validateSnapshots();
     expect([r.status, r.output]).toEqual([0, expect.stringMatching(/ok validate/)]);
