@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import {
@@ -49,6 +49,21 @@ describeWithBicep('infra with the real Bicep CLI')('infra with the real Bicep CL
     expect(JSON.parse(r.stdout)).toMatchObject({
       $schema: expect.stringContaining('subscriptionDeploymentTemplate'),
     });
+  });
+
+  it("bicep build reports the linter's dated api-version finding too, which the build test sets apart", () => {
+    // A resource on a years-old api version under infra's bicepconfig.json: build (not only lint) warns.
+    const dir = join(scratch, 'dated');
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'bicepconfig.json'), readFileSync(join(ROOT, 'infra', 'bicepconfig.json')));
+    writeFileSync(
+      join(dir, 'old.bicep'),
+      "resource st 'Microsoft.Storage/storageAccounts@2019-06-01' existing = { name: 'stold' }\noutput id string = st.id\n",
+    );
+    const r = runBicep(['build', join(dir, 'old.bicep'), '--stdout']);
+    expect(r.status).toBe(0);
+    expect(r.diagnostics.some((d) => DATED.test(d))).toBe(true);
+    expect(r.diagnostics.filter((d) => !DATED.test(d))).toEqual([]);
   });
 
   it('lints clean with infra/bicepconfig.json (api-version age reported, not failed: it changes with the date)', () => {
