@@ -104,6 +104,8 @@ type privateNetworkOptions = {
   privateStorage: bool?
   @description('Names (from keyVaults, or the pager secrets vault) of vaults the app reaches through a peered network that already has their private endpoints and DNS: no endpoint is created here for them.')
   peeredVaults: string[]?
+  @description('Resource id of an existing privatelink.vaultcore.azure.net private DNS zone (a hub\'s, any subscription): no vault zone is created here, the app VNet is linked to it (the deployer needs Private DNS Zone Contributor on it) and the vault endpoints register in it. Required with peeredVaults when other vaults get endpoints here.')
+  vaultDnsZoneId: string?
 }
 
 var prefix = toLower(environmentName)
@@ -181,9 +183,17 @@ var keyStoreEndpoints = union(
   ),
   []
 )
+var vaultDnsZoneId = privateNetwork.?vaultDnsZoneId ?? ''
+var endpointKeyStores = filter(keyStoreEndpoints, k => !contains(peeredVaults, k.name))
+// Peered vaults beside vaults with endpoints here need the hub's zone: a zone of this deployment's own
+// named privatelink.vaultcore... would hide the hub's records from the app VNet (README "Vaults in other networks").
 var privateKeyStores = !empty(unknownPeeredVaults)
   ? fail('privateNetwork.peeredVaults names ${join(unknownPeeredVaults, ', ')}, which is not in keyVaults or pagerSecretsVault')
-  : filter(keyStoreEndpoints, k => !contains(peeredVaults, k.name))
+  : !empty(peeredVaults) && empty(vaultDnsZoneId) && contains(map(endpointKeyStores, k => k.groupId), 'vault')
+      ? fail('privateNetwork.peeredVaults needs privateNetwork.vaultDnsZoneId (the hub\'s privatelink.vaultcore zone) when other vaults get private endpoints here: a vault zone of this deployment would hide the peered vaults\' records')
+      : !empty(vaultDnsZoneId) && length(split(vaultDnsZoneId, '/')) != 9
+          ? fail('privateNetwork.vaultDnsZoneId must be a private DNS zone resource id (/subscriptions/<id>/resourceGroups/<rg>/providers/Microsoft.Network/privateDnsZones/<name>): ${vaultDnsZoneId}')
+          : endpointKeyStores
 
 module network 'modules/network.bicep' = if (privateNetwork != null) {
   scope: rg
@@ -198,6 +208,7 @@ module network 'modules/network.bicep' = if (privateNetwork != null) {
     keyStores: privateKeyStores
     privateStorage: privateNetwork.?privateStorage ?? false
     storageAccountId: storage.outputs.id
+    vaultDnsZoneId: vaultDnsZoneId
   }
 }
 

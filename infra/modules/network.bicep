@@ -18,6 +18,8 @@ param keyStores array
 param privateStorage bool
 @description('The app\'s storage account (used when privateStorage).')
 param storageAccountId string
+@description('Resource id of an existing privatelink.vaultcore zone (a hub\'s). Set: no vault zone is created here; the app VNet is linked to that zone and the vault endpoints register in it.')
+param vaultDnsZoneId string = ''
 
 // Every count below depends on parameters only, so the deployment (and `bicep snapshot`) can expand the loops
 // before it starts; zone names are looked up per kind.
@@ -29,8 +31,13 @@ var zoneNames = {
   table: 'privatelink.table.${environment().suffixes.storage}'
 }
 var storageServices = privateStorage ? ['blob', 'queue', 'table'] : []
+// A virtual network resolves one zone per name: linked to a zone of its own named privatelink.vaultcore...,
+// the app VNet would never see the hub zone's records for a vault reached by peering (NXDOMAIN), and Azure
+// refuses a second link to a zone of the same name (Learn, "What is an Azure Private DNS zone?", Restrictions;
+// not re-read offline). With vaultDnsZoneId the hub zone serves every vault, peered or not.
+var ownVaultZone = empty(vaultDnsZoneId)
 var zoneKinds = concat(
-  contains(map(keyStores, k => k.groupId), 'vault') ? ['vault'] : [],
+  ownVaultZone && contains(map(keyStores, k => k.groupId), 'vault') ? ['vault'] : [],
   contains(map(keyStores, k => k.groupId), 'managedhsm') ? ['managedhsm'] : [],
   storageServices
 )
@@ -85,6 +92,21 @@ resource links 'Microsoft.Network/privateDnsZones/virtualNetworkLinks@2024-06-01
   }
 ]
 
+// /subscriptions/<sub>/resourceGroups/<rg>/providers/Microsoft.Network/privateDnsZones/<name>
+var hubZone = split(vaultDnsZoneId, '/')
+
+module hubVaultZoneLink 'privateDnsZoneLink.bicep' = if (!ownVaultZone) {
+  name: 'vault-zone-link-${prefix}'
+  // Safe indexing: ARM evaluates a skipped module's scope too; without vaultDnsZoneId it is never deployed.
+  scope: resourceGroup(hubZone[?2] ?? subscription().subscriptionId, hubZone[?4] ?? resourceGroup().name)
+  params: {
+    zoneName: hubZone[?8] ?? ''
+    linkName: 'vnet-${prefix}-cmk-rotator'
+    virtualNetworkId: vnet.id
+    tags: tags
+  }
+}
+
 var targets = concat(keyStores, map(storageServices, s => { id: storageAccountId, groupId: s, name: 'storage' }))
 
 resource endpoints 'Microsoft.Network/privateEndpoints@2025-05-01' = [
@@ -109,9 +131,17 @@ resource dnsGroups 'Microsoft.Network/privateEndpoints/privateDnsZoneGroups@2025
     name: 'default'
     properties: {
       privateDnsZoneConfigs: [
-        { name: t.groupId, properties: { privateDnsZoneId: dnsZones[indexOf(zoneKinds, t.groupId)].id } }
+        {
+          name: t.groupId
+          properties: {
+            privateDnsZoneId: t.groupId == 'vault' && !ownVaultZone
+              ? vaultDnsZoneId
+              : resourceId('Microsoft.Network/privateDnsZones', zoneNames[t.groupId])
+          }
+        }
       ]
     }
+    dependsOn: [dnsZones]
   }
 ]
 

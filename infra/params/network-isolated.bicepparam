@@ -1,6 +1,7 @@
 // Vaults that refuse public network access (Learn's advice for CMK vaults): the app joins a virtual network
 // (Flex Consumption VNet integration) and reaches the vaults, a Managed HSM, the pager secrets vault and its own
-// storage through private endpoints; one vault is reached through a peered network instead.
+// storage through private endpoints; one vault is reached through a peered network instead, so the vault
+// endpoints use the hub's privatelink.vaultcore zone (vaultDnsZoneId).
 // Compiled and evaluated offline by test/infra/snapshot.test.ts (bicep snapshot).
 using '../main.bicep'
 
@@ -23,4 +24,6 @@ param privateNetwork = {
   privateEndpointSubnetPrefix: '10.20.0.64/27'
   privateStorage: true
   peeredVaults: ['kv-hub']
+  // The hub's zone, which holds kv-hub's record: the app VNet is linked to it and kv-sec / kv-pager register there.
+  vaultDnsZoneId: '/subscriptions/33333333-3333-3333-3333-333333333333/resourceGroups/rg-hub-dns/providers/Microsoft.Network/privateDnsZones/privatelink.vaultcore.azure.net'
 }

@@ -8,6 +8,8 @@ export class LocalTokenCredential implements TokenCredential {
   constructor(
     readonly principalId: string,
     readonly tenantId: string,
+    /** The application (client) id Entra puts in `appid`; absent: the token carries none. */
+    readonly clientId?: string,
   ) {}
 
   getToken(scopes: string | string[], _options?: GetTokenOptions): Promise<AccessToken> {
@@ -15,7 +17,7 @@ export class LocalTokenCredential implements TokenCredential {
     const aud = scope.replace(/\/?\.default$/, '');
     const now = Math.floor(Date.now() / 1000);
     const b64 = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
-    const token = `${b64({ alg: 'none', typ: 'JWT' })}.${b64({ aud, oid: this.principalId, tid: this.tenantId, iat: now, exp: now + 3600 })}.`;
+    const token = `${b64({ alg: 'none', typ: 'JWT' })}.${b64({ aud, oid: this.principalId, tid: this.tenantId, ...(this.clientId === undefined ? {} : { appid: this.clientId }), iat: now, exp: now + 3600 })}.`;
     return Promise.resolve({ token, expiresOnTimestamp: (now + 3600) * 1000, tokenType: 'Bearer' });
   }
 }
@@ -25,6 +27,8 @@ export interface TokenClaims {
   readonly oid: string;
   readonly tid: string;
   readonly exp: number;
+  /** The caller's application (client) id: `appid` (v1 tokens) or `azp` (v2); undefined if absent. */
+  readonly appid?: string;
 }
 
 /** Reads the claims of a bearer token issued by `LocalTokenCredential`; undefined if it is not one. */
@@ -32,10 +36,24 @@ export function readBearer(authorization: string | undefined): TokenClaims | und
   const m = /^Bearer\s+([^.]+)\.([^.]+)\.?/i.exec(authorization ?? '');
   if (m?.[2] === undefined) return undefined;
   try {
-    const claims = JSON.parse(Buffer.from(m[2], 'base64url').toString('utf8')) as Partial<TokenClaims>;
+    const claims = JSON.parse(Buffer.from(m[2], 'base64url').toString('utf8')) as Partial<
+      TokenClaims & { azp: string }
+    >;
     if (typeof claims.aud !== 'string' || typeof claims.oid !== 'string' || typeof claims.exp !== 'number')
       return undefined;
-    return { aud: claims.aud, oid: claims.oid, tid: claims.tid ?? '', exp: claims.exp };
+    const appid =
+      typeof claims.appid === 'string'
+        ? claims.appid
+        : typeof claims.azp === 'string'
+          ? claims.azp
+          : undefined;
+    return {
+      aud: claims.aud,
+      oid: claims.oid,
+      tid: claims.tid ?? '',
+      exp: claims.exp,
+      ...(appid === undefined ? {} : { appid }),
+    };
   } catch {
     return undefined;
   }

@@ -29,8 +29,8 @@ export interface FleetFile {
   readonly behaviour?: FleetBehaviour;
   /**
    * The app's network, which Key Vault's firewall judges its data-plane calls by (a vault with
-   * `publicNetworkAccess: Disabled`, or `networkAcls.defaultAction: Deny` without a rule matching the
-   * app, answers 403 `ForbiddenByFirewall`). Absent: no VNet integration, no private endpoint.
+   * `publicNetworkAccess: Disabled` answers 403 `ForbiddenByConnection`; `networkAcls.defaultAction:
+   * Deny` without a rule matching the app, 403 `ForbiddenByFirewall`). Absent: no VNet integration, no private endpoint.
    */
   readonly appNetwork?: FleetAppNetwork;
   /** The Application Insights resource behind the ingestion stand-in. */

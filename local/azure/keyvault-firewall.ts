@@ -20,8 +20,21 @@ export const NO_APP_NETWORK: AppNetwork = {
   privateEndpointVaults: new Set(),
 };
 
-/** Why Key Vault's firewall refuses a data-plane call from the app; undefined when it lets it through. */
-export function firewallRefusal(vault: Vault, app: AppNetwork): string | undefined {
+/** Key Vault's refusal of the app's network: the 403's inner code and the first line(s) of its message. */
+export interface FirewallRefusal {
+  /**
+   * `ForbiddenByConnection` when public network access is disabled and the call came through no approved
+   * private link (microsoft/multimodal-ai#171 quotes the whole answer: "Public network access is
+   * disabled and request is not from a trusted service nor via an approved private link." with
+   * InnerError {"code":"ForbiddenByConnection"}); `ForbiddenByFirewall` when a deny-by-default firewall
+   * has no rule for the caller (Azure-Samples/azuresandbox#429, hashicorp/terraform-provider-azurerm#20742).
+   */
+  readonly innerCode: 'ForbiddenByConnection' | 'ForbiddenByFirewall';
+  readonly message: string;
+}
+
+/** Why Key Vault refuses a data-plane call from the app's network; undefined when it lets it through. */
+export function firewallRefusal(vault: Vault, app: AppNetwork): FirewallRefusal | undefined {
   // A private endpoint is reached whatever the public settings say (`az keyvault create
   // --public-network-access`, quoted in MicrosoftDocs/azure-docs#99303: with it disabled "all traffic
   // except private endpoint traffic and that originates from trusted services will be blocked").
@@ -31,7 +44,11 @@ export function firewallRefusal(vault: Vault, app: AppNetwork): string | undefin
   // "overview-vnet-service-endpoints"; Azure/secrets-store-csi-driver-provider-azure#873): `bypass:
   // AzureServices` does not let it in.
   if (publicNetworkAccess.toLowerCase() === 'disabled')
-    return 'Public network access is disabled and request is not from a trusted service nor via an approved private link.';
+    return {
+      innerCode: 'ForbiddenByConnection',
+      message:
+        'Public network access is disabled and request is not from a trusted service nor via an approved private link.',
+    };
   if (networkAcls === undefined || networkAcls.defaultAction.toLowerCase() !== 'deny') return undefined;
   const ipAllowed = app.outboundIpAddresses.some((ip) =>
     networkAcls.ipRules.some((rule) => ipMatches(ip, rule)),
@@ -40,7 +57,10 @@ export function firewallRefusal(vault: Vault, app: AppNetwork): string | undefin
   const vnetAllowed =
     subnet !== undefined && networkAcls.virtualNetworkRules.some((r) => r.toLowerCase() === subnet);
   if (ipAllowed || vnetAllowed) return undefined;
-  return `Client address is not authorized and caller is not a trusted service.\r\nClient address: ${app.outboundIpAddresses[0] ?? '198.51.100.20'}`;
+  return {
+    innerCode: 'ForbiddenByFirewall',
+    message: `Client address is not authorized and caller is not a trusted service.\r\nClient address: ${app.outboundIpAddresses[0] ?? '198.51.100.20'}`,
+  };
 }
 
 function ipv4(s: string): number | undefined {

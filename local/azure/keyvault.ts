@@ -148,19 +148,20 @@ function authorize(
     // The DNS name of a vault that does not exist does not resolve; the seam only reaches us.
     throw kvError(404, 'VaultNotFound', 'The vault was not found.');
   }
-  // Key Vault's firewall, after authentication (its message names the caller) and before RBAC. Wire
-  // shape as Key Vault answers (Azure-Samples/azuresandbox#429, a real 403 quoted in full: code
-  // "Forbidden", innererror {"code":"ForbiddenByFirewall"}, message "Client address is not authorized
-  // and caller is not a trusted service.\r\nClient address: ...\r\nCaller: ...\r\nVault: <name>;
-  // location=<region>"; the public-access-disabled wording from
-  // Azure/secrets-store-csi-driver-provider-azure#873). Every caller of this data plane is the app.
+  // Key Vault's network gate, after authentication (its message names the caller) and before RBAC.
+  // Wire shape as Key Vault answers: code "Forbidden", message "<why>\r\nCaller: appid=<client
+  // id>;oid=<object id>;iss=https://sts.windows.net/<tenant>/\r\nVault: <name>;location=<region>", inner
+  // code ForbiddenByConnection (public access disabled: microsoft/multimodal-ai#171 quotes the whole
+  // answer) or ForbiddenByFirewall (deny-by-default, no rule: Azure-Samples/azuresandbox#429). `appid`
+  // is the caller's application (client) id, only when the token carries one (appid, or azp in v2
+  // tokens); never the object id. Every caller of this data plane is the app.
   const refusal = firewallRefusal(vault, world.appNetwork);
   if (refusal !== undefined)
     throw kvError(
       403,
       'Forbidden',
-      `${refusal}\r\nCaller: appid=${claims.oid};oid=${claims.oid};iss=https://sts.windows.net/${world.tenantId}/\r\nVault: ${vault.name};location=${vault.location}`,
-      'ForbiddenByFirewall',
+      `${refusal.message}\r\nCaller: ${claims.appid !== undefined ? `appid=${claims.appid};` : ''}oid=${claims.oid};iss=https://sts.windows.net/${world.tenantId}/\r\nVault: ${vault.name};location=${vault.location}`,
+      refusal.innerCode,
     );
   if (
     vault.enforceCallerAccess &&

@@ -4,7 +4,13 @@ import { EVENT_NAMES, EventType, parseStored } from './durable/history';
 import { invalidInstanceId } from './durable/instanceId';
 import { RUNTIME_STATUSES, type InstanceState, type RuntimeStatus } from './durable/store';
 
-/** A `runtimeStatus` filter; an unknown value is refused with the accepted ones (a typo never purges). */
+/**
+ * A `runtimeStatus` filter; an unknown or miscased value is refused with the accepted ones (a typo never
+ * purges). Stricter than Azure on purpose: the extension's HttpApiHandler parses each value with a
+ * case-sensitive Enum.TryParse and silently drops what it cannot read, so `runtimeStatus=Complete` (or
+ * `completed`) there purges with no status filter at all (as reported in review; local/README "Where the
+ * local host is stricter than Azure").
+ */
 function runtimeStatusFilter(url: URL): { statuses?: RuntimeStatus[]; error?: string } {
   const given = url.searchParams
     .getAll('runtimeStatus')
@@ -12,14 +18,12 @@ function runtimeStatusFilter(url: URL): { statuses?: RuntimeStatus[]; error?: st
     .map((v) => v.trim())
     .filter((v) => v !== '');
   if (given.length === 0) return {};
-  const unknown = given.filter((v) => !RUNTIME_STATUSES.some((s) => s.toLowerCase() === v.toLowerCase()));
+  const unknown = given.filter((v) => !RUNTIME_STATUSES.some((s) => s === v));
   if (unknown.length > 0)
     return {
-      error: `runtimeStatus ${unknown.join(', ')} is not a runtime status; accepted: ${RUNTIME_STATUSES.join(', ')}.`,
+      error: `runtimeStatus ${unknown.join(', ')} is not a runtime status (spelt exactly, case included: Azure drops what it cannot read); accepted: ${RUNTIME_STATUSES.join(', ')}.`,
     };
-  return {
-    statuses: RUNTIME_STATUSES.filter((s) => given.some((v) => v.toLowerCase() === s.toLowerCase())),
-  };
+  return { statuses: RUNTIME_STATUSES.filter((s) => given.includes(s)) };
 }
 
 function statusBody(s: InstanceState, url: URL) {
@@ -180,10 +184,13 @@ export async function durableApi(
       });
     }
     if (inst[2] === 'restart' && m === 'POST' && inst[3] === undefined) {
-      // HttpApiHandler.HandleRestartInstanceRequestAsync: restartWithNewInstanceId (default true);
-      // an unknown instance is 400; the answer is the new instance's check-status response.
-      const flag = url.searchParams.get('restartWithNewInstanceId');
-      if (flag !== null && flag !== 'true' && flag !== 'false')
+      // HttpApiHandler.HandleRestartInstanceRequestAsync: restartWithNewInstanceId (default true), read
+      // with bool.TryParse (case-insensitive, surrounding blanks ignored: `True`, `FALSE` are accepted);
+      // an unknown instance is 400; the answer is the new instance's check-status response. Restarting a
+      // running instance under its own id is 409 here; Azure answers 500 (local/README).
+      const raw = url.searchParams.get('restartWithNewInstanceId');
+      const flag = raw?.trim().toLowerCase();
+      if (flag !== undefined && flag !== 'true' && flag !== 'false')
         return send(res, 400, { Message: 'restartWithNewInstanceId must be true or false.' });
       const r = await engine.restart(id, flag !== 'false');
       if (r === 'notFound')

@@ -62,7 +62,7 @@ function azureCode(e: RestError): string | undefined {
 
 /**
  * Key Vault's inner error code (`error.innererror.code`), which says why a 403 was refused:
- * `ForbiddenByFirewall`, `ForbiddenByRbac`, `ForbiddenByPolicy`, `KeyDisabled`...
+ * `ForbiddenByConnection`, `ForbiddenByFirewall`, `ForbiddenByRbac`, `ForbiddenByPolicy`, `KeyDisabled`...
  */
 function innerErrorCode(e: RestError): string | undefined {
   // @azure/keyvault-keys 4.10 drops the body from the RestError and puts Key Vault's error, deserialized,
@@ -84,14 +84,25 @@ function innerErrorCode(e: RestError): string | undefined {
 }
 
 /**
- * Key Vault's firewall refusing the caller's network: 403 `Forbidden` with inner code
- * `ForbiddenByFirewall` (Azure-Samples/azuresandbox#429 quotes the whole answer; Learn, "Configure
- * Key Vault networking"). Azure's code for it is the inner one, the one an operator searches for.
+ * Key Vault refusing the caller's network: 403 `Forbidden` with one of two inner codes.
+ * `ForbiddenByConnection`: public network access disabled and the call came through no approved private
+ * link (microsoft/multimodal-ai#171 quotes the whole answer: "Public network access is disabled and
+ * request is not from a trusted service nor via an approved private link." InnerError
+ * {"code":"ForbiddenByConnection"}) - the usual CMK setup. `ForbiddenByFirewall`: a deny-by-default
+ * firewall without a rule for the caller (Azure-Samples/azuresandbox#429 quotes the whole answer).
+ * Both say "the network", never "a role"; Azure's code is the inner one, the one an operator searches for.
  */
-export const FIREWALL_INNER_CODE = 'ForbiddenByFirewall';
+export const NETWORK_INNER_CODES: readonly string[] = ['ForbiddenByConnection', 'ForbiddenByFirewall'];
+
+/** Azure's spelling of a network refusal's inner code, or undefined when `inner` is not one. */
+function networkInnerCode(inner: string | undefined): string | undefined {
+  if (inner === undefined) return undefined;
+  return NETWORK_INNER_CODES.find((c) => c.toLowerCase() === inner.toLowerCase());
+}
 
 /**
- * A pipeline policy for Key Vault clients: a 403 whose body says `ForbiddenByFirewall` is thrown with
+ * A pipeline policy for Key Vault clients: a 403 whose inner code is a network refusal
+ * (`ForbiddenByConnection`, `ForbiddenByFirewall`) is thrown with
  * its body kept. `@azure/keyvault-keys` 4.10 keeps Key Vault's inner code on the error of a single
  * call (`details`) but not on a failed page of a list (its `pagingHelpers` build the error from the
  * status and `error.code` alone), and "Forbidden" alone cannot tell a firewall from a missing role.
@@ -109,18 +120,15 @@ export const keyVaultFirewallPolicy: PipelinePolicy = {
     } catch {
       return response;
     }
-    const inner = parsed.error?.innererror?.code;
-    if (typeof inner !== 'string' || inner.toLowerCase() !== FIREWALL_INNER_CODE.toLowerCase())
-      return response;
-    throw new RestError(
-      typeof parsed.error?.message === 'string' ? parsed.error.message : FIREWALL_INNER_CODE,
-      {
-        statusCode: 403,
-        code: typeof parsed.error?.code === 'string' ? parsed.error.code : 'Forbidden',
-        request,
-        response,
-      },
-    );
+    const rawInner = parsed.error?.innererror?.code;
+    const inner = networkInnerCode(typeof rawInner === 'string' ? rawInner : undefined);
+    if (inner === undefined) return response;
+    throw new RestError(typeof parsed.error?.message === 'string' ? parsed.error.message : inner, {
+      statusCode: 403,
+      code: typeof parsed.error?.code === 'string' ? parsed.error.code : 'Forbidden',
+      request,
+      response,
+    });
   },
 };
 
@@ -138,10 +146,11 @@ export function mapAzureError(e: unknown, what: string): AzureCallError {
       return new ThrottledError(`Throttled on ${detail}`, code, status, retryAfterSeconds(e), { cause: e });
     if (isInvalidKeyCode(code))
       return new InvalidKeyError(`Key unusable for ${detail}`, code, status, { cause: e });
-    if (status === 403 && innerErrorCode(e)?.toLowerCase() === FIREWALL_INNER_CODE.toLowerCase())
+    const networkCode = status === 403 ? networkInnerCode(innerErrorCode(e)) : undefined;
+    if (status === 403 && networkCode !== undefined)
       return new VaultUnreachableError(
-        `Network access refused by the firewall for ${what}: ${FIREWALL_INNER_CODE}${e.message !== '' ? ` - ${firstLine(e.message)}` : ''}`,
-        FIREWALL_INNER_CODE,
+        `Network access refused by the firewall for ${what}: ${networkCode}${e.message !== '' ? ` - ${firstLine(e.message)}` : ''}`,
+        networkCode,
         status,
         { cause: e },
       );

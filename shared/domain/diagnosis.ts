@@ -24,7 +24,7 @@ const identityName = (id: string | undefined): string =>
 export const VAULT_NETWORK_FIX_URL =
   'https://learn.microsoft.com/azure/key-vault/general/private-link-service';
 
-/** What to do when Key Vault's firewall refuses the app (`ForbiddenByFirewall`): the one fix text. */
+/** What to do when Key Vault's firewall refuses the app (`ForbiddenByConnection`, `ForbiddenByFirewall`): the one fix text. */
 export function vaultUnreachableFix(vaultName: string): string {
   return `Give the rotator a network path to vault ${vaultName}: integrate the function app with a virtual network (Flex Consumption virtualNetworkSubnetId, a subnet delegated to Microsoft.App/environments) and add a private endpoint for the vault with the privatelink.vaultcore.azure.net private DNS zone linked to that network (infra: the network-isolated parameters), or allow the app's outbound addresses or subnet in the vault's firewall. Trusted-service bypass does not cover the app. See ${VAULT_NETWORK_FIX_URL}`;
 }
@@ -32,7 +32,7 @@ export function vaultUnreachableFix(vaultName: string): string {
 /** Codes that mean Key Vault's firewall refused the app: Azure's inner code, or the named error's. */
 export function isVaultUnreachable(code: string): boolean {
   const c = code.toLowerCase();
-  return c === 'forbiddenbyfirewall' || c === 'vaultunreachable';
+  return c === 'forbiddenbyconnection' || c === 'forbiddenbyfirewall' || c === 'vaultunreachable';
 }
 
 export function diagnose(code: string, ctx: DiagnosisContext): Diagnosis {
@@ -44,12 +44,14 @@ export function diagnose(code: string, ctx: DiagnosisContext): Diagnosis {
         what: `${identityName(ctx.identityId)} of ${server} may not use key ${ctx.keyName} in ${vault}`,
         nextStep: `Grant ${identityName(ctx.identityId)} "Key Vault Crypto Service Encryption User" on ${vault} (RBAC) or get, wrapKey and unwrapKey (access policy), then re-run the rotation.`,
       };
+    case 'forbiddenbyconnection':
     case 'forbiddenbyfirewall':
     case 'vaultunreachable':
-      // Not a permission: Key Vault's firewall refused the app's network (403, inner code
-      // ForbiddenByFirewall). Granting roles changes nothing; retrying changes nothing.
+      // Not a permission: Key Vault refused the app's network (403, inner code ForbiddenByConnection
+      // when public access is disabled, ForbiddenByFirewall when no firewall rule matches). Granting
+      // roles changes nothing; retrying changes nothing.
       return {
-        what: `the rotator cannot reach ${vault} over the network: its firewall refused the app (ForbiddenByFirewall; public access disabled or no rule for the app)`,
+        what: `the rotator cannot reach ${vault} over the network: it refused the app (ForbiddenByConnection: public access disabled and no private endpoint; ForbiddenByFirewall: no firewall rule for the app)`,
         nextStep: vaultUnreachableFix(ctx.vaultName),
       };
     case 'crosstenantcmk':

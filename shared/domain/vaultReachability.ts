@@ -5,8 +5,8 @@
  * The app (Functions on Flex Consumption) is not a trusted service for Key Vault: `bypass:
  * AzureServices` lets the PostgreSQL servers in (Learn, PostgreSQL "Data encryption": "Allow trusted
  * Microsoft services to bypass this firewall"), not the app's own key reads. A vault with public
- * network access disabled, or a deny-by-default firewall without a rule for the app, answers the app
- * 403 with inner code `ForbiddenByFirewall` unless the app reaches it through a private endpoint in
+ * network access disabled answers the app 403 with inner code `ForbiddenByConnection`, a deny-by-default
+ * firewall without a rule for the app 403 `ForbiddenByFirewall`, unless the app reaches it through a private endpoint in
  * its virtual network (Learn, "Diagnose private links configuration issues on Azure Key Vault" and
  * "Integrate Key Vault with Azure Private Link"). What the vault's ARM properties say cannot prove the
  * app's path (the private endpoint and DNS live in the app's network), so the rule judges the
@@ -21,7 +21,7 @@ export const APP_REACHABILITY_CHECK = 'appReachable' as const;
 /** What the app met when it called the vault's data plane. */
 export type AppReachability =
   | { readonly outcome: 'reached' }
-  /** Refused by the firewall: Azure's code (`ForbiddenByFirewall`) or the named error's (`VaultUnreachable`). */
+  /** Refused by the firewall: Azure's code (`ForbiddenByConnection`, `ForbiddenByFirewall`) or the named error's (`VaultUnreachable`). */
   | { readonly outcome: 'refused'; readonly code: string }
   /** Not called (out of scope, or the report stopped before), or failed for another reason. */
   | { readonly outcome: 'unknown'; readonly why: string };

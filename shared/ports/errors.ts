@@ -66,9 +66,9 @@ export class InvalidKeyError extends AzureCallError {
 }
 
 /**
- * The app cannot reach the vault over the network: Key Vault's firewall refused the call (403, inner
- * code `ForbiddenByFirewall`: public network access disabled, or a deny-by-default firewall without a
- * rule for the app). Not a missing permission and not transient: it fails the same way until the
+ * The app cannot reach the vault over the network: Key Vault refused the call (403, inner code
+ * `ForbiddenByConnection`: public network access disabled and no private endpoint; or
+ * `ForbiddenByFirewall`: a deny-by-default firewall without a rule for the app). Not a missing permission and not transient: it fails the same way until the
  * network changes (private endpoint + VNet integration, or a firewall rule), so it is never retried.
  */
 export class VaultUnreachableError extends AzureCallError {

@@ -73,8 +73,9 @@ export async function readPosture(
     }
   }
 
-  // What the app met on each vault's data plane: the truth about its network path (a firewall that
-  // refuses it answers ForbiddenByFirewall; ARM's vault properties cannot show the app's private path).
+  // What the app met on each vault's data plane: the truth about its network path (a vault that refuses
+  // it answers ForbiddenByConnection or ForbiddenByFirewall; ARM's vault properties cannot show the app's
+  // private path).
   const appReachability = new Map<string, AppReachability>();
   for (const { vaultUrl, vaultName } of discovered ? config.allowedVaults : []) {
     let names: string[];

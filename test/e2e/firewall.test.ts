@@ -55,7 +55,7 @@ describe('a vault the app cannot reach (Key Vault firewall), end to end', () => 
     await p.admin('clock/advance', { method: 'POST', body: { days: 2 } });
     const out = await p.completed();
 
-    expect(out).toMatchObject({ status: 'stopped', reasonCode: 'ForbiddenByFirewall' });
+    expect(out).toMatchObject({ status: 'stopped', reasonCode: 'ForbiddenByConnection' });
     expect(await p.patches()).toEqual([]);
 
     const incidents = Object.entries(await p.incidents());
@@ -63,7 +63,7 @@ describe('a vault the app cannot reach (Key Vault firewall), end to end', () => 
     const [dedupKey, incident] = incidents[0] ?? ['', { summary: '', status: '', severity: '' }];
     expect(dedupKey).toBe('cmk:contoso-pg-kv:pg-cmk:rotation:vaultunreachable');
     expect(incident.summary).toMatch(
-      /cannot reach vault contoso-pg-kv .*vault unreachable.*ForbiddenByFirewall/,
+      /cannot reach vault contoso-pg-kv .*vault unreachable.*ForbiddenByConnection/,
     );
     expect(incident.summary).not.toMatch(/permission|Key Vault Reader/i);
     const pages = await p.admin<{ events: { eventAction: string; dedupKey: string }[] }>('pages');
@@ -73,7 +73,7 @@ describe('a vault the app cannot reach (Key Vault firewall), end to end', () => 
     const audit = await p.audit();
     const preflight = audit.filter((e) => e.name === 'CmkRotation.PreflightFailed');
     expect(preflight).toHaveLength(1);
-    expect(preflight[0]?.properties).toMatchObject({ reasonCode: 'ForbiddenByFirewall' });
+    expect(preflight[0]?.properties).toMatchObject({ reasonCode: 'ForbiddenByConnection' });
     expect(preflight[0]?.properties['reason']).toMatch(/over the network/);
 
     // Quick failure: the refused read was not retried: one 403 for the intake's check of the event against

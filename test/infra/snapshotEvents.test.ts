@@ -11,6 +11,9 @@ const VAULT_SUB = '22222222-2222-2222-2222-222222222222';
 const RG = `/subscriptions/${APP_SUB}/resourceGroups/rg-prod-cmk-rotator`;
 const IDENTITY = `${RG}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-prod-cmk-rotator`;
 const APP = `${RG}/providers/Microsoft.Web/sites/func-prod-cmk-rotator`;
+/** infra/params/network-isolated.bicepparam's privateNetwork.vaultDnsZoneId: the hub's vault zone. */
+const HUB_VAULT_ZONE =
+  '/subscriptions/33333333-3333-3333-3333-333333333333/resourceGroups/rg-hub-dns/providers/Microsoft.Network/privateDnsZones/privatelink.vaultcore.azure.net';
 const topicOf = (rg: string, name: string): string =>
   `/subscriptions/${VAULT_SUB}/resourceGroups/${rg}/providers/Microsoft.EventGrid/systemTopics/${name}`;
 
@@ -213,23 +216,44 @@ describe('network isolation (privateNetwork): vaults that refuse public network 
         `table ${storageId(s)}`,
       ].sort(),
     );
-    // Zones named after the cloud deployed to (environment()), each linked to the VNet, each used by a zone group.
+    // Zones named after the cloud deployed to (environment()), each linked to the VNet. No vault zone of its own:
+    // vaultDnsZoneId names the hub's, which holds the peered kv-hub's record (a VNet resolves one zone per name).
     const zones = ofType(s, 'Microsoft.Network/privateDnsZones').map((z) => z.name);
     expect(zones).toEqual([
-      "[format('privatelink{0}', replace(environment().suffixes.keyvaultDns, '.vault.', '.vaultcore.'))]",
       "[format('privatelink{0}', replace(environment().suffixes.keyvaultDns, '.vault.', '.managedhsm.'))]",
       "[format('privatelink.blob.{0}', environment().suffixes.storage)]",
       "[format('privatelink.queue.{0}', environment().suffixes.storage)]",
       "[format('privatelink.table.{0}', environment().suffixes.storage)]",
     ]);
-    expect(ofType(s, 'Microsoft.Network/privateDnsZones/virtualNetworkLinks')).toHaveLength(zones.length);
+    const links = ofType(s, 'Microsoft.Network/privateDnsZones/virtualNetworkLinks');
+    const vnet = `${RG}/providers/Microsoft.Network/virtualNetworks/vnet-prod-cmk-rotator`;
+    for (const l of links) expect(at(l, 'properties.virtualNetwork.id')).toBe(vnet);
+    // Its own four zones, and the hub's vault zone, linked in the hub's subscription and resource group.
+    expect(links).toHaveLength(zones.length + 1);
+    expect(links.map((l) => l.id)).toContain(`${HUB_VAULT_ZONE}/virtualNetworkLinks/vnet-prod-cmk-rotator`);
+    // Each endpoint's zone group points at the zone of its own kind (groupId), not just at some zone.
+    const zoneOfKind: Record<string, (id: string) => boolean> = {
+      vault: (id) => id === HUB_VAULT_ZONE,
+      managedhsm: (id) =>
+        id.includes("'.vault.', '.managedhsm.'") && id.includes("'Microsoft.Network/privateDnsZones'"),
+      blob: (id) => id.includes("format('privatelink.blob.{0}', environment().suffixes.storage)"),
+      queue: (id) => id.includes("format('privatelink.queue.{0}', environment().suffixes.storage)"),
+      table: (id) => id.includes("format('privatelink.table.{0}', environment().suffixes.storage)"),
+    };
     const groups = ofType(s, 'Microsoft.Network/privateEndpoints/privateDnsZoneGroups');
     expect(groups).toHaveLength(endpoints.length);
-    for (const g of groups) {
-      const [config] = at(g, 'properties.privateDnsZoneConfigs') as {
+    for (const e of ofType(s, 'Microsoft.Network/privateEndpoints')) {
+      const [connection] = at(e, 'properties.privateLinkServiceConnections') as {
+        properties: { groupIds: string[] };
+      }[];
+      const kind = connection?.properties.groupIds[0] ?? '';
+      const group = groups.find((g) => g.id === `${e.id}/privateDnsZoneGroups/default`);
+      const [config] = at(group, 'properties.privateDnsZoneConfigs') as {
+        name: string;
         properties: { privateDnsZoneId: string };
       }[];
-      expect(zones.some((z) => config?.properties.privateDnsZoneId.includes(z.slice(1, -1)))).toBe(true);
+      expect(config?.name).toBe(kind);
+      expect([kind, zoneOfKind[kind]?.(config?.properties.privateDnsZoneId ?? '')]).toEqual([kind, true]);
     }
   });
 

@@ -191,6 +191,17 @@ describe('an app with its own durable-functions on the local host', () => {
     const same = await call('POST', api('instances/restart-1/restart?restartWithNewInstanceId=false'));
     expect(same.json<{ id: string }>().id).toBe('restart-1');
     expect(await finished('restart-1')).toMatchObject({ runtimeStatus: 'Completed', output: 12 });
+    // bool.TryParse, as the extension reads it: `False` is false (the same id), `TRUE` true (a new one).
+    const capital = await call('POST', api('instances/restart-1/restart?restartWithNewInstanceId=False'));
+    expect(capital.status).toBe(202);
+    expect(capital.json<{ id: string }>().id).toBe('restart-1');
+    expect(await finished('restart-1')).toMatchObject({ runtimeStatus: 'Completed', output: 12 });
+    const upper = await call('POST', api('instances/restart-1/restart?restartWithNewInstanceId=TRUE'));
+    expect(upper.status).toBe(202);
+    expect(upper.json<{ id: string }>().id).not.toBe('restart-1');
+    expect((await call('POST', api('instances/restart-1/restart?restartWithNewInstanceId=yes'))).status).toBe(
+      400,
+    );
     expect((await call('POST', api('instances/nope/restart'))).status).toBe(400);
   });
 
@@ -216,6 +227,10 @@ describe('an app with its own durable-functions on the local host', () => {
     const typo = await call('DELETE', api(`instances?createdTimeFrom=${from}&runtimeStatus=Complete`));
     expect(typo.status).toBe(400);
     expect(typo.text).toContain('accepted: Pending, Running, Suspended, Completed, Failed, Terminated');
+    // Miscased: Azure's case-sensitive parse would drop it and purge with no status filter; refused here.
+    const miscased = await call('DELETE', api(`instances?createdTimeFrom=${from}&runtimeStatus=completed`));
+    expect(miscased.status).toBe(400);
+    expect(miscased.text).toContain('spelt exactly');
     expect((await call('GET', api('instances/purge-done'))).status).toBe(200);
 
     const purged = await call(

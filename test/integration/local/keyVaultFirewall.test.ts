@@ -1,5 +1,7 @@
 import { KeyClient } from '@azure/keyvault-keys';
 import { isRestError } from '@azure/core-rest-pipeline';
+import type { TokenCredential } from '@azure/core-auth';
+import { LocalTokenCredential } from '../../../local/azure/credential';
 import type { FleetAppNetwork, FleetFile, FleetVault } from '../../../local/azure/fleet';
 import { ArmServerFleet } from '../../../shared/adapters/armServerFleet';
 import { KeyVaultKeysAdapter } from '../../../shared/adapters/keyVaultKeysAdapter';
@@ -26,8 +28,9 @@ function fleetWith(network: Partial<FleetVault>, appNetwork?: FleetAppNetwork): 
 /** What Key Vault answered the real KeyClient: ok, or the 403's code, inner code and message. */
 async function getKeyAs(
   h: Harness,
+  credential: TokenCredential = h.credential,
 ): Promise<'ok' | { status?: number; code?: string; inner?: string; message: string }> {
-  const client = new KeyClient(VAULT_URL, h.credential, h.clientOptions);
+  const client = new KeyClient(VAULT_URL, credential, h.clientOptions);
   try {
     await client.getKey(KEY);
     return 'ok';
@@ -57,18 +60,25 @@ const DENY = {
 };
 
 describe("Key Vault's firewall in the stand-in, as the real KeyClient meets it", () => {
-  it.each<[string, Partial<FleetVault>, FleetAppNetwork | undefined, 'ok' | RegExp]>([
+  // Inner codes as Key Vault answers them: public access disabled -> ForbiddenByConnection
+  // (microsoft/multimodal-ai#171 quotes the whole 403), deny by default without a rule ->
+  // ForbiddenByFirewall (Azure-Samples/azuresandbox#429).
+  type Refused = readonly ['ForbiddenByConnection' | 'ForbiddenByFirewall', RegExp];
+  it.each<[string, Partial<FleetVault>, FleetAppNetwork | undefined, 'ok' | Refused]>([
     [
-      'public access disabled, no private endpoint',
+      'public access disabled, no private endpoint: ForbiddenByConnection',
       CLOSED,
       undefined,
-      /^Public network access is disabled and request is not from a trusted service nor via an approved private link\./,
+      [
+        'ForbiddenByConnection',
+        /^Public network access is disabled and request is not from a trusted service nor via an approved private link\./,
+      ],
     ],
     [
-      'public access disabled, trusted services bypass: the app is no trusted service',
+      'public access disabled, trusted services bypass: the app is no trusted service (ForbiddenByConnection)',
       CLOSED,
       { outboundIpAddresses: ['203.0.113.9'] },
-      /^Public network access is disabled/,
+      ['ForbiddenByConnection', /^Public network access is disabled/],
     ],
     [
       'public access disabled, reached through a private endpoint',
@@ -77,10 +87,13 @@ describe("Key Vault's firewall in the stand-in, as the real KeyClient meets it",
       'ok',
     ],
     [
-      'deny by default, the app outside every rule',
+      'deny by default, the app outside every rule: ForbiddenByFirewall',
       DENY,
       { outboundIpAddresses: ['198.51.100.7'] },
-      /^Client address is not authorized and caller is not a trusted service\.\r\nClient address: 198\.51\.100\.7/,
+      [
+        'ForbiddenByFirewall',
+        /^Client address is not authorized and caller is not a trusted service\.\r\nClient address: 198\.51\.100\.7/,
+      ],
     ],
     [
       'deny by default, the app egress inside an ipRule range',
@@ -104,10 +117,29 @@ describe("Key Vault's firewall in the stand-in, as the real KeyClient meets it",
         expect(answer).toMatchObject({
           status: 403,
           code: 'Forbidden',
-          inner: 'ForbiddenByFirewall',
-          message: expect.stringMatching(expected) as string,
+          inner: expected[0],
+          message: expect.stringMatching(expected[1]) as string,
         });
       if (answer !== 'ok') expect(answer.message).toMatch(new RegExp(`\\r\\nVault: ${VAULT};location=`));
+    } finally {
+      await h.azure.close();
+    }
+  });
+
+  it("names the caller's application (client) id as appid, never its object id", async () => {
+    const h = await startHarness(fleetWith(CLOSED));
+    try {
+      const principal = 'aaaaaaaa-0000-4000-8000-00000000000a';
+      const clientId = 'cccccccc-0000-4000-8000-00000000000c';
+      const withAppId = await getKeyAs(h, new LocalTokenCredential(principal, h.azure.tenantId, clientId));
+      expect(withAppId).toMatchObject({
+        message: expect.stringContaining(`\r\nCaller: appid=${clientId};oid=${principal};iss=`) as string,
+      });
+      // A token without an appid claim: the message names none rather than the object id in its place.
+      const without = await getKeyAs(h, new LocalTokenCredential(principal, h.azure.tenantId));
+      expect(without).toMatchObject({
+        message: expect.stringContaining(`\r\nCaller: oid=${principal};iss=`) as string,
+      });
     } finally {
       await h.azure.close();
     }
@@ -116,7 +148,7 @@ describe("Key Vault's firewall in the stand-in, as the real KeyClient meets it",
   it('refuses the app but not the server: trusted-service bypass lets the PostgreSQL server use its key', async () => {
     const h = await startHarness(fleetWith(CLOSED));
     try {
-      await expect(getKeyAs(h)).resolves.toMatchObject({ inner: 'ForbiddenByFirewall' });
+      await expect(getKeyAs(h)).resolves.toMatchObject({ inner: 'ForbiddenByConnection' });
       const server = h.azure.world.checkKeyAccess(`${VAULT_URL}/keys/${KEY}/${V1}`, uai(SUB_A, 'id-a'), true);
       expect(server.ok).toBe(true);
     } finally {
@@ -124,27 +156,41 @@ describe("Key Vault's firewall in the stand-in, as the real KeyClient meets it",
     }
   });
 
-  it('the adapter names the refusal VaultUnreachable (ForbiddenByFirewall), never a missing permission', async () => {
-    const h = await startHarness(fleetWith(CLOSED));
-    try {
-      const adapter = new KeyVaultKeysAdapter({ credential: h.credential, clientOptions: h.clientOptions });
-      const before = h.azure.requests.length;
-      const e: unknown = await adapter.readKey(VAULT_URL, KEY).catch((x: unknown) => x);
-      expect(e).toBeInstanceOf(VaultUnreachableError);
-      expect(e).not.toBeInstanceOf(ForbiddenError);
-      expect(e).toMatchObject({
-        code: 'VaultUnreachable',
-        azureCode: 'ForbiddenByFirewall',
-        statusCode: 403,
-        retryable: false,
-      });
-      // One refused call after the challenge: the SDK does not retry a 403, and neither does the adapter.
-      const calls = h.azure.requests.slice(before).map((r) => r.status);
-      expect(calls).toEqual([401, 403]);
-    } finally {
-      await h.azure.close();
-    }
-  });
+  it.each([
+    ['public access disabled', CLOSED, undefined, 'ForbiddenByConnection'],
+    [
+      'deny by default without a rule',
+      DENY,
+      { outboundIpAddresses: ['198.51.100.7'] },
+      'ForbiddenByFirewall',
+    ],
+  ] as const)(
+    'the adapter names the refusal (%s) VaultUnreachable with its inner code, never a missing permission',
+    async (_name, network, appNetwork, inner) => {
+      const h = await startHarness(fleetWith(network, appNetwork));
+      try {
+        const adapter = new KeyVaultKeysAdapter({ credential: h.credential, clientOptions: h.clientOptions });
+        const before = h.azure.requests.length;
+        const e: unknown = await adapter.readKey(VAULT_URL, KEY).catch((x: unknown) => x);
+        expect(e).toBeInstanceOf(VaultUnreachableError);
+        expect(e).not.toBeInstanceOf(ForbiddenError);
+        expect(e).toMatchObject({
+          code: 'VaultUnreachable',
+          azureCode: inner,
+          statusCode: 403,
+          retryable: false,
+        });
+        // One refused call after the challenge: the SDK does not retry a 403, and neither does the adapter.
+        const calls = h.azure.requests.slice(before).map((r) => r.status);
+        expect(calls).toEqual([401, 403]);
+        // A listing too (the SDK's paging drops the inner code; the client policy keeps it).
+        const listed: unknown = await adapter.listKeys(VAULT_URL).catch((x: unknown) => x);
+        expect(listed).toMatchObject({ code: 'VaultUnreachable', azureCode: inner });
+      } finally {
+        await h.azure.close();
+      }
+    },
+  );
 
   it('posture: the vault in use that the app cannot reach is critical, with the reason and the fix', async () => {
     const h = await startHarness(fleetWith(CLOSED));
@@ -179,12 +225,12 @@ describe("Key Vault's firewall in the stand-in, as the real KeyClient meets it",
       expect(vault?.risk).toBe('critical');
       expect(vault?.checks.find((c) => c.name === 'appReachable')).toMatchObject({
         status: 'failing',
-        reason: expect.stringMatching(/cannot reach vault contoso-pg-kv.*ForbiddenByFirewall/) as string,
+        reason: expect.stringMatching(/cannot reach vault contoso-pg-kv.*ForbiddenByConnection/) as string,
         fix: expect.stringMatching(/private endpoint/) as string,
       });
       // The servers' own path (trusted services bypass) is fine: that check stays ok.
       expect(vault?.checks.find((c) => c.name === 'networkAccess')?.status).toBe('ok');
-      expect(report.errors.join('\n')).toMatch(/contoso-pg-kv: keys not listed \(ForbiddenByFirewall\)/);
+      expect(report.errors.join('\n')).toMatch(/contoso-pg-kv: keys not listed \(ForbiddenByConnection\)/);
     } finally {
       await h.azure.close();
     }

@@ -55,6 +55,9 @@ describe("mapAzureError: Key Vault's firewall is not a missing permission", () =
   };
 
   it.each([
+    // Public access disabled (microsoft/multimodal-ai#171) and deny-by-default without a rule.
+    ['ForbiddenByConnection', 'details', VaultUnreachableError, 'ForbiddenByConnection'],
+    ['ForbiddenByConnection', 'body', VaultUnreachableError, 'ForbiddenByConnection'],
     ['ForbiddenByFirewall', 'details', VaultUnreachableError, 'ForbiddenByFirewall'],
     ['ForbiddenByFirewall', 'body', VaultUnreachableError, 'ForbiddenByFirewall'],
     ['ForbiddenByRbac', 'details', ForbiddenError, 'Forbidden'],
@@ -66,33 +69,41 @@ describe("mapAzureError: Key Vault's firewall is not a missing permission", () =
     expect(mapped.retryable).toBe(false);
   });
 
-  it('the client policy keeps the firewall refusal of a listing (whose SDK error drops the body)', async () => {
-    const request = createPipelineRequest({ url: 'https://contoso-kv.vault.azure.net/keys/k/versions' });
-    const answer = (status: number, body: unknown): Promise<PipelineResponse> =>
-      Promise.resolve({ status, request, headers: createHttpHeaders(), bodyAsText: JSON.stringify(body) });
-    const firewall = {
-      error: {
-        code: 'Forbidden',
-        message: 'Client address is not authorized and caller is not a trusted service.',
-        innererror: { code: 'ForbiddenByFirewall' },
-      },
-    };
-    const rbac = {
-      error: {
-        code: 'Forbidden',
-        message: 'Caller is not authorized',
-        innererror: { code: 'ForbiddenByRbac' },
-      },
-    };
-    const thrown: unknown = await keyVaultFirewallPolicy
-      .sendRequest(request, () => answer(403, firewall))
-      .catch((e: unknown) => e);
-    expect(mapAzureError(thrown, 'listing versions')).toBeInstanceOf(VaultUnreachableError);
-    await expect(keyVaultFirewallPolicy.sendRequest(request, () => answer(403, rbac))).resolves.toMatchObject(
-      { status: 403 },
-    );
-    await expect(keyVaultFirewallPolicy.sendRequest(request, () => answer(200, {}))).resolves.toMatchObject({
-      status: 200,
-    });
-  });
+  it.each(['ForbiddenByConnection', 'ForbiddenByFirewall'])(
+    'the client policy keeps the network refusal (%s) of a listing (whose SDK error drops the body)',
+    async (inner) => {
+      const request = createPipelineRequest({ url: 'https://contoso-kv.vault.azure.net/keys/k/versions' });
+      const answer = (status: number, body: unknown): Promise<PipelineResponse> =>
+        Promise.resolve({ status, request, headers: createHttpHeaders(), bodyAsText: JSON.stringify(body) });
+      const refused = {
+        error: {
+          code: 'Forbidden',
+          message: 'Public network access is disabled...',
+          innererror: { code: inner },
+        },
+      };
+      const rbac = {
+        error: {
+          code: 'Forbidden',
+          message: 'Caller is not authorized',
+          innererror: { code: 'ForbiddenByRbac' },
+        },
+      };
+      const thrown: unknown = await keyVaultFirewallPolicy
+        .sendRequest(request, () => answer(403, refused))
+        .catch((e: unknown) => e);
+      expect(mapAzureError(thrown, 'listing versions')).toMatchObject({
+        code: 'VaultUnreachable',
+        azureCode: inner,
+      });
+      await expect(
+        keyVaultFirewallPolicy.sendRequest(request, () => answer(403, rbac)),
+      ).resolves.toMatchObject({ status: 403 });
+      await expect(keyVaultFirewallPolicy.sendRequest(request, () => answer(200, {}))).resolves.toMatchObject(
+        {
+          status: 200,
+        },
+      );
+    },
+  );
 });

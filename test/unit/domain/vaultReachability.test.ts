@@ -72,6 +72,7 @@ function input(over: Partial<PostureInput>): PostureInput {
 describe('the appReachable rule (stable check id for posture and health watches)', () => {
   it.each([
     [undefined, 'reached'],
+    ['ForbiddenByConnection', 'refused'],
     ['ForbiddenByFirewall', 'refused'],
     ['VaultUnreachable', 'refused'],
     ['Forbidden', 'unknown'],
