@@ -276,26 +276,30 @@ export function loadConfig(env: Env): Config {
       `${SETTINGS.healthWatchSchedule} must run at least every ${HEALTH_WATCH_MAX_WAIT_SECONDS / 60} minutes so a server that loses its key is paged within 5 minutes (got "${healthWatchSchedule}", which can wait ${Number.isFinite(wait) ? `${Math.round(wait / 60)} minutes` : 'forever'})`,
     );
 
-  const httpsUrl = (name: string): string | undefined => {
+  /** `noFragment`: a link operators follow as is (the status page) carries no `#...` either. */
+  const httpsUrl = (name: string, noFragment = false): string | undefined => {
     const v = raw(name);
     if (v === undefined) return undefined;
     let secretish = false;
     try {
       const u = new URL(v);
-      if (u.protocol === 'https:' && u.username === '' && u.password === '' && u.search === '') return v;
-      secretish = u.username !== '' || u.password !== '' || u.search !== '';
+      // `new URL('https://h/#').hash` is '': the text itself is checked for a fragment.
+      const fragment = noFragment && v.includes('#');
+      if (u.protocol === 'https:' && u.username === '' && u.password === '' && u.search === '' && !fragment)
+        return v;
+      secretish = u.username !== '' || u.password !== '' || u.search !== '' || fragment;
     } catch {
       // fall through
     }
-    // A query or credentials may hold a key (`?code=`): named, never echoed.
+    // A query, fragment or credentials may hold a key (`?code=`, `#access_token=`): named, never echoed.
     problems.push(
-      `${name} must be an https URL without credentials or query${secretish ? '' : ` (got "${v}")`}`,
+      `${name} must be an https URL without credentials${noFragment ? ', query or fragment' : ' or query'}${secretish ? '' : ` (got "${v}")`}`,
     );
     return undefined;
   };
   const hostName = raw(PLATFORM_SETTINGS.hostName);
   const statusPageUrl =
-    httpsUrl(SETTINGS.statusPageUrl) ??
+    httpsUrl(SETTINGS.statusPageUrl, true) ??
     (raw(SETTINGS.statusPageUrl) === undefined && hostName !== undefined && /^[a-z0-9.-]+$/i.test(hostName)
       ? `https://${hostName.toLowerCase()}/api/status`
       : undefined);

@@ -10,6 +10,7 @@ import {
   createPipelineRequest,
   type PipelinePolicy,
 } from '@azure/core-rest-pipeline';
+import { CrossTenantUndeterminedError } from '../domain/crossTenant';
 import { keyRef, sameKey, tryParseKeyUri } from '../domain/keyId';
 import type { EncryptionPatchBody, ServerSnapshot } from '../domain/model';
 import { parseFlexibleServerId } from '../domain/resourceId';
@@ -186,9 +187,11 @@ export class ArmServerFleet implements ServerFleet {
    * `geoBackupFederatedIdentityClientId` only to api-versions that define them, and a stable read cannot
    * tell a cross-tenant server from another. The same one read as `getServer` (issue 13's request
    * budget), raw through the read client's pipeline (auth, retries, throttling), projected like a
-   * Resource Graph row. An RP (a cloud) that does not serve the preview api-version (400
-   * InvalidApiVersionParameter / NoRegisteredProviderFound) cannot hold a cross-tenant server: the stable
-   * read answers then. Any other failure fails the read, so no PATCH follows a read that could not tell.
+   * Resource Graph row. When the preview api-version is refused (400 InvalidApiVersionParameter /
+   * NoRegisteredProviderFound: retired, or not served in the region) the read cannot tell, and a stable
+   * read never shows the federated ids: it fails closed with `CrossTenantUndeterminedError` (permanent),
+   * never falling back to the stable read. Any other failure fails the read too, so no PATCH follows a
+   * read that could not tell.
    */
   async getServerForUpdate(serverId: string): Promise<ServerSnapshot> {
     const ref = parseFlexibleServerId(serverId);
@@ -202,7 +205,10 @@ export class ArmServerFleet implements ServerFleet {
     } catch (e) {
       throw mapAzureError(e, `reading server ${ref.name}`);
     }
-    if (previewUnsupported(response.status, response.bodyAsText)) return this.getServer(serverId);
+    if (previewUnsupported(response.status, response.bodyAsText))
+      throw new CrossTenantUndeterminedError(
+        `reading server ${ref.name}: api-version ${CROSS_TENANT_API_VERSION} was refused (${response.bodyAsText?.match(UNSUPPORTED_API_VERSION)?.[1] ?? 'unsupported'}), so whether it uses cross-tenant CMK cannot be told; a stable-api PATCH could convert a cross-tenant server, so it is left alone, never PATCHed`,
+      );
     return serverFromArmJson(JSON.parse(response.bodyAsText ?? '{}'));
   }
 

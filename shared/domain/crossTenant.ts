@@ -13,11 +13,29 @@
  * api-version, a read only; Resource Graph rows carry the stored ids too), skip the server with a clear
  * reason, page once. An operator rotates it with a cross-tenant-aware
  * tool until the field is in a stable api-version.
+ *
+ * Fail closed: when the preview read is refused (400 InvalidApiVersionParameter /
+ * NoRegisteredProviderFound: the preview api-version retired, or not served in the server's region),
+ * the rotator cannot tell, and a stable read never shows the federated ids. Such a server is NOT
+ * PATCHed: it fails with `CrossTenantUndetermined` (permanent, paged once), the other servers go on.
  */
+import { RotatorError } from './errors';
 import type { DataEncryptionInfo } from './model';
 
 /** Stable reason code of a server left alone because it uses cross-tenant CMK. */
 export const CROSS_TENANT_CODE = 'CrossTenantCmk';
+
+/** Stable reason code of a server left alone because the read could not tell whether it is cross-tenant. */
+export const CROSS_TENANT_UNDETERMINED_CODE = 'CrossTenantUndetermined';
+
+/**
+ * The read before a PATCH could not tell whether the server uses cross-tenant CMK (the preview
+ * api-version that shows the federated ids was refused). Permanent: the server is never PATCHed blind.
+ */
+export class CrossTenantUndeterminedError extends RotatorError {
+  readonly code = CROSS_TENANT_UNDETERMINED_CODE;
+  readonly retryable = false;
+}
 
 export interface FederatedIdentityClientIds {
   readonly primary?: string | undefined;

@@ -60,6 +60,12 @@ export function diagnose(code: string, ctx: DiagnosisContext): Diagnosis {
         what: `${server} uses cross-tenant CMK (a federated identity client id): it was skipped and not moved to the new version of ${ctx.keyName}, because a PATCH with the stable api-version would convert it to a same-tenant configuration`,
         nextStep: `Rotate ${server} yourself with a tool that sends primaryFederatedIdentityClientId (and geoBackupFederatedIdentityClientId) in the PATCH (api-version 2026-04-01-preview), or tag it with the opt-out tag to silence this page. See the runbook, "Cross-tenant server skipped".`,
       };
+    case 'crosstenantundetermined':
+      // shared/domain/crossTenant.ts: fail closed when the preview read is refused.
+      return {
+        what: `the rotator could not tell whether ${server} uses cross-tenant CMK (the preview api-version 2026-04-01-preview that shows federated identity client ids was refused: retired, or not served in its region), so it was not moved to the new version of ${ctx.keyName}: a stable-api PATCH would convert a cross-tenant server`,
+        nextStep: `Check ${server}'s dataEncryption for primaryFederatedIdentityClientId with an api-version that shows it (portal, az rest). Cross-tenant: rotate it yourself as in the runbook, "Cross-tenant server skipped". Not cross-tenant: move it to the new version yourself, or tag it with the opt-out tag; update CROSS_TENANT_API_VERSION once the preview is retired.`,
+      };
     case 'azurekeyvaultinvaliduserassignedidentity':
       return {
         what: `${server} names a user-assigned identity it does not have or that no longer exists`,

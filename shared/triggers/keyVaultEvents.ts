@@ -108,17 +108,24 @@ export async function handleParsedEvent(
     );
   // Events are hints; Key Vault is the truth. The key must exist (as the operator API answers 404, an
   // event for a key the vault does not have starts nothing and pages nobody), and an event that names
-  // no version, or one the key does not have, is resolved to the key's current version, so that it is
-  // judged a duplicate like any other (a version-less event could otherwise never be one, and each
-  // delivery would start the rollout again). When Key Vault cannot answer (an outage, a 403), the event
+  // no version is resolved to the key's current version, so that it is judged a duplicate like any
+  // other (a version-less event could otherwise never be one, and each delivery would start the rollout
+  // again). An event naming a version Key Vault does not list (yet: list lag right after the version
+  // was created) keeps its version, marked unlisted: rewriting it to the latest would judge a real new
+  // version a duplicate of the run that covered the latest. Only the same event id makes it a
+  // duplicate; the run reads the key itself. When the key's run already covers the newest listed
+  // version, it is neither started nor dropped: the intake throws (retryable) and Event Grid
+  // redelivers it until Key Vault lists it (`EventVersionNotListedError`). When Key Vault cannot answer (an outage, a 403), the event
   // is handled as it came: the run reads the key itself, with its retries, and pages "key unreadable"
   // if it still cannot — it writes nothing without having read the key.
   let version = e.version;
+  let versionUnlisted = false;
+  let latestListed: string | undefined;
   try {
     const key = await deps.keys.readKey(e.vaultUrl, e.keyName);
-    // A version Key Vault does not list (read after the event was published) is no hint either.
-    const listed = key.versions.some((v) => v.version.toLowerCase() === version?.toLowerCase());
-    if (!listed) version = latestVersion(key)?.version.toLowerCase();
+    latestListed = latestVersion(key)?.version.toLowerCase();
+    if (version === undefined) version = latestListed;
+    else versionUnlisted = !key.versions.some((v) => v.version.toLowerCase() === version?.toLowerCase());
   } catch (err) {
     if (err instanceof NotFoundError)
       return reject(
@@ -136,6 +143,7 @@ export async function handleParsedEvent(
     trigger: `event:${e.eventId}`,
     reason: e.eventType,
     version,
+    ...(versionUnlisted ? { versionUnlisted: true as const, latestListed } : {}),
   };
   const outcome = await requestRotation(instances, request, rotationSettings(deps.config));
   await deps.audit.record([
@@ -144,6 +152,7 @@ export async function handleParsedEvent(
       details: {
         eventType: e.eventType,
         ...(version !== e.version ? { versionFrom: 'KeyVault', eventVersion: e.version ?? 'none' } : {}),
+        ...(versionUnlisted ? { versionListed: 'no' } : {}),
         ...(deps.replay !== undefined ? { replay: deps.replay } : {}),
       },
     },

@@ -26,6 +26,7 @@ import {
   openIncidentsOf,
   requestAudit,
   requestRotation,
+  type ClosingWait,
   type RequestOutcome,
 } from './rotationRequests';
 
@@ -197,7 +198,13 @@ export function operatorCaller(
  */
 export async function requestOperatorRotation(
   instances: RotationInstances,
-  deps: { readonly config: Config; readonly audit: AuditTrail; readonly keys: KeyVaultKeys },
+  deps: {
+    readonly config: Config;
+    readonly audit: AuditTrail;
+    readonly keys: KeyVaultKeys;
+    /** How long to wait for a closing run (`requestRotation`); its default when absent. */
+    readonly closingWait?: ClosingWait | undefined;
+  },
   vault: string,
   key: string,
   caller: string,
@@ -211,7 +218,7 @@ export async function requestOperatorRotation(
     reason: 'Operator' as const,
     version: undefined,
   };
-  const outcome = await requestRotation(instances, request, rotationSettings(deps.config));
+  const outcome = await requestRotation(instances, request, rotationSettings(deps.config), deps.closingWait);
   const details = noteDetails(note);
   const record: AuditRecord = {
     ...requestAudit(request, outcome),

@@ -38,6 +38,7 @@ import { failingVaultChecks } from './statusModel';
 import { gatherStatus, renderStatusPage } from './statusPage';
 import { STATUS_PAGE_CSP } from './statusStyle';
 import { readPosture, sweepWithPostureSnapshot, type PostureDeps } from './posture';
+import { EventVersionNotListedError, RunClosingError, type ClosingWait } from './rotationRequests';
 
 /**
  * The operator API's HTTP answers (functions/ registers the routes; the logic and the status codes
@@ -49,6 +50,8 @@ export interface OperatorApiDeps {
   readonly fleet: ServerFleet;
   readonly audit: AuditTrail;
   readonly now: () => Date;
+  /** The bounded wait for a closing run (tests shorten it); `requestRotation`'s default when absent. */
+  readonly closingWait?: ClosingWait | undefined;
 }
 
 /**
@@ -70,6 +73,17 @@ function refusalOf(e: unknown): HttpResponseInit {
     return { status: 404, jsonBody: { error: e.message, code: e.code } };
   if (e instanceof OperatorDependencyError)
     return { status: 503, headers: { 'retry-after': '30' }, jsonBody: { error: e.message } };
+  // The key's run is finishing and did not end within the intake's wait: not "signalled" (it may not
+  // read the signal); the operator tries again in a moment.
+  if (e instanceof RunClosingError)
+    return {
+      status: 503,
+      headers: { 'retry-after': '5' },
+      jsonBody: { error: `${e.message} (the run is finishing; try again)`, code: e.code },
+    };
+  // A dead-letter replay met an event whose version Key Vault does not list yet (see the intake).
+  if (e instanceof EventVersionNotListedError)
+    return { status: 503, headers: { 'retry-after': '60' }, jsonBody: { error: e.message, code: e.code } };
   if (e instanceof OperatorQueryError)
     return { status: 400, jsonBody: { error: e.message, code: e.code, accepted: e.accepted } };
   if (e instanceof OperatorRequestError || e instanceof InvalidInputError)

@@ -1,5 +1,6 @@
 import { runHistoryOf, type RunRecord } from '../domain/runs';
 import type { AuditRecord } from '../domain/audit';
+import { RotatorError } from '../domain/errors';
 import {
   failedRunsOf,
   KEY_EVENT_SIGNAL,
@@ -22,6 +23,37 @@ export interface RotationRequest {
   readonly trigger: string;
   readonly reason: RotationReason;
   readonly version: string | undefined;
+  /**
+   * The event named a version Key Vault did not list when the intake read the key (list lag, or a
+   * version that never was): kept as the event named it, never replaced by the latest, and never
+   * judged a duplicate by version (only the same event id is); the run reads Key Vault itself.
+   */
+  readonly versionUnlisted?: true;
+  /** With `versionUnlisted`: the newest version Key Vault did list then. */
+  readonly latestListed?: string | undefined;
+}
+
+/**
+ * An event names a version Key Vault does not list yet, and the key's run is rolling out (or has
+ * handled) the newest version it does list. Not a duplicate (the version may be a real new one the
+ * list does not show yet) and not a reason to roll the same version out again: retryable, so Event
+ * Grid redelivers it later, when Key Vault lists it (then judged as any event) or, for a version that
+ * never appears, until its retry policy dead-letters it.
+ */
+export class EventVersionNotListedError extends RotatorError {
+  readonly code = 'EventVersionNotListed';
+  readonly retryable = true;
+}
+
+/**
+ * The key's run reported it was closing (its last look at its signals) for the whole bounded wait
+ * after a signal was raised: whether it read the signal cannot be told yet. Retryable: the Event Grid
+ * intake throws it (the function fails, Event Grid redelivers); the operator API answers 503 with
+ * Retry-After. Never answered as "signalled".
+ */
+export class RunClosingError extends RotatorError {
+  readonly code = 'RunClosing';
+  readonly retryable = true;
 }
 
 export type RequestOutcome =
@@ -77,6 +109,7 @@ export function openIncidentsOf(info: InstanceInfo | undefined): OpenIncident[] 
 export function isRedelivery(request: RotationRequest, current: InstanceInfo | undefined): boolean {
   const previous = previousOutput(current);
   return (
+    request.versionUnlisted !== true &&
     request.reason === 'KeyNewVersionCreated' &&
     request.version !== undefined &&
     current?.runtimeStatus === 'Completed' &&
@@ -89,11 +122,14 @@ export function isRedelivery(request: RotationRequest, current: InstanceInfo | u
  * Did this very event (an `event:<id>` trigger) start the key's current execution, or get taken in by
  * its continue-as-new? Its trigger is in the execution's input (and in the custom status while it
  * runs), both kept by the task hub, so a redelivery is recognised by id after a host restart too —
- * whatever its type, version or the run's state. (A signal a run consumed without continuing as new
- * leaves no trace there; the version rules below judge those.)
+ * whatever its type or version, while that execution is active or Completed. An execution that Failed
+ * or was Terminated did not do what the event asked: a redelivery (or a dead-letter replay) of the same
+ * event then asks again. (A signal a run consumed without continuing as new leaves no trace there; the
+ * version rules below judge those.)
  */
 export function startedBySameEvent(request: RotationRequest, current: InstanceInfo | undefined): boolean {
   if (current === undefined || !request.trigger.startsWith('event:')) return false;
+  if (!isActive(current.runtimeStatus) && current.runtimeStatus !== 'Completed') return false;
   const triggerOf = (v: unknown): unknown =>
     typeof v === 'object' && v !== null ? (v as { trigger?: unknown }).trigger : undefined;
   return triggerOf(current.input) === request.trigger || triggerOf(current.customStatus) === request.trigger;
@@ -114,7 +150,8 @@ const ROLLING_OUT: readonly unknown[] = ['canary', 'rollout', 'finishing'] satis
  */
 export function handledByRunningRun(request: RotationRequest, current: InstanceInfo | undefined): boolean {
   if (current === undefined || !isActive(current.runtimeStatus)) return false;
-  if (request.reason === 'Operator' || request.version === undefined) return false;
+  if (request.reason === 'Operator' || request.version === undefined || request.versionUnlisted === true)
+    return false;
   const status = current.customStatus;
   if (typeof status !== 'object' || status === null) return false;
   const { phase, targetVersion } = status as { phase?: unknown; targetVersion?: unknown };
@@ -135,7 +172,7 @@ export function handledByRunningRun(request: RotationRequest, current: InstanceI
  */
 export function coveredByEndedRun(request: RotationRequest, ended: InstanceInfo | undefined): boolean {
   if (ended === undefined || ended.runtimeStatus !== 'Completed') return false;
-  if (request.reason === 'Operator') return false;
+  if (request.reason === 'Operator' || request.versionUnlisted === true) return false;
   if (request.version === undefined) return true;
   const handled = previousOutput(ended).targetVersion;
   return typeof handled === 'string' && handled.toLowerCase() === request.version.toLowerCase();
@@ -151,6 +188,12 @@ function closing(info: InstanceInfo | undefined): boolean {
 /** How long the intake waits for a closing run to end: it has no activity left, one episode or two. */
 export const CLOSING_WAIT = { polls: 40, intervalMs: 250 } as const;
 
+/** The bounded wait for a closing run: how many reads, and the pause between them. */
+export interface ClosingWait {
+  readonly polls: number;
+  readonly pause: (ms: number) => Promise<void>;
+}
+
 const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
@@ -162,16 +205,14 @@ const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
  * Functions HTTP API answers a raise to one 410 Gone, Learn "HTTP API reference", Raise event):
  * so after raising, the instance is read again. A run that reports it is closing (its last look is
  * under way, no activity left) is awaited until it ends (bounded: `wait`); one that has ended without
- * covering the request (`coveredByEndedRun`) is started again for it.
+ * covering the request (`coveredByEndedRun`) is started again for it. One still closing when the wait
+ * runs out throws `RunClosingError` (retryable): whether it read the signal cannot be told yet.
  */
 export async function requestRotation(
   instances: RotationInstances,
   request: RotationRequest,
   settings: RotationSettings,
-  wait: { readonly polls: number; readonly pause: (ms: number) => Promise<void> } = {
-    polls: CLOSING_WAIT.polls,
-    pause,
-  },
+  wait: ClosingWait = { polls: CLOSING_WAIT.polls, pause },
 ): Promise<RequestOutcome> {
   const instanceId = rotationInstanceId(request.vaultUrl, request.keyName);
   const signal: KeyEventSignal = {
@@ -188,6 +229,17 @@ export async function requestRotation(
       ...(current !== undefined && isActive(current.runtimeStatus) ? { running: true } : {}),
     };
   if (handledByRunningRun(request, current)) return { kind: 'duplicate', instanceId, running: true };
+  if (request.versionUnlisted === true && request.latestListed !== undefined) {
+    const asLatest: RotationRequest = {
+      ...request,
+      version: request.latestListed,
+      versionUnlisted: undefined,
+    };
+    if (handledByRunningRun(asLatest, current) || isRedelivery(asLatest, current))
+      throw new EventVersionNotListedError(
+        `Key Vault does not list version ${request.version ?? '?'} of ${request.keyName} yet, and the key's rotation already covers its newest listed version ${request.latestListed}: try again later`,
+      );
+  }
   if (current !== undefined && isActive(current.runtimeStatus)) {
     await instances.raise(instanceId, KEY_EVENT_SIGNAL, signal);
     let after = await instances.status(instanceId);
@@ -195,6 +247,10 @@ export async function requestRotation(
       await wait.pause(CLOSING_WAIT.intervalMs);
       after = await instances.status(instanceId);
     }
+    if (closing(after))
+      throw new RunClosingError(
+        `the rotation ${instanceId} is finishing (its last look at its signals) and did not end within the wait: try again`,
+      );
     if (after !== undefined && (isActive(after.runtimeStatus) || coveredByEndedRun(request, after)))
       return { kind: 'signalled', instanceId };
     // Ended right after the raise without taking it in: the request starts the next run itself.

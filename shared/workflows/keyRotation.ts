@@ -1,6 +1,6 @@
 import type { OrchestrationContext, Task, TimerTask } from 'durable-functions';
 import type { AuditRecord } from '../domain/audit';
-import { CROSS_TENANT_CODE } from '../domain/crossTenant';
+import { CROSS_TENANT_CODE, CROSS_TENANT_UNDETERMINED_CODE } from '../domain/crossTenant';
 import { diagnose, isVaultUnreachable } from '../domain/diagnosis';
 import type { Incident, Severity } from '../domain/incident';
 import type { KeyInfo, KeyVersionInfo } from '../domain/model';
@@ -722,10 +722,13 @@ function* rollOut(
   counts = addCounts(counts, canaryRun.counts);
   listed.push(...canaryRun.servers);
   // A canary that was already Inaccessible, or left alone as a cross-tenant CMK server, never tried
-  // the new version: it proves nothing either way.
+  // the new version (or not told apart from one): it proves nothing either way.
   const canaryFailed = canaryRun.servers.some(
     (o) =>
-      o.outcome === 'failed' && o.reasonCode !== 'ServerInaccessible' && o.reasonCode !== CROSS_TENANT_CODE,
+      o.outcome === 'failed' &&
+      o.reasonCode !== 'ServerInaccessible' &&
+      o.reasonCode !== CROSS_TENANT_CODE &&
+      o.reasonCode !== CROSS_TENANT_UNDETERMINED_CODE,
   );
   if (canaryFailed) {
     // Held back: counted (skipped, CanaryFailed), not listed; the page below names how many.

@@ -126,7 +126,9 @@ describe('the intake end to end (issue 23)', () => {
       ...Array.from({ length: 5 }, () => [redelivery]),
       ...fuzzedBodies(23, 300, { ...opts, poisoned: false }),
     ];
-    for (const body of bodies) expect([200, 400]).toContain(await post(endpoint, body));
+    // The fuzzed events name a version the vault does not list while the run covers the newest listed
+    // one: neither a duplicate nor a new rollout, their deliveries fail (500) for Event Grid to redeliver.
+    for (const body of bodies) expect([200, 400, 500]).toContain(await post(endpoint, body));
 
     const instance = await p.instance();
     expect(instance?.runtimeStatus).toBe('Completed');

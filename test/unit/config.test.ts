@@ -279,4 +279,13 @@ describe('loadConfig: the health watch and the links pages carry', () => {
     expect(() => loadConfig({ ...base, [name]: value })).toThrow(new RegExp(`${name} must be an https URL`));
     expect(() => loadConfig({ ...base, [name]: value })).not.toThrow(/secret/);
   });
+
+  it.each([
+    'https://func.azurewebsites.net/api/status#access_token=secret',
+    'https://func.azurewebsites.net/api/status#',
+  ])('refuses a fragment in CMK_STATUS_PAGE_URL (%s), naming the setting, never echoing it', (value) => {
+    const load = () => loadConfig({ ...base, CMK_STATUS_PAGE_URL: value });
+    expect(load).toThrow(/CMK_STATUS_PAGE_URL must be an https URL without credentials, query or fragment/);
+    expect(load).not.toThrow(/secret|#/);
+  });
 });

@@ -3,6 +3,7 @@ import { PostgreSQLManagementFlexibleServerClient } from '@azure/arm-postgresql-
 import type { FleetFile } from '../../../local/azure/fleet';
 import { ArmServerFleet, CROSS_TENANT_API_VERSION } from '../../../shared/adapters/armServerFleet';
 import { ResourceGraphServerFleet } from '../../../shared/adapters/resourceGraphServerFleet';
+import { CrossTenantUndeterminedError } from '../../../shared/domain/crossTenant';
 import { buildPatchBody } from '../../../shared/domain/plan';
 import { TransientError } from '../../../shared/ports/errors';
 import type { OperationHandle, OperationStatus, ServerFleet } from '../../../shared/ports/serverFleet';
@@ -126,7 +127,16 @@ describe('cross-tenant CMK servers in the local ARM, as the adapters see them', 
   });
 
   it.each([
-    [400, 'InvalidApiVersionParameter', 'answers the stable read (no cross-tenant server can exist there)'],
+    [
+      400,
+      'InvalidApiVersionParameter',
+      'fails closed: CrossTenantUndetermined, no stable read, never PATCHed blind',
+    ],
+    [
+      400,
+      'NoRegisteredProviderFound',
+      'fails closed: CrossTenantUndetermined, no stable read, never PATCHed blind',
+    ],
     [500, 'InternalServerError', 'fails the read: no PATCH after a read that could not tell'],
   ])('a preview read refused %i %s %s', async (status, code) => {
     // Azure's answer to an api-version the RP does not serve, in front of the stand-in.
@@ -155,8 +165,13 @@ describe('cross-tenant CMK servers in the local ARM, as the adapters see them', 
       },
     });
     const pgC = serverId(SUB_A, 'rg-a', 'pg-c');
-    if (status === 400)
-      await expect(fleet.getServerForUpdate(pgC)).resolves.toMatchObject({ name: 'pg-c', state: 'Ready' });
-    else await expect(fleet.getServerForUpdate(pgC)).rejects.toBeInstanceOf(TransientError);
+    if (status === 400) {
+      const before = h.azure.requests.length;
+      const refused = fleet.getServerForUpdate(pgC);
+      await expect(refused).rejects.toBeInstanceOf(CrossTenantUndeterminedError);
+      await expect(refused).rejects.toMatchObject({ code: 'CrossTenantUndetermined', retryable: false });
+      // The preview read never reached the stand-in and no stable read followed it.
+      expect(h.azure.requests.length - before).toBe(0);
+    } else await expect(fleet.getServerForUpdate(pgC)).rejects.toBeInstanceOf(TransientError);
   });
 });

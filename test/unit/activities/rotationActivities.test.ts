@@ -1,4 +1,7 @@
-import type { FederatedIdentityClientIds } from '../../../shared/domain/crossTenant';
+import {
+  CrossTenantUndeterminedError,
+  type FederatedIdentityClientIds,
+} from '../../../shared/domain/crossTenant';
 import {
   PagingFailedError,
   asStep,
@@ -109,7 +112,11 @@ class Fleet implements ServerFleet {
   }
   /** No server here uses cross-tenant CMK unless a test says so: what the preview read adds. */
   federated = new Map<string, FederatedIdentityClientIds>();
+  /** Servers whose preview read ARM refuses (the adapter fails closed: `CrossTenantUndeterminedError`). */
+  previewRefused = new Set<string>();
   async getServerForUpdate(serverId: string): Promise<ServerSnapshot> {
+    if (this.previewRefused.has(serverId))
+      throw new CrossTenantUndeterminedError(`api-version refused for ${serverId}`);
     const s = await this.getServer(serverId);
     const ids = this.federated.get(serverId);
     return ids === undefined
@@ -302,6 +309,15 @@ describe('updateServer: a cross-tenant CMK server is never PATCHed', () => {
       expect(fleet.patches).toEqual([]);
     },
   );
+
+  it('the read before the write cannot tell (preview api-version refused): CrossTenantUndetermined, permanent, no PATCH', async () => {
+    const a = server('pg-a');
+    const { fleet, steps } = setup([a]);
+    fleet.previewRefused.add(a.id);
+    const r = await asStep(steps.updateServer)(input(a));
+    expect(r).toMatchObject({ ok: false, error: { code: 'CrossTenantUndetermined', retryable: false } });
+    expect(fleet.patches).toEqual([]);
+  });
 
   it('a same-tenant server is PATCHed as before', async () => {
     const a = server('pg-a');

@@ -4,6 +4,7 @@ import { ForbiddenError, TransientError } from '../../../shared/ports/errors';
 import type { InstanceInfo, ListedInstance, RotationInstances } from '../../../shared/ports/rotations';
 import { isActive } from '../../../shared/ports/rotations';
 import { handleKeyVaultEvent } from '../../../shared/triggers/keyVaultEvents';
+import { EventVersionNotListedError } from '../../../shared/triggers/rotationRequests';
 import { fuzzedBodies, mulberry32, validKeyEvent } from '../../support/eventFuzz';
 import { CURRENT_VERSION, FakeKeys, MemoryAudit, SUB, config } from './fakes';
 
@@ -111,6 +112,45 @@ describe('the intake judges every key event against Key Vault and the task hub',
     });
     expect(audit.records[0]?.reason).toContain('same id');
     expect(hub.executions).toHaveLength(1);
+  });
+
+  it('keeps a version Key Vault does not list yet (list lag): never rewritten to the latest nor judged a duplicate of its run; redelivered until listed, then started for it; its own redelivery a duplicate', async () => {
+    const LAGGING = '99999999999999999999999999999999';
+    const hub = new TaskHub();
+    await hub.start(ID, { trigger: 'event:first' } as RotationInput);
+    hub.complete(ID); // handled the key's newest listed version
+    const e = { ...validKeyEvent('EventGrid', { ...opts, version: LAGGING }), id: 'lag-1' };
+    // Key Vault does not list it yet: not "duplicate", nothing started; Event Grid redelivers.
+    const audit = new MemoryAudit();
+    const early = deliver(e, hub, new FakeKeys(), audit);
+    await expect(early).rejects.toBeInstanceOf(EventVersionNotListedError);
+    await expect(early).rejects.toMatchObject({ retryable: true });
+    expect(audit.records).toEqual([]);
+    expect(hub.executions).toHaveLength(1);
+    // Redelivered once Key Vault lists it: a real new version, started for it.
+    const listing = new FakeKeys({ 'https://contoso-pg-kv.vault.azure.net/keys/pg-cmk': LAGGING });
+    expect(await deliver(e, hub, listing)).toMatchObject({ kind: 'started' });
+    expect(hub.executions[1]?.input).toMatchObject({ trigger: 'event:lag-1', hintVersion: LAGGING });
+    // The same event id never acts twice, running or ended.
+    expect(await deliver(e, hub, listing)).toMatchObject({ kind: 'duplicate', sameEvent: true });
+    hub.complete(ID, LAGGING);
+    expect(await deliver(e, hub, new FakeKeys())).toMatchObject({ kind: 'duplicate', sameEvent: true });
+    expect(hub.executions).toHaveLength(2);
+  });
+
+  it('an unlisted version while the last run handled an older one: started with the event’s own version (the run reads Key Vault itself)', async () => {
+    const LAGGING = '99999999999999999999999999999999';
+    const hub = new TaskHub();
+    await hub.start(ID, { trigger: 'event:first' } as RotationInput);
+    hub.complete(ID, OLDER);
+    const audit = new MemoryAudit();
+    const e = { ...validKeyEvent('EventGrid', { ...opts, version: LAGGING }), id: 'lag-2' };
+    expect(await deliver(e, hub, new FakeKeys(), audit)).toMatchObject({ kind: 'started' });
+    expect(hub.executions[1]?.input).toMatchObject({ hintVersion: LAGGING });
+    expect(audit.records[0]).toMatchObject({
+      toVersion: LAGGING,
+      details: expect.objectContaining({ versionListed: 'no' }),
+    });
   });
 
   it('fuzz: 3,000 deliveries of version-less bodies, repeated ids and mutated events start at most one rollout', async () => {

@@ -3,6 +3,8 @@ import type { InstanceInfo, ListedInstance, RotationInstances } from '../../../s
 import {
   coveredByEndedRun,
   requestRotation,
+  RunClosingError,
+  startedBySameEvent,
   type RotationRequest,
 } from '../../../shared/triggers/rotationRequests';
 import { rotationSettings } from '../../../shared/config';
@@ -136,5 +138,63 @@ describe('a request raised to a run that is taking its last look at its signals 
     });
     expect(outcome.kind).toBe('signalled');
     expect(pauses).toEqual([]);
+  });
+
+  it.each([
+    ['an event', request('KeyNewVersionCreated', V3)],
+    ['an operator request', request('Operator', undefined)],
+  ])(
+    '%s raised to a run still closing when the wait runs out: RunClosing (retryable), never "signalled", nothing started',
+    async (_, req) => {
+      const instances = new ClosingInstances(running(false), [running(true)]);
+      const pauses: number[] = [];
+      const outcome = requestRotation(instances, req, SETTINGS, {
+        polls: 3,
+        pause: (ms) => (pauses.push(ms), Promise.resolve()),
+      });
+      await expect(outcome).rejects.toBeInstanceOf(RunClosingError);
+      await expect(outcome).rejects.toMatchObject({ code: 'RunClosing', retryable: true });
+      expect(instances.raised).toBe(1);
+      expect(pauses).toHaveLength(3);
+      expect(instances.started).toEqual([]);
+    },
+  );
+});
+
+describe('the same event id is a duplicate only while its run is active or after it Completed', () => {
+  const EVENT = 'event:11111111-2222-3333-4444-555555555555';
+  const byEvent = (runtimeStatus: InstanceInfo['runtimeStatus']): InstanceInfo => ({
+    runtimeStatus,
+    input: { trigger: EVENT },
+    output: undefined,
+  });
+  it.each([
+    ['Pending', true],
+    ['Running', true],
+    ['Suspended', true],
+    ['Completed', true],
+    ['Failed', false],
+    ['Terminated', false],
+  ] as const)('the execution it started is %s: duplicate %s', (status, duplicate) => {
+    expect(
+      startedBySameEvent({ ...request('KeyNewVersionCreated', V3), trigger: EVENT }, byEvent(status)),
+    ).toBe(duplicate);
+  });
+
+  it('a redelivery after its run Failed starts the rotation again', async () => {
+    const started: RotationInput[] = [];
+    const instances: RotationInstances = {
+      status: () => Promise.resolve(byEvent('Failed')),
+      start: (_id, input) => (started.push(input), Promise.resolve('started')),
+      raise: () => Promise.resolve(),
+      list: () => Promise.resolve([]),
+    };
+    const outcome = await requestRotation(
+      instances,
+      { ...request('KeyNewVersionCreated', V3), trigger: EVENT },
+      SETTINGS,
+    );
+    expect(outcome.kind).toBe('started');
+    expect(started).toHaveLength(1);
   });
 });

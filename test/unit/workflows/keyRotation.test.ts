@@ -930,6 +930,24 @@ describe('keyRotation orchestrator, driven by durable histories', () => {
       expect(pages(r).map((p) => p.dedupKey)).not.toContain('cmk:contoso-pg-kv:pg-cmk:rotation:canaryfailed');
     });
 
+    it.each(['CrossTenantCmk', 'CrossTenantUndetermined'])(
+      'a canary left alone as %s (never PATCHed: it never tried the new version) does not hold the main ring back',
+      async (code) => {
+        const r = await run(rotationInput(), {
+          key: twoVersions,
+          latest: version(V2, 1, 365),
+          servers: [planned('xt-canary', { ring: 'canary' }), planned('a')],
+          outcomes: { 'xt-canary': 'failed' },
+          reasonCodes: { 'xt-canary': code },
+        });
+        expect(subs(r)).toEqual(['xt-canary', 'a']);
+        expect((r.output as RotationOutput).counts).toMatchObject({ updated: 1, failed: 1, skipped: 0 });
+        expect(pages(r).map((p) => p.dedupKey)).not.toContain(
+          'cmk:contoso-pg-kv:pg-cmk:rotation:canaryfailed',
+        );
+      },
+    );
+
     it('an instance started by an older deployment (no schema version) ends at once without replaying its steps', async () => {
       const { schemaVersion: _dropped, ...old } = rotationInput();
       const r = await run(old, { key: twoVersions, latest: version(V2, 1, 365), servers: [planned('a')] });
