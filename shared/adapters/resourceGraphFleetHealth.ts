@@ -1,10 +1,10 @@
 import type { TokenCredential } from '@azure/core-auth';
-import { ResourceGraphClient, type ResourceGraphClientOptionalParams } from '@azure/arm-resourcegraph';
+import type { ResourceGraphClient, ResourceGraphClientOptionalParams } from '@azure/arm-resourcegraph';
 import type { ServerSnapshot } from '../domain/model';
 import { matchesHealthFilter, type FleetHealth } from '../ports/fleetHealth';
 import type { InvalidServerRow } from '../ports/serverFleet';
 import { mapAzureError } from './azureErrors';
-import { resourceGraphQuotaPolicy } from './resourceGraphQuota';
+import { quotaAwareResourceGraphClient } from './resourceGraphQuota';
 import { serverFromArmJson } from './serverProjection';
 
 /** KQL string literal: single-quoted, with backslash and quote escaped. */
@@ -69,13 +69,7 @@ export class ResourceGraphFleetHealth implements FleetHealth {
   private readonly client: ResourceGraphClient;
 
   constructor(private readonly options: ResourceGraphFleetHealthOptions) {
-    this.client = new ResourceGraphClient(options.credential, {
-      ...options.clientOptions,
-      additionalPolicies: [
-        ...(options.clientOptions?.additionalPolicies ?? []),
-        { policy: resourceGraphQuotaPolicy(), position: 'perCall' },
-      ],
-    });
+    this.client = quotaAwareResourceGraphClient(options.credential, options.clientOptions);
   }
 
   async findUnhealthyServers(

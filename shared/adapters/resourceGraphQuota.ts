@@ -1,3 +1,5 @@
+import type { TokenCredential } from '@azure/core-auth';
+import { ResourceGraphClient, type ResourceGraphClientOptionalParams } from '@azure/arm-resourcegraph';
 import type { PipelinePolicy, PipelineRequest, PipelineResponse } from '@azure/core-rest-pipeline';
 
 type AbortSignalLike = PipelineRequest['abortSignal'];
@@ -79,4 +81,21 @@ export function resourceGraphQuotaPolicy(options: ResourceGraphQuotaOptions = {}
       }
     },
   };
+}
+
+/**
+ * A Resource Graph client whose pipeline honours the per-principal quota (this file's policy), not the
+ * SDK's own retry of a 429: every adapter that queries Resource Graph builds its client here.
+ */
+export function quotaAwareResourceGraphClient(
+  credential: TokenCredential,
+  clientOptions: ResourceGraphClientOptionalParams | undefined,
+): ResourceGraphClient {
+  return new ResourceGraphClient(credential, {
+    ...clientOptions,
+    additionalPolicies: [
+      ...(clientOptions?.additionalPolicies ?? []),
+      { policy: resourceGraphQuotaPolicy(), position: 'perCall' },
+    ],
+  });
 }

@@ -1,5 +1,5 @@
 import type { TokenCredential } from '@azure/core-auth';
-import { ResourceGraphClient, type ResourceGraphClientOptionalParams } from '@azure/arm-resourcegraph';
+import type { ResourceGraphClient, ResourceGraphClientOptionalParams } from '@azure/arm-resourcegraph';
 import { formatKeyUri, keyRef } from '../domain/keyId';
 import type { EncryptionPatchBody, ServerSnapshot } from '../domain/model';
 import type { ArmQuota } from '../domain/throughput';
@@ -13,7 +13,7 @@ import type {
 } from '../ports/serverFleet';
 import { mapAzureError } from './azureErrors';
 import { referencesKey } from './armServerFleet';
-import { resourceGraphQuotaPolicy } from './resourceGraphQuota';
+import { quotaAwareResourceGraphClient } from './resourceGraphQuota';
 import { serverFromArmJson } from './serverProjection';
 
 export interface ResourceGraphServerFleetOptions {
@@ -67,13 +67,7 @@ export class ResourceGraphServerFleet implements ServerFleet {
 
   constructor(private readonly options: ResourceGraphServerFleetOptions) {
     // The per-principal quota is honoured here, not by the SDK's retry (see resourceGraphQuota.ts).
-    this.client = new ResourceGraphClient(options.credential, {
-      ...options.clientOptions,
-      additionalPolicies: [
-        ...(options.clientOptions?.additionalPolicies ?? []),
-        { policy: resourceGraphQuotaPolicy(), position: 'perCall' },
-      ],
-    });
+    this.client = quotaAwareResourceGraphClient(options.credential, options.clientOptions);
   }
 
   findServersReferencingKey(key: KeyLocator, continuationToken?: string): Promise<ServerPage> {
