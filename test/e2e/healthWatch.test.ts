@@ -54,7 +54,8 @@ describe('health watch', () => {
     p = await startProduct();
     const product = p;
     const passes = async () =>
-      (await product.audit()).filter((e) => e.name === 'CmkRotation.HealthChecked').length;
+      (await product.audit({ healthWatch: true })).filter((e) => e.name === 'CmkRotation.HealthChecked')
+        .length;
     // Right after a scheduled pass: the longest wait for the next one.
     await waitFor('a scheduled pass', async () => ((await passes()) > 0 ? true : undefined), 90_000);
     const revokedAt = Date.parse((await p.admin<{ now: string }>('clock')).now);
@@ -113,7 +114,9 @@ describe('health watch', () => {
       (await state(product, ORDERS))?.state === 'Inaccessible' ? true : undefined,
     );
     await waitFor('two more passes', async () => {
-      const checked = (await product.audit()).filter((e) => e.name === 'CmkRotation.HealthChecked');
+      const checked = (await product.audit({ healthWatch: true })).filter(
+        (e) => e.name === 'CmkRotation.HealthChecked',
+      );
       return checked.length >= 3 ? checked : undefined;
     });
     expect(await healthPages(product, ORDERS)).toHaveLength(1);
@@ -133,7 +136,9 @@ describe('health watch', () => {
     expect(await incidentStatus(product, page?.dedupKey)).toBe('resolved');
     // pg-reporting never got its grant: its incident stays open.
     expect(await healthPages(product, 'pg-reporting', 'resolve')).toEqual([]);
-    const records = (await p.audit()).filter((e) => e.properties['trigger']?.startsWith('health:'));
+    const records = (await p.audit({ healthWatch: true })).filter((e) =>
+      e.properties['trigger']?.startsWith('health:'),
+    );
     expect(records.some((e) => e.name === 'CmkRotation.OperatorPaged')).toBe(true);
   });
 });

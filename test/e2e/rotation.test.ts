@@ -72,7 +72,9 @@ describe('the product end to end: Key Vault events through local/host and local/
     });
     expect(audit.filter((e) => e.name === 'CmkRotation.OperatorPaged')).toHaveLength(1);
     expect(audit.filter((e) => e.name === 'CmkRotation.ServerVerified')).toHaveLength(4);
-    for (const e of audit) expect(JSON.stringify(e)).not.toMatch(/R0CALPGCMKROTATOR|hooks\/teams|Bearer/);
+    // No secret in any record, the health watch's included.
+    for (const e of await p.audit({ healthWatch: true }))
+      expect(JSON.stringify(e)).not.toMatch(/R0CALPGCMKROTATOR|hooks\/teams|Bearer/);
   });
 
   it('collapses a duplicate event delivered five more times into one rollout with one PATCH per server', async () => {
