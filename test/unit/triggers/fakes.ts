@@ -5,6 +5,7 @@ import type { KeyInfo, KeyVersionInfo } from '../../../shared/domain/model';
 import type { AuditTrail } from '../../../shared/ports/auditTrail';
 import { NotFoundError } from '../../../shared/ports/errors';
 import type { KeyVaultKeys } from '../../../shared/ports/keyVaultKeys';
+import type { ServerFleet } from '../../../shared/ports/serverFleet';
 import type { InstanceInfo, ListedInstance, RotationInstances } from '../../../shared/ports/rotations';
 
 /** Typed fakes and the configuration the trigger tests share. */
@@ -105,4 +106,17 @@ export class FakeKeys implements KeyVaultKeys {
   rotateKey(): Promise<KeyVersionInfo> {
     return Promise.reject(new Error('not used by the intake'));
   }
+}
+
+/** A fleet for a trigger that reads no server: every call is a bug, refused naming who must not call it. */
+export function unusedFleet(caller: string): ServerFleet {
+  const refuse = (): Promise<never> => Promise.reject(new Error(`not used by ${caller}`));
+  return {
+    findServersReferencingKey: refuse,
+    findServersWithCustomerManagedKeys: refuse,
+    getServerForUpdate: refuse,
+    getServer: refuse,
+    beginEncryptionUpdate: refuse,
+    pollOperation: refuse,
+  };
 }

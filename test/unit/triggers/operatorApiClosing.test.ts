@@ -1,36 +1,6 @@
-import type { ServerSnapshot } from '../../../shared/domain/model';
 import type { InstanceInfo } from '../../../shared/ports/rotations';
-import type {
-  KeyLocator,
-  OperationHandle,
-  OperationStatus,
-  ServerFleet,
-  ServerPage,
-} from '../../../shared/ports/serverFleet';
 import { postRotation } from '../../../shared/triggers/operatorApi';
-import { FakeInstances, FakeKeys, MemoryAudit, config } from './fakes';
-
-/** A manual rotation reads no server: every call of this fleet is a bug. */
-class UnusedFleet implements ServerFleet {
-  findServersReferencingKey(_key: KeyLocator): Promise<ServerPage> {
-    return Promise.reject(new Error('not used by a manual rotation request'));
-  }
-  findServersWithCustomerManagedKeys(): Promise<ServerPage> {
-    return Promise.reject(new Error('not used by a manual rotation request'));
-  }
-  getServerForUpdate(): Promise<ServerSnapshot> {
-    return Promise.reject(new Error('not used by a manual rotation request'));
-  }
-  getServer(): Promise<ServerSnapshot> {
-    return Promise.reject(new Error('not used by a manual rotation request'));
-  }
-  beginEncryptionUpdate(): Promise<OperationHandle> {
-    return Promise.reject(new Error('not used by a manual rotation request'));
-  }
-  pollOperation(): Promise<OperationStatus> {
-    return Promise.reject(new Error('not used by a manual rotation request'));
-  }
-}
+import { FakeInstances, FakeKeys, MemoryAudit, config, unusedFleet } from './fakes';
 
 const running = (closing: boolean): InstanceInfo => ({
   runtimeStatus: 'Running',
@@ -49,7 +19,7 @@ describe('POST /api/rotations while the key’s run is finishing', () => {
       {
         config,
         keys: new FakeKeys(),
-        fleet: new UnusedFleet(),
+        fleet: unusedFleet('a manual rotation request'),
         audit,
         now: () => new Date('2026-12-04T12:00:00Z'),
         closingWait: { polls: 2, pause: (ms) => (pauses.push(ms), Promise.resolve()) },
