@@ -28,6 +28,29 @@ describeWithBicep('infra with the real Bicep CLI')('infra with the real Bicep CL
   });
   afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
+  /** `bicep snapshot` of network-isolated.bicepparam edited by `edit` (a scratch copy): what the CLI says of it. */
+  function snapshotIsolatedVariant(
+    name: string,
+    edit: (text: string) => string,
+  ): ReturnType<typeof runBicep> {
+    const file = join(scratch, name);
+    const original = readFileSync(join(PARAMS, 'network-isolated.bicepparam'), 'utf8').replace(
+      "using '../main.bicep'",
+      `using '${relative(scratch, join(ROOT, 'infra', 'main.bicep'))}'`,
+    );
+    writeFileSync(file, edit(original));
+    return runBicep([
+      'snapshot',
+      file,
+      '--mode',
+      'overwrite',
+      '--subscription-id',
+      '11111111-1111-1111-1111-111111111111',
+      '--location',
+      'westeurope',
+    ]);
+  }
+
   it('uses the version pinned in infra/tools/bicep.csproj when it restores the CLI itself', () => {
     const cli = bicepCli();
     const pinned = /Version="\[([\d.]+)\]"/.exec(
@@ -126,23 +149,9 @@ describeWithBicep('infra with the real Bicep CLI')('infra with the real Bicep CL
   });
 
   it('stops the deployment before it starts when privateNetwork.peeredVaults names no key store of it', () => {
-    const file = join(scratch, 'peered-typo.bicepparam');
-    writeFileSync(
-      file,
-      readFileSync(join(PARAMS, 'network-isolated.bicepparam'), 'utf8')
-        .replace("using '../main.bicep'", `using '${relative(scratch, join(ROOT, 'infra', 'main.bicep'))}'`)
-        .replace("peeredVaults: ['kv-hub']", "peeredVaults: ['kv-hbu']"),
+    const r = snapshotIsolatedVariant('peered-typo.bicepparam', (text) =>
+      text.replace("peeredVaults: ['kv-hub']", "peeredVaults: ['kv-hbu']"),
     );
-    const r = runBicep([
-      'snapshot',
-      file,
-      '--mode',
-      'overwrite',
-      '--subscription-id',
-      '11111111-1111-1111-1111-111111111111',
-      '--location',
-      'westeurope',
-    ]);
     expect(r.status).not.toBe(0);
     expect(r.output).toContain(
       'privateNetwork.peeredVaults names kv-hbu, which is not in keyVaults or pagerSecretsVault',
@@ -150,23 +159,9 @@ describeWithBicep('infra with the real Bicep CLI')('infra with the real Bicep CL
   });
 
   it('stops the deployment when peeredVaults sit beside vaults with endpoints here but no hub vault zone is named', () => {
-    const file = join(scratch, 'peered-no-zone.bicepparam');
-    writeFileSync(
-      file,
-      readFileSync(join(PARAMS, 'network-isolated.bicepparam'), 'utf8')
-        .replace("using '../main.bicep'", `using '${relative(scratch, join(ROOT, 'infra', 'main.bicep'))}'`)
-        .replace(/\n\s*vaultDnsZoneId: '[^']*'/, ''),
+    const r = snapshotIsolatedVariant('peered-no-zone.bicepparam', (text) =>
+      text.replace(/\n\s*vaultDnsZoneId: '[^']*'/, ''),
     );
-    const r = runBicep([
-      'snapshot',
-      file,
-      '--mode',
-      'overwrite',
-      '--subscription-id',
-      '11111111-1111-1111-1111-111111111111',
-      '--location',
-      'westeurope',
-    ]);
     expect(r.status).not.toBe(0);
     expect(r.output).toContain('privateNetwork.peeredVaults needs privateNetwork.vaultDnsZoneId');
   });
