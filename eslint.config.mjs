@@ -175,9 +175,11 @@ export const layers = [
               message: 'The CLI talks HTTP only.',
             },
             {
-              group: ['**/shared/**', '**/functions/**', '**/local/**'],
+              // One exception: the pure "did you mean" rule (no I/O, nothing of the API's contract), so an
+              // operator's typo gets the same suggestion from the CLI as from the operator API.
+              regex: '(^|/)((functions|local)(/|$)|shared(/(?!domain/suggest$)|$))',
               message:
-                'The CLI talks HTTP only: it shares no code with the app (not deployed with it, not loaded by it).',
+                'The CLI talks HTTP only: it shares no code with the app (not deployed with it, not loaded by it) but shared/domain/suggest.',
             },
           ],
         },
