@@ -1,4 +1,10 @@
-import { describeTangle, importCycles, importGraph, sourceFiles, type Tangle } from './importGraph';
+import {
+  describeTangle,
+  importCycles,
+  importGraph,
+  sourceFiles,
+  type Tangle,
+} from '../../support/importGraph';
 
 /**
  * No import cycle in the product or its tooling (docs/architecture.md: "no import cycles"). A cycle

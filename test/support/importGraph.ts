@@ -8,7 +8,7 @@ import ts from 'typescript';
  * `preProcessFile`), resolved with the project's module resolution (`resolveModuleName`, node16). Only
  * edges between files of the repository are kept; packages are leaves and cannot close a cycle.
  */
-export const ROOT = join(__dirname, '..', '..', '..');
+export const ROOT = join(__dirname, '..', '..');
 
 const OPTIONS: ts.CompilerOptions = {
   module: ts.ModuleKind.Node16,
