@@ -163,6 +163,26 @@ export const layers = [
     },
   },
   {
+    // `npm start`'s checks (and the run results the tests share) judge the product from outside: the
+    // stand-ins' state, the audit trail they received, the output JSON. Not with the product's own parsers
+    // or formulas (key URIs, instance ids, output types), which would share a bug with what they check.
+    files: ['local/start.ts', 'local/results.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['**/shared/**', '**/functions/**'],
+              message:
+                "npm start's checks share no code with the product they check (use local/azure/ids.ts, the stand-ins' state).",
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     // The CLI talks to the app over HTTP only: no SDK, no adapters, nothing of the app's insides.
     files: ['cli/**/*.ts'],
     rules: {
