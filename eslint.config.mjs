@@ -163,6 +163,26 @@ export const layers = [
     },
   },
   {
+    // `npm start`'s checks (and the run results the tests share) judge the product from outside: the
+    // stand-ins' state, the audit trail they received, the output JSON. Not with the product's own parsers
+    // or formulas (key URIs, instance ids, output types), which would share a bug with what they check.
+    files: ['local/start.ts', 'local/results.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['**/shared/**', '**/functions/**'],
+              message:
+                "npm start's checks share no code with the product they check (use local/azure/ids.ts, the stand-ins' state).",
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     // The CLI talks to the app over HTTP only: no SDK, no adapters, nothing of the app's insides.
     files: ['cli/**/*.ts'],
     rules: {
@@ -175,9 +195,11 @@ export const layers = [
               message: 'The CLI talks HTTP only.',
             },
             {
-              group: ['**/shared/**', '**/functions/**', '**/local/**'],
+              // One exception: the pure "did you mean" rule (no I/O, nothing of the API's contract), so an
+              // operator's typo gets the same suggestion from the CLI as from the operator API.
+              regex: '(^|/)((functions|local)(/|$)|shared(/(?!domain/suggest$)|$))',
               message:
-                'The CLI talks HTTP only: it shares no code with the app (not deployed with it, not loaded by it).',
+                'The CLI talks HTTP only: it shares no code with the app (not deployed with it, not loaded by it) but shared/domain/suggest.',
             },
           ],
         },

@@ -10,7 +10,7 @@ import {
   type FlagSpec,
 } from './commands';
 import { queryProblem } from './query';
-import { didYouMean } from './suggest';
+import { didYouMean } from '../shared/domain/suggest';
 
 /**
  * The command line, parsed strictly: a command the CLI has, the flags that command takes (global ones

@@ -1,5 +1,5 @@
 import { call, CliError, EXIT, type Target } from './client';
-import { didYouMean } from './suggest';
+import { didYouMean } from '../shared/domain/suggest';
 
 /**
  * The vault and key an operator typed, checked against the app's own list (`GET /api/vaults`: the

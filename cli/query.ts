@@ -1,5 +1,5 @@
 import { compile } from 'jmespath';
-import { didYouMean } from './suggest';
+import { didYouMean } from '../shared/domain/suggest';
 
 /**
  * `--query` checked when the command line is parsed, before anything is sent: a write (`rotate`,

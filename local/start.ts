@@ -2,8 +2,6 @@ import { KeyClient } from '@azure/keyvault-keys';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { tryParseKeyUri } from '../shared/domain/keyId';
-import { rotationInstanceId, type RotationOutput } from '../shared/domain/rotation';
 import {
   assertLocalCaTrusted,
   connectAppToLocalAzure,
@@ -14,7 +12,8 @@ import { LocalTokenCredential } from './azure/credential';
 import { customEventsOf, type CustomEvent } from './azure/capture';
 import { loadFleetFile, type FleetFile } from './azure/fleet';
 import { loopbackClientOptions } from './azure/seam';
-import { serverResults } from './results';
+import { splitKeyUri, type KeyUriParts } from './azure/ids';
+import { readRunOutput, serverResults, type RunOutput } from './results';
 import { startLocalAzure, type LocalAzure } from './azure/server';
 import { afterTheRun, fail, parseCli, UsageError } from './cli';
 import { startLocalHost, type LocalHost } from './host/host';
@@ -83,8 +82,30 @@ function keyUri(
   return typeof uri === 'string' ? uri : undefined;
 }
 
+/**
+ * A key URI read by the stand-ins' own parser (local/azure/ids.ts), not the product's: the checks below
+ * must not share a bug with what they check.
+ */
+function keyUriParts(uri: string | undefined): KeyUriParts | undefined {
+  return uri === undefined ? undefined : splitKeyUri(uri);
+}
+
+/**
+ * The rotation's instance id, as the audit trail the Application Insights stand-in received names it:
+ * the correlation id of the run's `PlanComputed` record for this vault and key (not the product's own
+ * instance-id formula).
+ */
+function rotationOf(events: readonly CustomEvent[], vault: string, key: string): string | undefined {
+  return events.find(
+    (e) =>
+      e.name === 'CmkRotation.PlanComputed' &&
+      e.properties['vault']?.toLowerCase() === vault.toLowerCase() &&
+      e.properties['key']?.toLowerCase() === key.toLowerCase(),
+  )?.properties['correlationId'];
+}
+
 function primaryVersion(json: Record<string, unknown> | undefined): string | undefined {
-  return tryParseKeyUri(keyUri(json, 'primary'))?.version;
+  return keyUriParts(keyUri(json, 'primary'))?.version;
 }
 
 /** The key to rotate: as asked, else the demo's, else the one most servers of the fleet use. */
@@ -104,7 +125,7 @@ function keyToRotate(fleet: FleetFile, vault?: string, key?: string): { vault: s
   if (demo !== undefined) return demo;
   const uses = new Map<string, number>();
   for (const s of fleet.servers ?? []) {
-    const ref = tryParseKeyUri(keyUri(s as Record<string, unknown>, 'primary'));
+    const ref = keyUriParts(keyUri(s as Record<string, unknown>, 'primary'));
     const d = ref === undefined ? undefined : find(ref.vaultName, ref.name);
     if (d !== undefined) uses.set(`${d.vault}/${d.key}`, (uses.get(`${d.vault}/${d.key}`) ?? 0) + 1);
   }
@@ -179,7 +200,7 @@ async function main(): Promise<number> {
 
     const before = [['server', 'subscription', 'primary key', 'geo-backup key', 'tags']];
     const keyCell = (uri: string | undefined, type?: string): string => {
-      const ref = tryParseKeyUri(uri);
+      const ref = keyUriParts(uri);
       return ref === undefined ? (type ?? '-') : `${ref.vaultName}/${ref.name}/${short(ref.version)}`;
     };
     for (const r of azure.world.servers.values()) {
@@ -208,9 +229,9 @@ async function main(): Promise<number> {
 
     const expectedFailure = (server: string | undefined): string =>
       demo && server !== undefined && EXPECTED[server]?.outcome === 'failed' ? ` [${EXPECTED_FAILURE}]` : '';
-    const instanceId = rotationInstanceId(VAULT, KEY);
+    let instanceId: string | undefined;
     let shown = 0;
-    let output: RotationOutput | undefined;
+    let output: RunOutput | undefined;
     const deadline = Date.now() + 90_000;
     while (output === undefined && Date.now() < deadline) {
       await sleep(100);
@@ -223,12 +244,14 @@ async function main(): Promise<number> {
         );
       }
       shown = events.length;
-      const state = host.engine.get(instanceId);
-      if (state?.status === 'Completed') output = state.output as RotationOutput;
+      instanceId ??= rotationOf(events, VAULT, KEY);
+      const state = instanceId === undefined ? undefined : host.engine.get(instanceId);
+      if (state?.status === 'Completed') output = readRunOutput(state.output);
       else if (state?.status === 'Failed' || state?.status === 'Terminated')
         throw new Error(`rotation ${state.status}: ${JSON.stringify(state.output)}`);
     }
-    if (output === undefined) throw new Error('the rotation did not complete within 90 s');
+    if (output === undefined || instanceId === undefined)
+      throw new Error('the rotation did not complete within 90 s');
     await sleep(300); // the last audit flushes
     for (const e of auditEvents(azure).slice(shown))
       console.log(`  ${e.name.replace('CmkRotation.', '').padEnd(20)} ${e.properties['outcome'] ?? ''}`);
@@ -248,7 +271,7 @@ async function main(): Promise<number> {
             : `${s.reasonCode ?? ''}${expectedFailure(s.name) === '' ? '' : ` (${EXPECTED_FAILURE})`}`,
         ]);
       // A geo-backup key of another key (or vault) is not this rotation's: shown as ARM has it now.
-      const geo = tryParseKeyUri(keyUri(serverJson(azure, s.name), 'geoBackup'));
+      const geo = keyUriParts(keyUri(serverJson(azure, s.name), 'geoBackup'));
       if (geo !== undefined && !s.slots.some((x) => x.slot === 'geoBackup'))
         rows.push([
           s.name,
@@ -315,7 +338,7 @@ async function main(): Promise<number> {
       for (const s of results)
         if (s.outcome === 'updated')
           for (const slot of ['primary', 'geoBackup'] as const) {
-            const uri = tryParseKeyUri(keyUri(serverJson(azure, s.name), slot));
+            const uri = keyUriParts(keyUri(serverJson(azure, s.name), slot));
             if (uri?.vaultName !== VAULT.toLowerCase() || uri.name.toLowerCase() !== KEY.toLowerCase())
               continue;
             const to = s.slots[0]?.to;

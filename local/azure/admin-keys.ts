@@ -2,7 +2,8 @@ import { closest, distance } from 'fastest-levenshtein';
 import { isObject, type Reply } from './http';
 import { currentVersion, findVersion, type Vault } from './keyvault-model';
 import { setExpiry } from './keyvault';
-import { FleetError, type World } from './world';
+import type { World } from './world';
+import { FleetError } from './world-state';
 
 /**
  * Admin routes that change a vault: key permissions (`/admin/vaults/<vault>/access`) and a key

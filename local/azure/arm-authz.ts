@@ -2,7 +2,7 @@ import { armError } from './arm-common';
 import type { FleetRoleAssignment } from './fleet';
 import { isObject } from './http';
 import { vaultArmId } from './keyvault-model';
-import type { World } from './world';
+import type { RoleAssignment, WorldState as World } from './world-state';
 
 /**
  * ARM's caller authorization (Azure RBAC) for the flexible server routes: role assignments from the
@@ -66,13 +66,6 @@ const ROLES: Readonly<Record<string, readonly string[]>> = {
     'Microsoft.EventGrid/eventSubscriptions/delete',
   ],
 };
-
-export interface RoleAssignment {
-  /** `*` matches every caller. */
-  readonly principalId: string;
-  readonly scope: string;
-  readonly actions: readonly string[];
-}
 
 export class RoleError extends Error {}
 

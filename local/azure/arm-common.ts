@@ -2,11 +2,11 @@ import { readBearer } from './credential';
 import type { Scheduler } from './clock';
 import type { TokenBuckets } from './faults';
 import { HttpError, type Request } from './http';
-import type { World } from './world';
+import type { WorldState } from './world-state';
 
 /** What every ARM handler works on: the world, the clock's scheduler and the throttling buckets. */
 export interface ArmContext {
-  readonly world: World;
+  readonly world: WorldState;
   readonly scheduler: Scheduler;
   readonly buckets: TokenBuckets;
 }
@@ -59,14 +59,14 @@ export function authorizeArm(req: Request, apiVersions: readonly string[]): stri
 }
 
 /** Does the subscription (lower-case) exist: it holds a server or a vault. Indexed, not a scan of servers. */
-export function knownSubscription(world: World, sub: string): boolean {
+export function knownSubscription(world: WorldState, sub: string): boolean {
   if (world.serversBySubscription.has(sub)) return true;
   for (const v of world.vaults.values()) if (v.subscriptionId.toLowerCase() === sub) return true;
   return false;
 }
 
 /** Does the resource group exist in the subscription (both lower-case): it holds a server or a vault. */
-export function knownResourceGroup(world: World, sub: string, rg: string): boolean {
+export function knownResourceGroup(world: WorldState, sub: string, rg: string): boolean {
   if (world.serversByResourceGroup.has(`${sub}/${rg}`)) return true;
   for (const v of world.vaults.values())
     if (v.subscriptionId.toLowerCase() === sub && v.resourceGroup.toLowerCase() === rg) return true;
@@ -97,7 +97,7 @@ export function throttle(
  * `behaviour.armPageSize` per page, as the spec's `x-ms-pageable` (`nextLinkName: nextLink`) says.
  */
 export function armPage(
-  world: World,
+  world: WorldState,
   req: Request,
   items: readonly Record<string, unknown>[],
 ): { value: Record<string, unknown>[]; nextLink?: string } {

@@ -3,7 +3,7 @@ import { armError, armPage } from './arm-common';
 import type { Reply, Request } from './http';
 import { vaultArmId, type Vault } from './keyvault-model';
 import { roleAssignmentsAt } from './keyvault-rbac';
-import type { World } from './world';
+import type { WorldState } from './world-state';
 
 /**
  * Control-plane stand-ins for the posture checks, answering what Azure answers (wire shapes of
@@ -76,7 +76,7 @@ export const ROLE_ASSIGNMENTS_READ = 'Microsoft.Authorization/roleAssignments/re
 export const RESOURCES_API_VERSIONS = ['2015-11-01', '2021-04-01'];
 const VAULTS_FILTER = "resourceType eq 'Microsoft.KeyVault/vaults'";
 
-function vaultsOf(world: World, sub: string): Vault[] {
+function vaultsOf(world: WorldState, sub: string): Vault[] {
   return [...world.vaults.values()]
     .filter((v) => v.kind === 'vault' && v.subscriptionId.toLowerCase() === sub)
     .sort((a, b) => vaultArmId(a).toLowerCase().localeCompare(vaultArmId(b).toLowerCase()));
@@ -89,7 +89,7 @@ function vaultsOf(world: World, sub: string): Vault[] {
  * read granted only on single vaults is not enough and ARM answers 403 AuthorizationFailed. The RP then
  * lists every vault of the subscription with its properties.
  */
-export function listVaults(world: World, req: Request, sub: string, principal: string): Reply {
+export function listVaults(world: WorldState, req: Request, sub: string, principal: string): Reply {
   requireAction(world, principal, VAULT_READ, `/subscriptions/${sub}`);
   return {
     status: 200,
@@ -109,7 +109,7 @@ export function listVaults(world: World, req: Request, sub: string, principal: s
  * the envelope: the spec's `ResourceListResult` of `TrackedResource` (id, name, type, location, tags),
  * no `properties`. The stand-in models this one filter (its only resources of interest are vaults).
  */
-export function listVaultResources(world: World, req: Request, sub: string, principal: string): Reply {
+export function listVaultResources(world: WorldState, req: Request, sub: string, principal: string): Reply {
   const filter = (req.query.get('$filter') ?? '').trim().replace(/\s+/g, ' ');
   if (filter.toLowerCase() !== VAULTS_FILTER.toLowerCase())
     throw armError(
@@ -129,7 +129,7 @@ export function listVaultResources(world: World, req: Request, sub: string, prin
   return { status: 200, body: armPage(world, req, value) };
 }
 
-export function getVault(world: World, sub: string, rg: string, name: string, principal: string): Reply {
+export function getVault(world: WorldState, sub: string, rg: string, name: string, principal: string): Reply {
   requireAction(
     world,
     principal,
@@ -157,7 +157,12 @@ export function roleAssignmentScope(path: string): string | undefined {
   return ROLE_ASSIGNMENTS.exec(path)?.[1];
 }
 
-export function listRoleAssignments(world: World, req: Request, scope: string, principal: string): Reply {
+export function listRoleAssignments(
+  world: WorldState,
+  req: Request,
+  scope: string,
+  principal: string,
+): Reply {
   requireAction(world, principal, ROLE_ASSIGNMENTS_READ, scope);
   const filter = req.query.get('$filter');
   if (filter !== null && filter.trim() !== 'atScope()' && !/^principalId eq '[^']+'$/i.test(filter.trim()))

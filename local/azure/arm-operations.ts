@@ -1,4 +1,4 @@
-import type { Operation } from './world';
+import type { Operation } from './world-records';
 
 export function operationUrls(op: Operation): { asyncOperation: string; location: string } {
   const base = `https://management.azure.com/subscriptions/${op.subscriptionId}/providers/Microsoft.DBforPostgreSQL/locations/${op.location}`;

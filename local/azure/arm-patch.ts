@@ -3,7 +3,8 @@ import { armError, type ArmContext } from './arm-common';
 import { operationUrls } from './arm-operations';
 import { validatePatch, type PatchPlan } from './arm-validate';
 import { isObject, jsonBody, type Reply, type Request } from './http';
-import type { Operation, ServerRecord } from './world';
+import { checkKeyAccess } from './world-grants';
+import type { Operation, ServerRecord } from './world-records';
 
 /**
  * The RP accepts a PATCH only on a Ready server. Codes (none is documented for PATCH; modeled, see
@@ -102,7 +103,7 @@ function completePatch(
       const uri = de[`${slot}KeyURI`];
       if (typeof uri !== 'string') continue;
       const identity = de[`${slot}UserAssignedIdentityId`];
-      const check = ctx.world.checkKeyAccess(uri, typeof identity === 'string' ? identity : undefined, true);
+      const check = checkKeyAccess(ctx.world, uri, typeof identity === 'string' ? identity : undefined, true);
       if (!check.ok) {
         op.status = 'Failed';
         op.error = { code: check.code, message: check.message };

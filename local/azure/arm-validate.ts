@@ -1,7 +1,7 @@
 import { armError, type ArmContext } from './arm-common';
 import type { HttpError } from './http';
 import { isObject } from './http';
-import { dataEncryptionOf, type ServerRecord } from './world';
+import { dataEncryptionOf, type ServerRecord } from './world-records';
 
 // The RP checks only the shape of a key URI when it accepts a PATCH; whether the key exists is found
 // out when it reaches the vault, and fails the operation instead.

@@ -21,7 +21,7 @@ import {
   roleAssignmentScope,
 } from './arm-keyvault';
 import { isObject, jsonBody, type HttpError, type Reply, type Request } from './http';
-import type { ServerRecord } from './world';
+import type { ServerRecord } from './world-records';
 
 export { armError, authorizeArm, type ArmContext } from './arm-common';
 

@@ -4,7 +4,7 @@ import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { Scheduler } from './clock';
 import { vaultArmId } from './keyvault-model';
-import type { KeyEvent, World } from './world';
+import type { KeyEvent, WorldState } from './world-state';
 
 /**
  * The data of the Key Vault key events, as `@azure/eventgrid` models it (camelCase). Indexed by the
@@ -129,7 +129,7 @@ export class EventGrid {
   readonly deliveries: Delivery[] = [];
 
   constructor(
-    private readonly world: World,
+    private readonly world: WorldState,
     private readonly scheduler: Scheduler,
     private readonly caCertPem: string,
   ) {

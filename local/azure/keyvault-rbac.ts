@@ -1,7 +1,7 @@
 import { vaultArmId } from './keyvault-model';
 import type { FleetRoleAssignment } from './fleet';
 import { grant } from './world-grants';
-import { FleetError, type World } from './world';
+import { FleetError, type KeyVaultRoleAssignment, type WorldState as World } from './world-state';
 
 /**
  * Azure RBAC for the Key Vault data plane, as far as the stand-ins model it: built-in Key Vault roles
@@ -46,17 +46,6 @@ export const KEY_VAULT_ROLES: Readonly<
     keys: ['get', 'list', 'getrotationpolicy'],
   },
 };
-
-export interface KeyVaultRoleAssignment {
-  readonly id: string;
-  readonly scope: string;
-  readonly roleDefinitionGuid: string;
-  readonly principalId: string;
-  /** As ARM reports it (`ServicePrincipal` unless the fleet says otherwise). */
-  readonly principalType: string;
-  /** A group's members (who hold the role through it); empty for other principals. */
-  readonly members: readonly string[];
-}
 
 /** Principal types whose assignments reach their members (2022-04-01 RoleAssignmentProperties.principalType). */
 export function isGroupPrincipal(principalType: string | undefined): boolean {

@@ -4,12 +4,12 @@ import { isAllowed } from './arm-authz';
 import { HttpError, isObject, jsonBody, type Reply, type Request } from './http';
 import { KqlError, runKql, type Row } from './kql';
 import { vaultArmId } from './keyvault-model';
-import type { World } from './world';
+import type { WorldState } from './world-state';
 
 export const RESOURCE_GRAPH_API_VERSIONS = ['2021-03-01', '2022-10-01', '2024-04-01'];
 
 /** Rows of the `resources` table: ARM JSON plus the columns Resource Graph adds (type is lower-case). */
-export function resourceRows(world: World): Row[] {
+export function resourceRows(world: WorldState): Row[] {
   const rows: Row[] = [];
   for (const r of world.servers.values()) {
     const id = String(r.json['id']);
@@ -97,7 +97,7 @@ export function formatResetsAfter(ms: number): string {
 export class ResourceGraphQuota {
   private readonly windows = new Map<string, { start: number; used: number }>();
 
-  constructor(private readonly world: World) {}
+  constructor(private readonly world: WorldState) {}
 
   take(principal: string): Record<string, string> {
     const { requests, windowMs } = this.world.behaviour.resourceGraphQuota;
@@ -136,14 +136,14 @@ export class ResourceGraphQuota {
 }
 
 /** `POST /providers/Microsoft.ResourceGraph/resources`: runs the query for real, pages with $skipToken. */
-export function queryResources(world: World, quota: ResourceGraphQuota, req: Request): Reply {
+export function queryResources(world: WorldState, quota: ResourceGraphQuota, req: Request): Reply {
   const principal = authorizeArm(req, RESOURCE_GRAPH_API_VERSIONS);
   const quotaHeaders = quota.take(principal);
   const reply = answerQuery(world, req, principal);
   return { ...reply, headers: { ...reply.headers, ...quotaHeaders } };
 }
 
-function answerQuery(world: World, req: Request, principal: string): Reply {
+function answerQuery(world: WorldState, req: Request, principal: string): Reply {
   const body = jsonBody(req);
   if (!isObject(body) || typeof body['query'] !== 'string')
     throw armError(400, 'BadRequest', 'The request must contain a query.');

@@ -12,7 +12,9 @@ import { currentVersion, vaultArmId } from './keyvault-model';
 import { routeKeyVault } from './keyvault';
 import { queryResources, ResourceGraphQuota } from './resourcegraph';
 import { ensureTlsMaterial } from './tls';
-import { dataEncryptionOf, World, type Behaviour } from './world';
+import { World } from './world';
+import { dataEncryptionOf } from './world-records';
+import type { Behaviour } from './world-state';
 import { changeAccess, extendExpiry } from './admin-keys';
 
 export interface LocalAzureOptions {

@@ -14,13 +14,18 @@ import { applyKeyVaultRoleAssignments } from './keyvault-rbac';
 import { grant } from './world-grants';
 import { markPastNotifications, normalizePolicy } from './world-keys';
 import { evaluateServers } from './world-time';
-import { FleetError, World, props, type Behaviour, type ServerRecord } from './world';
+import { props, type ServerRecord } from './world-records';
+import { FleetError, type Behaviour, type WorldState } from './world-state';
 
-/** Builds the world a fleet file describes: identities, vaults with keys and grants, servers. */
-export async function loadWorld(
+/**
+ * Builds the world a fleet file describes: identities, vaults with keys and grants, servers. `create`
+ * makes the (empty) world to fill: world.ts passes its facade, so this module never imports it.
+ */
+export async function loadWorld<W extends WorldState>(
   fleet: FleetFile,
-  behaviourOverride: Partial<Behaviour> = {},
-): Promise<World> {
+  behaviourOverride: Partial<Behaviour>,
+  create: (clock: Clock, behaviour: Behaviour, tenantId: string) => W,
+): Promise<W> {
   const start = fleet.clockStart !== undefined ? parseFleetTime(fleet.clockStart, Date.now()) : undefined;
   const clock = new Clock(start);
   const b = fleet.behaviour ?? {};
@@ -36,7 +41,7 @@ export async function loadWorld(
     resourceGraphQuota: { requests: 15, windowMs: 5000, ...b.resourceGraphQuota },
     ...behaviourOverride,
   };
-  const world = new World(clock, behaviour, fleet.tenantId ?? '72f988bf-86f1-41af-91ab-2d7cd011db47');
+  const world = create(clock, behaviour, fleet.tenantId ?? '72f988bf-86f1-41af-91ab-2d7cd011db47');
   const now = clock.now();
 
   for (const id of fleet.identities ?? []) {
@@ -134,7 +139,7 @@ export async function loadWorld(
   return world;
 }
 
-export function addServer(world: World, raw: unknown): ServerRecord {
+export function addServer(world: WorldState, raw: unknown): ServerRecord {
   if (!isObject(raw)) throw new FleetError('a server must be a JSON object');
   const json = structuredClone(raw);
   const ref = armIdOfType(String(json['id']), FLEXIBLE_SERVER_TYPE);

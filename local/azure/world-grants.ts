@@ -7,10 +7,10 @@ import {
   type Vault,
 } from './keyvault-model';
 import { splitKeyUri } from './ids';
-import { FleetError, REQUIRED_SERVER_PERMISSIONS, type World } from './world';
+import { FleetError, REQUIRED_SERVER_PERMISSIONS, type WorldState } from './world-state';
 
 /** Resolves an identity id or principal id to a principal id. */
-export function principalOf(world: World, identityOrPrincipal: string): string {
+export function principalOf(world: WorldState, identityOrPrincipal: string): string {
   if (identityOrPrincipal.startsWith('/')) {
     const identity = world.identities.get(identityOrPrincipal.toLowerCase());
     if (identity === undefined) throw new FleetError(`unknown identity ${identityOrPrincipal}`);
@@ -20,7 +20,7 @@ export function principalOf(world: World, identityOrPrincipal: string): string {
 }
 
 export function grant(
-  world: World,
+  world: WorldState,
   vault: Vault,
   identityOrPrincipal: string,
   permissions: readonly string[],
@@ -35,7 +35,7 @@ export function grant(
 }
 
 export function revoke(
-  world: World,
+  world: WorldState,
   vault: Vault,
   identityOrPrincipal: string,
   permissions: readonly string[],
@@ -53,7 +53,7 @@ export function revoke(
  * wrap/unwrap round trip works (when `prove` is set).
  */
 export function checkKeyAccess(
-  world: World,
+  world: WorldState,
   uri: string,
   identityId: string | undefined,
   prove: boolean,

@@ -10,12 +10,12 @@ import {
   type Vault,
   type VaultKey,
 } from './keyvault-model';
-import { FleetError, type World } from './world';
+import { FleetError, type WorldState } from './world-state';
 
 const DEFAULT_NOTIFY_BEFORE_EXPIRY = 'P30D';
 
 export function normalizePolicy(
-  world: World,
+  world: WorldState,
   vault: Vault,
   keyName: string,
   raw: unknown,
@@ -49,7 +49,12 @@ export function normalizePolicy(
   };
 }
 
-export function setRotationPolicy(world: World, vault: Vault, key: VaultKey, raw: unknown): RotationPolicy {
+export function setRotationPolicy(
+  world: WorldState,
+  vault: Vault,
+  key: VaultKey,
+  raw: unknown,
+): RotationPolicy {
   key.rotationPolicy = normalizePolicy(world, vault, key.name, raw, world.clock.now());
   return key.rotationPolicy;
 }
@@ -84,7 +89,7 @@ export interface NewVersionSpec {
 
 /** Creates a new version (create, import or rotate). Emits KeyNewVersionCreated. */
 export async function addVersion(
-  world: World,
+  world: WorldState,
   vault: Vault,
   keyName: string,
   spec: NewVersionSpec,
@@ -124,7 +129,7 @@ export async function addVersion(
 }
 
 /** Key Vault's Rotate: same type, size and operations; expiry from the rotation policy. */
-export async function rotate(world: World, vault: Vault, key: VaultKey): Promise<KeyVersion> {
+export async function rotate(world: WorldState, vault: Vault, key: VaultKey): Promise<KeyVersion> {
   const latest = currentVersion(key);
   if (latest === undefined) throw new FleetError(`key ${key.name} has no version to rotate`);
   const expiry = key.rotationPolicy?.attributes.expiryTime;

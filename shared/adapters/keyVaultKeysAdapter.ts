@@ -4,7 +4,7 @@ import { formatKeyUri, keyRef, parseKeyUri } from '../domain/keyId';
 import type { KeyInfo, KeyVersionInfo } from '../domain/model';
 import type { KeyVaultKeys } from '../ports/keyVaultKeys';
 import type { RotationPolicySummary } from '../domain/posture';
-import { summarizeRotationPolicy } from '../domain/postureRules';
+import { summarizeRotationPolicy } from '../domain/postureKeys';
 import type { KeyRotationPolicies } from '../ports/vaultPosture';
 import { keyVaultFirewallPolicy, mapAzureError } from './azureErrors';
 import { writeOnceOptions } from './writeOnce';

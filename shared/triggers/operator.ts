@@ -1,4 +1,3 @@
-import { distance } from 'fastest-levenshtein';
 import type { Config } from '../config';
 import { findAllowedVault, rotationSettings } from '../config';
 import type { AuditRecord } from '../domain/audit';
@@ -7,6 +6,7 @@ import { InvalidInputError } from '../domain/errors';
 import { keyRef } from '../domain/keyId';
 import { FUNCTION_NAMES } from '../domain/names';
 import { rotationOutcomesOf, totalOf } from '../domain/outcomes';
+import { didYouMean } from '../domain/suggest';
 import {
   asRotationProgress,
   progressFromCounts,
@@ -87,9 +87,9 @@ export async function readOperatorKey(
   } catch (e) {
     if (e instanceof NotFoundError) {
       const known = await keys.listKeys(target.vaultUrl).catch(() => undefined);
-      const near = known === undefined ? [] : nearestNames(target.keyName, known);
+      const near = known === undefined ? '' : didYouMean(target.keyName, known);
       throw new OperatorKeyNotFoundError(
-        `No such key in vault: ${target.vaultUrl} has no key "${target.keyName}"${near.length > 0 ? ` (did you mean ${near.join(' or ')}?)` : ''}.${known !== undefined ? ` Its keys: ${known.join(', ') || '(none)'}.` : ''} Nothing was started.`,
+        `No such key in vault: ${target.vaultUrl} has no key "${target.keyName}"${near}.${known !== undefined ? ` Its keys: ${known.join(', ') || '(none)'}.` : ''} Nothing was started.`,
       );
     }
     // Not "try again later": the firewall refuses the app until its network changes.
@@ -103,16 +103,6 @@ export async function readOperatorKey(
       );
     throw e;
   }
-}
-
-/** Names within a typo of `wanted` (edit distance, case-insensitive): at most 2 edits, a third for long names. */
-function nearestNames(wanted: string, names: readonly string[]): string[] {
-  const w = wanted.toLowerCase();
-  const scored = names.map((n) => ({ n, d: distance(w, n.toLowerCase()) }));
-  const best = Math.min(...scored.map((s) => s.d));
-  return best <= Math.max(2, Math.floor(w.length / 3))
-    ? scored.filter((s) => s.d === best).map((s) => s.n)
-    : [];
 }
 
 /** What an operator may say about a manual rotation (request body, JSON, optional). */

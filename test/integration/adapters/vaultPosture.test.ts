@@ -4,7 +4,7 @@ import { KeyVaultKeysAdapter } from '../../../shared/adapters/keyVaultKeysAdapte
 import { KeyVaultManagementAdapter } from '../../../shared/adapters/keyVaultManagementAdapter';
 import { RoleAssignmentsAdapter } from '../../../shared/adapters/roleAssignmentsAdapter';
 import { CRYPTO_SERVICE_ENCRYPTION_USER_ROLE_ID } from '../../../shared/domain/posture';
-import { identityAccess } from '../../../shared/domain/postureRules';
+import { identityAccess } from '../../../shared/domain/postureIdentity';
 import { loadConfig } from '../../../shared/config';
 import { readPosture } from '../../../shared/triggers/posture';
 import { ForbiddenError, NotFoundError } from '../../../shared/ports/errors';

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { run } from '../../../cli/main';
 import { COMMANDS } from '../../../cli/commands';
-import { closestMatches } from '../../../cli/suggest';
+import { closestMatches } from '../../../shared/domain/suggest';
 
 /**
  * The CLI's conventions (az, gh) against a recording stand-in of the operator API: the CLI talks HTTP

@@ -1,17 +1,10 @@
 import type { KeyInfo, ServerSnapshot } from '../../../shared/domain/model';
 import type { RoleAssignmentInfo, VaultProperties } from '../../../shared/domain/posture';
-import {
-  buildPosture,
-  identityAccess,
-  keyPosture,
-  lastRotationFor,
-  ringOf,
-  summarizeRotationPolicy,
-  vaultChecks,
-  vaultRisk,
-  type PostureInput,
-  type VaultUser,
-} from '../../../shared/domain/postureRules';
+import { identityAccess } from '../../../shared/domain/postureIdentity';
+import { keyPosture, summarizeRotationPolicy } from '../../../shared/domain/postureKeys';
+import { buildPosture, type PostureInput } from '../../../shared/domain/postureRules';
+import { lastRotationFor, ringOf } from '../../../shared/domain/postureServers';
+import { vaultChecks, vaultRisk, type VaultUser } from '../../../shared/domain/postureVault';
 
 const SUB = '9f3a8c52-1e4b-4c2d-8f6a-2b7c9d0e1f23';
 const TENANT = '72f988bf-86f1-41af-91ab-2d7cd011db47';

@@ -91,6 +91,32 @@ const cases: [string, string, string, boolean][] = [
     false,
   ],
   ['the stand-ins use their own parsing', 'local/azure/x.ts', "import { splitKeyUri } from './ids';", true],
+  [
+    "npm start's checks may not use the product key URI parser",
+    'local/start.ts',
+    "import { tryParseKeyUri } from '../shared/domain/keyId';",
+    false,
+  ],
+  [
+    "npm start's checks may not use the product's instance ids or output type",
+    'local/results.ts',
+    "import type { RotationOutput } from '../shared/domain/rotation';",
+    false,
+  ],
+  [
+    "npm start's checks use the stand-ins' parsing",
+    'local/start.ts',
+    "import { splitKeyUri } from './azure/ids';",
+    true,
+  ],
+  ['the CLI may not import the app', 'cli/x.ts', "import { SLOTS } from '../shared/domain/model';", false],
+  ['the CLI may not import local/', 'cli/x.ts', "import { splitKeyUri } from '../local/azure/ids';", false],
+  [
+    'the CLI shares the one did-you-mean rule',
+    'cli/x.ts',
+    "import { didYouMean } from '../shared/domain/suggest';",
+    true,
+  ],
 ];
 
 describe('the dependency rule is enforced by lint', () => {

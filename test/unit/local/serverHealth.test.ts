@@ -1,6 +1,7 @@
 import { checkKeyAccess } from '../../../local/azure/world-grants';
 import type { FleetFile } from '../../../local/azure/fleet';
-import { dataEncryptionOf, props, World } from '../../../local/azure/world';
+import { World } from '../../../local/azure/world';
+import { dataEncryptionOf, props } from '../../../local/azure/world-records';
 
 const SUB = '6f1c2b9e-0000-4000-8000-000000000001';
 const VAULT = 'contoso-pg-kv';

@@ -80,6 +80,25 @@ describe('manual rotation through the operator API', () => {
     expect(audit.records).toEqual([]);
   });
 
+  // The one did-you-mean rule of the CLI (shared/domain/suggest.ts): a typo or a prefix of a key the vault has.
+  it.each([
+    ['a typo', 'pg-cnk', ' (did you mean pg-cmk?)'],
+    ['another case', 'PG-CMK-REPORTNG', ' (did you mean pg-cmk-reporting?)'],
+    ['a prefix', 'pg-cmk-rep', ' (did you mean pg-cmk-reporting?)'],
+    ['a long name one letter off', 'pg-cmk-reportinh', ' (did you mean pg-cmk-reporting?)'],
+    ['two as near', 'pg-cmq', ' (did you mean pg-cmk or pg-cmx?)'],
+    ['nothing near', 'zzz', ''],
+  ])('names the nearest keys for %s', async (_what, typed, hint) => {
+    const { result } = await request(
+      new Keys(['pg-cmk', 'pg-cmk-reporting', 'pg-cmx']),
+      'contoso-pg-kv.vault.azure.net',
+      typed,
+    );
+    expect((result as Error).message).toContain(
+      `has no key "${typed}"${hint}. Its keys: pg-cmk, pg-cmk-reporting, pg-cmx. Nothing was started.`,
+    );
+  });
+
   it('answers a Key Vault outage with a dependency error (503), not "no such key"', async () => {
     const { result, instances } = await request(
       new Keys([], new TransientError('Failed: HTTP 503', 'ServiceUnavailable', 503)),

@@ -1,7 +1,9 @@
 import { distance } from 'fastest-levenshtein';
 
 /**
- * "Did you mean" for commands, flags and vault or key names: the closest candidates by edit distance
+ * "Did you mean" for commands, flags, query parameters and vault or key names, one rule for the app (the
+ * operator API's unknown key, shared/triggers/operator.ts) and the CLI (cli/args.ts, cli/names.ts,
+ * cli/query.ts: the one module of shared/ the CLI may import, eslint.config.mjs): the closest candidates by edit distance
  * (case-insensitive), near enough to be a typo: at most 2 edits, or a third of the word's length for long
  * words. Several when they tie. Empty when nothing is close.
  */
