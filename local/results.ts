@@ -1,4 +1,4 @@
-import type { RotationOutput, SlotChange } from '../shared/domain/rotation';
+import type { RotationOutput, SlotChange } from '../shared/rotation/policy';
 import type { CustomEvent } from './azure/capture';
 
 /** One server's result in a rotation run. */

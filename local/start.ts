@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { tryParseKeyUri } from '../shared/domain/keyId';
-import { rotationInstanceId, type RotationOutput } from '../shared/domain/rotation';
+import { rotationInstanceId, type RotationOutput } from '../shared/rotation/policy';
 import {
   assertLocalCaTrusted,
   connectAppToLocalAzure,

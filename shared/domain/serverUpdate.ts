@@ -2,8 +2,8 @@ import type { AuditRecord } from './audit';
 import { sameKeyVersion, tryParseKeyUri } from './keyId';
 import type { KeyInfo, ServerSnapshot, Slot } from './model';
 import { leavesAlone, planRollout } from './plan';
-import type { SlotChange } from './rotation';
-import type { EncryptionSnapshot, PrepareServerOutput, VerifyServerOutput } from './steps';
+import type { SlotChange } from '../rotation/policy';
+import type { EncryptionSnapshot, PrepareServerOutput, VerifyServerOutput } from '../rotation/contract';
 
 /**
  * The per-server rules of a rollout, pure (the activities only read the server and hand it here):

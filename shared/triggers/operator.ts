@@ -6,7 +6,7 @@ import { vaultUnreachableFix } from '../domain/diagnosis';
 import { InvalidInputError } from '../domain/errors';
 import { keyRef } from '../domain/keyId';
 import { FUNCTION_NAMES } from '../domain/names';
-import { rotationOutcomesOf, totalOf } from '../domain/outcomes';
+import { rotationOutcomesOf, totalOf } from '../rotation/outcomes';
 import {
   asRotationProgress,
   progressFromCounts,
@@ -15,7 +15,7 @@ import {
   type RotationInput,
   type RotationOutput,
   type RotationProgress,
-} from '../domain/rotation';
+} from '../rotation/policy';
 import type { AuditTrail } from '../ports/auditTrail';
 import { AzureCallError, NotFoundError, VaultUnreachableError } from '../ports/errors';
 import type { KeyInfo } from '../domain/model';

@@ -1,7 +1,7 @@
 import type { HttpResponseInit } from '@azure/functions';
 import type { Config } from '../config';
 import { FUNCTION_NAMES } from '../domain/names';
-import { asRotationProgress, type RotationProgress } from '../domain/rotation';
+import { asRotationProgress, type RotationProgress } from '../rotation/policy';
 import { runHistoryOf, type RunRecord } from '../domain/runs';
 import { describeFailure } from '../ports/errors';
 import type { KeyVaultKeys } from '../ports/keyVaultKeys';

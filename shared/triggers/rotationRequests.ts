@@ -12,7 +12,7 @@ import {
   type RotationPhase,
   type RotationReason,
   type RotationSettings,
-} from '../domain/rotation';
+} from '../rotation/policy';
 import { isActive, type InstanceInfo, type RotationInstances } from '../ports/rotations';
 
 /** A request to bring one key's servers up to date, from an event, the sweep or an operator. */

@@ -2,7 +2,7 @@ import type { Config } from '../config';
 import { rotationSettings } from '../config';
 import { groupByKey, keyOf, keyRef, tryParseKeyUri } from '../domain/keyId';
 import type { KeyInfo, ServerSnapshot } from '../domain/model';
-import { rotationOutcomesOf } from '../domain/outcomes';
+import { rotationOutcomesOf } from '../rotation/outcomes';
 import { latestVersion, planRollout } from '../domain/plan';
 import {
   daysLeft,
@@ -10,7 +10,7 @@ import {
   failedRunsOf,
   rotationInstanceId,
   sweepRetryBackoffHours,
-} from '../domain/rotation';
+} from '../rotation/policy';
 import type { InstanceInfo } from '../ports/rotations';
 import type { AuditTrail } from '../ports/auditTrail';
 import { describeFailure } from '../ports/errors';

@@ -1,4 +1,4 @@
-import type { AuditRecord } from './audit';
+import type { AuditRecord } from '../domain/audit';
 import type {
   DataEncryptionInfo,
   EncryptionPatchBody,
@@ -6,8 +6,8 @@ import type {
   KeyInfo,
   KeyVersionInfo,
   Slot,
-} from './model';
-import type { Incident } from './incident';
+} from '../domain/model';
+import type { Incident } from '../domain/incident';
 import type {
   PlannedServer,
   RotationInput,
@@ -16,8 +16,8 @@ import type {
   RotationOutput,
   ServerOutcome,
   ServerRolloverInput,
-} from './rotation';
-import type { ArmQuota } from './throughput';
+} from './policy';
+import type { ArmQuota } from './pacing';
 
 /**
  * The durable contract: every activity and orchestration by name, with its plain-JSON input and

@@ -1,4 +1,4 @@
-import { serverNameOf, type ServerOutcome, type ServerOutcomeKind } from './rotation';
+import { serverNameOf, type ServerOutcome, type ServerOutcomeKind } from './policy';
 
 /**
  * What a rotation (or one of its rollout batches) did, in numbers: servers by outcome, the skipped

@@ -1,6 +1,6 @@
-import type { AuditRecord } from '../../../shared/domain/audit';
-import type { Incident } from '../../../shared/domain/incident';
-import type { KeyInfo, KeyVersionInfo } from '../../../shared/domain/model';
+import type { AuditRecord } from '../../../../shared/domain/audit';
+import type { Incident } from '../../../../shared/domain/incident';
+import type { KeyInfo, KeyVersionInfo } from '../../../../shared/domain/model';
 import type {
   PlannedServer,
   RolloutBatchInput,
@@ -9,12 +9,12 @@ import type {
   RotationProgress,
   ServerOutcome,
   ServerRolloverInput,
-} from '../../../shared/domain/rotation';
-import { packIds, RETRY_POLICIES, serverNameOf } from '../../../shared/domain/rotation';
-import { RUN_HISTORY_LENGTH, type RunRecord } from '../../../shared/domain/runs';
-import { keyRotationOrchestrator } from '../../../shared/workflows/keyRotation';
-import { rolloutBatchOrchestrator } from '../../../shared/workflows/rolloutBatch';
-import type { UnplannableServer } from '../../../shared/domain/steps';
+} from '../../../../shared/rotation/policy';
+import { packIds, RETRY_POLICIES, serverNameOf } from '../../../../shared/rotation/policy';
+import { RUN_HISTORY_LENGTH, type RunRecord } from '../../../../shared/domain/runs';
+import { keyRotationOrchestrator } from '../../../../shared/rotation/orchestrators/keyRotation';
+import { rolloutBatchOrchestrator } from '../../../../shared/rotation/orchestrators/rolloutBatch';
+import type { UnplannableServer } from '../../../../shared/rotation/contract';
 import {
   runOrchestration,
   stepFailed,
@@ -23,7 +23,7 @@ import {
   type Run,
   type ScheduledCall,
   type Signal,
-} from '../../support/orchestration';
+} from '../../../support/orchestration';
 import {
   NOW,
   SETTINGS,

@@ -12,7 +12,7 @@ import {
   rotationInstanceId,
   serverRolloverInstanceId,
   vaultToken,
-} from '../../../shared/domain/rotation';
+} from '../../../shared/rotation/policy';
 
 const VAULT24 = 'v'.repeat(24);
 const KEY127 = 'k'.repeat(127);

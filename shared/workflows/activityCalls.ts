@@ -1,7 +1,7 @@
 import type { OrchestrationContext, Task } from 'durable-functions';
 import type { AuditRecord } from '../domain/audit';
 import type { Incident } from '../domain/incident';
-import { backoffSeconds, RETRY_POLICIES, type RetryPolicy } from '../domain/rotation';
+import { backoffSeconds, RETRY_POLICIES, type RetryPolicy } from '../rotation/policy';
 import {
   ACTIVITY_NAMES,
   type OrchestrationContract,
@@ -10,7 +10,7 @@ import {
   type StepName,
   type StepOutput,
   type StepResult,
-} from '../domain/steps';
+} from '../rotation/contract';
 
 export interface StepOptions {
   /** Default: `RETRY_POLICIES.read`. Writes pass `RETRY_POLICIES.once` and decide themselves. */

@@ -1,11 +1,11 @@
 import type { OrchestrationContext, Task, TimerTask } from 'durable-functions';
-import type { AuditRecord } from '../domain/audit';
-import { CROSS_TENANT_CODE, CROSS_TENANT_UNDETERMINED_CODE } from '../domain/crossTenant';
-import { diagnose, isVaultUnreachable } from '../domain/diagnosis';
-import type { Incident, Severity } from '../domain/incident';
-import type { KeyInfo, KeyVersionInfo } from '../domain/model';
-import { expiredRecovery, leftAloneNote } from '../domain/incidentText';
-import { FUNCTION_NAMES } from '../domain/names';
+import type { AuditRecord } from '../../domain/audit';
+import { CROSS_TENANT_CODE, CROSS_TENANT_UNDETERMINED_CODE } from '../../domain/crossTenant';
+import { diagnose, isVaultUnreachable } from '../../domain/diagnosis';
+import type { Incident, Severity } from '../../domain/incident';
+import type { KeyInfo, KeyVersionInfo } from '../../domain/model';
+import { expiredRecovery, leftAloneNote } from '../incidentText';
+import { FUNCTION_NAMES } from '../../domain/names';
 import {
   addCounts,
   addOutcome,
@@ -13,10 +13,10 @@ import {
   noOutcomes,
   ROTATION_OUTPUT_VERSION,
   type OutcomeCounts,
-} from '../domain/outcomes';
-import { leavesAlone } from '../domain/plan';
-import { runKind, withRun } from '../domain/runs';
-import { preflightKeyVersion } from '../domain/preflight';
+} from '../outcomes';
+import { leavesAlone } from '../../domain/plan';
+import { runKind, withRun } from '../../domain/runs';
+import { preflightKeyVersion } from '../../domain/preflight';
 import {
   autoRotateDecision,
   daysLeft,
@@ -46,11 +46,18 @@ import {
   type ServerOutcome,
   compactKey,
   serverSettings,
-} from '../domain/rotation';
-import type { PlanRolloutOutput, UnplannableServer } from '../domain/steps';
-import { BATCHES_PER_SUBSCRIPTION, ROLLOUT_BATCH_SIZE } from '../domain/throughput';
+} from '../policy';
+import type { PlanRolloutOutput, UnplannableServer } from '../contract';
+import { BATCHES_PER_SUBSCRIPTION, ROLLOUT_BATCH_SIZE } from '../pacing';
 import { subOrchestrationFailed } from './rolloutBatch';
-import { callStep, inputOf, log, pageOperator, recordAudit, undeliveredAudit } from './steps';
+import {
+  callStep,
+  inputOf,
+  log,
+  pageOperator,
+  recordAudit,
+  undeliveredAudit,
+} from '../../workflows/activityCalls';
 
 /** One run of a key's rotation: its context and what it opened so far. */
 interface Run {

@@ -1,6 +1,6 @@
 import type { OrchestrationContext, Task } from 'durable-functions';
-import { FUNCTION_NAMES } from '../domain/names';
-import { addOutcome, countOutcomes, noOutcomes, succeeded, type OutcomeCounts } from '../domain/outcomes';
+import { FUNCTION_NAMES } from '../../domain/names';
+import { addOutcome, countOutcomes, noOutcomes, succeeded, type OutcomeCounts } from '../outcomes';
 import {
   incidentKeys,
   ROTATION_SCHEMA_VERSION,
@@ -13,7 +13,7 @@ import {
   serverRefOf,
   serverRolloverInstanceId,
   unpackIds,
-} from '../domain/rotation';
+} from '../policy';
 import {
   addOperationSample,
   firstPollSeconds,
@@ -21,8 +21,8 @@ import {
   nextWindow,
   typicalOperationSeconds,
   type Window,
-} from '../domain/throughput';
-import { inputOf, log, pageOperator } from './steps';
+} from '../pacing';
+import { inputOf, log, pageOperator } from '../../workflows/activityCalls';
 
 /** What the failure of a server's sub-orchestration is recorded and paged with. */
 export interface RolloutContext {

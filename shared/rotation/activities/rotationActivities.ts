@@ -1,11 +1,16 @@
-import type { AuditRecord } from '../domain/audit';
-import { CROSS_TENANT_CODE, crossTenantReason, federatedIdsOf, isCrossTenant } from '../domain/crossTenant';
-import { classifyError, RotatorError } from '../domain/errors';
-import { tryParseKeyUri } from '../domain/keyId';
-import type { ServerSnapshot } from '../domain/model';
-import { hasTag, latestVersion, planRollout, type ServerPlan } from '../domain/plan';
-import { packIds, type PlannedServer } from '../domain/rotation';
-import { isOnTarget, prepareServerUpdate, verifyEncryption } from '../domain/serverUpdate';
+import type { AuditRecord } from '../../domain/audit';
+import {
+  CROSS_TENANT_CODE,
+  crossTenantReason,
+  federatedIdsOf,
+  isCrossTenant,
+} from '../../domain/crossTenant';
+import { classifyError, RotatorError } from '../../domain/errors';
+import { tryParseKeyUri } from '../../domain/keyId';
+import type { ServerSnapshot } from '../../domain/model';
+import { hasTag, latestVersion, planRollout, type ServerPlan } from '../../domain/plan';
+import { packIds, type PlannedServer } from '../policy';
+import { isOnTarget, prepareServerUpdate, verifyEncryption } from '../../domain/serverUpdate';
 import {
   STEP_NAMES,
   type StepActivities,
@@ -14,12 +19,12 @@ import {
   type StepName,
   type StepResult,
   type UnplannableServer,
-} from '../domain/steps';
-import type { AuditTrail } from '../ports/auditTrail';
-import { AzureCallError, NotFoundError, ThrottledError } from '../ports/errors';
-import type { KeyVaultKeys } from '../ports/keyVaultKeys';
-import type { Pager } from '../ports/pager';
-import { discoverServersReferencingKey, type ServerFleet } from '../ports/serverFleet';
+} from '../contract';
+import type { AuditTrail } from '../../ports/auditTrail';
+import { AzureCallError, NotFoundError, ThrottledError } from '../../ports/errors';
+import type { KeyVaultKeys } from '../../ports/keyVaultKeys';
+import type { Pager } from '../../ports/pager';
+import { discoverServersReferencingKey, type ServerFleet } from '../../ports/serverFleet';
 
 /** The ports the rotation's activities work through. */
 export interface ActivityPorts {

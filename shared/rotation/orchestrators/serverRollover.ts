@@ -1,7 +1,7 @@
 import type { OrchestrationContext, Task } from 'durable-functions';
-import type { AuditRecord } from '../domain/audit';
-import { diagnose } from '../domain/diagnosis';
-import type { Slot } from '../domain/model';
+import type { AuditRecord } from '../../domain/audit';
+import { diagnose } from '../../domain/diagnosis';
+import type { Slot } from '../../domain/model';
 import {
   incidentKeys,
   ROTATION_SCHEMA_VERSION,
@@ -9,10 +9,10 @@ import {
   type ServerOutcome,
   type ServerRolloverInput,
   type SlotChange,
-} from '../domain/rotation';
-import { movingFrom, slotChanges, updateStartedRecord } from '../domain/serverUpdate';
-import type { OperationRef, StepError, VerifyServerOutput } from '../domain/steps';
-import { mergeQuota, type ArmQuota } from '../domain/throughput';
+} from '../policy';
+import { movingFrom, slotChanges, updateStartedRecord } from '../../domain/serverUpdate';
+import type { OperationRef, StepError, VerifyServerOutput } from '../contract';
+import { mergeQuota, type ArmQuota } from '../pacing';
 import {
   callStep,
   inputOf,
@@ -22,7 +22,7 @@ import {
   undeliveredAudit,
   waitSeconds,
   type StepOptions,
-} from './steps';
+} from '../../workflows/activityCalls';
 
 /** How often a verification that is still settling (Updating, status not yet reported) is looked at again. */
 const VERIFY_ATTEMPTS = 5;

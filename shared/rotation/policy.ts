@@ -1,10 +1,10 @@
-import type { RunRecord } from './runs';
+import type { RunRecord } from '../domain/runs';
 import { createHash } from 'node:crypto';
-import type { KeyEventType } from './events';
-import type { KeyInfo, Slot } from './model';
-import type { ServerAction, SlotDecision } from './plan';
+import type { KeyEventType } from '../domain/events';
+import type { KeyInfo, Slot } from '../domain/model';
+import type { ServerAction, SlotDecision } from '../domain/plan';
 import type { OutcomeCounts } from './outcomes';
-import type { ArmQuota } from './throughput';
+import type { ArmQuota } from './pacing';
 
 /**
  * The plain-JSON contract between the intake, the orchestrations and the activities of a rotation.

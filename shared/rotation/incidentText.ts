@@ -1,5 +1,5 @@
-import { leavesAlone } from './plan';
-import { serverNameOf, type PlannedServer } from './rotation';
+import { leavesAlone } from '../domain/plan';
+import { serverNameOf, type PlannedServer } from './policy';
 
 /**
  * Words of the expiry pages that depend on which servers they list: the rotator moves a server only if

@@ -1,7 +1,10 @@
 import type { OrchestrationContext } from 'durable-functions';
-import { createRotationActivities, registerableSteps } from '../../../shared/activities/rotationActivities';
-import { ACTIVITY_NAMES, STEP_NAMES, type StepHandlers } from '../../../shared/domain/steps';
-import { callStep } from '../../../shared/workflows/steps';
+import {
+  createRotationActivities,
+  registerableSteps,
+} from '../../../shared/rotation/activities/rotationActivities';
+import { ACTIVITY_NAMES, STEP_NAMES, type StepHandlers } from '../../../shared/rotation/contract';
+import { callStep } from '../../../shared/workflows/activityCalls';
 
 /**
  * The durable contract is one map (shared/domain/steps.ts): the names, the inputs `callStep` accepts,
