@@ -1,4 +1,5 @@
-import type { RotationOutput, SlotChange } from '../shared/rotation/policy';
+import type { RotationOutput } from '../shared/rotation/contract';
+import type { SlotChange } from '../shared/domain/serverUpdate';
 import type { CustomEvent } from './azure/capture';
 
 /** One server's result in a rotation run. */

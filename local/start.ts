@@ -3,7 +3,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { tryParseKeyUri } from '../shared/domain/keyId';
-import { rotationInstanceId, type RotationOutput } from '../shared/rotation/policy';
+import { rotationInstanceId } from '../shared/rotation/ids';
+import { type RotationOutput } from '../shared/rotation/contract';
 import {
   assertLocalCaTrusted,
   connectAppToLocalAzure,

@@ -2,7 +2,7 @@ import { Cron } from 'croner';
 import { InvalidInputError } from './domain/errors';
 import { tryParseVaultUrl, type VaultRef } from './domain/keyId';
 import { isUuid } from './domain/resourceId';
-import type { RotationSettings } from './rotation/policy';
+import type { RotationSettings } from './rotation/contract';
 
 /** The settings a rotation carries (declared with the durable contract in shared/domain/rotation.ts). */
 export type RotationConfig = Omit<RotationSettings, 'maxWriteAttempts'>;

@@ -29,7 +29,7 @@ import {
   type VaultPosture,
   type VaultProperties,
 } from './posture';
-import { daysLeft, expirySeverity } from '../rotation/policy';
+import { daysLeft, expirySeverity } from './expiry';
 
 const HOUR_MS = 3_600_000;
 const RANK: Record<Risk, number> = { ok: 0, warning: 1, critical: 2 };

@@ -1,22 +1,27 @@
+import type { KeyEventType } from '../domain/events';
+import type { RunRecord } from '../domain/runs';
+import type { KeyInfo } from '../domain/model';
+import type { SlotChange } from '../domain/serverUpdate';
 import type { AuditRecord } from '../domain/audit';
 import type {
-  DataEncryptionInfo,
-  EncryptionPatchBody,
-  IdentityInfo,
-  KeyInfo,
-  KeyVersionInfo,
-  Slot,
-} from '../domain/model';
-import type { Incident } from '../domain/incident';
-import type {
-  PlannedServer,
-  RotationInput,
-  RolloutBatchInput,
-  RolloutBatchOutput,
-  RotationOutput,
-  ServerOutcome,
-  ServerRolloverInput,
-} from './policy';
+  PageOperatorInput,
+  PageOperatorOutput,
+  PlanRolloutInput,
+  PlanRolloutOutput,
+  PollServerUpdateInput,
+  PollServerUpdateOutput,
+  ReadKeyInput,
+  ReadKeyOutput,
+  ResolvePagesInput,
+  ResolvePagesOutput,
+  RotateKeyInput,
+  RotateKeyOutput,
+  StepResult,
+  UpdateServerInput,
+  UpdateServerOutput,
+  VerifyServerInput,
+  VerifyServerOutput,
+} from './activityIo';
 import type { ArmQuota } from './pacing';
 
 /**
@@ -64,26 +69,6 @@ export interface OrchestrationContract {
   serverRollover: { input: ServerRolloverInput; output: ServerOutcome };
 }
 
-/** What went wrong in a step, as it crosses the durable boundary. */
-export interface StepError {
-  /** Stable: Azure's own code when it sent one (`AuthorizationFailed`), else ours (`Transient`). */
-  readonly code: string;
-  readonly message: string;
-  /** A later attempt may succeed (throttled, busy, 5xx, timeout); false: it fails the same way again. */
-  readonly retryable: boolean;
-  /** Azure's Retry-After, when it sent one. */
-  readonly retryAfterSeconds?: number | undefined;
-  /**
-   * Azure answered 429: the quota asks us to wait. For ARM the request was refused before anything
-   * started (no operation, no change), so it costs no write attempt (`serverRollover`).
-   */
-  readonly throttled?: boolean | undefined;
-  /** Attempts made by the time the orchestrator gave up (set by `callStep`). */
-  readonly attempts?: number | undefined;
-}
-export type StepResult<O> =
-  { readonly ok: true; readonly value: O } | { readonly ok: false; readonly error: StepError };
-
 /** A handler per activity, typed by the contract. */
 export type StepHandlers = { readonly [K in StepName]: (input: StepInput<K>) => Promise<StepOutput<K>> };
 /** The same, wrapped as registered: every answer a `StepResult`. */
@@ -91,170 +76,295 @@ export type StepActivities = {
   readonly [K in StepName]: (input: StepInput<K>) => Promise<StepResult<StepOutput<K>>>;
 };
 
-export interface ReadKeyInput {
-  readonly vaultUrl: string;
-  readonly keyName: string;
-}
-export interface ReadKeyOutput {
-  readonly key: KeyInfo;
-  /** The newest version, read with its key material attributes (what preflight needs); undefined: none. */
-  readonly latest: KeyVersionInfo | undefined;
+/**
+ * The plain-JSON contract between the intake, the orchestrations and the activities of a rotation.
+ * Everything here crosses the durable boundary, so it is data only (ISO strings, no classes). The
+ * activities' own inputs and outputs are in ./activityIo.ts.
+ */
+
+/** Settings a rotation runs with. Carried in the orchestration input so a replay never sees new values. */
+export interface RotationSettings {
+  /**
+   * Upper bound on servers in flight per subscription. The rollout keeps as many in flight as ARM's
+   * remaining quota allows (shared/domain/throughput.ts), never more than this.
+   */
+  readonly maxParallelUpdates: number;
+  /** Tag whose value `0` puts a server in the canary ring, rolled out (and verified) first. */
+  readonly canaryTag: string;
+  /** Tag that opts a server out (any value but false/0/no/off). */
+  readonly optOutTag: string;
+  /**
+   * Tag that puts a server on operator hold (any value but false/0/no/off: the value says why). Absent
+   * in the inputs of older deployments: no hold.
+   */
+  readonly holdTag?: string | undefined;
+  /** A rollout target must stay valid at least this long. */
+  readonly minKeyLifetimeDays: number;
+  /** Page severity by days left before expiry: warning at or below `warningDays`, critical at or below `criticalDays`. */
+  readonly nearExpiry: { readonly warningDays: number; readonly criticalDays: number };
+  /** Rotate the key in Key Vault when the newest version nears expiry and no newer one exists. Off unless set. */
+  readonly autoRotateOnNearExpiry: boolean;
+  /** Seconds between two polls of a server's PATCH operation (a durable timer each). */
+  readonly pollIntervalSeconds: number;
+  /** A PATCH still running after this long is diagnosed as stuck. */
+  readonly operationTimeoutMinutes: number;
+  /** Attempts to get a PATCH accepted through throttling, busy servers and transient errors. */
+  readonly maxWriteAttempts: number;
 }
 
-export interface PlanRolloutInput {
-  readonly key: KeyInfo;
-  readonly targetVersion: string;
-  readonly optOutTag: string;
-  readonly canaryTag: string;
-  /** Operator hold tag (absent in inputs of older deployments: no hold). */
-  readonly holdTag?: string | undefined;
+/** What prompted a rotation: an event type, the reconcile sweep or an operator. Informational only. */
+export type RotationReason = KeyEventType | 'Sweep' | 'Operator';
+
+export type IncidentKind = 'server' | 'preflight' | 'expiry' | 'rotation';
+
+/** An incident a run opened and a later run resolves once its cause is gone. */
+export interface OpenIncident {
+  readonly dedupKey: string;
+  readonly kind: IncidentKind;
+  readonly serverId?: string;
+  readonly version?: string;
 }
-/** A server discovery found but that cannot be planned (malformed row, no primary identity...). */
-export interface UnplannableServer {
+
+/**
+ * The version of the orchestration contract (inputs, activity names and answers). An instance started
+ * by an older deployment carries an older (or no) version: the new code ends it cleanly instead of
+ * replaying a history its steps no longer match, and the next event, sweep or operator request starts
+ * it again under this version.
+ */
+export const ROTATION_SCHEMA_VERSION = 4;
+
+/** The format of `RotationOutput`: 1 (absent) lists every server; 2 counts them and lists only the others. */
+export const ROTATION_OUTPUT_VERSION = 2;
+
+export interface RotationInput {
+  /** `ROTATION_SCHEMA_VERSION` of the deployment that started this instance. */
+  readonly schemaVersion?: number | undefined;
+  readonly vaultUrl: string;
+  readonly vaultName: string;
+  readonly keyName: string;
+  /** `event:<id>`, `sweep:<time>` or `operator:<who>`. */
+  readonly trigger: string;
+  readonly reason: RotationReason;
+  /** The version the trigger named, if any (a hint: the run reads the key itself). */
+  readonly hintVersion?: string | undefined;
+  readonly settings: RotationSettings;
+  /** Incidents earlier runs for this key left open (from the previous instance's output). */
+  readonly openIncidents: readonly OpenIncident[];
+  /** Incremented on every continue-as-new. */
+  readonly generation: number;
+  /** Set after auto-rotating from this version, so a short rotation policy cannot loop. */
+  readonly autoRotatedFrom?: string | undefined;
+  /** The previous run's count of consecutive runs with failures for one version (the sweep's backoff). */
+  readonly failedRuns?: FailedRuns | undefined;
+  /**
+   * An operator's retry of named servers (ids, lower-case): the run rolls out only these; the others'
+   * outcomes and incidents are left as they were.
+   */
+  readonly onlyServers?: readonly string[] | undefined;
+  /** The key's earlier runs, newest first (from the previous instance's output; shared/domain/runs.ts). */
+  readonly history?: readonly RunRecord[] | undefined;
+}
+
+/** Consecutive runs that ended `completedWithFailures` for the same target version. */
+export interface FailedRuns {
+  readonly version: string;
+  readonly count: number;
+}
+
+/** The external event a running rotation receives when another trigger arrives for its key. */
+export const KEY_EVENT_SIGNAL = 'keyEvent';
+export interface KeyEventSignal {
+  readonly trigger: string;
+  readonly reason: RotationReason;
+  readonly version: string | undefined;
+}
+
+export type ServerOutcomeKind = 'updated' | 'verified' | 'failed' | 'skipped';
+
+/** What became of one server; the sub-orchestration's output. */
+export interface ServerOutcome {
   readonly serverId: string;
   readonly serverName: string;
   readonly subscriptionId: string;
-  readonly code: string;
-  readonly reason: string;
-}
-export interface PlanRolloutOutput {
-  readonly servers: readonly PlannedServer[];
-  readonly discovered: number;
-  /** Planned one by one: a server that cannot be planned is listed here and the others proceed. */
-  readonly unplannable: readonly UnplannableServer[];
-}
-
-export interface RotateKeyInput {
-  readonly vaultUrl: string;
-  readonly keyName: string;
-  /** The newest version when the run decided to rotate: rotate only if it still is (no blind second rotation). */
-  readonly fromVersion: string;
-}
-export interface RotateKeyOutput {
-  readonly version: KeyVersionInfo;
-  /** False: a newer version than `fromVersion` already existed (an earlier attempt or a person made it). */
-  readonly rotated: boolean;
+  readonly outcome: ServerOutcomeKind;
+  readonly slots: readonly SlotChange[];
+  readonly reasonCode?: string | undefined;
+  readonly reason?: string | undefined;
+  /** The dedup key of the incident opened for this server, when one was. */
+  readonly incident?: OpenIncident | undefined;
+  /** ARM's remaining quota for the server's subscription as its last step saw it: paces the rollout. */
+  readonly armQuota?: ArmQuota | undefined;
+  /** How long ARM's operation for this server's PATCH ran: paces the first polls of the servers after it. */
+  readonly operationSeconds?: number | undefined;
+  /** Audit records of this server's rollover the trail still refused after the retries (not sent). */
+  readonly auditUndelivered?: number | undefined;
 }
 
-/** Last-known-good: what to restore by hand if the new version turns out unusable. */
-export interface EncryptionSnapshot {
-  readonly dataEncryption: DataEncryptionInfo;
-  readonly identity: IdentityInfo | undefined;
-}
+/** The settings one server's rollover needs (a slice: the rest stays with the rotation). */
+export type ServerSettings = Pick<
+  RotationSettings,
+  'optOutTag' | 'holdTag' | 'pollIntervalSeconds' | 'operationTimeoutMinutes' | 'maxWriteAttempts'
+>;
 
-/** The server as it is now, re-planned: discovery can be minutes old and another run may have moved it. */
-export type PrepareServerOutput =
-  | {
-      readonly kind: 'update';
-      readonly patch: EncryptionPatchBody;
-      readonly snapshot: EncryptionSnapshot;
-      readonly expected: Partial<Record<Slot, string>>;
-      readonly from: Partial<Record<Slot, string>>;
-    }
-  | { readonly kind: 'verify'; readonly expected: Partial<Record<Slot, string>> }
-  /** Busy with an operation (its own earlier PATCH, or someone else's): wait, never PATCH over it. */
-  | { readonly kind: 'updating'; readonly expected: Partial<Record<Slot, string>> }
-  /** Its key version is unusable (Inaccessible): access to that version must be restored first. */
-  | { readonly kind: 'inaccessible'; readonly from: Partial<Record<Slot, string>>; readonly reason: string }
-  | { readonly kind: 'skip'; readonly code: string; readonly reason: string };
-
-export interface UpdateServerInput {
+/** A server by reference: what a rollover needs to name it (it reads everything else itself). */
+export interface ServerRef {
   readonly serverId: string;
+  readonly serverName: string;
+  readonly subscriptionId: string;
+  /** The earliest expiry among the versions it was on at discovery: the deadline its page names. */
+  readonly expiresOn?: string | undefined;
+  /**
+   * Behind the target at discovery: found on the target later (its own PATCH re-run after a crash,
+   * whose answer was lost), it counts as `updated`, not as a server that needed nothing.
+   */
+  readonly behind?: boolean | undefined;
+}
+
+/**
+ * A server in a rollout batch's input: its id, and only what its rollover cannot re-read (the deadline
+ * its page names, whether discovery found it behind). The name and subscription are in the id.
+ */
+export interface BatchServer {
+  /** In a batch's input front-coded: the rest after `shared` characters of the previous server's id (`packIds`). */
+  readonly serverId: string;
+  readonly shared?: number | undefined;
+  readonly expiresOn?: string | undefined;
+  readonly behind?: true | undefined;
+}
+
+export interface ServerRolloverInput {
+  /** `ROTATION_SCHEMA_VERSION` of the deployment that started the parent rotation. */
+  readonly schemaVersion?: number | undefined;
+  readonly correlationId: string;
+  readonly trigger: string;
   readonly key: KeyInfo;
   readonly targetVersion: string;
-  readonly optOutTag: string;
-  /** The operator hold tag: a held server is left alone, like an opted-out one. */
-  readonly holdTag?: string | undefined;
+  readonly server: ServerRef;
+  readonly settings: ServerSettings;
+  /** Seconds to wait after ARM accepted the PATCH before the first poll (`firstPollSeconds`); the poll interval when absent. */
+  readonly firstPollSeconds?: number | undefined;
 }
 
 /**
- * One read of the server, and the PATCH when (and only when) that read says it needs one — the read
- * right before the write is what makes a re-run (a crash, a lost answer, a refusal ARM had in fact
- * taken) safe: it finds the server Updating or on the target and does not write again. A failed read
- * throws (retried as a read); a refused PATCH is an answer (`refused`), retried by the orchestrator
- * after Retry-After, each attempt reading first again.
- * - `verify`: nothing to write; `verification` is the proof from that same read.
- * - `accepted`: ARM took the PATCH; `handle` names its operation (undefined: none usable, watch the
- *   server). `snapshot` is the last-known-good the orchestrator puts on record.
+ * One batch of a rollout: at most `ROLLOUT_BATCH_SIZE` servers of one subscription, rolled out by
+ * the `rolloutBatch` sub-orchestration in a sliding window governed by ARM's quota. The rotation's
+ * own history holds one entry per batch, not per server.
  */
-export type UpdateServerOutput = (
-  | Exclude<PrepareServerOutput, { kind: 'update' } | { kind: 'verify' }>
-  | {
-      readonly kind: 'verify';
-      readonly expected: Partial<Record<Slot, string>>;
-      readonly verification: VerifyServerOutput;
-    }
-  | (Omit<Extract<PrepareServerOutput, { kind: 'update' }>, 'kind' | 'patch'> & {
-      readonly kind: 'accepted';
-      readonly handle: OperationRef | undefined;
-    })
-  | (Omit<Extract<PrepareServerOutput, { kind: 'update' }>, 'kind' | 'patch'> & {
-      readonly kind: 'refused';
-      readonly error: StepError;
-    })
-) & { readonly quota?: ArmQuota | undefined };
-
-export interface OperationRef {
-  readonly serverId: string;
-  /** ARM's operation status URL (`Azure-AsyncOperation`) from the PATCH's answer. */
-  readonly operationUrl: string;
-}
-export interface PollServerUpdateInput {
-  readonly handle: OperationRef;
-  /** What the server must show once the operation succeeded: the same read is the verification. */
-  readonly expected: Partial<Record<Slot, string>>;
-}
-export type PollServerUpdateOutput = (
-  | { readonly status: 'InProgress' }
-  /** `verification` from one read of the server right after; undefined when that read failed. */
-  | {
-      readonly status: 'Succeeded';
-      readonly verification?: VerifyServerOutput | undefined;
-      /** How long the operation ran by ARM's clock, when ARM said. */
-      readonly operationSeconds?: number | undefined;
-    }
-  | { readonly status: 'Failed'; readonly code: string; readonly message: string }
-) & { readonly quota?: ArmQuota | undefined };
-
-export interface VerifyServerInput {
-  readonly serverId: string;
-  /** The URI each slot must name after the rollout (compared case-insensitively). */
-  readonly expected: Partial<Record<Slot, string>>;
-}
-export type VerifyServerOutput = (
-  | { readonly ok: true; readonly dataEncryption: DataEncryptionInfo }
-  | {
-      readonly ok: false;
-      /** Still settling (Updating, key status not yet reported): worth another look shortly. */
-      readonly pending: boolean;
-      readonly code: string;
-      readonly message: string;
-      readonly identityId: string | undefined;
-    }
-) & { readonly quota?: ArmQuota | undefined };
-
-export interface PageOperatorInput {
-  readonly incident: Incident;
-}
-/** Throws (retryable) when no configured channel accepted the page; `channels` empty: no pager configured. */
-export interface PageOperatorOutput {
-  readonly delivered: boolean;
-  readonly channels: readonly {
-    readonly channel: string;
-    readonly ok: boolean;
-    readonly reason?: string | undefined;
-  }[];
+export interface RolloutBatchInput {
+  readonly schemaVersion?: number | undefined;
+  readonly correlationId: string;
+  readonly trigger: string;
+  readonly key: KeyInfo;
+  readonly targetVersion: string;
+  readonly subscriptionId: string;
+  readonly servers: readonly BatchServer[];
+  /** Once per batch: every rollover of the batch gets the same key and settings from here. */
+  readonly settings: ServerSettings;
+  /** Upper bound on this batch's servers in flight (its share of `maxParallelUpdates`). */
+  readonly maxInFlight: number;
+  /** Typical duration of the rotation's operations so far (the batches finished before): paces first polls until this batch has its own. */
+  readonly operationSeconds?: number | undefined;
 }
 
-export interface ResolvePagesInput {
-  readonly dedupKeys: readonly string[];
-  readonly summary: string;
-  readonly audit: AuditRecord;
-}
 /**
- * Per dedup key: did every configured channel accept the resolve (true when no pager is configured)?
- * A refused resolve leaves the incident open at the pager: the caller keeps it open and tries again.
+ * What a batch did: counts for all its servers, details only for the servers that need attention
+ * (failed, or skipped by their rollover: planned to move, left where they are). A batch lists every
+ * server that was not updated or verified, so the rotation knows a batch server it does not see
+ * listed went well (its `ServerVerified` audit record is the per-server proof).
  */
-export interface ResolvePagesOutput {
-  readonly resolved: readonly { readonly dedupKey: string; readonly accepted: boolean }[];
+export interface RolloutBatchOutput {
+  readonly counts: OutcomeCounts;
+  readonly servers: readonly ServerOutcome[];
+  /** Audit records of the batch's rollovers (listed or not) the trail refused after the retries. */
+  readonly auditUndelivered?: number | undefined;
+  /** Most servers the batch had in flight at once, and how often ARM throttled it (figures). */
+  readonly peakInFlight: number;
+  readonly throttled: number;
+  /** Typical duration of this batch's operations (`typicalOperationSeconds`), for the batches after it. */
+  readonly operationSeconds?: number | undefined;
+}
+
+export type RotationStatus = 'completed' | 'completedWithFailures' | 'stopped';
+
+/** Where a running rotation is: the orchestration's custom status (what `GET` and the status page show). */
+export type RotationPhase = 'reading' | 'planning' | 'canary' | 'rollout' | 'finishing';
+
+export interface RotationProgress {
+  readonly phase: RotationPhase;
+  readonly trigger: string;
+  readonly targetVersion?: string | undefined;
+  /** Wave (batch of sub-orchestrations) of the phase, 1-based, while canary or rollout runs. */
+  readonly wave?: { readonly index: number; readonly of: number } | undefined;
+  /** Servers planned in this run: done (updated or verified), failed, skipped, remaining. */
+  readonly counts: {
+    readonly total: number;
+    readonly done: number;
+    readonly failed: number;
+    readonly skipped: number;
+    readonly remaining: number;
+  };
+  /** Names of the servers being rolled over now (at most 20). */
+  readonly current: readonly string[];
+  /** Set for an operator's retry of named servers. */
+  readonly onlyServers?: readonly string[] | undefined;
+  /**
+   * The run has sent its last records and takes its last look at its signals: it ends (or continues
+   * as new) without another activity. A signal raised now may land after that look: the intake waits
+   * for the end and judges it (`requestRotation`).
+   */
+  readonly closing?: true | undefined;
+}
+
+/**
+ * The orchestration's output: what it did, and what a later run needs (open incidents). Its size does
+ * not grow with the fleet's healthy servers: they are counted (`counts`), and `servers` lists only the
+ * servers that need attention. Outputs of older deployments (no `outputVersion`) list every server:
+ * read outputs with `rotationOutcomesOf` (shared/domain/outcomes.ts), which takes both.
+ */
+export interface RotationOutput {
+  /** `ROTATION_OUTPUT_VERSION` (2): `counts` plus the servers that need attention. Absent: every server listed. */
+  readonly outputVersion?: number | undefined;
+  readonly status: RotationStatus;
+  readonly vaultName: string;
+  readonly keyName: string;
+  readonly targetVersion: string | undefined;
+  readonly reasonCode?: string | undefined;
+  /** Every server of the run by outcome; the skipped ones by reason code (opted out, on hold, held back...). */
+  readonly counts?: OutcomeCounts | undefined;
+  /**
+   * The servers that were neither updated nor verified, with their reason, slots and incident: failed
+   * servers, servers that could not be planned, and servers their rollover skipped (planned to move,
+   * left where they were). Servers the plan skipped (opt-out, hold, not Ready...) are only counted, in
+   * `counts.skippedBy`; each has its `ServerSkipped` audit record. Format 1: every server.
+   */
+  readonly servers: readonly ServerOutcome[];
+  readonly openIncidents: readonly OpenIncident[];
+  readonly resolvedIncidents: readonly string[];
+  /** When the run ended (orchestration time): the sweep's retry backoff counts from it. */
+  readonly completedAt?: string | undefined;
+  /**
+   * Audit records of this run (its own and its servers') the trail still refused after the retries:
+   * logged, paged (`AuditUndelivered`), never claimed sent. Absent when every record was accepted.
+   */
+  readonly auditUndelivered?: number | undefined;
+  /** With `completedWithFailures`: how many runs in a row ended with failures for this target version. */
+  readonly failedRuns?: FailedRuns | undefined;
+  /** This run and the key's earlier ones, newest first (bounded; shared/domain/runs.ts). */
+  readonly history?: readonly RunRecord[] | undefined;
+}
+
+/**
+ * What a rotation (or one of its rollout batches) did, in numbers: servers by outcome, the skipped
+ * ones by reason code. This is what crosses the durable boundary for the servers that went well, so
+ * the rotation's history does not grow with the fleet. Per-server success is provable where it is
+ * recorded, not here: every updated or verified server has its own `ServerVerified` audit record
+ * (correlation id = the rotation's instance id, its server id, from and to versions).
+ */
+export interface OutcomeCounts {
+  readonly updated: number;
+  readonly verified: number;
+  readonly failed: number;
+  readonly skipped: number;
+  /** The skipped servers by reason code (`excluded`, `held`, `deferred`, `CanaryFailed`, ...). */
+  readonly skippedBy: Readonly<Record<string, number>>;
 }

@@ -1,5 +1,6 @@
 import { leavesAlone } from '../domain/plan';
-import { serverNameOf, type PlannedServer } from './policy';
+import { serverNameOf } from '../domain/resourceId';
+import { type PlannedServer } from './activityIo';
 
 /**
  * Words of the expiry pages that depend on which servers they list: the rotator moves a server only if

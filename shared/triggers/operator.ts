@@ -7,15 +7,14 @@ import { InvalidInputError } from '../domain/errors';
 import { keyRef } from '../domain/keyId';
 import { FUNCTION_NAMES } from '../domain/names';
 import { rotationOutcomesOf, totalOf } from '../rotation/outcomes';
+import { asRotationProgress, progressFromCounts } from '../rotation/outcomes';
 import {
-  asRotationProgress,
-  progressFromCounts,
   ROTATION_SCHEMA_VERSION,
-  rotationInstanceId,
   type RotationInput,
   type RotationOutput,
   type RotationProgress,
-} from '../rotation/policy';
+} from '../rotation/contract';
+import { rotationInstanceId } from '../rotation/ids';
 import type { AuditTrail } from '../ports/auditTrail';
 import { AzureCallError, NotFoundError, VaultUnreachableError } from '../ports/errors';
 import type { KeyInfo } from '../domain/model';

@@ -1,7 +1,8 @@
 import type { HttpResponseInit } from '@azure/functions';
 import type { Config } from '../config';
 import { FUNCTION_NAMES } from '../domain/names';
-import { asRotationProgress, type RotationProgress } from '../rotation/policy';
+import { asRotationProgress } from '../rotation/outcomes';
+import { type RotationProgress } from '../rotation/contract';
 import { runHistoryOf, type RunRecord } from '../domain/runs';
 import { describeFailure } from '../ports/errors';
 import type { KeyVaultKeys } from '../ports/keyVaultKeys';

@@ -5,12 +5,11 @@ import { backoffSeconds, RETRY_POLICIES, type RetryPolicy } from '../rotation/po
 import {
   ACTIVITY_NAMES,
   type OrchestrationContract,
-  type StepError,
   type StepInput,
   type StepName,
   type StepOutput,
-  type StepResult,
 } from '../rotation/contract';
+import { type StepError, type StepResult } from '../rotation/activityIo';
 
 export interface StepOptions {
   /** Default: `RETRY_POLICIES.read`. Writes pass `RETRY_POLICIES.once` and decide themselves. */

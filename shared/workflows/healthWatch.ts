@@ -12,7 +12,7 @@ import {
   type HealthWatchOutput,
 } from '../domain/healthWatch';
 import type { Incident } from '../domain/incident';
-import type { PageOperatorOutput, StepResult } from '../rotation/contract';
+import type { PageOperatorOutput, StepResult } from '../rotation/activityIo';
 import { callStep, log, recordAudit, settledSteps } from './activityCalls';
 
 /**

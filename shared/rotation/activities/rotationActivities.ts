@@ -9,17 +9,11 @@ import { classifyError, RotatorError } from '../../domain/errors';
 import { tryParseKeyUri } from '../../domain/keyId';
 import type { ServerSnapshot } from '../../domain/model';
 import { hasTag, latestVersion, planRollout, type ServerPlan } from '../../domain/plan';
-import { packIds, type PlannedServer } from '../policy';
+import { packIds } from '../packing';
+import { type PlannedServer } from '../activityIo';
 import { isOnTarget, prepareServerUpdate, verifyEncryption } from '../../domain/serverUpdate';
-import {
-  STEP_NAMES,
-  type StepActivities,
-  type StepError,
-  type StepHandlers,
-  type StepName,
-  type StepResult,
-  type UnplannableServer,
-} from '../contract';
+import { STEP_NAMES, type StepActivities, type StepHandlers, type StepName } from '../contract';
+import { type StepError, type StepResult, type UnplannableServer } from '../activityIo';
 import type { AuditTrail } from '../../ports/auditTrail';
 import { AzureCallError, NotFoundError, ThrottledError } from '../../ports/errors';
 import type { KeyVaultKeys } from '../../ports/keyVaultKeys';

@@ -6,36 +6,20 @@ import type { Incident, Severity } from '../../domain/incident';
 import type { KeyInfo, KeyVersionInfo } from '../../domain/model';
 import { expiredRecovery, leftAloneNote } from '../incidentText';
 import { FUNCTION_NAMES } from '../../domain/names';
-import {
-  addCounts,
-  addOutcome,
-  describeCounts,
-  noOutcomes,
-  ROTATION_OUTPUT_VERSION,
-  type OutcomeCounts,
-} from '../outcomes';
+import { addCounts, addOutcome, describeCounts, noOutcomes } from '../outcomes';
+import { ROTATION_OUTPUT_VERSION, type OutcomeCounts } from '../contract';
 import { leavesAlone } from '../../domain/plan';
 import { runKind, withRun } from '../../domain/runs';
 import { preflightKeyVersion } from '../../domain/preflight';
+import { autoRotateDecision, nextFailedRuns, signalNeedsRun } from '../policy';
+import { daysLeft, expirySeverity } from '../../domain/expiry';
+import { incidentKeys } from '../ids';
 import {
-  autoRotateDecision,
-  daysLeft,
-  expirySeverity,
-  incidentKeys,
   KEY_EVENT_SIGNAL,
-  nextFailedRuns,
-  progressFromCounts,
   ROTATION_SCHEMA_VERSION,
-  packIds,
-  serverNameOf,
-  serverRefOf,
-  signalNeedsRun,
-  subscriptionOf,
-  unpackIds,
   type BatchServer,
   type KeyEventSignal,
   type OpenIncident,
-  type PlannedServer,
   type RotationInput,
   type RolloutBatchInput,
   type RolloutBatchOutput,
@@ -44,10 +28,12 @@ import {
   type RotationProgress,
   type RotationStatus,
   type ServerOutcome,
-  compactKey,
-  serverSettings,
-} from '../policy';
-import type { PlanRolloutOutput, UnplannableServer } from '../contract';
+} from '../contract';
+import { progressFromCounts } from '../outcomes';
+import { packIds, serverRefOf, unpackIds, compactKey, serverSettings } from '../packing';
+import { serverNameOf, subscriptionOf } from '../../domain/resourceId';
+import { type PlannedServer } from '../activityIo';
+import type { PlanRolloutOutput, UnplannableServer } from '../activityIo';
 import { BATCHES_PER_SUBSCRIPTION, ROLLOUT_BATCH_SIZE } from '../pacing';
 import { subOrchestrationFailed } from './rolloutBatch';
 import {

@@ -1,8 +1,9 @@
 import type { OrchestrationContext, Task } from 'durable-functions';
 import { FUNCTION_NAMES } from '../../domain/names';
-import { addOutcome, countOutcomes, noOutcomes, succeeded, type OutcomeCounts } from '../outcomes';
+import { addOutcome, countOutcomes, noOutcomes, succeeded } from '../outcomes';
+import { type OutcomeCounts } from '../contract';
+import { incidentKeys, serverRolloverInstanceId } from '../ids';
 import {
-  incidentKeys,
   ROTATION_SCHEMA_VERSION,
   type BatchServer,
   type OpenIncident,
@@ -10,10 +11,8 @@ import {
   type ServerOutcome,
   type ServerRef,
   type ServerRolloverInput,
-  serverRefOf,
-  serverRolloverInstanceId,
-  unpackIds,
-} from '../policy';
+} from '../contract';
+import { serverRefOf, unpackIds } from '../packing';
 import {
   addOperationSample,
   firstPollSeconds,

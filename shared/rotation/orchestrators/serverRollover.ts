@@ -2,16 +2,12 @@ import type { OrchestrationContext, Task } from 'durable-functions';
 import type { AuditRecord } from '../../domain/audit';
 import { diagnose } from '../../domain/diagnosis';
 import type { Slot } from '../../domain/model';
-import {
-  incidentKeys,
-  ROTATION_SCHEMA_VERSION,
-  retryDelaySeconds,
-  type ServerOutcome,
-  type ServerRolloverInput,
-  type SlotChange,
-} from '../policy';
+import { incidentKeys } from '../ids';
+import { ROTATION_SCHEMA_VERSION, type ServerOutcome, type ServerRolloverInput } from '../contract';
+import { retryDelaySeconds } from '../policy';
+import { type SlotChange } from '../../domain/serverUpdate';
 import { movingFrom, slotChanges, updateStartedRecord } from '../../domain/serverUpdate';
-import type { OperationRef, StepError, VerifyServerOutput } from '../contract';
+import type { OperationRef, StepError, VerifyServerOutput } from '../activityIo';
 import { mergeQuota, type ArmQuota } from '../pacing';
 import {
   callStep,

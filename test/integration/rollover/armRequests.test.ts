@@ -10,7 +10,7 @@ import {
   ROTATION_SCHEMA_VERSION,
   type ServerOutcome,
   type ServerRolloverInput,
-} from '../../../shared/rotation/policy';
+} from '../../../shared/rotation/contract';
 import type { StepName } from '../../../shared/rotation/contract';
 import type { AuditTrail } from '../../../shared/ports/auditTrail';
 import type { PageOutcome, Pager } from '../../../shared/ports/pager';

@@ -1,10 +1,6 @@
+import { failedRunsOf, nextFailedRuns, sweepRetryBackoffHours } from '../../../shared/rotation/policy';
+import { packIds, serverRefOf, unpackIds } from '../../../shared/rotation/packing';
 import {
-  failedRunsOf,
-  nextFailedRuns,
-  packIds,
-  serverRefOf,
-  unpackIds,
-  sweepRetryBackoffHours,
   MAX_DEDUP_KEY,
   MAX_INSTANCE_ID,
   incidentKeys,
@@ -12,7 +8,7 @@ import {
   rotationInstanceId,
   serverRolloverInstanceId,
   vaultToken,
-} from '../../../shared/rotation/policy';
+} from '../../../shared/rotation/ids';
 
 const VAULT24 = 'v'.repeat(24);
 const KEY127 = 'k'.repeat(127);

@@ -1,4 +1,4 @@
-import type { RotationInput } from '../../../shared/rotation/policy';
+import type { RotationInput } from '../../../shared/rotation/contract';
 import { RetryRefusedError, requestServerRetry, summarizeRotations } from '../../../shared/triggers/operator';
 import { requestRotation } from '../../../shared/triggers/rotationRequests';
 import { SETTINGS } from '../rotation/orchestrators/fixtures';

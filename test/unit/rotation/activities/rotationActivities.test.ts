@@ -16,7 +16,8 @@ import type {
   ServerSnapshot,
 } from '../../../../shared/domain/model';
 import { PlanInputError } from '../../../../shared/domain/plan';
-import { serverNameOf, unpackIds } from '../../../../shared/rotation/policy';
+import { serverNameOf } from '../../../../shared/domain/resourceId';
+import { unpackIds } from '../../../../shared/rotation/packing';
 import type { ArmQuota } from '../../../../shared/rotation/pacing';
 import {
   ConflictError,

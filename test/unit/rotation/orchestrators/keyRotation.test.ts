@@ -1,20 +1,22 @@
 import type { AuditRecord } from '../../../../shared/domain/audit';
 import type { Incident } from '../../../../shared/domain/incident';
 import type { KeyInfo, KeyVersionInfo } from '../../../../shared/domain/model';
+import type { PlannedServer } from '../../../../shared/rotation/activityIo';
 import type {
-  PlannedServer,
   RolloutBatchInput,
   RotationInput,
   RotationOutput,
   RotationProgress,
   ServerOutcome,
   ServerRolloverInput,
-} from '../../../../shared/rotation/policy';
-import { packIds, RETRY_POLICIES, serverNameOf } from '../../../../shared/rotation/policy';
+} from '../../../../shared/rotation/contract';
+import { packIds } from '../../../../shared/rotation/packing';
+import { RETRY_POLICIES } from '../../../../shared/rotation/policy';
+import { serverNameOf } from '../../../../shared/domain/resourceId';
 import { RUN_HISTORY_LENGTH, type RunRecord } from '../../../../shared/domain/runs';
 import { keyRotationOrchestrator } from '../../../../shared/rotation/orchestrators/keyRotation';
 import { rolloutBatchOrchestrator } from '../../../../shared/rotation/orchestrators/rolloutBatch';
-import type { UnplannableServer } from '../../../../shared/rotation/contract';
+import type { UnplannableServer } from '../../../../shared/rotation/activityIo';
 import {
   runOrchestration,
   stepFailed,

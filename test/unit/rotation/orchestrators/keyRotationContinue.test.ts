@@ -1,12 +1,12 @@
 import type { AuditRecord } from '../../../../shared/domain/audit';
 import type { KeyInfo, KeyVersionInfo } from '../../../../shared/domain/model';
+import type { PlannedServer } from '../../../../shared/rotation/activityIo';
 import type {
-  PlannedServer,
   RotationInput,
   RotationOutput,
   ServerRolloverInput,
-} from '../../../../shared/rotation/policy';
-import { packIds } from '../../../../shared/rotation/policy';
+} from '../../../../shared/rotation/contract';
+import { packIds } from '../../../../shared/rotation/packing';
 import { RUN_HISTORY_LENGTH, type RunRecord } from '../../../../shared/domain/runs';
 import { keyRotationOrchestrator } from '../../../../shared/rotation/orchestrators/keyRotation';
 import { rolloutBatchOrchestrator } from '../../../../shared/rotation/orchestrators/rolloutBatch';

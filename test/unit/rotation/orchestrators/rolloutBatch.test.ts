@@ -5,7 +5,7 @@ import {
   type RolloutBatchOutput,
   type ServerOutcome,
   type ServerRolloverInput,
-} from '../../../../shared/rotation/policy';
+} from '../../../../shared/rotation/contract';
 import { totalOf } from '../../../../shared/rotation/outcomes';
 import type { ArmQuota } from '../../../../shared/rotation/pacing';
 import { rolloutBatchOrchestrator } from '../../../../shared/rotation/orchestrators/rolloutBatch';

@@ -1,17 +1,17 @@
 import type { AuditRecord } from '../../../../shared/domain/audit';
 import type { Incident } from '../../../../shared/domain/incident';
+import { RETRY_POLICIES } from '../../../../shared/rotation/policy';
 import {
-  RETRY_POLICIES,
   ROTATION_SCHEMA_VERSION,
   type ServerOutcome,
   type ServerRolloverInput,
-} from '../../../../shared/rotation/policy';
+} from '../../../../shared/rotation/contract';
 import type {
   PollServerUpdateOutput,
   StepError,
   UpdateServerOutput,
   VerifyServerOutput,
-} from '../../../../shared/rotation/contract';
+} from '../../../../shared/rotation/activityIo';
 import { serverRolloverOrchestrator } from '../../../../shared/rotation/orchestrators/serverRollover';
 import {
   runOrchestration,
