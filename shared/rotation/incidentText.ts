@@ -1,3 +1,7 @@
+import type { Incident, Severity } from '../domain/incident';
+import type { KeyInfo, KeyVersionInfo } from '../domain/model';
+import type { UnplannableServer } from './activityIo';
+import { incidentKeys } from './ids';
 import { leavesAlone } from '../domain/plan';
 import { serverNameOf } from '../domain/resourceId';
 import { type PlannedServer } from './activityIo';
@@ -53,4 +57,204 @@ export function expiredRecovery(
     ? `then move them to ${newest ? 'a new version (create one: "Rotate now")' : 'the newest version'} yourself: the rotator leaves them alone`
     : `then the rotator moves ${optedOut.length + held.length > 0 ? 'the others' : 'them'} to ${newest ? 'a new version (create one: "Rotate now")' : 'the newest version'} on its next run (sweep, event, or POST /api/rotations/${vaultName}/${routeKey})`;
   return `Restore access to ${keyName}/${version} first: extend its expiry date (or re-enable / recover it) in ${vaultName}; wait until the servers listed are Ready again (up to about an hour); ${moves}. A new version alone does not help: an Inaccessible server refuses a new key until its current one is usable again.${all ? '' : leftAloneNote(servers)}`;
+}
+
+/** The run a page comes from: when it looked, its instance id (the correlation id) and its key. */
+export interface PageSource {
+  readonly now: string;
+  readonly instanceId: string;
+  readonly vaultUrl: string;
+  readonly vaultName: string;
+  readonly keyName: string;
+}
+
+/** A key-wide incident of one run (`incidentKeys.rotation`: one per key and code). */
+export function rotationIncident(
+  at: PageSource,
+  code: string,
+  summary: string,
+  nextStep: string,
+  severity: Severity,
+): Incident {
+  return {
+    since: at.now,
+    correlationId: at.instanceId,
+    dedupKey: incidentKeys.rotation(at.vaultName, at.keyName, code),
+    summary,
+    severity,
+    source: `${at.vaultUrl}/keys/${at.keyName}`,
+    deadline: undefined,
+    nextStep,
+    facts: { vault: at.vaultName, key: at.keyName, reasonCode: code },
+  };
+}
+
+/** A bug or a malformed answer stopped the run: nobody would know otherwise. */
+export function unexpectedErrorIncident(at: PageSource): Incident {
+  return rotationIncident(
+    at,
+    'UnexpectedError',
+    `CMK rotation of ${at.keyName} in ${at.vaultName} stopped on an unexpected error`,
+    `Look up the audit trail and the Function App's logs for ${at.instanceId}; re-run it (POST /api/rotations/${at.vaultName}/${at.keyName}) once the cause is fixed.`,
+    'error',
+  );
+}
+
+/** Audit records the trail kept refusing: the gap is the operators' to know. */
+export function auditUndeliveredIncident(at: PageSource, count: number): Incident {
+  return rotationIncident(
+    at,
+    'AuditUndelivered',
+    `${count} audit record(s) of the CMK rotation of ${at.keyName} in ${at.vaultName} were refused by Application Insights`,
+    `The audit trail of ${at.instanceId} is incomplete. Its outcome per server is in the instance output (GET /api/rotations/${at.vaultName}/${at.keyName}); check the Application Insights ingestion (identity role "Monitoring Metrics Publisher", local auth, daily cap, outage) and the Function App's logs.`,
+    'warning',
+  );
+}
+
+/** Key Vault's firewall refused the app (`nextStep`: the network fix `diagnose` names). */
+export function vaultUnreachableIncident(at: PageSource, code: string, nextStep: string): Incident {
+  return rotationIncident(
+    at,
+    'VaultUnreachable',
+    `CMK rotation cannot reach vault ${at.vaultName} for key ${at.keyName} (vault unreachable): ${code}`,
+    nextStep,
+    'error',
+  );
+}
+
+/** The key could not be read: `transient`, Key Vault kept failing through every retry; else access. */
+export function keyUnreadableIncident(at: PageSource, code: string, transient: boolean): Incident {
+  return rotationIncident(
+    at,
+    'KeyUnreadable',
+    `CMK rotation cannot read key ${at.keyName} in ${at.vaultName} (key unreadable): ${code}`,
+    transient
+      ? `Key Vault ${at.vaultName} kept failing (${code}) through every retry. Check its availability and network access; the next event or sweep retries, or POST /api/rotations/${at.vaultName}/${at.keyName}.`
+      : `Give the rotator's identity "Key Vault Reader" and "Key Vault Crypto User" (or get/list permissions) on ${at.vaultName}, and check the key exists.`,
+    'error',
+  );
+}
+
+/** The servers that use the key could not be listed. */
+export function discoveryFailedIncident(at: PageSource, code: string): Incident {
+  return rotationIncident(
+    at,
+    'DiscoveryFailed',
+    `CMK rotation of ${at.keyName} cannot list the servers that use it: ${code}`,
+    `Give the rotator's identity Reader (or the rotator's custom role) on the configured subscriptions.`,
+    'error',
+  );
+}
+
+/** The automatic rotation of a key whose newest version nears expiry was refused. */
+export function rotateFailedIncident(at: PageSource, code: string, severity: Severity): Incident {
+  return rotationIncident(
+    at,
+    'RotateFailed',
+    `CMK rotation could not rotate ${at.keyName} in ${at.vaultName}: ${code}`,
+    `Give the rotator "Key Vault Crypto Officer" on ${at.vaultName}, or rotate the key by hand.`,
+    severity,
+  );
+}
+
+/** A canary failed: the rest of the fleet is held back. */
+export function canaryFailedIncident(at: PageSource, targetVersion: string, heldBack: number): Incident {
+  return rotationIncident(
+    at,
+    'CanaryFailed',
+    `CMK rotation of ${at.keyName} to ${targetVersion} stopped after the canary ring: ${heldBack} server(s) held back`,
+    `Fix the failed canary server (see its own page), then re-run the rotation.`,
+    'error',
+  );
+}
+
+/** The target version failed preflight (`incidentKeys.preflight`: one per version). */
+export function preflightIncident(
+  at: PageSource,
+  latest: KeyVersionInfo,
+  summary: string,
+  reasonCode: string,
+  minKeyLifetimeDays: number,
+): Incident {
+  return {
+    since: at.now,
+    correlationId: at.instanceId,
+    dedupKey: incidentKeys.preflight(at.vaultName, at.keyName, latest.version),
+    summary: `CMK rotation will not use ${at.keyName}/${latest.version}: ${summary}`,
+    severity: 'error',
+    source: latest.kid,
+    deadline: undefined,
+    nextStep: `Create a compliant version (RSA or RSA-HSM, 2048/3072/4096 bits, enabled, wrapKey+unwrapKey, at least ${minKeyLifetimeDays} days to expiry); servers stay on their current version meanwhile.`,
+    facts: { vault: at.vaultName, key: at.keyName, version: latest.version, reasonCode },
+  };
+}
+
+/** A server discovery found but could not plan (`InvalidConfiguration`). */
+export function unplannableIncident(
+  at: PageSource,
+  u: UnplannableServer,
+  target: string,
+  dedupKey: string,
+): Incident {
+  return {
+    since: at.now,
+    correlationId: at.instanceId,
+    dedupKey,
+    summary: `CMK rotation of ${u.serverName} to ${at.keyName}/${target} skipped: its configuration cannot be planned`,
+    severity: 'error',
+    source: u.serverId,
+    deadline: undefined,
+    nextStep: `Check ${u.serverName}'s dataEncryption (primary key URI and user-assigned identity) and identities (${u.reason}); the rotator leaves it alone until they are consistent.`,
+    facts: {
+      vault: at.vaultName,
+      key: at.keyName,
+      targetVersion: target,
+      reasonCode: u.code,
+      subscription: u.subscriptionId,
+    },
+  };
+}
+
+/**
+ * The page for servers on an expiring version. Before expiry: create a new version, the rotator
+ * moves them. After expiry the servers are (or soon go) Inaccessible and refuse a new key until access
+ * to the version they use is back (Microsoft Learn, PostgreSQL flexible server data encryption):
+ * restore that version first, wait for Ready, then the rotator moves them.
+ */
+export function expiryIncident(
+  at: PageSource,
+  key: KeyInfo,
+  version: KeyVersionInfo,
+  days: number | undefined,
+  severity: 'critical' | 'warning',
+  servers: readonly PlannedServer[],
+  newest: boolean,
+): Incident {
+  const expired = days !== undefined && days < 0;
+  const names = servers.map((s) => serverNameOf(s.serverId));
+  const shown = names.slice(0, 20).join(', ') + (names.length > 20 ? ` and ${names.length - 20} more` : '');
+  const restore = expiredRecovery(key.name, version.version, at.vaultName, at.keyName, newest, servers);
+  return {
+    since: at.now,
+    correlationId: at.instanceId,
+    dedupKey: incidentKeys.expiry(at.vaultName, at.keyName, version.version, severity),
+    summary: expired
+      ? `Key ${at.keyName}/${version.version} in ${at.vaultName} has EXPIRED; ${servers.length} server(s) still use it: ${shown}`
+      : `Key ${at.keyName}/${version.version} in ${at.vaultName} expires in ${days ?? '?'} day(s); ${servers.length} server(s) use it: ${shown}`,
+    severity,
+    source: version.kid,
+    deadline: version.expiresOn,
+    nextStep: expired
+      ? restore
+      : newest
+        ? `Create a new version of ${at.keyName} (Key Vault "Rotate now", or set the rotation policy to rotate) before the deadline; the rotator then moves the servers it may move.${leftAloneNote(servers)}`
+        : `The rotator could not move these servers to the newest version (see their own pages or the opt-out tag); fix that before the deadline, or they go Inaccessible when this version expires.${leftAloneNote(servers)}`,
+    facts: {
+      vault: at.vaultName,
+      key: at.keyName,
+      version: version.version,
+      reasonCode: expired ? 'KeyExpired' : 'KeyNearExpiry',
+      servers: String(servers.length),
+    },
+  };
 }
