@@ -73,7 +73,7 @@ df.app.orchestration(FUNCTION_NAMES.keyRotation, orchestrators.keyRotation);
 df.app.orchestration(FUNCTION_NAMES.rolloutBatch, orchestrators.rolloutBatch);
 df.app.orchestration(FUNCTION_NAMES.serverRollover, orchestrators.serverRollover);
 
-// Every activity of the durable contract (shared/domain/steps.ts), each answering with a StepResult.
+// Every activity of the durable contract (shared/rotation/contract.ts), each answering with a StepResult.
 const steps = registerableSteps(activities);
 for (const name of STEP_NAMES) df.app.activity(name, { handler: steps[name] });
 

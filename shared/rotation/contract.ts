@@ -86,7 +86,7 @@ export type StepActivities = {
 export interface RotationSettings {
   /**
    * Upper bound on servers in flight per subscription. The rollout keeps as many in flight as ARM's
-   * remaining quota allows (shared/domain/throughput.ts), never more than this.
+   * remaining quota allows (shared/rotation/pacing.ts), never more than this.
    */
   readonly maxParallelUpdates: number;
   /** Tag whose value `0` puts a server in the canary ring, rolled out (and verified) first. */
@@ -319,7 +319,7 @@ export interface RotationProgress {
  * The orchestration's output: what it did, and what a later run needs (open incidents). Its size does
  * not grow with the fleet's healthy servers: they are counted (`counts`), and `servers` lists only the
  * servers that need attention. Outputs of older deployments (no `outputVersion`) list every server:
- * read outputs with `rotationOutcomesOf` (shared/domain/outcomes.ts), which takes both.
+ * read outputs with `rotationOutcomesOf` (shared/rotation/outcomes.ts), which takes both.
  */
 export interface RotationOutput {
   /** `ROTATION_OUTPUT_VERSION` (2): `counts` plus the servers that need attention. Absent: every server listed. */

@@ -11,6 +11,14 @@ import {
 } from '../rotation/contract';
 import { type StepError, type StepResult } from '../rotation/activityIo';
 
+/**
+ * The durable helpers every orchestrator uses: a typed activity call with its retry policy (`callStep`),
+ * the audit and page steps, the input reader and replay-safe logging. They live here, not in
+ * shared/rotation/orchestrators, because the health watch (./healthWatch.ts, not part of the rotation)
+ * calls them too: both import this file and it imports only the pure rotation contract and policy,
+ * so neither orchestrator folder imports the other and no cycle can form.
+ */
+
 export interface StepOptions {
   /** Default: `RETRY_POLICIES.read`. Writes pass `RETRY_POLICIES.once` and decide themselves. */
   readonly policy?: RetryPolicy;

@@ -7,7 +7,7 @@ import { ACTIVITY_NAMES, STEP_NAMES, type StepHandlers } from '../../../shared/r
 import { callStep } from '../../../shared/workflows/activityCalls';
 
 /**
- * The durable contract is one map (shared/domain/steps.ts): the names, the inputs `callStep` accepts,
+ * The durable contract is one map (`StepContract` in shared/rotation/contract.ts): the names, the inputs `callStep` accepts,
  * the outputs it returns and the handlers all follow from it. The `@ts-expect-error` lines are the
  * test: ts-jest type-checks this file, so a contract that stopped catching them fails to compile.
  */
