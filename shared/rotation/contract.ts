@@ -1,5 +1,5 @@
 import type { KeyEventType } from '../domain/events';
-import type { RunRecord } from '../domain/runs';
+import type { RunRecord } from './runs';
 import type { KeyInfo } from '../domain/model';
 import type { SlotChange } from '../domain/serverUpdate';
 import type { AuditRecord } from '../domain/audit';
@@ -161,7 +161,7 @@ export interface RotationInput {
    * outcomes and incidents are left as they were.
    */
   readonly onlyServers?: readonly string[] | undefined;
-  /** The key's earlier runs, newest first (from the previous instance's output; shared/domain/runs.ts). */
+  /** The key's earlier runs, newest first (from the previous instance's output; shared/rotation/runs.ts). */
   readonly history?: readonly RunRecord[] | undefined;
 }
 
@@ -349,7 +349,7 @@ export interface RotationOutput {
   readonly auditUndelivered?: number | undefined;
   /** With `completedWithFailures`: how many runs in a row ended with failures for this target version. */
   readonly failedRuns?: FailedRuns | undefined;
-  /** This run and the key's earlier ones, newest first (bounded; shared/domain/runs.ts). */
+  /** This run and the key's earlier ones, newest first (bounded; shared/rotation/runs.ts). */
   readonly history?: readonly RunRecord[] | undefined;
 }
 

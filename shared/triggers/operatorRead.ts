@@ -3,7 +3,7 @@ import type { Config } from '../config';
 import { FUNCTION_NAMES } from '../domain/names';
 import { asRotationProgress } from '../rotation/outcomes';
 import { type RotationProgress } from '../rotation/contract';
-import { runHistoryOf, type RunRecord } from '../domain/runs';
+import { runHistoryOf, type RunRecord } from '../rotation/runs';
 import { describeFailure } from '../ports/errors';
 import type { KeyVaultKeys } from '../ports/keyVaultKeys';
 import { isActive, type RotationInstances } from '../ports/rotations';

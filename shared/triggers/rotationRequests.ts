@@ -1,4 +1,4 @@
-import { runHistoryOf, type RunRecord } from '../domain/runs';
+import { runHistoryOf, type RunRecord } from '../rotation/runs';
 import type { AuditRecord } from '../domain/audit';
 import { RotatorError } from '../domain/errors';
 import { failedRunsOf } from '../rotation/policy';

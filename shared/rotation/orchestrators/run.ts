@@ -16,7 +16,7 @@ import { auditUndeliveredIncident, type PageSource } from '../incidentText';
 import { log, pageOperator, undeliveredAudit } from '../../workflows/activityCalls';
 import { nextFailedRuns } from '../policy';
 import { noOutcomes, progressFromCounts } from '../outcomes';
-import { runKind, withRun } from '../../domain/runs';
+import { runKind, withRun } from '../runs';
 
 /**
  * One run of a key's rotation as its phases share it (./keyRotation.ts tells the story): its state,

@@ -13,7 +13,7 @@ import type {
 import { packIds } from '../../../../shared/rotation/packing';
 import { RETRY_POLICIES } from '../../../../shared/rotation/policy';
 import { serverNameOf } from '../../../../shared/domain/resourceId';
-import { RUN_HISTORY_LENGTH, type RunRecord } from '../../../../shared/domain/runs';
+import { RUN_HISTORY_LENGTH, type RunRecord } from '../../../../shared/rotation/runs';
 import { keyRotationOrchestrator } from '../../../../shared/rotation/orchestrators/keyRotation';
 import { rolloutBatchOrchestrator } from '../../../../shared/rotation/orchestrators/rolloutBatch';
 import type { UnplannableServer } from '../../../../shared/rotation/activityIo';

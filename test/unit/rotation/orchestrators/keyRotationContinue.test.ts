@@ -7,7 +7,7 @@ import type {
   ServerRolloverInput,
 } from '../../../../shared/rotation/contract';
 import { packIds } from '../../../../shared/rotation/packing';
-import { RUN_HISTORY_LENGTH, type RunRecord } from '../../../../shared/domain/runs';
+import { RUN_HISTORY_LENGTH, type RunRecord } from '../../../../shared/rotation/runs';
 import { keyRotationOrchestrator } from '../../../../shared/rotation/orchestrators/keyRotation';
 import { rolloutBatchOrchestrator } from '../../../../shared/rotation/orchestrators/rolloutBatch';
 import {
