@@ -1,10 +1,17 @@
+import type { Diagnosis } from '../domain/diagnosis';
 import type { Incident, Severity } from '../domain/incident';
 import type { KeyInfo, KeyVersionInfo } from '../domain/model';
-import type { UnplannableServer } from './activityIo';
-import { incidentKeys } from './ids';
 import { leavesAlone } from '../domain/plan';
 import { serverNameOf } from '../domain/resourceId';
-import { type PlannedServer } from './activityIo';
+import type { PlannedServer, UnplannableServer } from './activityIo';
+import type { ServerRef } from './contract';
+import { incidentKeys } from './ids';
+
+/**
+ * The rotation's pages, worded: every incident a rotation, a batch or a server's rollover opens is
+ * built here (pure), next to the diagnosis rules that give a server's page its cause and next step
+ * (shared/domain/diagnosis.ts). The orchestrators decide when to page; these say what.
+ */
 
 /**
  * Words of the expiry pages that depend on which servers they list: the rotator moves a server only if
@@ -255,6 +262,74 @@ export function expiryIncident(
       version: version.version,
       reasonCode: expired ? 'KeyExpired' : 'KeyNearExpiry',
       servers: String(servers.length),
+    },
+  };
+}
+
+/** Where a server's page comes from: its rollover's start, the rotation, the key and versions. */
+export interface ServerPageSource {
+  readonly since: string;
+  readonly correlationId: string;
+  readonly key: Pick<KeyInfo, 'vaultName' | 'name'>;
+  readonly targetVersion: string;
+  readonly fromVersion: string | undefined;
+  readonly server: ServerRef;
+}
+
+/** A server's rollover failed (`diagnosis`: what and the next step, from shared/domain/diagnosis.ts). */
+export function serverFailedIncident(
+  at: ServerPageSource,
+  dedupKey: string,
+  code: string,
+  diagnosis: Diagnosis,
+): Incident {
+  const { server, key } = at;
+  return {
+    dedupKey,
+    summary: `CMK rotation of ${server.serverName} to ${key.name}/${at.targetVersion} failed: ${diagnosis.what}`,
+    severity: code === 'ServerInaccessible' ? 'critical' : 'error',
+    source: server.serverId,
+    since: at.since,
+    deadline: server.expiresOn,
+    nextStep: diagnosis.nextStep,
+    correlationId: at.correlationId,
+    facts: {
+      vault: key.vaultName,
+      key: key.name,
+      targetVersion: at.targetVersion,
+      fromVersion: at.fromVersion ?? '-',
+      reasonCode: code,
+      subscription: server.subscriptionId,
+    },
+  };
+}
+
+/** A server's rollover sub-orchestration itself failed (a host or replay fault): what it did is unknown. */
+export function subOrchestrationFailedIncident(
+  since: string,
+  rollout: {
+    readonly correlationId: string;
+    readonly vaultName: string;
+    readonly keyName: string;
+    readonly targetVersion: string;
+  },
+  server: ServerRef,
+  dedupKey: string,
+): Incident {
+  return {
+    since,
+    correlationId: rollout.correlationId,
+    dedupKey,
+    summary: `CMK rotation of ${server.serverName} to ${rollout.keyName}/${rollout.targetVersion} failed: its rollover stopped unexpectedly`,
+    severity: 'error',
+    source: server.serverId,
+    deadline: server.expiresOn,
+    nextStep: `Look up the audit trail and the Function App's logs for this rotation; re-run it (POST /api/rotations) once the cause is fixed.`,
+    facts: {
+      vault: rollout.vaultName,
+      key: rollout.keyName,
+      targetVersion: rollout.targetVersion,
+      reasonCode: 'SubOrchestrationFailed',
     },
   };
 }

@@ -1,3 +1,4 @@
+import { subOrchestrationFailedIncident } from '../incidentText';
 import type { OrchestrationContext, Task } from 'durable-functions';
 import { FUNCTION_NAMES } from '../../domain/names';
 import { addOutcome, countOutcomes, noOutcomes, succeeded } from '../outcomes';
@@ -177,22 +178,12 @@ export function* subOrchestrationFailed(
   };
   yield* pageOperator(
     context,
-    {
-      since: context.df.currentUtcDateTime.toISOString(),
-      correlationId: rollout.correlationId,
-      dedupKey: incident.dedupKey,
-      summary: `CMK rotation of ${server.serverName} to ${rollout.keyName}/${rollout.targetVersion} failed: its rollover stopped unexpectedly`,
-      severity: 'error',
-      source: server.serverId,
-      deadline: server.expiresOn,
-      nextStep: `Look up the audit trail and the Function App's logs for this rotation; re-run it (POST /api/rotations) once the cause is fixed.`,
-      facts: {
-        vault: rollout.vaultName,
-        key: rollout.keyName,
-        targetVersion: rollout.targetVersion,
-        reasonCode: 'SubOrchestrationFailed',
-      },
-    },
+    subOrchestrationFailedIncident(
+      context.df.currentUtcDateTime.toISOString(),
+      rollout,
+      server,
+      incident.dedupKey,
+    ),
     {
       step: 'ServerFailed',
       correlationId: rollout.correlationId,

@@ -1,3 +1,4 @@
+import { serverFailedIncident } from '../incidentText';
 import {
   VERIFY_ATTEMPTS,
   now,
@@ -165,24 +166,19 @@ export function* failed(r: Rollover, failure: Failure): Generator<Task, ServerOu
   log(context, `${server.serverName}: failed with ${failure.code}`);
   yield* pageOperator(
     context,
-    {
-      dedupKey: incident.dedupKey,
-      summary: `CMK rotation of ${server.serverName} to ${key.name}/${input.targetVersion} failed: ${diagnosis.what}`,
-      severity: failure.code === 'ServerInaccessible' ? 'critical' : 'error',
-      source: server.serverId,
-      since: new Date(r.started).toISOString(),
-      deadline: input.server.expiresOn,
-      nextStep: diagnosis.nextStep,
-      correlationId: input.correlationId,
-      facts: {
-        vault: key.vaultName,
-        key: key.name,
+    serverFailedIncident(
+      {
+        since: new Date(r.started).toISOString(),
+        correlationId: input.correlationId,
+        key,
         targetVersion: input.targetVersion,
-        fromVersion: r.fromVersion ?? '-',
-        reasonCode: failure.code,
-        subscription: server.subscriptionId,
+        fromVersion: r.fromVersion,
+        server,
       },
-    },
+      incident.dedupKey,
+      failure.code,
+      diagnosis,
+    ),
     {
       ...r.base,
       step: 'ServerFailed',
