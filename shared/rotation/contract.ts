@@ -1,8 +1,7 @@
+import type { AuditRecord } from '../domain/audit';
 import type { KeyEventType } from '../domain/events';
-import type { RunRecord } from './runs';
 import type { KeyInfo } from '../domain/model';
 import type { SlotChange } from '../domain/serverUpdate';
-import type { AuditRecord } from '../domain/audit';
 import type {
   PageOperatorInput,
   PageOperatorOutput,
@@ -23,11 +22,12 @@ import type {
   VerifyServerOutput,
 } from './activityIo';
 import type { ArmQuota } from './pacing';
+import type { RunRecord } from './runs';
 
 /**
  * The durable contract: every activity and orchestration by name, with its plain-JSON input and
- * output. `callStep` (shared/workflows), the handlers (shared/activities) and the registration
- * (functions/index.ts) are all typed from these maps, so a mismatch is a compile error.
+ * output. `callStep` (shared/workflows/activityCalls.ts), the handlers (shared/rotation/activities)
+ * and the registration (functions/index.ts) are all typed from these maps, so a mismatch is a compile error.
  *
  * Every activity answers with a `StepResult`: its output, or the error it met, classified (a named
  * error keeps its code and whether a retry can help). Error classes do not survive the durable
