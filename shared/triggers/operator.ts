@@ -6,8 +6,7 @@ import { vaultUnreachableFix } from '../domain/diagnosis';
 import { InvalidInputError } from '../domain/errors';
 import { keyRef } from '../domain/keyId';
 import { FUNCTION_NAMES } from '../domain/names';
-import { rotationOutcomesOf, totalOf } from '../rotation/outcomes';
-import { asRotationProgress, progressFromCounts } from '../rotation/outcomes';
+import { rotationOutcomesOf, totalOf, asRotationProgress, progressFromCounts } from '../rotation/outcomes';
 import {
   ROTATION_SCHEMA_VERSION,
   type RotationInput,

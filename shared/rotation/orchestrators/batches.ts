@@ -1,4 +1,8 @@
-import { BATCHES_PER_SUBSCRIPTION, ROLLOUT_BATCH_SIZE } from '../pacing';
+import type { Task } from 'durable-functions';
+import type { KeyInfo } from '../../domain/model';
+import { FUNCTION_NAMES } from '../../domain/names';
+import { serverNameOf, subscriptionOf } from '../../domain/resourceId';
+import { log } from '../../workflows/activityCalls';
 import {
   ROTATION_SCHEMA_VERSION,
   type BatchServer,
@@ -7,16 +11,12 @@ import {
   type RolloutBatchOutput,
   type ServerOutcome,
 } from '../contract';
-import { FUNCTION_NAMES } from '../../domain/names';
-import { slidingWindow, type InFlight } from './scheduler';
-import type { KeyInfo } from '../../domain/model';
-import { progress, type Run } from './run';
-import type { Task } from 'durable-functions';
 import { addCounts, addOutcome, noOutcomes } from '../outcomes';
+import { BATCHES_PER_SUBSCRIPTION, ROLLOUT_BATCH_SIZE } from '../pacing';
 import { compactKey, packIds, serverRefOf, serverSettings } from '../packing';
-import { log } from '../../workflows/activityCalls';
-import { serverNameOf, subscriptionOf } from '../../domain/resourceId';
 import { subOrchestrationFailed } from './rolloutBatch';
+import { progress, type Run } from './run';
+import { slidingWindow, type InFlight } from './scheduler';
 
 /** How often the rotation looks at its running batches, in poll intervals. */
 const BATCH_LOOK_EVERY_POLLS = 5;

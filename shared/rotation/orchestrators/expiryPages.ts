@@ -1,10 +1,10 @@
-import type { KeyInfo, KeyVersionInfo } from '../../domain/model';
-import type { PlanRolloutOutput, PlannedServer } from '../activityIo';
-import type { Rolled } from './rollout';
-import { page, pageSource, record, type Run } from './run';
 import type { Task } from 'durable-functions';
 import { daysLeft, expirySeverity } from '../../domain/expiry';
+import type { KeyInfo, KeyVersionInfo } from '../../domain/model';
+import type { PlanRolloutOutput, PlannedServer } from '../activityIo';
 import { expiryIncident } from '../incidentText';
+import type { Rolled } from './rollout';
+import { page, pageSource, record, type Run } from './run';
 
 // 6. Servers left on an older pinned version that expires soon (excluded, failed, held back).
 

@@ -1,3 +1,6 @@
+import type { Task } from 'durable-functions';
+import type { KeyVersionInfo } from '../../domain/model';
+import { callStep, log, recordAudit } from '../../workflows/activityCalls';
 import type {
   KeyEventSignal,
   OpenIncident,
@@ -5,7 +8,8 @@ import type {
   RotationStatus,
   ServerOutcome,
 } from '../contract';
-import type { KeyVersionInfo } from '../../domain/model';
+import { incidentKeys } from '../ids';
+import { describeCounts } from '../outcomes';
 import type { Rolled } from './rollout';
 import {
   continueWith,
@@ -18,10 +22,6 @@ import {
   undeliveredTotal,
   type Run,
 } from './run';
-import type { Task } from 'durable-functions';
-import { callStep, log, recordAudit } from '../../workflows/activityCalls';
-import { describeCounts } from '../outcomes';
-import { incidentKeys } from '../ids';
 import { pendingSignal } from './signals';
 
 // 7. Finish: a newer version or a waiting request continues as new; else resolve what is fixed.

@@ -1,5 +1,15 @@
 import type { OrchestrationContext, Task } from 'durable-functions';
+import { inputOf, log } from '../../workflows/activityCalls';
 import { ROTATION_OUTPUT_VERSION, ROTATION_SCHEMA_VERSION, type RotationOutput } from '../contract';
+import { unexpectedErrorIncident } from '../incidentText';
+import { noOutcomes } from '../outcomes';
+import { pageServersLeftOnExpiringVersions } from './expiryPages';
+import { finish } from './finish';
+import { handleNewestVersionExpiry } from './nearExpiry';
+import { discoverAndPlan, onlyTheServersAskedFor } from './plan';
+import { preflightTarget } from './preflight';
+import { readTheKey } from './readKey';
+import { rollOut } from './rollout';
 import {
   continueWith,
   ended,
@@ -11,17 +21,7 @@ import {
   record,
   type Run,
 } from './run';
-import { discoverAndPlan, onlyTheServersAskedFor } from './plan';
-import { finish } from './finish';
-import { handleNewestVersionExpiry } from './nearExpiry';
-import { inputOf, log } from '../../workflows/activityCalls';
-import { noOutcomes } from '../outcomes';
-import { pageServersLeftOnExpiringVersions } from './expiryPages';
 import { pendingSignal } from './signals';
-import { preflightTarget } from './preflight';
-import { readTheKey } from './readKey';
-import { rollOut } from './rollout';
-import { unexpectedErrorIncident } from '../incidentText';
 
 /**
  * The rotation of one key, as a story: each phase is a file of its own next to this one (readKey,

@@ -1,13 +1,13 @@
-import { carriedOn, output, page, pageSource, record, type Ended, type Run } from './run';
+import type { Task } from 'durable-functions';
+import { daysLeft, expirySeverity } from '../../domain/expiry';
 import type { KeyInfo, KeyVersionInfo } from '../../domain/model';
+import { callStep, log, recordAudit } from '../../workflows/activityCalls';
 import type { PlanRolloutOutput } from '../activityIo';
 import type { RotationInput } from '../contract';
-import type { Task } from 'durable-functions';
-import { autoRotateDecision } from '../policy';
-import { callStep, log, recordAudit } from '../../workflows/activityCalls';
-import { daysLeft, expirySeverity } from '../../domain/expiry';
-import { pageExpiry } from './expiryPages';
 import { rotateFailedIncident } from '../incidentText';
+import { autoRotateDecision } from '../policy';
+import { pageExpiry } from './expiryPages';
+import { carriedOn, output, page, pageSource, record, type Ended, type Run } from './run';
 
 // 3. The newest version itself expiring: rotate (opt-in, at most once) or page with the servers at risk.
 

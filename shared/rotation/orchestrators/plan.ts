@@ -1,12 +1,12 @@
-import { page, pageSource, record, type Ended, type Run } from './run';
-import type { KeyInfo, KeyVersionInfo } from '../../domain/model';
-import type { PlanRolloutOutput } from '../activityIo';
 import type { Task } from 'durable-functions';
+import type { KeyInfo, KeyVersionInfo } from '../../domain/model';
 import { callStep, recordAudit } from '../../workflows/activityCalls';
-import { discoveryFailedIncident } from '../incidentText';
-import { stop } from './stop';
+import type { PlanRolloutOutput } from '../activityIo';
 import { summarizePlan } from '../auditText';
+import { discoveryFailedIncident } from '../incidentText';
 import { unpackIds } from '../packing';
+import { page, pageSource, record, type Ended, type Run } from './run';
+import { stop } from './stop';
 
 // 2. Who uses the key, and what each server needs (planned one by one).
 

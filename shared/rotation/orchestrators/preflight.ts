@@ -1,9 +1,9 @@
-import { page, pageSource, record, type Ended, type Run } from './run';
-import type { KeyVersionInfo } from '../../domain/model';
 import type { Task } from 'durable-functions';
-import { preflightIncident } from '../incidentText';
+import type { KeyVersionInfo } from '../../domain/model';
 import { preflightKeyVersion } from '../../domain/preflight';
 import { recordAudit } from '../../workflows/activityCalls';
+import { preflightIncident } from '../incidentText';
+import { page, pageSource, record, type Ended, type Run } from './run';
 import { stop } from './stop';
 
 // 4. Preflight: never PATCH a server to a version that fails it.

@@ -1,9 +1,9 @@
-import { page, pageSource, record, type Ended, type Run } from './run';
-import type { KeyInfo, KeyVersionInfo } from '../../domain/model';
 import type { Task } from 'durable-functions';
-import { callStep } from '../../workflows/activityCalls';
 import { diagnose, isVaultUnreachable } from '../../domain/diagnosis';
+import type { KeyInfo, KeyVersionInfo } from '../../domain/model';
+import { callStep } from '../../workflows/activityCalls';
 import { keyUnreadableIncident, vaultUnreachableIncident } from '../incidentText';
+import { page, pageSource, record, type Ended, type Run } from './run';
 import { stop } from './stop';
 
 // 1. The key, from Key Vault (retried on durable timers through a short outage, then paged).

@@ -1,16 +1,16 @@
-import type { BatchServer, OpenIncident, OutcomeCounts, ServerOutcome } from '../contract';
+import type { Task } from 'durable-functions';
 import { CROSS_TENANT_CODE, CROSS_TENANT_UNDETERMINED_CODE } from '../../domain/crossTenant';
 import type { KeyInfo, KeyVersionInfo } from '../../domain/model';
-import type { PlanRolloutOutput, PlannedServer, UnplannableServer } from '../activityIo';
-import { page, pageSource, record, type Run } from './run';
-import type { Task } from 'durable-functions';
-import { addCounts, addOutcome, noOutcomes } from '../outcomes';
-import { canaryFailedIncident, unplannableIncident } from '../incidentText';
-import { incidentKeys } from '../ids';
 import { leavesAlone } from '../../domain/plan';
-import { pageOperator, recordAudit } from '../../workflows/activityCalls';
-import { rolloutInBatches } from './batches';
 import { subscriptionOf } from '../../domain/resourceId';
+import { pageOperator, recordAudit } from '../../workflows/activityCalls';
+import type { PlanRolloutOutput, PlannedServer, UnplannableServer } from '../activityIo';
+import type { BatchServer, OpenIncident, OutcomeCounts, ServerOutcome } from '../contract';
+import { incidentKeys } from '../ids';
+import { canaryFailedIncident, unplannableIncident } from '../incidentText';
+import { addCounts, addOutcome, noOutcomes } from '../outcomes';
+import { rolloutInBatches } from './batches';
+import { page, pageSource, record, type Run } from './run';
 
 // 5. Roll out: the canary ring first; the rest only if every canary verified.
 

@@ -1,10 +1,8 @@
-import { subOrchestrationFailedIncident } from '../incidentText';
 import type { OrchestrationContext, Task } from 'durable-functions';
 import { FUNCTION_NAMES } from '../../domain/names';
-import { addOutcome, countOutcomes, noOutcomes, succeeded } from '../outcomes';
-import { type OutcomeCounts } from '../contract';
-import { incidentKeys, serverRolloverInstanceId } from '../ids';
+import { inputOf, log, pageOperator } from '../../workflows/activityCalls';
 import {
+  type OutcomeCounts,
   ROTATION_SCHEMA_VERSION,
   type BatchServer,
   type OpenIncident,
@@ -13,7 +11,9 @@ import {
   type ServerRef,
   type ServerRolloverInput,
 } from '../contract';
-import { serverRefOf, unpackIds } from '../packing';
+import { incidentKeys, serverRolloverInstanceId } from '../ids';
+import { subOrchestrationFailedIncident } from '../incidentText';
+import { addOutcome, countOutcomes, noOutcomes, succeeded } from '../outcomes';
 import {
   addOperationSample,
   firstPollSeconds,
@@ -22,7 +22,7 @@ import {
   typicalOperationSeconds,
   type Window,
 } from '../pacing';
-import { inputOf, log, pageOperator } from '../../workflows/activityCalls';
+import { serverRefOf, unpackIds } from '../packing';
 import { slidingWindow, type InFlight } from './scheduler';
 
 /** What the failure of a server's sub-orchestration is recorded and paged with. */

@@ -1,11 +1,11 @@
-import { mergeQuota, type ArmQuota } from '../pacing';
-import type { AuditRecord } from '../../domain/audit';
 import type { OrchestrationContext } from 'durable-functions';
-import type { ServerOutcome, ServerRolloverInput } from '../contract';
+import type { AuditRecord } from '../../domain/audit';
 import type { Slot } from '../../domain/model';
 import type { SlotChange } from '../../domain/serverUpdate';
-import type { StepError } from '../activityIo';
 import { recordAudit, undeliveredAudit, type StepOptions } from '../../workflows/activityCalls';
+import type { StepError } from '../activityIo';
+import type { ServerOutcome, ServerRolloverInput } from '../contract';
+import { mergeQuota, type ArmQuota } from '../pacing';
 
 /** One server's rollover as its steps share it: its state, its outcome and its retries' records. */
 

@@ -1,3 +1,9 @@
+import type { Task } from 'durable-functions';
+import { diagnose } from '../../domain/diagnosis';
+import { callStep, log, pageOperator, recordAudit, waitSeconds } from '../../workflows/activityCalls';
+import type { OperationRef, VerifyServerOutput } from '../activityIo';
+import type { ServerOutcome } from '../contract';
+import { incidentKeys } from '../ids';
 import { serverFailedIncident } from '../incidentText';
 import {
   VERIFY_ATTEMPTS,
@@ -10,12 +16,6 @@ import {
   type Failure,
   type Rollover,
 } from './rolloverRun';
-import type { OperationRef, VerifyServerOutput } from '../activityIo';
-import type { ServerOutcome } from '../contract';
-import type { Task } from 'durable-functions';
-import { callStep, log, pageOperator, recordAudit, waitSeconds } from '../../workflows/activityCalls';
-import { diagnose } from '../../domain/diagnosis';
-import { incidentKeys } from '../ids';
 
 /** The end of a server's rollover: wait for ARM's operation, prove the result, record the outcome. */
 

@@ -1,5 +1,8 @@
+import type { OrchestrationContext, Task } from 'durable-functions';
 import type { AuditRecord } from '../../domain/audit';
 import type { Incident } from '../../domain/incident';
+import type { KeyInfo } from '../../domain/model';
+import { log, pageOperator, undeliveredAudit } from '../../workflows/activityCalls';
 import {
   ROTATION_OUTPUT_VERSION,
   type KeyEventSignal,
@@ -10,12 +13,9 @@ import {
   type RotationPhase,
   type RotationProgress,
 } from '../contract';
-import type { KeyInfo } from '../../domain/model';
-import type { OrchestrationContext, Task } from 'durable-functions';
 import { auditUndeliveredIncident, type PageSource } from '../incidentText';
-import { log, pageOperator, undeliveredAudit } from '../../workflows/activityCalls';
-import { nextFailedRuns } from '../policy';
 import { noOutcomes, progressFromCounts } from '../outcomes';
+import { nextFailedRuns } from '../policy';
 import { runKind, withRun } from '../runs';
 
 /**

@@ -1,10 +1,10 @@
-import { awaitOperation, failed, verified, verify } from './rolloverVerify';
 import type { OrchestrationContext, Task } from 'durable-functions';
-import { ROTATION_SCHEMA_VERSION, type ServerOutcome } from '../contract';
-import { now, outcome, readOptions, retriedRecord, saw, stepFailure, type Rollover } from './rolloverRun';
-import { callStep, inputOf, log, recordAudit, waitSeconds } from '../../workflows/activityCalls';
 import { movingFrom, slotChanges, updateStartedRecord } from '../../domain/serverUpdate';
+import { callStep, inputOf, log, recordAudit, waitSeconds } from '../../workflows/activityCalls';
+import { ROTATION_SCHEMA_VERSION, type ServerOutcome } from '../contract';
 import { retryDelaySeconds } from '../policy';
+import { now, outcome, readOptions, retriedRecord, saw, stepFailure, type Rollover } from './rolloverRun';
+import { awaitOperation, failed, verified, verify } from './rolloverVerify';
 
 /**
  * One server: re-read it, PATCH the full encryption body if it still needs it, wait for ARM's operation

@@ -1,9 +1,9 @@
-import { KEY_EVENT_SIGNAL, type KeyEventSignal } from '../contract';
-import type { KeyInfo } from '../../domain/model';
-import type { Run } from './run';
 import type { Task, TimerTask } from 'durable-functions';
+import type { KeyInfo } from '../../domain/model';
 import { log } from '../../workflows/activityCalls';
+import { KEY_EVENT_SIGNAL, type KeyEventSignal } from '../contract';
 import { signalNeedsRun } from '../policy';
+import type { Run } from './run';
 
 /** The `keyEvent` signals a running rotation takes in (raised by the intake for its key). */
 

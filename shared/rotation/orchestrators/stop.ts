@@ -1,7 +1,7 @@
-import { continueWith, output, pageUndeliveredAudit, progress, record, type Ended, type Run } from './run';
 import type { Task } from 'durable-functions';
-import { pendingSignal } from './signals';
 import { recordAudit } from '../../workflows/activityCalls';
+import { continueWith, output, pageUndeliveredAudit, progress, record, type Ended, type Run } from './run';
+import { pendingSignal } from './signals';
 
 /**
  * Ends a run that stopped before the rollout; incidents stay open (nothing proved them fixed). A

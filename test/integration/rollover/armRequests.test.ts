@@ -10,8 +10,8 @@ import {
   ROTATION_SCHEMA_VERSION,
   type ServerOutcome,
   type ServerRolloverInput,
+  type StepName,
 } from '../../../shared/rotation/contract';
-import type { StepName } from '../../../shared/rotation/contract';
 import type { AuditTrail } from '../../../shared/ports/auditTrail';
 import type { PageOutcome, Pager } from '../../../shared/ports/pager';
 import { serverRolloverOrchestrator } from '../../../shared/rotation/orchestrators/serverRollover';

@@ -1,7 +1,7 @@
 import type { AuditRecord } from '../../../../shared/domain/audit';
 import type { Incident } from '../../../../shared/domain/incident';
 import type { KeyInfo, KeyVersionInfo } from '../../../../shared/domain/model';
-import type { PlannedServer } from '../../../../shared/rotation/activityIo';
+import type { PlannedServer, UnplannableServer } from '../../../../shared/rotation/activityIo';
 import type {
   RolloutBatchInput,
   RotationInput,
@@ -16,7 +16,6 @@ import { serverNameOf } from '../../../../shared/domain/resourceId';
 import { RUN_HISTORY_LENGTH, type RunRecord } from '../../../../shared/rotation/runs';
 import { keyRotationOrchestrator } from '../../../../shared/rotation/orchestrators/keyRotation';
 import { rolloutBatchOrchestrator } from '../../../../shared/rotation/orchestrators/rolloutBatch';
-import type { UnplannableServer } from '../../../../shared/rotation/activityIo';
 import {
   runOrchestration,
   stepFailed,
