@@ -55,6 +55,7 @@ export const layers = [
                 '**/adapters/**',
                 '**/workflows/**',
                 '**/activities/**',
+                '**/rotation/**',
                 '**/config',
                 '**/composition',
                 '**/local/**',
@@ -68,7 +69,53 @@ export const layers = [
     },
   },
   {
-    files: ['shared/workflows/**/*.ts'],
+    // The rotation's pure files (the durable contract, ids, packing, policy, outcomes, incident and audit
+    // text): data and rules, like shared/domain, which is all they import besides each other.
+    files: ['shared/rotation/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [
+            'fs',
+            'node:fs',
+            'http',
+            'node:http',
+            'https',
+            'node:https',
+            'net',
+            'node:net',
+            'child_process',
+            'node:child_process',
+          ].map((name) => ({ name, message: 'shared/rotation/*.ts does no I/O.' })),
+          patterns: [
+            {
+              group: ['@azure/*', 'applicationinsights', 'durable-functions', 'durable-functions/*'],
+              message: 'shared/rotation/*.ts imports no SDK.',
+            },
+            {
+              group: [
+                '**/ports/**',
+                '**/adapters/**',
+                '**/workflows/**',
+                '**/orchestrators/**',
+                '**/activities/**',
+                '**/triggers/**',
+                '**/config',
+                '**/composition',
+                '**/local/**',
+                '**/functions/**',
+              ],
+              message: 'shared/rotation/*.ts imports only shared/domain and shared/rotation/*.ts.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    // Orchestrators: the rotation's and the generic durable helpers and health watch of shared/workflows.
+    files: ['shared/workflows/**/*.ts', 'shared/rotation/orchestrators/**/*.ts'],
     rules: {
       'no-restricted-imports': [
         'error',
@@ -87,7 +134,7 @@ export const layers = [
                 'node:*',
               ],
               message:
-                'Orchestrators import only shared/domain (and durable-functions types): they must stay deterministic.',
+                'Orchestrators import only shared/domain, the pure shared/rotation files and shared/workflows (and durable-functions types): they must stay deterministic.',
             },
           ],
         },
@@ -98,6 +145,7 @@ export const layers = [
     files: [
       'shared/ports/**/*.ts',
       'shared/activities/**/*.ts',
+      'shared/rotation/activities/**/*.ts',
       'shared/triggers/**/*.ts',
       'shared/config.ts',
     ],

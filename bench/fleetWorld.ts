@@ -1,5 +1,5 @@
 import type { FleetFile } from '../local/azure/fleet';
-import { rotationInstanceId } from '../shared/domain/rotation';
+import { rotationInstanceId } from '../shared/rotation/ids';
 
 /** The fleet benchmark's world: the generated fleet, its key and vaults, and ARM's bound for it. */
 

@@ -7,14 +7,17 @@ import {
 } from '@azure/functions';
 import * as df from 'durable-functions';
 import { createHealthActivities } from '../shared/activities/healthActivities';
-import { createRotationActivities, registerableSteps } from '../shared/activities/rotationActivities';
+import {
+  createRotationActivities,
+  registerableSteps,
+} from '../shared/rotation/activities/rotationActivities';
 import { DurableHealthWatch } from '../shared/adapters/durableHealthWatch';
 import { DurableRotationInstances } from '../shared/adapters/durableRotations';
 import { createServices } from '../shared/composition';
 import { loadConfig } from '../shared/config';
 import { HEALTH_WATCH_NAMES, type CheckFleetHealthInput } from '../shared/domain/healthWatch';
 import { FUNCTION_NAMES } from '../shared/domain/names';
-import { STEP_NAMES, type OrchestrationContract } from '../shared/domain/steps';
+import { STEP_NAMES, type OrchestrationContract } from '../shared/rotation/contract';
 import { handleKeyVaultEvent } from '../shared/triggers/keyVaultEvents';
 import { auditStartup, healthReport } from '../shared/triggers/health';
 import { healthWatchTick } from '../shared/triggers/healthWatch';
@@ -35,9 +38,9 @@ import {
 import { getRuns, getVaults } from '../shared/triggers/operatorRead';
 import { readPosture, sweepWithPostureSnapshot } from '../shared/triggers/posture';
 import { healthWatchOrchestrator } from '../shared/workflows/healthWatch';
-import { keyRotationOrchestrator } from '../shared/workflows/keyRotation';
-import { rolloutBatchOrchestrator } from '../shared/workflows/rolloutBatch';
-import { serverRolloverOrchestrator } from '../shared/workflows/serverRollover';
+import { keyRotationOrchestrator } from '../shared/rotation/orchestrators/keyRotation';
+import { rolloutBatchOrchestrator } from '../shared/rotation/orchestrators/rolloutBatch';
+import { serverRolloverOrchestrator } from '../shared/rotation/orchestrators/serverRollover';
 
 /**
  * Entry point of the Functions app (`main` in package.json). Registration and wiring only: every
@@ -70,7 +73,7 @@ df.app.orchestration(FUNCTION_NAMES.keyRotation, orchestrators.keyRotation);
 df.app.orchestration(FUNCTION_NAMES.rolloutBatch, orchestrators.rolloutBatch);
 df.app.orchestration(FUNCTION_NAMES.serverRollover, orchestrators.serverRollover);
 
-// Every activity of the durable contract (shared/domain/steps.ts), each answering with a StepResult.
+// Every activity of the durable contract (shared/rotation/contract.ts), each answering with a StepResult.
 const steps = registerableSteps(activities);
 for (const name of STEP_NAMES) df.app.activity(name, { handler: steps[name] });
 

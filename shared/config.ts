@@ -2,9 +2,9 @@ import { Cron } from 'croner';
 import { InvalidInputError } from './domain/errors';
 import { tryParseVaultUrl, type VaultRef } from './domain/keyId';
 import { isUuid } from './domain/resourceId';
-import type { RotationSettings } from './domain/rotation';
+import type { RotationSettings } from './rotation/contract';
 
-/** The settings a rotation carries (declared with the durable contract in shared/domain/rotation.ts). */
+/** The settings a rotation carries (declared with the durable contract in shared/rotation/contract.ts). */
 export type RotationConfig = Omit<RotationSettings, 'maxWriteAttempts'>;
 
 /**

@@ -14,7 +14,7 @@ import { CrossTenantUndeterminedError } from '../domain/crossTenant';
 import { keyRef, sameKey, tryParseKeyUri } from '../domain/keyId';
 import type { EncryptionPatchBody, ServerSnapshot } from '../domain/model';
 import { parseFlexibleServerId } from '../domain/resourceId';
-import type { ArmQuota } from '../domain/throughput';
+import type { ArmQuota } from '../rotation/pacing';
 import { BadRequestError } from '../ports/errors';
 import type {
   KeyLocator,

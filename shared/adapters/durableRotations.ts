@@ -1,6 +1,6 @@
 import type { DurableClient, DurableOrchestrationStatus } from 'durable-functions';
 import { FUNCTION_NAMES } from '../domain/names';
-import type { RotationInput } from '../domain/rotation';
+import type { RotationInput } from '../rotation/contract';
 import type {
   InstanceInfo,
   InstanceRuntimeStatus,

@@ -2,7 +2,7 @@ import type { TokenCredential } from '@azure/core-auth';
 import type { ResourceGraphClient, ResourceGraphClientOptionalParams } from '@azure/arm-resourcegraph';
 import { formatKeyUri, keyRef } from '../domain/keyId';
 import type { EncryptionPatchBody, ServerSnapshot } from '../domain/model';
-import type { ArmQuota } from '../domain/throughput';
+import type { ArmQuota } from '../rotation/pacing';
 import type {
   InvalidServerRow,
   KeyLocator,

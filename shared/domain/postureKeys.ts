@@ -10,7 +10,7 @@ import {
   type KeyVersionPosture,
   type RotationPolicySummary,
 } from './posture';
-import { daysLeft } from './rotation';
+import { daysLeft } from './expiry';
 
 const HOUR_MS = 3_600_000;
 

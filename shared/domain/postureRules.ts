@@ -29,7 +29,7 @@ import { keyPosture, type KeyUse } from './postureKeys';
 import { nameOf, RANK, worst } from './postureRisk';
 import { lastRotationFor, ringOf } from './postureServers';
 import { VAULT_CHECKS, vaultChecks, vaultRisk, type VaultUser } from './postureVault';
-import { daysLeft, expirySeverity } from './rotation';
+import { daysLeft, expirySeverity } from './expiry';
 
 /** What the report is built from (read by shared/triggers/posture.ts). */
 export interface PostureInput {

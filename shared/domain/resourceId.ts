@@ -104,3 +104,13 @@ export function parseUserAssignedIdentityId(input: string): ResourceRef {
 export function sameResourceId(a: string, b: string): boolean {
   return a.toLowerCase() === b.toLowerCase();
 }
+
+/** A flexible server's name: the last segment of its resource id. */
+export function serverNameOf(serverId: string): string {
+  return serverId.split('/').pop() ?? serverId;
+}
+
+/** The subscription of a resource id, as the id spells it ('' when it names none). */
+export function subscriptionOf(resourceId: string): string {
+  return /\/subscriptions\/([^/]+)/i.exec(resourceId)?.[1] ?? '';
+}

@@ -1,9 +1,54 @@
 import type { AuditRecord } from './audit';
 import { sameKeyVersion, tryParseKeyUri } from './keyId';
-import type { KeyInfo, ServerSnapshot, Slot } from './model';
+import type {
+  DataEncryptionInfo,
+  EncryptionPatchBody,
+  IdentityInfo,
+  KeyInfo,
+  ServerSnapshot,
+  Slot,
+} from './model';
 import { leavesAlone, planRollout } from './plan';
-import type { SlotChange } from './rotation';
-import type { EncryptionSnapshot, PrepareServerOutput, VerifyServerOutput } from './steps';
+
+export interface SlotChange {
+  readonly slot: Slot;
+  readonly from: string | undefined;
+  readonly to: string | undefined;
+}
+
+/** Last-known-good: what to restore by hand if the new version turns out unusable. */
+export interface EncryptionSnapshot {
+  readonly dataEncryption: DataEncryptionInfo;
+  readonly identity: IdentityInfo | undefined;
+}
+
+/** The server as it is now, re-planned: discovery can be minutes old and another run may have moved it. */
+export type PrepareServerOutput =
+  | {
+      readonly kind: 'update';
+      readonly patch: EncryptionPatchBody;
+      readonly snapshot: EncryptionSnapshot;
+      readonly expected: Partial<Record<Slot, string>>;
+      readonly from: Partial<Record<Slot, string>>;
+    }
+  | { readonly kind: 'verify'; readonly expected: Partial<Record<Slot, string>> }
+  /** Busy with an operation (its own earlier PATCH, or someone else's): wait, never PATCH over it. */
+  | { readonly kind: 'updating'; readonly expected: Partial<Record<Slot, string>> }
+  /** Its key version is unusable (Inaccessible): access to that version must be restored first. */
+  | { readonly kind: 'inaccessible'; readonly from: Partial<Record<Slot, string>>; readonly reason: string }
+  | { readonly kind: 'skip'; readonly code: string; readonly reason: string };
+
+/** What one read of a server proves about its keys (`verifyEncryption`). */
+export type Verification =
+  | { readonly ok: true; readonly dataEncryption: DataEncryptionInfo }
+  | {
+      readonly ok: false;
+      /** Still settling (Updating, key status not yet reported): worth another look shortly. */
+      readonly pending: boolean;
+      readonly code: string;
+      readonly message: string;
+      readonly identityId: string | undefined;
+    };
 
 /**
  * The per-server rules of a rollout, pure (the activities only read the server and hand it here):
@@ -94,7 +139,7 @@ export function isOnTarget(server: ServerSnapshot, expected: Partial<Record<Slot
 export function verifyEncryption(
   server: ServerSnapshot,
   expected: Partial<Record<Slot, string>>,
-): VerifyServerOutput {
+): Verification {
   const de = server.dataEncryption ?? {};
   const identityOf = (slot: Slot): string | undefined =>
     slot === 'primary' ? de.primaryUserAssignedIdentityId : de.geoBackupUserAssignedIdentityId;

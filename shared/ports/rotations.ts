@@ -1,4 +1,4 @@
-import type { RotationInput } from '../domain/rotation';
+import type { RotationInput } from '../rotation/contract';
 
 /** Runtime status of a durable instance, as the Durable Functions client reports it. */
 export type InstanceRuntimeStatus =

@@ -1,5 +1,5 @@
 import type { EncryptionPatchBody, ServerSnapshot } from '../domain/model';
-import type { ArmQuota } from '../domain/throughput';
+import type { ArmQuota } from '../rotation/pacing';
 
 export interface KeyLocator {
   readonly vaultUrl: string;

@@ -5,17 +5,15 @@ import { vaultUnreachableFix } from '../domain/diagnosis';
 import { InvalidInputError } from '../domain/errors';
 import { keyRef } from '../domain/keyId';
 import { FUNCTION_NAMES } from '../domain/names';
-import { rotationOutcomesOf, totalOf } from '../domain/outcomes';
+import { asRotationProgress, progressFromCounts, rotationOutcomesOf, totalOf } from '../rotation/outcomes';
 import { didYouMean } from '../domain/suggest';
 import {
-  asRotationProgress,
-  progressFromCounts,
   ROTATION_SCHEMA_VERSION,
-  rotationInstanceId,
   type RotationInput,
   type RotationOutput,
   type RotationProgress,
-} from '../domain/rotation';
+} from '../rotation/contract';
+import { rotationInstanceId } from '../rotation/ids';
 import type { AuditTrail } from '../ports/auditTrail';
 import { AzureCallError, NotFoundError, VaultUnreachableError } from '../ports/errors';
 import type { KeyInfo } from '../domain/model';

@@ -1,8 +1,9 @@
 import type { HttpResponseInit } from '@azure/functions';
 import type { Config } from '../config';
 import { FUNCTION_NAMES } from '../domain/names';
-import { asRotationProgress, type RotationProgress } from '../domain/rotation';
-import { runHistoryOf, type RunRecord } from '../domain/runs';
+import { asRotationProgress } from '../rotation/outcomes';
+import { type RotationProgress } from '../rotation/contract';
+import { runHistoryOf, type RunRecord } from '../rotation/runs';
 import { describeFailure } from '../ports/errors';
 import type { KeyVaultKeys } from '../ports/keyVaultKeys';
 import { isActive, type RotationInstances } from '../ports/rotations';

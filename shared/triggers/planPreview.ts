@@ -1,6 +1,6 @@
 import type { Config } from '../config';
 import { hasTag, latestVersion, planRollout, type ServerPlan } from '../domain/plan';
-import { rotationInstanceId } from '../domain/rotation';
+import { rotationInstanceId } from '../rotation/ids';
 import { preflightKeyVersion, type PreflightResult } from '../domain/preflight';
 import type { AuditTrail } from '../ports/auditTrail';
 import type { KeyVaultKeys } from '../ports/keyVaultKeys';

@@ -10,7 +10,7 @@ import type {
 } from '../domain/posture';
 import { buildPosture } from '../domain/postureRules';
 import { reachabilityFromCall, type AppReachability } from '../domain/vaultReachability';
-import { rotationInstanceId } from '../domain/rotation';
+import { rotationInstanceId } from '../rotation/ids';
 import type { AuditTrail } from '../ports/auditTrail';
 import { describeFailure } from '../ports/errors';
 import type { KeyVaultKeys } from '../ports/keyVaultKeys';

@@ -1,18 +1,18 @@
-import { runHistoryOf, type RunRecord } from '../domain/runs';
+import { runHistoryOf, type RunRecord } from '../rotation/runs';
 import type { AuditRecord } from '../domain/audit';
 import { RotatorError } from '../domain/errors';
+import { failedRunsOf } from '../rotation/policy';
 import {
-  failedRunsOf,
   KEY_EVENT_SIGNAL,
   ROTATION_SCHEMA_VERSION,
-  rotationInstanceId,
   type KeyEventSignal,
   type OpenIncident,
   type RotationInput,
   type RotationPhase,
   type RotationReason,
   type RotationSettings,
-} from '../domain/rotation';
+} from '../rotation/contract';
+import { rotationInstanceId } from '../rotation/ids';
 import { isActive, type InstanceInfo, type RotationInstances } from '../ports/rotations';
 
 /** A request to bring one key's servers up to date, from an event, the sweep or an operator. */

@@ -2,7 +2,7 @@ import { diagnose } from '../domain/diagnosis';
 import { causesOf } from '../domain/healthWatch';
 import type { Severity } from '../domain/incident';
 import { runbookSection, RUNBOOK_SECTIONS } from '../domain/incidentLinks';
-import { rotationOutcomesOf } from '../domain/outcomes';
+import { rotationOutcomesOf } from '../rotation/outcomes';
 import type { PostureReport } from '../domain/posture';
 import type { ListedInstance } from '../ports/rotations';
 import type { HealthWatchState } from './healthWatch';

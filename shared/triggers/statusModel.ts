@@ -3,7 +3,7 @@ import { tryParseKeyUri } from '../domain/keyId';
 import type { KeyInfo, ServerSnapshot, Slot } from '../domain/model';
 import type { PostureReport } from '../domain/posture';
 import { holdOf, isOptedOut, latestVersion } from '../domain/plan';
-import { daysLeft, expirySeverity } from '../domain/rotation';
+import { daysLeft, expirySeverity } from '../domain/expiry';
 import type { HealthWatchState } from './healthWatch';
 import type { RotationSummary } from './operator';
 import type { RowIncident } from './statusIncidents';

@@ -3,7 +3,7 @@ import type { ServerSnapshot } from '../domain/model';
 import type { PostureReport } from '../domain/posture';
 import { RUNBOOK_SECTIONS } from '../domain/incidentLinks';
 import { latestVersion } from '../domain/plan';
-import { daysLeft, expirySeverity } from '../domain/rotation';
+import { daysLeft, expirySeverity } from '../domain/expiry';
 import { describeFailure } from '../ports/errors';
 import type { Config } from '../config';
 import type { KeyVaultKeys } from '../ports/keyVaultKeys';

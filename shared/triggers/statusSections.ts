@@ -1,4 +1,4 @@
-import type { RotationProgress } from '../domain/rotation';
+import type { RotationProgress } from '../rotation/contract';
 import { badge, countdown, html, runbookLink, short, when, type Html } from './statusHtml';
 import type { StatusModel } from './statusModel';
 import type { RowIncident } from './statusIncidents';

@@ -2,15 +2,11 @@ import type { Config } from '../config';
 import { rotationSettings } from '../config';
 import { groupByKey, keyOf, keyRef, tryParseKeyUri } from '../domain/keyId';
 import type { KeyInfo, ServerSnapshot } from '../domain/model';
-import { rotationOutcomesOf } from '../domain/outcomes';
+import { rotationOutcomesOf } from '../rotation/outcomes';
 import { latestVersion, planRollout } from '../domain/plan';
-import {
-  daysLeft,
-  expirySeverity,
-  failedRunsOf,
-  rotationInstanceId,
-  sweepRetryBackoffHours,
-} from '../domain/rotation';
+import { daysLeft, expirySeverity } from '../domain/expiry';
+import { failedRunsOf, sweepRetryBackoffHours } from '../rotation/policy';
+import { rotationInstanceId } from '../rotation/ids';
 import type { InstanceInfo } from '../ports/rotations';
 import type { AuditTrail } from '../ports/auditTrail';
 import { describeFailure } from '../ports/errors';

@@ -12,8 +12,8 @@ import {
   type HealthWatchOutput,
 } from '../domain/healthWatch';
 import type { Incident } from '../domain/incident';
-import type { PageOperatorOutput, StepResult } from '../domain/steps';
-import { callStep, log, recordAudit, settledSteps } from './steps';
+import type { PageOperatorOutput, StepResult } from '../rotation/activityIo';
+import { callStep, log, recordAudit, settledSteps } from './activityCalls';
 
 /**
  * One pass of the health watch (started by the `healthWatch` timer under one instance id, so a

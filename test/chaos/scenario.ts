@@ -7,7 +7,7 @@ import type { FaultRule } from '../../local/azure/faults';
 import type { FleetFile } from '../../local/azure/fleet';
 import { InstanceStore } from '../../local/host/durable/store';
 import { serverResults } from '../../local/results';
-import type { RotationOutput } from '../../shared/domain/rotation';
+import type { RotationOutput } from '../../shared/rotation/contract';
 import type { HostProcess } from '../support/hostProcess';
 import { startHarness, waitFor } from '../support/localAzure';
 import { INSTANCE_ID, KEY, VAULT, demoFleet, startAppHost, subscribeIntake } from '../support/product';

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { KeyClient } from '@azure/keyvault-keys';
 import { customEventsOf } from '../../local/azure/capture';
 import { serverResults } from '../../local/results';
-import type { RotationOutput } from '../../shared/domain/rotation';
+import type { RotationOutput } from '../../shared/rotation/contract';
 import type { HostProcess } from '../support/hostProcess';
 import { startHarness, waitFor, type Harness } from '../support/localAzure';
 import { INSTANCE_ID, KEY, VAULT, demoFleet, startAppHost, subscribeIntake } from '../support/product';

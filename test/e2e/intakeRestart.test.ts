@@ -3,7 +3,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { customEventsOf } from '../../local/azure/capture';
-import type { RotationOutput } from '../../shared/domain/rotation';
+import type { RotationOutput } from '../../shared/rotation/contract';
 import type { HostProcess } from '../support/hostProcess';
 import { startHarness, waitFor, type Harness } from '../support/localAzure';
 import { INSTANCE_ID, KEY, VAULT, demoFleet, startAppHost, subscribeIntake } from '../support/product';

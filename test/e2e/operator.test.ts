@@ -1,4 +1,4 @@
-import type { RotationOutput } from '../../shared/domain/rotation';
+import type { RotationOutput } from '../../shared/rotation/contract';
 import { waitFor } from '../support/localAzure';
 import { demoFleet, INSTANCE_ID, KEY, VAULT, startProduct, type Product } from '../support/product';
 

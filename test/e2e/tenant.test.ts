@@ -1,6 +1,6 @@
 import { KeyClient } from '@azure/keyvault-keys';
-import { rotationInstanceId } from '../../shared/domain/rotation';
-import type { RotationOutput } from '../../shared/domain/rotation';
+import { rotationInstanceId } from '../../shared/rotation/ids';
+import type { RotationOutput } from '../../shared/rotation/contract';
 import { SETTINGS } from '../../shared/config';
 import { localAppSettings } from '../../local/app';
 import { LocalTokenCredential } from '../../local/azure/credential';

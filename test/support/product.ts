@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HEALTH_WATCH_INSTANCE_ID } from '../../shared/domain/healthWatch';
 import { tryParseKeyUri } from '../../shared/domain/keyId';
-import type { RotationOutput } from '../../shared/domain/rotation';
+import type { RotationOutput } from '../../shared/rotation/contract';
 import { customEventsOf, type CustomEvent, type TelemetryItem } from '../../local/azure/capture';
 import { LocalTokenCredential } from '../../local/azure/credential';
 import type { FleetFile } from '../../local/azure/fleet';

@@ -1,4 +1,7 @@
-import { createRotationActivities, registerableSteps } from '../../../shared/activities/rotationActivities';
+import {
+  createRotationActivities,
+  registerableSteps,
+} from '../../../shared/rotation/activities/rotationActivities';
 import { ArmServerFleet } from '../../../shared/adapters/armServerFleet';
 import { KeyVaultKeysAdapter } from '../../../shared/adapters/keyVaultKeysAdapter';
 import type { AuditRecord } from '../../../shared/domain/audit';
@@ -7,11 +10,11 @@ import {
   ROTATION_SCHEMA_VERSION,
   type ServerOutcome,
   type ServerRolloverInput,
-} from '../../../shared/domain/rotation';
-import type { StepName } from '../../../shared/domain/steps';
+  type StepName,
+} from '../../../shared/rotation/contract';
 import type { AuditTrail } from '../../../shared/ports/auditTrail';
 import type { PageOutcome, Pager } from '../../../shared/ports/pager';
-import { serverRolloverOrchestrator } from '../../../shared/workflows/serverRollover';
+import { serverRolloverOrchestrator } from '../../../shared/rotation/orchestrators/serverRollover';
 import { KEY, SUB_A, SUB_B, V1, V2, VAULT, VAULT_URL, serverId, testFleet } from '../../support/fleet';
 import { startHarness, type Harness } from '../../support/localAzure';
 import { runOrchestration } from '../../support/orchestration';

@@ -3,7 +3,7 @@ import { KeyVaultKeysAdapter } from '../../../shared/adapters/keyVaultKeysAdapte
 import { ResourceGraphServerFleet } from '../../../shared/adapters/resourceGraphServerFleet';
 import { loadConfig } from '../../../shared/config';
 import type { AuditRecord } from '../../../shared/domain/audit';
-import type { RotationInput } from '../../../shared/domain/rotation';
+import type { RotationInput } from '../../../shared/rotation/contract';
 import type { InstanceInfo, ListedInstance, RotationInstances } from '../../../shared/ports/rotations';
 import { runSweep } from '../../../shared/triggers/sweep';
 import { SUB_A, SUB_B, VAULT, testFleet } from '../../support/fleet';

@@ -5,8 +5,8 @@ import {
   backoffSeconds,
   RETRY_POLICIES,
   signalNeedsRun,
-  type RotationSettings,
-} from '../../../shared/domain/rotation';
+} from '../../../shared/rotation/policy';
+import { type RotationSettings } from '../../../shared/rotation/contract';
 import { isOnTarget, prepareServerUpdate, verifyEncryption } from '../../../shared/domain/serverUpdate';
 
 const SUB = '9f3a8c52-1e4b-4c2d-8f6a-2b7c9d0e1f23';

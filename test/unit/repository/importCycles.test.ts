@@ -1,10 +1,4 @@
-import {
-  describeTangle,
-  importCycles,
-  importGraph,
-  sourceFiles,
-  type Tangle,
-} from '../../support/importGraph';
+import { describeTangle, importCycles, importGraph, sourceFiles } from '../../support/importGraph';
 
 /**
  * No import cycle in the product or its tooling (docs/architecture.md: "no import cycles"). A cycle
@@ -14,18 +8,6 @@ import {
  * and state to one module the others import (never back), or by passing the function in.
  */
 const FOLDERS = ['shared', 'functions', 'local', 'cli', 'bench'];
-
-/**
- * TEMPORARY, for the lead to delete after merging branch `rot` (which moves the rotation feature into
- * shared/rotation/ and removes this cycle): the one cycle known on main while this test was written.
- * Nothing may be added here.
- */
-const KNOWN_UNTIL_ROT_MERGES: readonly (readonly string[])[] = [
-  ['shared/domain/outcomes.ts', 'shared/domain/rotation.ts'],
-];
-
-const known = (t: Tangle): boolean =>
-  KNOWN_UNTIL_ROT_MERGES.some((files) => files.join('\n') === t.files.join('\n'));
 
 describe('import cycles', () => {
   const graph = importGraph(sourceFiles(FOLDERS));
@@ -38,16 +20,8 @@ describe('import cycles', () => {
   });
 
   it(`none in ${FOLDERS.join(', ')}`, () => {
-    const cycles = importCycles(graph)
-      .filter((t) => !known(t))
-      .map(describeTangle);
+    const cycles = importCycles(graph).map(describeTangle);
     expect(cycles).toEqual([]);
-  });
-
-  it('allow-lists only cycles that still exist (delete an entry once its cycle is gone)', () => {
-    const found = importCycles(graph);
-    for (const files of KNOWN_UNTIL_ROT_MERGES)
-      expect(found.map((t) => t.files.join(', '))).toContain(files.join(', '));
   });
 
   it('finds a cycle however long, and names its files in import order', () => {

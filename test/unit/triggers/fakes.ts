@@ -1,5 +1,5 @@
 import type { AuditRecord } from '../../../shared/domain/audit';
-import type { RotationInput } from '../../../shared/domain/rotation';
+import type { RotationInput } from '../../../shared/rotation/contract';
 import { loadConfig } from '../../../shared/config';
 import type { KeyInfo, KeyVersionInfo } from '../../../shared/domain/model';
 import type { AuditTrail } from '../../../shared/ports/auditTrail';

@@ -1,5 +1,5 @@
 import { EventGridKeyVaultEvents } from '../../../shared/adapters/eventGridKeyVaultEvents';
-import type { RotationInput } from '../../../shared/domain/rotation';
+import type { RotationInput } from '../../../shared/rotation/contract';
 import { ForbiddenError, TransientError } from '../../../shared/ports/errors';
 import type { InstanceInfo, ListedInstance, RotationInstances } from '../../../shared/ports/rotations';
 import { isActive } from '../../../shared/ports/rotations';

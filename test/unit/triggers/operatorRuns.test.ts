@@ -1,7 +1,7 @@
-import type { RotationInput } from '../../../shared/domain/rotation';
+import type { RotationInput } from '../../../shared/rotation/contract';
 import { RetryRefusedError, requestServerRetry, summarizeRotations } from '../../../shared/triggers/operator';
 import { requestRotation } from '../../../shared/triggers/rotationRequests';
-import { SETTINGS } from '../workflows/fixtures';
+import { SETTINGS } from '../rotation/orchestrators/fixtures';
 import { FakeInstances, MemoryAudit, config } from './fakes';
 
 const ID = 'cmk-rotation:contoso-pg-kv:pg-cmk';

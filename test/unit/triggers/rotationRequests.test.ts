@@ -1,4 +1,4 @@
-import type { RotationInput } from '../../../shared/domain/rotation';
+import type { RotationInput } from '../../../shared/rotation/contract';
 import type { InstanceInfo, ListedInstance, RotationInstances } from '../../../shared/ports/rotations';
 import {
   coveredByEndedRun,

@@ -7,7 +7,7 @@ import {
   type ServerHealth,
 } from '../../../shared/domain/healthWatch';
 import type { Incident } from '../../../shared/domain/incident';
-import type { ResolvePagesInput } from '../../../shared/domain/steps';
+import type { ResolvePagesInput } from '../../../shared/rotation/activityIo';
 import { healthWatchOrchestrator } from '../../../shared/workflows/healthWatch';
 import {
   LATER,

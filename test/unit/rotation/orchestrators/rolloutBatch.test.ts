@@ -1,14 +1,14 @@
-import type { Incident } from '../../../shared/domain/incident';
+import type { Incident } from '../../../../shared/domain/incident';
 import {
   ROTATION_SCHEMA_VERSION,
   type RolloutBatchInput,
   type RolloutBatchOutput,
   type ServerOutcome,
   type ServerRolloverInput,
-} from '../../../shared/domain/rotation';
-import { totalOf } from '../../../shared/domain/outcomes';
-import type { ArmQuota } from '../../../shared/domain/throughput';
-import { rolloutBatchOrchestrator } from '../../../shared/workflows/rolloutBatch';
+} from '../../../../shared/rotation/contract';
+import { totalOf } from '../../../../shared/rotation/outcomes';
+import type { ArmQuota } from '../../../../shared/rotation/pacing';
+import { rolloutBatchOrchestrator } from '../../../../shared/rotation/orchestrators/rolloutBatch';
 import {
   LATER,
   runOrchestration,
@@ -16,7 +16,7 @@ import {
   type HistoryEvent,
   type Responder,
   type Run,
-} from '../../support/orchestration';
+} from '../../../support/orchestration';
 import { NOW, SETTINGS, V1, V2, keyWith, outcome, serverId, version } from './fixtures';
 
 const SUB = '6f1c2b9e-3d4a-4e8b-9a1f-0c2d3e4f5a6b';

@@ -1,11 +1,11 @@
-import type { KeyInfo, KeyVersionInfo } from '../../../shared/domain/model';
+import type { KeyInfo, KeyVersionInfo } from '../../../../shared/domain/model';
 import {
   ROTATION_SCHEMA_VERSION,
-  type PlannedServer,
   type RotationInput,
   type RotationSettings,
   type ServerOutcome,
-} from '../../../shared/domain/rotation';
+} from '../../../../shared/rotation/contract';
+import { type PlannedServer } from '../../../../shared/rotation/activityIo';
 
 export const VAULT_URL = 'https://contoso-pg-kv.vault.azure.net';
 export const NOW = '2026-11-24T10:00:00.000Z';

@@ -1,19 +1,25 @@
-import type { AuditRecord } from '../../../shared/domain/audit';
-import type { Incident } from '../../../shared/domain/incident';
+import type { AuditRecord } from '../../../../shared/domain/audit';
+import type { Incident } from '../../../../shared/domain/incident';
+import { RETRY_POLICIES } from '../../../../shared/rotation/policy';
 import {
-  RETRY_POLICIES,
   ROTATION_SCHEMA_VERSION,
   type ServerOutcome,
   type ServerRolloverInput,
-} from '../../../shared/domain/rotation';
+} from '../../../../shared/rotation/contract';
 import type {
   PollServerUpdateOutput,
   StepError,
   UpdateServerOutput,
   VerifyServerOutput,
-} from '../../../shared/domain/steps';
-import { serverRolloverOrchestrator } from '../../../shared/workflows/serverRollover';
-import { runOrchestration, stepFailed, stepOk, type Response, type Run } from '../../support/orchestration';
+} from '../../../../shared/rotation/activityIo';
+import { serverRolloverOrchestrator } from '../../../../shared/rotation/orchestrators/serverRollover';
+import {
+  runOrchestration,
+  stepFailed,
+  stepOk,
+  type Response,
+  type Run,
+} from '../../../support/orchestration';
 import { NOW, SETTINGS, V1, V2, VAULT_URL, inDays, keyWith, serverId, version } from './fixtures';
 
 const TARGET = `${VAULT_URL}/keys/pg-cmk/${V2}`;

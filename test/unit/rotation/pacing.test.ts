@@ -10,7 +10,7 @@ import {
   typicalOperationSeconds,
   type ArmQuota,
   type Window,
-} from '../../../shared/domain/throughput';
+} from '../../../shared/rotation/pacing';
 
 const NOW = Date.parse('2026-11-24T10:00:00Z');
 const open = (size: number): Window => ({ size, holdUntil: 0 });

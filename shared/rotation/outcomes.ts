@@ -1,20 +1,5 @@
-import { serverNameOf, type ServerOutcome, type ServerOutcomeKind } from './rotation';
-
-/**
- * What a rotation (or one of its rollout batches) did, in numbers: servers by outcome, the skipped
- * ones by reason code. This is what crosses the durable boundary for the servers that went well, so
- * the rotation's history does not grow with the fleet. Per-server success is provable where it is
- * recorded, not here: every updated or verified server has its own `ServerVerified` audit record
- * (correlation id = the rotation's instance id, its server id, from and to versions).
- */
-export interface OutcomeCounts {
-  readonly updated: number;
-  readonly verified: number;
-  readonly failed: number;
-  readonly skipped: number;
-  /** The skipped servers by reason code (`excluded`, `held`, `deferred`, `CanaryFailed`, ...). */
-  readonly skippedBy: Readonly<Record<string, number>>;
-}
+import { serverNameOf } from '../domain/resourceId';
+import type { OutcomeCounts, RotationProgress, ServerOutcome, ServerOutcomeKind } from './contract';
 
 export function noOutcomes(): OutcomeCounts {
   return { updated: 0, verified: 0, failed: 0, skipped: 0, skippedBy: {} };
@@ -94,9 +79,6 @@ export function asOutcomeCounts(v: unknown): OutcomeCounts | undefined {
   };
 }
 
-/** The format of `RotationOutput`: 1 (absent) lists every server; 2 counts them and lists only the others. */
-export const ROTATION_OUTPUT_VERSION = 2;
-
 /** A rotation's output as its readers need it, whichever deployment wrote it. */
 export interface RotationOutcomes {
   /** Every server of the run by outcome. */
@@ -132,4 +114,26 @@ export function rotationOutcomesOf(output: unknown): RotationOutcomes {
   return counts !== undefined
     ? { counts, servers, everyServerListed: false }
     : { counts: countOutcomes(servers), servers, everyServerListed: true };
+}
+
+/** Counts for the progress from the servers planned and the counts so far. Pure. */
+export function progressFromCounts(total: number, c: OutcomeCounts): RotationProgress['counts'] {
+  const done = c.updated + c.verified;
+  return {
+    total,
+    done,
+    failed: c.failed,
+    skipped: c.skipped,
+    remaining: Math.max(0, total - done - c.failed - c.skipped),
+  };
+}
+
+/** Reads a custom status back (it crosses the durable boundary as JSON); undefined when it is not one. */
+export function asRotationProgress(v: unknown): RotationProgress | undefined {
+  if (typeof v !== 'object' || v === null) return undefined;
+  const p = v as Partial<RotationProgress>;
+  const phases: readonly string[] = ['reading', 'planning', 'canary', 'rollout', 'finishing'];
+  if (typeof p.phase !== 'string' || !phases.includes(p.phase)) return undefined;
+  if (typeof p.counts !== 'object' || !Array.isArray(p.current)) return undefined;
+  return p as RotationProgress;
 }

@@ -1,8 +1,8 @@
 import type { OrchestrationContext, Task } from 'durable-functions';
-import { FUNCTION_NAMES } from '../domain/names';
-import { addOutcome, countOutcomes, noOutcomes, succeeded, type OutcomeCounts } from '../domain/outcomes';
+import { FUNCTION_NAMES } from '../../domain/names';
+import { inputOf, log, pageOperator } from '../../workflows/activityCalls';
 import {
-  incidentKeys,
+  type OutcomeCounts,
   ROTATION_SCHEMA_VERSION,
   type BatchServer,
   type OpenIncident,
@@ -10,10 +10,10 @@ import {
   type ServerOutcome,
   type ServerRef,
   type ServerRolloverInput,
-  serverRefOf,
-  serverRolloverInstanceId,
-  unpackIds,
-} from '../domain/rotation';
+} from '../contract';
+import { incidentKeys, serverRolloverInstanceId } from '../ids';
+import { subOrchestrationFailedIncident } from '../incidentText';
+import { addOutcome, countOutcomes, noOutcomes, succeeded } from '../outcomes';
 import {
   addOperationSample,
   firstPollSeconds,
@@ -21,8 +21,9 @@ import {
   nextWindow,
   typicalOperationSeconds,
   type Window,
-} from '../domain/throughput';
-import { inputOf, log, pageOperator } from './steps';
+} from '../pacing';
+import { serverRefOf, unpackIds } from '../packing';
+import { slidingWindow, type InFlight } from './scheduler';
 
 /** What the failure of a server's sub-orchestration is recorded and paged with. */
 export interface RolloutContext {
@@ -35,7 +36,7 @@ export interface RolloutContext {
 
 /**
  * One batch of a rollout (at most `ROLLOUT_BATCH_SIZE` servers of one subscription): a sliding
- * window of `serverRollover` sub-orchestrations. A new server starts as soon as a finished one is
+ * window (./scheduler.ts) of `serverRollover` sub-orchestrations. A new server starts as soon as a finished one is
  * seen (at the latest one poll interval later), so a slow server holds only its own slot; how many
  * run at once follows ARM's remaining quota as the finished servers report it (`nextWindow`),
  * bounded by the batch's share of `CMK_MAX_PARALLEL_UPDATES`; a 429 halves the window and pauses
@@ -88,19 +89,16 @@ export function* rolloutBatchOrchestrator(
   let next = 0;
   let peakInFlight = 0;
   let throttled = 0;
-  let inFlight: { readonly server: ServerRef; readonly task: Task }[] = [];
   // Servers that went well are counted only (each has its own ServerVerified audit record); the
   // others are listed with their details.
   let counts: OutcomeCounts = noOutcomes();
   const listed: ServerOutcome[] = [];
   let auditUndelivered = 0;
-  for (;;) {
-    // What finished since the last look (in start order: replay sees the same order).
-    const finished = inFlight.filter((f) => f.task.isCompleted || f.task.isFaulted);
-    inFlight = inFlight.filter((f) => !finished.includes(f));
-    for (const done of finished) {
+  yield* slidingWindow<ServerRef>(context, {
+    pending: () => next < servers.length,
+    *settle(done, inFlight) {
       const outcome = done.task.isFaulted
-        ? yield* subOrchestrationFailed(context, rollout, done.server, done.task.result)
+        ? yield* subOrchestrationFailed(context, rollout, done.item, done.task.result)
         : (done.task.result as ServerOutcome);
       counts = addOutcome(counts, outcome.outcome, outcome.reasonCode);
       auditUndelivered += outcome.auditUndelivered ?? 0;
@@ -116,31 +114,30 @@ export function* rolloutBatchOrchestrator(
         cap,
         context.df.currentUtcDateTime.getTime(),
       );
-    }
-    if (next >= servers.length && inFlight.length === 0) break;
-    const now = context.df.currentUtcDateTime.getTime();
-    const started: Task[] = [];
-    while (next < servers.length && inFlight.length < window.size && now >= window.holdUntil) {
-      const server = serverRefOf(servers[next] as BatchServer);
-      const task = context.df.callSubOrchestrator(
-        FUNCTION_NAMES.serverRollover,
-        childInput(server),
-        serverRolloverInstanceId(context.df.instanceId, server.serverName, String(next)),
-      );
-      inFlight.push({ server, task });
-      started.push(task);
-      next++;
-    }
-    peakInFlight = Math.max(peakInFlight, inFlight.length);
-    // Wake on a server just started finishing, or after one tick to look at the others. Only new
-    // tasks go into Task.any: durable-functions sends a Task.any's sub-tasks to the host as new
-    // actions, so a task yielded again would be scheduled again (Azure/azure-functions-durable-js
-    // issue 574); a finished child is seen through its task's state instead.
-    const wakeAt = inFlight.length === 0 ? window.holdUntil : now + tickMs;
-    const tick = context.df.createTimer(new Date(Math.max(wakeAt, now)));
-    const winner = (yield context.df.Task.any([...started, tick])) as Task;
-    if (winner !== tick) tick.cancel();
-  }
+      return [];
+    },
+    fill(inFlight, now) {
+      const started: InFlight<ServerRef>[] = [];
+      while (
+        next < servers.length &&
+        inFlight.length + started.length < window.size &&
+        now >= window.holdUntil
+      ) {
+        const server = serverRefOf(servers[next] as BatchServer);
+        const task = context.df.callSubOrchestrator(
+          FUNCTION_NAMES.serverRollover,
+          childInput(server),
+          serverRolloverInstanceId(context.df.instanceId, server.serverName, String(next)),
+        );
+        started.push({ item: server, task });
+        next++;
+      }
+      peakInFlight = Math.max(peakInFlight, inFlight.length + started.length);
+      return started;
+    },
+    // Nothing in flight (held back by a 429): wake when the hold ends; else look every poll interval.
+    wakeAt: (now, inFlight) => (inFlight.length === 0 ? window.holdUntil : now + tickMs),
+  });
   log(
     context,
     `batch of ${servers.length} server(s) in ${input.subscriptionId}: peak ${peakInFlight} in flight, ${throttled} throttled`,
@@ -181,22 +178,12 @@ export function* subOrchestrationFailed(
   };
   yield* pageOperator(
     context,
-    {
-      since: context.df.currentUtcDateTime.toISOString(),
-      correlationId: rollout.correlationId,
-      dedupKey: incident.dedupKey,
-      summary: `CMK rotation of ${server.serverName} to ${rollout.keyName}/${rollout.targetVersion} failed: its rollover stopped unexpectedly`,
-      severity: 'error',
-      source: server.serverId,
-      deadline: server.expiresOn,
-      nextStep: `Look up the audit trail and the Function App's logs for this rotation; re-run it (POST /api/rotations) once the cause is fixed.`,
-      facts: {
-        vault: rollout.vaultName,
-        key: rollout.keyName,
-        targetVersion: rollout.targetVersion,
-        reasonCode: 'SubOrchestrationFailed',
-      },
-    },
+    subOrchestrationFailedIncident(
+      context.df.currentUtcDateTime.toISOString(),
+      rollout,
+      server,
+      incident.dedupKey,
+    ),
     {
       step: 'ServerFailed',
       correlationId: rollout.correlationId,

@@ -6,7 +6,7 @@ import {
   noOutcomes,
   rotationOutcomesOf,
   totalOf,
-} from '../../../shared/domain/outcomes';
+} from '../../../shared/rotation/outcomes';
 
 const ID = '/subscriptions/s/resourceGroups/rg/providers/Microsoft.DBforPostgreSQL/flexibleServers/pg-a';
 

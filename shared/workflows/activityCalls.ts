@@ -1,16 +1,23 @@
 import type { OrchestrationContext, Task } from 'durable-functions';
 import type { AuditRecord } from '../domain/audit';
 import type { Incident } from '../domain/incident';
-import { backoffSeconds, RETRY_POLICIES, type RetryPolicy } from '../domain/rotation';
+import { backoffSeconds, RETRY_POLICIES, type RetryPolicy } from '../rotation/policy';
 import {
   ACTIVITY_NAMES,
   type OrchestrationContract,
-  type StepError,
   type StepInput,
   type StepName,
   type StepOutput,
-  type StepResult,
-} from '../domain/steps';
+} from '../rotation/contract';
+import { type StepError, type StepResult } from '../rotation/activityIo';
+
+/**
+ * The durable helpers every orchestrator uses: a typed activity call with its retry policy (`callStep`),
+ * the audit and page steps, the input reader and replay-safe logging. They live here, not in
+ * shared/rotation/orchestrators, because the health watch (./healthWatch.ts, not part of the rotation)
+ * calls them too: both import this file and it imports only the pure rotation contract and policy,
+ * so neither orchestrator folder imports the other and no cycle can form.
+ */
 
 export interface StepOptions {
   /** Default: `RETRY_POLICIES.read`. Writes pass `RETRY_POLICIES.once` and decide themselves. */

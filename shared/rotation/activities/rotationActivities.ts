@@ -1,25 +1,23 @@
-import type { AuditRecord } from '../domain/audit';
-import { CROSS_TENANT_CODE, crossTenantReason, federatedIdsOf, isCrossTenant } from '../domain/crossTenant';
-import { classifyError, RotatorError } from '../domain/errors';
-import { tryParseKeyUri } from '../domain/keyId';
-import type { ServerSnapshot } from '../domain/model';
-import { hasTag, latestVersion, planRollout, type ServerPlan } from '../domain/plan';
-import { packIds, type PlannedServer } from '../domain/rotation';
-import { isOnTarget, prepareServerUpdate, verifyEncryption } from '../domain/serverUpdate';
+import type { AuditRecord } from '../../domain/audit';
 import {
-  STEP_NAMES,
-  type StepActivities,
-  type StepError,
-  type StepHandlers,
-  type StepName,
-  type StepResult,
-  type UnplannableServer,
-} from '../domain/steps';
-import type { AuditTrail } from '../ports/auditTrail';
-import { AzureCallError, NotFoundError, ThrottledError } from '../ports/errors';
-import type { KeyVaultKeys } from '../ports/keyVaultKeys';
-import type { Pager } from '../ports/pager';
-import { discoverServersReferencingKey, type ServerFleet } from '../ports/serverFleet';
+  CROSS_TENANT_CODE,
+  crossTenantReason,
+  federatedIdsOf,
+  isCrossTenant,
+} from '../../domain/crossTenant';
+import { classifyError, RotatorError } from '../../domain/errors';
+import { tryParseKeyUri } from '../../domain/keyId';
+import type { ServerSnapshot } from '../../domain/model';
+import { hasTag, latestVersion, planRollout, type ServerPlan } from '../../domain/plan';
+import { packIds } from '../packing';
+import { type PlannedServer, type StepError, type StepResult, type UnplannableServer } from '../activityIo';
+import { isOnTarget, prepareServerUpdate, verifyEncryption } from '../../domain/serverUpdate';
+import { STEP_NAMES, type StepActivities, type StepHandlers, type StepName } from '../contract';
+import type { AuditTrail } from '../../ports/auditTrail';
+import { AzureCallError, NotFoundError, ThrottledError } from '../../ports/errors';
+import type { KeyVaultKeys } from '../../ports/keyVaultKeys';
+import type { Pager } from '../../ports/pager';
+import { discoverServersReferencingKey, type ServerFleet } from '../../ports/serverFleet';
 
 /** The ports the rotation's activities work through. */
 export interface ActivityPorts {

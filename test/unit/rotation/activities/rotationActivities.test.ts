@@ -1,34 +1,40 @@
 import {
   CrossTenantUndeterminedError,
   type FederatedIdentityClientIds,
-} from '../../../shared/domain/crossTenant';
+} from '../../../../shared/domain/crossTenant';
 import {
   PagingFailedError,
   asStep,
   createRotationActivities,
   toStepError,
-} from '../../../shared/activities/rotationActivities';
-import type { Incident } from '../../../shared/domain/incident';
+} from '../../../../shared/rotation/activities/rotationActivities';
+import type { Incident } from '../../../../shared/domain/incident';
 import type {
   EncryptionPatchBody,
   KeyInfo,
   KeyVersionInfo,
   ServerSnapshot,
-} from '../../../shared/domain/model';
-import { PlanInputError } from '../../../shared/domain/plan';
-import { serverNameOf, unpackIds } from '../../../shared/domain/rotation';
-import type { ArmQuota } from '../../../shared/domain/throughput';
-import { ConflictError, NotFoundError, ThrottledError, TransientError } from '../../../shared/ports/errors';
-import type { KeyVaultKeys } from '../../../shared/ports/keyVaultKeys';
-import type { PageOutcome, Pager } from '../../../shared/ports/pager';
+} from '../../../../shared/domain/model';
+import { PlanInputError } from '../../../../shared/domain/plan';
+import { serverNameOf } from '../../../../shared/domain/resourceId';
+import { unpackIds } from '../../../../shared/rotation/packing';
+import type { ArmQuota } from '../../../../shared/rotation/pacing';
+import {
+  ConflictError,
+  NotFoundError,
+  ThrottledError,
+  TransientError,
+} from '../../../../shared/ports/errors';
+import type { KeyVaultKeys } from '../../../../shared/ports/keyVaultKeys';
+import type { PageOutcome, Pager } from '../../../../shared/ports/pager';
 import type {
   InvalidServerRow,
   OperationHandle,
   OperationStatus,
   ServerFleet,
   ServerPage,
-} from '../../../shared/ports/serverFleet';
-import { MemoryAudit } from '../triggers/fakes';
+} from '../../../../shared/ports/serverFleet';
+import { MemoryAudit } from '../../triggers/fakes';
 
 const SUB = '6f1c2b9e-3d4a-4e8b-9a1f-0c2d3e4f5a6b';
 const VAULT_URL = 'https://contoso-pg-kv.vault.azure.net';

@@ -1,20 +1,21 @@
-import type { AuditRecord } from '../../../shared/domain/audit';
-import type { Incident } from '../../../shared/domain/incident';
-import type { KeyInfo, KeyVersionInfo } from '../../../shared/domain/model';
+import type { AuditRecord } from '../../../../shared/domain/audit';
+import type { Incident } from '../../../../shared/domain/incident';
+import type { KeyInfo, KeyVersionInfo } from '../../../../shared/domain/model';
+import type { PlannedServer, UnplannableServer } from '../../../../shared/rotation/activityIo';
 import type {
-  PlannedServer,
   RolloutBatchInput,
   RotationInput,
   RotationOutput,
   RotationProgress,
   ServerOutcome,
   ServerRolloverInput,
-} from '../../../shared/domain/rotation';
-import { packIds, RETRY_POLICIES, serverNameOf } from '../../../shared/domain/rotation';
-import { RUN_HISTORY_LENGTH, type RunRecord } from '../../../shared/domain/runs';
-import { keyRotationOrchestrator } from '../../../shared/workflows/keyRotation';
-import { rolloutBatchOrchestrator } from '../../../shared/workflows/rolloutBatch';
-import type { UnplannableServer } from '../../../shared/domain/steps';
+} from '../../../../shared/rotation/contract';
+import { packIds } from '../../../../shared/rotation/packing';
+import { RETRY_POLICIES } from '../../../../shared/rotation/policy';
+import { serverNameOf } from '../../../../shared/domain/resourceId';
+import { RUN_HISTORY_LENGTH, type RunRecord } from '../../../../shared/rotation/runs';
+import { keyRotationOrchestrator } from '../../../../shared/rotation/orchestrators/keyRotation';
+import { rolloutBatchOrchestrator } from '../../../../shared/rotation/orchestrators/rolloutBatch';
 import {
   runOrchestration,
   stepFailed,
@@ -23,7 +24,7 @@ import {
   type Run,
   type ScheduledCall,
   type Signal,
-} from '../../support/orchestration';
+} from '../../../support/orchestration';
 import {
   NOW,
   SETTINGS,

@@ -1,15 +1,15 @@
-import type { AuditRecord } from '../../../shared/domain/audit';
-import type { KeyInfo, KeyVersionInfo } from '../../../shared/domain/model';
+import type { AuditRecord } from '../../../../shared/domain/audit';
+import type { KeyInfo, KeyVersionInfo } from '../../../../shared/domain/model';
+import type { PlannedServer } from '../../../../shared/rotation/activityIo';
 import type {
-  PlannedServer,
   RotationInput,
   RotationOutput,
   ServerRolloverInput,
-} from '../../../shared/domain/rotation';
-import { packIds } from '../../../shared/domain/rotation';
-import { RUN_HISTORY_LENGTH, type RunRecord } from '../../../shared/domain/runs';
-import { keyRotationOrchestrator } from '../../../shared/workflows/keyRotation';
-import { rolloutBatchOrchestrator } from '../../../shared/workflows/rolloutBatch';
+} from '../../../../shared/rotation/contract';
+import { packIds } from '../../../../shared/rotation/packing';
+import { RUN_HISTORY_LENGTH, type RunRecord } from '../../../../shared/rotation/runs';
+import { keyRotationOrchestrator } from '../../../../shared/rotation/orchestrators/keyRotation';
+import { rolloutBatchOrchestrator } from '../../../../shared/rotation/orchestrators/rolloutBatch';
 import {
   runOrchestration,
   stepFailed,
@@ -17,7 +17,7 @@ import {
   type Responder,
   type ScheduledCall,
   type Signal,
-} from '../../support/orchestration';
+} from '../../../support/orchestration';
 import { NOW, SETTINGS, V1, V2, V3, keyWith, outcome, planned, rotationInput, version } from './fixtures';
 
 /**

@@ -1,68 +1,14 @@
-import type { AuditRecord } from './audit';
-import type {
-  DataEncryptionInfo,
-  EncryptionPatchBody,
-  IdentityInfo,
-  KeyInfo,
-  KeyVersionInfo,
-  Slot,
-} from './model';
-import type { Incident } from './incident';
-import type {
-  PlannedServer,
-  RotationInput,
-  RolloutBatchInput,
-  RolloutBatchOutput,
-  RotationOutput,
-  ServerOutcome,
-  ServerRolloverInput,
-} from './rotation';
-import type { ArmQuota } from './throughput';
+import type { AuditRecord } from '../domain/audit';
+import type { KeyInfo, KeyVersionInfo, Slot } from '../domain/model';
+import type { Incident } from '../domain/incident';
+import type { ServerAction, SlotDecision } from '../domain/plan';
+import type { PrepareServerOutput, Verification } from '../domain/serverUpdate';
+import type { ArmQuota } from './pacing';
 
 /**
- * The durable contract: every activity and orchestration by name, with its plain-JSON input and
- * output. `callStep` (shared/workflows), the handlers (shared/activities) and the registration
- * (functions/index.ts) are all typed from these maps, so a mismatch is a compile error.
- *
- * Every activity answers with a `StepResult`: its output, or the error it met, classified (a named
- * error keeps its code and whether a retry can help). Error classes do not survive the durable
- * boundary; this envelope does, so the orchestrator retries transient errors on durable timers
- * within a bounded budget and never retries a permanent one.
+ * The inputs and outputs of the rotation's activities, by activity (the map that names them is
+ * `StepContract` in ./contract.ts), and the envelope every answer crosses the durable boundary in.
  */
-export interface StepContract {
-  readKey: { input: ReadKeyInput; output: ReadKeyOutput };
-  planRollout: { input: PlanRolloutInput; output: PlanRolloutOutput };
-  rotateKey: { input: RotateKeyInput; output: RotateKeyOutput };
-  updateServer: { input: UpdateServerInput; output: UpdateServerOutput };
-  pollServerUpdate: { input: PollServerUpdateInput; output: PollServerUpdateOutput };
-  verifyServer: { input: VerifyServerInput; output: VerifyServerOutput };
-  recordAudit: { input: readonly AuditRecord[]; output: null };
-  pageOperator: { input: PageOperatorInput; output: PageOperatorOutput };
-  resolvePages: { input: ResolvePagesInput; output: ResolvePagesOutput };
-}
-export type StepName = keyof StepContract;
-export type StepInput<K extends StepName> = StepContract[K]['input'];
-export type StepOutput<K extends StepName> = StepContract[K]['output'];
-
-export const ACTIVITY_NAMES: { readonly [K in StepName]: K } = {
-  readKey: 'readKey',
-  planRollout: 'planRollout',
-  rotateKey: 'rotateKey',
-  updateServer: 'updateServer',
-  pollServerUpdate: 'pollServerUpdate',
-  verifyServer: 'verifyServer',
-  recordAudit: 'recordAudit',
-  pageOperator: 'pageOperator',
-  resolvePages: 'resolvePages',
-};
-export const STEP_NAMES = Object.keys(ACTIVITY_NAMES) as readonly StepName[];
-
-/** The orchestrations: input (from `getInput`) and output. */
-export interface OrchestrationContract {
-  keyRotation: { input: RotationInput; output: RotationOutput };
-  rolloutBatch: { input: RolloutBatchInput; output: RolloutBatchOutput };
-  serverRollover: { input: ServerRolloverInput; output: ServerOutcome };
-}
 
 /** What went wrong in a step, as it crosses the durable boundary. */
 export interface StepError {
@@ -84,12 +30,36 @@ export interface StepError {
 export type StepResult<O> =
   { readonly ok: true; readonly value: O } | { readonly ok: false; readonly error: StepError };
 
-/** A handler per activity, typed by the contract. */
-export type StepHandlers = { readonly [K in StepName]: (input: StepInput<K>) => Promise<StepOutput<K>> };
-/** The same, wrapped as registered: every answer a `StepResult`. */
-export type StepActivities = {
-  readonly [K in StepName]: (input: StepInput<K>) => Promise<StepResult<StepOutput<K>>>;
-};
+/**
+ * One server in the compact plan the orchestrator carries (no PATCH body: each server re-reads). The
+ * plan is the rotation's one snapshot of the fleet, so it is in the rotation's history once per
+ * server: only what the rotation itself decides with is kept (the name and subscription are in the
+ * id: `serverNameOf`, `subscriptionOf`).
+ */
+export interface PlannedServer {
+  /** The id; in the planRollout activity's output only the rest after `shared` characters (`packIds`). */
+  readonly serverId: string;
+  /**
+   * In the planRollout activity's output: the id starts with this many characters of the previous
+   * server's id (front coding: servers of a resource group share most of theirs). Absent: a whole id.
+   */
+  readonly shared?: number | undefined;
+  readonly action: ServerAction;
+  /** `canary`: carries the canary tag with value `0`; rolled out and verified before the others. */
+  readonly ring: 'canary' | 'main';
+  /** `properties.state` at discovery when it is not `Ready` (Updating, Inaccessible...); absent: Ready. */
+  readonly state?: string | undefined;
+  readonly slots: readonly PlannedSlot[];
+}
+
+export interface PlannedSlot {
+  readonly slot: Slot;
+  readonly decision: SlotDecision;
+  /** The version the slot names now; absent for a versionless URI. */
+  readonly version?: string | undefined;
+  /** Why, for a server the plan skips (its `ServerSkipped` record says it); absent for the others. */
+  readonly reason?: string | undefined;
+}
 
 export interface ReadKeyInput {
   readonly vaultUrl: string;
@@ -135,28 +105,6 @@ export interface RotateKeyOutput {
   /** False: a newer version than `fromVersion` already existed (an earlier attempt or a person made it). */
   readonly rotated: boolean;
 }
-
-/** Last-known-good: what to restore by hand if the new version turns out unusable. */
-export interface EncryptionSnapshot {
-  readonly dataEncryption: DataEncryptionInfo;
-  readonly identity: IdentityInfo | undefined;
-}
-
-/** The server as it is now, re-planned: discovery can be minutes old and another run may have moved it. */
-export type PrepareServerOutput =
-  | {
-      readonly kind: 'update';
-      readonly patch: EncryptionPatchBody;
-      readonly snapshot: EncryptionSnapshot;
-      readonly expected: Partial<Record<Slot, string>>;
-      readonly from: Partial<Record<Slot, string>>;
-    }
-  | { readonly kind: 'verify'; readonly expected: Partial<Record<Slot, string>> }
-  /** Busy with an operation (its own earlier PATCH, or someone else's): wait, never PATCH over it. */
-  | { readonly kind: 'updating'; readonly expected: Partial<Record<Slot, string>> }
-  /** Its key version is unusable (Inaccessible): access to that version must be restored first. */
-  | { readonly kind: 'inaccessible'; readonly from: Partial<Record<Slot, string>>; readonly reason: string }
-  | { readonly kind: 'skip'; readonly code: string; readonly reason: string };
 
 export interface UpdateServerInput {
   readonly serverId: string;
@@ -221,17 +169,8 @@ export interface VerifyServerInput {
   /** The URI each slot must name after the rollout (compared case-insensitively). */
   readonly expected: Partial<Record<Slot, string>>;
 }
-export type VerifyServerOutput = (
-  | { readonly ok: true; readonly dataEncryption: DataEncryptionInfo }
-  | {
-      readonly ok: false;
-      /** Still settling (Updating, key status not yet reported): worth another look shortly. */
-      readonly pending: boolean;
-      readonly code: string;
-      readonly message: string;
-      readonly identityId: string | undefined;
-    }
-) & { readonly quota?: ArmQuota | undefined };
+/** A verification, with what ARM said about its quota on the way. */
+export type VerifyServerOutput = Verification & { readonly quota?: ArmQuota | undefined };
 
 export interface PageOperatorInput {
   readonly incident: Incident;

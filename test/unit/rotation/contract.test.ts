@@ -1,10 +1,13 @@
 import type { OrchestrationContext } from 'durable-functions';
-import { createRotationActivities, registerableSteps } from '../../../shared/activities/rotationActivities';
-import { ACTIVITY_NAMES, STEP_NAMES, type StepHandlers } from '../../../shared/domain/steps';
-import { callStep } from '../../../shared/workflows/steps';
+import {
+  createRotationActivities,
+  registerableSteps,
+} from '../../../shared/rotation/activities/rotationActivities';
+import { ACTIVITY_NAMES, STEP_NAMES, type StepHandlers } from '../../../shared/rotation/contract';
+import { callStep } from '../../../shared/workflows/activityCalls';
 
 /**
- * The durable contract is one map (shared/domain/steps.ts): the names, the inputs `callStep` accepts,
+ * The durable contract is one map (`StepContract` in shared/rotation/contract.ts): the names, the inputs `callStep` accepts,
  * the outputs it returns and the handlers all follow from it. The `@ts-expect-error` lines are the
  * test: ts-jest type-checks this file, so a contract that stopped catching them fails to compile.
  */

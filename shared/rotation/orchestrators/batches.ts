@@ -1,0 +1,149 @@
+import type { Task } from 'durable-functions';
+import type { KeyInfo } from '../../domain/model';
+import { FUNCTION_NAMES } from '../../domain/names';
+import { serverNameOf, subscriptionOf } from '../../domain/resourceId';
+import { log } from '../../workflows/activityCalls';
+import {
+  ROTATION_SCHEMA_VERSION,
+  type BatchServer,
+  type OutcomeCounts,
+  type RolloutBatchInput,
+  type RolloutBatchOutput,
+  type ServerOutcome,
+} from '../contract';
+import { addCounts, addOutcome, noOutcomes } from '../outcomes';
+import { BATCHES_PER_SUBSCRIPTION, ROLLOUT_BATCH_SIZE } from '../pacing';
+import { compactKey, packIds, serverRefOf, serverSettings } from '../packing';
+import { subOrchestrationFailed } from './rolloutBatch';
+import { progress, type Run } from './run';
+import { slidingWindow, type InFlight } from './scheduler';
+
+/** How often the rotation looks at its running batches, in poll intervals. */
+const BATCH_LOOK_EVERY_POLLS = 5;
+
+/**
+ * The servers in batches of at most `ROLLOUT_BATCH_SIZE` per subscription, each a `rolloutBatch`
+ * sub-orchestration that keeps as many of its servers in flight as ARM's quota for that subscription
+ * allows. This history holds one entry per batch, never one per server: its size and the cost of
+ * replaying it do not grow with the fleet's servers. `BATCHES_PER_SUBSCRIPTION` batches of a
+ * subscription run at once (a batch waiting on its last slow server never idles the subscription),
+ * sharing `maxParallelUpdates`; subscriptions run side by side (ARM's quota is per subscription).
+ */
+export function* rolloutInBatches(
+  run: Run,
+  key: KeyInfo,
+  targetVersion: string,
+  servers: readonly BatchServer[],
+  phase: 'canary' | 'rollout',
+): Generator<Task, { counts: OutcomeCounts; servers: ServerOutcome[]; succeeded: Set<string> }, unknown> {
+  const { context, input } = run;
+  const lanes = new Map<string, BatchServer[][]>();
+  for (const s of servers) {
+    const sub = subscriptionOf(s.serverId).toLowerCase();
+    const lane = lanes.get(sub) ?? [];
+    const last = lane[lane.length - 1];
+    if (last !== undefined && last.length < ROLLOUT_BATCH_SIZE) last.push(s);
+    else lane.push([s]);
+    lanes.set(sub, lane);
+  }
+  const compact = compactKey(key);
+  const settings = serverSettings(input.settings);
+  const batchInput = (sub: string, batch: BatchServer[], share: number): RolloutBatchInput => ({
+    schemaVersion: ROTATION_SCHEMA_VERSION,
+    correlationId: context.df.instanceId,
+    trigger: input.trigger,
+    key: compact,
+    targetVersion,
+    subscriptionId: sub,
+    // Per server only the end of its id (front-coded), its deadline, whether it is behind; the key
+    // and the settings once per batch.
+    servers: packIds(batch),
+    settings,
+    maxInFlight: Math.max(1, Math.ceil(input.settings.maxParallelUpdates / share)),
+    ...(run.operationSeconds !== undefined ? { operationSeconds: run.operationSeconds } : {}),
+  });
+  type Batch = { readonly sub: string; readonly batch: BatchServer[] };
+  const start = (sub: string, inFlight: readonly InFlight<Batch>[]): InFlight<Batch>[] => {
+    const lane = lanes.get(sub) ?? [];
+    const batch = lane.shift();
+    if (batch === undefined) return [];
+    const alongside = inFlight.filter((r) => r.item.sub === sub).length;
+    const share = Math.min(BATCHES_PER_SUBSCRIPTION, lane.length + 1 + alongside);
+    const task = context.df.callSubOrchestrator(
+      FUNCTION_NAMES.rolloutBatch,
+      batchInput(sub, batch, share),
+      `cmk-batch:${context.df.newGuid(`${sub}:${batch[0]?.serverId ?? ''}`)}`,
+    );
+    return [{ item: { sub, batch }, task }];
+  };
+  const initial: InFlight<Batch>[] = [];
+  for (const sub of lanes.keys())
+    for (let i = 0; i < BATCHES_PER_SUBSCRIPTION; i++) initial.push(...start(sub, initial));
+  let counts = noOutcomes();
+  const listed: ServerOutcome[] = [];
+  const succeeded = new Set<string>();
+  // Progress for the operator API and the status page: batch i of n (the "wave") and the servers of
+  // the batches in flight (at most 20 names: custom status stays small).
+  const batches = [...lanes.values()].reduce((n, lane) => n + lane.length, initial.length);
+  let batchesDone = 0;
+  const report = (running: readonly InFlight<Batch>[]): void =>
+    progress(run, phase, {
+      wave: { index: Math.min(batches, batchesDone + 1), of: batches },
+      current: running.flatMap((r) => r.item.batch.slice(0, 20).map((s) => serverNameOf(s.serverId))),
+      counts: addCounts(run.sofar, counts),
+    });
+  report(initial);
+  const rollout = {
+    correlationId: context.df.instanceId,
+    trigger: input.trigger,
+    vaultName: input.vaultName,
+    keyName: input.keyName,
+    targetVersion,
+  };
+  const pollMs = Math.max(1, input.settings.pollIntervalSeconds) * 1000;
+  const waiting = (): boolean => [...lanes.values()].some((lane) => lane.length > 0);
+  yield* slidingWindow<Batch>(
+    context,
+    {
+      pending: waiting,
+      // A lane's next batch starts when one of its batches finishes (`settle`), never otherwise.
+      fill: () => [],
+      *settle(done, inFlight) {
+        if (!done.task.isFaulted) {
+          const out = done.task.result as RolloutBatchOutput;
+          counts = addCounts(counts, out.counts);
+          listed.push(...out.servers);
+          run.serverAuditUndelivered += out.auditUndelivered ?? 0;
+          run.operationSeconds = out.operationSeconds ?? run.operationSeconds;
+          // A batch lists every server it did not update or verify: when its counts add up, a server of
+          // it that is not listed went well (kept in memory only, for the incidents it proves fixed).
+          if (out.counts.updated + out.counts.verified + out.servers.length === done.item.batch.length) {
+            const notWell = new Set(out.servers.map((o) => o.serverId.toLowerCase()));
+            for (const s of done.item.batch)
+              if (!notWell.has(s.serverId.toLowerCase())) succeeded.add(s.serverId.toLowerCase());
+          } else
+            log(context, `batch output of ${done.item.batch.length} server(s) does not add up: none proven`);
+        }
+        // A batch never throws; should one still fail (a host fault), each of its servers is recorded
+        // and paged as failed: what it did is unknown, and the next run re-reads them all.
+        else
+          for (const s of done.item.batch) {
+            const failed = yield* subOrchestrationFailed(context, rollout, serverRefOf(s), done.task.result);
+            listed.push(failed);
+            counts = addOutcome(counts, failed.outcome, failed.reasonCode);
+          }
+        return start(done.item.sub, inFlight);
+      },
+      looked(finished, inFlight) {
+        batchesDone += finished;
+        if (finished > 0) report(inFlight);
+      },
+      // Batches last minutes: while more wait to start, looking every few poll intervals keeps this
+      // history short and a subscription's other batch keeps its servers busy. The canary ring and
+      // the last batches are looked at every poll interval: the whole rollout waits on them.
+      wakeAt: (now) => now + (phase === 'canary' || !waiting() ? pollMs : BATCH_LOOK_EVERY_POLLS * pollMs),
+    },
+    initial,
+  );
+  return { counts, servers: listed, succeeded };
+}

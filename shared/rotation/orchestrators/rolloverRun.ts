@@ -1,0 +1,93 @@
+import type { OrchestrationContext } from 'durable-functions';
+import type { AuditRecord } from '../../domain/audit';
+import type { Slot } from '../../domain/model';
+import type { SlotChange } from '../../domain/serverUpdate';
+import { recordAudit, undeliveredAudit, type StepOptions } from '../../workflows/activityCalls';
+import type { StepError } from '../activityIo';
+import type { ServerOutcome, ServerRolloverInput } from '../contract';
+import { mergeQuota, type ArmQuota } from '../pacing';
+
+/** One server's rollover as its steps share it: its state, its outcome and its retries' records. */
+
+/** How often a verification that is still settling (Updating, status not yet reported) is looked at again. */
+export const VERIFY_ATTEMPTS = 5;
+
+export type Failure = { code: string; message: string; identityId?: string | undefined };
+export type Expected = Partial<Record<Slot, string>>;
+
+/** One server's rollover: its context, and what it learned so far (for the audit and the page). */
+export interface Rollover {
+  readonly context: OrchestrationContext;
+  readonly input: ServerRolloverInput;
+  readonly started: number;
+  readonly deadline: number;
+  readonly base: AuditRecord;
+  slots: SlotChange[];
+  fromVersion: string | undefined;
+  identityId: string | undefined;
+  /** ARM's quota as this server's steps saw it last: handed to the parent, which paces the rollout by it. */
+  quota: ArmQuota | undefined;
+  /** How long ARM's operation for our PATCH ran (ARM's clock, else as this rollover saw it). */
+  operationSeconds: number | undefined;
+}
+
+export const now = (r: Rollover): number => r.context.df.currentUtcDateTime.getTime();
+
+export function outcome(
+  r: Rollover,
+  kind: ServerOutcome['outcome'],
+  extra: Partial<ServerOutcome> = {},
+): ServerOutcome {
+  const { server } = r.input;
+  const auditUndelivered = undeliveredAudit(r.context);
+  return {
+    serverId: server.serverId,
+    serverName: server.serverName,
+    subscriptionId: server.subscriptionId,
+    outcome: kind,
+    slots: r.slots,
+    ...(r.quota !== undefined ? { armQuota: r.quota } : {}),
+    ...(r.operationSeconds !== undefined ? { operationSeconds: r.operationSeconds } : {}),
+    ...extra,
+    ...(auditUndelivered > 0 ? { auditUndelivered } : {}),
+  };
+}
+
+/** Read steps of this server: retried on durable timers, each retry visible in the audit trail. */
+export function readOptions(r: Rollover, step: string): StepOptions {
+  return {
+    onRetry: function* (error: StepError, attempt: number, wait: number) {
+      yield* recordAudit(r.context, [retriedRecord(r, step, error, attempt, wait)]);
+    },
+  };
+}
+
+export function retriedRecord(
+  r: Rollover,
+  step: string,
+  error: StepError,
+  attempt: number,
+  wait: number,
+): AuditRecord {
+  return {
+    ...r.base,
+    step: 'ServerUpdateRetried',
+    outcome: 'info',
+    fromVersion: r.fromVersion,
+    reasonCode: error.code,
+    reason: `${step} attempt ${attempt} failed (${error.message}); next attempt in ${wait}s`,
+    details: { step, attempt: String(attempt), waitSeconds: String(wait) },
+  };
+}
+
+export const stepFailure = (e: StepError): Failure => ({
+  code: e.code,
+  message:
+    e.attempts !== undefined && e.attempts > 1 ? `${e.message} (after ${e.attempts} attempts)` : e.message,
+});
+
+/** Keeps the latest quota reading a step brought back. */
+export function saw<T extends { readonly quota?: ArmQuota | undefined }>(r: Rollover, value: T): T {
+  r.quota = mergeQuota(r.quota, value.quota);
+  return value;
+}

@@ -1,0 +1,65 @@
+import type { OrchestrationContext, Task } from 'durable-functions';
+
+/** A sub-orchestration the window waits on, with what it was started for. */
+export interface InFlight<T> {
+  readonly item: T;
+  readonly task: Task;
+}
+
+/**
+ * What a sliding window schedules: the rotation's batches (`rolloutInBatches`, per subscription) and
+ * a batch's servers (`rolloutBatch`, as ARM's quota allows). The window owns the loop and the waits;
+ * the caller decides what starts, how a finished task is taken in, and when to look again.
+ */
+export interface WindowPlan<T> {
+  /** Work not started yet: the window ends once nothing is in flight and nothing is pending. */
+  pending(): boolean;
+  /** Starts what may start now (once per look, after the finished tasks are settled). */
+  fill(inFlight: readonly InFlight<T>[], now: number): InFlight<T>[];
+  /**
+   * Takes in one finished task (in start order, so replay sees the same order): may page (yield
+   * activities) and start others in its place, returned.
+   */
+  settle(
+    done: InFlight<T>,
+    inFlight: readonly InFlight<T>[],
+  ): Generator<Task, readonly InFlight<T>[], unknown>;
+  /** After the tasks finished since the last look are settled (`finished`: how many). */
+  looked?(finished: number, inFlight: readonly InFlight<T>[]): void;
+  /** When to look again if no task started since the last look finishes first (orchestration time, ms). */
+  wakeAt(now: number, inFlight: readonly InFlight<T>[]): number;
+}
+
+/**
+ * The one sliding-window scheduler of the rotation: settles what finished, starts what may start, and
+ * waits for a task just started to finish or for the next look, whichever comes first. Every finished
+ * task is seen through its own state at the next look.
+ *
+ * Only tasks started since the last look go into `Task.any`: durable-functions sends a `Task.any`'s
+ * sub-tasks to the host as new actions, so a task yielded again would be scheduled again
+ * (Azure/azure-functions-durable-js issue 574).
+ */
+export function* slidingWindow<T>(
+  context: OrchestrationContext,
+  plan: WindowPlan<T>,
+  initial: readonly InFlight<T>[] = [],
+): Generator<Task, void, unknown> {
+  let inFlight: InFlight<T>[] = [...initial];
+  const started: Task[] = initial.map((f) => f.task);
+  const add = (more: readonly InFlight<T>[]): void => {
+    inFlight.push(...more);
+    started.push(...more.map((f) => f.task));
+  };
+  for (;;) {
+    const finished = inFlight.filter((f) => f.task.isCompleted || f.task.isFaulted);
+    inFlight = inFlight.filter((f) => !finished.includes(f));
+    for (const done of finished) add(yield* plan.settle(done, inFlight));
+    plan.looked?.(finished.length, inFlight);
+    if (inFlight.length === 0 && !plan.pending()) return;
+    const now = context.df.currentUtcDateTime.getTime();
+    add(plan.fill(inFlight, now));
+    const tick = context.df.createTimer(new Date(Math.max(plan.wakeAt(now, inFlight), now)));
+    const winner = (yield context.df.Task.any([...started.splice(0), tick])) as Task;
+    if (winner !== tick) tick.cancel();
+  }
+}

@@ -1,0 +1,92 @@
+import type { OrchestrationContext, Task } from 'durable-functions';
+import { slidingWindow, type InFlight } from '../../../../shared/rotation/orchestrators/scheduler';
+import { LATER, runOrchestration, type Responder } from '../../../support/orchestration';
+
+/**
+ * The one sliding window (the rotation's batches and a batch's servers both run on it), driven by a
+ * tiny orchestrator: `jobs` items, at most `size` in flight, each a `job` sub-orchestration; a job
+ * whose answer says `again` is followed by one more, started from `settle` in its place.
+ */
+interface Plan {
+  readonly jobs: number;
+  readonly size: number;
+}
+interface Out {
+  readonly settled: string[];
+  readonly peak: number;
+  readonly looks: number;
+}
+
+function* windowed(context: OrchestrationContext): Generator<Task, Out, unknown> {
+  const { jobs, size } = context.df.getInput<Plan>();
+  let next = 0;
+  let peak = 0;
+  let looks = 0;
+  const settled: string[] = [];
+  const start = (item: string): InFlight<string> => ({
+    item,
+    task: context.df.callSubOrchestrator('job', item, `job:${item}`),
+  });
+  yield* slidingWindow<string>(context, {
+    pending: () => next < jobs,
+    fill(inFlight) {
+      const started: InFlight<string>[] = [];
+      while (next < jobs && inFlight.length + started.length < size) started.push(start(String(next++)));
+      peak = Math.max(peak, inFlight.length + started.length);
+      return started;
+    },
+    *settle(done) {
+      settled.push(done.item);
+      return (done.task.result as { again?: boolean }).again === true ? [start(`${done.item}+`)] : [];
+    },
+    looked: () => {
+      looks++;
+    },
+    wakeAt: (now) => now + 1000,
+  });
+  return { settled, peak, looks };
+}
+
+/** Each job answers after `slow[item]` LATERs (0 by default). */
+function jobs(slow: Record<string, number> = {}, again: readonly string[] = []): Responder {
+  const asked = new Map<string, number>();
+  return (call) => {
+    if (call.kind !== 'subOrchestration') return { result: null };
+    const item = call.input as string;
+    const n = (asked.get(item) ?? 0) + 1;
+    asked.set(item, n);
+    if (n <= (slow[item] ?? 0)) return LATER;
+    return { result: { again: again.includes(item) } };
+  };
+}
+
+const started = (calls: readonly { kind: string; input: unknown }[]) =>
+  calls.filter((c) => c.kind === 'subOrchestration').map((c) => c.input as string);
+
+describe('the sliding-window scheduler', () => {
+  it('keeps at most the window in flight and settles every job once', async () => {
+    const run = await runOrchestration(windowed, { jobs: 7, size: 3 }, jobs({ '0': 3, '4': 2 }));
+    const out = run.output as Out;
+    expect(out.peak).toBe(3);
+    expect([...out.settled].sort()).toEqual(['0', '1', '2', '3', '4', '5', '6']);
+    // A slow job holds only its own slot: the others finish and are replaced around it.
+    expect(out.settled.indexOf('0')).toBeGreaterThan(out.settled.indexOf('3'));
+  });
+
+  it('never schedules a job it already waits on a second time (a task goes into Task.any once)', async () => {
+    const run = await runOrchestration(windowed, { jobs: 5, size: 2 }, jobs({ '0': 4, '1': 1, '3': 2 }));
+    expect(started(run.calls)).toEqual(['0', '1', '2', '3', '4']);
+  });
+
+  it('waits for the jobs settle starts in place of a finished one', async () => {
+    const run = await runOrchestration(windowed, { jobs: 2, size: 2 }, jobs({}, ['1']));
+    expect(started(run.calls)).toEqual(['0', '1', '1+']);
+    expect((run.output as Out).settled).toEqual(['0', '1', '1+']);
+  });
+
+  it('with nothing to do starts nothing and ends at its first look', async () => {
+    const run = await runOrchestration(windowed, { jobs: 0, size: 2 }, jobs());
+    expect(run.calls).toEqual([]);
+    expect(run.output).toEqual({ settled: [], peak: 0, looks: 1 });
+  });
+});
