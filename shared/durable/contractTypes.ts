@@ -1,0 +1,12 @@
+import type { OrchestrationContract, StepContract } from '../domain/steps';
+
+/**
+ * The durable contract as one type: every activity's and orchestration's input and output, by name.
+ * `contractSchemas.json` is generated from it (`npm run contract:schemas`, ts-json-schema-generator),
+ * so the run-time schemas are the TypeScript types by construction; a unit test regenerates it and
+ * fails when the committed file differs. The contract itself stays in shared/domain/steps.ts.
+ */
+export interface DurableContract {
+  readonly activities: StepContract;
+  readonly orchestrations: OrchestrationContract;
+}
