@@ -99,6 +99,7 @@ export const layers = [
       'shared/ports/**/*.ts',
       'shared/activities/**/*.ts',
       'shared/triggers/**/*.ts',
+      'shared/durable/**/*.ts',
       'shared/config.ts',
     ],
     rules: {
