@@ -202,6 +202,11 @@ export function mapAzureError(e: unknown, what: string): RotatorError {
       ? new TransientError(`Token request for ${what} failed: HTTP ${s}`, undefined, s, { cause: e })
       : new AuthenticationError(`Unauthenticated: ${what}: ${message}`, undefined, s, { cause: e });
   }
+  // The bearer token policy's own failure when the credential gave no token in time
+  // (@azure/core-rest-pipeline 1.24, dist/commonjs/util/tokenCycler.js, a plain Error): the token
+  // endpoint may answer next time, as before.
+  if (e.message === 'Failed to refresh access token.')
+    return new TransientError(`No token for ${what}: ${message}`, undefined, undefined, { cause: e });
   const nodeCode = (e as { code?: unknown }).code;
   if (e.name === 'AbortError' || (typeof nodeCode === 'string' && NETWORK_ERROR_CODES.has(nodeCode)))
     return new TransientError(`Failed: ${what}: ${e.name}: ${message}`, undefined, undefined, { cause: e });

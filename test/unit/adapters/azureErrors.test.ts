@@ -157,6 +157,11 @@ describe('mapAzureError: only what the call itself threw becomes an Azure error'
       AuthenticationError,
     ],
     ['no credential at all', named('CredentialUnavailableError'), AuthenticationError],
+    [
+      "the bearer token policy's timeout (a plain Error)",
+      new Error('Failed to refresh access token.'),
+      TransientError,
+    ],
   ])('%s stays an Azure call error (%p)', (_, thrown, type) => {
     expect(mapAzureError(thrown, 'reading key pg-cmk')).toBeInstanceOf(type);
   });
