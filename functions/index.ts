@@ -53,9 +53,7 @@ const services = createServices(config);
 void auditStartup(config, services.audit, new Date().toISOString(), (m) =>
   console.warn(`[pg-cmk-rotator] ${m}`),
 );
-// The rotation's activities run under callStep, which retries on durable timers: no SDK retries
-// below it (shared/composition.ts, ReadRetries). Triggers and the health watch keep the SDK's.
-const activities = createRotationActivities(createServices(config, { readRetries: 'orchestrator' }));
+const activities = createRotationActivities(services);
 const client = df.input.durableClient();
 const instancesOf = (context: InvocationContext) => new DurableRotationInstances(df.getClient(context));
 

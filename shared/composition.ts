@@ -9,7 +9,6 @@ import { MultiChannelPager, PagerDutyChannel, SignedWebhookChannel, TeamsChannel
 import { ResourceGraphFleetHealth } from './adapters/resourceGraphFleetHealth';
 import { ResourceGraphServerFleet } from './adapters/resourceGraphServerFleet';
 import { azureTransport } from './adapters/transport';
-import { writeOnceOptions } from './adapters/writeOnce';
 import type { Config } from './config';
 import type { AuditTrail } from './ports/auditTrail';
 import type { KeyVaultEventReader } from './ports/keyVaultEvents';
@@ -39,29 +38,24 @@ export interface Services {
 }
 
 /**
- * Who retries a failed Azure call the services make (writes are never resent by the SDK:
- * `writeOnceOptions`, whatever this says).
- * - `sdk`: the SDK's retry policy, for callers with no retry of their own: the HTTP operator API,
- *   the Event Grid intake and the sweep, and the health watch's activity (its orchestrator does not
- *   retry a failed check; the next pass, minutes later, does).
- * - `orchestrator`: none below the caller. The rotation's activities run under `callStep`, which
- *   retries a retryable failure on durable timers (`RETRY_POLICIES.read`: 8 attempts over ~6.5 min,
- *   each wait in the history, Retry-After honoured). With the SDK's retries underneath, each of those
- *   attempts would be up to 4 requests: `@azure/core-rest-pipeline` 1.24's `defaultRetryPolicy`
- *   (node_modules/@typespec/ts-http-runtime/dist/commonjs/policies/retryPolicy.js with
- *   `retryStrategies/exponentialRetryStrategy.js` and `throttlingRetryStrategy.js`) resends on 408,
- *   429, 5xx but 501/505 and dropped connections, `maxRetries` 3 by default; 32 requests per failed
- *   read, and minutes the orchestrator cannot see. One layer: the orchestrator's.
- *   (Resource Graph's own quota policy, shared/adapters/resourceGraphQuota.ts, still waits out a 429
- *   within the call: it paces by the quota headers, which a durable timer would only do later.)
+ * Two retry layers for reads, on purpose (writes have none below our code: `writeOnce.ts`).
+ * - The SDK's: `@azure/core-rest-pipeline` 1.24's `defaultRetryPolicy`
+ *   (node_modules/@typespec/ts-http-runtime/dist/commonjs/policies/retryPolicy.js, with
+ *   `retryStrategies/exponentialRetryStrategy.js` and `throttlingRetryStrategy.js`) resends a read on
+ *   408, 429, 5xx but 501/505 and dropped connections, 3 times, within about 7 s: a blip costs nothing
+ *   in the durable history. The triggers (HTTP, Event Grid, the sweep) have no other retry.
+ * - The orchestrator's: `callStep` retries a retryable failure on durable timers (`RETRY_POLICIES.read`:
+ *   8 attempts over ~6.5 min, Retry-After honoured, each wait audited): outages of minutes.
+ * A failed read under the orchestrator is thus at most 4 requests per attempt, 32 in all
+ * (test/integration/adapters/readRetries.test.ts counts them). Turning the SDK's layer off was tried
+ * and measured: every blip then costs a durable timer of 5 s or more and an attempt of the 8, so a
+ * burst of 8 failed requests fails a server the SDK layer rode out (the chaos scenario's `servers.get`
+ * bursts did exactly that and the run did not finish in its 300 s).
  */
-export type ReadRetries = 'sdk' | 'orchestrator';
-
-export function createServices(config: Config, options: { readRetries?: ReadRetries } = {}): Services {
+export function createServices(config: Config): Services {
   const transport = azureTransport();
   const credential = transport?.credential ?? createAzureCredential(config.managedIdentityClientId);
-  const base = transport?.clientOptions ?? {};
-  const clientOptions = options.readRetries === 'orchestrator' ? writeOnceOptions(base) : base;
+  const clientOptions = transport?.clientOptions ?? {};
   const arm = new ArmServerFleet({ credential, subscriptions: config.subscriptions, clientOptions });
   const fleet =
     config.discovery === 'resourceGraph'
