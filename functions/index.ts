@@ -11,9 +11,14 @@ import { createRotationActivities } from '../shared/activities/rotationActivitie
 import { DurableHealthWatch } from '../shared/adapters/durableHealthWatch';
 import { DurableRotationInstances } from '../shared/adapters/durableRotations';
 import { createServices } from '../shared/composition';
-import { durableActivity, durableOrchestrator } from '../shared/durable/activityBoundary';
+import {
+  durableActivity,
+  durableOrchestrator,
+  checkedHealthActivity,
+  checkedHealthWatch,
+} from '../shared/durable/activityBoundary';
 import { loadConfig } from '../shared/config';
-import { HEALTH_WATCH_NAMES, type CheckFleetHealthInput } from '../shared/domain/healthWatch';
+import { HEALTH_WATCH_NAMES } from '../shared/domain/healthWatch';
 import { FUNCTION_NAMES } from '../shared/domain/names';
 import { STEP_NAMES, type OrchestrationContract } from '../shared/domain/steps';
 import { handleKeyVaultEvent } from '../shared/triggers/keyVaultEvents';
@@ -122,9 +127,9 @@ app.timer(FUNCTION_NAMES.reconcileSweep, {
 // The health watch (shared/triggers/healthWatch.ts, shared/workflows/healthWatch.ts): a frequent timer
 // starts one pass at a time under one instance id; the pass queries the fleet once and pages.
 const healthActivities = createHealthActivities({ ...services, config });
-df.app.orchestration(HEALTH_WATCH_NAMES.orchestrator, healthWatchOrchestrator);
+df.app.orchestration(HEALTH_WATCH_NAMES.orchestrator, checkedHealthWatch(healthWatchOrchestrator));
 df.app.activity(HEALTH_WATCH_NAMES.activity, {
-  handler: (input: CheckFleetHealthInput) => healthActivities.checkFleetHealth(input),
+  handler: checkedHealthActivity((input) => healthActivities.checkFleetHealth(input)),
 });
 async function healthWatch(_timer: Timer, context: InvocationContext): Promise<void> {
   const outcome = await healthWatchTick(new DurableHealthWatch(df.getClient(context)), services.now());

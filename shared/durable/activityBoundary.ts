@@ -9,7 +9,8 @@ import type {
   StepOutput,
   StepResult,
 } from '../domain/steps';
-import { contractProblem } from './contractSchemas';
+import type { CheckFleetHealthInput, CheckFleetHealthOutput, HealthWatchOutput } from '../domain/healthWatch';
+import { contractProblem, type ContractEntry, type InvalidDurableValueError } from './contractSchemas';
 
 /**
  * The durable boundary, where every activity and orchestration is registered (functions/index.ts):
@@ -96,9 +97,25 @@ export function durableActivity<K extends StepName>(
   };
 }
 
-type Orchestrator<K extends keyof OrchestrationContract> = (
-  context: OrchestrationContext,
-) => Generator<Task, OrchestrationContract[K]['output'], unknown>;
+type Orchestrator<O> = (context: OrchestrationContext) => Generator<Task, O, unknown>;
+
+/** Input checked before the first step, output before it is returned; a refusal fails the orchestration. */
+function checkedOrchestrator<O>(entry: ContractEntry, orchestrator: Orchestrator<O>): Orchestrator<O> {
+  return function* (context) {
+    const refusedInput = contractProblem(entry, 'input', context.df.getInput());
+    if (refusedInput !== undefined) {
+      if (!context.df.isReplaying) context.error(`orchestration ${entry.name}: ${refusedInput.message}`);
+      throw refusedInput;
+    }
+    const output = yield* orchestrator(context);
+    const refusedOutput = contractProblem(entry, 'output', output);
+    if (refusedOutput !== undefined) {
+      if (!context.df.isReplaying) context.error(`orchestration ${entry.name}: ${refusedOutput.message}`);
+      throw refusedOutput;
+    }
+    return output;
+  };
+}
 
 /**
  * The orchestration as registered: its input checked before the first step, its output before it is
@@ -108,21 +125,43 @@ type Orchestrator<K extends keyof OrchestrationContract> = (
  */
 export function durableOrchestrator<K extends keyof OrchestrationContract>(
   name: K,
-  orchestrator: Orchestrator<K>,
-): Orchestrator<K> {
-  const entry = { kind: 'orchestration', name } as const;
-  return function* (context) {
-    const refusedInput = contractProblem(entry, 'input', context.df.getInput());
-    if (refusedInput !== undefined) {
-      if (!context.df.isReplaying) context.error(`orchestration ${name}: ${refusedInput.message}`);
-      throw refusedInput;
+  orchestrator: Orchestrator<OrchestrationContract[K]['output']>,
+): Orchestrator<OrchestrationContract[K]['output']> {
+  return checkedOrchestrator({ kind: 'orchestration', name }, orchestrator);
+}
+
+/** The health watch's orchestration, checked the same way. */
+export function checkedHealthWatch(
+  orchestrator: Orchestrator<HealthWatchOutput>,
+): Orchestrator<HealthWatchOutput> {
+  return checkedOrchestrator({ kind: 'healthWatch', name: 'fleetHealthWatch' }, orchestrator);
+}
+
+/**
+ * The health watch's activity as registered. Its contract answers a failure as `{ ok: false, code }`
+ * (the watch records it and tries again on its next pass), so a refused input or output is answered
+ * that way, with `InvalidDurableInput`/`Output`; a thrown error is logged with its stack and thrown on
+ * (the watch records `ActivityFailed`).
+ */
+export function checkedHealthActivity(
+  handler: (input: CheckFleetHealthInput) => Promise<CheckFleetHealthOutput>,
+): (input: unknown, log: BoundaryLog) => Promise<CheckFleetHealthOutput> {
+  const entry = { kind: 'healthWatch', name: 'checkFleetHealth' } as const;
+  const refusal = (log: BoundaryLog, e: InvalidDurableValueError): CheckFleetHealthOutput => {
+    log.error(`activity ${entry.name} failed (${e.code}, permanent): ${describeForLog(e)}`);
+    return { ok: false, code: e.code, message: e.message.slice(0, MAX_STEP_MESSAGE) };
+  };
+  return async (input, log) => {
+    const refusedInput = contractProblem(entry, 'input', input);
+    if (refusedInput !== undefined) return refusal(log, refusedInput);
+    let value: CheckFleetHealthOutput;
+    try {
+      value = await handler(input as CheckFleetHealthInput);
+    } catch (e) {
+      log.error(`activity ${entry.name} failed: ${describeForLog(e)}`);
+      throw e;
     }
-    const output = yield* orchestrator(context);
-    const refusedOutput = contractProblem(entry, 'output', output);
-    if (refusedOutput !== undefined) {
-      if (!context.df.isReplaying) context.error(`orchestration ${name}: ${refusedOutput.message}`);
-      throw refusedOutput;
-    }
-    return output;
+    const refusedOutput = contractProblem(entry, 'output', value);
+    return refusedOutput === undefined ? value : refusal(log, refusedOutput);
   };
 }

@@ -1,6 +1,7 @@
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { RotatorError } from '../domain/errors';
 import type { OrchestrationContract, StepName } from '../domain/steps';
+import type { HealthWatchContract } from './contractTypes';
 import schema from './contractSchemas.json';
 
 /**
@@ -14,7 +15,8 @@ import schema from './contractSchemas.json';
  */
 export type ContractEntry =
   | { readonly kind: 'activity'; readonly name: StepName }
-  | { readonly kind: 'orchestration'; readonly name: keyof OrchestrationContract };
+  | { readonly kind: 'orchestration'; readonly name: keyof OrchestrationContract }
+  | { readonly kind: 'healthWatch'; readonly name: keyof HealthWatchContract };
 export type ContractSide = 'input' | 'output';
 
 /**
@@ -43,7 +45,12 @@ ajv.addSchema(schema, 'contract');
 const compiled = new Map<string, ValidateFunction>();
 
 function validatorOf(entry: ContractEntry, side: ContractSide): ValidateFunction {
-  const group = entry.kind === 'activity' ? 'StepContract' : 'OrchestrationContract';
+  const group =
+    entry.kind === 'activity'
+      ? 'StepContract'
+      : entry.kind === 'orchestration'
+        ? 'OrchestrationContract'
+        : 'HealthWatchContract';
   const ref = `contract#/definitions/${group}/properties/${entry.name}/properties/${side}`;
   let validate = compiled.get(ref);
   if (validate === undefined) {

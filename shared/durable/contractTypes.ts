@@ -1,4 +1,19 @@
+import type {
+  CheckFleetHealthInput,
+  CheckFleetHealthOutput,
+  HealthWatchInput,
+  HealthWatchOutput,
+} from '../domain/healthWatch';
 import type { OrchestrationContract, StepContract } from '../domain/steps';
+
+/** The health watch's own durable contract (shared/domain/healthWatch.ts), by registered name. */
+export interface HealthWatchContract {
+  readonly fleetHealthWatch: { readonly input: HealthWatchInput; readonly output: HealthWatchOutput };
+  readonly checkFleetHealth: {
+    readonly input: CheckFleetHealthInput;
+    readonly output: CheckFleetHealthOutput;
+  };
+}
 
 /**
  * The durable contract as one type: every activity's and orchestration's input and output, by name.
@@ -9,4 +24,5 @@ import type { OrchestrationContract, StepContract } from '../domain/steps';
 export interface DurableContract {
   readonly activities: StepContract;
   readonly orchestrations: OrchestrationContract;
+  readonly healthWatch: HealthWatchContract;
 }

@@ -6,6 +6,7 @@ import {
 } from '../../../shared/domain/rotation';
 import type { StepHandlers } from '../../../shared/domain/steps';
 import {
+  checkedHealthActivity,
   describeForLog,
   durableActivity,
   durableOrchestrator,
@@ -158,5 +159,30 @@ describe('the orchestration boundary', () => {
     expect((run.output as ServerOutcome).outcome).toBe('failed');
     expect(run.output).toMatchObject({ reasonCode: 'InvalidDurableOutput' });
     expect(log.errors[0]).toMatch(/activity updateServer: output refused at \//);
+  });
+});
+
+describe("the health watch's activity behind the boundary", () => {
+  it('answers a malformed input as its contract answers a failure (the watch records it), never running the check', async () => {
+    const log = new RecordingLog();
+    let ran = false;
+    const check = checkedHealthActivity(() => {
+      ran = true;
+      return Promise.resolve({ ok: true, servers: [], causes: {}, invalid: [] });
+    });
+    await expect(check({ watch: 'not-a-list' }, log)).resolves.toMatchObject({
+      ok: false,
+      code: 'InvalidDurableInput',
+      message: 'healthWatch checkFleetHealth: input refused at /watch: must be array',
+    });
+    expect(ran).toBe(false);
+    expect(log.errors).toHaveLength(1);
+  });
+
+  it('logs a thrown error with its stack and throws it on (the watch records ActivityFailed)', async () => {
+    const log = new RecordingLog();
+    const bug = new TypeError('x is undefined');
+    await expect(checkedHealthActivity(() => Promise.reject(bug))({ watch: [] }, log)).rejects.toBe(bug);
+    expect(log.errors[0]).toMatch(/^activity checkFleetHealth failed: TypeError: x is undefined\n\s+at /);
   });
 });

@@ -13,6 +13,8 @@ const ORCHESTRATIONS = ['keyRotation', 'rolloutBatch', 'serverRollover'] as cons
 const entries: ContractEntry[] = [
   ...(Object.keys(ACTIVITY_NAMES) as StepName[]).map((name) => ({ kind: 'activity' as const, name })),
   ...ORCHESTRATIONS.map((name) => ({ kind: 'orchestration' as const, name })),
+  { kind: 'healthWatch', name: 'fleetHealthWatch' },
+  { kind: 'healthWatch', name: 'checkFleetHealth' },
 ];
 
 describe('the durable contract checked at run time', () => {
