@@ -147,6 +147,7 @@ export const layers = [
       'shared/activities/**/*.ts',
       'shared/rotation/activities/**/*.ts',
       'shared/triggers/**/*.ts',
+      'shared/durable/**/*.ts',
       'shared/config.ts',
     ],
     rules: {

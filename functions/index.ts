@@ -7,15 +7,18 @@ import {
 } from '@azure/functions';
 import * as df from 'durable-functions';
 import { createHealthActivities } from '../shared/activities/healthActivities';
-import {
-  createRotationActivities,
-  registerableSteps,
-} from '../shared/rotation/activities/rotationActivities';
+import { createRotationActivities } from '../shared/rotation/activities/rotationActivities';
 import { DurableHealthWatch } from '../shared/adapters/durableHealthWatch';
 import { DurableRotationInstances } from '../shared/adapters/durableRotations';
 import { createServices } from '../shared/composition';
+import {
+  durableActivity,
+  durableOrchestrator,
+  checkedHealthActivity,
+  checkedHealthWatch,
+} from '../shared/durable/activityBoundary';
 import { loadConfig } from '../shared/config';
-import { HEALTH_WATCH_NAMES, type CheckFleetHealthInput } from '../shared/domain/healthWatch';
+import { HEALTH_WATCH_NAMES } from '../shared/domain/healthWatch';
 import { FUNCTION_NAMES } from '../shared/domain/names';
 import { STEP_NAMES, type OrchestrationContract } from '../shared/rotation/contract';
 import { handleKeyVaultEvent } from '../shared/triggers/keyVaultEvents';
@@ -69,13 +72,25 @@ const orchestrators: {
   [FUNCTION_NAMES.rolloutBatch]: rolloutBatchOrchestrator,
   [FUNCTION_NAMES.serverRollover]: serverRolloverOrchestrator,
 };
-df.app.orchestration(FUNCTION_NAMES.keyRotation, orchestrators.keyRotation);
-df.app.orchestration(FUNCTION_NAMES.rolloutBatch, orchestrators.rolloutBatch);
-df.app.orchestration(FUNCTION_NAMES.serverRollover, orchestrators.serverRollover);
+// Each behind the durable boundary (shared/durable/activityBoundary.ts): input and output checked
+// against the contract's schemas at run time.
+df.app.orchestration(
+  FUNCTION_NAMES.keyRotation,
+  durableOrchestrator('keyRotation', orchestrators.keyRotation),
+);
+df.app.orchestration(
+  FUNCTION_NAMES.rolloutBatch,
+  durableOrchestrator('rolloutBatch', orchestrators.rolloutBatch),
+);
+df.app.orchestration(
+  FUNCTION_NAMES.serverRollover,
+  durableOrchestrator('serverRollover', orchestrators.serverRollover),
+);
 
-// Every activity of the durable contract (shared/rotation/contract.ts), each answering with a StepResult.
-const steps = registerableSteps(activities);
-for (const name of STEP_NAMES) df.app.activity(name, { handler: steps[name] });
+// Every activity of the durable contract (shared/rotation/contract.ts), each answering with a StepResult:
+// input and output checked, a thrown error logged with its class, code and stack, and only its code,
+// retryability and message kept in the durable history.
+for (const name of STEP_NAMES) df.app.activity(name, { handler: durableActivity(name, activities[name]) });
 
 // One per app: the rejections of a delivery's events (invoked all at once) become one audit record.
 const rejections = new RejectionSummarizer(services.audit);
@@ -112,9 +127,9 @@ app.timer(FUNCTION_NAMES.reconcileSweep, {
 // The health watch (shared/triggers/healthWatch.ts, shared/workflows/healthWatch.ts): a frequent timer
 // starts one pass at a time under one instance id; the pass queries the fleet once and pages.
 const healthActivities = createHealthActivities({ ...services, config });
-df.app.orchestration(HEALTH_WATCH_NAMES.orchestrator, healthWatchOrchestrator);
+df.app.orchestration(HEALTH_WATCH_NAMES.orchestrator, checkedHealthWatch(healthWatchOrchestrator));
 df.app.activity(HEALTH_WATCH_NAMES.activity, {
-  handler: (input: CheckFleetHealthInput) => healthActivities.checkFleetHealth(input),
+  handler: checkedHealthActivity((input) => healthActivities.checkFleetHealth(input)),
 });
 async function healthWatch(_timer: Timer, context: InvocationContext): Promise<void> {
   const outcome = await healthWatchTick(new DurableHealthWatch(df.getClient(context)), services.now());

@@ -37,6 +37,21 @@ export interface Services {
   readonly now: () => Date;
 }
 
+/**
+ * Two retry layers for reads, on purpose (writes have none below our code: `writeOnce.ts`).
+ * - The SDK's: `@azure/core-rest-pipeline` 1.24's `defaultRetryPolicy`
+ *   (node_modules/@typespec/ts-http-runtime/dist/commonjs/policies/retryPolicy.js, with
+ *   `retryStrategies/exponentialRetryStrategy.js` and `throttlingRetryStrategy.js`) resends a read on
+ *   408, 429, 5xx but 501/505 and dropped connections, 3 times, within about 7 s: a blip costs nothing
+ *   in the durable history. The triggers (HTTP, Event Grid, the sweep) have no other retry.
+ * - The orchestrator's: `callStep` retries a retryable failure on durable timers (`RETRY_POLICIES.read`:
+ *   8 attempts over ~6.5 min, Retry-After honoured, each wait audited): outages of minutes.
+ * A failed read under the orchestrator is thus at most 4 requests per attempt, 32 in all
+ * (test/integration/adapters/readRetries.test.ts counts them). Turning the SDK's layer off was tried
+ * and measured: every blip then costs a durable timer of 5 s or more and an attempt of the 8, so a
+ * burst of 8 failed requests fails a server the SDK layer rode out (the chaos scenario's `servers.get`
+ * bursts did exactly that and the run did not finish in its 300 s).
+ */
 export function createServices(config: Config): Services {
   const transport = azureTransport();
   const credential = transport?.credential ?? createAzureCredential(config.managedIdentityClientId);

@@ -12,7 +12,7 @@ import {
 } from '@azure/core-rest-pipeline';
 import { toCustomEvent, type AuditRecord } from '../domain/audit';
 import type { AuditTrail } from '../ports/auditTrail';
-import { AuditDeliveryError } from '../ports/errors';
+import { AuditDeliveryError, AzureCallError } from '../ports/errors';
 import { mapAzureError } from './azureErrors';
 
 /** What a connection string says about where and how to send telemetry. */
@@ -161,6 +161,8 @@ export class ApplicationInsightsAuditTrail implements AuditTrail {
       text = response.bodyAsText ?? undefined;
     } catch (e) {
       const mapped = mapAzureError(e, 'sending audit records to Application Insights');
+      // A bug on our side (not the call failing) is not an undelivered batch: it stays what it is.
+      if (!(mapped instanceof AzureCallError)) throw mapped;
       throw new AuditDeliveryError(mapped.message, mapped.azureCode, mapped.statusCode, mapped.retryable, {
         cause: e,
       });

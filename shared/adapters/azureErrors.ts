@@ -1,7 +1,7 @@
 import { isRestError, RestError, type PipelinePolicy } from '@azure/core-rest-pipeline';
+import { RotatorError, UnexpectedError } from '../domain/errors';
 import {
   AuthenticationError,
-  AzureCallError,
   BadRequestError,
   ConflictError,
   ForbiddenError,
@@ -132,12 +132,34 @@ export const keyVaultFirewallPolicy: PipelinePolicy = {
   },
 };
 
+/** Node's codes for a connection that failed or dropped, when something outside the pipeline threw one. */
+const NETWORK_ERROR_CODES = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'ECONNABORTED',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EAI_AGAIN',
+  'ENOTFOUND',
+  'ENETUNREACH',
+  'EHOSTUNREACH',
+]);
+
 /**
  * Maps anything an Azure SDK call threw to a named error. `what` names the resource ("key pg-cmk in
  * contoso-kv"); Azure's message is kept because it says what to fix, and carries no secrets.
+ *
+ * Only what the call's transport can throw becomes an Azure error: a `RestError` (every HTTP answer,
+ * and every connection failure: @typespec/ts-http-runtime's nodeHttpClient wraps a socket error in a
+ * `RestError` with code `REQUEST_SEND_ERROR` or Node's own), an `AbortError` (its timeout), a Node
+ * network error, and @azure/identity's errors. A `RotatorError` thrown inside the same `try` (a
+ * projection refusing a malformed answer: `InvalidResourceIdError`...) keeps its class, code and
+ * retryability. Anything else is a bug (a `TypeError` in our own code) or data nobody anticipated:
+ * `UnexpectedError`, never retried, its cause (and stack) logged where the step ends
+ * (shared/durable/activityBoundary.ts).
  */
-export function mapAzureError(e: unknown, what: string): AzureCallError {
-  if (e instanceof AzureCallError) return e;
+export function mapAzureError(e: unknown, what: string): RotatorError {
+  if (e instanceof RotatorError) return e;
   if (isRestError(e)) {
     const status = e.statusCode;
     const code = azureCode(e);
@@ -163,13 +185,32 @@ export function mapAzureError(e: unknown, what: string): AzureCallError {
       return new BadRequestError(`Rejected: ${detail}`, code, status, { cause: e });
     return new TransientError(`Failed: ${detail}`, code, status, { cause: e });
   }
-  const message = e instanceof Error ? firstLine(e.message) : 'unknown error';
-  if (e instanceof Error && e.name === 'CredentialUnavailableError') {
+  if (!(e instanceof Error))
+    return new UnexpectedError(`Unexpected failure of ${what}: a non-Error was thrown`, { cause: e });
+  const message = firstLine(e.message);
+  if (e.name === 'CredentialUnavailableError') {
     return new AuthenticationError(`No credential for ${what}: ${message}`, undefined, undefined, {
       cause: e,
     });
   }
-  return new TransientError(`Failed: ${what}: ${message}`, undefined, undefined, { cause: e });
+  // @azure/identity's AuthenticationError: the token endpoint answered (its `statusCode`); a 5xx or a
+  // 429 there is as transient as anywhere else, the rest a credential that will not work.
+  if (e.name === 'AuthenticationError') {
+    const status = (e as { statusCode?: unknown }).statusCode;
+    const s = typeof status === 'number' ? status : undefined;
+    return s !== undefined && (s >= 500 || s === 429)
+      ? new TransientError(`Token request for ${what} failed: HTTP ${s}`, undefined, s, { cause: e })
+      : new AuthenticationError(`Unauthenticated: ${what}: ${message}`, undefined, s, { cause: e });
+  }
+  // The bearer token policy's own failure when the credential gave no token in time
+  // (@azure/core-rest-pipeline 1.24, dist/commonjs/util/tokenCycler.js, a plain Error): the token
+  // endpoint may answer next time, as before.
+  if (e.message === 'Failed to refresh access token.')
+    return new TransientError(`No token for ${what}: ${message}`, undefined, undefined, { cause: e });
+  const nodeCode = (e as { code?: unknown }).code;
+  if (e.name === 'AbortError' || (typeof nodeCode === 'string' && NETWORK_ERROR_CODES.has(nodeCode)))
+    return new TransientError(`Failed: ${what}: ${e.name}: ${message}`, undefined, undefined, { cause: e });
+  return new UnexpectedError(`Unexpected failure of ${what}: ${e.name}: ${message}`, { cause: e });
 }
 
 function firstLine(s: string): string {

@@ -7,6 +7,7 @@ import type { TokenCredential } from '@azure/core-auth';
 import type { VaultListing, VaultProperties, VaultReadFailure } from '../domain/posture';
 import type { KeyVaultManagement } from '../ports/vaultPosture';
 import { mapAzureError } from './azureErrors';
+import { AzureCallError } from '../ports/errors';
 
 export interface KeyVaultManagementAdapterOptions {
   readonly credential: TokenCredential;
@@ -101,7 +102,8 @@ export class KeyVaultManagementAdapter implements KeyVaultManagement {
           vaults.push(vaultFromSdk(await client.vaults.get(at.resourceGroup, at.name)));
         } catch (e) {
           const err = mapAzureError(e, `Key Vault ${id}`);
-          unreadable.push({ vaultName: at.name, resourceId: id, code: err.azureCode ?? err.code });
+          const code = err instanceof AzureCallError ? (err.azureCode ?? err.code) : err.code;
+          unreadable.push({ vaultName: at.name, resourceId: id, code });
         }
       }
     }

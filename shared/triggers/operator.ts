@@ -2,7 +2,7 @@ import type { Config } from '../config';
 import { findAllowedVault, rotationSettings } from '../config';
 import type { AuditRecord } from '../domain/audit';
 import { vaultUnreachableFix } from '../domain/diagnosis';
-import { InvalidInputError } from '../domain/errors';
+import { InvalidInputError, RotatorError } from '../domain/errors';
 import { keyRef } from '../domain/keyId';
 import { FUNCTION_NAMES } from '../domain/names';
 import { asRotationProgress, progressFromCounts, rotationOutcomesOf, totalOf } from '../rotation/outcomes';
@@ -42,10 +42,21 @@ export class OperatorKeyNotFoundError extends InvalidInputError {
   }
 }
 
-/** Key Vault could not be asked whether the key exists (503): try again later. Nothing is started. */
-export class OperatorDependencyError extends InvalidInputError {
-  constructor(message: string) {
-    super('KeyVaultUnavailable', message);
+/**
+ * Key Vault could not be asked whether the key exists. Nothing is started. Not an input error: the
+ * request was fine. `retryable` (5xx, throttling, a timeout) is a 503 with Retry-After, "try again";
+ * not retryable (the vault's firewall refuses the app, a missing role) fails the same way until an
+ * operator changes something, so it is answered without Retry-After.
+ */
+export class OperatorDependencyError extends RotatorError {
+  readonly code = 'KeyVaultUnavailable';
+
+  constructor(
+    message: string,
+    readonly retryable: boolean,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
   }
 }
 
@@ -94,10 +105,16 @@ export async function readOperatorKey(
     if (e instanceof VaultUnreachableError)
       throw new OperatorDependencyError(
         `The rotator cannot reach ${target.vaultUrl} over the network (${e.azureCode ?? e.code}: Key Vault's firewall refused it); nothing was started. ${vaultUnreachableFix(target.vaultName)}`,
+        false,
+        { cause: e },
       );
     if (e instanceof AzureCallError)
       throw new OperatorDependencyError(
-        `Key Vault could not be asked whether ${target.vaultUrl} has key "${target.keyName}" (${e.azureCode ?? e.code}); nothing was started, try again later.`,
+        e.retryable
+          ? `Key Vault could not be asked whether ${target.vaultUrl} has key "${target.keyName}" (${e.azureCode ?? e.code}); nothing was started, try again later.`
+          : `Key Vault refused to say whether ${target.vaultUrl} has key "${target.keyName}" (${e.azureCode ?? e.code}); nothing was started. It will refuse the same way until that is fixed.`,
+        e.retryable,
+        { cause: e },
       );
     throw e;
   }

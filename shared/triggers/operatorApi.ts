@@ -71,8 +71,12 @@ function refusalOf(e: unknown): HttpResponseInit {
   if (e instanceof RetryRefusedError) return { status: 409, jsonBody: { error: e.message, code: e.code } };
   if (e instanceof OperatorKeyNotFoundError)
     return { status: 404, jsonBody: { error: e.message, code: e.code } };
+  // Key Vault could not answer: 503 "try again" only when a retry can help; a refusal that lasts until
+  // an operator fixes something (the firewall, a role) is a 502 without Retry-After.
   if (e instanceof OperatorDependencyError)
-    return { status: 503, headers: { 'retry-after': '30' }, jsonBody: { error: e.message } };
+    return e.retryable
+      ? { status: 503, headers: { 'retry-after': '30' }, jsonBody: { error: e.message, code: e.code } }
+      : { status: 502, jsonBody: { error: e.message, code: e.code } };
   // The key's run is finishing and did not end within the intake's wait: not "signalled" (it may not
   // read the signal); the operator tries again in a moment.
   if (e instanceof RunClosingError)

@@ -5,8 +5,13 @@ import {
   type PipelineResponse,
 } from '@azure/core-rest-pipeline';
 import { keyVaultFirewallPolicy, mapAzureError } from '../../../shared/adapters/azureErrors';
+import { CrossTenantUndeterminedError } from '../../../shared/domain/crossTenant';
+import { type RotatorError, UnexpectedError } from '../../../shared/domain/errors';
+import { InvalidResourceIdError } from '../../../shared/domain/resourceId';
 import {
+  AuthenticationError,
   BadRequestError,
+  TransientError,
   ForbiddenError,
   InvalidKeyError,
   VaultUnreachableError,
@@ -21,7 +26,7 @@ describe('mapAzureError: the resource provider refusing a key', () => {
   ])('maps a 400 %s to %p', (code, type) => {
     const error = mapAzureError(new RestError('refused', { code, statusCode: 400 }), 'updating pg-a');
     expect(error).toBeInstanceOf(type);
-    expect(error.azureCode).toBe(code);
+    expect(error).toMatchObject({ azureCode: code });
   });
 });
 
@@ -65,7 +70,7 @@ describe("mapAzureError: Key Vault's firewall is not a missing permission", () =
   ] as const)('a 403 with inner code %s (in the %s) maps to %p', (inner, via, type, azureCode) => {
     const mapped = mapAzureError(keyVault403(inner, via), 'reading key pg-cmk in contoso-kv');
     expect(mapped).toBeInstanceOf(type);
-    expect(mapped.azureCode).toBe(azureCode);
+    expect(mapped).toMatchObject({ azureCode });
     expect(mapped.retryable).toBe(false);
   });
 
@@ -106,4 +111,58 @@ describe("mapAzureError: Key Vault's firewall is not a missing permission", () =
       );
     },
   );
+});
+
+describe('mapAzureError: only what the call itself threw becomes an Azure error', () => {
+  it.each<[string, RotatorError]>([
+    ['a malformed id in the answer', new InvalidResourceIdError('not-an-id', 'server', 'no /subscriptions/')],
+    ['a cross-tenant server the read could not judge', new CrossTenantUndeterminedError('preview refused')],
+  ])('%s (a RotatorError) keeps its class, code and permanence: never retried as Transient', (_, error) => {
+    const mapped = mapAzureError(error, 'reading server pg-a');
+    expect(mapped).toBe(error);
+    expect(mapped.retryable).toBe(false);
+  });
+
+  it.each([
+    ['a TypeError in our own code', new TypeError("Cannot read properties of undefined (reading 'id')")],
+    ['a RangeError', new RangeError('Invalid time value')],
+    ['a non-Error value', 'boom'],
+  ])('%s is a bug: UnexpectedError, not retryable, its cause (and stack) kept', (_, thrown) => {
+    const mapped = mapAzureError(thrown, 'reading server pg-a');
+    expect(mapped).toBeInstanceOf(UnexpectedError);
+    expect(mapped).toMatchObject({ code: 'UnexpectedError', retryable: false });
+    expect(mapped).not.toBeInstanceOf(TransientError);
+    expect(mapped.cause).toBe(thrown);
+    if (thrown instanceof Error) expect(mapped.message).toContain(thrown.name);
+  });
+
+  const named = (name: string, extra: Record<string, unknown> = {}): Error =>
+    Object.assign(Object.defineProperty(new Error('failed'), 'name', { value: name }), extra);
+  it.each([
+    [
+      'a connection failure (RestError REQUEST_SEND_ERROR)',
+      new RestError('socket hang up', { code: 'REQUEST_SEND_ERROR' }),
+      TransientError,
+    ],
+    ["the transport's timeout (AbortError)", named('AbortError'), TransientError],
+    ['a Node network error outside the pipeline', named('Error', { code: 'ECONNRESET' }), TransientError],
+    [
+      "@azure/identity's token endpoint answering 503",
+      named('AuthenticationError', { statusCode: 503 }),
+      TransientError,
+    ],
+    [
+      "@azure/identity's token endpoint refusing (400)",
+      named('AuthenticationError', { statusCode: 400 }),
+      AuthenticationError,
+    ],
+    ['no credential at all', named('CredentialUnavailableError'), AuthenticationError],
+    [
+      "the bearer token policy's timeout (a plain Error)",
+      new Error('Failed to refresh access token.'),
+      TransientError,
+    ],
+  ])('%s stays an Azure call error (%p)', (_, thrown, type) => {
+    expect(mapAzureError(thrown, 'reading key pg-cmk')).toBeInstanceOf(type);
+  });
 });

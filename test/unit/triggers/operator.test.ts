@@ -1,4 +1,5 @@
 import { loadConfig } from '../../../shared/config';
+import { InvalidInputError } from '../../../shared/domain/errors';
 import type { KeyInfo, KeyVersionInfo } from '../../../shared/domain/model';
 import { NotFoundError, TransientError, VaultUnreachableError } from '../../../shared/ports/errors';
 import type { KeyVaultKeys } from '../../../shared/ports/keyVaultKeys';
@@ -107,6 +108,9 @@ describe('manual rotation through the operator API', () => {
     );
     expect(result).toBeInstanceOf(OperatorDependencyError);
     expect((result as Error).message).toContain('ServiceUnavailable');
+    // "Try again" is a retryable error, never an input error (it extended InvalidInputError, retryable false).
+    expect(result).toMatchObject({ code: 'KeyVaultUnavailable', retryable: true });
+    expect(result).not.toBeInstanceOf(InvalidInputError);
     expect(instances.started).toEqual([]);
   });
 
@@ -120,6 +124,7 @@ describe('manual rotation through the operator API', () => {
     expect((result as Error).message).toMatch(/cannot reach .* over the network \(ForbiddenByFirewall/);
     expect((result as Error).message).toMatch(/private endpoint/);
     expect((result as Error).message).not.toMatch(/try again later/);
+    expect(result).toMatchObject({ code: 'KeyVaultUnavailable', retryable: false });
     expect(instances.started).toEqual([]);
   });
 

@@ -1,0 +1,161 @@
+import type { OrchestrationContext, Task } from 'durable-functions';
+import { toStepError } from '../rotation/activities/rotationActivities';
+import { RotatorError } from '../domain/errors';
+import type { StepError, StepResult } from '../rotation/activityIo';
+import type { OrchestrationContract, StepHandlers, StepName, StepOutput } from '../rotation/contract';
+import type { CheckFleetHealthInput, CheckFleetHealthOutput, HealthWatchOutput } from '../domain/healthWatch';
+import { contractProblem, type ContractEntry, type InvalidDurableValueError } from './contractSchemas';
+
+/**
+ * The durable boundary, where every activity and orchestration is registered (functions/index.ts):
+ * inputs and outputs checked against the contract's schemas (./contractSchemas.ts), and an activity's
+ * thrown error turned into the small `StepError` the orchestrator decides on. Error classes and stacks
+ * do not cross the boundary; they are logged here, where they are still known, through the Functions
+ * context (`context.error`/`context.warn`: the host sends them to Application Insights as traces with
+ * the invocation's operation id), and the durable history keeps only code, retryability and a short
+ * message.
+ */
+
+/** What the boundary logs through: the Functions `InvocationContext` has both. */
+export interface BoundaryLog {
+  error(...args: unknown[]): void;
+  warn(...args: unknown[]): void;
+}
+
+/** How long a message may be in the durable history (a StepError is replayed with every episode). */
+export const MAX_STEP_MESSAGE = 500;
+const MAX_CAUSES = 4;
+
+/**
+ * An error for the log: each error in its cause chain as its stack (whose first line is its class
+ * name and message), with our stable code. A non-Error value is named by its type only (it is not
+ * ours: it may be anything). Messages never carry key material, tokens or webhook URLs (the error
+ * classes' rule), and nothing else of the error (its request, its headers) is written.
+ */
+export function describeForLog(e: unknown): string {
+  const parts: string[] = [];
+  let current: unknown = e;
+  for (let depth = 0; depth < MAX_CAUSES && current !== undefined; depth++) {
+    const prefix = depth === 0 ? '' : 'Caused by: ';
+    if (!(current instanceof Error)) {
+      parts.push(`${prefix}a thrown ${current === null ? 'null' : typeof current} (not an Error)`);
+      break;
+    }
+    const code =
+      current instanceof RotatorError ? ` [code ${current.code}, retryable ${current.retryable}]` : '';
+    parts.push(`${prefix}${current.stack ?? `${current.name}: ${current.message}`}${code}`);
+    current = current.cause;
+  }
+  return parts.join('\n');
+}
+
+function capped(error: StepError): StepError {
+  return error.message.length <= MAX_STEP_MESSAGE
+    ? error
+    : { ...error, message: `${error.message.slice(0, MAX_STEP_MESSAGE)}...` };
+}
+
+function failed(log: BoundaryLog, name: string, e: unknown): { ok: false; error: StepError } {
+  const error = capped(toStepError(e));
+  const line = `activity ${name} failed (${error.code}, ${error.retryable ? 'retryable' : 'permanent'}): ${describeForLog(e)}`;
+  // A retryable failure is expected now and then (the orchestrator tries again): a warning. A
+  // permanent one (a refusal, a bug, a value the contract refuses) is an error.
+  if (error.retryable) log.warn(line);
+  else log.error(line);
+  return { ok: false, error };
+}
+
+/**
+ * The activity as registered: its input checked, the handler run, its output checked; always answers
+ * with a `StepResult`. A value the contract refuses is a permanent `InvalidDurableInput`/`Output`
+ * (`callStep` never retries it).
+ */
+export function durableActivity<K extends StepName>(
+  name: K,
+  handler: StepHandlers[K],
+): (input: unknown, log: BoundaryLog) => Promise<StepResult<StepOutput<K>>> {
+  const entry = { kind: 'activity', name } as const;
+  const run = handler as (input: unknown) => Promise<unknown>;
+  return async (input, log) => {
+    const refusedInput = contractProblem(entry, 'input', input);
+    if (refusedInput !== undefined) return failed(log, name, refusedInput);
+    let value: unknown;
+    try {
+      value = await run(input);
+    } catch (e) {
+      return failed(log, name, e);
+    }
+    const refusedOutput = contractProblem(entry, 'output', value);
+    if (refusedOutput !== undefined) return failed(log, name, refusedOutput);
+    return { ok: true, value: value as StepOutput<K> };
+  };
+}
+
+type Orchestrator<O> = (context: OrchestrationContext) => Generator<Task, O, unknown>;
+
+/** Input checked before the first step, output before it is returned; a refusal fails the orchestration. */
+function checkedOrchestrator<O>(entry: ContractEntry, orchestrator: Orchestrator<O>): Orchestrator<O> {
+  return function* (context) {
+    const refusedInput = contractProblem(entry, 'input', context.df.getInput());
+    if (refusedInput !== undefined) {
+      if (!context.df.isReplaying) context.error(`orchestration ${entry.name}: ${refusedInput.message}`);
+      throw refusedInput;
+    }
+    const output = yield* orchestrator(context);
+    const refusedOutput = contractProblem(entry, 'output', output);
+    if (refusedOutput !== undefined) {
+      if (!context.df.isReplaying) context.error(`orchestration ${entry.name}: ${refusedOutput.message}`);
+      throw refusedOutput;
+    }
+    return output;
+  };
+}
+
+/**
+ * The orchestration as registered: its input checked before the first step, its output before it is
+ * returned. A refused value fails the orchestration (durable-functions retries an orchestration only
+ * when a caller asked for it with `callSubOrchestratorWithRetry`, which no caller does), logged once,
+ * not on replays.
+ */
+export function durableOrchestrator<K extends keyof OrchestrationContract>(
+  name: K,
+  orchestrator: Orchestrator<OrchestrationContract[K]['output']>,
+): Orchestrator<OrchestrationContract[K]['output']> {
+  return checkedOrchestrator({ kind: 'orchestration', name }, orchestrator);
+}
+
+/** The health watch's orchestration, checked the same way. */
+export function checkedHealthWatch(
+  orchestrator: Orchestrator<HealthWatchOutput>,
+): Orchestrator<HealthWatchOutput> {
+  return checkedOrchestrator({ kind: 'healthWatch', name: 'fleetHealthWatch' }, orchestrator);
+}
+
+/**
+ * The health watch's activity as registered. Its contract answers a failure as `{ ok: false, code }`
+ * (the watch records it and tries again on its next pass), so a refused input or output is answered
+ * that way, with `InvalidDurableInput`/`Output`; a thrown error is logged with its stack and thrown on
+ * (the watch records `ActivityFailed`).
+ */
+export function checkedHealthActivity(
+  handler: (input: CheckFleetHealthInput) => Promise<CheckFleetHealthOutput>,
+): (input: unknown, log: BoundaryLog) => Promise<CheckFleetHealthOutput> {
+  const entry = { kind: 'healthWatch', name: 'checkFleetHealth' } as const;
+  const refusal = (log: BoundaryLog, e: InvalidDurableValueError): CheckFleetHealthOutput => {
+    log.error(`activity ${entry.name} failed (${e.code}, permanent): ${describeForLog(e)}`);
+    return { ok: false, code: e.code, message: e.message.slice(0, MAX_STEP_MESSAGE) };
+  };
+  return async (input, log) => {
+    const refusedInput = contractProblem(entry, 'input', input);
+    if (refusedInput !== undefined) return refusal(log, refusedInput);
+    let value: CheckFleetHealthOutput;
+    try {
+      value = await handler(input as CheckFleetHealthInput);
+    } catch (e) {
+      log.error(`activity ${entry.name} failed: ${describeForLog(e)}`);
+      throw e;
+    }
+    const refusedOutput = contractProblem(entry, 'output', value);
+    return refusedOutput === undefined ? value : refusal(log, refusedOutput);
+  };
+}
