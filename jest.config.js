@@ -1,8 +1,26 @@
+/**
+ * Test tiers (README, "Tests in tiers"). `jest` alone runs every project; `npm run test:<tier>` selects one.
+ * unit: pure code and orchestrator histories; no process, no socket (test/support/unitTier.ts makes both
+ * throw), no build, no TLS. The other tiers need the build and the local CA (`npm test` prepares both).
+ */
+const ts = { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json' }] };
+const project = (name, roots, extra = {}) => ({
+  displayName: name,
+  testEnvironment: 'node',
+  roots: roots.map((r) => `<rootDir>/${r}`),
+  testMatch: ['**/*.test.ts'],
+  transform: ts,
+  ...extra,
+});
+
 /** @type {import('jest').Config} */
 module.exports = {
-  testEnvironment: 'node',
-  roots: ['<rootDir>/test'],
-  testMatch: ['**/*.test.ts'],
-  transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json' }] },
   testTimeout: 60000,
+  projects: [
+    project('unit', ['test/unit'], { setupFilesAfterEnv: ['<rootDir>/test/support/unitTier.ts'] }),
+    project('integration', ['test/integration', 'test/conformance']),
+    project('e2e', ['test/e2e']),
+    project('chaos', ['test/chaos']),
+    project('infra', ['test/infra']),
+  ],
 };
