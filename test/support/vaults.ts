@@ -1,0 +1,31 @@
+import type { VaultProperties } from '../../shared/domain/posture';
+import { SUBSCRIPTION, TENANT } from './servers';
+
+/** Key Vault control-plane properties (what the posture reads) for unit tests. */
+export const vaultResourceId = (
+  name: string,
+  subscriptionId = SUBSCRIPTION,
+  resourceGroup = 'rg-kv',
+): string =>
+  `/subscriptions/${subscriptionId}/resourceGroups/${resourceGroup}/providers/Microsoft.KeyVault/vaults/${name}`;
+
+/**
+ * A vault as the seeds recommend (soft delete with 90 days, purge protection, RBAC, public access off
+ * with the trusted-services bypass) in `SUBSCRIPTION`/rg-kv; the id follows `name` unless `id` is given.
+ */
+export function vaultProperties(name = 'contoso-kv', over: Partial<VaultProperties> = {}): VaultProperties {
+  return {
+    id: vaultResourceId(name),
+    name,
+    location: 'westeurope',
+    tenantId: TENANT,
+    enableSoftDelete: true,
+    softDeleteRetentionInDays: 90,
+    enablePurgeProtection: true,
+    enableRbacAuthorization: true,
+    publicNetworkAccess: 'Disabled',
+    networkAcls: { bypass: 'AzureServices', defaultAction: 'Deny', ipRules: 0, virtualNetworkRules: 0 },
+    accessPolicies: [],
+    ...over,
+  };
+}
