@@ -1,4 +1,4 @@
-import type { VaultProperties } from '../../shared/domain/posture';
+import type { VaultPosture, VaultProperties } from '../../shared/domain/posture';
 import { SUBSCRIPTION, TENANT } from './servers';
 
 /** Key Vault control-plane properties (what the posture reads) for unit tests. */
@@ -26,6 +26,22 @@ export function vaultProperties(name = 'contoso-kv', over: Partial<VaultProperti
     publicNetworkAccess: 'Disabled',
     networkAcls: { bypass: 'AzureServices', defaultAction: 'Deny', ipRules: 0, virtualNetworkRules: 0 },
     accessPolicies: [],
+    ...over,
+  };
+}
+
+/** A vault's posture (what the posture report says of it): RBAC, nothing checked, at no risk. */
+export function vaultPosture(vaultName: string, over: Partial<VaultPosture> = {}): VaultPosture {
+  return {
+    vaultName,
+    resourceId: undefined,
+    location: undefined,
+    tenantId: undefined,
+    model: 'rbac',
+    checks: [],
+    identities: [],
+    risk: 'ok',
+    reasons: [],
     ...over,
   };
 }

@@ -7,6 +7,7 @@ import { renderStatusPage } from '../../../shared/triggers/statusPage';
 import { STATUS_PAGE_CSP } from '../../../shared/triggers/statusStyle';
 import { keyInfo, keyVersion } from '../../support/keys';
 import { serverSnapshot } from '../../support/servers';
+import { vaultPosture } from '../../support/vaults';
 import { config } from './fakes';
 
 const VAULT = 'https://contoso-pg-kv.vault.azure.net';
@@ -147,17 +148,8 @@ describe('status page: vault checks from the fleet posture', () => {
     status,
     reason: `${name} is ${status}`,
   });
-  const vault = (vaultName: string, checks: VaultCheck[]): VaultPosture => ({
-    vaultName,
-    resourceId: undefined,
-    location: undefined,
-    tenantId: undefined,
-    model: 'rbac',
-    checks,
-    identities: [],
-    risk: 'ok',
-    reasons: [],
-  });
+  const vault = (vaultName: string, checks: VaultCheck[]): VaultPosture =>
+    vaultPosture(vaultName, { checks });
   it('lists the checks that do not pass, each with its vault, status and reason: failing, and not evaluated (never "every vault check passes" for a vault nobody could read)', () => {
     const rows = failingVaultChecks({
       vaults: [
