@@ -1,7 +1,8 @@
 /**
  * Test tiers (README, "Tests in tiers"). `jest` alone runs every project; `npm run test:<tier>` selects one.
- * unit: pure code and orchestrator histories; no process, no socket (test/support/unitTier.ts makes both
- * throw), no build, no TLS. The other tiers need the build and the local CA (`npm test` prepares both).
+ * unit: pure code and orchestrator histories; no process, no socket (its environment,
+ * test/support/unitTierEnvironment.ts, makes both throw), no build, no TLS. The other tiers need the
+ * build and the local CA (`npm test` and `npm run test:prepare` make both).
  */
 const ts = { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json' }] };
 const project = (name, roots, extra = {}) => ({
@@ -17,7 +18,7 @@ const project = (name, roots, extra = {}) => ({
 module.exports = {
   testTimeout: 60000,
   projects: [
-    project('unit', ['test/unit'], { setupFilesAfterEnv: ['<rootDir>/test/support/unitTier.ts'] }),
+    project('unit', ['test/unit'], { testEnvironment: '<rootDir>/test/support/unitTierEnvironment.ts' }),
     project('integration', ['test/integration', 'test/conformance']),
     project('e2e', ['test/e2e']),
     project('chaos', ['test/chaos']),

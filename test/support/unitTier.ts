@@ -3,12 +3,13 @@ import net from 'node:net';
 
 /**
  * The unit tier (`npm run test:unit`, jest project `unit`) runs without processes and without the network:
- * no build, no TLS, no stand-ins. This setup file (jest `setupFilesAfterEnv` of that project only) makes
- * every way out throw while a unit suite runs — opening or accepting a socket (`net.Socket#connect` is
- * what `http`, `https`, `tls`, `fetch` and the Azure SDKs end in; `net.Server#listen` is every server) and
- * starting a process (each `child_process` entry point: `execFileSync` does not go through the exported
- * `spawnSync`) — and puts them back after the suite, because jest runs the other tiers' suites in the
- * same worker processes. A suite that needs one belongs in `test/integration` (or a later tier).
+ * no build, no TLS, no stand-ins. While a unit suite runs, every way out throws — opening or accepting a
+ * socket (`net.Socket#connect` is what `http`, `https`, `tls`, `fetch` and the Azure SDKs end in;
+ * `net.Server#listen` is every server) and starting a process (each `child_process` entry point:
+ * `execFileSync` does not go through the exported `spawnSync`). The unit project's test environment
+ * (unitTierEnvironment.ts) closes them in its setup and reopens them in its teardown, which jest runs
+ * even when a suite fails to load: the other tiers' suites run in the same worker processes. A suite that
+ * needs a socket or a process belongs in `test/integration` (or a later tier).
  */
 export class UnitTierEscape extends Error {
   readonly code = 'UNIT_TIER_ESCAPE';
@@ -33,7 +34,7 @@ function refuse(target: object, name: string, what: string): Patch {
   return { target, name, original };
 }
 
-/** Makes sockets and processes throw; returns the undo. Exported so the guard's own test can prove it. */
+/** Makes sockets and processes throw; returns the undo. */
 export function closeTheWayOut(): () => void {
   const patches: Patch[] = [
     refuse(net.Socket.prototype, 'connect', 'a network connection (net.Socket#connect)'),
@@ -44,6 +45,3 @@ export function closeTheWayOut(): () => void {
     for (const p of patches.reverse()) Reflect.set(p.target, p.name, p.original);
   };
 }
-
-const reopen = closeTheWayOut();
-afterAll(reopen);

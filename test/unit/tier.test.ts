@@ -2,12 +2,14 @@ import { execFileSync, spawn } from 'node:child_process';
 import { createServer } from 'node:http';
 import { request } from 'node:https';
 import { connect } from 'node:net';
-import { UnitTierEscape } from '../support/unitTier';
 
 /**
- * The unit tier's guard (test/support/unitTier.ts, the `unit` project's setupFilesAfterEnv) is on in every
- * unit suite: a unit test that opens a socket or starts a process fails, naming where it belongs.
+ * The unit tier's guard (test/support/unitTier.ts, closed by the `unit` project's test environment) is on
+ * in every unit suite: a unit test that opens a socket or starts a process fails, naming where it belongs.
+ * The error is made outside the test's realm (in the environment): matched by its message, not its class.
  */
+const ESCAPE =
+  /\) in the unit tier: unit tests start no processes and open no sockets; move this suite to test\/integration/;
 describe('the unit tier opens no sockets and starts no processes', () => {
   it.each<[string, () => unknown]>([
     ['a TCP connection', () => connect(443, '127.0.0.1')],
@@ -16,7 +18,7 @@ describe('the unit tier opens no sockets and starts no processes', () => {
     ['a child process started with spawn', () => spawn(process.execPath, ['--version'])],
     ['a child process started with execFileSync', () => execFileSync('git', ['--version'])],
   ])('%s throws UnitTierEscape', (_what, escape) => {
-    expect(escape).toThrow(UnitTierEscape);
+    expect(escape).toThrow(ESCAPE);
   });
 
   it('fetch is refused too (its socket is a net.Socket)', async () => {
