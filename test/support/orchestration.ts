@@ -127,6 +127,20 @@ const record = (action: Action): RecordedAction => {
   return json;
 };
 
+/** Where a replay's actions part from the recorded ones, or undefined when they are the same. */
+export function firstDifference(
+  recorded: readonly RecordedAction[],
+  replayed: readonly RecordedAction[],
+): string | undefined {
+  for (let i = 0; i < Math.max(recorded.length, replayed.length); i++) {
+    // JSON.stringify(undefined) is undefined (its declared type says string).
+    const [was, now] = [recorded[i], replayed[i]].map((a) => JSON.stringify(a) as string | undefined);
+    if (was !== now)
+      return `non-deterministic orchestrator: action ${i} was ${was ?? 'absent'}, the replay produced ${now ?? 'nothing'}`;
+  }
+  return undefined;
+}
+
 /** One episode: the orchestrator handed the whole history, as the host hands it. */
 function episodeOf(
   handler: Handler,
@@ -180,7 +194,18 @@ export async function runOrchestration(
   orchestrator: Generator_,
   input: unknown,
   respond: Responder,
-  options: { instanceId?: string; start?: string; maxEpisodes?: number; signals?: readonly Signal[] } = {},
+  options: {
+    instanceId?: string;
+    start?: string;
+    maxEpisodes?: number;
+    signals?: readonly Signal[];
+    /**
+     * Default true: each episode's replay of the earlier history must produce the actions the earlier
+     * episodes produced (as the host requires); a run whose replay differs fails, naming the first
+     * difference. Off only to show what `Run.replay` catches on its own.
+     */
+    checkReplays?: boolean;
+  } = {},
 ): Promise<Run> {
   const handler = createOrchestrator(orchestrator);
   const instanceId = options.instanceId ?? 'test-instance';
@@ -234,6 +259,14 @@ export async function runOrchestration(
     )
       customStatuses.push(custom);
     const actions = state.actions.flat();
+    if (options.checkReplays !== false) {
+      const difference = firstDifference(
+        episodeActions.flat(),
+        actions.slice(0, consumed).map((a) => record(a)),
+      );
+      if (difference !== undefined)
+        return done(episode, { failed: `replay of episode ${episode}: ${difference}` });
+    }
     episodeActions.push(actions.slice(consumed).map((a) => record(a)));
     for (let index = consumed; index < actions.length; index++) {
       const a = actions[index] as Action;

@@ -4,9 +4,11 @@ import { runOrchestration, stepOk } from '../support/orchestration';
 /**
  * The orchestrator-history driver's replay check (test/support/orchestration.ts): a run records the
  * actions each episode produced; `run.replay()` hands the whole recorded history to the orchestrator from
- * the start and returns the actions it produces then. durable-functions 3 itself does not compare a
- * replay's inputs with the history (it matches tasks by order), so this comparison is what catches an
- * orchestrator that decides from something other than its history.
+ * the start and returns the actions it produces then; and every episode of every driven run checks that
+ * its replay of the earlier history produced the earlier episodes' actions (`checkReplays`, on unless a
+ * test turns it off). durable-functions 3 itself does not compare a replay's inputs with the history (it
+ * matches tasks by order), so these comparisons are what catch an orchestrator that decides from
+ * something other than its history.
  */
 type Orchestrator = (context: OrchestrationContext) => Generator<Task, unknown, unknown>;
 
@@ -48,7 +50,9 @@ describe('deterministic replay: the replay’s actions against the first run’s
   afterEach(() => jest.restoreAllMocks());
 
   it.each(cases)('%s', async (_name, orchestrator, deterministic) => {
-    const first = await runOrchestration(orchestrator, { run: 1 }, (call) => stepOk(call.name));
+    const first = await runOrchestration(orchestrator, { run: 1 }, (call) => stepOk(call.name), {
+      checkReplays: false,
+    });
     expect(first.failed).toBeUndefined();
     expect(first.actions.map((a) => a['functionName'] ?? 'timer')).toEqual(['readKey', 'timer', 'rollover']);
     const replay = await first.replay();
@@ -56,4 +60,16 @@ describe('deterministic replay: the replay’s actions against the first run’s
     if (deterministic) expect(replay.actions).toEqual(first.actions);
     else expect(replay.actions).not.toEqual(first.actions);
   });
+
+  it.each(cases)(
+    'checked as the run goes too (each episode replays the history before it): %s',
+    async (_name, orchestrator, deterministic) => {
+      const run = await runOrchestration(orchestrator, { run: 1 }, (call) => stepOk(call.name));
+      if (deterministic) expect(run.failed).toBeUndefined();
+      else
+        expect(run.failed).toMatch(
+          /^replay of episode 4: non-deterministic orchestrator: action 2 was .*"pick"/,
+        );
+    },
+  );
 });
