@@ -57,6 +57,32 @@ export interface Run {
   readonly raised: Signal[];
   /** The custom status after each episode (what the host would store), consecutive repeats dropped. */
   readonly customStatuses: unknown[];
+  /**
+   * The actions the orchestrator produced, each as it was first produced, per episode (what the host
+   * read from each episode: scheduled activities, timers, sub-orchestrations, waits, continue-as-new).
+   */
+  readonly episodeActions: RecordedAction[][];
+  /** `episodeActions` flattened: the first run's actions in order. */
+  readonly actions: RecordedAction[];
+  /**
+   * Replays a whole history from the start in one episode (by default the one this run recorded), as the
+   * host does after a restart. A deterministic orchestrator replaying its own history produces exactly
+   * `actions` again; compare them with `expect(replay.actions).toEqual(run.actions)`.
+   */
+  readonly replay: (history?: readonly HistoryEvent[]) => Promise<Replay>;
+}
+
+/**
+ * An action as the host reads it (its JSON), without `isCanceled`: cancelling a timer later flips that
+ * flag on the action the orchestrator created earlier; it is not a different decision.
+ */
+export type RecordedAction = Record<string, unknown>;
+
+export interface Replay {
+  readonly actions: RecordedAction[];
+  readonly isDone: boolean;
+  readonly output: unknown;
+  readonly failed: string | undefined;
 }
 
 export interface HistoryEvent {
@@ -95,13 +121,94 @@ const EVENT = {
 
 type Generator_ = (context: OrchestrationContext) => Generator<Task, unknown, unknown>;
 
+const record = (action: Action): RecordedAction => {
+  const json = JSON.parse(JSON.stringify(action)) as RecordedAction;
+  delete json['isCanceled'];
+  return json;
+};
+
+/** Where a replay's actions part from the recorded ones, or undefined when they are the same. */
+export function firstDifference(
+  recorded: readonly RecordedAction[],
+  replayed: readonly RecordedAction[],
+): string | undefined {
+  for (let i = 0; i < Math.max(recorded.length, replayed.length); i++) {
+    // JSON.stringify(undefined) is undefined (its declared type says string).
+    const [was, now] = [recorded[i], replayed[i]].map((a) => JSON.stringify(a) as string | undefined);
+    if (was !== now)
+      return `non-deterministic orchestrator: action ${i} was ${was ?? 'absent'}, the replay produced ${now ?? 'nothing'}`;
+  }
+  return undefined;
+}
+
+/** One episode: the orchestrator handed the whole history, as the host hands it. */
+function episodeOf(
+  handler: Handler,
+  history: readonly HistoryEvent[],
+  input: unknown,
+  instanceId: string,
+  episode: number,
+): ReturnType<Handler> {
+  return handler(
+    {
+      // Copies: the library turns Timestamp strings into Dates in place.
+      history: history.map((e) => ({ ...e })),
+      input,
+      upperSchemaVersion: 0,
+      instanceId,
+      isReplaying: episode > 1,
+      parentInstanceId: '',
+      maximumShortTimerDuration: '6.00:00:00',
+      longRunningTimerIntervalDuration: '3.00:00:00',
+      defaultHttpAsyncRequestSleepTimeMillseconds: 30000,
+    },
+    new DummyOrchestrationContext('test', `invocation-${episode}`, () => undefined),
+  );
+}
+
+/**
+ * Replays `history` from the start in one episode and returns every action the orchestrator produced
+ * (the driver's `Run.replay` with a history of the test's choosing, e.g. one with a result changed).
+ */
+export async function replayHistory(
+  orchestrator: Generator_,
+  input: unknown,
+  history: readonly HistoryEvent[],
+  options: { instanceId?: string } = {},
+): Promise<Replay> {
+  const handler = createOrchestrator(orchestrator);
+  try {
+    const state = await episodeOf(handler, history, input, options.instanceId ?? 'test-instance', 2);
+    return {
+      actions: state.actions.flat().map(record),
+      isDone: state.isDone,
+      output: state.output,
+      failed: undefined,
+    };
+  } catch (e) {
+    return { actions: [], isDone: false, output: undefined, failed: String(e) };
+  }
+}
+
 export async function runOrchestration(
   orchestrator: Generator_,
   input: unknown,
   respond: Responder,
-  options: { instanceId?: string; start?: string; maxEpisodes?: number; signals?: readonly Signal[] } = {},
+  options: {
+    instanceId?: string;
+    start?: string;
+    maxEpisodes?: number;
+    signals?: readonly Signal[];
+    /**
+     * Default true: each episode's replay of the earlier history must produce the actions the earlier
+     * episodes produced (as the host requires); a run whose replay differs fails, naming the first
+     * difference. Off only to show what `Run.replay` catches on its own.
+     */
+    checkReplays?: boolean;
+  } = {},
 ): Promise<Run> {
   const handler = createOrchestrator(orchestrator);
+  const instanceId = options.instanceId ?? 'test-instance';
   let now = Date.parse(options.start ?? '2026-11-24T10:00:00Z');
   const history: HistoryEvent[] = [];
   const ev = (type: number, id: number, fields: Record<string, unknown> = {}): HistoryEvent => ({
@@ -123,6 +230,7 @@ export async function runOrchestration(
   let waiting = 0;
   let consumed = 0;
   let ids = 0;
+  const episodeActions: RecordedAction[][] = [];
   const done = (episode: number, fields: Partial<Run>): Run => ({
     calls,
     output: undefined,
@@ -132,26 +240,15 @@ export async function runOrchestration(
     history,
     raised,
     customStatuses,
+    episodeActions,
+    actions: episodeActions.flat(),
+    replay: (replayed = history) => replayHistory(orchestrator, input, replayed, { instanceId }),
     ...fields,
   });
   for (let episode = 1; episode <= (options.maxEpisodes ?? 2000); episode++) {
     let state;
     try {
-      state = await handler(
-        {
-          // Copies: the library turns Timestamp strings into Dates in place.
-          history: history.map((e) => ({ ...e })),
-          input,
-          upperSchemaVersion: 0,
-          instanceId: options.instanceId ?? 'test-instance',
-          isReplaying: episode > 1,
-          parentInstanceId: '',
-          maximumShortTimerDuration: '6.00:00:00',
-          longRunningTimerIntervalDuration: '3.00:00:00',
-          defaultHttpAsyncRequestSleepTimeMillseconds: 30000,
-        },
-        new DummyOrchestrationContext('test', `invocation-${episode}`, () => undefined),
-      );
+      state = await episodeOf(handler, history, input, instanceId, episode);
     } catch (e) {
       return done(episode, { failed: String(e) });
     }
@@ -162,6 +259,15 @@ export async function runOrchestration(
     )
       customStatuses.push(custom);
     const actions = state.actions.flat();
+    if (options.checkReplays !== false) {
+      const difference = firstDifference(
+        episodeActions.flat(),
+        actions.slice(0, consumed).map((a) => record(a)),
+      );
+      if (difference !== undefined)
+        return done(episode, { failed: `replay of episode ${episode}: ${difference}` });
+    }
+    episodeActions.push(actions.slice(consumed).map((a) => record(a)));
     for (let index = consumed; index < actions.length; index++) {
       const a = actions[index] as Action;
       consumed++;

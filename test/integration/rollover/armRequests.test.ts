@@ -17,6 +17,7 @@ import type { PageOutcome, Pager } from '../../../shared/ports/pager';
 import { serverRolloverOrchestrator } from '../../../shared/rotation/orchestrators/serverRollover';
 import { KEY, SUB_A, SUB_B, V1, V2, VAULT, VAULT_URL, serverId, testFleet } from '../../support/fleet';
 import { startHarness, type Harness } from '../../support/localAzure';
+import { keyInfo, keyVersion } from '../../support/keys';
 import { runOrchestration } from '../../support/orchestration';
 
 /**
@@ -25,15 +26,13 @@ import { runOrchestration } from '../../support/orchestration';
  * log while the real server-rollover orchestrator drives the real activities over the real SDK client.
  */
 const POLL_SECONDS = 1;
-const key: KeyInfo = {
-  vaultUrl: VAULT_URL,
-  vaultName: VAULT,
-  name: KEY,
-  versions: [
-    { kid: `${VAULT_URL}/keys/${KEY}/${V1}`, version: V1, enabled: true, createdOn: '2026-01-01T00:00:00Z' },
-    { kid: `${VAULT_URL}/keys/${KEY}/${V2}`, version: V2, enabled: true, createdOn: '2026-10-01T00:00:00Z' },
+const key: KeyInfo = keyInfo(
+  [
+    keyVersion(V1, '2026-01-01T00:00:00Z', { vaultUrl: VAULT_URL, name: KEY }),
+    keyVersion(V2, '2026-10-01T00:00:00Z', { vaultUrl: VAULT_URL, name: KEY }),
   ],
-};
+  { vaultUrl: VAULT_URL, vaultName: VAULT, name: KEY },
+);
 
 class Audit implements AuditTrail {
   readonly records: AuditRecord[] = [];

@@ -10,6 +10,7 @@ import type {
   KeyVaultManagement,
   RoleAssignments,
 } from '../../../shared/ports/vaultPosture';
+import { serverSnapshot } from '../../support/servers';
 import { SUB, config } from '../triggers/fakes';
 
 const URI = 'https://contoso-pg-kv.vault.azure.net/keys/pg-cmk/5f1e2d3c4b5a69788796a5b4c3d2e1f0';
@@ -18,17 +19,13 @@ const server = (
   state: string,
   status: string,
   tags: Record<string, string> = {},
-): ServerSnapshot => ({
-  id: `/subscriptions/${SUB}/resourceGroups/rg/providers/Microsoft.DBforPostgreSQL/flexibleServers/${name}`,
-  name,
-  subscriptionId: SUB,
-  resourceGroup: 'rg',
-  location: 'westeurope',
-  state,
-  tags,
-  identity: undefined,
-  dataEncryption: { type: 'AzureKeyVault', primaryKeyURI: URI, primaryEncryptionKeyStatus: status },
-});
+): ServerSnapshot =>
+  serverSnapshot(name, {
+    subscriptionId: SUB,
+    state,
+    tags,
+    dataEncryption: { primaryKeyURI: URI, primaryEncryptionKeyStatus: status },
+  });
 
 class Health implements FleetHealth {
   asked: (readonly string[])[] = [];

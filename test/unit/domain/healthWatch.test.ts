@@ -6,6 +6,7 @@ import {
   type ServerHealth,
 } from '../../../shared/domain/healthWatch';
 import type { ServerPosture, SlotPosture, VaultCheck, VaultPosture } from '../../../shared/domain/posture';
+import { vaultPosture } from '../../support/vaults';
 
 const V = '5f1e2d3c4b5a69788796a5b4c3d2e1f0';
 const URI = `https://contoso-pg-kv.vault.azure.net/keys/pg-cmk/${V}`;
@@ -53,17 +54,7 @@ const posture = (s: SlotPosture): ServerPosture => ({
   risk: 'critical',
   reasons: [],
 });
-const vault = (checks: VaultCheck[]): VaultPosture => ({
-  vaultName: 'contoso-pg-kv',
-  resourceId: undefined,
-  location: undefined,
-  tenantId: undefined,
-  model: 'rbac',
-  checks,
-  identities: [],
-  risk: 'ok',
-  reasons: [],
-});
+const vault = (checks: VaultCheck[]): VaultPosture => vaultPosture('contoso-pg-kv', { checks });
 const health = (
   state: string,
   keyStatus: string | undefined,

@@ -6,6 +6,8 @@ import {
   planRollout,
   type SlotDecision,
 } from '../../../shared/domain/plan';
+import { keyInfo, keyVersion } from '../../support/keys';
+import { serverSnapshot } from '../../support/servers';
 
 const SUB = '9f3a8c52-1e4b-4c2d-8f6a-2b7c9d0e1f23';
 const VAULT = 'https://contoso-kv.vault.azure.net';
@@ -20,43 +22,34 @@ const ID_P = uai('id-pg-primary');
 const ID_G = uai('id-pg-geo');
 const ID_X = uai('id-other');
 
-const key: KeyInfo = {
-  vaultUrl: VAULT,
-  vaultName: 'contoso-kv',
-  name: 'pg-cmk',
-  versions: [
-    { kid: `${VAULT}/keys/pg-cmk/${V2}`, version: V2, enabled: true, createdOn: '2026-06-01T00:00:00Z' },
-    { kid: `${VAULT}/keys/pg-cmk/${V1}`, version: V1, enabled: true, createdOn: '2026-01-01T00:00:00Z' },
-    { kid: `${VAULT}/keys/pg-cmk/${V3}`, version: V3, enabled: true, createdOn: '2026-11-01T00:00:00Z' },
+const key: KeyInfo = keyInfo(
+  [
+    keyVersion(V2, '2026-06-01T00:00:00Z', { vaultUrl: VAULT }),
+    keyVersion(V1, '2026-01-01T00:00:00Z', { vaultUrl: VAULT }),
+    keyVersion(V3, '2026-11-01T00:00:00Z', { vaultUrl: VAULT }),
   ],
-};
+  { vaultUrl: VAULT, vaultName: 'contoso-kv' },
+);
 
 function server(
   name: string,
   over: Partial<ServerSnapshot> & { primary?: string; geo?: string },
 ): ServerSnapshot {
   const { primary, geo, ...rest } = over;
-  return {
-    id: `/subscriptions/${SUB}/resourceGroups/rg-db/providers/Microsoft.DBforPostgreSQL/flexibleServers/${name}`,
-    name,
+  return serverSnapshot(name, {
     subscriptionId: SUB,
     resourceGroup: 'rg-db',
-    location: 'westeurope',
-    state: 'Ready',
-    tags: {},
     identity: {
       type: 'UserAssigned',
       userAssignedIdentities: { [ID_P]: { principalId: 'p', clientId: 'c' }, [ID_G]: {}, [ID_X]: {} },
     },
     dataEncryption: {
-      type: 'AzureKeyVault',
       primaryKeyURI: primary,
       primaryUserAssignedIdentityId: ID_P,
       ...(geo !== undefined ? { geoBackupKeyURI: geo, geoBackupUserAssignedIdentityId: ID_G } : {}),
-      primaryEncryptionKeyStatus: 'Valid',
     },
     ...rest,
-  };
+  });
 }
 
 const k = (v?: string, vault = VAULT, name = 'pg-cmk') =>

@@ -5,6 +5,9 @@ import { keyPosture, summarizeRotationPolicy } from '../../../shared/domain/post
 import { buildPosture, type PostureInput } from '../../../shared/domain/postureRules';
 import { lastRotationFor, ringOf } from '../../../shared/domain/postureServers';
 import { vaultChecks, vaultRisk, type VaultUser } from '../../../shared/domain/postureVault';
+import { keyInfo, keyVersion } from '../../support/keys';
+import { serverSnapshot, userAssigned } from '../../support/servers';
+import { vaultProperties } from '../../support/vaults';
 
 const SUB = '9f3a8c52-1e4b-4c2d-8f6a-2b7c9d0e1f23';
 const TENANT = '72f988bf-86f1-41af-91ab-2d7cd011db47';
@@ -19,20 +22,8 @@ const NOW = new Date('2026-11-28T12:00:00Z');
 const uai = (name: string) =>
   `/subscriptions/${SUB}/resourceGroups/rg-id/providers/Microsoft.ManagedIdentity/userAssignedIdentities/${name}`;
 
-const vault = (over: Partial<VaultProperties> = {}): VaultProperties => ({
-  id: VAULT_ID,
-  name: 'contoso-kv',
-  location: 'westeurope',
-  tenantId: TENANT,
-  enableSoftDelete: true,
-  softDeleteRetentionInDays: 90,
-  enablePurgeProtection: true,
-  enableRbacAuthorization: true,
-  publicNetworkAccess: 'Disabled',
-  networkAcls: { bypass: 'AzureServices', defaultAction: 'Deny', ipRules: 0, virtualNetworkRules: 0 },
-  accessPolicies: [],
-  ...over,
-});
+const vault = (over: Partial<VaultProperties> = {}): VaultProperties =>
+  vaultProperties('contoso-kv', { id: VAULT_ID, ...over });
 const user = (over: Partial<VaultUser> = {}): VaultUser => ({
   serverId: `/subscriptions/${SUB}/resourceGroups/rg/providers/Microsoft.DBforPostgreSQL/flexibleServers/pg-1`,
   slot: 'primary',
@@ -243,18 +234,13 @@ describe('identity access', () => {
 });
 
 const VAULT_URL = 'https://contoso-kv.vault.azure.net';
-const key = (versions: { v: string; created: string; exp?: string; enabled?: boolean }[]): KeyInfo => ({
-  vaultUrl: VAULT_URL,
-  vaultName: 'contoso-kv',
-  name: 'pg-cmk',
-  versions: versions.map((x) => ({
-    kid: `${VAULT_URL}/keys/pg-cmk/${x.v}`,
-    version: x.v,
-    enabled: x.enabled ?? true,
-    createdOn: x.created,
-    expiresOn: x.exp,
-  })),
-});
+const key = (versions: { v: string; created: string; exp?: string; enabled?: boolean }[]): KeyInfo =>
+  keyInfo(
+    versions.map((x) =>
+      keyVersion(x.v, x.created, { vaultUrl: VAULT_URL, enabled: x.enabled ?? true, expiresOn: x.exp }),
+    ),
+    { vaultUrl: VAULT_URL, vaultName: 'contoso-kv' },
+  );
 const threeVersions = key([
   { v: V1, created: '2026-01-01T00:00:00Z', exp: '2027-01-01T00:00:00Z' },
   { v: V2, created: '2026-06-01T00:00:00Z', exp: '2027-06-01T00:00:00Z' },
@@ -348,31 +334,16 @@ function server(
   over: Partial<ServerSnapshot> = {},
   de: Record<string, string> = {},
 ): ServerSnapshot {
-  return {
-    id: `/subscriptions/${SUB}/resourceGroups/rg/providers/Microsoft.DBforPostgreSQL/flexibleServers/${name}`,
-    name,
+  return serverSnapshot(name, {
     subscriptionId: SUB,
-    resourceGroup: 'rg',
-    location: 'westeurope',
-    state: 'Ready',
-    tags: {},
-    identity: {
-      type: 'UserAssigned',
-      tenantId: TENANT,
-      userAssignedIdentities: {
-        [uai('id-1')]: { principalId: 'p-1' },
-        [uai('id-2')]: { principalId: 'p-2' },
-      },
-    },
+    identity: userAssigned({ [uai('id-1')]: 'p-1', [uai('id-2')]: 'p-2' }, TENANT),
     dataEncryption: {
-      type: 'AzureKeyVault',
       primaryKeyURI: `${VAULT_URL}/keys/pg-cmk/${V3}`,
       primaryUserAssignedIdentityId: uai('id-1'),
-      primaryEncryptionKeyStatus: 'Valid',
       ...de,
     },
     ...over,
-  };
+  });
 }
 
 function input(servers: ServerSnapshot[], over: Partial<PostureInput> = {}): PostureInput {

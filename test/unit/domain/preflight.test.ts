@@ -1,18 +1,16 @@
 import type { KeyVersionInfo } from '../../../shared/domain/model';
 import { preflightKeyVersion } from '../../../shared/domain/preflight';
+import { keyVersion } from '../../support/keys';
 
 const NOW = '2026-11-24T00:00:00.000Z';
-const good: KeyVersionInfo = {
-  kid: 'https://contoso-kv.vault.azure.net/keys/pg-cmk/0123456789abcdef0123456789abcdef',
-  version: '0123456789abcdef0123456789abcdef',
-  enabled: true,
-  createdOn: '2026-11-01T00:00:00.000Z',
+const good: KeyVersionInfo = keyVersion('0123456789abcdef0123456789abcdef', '2026-11-01T00:00:00.000Z', {
+  vaultUrl: 'https://contoso-kv.vault.azure.net',
   notBefore: '2026-11-01T00:00:00.000Z',
   expiresOn: '2027-11-01T00:00:00.000Z',
   keyType: 'RSA',
   keySize: 2048,
   keyOps: ['encrypt', 'decrypt', 'wrapKey', 'unwrapKey', 'sign', 'verify'],
-};
+});
 
 describe('preflightKeyVersion', () => {
   it.each<[string, Partial<KeyVersionInfo>]>([

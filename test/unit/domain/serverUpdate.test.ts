@@ -8,6 +8,8 @@ import {
 } from '../../../shared/rotation/policy';
 import { type RotationSettings } from '../../../shared/rotation/contract';
 import { isOnTarget, prepareServerUpdate, verifyEncryption } from '../../../shared/domain/serverUpdate';
+import { keyInfo, keyVersion } from '../../support/keys';
+import { serverSnapshot, userAssigned } from '../../support/servers';
 
 const SUB = '9f3a8c52-1e4b-4c2d-8f6a-2b7c9d0e1f23';
 const VAULT = 'https://contoso-kv.vault.azure.net';
@@ -17,35 +19,26 @@ const V3 = '33333333333333333333333333333333';
 const ID_P = `/subscriptions/${SUB}/resourceGroups/rg-id/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-p`;
 const uri = (v?: string) => (v === undefined ? `${VAULT}/keys/pg-cmk` : `${VAULT}/keys/pg-cmk/${v}`);
 
-const key: KeyInfo = {
-  vaultUrl: VAULT,
-  vaultName: 'contoso-kv',
-  name: 'pg-cmk',
-  versions: [
-    { kid: uri(V1), version: V1, enabled: true, createdOn: '2026-01-01T00:00:00Z' },
-    { kid: uri(V2), version: V2, enabled: true, createdOn: '2026-06-01T00:00:00Z' },
+const key: KeyInfo = keyInfo(
+  [
+    keyVersion(V1, '2026-01-01T00:00:00Z', { vaultUrl: VAULT }),
+    keyVersion(V2, '2026-06-01T00:00:00Z', { vaultUrl: VAULT }),
   ],
-};
+  { vaultUrl: VAULT, vaultName: 'contoso-kv' },
+);
 
 function server(over: Partial<ServerSnapshot> & { primary?: string; status?: string } = {}): ServerSnapshot {
   const { primary = uri(V1), status = 'Valid', ...rest } = over;
-  return {
-    id: `/subscriptions/${SUB}/resourceGroups/rg/providers/Microsoft.DBforPostgreSQL/flexibleServers/pg-a`,
-    name: 'pg-a',
+  return serverSnapshot('pg-a', {
     subscriptionId: SUB,
-    resourceGroup: 'rg',
-    location: 'westeurope',
-    state: 'Ready',
-    tags: {},
-    identity: { type: 'UserAssigned', userAssignedIdentities: { [ID_P]: {} } },
+    identity: userAssigned({ [ID_P]: undefined }),
     dataEncryption: {
-      type: 'AzureKeyVault',
       primaryKeyURI: primary,
       primaryUserAssignedIdentityId: ID_P,
       primaryEncryptionKeyStatus: status,
     },
     ...rest,
-  };
+  });
 }
 
 describe('prepareServerUpdate: what the rollout does with a server as it is now', () => {

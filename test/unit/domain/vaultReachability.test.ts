@@ -8,6 +8,8 @@ import {
   appReachabilityCheck,
   reachabilityFromCall,
 } from '../../../shared/domain/vaultReachability';
+import { serverSnapshot, userAssigned } from '../../support/servers';
+import { vaultProperties } from '../../support/vaults';
 
 const SUB = '6f1c2b9e-3d4a-4e8b-9a1f-0c2d3e4f5a6b';
 const TENANT = '72f988bf-86f1-41af-91ab-2d7cd011db47';
@@ -16,40 +18,17 @@ const V1 = '5f1e2d3c4b5a69788796a5b4c3d2e1f0';
 const UAI = `/subscriptions/${SUB}/resourceGroups/rg-id/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-1`;
 const VAULT_ID = `/subscriptions/${SUB}/resourceGroups/rg-sec/providers/Microsoft.KeyVault/vaults/contoso-kv`;
 
-const closedVault: VaultProperties = {
+const closedVault: VaultProperties = vaultProperties('contoso-kv', {
   id: VAULT_ID,
-  name: 'contoso-kv',
-  location: 'westeurope',
-  tenantId: TENANT,
-  enableSoftDelete: true,
-  softDeleteRetentionInDays: 90,
-  enablePurgeProtection: true,
   enableRbacAuthorization: false,
-  publicNetworkAccess: 'Disabled',
-  networkAcls: { bypass: 'AzureServices', defaultAction: 'Deny', ipRules: 0, virtualNetworkRules: 0 },
   accessPolicies: [{ tenantId: TENANT, objectId: 'p-1', keys: ['get', 'list', 'wrapkey', 'unwrapkey'] }],
-};
+});
 
-const server: ServerSnapshot = {
-  id: `/subscriptions/${SUB}/resourceGroups/rg/providers/Microsoft.DBforPostgreSQL/flexibleServers/pg-1`,
-  name: 'pg-1',
+const server: ServerSnapshot = serverSnapshot('pg-1', {
   subscriptionId: SUB,
-  resourceGroup: 'rg',
-  location: 'westeurope',
-  state: 'Ready',
-  tags: {},
-  identity: {
-    type: 'UserAssigned',
-    tenantId: TENANT,
-    userAssignedIdentities: { [UAI]: { principalId: 'p-1' } },
-  },
-  dataEncryption: {
-    type: 'AzureKeyVault',
-    primaryKeyURI: `${VAULT_URL}/keys/pg-cmk/${V1}`,
-    primaryUserAssignedIdentityId: UAI,
-    primaryEncryptionKeyStatus: 'Valid',
-  },
-};
+  identity: userAssigned({ [UAI]: 'p-1' }, TENANT),
+  dataEncryption: { primaryKeyURI: `${VAULT_URL}/keys/pg-cmk/${V1}`, primaryUserAssignedIdentityId: UAI },
+});
 
 function input(over: Partial<PostureInput>): PostureInput {
   return {

@@ -7,9 +7,11 @@ import { NotFoundError } from '../../../shared/ports/errors';
 import type { KeyVaultKeys } from '../../../shared/ports/keyVaultKeys';
 import type { ServerFleet } from '../../../shared/ports/serverFleet';
 import type { InstanceInfo, ListedInstance, RotationInstances } from '../../../shared/ports/rotations';
+import { keyVersion } from '../../support/keys';
+import { SUBSCRIPTION } from '../../support/servers';
 
 /** Typed fakes and the configuration the trigger tests share. */
-export const SUB = '6f1c2b9e-3d4a-4e8b-9a1f-0c2d3e4f5a6b';
+export const SUB = SUBSCRIPTION;
 
 export const config = loadConfig({
   CMK_SUBSCRIPTIONS: SUB,
@@ -86,12 +88,9 @@ export class FakeKeys implements KeyVaultKeys {
     const current = this.has[id];
     if (current === undefined)
       return Promise.reject(new NotFoundError(`Not found: key ${keyName}`, 'KeyNotFound', 404));
-    const version: KeyVersionInfo = {
+    const version: KeyVersionInfo = keyVersion(current, '2026-11-20T10:00:00.000Z', {
       kid: `${id}/${current}`,
-      version: current,
-      enabled: true,
-      createdOn: '2026-11-20T10:00:00.000Z',
-    };
+    });
     return Promise.resolve({
       vaultUrl,
       vaultName: new URL(vaultUrl).hostname.split('.')[0] ?? '',

@@ -2,6 +2,8 @@ import type { ServerSnapshot } from '../../../shared/domain/model';
 import type { VaultProperties } from '../../../shared/domain/posture';
 import { buildPosture } from '../../../shared/domain/postureRules';
 import { postureSnapshotRecords } from '../../../shared/triggers/posture';
+import { serverSnapshot, userAssigned } from '../../support/servers';
+import { vaultProperties } from '../../support/vaults';
 
 const SUB = '9f3a8c52-1e4b-4c2d-8f6a-2b7c9d0e1f23';
 const TENANT = '72f988bf-86f1-41af-91ab-2d7cd011db47';
@@ -10,40 +12,20 @@ const ROLE = `/subscriptions/${SUB}/providers/Microsoft.Authorization/roleDefini
 const UAI = `/subscriptions/${SUB}/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-1`;
 const V1 = '11111111111111111111111111111111';
 
-const vault: VaultProperties = {
+const vault: VaultProperties = vaultProperties('contoso-kv', {
   id: VAULT_ID,
-  name: 'contoso-kv',
-  location: 'westeurope',
-  tenantId: TENANT,
-  enableSoftDelete: true,
-  softDeleteRetentionInDays: 90,
-  enablePurgeProtection: true,
-  enableRbacAuthorization: true,
   publicNetworkAccess: 'Enabled',
   networkAcls: undefined,
-  accessPolicies: [],
-};
+});
 
-const server: ServerSnapshot = {
-  id: `/subscriptions/${SUB}/resourceGroups/rg/providers/Microsoft.DBforPostgreSQL/flexibleServers/pg-a`,
-  name: 'pg-a',
+const server: ServerSnapshot = serverSnapshot('pg-a', {
   subscriptionId: SUB,
-  resourceGroup: 'rg',
-  location: 'westeurope',
-  state: 'Ready',
-  tags: {},
-  identity: {
-    type: 'UserAssigned',
-    tenantId: TENANT,
-    userAssignedIdentities: { [UAI]: { principalId: 'p-1' } },
-  },
+  identity: userAssigned({ [UAI]: 'p-1' }, TENANT),
   dataEncryption: {
-    type: 'AzureKeyVault',
     primaryKeyURI: `https://contoso-kv.vault.azure.net/keys/pg-cmk/${V1}`,
     primaryUserAssignedIdentityId: UAI,
-    primaryEncryptionKeyStatus: 'Valid',
   },
-};
+});
 
 function report(principalType: string | undefined, principalId: string) {
   return buildPosture({

@@ -5,6 +5,9 @@ import { escapeHtml } from '../../../shared/triggers/statusHtml';
 import { failingVaultChecks, slotRisk, type StatusModel } from '../../../shared/triggers/statusModel';
 import { renderStatusPage } from '../../../shared/triggers/statusPage';
 import { STATUS_PAGE_CSP } from '../../../shared/triggers/statusStyle';
+import { keyInfo, keyVersion } from '../../support/keys';
+import { serverSnapshot } from '../../support/servers';
+import { vaultPosture } from '../../support/vaults';
 import { config } from './fakes';
 
 const VAULT = 'https://contoso-pg-kv.vault.azure.net';
@@ -13,47 +16,25 @@ const V2 = '22222222222222222222222222222222';
 const NOW = new Date('2026-11-24T10:00:00Z');
 const day = (n: number) => new Date(NOW.getTime() + n * 86_400_000).toISOString();
 
-const key: KeyInfo = {
-  vaultUrl: VAULT,
-  vaultName: 'contoso-pg-kv',
-  name: 'pg-cmk',
-  currentVersion: V2,
-  versions: [
-    {
-      kid: `${VAULT}/keys/pg-cmk/${V1}`,
-      version: V1,
-      enabled: true,
-      createdOn: day(-300),
-      expiresOn: day(5),
-    },
-    {
-      kid: `${VAULT}/keys/pg-cmk/${V2}`,
-      version: V2,
-      enabled: true,
-      createdOn: day(-1),
-      expiresOn: day(365),
-    },
+const key: KeyInfo = keyInfo(
+  [
+    keyVersion(V1, day(-300), { vaultUrl: VAULT, expiresOn: day(5) }),
+    keyVersion(V2, day(-1), { vaultUrl: VAULT, expiresOn: day(365) }),
   ],
-};
+  { vaultUrl: VAULT, currentVersion: V2 },
+);
 
 function server(over: Partial<ServerSnapshot> & { uri?: string; status?: string }): ServerSnapshot {
   const { uri, status, ...rest } = over;
-  return {
+  return serverSnapshot('pg', {
     id: '/subscriptions/s/resourceGroups/rg/providers/Microsoft.DBforPostgreSQL/flexibleServers/pg',
-    name: 'pg',
     subscriptionId: 's',
-    resourceGroup: 'rg',
-    location: 'westeurope',
-    state: 'Ready',
-    tags: {},
-    identity: undefined,
     dataEncryption: {
-      type: 'AzureKeyVault',
       primaryKeyURI: uri ?? `${VAULT}/keys/pg-cmk/${V1}`,
       primaryEncryptionKeyStatus: status ?? 'Valid',
     },
     ...rest,
-  };
+  });
 }
 
 describe('status page: risk of a server slot', () => {
@@ -167,17 +148,8 @@ describe('status page: vault checks from the fleet posture', () => {
     status,
     reason: `${name} is ${status}`,
   });
-  const vault = (vaultName: string, checks: VaultCheck[]): VaultPosture => ({
-    vaultName,
-    resourceId: undefined,
-    location: undefined,
-    tenantId: undefined,
-    model: 'rbac',
-    checks,
-    identities: [],
-    risk: 'ok',
-    reasons: [],
-  });
+  const vault = (vaultName: string, checks: VaultCheck[]): VaultPosture =>
+    vaultPosture(vaultName, { checks });
   it('lists the checks that do not pass, each with its vault, status and reason: failing, and not evaluated (never "every vault check passes" for a vault nobody could read)', () => {
     const rows = failingVaultChecks({
       vaults: [

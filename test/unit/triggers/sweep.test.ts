@@ -11,6 +11,8 @@ import type {
 import { ForbiddenError } from '../../../shared/ports/errors';
 import { runSweep } from '../../../shared/triggers/sweep';
 import { loadConfig } from '../../../shared/config';
+import { keyInfo, keyVersion } from '../../support/keys';
+import { serverSnapshot } from '../../support/servers';
 import { FakeInstances, MemoryAudit, SUB, config } from './fakes';
 
 const VAULT_URL = 'https://contoso-pg-kv.vault.azure.net';
@@ -19,31 +21,19 @@ const day = (d: number) => new Date(NOW.getTime() + d * 86_400_000).toISOString(
 const V1 = '5f1e2d3c4b5a69788796a5b4c3d2e1f0';
 const V2 = 'a0b1c2d3e4f5061728394a5b6c7d8e9f';
 
-const version = (v: string, created: number, expires: number): KeyVersionInfo => ({
-  kid: `${VAULT_URL}/keys/pg-cmk/${v}`,
-  version: v,
-  enabled: true,
-  createdOn: day(created),
-  expiresOn: day(expires),
-});
+const version = (v: string, created: number, expires: number): KeyVersionInfo =>
+  keyVersion(v, day(created), { expiresOn: day(expires) });
 
 function server(name: string, uri: string, status = 'Valid', state = 'Ready'): ServerSnapshot {
-  return {
-    id: `/subscriptions/${SUB}/resourceGroups/rg/providers/Microsoft.DBforPostgreSQL/flexibleServers/${name}`,
-    name,
+  return serverSnapshot(name, {
     subscriptionId: SUB,
-    resourceGroup: 'rg',
-    location: 'westeurope',
     state,
-    tags: {},
-    identity: undefined,
     dataEncryption: {
-      type: 'AzureKeyVault',
       primaryKeyURI: uri,
       primaryUserAssignedIdentityId: 'id',
       primaryEncryptionKeyStatus: status,
     },
-  };
+  });
 }
 
 class Keys implements KeyVaultKeys {
@@ -135,12 +125,7 @@ async function sweep(
   };
 }
 
-const key = (...versions: KeyVersionInfo[]): KeyInfo => ({
-  vaultUrl: VAULT_URL,
-  vaultName: 'contoso-pg-kv',
-  name: 'pg-cmk',
-  versions,
-});
+const key = (...versions: KeyVersionInfo[]): KeyInfo => keyInfo(versions);
 const healthy = key(version(V1, -300, 65), version(V2, -30, 335));
 
 describe('the reconcile sweep', () => {

@@ -34,6 +34,8 @@ import type {
   ServerFleet,
   ServerPage,
 } from '../../../../shared/ports/serverFleet';
+import { keyInfo, keyVersion } from '../../../support/keys';
+import { serverSnapshot, userAssigned } from '../../../support/servers';
 import { MemoryAudit } from '../../triggers/fakes';
 
 const SUB = '6f1c2b9e-3d4a-4e8b-9a1f-0c2d3e4f5a6b';
@@ -47,31 +49,15 @@ const idOf = (name: string) =>
   `/subscriptions/${SUB}/resourceGroups/rg/providers/Microsoft.DBforPostgreSQL/flexibleServers/${name}`;
 const OPERATION = 'https://management.azure.com/op/1';
 
-const version = (v: string, createdOn: string): KeyVersionInfo => ({
-  kid: uri(v),
-  version: v,
-  enabled: true,
-  createdOn,
-});
+const version = (v: string, createdOn: string): KeyVersionInfo => keyVersion(v, createdOn);
 
 function server(name: string, over: Partial<ServerSnapshot> = {}, primary = uri(V1)): ServerSnapshot {
-  return {
-    id: idOf(name),
-    name,
+  return serverSnapshot(name, {
     subscriptionId: SUB,
-    resourceGroup: 'rg',
-    location: 'westeurope',
-    state: 'Ready',
-    tags: {},
-    identity: { type: 'UserAssigned', userAssignedIdentities: { [ID]: {} } },
-    dataEncryption: {
-      type: 'AzureKeyVault',
-      primaryKeyURI: primary,
-      primaryUserAssignedIdentityId: ID,
-      primaryEncryptionKeyStatus: 'Valid',
-    },
+    identity: userAssigned({ [ID]: undefined }),
+    dataEncryption: { primaryKeyURI: primary, primaryUserAssignedIdentityId: ID },
     ...over,
-  };
+  });
 }
 
 /** Key Vault in memory: versions by creation time, rotations counted. */
@@ -166,12 +152,7 @@ class Pagers implements Pager {
   }
 }
 
-const key: KeyInfo = {
-  vaultUrl: VAULT_URL,
-  vaultName: 'contoso-pg-kv',
-  name: 'pg-cmk',
-  versions: [version(V1, '2026-01-01T00:00:00Z'), version(V2, '2026-11-01T00:00:00Z')],
-};
+const key: KeyInfo = keyInfo([version(V1, '2026-01-01T00:00:00Z'), version(V2, '2026-11-01T00:00:00Z')]);
 
 function setup(servers: ServerSnapshot[], pager: PageOutcome[] = [{ channel: 'pagerduty', ok: true }]) {
   const fleet = new Fleet(new Map(servers.map((s) => [s.id, s])));

@@ -6,6 +6,8 @@ import {
   type ServerOutcome,
 } from '../../../../shared/rotation/contract';
 import { type PlannedServer } from '../../../../shared/rotation/activityIo';
+import { keyInfo, keyVersion } from '../../../support/keys';
+import { flexibleServerId, SUBSCRIPTION } from '../../../support/servers';
 
 export const VAULT_URL = 'https://contoso-pg-kv.vault.azure.net';
 export const NOW = '2026-11-24T10:00:00.000Z';
@@ -17,20 +19,17 @@ const DAY = 86_400_000;
 export const inDays = (d: number): string => new Date(Date.parse(NOW) + d * DAY).toISOString();
 
 export function version(v: string, createdDaysAgo: number, expiresInDays?: number): KeyVersionInfo {
-  return {
-    kid: `${VAULT_URL}/keys/pg-cmk/${v}`,
-    version: v,
-    enabled: true,
-    createdOn: inDays(-createdDaysAgo),
+  return keyVersion(v, inDays(-createdDaysAgo), {
+    vaultUrl: VAULT_URL,
     expiresOn: expiresInDays === undefined ? undefined : inDays(expiresInDays),
     keyType: 'RSA-HSM',
     keySize: 3072,
     keyOps: ['wrapKey', 'unwrapKey'],
-  };
+  });
 }
 
 export function keyWith(...versions: KeyVersionInfo[]): KeyInfo {
-  return { vaultUrl: VAULT_URL, vaultName: 'contoso-pg-kv', name: 'pg-cmk', versions };
+  return keyInfo(versions, { vaultUrl: VAULT_URL });
 }
 
 export const SETTINGS: RotationSettings = {
@@ -62,7 +61,7 @@ export function rotationInput(overrides: Partial<RotationInput> = {}): RotationI
 }
 
 export function serverId(name: string): string {
-  return `/subscriptions/6f1c2b9e-3d4a-4e8b-9a1f-0c2d3e4f5a6b/resourceGroups/rg/providers/Microsoft.DBforPostgreSQL/flexibleServers/${name}`;
+  return flexibleServerId(SUBSCRIPTION, 'rg', name);
 }
 
 export function planned(

@@ -505,18 +505,40 @@ describe('keyRotation orchestrator, driven by durable histories', () => {
     ]);
   });
 
-  it('is deterministic: replaying the same history gives the same actions', async () => {
+  describe('deterministic replay', () => {
     const scenario: Scenario = {
       key: twoVersions,
       latest: version(V2, 1, 365),
       servers: [planned('a', { ring: 'canary' }), planned('b'), planned('c')],
     };
-    const first = await run(rotationInput(), scenario);
-    const second = await run(rotationInput(), scenario);
-    expect(second.calls).toEqual(first.calls);
-    expect(first.calls.filter((c) => c.kind === 'subOrchestration').map((c) => c.instanceId)).toEqual(
-      second.calls.filter((c) => c.kind === 'subOrchestration').map((c) => c.instanceId),
-    );
+
+    it('replaying the whole recorded history from the start produces the first run’s actions', async () => {
+      const first = await run(rotationInput(), scenario);
+      expect(first.episodes).toBeGreaterThan(3);
+      expect(first.actions.length).toBeGreaterThan(first.episodes);
+      const replay = await first.replay();
+      expect(replay.failed).toBeUndefined();
+      expect(replay.isDone).toBe(true);
+      expect(replay.actions).toEqual(first.actions);
+      expect(replay.output).toEqual(first.output);
+    });
+
+    it('the comparison is not blind: a history with one changed result replays to other actions', async () => {
+      const first = await run(rotationInput(), scenario);
+      const history = first.history.map((e) => ({ ...e }));
+      // The plan's answer, with server "c" no longer planned.
+      const planId = history.find((e) => e.EventType === 4 && e['Name'] === 'planRollout')?.EventId;
+      const answer = history.find((e) => e.EventType === 5 && e['TaskScheduledId'] === planId);
+      expect(answer).toBeDefined();
+      const changed = stepOk({
+        servers: packIds(scenario.servers.slice(0, 2)),
+        discovered: 2,
+        unplannable: [],
+      });
+      if (answer !== undefined && 'result' in changed) answer['Result'] = JSON.stringify(changed.result);
+      const replay = await first.replay(history);
+      expect(replay.actions).not.toEqual(first.actions);
+    });
   });
 
   describe('failure paths that hold', () => {
