@@ -1,7 +1,11 @@
 import type { AuditRecord } from '../../../../shared/domain/audit';
 import type { Incident } from '../../../../shared/domain/incident';
 import type { KeyInfo, KeyVersionInfo } from '../../../../shared/domain/model';
-import type { PlannedServer, UnplannableServer } from '../../../../shared/rotation/activityIo';
+import type {
+  PlannedServer,
+  ResolvePagesInput,
+  UnplannableServer,
+} from '../../../../shared/rotation/activityIo';
 import type {
   RolloutBatchInput,
   RotationInput,
@@ -99,6 +103,10 @@ function responder(s: Scenario, nested: ScheduledCall[] = [], inner?: Responder)
           : stepOk({ version: s.rotateTo, rotated: s.rotated ?? true });
       case 'pageOperator':
         return stepOk({ delivered: true, channels: [{ channel: 'pagerduty', ok: true }] });
+      case 'resolvePages':
+        return stepOk({
+          resolved: (call.input as ResolvePagesInput).dedupKeys.map((k) => ({ dedupKey: k, accepted: true })),
+        });
       default:
         return stepOk(null);
     }
