@@ -7,7 +7,10 @@ export const AUDIT_PREFIX = 'CmkRotation.';
 export const AUDIT_STEPS = [
   'EventReceived',
   'EventRejected',
+  /** The rotation's target version failed preflight: nothing was rolled out. */
   'PreflightFailed',
+  /** The run could not read the key (refused, vault unreachable, no versions): nothing was checked or rolled out. */
+  'KeyUnreadable',
   'PlanComputed',
   'PlanPreviewed',
   'ServerUpdateStarted',
