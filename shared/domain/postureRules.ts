@@ -26,7 +26,8 @@ import {
 } from './posture';
 import { identityAccess, principalOf } from './postureIdentity';
 import { keyPosture, type KeyUse } from './postureKeys';
-import { nameOf, RANK, worst } from './postureRisk';
+import { RANK, worst } from './postureRisk';
+import { resourceNameOf as nameOf } from './resourceId';
 import { lastRotationFor, ringOf } from './postureServers';
 import { VAULT_CHECKS, vaultChecks, vaultRisk, type VaultUser } from './postureVault';
 import { daysLeft, expirySeverity } from './expiry';

@@ -1,5 +1,6 @@
 import type { Config } from '../config';
 import { hasTag, latestVersion, planRollout, type ServerPlan } from '../domain/plan';
+import { resourceNameOf } from '../domain/resourceId';
 import { rotationInstanceId } from '../rotation/ids';
 import { preflightKeyVersion, type PreflightResult } from '../domain/preflight';
 import type { AuditTrail } from '../ports/auditTrail';
@@ -72,7 +73,7 @@ export async function previewPlan(
   const servers: PreviewServer[] = [];
   const unplannable: { serverId: string; serverName: string; reason: string }[] = found.invalid.map((r) => ({
     serverId: r.id ?? 'unknown',
-    serverName: r.name ?? r.id?.split('/').pop() ?? 'unknown',
+    serverName: r.name ?? (r.id !== undefined ? resourceNameOf(r.id) : undefined) ?? 'unknown',
     reason: `discovery returned a row that is not a usable server: ${r.reason}`,
   }));
   let preflight: PreflightResult | undefined;

@@ -7,6 +7,7 @@ import {
 } from '../../domain/crossTenant';
 import { classifyError, RotatorError } from '../../domain/errors';
 import { tryParseKeyUri } from '../../domain/keyId';
+import { resourceNameOf, subscriptionOf as subscriptionIdOf } from '../../domain/resourceId';
 import type { ServerSnapshot } from '../../domain/model';
 import { hasTag, latestVersion, planRollout, type ServerPlan } from '../../domain/plan';
 import { packIds } from '../packing';
@@ -98,12 +99,8 @@ function compact(plan: ServerPlan, server: ServerSnapshot, canaryTag: string): P
   };
 }
 
-function nameOf(id: string | undefined): string {
-  return id?.split('/').pop() ?? 'unknown';
-}
-function subscriptionOf(id: string | undefined): string {
-  return /\/subscriptions\/([^/]+)/i.exec(id ?? '')?.[1] ?? '';
-}
+const nameOf = (id: string | undefined): string => (id === undefined ? 'unknown' : resourceNameOf(id));
+const subscriptionOf = (id: string | undefined): string => (id === undefined ? '' : subscriptionIdOf(id));
 
 /**
  * Builds the activity handlers over injected ports (no globals: tests hand in fakes or stand-in
