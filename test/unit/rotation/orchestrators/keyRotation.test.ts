@@ -405,7 +405,7 @@ describe('keyRotation orchestrator, driven by durable histories', () => {
     expect(out.openIncidents.map((i) => i.dedupKey)).toEqual(['server-b']);
   });
 
-  it('publishes its progress as custom status: phase, wave i of n, counts and the servers in flight', async () => {
+  it('publishes its progress as custom status: phase, batch i of n, counts and the servers in flight', async () => {
     const r = await run(rotationInput(), {
       key: twoVersions,
       latest: version(V2, 1, 365),
@@ -419,7 +419,7 @@ describe('keyRotation orchestrator, driven by durable histories', () => {
       outcomes: { b: 'failed' },
     });
     const statuses = r.customStatuses as RotationProgress[];
-    expect(statuses.map((p) => [p.phase, p.wave?.index, p.wave?.of, p.current.join(',')])).toEqual([
+    expect(statuses.map((p) => [p.phase, p.batch?.index, p.batch?.of, p.current.join(',')])).toEqual([
       ['reading', undefined, undefined, ''],
       ['planning', undefined, undefined, ''],
       ['canary', 1, 1, 'canary-1'],
