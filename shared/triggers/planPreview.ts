@@ -1,5 +1,5 @@
 import type { Config } from '../config';
-import { hasTag, latestVersion, planRollout, type ServerPlan } from '../domain/plan';
+import { latestVersion, planRollout, ringOf, type Ring, type ServerPlan } from '../domain/plan';
 import { resourceNameOf } from '../domain/resourceId';
 import { rotationInstanceId } from '../rotation/ids';
 import { preflightKeyVersion, type PreflightResult } from '../domain/preflight';
@@ -17,7 +17,7 @@ export interface PlanPreviewDeps {
 
 /** A server of the preview: the plan's decisions per slot, its ring, and the exact PATCH body. */
 export interface PreviewServer extends ServerPlan {
-  readonly ring: 'canary' | 'main';
+  readonly ring: Ring;
   readonly state: string | undefined;
 }
 
@@ -95,7 +95,7 @@ export async function previewPlan(
         for (const p of plan.servers)
           servers.push({
             ...p,
-            ring: hasTag(server.tags, config.canaryTag)?.trim() === '0' ? 'canary' : 'main',
+            ring: ringOf(server, config.canaryTag),
             state: server.state,
           });
       } catch (e) {

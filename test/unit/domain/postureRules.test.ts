@@ -3,7 +3,7 @@ import type { RoleAssignmentInfo, VaultProperties } from '../../../shared/domain
 import { identityAccess } from '../../../shared/domain/postureIdentity';
 import { keyPosture, summarizeRotationPolicy } from '../../../shared/domain/postureKeys';
 import { buildPosture, type PostureInput } from '../../../shared/domain/postureRules';
-import { lastRotationFor, ringOf } from '../../../shared/domain/postureServers';
+import { lastRotationFor, rolloutPlaceOf } from '../../../shared/domain/postureServers';
 import { vaultChecks, vaultRisk, type VaultUser } from '../../../shared/domain/postureVault';
 
 const SUB = '9f3a8c52-1e4b-4c2d-8f6a-2b7c9d0e1f23';
@@ -609,18 +609,18 @@ describe('server risk', () => {
 
   it('ring follows the same tags as the rollout', () => {
     expect(
-      ringOf(
+      rolloutPlaceOf(
         server('a', { tags: { 'CMK-ROTATION-OPTOUT': 'yes' } }),
         'cmk-rotation-ring',
         'cmk-rotation-optout',
       ),
     ).toBe('optedOut');
     expect(
-      ringOf(
+      rolloutPlaceOf(
         server('a', { tags: { 'cmk-rotation-optout': 'false' } }),
         'cmk-rotation-ring',
         'cmk-rotation-optout',
       ),
-    ).toBe('default');
+    ).toBe('main');
   });
 });
