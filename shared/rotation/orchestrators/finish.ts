@@ -89,6 +89,21 @@ export function* finish(
       for (const f of fixed)
         if (answer.value.resolved.some((x) => x.dedupKey === f.dedupKey && x.accepted))
           resolved.push(f.dedupKey);
+    // The activity records each key's outcome itself; one that failed without an answer recorded nothing.
+    if (!answer.ok)
+      yield* recordAudit(
+        context,
+        fixed.map((f) =>
+          record(run, {
+            step: 'PageResolved',
+            outcome: 'failure',
+            toVersion: latest.version,
+            reasonCode: answer.error.code,
+            reason: `resolve not sent: ${answer.error.message}`.slice(0, 1000),
+            details: { dedupKey: f.dedupKey },
+          }),
+        ),
+      );
   }
   const stillOpen = open.filter((i) => !resolved.includes(i.dedupKey));
   const { canaryFailed } = rolled;

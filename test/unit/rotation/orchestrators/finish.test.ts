@@ -54,6 +54,7 @@ function responder(resolve: (input: ResolvePagesInput) => Response): Responder {
 async function finishWith(resolve: (input: ResolvePagesInput) => Response): Promise<{
   out: RotationOutput;
   resolveAudits: AuditRecord[];
+  audits: AuditRecord[];
 }> {
   const r = await runOrchestration(
     keyRotationOrchestrator,
@@ -65,7 +66,8 @@ async function finishWith(resolve: (input: ResolvePagesInput) => Response): Prom
   const resolveAudits = r.calls
     .filter((c) => c.name === 'resolvePages')
     .map((c) => (c.input as ResolvePagesInput).audit);
-  return { out: r.output as RotationOutput, resolveAudits };
+  const audits = r.calls.flatMap((c) => (c.name === 'recordAudit' ? (c.input as AuditRecord[]) : []));
+  return { out: r.output as RotationOutput, resolveAudits, audits };
 }
 
 const answered = (accepted: Record<string, boolean>) => (input: ResolvePagesInput) =>
@@ -81,10 +83,18 @@ describe('finish: resolving the incidents of earlier runs', () => {
     expect(out.openIncidents.map((i) => i.dedupKey)).toEqual(['preflight-old']);
   });
 
-  it('keeps every incident open when the resolve step fails after its retries', async () => {
-    const { out } = await finishWith(() => stepFailed('ServiceUnavailable', false));
+  it('keeps every incident open when the resolve step fails after its retries, and audits each as not resolved', async () => {
+    const { out, audits } = await finishWith(() => stepFailed('ServiceUnavailable', false));
     expect(out.resolvedIncidents).toEqual([]);
     expect(out.openIncidents.map((i) => i.dedupKey).sort()).toEqual(['preflight-old', 'server-a']);
+    expect(
+      audits
+        .filter((a) => a.step === 'PageResolved')
+        .map((a) => [a.outcome, a.reasonCode, a.details?.['dedupKey']]),
+    ).toEqual([
+      ['failure', 'ServiceUnavailable', 'server-a'],
+      ['failure', 'ServiceUnavailable', 'preflight-old'],
+    ]);
   });
 
   it('drops from the open incidents those the pager accepted, and carries nothing else over', async () => {
