@@ -1,5 +1,5 @@
 import type { ServerSnapshot } from '../../../shared/domain/model';
-import { ringOf } from '../../../shared/domain/plan';
+import { ringOf, type Ring } from '../../../shared/domain/plan';
 import { rolloutPlaceOf } from '../../../shared/domain/postureServers';
 
 /** One ring vocabulary: the rollout, the plan preview and the posture name a server's ring alike. */
@@ -20,7 +20,7 @@ const CANARY = 'cmk-rotation-ring';
 const OPT_OUT = 'cmk-rotation-optout';
 
 describe('ringOf: the rollout ring by the canary tag', () => {
-  it.each<[string, Record<string, string>, 'canary' | 'main']>([
+  it.each<[string, Record<string, string>, Ring]>([
     ['canary tag 0', { [CANARY]: '0' }, 'canary'],
     ['tag name in another case, value padded', { 'CMK-Rotation-Ring': ' 0 ' }, 'canary'],
     ['canary tag 1', { [CANARY]: '1' }, 'main'],
