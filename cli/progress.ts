@@ -6,7 +6,7 @@
 export interface ApiProgress {
   readonly phase: string;
   readonly targetVersion?: string | null | undefined;
-  readonly wave?: { readonly index: number; readonly of: number } | null | undefined;
+  readonly batch?: { readonly index: number; readonly of: number } | null | undefined;
   readonly counts: {
     readonly total: number;
     readonly done: number;
@@ -17,19 +17,19 @@ export interface ApiProgress {
   readonly current: readonly string[];
 }
 
-/** `[########------------]  3/6 rollout wave 1 of 2 · 1 failed · now: pg-a, pg-b` */
+/** `[########------------]  3/6 rollout batch 1 of 2 · 1 failed · now: pg-a, pg-b` */
 export function progressLine(p: ApiProgress, width = 24): string {
   const { total, done, failed, skipped } = p.counts;
   const finished = done + failed + skipped;
   const filled = total === 0 ? 0 : Math.round((finished / total) * width);
   const bar = `[${'#'.repeat(filled)}${'-'.repeat(width - filled)}]`;
-  const wave = p.wave !== undefined && p.wave !== null ? ` wave ${p.wave.index} of ${p.wave.of}` : '';
+  const batch = p.batch !== undefined && p.batch !== null ? ` batch ${p.batch.index} of ${p.batch.of}` : '';
   const extra = [
     failed > 0 ? `${failed} failed` : '',
     skipped > 0 ? `${skipped} skipped` : '',
     p.current.length > 0 ? `now: ${p.current.join(', ')}` : '',
   ].filter((x) => x !== '');
-  return `${bar} ${String(finished).padStart(String(total).length)}/${total} ${p.phase}${wave}${extra.length > 0 ? ` · ${extra.join(' · ')}` : ''}`;
+  return `${bar} ${String(finished).padStart(String(total).length)}/${total} ${p.phase}${batch}${extra.length > 0 ? ` · ${extra.join(' · ')}` : ''}`;
 }
 
 /** A table of rows (first row the header), columns padded to their widest cell. */

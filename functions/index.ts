@@ -193,7 +193,7 @@ const operator = (
   });
 
 operator(
-  FUNCTION_NAMES.rotateKeyNow,
+  FUNCTION_NAMES.keyRotationApi,
   'rotations/{vault}/{key}',
   ['GET', 'POST'],
   async (request, context, query) =>

@@ -37,6 +37,12 @@ var failureQueries = [
     query: 'customEvents | where name == "CmkRotation.PreflightFailed"'
   }
   {
+    name: 'key-unreadable'
+    severity: 1
+    description: 'A rotation could not read its key (refused, vault unreachable, no versions); no server was changed (CmkRotation.KeyUnreadable).'
+    query: 'customEvents | where name == "CmkRotation.KeyUnreadable"'
+  }
+  {
     name: 'key-expired'
     severity: 0
     description: 'A key expired with servers still on it (CmkRotation.KeyExpired).'

@@ -7,7 +7,7 @@ param applicationInsightsId string
 var queries = [
   {
     title: 'Rotations over time'
-    query: 'customEvents | where name in ("CmkRotation.RotationCompleted", "CmkRotation.ServerFailed", "CmkRotation.PreflightFailed") | summarize count() by name, bin(timestamp, 1d) | render timechart'
+    query: 'customEvents | where name in ("CmkRotation.RotationCompleted", "CmkRotation.ServerFailed", "CmkRotation.PreflightFailed", "CmkRotation.KeyUnreadable") | summarize count() by name, bin(timestamp, 1d) | render timechart'
   }
   {
     title: 'Per-server key version timeline'
@@ -15,7 +15,7 @@ var queries = [
   }
   {
     title: 'Failures'
-    query: 'customEvents | where name in ("CmkRotation.ServerFailed", "CmkRotation.PreflightFailed", "CmkRotation.PageFailed", "CmkRotation.KeyExpired") | summarize arg_max(timestamp, *) by auditId = tostring(customDimensions.auditId) | project timestamp, name, server = customDimensions.serverId, reasonCode = customDimensions.reasonCode, reason = customDimensions.reason'
+    query: 'customEvents | where name in ("CmkRotation.ServerFailed", "CmkRotation.PreflightFailed", "CmkRotation.KeyUnreadable", "CmkRotation.PageFailed", "CmkRotation.KeyExpired") | summarize arg_max(timestamp, *) by auditId = tostring(customDimensions.auditId) | project timestamp, name, server = customDimensions.serverId, reasonCode = customDimensions.reasonCode, reason = customDimensions.reason'
   }
   {
     title: 'Fleet posture (latest sweep): servers at risk first'

@@ -9,7 +9,8 @@ import {
 } from '../domain/healthWatch';
 import { holdOf, isOptedOut } from '../domain/plan';
 import type { PostureReport } from '../domain/posture';
-import { describeFailure, NotFoundError } from '../ports/errors';
+import { describeFailure } from '../domain/diagnosis';
+import { NotFoundError } from '../ports/errors';
 import type { FleetHealth } from '../ports/fleetHealth';
 import { readPosture, type PostureDeps } from '../triggers/posture';
 

@@ -5,6 +5,7 @@ import {
 } from '@azure/arm-keyvault';
 import type { TokenCredential } from '@azure/core-auth';
 import type { VaultListing, VaultProperties, VaultReadFailure } from '../domain/posture';
+import { resourceNameOf } from '../domain/resourceId';
 import type { KeyVaultManagement } from '../ports/vaultPosture';
 import { mapAzureError } from './azureErrors';
 import { AzureCallError } from '../ports/errors';
@@ -89,10 +90,10 @@ export class KeyVaultManagementAdapter implements KeyVaultManagement {
       }
       for (const id of ids) {
         const at = vaultCoordinates(id);
-        if (only !== undefined && !only.has((at?.name ?? id.split('/').pop() ?? id).toLowerCase())) continue;
+        if (only !== undefined && !only.has((at?.name ?? resourceNameOf(id)).toLowerCase())) continue;
         if (at === undefined) {
           unreadable.push({
-            vaultName: id.split('/').pop() ?? id,
+            vaultName: resourceNameOf(id),
             resourceId: id,
             code: 'UnexpectedResourceId',
           });

@@ -7,7 +7,10 @@ export const AUDIT_PREFIX = 'CmkRotation.';
 export const AUDIT_STEPS = [
   'EventReceived',
   'EventRejected',
+  /** The rotation's target version failed preflight: nothing was rolled out. */
   'PreflightFailed',
+  /** The run could not read the key (refused, vault unreachable, no versions): nothing was checked or rolled out. */
+  'KeyUnreadable',
   'PlanComputed',
   'PlanPreviewed',
   'ServerUpdateStarted',
@@ -76,10 +79,13 @@ export function auditId(r: AuditRecord): string {
     r.outcome,
     r.reasonCode ?? '',
   ];
-  // Retries of one step are distinct records (each attempt is its own fact), the same attempt twice is not.
+  // Retries of one step are distinct records (each attempt is its own fact), the same attempt twice is
+  // not; a refused write and a failed step are counted apart (both are attempts of `updateServer`).
   const attempt = r.details?.['attempt'];
   if (r.step === 'ServerUpdateRetried' && attempt !== undefined)
-    parts.push(`${r.details?.['step'] ?? ''}#${attempt}`);
+    parts.push(
+      `${r.details?.['step'] ?? ''}#${attempt}${r.details?.['what'] === 'writeRefused' ? '#writeRefused' : ''}`,
+    );
   return createHash('sha256').update(parts.join('|').toLowerCase()).digest('hex').slice(0, 32);
 }
 

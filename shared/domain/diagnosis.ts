@@ -2,6 +2,9 @@
  * Turns the reason codes a rollout meets (Azure's error codes, our own verification codes) into what an
  * operator reads in a page: what is wrong, and the next step. Unknown codes still get a useful answer.
  */
+import { RotatorError } from './errors';
+import { resourceNameOf } from './resourceId';
+
 export interface Diagnosis {
   readonly what: string;
   readonly nextStep: string;
@@ -18,7 +21,18 @@ export interface DiagnosisContext {
 }
 
 const identityName = (id: string | undefined): string =>
-  id === undefined ? "the server's user-assigned identity" : `identity ${id.split('/').pop() ?? id}`;
+  id === undefined ? "the server's user-assigned identity" : `identity ${resourceNameOf(id)}`;
+
+/**
+ * What a report says of a failed call: Azure's error code (a port's `AzureCallError` carries it as
+ * `azureCode`), else the named error's code for such a call, else the error's name. Never the message,
+ * which may carry URLs or details a status page or a log line does not need.
+ */
+export function describeFailure(e: unknown): string {
+  if (e instanceof RotatorError && 'azureCode' in e)
+    return typeof e.azureCode === 'string' ? e.azureCode : e.code;
+  return e instanceof Error ? e.name : 'error';
+}
 
 /** Learn: reaching a vault with public access disabled from a function app (private endpoint + VNet integration). */
 export const VAULT_NETWORK_FIX_URL =

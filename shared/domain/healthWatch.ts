@@ -3,6 +3,7 @@ import type { Incident } from './incident';
 import { tryParseKeyUri } from './keyId';
 import type { ServerSnapshot, Slot } from './model';
 import type { ServerPosture, SlotPosture, VaultPosture } from './posture';
+import { resourceNameOf } from './resourceId';
 
 /**
  * The health watch: a frequent timer finds flexible servers whose key status went Invalid or whose
@@ -108,7 +109,7 @@ type CauseRule = readonly [
   (slot: SlotPosture, vault: VaultPosture | undefined) => string | undefined,
 ];
 
-const name = (id: string | undefined): string => id?.split('/').pop() ?? 'its identity';
+const name = (id: string | undefined): string => (id === undefined ? 'its identity' : resourceNameOf(id));
 const ver = (s: SlotPosture): string =>
   `${s.keyName ?? '?'}/${s.effectiveVersion ?? s.pinnedVersion ?? '?'} in ${s.vaultName ?? '?'}`;
 

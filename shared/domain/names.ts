@@ -7,8 +7,11 @@ export const FUNCTION_NAMES = {
   keyVaultEvents: 'keyVaultEvents',
   /** Timer trigger: the reconcile sweep. */
   reconcileSweep: 'reconcileSweep',
-  /** HTTP trigger: the operator API (status of a key's rotation, manual rotation). */
-  rotateKeyNow: 'rotateKeyNow',
+  /**
+   * HTTP trigger `rotations/{vault}/{key}`: GET a key's rotation (status, progress, output), POST
+   * rotate it now. (Named `rotateKeyNow` before 0.1.0, which said only half of it.)
+   */
+  keyRotationApi: 'keyRotationApi',
   /** HTTP trigger: the plan a rotation would follow (dry run). */
   rotationPlan: 'rotationPlan',
   /** HTTP trigger: every key's current or last rotation. */

@@ -85,6 +85,17 @@ export function isOptedOut(server: ServerSnapshot, optOutTag: string): boolean {
   return value !== undefined && !FALSY_TAG_VALUES.includes(value.trim().toLowerCase());
 }
 
+/**
+ * The rollout's rings, the one vocabulary of the rollout, the plan preview and the posture: the
+ * `canary` ring (the canary tag's value `0`) goes first; the `main` ring only once every canary verified.
+ */
+export type Ring = 'canary' | 'main';
+
+/** A server's ring by the configured canary tag (tag names are case-insensitive, the value trimmed). */
+export function ringOf(server: ServerSnapshot, canaryTag: string): Ring {
+  return hasTag(server.tags, canaryTag)?.trim() === '0' ? 'canary' : 'main';
+}
+
 /** The hold tag's value when the server is on operator hold, else undefined. */
 export function holdOf(server: ServerSnapshot, holdTag: string | undefined): string | undefined {
   if (holdTag === undefined || holdTag === '') return undefined;

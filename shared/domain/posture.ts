@@ -18,6 +18,7 @@
  *   disabling access to the old key version."
  */
 import type { Slot } from './model';
+import type { Ring } from './plan';
 
 export const POSTURE_SCHEMA_VERSION = 1;
 
@@ -111,8 +112,11 @@ export interface RoleAssignmentInfo {
 // The report.
 // ---------------------------------------------------------------------------------------------------
 
-/** Where a server sits in a rollout: the canary ring goes first, opted-out servers are never touched. */
-export type Ring = 'canary' | 'optedOut' | 'default';
+/**
+ * Where a server sits in a rollout: its ring (shared/domain/plan.ts, the rollout's own vocabulary), or
+ * `optedOut`: in no ring, never touched.
+ */
+export type RolloutPlace = Ring | 'optedOut';
 
 /** The last rotation of a key as the app can know it: its durable instance's output. */
 export interface LastRotation {
@@ -183,7 +187,7 @@ export interface ServerPosture {
   readonly state: string | undefined;
   /** `properties.replica.role` (Primary, AsyncReplica, ...), when ARM reports it. */
   readonly replicationRole: string | undefined;
-  readonly ring: Ring;
+  readonly ring: RolloutPlace;
   readonly slots: readonly SlotPosture[];
   /** True when both slots name an identity and it is the same one (Learn requires distinct identities). */
   readonly sameIdentityForGeoBackup: boolean;

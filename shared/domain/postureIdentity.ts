@@ -3,6 +3,7 @@
  * vault (RBAC role assignments or access policies)?
  */
 import type { ServerSnapshot } from './model';
+import { resourceNameOf } from './resourceId';
 import {
   CRYPTO_SERVICE_ENCRYPTION_USER_ROLE_ID,
   REQUIRED_KEY_PERMISSIONS,
@@ -13,7 +14,7 @@ import {
 
 /** Is this a "Key Vault Crypto Service Encryption User" assignment at or above the vault? */
 function cryptoServiceEncryptionUserOnVault(a: RoleAssignmentInfo, vaultId: string): boolean {
-  const roleId = a.roleDefinitionId.split('/').pop()?.toLowerCase();
+  const roleId = resourceNameOf(a.roleDefinitionId).toLowerCase();
   if (roleId !== CRYPTO_SERVICE_ENCRYPTION_USER_ROLE_ID) return false;
   // At or above the vault: the vault itself, its resource group, subscription, a management group or `/`.
   const scope = a.scope.replace(/\/+$/, '').toLowerCase();

@@ -6,8 +6,3 @@ export const RANK: Record<Risk, number> = { ok: 0, warning: 1, critical: 2 };
 export function worst(...risks: Risk[]): Risk {
   return risks.reduce<Risk>((a, b) => (RANK[b] > RANK[a] ? b : a), 'ok');
 }
-
-/** The last segment of an ARM id: a server's or identity's name. */
-export function nameOf(id: string): string {
-  return id.split('/').pop() ?? id;
-}

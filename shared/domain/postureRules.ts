@@ -26,8 +26,9 @@ import {
 } from './posture';
 import { identityAccess, principalOf } from './postureIdentity';
 import { keyPosture, type KeyUse } from './postureKeys';
-import { nameOf, RANK, worst } from './postureRisk';
-import { lastRotationFor, ringOf } from './postureServers';
+import { RANK, worst } from './postureRisk';
+import { resourceNameOf as nameOf } from './resourceId';
+import { lastRotationFor, rolloutPlaceOf } from './postureServers';
 import { VAULT_CHECKS, vaultChecks, vaultRisk, type VaultUser } from './postureVault';
 import { daysLeft, expirySeverity } from './expiry';
 
@@ -218,7 +219,7 @@ export function buildPosture(input: PostureInput): PostureReport {
       location: server.location,
       state: server.state,
       replicationRole: server.replicationRole,
-      ring: ringOf(server, input.canaryTag, input.optOutTag),
+      ring: rolloutPlaceOf(server, input.canaryTag, input.optOutTag),
       slots,
       sameIdentityForGeoBackup: sameIdentity,
       lastRotations,

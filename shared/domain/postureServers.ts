@@ -1,13 +1,11 @@
 /** Posture rules for a server's own state: its rollout ring and its keys' last rotations. */
 import type { ServerSnapshot } from './model';
-import { hasTag, isOptedOut } from './plan';
-import type { LastRotation, Ring } from './posture';
+import { isOptedOut, ringOf } from './plan';
+import type { LastRotation, RolloutPlace } from './posture';
 
-/** Canary ring or opted out, by the configured tags (the same tags and values the rollout reads). */
-export function ringOf(server: ServerSnapshot, canaryTag: string, optOutTag: string): Ring {
-  if (isOptedOut(server, optOutTag)) return 'optedOut';
-  // Ring "0" of the canary tag goes first: the rule the rollout applies (shared/activities, isCanary).
-  return hasTag(server.tags, canaryTag)?.trim() === '0' ? 'canary' : 'default';
+/** Opted out, else its ring: the rollout's own rule and names (`ringOf`, shared/domain/plan.ts). */
+export function rolloutPlaceOf(server: ServerSnapshot, canaryTag: string, optOutTag: string): RolloutPlace {
+  return isOptedOut(server, optOutTag) ? 'optedOut' : ringOf(server, canaryTag);
 }
 
 /** The last rotation of a key as it concerns one server, from the durable instance's output. */

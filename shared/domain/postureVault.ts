@@ -11,7 +11,8 @@ import {
   type VaultCheckName,
   type VaultProperties,
 } from './posture';
-import { nameOf, worst } from './postureRisk';
+import { worst } from './postureRisk';
+import { resourceNameOf as nameOf } from './resourceId';
 
 /**
  * Azure's region pairs (Learn, "Azure cross-region replication pairings for all geographies"):

@@ -105,9 +105,18 @@ export function sameResourceId(a: string, b: string): boolean {
   return a.toLowerCase() === b.toLowerCase();
 }
 
+/**
+ * An ARM resource's name: the last segment of its id (a trailing slash ignored), the input itself when
+ * it has no segment. The one reading of a name from an id: never `split('/').pop()` at the call site.
+ */
+export function resourceNameOf(resourceId: string): string {
+  const segments = resourceId.split('/').filter((s) => s !== '');
+  return segments[segments.length - 1] ?? resourceId;
+}
+
 /** A flexible server's name: the last segment of its resource id. */
 export function serverNameOf(serverId: string): string {
-  return serverId.split('/').pop() ?? serverId;
+  return resourceNameOf(serverId);
 }
 
 /** The subscription of a resource id, as the id spells it ('' when it names none). */

@@ -19,14 +19,6 @@ export abstract class AzureCallError extends RotatorError {
   }
 }
 
-/**
- * What a report says of a failed call: Azure's error code, else the named error's name. Never the
- * message, which may carry URLs or details a status page or a log line does not need.
- */
-export function describeFailure(e: unknown): string {
-  return e instanceof AzureCallError ? (e.azureCode ?? e.code) : e instanceof Error ? e.name : 'error';
-}
-
 export class NotFoundError extends AzureCallError {
   readonly code = 'NotFound';
   readonly retryable = false;

@@ -1,7 +1,7 @@
 import type { AuditRecord } from '../domain/audit';
 import type { KeyInfo, KeyVersionInfo, Slot } from '../domain/model';
 import type { Incident } from '../domain/incident';
-import type { ServerAction, SlotDecision } from '../domain/plan';
+import type { Ring, ServerAction, SlotDecision } from '../domain/plan';
 import type { PrepareServerOutput, Verification } from '../domain/serverUpdate';
 import type { ArmQuota } from './pacing';
 
@@ -46,7 +46,7 @@ export interface PlannedServer {
   readonly shared?: number | undefined;
   readonly action: ServerAction;
   /** `canary`: carries the canary tag with value `0`; rolled out and verified before the others. */
-  readonly ring: 'canary' | 'main';
+  readonly ring: Ring;
   /** `properties.state` at discovery when it is not `Ready` (Updating, Inaccessible...); absent: Ready. */
   readonly state?: string | undefined;
   readonly slots: readonly PlannedSlot[];

@@ -293,8 +293,8 @@ export interface RotationProgress {
   readonly phase: RotationPhase;
   readonly trigger: string;
   readonly targetVersion?: string | undefined;
-  /** Wave (batch of sub-orchestrations) of the phase, 1-based, while canary or rollout runs. */
-  readonly wave?: { readonly index: number; readonly of: number } | undefined;
+  /** Batch (`rolloutBatch` sub-orchestration) of the phase, 1-based, while canary or rollout runs. */
+  readonly batch?: { readonly index: number; readonly of: number } | undefined;
   /** Servers planned in this run: done (updated or verified), failed, skipped, remaining. */
   readonly counts: {
     readonly total: number;

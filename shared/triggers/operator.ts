@@ -254,7 +254,7 @@ export interface RotationSummary {
   readonly running: boolean;
   readonly createdTime: string | undefined;
   readonly lastUpdatedTime: string | undefined;
-  /** While running: phase, wave, counts, servers in flight. */
+  /** While running: phase, batch, counts, servers in flight. */
   readonly progress: RotationProgress | undefined;
   /** Once ended: its outcome. */
   readonly result:

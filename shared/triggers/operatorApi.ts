@@ -100,7 +100,7 @@ function refusalOf(e: unknown): HttpResponseInit {
 
 /** Who called which operator endpoint: what a refusal's audit record says besides the refusal. */
 export interface OperatorCall {
-  /** The function's name (`rotateKeyNow`, ...). */
+  /** The function's name (`keyRotationApi`, ...). */
   readonly route: string;
   readonly method: string;
   /** `operatorCaller(...)`: a trusted principal name, or `function-key`. */

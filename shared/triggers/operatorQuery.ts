@@ -1,4 +1,5 @@
 import { InvalidInputError } from '../domain/errors';
+import { FUNCTION_NAMES } from '../domain/names';
 
 /**
  * The query parameters each operator endpoint accepts. Parsed strictly: a name not listed here (other
@@ -107,8 +108,8 @@ export function queryPairs(url: string): [string, string][] {
  * An endpoint not listed takes none.
  */
 export const OPERATOR_QUERY: Readonly<Record<string, Readonly<Record<string, QuerySpec>>>> = {
-  rotateKeyNow: { GET: {}, POST: { dryRun: 'boolean' } },
-  replayEvents: { POST: { source: 'text' } },
+  [FUNCTION_NAMES.keyRotationApi]: { GET: {}, POST: { dryRun: 'boolean' } },
+  [FUNCTION_NAMES.replayEvents]: { POST: { source: 'text' } },
 };
 
 /** The spec of one endpoint and method: none when it takes no query parameters. */

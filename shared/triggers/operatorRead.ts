@@ -4,7 +4,7 @@ import { FUNCTION_NAMES } from '../domain/names';
 import { asRotationProgress } from '../rotation/outcomes';
 import { type RotationProgress } from '../rotation/contract';
 import { runHistoryOf, type RunRecord } from '../rotation/runs';
-import { describeFailure } from '../ports/errors';
+import { describeFailure } from '../domain/diagnosis';
 import type { KeyVaultKeys } from '../ports/keyVaultKeys';
 import { isActive, type RotationInstances } from '../ports/rotations';
 

@@ -1,5 +1,6 @@
 import type { Config } from '../config';
-import { hasTag, latestVersion, planRollout, type ServerPlan } from '../domain/plan';
+import { latestVersion, planRollout, ringOf, type Ring, type ServerPlan } from '../domain/plan';
+import { resourceNameOf } from '../domain/resourceId';
 import { rotationInstanceId } from '../rotation/ids';
 import { preflightKeyVersion, type PreflightResult } from '../domain/preflight';
 import type { AuditTrail } from '../ports/auditTrail';
@@ -16,7 +17,7 @@ export interface PlanPreviewDeps {
 
 /** A server of the preview: the plan's decisions per slot, its ring, and the exact PATCH body. */
 export interface PreviewServer extends ServerPlan {
-  readonly ring: 'canary' | 'main';
+  readonly ring: Ring;
   readonly state: string | undefined;
 }
 
@@ -72,7 +73,7 @@ export async function previewPlan(
   const servers: PreviewServer[] = [];
   const unplannable: { serverId: string; serverName: string; reason: string }[] = found.invalid.map((r) => ({
     serverId: r.id ?? 'unknown',
-    serverName: r.name ?? r.id?.split('/').pop() ?? 'unknown',
+    serverName: r.name ?? (r.id !== undefined ? resourceNameOf(r.id) : undefined) ?? 'unknown',
     reason: `discovery returned a row that is not a usable server: ${r.reason}`,
   }));
   let preflight: PreflightResult | undefined;
@@ -94,7 +95,7 @@ export async function previewPlan(
         for (const p of plan.servers)
           servers.push({
             ...p,
-            ring: hasTag(server.tags, config.canaryTag)?.trim() === '0' ? 'canary' : 'main',
+            ring: ringOf(server, config.canaryTag),
             state: server.state,
           });
       } catch (e) {

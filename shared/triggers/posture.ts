@@ -12,7 +12,7 @@ import { buildPosture } from '../domain/postureRules';
 import { reachabilityFromCall, type AppReachability } from '../domain/vaultReachability';
 import { rotationInstanceId } from '../rotation/ids';
 import type { AuditTrail } from '../ports/auditTrail';
-import { describeFailure } from '../ports/errors';
+import { describeFailure } from '../domain/diagnosis';
 import type { KeyVaultKeys } from '../ports/keyVaultKeys';
 import type { RotationInstances } from '../ports/rotations';
 import {

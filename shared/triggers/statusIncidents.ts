@@ -4,6 +4,7 @@ import type { Severity } from '../domain/incident';
 import { runbookSection, RUNBOOK_SECTIONS } from '../domain/incidentLinks';
 import { rotationOutcomesOf } from '../rotation/outcomes';
 import type { PostureReport } from '../domain/posture';
+import { resourceNameOf } from '../domain/resourceId';
 import type { ListedInstance } from '../ports/rotations';
 import type { HealthWatchState } from './healthWatch';
 import { openIncidentsOf } from './rotationRequests';
@@ -58,7 +59,7 @@ export function openIncidents(
     for (const i of openIncidentsOf(info)) {
       const s = servers.find((x) => x.serverId.toLowerCase() === i.serverId?.toLowerCase());
       const code = s?.reasonCode ?? (i.kind === 'expiry' ? 'KeyExpired' : 'unknown');
-      const serverName = i.serverId?.split('/').pop();
+      const serverName = i.serverId !== undefined ? resourceNameOf(i.serverId) : undefined;
       out.push({
         source: 'rotation',
         dedupKey: i.dedupKey,

@@ -4,6 +4,7 @@ import type { KeyInfo, ServerSnapshot, Slot } from '../domain/model';
 import type { PostureReport } from '../domain/posture';
 import { holdOf, isOptedOut, latestVersion } from '../domain/plan';
 import { daysLeft, expirySeverity } from '../domain/expiry';
+import { resourceNameOf } from '../domain/resourceId';
 import type { HealthWatchState } from './healthWatch';
 import type { RotationSummary } from './operator';
 import type { RowIncident } from './statusIncidents';
@@ -90,7 +91,7 @@ export function failingVaultChecks(report: Pick<PostureReport, 'vaults'>): Vault
         vault: v.vaultName,
         check: 'identityAccess',
         status: i.granted === false ? ('failing' as const) : ('not evaluated' as const),
-        reason: `${i.identityId?.split('/').pop() ?? '?'}: ${i.reason}`,
+        reason: `${i.identityId !== undefined ? resourceNameOf(i.identityId) : '?'}: ${i.reason}`,
       })),
   ]);
 }

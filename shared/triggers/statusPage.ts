@@ -4,7 +4,7 @@ import type { PostureReport } from '../domain/posture';
 import { RUNBOOK_SECTIONS } from '../domain/incidentLinks';
 import { latestVersion } from '../domain/plan';
 import { daysLeft, expirySeverity } from '../domain/expiry';
-import { describeFailure } from '../ports/errors';
+import { describeFailure } from '../domain/diagnosis';
 import type { Config } from '../config';
 import type { KeyVaultKeys } from '../ports/keyVaultKeys';
 import type { RotationInstances } from '../ports/rotations';

@@ -18,8 +18,8 @@ function progressCell(p: RotationProgress | undefined): Html {
   if (p === undefined) return html`<span class="muted">starting</span>`;
   const { total, done, failed, skipped, remaining } = p.counts;
   const finished = done + failed + skipped;
-  const wave = p.wave !== undefined ? ` wave ${p.wave.index} of ${p.wave.of}` : '';
-  return html`<div data-phase="${p.phase}">${p.phase}${wave}</div>
+  const batch = p.batch !== undefined ? ` batch ${p.batch.index} of ${p.batch.of}` : '';
+  return html`<div data-phase="${p.phase}">${p.phase}${batch}</div>
     <progress value="${finished}" max="${Math.max(total, 1)}" aria-label="servers finished">
       ${finished}/${total}
     </progress>

@@ -9,7 +9,7 @@ import { failedRunsOf, sweepRetryBackoffHours } from '../rotation/policy';
 import { rotationInstanceId } from '../rotation/ids';
 import type { InstanceInfo } from '../ports/rotations';
 import type { AuditTrail } from '../ports/auditTrail';
-import { describeFailure } from '../ports/errors';
+import { describeFailure } from '../domain/diagnosis';
 import type { KeyVaultKeys } from '../ports/keyVaultKeys';
 import { findAllServersWithCustomerManagedKeys, type ServerFleet } from '../ports/serverFleet';
 import type { RotationInstances } from '../ports/rotations';

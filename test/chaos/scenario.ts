@@ -122,7 +122,7 @@ export async function runChaos(
       60_000,
     );
 
-    // One kill mid-wave (the main ring being PATCHed), the others at seeded points before and after.
+    // One kill mid-batch (the main ring being PATCHed), the others at seeded points before and after.
     const started_ = () =>
       customEventsOf(h.azure.captures.telemetry).filter((e) => e.name === 'CmkRotation.ServerUpdateStarted')
         .length;

@@ -108,7 +108,7 @@ describe('pg-cmk-rotator CLI against the local runtime', () => {
     expect(rotate.code).toBe(1);
     expect(rotate.stdout).toMatch(/completedWithFailures.*failed: pg-reporting/);
     const bars = rotate.stderr.split('\n').filter((l) => l.startsWith('['));
-    expect(bars.some((l) => / \d\/6 (canary|rollout) wave \d of \d/.test(l))).toBe(true);
+    expect(bars.some((l) => / \d\/6 (canary|rollout) batch \d of \d/.test(l))).toBe(true);
     expect(bars.length).toBeGreaterThan(1);
 
     const status = await cli(['status', '--json', ...ready]);

@@ -91,7 +91,7 @@ describe('failure paths that hold, end to end', () => {
     expect(retried.length).toBeGreaterThan(0);
     expect(retried[0]?.properties).toMatchObject({
       reasonCode: 'InternalServerError',
-      'detail.step': 'prepareServer',
+      'detail.step': 'updateServer',
     });
     expect(named(audit, 'RotationCompleted')).toHaveLength(1);
   });

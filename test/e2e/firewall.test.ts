@@ -74,10 +74,11 @@ describe('a vault the app cannot reach (Key Vault firewall), end to end', () => 
 
     // The fix travels with the page: the audit record of the page names it.
     const audit = await p.audit();
-    const preflight = audit.filter((e) => e.name === 'CmkRotation.PreflightFailed');
-    expect(preflight).toHaveLength(1);
-    expect(preflight[0]?.properties).toMatchObject({ reasonCode: 'ForbiddenByConnection' });
-    expect(preflight[0]?.properties['reason']).toMatch(/over the network/);
+    const unreadable = audit.filter((e) => e.name === 'CmkRotation.KeyUnreadable');
+    expect(unreadable).toHaveLength(1);
+    expect(unreadable[0]?.properties).toMatchObject({ reasonCode: 'ForbiddenByConnection' });
+    expect(unreadable[0]?.properties['reason']).toMatch(/over the network/);
+    expect(audit.filter((e) => e.name === 'CmkRotation.PreflightFailed')).toEqual([]);
 
     // Quick failure: the refused read was not retried: one 403 for the intake's check of the event against
     // Key Vault (which, refused, hands the event on as it came) and one for the run's own read; the 401s

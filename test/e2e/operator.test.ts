@@ -118,7 +118,7 @@ describe('operator API', () => {
     expect(refused[0]?.properties).toMatchObject({
       vault: VAULT,
       key: KEY,
-      'detail.route': 'rotateKeyNow',
+      'detail.route': 'keyRotationApi',
       'detail.method': 'POST',
       'detail.status': '400',
     });

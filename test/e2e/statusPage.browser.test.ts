@@ -114,9 +114,9 @@ describeInBrowser('status page in headless Chromium', () => {
     const bar = row.locator('progress');
     expect(await bar.getAttribute('max')).toBe('6');
     const value = Number(await bar.getAttribute('value'));
-    expect(value).toBeGreaterThanOrEqual(1); // the opted-out server is skipped before the waves
+    expect(value).toBeGreaterThanOrEqual(1); // the opted-out server is skipped before the batches
     expect(value).toBeLessThan(6);
-    expect(await row.innerText()).toMatch(/(canary|rollout) wave \d of \d/);
+    expect(await row.innerText()).toMatch(/(canary|rollout) batch \d of \d/);
     expect(await row.innerText()).toMatch(/remaining of 6/);
 
     // Servers at risk first: the first row is not ok; the held server's hostile tag is text, not markup.

@@ -143,6 +143,7 @@ describe('alerts: failures within 15 minutes, the app silent for heartbeatMinute
       expect(rules).toEqual({
         'server-failed': { severity: 1, frequency: 'PT5M', window: 'PT15M' },
         'preflight-failed': { severity: 1, frequency: 'PT5M', window: 'PT15M' },
+        'key-unreadable': { severity: 1, frequency: 'PT5M', window: 'PT15M' },
         'key-expired': { severity: 0, frequency: 'PT5M', window: 'PT15M' },
         'app-silent': { severity: 1, frequency: 'PT1H', window },
       });

@@ -34,7 +34,7 @@ function report(servers: number): PostureReport {
     location: 'westeurope',
     state: 'Ready',
     replicationRole: 'Primary',
-    ring: 'default',
+    ring: 'main',
     slots: [slot('primary'), slot('geoBackup')],
     sameIdentityForGeoBackup: false,
     lastRotations: [],

@@ -7,8 +7,9 @@ import {
 } from '../../domain/crossTenant';
 import { classifyError, RotatorError } from '../../domain/errors';
 import { tryParseKeyUri } from '../../domain/keyId';
+import { resourceNameOf, subscriptionOf as subscriptionIdOf } from '../../domain/resourceId';
 import type { ServerSnapshot } from '../../domain/model';
-import { hasTag, latestVersion, planRollout, type ServerPlan } from '../../domain/plan';
+import { latestVersion, planRollout, ringOf, type ServerPlan } from '../../domain/plan';
 import { packIds } from '../packing';
 import { type PlannedServer, type StepError, type StepResult, type UnplannableServer } from '../activityIo';
 import { isOnTarget, prepareServerUpdate, verifyEncryption } from '../../domain/serverUpdate';
@@ -69,10 +70,6 @@ export function asStep<I, O>(handler: (input: I) => Promise<O>): (input: I) => P
   };
 }
 
-function isCanary(server: ServerSnapshot, canaryTag: string): boolean {
-  return hasTag(server.tags, canaryTag)?.trim() === '0';
-}
-
 /**
  * The plan entry the rotation carries for a server: in its history once per server, so only what the
  * rotation decides with (the name and subscription are in the id; a slot's reason only for a server
@@ -84,7 +81,7 @@ function compact(plan: ServerPlan, server: ServerSnapshot, canaryTag: string): P
   return {
     serverId: plan.serverId,
     action: plan.action,
-    ring: isCanary(server, canaryTag) ? 'canary' : 'main',
+    ring: ringOf(server, canaryTag),
     ...(server.state !== undefined && server.state.toLowerCase() !== 'ready' ? { state: server.state } : {}),
     slots: plan.slots.map((s) => {
       const version = tryParseKeyUri(s.currentUri)?.version;
@@ -98,12 +95,8 @@ function compact(plan: ServerPlan, server: ServerSnapshot, canaryTag: string): P
   };
 }
 
-function nameOf(id: string | undefined): string {
-  return id?.split('/').pop() ?? 'unknown';
-}
-function subscriptionOf(id: string | undefined): string {
-  return /\/subscriptions\/([^/]+)/i.exec(id ?? '')?.[1] ?? '';
-}
+const nameOf = (id: string | undefined): string => (id === undefined ? 'unknown' : resourceNameOf(id));
+const subscriptionOf = (id: string | undefined): string => (id === undefined ? '' : subscriptionIdOf(id));
 
 /**
  * Builds the activity handlers over injected ports (no globals: tests hand in fakes or stand-in

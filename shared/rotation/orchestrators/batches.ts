@@ -82,13 +82,13 @@ export function* rolloutInBatches(
   let counts = noOutcomes();
   const listed: ServerOutcome[] = [];
   const succeeded = new Set<string>();
-  // Progress for the operator API and the status page: batch i of n (the "wave") and the servers of
+  // Progress for the operator API and the status page: batch i of n and the servers of
   // the batches in flight (at most 20 names: custom status stays small).
   const batches = [...lanes.values()].reduce((n, lane) => n + lane.length, initial.length);
   let batchesDone = 0;
   const report = (running: readonly InFlight<Batch>[]): void =>
     progress(run, phase, {
-      wave: { index: Math.min(batches, batchesDone + 1), of: batches },
+      batch: { index: Math.min(batches, batchesDone + 1), of: batches },
       current: running.flatMap((r) => r.item.batch.slice(0, 20).map((s) => serverNameOf(s.serverId))),
       counts: addCounts(run.sofar, counts),
     });

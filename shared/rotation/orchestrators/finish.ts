@@ -76,13 +76,36 @@ export function* finish(
       isFixed(i, rolled.succeeded, run.opened) &&
       !(i.dedupKey === auditGap && undeliveredTotal(run) > 0),
   );
-  if (fixed.length > 0)
-    yield* callStep(context, 'resolvePages', {
+  // Resolved only once the pager accepted the resolve: a refused one (or a step that failed after its
+  // retries) stays open, carried in the output for the next run to resolve again.
+  const resolved: string[] = [];
+  if (fixed.length > 0) {
+    const answer = yield* callStep(context, 'resolvePages', {
       dedupKeys: fixed.map((i) => i.dedupKey),
       summary: `Fixed: ${input.keyName} rotation to ${latest.version} verified`,
       audit: record(run, { step: 'PageResolved', outcome: 'success', toVersion: latest.version }),
     });
-  const stillOpen = open.filter((i) => !fixed.some((f) => f.dedupKey === i.dedupKey));
+    if (answer.ok)
+      for (const f of fixed)
+        if (answer.value.resolved.some((x) => x.dedupKey === f.dedupKey && x.accepted))
+          resolved.push(f.dedupKey);
+    // The activity records each key's outcome itself; one that failed without an answer recorded nothing.
+    if (!answer.ok)
+      yield* recordAudit(
+        context,
+        fixed.map((f) =>
+          record(run, {
+            step: 'PageResolved',
+            outcome: 'failure',
+            toVersion: latest.version,
+            reasonCode: answer.error.code,
+            reason: `resolve not sent: ${answer.error.message}`.slice(0, 1000),
+            details: { dedupKey: f.dedupKey },
+          }),
+        ),
+      );
+  }
+  const stillOpen = open.filter((i) => !resolved.includes(i.dedupKey));
   const { canaryFailed } = rolled;
   const status: RotationStatus =
     counts.failed > 0 || listed.some(isFailure) || canaryFailed ? 'completedWithFailures' : 'completed';
@@ -104,7 +127,7 @@ export function* finish(
     counts,
     servers: listed,
     openIncidents: mergeIncidents(stillOpen, run.opened),
-    resolvedIncidents: fixed.map((f) => f.dedupKey),
+    resolvedIncidents: resolved,
   });
   // A signal raised while the activities above ran found the instance Running and was answered
   // "signalled": look once more, after the last activity, so that none is left unread when the

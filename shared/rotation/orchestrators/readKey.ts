@@ -6,7 +6,9 @@ import { keyUnreadableIncident, vaultUnreachableIncident } from '../incidentText
 import { page, pageSource, record, type Ended, type Run } from './run';
 import { stop } from './stop';
 
-// 1. The key, from Key Vault (retried on durable timers through a short outage, then paged).
+// 1. The key, from Key Vault (retried on durable timers through a short outage, then paged). A key
+// that cannot be read (refused, unreachable, no versions) is audited as `KeyUnreadable`: no version
+// was checked, so it is not a `PreflightFailed`.
 
 export function* readTheKey(
   run: Run,
@@ -27,7 +29,7 @@ export function* readTheKey(
       run,
       vaultUnreachableIncident(pageSource(run), code, d.nextStep),
       'rotation',
-      record(run, { step: 'PreflightFailed', outcome: 'failure', reasonCode: code, reason: d.what }),
+      record(run, { step: 'KeyUnreadable', outcome: 'failure', reasonCode: code, reason: d.what }),
     );
     return yield* stop(run, code, d.what, undefined);
   }
@@ -35,7 +37,7 @@ export function* readTheKey(
     run,
     keyUnreadableIncident(pageSource(run), code, transient),
     'rotation',
-    record(run, { step: 'PreflightFailed', outcome: 'failure', reasonCode: code, reason: message }),
+    record(run, { step: 'KeyUnreadable', outcome: 'failure', reasonCode: code, reason: message }),
   );
   return yield* stop(run, code, message, undefined);
 }

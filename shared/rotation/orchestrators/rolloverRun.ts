@@ -4,7 +4,7 @@ import type { Slot } from '../../domain/model';
 import type { SlotChange } from '../../domain/serverUpdate';
 import { recordAudit, undeliveredAudit, type StepOptions } from '../../workflows/activityCalls';
 import type { StepError } from '../activityIo';
-import type { ServerOutcome, ServerRolloverInput } from '../contract';
+import type { ServerOutcome, ServerRolloverInput, StepName } from '../contract';
 import { mergeQuota, type ArmQuota } from '../pacing';
 
 /** One server's rollover as its steps share it: its state, its outcome and its retries' records. */
@@ -53,8 +53,11 @@ export function outcome(
   };
 }
 
-/** Read steps of this server: retried on durable timers, each retry visible in the audit trail. */
-export function readOptions(r: Rollover, step: string): StepOptions {
+/**
+ * Steps of this server retried on durable timers, each retry visible in the audit trail under the
+ * activity's name (`details.step`: typed, so a label that is not an activity does not compile).
+ */
+export function readOptions(r: Rollover, step: StepName): StepOptions {
   return {
     onRetry: function* (error: StepError, attempt: number, wait: number) {
       yield* recordAudit(r.context, [retriedRecord(r, step, error, attempt, wait)]);
@@ -62,12 +65,20 @@ export function readOptions(r: Rollover, step: string): StepOptions {
   };
 }
 
+/**
+ * What was retried: the step itself failed (`stepFailed`: a read, or a worker that died), or the step
+ * answered that ARM refused its PATCH (`writeRefused`: throttled, busy, transient). Both are attempts of
+ * `updateServer`; this keeps their records (and their audit ids) apart.
+ */
+export type RetriedWhat = 'stepFailed' | 'writeRefused';
+
 export function retriedRecord(
   r: Rollover,
-  step: string,
+  step: StepName,
   error: StepError,
   attempt: number,
   wait: number,
+  what: RetriedWhat = 'stepFailed',
 ): AuditRecord {
   return {
     ...r.base,
@@ -76,7 +87,7 @@ export function retriedRecord(
     fromVersion: r.fromVersion,
     reasonCode: error.code,
     reason: `${step} attempt ${attempt} failed (${error.message}); next attempt in ${wait}s`,
-    details: { step, attempt: String(attempt), waitSeconds: String(wait) },
+    details: { step, what, attempt: String(attempt), waitSeconds: String(wait) },
   };
 }
 

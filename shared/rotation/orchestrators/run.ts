@@ -63,7 +63,7 @@ export function progress(
   run: Run,
   phase: RotationPhase,
   extra: {
-    wave?: RotationProgress['wave'];
+    batch?: RotationProgress['batch'];
     current?: readonly string[];
     counts?: OutcomeCounts;
     closing?: true;
@@ -74,7 +74,7 @@ export function progress(
     phase,
     trigger: run.input.trigger,
     targetVersion: run.targetVersion,
-    wave: extra.wave,
+    batch: extra.batch,
     counts: progressFromCounts(run.planned, extra.counts ?? run.sofar),
     current: (extra.current ?? []).slice(0, 20),
     onlyServers: run.input.onlyServers,

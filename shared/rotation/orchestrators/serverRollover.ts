@@ -63,7 +63,7 @@ export function* serverRolloverOrchestrator(
 }
 
 /**
- * The rollover, on the happy path four ARM requests: one read (prepare), the PATCH (same activity),
+ * The rollover, on the happy path four ARM requests: one read and the PATCH (`updateServer`),
  * ARM's operation status until done, and one read of the server that is the verification.
  *
  * 1. Read the server and, if it needs it, PATCH it (`updateServer`). Busy with an operation
@@ -94,7 +94,7 @@ function* rollover(r: Rollover): Generator<Task, ServerOutcome, unknown> {
         optOutTag: settings.optOutTag,
         holdTag: settings.holdTag,
       },
-      readOptions(r, 'prepareServer'),
+      readOptions(r, 'updateServer'),
     );
     if (!step.ok) return yield* failed(r, stepFailure(step.error));
     const u = saw(r, step.value);
@@ -163,7 +163,7 @@ function* rollover(r: Rollover): Generator<Task, ServerOutcome, unknown> {
             });
           log(context, `${server.serverName}: throttled (429), retrying in ${wait}s`);
           yield* recordAudit(context, [
-            retriedRecord(r, 'beginServerUpdate', error, refusals + throttles, wait),
+            retriedRecord(r, 'updateServer', error, refusals + throttles, wait, 'writeRefused'),
           ]);
           yield* waitSeconds(context, wait);
           continue;
@@ -178,7 +178,7 @@ function* rollover(r: Rollover): Generator<Task, ServerOutcome, unknown> {
         const wait = retryDelaySeconds(refusals, error.retryAfterSeconds);
         log(context, `${server.serverName}: ${error.code}, retrying in ${wait}s`);
         yield* recordAudit(context, [
-          retriedRecord(r, 'beginServerUpdate', error, refusals + throttles, wait),
+          retriedRecord(r, 'updateServer', error, refusals + throttles, wait, 'writeRefused'),
         ]);
         yield* waitSeconds(context, wait);
         continue;

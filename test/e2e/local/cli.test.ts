@@ -211,7 +211,7 @@ describe('the local CLIs', () => {
       expect(out.indexOf('Routes (')).toBeGreaterThanOrEqual(0);
       expect(out.indexOf('Routes (')).toBeLessThan(out.indexOf('READY '));
       expect(out).toMatch(
-        /^ {2}GET,POST +http:\/\/127\.0\.0\.1:\d+\/api\/rotations\/\{vault\}\/\{key\} +rotateKeyNow$/m,
+        /^ {2}GET,POST +http:\/\/127\.0\.0\.1:\d+\/api\/rotations\/\{vault\}\/\{key\} +keyRotationApi$/m,
       );
       expect(out).toMatch(/^ {2}GET +https:\/\/127\.0\.0\.1:\d+\/admin +local Azure admin API/m);
     } finally {

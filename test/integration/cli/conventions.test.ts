@@ -104,7 +104,7 @@ const ANSWERS: Record<string, unknown> = {
         serverName: 'pg-reporting',
         risk: 'critical',
         state: 'Ready',
-        ring: 'default',
+        ring: 'main',
         slots: [
           {
             slot: 'primary',
@@ -356,7 +356,7 @@ describe('CLI conventions (az, gh)', () => {
       const table = await cli('posture');
       expect(table.out).toMatch(/^Posture at .*: 1 server\(s\): 0 ok, 0 warning, 1 critical/);
       expect(table.out).toMatch(
-        /^pg-reporting +critical +Ready +default +contoso-pg-kv\/pg-cmk \(primary\) +5f1e2d3c +64 +Invalid/m,
+        /^pg-reporting +critical +Ready +main +contoso-pg-kv\/pg-cmk \(primary\) +5f1e2d3c +64 +Invalid/m,
       );
       expect(() => JSON.parse(table.out) as unknown).toThrow();
       expect(JSON.parse((await cli('posture', '-o', 'json')).out)).toEqual(ANSWERS['GET /api/posture']);

@@ -43,18 +43,18 @@ describe('CLI: where it finds the API', () => {
 });
 
 describe('CLI: progress bar', () => {
-  it('fills by finished servers and names the phase, wave, failures and servers in flight', () => {
+  it('fills by finished servers and names the phase, batch, failures and servers in flight', () => {
     expect(
       progressLine(
         {
           phase: 'rollout',
-          wave: { index: 1, of: 2 },
+          batch: { index: 1, of: 2 },
           counts: { total: 8, done: 3, failed: 1, skipped: 0, remaining: 4 },
           current: ['pg-a'],
         },
         8,
       ),
-    ).toBe('[####----] 4/8 rollout wave 1 of 2 · 1 failed · now: pg-a');
+    ).toBe('[####----] 4/8 rollout batch 1 of 2 · 1 failed · now: pg-a');
     expect(
       progressLine(
         {

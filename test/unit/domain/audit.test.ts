@@ -39,6 +39,21 @@ describe('audit records', () => {
     expect(auditId({ ...base, ...change })).not.toBe(auditId(base));
   });
 
+  it('keep a refused write and a failed step of the same activity apart, and the same retry twice together', () => {
+    const retried = (what: string, attempt = '1'): AuditRecord => ({
+      ...base,
+      step: 'ServerUpdateRetried',
+      outcome: 'info',
+      reasonCode: 'InternalServerError',
+      details: { step: 'updateServer', what, attempt, waitSeconds: '5' },
+    });
+    expect(auditId(retried('writeRefused'))).not.toBe(auditId(retried('stepFailed')));
+    expect(auditId(retried('stepFailed', '2'))).not.toBe(auditId(retried('stepFailed')));
+    expect(auditId(retried('writeRefused'))).toBe(
+      auditId({ ...retried('writeRefused'), reason: 'reworded' }),
+    );
+  });
+
   it('become a custom event under the common prefix with string properties and a duration measurement', () => {
     const e = toCustomEvent({ ...base, details: { lastKnownGood: '{"primaryKeyURI":"..."}' } });
     expect(e.name).toBe(`${AUDIT_PREFIX}ServerVerified`);

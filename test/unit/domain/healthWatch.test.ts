@@ -47,7 +47,7 @@ const posture = (s: SlotPosture): ServerPosture => ({
   location: 'westeurope',
   state: 'Ready',
   replicationRole: undefined,
-  ring: 'default',
+  ring: 'main',
   slots: [s],
   sameIdentityForGeoBackup: false,
   lastRotations: [],

@@ -3,7 +3,7 @@ import type { RoleAssignmentInfo, VaultProperties } from '../../../shared/domain
 import { identityAccess } from '../../../shared/domain/postureIdentity';
 import { keyPosture, summarizeRotationPolicy } from '../../../shared/domain/postureKeys';
 import { buildPosture, type PostureInput } from '../../../shared/domain/postureRules';
-import { lastRotationFor, ringOf } from '../../../shared/domain/postureServers';
+import { lastRotationFor, rolloutPlaceOf } from '../../../shared/domain/postureServers';
 import { vaultChecks, vaultRisk, type VaultUser } from '../../../shared/domain/postureVault';
 import { keyInfo, keyVersion } from '../../support/keys';
 import { serverSnapshot, userAssigned } from '../../support/servers';
@@ -580,18 +580,18 @@ describe('server risk', () => {
 
   it('ring follows the same tags as the rollout', () => {
     expect(
-      ringOf(
+      rolloutPlaceOf(
         server('a', { tags: { 'CMK-ROTATION-OPTOUT': 'yes' } }),
         'cmk-rotation-ring',
         'cmk-rotation-optout',
       ),
     ).toBe('optedOut');
     expect(
-      ringOf(
+      rolloutPlaceOf(
         server('a', { tags: { 'cmk-rotation-optout': 'false' } }),
         'cmk-rotation-ring',
         'cmk-rotation-optout',
       ),
-    ).toBe('default');
+    ).toBe('main');
   });
 });

@@ -2,7 +2,10 @@ import {
   InvalidResourceIdError,
   parseFlexibleServerId,
   parseUserAssignedIdentityId,
+  resourceNameOf,
   sameResourceId,
+  serverNameOf,
+  subscriptionOf,
 } from '../../../shared/domain/resourceId';
 
 const SUB = '9f3a8c52-1e4b-4c2d-8f6a-2b7c9d0e1f23';
@@ -89,5 +92,42 @@ describe('parseUserAssignedIdentityId', () => {
         `/SUBSCRIPTIONS/${SUB.toUpperCase()}/resourcegroups/rg`,
       ),
     ).toBe(true);
+  });
+});
+
+describe('resourceNameOf: the name of a resource from its id', () => {
+  it.each([
+    [
+      'a flexible server',
+      `/subscriptions/${SUB}/resourceGroups/rg/providers/Microsoft.DBforPostgreSQL/flexibleServers/pg-a`,
+      'pg-a',
+    ],
+    [
+      'a user-assigned identity',
+      `/subscriptions/${SUB}/resourcegroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-pg`,
+      'id-pg',
+    ],
+    [
+      'a role definition',
+      `/subscriptions/${SUB}/providers/Microsoft.Authorization/roleDefinitions/e147488a-f6f5-4113-8e2d-b22465e65bf6`,
+      'e147488a-f6f5-4113-8e2d-b22465e65bf6',
+    ],
+    [
+      'a vault, with a trailing slash',
+      `/subscriptions/${SUB}/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/kv-1/`,
+      'kv-1',
+    ],
+    ['a bare name', 'pg-a', 'pg-a'],
+    ['an empty id', '', ''],
+    ['a lone slash', '/', '/'],
+  ])('%s', (_what, id, name) => {
+    expect(resourceNameOf(id)).toBe(name);
+  });
+
+  it('is what serverNameOf answers, and subscriptionOf reads the subscription as the id spells it', () => {
+    const id = `/subscriptions/${SUB.toUpperCase()}/resourceGroups/rg/providers/Microsoft.DBforPostgreSQL/flexibleServers/pg-b`;
+    expect(serverNameOf(id)).toBe('pg-b');
+    expect(subscriptionOf(id)).toBe(SUB.toUpperCase());
+    expect(subscriptionOf('pg-b')).toBe('');
   });
 });

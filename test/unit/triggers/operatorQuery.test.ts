@@ -8,7 +8,7 @@ import {
 } from '../../../shared/triggers/operatorQuery';
 import { MemoryAudit } from './fakes';
 
-const POST_ROTATION = querySpecOf('rotateKeyNow', 'POST');
+const POST_ROTATION = querySpecOf('keyRotationApi', 'POST');
 const pairs = (query: string) => queryPairs(`https://app.azurewebsites.net/api/x?${query}`);
 
 describe('strict query parameters of the operator API', () => {
@@ -59,7 +59,7 @@ describe('strict query parameters of the operator API', () => {
 
 describe('guardOperatorCall', () => {
   const call = {
-    route: 'rotateKeyNow',
+    route: 'keyRotationApi',
     method: 'POST',
     caller: 'ops@contoso.com',
     invocationId: 'inv-1',
@@ -95,7 +95,7 @@ describe('guardOperatorCall', () => {
         vault: 'contoso-pg-kv',
         key: 'pg-cmk',
         reasonCode: 'InvalidQueryParameter',
-        details: { route: 'rotateKeyNow', method: 'POST', status: '400' },
+        details: { route: 'keyRotationApi', method: 'POST', status: '400' },
       }),
     ]);
     expect(JSON.stringify(audit.records)).not.toContain('secret-key');

@@ -110,7 +110,7 @@ describe('status page: rendering', () => {
     expect(STATUS_PAGE_CSP).toContain("default-src 'none'");
   });
 
-  it('draws a running rotation as a progress element with its counts, wave and servers in flight', () => {
+  it('draws a running rotation as a progress element with its counts, batch and servers in flight', () => {
     const html = renderStatusPage(
       model({
         running: [
@@ -125,7 +125,7 @@ describe('status page: rendering', () => {
             progress: {
               phase: 'rollout',
               trigger: 't',
-              wave: { index: 2, of: 3 },
+              batch: { index: 2, of: 3 },
               counts: { total: 10, done: 4, failed: 1, skipped: 1, remaining: 4 },
               current: ['pg-a', 'pg-b'],
             },
@@ -135,7 +135,7 @@ describe('status page: rendering', () => {
       }),
     );
     expect(html).toContain('<progress value="6" max="10"');
-    expect(html).toContain('rollout wave 2 of 3');
+    expect(html).toContain('rollout batch 2 of 3');
     expect(html).toContain('4 done, 1 failed, 1 skipped, 4 remaining of 10');
     expect(html).toContain('now: pg-a, pg-b');
   });

@@ -1,7 +1,11 @@
 import type { AuditRecord } from '../../../../shared/domain/audit';
 import type { Incident } from '../../../../shared/domain/incident';
 import type { KeyInfo, KeyVersionInfo } from '../../../../shared/domain/model';
-import type { PlannedServer, UnplannableServer } from '../../../../shared/rotation/activityIo';
+import type {
+  PlannedServer,
+  ResolvePagesInput,
+  UnplannableServer,
+} from '../../../../shared/rotation/activityIo';
 import type {
   RolloutBatchInput,
   RotationInput,
@@ -99,6 +103,10 @@ function responder(s: Scenario, nested: ScheduledCall[] = [], inner?: Responder)
           : stepOk({ version: s.rotateTo, rotated: s.rotated ?? true });
       case 'pageOperator':
         return stepOk({ delivered: true, channels: [{ channel: 'pagerduty', ok: true }] });
+      case 'resolvePages':
+        return stepOk({
+          resolved: (call.input as ResolvePagesInput).dedupKeys.map((k) => ({ dedupKey: k, accepted: true })),
+        });
       default:
         return stepOk(null);
     }
@@ -397,7 +405,7 @@ describe('keyRotation orchestrator, driven by durable histories', () => {
     expect(out.openIncidents.map((i) => i.dedupKey)).toEqual(['server-b']);
   });
 
-  it('publishes its progress as custom status: phase, wave i of n, counts and the servers in flight', async () => {
+  it('publishes its progress as custom status: phase, batch i of n, counts and the servers in flight', async () => {
     const r = await run(rotationInput(), {
       key: twoVersions,
       latest: version(V2, 1, 365),
@@ -411,7 +419,7 @@ describe('keyRotation orchestrator, driven by durable histories', () => {
       outcomes: { b: 'failed' },
     });
     const statuses = r.customStatuses as RotationProgress[];
-    expect(statuses.map((p) => [p.phase, p.wave?.index, p.wave?.of, p.current.join(',')])).toEqual([
+    expect(statuses.map((p) => [p.phase, p.batch?.index, p.batch?.of, p.current.join(',')])).toEqual([
       ['reading', undefined, undefined, ''],
       ['planning', undefined, undefined, ''],
       ['canary', 1, 1, 'canary-1'],

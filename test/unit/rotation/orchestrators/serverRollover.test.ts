@@ -224,9 +224,9 @@ describe('serverRollover orchestrator, driven by durable histories', () => {
         a.details?.['attempt'],
       ]),
     ).toEqual([
-      ['TooManyRequests', 'beginServerUpdate', '7', '1'],
-      ['TooManyRequests', 'beginServerUpdate', '10', '2'],
-      ['TooManyRequests', 'beginServerUpdate', '20', '3'],
+      ['TooManyRequests', 'updateServer', '7', '1'],
+      ['TooManyRequests', 'updateServer', '10', '2'],
+      ['TooManyRequests', 'updateServer', '20', '3'],
     ]);
   });
 
@@ -392,7 +392,7 @@ describe('serverRollover orchestrator, driven by durable histories', () => {
       expect(pageOf(r)[0]?.summary).toContain('Azure kept failing');
       const retried = audits(r).filter((a) => a.step === 'ServerUpdateRetried');
       expect(retried).toHaveLength(7);
-      expect(new Set(retried.map((a) => a.details?.['step']))).toEqual(new Set(['prepareServer']));
+      expect(new Set(retried.map((a) => a.details?.['step']))).toEqual(new Set(['updateServer']));
       // The step's own record goes before the page; the page's outcome after.
       const names = r.calls.map((c) => c.name);
       expect(names.lastIndexOf('recordAudit')).toBeGreaterThan(names.indexOf('pageOperator'));

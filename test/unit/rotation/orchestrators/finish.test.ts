@@ -1,0 +1,105 @@
+import type { AuditRecord } from '../../../../shared/domain/audit';
+import type { OpenIncident, RotationOutput, ServerRolloverInput } from '../../../../shared/rotation/contract';
+import type { ResolvePagesInput } from '../../../../shared/rotation/activityIo';
+import { keyRotationOrchestrator } from '../../../../shared/rotation/orchestrators/keyRotation';
+import { rolloutBatchOrchestrator } from '../../../../shared/rotation/orchestrators/rolloutBatch';
+import { packIds } from '../../../../shared/rotation/packing';
+import {
+  runOrchestration,
+  stepFailed,
+  stepOk,
+  type Responder,
+  type Response,
+} from '../../../support/orchestration';
+import { NOW, V1, V2, keyWith, outcome, planned, rotationInput, serverId, version } from './fixtures';
+
+/**
+ * The finish phase resolves the incidents of earlier runs that this run proved fixed. An incident
+ * counts as resolved only once the pager accepted the resolve: one it refused (or a resolve step that
+ * failed outright) stays open in the output, so the next run resolves it again.
+ */
+
+const key = keyWith(version(V1, 300, 65), version(V2, 1, 365));
+const OPEN: OpenIncident[] = [
+  { dedupKey: 'server-a', kind: 'server', serverId: serverId('a'), version: V2 },
+  { dedupKey: 'preflight-old', kind: 'preflight', version: V2 },
+];
+
+/** A run that proves both incidents fixed; `resolve` answers the resolvePages step. */
+function responder(resolve: (input: ResolvePagesInput) => Response): Responder {
+  const answer: Responder = async (call, now) => {
+    switch (call.name) {
+      case 'rolloutBatch': {
+        const batch = await runOrchestration(rolloutBatchOrchestrator, call.input, answer, {
+          instanceId: call.instanceId ?? 'batch',
+          start: new Date(now).toISOString(),
+        });
+        return batch.failed === undefined ? { result: batch.output } : { error: batch.failed };
+      }
+      case 'readKey':
+        return stepOk({ key, latest: version(V2, 1, 365) });
+      case 'planRollout':
+        return stepOk({ servers: packIds([planned('a')]), discovered: 1, unplannable: [] });
+      case 'serverRollover':
+        return { result: outcome((call.input as ServerRolloverInput).server.serverName, 'updated') };
+      case 'resolvePages':
+        return resolve(call.input as ResolvePagesInput);
+      default:
+        return stepOk(null);
+    }
+  };
+  return answer;
+}
+
+async function finishWith(resolve: (input: ResolvePagesInput) => Response): Promise<{
+  out: RotationOutput;
+  resolveAudits: AuditRecord[];
+  audits: AuditRecord[];
+}> {
+  const r = await runOrchestration(
+    keyRotationOrchestrator,
+    rotationInput({ openIncidents: OPEN }),
+    responder(resolve),
+    { instanceId: 'cmk-rotation:contoso-pg-kv:pg-cmk', start: NOW },
+  );
+  expect(r.failed).toBeUndefined();
+  const resolveAudits = r.calls
+    .filter((c) => c.name === 'resolvePages')
+    .map((c) => (c.input as ResolvePagesInput).audit);
+  const audits = r.calls.flatMap((c) => (c.name === 'recordAudit' ? (c.input as AuditRecord[]) : []));
+  return { out: r.output as RotationOutput, resolveAudits, audits };
+}
+
+const answered = (accepted: Record<string, boolean>) => (input: ResolvePagesInput) =>
+  stepOk({
+    resolved: input.dedupKeys.map((dedupKey) => ({ dedupKey, accepted: accepted[dedupKey] ?? false })),
+  });
+
+describe('finish: resolving the incidents of earlier runs', () => {
+  it('counts as resolved only the incidents whose resolve the pager accepted; a refused one stays open', async () => {
+    const { out, resolveAudits } = await finishWith(answered({ 'server-a': true, 'preflight-old': false }));
+    expect(resolveAudits).toHaveLength(1);
+    expect(out.resolvedIncidents).toEqual(['server-a']);
+    expect(out.openIncidents.map((i) => i.dedupKey)).toEqual(['preflight-old']);
+  });
+
+  it('keeps every incident open when the resolve step fails after its retries, and audits each as not resolved', async () => {
+    const { out, audits } = await finishWith(() => stepFailed('ServiceUnavailable', false));
+    expect(out.resolvedIncidents).toEqual([]);
+    expect(out.openIncidents.map((i) => i.dedupKey).sort()).toEqual(['preflight-old', 'server-a']);
+    expect(
+      audits
+        .filter((a) => a.step === 'PageResolved')
+        .map((a) => [a.outcome, a.reasonCode, a.details?.['dedupKey']]),
+    ).toEqual([
+      ['failure', 'ServiceUnavailable', 'server-a'],
+      ['failure', 'ServiceUnavailable', 'preflight-old'],
+    ]);
+  });
+
+  it('drops from the open incidents those the pager accepted, and carries nothing else over', async () => {
+    const { out } = await finishWith(answered({ 'server-a': true, 'preflight-old': true }));
+    expect(out.resolvedIncidents).toEqual(['server-a', 'preflight-old']);
+    expect(out.openIncidents).toEqual([]);
+  });
+});
