@@ -17,7 +17,7 @@ describe('describeFailure: what a report says of a failed call (never its messag
     ['a throttled call', new ThrottledError('slow down', undefined, 429, 7), 'Throttled'],
     [
       'a named error of ours that is no Azure call: its name',
-      new InvalidInputError('InvalidKeyUri', 'bad'),
+      new InvalidInputError('InvalidKeyIdentifier', 'bad'),
       'InvalidInputError',
     ],
     ['any other error: its name', new TypeError('x is undefined'), 'TypeError'],
