@@ -19,6 +19,7 @@ import { type Scenario, responder, run, twoVersions } from './harness';
  * The rollout in batches (batches.ts): one rolloutBatch per 100 servers of a subscription, paced by
  * the canary's operations; the rotation's history grows per batch, never per server.
  */
+
 const fleet = (n: number): PlannedServer[] =>
   Array.from({ length: n }, (_, i) => planned(`pg-${String(i).padStart(4, '0')}`));
 

@@ -10,6 +10,7 @@ import { type Scenario, responder, run, audits, twoVersions, completionSent } fr
  * redelivered or malformed one is dropped. And what the continued input carries into the next
  * generation.
  */
+
 const earlier = (i: number): RunRecord => ({
   kind: 'sweep',
   trigger: `sweep:${i}`,
