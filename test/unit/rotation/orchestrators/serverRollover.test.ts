@@ -1,125 +1,33 @@
 import type { AuditRecord } from '../../../../shared/domain/audit';
-import type { Incident } from '../../../../shared/domain/incident';
 import { RETRY_POLICIES } from '../../../../shared/rotation/policy';
-import {
-  ROTATION_SCHEMA_VERSION,
-  type ServerOutcome,
-  type ServerRolloverInput,
-} from '../../../../shared/rotation/contract';
-import type {
-  PollServerUpdateOutput,
-  StepError,
-  UpdateServerOutput,
-  VerifyServerOutput,
-} from '../../../../shared/rotation/activityIo';
+import type { ServerOutcome } from '../../../../shared/rotation/contract';
+import type { PollServerUpdateOutput, UpdateServerOutput } from '../../../../shared/rotation/activityIo';
 import { serverRolloverOrchestrator } from '../../../../shared/rotation/orchestrators/serverRollover';
+import { runOrchestration, stepFailed, stepOk } from '../../../support/orchestration';
+import { NOW, SETTINGS, V1, V2 } from './fixtures';
 import {
-  runOrchestration,
-  stepFailed,
-  stepOk,
-  type Response,
-  type Run,
-} from '../../../support/orchestration';
-import { NOW, SETTINGS, V1, V2, VAULT_URL, inDays, keyWith, serverId, version } from './fixtures';
+  TARGET,
+  FROM,
+  input,
+  HANDLE,
+  written,
+  accepted,
+  refused,
+  busy,
+  onTarget,
+  succeeded,
+  run,
+  timerWaits,
+  called,
+  pageOf,
+  audits,
+  steps,
+} from './rolloverHarness';
 
-const TARGET = `${VAULT_URL}/keys/pg-cmk/${V2}`;
-const FROM = `${VAULT_URL}/keys/pg-cmk/${V1}`;
-const IDENTITY =
-  '/subscriptions/6f1c2b9e-3d4a-4e8b-9a1f-0c2d3e4f5a6b/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-a';
-
-const input: ServerRolloverInput = {
-  schemaVersion: ROTATION_SCHEMA_VERSION,
-  correlationId: 'cmk-rotation:contoso-pg-kv:pg-cmk',
-  trigger: 'event:e1',
-  key: keyWith(version(V1, 300, 65), version(V2, 1, 365)),
-  targetVersion: V2,
-  server: {
-    serverId: serverId('pg-a'),
-    serverName: 'pg-a',
-    subscriptionId: '6f1c2b9e-3d4a-4e8b-9a1f-0c2d3e4f5a6b',
-    expiresOn: inDays(65),
-  },
-  settings: {
-    optOutTag: SETTINGS.optOutTag,
-    pollIntervalSeconds: SETTINGS.pollIntervalSeconds,
-    operationTimeoutMinutes: SETTINGS.operationTimeoutMinutes,
-    maxWriteAttempts: SETTINGS.maxWriteAttempts,
-  },
-};
-
-const HANDLE = { serverId: input.server.serverId, operationUrl: 'https://management.azure.com/op/1' };
-const written = {
-  snapshot: {
-    dataEncryption: { type: 'AzureKeyVault', primaryKeyURI: FROM, primaryUserAssignedIdentityId: IDENTITY },
-    identity: undefined,
-  },
-  expected: { primary: TARGET },
-  from: { primary: FROM },
-} as const;
-const accepted = { kind: 'accepted', ...written, handle: HANDLE } as const satisfies UpdateServerOutput;
-const refused = (code: string, retryable: boolean, retryAfterSeconds?: number): UpdateServerOutput => {
-  const error: StepError = { code, message: `${code} (test)`, retryable, retryAfterSeconds };
-  return { kind: 'refused', ...written, error };
-};
-const valid: VerifyServerOutput = { ok: true, dataEncryption: { primaryKeyURI: TARGET } };
-const updating: VerifyServerOutput = {
-  ok: false,
-  pending: true,
-  code: 'VerificationFailed',
-  message: 'server state is Updating',
-  identityId: undefined,
-};
-const busy: UpdateServerOutput = { kind: 'updating', expected: { primary: TARGET } };
-const onTarget: UpdateServerOutput = { kind: 'verify', expected: { primary: TARGET }, verification: valid };
-const succeeded: PollServerUpdateOutput = { status: 'Succeeded', verification: valid };
-
-/** What each activity answers, in order (the last answer repeats): an output, or a full Response. */
-type Answer<T> = T | Response;
-interface Script {
-  update?: Answer<UpdateServerOutput>[];
-  poll?: Answer<PollServerUpdateOutput>[];
-  verify?: Answer<VerifyServerOutput>[];
-  page?: Answer<unknown>[];
-  audit?: Answer<null>[];
-}
-
-const isResponse = (v: unknown): v is Response =>
-  typeof v === 'object' && v !== null && ('result' in v || 'error' in v) && Object.keys(v).length === 1;
-
-function run(
-  script: Script,
-  settings: Partial<ServerRolloverInput['settings']> = {},
-  extra: Partial<ServerRolloverInput> = {},
-): Promise<Run> {
-  const queues: Record<string, unknown[]> = {
-    updateServer: [...(script.update ?? [accepted])],
-    pollServerUpdate: [...(script.poll ?? [succeeded])],
-    verifyServer: [...(script.verify ?? [valid])],
-    pageOperator: [...(script.page ?? [{ delivered: true, channels: [{ channel: 'pagerduty', ok: true }] }])],
-    recordAudit: [...(script.audit ?? [null])],
-  };
-  return runOrchestration(
-    serverRolloverOrchestrator,
-    { ...input, ...extra, settings: { ...input.settings, ...settings } },
-    (call) => {
-      const q = queues[call.name];
-      if (q === undefined) throw new Error(`unexpected call ${call.name}`);
-      const v = q.length > 1 ? q.shift() : q[0];
-      return isResponse(v) ? v : stepOk(v);
-    },
-    { start: NOW },
-  );
-}
-
-const timerWaits = (r: Run): number[] =>
-  r.history
-    .filter((h) => h.EventType === 10)
-    .map((e) => (Date.parse(String(e['FireAt'])) - Date.parse(e.Timestamp)) / 1000);
-const called = (r: Run, name: string) => r.calls.filter((c) => c.name === name);
-const pageOf = (r: Run) => called(r, 'pageOperator').map((c) => (c.input as { incident: Incident }).incident);
-const audits = (r: Run): AuditRecord[] => called(r, 'recordAudit').flatMap((c) => c.input as AuditRecord[]);
-const steps = (r: Run): string[] => audits(r).map((a) => a.step);
-
+/**
+ * One server (serverRollover.ts): read, PATCH, its retries and refusals, and every failure becoming
+ * this server's outcome. Waiting for ARM's operation and the verification: rolloverVerify.test.ts.
+ */
 describe('serverRollover orchestrator, driven by durable histories', () => {
   it('on the happy path reads and PATCHes in one step, polls on durable timers and takes the verification from the read after the operation: three activities, no separate verify', async () => {
     const r = await run({ poll: [{ status: 'InProgress' }, { status: 'InProgress' }, succeeded] });
@@ -139,39 +47,6 @@ describe('serverRollover orchestrator, driven by durable histories', () => {
     expect(called(r, 'verifyServer')).toHaveLength(0);
     expect(timerWaits(r)).toEqual([10, 10, 10]);
     expect(steps(r)).toEqual(['ServerUpdateStarted', 'ServerVerified']);
-  });
-
-  it.each<[string, Partial<ServerRolloverInput>, PollServerUpdateOutput, number[], number | undefined]>([
-    // name, input, the answer that succeeds, timer waits, operationSeconds of the outcome
-    [
-      'without a hint: every look after the poll interval; no duration when ARM reported none (one seen from here would include the wait)',
-      {},
-      succeeded,
-      [10, 10],
-      undefined,
-    ],
-    [
-      'with firstPollSeconds: the first look after it, the next after the poll interval; the duration ARM reported',
-      { firstPollSeconds: 95 },
-      { ...succeeded, operationSeconds: 97.5 },
-      [95, 10],
-      97.5,
-    ],
-  ])('paces the polls: %s', async (_, extra, done, waits, seconds) => {
-    const r = await run({ poll: [{ status: 'InProgress' }, done] }, {}, extra);
-    expect(timerWaits(r)).toEqual(waits);
-    expect(r.output).toMatchObject({ outcome: 'updated' });
-    expect((r.output as ServerOutcome).operationSeconds).toBe(seconds);
-  });
-
-  it('never waits for a first poll past the operation deadline: a first poll of 290 s with a 1-minute timeout looks at the deadline, and a still-running operation times out there', async () => {
-    const r = await run(
-      { poll: [{ status: 'InProgress' }] },
-      { operationTimeoutMinutes: 1 },
-      { firstPollSeconds: 290 },
-    );
-    expect(timerWaits(r)).toEqual([58]);
-    expect(r.output).toMatchObject({ outcome: 'failed', reasonCode: 'OperationTimedOut' });
   });
 
   it('records ServerUpdateStarted with the last-known-good the write step read, once however many attempts the PATCH takes', async () => {
@@ -310,55 +185,6 @@ describe('serverRollover orchestrator, driven by durable histories', () => {
     });
   });
 
-  it('diagnoses an operation that failed because the identity lacks grants, paging once per server and version', async () => {
-    const r = await run({
-      poll: [
-        { status: 'InProgress' },
-        {
-          status: 'Failed',
-          code: 'AzureKeyVaultMissingPermissions',
-          message: 'missing get, wrapKey or unwrapKey',
-        },
-      ],
-    });
-    const out = r.output as ServerOutcome;
-    expect(out.outcome).toBe('failed');
-    expect(out.incident?.dedupKey).toMatch(
-      new RegExp(`^cmk:contoso-pg-kv:pg-cmk:${V2}:server:pg-a:[0-9a-f]{12}$`),
-    );
-    const [page] = pageOf(r);
-    expect(page).toMatchObject({ severity: 'error', source: input.server.serverId, deadline: inDays(65) });
-    expect(page?.summary).toContain('identity id-a of pg-a may not use key pg-cmk');
-    expect(page?.nextStep).toContain('Key Vault Crypto Service Encryption User');
-  });
-
-  it('waits while verification is still settling, then fails if the key status is not Valid', async () => {
-    const invalid: VerifyServerOutput = {
-      ok: false,
-      pending: false,
-      code: 'VerificationFailed',
-      message: 'primary key status is Invalid',
-      identityId: IDENTITY,
-    };
-    const r = await run({ poll: [{ status: 'Succeeded', verification: updating }], verify: [invalid] });
-    expect(called(r, 'verifyServer')).toHaveLength(1);
-    expect(r.output).toMatchObject({ outcome: 'failed', reasonCode: 'VerificationFailed' });
-  });
-
-  it('verifies with a read of its own when the read after the operation failed', async () => {
-    const r = await run({ poll: [{ status: 'Succeeded', verification: undefined }] });
-    expect(called(r, 'verifyServer')).toHaveLength(1);
-    expect((r.output as ServerOutcome).outcome).toBe('updated');
-  });
-
-  it('diagnoses an operation still running after operationTimeoutMinutes as stuck', async () => {
-    const r = await run({ poll: [{ status: 'InProgress' }] }, { operationTimeoutMinutes: 2 });
-    expect(r.output).toMatchObject({ outcome: 'failed', reasonCode: 'OperationTimedOut' });
-    // A poll cycle is the 10 s timer plus the activity (1 s in this driver): the first poll past the
-    // 2-minute deadline (the 11th, at 1 s + 11 × 11 s = 122 s) gives up.
-    expect(called(r, 'pollServerUpdate')).toHaveLength(11);
-  });
-
   it('only verifies a server that is already on the target, from the same read (idempotent: no PATCH, one activity)', async () => {
     const r = await run({ update: [onTarget] });
     expect(r.calls.map((c) => c.name)).toEqual(['updateServer', 'recordAudit']);
@@ -422,42 +248,6 @@ describe('serverRollover orchestrator, driven by durable histories', () => {
       expect(pageOf(r)).toHaveLength(1);
     });
 
-    it('4 × 500 on the operation status after an accepted PATCH: the poll is retried as a read, the PATCH is sent once', async () => {
-      const r = await run({
-        poll: [...Array.from({ length: 4 }, () => stepFailed('InternalServerError', true)), succeeded],
-      });
-      expect(called(r, 'updateServer')).toHaveLength(1);
-      expect(called(r, 'pollServerUpdate')).toHaveLength(5);
-      expect((r.output as ServerOutcome).outcome).toBe('updated');
-      expect(
-        audits(r)
-          .filter((a) => a.step === 'ServerUpdateRetried')
-          .map((a) => a.details?.['step']),
-      ).toEqual(['pollServerUpdate', 'pollServerUpdate', 'pollServerUpdate', 'pollServerUpdate']);
-    });
-
-    it('an operation status that stays unreadable: watches the server itself (never a second PATCH)', async () => {
-      const r = await run({
-        poll: [stepFailed('InternalServerError', true)],
-        verify: [updating, updating, valid],
-      });
-      expect(called(r, 'updateServer')).toHaveLength(1);
-      expect(called(r, 'pollServerUpdate')).toHaveLength(RETRY_POLICIES.read.maxAttempts);
-      expect(called(r, 'verifyServer')).toHaveLength(3);
-      expect((r.output as ServerOutcome).outcome).toBe('updated');
-    });
-
-    it('a 202 without a usable operation handle: no poll, the server is read until it is Ready on the target', async () => {
-      const r = await run({
-        update: [{ ...accepted, handle: undefined }],
-        verify: [updating, updating, updating, updating, updating, updating, valid],
-      });
-      expect(called(r, 'pollServerUpdate')).toHaveLength(0);
-      // Watching the server is patient up to the operation timeout, not the 5 looks of a settling verify.
-      expect(called(r, 'verifyServer')).toHaveLength(7);
-      expect((r.output as ServerOutcome).outcome).toBe('updated');
-    });
-
     it('a refused PATCH (5xx) that ARM had in fact accepted: the retry reads first, finds it Updating, waits, finds it on the target, and never PATCHes again', async () => {
       const r = await run({ update: [refused('InternalServerError', true), busy, busy, onTarget] });
       expect(called(r, 'updateServer')).toHaveLength(4);
@@ -512,6 +302,7 @@ describe('serverRollover orchestrator, driven by durable histories', () => {
       expect(page?.nextStep).toContain('Ready again');
     });
   });
+
   it('a rollover started by an older deployment (no schema version) ends at once, touching nothing', async () => {
     const { schemaVersion: _old, ...old } = input;
     const r = await runOrchestration(serverRolloverOrchestrator, old, () => stepOk(null), { start: NOW });

@@ -1,0 +1,134 @@
+import type { PlannedServer } from '../../../../shared/rotation/activityIo';
+import type {
+  RolloutBatchInput,
+  RotationOutput,
+  ServerOutcome,
+  ServerRolloverInput,
+} from '../../../../shared/rotation/contract';
+import { keyRotationOrchestrator } from '../../../../shared/rotation/orchestrators/keyRotation';
+import {
+  runOrchestration,
+  type Responder,
+  type Run,
+  type ScheduledCall,
+} from '../../../support/orchestration';
+import { NOW, SETTINGS, V2, planned, rotationInput, serverId, version } from './fixtures';
+import { type Scenario, responder, run, twoVersions } from './harness';
+
+/**
+ * The rollout in batches (batches.ts): one rolloutBatch per 100 servers of a subscription, paced by
+ * the canary's operations; the rotation's history grows per batch, never per server.
+ */
+
+const fleet = (n: number): PlannedServer[] =>
+  Array.from({ length: n }, (_, i) => planned(`pg-${String(i).padStart(4, '0')}`));
+
+describe('keyRotation: the rollout in batches (batches.ts)', () => {
+  it("paces the main ring's first polls by the canary's operations and looks at the canary and the last batches every poll interval", async () => {
+    const servers = [
+      planned('canary-1', { ring: 'canary' }),
+      ...Array.from({ length: 250 }, (_, i) => planned(`main-${String(i).padStart(3, '0')}`)),
+    ];
+    const scenario: Scenario = { key: twoVersions, latest: version(V2, 1, 365), servers };
+    const base = responder(scenario);
+    // ARM reports 80 s for the canary's operation.
+    const canaryTook80s: Responder = async (call, now) => {
+      const out = await base(call, now);
+      const name = call.name === 'serverRollover' && (call.input as ServerRolloverInput).server.serverName;
+      return name === 'canary-1' && 'result' in out
+        ? { result: { ...(out.result as ServerOutcome), operationSeconds: 80 } }
+        : out;
+    };
+    const nested: ScheduledCall[] = [];
+    const r = await runOrchestration(
+      keyRotationOrchestrator,
+      rotationInput(),
+      responder(scenario, nested, canaryTook80s),
+      { instanceId: 'cmk-rotation:contoso-pg-kv:pg-cmk', start: NOW },
+    );
+    expect(r.failed).toBeUndefined();
+    const batches = r.calls.filter((c) => c.name === 'rolloutBatch').map((c) => c.input as RolloutBatchInput);
+    expect(batches.map((b) => [b.servers.length, b.operationSeconds])).toEqual([
+      [1, undefined],
+      [100, 80],
+      [100, 80],
+      [50, 80],
+    ]);
+    const firstPolls = nested
+      .filter((c) => c.name === 'serverRollover')
+      .map((c) => (c.input as ServerRolloverInput).firstPollSeconds);
+    expect(firstPolls[0]).toBe(SETTINGS.pollIntervalSeconds);
+    expect(new Set(firstPolls.slice(1))).toEqual(new Set([80]));
+    // The parent's looks at its batches: the canary's and, once every batch started, the last ones'
+    // every poll interval; while a batch waits to start, every five.
+    const looks = r.history
+      .filter((e) => e.EventType === 10)
+      .map((e) => (Date.parse(String(e['FireAt'])) - Date.parse(e.Timestamp)) / 1000)
+      .filter((s) => s > 0);
+    expect(looks[0]).toBe(SETTINGS.pollIntervalSeconds);
+    expect(looks[1]).toBe(5 * SETTINGS.pollIntervalSeconds);
+    expect(looks[looks.length - 1]).toBe(SETTINGS.pollIntervalSeconds);
+  });
+});
+
+describe("the rotation's output: counts for every server, details only for those that need attention", () => {
+  const allWell = (n: number) =>
+    run(rotationInput(), { key: twoVersions, latest: version(V2, 1, 365), servers: fleet(n) });
+  /** The outputs of the batches as the rotation's history holds them. */
+  const batchOutputs = (r: Run): string[] =>
+    r.history.filter((e) => e.EventType === 8).map((e) => String(e['Result']));
+
+  it('does not grow with the servers that went well: the output and each batch output at 10 and at 200 servers', async () => {
+    const [small, large] = [await allWell(10), await allWell(200)];
+    const [a, b] = [small.output as RotationOutput, large.output as RotationOutput];
+    expect([a.counts?.updated, b.counts?.updated]).toEqual([10, 200]);
+    expect([a.servers, b.servers]).toEqual([[], []]);
+    // The counts get a digit longer; nothing else in the output grows.
+    expect(JSON.stringify(b).length - JSON.stringify(a).length).toBeLessThanOrEqual(2);
+    // Two batches of 100 (one subscription) at 200 servers, each as long as the one batch of 10
+    // (bar the digits of its counts).
+    expect(batchOutputs(large)).toHaveLength(2);
+    const longest = (r: Run) => Math.max(...batchOutputs(r).map((o) => o.length));
+    expect(longest(large) - longest(small)).toBeLessThanOrEqual(2);
+  });
+
+  it('per server, the history holds only the plan entry and the reference handed to a batch: no name, reason or key', async () => {
+    const r = await allWell(200);
+    const batchInputs = r.history
+      .filter((e) => e.EventType === 7)
+      .map((e) => JSON.parse(String(e['Input'])) as RolloutBatchInput);
+    for (const input of batchInputs)
+      for (const [i, s] of input.servers.entries())
+        expect(Object.keys(s).sort()).toEqual(
+          i === 0 ? ['behind', 'expiresOn', 'serverId'] : ['behind', 'expiresOn', 'serverId', 'shared'],
+        );
+    expect(batchInputs.map((i) => i.servers.length)).toEqual([100, 100]);
+    // Front-coded: the first server of a batch has its whole id, the others what they do not share.
+    expect(batchInputs[0]?.servers[0]?.serverId).toBe(serverId('pg-0000'));
+    expect(batchInputs[0]?.servers[1]).toMatchObject({ serverId: '1', shared: serverId('pg-000').length });
+  });
+});
+
+describe('keyRotation history at fleet scale', () => {
+  const measure = async (n: number) => {
+    const r = await run(rotationInput(), {
+      key: twoVersions,
+      latest: version(V2, 1, 365),
+      servers: fleet(n),
+    });
+    expect((r.output as RotationOutput).counts?.updated).toBe(n);
+    return { events: r.history.length, bytes: JSON.stringify(r.history).length };
+  };
+
+  it('holds one entry per batch of servers, not one per server: 1,000 servers add a few events per 100, not thousands', async () => {
+    const small = await measure(100);
+    const large = await measure(1000);
+    // One batch more per 100 servers: its creation, its completion and the episode around them.
+    expect(large.events - small.events).toBeLessThanOrEqual(9 * 6);
+    expect(large.events).toBeLessThan(150);
+    // What still grows is the plan and the servers handed to the batches (JSON in JSON): about 300
+    // bytes per server (the end of its id twice, its version, its deadline); no outcome of a server
+    // that went well, no key, no settings, nothing per step (it was 1.1 KB with every outcome listed).
+    expect(large.bytes / 1000).toBeLessThan(350);
+  });
+});
