@@ -1,10 +1,5 @@
 import { UnexpectedError } from '../../../shared/domain/errors';
-import {
-  ROTATION_SCHEMA_VERSION,
-  type ServerOutcome,
-  type ServerRolloverInput,
-} from '../../../shared/rotation/contract';
-import type { StepHandlers } from '../../../shared/rotation/contract';
+import type { ServerOutcome, ServerRolloverInput, StepHandlers } from '../../../shared/rotation/contract';
 import {
   checkedHealthActivity,
   describeForLog,
@@ -17,17 +12,8 @@ import { mapAzureError } from '../../../shared/adapters/azureErrors';
 import { TransientError } from '../../../shared/ports/errors';
 import { serverRolloverOrchestrator } from '../../../shared/rotation/orchestrators/serverRollover';
 import { runOrchestration, stepOk } from '../../support/orchestration';
-import {
-  NOW,
-  SETTINGS,
-  V1,
-  V2,
-  VAULT_URL,
-  inDays,
-  keyWith,
-  serverId,
-  version,
-} from '../rotation/orchestrators/fixtures';
+import { NOW, VAULT_URL } from '../rotation/orchestrators/fixtures';
+import { input } from '../rotation/orchestrators/rolloverHarness';
 
 /** The Functions context's log, as the boundary uses it: what was written at which level. */
 class RecordingLog implements BoundaryLog {
@@ -117,25 +103,8 @@ describe('the activity boundary: the story in the log, a small answer in the his
   });
 });
 
-const rollover: ServerRolloverInput = {
-  schemaVersion: ROTATION_SCHEMA_VERSION,
-  correlationId: 'cmk-rotation:contoso-pg-kv:pg-cmk',
-  trigger: 'event:e1',
-  key: keyWith(version(V1, 300, 65), version(V2, 1, 365)),
-  targetVersion: V2,
-  server: {
-    serverId: serverId('pg-a'),
-    serverName: 'pg-a',
-    subscriptionId: '6f1c2b9e-3d4a-4e8b-9a1f-0c2d3e4f5a6b',
-    expiresOn: inDays(65),
-  },
-  settings: {
-    optOutTag: SETTINGS.optOutTag,
-    pollIntervalSeconds: SETTINGS.pollIntervalSeconds,
-    operationTimeoutMinutes: SETTINGS.operationTimeoutMinutes,
-    maxWriteAttempts: SETTINGS.maxWriteAttempts,
-  },
-};
+/** A valid serverRollover input: the one the rollover's own tests drive. */
+const rollover: ServerRolloverInput = input;
 
 describe('the orchestration boundary', () => {
   const checked = durableOrchestrator('serverRollover', serverRolloverOrchestrator);

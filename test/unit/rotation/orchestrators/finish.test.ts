@@ -1,22 +1,8 @@
 import type { AuditRecord } from '../../../../shared/domain/audit';
-import type {
-  OpenIncident,
-  RotationInput,
-  RotationOutput,
-  ServerRolloverInput,
-} from '../../../../shared/rotation/contract';
+import type { OpenIncident, RotationInput, RotationOutput } from '../../../../shared/rotation/contract';
 import type { ResolvePagesInput } from '../../../../shared/rotation/activityIo';
-import { keyRotationOrchestrator } from '../../../../shared/rotation/orchestrators/keyRotation';
-import { rolloutBatchOrchestrator } from '../../../../shared/rotation/orchestrators/rolloutBatch';
-import { packIds } from '../../../../shared/rotation/packing';
-import {
-  runOrchestration,
-  stepFailed,
-  stepOk,
-  type Responder,
-  type Response,
-} from '../../../support/orchestration';
-import { NOW, V1, V2, V3, keyWith, outcome, planned, rotationInput, serverId, version } from './fixtures';
+import { stepFailed, stepOk, type Response } from '../../../support/orchestration';
+import { V1, V2, V3, keyWith, planned, rotationInput, serverId, version } from './fixtures';
 import { run, subs, audits, twoVersions } from './harness';
 
 /**
@@ -85,49 +71,23 @@ describe('keyRotation: finishing the run (finish.ts)', () => {
  * failed outright) stays open in the output, so the next run resolves it again.
  */
 
-const key = keyWith(version(V1, 300, 65), version(V2, 1, 365));
 const OPEN: OpenIncident[] = [
   { dedupKey: 'server-a', kind: 'server', serverId: serverId('a'), version: V2 },
   { dedupKey: 'preflight-old', kind: 'preflight', version: V2 },
 ];
 
 /** A run that proves both incidents fixed; `resolve` answers the resolvePages step. */
-function responder(resolve: (input: ResolvePagesInput) => Response): Responder {
-  const answer: Responder = async (call, now) => {
-    switch (call.name) {
-      case 'rolloutBatch': {
-        const batch = await runOrchestration(rolloutBatchOrchestrator, call.input, answer, {
-          instanceId: call.instanceId ?? 'batch',
-          start: new Date(now).toISOString(),
-        });
-        return batch.failed === undefined ? { result: batch.output } : { error: batch.failed };
-      }
-      case 'readKey':
-        return stepOk({ key, latest: version(V2, 1, 365) });
-      case 'planRollout':
-        return stepOk({ servers: packIds([planned('a')]), discovered: 1, unplannable: [] });
-      case 'serverRollover':
-        return { result: outcome((call.input as ServerRolloverInput).server.serverName, 'updated') };
-      case 'resolvePages':
-        return resolve(call.input as ResolvePagesInput);
-      default:
-        return stepOk(null);
-    }
-  };
-  return answer;
-}
-
 async function finishWith(resolve: (input: ResolvePagesInput) => Response): Promise<{
   out: RotationOutput;
   resolveAudits: AuditRecord[];
   audits: AuditRecord[];
 }> {
-  const r = await runOrchestration(
-    keyRotationOrchestrator,
-    rotationInput({ openIncidents: OPEN }),
-    responder(resolve),
-    { instanceId: 'cmk-rotation:contoso-pg-kv:pg-cmk', start: NOW },
-  );
+  const r = await run(rotationInput({ openIncidents: OPEN }), {
+    key: twoVersions,
+    latest: version(V2, 1, 365),
+    servers: [planned('a')],
+    resolve,
+  });
   expect(r.failed).toBeUndefined();
   const resolveAudits = r.calls
     .filter((c) => c.name === 'resolvePages')

@@ -21,6 +21,7 @@ import {
   stepFailed,
   stepOk,
   type Responder,
+  type Response,
   type Run,
   type ScheduledCall,
   type Signal,
@@ -49,6 +50,8 @@ export interface Scenario {
   readRefused?: boolean;
   /** planRollout answers a malformed plan: the run stops on an unexpected error. */
   malformedPlan?: boolean;
+  /** The pager's answer to resolvePages (default: every resolve accepted). */
+  resolve?: (input: ResolvePagesInput) => Response;
 }
 
 /**
@@ -99,10 +102,12 @@ export function responder(s: Scenario, nested: ScheduledCall[] = [], inner?: Res
           : stepOk({ version: s.rotateTo, rotated: s.rotated ?? true });
       case 'pageOperator':
         return stepOk({ delivered: true, channels: [{ channel: 'pagerduty', ok: true }] });
-      case 'resolvePages':
-        return stepOk({
-          resolved: (call.input as ResolvePagesInput).dedupKeys.map((k) => ({ dedupKey: k, accepted: true })),
-        });
+      case 'resolvePages': {
+        const input = call.input as ResolvePagesInput;
+        return s.resolve !== undefined
+          ? s.resolve(input)
+          : stepOk({ resolved: input.dedupKeys.map((k) => ({ dedupKey: k, accepted: true })) });
+      }
       default:
         return stepOk(null);
     }
