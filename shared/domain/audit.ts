@@ -80,12 +80,15 @@ export function auditId(r: AuditRecord): string {
     r.reasonCode ?? '',
   ];
   // Retries of one step are distinct records (each attempt is its own fact), the same attempt twice is
-  // not; a refused write and a failed step are counted apart (both are attempts of `updateServer`).
+  // not; a refused write and a failed step are counted apart (both are attempts of `updateServer`), and
+  // so are the attempts of a step called again on a later pass (`call`: its attempts restart at 1).
   const attempt = r.details?.['attempt'];
-  if (r.step === 'ServerUpdateRetried' && attempt !== undefined)
+  if (r.step === 'ServerUpdateRetried' && attempt !== undefined) {
+    const call = r.details?.['call'];
     parts.push(
-      `${r.details?.['step'] ?? ''}#${attempt}${r.details?.['what'] === 'writeRefused' ? '#writeRefused' : ''}`,
+      `${r.details?.['step'] ?? ''}#${attempt}${r.details?.['what'] === 'writeRefused' ? '#writeRefused' : ''}${call !== undefined ? `#call${call}` : ''}`,
     );
+  }
   return createHash('sha256').update(parts.join('|').toLowerCase()).digest('hex').slice(0, 32);
 }
 

@@ -29,6 +29,12 @@ export interface Rollover {
   quota: ArmQuota | undefined;
   /** How long ARM's operation for our PATCH ran (ARM's clock, else as this rollover saw it). */
   operationSeconds: number | undefined;
+  /**
+   * How many times each step was called so far. A step called again on a later pass (the server was
+   * Updating; the next poll) counts its attempts from 1 again, so its retry records carry the call too:
+   * without it two retries could share an audit id and the trail would collapse them into one.
+   */
+  readonly stepCalls: Partial<Record<StepName, number>>;
 }
 
 export const now = (r: Rollover): number => r.context.df.currentUtcDateTime.getTime();
@@ -58,9 +64,11 @@ export function outcome(
  * activity's name (`details.step`: typed, so a label that is not an activity does not compile).
  */
 export function readOptions(r: Rollover, step: StepName): StepOptions {
+  const call = (r.stepCalls[step] ?? 0) + 1;
+  r.stepCalls[step] = call;
   return {
     onRetry: function* (error: StepError, attempt: number, wait: number) {
-      yield* recordAudit(r.context, [retriedRecord(r, step, error, attempt, wait)]);
+      yield* recordAudit(r.context, [retriedRecord(r, step, error, attempt, wait, 'stepFailed', call)]);
     },
   };
 }
@@ -79,6 +87,7 @@ export function retriedRecord(
   attempt: number,
   wait: number,
   what: RetriedWhat = 'stepFailed',
+  call?: number,
 ): AuditRecord {
   return {
     ...r.base,
@@ -87,7 +96,13 @@ export function retriedRecord(
     fromVersion: r.fromVersion,
     reasonCode: error.code,
     reason: `${step} attempt ${attempt} failed (${error.message}); next attempt in ${wait}s`,
-    details: { step, what, attempt: String(attempt), waitSeconds: String(wait) },
+    details: {
+      step,
+      what,
+      attempt: String(attempt),
+      waitSeconds: String(wait),
+      ...(call !== undefined ? { call: String(call) } : {}),
+    },
   };
 }
 

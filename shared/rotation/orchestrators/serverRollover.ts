@@ -51,6 +51,7 @@ export function* serverRolloverOrchestrator(
     identityId: undefined,
     quota: undefined,
     operationSeconds: undefined,
+    stepCalls: {},
   };
   try {
     return yield* rollover(r);
