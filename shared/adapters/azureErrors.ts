@@ -188,8 +188,15 @@ export function mapAzureError(e: unknown, what: string): RotatorError {
   if (!(e instanceof Error))
     return new UnexpectedError(`Unexpected failure of ${what}: a non-Error was thrown`, { cause: e });
   const message = firstLine(e.message);
-  if (e.name === 'CredentialUnavailableError') {
-    return new AuthenticationError(`No credential for ${what}: ${message}`, undefined, undefined, {
+  // @azure/identity 4.13.1 (dist/commonjs/errors.js): a credential that could not answer at all throws
+  // `CredentialUnavailableError` (a user-assigned Managed Identity whose IMDS endpoint is unreachable:
+  // "Network unreachable"), and DefaultAzureCredential / ChainedTokenCredential, when no credential in
+  // the chain gave a token, throw `AggregateAuthenticationError` (name "AggregateAuthenticationError",
+  // its `errors` array holding each credential's error). Neither says a token endpoint refused us: an
+  // IMDS blip must retry on the durable timers, not stop a rotation. A credential that is truly
+  // misconfigured then fails after the step's retries (~6.5 min for a read), the safe side.
+  if (e.name === 'CredentialUnavailableError' || e.name === 'AggregateAuthenticationError') {
+    return new TransientError(`No credential answered for ${what}: ${message}`, undefined, undefined, {
       cause: e,
     });
   }

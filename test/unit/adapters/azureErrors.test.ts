@@ -4,6 +4,7 @@ import {
   RestError,
   type PipelineResponse,
 } from '@azure/core-rest-pipeline';
+import { AggregateAuthenticationError, CredentialUnavailableError } from '@azure/identity';
 import { keyVaultFirewallPolicy, mapAzureError } from '../../../shared/adapters/azureErrors';
 import { CrossTenantUndeterminedError } from '../../../shared/domain/crossTenant';
 import { type RotatorError, UnexpectedError } from '../../../shared/domain/errors';
@@ -156,7 +157,24 @@ describe('mapAzureError: only what the call itself threw becomes an Azure error'
       named('AuthenticationError', { statusCode: 400 }),
       AuthenticationError,
     ],
-    ['no credential at all', named('CredentialUnavailableError'), AuthenticationError],
+    [
+      'a Managed Identity whose IMDS endpoint is unreachable (CredentialUnavailableError)',
+      new CredentialUnavailableError('ManagedIdentityCredential: Network unreachable'),
+      TransientError,
+    ],
+    [
+      'DefaultAzureCredential finding no credential that answered (AggregateAuthenticationError)',
+      new AggregateAuthenticationError(
+        [new CredentialUnavailableError('ManagedIdentityCredential: Network unreachable')],
+        'ChainedTokenCredential authentication failed.',
+      ),
+      TransientError,
+    ],
+    [
+      "@azure/identity's token endpoint answering 401",
+      named('AuthenticationError', { statusCode: 401 }),
+      AuthenticationError,
+    ],
     [
       "the bearer token policy's timeout (a plain Error)",
       new Error('Failed to refresh access token.'),
