@@ -1,5 +1,5 @@
 import type { AuditRecord } from '../domain/audit';
-import type { KeyEventType } from '../domain/events';
+import { KEY_EVENT_TYPES, type KeyEventType } from '../domain/events';
 import type { KeyInfo } from '../domain/model';
 import type { SlotChange } from '../domain/serverUpdate';
 import type {
@@ -113,9 +113,34 @@ export interface RotationSettings {
 }
 
 /** What prompted a rotation: an event type, the reconcile sweep or an operator. Informational only. */
-export type RotationReason = KeyEventType | 'Sweep' | 'Operator';
+export type RotationReason = KeyEventType | (typeof TRIGGER_REASONS)[number];
+/** The reasons that are not a Key Vault event type (those are `KEY_EVENT_TYPES`). */
+const TRIGGER_REASONS = ['Sweep', 'Operator'] as const;
 
-export type IncidentKind = 'server' | 'preflight' | 'expiry' | 'rotation';
+/** Is `v` one of the contract's rotation reasons (a value read back from the task hub or a signal)? */
+export function isRotationReason(v: unknown): v is RotationReason {
+  return (
+    (KEY_EVENT_TYPES as readonly unknown[]).includes(v) || (TRIGGER_REASONS as readonly unknown[]).includes(v)
+  );
+}
+
+export const INCIDENT_KINDS = ['server', 'preflight', 'expiry', 'rotation'] as const;
+export type IncidentKind = (typeof INCIDENT_KINDS)[number];
+
+/**
+ * Is `v` an `OpenIncident` as the contract's schema requires it (a value read back from the task hub:
+ * the next run's input must pass the durable boundary's schema check)?
+ */
+export function isOpenIncident(v: unknown): v is OpenIncident {
+  if (typeof v !== 'object' || v === null) return false;
+  const { dedupKey, kind, serverId, version } = v as Partial<Record<keyof OpenIncident, unknown>>;
+  return (
+    typeof dedupKey === 'string' &&
+    (INCIDENT_KINDS as readonly unknown[]).includes(kind) &&
+    (serverId === undefined || typeof serverId === 'string') &&
+    (version === undefined || typeof version === 'string')
+  );
+}
 
 /** An incident a run opened and a later run resolves once its cause is gone. */
 export interface OpenIncident {

@@ -3,6 +3,7 @@ import type { AuditRecord } from '../domain/audit';
 import { RotatorError } from '../domain/errors';
 import { failedRunsOf } from '../rotation/policy';
 import {
+  isOpenIncident,
   KEY_EVENT_SIGNAL,
   ROTATION_SCHEMA_VERSION,
   type KeyEventSignal,
@@ -84,18 +85,21 @@ function previousOutput(info: InstanceInfo | undefined): PreviousOutput {
   return typeof o === 'object' && o !== null ? o : {};
 }
 
-function isOpenIncident(v: unknown): v is OpenIncident {
-  return (
-    typeof v === 'object' &&
-    v !== null &&
-    typeof (v as { dedupKey?: unknown }).dedupKey === 'string' &&
-    typeof (v as { kind?: unknown }).kind === 'string'
-  );
-}
-
-/** Incidents the key's previous rotation left open: the next run resolves them once fixed. */
+/**
+ * Incidents the key's previous rotation left open: the next run resolves them once fixed. A run that
+ * ended without an output (Failed: a bug, or its input refused at the durable boundary; Terminated)
+ * still says what it started from: the incidents of its input, so a failed run never forgets them.
+ * Only incidents the contract accepts are carried (the next input must pass the boundary).
+ */
 export function openIncidentsOf(info: InstanceInfo | undefined): OpenIncident[] {
-  const list = previousOutput(info).openIncidents;
+  if (info === undefined) return [];
+  const list =
+    info.runtimeStatus === 'Completed'
+      ? previousOutput(info).openIncidents
+      : (typeof info.input === 'object' && info.input !== null
+          ? (info.input as { openIncidents?: unknown })
+          : {}
+        ).openIncidents;
   return Array.isArray(list) ? list.filter(isOpenIncident) : [];
 }
 

@@ -1,7 +1,7 @@
 import type { Task, TimerTask } from 'durable-functions';
 import type { KeyInfo } from '../../domain/model';
 import { log } from '../../workflows/activityCalls';
-import { KEY_EVENT_SIGNAL, type KeyEventSignal } from '../contract';
+import { isRotationReason, KEY_EVENT_SIGNAL, type KeyEventSignal } from '../contract';
 import { signalNeedsRun } from '../policy';
 import type { Run } from './run';
 
@@ -40,7 +40,8 @@ export function* pendingSignal(
     run.signals = undefined;
     const signal = asSignal(event.result);
     if (signal === undefined) {
-      // Not one the intake sends (someone raised it by hand): read, and nothing to do.
+      // Not one the intake sends (someone raised it by hand, or a reason outside the contract, which
+      // the next generation's input would carry and the durable boundary refuse): read, and nothing to do.
       log(context, `ignored a malformed ${KEY_EVENT_SIGNAL} signal`);
       continue;
     }
@@ -60,8 +61,8 @@ function asSignal(v: unknown): KeyEventSignal | undefined {
   if (typeof v !== 'object' || v === null) return undefined;
   const { trigger, reason, version } = v as Partial<Record<keyof KeyEventSignal, unknown>>;
   return typeof trigger === 'string' &&
-    typeof reason === 'string' &&
+    isRotationReason(reason) &&
     (version === undefined || version === null || typeof version === 'string')
-    ? { trigger, reason: reason as KeyEventSignal['reason'], version: version ?? undefined }
+    ? { trigger, reason, version: version ?? undefined }
     : undefined;
 }

@@ -198,3 +198,52 @@ describe('the same event id is a duplicate only while its run is active or after
     expect(started).toHaveLength(1);
   });
 });
+
+describe('the open incidents a run left are carried into the next, even when it ended without an output', () => {
+  const incidents = [
+    {
+      dedupKey: 'cmk-rotation:server:pg-a',
+      kind: 'server',
+      serverId: '/subscriptions/s/x/pg-a',
+      version: V3,
+    },
+    { dedupKey: 'cmk-rotation:expiry:pg-cmk', kind: 'expiry' },
+  ];
+  const malformed = [
+    { dedupKey: 'k-unknown-kind', kind: 'health' },
+    { dedupKey: 'k-server-number', kind: 'server', serverId: 42 },
+    { kind: 'rotation' },
+  ];
+  const startedFrom = async (current: InstanceInfo): Promise<RotationInput | undefined> => {
+    const started: RotationInput[] = [];
+    const instances: RotationInstances = {
+      status: () => Promise.resolve(current),
+      start: (_id, input) => (started.push(input), Promise.resolve('started')),
+      raise: () => Promise.resolve(),
+      list: () => Promise.resolve([]),
+    };
+    await requestRotation(instances, request('Sweep', undefined), SETTINGS);
+    return started[0];
+  };
+
+  it.each(['Failed', 'Terminated'] as const)(
+    'a %s run (no output): the incidents of its input, the ones the contract accepts',
+    async (runtimeStatus) => {
+      const next = await startedFrom({
+        runtimeStatus,
+        input: { trigger: 'sweep:t0', openIncidents: [...incidents, ...malformed] },
+        output: undefined,
+      });
+      expect(next?.openIncidents).toEqual(incidents);
+    },
+  );
+
+  it('a Completed run: the incidents of its output, not of its input', async () => {
+    const next = await startedFrom({
+      runtimeStatus: 'Completed',
+      input: { trigger: 'sweep:t0', openIncidents: incidents },
+      output: { status: 'completed', targetVersion: V2, openIncidents: [incidents[1], ...malformed] },
+    });
+    expect(next?.openIncidents).toEqual([incidents[1]]);
+  });
+});
