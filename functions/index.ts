@@ -135,6 +135,10 @@ async function healthWatch(_timer: Timer, context: InvocationContext): Promise<v
   const outcome = await healthWatchTick(new DurableHealthWatch(df.getClient(context)), services.now());
   if (outcome.kind === 'started')
     context.log(`health watch: pass started (${outcome.open} open incident(s))`);
+  if (outcome.kind === 'started' && outcome.dropped !== undefined)
+    context.warn(
+      `health watch: dropped ${outcome.dropped.length} carried incident(s) the contract refuses: ${outcome.dropped.join(', ')}`,
+    );
 }
 app.timer(HEALTH_WATCH_NAMES.timer, {
   schedule: config.healthWatchSchedule,

@@ -83,13 +83,15 @@ export function isRecovered(s: ServerHealth): boolean {
 // Causes: what the posture checks can see about a server's slot. One rule per cause; adding a cause
 // is adding one line to CAUSE_RULES (and, if it needs its own words, one entry to RESTORE).
 
-export type HealthCauseCode =
-  | 'IdentityGrantMissing'
-  | 'KeyVersionDisabled'
-  | 'KeyVersionExpired'
-  | 'KeyVersionNotListed'
-  | 'VaultUnreachable'
-  | 'Undetermined';
+export const HEALTH_CAUSE_CODES = [
+  'IdentityGrantMissing',
+  'KeyVersionDisabled',
+  'KeyVersionExpired',
+  'KeyVersionNotListed',
+  'VaultUnreachable',
+  'Undetermined',
+] as const;
+export type HealthCauseCode = (typeof HEALTH_CAUSE_CODES)[number];
 
 export interface HealthCause {
   readonly code: HealthCauseCode;

@@ -1,4 +1,6 @@
+import { SLOTS } from '../domain/model';
 import {
+  HEALTH_CAUSE_CODES,
   HEALTH_WATCH_SCHEMA_VERSION,
   type HealthCause,
   type HealthIncident,
@@ -15,7 +17,15 @@ export interface HealthWatchInstances {
 }
 
 export type HealthTickOutcome =
-  | { readonly kind: 'started'; readonly open: number }
+  | {
+      readonly kind: 'started';
+      readonly open: number;
+      /**
+       * Carried incidents the contract refuses (dropped, else the pass's input is refused at the
+       * durable boundary and every later pass fails the same way): their dedup keys, for a warning.
+       */
+      readonly dropped?: readonly string[];
+    }
   /** A pass is still running (a redelivered or overlapping tick): it covers this tick. */
   | { readonly kind: 'running' };
 
@@ -33,50 +43,79 @@ export async function healthWatchTick(
   // A pass that ended without an output (failed, terminated: a bug or a host fault) still says what it
   // started from: its input. Its new pages, if any were accepted, are paged again under the same dedup
   // keys (PagerDuty folds them into the open incident).
-  const open =
+  const carried =
     current !== undefined && current.runtimeStatus !== 'Completed'
       ? openFromInput(current.input)
-      : openHealthIncidentsOf(current);
+      : openListOf(current);
+  const open = carried.filter(isHealthIncident);
+  const dropped = carried
+    .filter((v) => !isHealthIncident(v))
+    .map((v) => {
+      const key = typeof v === 'object' && v !== null ? (v as { dedupKey?: unknown }).dedupKey : undefined;
+      return typeof key === 'string' ? key.slice(0, 120) : '(no dedup key)';
+    });
   const started = await instances.start({
     schemaVersion: HEALTH_WATCH_SCHEMA_VERSION,
     trigger: `health:${now.toISOString()}`,
     open,
   });
-  return started === 'started' ? { kind: 'started', open: open.length } : { kind: 'running' };
+  if (started !== 'started') return { kind: 'running' };
+  return dropped.length > 0
+    ? { kind: 'started', open: open.length, dropped }
+    : { kind: 'started', open: open.length };
 }
 
 const isString = (v: unknown): v is string => typeof v === 'string';
 
 function isCause(v: unknown): v is HealthCause {
-  return typeof v === 'object' && v !== null && isString((v as { code?: unknown }).code);
+  if (typeof v !== 'object' || v === null) return false;
+  const { code, slot, what } = v as Partial<Record<keyof HealthCause, unknown>>;
+  return (
+    (HEALTH_CAUSE_CODES as readonly unknown[]).includes(code) &&
+    (slot === undefined || (SLOTS as readonly unknown[]).includes(slot)) &&
+    isString(what)
+  );
 }
 
-function isHealthIncident(v: unknown): v is HealthIncident {
+/**
+ * Is `v` a `HealthIncident` as the contract's schema requires it (shared/durable/contractSchemas.json,
+ * generated from the type)? A carried incident it lets through is in the next pass's input, which the
+ * durable boundary checks: one it refuses there fails that pass, and the next tick would carry it again.
+ */
+export function isHealthIncident(v: unknown): v is HealthIncident {
   if (typeof v !== 'object' || v === null) return false;
-  const o = v as Record<string, unknown>;
+  const o = v as Partial<Record<keyof HealthIncident, unknown>>;
   return (
-    isString(o['dedupKey']) &&
-    isString(o['serverId']) &&
-    isString(o['serverName']) &&
-    isString(o['since']) &&
-    isString(o['nextStep']) &&
-    Array.isArray(o['causes']) &&
-    (o['causes'] as unknown[]).every(isCause)
+    isString(o.dedupKey) &&
+    isString(o.serverId) &&
+    isString(o.serverName) &&
+    isString(o.subscriptionId) &&
+    isString(o.since) &&
+    o.severity === 'critical' &&
+    Array.isArray(o.causes) &&
+    (o.causes as unknown[]).every(isCause) &&
+    isString(o.summary) &&
+    isString(o.nextStep) &&
+    typeof o.paged === 'boolean' &&
+    (o.resolving === undefined || typeof o.resolving === 'boolean')
   );
+}
+
+function openListOf(info: InstanceInfo | undefined): unknown[] {
+  const out = info?.output;
+  if (typeof out !== 'object' || out === null) return [];
+  const o = out as { schemaVersion?: unknown; open?: unknown };
+  return o.schemaVersion === HEALTH_WATCH_SCHEMA_VERSION && Array.isArray(o.open) ? o.open : [];
 }
 
 /** The incidents the last pass left open (from its output); none when it never ran or ended without one. */
 export function openHealthIncidentsOf(info: InstanceInfo | undefined): HealthIncident[] {
-  const out = info?.output;
-  if (typeof out !== 'object' || out === null) return [];
-  const o = out as { schemaVersion?: unknown; open?: unknown };
-  if (o.schemaVersion !== HEALTH_WATCH_SCHEMA_VERSION || !Array.isArray(o.open)) return [];
-  return o.open.filter(isHealthIncident);
+  return openListOf(info).filter(isHealthIncident);
 }
 
-function openFromInput(input: unknown): HealthIncident[] {
+function openFromInput(input: unknown): unknown[] {
   const i = (typeof input === 'object' && input !== null ? input : {}) as { open?: unknown };
-  return Array.isArray(i.open) ? i.open.filter(isHealthIncident) : [];
+  return Array.isArray(i.open) ? i.open : [];
 }
 
 /** What the status page can say of the watch. */
