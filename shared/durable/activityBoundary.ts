@@ -2,7 +2,13 @@ import type { OrchestrationContext, Task } from 'durable-functions';
 import { toStepError } from '../rotation/activities/rotationActivities';
 import { RotatorError } from '../domain/errors';
 import type { StepError, StepResult } from '../rotation/activityIo';
-import type { OrchestrationContract, StepHandlers, StepName, StepOutput } from '../rotation/contract';
+import {
+  ROTATION_SCHEMA_VERSION,
+  type OrchestrationContract,
+  type StepHandlers,
+  type StepName,
+  type StepOutput,
+} from '../rotation/contract';
 import type { CheckFleetHealthInput, CheckFleetHealthOutput, HealthWatchOutput } from '../domain/healthWatch';
 import { contractProblem, type ContractEntry, type InvalidDurableValueError } from './contractSchemas';
 
@@ -116,12 +122,27 @@ function checkedOrchestrator<O>(entry: ContractEntry, orchestrator: Orchestrator
  * returned. A refused value fails the orchestration (durable-functions retries an orchestration only
  * when a caller asked for it with `callSubOrchestratorWithRetry`, which no caller does), logged once,
  * not on replays.
+ *
+ * An input of another numeric `schemaVersion` (an instance started by an older deployment, whose
+ * input may have a shape this schema refuses) is not checked: the orchestrator's own version check ends it
+ * cleanly (`SchemaVersionChanged`, no activity), and the next event, sweep or operator request starts
+ * the key again under this version. Checking it would fail the instance instead. An input without a
+ * version is checked: every deployment that ran this contract wrote one, so it is not an older run.
  */
 export function durableOrchestrator<K extends keyof OrchestrationContract>(
   name: K,
   orchestrator: Orchestrator<OrchestrationContract[K]['output']>,
 ): Orchestrator<OrchestrationContract[K]['output']> {
-  return checkedOrchestrator({ kind: 'orchestration', name }, orchestrator);
+  const checked = checkedOrchestrator({ kind: 'orchestration', name }, orchestrator);
+  return function* (context) {
+    const input: unknown = context.df.getInput();
+    const version =
+      typeof input === 'object' && input !== null
+        ? (input as { schemaVersion?: unknown }).schemaVersion
+        : undefined;
+    const older = typeof version === 'number' && version !== ROTATION_SCHEMA_VERSION;
+    return yield* (older ? orchestrator : checked)(context);
+  };
 }
 
 /** The health watch's orchestration, checked the same way. */

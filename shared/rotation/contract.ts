@@ -154,9 +154,13 @@ export interface OpenIncident {
  * The version of the orchestration contract (inputs, activity names and answers). An instance started
  * by an older deployment carries an older (or no) version: the new code ends it cleanly instead of
  * replaying a history its steps no longer match, and the next event, sweep or operator request starts
- * it again under this version.
+ * it again under this version. Bump it whenever the durable actions a run schedules change order or
+ * kind (a replay would match a new call against an old result), not only when a shape changes.
+ * 5: the finish phase records the PageResolved failures of a failed `resolvePages` (a `recordAudit`
+ * after it, before `recordAudit(RotationCompleted)`): an instance past a failed resolve under 4 would
+ * replay that new call against its old RotationCompleted result.
  */
-export const ROTATION_SCHEMA_VERSION = 4;
+export const ROTATION_SCHEMA_VERSION = 5;
 
 /** The format of `RotationOutput`: 1 (absent) lists every server; 2 counts them and lists only the others. */
 export const ROTATION_OUTPUT_VERSION = 2;

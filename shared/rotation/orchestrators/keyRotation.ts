@@ -1,6 +1,11 @@
 import type { OrchestrationContext, Task } from 'durable-functions';
 import { inputOf, log } from '../../workflows/activityCalls';
-import { ROTATION_OUTPUT_VERSION, ROTATION_SCHEMA_VERSION, type RotationOutput } from '../contract';
+import {
+  isOpenIncident,
+  ROTATION_OUTPUT_VERSION,
+  ROTATION_SCHEMA_VERSION,
+  type RotationOutput,
+} from '../contract';
 import { unexpectedErrorIncident } from '../incidentText';
 import { noOutcomes } from '../outcomes';
 import { pageServersLeftOnExpiringVersions } from './expiryPages';
@@ -54,7 +59,9 @@ export function* keyRotationOrchestrator(
       outputVersion: ROTATION_OUTPUT_VERSION,
       counts: noOutcomes(),
       servers: [],
-      openIncidents: input.openIncidents,
+      // An older input is not schema-checked (shared/durable/activityBoundary.ts): keep what the
+      // contract accepts, for the next run to carry.
+      openIncidents: Array.isArray(input.openIncidents) ? input.openIncidents.filter(isOpenIncident) : [],
       resolvedIncidents: [],
     };
   }

@@ -47,11 +47,14 @@ export function* rolloutBatchOrchestrator(
   context: OrchestrationContext,
 ): Generator<Task, RolloutBatchOutput, unknown> {
   const input = inputOf(context, 'rolloutBatch');
-  // Whole ids again (front-coded in the input; an older input has them whole).
-  const servers = unpackIds(input.servers);
   if (input.schemaVersion !== ROTATION_SCHEMA_VERSION) {
-    // Started by another deployment (its servers may be in another form: only the id is read).
-    const skipped = servers.map((s) => ({
+    // Started by another deployment (its servers may be in another form: only the id is read; its
+    // input is not schema-checked, shared/durable/activityBoundary.ts).
+    const listed: unknown = input.servers;
+    const older = Array.isArray(listed)
+      ? unpackIds(input.servers.filter((s) => typeof (s as { serverId?: unknown }).serverId === 'string'))
+      : [];
+    const skipped = older.map((s) => ({
       ...serverRefOf({ serverId: s.serverId }),
       outcome: 'skipped' as const,
       slots: [],
@@ -60,6 +63,8 @@ export function* rolloutBatchOrchestrator(
     }));
     return { counts: countOutcomes(skipped), servers: skipped, peakInFlight: 0, throttled: 0 };
   }
+  // Whole ids again (front-coded in the input).
+  const servers = unpackIds(input.servers);
   const cap = Math.max(1, input.maxInFlight);
   const tickMs = Math.max(1, input.settings.pollIntervalSeconds) * 1000;
   const rollout: RolloutContext = {
