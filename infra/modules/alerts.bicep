@@ -48,6 +48,14 @@ var failureQueries = [
     description: 'A key expired with servers still on it (CmkRotation.KeyExpired).'
     query: 'customEvents | where name == "CmkRotation.KeyExpired"'
   }
+  {
+    // Not in the audit trail: the durable boundary (shared/durable/activityBoundary.ts) logs a value the
+    // contract refuses as an error trace naming its code; a refused orchestration input fails the run.
+    name: 'durable-value-refused'
+    severity: 1
+    description: 'An orchestration or activity input or output was refused by the contract check (InvalidDurableInput/InvalidDurableOutput in traces): a bug or a hand-made value.'
+    query: 'traces | where message has "InvalidDurableInput" or message has "InvalidDurableOutput"'
+  }
 ]
 
 resource failures 'Microsoft.Insights/scheduledQueryRules@2026-03-01' = [

@@ -104,13 +104,15 @@ function checkedOrchestrator<O>(entry: ContractEntry, orchestrator: Orchestrator
   return function* (context) {
     const refusedInput = contractProblem(entry, 'input', context.df.getInput());
     if (refusedInput !== undefined) {
-      if (!context.df.isReplaying) context.error(`orchestration ${entry.name}: ${refusedInput.message}`);
+      if (!context.df.isReplaying)
+        context.error(`orchestration ${entry.name} failed (${refusedInput.code}): ${refusedInput.message}`);
       throw refusedInput;
     }
     const output = yield* orchestrator(context);
     const refusedOutput = contractProblem(entry, 'output', output);
     if (refusedOutput !== undefined) {
-      if (!context.df.isReplaying) context.error(`orchestration ${entry.name}: ${refusedOutput.message}`);
+      if (!context.df.isReplaying)
+        context.error(`orchestration ${entry.name} failed (${refusedOutput.code}): ${refusedOutput.message}`);
       throw refusedOutput;
     }
     return output;

@@ -145,6 +145,7 @@ describe('alerts: failures within 15 minutes, the app silent for heartbeatMinute
         'preflight-failed': { severity: 1, frequency: 'PT5M', window: 'PT15M' },
         'key-unreadable': { severity: 1, frequency: 'PT5M', window: 'PT15M' },
         'key-expired': { severity: 0, frequency: 'PT5M', window: 'PT15M' },
+        'durable-value-refused': { severity: 1, frequency: 'PT5M', window: 'PT15M' },
         'app-silent': { severity: 1, frequency: 'PT1H', window },
       });
       expect(LOG_WINDOWS).toContain(window);
@@ -152,6 +153,21 @@ describe('alerts: failures within 15 minutes, the app silent for heartbeatMinute
         r.name.endsWith('app-silent'),
       );
       expect(JSON.stringify(at(silent, 'properties.criteria'))).toContain(`ago(${minutes}m)`);
+    },
+  );
+});
+
+describe('alerts: a value the durable boundary refused', () => {
+  it.each(['minimal', 'network-isolated', 'existing-topic', 'second-environment'])(
+    '%s: an alert reads the traces for both codes the boundary logs (InvalidDurableInput, InvalidDurableOutput)',
+    (name) => {
+      const rule = ofType(snapshot(name), 'Microsoft.Insights/scheduledQueryRules').find((r) =>
+        r.name.endsWith('durable-value-refused'),
+      );
+      const criteria = JSON.stringify(at(rule, 'properties.criteria'));
+      expect(criteria).toContain('traces');
+      expect(criteria).toContain('InvalidDurableInput');
+      expect(criteria).toContain('InvalidDurableOutput');
     },
   );
 });
