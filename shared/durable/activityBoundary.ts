@@ -126,8 +126,8 @@ function checkedOrchestrator<O>(entry: ContractEntry, orchestrator: Orchestrator
  * not on replays.
  *
  * An input of another numeric `schemaVersion` (an instance started by an older deployment, whose
- * input may have a shape this schema refuses) is not checked: the orchestrator's own version check ends it
- * cleanly (`SchemaVersionChanged`, no activity), and the next event, sweep or operator request starts
+ * input may have a shape this schema refuses) is not checked, nor its output: the orchestrator's own
+ * version check ends it cleanly (`SchemaVersionChanged`, no activity), and the next event, sweep or operator request starts
  * the key again under this version. Checking it would fail the instance instead. An input without a
  * version is checked: every deployment that ran this contract wrote one, so it is not an older run.
  */
