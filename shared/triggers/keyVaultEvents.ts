@@ -9,7 +9,14 @@ import type { KeyVaultEventReader } from '../ports/keyVaultEvents';
 import type { KeyVaultKeys } from '../ports/keyVaultKeys';
 import type { RotationInstances } from '../ports/rotations';
 import type { RejectionSummarizer } from './rejectionSummary';
-import { requestAudit, requestRotation, type RequestOutcome } from './rotationRequests';
+import { rotationInstanceId } from '../rotation/ids';
+import {
+  duplicateOf,
+  requestAudit,
+  requestRotation,
+  type RequestOutcome,
+  type RotationRequest,
+} from './rotationRequests';
 
 export type IntakeOutcome =
   RequestOutcome | { readonly kind: 'rejected'; readonly code: string; readonly reason: string };
@@ -106,6 +113,36 @@ export async function handleParsedEvent(
       { ...fields, subscriptionId: e.subscriptionId },
       e.eventId,
     );
+  // A redelivery is told from the key's instance first, without reading Key Vault (Event Grid
+  // redelivers at least once and for 24 h; each read of the key is two requests, list and get): the
+  // same event id as the execution's trigger, or a version the running run rolls out or the key's last
+  // run handled. That version is the run's `targetVersion`, which the run read from Key Vault itself
+  // (or Key Vault made it): a version Key Vault lists. Only an event naming a version is judged here; a
+  // version-less one is resolved from Key Vault first, below, and judged with its version.
+  if (e.version !== undefined) {
+    const instanceId = rotationInstanceId(e.vaultUrl, e.keyName);
+    const asCame: RotationRequest = {
+      vaultUrl: e.vaultUrl,
+      vaultName: e.vaultName,
+      keyName: e.keyName,
+      trigger: `event:${e.eventId}`,
+      reason: e.eventType,
+      version: e.version,
+    };
+    const duplicate = duplicateOf(asCame, await instances.status(instanceId), instanceId);
+    if (duplicate !== undefined) {
+      await deps.audit.record([
+        {
+          ...requestAudit(asCame, duplicate),
+          details: {
+            eventType: e.eventType,
+            ...(deps.replay !== undefined ? { replay: deps.replay } : {}),
+          },
+        },
+      ]);
+      return duplicate;
+    }
+  }
   // Events are hints; Key Vault is the truth. The key must exist (as the operator API answers 404, an
   // event for a key the vault does not have starts nothing and pages nobody), and an event that names
   // no version is resolved to the key's current version, so that it is judged a duplicate like any
