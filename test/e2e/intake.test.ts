@@ -149,4 +149,42 @@ describe('the intake end to end (issue 23)', () => {
     );
     expect(new Set(brokenTriggers.map((e) => e.dedupKey)).size).toBe(1);
   });
+  it('a redelivery of a finished rollout’s event, and a new event naming its version, read nothing from Key Vault: each acknowledged with a skipped record', async () => {
+    const version = (await p.keys.rotateKey(KEY)).properties.version ?? '';
+    await p.completed(version, 120_000);
+    const eventId =
+      (await records(p, 'EventReceived'))
+        .find((e) => e.properties['reason'] === 'rotation started' && e.properties['toVersion'] === version)
+        ?.properties['trigger']?.slice('event:'.length) ?? '';
+    expect(eventId).not.toBe('');
+    const vaultRequests = async () =>
+      (await p.admin<{ service: string }[]>('requests')).filter((r) => r.service === 'keyvault').length;
+    const before = await vaultRequests();
+
+    const event = validKeyEvent('EventGrid', { ...opts, version });
+    for (let i = 0; i < 5; i++) expect(await post(endpoint, [{ ...event, id: eventId }])).toBe(200);
+    for (let i = 0; i < 5; i++)
+      expect(await post(endpoint, [{ ...event, id: `same-version-${i}` }])).toBe(200);
+
+    // Before, each delivery listed the key's versions and read the key: 20 requests.
+    expect(await vaultRequests()).toBe(before);
+    const received = await records(p, 'EventReceived');
+    expect(
+      received.filter(
+        (e) => e.properties['trigger'] === `event:${eventId}` && e.properties['outcome'] === 'skipped',
+      ),
+    ).toHaveLength(5);
+    expect(received.filter((e) => e.properties['trigger']?.startsWith('event:same-version-'))).toEqual(
+      Array.from({ length: 5 }, () =>
+        expect.objectContaining({
+          properties: expect.objectContaining({
+            outcome: 'skipped',
+            toVersion: version,
+            reason: 'the last rotation already handled this version: duplicate ignored',
+          }),
+        }),
+      ),
+    );
+    expect((await p.instance())?.runtimeStatus).toBe('Completed');
+  });
 });
