@@ -8,6 +8,7 @@ import { AzureCallError, NotFoundError } from '../ports/errors';
 import type { KeyVaultEventReader } from '../ports/keyVaultEvents';
 import type { KeyVaultKeys } from '../ports/keyVaultKeys';
 import type { RotationInstances } from '../ports/rotations';
+import type { DuplicateRecords } from './duplicateRecords';
 import type { RejectionSummarizer } from './rejectionSummary';
 import { rotationInstanceId } from '../rotation/ids';
 import {
@@ -34,6 +35,11 @@ export interface IntakeDeps {
    * audit record. Without it, each rejection is recorded alone.
    */
   readonly rejections?: RejectionSummarizer | undefined;
+  /**
+   * The process's joiner of identical duplicate records (one per app): deliveries of the same event
+   * judged duplicates at the same time share one write. Without it, each is recorded alone.
+   */
+  readonly duplicates?: DuplicateRecords | undefined;
 }
 
 /**
@@ -63,8 +69,13 @@ export async function handleParsedEvent(
     readonly invocationId: string;
     readonly replay?: string;
     readonly rejections?: RejectionSummarizer | undefined;
+    readonly duplicates?: DuplicateRecords | undefined;
   },
 ): Promise<IntakeOutcome> {
+  const received = async (record: AuditRecord, outcome: RequestOutcome): Promise<void> => {
+    if (outcome.kind === 'duplicate' && deps.duplicates !== undefined) await deps.duplicates.record(record);
+    else await deps.audit.record([record]);
+  };
   const reject = async (
     code: string,
     reason: string,
@@ -131,7 +142,7 @@ export async function handleParsedEvent(
     };
     const duplicate = duplicateOf(asCame, await instances.status(instanceId), instanceId);
     if (duplicate !== undefined) {
-      await deps.audit.record([
+      await received(
         {
           ...requestAudit(asCame, duplicate),
           details: {
@@ -139,7 +150,8 @@ export async function handleParsedEvent(
             ...(deps.replay !== undefined ? { replay: deps.replay } : {}),
           },
         },
-      ]);
+        duplicate,
+      );
       return duplicate;
     }
   }
@@ -183,7 +195,7 @@ export async function handleParsedEvent(
     ...(versionUnlisted ? { versionUnlisted: true as const, latestListed } : {}),
   };
   const outcome = await requestRotation(instances, request, rotationSettings(deps.config));
-  await deps.audit.record([
+  await received(
     {
       ...requestAudit(request, outcome),
       details: {
@@ -193,7 +205,8 @@ export async function handleParsedEvent(
         ...(deps.replay !== undefined ? { replay: deps.replay } : {}),
       },
     },
-  ]);
+    outcome,
+  );
   return outcome;
 }
 

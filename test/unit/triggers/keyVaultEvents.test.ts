@@ -1,4 +1,5 @@
 import { EventGridKeyVaultEvents } from '../../../shared/adapters/eventGridKeyVaultEvents';
+import { DuplicateRecords } from '../../../shared/triggers/duplicateRecords';
 import { handleKeyVaultEvent } from '../../../shared/triggers/keyVaultEvents';
 import { loadConfig } from '../../../shared/config';
 import { AuditDeliveryError } from '../../../shared/ports/errors';
@@ -328,6 +329,39 @@ describe('the Key Vault event intake', () => {
       expect(keyReads).toBe(1);
       expect(audit[0]).toMatchObject({ toVersion: V3, details: { versionFrom: 'KeyVault' } });
     });
+  });
+
+  it('deliveries of one event judged duplicates at the same time share one audit write, acknowledged once it is accepted', async () => {
+    let writes = 0;
+    let accept: () => void = () => undefined;
+    const gated: AuditTrail = {
+      record: () => {
+        writes++;
+        return new Promise<void>((resolve) => (accept = resolve));
+      },
+    };
+    const running = new FakeInstances({
+      runtimeStatus: 'Running',
+      output: undefined,
+      input: { trigger: 'event:e-1' },
+    });
+    const deps = {
+      config,
+      audit: gated,
+      events,
+      keys: new FakeKeys(),
+      invocationId: 'inv-1',
+      duplicates: new DuplicateRecords(gated),
+    };
+    const deliveries = [1, 2, 3].map(() => handleKeyVaultEvent(event(), running, deps));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(writes).toBe(1);
+    accept();
+    expect((await Promise.all(deliveries)).map((o) => o.kind)).toEqual([
+      'duplicate',
+      'duplicate',
+      'duplicate',
+    ]);
   });
 
   it('hands the open incidents of the previous run to the next one, so it can resolve them', async () => {
