@@ -129,7 +129,9 @@ export async function handleParsedEvent(
   // same event id as the execution's trigger, or a version the running run rolls out or the key's last
   // run handled. That version is the run's `targetVersion`, which the run read from Key Vault itself
   // (or Key Vault made it): a version Key Vault lists. Only an event naming a version is judged here; a
-  // version-less one is resolved from Key Vault first, below, and judged with its version.
+  // version-less one is resolved from Key Vault first, below, and judged with its version. An event
+  // that is no duplicate here is judged again by `requestRotation` on a fresh read of the instance,
+  // taken after the key was read (one more status read, for a first delivery only).
   if (e.version !== undefined) {
     const instanceId = rotationInstanceId(e.vaultUrl, e.keyName);
     const asCame: RotationRequest = {

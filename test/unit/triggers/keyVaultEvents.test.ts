@@ -298,6 +298,16 @@ describe('the Key Vault event intake', () => {
         'started',
       ],
       [
+        'the same event id as an execution that Failed (it did not do what the event asked): started again',
+        {
+          runtimeStatus: 'Failed' as const,
+          output: undefined,
+          input: { trigger: 'event:e-1' },
+          customStatus: { phase: 'rollout', targetVersion: V3 },
+        },
+        'started',
+      ],
+      [
         'an event while the run still plans: signalled',
         {
           runtimeStatus: 'Running' as const,
