@@ -25,6 +25,7 @@ import { handleKeyVaultEvent } from '../shared/triggers/keyVaultEvents';
 import { auditStartup, healthReport } from '../shared/triggers/health';
 import { healthWatchTick } from '../shared/triggers/healthWatch';
 import { operatorCaller } from '../shared/triggers/operator';
+import { DuplicateRecords } from '../shared/triggers/duplicateRecords';
 import { RejectionSummarizer } from '../shared/triggers/rejectionSummary';
 import { querySpecOf, type ParsedQuery } from '../shared/triggers/operatorQuery';
 import {
@@ -94,6 +95,8 @@ for (const name of STEP_NAMES) df.app.activity(name, { handler: durableActivity(
 
 // One per app: the rejections of a delivery's events (invoked all at once) become one audit record.
 const rejections = new RejectionSummarizer(services.audit);
+// And identical duplicate records written at the same time (a burst of redeliveries) share one write.
+const duplicates = new DuplicateRecords(services.audit);
 async function keyVaultEvents(event: unknown, context: InvocationContext): Promise<void> {
   const outcome = await handleKeyVaultEvent(event, instancesOf(context), {
     config,
@@ -102,6 +105,7 @@ async function keyVaultEvents(event: unknown, context: InvocationContext): Promi
     keys: services.keys,
     invocationId: context.invocationId,
     rejections,
+    duplicates,
   });
   context.log(`key event: ${outcome.kind}`);
 }

@@ -8,8 +8,16 @@ import { AzureCallError, NotFoundError } from '../ports/errors';
 import type { KeyVaultEventReader } from '../ports/keyVaultEvents';
 import type { KeyVaultKeys } from '../ports/keyVaultKeys';
 import type { RotationInstances } from '../ports/rotations';
+import type { DuplicateRecords } from './duplicateRecords';
 import type { RejectionSummarizer } from './rejectionSummary';
-import { requestAudit, requestRotation, type RequestOutcome } from './rotationRequests';
+import { rotationInstanceId } from '../rotation/ids';
+import {
+  duplicateOf,
+  requestAudit,
+  requestRotation,
+  type RequestOutcome,
+  type RotationRequest,
+} from './rotationRequests';
 
 export type IntakeOutcome =
   RequestOutcome | { readonly kind: 'rejected'; readonly code: string; readonly reason: string };
@@ -27,6 +35,11 @@ export interface IntakeDeps {
    * audit record. Without it, each rejection is recorded alone.
    */
   readonly rejections?: RejectionSummarizer | undefined;
+  /**
+   * The process's joiner of identical duplicate records (one per app): deliveries of the same event
+   * judged duplicates at the same time share one write. Without it, each is recorded alone.
+   */
+  readonly duplicates?: DuplicateRecords | undefined;
 }
 
 /**
@@ -56,8 +69,13 @@ export async function handleParsedEvent(
     readonly invocationId: string;
     readonly replay?: string;
     readonly rejections?: RejectionSummarizer | undefined;
+    readonly duplicates?: DuplicateRecords | undefined;
   },
 ): Promise<IntakeOutcome> {
+  const received = async (record: AuditRecord, outcome: RequestOutcome): Promise<void> => {
+    if (outcome.kind === 'duplicate' && deps.duplicates !== undefined) await deps.duplicates.record(record);
+    else await deps.audit.record([record]);
+  };
   const reject = async (
     code: string,
     reason: string,
@@ -106,6 +124,39 @@ export async function handleParsedEvent(
       { ...fields, subscriptionId: e.subscriptionId },
       e.eventId,
     );
+  // A redelivery is told from the key's instance first, without reading Key Vault (Event Grid
+  // redelivers at least once and for 24 h; each read of the key is two requests, list and get): the
+  // same event id as the execution's trigger, or a version the running run rolls out or the key's last
+  // run handled. That version is the run's `targetVersion`, which the run read from Key Vault itself
+  // (or Key Vault made it): a version Key Vault lists. Only an event naming a version is judged here; a
+  // version-less one is resolved from Key Vault first, below, and judged with its version. An event
+  // that is no duplicate here is judged again by `requestRotation` on a fresh read of the instance,
+  // taken after the key was read (one more status read, for a first delivery only).
+  if (e.version !== undefined) {
+    const instanceId = rotationInstanceId(e.vaultUrl, e.keyName);
+    const asCame: RotationRequest = {
+      vaultUrl: e.vaultUrl,
+      vaultName: e.vaultName,
+      keyName: e.keyName,
+      trigger: `event:${e.eventId}`,
+      reason: e.eventType,
+      version: e.version,
+    };
+    const duplicate = duplicateOf(asCame, await instances.status(instanceId), instanceId);
+    if (duplicate !== undefined) {
+      await received(
+        {
+          ...requestAudit(asCame, duplicate),
+          details: {
+            eventType: e.eventType,
+            ...(deps.replay !== undefined ? { replay: deps.replay } : {}),
+          },
+        },
+        duplicate,
+      );
+      return duplicate;
+    }
+  }
   // Events are hints; Key Vault is the truth. The key must exist (as the operator API answers 404, an
   // event for a key the vault does not have starts nothing and pages nobody), and an event that names
   // no version is resolved to the key's current version, so that it is judged a duplicate like any
@@ -146,7 +197,7 @@ export async function handleParsedEvent(
     ...(versionUnlisted ? { versionUnlisted: true as const, latestListed } : {}),
   };
   const outcome = await requestRotation(instances, request, rotationSettings(deps.config));
-  await deps.audit.record([
+  await received(
     {
       ...requestAudit(request, outcome),
       details: {
@@ -156,7 +207,8 @@ export async function handleParsedEvent(
         ...(deps.replay !== undefined ? { replay: deps.replay } : {}),
       },
     },
-  ]);
+    outcome,
+  );
   return outcome;
 }
 

@@ -182,6 +182,29 @@ export function coveredByEndedRun(request: RotationRequest, ended: InstanceInfo 
   return typeof handled === 'string' && handled.toLowerCase() === request.version.toLowerCase();
 }
 
+/**
+ * Is the request a duplicate, judged from the key's instance alone (its status as read): the same
+ * event id as the execution's trigger (`startedBySameEvent`), the version the running run rolls out
+ * (`handledByRunningRun`) or the version the key's last run handled (`isRedelivery`, a completed
+ * instance only). Undefined when it is not one: the request then signals or starts.
+ */
+export function duplicateOf(
+  request: RotationRequest,
+  current: InstanceInfo | undefined,
+  instanceId: string,
+): RequestOutcome | undefined {
+  if (startedBySameEvent(request, current))
+    return {
+      kind: 'duplicate',
+      instanceId,
+      sameEvent: true,
+      ...(current !== undefined && isActive(current.runtimeStatus) ? { running: true } : {}),
+    };
+  if (handledByRunningRun(request, current)) return { kind: 'duplicate', instanceId, running: true };
+  if (isRedelivery(request, current)) return { kind: 'duplicate', instanceId };
+  return undefined;
+}
+
 /** Is the instance running its last look at its signals (`RotationProgress.closing`)? */
 function closing(info: InstanceInfo | undefined): boolean {
   if (info === undefined || !isActive(info.runtimeStatus)) return false;
@@ -225,14 +248,8 @@ export async function requestRotation(
     version: request.version,
   };
   let current = await instances.status(instanceId);
-  if (startedBySameEvent(request, current))
-    return {
-      kind: 'duplicate',
-      instanceId,
-      sameEvent: true,
-      ...(current !== undefined && isActive(current.runtimeStatus) ? { running: true } : {}),
-    };
-  if (handledByRunningRun(request, current)) return { kind: 'duplicate', instanceId, running: true };
+  const duplicate = duplicateOf(request, current, instanceId);
+  if (duplicate !== undefined) return duplicate;
   if (request.versionUnlisted === true && request.latestListed !== undefined) {
     const asLatest: RotationRequest = {
       ...request,
@@ -259,7 +276,7 @@ export async function requestRotation(
       return { kind: 'signalled', instanceId };
     // Ended right after the raise without taking it in: the request starts the next run itself.
     current = after;
-  } else if (isRedelivery(request, current)) return { kind: 'duplicate', instanceId };
+  }
   const input: RotationInput = {
     schemaVersion: ROTATION_SCHEMA_VERSION,
     vaultUrl: request.vaultUrl,

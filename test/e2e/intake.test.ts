@@ -149,4 +149,56 @@ describe('the intake end to end (issue 23)', () => {
     );
     expect(new Set(brokenTriggers.map((e) => e.dedupKey)).size).toBe(1);
   });
+  it('a redelivery of a finished rollout’s event, and a new event naming its version, read nothing from Key Vault: each acknowledged with a skipped record, a burst with one', async () => {
+    const version = (await p.keys.rotateKey(KEY)).properties.version ?? '';
+    await p.completed(version, 120_000);
+    const eventId =
+      (await records(p, 'EventReceived'))
+        .find((e) => e.properties['reason'] === 'rotation started' && e.properties['toVersion'] === version)
+        ?.properties['trigger']?.slice('event:'.length) ?? '';
+    expect(eventId).not.toBe('');
+    const vaultRequests = async () =>
+      (await p.admin<{ service: string }[]>('requests')).filter((r) => r.service === 'keyvault').length;
+    const before = await vaultRequests();
+
+    const event = validKeyEvent('EventGrid', { ...opts, version });
+    for (let i = 0; i < 5; i++) expect(await post(endpoint, [{ ...event, id: eventId }])).toBe(200);
+    for (let i = 0; i < 5; i++)
+      expect(await post(endpoint, [{ ...event, id: `same-version-${i}` }])).toBe(200);
+
+    // Before, each delivery listed the key's versions and read the key: 20 requests.
+    expect(await vaultRequests()).toBe(before);
+    const received = await records(p, 'EventReceived');
+    expect(
+      received.filter(
+        (e) => e.properties['trigger'] === `event:${eventId}` && e.properties['outcome'] === 'skipped',
+      ),
+    ).toHaveLength(5);
+    const sameVersion = received.filter((e) => e.properties['trigger']?.startsWith('event:same-version-'));
+    expect(
+      sameVersion.map((e) => [e.properties['outcome'], e.properties['toVersion'], e.properties['reason']]),
+    ).toEqual(
+      Array.from({ length: 5 }, () => [
+        'skipped',
+        version,
+        'the last rotation already handled this version: duplicate ignored',
+      ]),
+    );
+    expect((await p.instance())?.runtimeStatus).toBe('Completed');
+
+    // A burst (Event Grid redelivers several at once): deliveries judged duplicates while the write of
+    // the same record is under way (ingestion answering slowly here) join it: one record, not 20.
+    await p.admin('faults', { method: 'POST', body: { service: 'ingestion', latencyMs: 1_500 } });
+    const burst = [{ ...event, id: 'burst-1' }];
+    const statuses = await Promise.all(Array.from({ length: 20 }, () => post(endpoint, burst)));
+    await p.admin('faults', { method: 'DELETE' });
+    expect(statuses).toEqual(Array.from({ length: 20 }, () => 200));
+    expect(
+      (await records(p, 'EventReceived')).filter((e) => e.properties['trigger'] === 'event:burst-1'),
+    ).toEqual([
+      expect.objectContaining({
+        properties: expect.objectContaining({ outcome: 'skipped', toVersion: version }),
+      }),
+    ]);
+  });
 });

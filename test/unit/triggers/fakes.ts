@@ -29,7 +29,10 @@ export class FakeInstances implements RotationInstances {
     public current?: InstanceInfo,
     private readonly startAnswer: 'started' | 'alreadyRunning' | Error = 'started',
   ) {}
+  /** How many times the instance's status was read. */
+  statusReads = 0;
   status(): Promise<InstanceInfo | undefined> {
+    this.statusReads++;
     return Promise.resolve(this.current);
   }
   start(id: string, input: RotationInput): Promise<'started' | 'alreadyRunning'> {

@@ -1,4 +1,5 @@
 import { EventGridKeyVaultEvents } from '../../../shared/adapters/eventGridKeyVaultEvents';
+import { DuplicateRecords } from '../../../shared/triggers/duplicateRecords';
 import { handleKeyVaultEvent } from '../../../shared/triggers/keyVaultEvents';
 import { loadConfig } from '../../../shared/config';
 import { AuditDeliveryError } from '../../../shared/ports/errors';
@@ -49,17 +50,18 @@ const ID = 'cmk-rotation:contoso-pg-kv:pg-cmk';
 
 async function intake(raw: unknown, instances = new FakeInstances(), cfg = config) {
   const audit = new MemoryAudit();
+  const keys = new FakeKeys({
+    'https://contoso-pg-kv.vault.azure.net/keys/pg-cmk': V3,
+    'https://contoso-pg-kv.managedhsm.azure.net/keys/pg-cmk': V3,
+  });
   const outcome = await handleKeyVaultEvent(raw, instances, {
     config: cfg,
     audit,
     events,
-    keys: new FakeKeys({
-      'https://contoso-pg-kv.vault.azure.net/keys/pg-cmk': V3,
-      'https://contoso-pg-kv.managedhsm.azure.net/keys/pg-cmk': V3,
-    }),
+    keys,
     invocationId: 'inv-1',
   });
-  return { outcome, audit: audit.records, instances };
+  return { outcome, audit: audit.records, instances, keyReads: keys.reads.length };
 }
 
 describe('the Key Vault event intake', () => {
@@ -236,6 +238,141 @@ describe('the Key Vault event intake', () => {
       expect(audit[0]).toMatchObject({ step: 'EventReceived', outcome: 'skipped' });
     },
   );
+
+  describe('a redelivery told from the instance alone: Key Vault is not read, the status once', () => {
+    const OTHER = 'fedcba9876543210fedcba9876543210';
+    it.each([
+      [
+        'the same event id as the running execution’s trigger',
+        { runtimeStatus: 'Running' as const, output: undefined, input: { trigger: 'event:e-1' } },
+        'this event (same id) already started the rotation: duplicate ignored',
+      ],
+      [
+        'the same event id as the completed execution’s trigger (its run handled another version)',
+        {
+          runtimeStatus: 'Completed' as const,
+          output: { status: 'completed', targetVersion: OTHER },
+          input: { trigger: 'event:e-1' },
+        },
+        'this event (same id) already started the rotation: duplicate ignored',
+      ],
+      [
+        'the version the running run rolls out',
+        {
+          runtimeStatus: 'Running' as const,
+          output: undefined,
+          customStatus: { phase: 'rollout', targetVersion: V3 },
+        },
+        'the running rotation is rolling out this version: duplicate ignored',
+      ],
+      [
+        'the version the last run handled',
+        { runtimeStatus: 'Completed' as const, output: { status: 'stopped', targetVersion: V3 } },
+        'the last rotation already handled this version: duplicate ignored',
+      ],
+    ])('%s', async (_, current, reason) => {
+      const instances = new FakeInstances(current);
+      const { outcome, audit, keyReads } = await intake(event(), instances);
+      expect(outcome.kind).toBe('duplicate');
+      expect(keyReads).toBe(0);
+      expect(instances.statusReads).toBe(1);
+      expect(instances.raised).toEqual([]);
+      expect(instances.started).toEqual([]);
+      expect(audit).toEqual([
+        expect.objectContaining({
+          step: 'EventReceived',
+          outcome: 'skipped',
+          trigger: 'event:e-1',
+          toVersion: V3,
+          reason,
+          details: { eventType: 'KeyNewVersionCreated' },
+        }),
+      ]);
+    });
+
+    it.each([
+      ['a new event (no instance yet): started', undefined, 'started'],
+      [
+        'an event naming another version than the last run’s: started',
+        { runtimeStatus: 'Completed' as const, output: { status: 'completed', targetVersion: OTHER } },
+        'started',
+      ],
+      [
+        'the same event id as an execution that Failed (it did not do what the event asked): started again',
+        {
+          runtimeStatus: 'Failed' as const,
+          output: undefined,
+          input: { trigger: 'event:e-1' },
+          customStatus: { phase: 'rollout', targetVersion: V3 },
+        },
+        'started',
+      ],
+      [
+        'an event while the run still plans: signalled',
+        {
+          runtimeStatus: 'Running' as const,
+          output: undefined,
+          customStatus: { phase: 'planning', targetVersion: V3 },
+        },
+        'signalled',
+      ],
+    ])('not a redelivery, %s: Key Vault is read as before', async (_, current, kind) => {
+      const { outcome, keyReads } = await intake(event(), new FakeInstances(current));
+      expect(outcome.kind).toBe(kind);
+      expect(keyReads).toBe(1);
+    });
+
+    it('a version-less event is resolved from Key Vault first, then judged (the same id is a duplicate)', async () => {
+      const e = event();
+      const versionless = {
+        ...e,
+        data: { ...e.data, Id: 'https://contoso-pg-kv.vault.azure.net/keys/pg-cmk' },
+      };
+      delete (versionless.data as { Version?: unknown }).Version;
+      const running = new FakeInstances({
+        runtimeStatus: 'Running',
+        output: undefined,
+        input: { trigger: 'event:e-1' },
+      });
+      const { outcome, audit, keyReads } = await intake(versionless, running);
+      expect(outcome).toMatchObject({ kind: 'duplicate', sameEvent: true });
+      expect(keyReads).toBe(1);
+      expect(audit[0]).toMatchObject({ toVersion: V3, details: { versionFrom: 'KeyVault' } });
+    });
+  });
+
+  it('deliveries of one event judged duplicates at the same time share one audit write, acknowledged once it is accepted', async () => {
+    let writes = 0;
+    let accept: () => void = () => undefined;
+    const gated: AuditTrail = {
+      record: () => {
+        writes++;
+        return new Promise<void>((resolve) => (accept = resolve));
+      },
+    };
+    const running = new FakeInstances({
+      runtimeStatus: 'Running',
+      output: undefined,
+      input: { trigger: 'event:e-1' },
+    });
+    const deps = {
+      config,
+      audit: gated,
+      events,
+      keys: new FakeKeys(),
+      invocationId: 'inv-1',
+      duplicates: new DuplicateRecords(gated),
+    };
+    const deliveries = [1, 2, 3].map(() => handleKeyVaultEvent(event(), running, deps));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(writes).toBe(1);
+    accept();
+    expect((await Promise.all(deliveries)).map((o) => o.kind)).toEqual([
+      'duplicate',
+      'duplicate',
+      'duplicate',
+    ]);
+  });
 
   it('hands the open incidents of the previous run to the next one, so it can resolve them', async () => {
     const previous = new FakeInstances({
