@@ -5,6 +5,7 @@ import {
   healthWatchTick,
   type HealthWatchInstances,
 } from '../../../shared/triggers/healthWatch';
+import { healthIncident } from '../../support/healthIncidents';
 
 class FakeWatch implements HealthWatchInstances {
   readonly started: HealthWatchInput[] = [];
@@ -22,18 +23,7 @@ class FakeWatch implements HealthWatchInstances {
     return Promise.resolve('started');
   }
 }
-const open = {
-  dedupKey: 'cmk-health:pg-a:0123456789ab',
-  serverId: '/subscriptions/s/x/pg-a',
-  serverName: 'pg-a',
-  subscriptionId: 's',
-  since: '2026-12-04T10:00:00.000Z',
-  severity: 'critical',
-  causes: [{ code: 'Undetermined', what: 'x' }],
-  summary: 's',
-  nextStep: 'n',
-  paged: true,
-};
+const open = healthIncident();
 const done = (output: unknown): InstanceInfo => ({ runtimeStatus: 'Completed', output });
 const NOW = new Date('2026-12-04T10:01:00Z');
 

@@ -6,6 +6,7 @@ import {
   isHealthIncident,
   type HealthWatchInstances,
 } from '../../../shared/triggers/healthWatch';
+import { healthIncident } from '../../support/healthIncidents';
 
 /**
  * The health watch carries the incidents of the last pass (its output, or its input when it ended
@@ -16,18 +17,7 @@ import {
 const HEALTH_WATCH = { kind: 'healthWatch', name: 'fleetHealthWatch' } as const;
 const NOW = new Date('2026-12-05T00:00:00Z');
 
-const valid = {
-  dedupKey: 'cmk-health:pg-a:0123456789ab',
-  serverId: '/subscriptions/s/x/pg-a',
-  serverName: 'pg-a',
-  subscriptionId: 's',
-  since: '2026-12-04T10:00:00.000Z',
-  severity: 'critical',
-  causes: [{ code: 'KeyVersionDisabled', slot: 'primary', what: 'x' }],
-  summary: 's',
-  nextStep: 'n',
-  paged: true,
-};
+const valid = healthIncident({ causes: [{ code: 'KeyVersionDisabled', slot: 'primary', what: 'x' }] });
 const without = (field: keyof typeof valid): Record<string, unknown> => {
   const { [field]: _, ...rest } = valid;
   return rest;
