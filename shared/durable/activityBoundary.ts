@@ -1,5 +1,5 @@
 import type { OrchestrationContext, Task } from 'durable-functions';
-import { toStepError } from '../rotation/activities/rotationActivities';
+import { asStep, toStepError } from '../rotation/activities/rotationActivities';
 import { RotatorError } from '../domain/errors';
 import type { StepError, StepResult } from '../rotation/activityIo';
 import {
@@ -61,14 +61,18 @@ function capped(error: StepError): StepError {
     : { ...error, message: `${error.message.slice(0, MAX_STEP_MESSAGE)}...` };
 }
 
-function failed(log: BoundaryLog, name: string, e: unknown): { ok: false; error: StepError } {
-  const error = capped(toStepError(e));
+function logFailure(log: BoundaryLog, name: string, e: unknown, error: StepError): void {
   const line = `activity ${name} failed (${error.code}, ${error.retryable ? 'retryable' : 'permanent'}): ${describeForLog(e)}`;
   // A retryable failure is expected now and then (the orchestrator tries again): a warning. A
   // permanent one (a refusal, a bug, a value the contract refuses) is an error.
   if (error.retryable) log.warn(line);
   else log.error(line);
-  return { ok: false, error };
+}
+
+function failed(log: BoundaryLog, name: string, e: unknown): { ok: false; error: StepError } {
+  const error = toStepError(e);
+  logFailure(log, name, e, error);
+  return { ok: false, error: capped(error) };
 }
 
 /**
@@ -85,12 +89,11 @@ export function durableActivity<K extends StepName>(
   return async (input, log) => {
     const refusedInput = contractProblem(entry, 'input', input);
     if (refusedInput !== undefined) return failed(log, name, refusedInput);
-    let value: unknown;
-    try {
-      value = await run(input);
-    } catch (e) {
-      return failed(log, name, e);
-    }
+    // The handler's throw becomes a StepResult in one place for every activity (`asStep`); here it
+    // is also logged with its class and stack, and its message capped for the durable history.
+    const answer = await asStep(run, (e, error) => logFailure(log, name, e, error))(input);
+    if (!answer.ok) return { ok: false, error: capped(answer.error) };
+    const value = answer.value;
     const refusedOutput = contractProblem(entry, 'output', value);
     if (refusedOutput !== undefined) return failed(log, name, refusedOutput);
     return { ok: true, value: value as StepOutput<K> };

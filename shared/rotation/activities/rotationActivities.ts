@@ -59,13 +59,19 @@ export function toStepError(e: unknown): StepError {
 /**
  * Wraps a handler so it always answers with a `StepResult`: whatever it throws is classified here,
  * where the error's class is still known, and the orchestrator decides on retries from that.
+ * `onError` sees the thrown error itself (the activity boundary logs its class and stack from it).
  */
-export function asStep<I, O>(handler: (input: I) => Promise<O>): (input: I) => Promise<StepResult<O>> {
+export function asStep<I, O>(
+  handler: (input: I) => Promise<O>,
+  onError?: (thrown: unknown, error: StepError) => void,
+): (input: I) => Promise<StepResult<O>> {
   return async (input: I) => {
     try {
       return { ok: true, value: await handler(input) };
     } catch (e) {
-      return { ok: false, error: toStepError(e) };
+      const error = toStepError(e);
+      onError?.(e, error);
+      return { ok: false, error };
     }
   };
 }
