@@ -43,6 +43,7 @@ import { getRuns, getVaults } from '../shared/triggers/operatorRead';
 import { readPosture, sweepWithPostureSnapshot } from '../shared/triggers/posture';
 import { healthWatchOrchestrator } from '../shared/workflows/healthWatch';
 import { keyRotationOrchestrator } from '../shared/rotation/orchestrators/keyRotation';
+import { armQuotaGovernor } from '../shared/rotation/entities/armQuotaGovernor';
 import { rolloutBatchOrchestrator } from '../shared/rotation/orchestrators/rolloutBatch';
 import { serverRolloverOrchestrator } from '../shared/rotation/orchestrators/serverRollover';
 
@@ -87,6 +88,9 @@ df.app.orchestration(
   FUNCTION_NAMES.serverRollover,
   durableOrchestrator('serverRollover', orchestrators.serverRollover),
 );
+
+// One ARM quota governor per subscription, shared by every rotation of the app (a durable entity).
+df.app.entity(FUNCTION_NAMES.armQuotaGovernor, armQuotaGovernor());
 
 // Every activity of the durable contract (shared/rotation/contract.ts), each answering with a StepResult:
 // input and output checked, a thrown error logged with its class, code and stack, and only its code,

@@ -35,4 +35,6 @@ export const FUNCTION_NAMES = {
   keyRotation: 'keyRotation',
   rolloutBatch: 'rolloutBatch',
   serverRollover: 'serverRollover',
+  /** Durable entity, one per subscription: ARM's quota shared by every rotation (shared/rotation/governor.ts). */
+  armQuotaGovernor: 'armQuotaGovernor',
 } as const;

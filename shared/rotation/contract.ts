@@ -159,8 +159,11 @@ export interface OpenIncident {
  * 5: the finish phase records the PageResolved failures of a failed `resolvePages` (a `recordAudit`
  * after it, before `recordAudit(RotationCompleted)`): an instance past a failed resolve under 4 would
  * replay that new call against its old RotationCompleted result.
+ * 6: a batch asks its subscription's quota governor (a durable entity) for its servers' start times
+ * before it starts any, and a server waits for its start time first: a batch or server under 5 would
+ * replay those new calls against its old sub-orchestration and activity results.
  */
-export const ROTATION_SCHEMA_VERSION = 5;
+export const ROTATION_SCHEMA_VERSION = 6;
 
 /** The format of `RotationOutput`: 1 (absent) lists every server; 2 counts them and lists only the others. */
 export const ROTATION_OUTPUT_VERSION = 2;
@@ -272,6 +275,11 @@ export interface ServerRolloverInput {
   readonly settings: ServerSettings;
   /** Seconds to wait after ARM accepted the PATCH before the first poll (`firstPollSeconds`); the poll interval when absent. */
   readonly firstPollSeconds?: number | undefined;
+  /**
+   * The start time its subscription's quota governor gave it (epoch ms): the rollover waits until then
+   * before its first read, and reports a 429 to the governor. Absent when the batch paces itself.
+   */
+  readonly notBefore?: number | undefined;
 }
 
 /**

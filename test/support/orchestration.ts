@@ -20,7 +20,11 @@ const { createOrchestrator } = require('durable-functions/lib/src/util/testingUt
  * order the orchestrator opened them, as the host does (the library's numbering).
  */
 export interface ScheduledCall {
-  readonly kind: 'activity' | 'subOrchestration' | 'timer';
+  /**
+   * `entity`: a `callEntity` (name: the operation, instanceId: the entity's `@name@key`), answered
+   * like an activity; `signal`: a `signalEntity`, recorded (EventSent) and never answered.
+   */
+  readonly kind: 'activity' | 'subOrchestration' | 'timer' | 'entity' | 'signal';
   readonly name: string;
   readonly input: unknown;
   readonly fireAt?: string;
@@ -96,6 +100,7 @@ export interface HistoryEvent {
 interface Action {
   actionType: number;
   functionName?: string;
+  operation?: string;
   input?: unknown;
   fireAt?: string | Date;
   instanceId?: string;
@@ -103,7 +108,16 @@ interface Action {
 }
 
 // durable-functions' ActionType and HistoryEventType (FACTS.md).
-const ACTION = { callActivity: 0, callSub: 2, callSubWithRetry: 3, continueAsNew: 4, timer: 5, waitEvent: 6 };
+const ACTION = {
+  callActivity: 0,
+  callSub: 2,
+  callSubWithRetry: 3,
+  continueAsNew: 4,
+  timer: 5,
+  waitEvent: 6,
+  callEntity: 7,
+  signalEntity: 9,
+};
 const EVENT = {
   executionStarted: 0,
   taskScheduled: 4,
@@ -116,6 +130,7 @@ const EVENT = {
   timerFired: 11,
   orchestratorStarted: 12,
   orchestratorCompleted: 13,
+  eventSent: 14,
   eventRaised: 15,
 };
 
@@ -279,8 +294,15 @@ export async function runOrchestration(
         continue;
       }
       const id = ids++;
-      const call: ScheduledCall =
-        a.actionType === ACTION.timer
+      const entity = a.actionType === ACTION.callEntity || a.actionType === ACTION.signalEntity;
+      const call: ScheduledCall = entity
+        ? {
+            kind: a.actionType === ACTION.callEntity ? 'entity' : 'signal',
+            name: a.operation ?? '',
+            input: a.input,
+            instanceId: a.instanceId ?? '',
+          }
+        : a.actionType === ACTION.timer
           ? { kind: 'timer', name: 'timer', input: undefined, fireAt: new Date(a.fireAt ?? 0).toISOString() }
           : a.actionType === ACTION.callSub || a.actionType === ACTION.callSubWithRetry
             ? {
@@ -291,6 +313,24 @@ export async function runOrchestration(
               }
             : { kind: 'activity', name: a.functionName ?? '', input: a.input };
       calls.push(call);
+      if (entity) {
+        // The extension's EventSent: the request message (its `id` names the answer's EventRaised).
+        history.push(
+          ev(EVENT.eventSent, id, {
+            InstanceId: call.instanceId,
+            Name: call.name,
+            Input: JSON.stringify({
+              id: `request-${id}`,
+              op: call.name,
+              signal: call.kind === 'signal',
+              input: JSON.stringify(call.input),
+              parent: instanceId,
+            }),
+          }),
+        );
+        if (call.kind === 'entity') pending.push({ id, call, index });
+        continue;
+      }
       pending.push({ id, call, index });
       history.push(
         call.kind === 'timer'
@@ -341,6 +381,20 @@ export async function runOrchestration(
         continue;
       }
       progressed++;
+      if (call.kind === 'entity') {
+        // The entity's answer: an EventRaised named by the request id, its Input a ResponseMessage.
+        history.push(
+          ev(EVENT.eventRaised, -1, {
+            Name: `request-${id}`,
+            Input: JSON.stringify(
+              'result' in r
+                ? { result: JSON.stringify(r.result) }
+                : { result: JSON.stringify(r.error), exceptionType: 'Error' },
+            ),
+          }),
+        );
+        continue;
+      }
       const sub = call.kind === 'subOrchestration';
       history.push(
         'result' in r

@@ -23,6 +23,7 @@ import {
   type Window,
 } from '../pacing';
 import { serverRefOf, unpackIds } from '../packing';
+import { reportQuota, reserveStarts } from './governed';
 import { slidingWindow, type InFlight } from './scheduler';
 
 /** What the failure of a server's sub-orchestration is recorded and paged with. */
@@ -33,6 +34,9 @@ export interface RolloutContext {
   readonly keyName: string;
   readonly targetVersion: string;
 }
+
+/** A governed batch passes its latest remaining-quota reading to the governor every this many servers. */
+const READING_EVERY = 25;
 
 /**
  * One batch of a rollout (at most `ROLLOUT_BATCH_SIZE` servers of one subscription): a sliding
@@ -74,7 +78,12 @@ export function* rolloutBatchOrchestrator(
     keyName: input.key.name,
     targetVersion: input.targetVersion,
   };
-  const childInput = (server: ServerRef): ServerRolloverInput => ({
+  // Start times from the subscription's quota governor, shared by every rotation: one per server, in
+  // order. Without them (the governor failed or did not answer) the batch paces itself from ARM's
+  // remaining-quota headers, as one window per batch.
+  const slots =
+    servers.length > 0 ? yield* reserveStarts(context, input.subscriptionId, servers.length) : undefined;
+  const childInput = (server: ServerRef, index: number): ServerRolloverInput => ({
     schemaVersion: ROTATION_SCHEMA_VERSION,
     correlationId: input.correlationId,
     trigger: input.trigger,
@@ -86,6 +95,7 @@ export function* rolloutBatchOrchestrator(
       typicalOperationSeconds(samples) ?? input.operationSeconds,
       input.settings.pollIntervalSeconds,
     ),
+    ...(slots?.[index] !== undefined ? { notBefore: slots[index] } : {}),
   });
 
   // Durations of this batch's finished operations (ARM's clock): pace the first polls of the next.
@@ -99,6 +109,7 @@ export function* rolloutBatchOrchestrator(
   let counts: OutcomeCounts = noOutcomes();
   const listed: ServerOutcome[] = [];
   let auditUndelivered = 0;
+  let settled = 0;
   yield* slidingWindow<ServerRef>(context, {
     pending: () => next < servers.length,
     *settle(done, inFlight) {
@@ -112,6 +123,14 @@ export function* rolloutBatchOrchestrator(
       if (!succeeded(outcome)) listed.push(kept);
       samples = addOperationSample(samples, operationSeconds);
       if (outcome.armQuota?.retryAfterSeconds !== undefined) throttled++;
+      // Governed: the latest remaining-quota reading goes to the governor now and then (it lowers the
+      // model only when someone else spends the subscription's quota); 429s were reported as they came.
+      settled++;
+      if (slots !== undefined && settled % READING_EVERY === 0 && outcome.armQuota !== undefined) {
+        const { reads, writes } = outcome.armQuota;
+        if (reads !== undefined || writes !== undefined)
+          reportQuota(context, input.subscriptionId, { reads, writes });
+      }
       window = nextWindow(
         window,
         inFlight.length,
@@ -123,15 +142,18 @@ export function* rolloutBatchOrchestrator(
     },
     fill(inFlight, now) {
       const started: InFlight<ServerRef>[] = [];
+      // Governed, every server is started at once up to the cap and waits for its own start time
+      // (the batch does not wake for each); else as many as the window allows.
+      const room = slots !== undefined ? cap : window.size;
       while (
         next < servers.length &&
-        inFlight.length + started.length < window.size &&
-        now >= window.holdUntil
+        inFlight.length + started.length < room &&
+        (slots !== undefined || now >= window.holdUntil)
       ) {
         const server = serverRefOf(servers[next] as BatchServer);
         const task = context.df.callSubOrchestrator(
           FUNCTION_NAMES.serverRollover,
-          childInput(server),
+          childInput(server, next),
           serverRolloverInstanceId(context.df.instanceId, server.serverName, String(next)),
         );
         started.push({ item: server, task });
@@ -141,7 +163,8 @@ export function* rolloutBatchOrchestrator(
       return started;
     },
     // Nothing in flight (held back by a 429): wake when the hold ends; else look every poll interval.
-    wakeAt: (now, inFlight) => (inFlight.length === 0 ? window.holdUntil : now + tickMs),
+    wakeAt: (now, inFlight) =>
+      inFlight.length === 0 && slots === undefined ? window.holdUntil : now + tickMs,
   });
   log(
     context,

@@ -6,6 +6,7 @@ import { recordAudit, undeliveredAudit, type StepOptions } from '../../workflows
 import type { StepError } from '../activityIo';
 import type { ServerOutcome, ServerRolloverInput, StepName } from '../contract';
 import { mergeQuota, type ArmQuota } from '../pacing';
+import { reportQuota } from './governed';
 
 /** One server's rollover as its steps share it: its state, its outcome and its retries' records. */
 
@@ -115,5 +116,9 @@ export const stepFailure = (e: StepError): Failure => ({
 /** Keeps the latest quota reading a step brought back. */
 export function saw<T extends { readonly quota?: ArmQuota | undefined }>(r: Rollover, value: T): T {
   r.quota = mergeQuota(r.quota, value.quota);
+  // A 429 goes to the subscription's governor at once, so every rotation holds its next starts.
+  const retryAfter = value.quota?.retryAfterSeconds;
+  if (r.input.notBefore !== undefined && retryAfter !== undefined && retryAfter > 0)
+    reportQuota(r.context, r.input.server.subscriptionId, { retryAfterSeconds: retryAfter });
   return value;
 }

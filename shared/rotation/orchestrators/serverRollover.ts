@@ -29,6 +29,9 @@ export function* serverRolloverOrchestrator(
       reasonCode: 'SchemaVersionChanged',
       reason: 'started by another deployment; the next run of the key handles this server',
     };
+  // The start time the subscription's quota governor gave this server: nothing is read or written before.
+  if (input.notBefore !== undefined && input.notBefore > context.df.currentUtcDateTime.getTime())
+    yield context.df.createTimer(new Date(input.notBefore));
   const started = context.df.currentUtcDateTime.getTime();
   const r: Rollover = {
     context,

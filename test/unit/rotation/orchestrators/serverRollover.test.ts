@@ -334,3 +334,48 @@ describe('serverRollover orchestrator, driven by durable histories', () => {
     expect((clean.output as { auditUndelivered?: number }).auditUndelivered).toBeUndefined();
   });
 });
+
+describe("serverRollover under its subscription's quota governor", () => {
+  it('waits for the start time the governor gave it before its first read, and its deadline counts from there', async () => {
+    const notBefore = Date.parse(NOW) + 42_000;
+    const r = await run({}, {}, { notBefore });
+    expect(r.calls[0]).toMatchObject({ kind: 'timer', fireAt: new Date(notBefore).toISOString() });
+    expect(r.calls[1]).toMatchObject({ name: 'updateServer' });
+    expect(r.output).toMatchObject({ outcome: 'updated' });
+  });
+
+  it('a start time already passed costs no wait', async () => {
+    const r = await run({}, {}, { notBefore: Date.parse(NOW) - 1 });
+    expect(r.calls[0]).toMatchObject({ name: 'updateServer' });
+  });
+
+  it("reports a 429 to its subscription's governor as soon as it sees it (a signal), then waits it out as before", async () => {
+    const throttled: UpdateServerOutput = {
+      kind: 'refused',
+      ...written,
+      error: {
+        code: 'TooManyRequests',
+        message: 'throttled (test)',
+        retryable: true,
+        retryAfterSeconds: 7,
+        throttled: true,
+      },
+      quota: { retryAfterSeconds: 7, writes: 0 },
+    };
+    const governedRun = await run({ update: [throttled, accepted] }, {}, { notBefore: Date.parse(NOW) });
+    const signals = governedRun.calls.filter((c) => c.kind === 'signal');
+    expect(signals).toEqual([
+      {
+        kind: 'signal',
+        name: 'observe',
+        // When its answer was taken in (the driver lands it a second after the call).
+        input: { at: Date.parse(NOW) + 1000, retryAfterSeconds: 7 },
+        instanceId: `@armquotagovernor@${input.server.subscriptionId}`,
+      },
+    ]);
+    expect(governedRun.output).toMatchObject({ outcome: 'updated' });
+    // A server paced by its batch alone (no governor) signals nobody.
+    const alone = await run({ update: [throttled, accepted] });
+    expect(alone.calls.filter((c) => c.kind === 'signal')).toEqual([]);
+  });
+});

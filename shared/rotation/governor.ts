@@ -1,0 +1,206 @@
+/**
+ * The ARM quota governor of one subscription: one per subscription for the whole app, shared by every
+ * rotation running in it (a durable entity, shared/rotation/entities/armQuotaGovernor.ts). Pure: the
+ * entity feeds it its state, the request and the time.
+ *
+ * Why one governor and not one window per rotation: ARM throttles per subscription and principal with
+ * token buckets (Microsoft Learn, "Understand how Azure Resource Manager throttles requests": reads
+ * 250 burst + 25/s, writes 200 burst + 10/s per subscription, principal and region). Fifty rotations
+ * each pacing itself against the remaining-quota headers as if it were alone would all see the same
+ * full bucket, all start at once, and answer the 429s that follow by halving and waiting: the
+ * subscription idles while its quota refills. A governor that hands out start times instead keeps the
+ * bucket busy and never overdrawn.
+ *
+ * The model is GCRA (the generic cell rate algorithm: a token bucket kept as one "theoretical arrival
+ * time" per bucket): a server costs `writesPerServer` write tokens and `readsPerServer` read tokens,
+ * all taken at its start time. Taking the reads at the start is early (its operation status and
+ * verifying reads come seconds later), so the model never has more tokens than ARM's bucket; the time
+ * ARM's bucket is ahead is never more than a few seconds of refill, well below its burst, so no refill
+ * is lost to the bucket's cap. Start times are handed out first come, first served, so a rotation that
+ * asked first starts first and nobody starves.
+ *
+ * What ARM says corrects the model, never the other way round: a remaining-quota reading lower than the
+ * model's means someone else spends the subscription's quota (another tool on the same principal): the
+ * model drops to it. A 429 holds every start not yet handed out until its `Retry-After` has passed
+ * (starts already handed out go ahead: each server's rollover waits out its own 429s).
+ */
+
+/** A token bucket: its size and its refill per second. */
+export interface TokenBucket {
+  readonly burst: number;
+  readonly perSecond: number;
+}
+
+/** ARM's documented defaults per subscription and principal (Microsoft Learn, as above). */
+export const ARM_SUBSCRIPTION_BUCKETS: { readonly reads: TokenBucket; readonly writes: TokenBucket } = {
+  reads: { burst: 250, perSecond: 25 },
+  writes: { burst: 200, perSecond: 10 },
+};
+
+/** Longest hold a 429's `Retry-After` imposes (ARM asks for seconds, not hours). */
+export const MAX_GOVERNOR_HOLD_SECONDS = 300;
+
+/** Most servers one reservation may ask for: a batch's (`ROLLOUT_BATCH_SIZE`), with room to spare. */
+export const MAX_SERVERS_PER_RESERVATION = 1000;
+
+/** The governor's whole state: a few numbers, whatever the fleet (entity state stays tiny). */
+export interface GovernorState {
+  /** Theoretical arrival time of the read bucket (epoch ms): empty until then, full `burst` earlier. */
+  readonly readsTat: number;
+  readonly writesTat: number;
+  /** No start before this (epoch ms): a 429's `Retry-After`. */
+  readonly holdUntil: number;
+  /** Servers given a start time so far, and 429s reported: for operators reading the entity. */
+  readonly reserved: number;
+  readonly throttled: number;
+}
+
+export const NEW_GOVERNOR: GovernorState = {
+  readsTat: 0,
+  writesTat: 0,
+  holdUntil: 0,
+  reserved: 0,
+  throttled: 0,
+};
+
+/** `reserve`: start times for `servers` servers of one batch, at the given cost each. */
+export interface ReserveRequest {
+  readonly servers: number;
+  readonly readsPerServer: number;
+  readonly writesPerServer: number;
+  /** Who asks (the batch's instance id): logged by the entity, not used for the schedule. */
+  readonly requester: string;
+}
+
+/** The answer: one start time per server (epoch ms, in order, never decreasing). */
+export interface Reservation {
+  readonly slots: number[];
+}
+
+/** `observe`: what one ARM answer said about the subscription's quota, and when (epoch ms). */
+export interface QuotaReading {
+  readonly at: number;
+  readonly reads?: number | undefined;
+  readonly writes?: number | undefined;
+  readonly retryAfterSeconds?: number | undefined;
+}
+
+/** Why a governor operation's input was refused (the entity answers its caller with it). */
+export class GovernorInputError extends Error {
+  readonly code = 'GovernorInputInvalid';
+  constructor(message: string) {
+    super(message);
+    this.name = 'GovernorInputError';
+  }
+}
+
+const intervalMs = (b: TokenBucket): number => 1000 / b.perSecond;
+
+/** Earliest time ≥ `t` at which `cost` tokens are in the bucket, given its arrival time. */
+function earliest(tat: number, cost: number, bucket: TokenBucket, t: number): number {
+  const T = intervalMs(bucket);
+  return Math.max(t, tat + (cost - bucket.burst) * T);
+}
+
+/** The bucket's arrival time after `cost` tokens were taken at `t`. */
+function take(tat: number, cost: number, bucket: TokenBucket, t: number): number {
+  return Math.max(tat, t) + cost * intervalMs(bucket);
+}
+
+/**
+ * Start times for a request's servers, first come first served: each server at the earliest time
+ * both buckets hold its tokens (and no hold lasts). The returned state has them taken.
+ */
+export function reserve(
+  state: GovernorState,
+  request: ReserveRequest,
+  now: number,
+  buckets = ARM_SUBSCRIPTION_BUCKETS,
+): { state: GovernorState; reservation: Reservation } {
+  checkRequest(request);
+  let { readsTat, writesTat } = state;
+  const slots: number[] = [];
+  let t = Math.max(now, state.holdUntil);
+  for (let i = 0; i < request.servers; i++) {
+    t = Math.max(
+      earliest(readsTat, request.readsPerServer, buckets.reads, t),
+      earliest(writesTat, request.writesPerServer, buckets.writes, t),
+    );
+    readsTat = take(readsTat, request.readsPerServer, buckets.reads, t);
+    writesTat = take(writesTat, request.writesPerServer, buckets.writes, t);
+    slots.push(Math.ceil(t));
+  }
+  return {
+    state: { ...state, readsTat, writesTat, reserved: state.reserved + request.servers },
+    reservation: { slots },
+  };
+}
+
+/**
+ * Corrects the model with what ARM said: a 429 holds new starts for its `Retry-After` from when it was
+ * seen; a remaining-quota reading below the model's lowers it to the reading. A
+ * reading above the model's changes nothing (the model takes reads early on purpose).
+ */
+export function observe(
+  state: GovernorState,
+  reading: QuotaReading,
+  buckets = ARM_SUBSCRIPTION_BUCKETS,
+): GovernorState {
+  checkReading(reading);
+  const { at } = reading;
+  const lowered = (tat: number, remaining: number | undefined, bucket: TokenBucket): number => {
+    if (remaining === undefined) return tat;
+    const T = intervalMs(bucket);
+    const tokensThen = Math.min(bucket.burst, bucket.burst - Math.max(0, tat - at) / T);
+    return remaining < tokensThen ? at + (bucket.burst - Math.max(0, remaining)) * T : tat;
+  };
+  if (reading.retryAfterSeconds !== undefined && reading.retryAfterSeconds > 0) {
+    // The hold starts when the 429 was seen (the server's own rollover reports it at once); the
+    // buckets are left alone: a 429 the model did not predict is rare and ARM's Retry-After says how
+    // long it needs, where emptying the model would idle the subscription for the whole burst.
+    const hold = at + Math.min(reading.retryAfterSeconds, MAX_GOVERNOR_HOLD_SECONDS) * 1000;
+    return { ...state, holdUntil: Math.max(state.holdUntil, hold), throttled: state.throttled + 1 };
+  }
+  return {
+    ...state,
+    readsTat: lowered(state.readsTat, reading.reads, buckets.reads),
+    writesTat: lowered(state.writesTat, reading.writes, buckets.writes),
+  };
+}
+
+/** The state an entity holds, read defensively: a missing or foreign state starts afresh. */
+export function governorStateOf(raw: unknown): GovernorState {
+  if (typeof raw !== 'object' || raw === null) return NEW_GOVERNOR;
+  const s = raw as Record<string, unknown>;
+  const num = (k: string): number => {
+    const v = s[k];
+    return typeof v === 'number' && Number.isFinite(v) ? v : 0;
+  };
+  return {
+    readsTat: num('readsTat'),
+    writesTat: num('writesTat'),
+    holdUntil: num('holdUntil'),
+    reserved: num('reserved'),
+    throttled: num('throttled'),
+  };
+}
+
+const isCount = (v: unknown, max: number): v is number =>
+  typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= max;
+
+function checkRequest(r: ReserveRequest): void {
+  if (!isCount(r.servers, MAX_SERVERS_PER_RESERVATION) || r.servers < 1)
+    throw new GovernorInputError(`servers must be an integer from 1 to ${MAX_SERVERS_PER_RESERVATION}`);
+  if (!isCount(r.readsPerServer, 100) || !isCount(r.writesPerServer, 100))
+    throw new GovernorInputError('readsPerServer and writesPerServer must be integers from 0 to 100');
+}
+
+function checkReading(r: QuotaReading): void {
+  const optional = (v: unknown) => v === undefined || (typeof v === 'number' && Number.isFinite(v) && v >= 0);
+  if (typeof r.at !== 'number' || !Number.isFinite(r.at))
+    throw new GovernorInputError('at must be a time in epoch milliseconds');
+  if (!optional(r.reads) || !optional(r.writes) || !optional(r.retryAfterSeconds))
+    throw new GovernorInputError(
+      'reads, writes and retryAfterSeconds must be non-negative numbers when present',
+    );
+}

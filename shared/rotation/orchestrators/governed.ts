@@ -1,0 +1,83 @@
+import * as df from 'durable-functions';
+import type { OrchestrationContext, Task } from 'durable-functions';
+import { FUNCTION_NAMES } from '../../domain/names';
+import { log } from '../../workflows/activityCalls';
+import type { QuotaReading, Reservation, ReserveRequest } from '../governor';
+import { ARM_REQUESTS_PER_SERVER, type ArmQuota } from '../pacing';
+
+/**
+ * How the rotation's orchestrations talk to the subscription's quota governor (the durable entity of
+ * ../entities/armQuotaGovernor.ts): a batch asks for its servers' start times once, a server's
+ * rollover reports a 429 at once.
+ */
+
+/** How long a batch waits for the governor's answer before it paces itself (the entity is down or stuck). */
+export const GOVERNOR_ANSWER_SECONDS = 60;
+
+/** One governor per subscription for the whole app. */
+export function governorOf(subscriptionId: string): df.EntityId {
+  return new df.EntityId(FUNCTION_NAMES.armQuotaGovernor, subscriptionId.toLowerCase());
+}
+
+/**
+ * Start times (epoch ms) for `servers` servers of the subscription, one per server in order; undefined
+ * when the governor failed or did not answer in `GOVERNOR_ANSWER_SECONDS`: the caller then paces
+ * itself from ARM's remaining-quota headers (../pacing.ts `nextWindow`) as it did before there was a
+ * governor, so a broken governor slows a rollout, never stops it.
+ */
+export function* reserveStarts(
+  context: OrchestrationContext,
+  subscriptionId: string,
+  servers: number,
+): Generator<Task, number[] | undefined, unknown> {
+  const request: ReserveRequest = {
+    servers,
+    readsPerServer: ARM_REQUESTS_PER_SERVER.reads,
+    writesPerServer: ARM_REQUESTS_PER_SERVER.writes,
+    requester: context.df.instanceId,
+  };
+  const call = context.df.callEntity(governorOf(subscriptionId), 'reserve', request);
+  const deadline = context.df.currentUtcDateTime.getTime() + GOVERNOR_ANSWER_SECONDS * 1000;
+  const timeout = context.df.createTimer(new Date(deadline));
+  const winner = (yield context.df.Task.any([call, timeout])) as Task;
+  if (winner !== timeout) timeout.cancel();
+  if (winner === timeout) {
+    log(
+      context,
+      `quota governor of ${subscriptionId} did not answer in ${GOVERNOR_ANSWER_SECONDS}s; pacing alone`,
+    );
+    return undefined;
+  }
+  if (call.isFaulted) {
+    const e = call.result;
+    log(
+      context,
+      `quota governor of ${subscriptionId} failed (${e instanceof Error ? e.message : String(e)}); pacing alone`,
+    );
+    return undefined;
+  }
+  const slots = (call.result as Partial<Reservation> | undefined)?.slots;
+  const valid =
+    Array.isArray(slots) &&
+    slots.length === servers &&
+    slots.every((t): t is number => typeof t === 'number' && Number.isFinite(t));
+  if (!valid) {
+    log(context, `quota governor of ${subscriptionId} answered no usable start times; pacing alone`);
+    return undefined;
+  }
+  return slots;
+}
+
+/**
+ * Tells the subscription's governor what ARM said (fire and forget: a signal). A 429 is reported by
+ * the server that got it, when it got it, so the hold starts on time for every rotation.
+ */
+export function reportQuota(context: OrchestrationContext, subscriptionId: string, quota: ArmQuota): void {
+  const reading: QuotaReading = {
+    at: context.df.currentUtcDateTime.getTime(),
+    ...(quota.reads !== undefined ? { reads: quota.reads } : {}),
+    ...(quota.writes !== undefined ? { writes: quota.writes } : {}),
+    ...(quota.retryAfterSeconds !== undefined ? { retryAfterSeconds: quota.retryAfterSeconds } : {}),
+  };
+  context.df.signalEntity(governorOf(subscriptionId), 'observe', reading);
+}

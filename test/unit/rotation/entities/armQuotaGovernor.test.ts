@@ -1,0 +1,96 @@
+import { armQuotaGovernor } from '../../../../shared/rotation/entities/armQuotaGovernor';
+import { NEW_GOVERNOR, type GovernorState, type Reservation } from '../../../../shared/rotation/governor';
+
+type EntityFunction = (
+  trigger: unknown,
+  context: unknown,
+) => Promise<{
+  entityExists: boolean;
+  entityState?: string;
+  results: { isError: boolean; result?: string }[];
+}>;
+// The library's own test helper: the handler wrapped exactly as df.app.entity wraps it.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const testing = require('durable-functions/lib/src/util/testingUtils') as {
+  createEntityFunction: (fn: unknown) => EntityFunction;
+  DummyEntityContext: new (name: string, invocationId: string, log: () => void) => object;
+};
+const { createEntityFunction, DummyEntityContext } = testing;
+
+const T0 = Date.parse('2026-12-05T10:00:00Z');
+const SUB = '6f1c2b9e-3d4a-4e8b-9a1f-0c2d3e4f5a6b';
+
+/** One batch of operations through the entity, as the host hands it: state in, state and results out. */
+async function batch(
+  state: GovernorState | undefined,
+  operations: { name: string; input?: unknown; signal?: boolean }[],
+  now = T0,
+) {
+  const entity = createEntityFunction(armQuotaGovernor(() => now));
+  const out = await entity(
+    {
+      self: { name: 'armquotagovernor', key: SUB },
+      exists: state !== undefined,
+      state: state === undefined ? undefined : JSON.stringify(state),
+      batch: operations.map((o, i) => ({
+        name: o.name,
+        signal: o.signal ?? false,
+        input: o.input === undefined ? undefined : JSON.stringify(o.input),
+        id: `request-${i}`,
+      })),
+    },
+    new DummyEntityContext('armQuotaGovernor', 'invocation-1', () => undefined),
+  );
+  return {
+    state: out.entityState === undefined ? undefined : (JSON.parse(out.entityState) as GovernorState),
+    results: out.results.map((r) => ({
+      isError: r.isError,
+      value: r.result === undefined ? undefined : (JSON.parse(r.result) as unknown),
+    })),
+  };
+}
+
+const reserveOf = (servers: number) => ({
+  name: 'reserve',
+  input: { servers, readsPerServer: 3, writesPerServer: 1, requester: 'cmk-batch:x' },
+});
+
+describe('armQuotaGovernor entity: one per subscription, shared by every rotation', () => {
+  it('answers each reserve of a batch in order, the second after the first, and keeps the state', async () => {
+    const out = await batch(undefined, [reserveOf(83), reserveOf(2)]);
+    const [first, second] = out.results.map((r) => (r.value as Reservation).slots);
+    expect(first?.every((t) => t === T0)).toBe(true);
+    // 83 × 3 = 249 of the 250 read tokens are gone: the next server waits for two (80 ms), then 120 ms each.
+    expect(second).toEqual([T0 + 80, T0 + 200]);
+    expect(out.state?.reserved).toBe(85);
+    // The next batch of operations starts from that state.
+    const next = await batch(out.state, [reserveOf(1)]);
+    expect((next.results[0]?.value as Reservation).slots).toEqual([T0 + 320]);
+  });
+
+  it('takes a 429 signalled by a server and holds the starts handed out after it', async () => {
+    const out = await batch(NEW_GOVERNOR, [
+      { name: 'observe', input: { at: T0, retryAfterSeconds: 20 }, signal: true },
+      reserveOf(1),
+    ]);
+    expect((out.results[1]?.value as Reservation).slots).toEqual([T0 + 20_000]);
+    expect(out.state?.throttled).toBe(1);
+  });
+
+  it('answers read with its state, for operators', async () => {
+    const out = await batch(NEW_GOVERNOR, [{ name: 'read' }]);
+    expect(out.results[0]).toEqual({ isError: false, value: NEW_GOVERNOR });
+  });
+
+  it.each<[string, { name: string; input?: unknown }]>([
+    ['an unknown operation (a typo)', { name: 'reserv', input: reserveOf(1).input }],
+    ['a reserve without input', { name: 'reserve' }],
+    ['a reserve of no servers', { name: 'reserve', input: { ...reserveOf(1).input, servers: 0 } }],
+    ['an observe without a time', { name: 'observe', input: { reads: 3 } }],
+  ])('refuses %s with an error to its caller and keeps serving the others', async (_, bad) => {
+    const out = await batch(NEW_GOVERNOR, [bad, reserveOf(1)]);
+    expect(out.results[0]?.isError).toBe(true);
+    expect(out.results[1]).toEqual({ isError: false, value: { slots: [T0] } });
+    expect(out.state?.reserved).toBe(1);
+  });
+});

@@ -1,0 +1,136 @@
+import {
+  ARM_SUBSCRIPTION_BUCKETS,
+  GovernorInputError,
+  NEW_GOVERNOR,
+  governorStateOf,
+  observe,
+  reserve,
+  type GovernorState,
+  type ReserveRequest,
+  type TokenBucket,
+} from '../../../shared/rotation/governor';
+
+const T0 = Date.parse('2026-12-05T10:00:00Z');
+const ask = (servers: number, readsPerServer = 3, writesPerServer = 1): ReserveRequest => ({
+  servers,
+  readsPerServer,
+  writesPerServer,
+  requester: 'cmk-batch:test',
+});
+
+/**
+ * ARM's side: a token bucket per kind that starts full, refills continuously up to its burst, and
+ * must hold a server's tokens at its start time. Returns the first start it would have throttled.
+ */
+function firstOverdraft(
+  starts: readonly number[],
+  perServer: number,
+  bucket: TokenBucket,
+): number | undefined {
+  let tokens = bucket.burst;
+  let at = starts[0] ?? T0;
+  for (const [i, t] of starts.entries()) {
+    tokens = Math.min(bucket.burst, tokens + ((t - at) / 1000) * bucket.perSecond);
+    at = t;
+    // A thousandth of a token of slack for the rounding of start times to whole milliseconds.
+    if (tokens + 1e-3 < perServer) return i;
+    tokens -= perServer;
+  }
+  return undefined;
+}
+
+describe('governor: start times from a token-bucket model of ARM quota (GCRA)', () => {
+  it.each<[string, number, number, number, number]>([
+    // name, reads and writes per server, servers that start at once, then ms between starts
+    ['three reads and a write: the read bucket bounds it (250 / 3 at once, then 25/s / 3)', 3, 1, 83, 120],
+    ['two reads and a write: the write bucket bounds the rate (10/s)', 2, 1, 125, 100],
+    ['one read and a write: the write bucket bounds both (200 at once, 10/s)', 1, 1, 200, 100],
+  ])('%s', (_, reads, writes, atOnce, spacing) => {
+    const { reservation } = reserve(NEW_GOVERNOR, ask(1000, reads, writes), T0);
+    const { slots } = reservation;
+    expect(slots.filter((t) => t === T0)).toHaveLength(atOnce);
+    // Once both buckets are drained (the other bucket's burst lasts a while), the steady rate.
+    const gaps = slots.slice(950).map((t, i) => t - (slots[949 + i] ?? 0));
+    for (const g of gaps) expect(Math.abs(g - spacing)).toBeLessThanOrEqual(1);
+  });
+
+  it('hands out start times ARM never throttles, over many requests from many rotations', () => {
+    let state: GovernorState = NEW_GOVERNOR;
+    const starts: number[] = [];
+    let now = T0;
+    // 50 rotations asking for 20 servers each within 10 s, then 20 more each later on.
+    for (let round = 0; round < 2; round++)
+      for (let k = 0; k < 50; k++) {
+        now += round === 0 ? 200 : 700;
+        const r = reserve(state, { ...ask(20), requester: `rotation-${k}` }, now);
+        state = r.state;
+        starts.push(...r.reservation.slots);
+      }
+    starts.sort((a, b) => a - b);
+    expect(firstOverdraft(starts, 3, ARM_SUBSCRIPTION_BUCKETS.reads)).toBeUndefined();
+    expect(firstOverdraft(starts, 1, ARM_SUBSCRIPTION_BUCKETS.writes)).toBeUndefined();
+    // And it keeps the bucket busy: 2,000 servers at 3 reads take (6,000 - 250) / 25 = 230 s.
+    expect((starts[starts.length - 1] ?? 0) - T0).toBeLessThanOrEqual(231_000);
+    expect(state.reserved).toBe(2000);
+  });
+
+  it('serves first come first served: a later request never starts before an earlier one', () => {
+    const a = reserve(NEW_GOVERNOR, ask(100), T0);
+    const b = reserve(a.state, ask(100), T0 + 10);
+    expect(Math.min(...b.reservation.slots)).toBeGreaterThanOrEqual(Math.max(...a.reservation.slots));
+  });
+
+  it('refills while nobody asks: after a quiet minute a request starts at once again', () => {
+    const busy = reserve(NEW_GOVERNOR, ask(300), T0).state;
+    const later = reserve(busy, ask(50), T0 + 60_000 + 12_000 * 3);
+    expect(later.reservation.slots.every((t) => t === T0 + 96_000)).toBe(true);
+  });
+
+  it("holds every start not yet handed out for a 429's Retry-After, from when it was seen", () => {
+    const held = observe(NEW_GOVERNOR, { at: T0 + 1_000, retryAfterSeconds: 30 });
+    expect(held.throttled).toBe(1);
+    const { reservation } = reserve(held, ask(3), T0 + 2_000);
+    expect(Math.min(...reservation.slots)).toBe(T0 + 31_000);
+    // A Retry-After of a day is taken as five minutes.
+    const long = observe(NEW_GOVERNOR, { at: T0, retryAfterSeconds: 86_400 });
+    expect(long.holdUntil).toBe(T0 + 300_000);
+  });
+
+  it('lowers the model to a remaining-quota reading below it (someone else spends the quota), never raises it', () => {
+    // ARM says 10 reads left while the model thinks the bucket is full.
+    const lowered = observe(NEW_GOVERNOR, { at: T0, reads: 10 });
+    const first = reserve(lowered, ask(1), T0).reservation.slots[0] ?? 0;
+    expect(first).toBe(T0);
+    const fourth = reserve(lowered, ask(4), T0).reservation.slots[3] ?? 0;
+    expect(fourth).toBeGreaterThan(T0);
+    // A reading above the model (the model takes reads early on purpose) changes nothing.
+    const busy = reserve(NEW_GOVERNOR, ask(83), T0).state;
+    expect(observe(busy, { at: T0 + 100, reads: 240, writes: 190 })).toEqual(busy);
+  });
+
+  it.each<[string, ReserveRequest]>([
+    ['no servers', ask(0)],
+    ['a fraction of a server', ask(1.5)],
+    ['more servers than one reservation may take', ask(1001)],
+    ['a negative cost', ask(1, -1)],
+    ['a cost that is not a number', { ...ask(1), readsPerServer: '3' as unknown as number }],
+  ])('refuses a request with %s, changing nothing', (_, request) => {
+    expect(() => reserve(NEW_GOVERNOR, request, T0)).toThrow(GovernorInputError);
+  });
+
+  it.each<[string, unknown]>([
+    ['no time', { reads: 3 }],
+    ['a negative reading', { at: T0, reads: -1 }],
+    ['a Retry-After that is not a number', { at: T0, retryAfterSeconds: 'soon' }],
+  ])('refuses a reading with %s', (_, reading) => {
+    expect(() => observe(NEW_GOVERNOR, reading as never)).toThrow(GovernorInputError);
+  });
+
+  it.each<[string, unknown]>([
+    ['nothing', undefined],
+    ['a string', 'corrupt'],
+    ['fields of the wrong type', { readsTat: 'x', writesTat: null }],
+  ])('reads a missing or foreign entity state (%s) as a new governor', (_, raw) => {
+    expect(governorStateOf(raw)).toEqual(NEW_GOVERNOR);
+  });
+});

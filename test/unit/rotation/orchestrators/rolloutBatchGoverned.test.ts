@@ -1,0 +1,129 @@
+import {
+  ROTATION_SCHEMA_VERSION,
+  type RolloutBatchInput,
+  type RolloutBatchOutput,
+  type ServerRolloverInput,
+} from '../../../../shared/rotation/contract';
+import {
+  NEW_GOVERNOR,
+  reserve,
+  type GovernorState,
+  type ReserveRequest,
+} from '../../../../shared/rotation/governor';
+import { GOVERNOR_ANSWER_SECONDS } from '../../../../shared/rotation/orchestrators/governed';
+import { rolloutBatchOrchestrator } from '../../../../shared/rotation/orchestrators/rolloutBatch';
+import { ARM_REQUESTS_PER_SERVER } from '../../../../shared/rotation/pacing';
+import { LATER, runOrchestration, stepOk, type Responder, type Run } from '../../../support/orchestration';
+import { NOW, SETTINGS, V1, V2, keyWith, outcome, serverId, version } from './fixtures';
+
+const SUB = '6F1C2B9E-3D4A-4E8B-9A1F-0C2D3E4F5A6B';
+const names = (n: number) => Array.from({ length: n }, (_, i) => `pg-${String(i).padStart(4, '0')}`);
+
+function batch(servers: string[], maxInFlight: number): RolloutBatchInput {
+  return {
+    schemaVersion: ROTATION_SCHEMA_VERSION,
+    correlationId: 'cmk-rotation:contoso-pg-kv:pg-cmk',
+    trigger: 'event:e1',
+    key: keyWith(version(V1, 300, 65), version(V2, 1, 365)),
+    targetVersion: V2,
+    subscriptionId: SUB,
+    servers: servers.map((name) => ({ serverId: serverId(name) })),
+    settings: {
+      optOutTag: SETTINGS.optOutTag,
+      pollIntervalSeconds: SETTINGS.pollIntervalSeconds,
+      operationTimeoutMinutes: SETTINGS.operationTimeoutMinutes,
+      maxWriteAttempts: SETTINGS.maxWriteAttempts,
+    },
+    maxInFlight,
+  };
+}
+
+/** The governor answered by the real model (as the entity would), every server updated. */
+function governed(
+  governor: { state: GovernorState; asked: ReserveRequest[]; entity: string[] },
+  answer: 'model' | 'fails' | 'silent' | 'garbled' = 'model',
+): Responder {
+  return (call, now) => {
+    if (call.kind === 'entity') {
+      governor.entity.push(`${call.instanceId ?? ''} ${call.name}`);
+      if (answer === 'fails') return { error: 'GovernorInputError: servers must be an integer' };
+      if (answer === 'silent') return LATER;
+      if (answer === 'garbled') return { result: { slots: [1] } };
+      const request = call.input as ReserveRequest;
+      governor.asked.push(request);
+      const r = reserve(governor.state, request, now);
+      governor.state = r.state;
+      return { result: r.reservation };
+    }
+    if (call.name !== 'serverRollover') return stepOk(null);
+    return { result: outcome((call.input as ServerRolloverInput).server.serverName, 'updated') };
+  };
+}
+
+const run = (input: RolloutBatchInput, respond: Responder): Promise<Run> =>
+  runOrchestration(rolloutBatchOrchestrator, input, respond, {
+    instanceId: 'cmk-batch:0f9e8d7c-6b5a-4938-8271-605f4e3d2c1b',
+    start: NOW,
+  });
+const starts = (r: Run) =>
+  r.calls.filter((c) => c.name === 'serverRollover').map((c) => (c.input as ServerRolloverInput).notBefore);
+
+describe("rolloutBatch under its subscription's quota governor", () => {
+  it('asks the governor once, before any server starts, for all its servers at their ARM cost', async () => {
+    const governor = { state: NEW_GOVERNOR, asked: [] as ReserveRequest[], entity: [] as string[] };
+    const r = await run(batch(names(120), 500), governed(governor));
+    expect(r.calls[0]).toMatchObject({ kind: 'entity', name: 'reserve' });
+    // One governor per subscription for the app: the id is the subscription, in one case.
+    expect(governor.entity).toEqual([`@armquotagovernor@${SUB.toLowerCase()} reserve`]);
+    expect(governor.asked).toEqual([
+      {
+        servers: 120,
+        readsPerServer: ARM_REQUESTS_PER_SERVER.reads,
+        writesPerServer: ARM_REQUESTS_PER_SERVER.writes,
+        requester: 'cmk-batch:0f9e8d7c-6b5a-4938-8271-605f4e3d2c1b',
+      },
+    ]);
+    expect((r.output as RolloutBatchOutput).counts.updated).toBe(120);
+  });
+
+  it('hands each server its own start time, in order, and starts them together up to its cap (each waits for its own)', async () => {
+    const governor = { state: NEW_GOVERNOR, asked: [] as ReserveRequest[], entity: [] as string[] };
+    const r = await run(batch(names(120), 100), governed(governor));
+    const given = starts(r);
+    expect(given).toHaveLength(120);
+    expect(given.every((t) => typeof t === 'number')).toBe(true);
+    expect([...given].sort((a, b) => (a ?? 0) - (b ?? 0))).toEqual(given);
+    // The read bucket's burst (250 / 3 reads) starts at once, the rest spaced by the refill.
+    expect(new Set(given.slice(0, 83)).size).toBe(1);
+    expect((given[119] ?? 0) - (given[0] ?? 0)).toBeGreaterThan(37 * 110);
+    // The first episode after the answer starts the cap's worth, not one per start time.
+    const created = r.history.filter((e) => e.EventType === 7);
+    expect(new Set(created.slice(0, 100).map((e) => e.Timestamp)).size).toBe(1);
+  });
+
+  it.each<[string, 'fails' | 'silent' | 'garbled']>([
+    ['fails (its operation threw)', 'fails'],
+    [`does not answer in ${GOVERNOR_ANSWER_SECONDS} s`, 'silent'],
+    ['answers no usable start times', 'garbled'],
+  ])(
+    'when the governor %s, paces itself from the quota readings and still rolls every server out',
+    async (_, answer) => {
+      const governor = { state: NEW_GOVERNOR, asked: [] as ReserveRequest[], entity: [] as string[] };
+      const r = await run(batch(names(60), 500), governed(governor, answer));
+      expect(starts(r).every((t) => t === undefined)).toBe(true);
+      expect((r.output as RolloutBatchOutput).counts.updated).toBe(60);
+      // Its own window: 50 at first, not all 60.
+      const firstCreated = r.history.filter((e) => e.EventType === 7).map((e) => e.Timestamp);
+      expect(firstCreated.filter((t) => t === firstCreated[0])).toHaveLength(50);
+    },
+  );
+
+  it('replays its reservation from history: a restarted batch asks nothing again and gives the same start times', async () => {
+    const governor = { state: NEW_GOVERNOR, asked: [] as ReserveRequest[], entity: [] as string[] };
+    const r = await run(batch(names(30), 500), governed(governor));
+    const replay = await r.replay();
+    expect(replay.failed).toBeUndefined();
+    expect(replay.actions).toEqual(r.actions);
+    expect(governor.asked).toHaveLength(1);
+  });
+});
