@@ -14,12 +14,13 @@ import { parseFleetBenchArgs } from './fleetArgs';
 import {
   formatFleetBench,
   intakeBurst,
+  intakeFigures,
   type FleetBenchOptions,
   type FleetBenchResult,
   type IntakeBurst,
 } from './fleetMeasure';
 import { httpsJson, procStats, sleep, startProcess, stop } from './fleetProcesses';
-import { armBoundMs, CANARY_TAG, generateFleet, INSTANCE_ID, KEY, OPERATOR, VAULT } from './fleetWorld';
+import { armBoundMs, CANARY_TAG, generateFleet, instanceIdOf, keyNames, OPERATOR, VAULT } from './fleetWorld';
 
 /**
  * `npm run bench:fleet -- --servers 1000 --subscriptions 3`: a whole rotation at fleet scale on the
@@ -49,7 +50,9 @@ export async function runFleetBench(options: FleetBenchOptions): Promise<FleetBe
   const subs = options.subscriptions;
   const lroMs = options.lroMs ?? 2000;
   const dir = mkdtempSync(join(tmpdir(), 'bench-fleet-'));
-  const fleet = generateFleet(n, subs, lroMs);
+  const keyCount = Math.max(1, options.keys ?? 1);
+  const names = keyNames(keyCount);
+  const fleet = generateFleet(n, subs, lroMs, keyCount);
   const fleetFile = join(dir, 'fleet.json');
   writeFileSync(fleetFile, JSON.stringify(fleet));
   const dataDir = join(dir, 'host');
@@ -102,43 +105,69 @@ export async function runFleetBench(options: FleetBenchOptions): Promise<FleetBe
       new LocalTokenCredential(OPERATOR, tenantId),
       loopbackClientOptions({ port, caCertPem }),
     );
-    log(`fleet of ${n} servers over ${subs} subscriptions up; rotating ${KEY}`);
+    log(`fleet of ${n} servers over ${subs} subscriptions up; rotating ${names.join(', ').slice(0, 80)}`);
 
     const cpuBefore = procStats(host.child.pid);
     const standInsBefore = procStats(azure.child.pid);
     const eventAt = Date.now();
-    const v3 = (await keys.rotateKey(KEY)).properties.version ?? '';
+    // The keys rotated within `spreadMs` (a rotation policy rotating many keys the same minute): key
+    // i at i × spread / keys, each through Key Vault, whose event reaches the intake through Event Grid.
+    const spreadMs = keyCount > 1 ? (options.spreadMs ?? 10_000) : 0;
+    const targets = new Map<string, string>();
+    await Promise.all(
+      names.map(async (name, i) => {
+        await sleep(eventAt + (i * spreadMs) / keyCount - Date.now());
+        targets.set(name, (await keys.rotateKey(name)).properties.version ?? '');
+      }),
+    );
     const deadline = eventAt + (options.timeoutMs ?? 3_600_000);
-    const instanceUrl = `${hostUrl}/runtime/webhooks/durabletask/instances/${encodeURIComponent(INSTANCE_ID)}?code=${taskKey}&showInput=false`;
-    let status: { runtimeStatus?: string; lastUpdatedTime?: string; output?: { targetVersion?: string } } =
-      {};
+    type Status = { runtimeStatus?: string; lastUpdatedTime?: string; output?: { targetVersion?: string } };
+    const statuses = new Map<string, Status>();
     let lastLog = Date.now();
     let intake: IntakeBurst | undefined;
-    for (;;) {
-      const res = await fetch(instanceUrl);
-      if (res.status !== 404) status = (await res.json()) as typeof status;
-      const done =
-        status.runtimeStatus === 'Failed' ||
-        status.runtimeStatus === 'Terminated' ||
-        (status.runtimeStatus === 'Completed' && status.output?.targetVersion === v3);
-      if (done) break;
-      if (intake === undefined && options.duplicates !== undefined && status.runtimeStatus === 'Running') {
-        const delivered = ((await admin('deliveries')) as { event: { data?: { Version?: unknown } } }[]).find(
-          (d) => d.event.data?.Version === v3,
-        );
-        if (delivered !== undefined) {
-          log(`re-delivering the key event ${options.duplicates} times while the rotation runs`);
-          intake = await intakeBurst(intakeUrl, delivered.event, options.duplicates, 50);
+    // One key's rotation at a time is watched (they end about together): the host is not polled
+    // harder with more keys.
+    for (const name of names) {
+      const instanceUrl = `${hostUrl}/runtime/webhooks/durabletask/instances/${encodeURIComponent(instanceIdOf(name))}?code=${taskKey}&showInput=false`;
+      for (;;) {
+        const res = await fetch(instanceUrl);
+        const status: Status = res.status === 404 ? {} : ((await res.json()) as Status);
+        statuses.set(name, status);
+        const done =
+          status.runtimeStatus === 'Failed' ||
+          status.runtimeStatus === 'Terminated' ||
+          (status.runtimeStatus === 'Completed' && status.output?.targetVersion === targets.get(name));
+        if (done) break;
+        if (intake === undefined && options.duplicates !== undefined && status.runtimeStatus === 'Running') {
+          const delivered = (
+            (await admin('deliveries')) as { event: { data?: { Version?: unknown } } }[]
+          ).find((d) => d.event.data?.Version === targets.get(name));
+          if (delivered !== undefined) {
+            log(`re-delivering the key event ${options.duplicates} times while the rotation runs`);
+            intake = await intakeBurst(intakeUrl, delivered.event, options.duplicates, 50);
+          }
         }
+        if (Date.now() > deadline)
+          throw new Error(
+            `the rotation of ${name} did not complete in time: ${JSON.stringify(status).slice(0, 500)}`,
+          );
+        if (Date.now() - lastLog > 30_000) {
+          lastLog = Date.now();
+          const done = [...statuses.values()].filter((x) => x.runtimeStatus === 'Completed').length;
+          log(
+            `  … ${Math.round((Date.now() - eventAt) / 1000)} s, ${name} ${status.runtimeStatus ?? 'not started'} (${done}/${keyCount} keys done)`,
+          );
+        }
+        await sleep(250);
       }
-      if (Date.now() > deadline)
-        throw new Error(`the rotation did not complete in time: ${JSON.stringify(status).slice(0, 500)}`);
-      if (Date.now() - lastLog > 30_000) {
-        lastLog = Date.now();
-        log(`  … ${Math.round((Date.now() - eventAt) / 1000)} s, ${status.runtimeStatus ?? 'not started'}`);
-      }
-      await sleep(250);
     }
+    const ended = [...statuses.values()];
+    const status: Status =
+      ended.find((x) => x.runtimeStatus !== 'Completed') ??
+      ended.reduce<Status>(
+        (a, b) => (Date.parse(b.lastUpdatedTime ?? '') > Date.parse(a.lastUpdatedTime ?? '') ? b : a),
+        {},
+      );
     const completedAt =
       status.lastUpdatedTime !== undefined ? Date.parse(status.lastUpdatedTime) : Date.now();
     const cpuAfter = procStats(host.child.pid);
@@ -163,11 +192,30 @@ export async function runFleetBench(options: FleetBenchOptions): Promise<FleetBe
       (s) =>
         s.properties.state === 'Ready' &&
         s.properties.dataEncryption?.primaryEncryptionKeyStatus === 'Valid' &&
-        s.properties.dataEncryption.primaryKeyURI?.endsWith(`/${v3}`) === true,
+        [...targets.values()].some(
+          (v) => s.properties.dataEncryption?.primaryKeyURI?.endsWith(`/${v}`) === true,
+        ),
     ).length;
+
+    // The Event Grid deliveries of the key events (not the duplicates the bench sent itself): how
+    // long the intake took to answer each.
+    const versions = new Set(targets.values());
+    const deliveries = (
+      (await admin('deliveries')) as {
+        event: { data?: { Version?: unknown } };
+        attempts: { durationMs?: number }[];
+      }[]
+    ).filter((d) => versions.has(String(d.event.data?.Version)));
+    const keyEvents = intakeFigures(deliveries.flatMap((d) => d.attempts.map((a) => a.durationMs ?? NaN)));
 
     await stop(host.child);
     const store = new InstanceStore(dataDir, { readOnly: true });
+    // The largest rotation's history (one key: the rotation).
+    const INSTANCE_ID = names
+      .map(instanceIdOf)
+      .reduce((a, b) =>
+        (store.load(b)?.history.length ?? 0) > (store.load(a)?.history.length ?? 0) ? b : a,
+      );
     const parent = store.load(INSTANCE_ID);
     if (process.env['BENCH_HISTORY_BREAKDOWN'] === '1' && parent !== undefined) {
       const by = new Map<string, number>();
@@ -192,6 +240,8 @@ export async function runFleetBench(options: FleetBenchOptions): Promise<FleetBe
     return {
       servers: n,
       subscriptions: subs,
+      keys: keyCount,
+      keyEvents,
       canaries:
         fleet.servers?.filter((s) => (s as { tags: Record<string, string> }).tags[CANARY_TAG] === '0')
           .length ?? 0,

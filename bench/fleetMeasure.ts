@@ -20,6 +20,10 @@ export interface FleetBenchOptions {
    * and time each answer. None when absent.
    */
   readonly duplicates?: number;
+  /** Keys rotated (a key storm): servers spread over them; 1 when absent. */
+  readonly keys?: number;
+  /** The keys are rotated within this many ms (10 s when absent). */
+  readonly spreadMs?: number;
   readonly log?: (line: string) => void;
   /** Called once the rotation is over with what ARM saw, before the stand-ins stop (tests check the figures). */
   readonly inspect?: (seen: ArmSeen) => void;
@@ -38,6 +42,9 @@ export interface ArmSeen {
 export interface FleetBenchResult {
   readonly servers: number;
   readonly subscriptions: number;
+  readonly keys: number;
+  /** Event Grid's deliveries of the key events to the intake: how long each took to be answered. */
+  readonly keyEvents: IntakeFigures;
   readonly canaries: number;
   readonly geoBackup: number;
   readonly runtimeStatus: string;
@@ -71,11 +78,25 @@ export interface FleetBenchResult {
   readonly intake?: IntakeBurst | undefined;
 }
 
-export interface IntakeBurst {
+export interface IntakeFigures {
   readonly deliveries: number;
   readonly p50Ms: number;
   readonly p99Ms: number;
   readonly maxMs: number;
+}
+
+/** p50, p99 and max of answer times (ms). */
+export function intakeFigures(latencies: readonly number[]): IntakeFigures {
+  const sorted = latencies.filter((v) => Number.isFinite(v)).sort((a, b) => a - b);
+  return {
+    deliveries: sorted.length,
+    p50Ms: percentile(sorted, 50),
+    p99Ms: percentile(sorted, 99),
+    maxMs: sorted[sorted.length - 1] ?? NaN,
+  };
+}
+
+export interface IntakeBurst extends IntakeFigures {
   /** HTTP status → count: every duplicate must be answered 2xx (accepted, dropped as a duplicate). */
   readonly statuses: Readonly<Record<string, number>>;
 }
@@ -116,14 +137,7 @@ export async function intakeBurst(
     }
   };
   await Promise.all(Array.from({ length: concurrency }, worker));
-  const sorted = latencies.sort((a, b) => a - b);
-  return {
-    deliveries: n,
-    p50Ms: percentile(sorted, 50),
-    p99Ms: percentile(sorted, 99),
-    maxMs: sorted[sorted.length - 1] ?? NaN,
-    statuses,
-  };
+  return { ...intakeFigures(latencies), deliveries: n, statuses };
 }
 
 export function formatFleetBench(r: FleetBenchResult): string {
@@ -131,7 +145,8 @@ export function formatFleetBench(r: FleetBenchResult): string {
   const s = (v: number) => `${(v / 1000).toFixed(1)} s`;
   const mb = (v: number | undefined) => (v === undefined ? 'n/a' : `${v.toFixed(0)} MB`);
   return [
-    `fleet ${r.servers} servers / ${r.subscriptions} subscriptions (${r.canaries} canary, ${r.geoBackup} with geo-backup): ${r.runtimeStatus}, ${r.verifiedServers}/${r.servers} verified on ARM`,
+    `fleet ${r.servers} servers / ${r.subscriptions} subscriptions / ${r.keys} key(s) (${r.canaries} canary, ${r.geoBackup} with geo-backup): ${r.runtimeStatus}, ${r.verifiedServers}/${r.servers} verified on ARM`,
+    `  key events → intake     ${r.keyEvents.deliveries} deliveries: p50 ${ms(r.keyEvents.p50Ms)}, p99 ${ms(r.keyEvents.p99Ms)}, max ${ms(r.keyEvents.maxMs)}   (Event Grid's delivery, answered)`,
     `  event → first PATCH     ${ms(r.eventToFirstPatchMs)}   (ARM received the first PATCH)`,
     `  event → all verified    ${r.eventToAllVerifiedMs === undefined ? 'n/a' : s(r.eventToAllVerifiedMs)}   ARM bound ${s(r.armBoundMs)}   ratio ${r.ratio === undefined ? 'n/a' : `${r.ratio.toFixed(2)}×`}   (ARM received the last verifying GET)`,
     `  event → completed       ${s(r.eventToCompletedMs)}   (the rotation orchestration's last update)`,

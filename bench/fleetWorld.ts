@@ -22,8 +22,23 @@ function uuid(prefix: string, n: number): string {
   return `${prefix}-0000-4000-8000-${n.toString(16).padStart(12, '0')}`;
 }
 
-/** A fleet of `n` servers over `subs` subscriptions, all on versioned URIs of one key. */
-export function generateFleet(n: number, subs: number, lroMs: number): FleetFile {
+/** The key names of a run with `keys` keys: `pg-cmk` alone, else `pg-cmk-01` … */
+export function keyNames(keys: number): string[] {
+  if (keys <= 1) return [KEY];
+  const width = String(keys).length;
+  return Array.from({ length: keys }, (_, i) => `${KEY}-${String(i + 1).padStart(width, '0')}`);
+}
+
+/** The rotation's instance id of a key, as the product builds it. */
+export const instanceIdOf = (key: string): string =>
+  rotationInstanceId(`https://${VAULT}.vault.azure.net`, key);
+
+/**
+ * A fleet of `n` servers over `subs` subscriptions, on versioned URIs of `keys` keys of one vault
+ * (server i on key i mod keys, in subscription i mod subs).
+ */
+export function generateFleet(n: number, subs: number, lroMs: number, keys = 1): FleetFile {
+  const names = keyNames(keys);
   const subscriptions = Array.from({ length: subs }, (_, i) => uuid('6f1c2b9e', i + 1));
   const sub0 = subscriptions[0] ?? '';
   const identityId = (sub: string, name: string) =>
@@ -60,7 +75,7 @@ export function generateFleet(n: number, subs: number, lroMs: number): FleetFile
         network: { publicNetworkAccess: 'Disabled' },
         dataEncryption: {
           type: 'AzureKeyVault',
-          primaryKeyURI: `https://${VAULT}.vault.azure.net/keys/${KEY}/${i % 3 === 0 ? V1 : V2}`,
+          primaryKeyURI: `https://${VAULT}.vault.azure.net/keys/${names[i % names.length] ?? KEY}/${i % 3 === 0 ? V1 : V2}`,
           primaryUserAssignedIdentityId: primary,
           primaryEncryptionKeyStatus: 'Valid',
           ...(geo !== undefined
@@ -106,21 +121,19 @@ export function generateFleet(n: number, subs: number, lroMs: number): FleetFile
         subscriptionId: sub0,
         resourceGroup: 'rg-security',
         access: grants('/id-pg-cmk'),
-        keys: [
-          {
-            name: KEY,
-            kty: 'RSA',
-            size: 2048,
-            rotationPolicy: {
-              lifetimeActions: [{ trigger: { timeBeforeExpiry: 'P30D' }, action: { type: 'Notify' } }],
-              attributes: { expiryTime: 'P1Y' },
-            },
-            versions: [
-              { version: V1, created: 'now-300d', exp: 'now+65d' },
-              { version: V2, created: 'now-30d', exp: 'now+335d' },
-            ],
+        keys: names.map((name) => ({
+          name,
+          kty: 'RSA',
+          size: 2048,
+          rotationPolicy: {
+            lifetimeActions: [{ trigger: { timeBeforeExpiry: 'P30D' }, action: { type: 'Notify' } }],
+            attributes: { expiryTime: 'P1Y' },
           },
-        ],
+          versions: [
+            { version: V1, created: 'now-300d', exp: 'now+65d' },
+            { version: V2, created: 'now-30d', exp: 'now+335d' },
+          ],
+        })),
       },
       {
         name: GEO_VAULT,

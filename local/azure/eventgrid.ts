@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import type { CloudEvent, EventGridEvent, SystemEventNameToEventData } from '@azure/eventgrid';
 import { randomUUID } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
@@ -106,6 +107,11 @@ export interface DeliveryAttempt {
   readonly at: string;
   readonly status: number | undefined;
   readonly error: string | undefined;
+  /**
+   * How long the endpoint took to answer (ms): what Azure Monitor shows as the system topic's
+   * "Destination Processing Duration" metric (`DestinationProcessingDurationInMs`).
+   */
+  readonly durationMs?: number | undefined;
 }
 
 export interface Delivery {
@@ -310,6 +316,7 @@ export class EventGrid {
 
   private async attempt(sub: Subscription, d: Delivery): Promise<void> {
     const cloud = sub.eventDeliverySchema === 'CloudEventSchemaV1_0';
+    const sent = performance.now();
     const res = await this.post(
       sub.endpoint,
       cloud ? d.event : [d.event],
@@ -322,7 +329,12 @@ export class EventGrid {
       },
       cloud ? 'application/cloudevents+json; charset=utf-8' : 'application/json; charset=utf-8',
     );
-    d.attempts.push({ at: this.world.clock.nowIso(), status: res.status, error: res.error });
+    d.attempts.push({
+      at: this.world.clock.nowIso(),
+      status: res.status,
+      error: res.error,
+      durationMs: Math.round(performance.now() - sent),
+    });
     if (res.status !== undefined && res.status >= 200 && res.status < 300) {
       d.state = 'delivered';
       return;
