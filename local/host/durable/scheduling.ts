@@ -1,5 +1,6 @@
 import { ActionType, actionInput, flatActions, type OrchestratorState } from './actions';
-import type { ExecutorTask, ExecutorView, RetryOptions } from './executor';
+import { entityRequestEvent } from './entities';
+import type { ExecutorTask, ExecutorView, FireAndForget, RetryOptions } from './executor';
 import { EVENT_NAMES, EventType, ev } from './history';
 import type { HistoryEvent, InstanceState } from './store';
 
@@ -11,8 +12,16 @@ const SCHEDULING = [
   EventType.SubOrchestrationInstanceCreated,
 ] as number[];
 
-/** History events for the tasks the executor opened this episode that the host has not scheduled yet. */
-export function newWork(state: InstanceState, executor: ExecutorView, now: string): HistoryEvent[] {
+/**
+ * History events for the tasks the executor opened this episode that the host has not scheduled yet,
+ * and for the signals (fire-and-forget, no task) it has not sent yet, in sequence order.
+ */
+export function newWork(
+  state: InstanceState,
+  executor: ExecutorView,
+  now: string,
+  fireAndForget: readonly FireAndForget[] = [],
+): HistoryEvent[] {
   const known = new Set(state.history.filter((e) => e.EventId >= 0).map((e) => e.EventId));
   const out: HistoryEvent[] = [];
   const tasks = Object.values(executor.openTasks).filter(
@@ -41,7 +50,10 @@ export function newWork(state: InstanceState, executor: ExecutorView, now: strin
     }
     if (typeof task.actionObj === 'object') out.push(scheduleEvent(state, task.actionObj, task.id, now));
   }
-  return out;
+  for (const f of fireAndForget)
+    if (f.action['actionType'] === ActionType.SignalEntity && !known.has(f.id))
+      out.push(entityRequestEvent(state.instanceId, f.action, f.id, now));
+  return out.sort((a, b) => a.EventId - b.EventId);
 }
 
 function scheduleEvent(
@@ -71,6 +83,7 @@ function scheduleEvent(
       id,
     );
   }
+  if (type === ActionType.CallEntity) return entityRequestEvent(state.instanceId, action, id, now);
   throw new Error(`action type ${String(type)} is not supported by the local host`);
 }
 
