@@ -125,7 +125,10 @@ export async function startLocalHost(options: HostOptions): Promise<LocalHost> {
 
   if (durableCopies.length > 0) log(`durable-functions ${durableCopies.join(', ')}`);
   const batchSize = durable.maxEntityOperationBatchSize;
-  if (batchSize !== undefined && (typeof batchSize !== 'number' || !Number.isInteger(batchSize) || batchSize < 1))
+  if (
+    batchSize !== undefined &&
+    (typeof batchSize !== 'number' || !Number.isInteger(batchSize) || batchSize < 1)
+  )
     throw new Error(
       `host.json extensions.durableTask.maxEntityOperationBatchSize must be a positive integer (got ${JSON.stringify(batchSize)})`,
     );

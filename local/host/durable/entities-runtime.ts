@@ -103,6 +103,11 @@ export class EntityScheduler {
     this.stopped = true;
   }
 
+  /** Read afresh after an await (stop() may have come meanwhile). */
+  private halted(): boolean {
+    return this.stopped;
+  }
+
   private kick(id: string): void {
     if (this.stopped || this.running.has(id) || this.options.store.pending(id).length === 0) return;
     this.running.add(id);
@@ -131,7 +136,7 @@ export class EntityScheduler {
       await slots.acquire();
       let outcome;
       try {
-        if (this.stopped) return;
+        if (this.halted()) return;
         outcome =
           fn === undefined
             ? {
@@ -154,7 +159,7 @@ export class EntityScheduler {
         slots.release();
       }
       // stop() while the batch ran: nothing is committed, the batch runs again after a restart.
-      if (this.stopped) return;
+      if (this.halted()) return;
       const now = this.options.now();
       const outbox: Outbox = {
         responses: batch.flatMap((r, i) =>

@@ -73,7 +73,8 @@ export async function replayOrchestrator(
   const used = process.cpuUsage(cpu);
   const cpuMs = (used.user + used.system) / 1000;
 
-  if (result.ok) return { orchestratorState: result.state, failure: undefined, executor, fireAndForget, cpuMs };
+  if (result.ok)
+    return { orchestratorState: result.state, failure: undefined, executor, fireAndForget, cpuMs };
   const idx = result.error.message.indexOf(OUT_OF_PROC_LABEL);
   if (idx < 0)
     return { orchestratorState: undefined, failure: result.error.message, executor, fireAndForget, cpuMs };

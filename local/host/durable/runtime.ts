@@ -220,7 +220,8 @@ export class OrchestrationRuntime {
     if (outcome.kind === 'Failed' || outcome.kind === 'Completed') {
       await this.finish(outcome.next, outcome.appended, outcome.kind, outcome.output, now);
       // A signal sent just before returning still goes out (the orchestration no longer waits for it).
-      for (const e of outcome.appended) if (e.EventType === EventType.EventSent) this.dispatch(outcome.next, e);
+      for (const e of outcome.appended)
+        if (e.EventType === EventType.EventSent) this.dispatch(outcome.next, e);
     } else if (outcome.kind === 'ContinuedAsNew') {
       await this.store.commit(outcome.next, [], true);
       for (const e of outcome.sent) this.dispatch(outcome.next, e);

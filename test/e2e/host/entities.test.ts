@@ -88,7 +88,7 @@ describe('durable entities on the local host', () => {
     expect(s).toMatchObject({ runtimeStatus: 'Completed', output: 7 });
   });
 
-  it("a signal sent just before the orchestration returns still reaches the entity", async () => {
+  it('a signal sent just before the orchestration returns still reaches the entity', async () => {
     expect((await run('signalAndReturn', 'sig-ret-1', { key: 'sig-ret', amount: 4 })).output).toBe('sent');
     await waitFor('the signal applied', async () =>
       (await read('counter', 'sig-ret')).entityState === 4 ? true : undefined,
@@ -105,7 +105,9 @@ describe('durable entities on the local host', () => {
     // deleted (destructOnExit): reads as not existing again
     const del = await call('DELETE', api('entities/counter/client-1'));
     expect(del.status).toBe(202);
-    await waitFor('deleted', async () => ((await read('counter', 'client-1')).entityExists ? undefined : true));
+    await waitFor('deleted', async () =>
+      (await read('counter', 'client-1')).entityExists ? undefined : true,
+    );
   });
 
   it('100 orchestrations adding to one counter at once lose no update', async () => {
@@ -132,17 +134,21 @@ describe('durable entities on the local host', () => {
 
   it('runs two entities side by side: one held in an operation does not hold the other', async () => {
     await signal('counter', 'held', 'gate', 'side');
-    await waitFor('the gate runs', () => (host.records('gate').some((r) => r.value === 'side') ? true : undefined));
+    await waitFor('the gate runs', () =>
+      host.records('gate').some((r) => r.value === 'side') ? true : undefined,
+    );
     const other = await run('callOne', 'side-1', { key: 'free', op: 'add', input: 2 });
     expect(other.output).toEqual({ result: 2 });
     expect(batches('@counter@held')).toEqual([]); // still inside the gate
     appendFileSync(host.outFile, `${JSON.stringify({ kind: 'open', value: 'side' })}\n`);
-    await waitFor('the gate committed', async () => (batches('@counter@held').length > 0 ? true : undefined));
+    await waitFor('the gate committed', () => (batches('@counter@held').length > 0 ? true : undefined));
   });
 
   it('runs what queued behind a busy entity in batches of maxEntityOperationBatchSize, in arrival order', async () => {
     await signal('counter', 'batched', 'gate', 'batch');
-    await waitFor('the gate runs', () => (host.records('gate').some((r) => r.value === 'batch') ? true : undefined));
+    await waitFor('the gate runs', () =>
+      host.records('gate').some((r) => r.value === 'batch') ? true : undefined,
+    );
     for (let i = 1; i <= 7; i++) await signal('counter', 'batched', 'add', i);
     appendFileSync(host.outFile, `${JSON.stringify({ kind: 'open', value: 'batch' })}\n`);
     await waitFor('all applied', async () =>
@@ -161,13 +167,16 @@ describe('durable entities on the local host', () => {
   it.each([
     ['callUnknown', 'call-unknown'],
     ['signalUnknown', 'signal-unknown'],
-  ])('%s: an entity name with no entity function fails the orchestration, naming the known ones', async (name, id) => {
-    const s = await run(name, id);
-    expect(s.runtimeStatus).toBe('Failed');
-    expect(String(s.output)).toContain(
-      "The function 'nosuchentity' doesn't exist, is disabled, or is not an entity function. Additional info: The following are the known entity functions: 'counter', 'gauge'.",
-    );
-  });
+  ])(
+    '%s: an entity name with no entity function fails the orchestration, naming the known ones',
+    async (name, id) => {
+      const s = await run(name, id);
+      expect(s.runtimeStatus).toBe('Failed');
+      expect(String(s.output)).toContain(
+        "The function 'nosuchentity' doesn't exist, is disabled, or is not an entity function. Additional info: The following are the known entity functions: 'counter', 'gauge'.",
+      );
+    },
+  );
 
   it.each([
     ['an entity with no entity function', 'entities/nosuchentity/k?op=add', /is not an entity function/],
@@ -200,7 +209,12 @@ describe('durable entities on the local host', () => {
     const files = readdirSync(join(host.dataDir, 'entities'));
     expect(files).toContain(`${encodeURIComponent('@counter@durable')}.entity.json`);
     expect(
-      JSON.parse(readFileSync(join(host.dataDir, 'entities', `${encodeURIComponent('@counter@durable')}.entity.json`), 'utf8')),
+      JSON.parse(
+        readFileSync(
+          join(host.dataDir, 'entities', `${encodeURIComponent('@counter@durable')}.entity.json`),
+          'utf8',
+        ),
+      ),
     ).toMatchObject({ exists: true, state: '10' });
   });
 });
