@@ -67,8 +67,16 @@ export class EntityScheduler {
   async send(target: string, request: EntityRequest): Promise<void> {
     const refused = this.refusal(target, request.op);
     if (refused !== undefined) {
-      // Only a signal from an entity can get here (orchestrations and the HTTP API are refused first).
+      // Orchestrations and the HTTP API are refused before sending; what gets here is a signal from an
+      // entity, or a request sent before a restart with an app that no longer has the entity function.
       this.options.log(`entity ${target}: request ${request.op} (${request.id}) dropped: ${refused}`);
+      // A caller waiting for the answer gets the refusal instead of waiting forever.
+      if (!request.signal && request.parent !== undefined)
+        await this.options.respond(
+          request.parent,
+          request.id,
+          responseJson({ isError: true, result: JSON.stringify(refused) }),
+        );
       return;
     }
     await this.options.store.enqueue(target, request);

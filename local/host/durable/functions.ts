@@ -13,12 +13,12 @@ const OUT_OF_PROC_LABEL = '$OutOfProcData$:';
 export function durableFunction(
   registry: FunctionRegistry,
   name: string,
-  kind: 'orchestrationTrigger' | 'activityTrigger' | 'entityTrigger',
+  kind: 'orchestrationTrigger' | 'activityTrigger',
 ): RegisteredFunction {
   const fn = registry.get(name);
   if (fn === undefined || fn.trigger.type !== kind)
     throw new Error(
-      `no ${kind === 'orchestrationTrigger' ? 'orchestrator' : kind === 'activityTrigger' ? 'activity' : 'entity'} function named ${name}`,
+      `no ${kind === 'orchestrationTrigger' ? 'orchestrator' : 'activity'} function named ${name}`,
     );
   return fn;
 }
