@@ -10,6 +10,7 @@ const SCHEDULING = [
   EventType.TaskScheduled,
   EventType.TimerCreated,
   EventType.SubOrchestrationInstanceCreated,
+  EventType.EventSent,
 ] as number[];
 
 /**
@@ -110,24 +111,32 @@ export function checkDeterminism(state: InstanceState, s: OrchestratorState): st
       ActionType.CallSubOrchestrator,
       ActionType.CallSubOrchestratorWithRetry,
       ActionType.CreateTimer,
+      ActionType.CallEntity,
+      ActionType.SignalEntity,
     ].includes(a['actionType'] as 0),
   );
   const expectedType = (a: Record<string, unknown>): number =>
-    a['actionType'] === ActionType.CreateTimer
-      ? EventType.TimerCreated
-      : a['actionType'] === ActionType.CallSubOrchestrator ||
-          a['actionType'] === ActionType.CallSubOrchestratorWithRetry
-        ? EventType.SubOrchestrationInstanceCreated
-        : EventType.TaskScheduled;
+    a['actionType'] === ActionType.CallEntity || a['actionType'] === ActionType.SignalEntity
+      ? EventType.EventSent
+      : a['actionType'] === ActionType.CreateTimer
+        ? EventType.TimerCreated
+        : a['actionType'] === ActionType.CallSubOrchestrator ||
+            a['actionType'] === ActionType.CallSubOrchestratorWithRetry
+          ? EventType.SubOrchestrationInstanceCreated
+          : EventType.TaskScheduled;
   for (const [i, e] of recorded.entries()) {
     const a = actions[i];
-    const name = e['Name'];
+    // An entity request (EventSent) must meet an entity action at its position; its target and
+    // operation are not compared, as DTFx's TaskOrchestrationContext.HandleEventSentEvent looks up the
+    // sequence number only.
+    const name = e.EventType === EventType.EventSent ? undefined : e['Name'];
+    const replayed = a?.['functionName'] ?? (a?.['instanceId'] !== undefined ? a['instanceId'] : undefined);
     if (
       a === undefined ||
       expectedType(a) !== e.EventType ||
       (name !== undefined && a['functionName'] !== name)
     ) {
-      return `Non-Deterministic workflow detected: ${EVENT_NAMES[e.EventType] ?? e.EventType}: ${e.EventId} ${typeof name === 'string' ? name : ''} was in history, but replay ${a === undefined ? 'scheduled nothing' : `scheduled ${typeof a['functionName'] === 'string' ? a['functionName'] : 'a timer'}`}. Orchestrator code must be deterministic (no Date.now(), Math.random(), I/O).`;
+      return `Non-Deterministic workflow detected: ${EVENT_NAMES[e.EventType] ?? e.EventType}: ${e.EventId} ${typeof name === 'string' ? name : ''} was in history, but replay ${a === undefined ? 'scheduled nothing' : `scheduled ${typeof replayed === 'string' ? replayed : 'a timer'}`}. Orchestrator code must be deterministic (no Date.now(), Math.random(), I/O).`;
     }
   }
   return undefined;

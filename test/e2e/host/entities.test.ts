@@ -178,6 +178,20 @@ describe('durable entities on the local host', () => {
     },
   );
 
+  it('fails a replay that schedules something else where history has the entity call (non-determinism)', async () => {
+    await start('flipAfterCall', 'flip-1');
+    await waitFor('the call answered', async () =>
+      (await status('flip-1')).historyEvents?.some((e) => e.EventType === 'EventRaised') === true
+        ? true
+        : undefined,
+    );
+    appendFileSync(host.outFile, `${JSON.stringify({ kind: 'flip', value: true })}\n`);
+    expect((await call('POST', api('instances/flip-1/raiseEvent/go'), '"now"')).status).toBe(202);
+    const s = await finished('flip-1');
+    expect(s.runtimeStatus).toBe('Failed');
+    expect(String(s.output)).toMatch(/^Non-Deterministic workflow detected: EventSent: 0/);
+  });
+
   it.each([
     ['an entity with no entity function', 'entities/nosuchentity/k?op=add', /is not an entity function/],
     ['an empty operation name', 'entities/counter/k', /operation name must not be empty/],
