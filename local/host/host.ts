@@ -124,13 +124,19 @@ export async function startLocalHost(options: HostOptions): Promise<LocalHost> {
   );
 
   if (durableCopies.length > 0) log(`durable-functions ${durableCopies.join(', ')}`);
-  const batchSize = durable.maxEntityOperationBatchSize;
+  // host.json reaches the extension through .NET configuration, where "10" binds as 10; a fraction,
+  // a word or a value below 1 stops the host (DurableTaskOptions wants a positive integer).
+  const rawBatchSize = durable.maxEntityOperationBatchSize;
+  const batchSize =
+    typeof rawBatchSize === 'string' && /^\d+$/.test(rawBatchSize.trim())
+      ? Number(rawBatchSize)
+      : rawBatchSize;
   if (
     batchSize !== undefined &&
     (typeof batchSize !== 'number' || !Number.isInteger(batchSize) || batchSize < 1)
   )
     throw new Error(
-      `host.json extensions.durableTask.maxEntityOperationBatchSize must be a positive integer (got ${JSON.stringify(batchSize)})`,
+      `host.json extensions.durableTask.maxEntityOperationBatchSize must be a positive integer (got ${JSON.stringify(rawBatchSize)})`,
     );
   const engine = new DurableEngine({
     registry,

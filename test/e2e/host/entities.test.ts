@@ -1,4 +1,4 @@
-import { appendFileSync, readdirSync, readFileSync } from 'node:fs';
+import { appendFileSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { installFixtureApp } from '../../support/durableApp';
 import { call, startHost, type HostProcess } from '../../support/hostProcess';
@@ -231,4 +231,27 @@ describe('durable entities on the local host', () => {
       ),
     ).toMatchObject({ exists: true, state: '10' });
   });
+
+  it.each([0, 2.5, 'ten'])(
+    'refuses to start with maxEntityOperationBatchSize %p in host.json, naming the setting',
+    async (value) => {
+      const bad = installFixtureApp('entity-app');
+      const hostJson = JSON.parse(readFileSync(join(bad, 'host.json'), 'utf8')) as {
+        extensions: { durableTask: Record<string, unknown> };
+      };
+      hostJson.extensions.durableTask['maxEntityOperationBatchSize'] = value;
+      writeFileSync(join(bad, 'host.json'), JSON.stringify(hostJson));
+      const refused = await startHost({ app: bad }).then(
+        async (h) => {
+          await h.stop();
+          return 'started';
+        },
+        (e: unknown) => (e instanceof Error ? e.message : String(e)),
+      );
+      expect(refused).toMatch(/^host exited with 1:/);
+      expect(refused).toContain(
+        'host.json extensions.durableTask.maxEntityOperationBatchSize must be a positive integer',
+      );
+    },
+  );
 });
