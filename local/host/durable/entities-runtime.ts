@@ -12,8 +12,8 @@ import {
 import type { EntityRecord, EntityStore, Outbox } from './entities-store';
 
 /**
- * The extension's default `maxEntityOperationBatchSize` outside the Consumption plan (Learn, "host.json
- * settings for Durable Functions": 5000; 50 on Consumption). host.json's
+ * The extension's default `maxEntityOperationBatchSize` outside the Consumption plan, where it is 50
+ * (AzureStorageDurabilityProviderFactory: `inConsumption ? 50 : 5000`). host.json's
  * `extensions.durableTask.maxEntityOperationBatchSize` overrides it.
  */
 export const DEFAULT_ENTITY_BATCH_SIZE = 5000;
@@ -21,7 +21,12 @@ export const DEFAULT_ENTITY_BATCH_SIZE = 5000;
 export interface EntitySchedulerOptions {
   readonly registry: FunctionRegistry;
   readonly store: EntityStore;
-  /** The orchestrator slots: an entity batch takes one, as the extension runs entities as orchestrations. */
+  /**
+   * The orchestrator slots: an entity batch takes one. For a Node.js app the extension keeps entity work
+   * items in the orchestration queue (AzureStorageDurabilityProviderFactory turns
+   * UseSeparateQueueForEntityWorkItems on only for .NET isolated, Java and custom handlers), so
+   * `maxConcurrentOrchestratorFunctions` bounds orchestrations and entities together.
+   */
   readonly slots: Semaphore;
   readonly batchSize: number;
   readonly log: (line: string) => void;
