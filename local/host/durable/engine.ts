@@ -44,8 +44,9 @@ export class DurableEngine extends OrchestrationRuntime {
   }
 
   override recover(): void {
-    super.recover();
+    // Entities first: each delivers its last outbox before anything the orchestrations re-send runs.
     this.entities.recover();
+    super.recover();
   }
 
   override stop(): void {

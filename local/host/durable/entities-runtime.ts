@@ -48,6 +48,8 @@ export interface EntitySchedulerOptions {
  */
 export class EntityScheduler {
   private readonly running = new Set<string>();
+  /** Entities whose last outbox is delivered again before their next batch (after a restart). */
+  private readonly redeliver = new Set<string>();
   private stopped = false;
   readonly counters = { batches: 0, operations: 0 };
 
@@ -103,11 +105,13 @@ export class EntityScheduler {
     return this.options.store.record(target);
   }
 
-  /** After a restart: deliver the last committed outboxes again, run what is queued. */
+  /**
+   * After a restart: each entity first delivers its last committed outbox again (its answers and
+   * signals may not have gone out before the crash), then runs what is queued.
+   */
   recover(): void {
     for (const id of this.options.store.ids()) {
-      const record = this.options.store.record(id);
-      if (record !== undefined) void this.deliver(id, record.outbox);
+      if (this.options.store.record(id) !== undefined) this.redeliver.add(id);
       this.kick(id);
     }
   }
@@ -122,7 +126,8 @@ export class EntityScheduler {
   }
 
   private kick(id: string): void {
-    if (this.stopped || this.running.has(id) || this.options.store.pending(id).length === 0) return;
+    if (this.stopped || this.running.has(id)) return;
+    if (this.options.store.pending(id).length === 0 && !this.redeliver.has(id)) return;
     this.running.add(id);
     void this.loop(id).finally(() => {
       this.running.delete(id);
@@ -135,6 +140,8 @@ export class EntityScheduler {
     const { store, slots, registry, batchSize, log } = this.options;
     const name = parseSchedulerId(id);
     if (name === undefined) return;
+    const last = store.record(id);
+    if (this.redeliver.delete(id) && last !== undefined) await this.deliver(id, last.outbox);
     while (!this.stopped) {
       const batch = store.pending(id).slice(0, batchSize);
       if (batch.length === 0) return;
