@@ -11,8 +11,7 @@ const SUPPORTED_TRIGGERS = new Set([
   'eventGridTrigger',
   'orchestrationTrigger',
   'activityTrigger',
-  // Loaded so that an app with an entity still runs its other functions; every call to an entity
-  // fails loudly (the orchestration with CallEntity/SignalEntity, the client's entity API with 501).
+  // Durable entities (durable/entities*.ts).
   'entityTrigger',
 ]);
 

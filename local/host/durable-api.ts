@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { readBody, send, type HostContext } from './context';
+import { schedulerId } from './durable/entities';
 import { EVENT_NAMES, EventType, parseStored } from './durable/history';
 import { invalidInstanceId } from './durable/instanceId';
 import { RUNTIME_STATUSES, type InstanceState, type RuntimeStatus } from './durable/store';
@@ -145,12 +146,7 @@ export async function durableApi(
       );
     }
   }
-  if (/^entities(\/|$)/.test(path))
-    // Durable entities are not run by the local host (local/README.md): say so instead of a bare 404.
-    return send(res, 501, {
-      Message:
-        'Durable entities are not supported by the local host: signalEntity, readEntityState and the /entities API answer 501.',
-    });
+  if (/^entities(\/|$)/.test(path)) return entityApi(ctx, req, res, url, path, body);
   const inst =
     /^instances\/([^/]+)(?:\/(raiseEvent|terminate|suspend|resume|rewind|restart)(?:\/([^/]+))?)?$/.exec(
       path,
@@ -218,4 +214,57 @@ export async function durableApi(
     }
   }
   return send(res, 404, { Message: `No Durable Functions API at ${m} ${path}` });
+}
+
+/**
+ * The entity routes the durable client calls (durable-functions' DurableClient.signalEntity and
+ * readEntityState with the RPC base URL; the extension's HttpApiHandler: HandlePostEntityOperation-
+ * RequestAsync, HandleGetEntityRequestAsync). Listing entities (GET entities/{name}) is not served.
+ */
+async function entityApi(
+  ctx: HostContext,
+  req: IncomingMessage,
+  res: ServerResponse,
+  url: URL,
+  path: string,
+  body: string,
+): Promise<true> {
+  const m = req.method ?? 'GET';
+  const route = /^entities\/([^/]+)\/([^/]+)$/.exec(path);
+  if (route?.[1] === undefined || route[2] === undefined) {
+    if (/^entities\/[^/]+\/?$/.test(path) && m === 'GET')
+      return send(res, 501, { Message: 'Listing entities is not supported by the local host.' });
+    return send(res, 404, { Message: `No Durable Functions API at ${m} ${path}` });
+  }
+  const target = schedulerId(decodeURIComponent(route[1]), decodeURIComponent(route[2]));
+  const entities = ctx.engine.entities;
+  if (m === 'GET') {
+    // 200 with the state as its JSON, 404 when the entity does not exist (never run, or deleted).
+    const record = entities.read(target);
+    if (record?.exists !== true) return send(res, 404);
+    res.writeHead(200, { 'content-type': 'application/json; charset=utf-8' }).end(record.state ?? 'null');
+    return true;
+  }
+  if (m !== 'POST' && m !== 'DELETE') return send(res, 404);
+  // DELETE signals "delete"; POST the `op` query parameter, which the extension defaults to "" and
+  // SignalEntityAsync then refuses (400).
+  const op = m === 'DELETE' ? 'delete' : (url.searchParams.get('op') ?? '');
+  const refused = entities.refusal(target, op);
+  if (refused !== undefined) return send(res, 400, { Message: refused });
+  let input: string | undefined;
+  if (body !== '') {
+    if (/^application\/json\b/i.test(req.headers['content-type'] ?? '')) {
+      try {
+        JSON.parse(body);
+      } catch (e) {
+        return send(res, 400, {
+          Message: `Could not parse JSON content: ${e instanceof Error ? e.message : String(e)}`,
+        });
+      }
+      input = body;
+    } else input = JSON.stringify(body); // other content is the operation input as a string
+  }
+  // Accepted once queued durably, as the extension answers after the message is sent.
+  await entities.signal(target, op, input);
+  return send(res, 202);
 }

@@ -9,6 +9,7 @@ import { createHostContext, send, type HostKeys } from './context';
 import { FunctionRegistry, installCore } from './core';
 import { durableApi } from './durable-api';
 import { DurableEngine } from './durable/engine';
+import { EntityStore } from './durable/entities-store';
 import { observeAppExecutors } from './durable/executor';
 import { InstanceStore } from './durable/store';
 import { eventGridWebhook } from './event-grid';
@@ -52,6 +53,7 @@ interface HostJson {
       hubName?: string;
       maxConcurrentActivityFunctions?: number;
       maxConcurrentOrchestratorFunctions?: number;
+      maxEntityOperationBatchSize?: unknown;
     };
   };
 }
@@ -122,9 +124,25 @@ export async function startLocalHost(options: HostOptions): Promise<LocalHost> {
   );
 
   if (durableCopies.length > 0) log(`durable-functions ${durableCopies.join(', ')}`);
+  // host.json reaches the extension through .NET configuration, where "10" binds as 10; a fraction,
+  // a word or a value below 1 stops the host (DurableTaskOptions wants a positive integer).
+  const rawBatchSize = durable.maxEntityOperationBatchSize;
+  const batchSize =
+    typeof rawBatchSize === 'string' && /^\d+$/.test(rawBatchSize.trim())
+      ? Number(rawBatchSize)
+      : rawBatchSize;
+  if (
+    batchSize !== undefined &&
+    (typeof batchSize !== 'number' || !Number.isInteger(batchSize) || batchSize < 1)
+  )
+    throw new Error(
+      `host.json extensions.durableTask.maxEntityOperationBatchSize must be a positive integer (got ${JSON.stringify(rawBatchSize)})`,
+    );
   const engine = new DurableEngine({
     registry,
     store: new InstanceStore(options.dataDir),
+    entityStore: new EntityStore(options.dataDir),
+    ...(batchSize !== undefined ? { maxEntityOperationBatchSize: batchSize } : {}),
     maxConcurrentActivities: durable.maxConcurrentActivityFunctions ?? 10,
     maxConcurrentOrchestrations: durable.maxConcurrentOrchestratorFunctions ?? 10,
     log,

@@ -9,6 +9,9 @@ export const ActionType = {
   ContinueAsNew: 4,
   CreateTimer: 5,
   WaitForExternalEvent: 6,
+  /** Durable entities (entities*.ts): a call answered by the entity, a one-way signal. */
+  CallEntity: 7,
+  SignalEntity: 9,
 } as const;
 /** Actions the host understands (compound WhenAny 11 / WhenAll 12 are walked into, never run). */
 const SUPPORTED_ACTIONS = new Set<unknown>(Object.values(ActionType));
@@ -17,9 +20,7 @@ const SUPPORTED_ACTIONS = new Set<unknown>(Object.values(ActionType));
  * orchestrator that asks for one fails at once with this reason (never Pending forever, never dropped).
  */
 const UNSUPPORTED_ACTIONS: Record<number, string> = {
-  7: 'CallEntity (durable entities)',
   8: 'CallHttp (durable HTTP calls)',
-  9: 'SignalEntity (durable entities)',
   13: 'LockEntities (durable entity critical sections)',
   14: 'ReleaseEntities (durable entity critical sections)',
 };

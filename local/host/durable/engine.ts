@@ -1,8 +1,17 @@
+import { requestOfEvent } from './entities';
+import { DEFAULT_ENTITY_BATCH_SIZE, EntityScheduler } from './entities-runtime';
+import type { EntityStore } from './entities-store';
 import { EventType, ev, played } from './history';
-import { OrchestrationRuntime } from './runtime';
-import { TERMINAL, type RuntimeStatus } from './store';
+import { OrchestrationRuntime, type EngineOptions } from './runtime';
+import { TERMINAL, type HistoryEvent, type RuntimeStatus } from './store';
 
 export type { EngineOptions } from './runtime';
+
+export interface DurableEngineOptions extends EngineOptions {
+  readonly entityStore: EntityStore;
+  /** host.json `extensions.durableTask.maxEntityOperationBatchSize`. */
+  readonly maxEntityOperationBatchSize?: number;
+}
 
 /**
  * The durable orchestration engine of the local host: the runtime (episodes, activities, durable
@@ -11,6 +20,58 @@ export type { EngineOptions } from './runtime';
  * terminate, suspend, resume, restart and purge.
  */
 export class DurableEngine extends OrchestrationRuntime {
+  readonly entities: EntityScheduler;
+
+  constructor(options: DurableEngineOptions) {
+    super(options);
+    this.entities = new EntityScheduler({
+      registry: options.registry,
+      store: options.entityStore,
+      slots: this.orchestrationSlots,
+      batchSize: options.maxEntityOperationBatchSize ?? DEFAULT_ENTITY_BATCH_SIZE,
+      log: options.log,
+      now: () => this.now(),
+      respond: (instanceId, requestId, response) => this.answerEntityCall(instanceId, requestId, response),
+    });
+  }
+
+  protected override sendToEntity(e: HistoryEvent): void {
+    const sent = requestOfEvent(e);
+    if (sent === undefined) return;
+    this.entities.send(sent.target, sent.request).catch((err: unknown) => {
+      this.options.log(`entity ${sent.target}: request ${sent.request.id} not queued: ${String(err)}`);
+    });
+  }
+
+  override recover(): void {
+    // Entities first: each delivers its last outbox before anything the orchestrations re-send runs.
+    this.entities.recover();
+    super.recover();
+  }
+
+  override stop(): void {
+    super.stop();
+    this.entities.stop();
+  }
+
+  /**
+   * Answers an entity call: the EventRaised named by the request id, once. An answer already in the
+   * instance's history or inbox (a batch's outbox delivered again after a restart) is not added twice;
+   * a finished or unknown instance has nobody waiting.
+   */
+  private answerEntityCall(instanceId: string, requestId: string, response: string) {
+    return this.withLiveInstance(instanceId, async (state) => {
+      const answered = [...state.history, ...this.store.inbox(instanceId, state.inboxGeneration)].some(
+        (e) => e.EventType === EventType.EventRaised && e['Name'] === requestId,
+      );
+      if (answered) return 'ok' as const;
+      await this.store.append(instanceId, state.inboxGeneration, [
+        ev(EventType.EventRaised, this.now(), { Name: requestId, Input: response }),
+      ]);
+      this.schedule(instanceId);
+      return 'ok' as const;
+    });
+  }
   raiseEvent(
     instanceId: string,
     name: string,

@@ -12,7 +12,7 @@ export type EpisodeOutcome =
   | { kind: 'Failed'; next: InstanceState; appended: HistoryEvent[]; output: string }
   | { kind: 'Completed'; next: InstanceState; appended: HistoryEvent[]; output: unknown }
   /** A new execution: fresh history, the new input; events not yet consumed stay in the journal. */
-  | { kind: 'ContinuedAsNew'; next: InstanceState }
+  | { kind: 'ContinuedAsNew'; next: InstanceState; sent: HistoryEvent[] }
   | { kind: 'Running'; next: InstanceState; appended: HistoryEvent[]; scheduled: HistoryEvent[] };
 
 /** The events an episode opens with: OrchestratorStarted, ExecutionStarted on the first, the inbox. */
@@ -40,11 +40,16 @@ export function episodeOutcome(
   fresh: readonly HistoryEvent[],
   replay: Replay,
   now: string,
+  refuseEntityActions: (actions: readonly Record<string, unknown>[]) => string | undefined = () => undefined,
 ): EpisodeOutcome {
   const { orchestratorState, executor } = replay;
   let failure = replay.failure;
   if (failure === undefined && orchestratorState !== undefined)
     failure = unsupportedAction(flatActions(orchestratorState));
+  // An entity with no entity function: the extension's CallEntityAsync/SignalEntity throw an
+  // ArgumentException, which fails the orchestration (entities.ts, refusedEntityAction).
+  if (failure === undefined && orchestratorState !== undefined)
+    failure = refuseEntityActions(flatActions(orchestratorState));
   if (failure === undefined && orchestratorState !== undefined && executor === undefined)
     failure =
       `The local host could not follow this orchestrator: it ran on a copy of durable-functions the host ` +
@@ -52,7 +57,10 @@ export function episodeOutcome(
       `in the app (npm install) so that require('durable-functions') resolves from its folder.`;
   if (failure === undefined && orchestratorState !== undefined)
     failure = checkDeterminism(state, orchestratorState);
-  const scheduled = failure === undefined && executor !== undefined ? newWork(state, executor, now) : [];
+  const scheduled =
+    failure === undefined && executor !== undefined
+      ? newWork(state, executor, now, replay.fireAndForget)
+      : [];
   const appended = [...fresh, ...scheduled, ev(EventType.OrchestratorCompleted, now)].map(played);
   const next: InstanceState = {
     ...state,
@@ -77,7 +85,12 @@ export function episodeOutcome(
     };
   }
   if (continueAsNew !== undefined)
-    return { kind: 'ContinuedAsNew', next: { ...next, history: [], input: actionInput(continueAsNew) } };
+    return {
+      kind: 'ContinuedAsNew',
+      next: { ...next, history: [], input: actionInput(continueAsNew) },
+      // Signals sent before continue-as-new still go out.
+      sent: scheduled.filter((e) => e.EventType === EventType.EventSent),
+    };
   if (orchestratorState?.isDone === true) {
     const completed = played(
       ev(EventType.ExecutionCompleted, now, {

@@ -38,6 +38,21 @@ export interface ExecutorView {
   openTasks: Record<string, ExecutorTask>;
 }
 
+/**
+ * A fire-and-forget action (signalEntity) with the sequence number the library gave it: it records the
+ * action and advances its counter without opening a task (DurableOrchestrationContext.signalEntity →
+ * TaskOrchestrationExecutor.recordFireAndForgetAction), so the host learns the number here.
+ */
+export interface FireAndForget {
+  action: Record<string, unknown>;
+  id: number;
+}
+
+interface EpisodeSlot {
+  executor?: ExecutorView;
+  fireAndForget: FireAndForget[];
+}
+
 /** The durable-functions versions the host speaks: the 3.x out-of-process protocol (replay schema V1–V4). */
 export const SUPPORTED_DURABLE_FUNCTIONS = '>=3.0.0 <4.0.0';
 
@@ -45,7 +60,7 @@ export const SUPPORTED_DURABLE_FUNCTIONS = '>=3.0.0 <4.0.0';
 export class UnsupportedDurableFunctionsError extends Error {}
 
 const EXECUTOR_FILE = ['lib', 'src', 'orchestrations', 'TaskOrchestrationExecutor.js'].join(sep);
-const slot = new AsyncLocalStorage<{ executor?: ExecutorView }>();
+const slot = new AsyncLocalStorage<EpisodeSlot>();
 const observed = new Set<string>();
 
 function supported(version: string): boolean {
@@ -99,7 +114,12 @@ function observe(file: string): void {
   if (observed.has(file)) return;
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const mod = require(file) as {
-    TaskOrchestrationExecutor?: { prototype: { execute: (...args: unknown[]) => Promise<unknown> } };
+    TaskOrchestrationExecutor?: {
+      prototype: {
+        execute: (...args: unknown[]) => Promise<unknown>;
+        recordFireAndForgetAction?: (...args: unknown[]) => unknown;
+      };
+    };
   };
   const proto = mod.TaskOrchestrationExecutor?.prototype;
   if (proto === undefined || typeof proto.execute !== 'function')
@@ -113,13 +133,32 @@ function observe(file: string): void {
     if (store !== undefined) store.executor = this;
     return original.apply(this, args);
   };
+  const record = proto.recordFireAndForgetAction;
+  if (typeof record === 'function')
+    proto.recordFireAndForgetAction = function (
+      this: { sequenceNumber?: unknown; willContinueAsNew?: unknown },
+      ...args: unknown[]
+    ) {
+      const store = slot.getStore();
+      const action = args[0];
+      // What the library does: nothing is recorded once continue-as-new was asked for.
+      if (
+        store !== undefined &&
+        this.willContinueAsNew !== true &&
+        typeof this.sequenceNumber === 'number' &&
+        typeof action === 'object' &&
+        action !== null
+      )
+        store.fireAndForget.push({ action: action as Record<string, unknown>, id: this.sequenceNumber });
+      return record.apply(this, args);
+    };
 }
 
 /** Runs one orchestrator invocation and hands back the executor it used (undefined: none observed). */
 export async function withExecutor<T>(
   run: () => Promise<T>,
-): Promise<{ result: T; executor: ExecutorView | undefined }> {
-  const store: { executor?: ExecutorView } = {};
+): Promise<{ result: T; executor: ExecutorView | undefined; fireAndForget: FireAndForget[] }> {
+  const store: EpisodeSlot = { fireAndForget: [] };
   const result = await slot.run(store, run);
-  return { result, executor: store.executor };
+  return { result, executor: store.executor, fireAndForget: store.fireAndForget };
 }

@@ -1,7 +1,7 @@
 import type { FunctionRegistry, RegisteredFunction } from '../core';
 import { invokeFunction, typed, untyped } from '../invoke';
 import type { OrchestratorState } from './actions';
-import { withExecutor, type ExecutorView } from './executor';
+import { withExecutor, type ExecutorView, type FireAndForget } from './executor';
 import { EventType, ev, json, parseStored } from './history';
 import type { HistoryEvent, InstanceState } from './store';
 
@@ -30,6 +30,8 @@ export interface Replay {
   failure: string | undefined;
   /** durable-functions' executor that ran it (undefined: not the app's copy, see executor.ts). */
   executor: ExecutorView | undefined;
+  /** The fire-and-forget actions (signalEntity) of this replay with their sequence numbers. */
+  fireAndForget: FireAndForget[];
   /** CPU time the invocation took. */
   cpuMs: number;
 }
@@ -55,7 +57,7 @@ export async function replayOrchestrator(
     defaultHttpAsyncRequestSleepTimeMillseconds: 30000,
   };
   const cpu = process.cpuUsage();
-  const { result, executor } = await withExecutor(async () => {
+  const { result, executor, fireAndForget } = await withExecutor(async () => {
     try {
       const r = await invokeFunction(
         registry,
@@ -71,14 +73,16 @@ export async function replayOrchestrator(
   const used = process.cpuUsage(cpu);
   const cpuMs = (used.user + used.system) / 1000;
 
-  if (result.ok) return { orchestratorState: result.state, failure: undefined, executor, cpuMs };
+  if (result.ok)
+    return { orchestratorState: result.state, failure: undefined, executor, fireAndForget, cpuMs };
   const idx = result.error.message.indexOf(OUT_OF_PROC_LABEL);
-  if (idx < 0) return { orchestratorState: undefined, failure: result.error.message, executor, cpuMs };
+  if (idx < 0)
+    return { orchestratorState: undefined, failure: result.error.message, executor, fireAndForget, cpuMs };
   const orchestratorState = JSON.parse(
     result.error.message.slice(idx + OUT_OF_PROC_LABEL.length),
   ) as OrchestratorState;
   const failure = orchestratorState.error ?? result.error.message.slice(0, idx).trim();
-  return { orchestratorState, failure, executor, cpuMs };
+  return { orchestratorState, failure, executor, fireAndForget, cpuMs };
 }
 
 /**

@@ -16,6 +16,8 @@ export const EventType = {
   TimerFired: 11,
   OrchestratorStarted: 12,
   OrchestratorCompleted: 13,
+  /** A message to another instance: here, a request to a durable entity (entities.ts). */
+  EventSent: 14,
   EventRaised: 15,
   ContinueAsNew: 16,
   ExecutionSuspended: 19,

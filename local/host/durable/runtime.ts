@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { FunctionRegistry } from '../core';
 import { KeyedLock, Semaphore } from './concurrency';
 import { timed, type EngineCounters } from './counters';
+import { refusedEntityAction } from './entities';
 import { episodeOutcome, openingEvents } from './episode';
 import { durableFunction, replayOrchestrator, runActivityFunction } from './functions';
 import { EventType, ev } from './history';
@@ -34,7 +35,8 @@ export interface EngineOptions {
 export class OrchestrationRuntime {
   private readonly locks = new KeyedLock();
   private readonly activitySlots: Semaphore;
-  private readonly orchestrationSlots: Semaphore;
+  /** Shared by orchestration episodes and entity batches, as the extension counts both as orchestrator work. */
+  protected readonly orchestrationSlots: Semaphore;
   private readonly timers = new Map<string, NodeJS.Timeout>();
   private readonly inflight = new Set<string>();
   private readonly waitingEpisodes = new Set<string>();
@@ -140,6 +142,9 @@ export class OrchestrationRuntime {
     for (const state of this.list()) {
       if (TERMINAL.includes(state.status)) {
         void this.notifyParent(state);
+        // Signals of its last episode may not have reached their entity before the crash (entities
+        // drop a request id they already have).
+        for (const e of state.history) if (e.EventType === EventType.EventSent) this.dispatch(state, e);
         continue;
       }
       const inbox = this.store.inbox(state.instanceId, state.inboxGeneration);
@@ -209,11 +214,17 @@ export class OrchestrationRuntime {
     this.counters.replayCpuMs += replay.cpuMs;
     this.counters.episodes++;
 
-    const outcome = episodeOutcome(state, fresh, replay, now);
+    const outcome = episodeOutcome(state, fresh, replay, now, (actions) =>
+      refusedEntityAction(this.options.registry, actions),
+    );
     if (outcome.kind === 'Failed' || outcome.kind === 'Completed') {
       await this.finish(outcome.next, outcome.appended, outcome.kind, outcome.output, now);
+      // A signal sent just before returning still goes out (the orchestration no longer waits for it).
+      for (const e of outcome.appended)
+        if (e.EventType === EventType.EventSent) this.dispatch(outcome.next, e);
     } else if (outcome.kind === 'ContinuedAsNew') {
       await this.store.commit(outcome.next, [], true);
+      for (const e of outcome.sent) this.dispatch(outcome.next, e);
       this.options.log(`orchestration ${state.name} (${instanceId}) ContinuedAsNew`);
       this.schedule(instanceId);
     } else {
@@ -248,7 +259,14 @@ export class OrchestrationRuntime {
       this.armTimer(state.instanceId, e.EventId, String(e['FireAt']));
     } else if (e.EventType === EventType.SubOrchestrationInstanceCreated) {
       this.startChild(state, e);
+    } else if (e.EventType === EventType.EventSent) {
+      this.sendToEntity(e);
     }
+  }
+
+  /** Hands an orchestration's entity request (an EventSent event) to its entity; see DurableEngine. */
+  protected sendToEntity(_e: HistoryEvent): void {
+    // The orchestration runtime alone has no entities.
   }
 
   /** Creates the child of a SubOrchestrationInstanceCreated event, by the rules of `childStart`. */

@@ -1,5 +1,6 @@
 import { ActionType, actionInput, flatActions, type OrchestratorState } from './actions';
-import type { ExecutorTask, ExecutorView, RetryOptions } from './executor';
+import { entityRequestEvent } from './entities';
+import type { ExecutorTask, ExecutorView, FireAndForget, RetryOptions } from './executor';
 import { EVENT_NAMES, EventType, ev } from './history';
 import type { HistoryEvent, InstanceState } from './store';
 
@@ -9,10 +10,19 @@ const SCHEDULING = [
   EventType.TaskScheduled,
   EventType.TimerCreated,
   EventType.SubOrchestrationInstanceCreated,
+  EventType.EventSent,
 ] as number[];
 
-/** History events for the tasks the executor opened this episode that the host has not scheduled yet. */
-export function newWork(state: InstanceState, executor: ExecutorView, now: string): HistoryEvent[] {
+/**
+ * History events for the tasks the executor opened this episode that the host has not scheduled yet,
+ * and for the signals (fire-and-forget, no task) it has not sent yet, in sequence order.
+ */
+export function newWork(
+  state: InstanceState,
+  executor: ExecutorView,
+  now: string,
+  fireAndForget: readonly FireAndForget[] = [],
+): HistoryEvent[] {
   const known = new Set(state.history.filter((e) => e.EventId >= 0).map((e) => e.EventId));
   const out: HistoryEvent[] = [];
   const tasks = Object.values(executor.openTasks).filter(
@@ -41,7 +51,10 @@ export function newWork(state: InstanceState, executor: ExecutorView, now: strin
     }
     if (typeof task.actionObj === 'object') out.push(scheduleEvent(state, task.actionObj, task.id, now));
   }
-  return out;
+  for (const f of fireAndForget)
+    if (f.action['actionType'] === ActionType.SignalEntity && !known.has(f.id))
+      out.push(entityRequestEvent(state.instanceId, f.action, f.id, now));
+  return out.sort((a, b) => a.EventId - b.EventId);
 }
 
 function scheduleEvent(
@@ -71,6 +84,7 @@ function scheduleEvent(
       id,
     );
   }
+  if (type === ActionType.CallEntity) return entityRequestEvent(state.instanceId, action, id, now);
   throw new Error(`action type ${String(type)} is not supported by the local host`);
 }
 
@@ -97,24 +111,32 @@ export function checkDeterminism(state: InstanceState, s: OrchestratorState): st
       ActionType.CallSubOrchestrator,
       ActionType.CallSubOrchestratorWithRetry,
       ActionType.CreateTimer,
+      ActionType.CallEntity,
+      ActionType.SignalEntity,
     ].includes(a['actionType'] as 0),
   );
   const expectedType = (a: Record<string, unknown>): number =>
-    a['actionType'] === ActionType.CreateTimer
-      ? EventType.TimerCreated
-      : a['actionType'] === ActionType.CallSubOrchestrator ||
-          a['actionType'] === ActionType.CallSubOrchestratorWithRetry
-        ? EventType.SubOrchestrationInstanceCreated
-        : EventType.TaskScheduled;
+    a['actionType'] === ActionType.CallEntity || a['actionType'] === ActionType.SignalEntity
+      ? EventType.EventSent
+      : a['actionType'] === ActionType.CreateTimer
+        ? EventType.TimerCreated
+        : a['actionType'] === ActionType.CallSubOrchestrator ||
+            a['actionType'] === ActionType.CallSubOrchestratorWithRetry
+          ? EventType.SubOrchestrationInstanceCreated
+          : EventType.TaskScheduled;
   for (const [i, e] of recorded.entries()) {
     const a = actions[i];
-    const name = e['Name'];
+    // An entity request (EventSent) must meet an entity action at its position; its target and
+    // operation are not compared, as DTFx's TaskOrchestrationContext.HandleEventSentEvent looks up the
+    // sequence number only.
+    const name = e.EventType === EventType.EventSent ? undefined : e['Name'];
+    const replayed = a?.['functionName'] ?? (a?.['instanceId'] !== undefined ? a['instanceId'] : undefined);
     if (
       a === undefined ||
       expectedType(a) !== e.EventType ||
       (name !== undefined && a['functionName'] !== name)
     ) {
-      return `Non-Deterministic workflow detected: ${EVENT_NAMES[e.EventType] ?? e.EventType}: ${e.EventId} ${typeof name === 'string' ? name : ''} was in history, but replay ${a === undefined ? 'scheduled nothing' : `scheduled ${typeof a['functionName'] === 'string' ? a['functionName'] : 'a timer'}`}. Orchestrator code must be deterministic (no Date.now(), Math.random(), I/O).`;
+      return `Non-Deterministic workflow detected: ${EVENT_NAMES[e.EventType] ?? e.EventType}: ${e.EventId} ${typeof name === 'string' ? name : ''} was in history, but replay ${a === undefined ? 'scheduled nothing' : `scheduled ${typeof replayed === 'string' ? replayed : 'a timer'}`}. Orchestrator code must be deterministic (no Date.now(), Math.random(), I/O).`;
     }
   }
   return undefined;
