@@ -162,12 +162,11 @@ export async function runFleetBench(options: FleetBenchOptions): Promise<FleetBe
       }
     }
     const ended = [...statuses.values()];
+    // A rotation that did not complete, else the one that completed last.
+    const updatedAt = (x: Status) => Date.parse(x.lastUpdatedTime ?? '') || 0;
     const status: Status =
       ended.find((x) => x.runtimeStatus !== 'Completed') ??
-      ended.reduce<Status>(
-        (a, b) => (Date.parse(b.lastUpdatedTime ?? '') > Date.parse(a.lastUpdatedTime ?? '') ? b : a),
-        {},
-      );
+      ended.reduce<Status>((a, b) => (updatedAt(b) >= updatedAt(a) ? b : a), {});
     const completedAt =
       status.lastUpdatedTime !== undefined ? Date.parse(status.lastUpdatedTime) : Date.now();
     const cpuAfter = procStats(host.child.pid);
@@ -208,6 +207,19 @@ export async function runFleetBench(options: FleetBenchOptions): Promise<FleetBe
     ).filter((d) => versions.has(String(d.event.data?.Version)));
     const keyEvents = intakeFigures(deliveries.flatMap((d) => d.attempts.map((a) => a.durationMs ?? NaN)));
 
+    // What the subscriptions' quota governors handed out (their entity state, as an operator reads it).
+    const governor = { reserved: 0, throttled: 0, subscriptions: 0 };
+    for (const sub of new Set(serverIds.map((id) => id.split('/')[2] ?? ''))) {
+      const res = await fetch(
+        `${hostUrl}/runtime/webhooks/durabletask/entities/armQuotaGovernor/${encodeURIComponent(sub.toLowerCase())}?code=${taskKey}`,
+      );
+      if (res.status !== 200) continue;
+      const state = (await res.json()) as { reserved?: number; throttled?: number };
+      governor.subscriptions++;
+      governor.reserved += state.reserved ?? 0;
+      governor.throttled += state.throttled ?? 0;
+    }
+
     await stop(host.child);
     const store = new InstanceStore(dataDir, { readOnly: true });
     // The largest rotation's history (one key: the rotation).
@@ -242,6 +254,7 @@ export async function runFleetBench(options: FleetBenchOptions): Promise<FleetBe
       subscriptions: subs,
       keys: keyCount,
       keyEvents,
+      governor,
       canaries:
         fleet.servers?.filter((s) => (s as { tags: Record<string, string> }).tags[CANARY_TAG] === '0')
           .length ?? 0,

@@ -45,6 +45,12 @@ export interface FleetBenchResult {
   readonly keys: number;
   /** Event Grid's deliveries of the key events to the intake: how long each took to be answered. */
   readonly keyEvents: IntakeFigures;
+  /** The quota governors' state at the end: start times handed out, 429s reported, governors that ran. */
+  readonly governor: {
+    readonly reserved: number;
+    readonly throttled: number;
+    readonly subscriptions: number;
+  };
   readonly canaries: number;
   readonly geoBackup: number;
   readonly runtimeStatus: string;
@@ -151,6 +157,7 @@ export function formatFleetBench(r: FleetBenchResult): string {
     `  event → all verified    ${r.eventToAllVerifiedMs === undefined ? 'n/a' : s(r.eventToAllVerifiedMs)}   ARM bound ${s(r.armBoundMs)}   ratio ${r.ratio === undefined ? 'n/a' : `${r.ratio.toFixed(2)}×`}   (ARM received the last verifying GET)`,
     `  event → completed       ${s(r.eventToCompletedMs)}   (the rotation orchestration's last update)`,
     `  ARM requests            ${r.armRequests} (${r.armRequestsPerServer.toFixed(2)} per server), Resource Graph ${r.resourceGraphRequests}, 429s ${r.throttled429}`,
+    `  quota governors         ${r.governor.subscriptions} (one per subscription): ${r.governor.reserved} start times handed out, ${r.governor.throttled} 429s reported to them`,
     `  host CPU                ${ms(r.hostCpuMs)} (${r.hostCpuPerServerMs === undefined ? 'n/a' : `${r.hostCpuPerServerMs.toFixed(1)} ms`} per server)`,
     `  stand-ins CPU           ${ms(r.standInsCpuMs)}`,
     `  peak RSS                host ${mb(r.hostPeakRssMb)}, stand-ins ${mb(r.standInsPeakRssMb)}`,
