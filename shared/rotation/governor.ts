@@ -1,3 +1,5 @@
+import { typicalOperationSeconds } from './pacing';
+
 /**
  * The ARM quota governor of one subscription: one per subscription for the whole app, shared by every
  * rotation running in it (a durable entity, shared/rotation/entities/armQuotaGovernor.ts). Pure: the
@@ -37,6 +39,17 @@ export const ARM_SUBSCRIPTION_BUCKETS: { readonly reads: TokenBucket; readonly w
   writes: { burst: 200, perSecond: 10 },
 };
 
+/**
+ * The share of each of ARM's bursts the model never hands out: servers start later than their start
+ * times when the host is busy, then several at once, and their reads come in bunches; the spare
+ * tokens absorb that instead of a 429. The refill rate is used whole, so it costs only the start:
+ * a tenth of each burst (2 s of writes, 1 s of reads).
+ */
+export const HEADROOM = 0.1;
+
+/** Operation durations the governor keeps (the most recent ones reported by any rotation). */
+export const GOVERNOR_OPERATION_SAMPLES = 25;
+
 /** Longest hold a 429's `Retry-After` imposes (ARM asks for seconds, not hours). */
 export const MAX_GOVERNOR_HOLD_SECONDS = 300;
 
@@ -53,6 +66,12 @@ export interface GovernorState {
   /** Servers given a start time so far, and 429s reported: for operators reading the entity. */
   readonly reserved: number;
   readonly throttled: number;
+  /**
+   * How long ARM's operations of this subscription ran lately (seconds, by ARM's clock), as rotations
+   * reported them: a new rotation times its servers' first look at their operation by them instead of
+   * guessing (a look too early is one read more per server, which the model does not count).
+   */
+  readonly operationSeconds: readonly number[];
 }
 
 export const NEW_GOVERNOR: GovernorState = {
@@ -61,6 +80,7 @@ export const NEW_GOVERNOR: GovernorState = {
   holdUntil: 0,
   reserved: 0,
   throttled: 0,
+  operationSeconds: [],
 };
 
 /** `reserve`: start times for `servers` servers of one batch, at the given cost each. */
@@ -75,6 +95,8 @@ export interface ReserveRequest {
 /** The answer: one start time per server (epoch ms, in order, never decreasing). */
 export interface Reservation {
   readonly slots: number[];
+  /** The median of the operation durations reported lately (seconds); absent before any. */
+  readonly operationSeconds?: number | undefined;
 }
 
 /** `observe`: what one ARM answer said about the subscription's quota, and when (epoch ms). */
@@ -83,6 +105,8 @@ export interface QuotaReading {
   readonly reads?: number | undefined;
   readonly writes?: number | undefined;
   readonly retryAfterSeconds?: number | undefined;
+  /** How long one of ARM's operations ran (seconds, its own clock): a sample for the others. */
+  readonly operationSeconds?: number | undefined;
 }
 
 /** Why a governor operation's input was refused (the entity answers its caller with it). */
@@ -99,7 +123,7 @@ const intervalMs = (b: TokenBucket): number => 1000 / b.perSecond;
 /** Earliest time ≥ `t` at which `cost` tokens are in the bucket, given its arrival time. */
 function earliest(tat: number, cost: number, bucket: TokenBucket, t: number): number {
   const T = intervalMs(bucket);
-  return Math.max(t, tat + (cost - bucket.burst) * T);
+  return Math.max(t, tat + (cost - bucket.burst * (1 - HEADROOM)) * T);
 }
 
 /** The bucket's arrival time after `cost` tokens were taken at `t`. */
@@ -130,9 +154,10 @@ export function reserve(
     writesTat = take(writesTat, request.writesPerServer, buckets.writes, t);
     slots.push(Math.ceil(t));
   }
+  const typical = typicalOperationSeconds(state.operationSeconds);
   return {
     state: { ...state, readsTat, writesTat, reserved: state.reserved + request.servers },
-    reservation: { slots },
+    reservation: { slots, ...(typical !== undefined ? { operationSeconds: typical } : {}) },
   };
 }
 
@@ -142,11 +167,19 @@ export function reserve(
  * reading above the model's changes nothing (the model takes reads early on purpose).
  */
 export function observe(
-  state: GovernorState,
+  given: GovernorState,
   reading: QuotaReading,
   buckets = ARM_SUBSCRIPTION_BUCKETS,
 ): GovernorState {
   checkReading(reading);
+  let state = given;
+  if (reading.operationSeconds !== undefined)
+    state = {
+      ...state,
+      operationSeconds: [...state.operationSeconds, reading.operationSeconds].slice(
+        -GOVERNOR_OPERATION_SAMPLES,
+      ),
+    };
   const { at } = reading;
   const lowered = (tat: number, remaining: number | undefined, bucket: TokenBucket): number => {
     if (remaining === undefined) return tat;
@@ -182,6 +215,11 @@ export function governorStateOf(raw: unknown): GovernorState {
     holdUntil: num('holdUntil'),
     reserved: num('reserved'),
     throttled: num('throttled'),
+    operationSeconds: Array.isArray(s['operationSeconds'])
+      ? s['operationSeconds']
+          .filter((v): v is number => typeof v === 'number' && Number.isFinite(v) && v >= 0)
+          .slice(-GOVERNOR_OPERATION_SAMPLES)
+      : [],
   };
 }
 
@@ -199,8 +237,8 @@ function checkReading(r: QuotaReading): void {
   const optional = (v: unknown) => v === undefined || (typeof v === 'number' && Number.isFinite(v) && v >= 0);
   if (typeof r.at !== 'number' || !Number.isFinite(r.at))
     throw new GovernorInputError('at must be a time in epoch milliseconds');
-  if (!optional(r.reads) || !optional(r.writes) || !optional(r.retryAfterSeconds))
+  if ([r.reads, r.writes, r.retryAfterSeconds, r.operationSeconds].some((v) => !optional(v)))
     throw new GovernorInputError(
-      'reads, writes and retryAfterSeconds must be non-negative numbers when present',
+      'reads, writes, retryAfterSeconds and operationSeconds must be non-negative numbers when present',
     );
 }

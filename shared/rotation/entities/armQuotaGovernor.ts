@@ -74,5 +74,6 @@ function readingOf(input: unknown): QuotaReading {
     reads: opt('reads'),
     writes: opt('writes'),
     retryAfterSeconds: opt('retryAfterSeconds'),
+    operationSeconds: opt('operationSeconds'),
   };
 }

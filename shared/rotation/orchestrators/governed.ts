@@ -20,7 +20,8 @@ export function governorOf(subscriptionId: string): df.EntityId {
 }
 
 /**
- * Start times (epoch ms) for `servers` servers of the subscription, one per server in order; undefined
+ * Start times (epoch ms) for `servers` servers of the subscription, one per server in order, and the
+ * subscription's typical operation duration as other rotations reported it; undefined
  * when the governor failed or did not answer in `GOVERNOR_ANSWER_SECONDS`: the caller then paces
  * itself from ARM's remaining-quota headers (../pacing.ts `nextWindow`) as it did before there was a
  * governor, so a broken governor slows a rollout, never stops it.
@@ -29,7 +30,7 @@ export function* reserveStarts(
   context: OrchestrationContext,
   subscriptionId: string,
   servers: number,
-): Generator<Task, number[] | undefined, unknown> {
+): Generator<Task, Reservation | undefined, unknown> {
   const request: ReserveRequest = {
     servers,
     readsPerServer: ARM_REQUESTS_PER_SERVER.reads,
@@ -56,7 +57,8 @@ export function* reserveStarts(
     );
     return undefined;
   }
-  const slots = (call.result as Partial<Reservation> | undefined)?.slots;
+  const answer = call.result as Partial<Reservation> | undefined;
+  const slots = answer?.slots;
   const valid =
     Array.isArray(slots) &&
     slots.length === servers &&
@@ -65,16 +67,28 @@ export function* reserveStarts(
     log(context, `quota governor of ${subscriptionId} answered no usable start times; pacing alone`);
     return undefined;
   }
-  return slots;
+  const typical = answer?.operationSeconds;
+  return {
+    slots,
+    ...(typeof typical === 'number' && Number.isFinite(typical) && typical >= 0
+      ? { operationSeconds: typical }
+      : {}),
+  };
 }
 
 /**
  * Tells the subscription's governor what ARM said (fire and forget: a signal). A 429 is reported by
- * the server that got it, when it got it, so the hold starts on time for every rotation.
+ * the server that got it, when it got it, so the hold starts on time for every rotation; a batch
+ * reports its first operation durations (and its remaining-quota reading now and then).
  */
-export function reportQuota(context: OrchestrationContext, subscriptionId: string, quota: ArmQuota): void {
+export function reportQuota(
+  context: OrchestrationContext,
+  subscriptionId: string,
+  quota: ArmQuota & { readonly operationSeconds?: number | undefined },
+): void {
   const reading: QuotaReading = {
     at: context.df.currentUtcDateTime.getTime(),
+    ...(quota.operationSeconds !== undefined ? { operationSeconds: quota.operationSeconds } : {}),
     ...(quota.reads !== undefined ? { reads: quota.reads } : {}),
     ...(quota.writes !== undefined ? { writes: quota.writes } : {}),
     ...(quota.retryAfterSeconds !== undefined ? { retryAfterSeconds: quota.retryAfterSeconds } : {}),

@@ -37,6 +37,8 @@ export interface RolloutContext {
 
 /** A governed batch passes its latest remaining-quota reading to the governor every this many servers. */
 const READING_EVERY = 25;
+/** A governed batch reports its first this many operation durations to the governor. */
+const DURATIONS_REPORTED = 3;
 
 /**
  * One batch of a rollout (at most `ROLLOUT_BATCH_SIZE` servers of one subscription): a sliding
@@ -81,8 +83,9 @@ export function* rolloutBatchOrchestrator(
   // Start times from the subscription's quota governor, shared by every rotation: one per server, in
   // order. Without them (the governor failed or did not answer) the batch paces itself from ARM's
   // remaining-quota headers, as one window per batch.
-  const slots =
+  const reservation =
     servers.length > 0 ? yield* reserveStarts(context, input.subscriptionId, servers.length) : undefined;
+  const slots = reservation?.slots;
   const childInput = (server: ServerRef, index: number): ServerRolloverInput => ({
     schemaVersion: ROTATION_SCHEMA_VERSION,
     correlationId: input.correlationId,
@@ -92,7 +95,9 @@ export function* rolloutBatchOrchestrator(
     server,
     settings: input.settings,
     firstPollSeconds: firstPollSeconds(
-      typicalOperationSeconds(samples) ?? input.operationSeconds,
+      // This batch's own, else what this rotation's earlier batches saw, else what any rotation in
+      // the subscription saw lately (the governor): a first look too early costs a read.
+      typicalOperationSeconds(samples) ?? input.operationSeconds ?? reservation?.operationSeconds,
       input.settings.pollIntervalSeconds,
     ),
     ...(slots?.[index] !== undefined ? { notBefore: slots[index] } : {}),
@@ -126,10 +131,16 @@ export function* rolloutBatchOrchestrator(
       // Governed: the latest remaining-quota reading goes to the governor now and then (it lowers the
       // model only when someone else spends the subscription's quota); 429s were reported as they came.
       settled++;
-      if (slots !== undefined && settled % READING_EVERY === 0 && outcome.armQuota !== undefined) {
-        const { reads, writes } = outcome.armQuota;
-        if (reads !== undefined || writes !== undefined)
-          reportQuota(context, input.subscriptionId, { reads, writes });
+      if (slots !== undefined) {
+        const reading = settled % READING_EVERY === 0 ? outcome.armQuota : undefined;
+        // Its first operation durations go to the governor (for the rotations that start next).
+        const sample = settled <= DURATIONS_REPORTED ? operationSeconds : undefined;
+        if (sample !== undefined || reading?.reads !== undefined || reading?.writes !== undefined)
+          reportQuota(context, input.subscriptionId, {
+            reads: reading?.reads,
+            writes: reading?.writes,
+            operationSeconds: sample,
+          });
       }
       window = nextWindow(
         window,

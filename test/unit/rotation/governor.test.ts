@@ -1,6 +1,7 @@
 import {
   ARM_SUBSCRIPTION_BUCKETS,
   GovernorInputError,
+  HEADROOM,
   NEW_GOVERNOR,
   governorStateOf,
   observe,
@@ -42,9 +43,10 @@ function firstOverdraft(
 describe('governor: start times from a token-bucket model of ARM quota (GCRA)', () => {
   it.each<[string, number, number, number, number]>([
     // name, reads and writes per server, servers that start at once, then ms between starts
-    ['three reads and a write: the read bucket bounds it (250 / 3 at once, then 25/s / 3)', 3, 1, 83, 120],
-    ['two reads and a write: the write bucket bounds the rate (10/s)', 2, 1, 125, 100],
-    ['one read and a write: the write bucket bounds both (200 at once, 10/s)', 1, 1, 200, 100],
+    // At once: what 90% of each burst holds (the tenth left is the headroom).
+    ['three reads and a write: the read bucket bounds it (225 / 3 at once, then 25/s / 3)', 3, 1, 75, 120],
+    ['two reads and a write: the write bucket bounds the rate (10/s)', 2, 1, 112, 100],
+    ['one read and a write: the write bucket bounds both (180 at once, 10/s)', 1, 1, 180, 100],
   ])('%s', (_, reads, writes, atOnce, spacing) => {
     const { reservation } = reserve(NEW_GOVERNOR, ask(1000, reads, writes), T0);
     const { slots } = reservation;
@@ -69,8 +71,12 @@ describe('governor: start times from a token-bucket model of ARM quota (GCRA)', 
     starts.sort((a, b) => a - b);
     expect(firstOverdraft(starts, 3, ARM_SUBSCRIPTION_BUCKETS.reads)).toBeUndefined();
     expect(firstOverdraft(starts, 1, ARM_SUBSCRIPTION_BUCKETS.writes)).toBeUndefined();
-    // And it keeps the bucket busy: 2,000 servers at 3 reads take (6,000 - 250) / 25 = 230 s.
-    expect((starts[starts.length - 1] ?? 0) - T0).toBeLessThanOrEqual(231_000);
+    // Not even into the headroom: ARM's buckets keep a tenth spare for servers that start late.
+    const spare = (b: TokenBucket): TokenBucket => ({ ...b, burst: b.burst * (1 - HEADROOM) });
+    expect(firstOverdraft(starts, 3, spare(ARM_SUBSCRIPTION_BUCKETS.reads))).toBeUndefined();
+    // And it keeps the bucket busy: 2,000 servers at 3 reads take (6,000 - 225) / 25 = 231 s from
+    // the first request (200 ms after T0).
+    expect((starts[starts.length - 1] ?? 0) - T0).toBeLessThanOrEqual(231_200 + 1);
     expect(state.reserved).toBe(2000);
   });
 
@@ -84,6 +90,7 @@ describe('governor: start times from a token-bucket model of ARM quota (GCRA)', 
     const busy = reserve(NEW_GOVERNOR, ask(300), T0).state;
     const later = reserve(busy, ask(50), T0 + 60_000 + 12_000 * 3);
     expect(later.reservation.slots.every((t) => t === T0 + 96_000)).toBe(true);
+    expect(later.reservation.operationSeconds).toBeUndefined();
   });
 
   it("holds every start not yet handed out for a 429's Retry-After, from when it was seen", () => {
@@ -97,15 +104,25 @@ describe('governor: start times from a token-bucket model of ARM quota (GCRA)', 
   });
 
   it('lowers the model to a remaining-quota reading below it (someone else spends the quota), never raises it', () => {
-    // ARM says 10 reads left while the model thinks the bucket is full.
-    const lowered = observe(NEW_GOVERNOR, { at: T0, reads: 10 });
-    const first = reserve(lowered, ask(1), T0).reservation.slots[0] ?? 0;
-    expect(first).toBe(T0);
-    const fourth = reserve(lowered, ask(4), T0).reservation.slots[3] ?? 0;
-    expect(fourth).toBeGreaterThan(T0);
+    // ARM says 100 reads left while the model thinks the bucket is full: 100 - 25 of headroom = 25
+    // servers now, the next after the refill.
+    const lowered = observe(NEW_GOVERNOR, { at: T0, reads: 100 });
+    const { slots } = reserve(lowered, ask(26), T0).reservation;
+    expect(slots.slice(0, 25).every((t) => t === T0)).toBe(true);
+    expect(slots[25]).toBe(T0 + 120);
+    expect(reserve(NEW_GOVERNOR, ask(26), T0).reservation.slots[25]).toBe(T0);
     // A reading above the model (the model takes reads early on purpose) changes nothing.
-    const busy = reserve(NEW_GOVERNOR, ask(83), T0).state;
+    const busy = reserve(NEW_GOVERNOR, ask(75), T0).state;
     expect(observe(busy, { at: T0 + 100, reads: 240, writes: 190 })).toEqual(busy);
+  });
+
+  it("hands on the subscription's typical operation duration as rotations reported it (the median of the last 25)", () => {
+    let state = NEW_GOVERNOR;
+    for (const seconds of [2, 2.4, 30, 2.2]) state = observe(state, { at: T0, operationSeconds: seconds });
+    expect(reserve(state, ask(1), T0).reservation.operationSeconds).toBe(2.3);
+    for (let i = 0; i < 30; i++) state = observe(state, { at: T0, operationSeconds: 5 });
+    expect(state.operationSeconds).toHaveLength(25);
+    expect(reserve(state, ask(1), T0).reservation.operationSeconds).toBe(5);
   });
 
   it.each<[string, ReserveRequest]>([
@@ -122,6 +139,7 @@ describe('governor: start times from a token-bucket model of ARM quota (GCRA)', 
     ['no time', { reads: 3 }],
     ['a negative reading', { at: T0, reads: -1 }],
     ['a Retry-After that is not a number', { at: T0, retryAfterSeconds: 'soon' }],
+    ['a negative operation duration', { at: T0, operationSeconds: -2 }],
   ])('refuses a reading with %s', (_, reading) => {
     expect(() => observe(NEW_GOVERNOR, reading as never)).toThrow(GovernorInputError);
   });

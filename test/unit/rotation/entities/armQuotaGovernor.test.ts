@@ -57,15 +57,15 @@ const reserveOf = (servers: number) => ({
 
 describe('armQuotaGovernor entity: one per subscription, shared by every rotation', () => {
   it('answers each reserve of a batch in order, the second after the first, and keeps the state', async () => {
-    const out = await batch(undefined, [reserveOf(83), reserveOf(2)]);
+    const out = await batch(undefined, [reserveOf(75), reserveOf(2)]);
     const [first, second] = out.results.map((r) => (r.value as Reservation).slots);
     expect(first?.every((t) => t === T0)).toBe(true);
-    // 83 × 3 = 249 of the 250 read tokens are gone: the next server waits for two (80 ms), then 120 ms each.
-    expect(second).toEqual([T0 + 80, T0 + 200]);
-    expect(out.state?.reserved).toBe(85);
+    // 75 × 3 = 225 read tokens (all but the headroom) are gone: the next servers come with the refill.
+    expect(second).toEqual([T0 + 120, T0 + 240]);
+    expect(out.state?.reserved).toBe(77);
     // The next batch of operations starts from that state.
     const next = await batch(out.state, [reserveOf(1)]);
-    expect((next.results[0]?.value as Reservation).slots).toEqual([T0 + 320]);
+    expect((next.results[0]?.value as Reservation).slots).toEqual([T0 + 360]);
   });
 
   it('takes a 429 signalled by a server and holds the starts handed out after it', async () => {

@@ -6,6 +6,7 @@ import {
 } from '../../../../shared/rotation/contract';
 import {
   NEW_GOVERNOR,
+  observe,
   reserve,
   type GovernorState,
   type ReserveRequest,
@@ -56,7 +57,12 @@ function governed(
       return { result: r.reservation };
     }
     if (call.name !== 'serverRollover') return stepOk(null);
-    return { result: outcome((call.input as ServerRolloverInput).server.serverName, 'updated') };
+    return {
+      result: {
+        ...outcome((call.input as ServerRolloverInput).server.serverName, 'updated'),
+        operationSeconds: 3.5,
+      },
+    };
   };
 }
 
@@ -93,8 +99,8 @@ describe("rolloutBatch under its subscription's quota governor", () => {
     expect(given).toHaveLength(120);
     expect(given.every((t) => typeof t === 'number')).toBe(true);
     expect([...given].sort((a, b) => (a ?? 0) - (b ?? 0))).toEqual(given);
-    // The read bucket's burst (250 / 3 reads) starts at once, the rest spaced by the refill.
-    expect(new Set(given.slice(0, 83)).size).toBe(1);
+    // The read bucket's burst (less its headroom, 225 / 3 reads) starts at once, the rest spaced by the refill.
+    expect(new Set(given.slice(0, 75)).size).toBe(1);
     expect((given[119] ?? 0) - (given[0] ?? 0)).toBeGreaterThan(37 * 110);
     // The first episode after the answer starts the cap's worth, not one per start time.
     const created = r.history.filter((e) => e.EventType === 7);
@@ -117,6 +123,24 @@ describe("rolloutBatch under its subscription's quota governor", () => {
       expect(firstCreated.filter((t) => t === firstCreated[0])).toHaveLength(50);
     },
   );
+
+  it("times its first servers' first look by the subscription's typical operation as other rotations reported it, and reports its own first durations", async () => {
+    const seen = { state: NEW_GOVERNOR, asked: [] as ReserveRequest[], entity: [] as string[] };
+    seen.state = observe(observe(NEW_GOVERNOR, { at: 0, operationSeconds: 25 }), {
+      at: 0,
+      operationSeconds: 25,
+    });
+    const r = await run(batch(names(10), 500), governed(seen));
+    const firstLooks = r.calls
+      .filter((c) => c.name === 'serverRollover')
+      .map((c) => (c.input as ServerRolloverInput).firstPollSeconds);
+    expect(firstLooks).toEqual(Array.from({ length: 10 }, () => 25));
+    // Its first three durations go to the governor, for the rotations that start next.
+    const reported = r.calls
+      .filter((c) => c.kind === 'signal')
+      .map((c) => c.input as { operationSeconds?: number });
+    expect(reported.map((x) => x.operationSeconds)).toEqual([3.5, 3.5, 3.5]);
+  });
 
   it('replays its reservation from history: a restarted batch asks nothing again and gives the same start times', async () => {
     const governor = { state: NEW_GOVERNOR, asked: [] as ReserveRequest[], entity: [] as string[] };
