@@ -9,7 +9,7 @@ import {
   readFileSync,
   rmSync,
 } from 'node:fs';
-import { open, rename } from 'node:fs/promises';
+import { open, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 
 /** A Durable Task history event as the durable-functions library reads it (PascalCase, JSON strings). */
@@ -209,10 +209,31 @@ export class InstanceStore {
       }
       this.remember(state, previous.committedBytes + buffer.length);
     }
-    // Journals the commit consumed.
+    // Journals the commit consumed (unlinked off the event loop: the commit resolves once they are gone).
+    const consumed: Promise<void>[] = [];
     if (previousGeneration !== undefined)
-      for (let g = previousGeneration; g < state.inboxGeneration; g++) this.dropJournal(state.instanceId, g);
-    else if (state.inboxGeneration > 0) this.dropJournal(state.instanceId, state.inboxGeneration - 1);
+      for (let g = previousGeneration; g < state.inboxGeneration; g++)
+        consumed.push(this.dropJournalAsync(state.instanceId, g));
+    else if (state.inboxGeneration > 0)
+      consumed.push(this.dropJournalAsync(state.instanceId, state.inboxGeneration - 1));
+    await Promise.all(consumed);
+    if (previousGeneration !== undefined && state.inboxGeneration > previousGeneration)
+      this.expectEmptyJournal(state);
+  }
+
+  /**
+   * After a commit that moved a live instance to a new generation, that generation's journal cannot
+   * exist yet: `append` writes a journal only under the instance's lock, after the commit that names
+   * its generation has resolved. So its inbox is known empty and needs no look at the disk
+   * (`existsSync`, a read) on the next episode or append. (A commit that keeps the generation, such as
+   * suspend, knows nothing of the kind: its journal may hold events.)
+   */
+  private expectEmptyJournal(state: InstanceState): void {
+    if (!this.entries.has(state.instanceId) || this.journalsAtOpen.has(state.instanceId)) return;
+    const key = `${state.instanceId}#${state.inboxGeneration}`;
+    if (this.inboxes.has(key)) return;
+    this.inboxes.set(key, []);
+    this.checkedJournals.add(this.journal(state.instanceId, state.inboxGeneration));
   }
 
   async append(id: string, generation: number, events: readonly HistoryEvent[]): Promise<void> {
@@ -284,6 +305,17 @@ export class InstanceStore {
     rmSync(path, { force: true });
     this.checkedJournals.delete(path);
     this.inboxes.delete(`${id}#${generation}`);
+  }
+
+  private async dropJournalAsync(id: string, generation: number): Promise<void> {
+    const path = this.journal(id, generation);
+    this.checkedJournals.delete(path);
+    this.inboxes.delete(`${id}#${generation}`);
+    try {
+      await unlink(path);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    }
   }
 
   /** Journals older than the committed generation were consumed before a crash left them behind. */
