@@ -11,6 +11,7 @@ import {
 } from 'node:fs';
 import { open, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
+import { OpenFiles } from './openFiles';
 
 /** A Durable Task history event as the durable-functions library reads it (PascalCase, JSON strings). */
 export interface HistoryEvent {
@@ -117,6 +118,8 @@ export class InstanceStore {
   private readonly legacy = new Set<string>();
   /** Journals whose end this process has checked (or created). */
   private readonly checkedJournals = new Set<string>();
+  /** Logs of live instances kept open between commits (closed when the instance finishes). */
+  private readonly openLogs = new OpenFiles(256);
 
   /**
    * `readOnly`: for looking at another process's store (tests, benchmarks) — nothing is cleared, and
@@ -199,15 +202,13 @@ export class InstanceStore {
           `${JSON.stringify({ $commit: commitRecord(state) })}\n`,
         'utf8',
       );
-      const file = await open(this.log(state.instanceId), 'r+');
-      try {
+      await this.openLogs.with(state.instanceId, this.log(state.instanceId), 'r+', async (file) => {
         if (previous.tornTail) await file.truncate(previous.committedBytes);
         await file.write(buffer, 0, buffer.length, previous.committedBytes);
         await file.sync();
-      } finally {
-        await file.close();
-      }
+      });
       this.remember(state, previous.committedBytes + buffer.length);
+      if (TERMINAL.includes(state.status)) await this.openLogs.close(state.instanceId);
     }
     // Journals the commit consumed (unlinked off the event loop: the commit resolves once they are gone).
     const consumed: Promise<void>[] = [];
@@ -278,6 +279,7 @@ export class InstanceStore {
   }
 
   delete(id: string): void {
+    void this.openLogs.close(id);
     const entry = this.entries.get(id);
     const generation = entry?.state.inboxGeneration ?? this.load(id)?.inboxGeneration;
     rmSync(this.log(id), { force: true });
@@ -328,6 +330,8 @@ export class InstanceStore {
 
   /** A fresh log for the state (a new execution): temporary file, fsync, rename, fsync the folder. */
   private async rewrite(state: InstanceState): Promise<void> {
+    // An open log is the file the rename replaces: the next commit opens the new one.
+    await this.openLogs.close(state.instanceId);
     const path = this.log(state.instanceId);
     const tmp = `${path}.tmp`;
     const header: ExecutionHeader = {

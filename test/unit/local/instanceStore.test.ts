@@ -21,6 +21,8 @@ const fs = require('node:fs') as {
   existsSync: unknown;
   rmSync: unknown;
 };
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const fsPromises = require('node:fs/promises') as { open: unknown };
 
 function event(type: number, id = -1, extra: Record<string, unknown> = {}): HistoryEvent {
   return { EventType: type, EventId: id, IsPlayed: true, Timestamp: '2026-11-28T10:00:00.000Z', ...extra };
@@ -163,6 +165,24 @@ describe('the local durable instance store', () => {
     expect(remove).not.toHaveBeenCalled();
     expect(readdirSync(join(dir, 'instances'))).toEqual([`${FILE}.log.jsonl`]);
     expect(new InstanceStore(dir).load(ID)).toEqual(s);
+  });
+
+  it("opens a live instance's log once for all its commits, and a new execution's log afresh", async () => {
+    const { dir, store, state } = await setup();
+    const open = jest.spyOn(fsPromises, 'open' as never);
+    let s = state;
+    for (let i = 0; i < 5; i++)
+      s = await episode(store, s, [event(12), event(4, i + 1, { Name: 'x' }), event(13)]);
+    // setup() committed through it already: these commits open nothing.
+    expect(open).not.toHaveBeenCalled();
+    // Continue-as-new renames a fresh log over the old one: the commits after it write to the new file.
+    const continued: InstanceState = { ...s, history: [], input: '{"round":2}' };
+    await store.commit(continued, [], true);
+    const next = await episode(store, continued, [event(12), event(0), event(13)]);
+    expect(new InstanceStore(dir).load(ID)).toEqual(next);
+    const done: InstanceState = { ...next, status: 'Completed', output: 'ok' };
+    await store.commit(done, []);
+    expect(new InstanceStore(dir).load(ID)).toEqual(done);
   });
 
   it('keeps the events of a journal a commit did not consume (same generation, e.g. suspend) after a restart', async () => {
