@@ -78,8 +78,13 @@ export async function runFleetBench(options: FleetBenchOptions): Promise<FleetBe
     );
     if (options.maxParallel !== undefined)
       settings[SETTINGS.maxParallelUpdates] = String(options.maxParallel);
+    // BENCH_HOST_CPU_PROF=<dir>: the host writes a V8 CPU profile there when it stops (node --cpu-prof).
+    const profileDir = process.env['BENCH_HOST_CPU_PROF'];
     const host = await startProcess(
       [
+        ...(profileDir !== undefined && profileDir !== ''
+          ? ['--cpu-prof', '--cpu-prof-dir', profileDir]
+          : []),
         HOST_MAIN,
         '--app',
         ROOT,

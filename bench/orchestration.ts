@@ -45,10 +45,10 @@ async function main(): Promise<void> {
         .filter((f) => f.startsWith(prefix))
         .reduce((sum, f) => sum + statSync(join(dataDir, 'instances', f)).size, 0);
       const episodes = host.engine.counters.episodes - before.episodes;
-      const cpu = host.engine.counters.replayCpuMs - before.replayCpuMs;
+      const cpu = host.engine.counters.replayMs - before.replayMs;
       console.log(
         `${name.padEnd(10)} ${String(n).padStart(4)}: ${ms.toFixed(0)} ms wall, host CPU ${hostCpu.toFixed(0)} ms (${(hostCpu / n).toFixed(2)} ms per child), ` +
-          `in the store ${storeCpu.toFixed(0)} ms (${((100 * storeCpu) / ms).toFixed(0)}% of wall), ${episodes} episodes, replay CPU ${cpu.toFixed(0)} ms ` +
+          `in the store ${storeCpu.toFixed(0)} ms (${((100 * storeCpu) / ms).toFixed(0)}% of wall), ${episodes} episodes, replay ${cpu.toFixed(0)} ms ` +
           `(${(cpu / Math.max(1, episodes)).toFixed(1)} ms/episode), history ${state?.history.length ?? 0} events / ${(bytes / 1024).toFixed(0)} KB, ` +
           `output ${JSON.stringify(state?.output)}, status ${state?.status ?? '?'}`,
       );

@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { runFunctionNow } from './admin';
 import { assertSupportedBindings } from './bindings';
+import { consoleLine } from './consoleLines';
 import { createHostContext, send, type HostKeys } from './context';
 import { FunctionRegistry, installCore } from './core';
 import { durableApi } from './durable-api';
@@ -101,7 +102,7 @@ function entryPoints(appRoot: string): string[] {
  */
 export async function startLocalHost(options: HostOptions): Promise<LocalHost> {
   // Timestamped as the Functions host's console lines are (wall clock, UTC).
-  const log = options.log ?? ((line: string) => console.log(`[${new Date().toISOString()}] [host] ${line}`));
+  const log = options.log ?? ((line: string) => consoleLine(`[${new Date().toISOString()}] [host] ${line}`));
   mkdirSync(options.dataDir, { recursive: true });
   const hostJson = JSON.parse(readFileSync(join(options.appRoot, 'host.json'), 'utf8')) as HostJson;
   const durable = hostJson.extensions?.durableTask ?? {};

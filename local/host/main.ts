@@ -4,6 +4,7 @@ import { resolve } from 'node:path';
 import { assertLocalCaTrusted, connectAppToLocalAzure } from '../app';
 import { fail, parseCli, portOption, UsageError } from '../cli';
 import { lockDataFolder } from '../lock';
+import { flushConsoleLines } from './consoleLines';
 import { startLocalHost } from './host';
 
 const USAGE = `usage: node dist/local/host/main.js [--app <dir>] [--data <dir>] [--port <port>]
@@ -56,6 +57,7 @@ async function main(): Promise<void> {
   const dataDir = resolve(cli.string('data') ?? '.local/host');
   lockDataFolder(dataDir);
   const host = await startLocalHost({ appRoot: resolve(cli.string('app') ?? '.'), dataDir, port });
+  flushConsoleLines();
   console.log(
     routeList({
       hostUrl: host.url,

@@ -1,11 +1,14 @@
 import { performance } from 'node:perf_hooks';
 import type { InstanceStore } from './store';
 
-/** What the engine counts for the benchmarks. `storeMs`: event-loop time inside the instance store. */
+/**
+ * What the engine counts for the benchmarks. `replayMs`: event-loop time replaying orchestrators;
+ * `storeMs`: event-loop time inside the instance store.
+ */
 export interface EngineCounters {
   episodes: number;
   activityExecutions: number;
-  replayCpuMs: number;
+  replayMs: number;
   storeMs: number;
 }
 

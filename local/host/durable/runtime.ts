@@ -42,7 +42,7 @@ export class OrchestrationRuntime {
   private readonly waitingEpisodes = new Set<string>();
   private stopped = false;
   /** `storeMs`: event-loop time inside the instance store (see `timed`). */
-  readonly counters: EngineCounters = { episodes: 0, activityExecutions: 0, replayCpuMs: 0, storeMs: 0 };
+  readonly counters: EngineCounters = { episodes: 0, activityExecutions: 0, replayMs: 0, storeMs: 0 };
   protected readonly store: InstanceStore;
 
   constructor(protected readonly options: EngineOptions) {
@@ -211,7 +211,7 @@ export class OrchestrationRuntime {
     const replay = await replayOrchestrator(this.options.registry, fn, state, history, first, (line) =>
       this.options.log(line),
     );
-    this.counters.replayCpuMs += replay.cpuMs;
+    this.counters.replayMs += replay.replayMs;
     this.counters.episodes++;
 
     const outcome = episodeOutcome(state, fresh, replay, now, (actions) =>

@@ -9,8 +9,9 @@ import {
   readFileSync,
   rmSync,
 } from 'node:fs';
-import { open, rename } from 'node:fs/promises';
+import { open, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
+import { OpenFiles } from './openFiles';
 
 /** A Durable Task history event as the durable-functions library reads it (PascalCase, JSON strings). */
 export interface HistoryEvent {
@@ -117,6 +118,8 @@ export class InstanceStore {
   private readonly legacy = new Set<string>();
   /** Journals whose end this process has checked (or created). */
   private readonly checkedJournals = new Set<string>();
+  /** Logs of live instances kept open between commits (closed when the instance finishes). */
+  private readonly openLogs = new OpenFiles(256);
 
   /**
    * `readOnly`: for looking at another process's store (tests, benchmarks) — nothing is cleared, and
@@ -199,20 +202,39 @@ export class InstanceStore {
           `${JSON.stringify({ $commit: commitRecord(state) })}\n`,
         'utf8',
       );
-      const file = await open(this.log(state.instanceId), 'r+');
-      try {
+      await this.openLogs.with(state.instanceId, this.log(state.instanceId), 'r+', async (file) => {
         if (previous.tornTail) await file.truncate(previous.committedBytes);
         await file.write(buffer, 0, buffer.length, previous.committedBytes);
         await file.sync();
-      } finally {
-        await file.close();
-      }
+      });
       this.remember(state, previous.committedBytes + buffer.length);
+      if (TERMINAL.includes(state.status)) await this.openLogs.close(state.instanceId);
     }
-    // Journals the commit consumed.
+    // Journals the commit consumed (unlinked off the event loop: the commit resolves once they are gone).
+    const consumed: Promise<void>[] = [];
     if (previousGeneration !== undefined)
-      for (let g = previousGeneration; g < state.inboxGeneration; g++) this.dropJournal(state.instanceId, g);
-    else if (state.inboxGeneration > 0) this.dropJournal(state.instanceId, state.inboxGeneration - 1);
+      for (let g = previousGeneration; g < state.inboxGeneration; g++)
+        consumed.push(this.dropJournalAsync(state.instanceId, g));
+    else if (state.inboxGeneration > 0)
+      consumed.push(this.dropJournalAsync(state.instanceId, state.inboxGeneration - 1));
+    await Promise.all(consumed);
+    if (previousGeneration !== undefined && state.inboxGeneration > previousGeneration)
+      this.expectEmptyJournal(state);
+  }
+
+  /**
+   * After a commit that moved a live instance to a new generation, that generation's journal cannot
+   * exist yet: `append` writes a journal only under the instance's lock, after the commit that names
+   * its generation has resolved. So its inbox is known empty and needs no look at the disk
+   * (`existsSync`, a read) on the next episode or append. (A commit that keeps the generation, such as
+   * suspend, knows nothing of the kind: its journal may hold events.)
+   */
+  private expectEmptyJournal(state: InstanceState): void {
+    if (!this.entries.has(state.instanceId) || this.journalsAtOpen.has(state.instanceId)) return;
+    const key = `${state.instanceId}#${state.inboxGeneration}`;
+    if (this.inboxes.has(key)) return;
+    this.inboxes.set(key, []);
+    this.checkedJournals.add(this.journal(state.instanceId, state.inboxGeneration));
   }
 
   async append(id: string, generation: number, events: readonly HistoryEvent[]): Promise<void> {
@@ -257,6 +279,7 @@ export class InstanceStore {
   }
 
   delete(id: string): void {
+    void this.openLogs.close(id);
     const entry = this.entries.get(id);
     const generation = entry?.state.inboxGeneration ?? this.load(id)?.inboxGeneration;
     rmSync(this.log(id), { force: true });
@@ -286,6 +309,17 @@ export class InstanceStore {
     this.inboxes.delete(`${id}#${generation}`);
   }
 
+  private async dropJournalAsync(id: string, generation: number): Promise<void> {
+    const path = this.journal(id, generation);
+    this.checkedJournals.delete(path);
+    this.inboxes.delete(`${id}#${generation}`);
+    try {
+      await unlink(path);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    }
+  }
+
   /** Journals older than the committed generation were consumed before a crash left them behind. */
   private clearOldJournals(id: string, committed: number): void {
     const gens = this.journalsAtOpen.get(id);
@@ -296,6 +330,8 @@ export class InstanceStore {
 
   /** A fresh log for the state (a new execution): temporary file, fsync, rename, fsync the folder. */
   private async rewrite(state: InstanceState): Promise<void> {
+    // An open log is the file the rename replaces: the next commit opens the new one.
+    await this.openLogs.close(state.instanceId);
     const path = this.log(state.instanceId);
     const tmp = `${path}.tmp`;
     const header: ExecutionHeader = {

@@ -15,7 +15,14 @@ const ID = 'cmk-rotation:contoso-pg-kv:pg-cmk';
 const FILE = encodeURIComponent(ID);
 /** The module object itself (what the store calls through), not an import's frozen namespace. */
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const fs = require('node:fs') as { readdirSync: unknown; readFileSync: unknown };
+const fs = require('node:fs') as {
+  readdirSync: unknown;
+  readFileSync: unknown;
+  existsSync: unknown;
+  rmSync: unknown;
+};
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const fsPromises = require('node:fs/promises') as { open: unknown };
 
 function event(type: number, id = -1, extra: Record<string, unknown> = {}): HistoryEvent {
   return { EventType: type, EventId: id, IsPlayed: true, Timestamp: '2026-11-28T10:00:00.000Z', ...extra };
@@ -137,6 +144,65 @@ describe('the local durable instance store', () => {
     const read = jest.spyOn(fs, 'readFileSync' as never);
     for (let i = 0; i < 10; i++) store.load(ID);
     expect(read).not.toHaveBeenCalled();
+  });
+
+  it('delivers and commits episodes without looking at the disk or blocking on it for a journal', async () => {
+    const { dir, store, state } = await setup();
+    const exists = jest.spyOn(fs, 'existsSync' as never);
+    const read = jest.spyOn(fs, 'readFileSync' as never);
+    const remove = jest.spyOn(fs, 'rmSync' as never);
+    let s = state;
+    for (let i = 0; i < 5; i++) {
+      await store.append(ID, s.inboxGeneration, [event(5, -1, { TaskScheduledId: i, Result: `${i}` })]);
+      const inbox = store.inbox(ID, s.inboxGeneration);
+      expect(inbox.map((e) => e['TaskScheduledId'])).toEqual([i]);
+      s = await episode(store, s, [event(12), ...inbox, event(4, i + 1, { Name: 'x' }), event(13)]);
+    }
+    // The new generation's journal cannot exist yet (nothing is appended to it before its commit), and
+    // the consumed one is unlinked asynchronously.
+    expect(exists).not.toHaveBeenCalled();
+    expect(read).not.toHaveBeenCalled();
+    expect(remove).not.toHaveBeenCalled();
+    expect(readdirSync(join(dir, 'instances'))).toEqual([`${FILE}.log.jsonl`]);
+    expect(new InstanceStore(dir).load(ID)).toEqual(s);
+  });
+
+  it("opens a live instance's log once for all its commits, and a new execution's log afresh", async () => {
+    const { dir, store, state } = await setup();
+    const open = jest.spyOn(fsPromises, 'open' as never);
+    let s = state;
+    for (let i = 0; i < 5; i++)
+      s = await episode(store, s, [event(12), event(4, i + 1, { Name: 'x' }), event(13)]);
+    // setup() committed through it already: these commits open nothing.
+    expect(open).not.toHaveBeenCalled();
+    // Continue-as-new renames a fresh log over the old one: the commits after it write to the new file.
+    const continued: InstanceState = { ...s, history: [], input: '{"round":2}' };
+    await store.commit(continued, [], true);
+    const next = await episode(store, continued, [event(12), event(0), event(13)]);
+    expect(new InstanceStore(dir).load(ID)).toEqual(next);
+    const done: InstanceState = { ...next, status: 'Completed', output: 'ok' };
+    await store.commit(done, []);
+    expect(new InstanceStore(dir).load(ID)).toEqual(done);
+  });
+
+  it('keeps the events of a journal a commit did not consume (same generation, e.g. suspend) after a restart', async () => {
+    const { dir, store, state } = await setup();
+    await store.append(ID, state.inboxGeneration, [event(15, -1, { Name: 'keyEvent' })]);
+    const restarted = new InstanceStore(dir);
+    const loaded = restarted.load(ID);
+    if (loaded === undefined) throw new Error('not loaded');
+    const suspended: InstanceState = {
+      ...loaded,
+      status: 'Suspended',
+      history: [...loaded.history, event(19)],
+    };
+    await restarted.commit(suspended, [event(19)]);
+    expect(restarted.inbox(ID, suspended.inboxGeneration).map((e) => e['Name'])).toEqual(['keyEvent']);
+    await restarted.append(ID, suspended.inboxGeneration, [event(15, -1, { Name: 'later' })]);
+    expect(new InstanceStore(dir).inbox(ID, suspended.inboxGeneration).map((e) => e['Name'])).toEqual([
+      'keyEvent',
+      'later',
+    ]);
   });
 
   it('removes the journal an episode consumed; a new execution keeps the journal not consumed yet', async () => {
