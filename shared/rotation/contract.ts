@@ -159,8 +159,11 @@ export interface OpenIncident {
  * 5: the finish phase records the PageResolved failures of a failed `resolvePages` (a `recordAudit`
  * after it, before `recordAudit(RotationCompleted)`): an instance past a failed resolve under 4 would
  * replay that new call against its old RotationCompleted result.
+ * 6: after its PATCH a server's rollover looks at the server (`verifyServer`) where it read ARM's
+ * operation status (`pollServerUpdate`): a rollover under 5 between its PATCH and its verification
+ * would replay the new call against its old poll result.
  */
-export const ROTATION_SCHEMA_VERSION = 5;
+export const ROTATION_SCHEMA_VERSION = 6;
 
 /** The format of `RotationOutput`: 1 (absent) lists every server; 2 counts them and lists only the others. */
 export const ROTATION_OUTPUT_VERSION = 2;
