@@ -27,8 +27,8 @@ export interface ArmQuota {
  * operation status is read only for a server that ended off the target) and writes (the PATCH). A
  * server in flight has already spent its PATCH and first read; it still needs about
  * `READS_LEFT_IN_FLIGHT` reads. At two reads per server the read bucket (250 + 25/s) no longer bounds
- * a rollout: 1,000 servers of one subscription are 2,000 reads, (2,000 − 250) / 25 = 70 s, under the
- * writes' (1,000 − 200) / 10 = 80 s.
+ * a large rollout: 1,000 servers of one subscription are 2,000 reads, (2,000 − 250) / 25 = 70 s, under
+ * the writes' (1,000 − 200) / 10 = 80 s (from 500 servers per subscription on the writes bound it).
  */
 export const ARM_REQUESTS_PER_SERVER = { reads: 2, writes: 1 } as const;
 const READS_LEFT_IN_FLIGHT = ARM_REQUESTS_PER_SERVER.reads - 1;
