@@ -226,7 +226,11 @@ export interface ServerOutcome {
   readonly incident?: OpenIncident | undefined;
   /** ARM's remaining quota for the server's subscription as its last step saw it: paces the rollout. */
   readonly armQuota?: ArmQuota | undefined;
-  /** How long ARM's operation for this server's PATCH ran: paces the first polls of the servers after it. */
+  /**
+   * How long ARM's operation for this server's PATCH ran (ARM's clock where its status was read, else as
+   * the rollover's looks at the server saw it, `DONE_AT_FIRST_LOOK_SHARE`): paces the first looks of the
+   * servers after it.
+   */
   readonly operationSeconds?: number | undefined;
   /** Audit records of this server's rollover the trail still refused after the retries (not sent). */
   readonly auditUndelivered?: number | undefined;
@@ -273,7 +277,7 @@ export interface ServerRolloverInput {
   readonly targetVersion: string;
   readonly server: ServerRef;
   readonly settings: ServerSettings;
-  /** Seconds to wait after ARM accepted the PATCH before the first poll (`firstPollSeconds`); the poll interval when absent. */
+  /** Seconds to wait after ARM accepted the PATCH before the first look at the server (`firstPollSeconds`); the poll interval when absent. */
   readonly firstPollSeconds?: number | undefined;
 }
 
