@@ -35,8 +35,9 @@ import { armBoundMs, CANARY_TAG, generateFleet, instanceIdOf, keyNames, OPERATOR
  * rotation completed (the orchestration's last update) is printed beside it.
  *
  * The ARM bound is what ARM's own throttling allows for this fleet: per subscription a write bucket
- * (burst + refill per second) and a read bucket, at one PATCH and three reads per server (prepare GET,
- * operation status, verifying GET), plus one LRO for the canary ring and one for the rest.
+ * (burst + refill per second) and a read bucket, at one PATCH and two reads per server (prepare GET,
+ * and one GET after the operation that is both the look at it and the verification), plus one LRO for
+ * the canary ring and one for the rest.
  */
 
 /** The repository: this file runs from dist/bench (npm run bench:fleet) or from bench/ (jest). */

@@ -16,7 +16,8 @@ export const CANARY_TAG = 'cmk-rotation-ring';
 /** ARM's token buckets per subscription and principal (the stand-ins' defaults). */
 const WRITES = { burst: 200, perSecond: 10 };
 const READS = { burst: 250, perSecond: 25 };
-const READS_PER_SERVER = 3;
+/** Reads of an updated server: the read before its PATCH and the look after it that verifies it (shared/rotation/pacing.ts). */
+const READS_PER_SERVER = 2;
 
 function uuid(prefix: string, n: number): string {
   return `${prefix}-0000-4000-8000-${n.toString(16).padStart(12, '0')}`;

@@ -45,6 +45,11 @@ export type Verification =
       readonly ok: false;
       /** Still settling (Updating, key status not yet reported): worth another look shortly. */
       readonly pending: boolean;
+      /**
+       * The server is Updating: an operation is still running on it (the flexible server API's
+       * `state`, Azure/azure-rest-api-specs, Servers.json in test/fixtures/azure-specs). Absent otherwise.
+       */
+      readonly updating?: true;
       readonly code: string;
       readonly message: string;
       readonly identityId: string | undefined;
@@ -145,9 +150,11 @@ export function verifyEncryption(
     slot === 'primary' ? de.primaryUserAssignedIdentityId : de.geoBackupUserAssignedIdentityId;
   const fail = (pending: boolean, code: string, message: string, slot: Slot = 'primary') =>
     ({ ok: false, pending, code, message, identityId: identityOf(slot) }) as const;
+  if (server.state === 'Updating')
+    return { ...fail(true, 'VerificationFailed', 'server state is Updating'), updating: true };
   if (server.state !== 'Ready')
     return fail(
-      server.state === 'Updating',
+      false,
       server.state?.toLowerCase() === 'inaccessible' ? 'ServerInaccessible' : 'VerificationFailed',
       `server state is ${server.state ?? 'unknown'}`,
     );

@@ -159,11 +159,14 @@ export interface OpenIncident {
  * 5: the finish phase records the PageResolved failures of a failed `resolvePages` (a `recordAudit`
  * after it, before `recordAudit(RotationCompleted)`): an instance past a failed resolve under 4 would
  * replay that new call against its old RotationCompleted result.
- * 6: a batch asks its subscription's quota governor (a durable entity) for its servers' start times
- * before it starts any, and a server waits for its start time first: a batch or server under 5 would
+ * 6: after its PATCH a server's rollover looks at the server (`verifyServer`) where it read ARM's
+ * operation status (`pollServerUpdate`): a rollover under 5 between its PATCH and its verification
+ * would replay the new call against its old poll result.
+ * 7: a batch asks its subscription's quota governor (a durable entity) for its servers' start times
+ * before it starts any, and a server waits for its start time first: a batch or server under 6 would
  * replay those new calls against its old sub-orchestration and activity results.
  */
-export const ROTATION_SCHEMA_VERSION = 6;
+export const ROTATION_SCHEMA_VERSION = 7;
 
 /** The format of `RotationOutput`: 1 (absent) lists every server; 2 counts them and lists only the others. */
 export const ROTATION_OUTPUT_VERSION = 2;
@@ -226,7 +229,11 @@ export interface ServerOutcome {
   readonly incident?: OpenIncident | undefined;
   /** ARM's remaining quota for the server's subscription as its last step saw it: paces the rollout. */
   readonly armQuota?: ArmQuota | undefined;
-  /** How long ARM's operation for this server's PATCH ran: paces the first polls of the servers after it. */
+  /**
+   * How long ARM's operation for this server's PATCH ran (ARM's clock where its status was read, else as
+   * the rollover's looks at the server saw it, `DONE_AT_FIRST_LOOK_SHARE`): paces the first looks of the
+   * servers after it.
+   */
   readonly operationSeconds?: number | undefined;
   /** Audit records of this server's rollover the trail still refused after the retries (not sent). */
   readonly auditUndelivered?: number | undefined;
@@ -273,7 +280,7 @@ export interface ServerRolloverInput {
   readonly targetVersion: string;
   readonly server: ServerRef;
   readonly settings: ServerSettings;
-  /** Seconds to wait after ARM accepted the PATCH before the first poll (`firstPollSeconds`); the poll interval when absent. */
+  /** Seconds to wait after ARM accepted the PATCH before the first look at the server (`firstPollSeconds`); the poll interval when absent. */
   readonly firstPollSeconds?: number | undefined;
   /**
    * The start time its subscription's quota governor gave it (epoch ms): the rollover waits until then

@@ -22,11 +22,15 @@ export interface ArmQuota {
 }
 
 /**
- * ARM requests one server costs on the happy path: reads (prepare GET, operation status, verifying
- * GET) and writes (the PATCH). A server in flight has already spent its PATCH and first read; it
- * still needs about `READS_LEFT_IN_FLIGHT` reads.
+ * ARM requests one server costs on the happy path: reads (prepare GET, and one GET of the server once
+ * its operation typically ended, which is both the look at the operation and the verification; ARM's
+ * operation status is read only for a server that ended off the target) and writes (the PATCH). A
+ * server in flight has already spent its PATCH and first read; it still needs about
+ * `READS_LEFT_IN_FLIGHT` reads. At two reads per server the read bucket (250 + 25/s) no longer bounds
+ * a large rollout: 1,000 servers of one subscription are 2,000 reads, (2,000 − 250) / 25 = 70 s, under
+ * the writes' (1,000 − 200) / 10 = 80 s (from 500 servers per subscription on the writes bound it).
  */
-export const ARM_REQUESTS_PER_SERVER = { reads: 3, writes: 1 } as const;
+export const ARM_REQUESTS_PER_SERVER = { reads: 2, writes: 1 } as const;
 const READS_LEFT_IN_FLIGHT = ARM_REQUESTS_PER_SERVER.reads - 1;
 
 /** Servers a batch sends at once before any reading came back: what a full bucket takes without a 429. */
@@ -56,8 +60,8 @@ export function initialWindow(cap: number): Window {
  * The window after a server finished (`inFlight` no longer counts it), from the quota reading it
  * brought back:
  * - throttled (429): halve the window and start nothing before `Retry-After` has passed;
- * - a reading: as many as the quota left allows — every new server needs one write and three reads,
- *   every server still in flight about two more reads — never more than `cap`, never below one;
+ * - a reading: as many as the quota left allows — every new server needs one write and two reads,
+ *   every server still in flight about one more read — never more than `cap`, never below one;
  * - no reading: unchanged;
  * - while a 429's hold lasts, readings may shrink the window but never grow it back.
  */
@@ -122,11 +126,11 @@ export function typicalOperationSeconds(samples: readonly number[]): number | un
 
 /**
  * How long a server's rollover waits after ARM accepted its PATCH before its first look at the
- * operation: the typical duration of the operations that finished last, at least one poll interval,
- * at most `MAX_FIRST_POLL_SECONDS`. Every look at a running operation is a read that answers only
- * "InProgress" and spends the subscription's read quota (250 + 25/s), which bounds a fleet's rollout
- * more than its writes do: looking first when the operation is likely done leaves one status read
- * per server. Later looks follow the poll interval, so an operation slower than the typical one
+ * server: the typical duration of the operations that finished last, at least one poll interval,
+ * at most `MAX_FIRST_POLL_SECONDS`. Every look at a server still Updating is a read that spends the
+ * subscription's read quota (250 + 25/s): looking first when the operation is likely done leaves one
+ * read per server that is also its verification. The durations are ARM's own where the rollover read
+ * the operation, else as the rollover saw them (`DONE_AT_FIRST_LOOK_SHARE`, rolloverVerify.ts). Later looks follow the poll interval, so an operation slower than the typical one
  * costs one interval more at most. The wait starts once the PATCH's answer is in, after ARM started
  * the operation, so it needs no margin; tenths of a second are as fine as it gets.
  */

@@ -96,11 +96,11 @@ describe('failure paths that hold, end to end', () => {
     expect(named(audit, 'RotationCompleted')).toHaveLength(1);
   });
 
-  it('4 × 500 on the ARM operation status right after a PATCH: exactly one accepted PATCH per server', async () => {
+  it('4 × 500 on the reads of the servers (before or after their PATCH, the look at the operation): exactly one accepted PATCH per server', async () => {
     p = await startProduct();
     await p.admin('faults', {
       method: 'POST',
-      body: { service: 'arm', operation: 'operations.get', status: 500, count: 4 },
+      body: { service: 'arm', operation: 'servers.get', status: 500, count: 4 },
     });
     const v3 = (await p.keys.rotateKey(KEY)).properties.version ?? '';
     const out = await completeWhileAdvancing(p, { version: v3 });

@@ -20,8 +20,28 @@ import {
 /** The end of a server's rollover: wait for ARM's operation, prove the result, record the outcome. */
 
 /**
- * Polls ARM's operation on durable timers until it is done. A poll that fails after its read retries
- * never re-sends the PATCH: the server itself is watched instead (as when ARM gave no operation URL).
+ * A server found verified at the first look after its PATCH says only that ARM's operation took at most
+ * that long; it is reported as this share of the wait, so the typical duration the batch paces its
+ * first looks by (the median, pacing.ts `firstPollSeconds`) can come down when operations get faster.
+ * Found at a later look, the time seen is reported: at most one poll interval more than the operation.
+ * Without the share, a first look could only ever move later (it never finds an operation done sooner
+ * than it looks), and one slow stretch would slow every later server of the batch.
+ */
+export const DONE_AT_FIRST_LOOK_SHARE = 0.9;
+
+/**
+ * After ARM accepted the PATCH, the server itself is looked at on durable timers (one read that is
+ * both the look at the operation and the verification): first when operations typically ended
+ * (`firstPollSeconds`), then every poll interval.
+ * - Ready on the target URIs, key status Valid: verified, no read of ARM's operation.
+ * - Updating (the flexible server API's state while an operation runs on it): looked at again, up to
+ *   the operation's deadline.
+ * - Anything else (the operation ended, or has not started to show, and the server is not on the
+ *   target): only then ARM's operation status is read, for ARM's own error (what the page needs) or
+ *   "InProgress" (the server does not show the operation yet: looked at again). An operation that
+ *   Succeeded leaves the failure to the verification (`verify`, settling as before).
+ * A read that fails after its retries never re-sends the PATCH: a failed look at the server fails the
+ * server (paged); a failed read of the operation status falls back to watching the server.
  */
 export function* awaitOperation(
   r: Rollover,
@@ -36,44 +56,56 @@ export function* awaitOperation(
   const { settings, server } = input;
   // ARM accepted the PATCH without an operation to poll: watch the server.
   if (handle === undefined) return { watchServer: true };
-  // The first look when the operations before it typically ended (one read instead of several
-  // "InProgress" ones), never past the operation's deadline; the poll interval after that.
+  const acceptedAt = now(r);
+  const timedOut = (): Failure => ({
+    code: 'OperationTimedOut',
+    message: `still running after ${settings.operationTimeoutMinutes} minutes`,
+  });
+  // The first look when the operations before it typically ended (one read instead of several of a
+  // server still Updating), never past the operation's deadline; the poll interval after that.
   let wait = Math.min(
     input.firstPollSeconds ?? settings.pollIntervalSeconds,
     Math.max(settings.pollIntervalSeconds, (r.deadline - now(r)) / 1000),
   );
-  for (;;) {
+  for (let look = 1; ; look++) {
     yield* waitSeconds(context, wait);
     wait = settings.pollIntervalSeconds;
-    const s = yield* callStep(
+    const v = yield* callStep(
       context,
-      'pollServerUpdate',
-      { handle, expected },
-      readOptions(r, 'pollServerUpdate'),
+      'verifyServer',
+      { serverId: server.serverId, expected },
+      readOptions(r, 'verifyServer'),
     );
-    if (!s.ok) {
-      log(
+    if (!v.ok) return { failure: stepFailure(v.error), watchServer: false };
+    const reading = saw(r, v.value);
+    if (reading.ok) {
+      const seen = (now(r) - acceptedAt) / 1000;
+      r.operationSeconds = Math.round((look === 1 ? seen * DONE_AT_FIRST_LOOK_SHARE : seen) * 10) / 10;
+      return { watchServer: false, verification: reading };
+    }
+    if (reading.updating !== true) {
+      const s = yield* callStep(
         context,
-        `${server.serverName}: operation status unreadable (${s.error.code}); watching the server`,
+        'pollServerUpdate',
+        { handle, expected },
+        readOptions(r, 'pollServerUpdate'),
       );
-      return { watchServer: true };
+      if (!s.ok) {
+        log(
+          context,
+          `${server.serverName}: operation status unreadable (${s.error.code}); watching the server`,
+        );
+        return { watchServer: true, verification: reading };
+      }
+      const p = saw(r, s.value);
+      if (p.status === 'Failed') return { failure: { code: p.code, message: p.message }, watchServer: false };
+      if (p.status === 'Succeeded') {
+        r.operationSeconds = p.operationSeconds;
+        return { watchServer: false, verification: p.verification ?? reading };
+      }
     }
-    const p = saw(r, s.value);
-    if (p.status === 'Succeeded') {
-      // ARM's own timing only: a duration seen from here includes the wait itself, so the typical
-      // duration could only grow, never come back down.
-      r.operationSeconds = p.operationSeconds;
-      return { watchServer: false, verification: p.verification };
-    }
-    if (p.status === 'Failed') return { failure: { code: p.code, message: p.message }, watchServer: false };
-    if (now(r) > r.deadline)
-      return {
-        failure: {
-          code: 'OperationTimedOut',
-          message: `still running after ${settings.operationTimeoutMinutes} minutes`,
-        },
-        watchServer: false,
-      };
+    if (now(r) > r.deadline) return { failure: timedOut(), watchServer: false };
+    log(context, `${server.serverName}: operation still running; looking again`);
   }
 }
 

@@ -8,7 +8,7 @@ import { awaitOperation, failed, verified, verify } from './rolloverVerify';
 
 /**
  * One server: re-read it, PATCH the full encryption body if it still needs it, wait for ARM's operation
- * on durable timers, prove the result (Ready, key status Valid, URIs on the target), and on failure
+ * on durable timers (looking at the server), prove the result (Ready, key status Valid, URIs on the target), and on failure
  * page with a diagnosis. It never throws to its parent: every failure inside — a step that still fails
  * after its retries, a permanent refusal, an unexpected exception — becomes this server's `failed`
  * outcome, audited and paged once, so one server cannot fail the rotation of the others.
@@ -67,8 +67,9 @@ export function* serverRolloverOrchestrator(
 }
 
 /**
- * The rollover, on the happy path four ARM requests: one read and the PATCH (`updateServer`),
- * ARM's operation status until done, and one read of the server that is the verification.
+ * The rollover, on the happy path three ARM requests: one read and the PATCH (`updateServer`), and
+ * one read of the server once its operation typically ended, which is both the look at the operation
+ * and the verification (ARM's operation status is read only when the server ended off the target).
  *
  * 1. Read the server and, if it needs it, PATCH it (`updateServer`). Busy with an operation
  *    (someone else's, or an earlier PATCH of ours whose answer was lost): wait on durable timers and
@@ -76,9 +77,10 @@ export function* serverRolloverOrchestrator(
  *    hide an accepted PATCH) waits (Retry-After, else backoff, audited as `ServerUpdateRetried`) and
  *    goes through the same read first, so it finds the server Updating or on the target if ARM had
  *    in fact taken it.
- * 2. Poll ARM's operation; a poll that keeps failing is a read failure and never re-sends the PATCH:
- *    the server itself is watched instead.
- * 3. Verify (from the read that followed the operation, or a read of its own).
+ * 2. Look at the server until it is no longer Updating (`awaitOperation`); a look that keeps failing
+ *    is a read failure and never re-sends the PATCH.
+ * 3. Verify (from that look, or ARM's operation status and a read of its own when it ended off the
+ *    target).
  */
 function* rollover(r: Rollover): Generator<Task, ServerOutcome, unknown> {
   const { context, input } = r;

@@ -112,7 +112,7 @@ describe('verifyEncryption: proof the server works on the expected key', () => {
     [
       'Updating',
       server({ primary: uri(V2), state: 'Updating' }),
-      { ok: false, pending: true, code: 'VerificationFailed' },
+      { ok: false, pending: true, updating: true, code: 'VerificationFailed' },
     ],
     [
       'Inaccessible',
@@ -132,6 +132,19 @@ describe('verifyEncryption: proof the server works on the expected key', () => {
     ],
   ] as const)('%s', (_what, s, want) => {
     expect(verifyEncryption(s, { primary: uri(V2) })).toMatchObject(want);
+  });
+
+  it('says Updating only of a server in that state (an operation still running on it), never of one that settles', () => {
+    const flagged = [
+      server({ primary: uri(V2), state: 'Updating' }),
+      server({ primary: uri(V2), status: 'Unknown' }),
+      server({ primary: uri(V1) }),
+      server({ primary: uri(V2), state: 'Inaccessible' }),
+    ].map((s) => {
+      const v = verifyEncryption(s, { primary: uri(V2) });
+      return !v.ok && v.updating === true;
+    });
+    expect(flagged).toEqual([true, false, false, false]);
   });
 });
 

@@ -21,12 +21,12 @@ describe('the rollout window follows what ARM says is left of its quota', () => 
     ['no reading yet: unchanged', open(20), 10, undefined, 100, 20],
     ['a reading without the headers: unchanged', open(20), 10, {}, 100, 20],
     [
-      'a full bucket: as many as reads allow (250 - 2×10 reads) / 3 more',
+      'a full bucket: as many as reads allow (250 - 1×10 reads) / 2 more',
       open(20),
       10,
       { reads: 250, writes: 200 },
       500,
-      10 + 76,
+      10 + 120,
     ],
     ['writes the tighter bound', open(20), 10, { reads: 250, writes: 5 }, 500, 15],
     [
@@ -70,7 +70,8 @@ describe('the rollout window follows what ARM says is left of its quota', () => 
     const held: Window = { size: 10, holdUntil: NOW + 30_000 };
     expect(nextWindow(held, 5, { reads: 250, writes: 200 }, 100, NOW).size).toBe(10);
     expect(nextWindow(held, 5, { reads: 5 }, 100, NOW).size).toBe(5);
-    expect(nextWindow(held, 5, { reads: 250, writes: 200 }, 100, NOW + 30_000).size).toBe(5 + 80);
+    // After it: 5 + (250 - 5) / 2 reads' worth, held to the cap (100).
+    expect(nextWindow(held, 5, { reads: 250, writes: 200 }, 100, NOW + 30_000).size).toBe(100);
   });
 
   it('starts at what a full bucket takes without a 429, or the cap when it is lower', () => {

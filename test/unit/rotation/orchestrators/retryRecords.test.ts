@@ -1,6 +1,6 @@
 import { auditId } from '../../../../shared/domain/audit';
 import { stepFailed } from '../../../support/orchestration';
-import { accepted, audits, busy, run, succeeded } from './rolloverHarness';
+import { accepted, audits, busy, run, updating, valid } from './rolloverHarness';
 
 /**
  * Every retry of a step is its own fact in the audit trail: the records of two retries never share an
@@ -26,17 +26,17 @@ describe('serverRollover: retry records', () => {
     expect(new Set(retried.map(auditId)).size).toBe(2);
   });
 
-  it('keeps apart the retries of the polls of one operation', async () => {
+  it('keeps apart the retries of the looks at one server after its PATCH', async () => {
     const r = await run({
-      poll: [
+      verify: [
         stepFailed('ServiceUnavailable', true),
-        { status: 'InProgress' },
+        updating,
         stepFailed('ServiceUnavailable', true),
-        succeeded,
+        valid,
       ],
     });
     const retried = audits(r).filter(
-      (a) => a.step === 'ServerUpdateRetried' && a.details?.['step'] === 'pollServerUpdate',
+      (a) => a.step === 'ServerUpdateRetried' && a.details?.['step'] === 'verifyServer',
     );
     expect(retried.length).toBeGreaterThanOrEqual(2);
     expect(new Set(retried.map(auditId)).size).toBe(retried.length);

@@ -64,9 +64,18 @@ export const valid: VerifyServerOutput = { ok: true, dataEncryption: { primaryKe
 export const updating: VerifyServerOutput = {
   ok: false,
   pending: true,
+  updating: true,
   code: 'VerificationFailed',
   message: 'server state is Updating',
   identityId: undefined,
+};
+/** Ready on the version it had: an operation that ended without moving it (or has not shown yet). */
+export const onOld: VerifyServerOutput = {
+  ok: false,
+  pending: false,
+  code: 'VerificationFailed',
+  message: `primary key URI is ${FROM}, expected ${TARGET}`,
+  identityId: IDENTITY,
 };
 export const busy: UpdateServerOutput = { kind: 'updating', expected: { primary: TARGET } };
 export const onTarget: UpdateServerOutput = {

@@ -1,12 +1,17 @@
 import { RETRY_POLICIES } from '../../../../shared/rotation/policy';
 import type { ServerOutcome, ServerRolloverInput } from '../../../../shared/rotation/contract';
-import type { PollServerUpdateOutput, VerifyServerOutput } from '../../../../shared/rotation/activityIo';
+import type { VerifyServerOutput } from '../../../../shared/rotation/activityIo';
 import { stepFailed } from '../../../support/orchestration';
 import { V2, inDays } from './fixtures';
 import {
+  HANDLE,
   IDENTITY,
+  TARGET,
   input,
   accepted,
+  busy,
+  onOld,
+  onTarget,
   valid,
   updating,
   succeeded,
@@ -15,50 +20,51 @@ import {
   called,
   pageOf,
   audits,
+  steps,
 } from './rolloverHarness';
 
 /**
- * A server's rollover after the PATCH (rolloverVerify.ts): ARM's operation polled on durable timers,
- * then the result proved (Ready, key status Valid, on the target) or diagnosed.
+ * A server's rollover after the PATCH (rolloverVerify.ts): the server looked at on durable timers (one
+ * read that is both the look at the operation and the proof: Ready, key status Valid, on the target);
+ * ARM's operation status read only when the server ended off the target, for ARM's error.
  */
 describe('serverRollover: waiting for the operation and verifying (rolloverVerify.ts)', () => {
-  it.each<[string, Partial<ServerRolloverInput>, PollServerUpdateOutput, number[], number | undefined]>([
-    // name, input, the answer that succeeds, timer waits, operationSeconds of the outcome
+  it.each<[string, Partial<ServerRolloverInput>, VerifyServerOutput[], number[], number]>([
+    // name, input, what the looks at the server find, timer waits, operationSeconds of the outcome
     [
-      'without a hint: every look after the poll interval; no duration when ARM reported none (one seen from here would include the wait)',
+      'without a hint: every look after the poll interval; found at a later look, the time seen since the PATCH (two 10 s timers and two 1 s reads)',
       {},
-      succeeded,
+      [updating, valid],
       [10, 10],
-      undefined,
+      22,
     ],
     [
-      'with firstPollSeconds: the first look after it, the next after the poll interval; the duration ARM reported',
+      'with firstPollSeconds: found at the first look (95 s timer, 1 s read), 0.9 of the time seen, so the typical duration can come down',
       { firstPollSeconds: 95 },
-      { ...succeeded, operationSeconds: 97.5 },
-      [95, 10],
-      97.5,
+      [valid],
+      [95],
+      86.4,
     ],
-  ])('paces the polls: %s', async (_, extra, done, waits, seconds) => {
-    const r = await run({ poll: [{ status: 'InProgress' }, done] }, {}, extra);
+  ])('looks at the server, not the operation: %s', async (_, extra, looks, waits, seconds) => {
+    const r = await run({ verify: looks }, {}, extra);
     expect(timerWaits(r)).toEqual(waits);
     expect(r.output).toMatchObject({ outcome: 'updated' });
+    expect(called(r, 'pollServerUpdate')).toHaveLength(0);
+    expect(called(r, 'verifyServer')).toHaveLength(looks.length);
     expect((r.output as ServerOutcome).operationSeconds).toBe(seconds);
   });
 
-  it('never waits for a first poll past the operation deadline: a first poll of 290 s with a 1-minute timeout looks at the deadline, and a still-running operation times out there', async () => {
-    const r = await run(
-      { poll: [{ status: 'InProgress' }] },
-      { operationTimeoutMinutes: 1 },
-      { firstPollSeconds: 290 },
-    );
+  it('never waits for a first look past the operation deadline: a first look of 290 s with a 1-minute timeout looks at the deadline, and a server still Updating times out there', async () => {
+    const r = await run({ verify: [updating] }, { operationTimeoutMinutes: 1 }, { firstPollSeconds: 290 });
     expect(timerWaits(r)).toEqual([58]);
     expect(r.output).toMatchObject({ outcome: 'failed', reasonCode: 'OperationTimedOut' });
+    expect(called(r, 'pollServerUpdate')).toHaveLength(0);
   });
 
-  it('diagnoses an operation that failed because the identity lacks grants, paging once per server and version', async () => {
+  it("an operation that failed (the server Ready on its old key): ARM's operation status is read once, and the page carries ARM's error and its diagnosis", async () => {
     const r = await run({
+      verify: [updating, onOld],
       poll: [
-        { status: 'InProgress' },
         {
           status: 'Failed',
           code: 'AzureKeyVaultMissingPermissions',
@@ -66,18 +72,45 @@ describe('serverRollover: waiting for the operation and verifying (rolloverVerif
         },
       ],
     });
+    expect(called(r, 'updateServer')).toHaveLength(1);
+    expect(called(r, 'pollServerUpdate').map((c) => c.input)).toEqual([
+      { handle: HANDLE, expected: { primary: TARGET } },
+    ]);
     const out = r.output as ServerOutcome;
-    expect(out.outcome).toBe('failed');
+    expect(out).toMatchObject({ outcome: 'failed', reasonCode: 'AzureKeyVaultMissingPermissions' });
+    expect(out.reason).toContain('missing get, wrapKey or unwrapKey');
     expect(out.incident?.dedupKey).toMatch(
       new RegExp(`^cmk:contoso-pg-kv:pg-cmk:${V2}:server:pg-a:[0-9a-f]{12}$`),
     );
     const [page] = pageOf(r);
+    expect(pageOf(r)).toHaveLength(1);
     expect(page).toMatchObject({ severity: 'error', source: input.server.serverId, deadline: inDays(65) });
     expect(page?.summary).toContain('identity id-a of pg-a may not use key pg-cmk');
     expect(page?.nextStep).toContain('Key Vault Crypto Service Encryption User');
+    expect(steps(r)).toEqual(['ServerUpdateStarted', 'ServerFailed', 'OperatorPaged']);
   });
 
-  it('waits while verification is still settling, then fails if the key status is not Valid', async () => {
+  it('a server that does not show the operation yet (Ready on its old key, ARM says InProgress) is looked at again, not failed', async () => {
+    const r = await run({ verify: [onOld, updating, valid], poll: [{ status: 'InProgress' }] });
+    expect(called(r, 'pollServerUpdate')).toHaveLength(1);
+    expect(called(r, 'verifyServer')).toHaveLength(3);
+    expect(r.output).toMatchObject({ outcome: 'updated' });
+  });
+
+  it('an operation that succeeded with the server off the target fails the verification, as read after it', async () => {
+    const r = await run({ verify: [onOld], poll: [{ ...succeeded, verification: onOld }] });
+    expect(r.output).toMatchObject({ outcome: 'failed', reasonCode: 'VerificationFailed' });
+    expect(pageOf(r)).toHaveLength(1);
+  });
+
+  it('waits while verification is still settling (Ready on the target, key status not reported yet), then fails if the key status is not Valid', async () => {
+    const settling: VerifyServerOutput = {
+      ok: false,
+      pending: true,
+      code: 'VerificationFailed',
+      message: 'primary key status is not reported',
+      identityId: IDENTITY,
+    };
     const invalid: VerifyServerOutput = {
       ok: false,
       pending: false,
@@ -85,49 +118,69 @@ describe('serverRollover: waiting for the operation and verifying (rolloverVerif
       message: 'primary key status is Invalid',
       identityId: IDENTITY,
     };
-    const r = await run({ poll: [{ status: 'Succeeded', verification: updating }], verify: [invalid] });
-    expect(called(r, 'verifyServer')).toHaveLength(1);
-    expect(r.output).toMatchObject({ outcome: 'failed', reasonCode: 'VerificationFailed' });
+    const r = await run({
+      verify: [settling, invalid],
+      poll: [{ status: 'Succeeded', verification: settling, operationSeconds: 40 }],
+    });
+    // The look, then one more read of the settling verification after the operation Succeeded.
+    expect(called(r, 'verifyServer')).toHaveLength(2);
+    expect(called(r, 'pollServerUpdate')).toHaveLength(1);
+    expect(r.output).toMatchObject({
+      outcome: 'failed',
+      reasonCode: 'VerificationFailed',
+      operationSeconds: 40,
+    });
   });
 
-  it('verifies with a read of its own when the read after the operation failed', async () => {
-    const r = await run({ poll: [{ status: 'Succeeded', verification: undefined }] });
-    expect(called(r, 'verifyServer')).toHaveLength(1);
-    expect((r.output as ServerOutcome).outcome).toBe('updated');
-  });
-
-  it('diagnoses an operation still running after operationTimeoutMinutes as stuck', async () => {
-    const r = await run({ poll: [{ status: 'InProgress' }] }, { operationTimeoutMinutes: 2 });
+  it('diagnoses a server still Updating after operationTimeoutMinutes as stuck, without reading the operation', async () => {
+    const r = await run({ verify: [updating] }, { operationTimeoutMinutes: 2 });
     expect(r.output).toMatchObject({ outcome: 'failed', reasonCode: 'OperationTimedOut' });
-    // A poll cycle is the 10 s timer plus the activity (1 s in this driver): the first poll past the
-    // 2-minute deadline (the 11th, at 1 s + 11 × 11 s = 122 s) gives up.
-    expect(called(r, 'pollServerUpdate')).toHaveLength(11);
+    expect(pageOf(r)).toHaveLength(1);
+    // A look is the 10 s timer plus the read (1 s in this driver): the first look past the 2-minute
+    // deadline (the 11th, at 2 s + 11 × 11 s = 123 s) gives up.
+    expect(called(r, 'verifyServer')).toHaveLength(11);
+    expect(called(r, 'pollServerUpdate')).toHaveLength(0);
+    expect(called(r, 'updateServer')).toHaveLength(1);
   });
 
   describe("failure paths: every failure becomes this server's outcome, never a throw to the parent", () => {
-    it('4 × 500 on the operation status after an accepted PATCH: the poll is retried as a read, the PATCH is sent once', async () => {
+    it('4 × 500 on the look at the server after an accepted PATCH: retried as a read, the PATCH is sent once', async () => {
       const r = await run({
-        poll: [...Array.from({ length: 4 }, () => stepFailed('InternalServerError', true)), succeeded],
+        verify: [...Array.from({ length: 4 }, () => stepFailed('InternalServerError', true)), valid],
       });
       expect(called(r, 'updateServer')).toHaveLength(1);
-      expect(called(r, 'pollServerUpdate')).toHaveLength(5);
+      expect(called(r, 'verifyServer')).toHaveLength(5);
       expect((r.output as ServerOutcome).outcome).toBe('updated');
       expect(
         audits(r)
           .filter((a) => a.step === 'ServerUpdateRetried')
           .map((a) => a.details?.['step']),
-      ).toEqual(['pollServerUpdate', 'pollServerUpdate', 'pollServerUpdate', 'pollServerUpdate']);
+      ).toEqual(['verifyServer', 'verifyServer', 'verifyServer', 'verifyServer']);
     });
 
-    it('an operation status that stays unreadable: watches the server itself (never a second PATCH)', async () => {
-      const r = await run({
-        poll: [stepFailed('InternalServerError', true)],
-        verify: [updating, updating, valid],
-      });
+    it('a server that stays unreadable after the PATCH was accepted: failed and paged once with the read error, never a second PATCH', async () => {
+      const r = await run({ verify: [stepFailed('InternalServerError', true)] });
+      expect(called(r, 'updateServer')).toHaveLength(1);
+      expect(called(r, 'verifyServer')).toHaveLength(RETRY_POLICIES.read.maxAttempts);
+      expect(called(r, 'pollServerUpdate')).toHaveLength(0);
+      expect(r.output).toMatchObject({ outcome: 'failed', reasonCode: 'InternalServerError' });
+      expect(pageOf(r)).toHaveLength(1);
+    });
+
+    it('an operation status that stays unreadable once the server ended off the target: the server as read decides (never a second PATCH)', async () => {
+      const r = await run({ verify: [onOld], poll: [stepFailed('InternalServerError', true)] });
       expect(called(r, 'updateServer')).toHaveLength(1);
       expect(called(r, 'pollServerUpdate')).toHaveLength(RETRY_POLICIES.read.maxAttempts);
-      expect(called(r, 'verifyServer')).toHaveLength(3);
-      expect((r.output as ServerOutcome).outcome).toBe('updated');
+      expect(r.output).toMatchObject({ outcome: 'failed', reasonCode: 'VerificationFailed' });
+      expect(pageOf(r)).toHaveLength(1);
+    });
+
+    it('a crash between the PATCH and the first look (the write step re-run): it reads first, finds the server Updating, then on the target, and never PATCHes again', async () => {
+      const r = await run({ update: [{ error: 'host: worker died' }, busy, onTarget] });
+      expect(called(r, 'updateServer')).toHaveLength(3);
+      expect(called(r, 'pollServerUpdate')).toHaveLength(0);
+      expect(called(r, 'verifyServer')).toHaveLength(0);
+      expect(r.output).toMatchObject({ outcome: 'verified', slots: [{ from: V2, to: V2 }] });
     });
 
     it('a 202 without a usable operation handle: no poll, the server is read until it is Ready on the target', async () => {

@@ -1,7 +1,7 @@
 import type { AuditRecord } from '../../../../shared/domain/audit';
 import { RETRY_POLICIES } from '../../../../shared/rotation/policy';
 import type { ServerOutcome } from '../../../../shared/rotation/contract';
-import type { PollServerUpdateOutput, UpdateServerOutput } from '../../../../shared/rotation/activityIo';
+import type { UpdateServerOutput, VerifyServerOutput } from '../../../../shared/rotation/activityIo';
 import { serverRolloverOrchestrator } from '../../../../shared/rotation/orchestrators/serverRollover';
 import { runOrchestration, stepFailed, stepOk } from '../../../support/orchestration';
 import { NOW, SETTINGS, V1, V2 } from './fixtures';
@@ -9,13 +9,13 @@ import {
   TARGET,
   FROM,
   input,
-  HANDLE,
   written,
   accepted,
   refused,
   busy,
   onTarget,
-  succeeded,
+  updating,
+  valid,
   run,
   timerWaits,
   called,
@@ -29,8 +29,8 @@ import {
  * this server's outcome. Waiting for ARM's operation and the verification: rolloverVerify.test.ts.
  */
 describe('serverRollover orchestrator, driven by durable histories', () => {
-  it('on the happy path reads and PATCHes in one step, polls on durable timers and takes the verification from the read after the operation: three activities, no separate verify', async () => {
-    const r = await run({ poll: [{ status: 'InProgress' }, { status: 'InProgress' }, succeeded] });
+  it("on the happy path reads and PATCHes in one step, then looks at the server on durable timers until it is no longer Updating, and that read is the verification: ARM's operation status is never read", async () => {
+    const r = await run({ verify: [updating, updating, valid] });
     const out = r.output as ServerOutcome;
     expect(out).toMatchObject({ outcome: 'updated', slots: [{ slot: 'primary', from: V1, to: V2 }] });
     expect(called(r, 'updateServer').map((c) => c.input)).toEqual([
@@ -41,10 +41,10 @@ describe('serverRollover orchestrator, driven by durable histories', () => {
         optOutTag: SETTINGS.optOutTag,
       },
     ]);
-    expect(called(r, 'pollServerUpdate').map((c) => c.input)).toEqual(
-      Array.from({ length: 3 }, () => ({ handle: HANDLE, expected: { primary: TARGET } })),
+    expect(called(r, 'verifyServer').map((c) => c.input)).toEqual(
+      Array.from({ length: 3 }, () => ({ serverId: input.server.serverId, expected: { primary: TARGET } })),
     );
-    expect(called(r, 'verifyServer')).toHaveLength(0);
+    expect(called(r, 'pollServerUpdate')).toHaveLength(0);
     expect(timerWaits(r)).toEqual([10, 10, 10]);
     expect(steps(r)).toEqual(['ServerUpdateStarted', 'ServerVerified']);
   });
@@ -73,7 +73,7 @@ describe('serverRollover orchestrator, driven by durable histories', () => {
   it('hands back the latest ARM quota its steps saw, for the parent to pace the rollout', async () => {
     const r = await run({
       update: [{ ...accepted, quota: { reads: 240, writes: 150 } }],
-      poll: [{ ...succeeded, quota: { reads: 180 } }],
+      verify: [{ ...valid, quota: { reads: 180 } }],
     });
     expect((r.output as ServerOutcome).armQuota).toEqual({ reads: 180, writes: 150 });
   });
@@ -241,8 +241,8 @@ describe('serverRollover orchestrator, driven by durable histories', () => {
     });
 
     it("an unexpected exception inside the rollover becomes the server's failure (UnexpectedError), paged once", async () => {
-      // A poll answer without the shape the code expects: the generator throws a TypeError.
-      const r = await run({ poll: [null as unknown as PollServerUpdateOutput] });
+      // A look answer without the shape the code expects: the generator throws a TypeError.
+      const r = await run({ verify: [null as unknown as VerifyServerOutput] });
       expect(r.failed).toBeUndefined();
       expect(r.output).toMatchObject({ outcome: 'failed', reasonCode: 'UnexpectedError' });
       expect(pageOf(r)).toHaveLength(1);

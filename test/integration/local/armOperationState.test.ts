@@ -1,0 +1,65 @@
+import { ArmServerFleet } from '../../../shared/adapters/armServerFleet';
+import { buildPatchBody } from '../../../shared/domain/plan';
+import type { OperationHandle, OperationStatus } from '../../../shared/ports/serverFleet';
+import { KEY, SUB_A, SUB_B, V1, V2, VAULT_URL, serverId, testFleet } from '../../support/fleet';
+import { startHarness, waitFor, type Harness } from '../../support/localAzure';
+
+/**
+ * What the rollover's look at a server after its PATCH relies on (rolloverVerify.ts), held against the
+ * ARM stand-in: while ARM's operation runs the server's `state` is `Updating` (the flexible server
+ * API's state for "undergoing some changes", Servers.json in test/fixtures/azure-specs), and once it
+ * ended the server shows the result: Ready on the new key with a Valid status when it succeeded, Ready
+ * on the key it had when it failed (the error only in ARM's operation status).
+ */
+describe('a server while its encryption PATCH runs and after, at the ARM stand-in', () => {
+  let h: Harness;
+  let arm: ArmServerFleet;
+  const settle = (handle: OperationHandle): Promise<OperationStatus> =>
+    waitFor('operation', async () => {
+      const s = await arm.pollOperation(handle);
+      return s.status === 'InProgress' ? undefined : s;
+    });
+  const uri = (v: string) => `${VAULT_URL}/keys/${KEY}/${v}`;
+
+  beforeAll(async () => {
+    // Long enough for a read to land while the operation runs.
+    h = await startHarness(testFleet(2).fleet, { updateDurationMs: 1500 });
+    arm = new ArmServerFleet({
+      credential: h.credential,
+      subscriptions: [SUB_A, SUB_B],
+      clientOptions: h.clientOptions,
+    });
+  });
+  afterAll(async () => {
+    await h.azure.close();
+  });
+
+  it.each([
+    ['succeeds: Ready on the new version, key status Valid', 'pg-x0', SUB_A, V2, 'Succeeded', V2],
+    [
+      'fails (a version the vault does not hold): Ready on the version it had',
+      'pg-x1',
+      SUB_B,
+      'ffffffffffffffffffffffffffffffff',
+      'Failed',
+      V1,
+    ],
+  ])(
+    'Updating while the operation runs; after an operation that %s',
+    async (_, name, sub, target, status, after) => {
+      const id = serverId(sub, 'rg-x', name);
+      const before = await arm.getServer(id);
+      expect(before).toMatchObject({ state: 'Ready', dataEncryption: { primaryKeyURI: uri(V1) } });
+      const handle = await arm.beginEncryptionUpdate(id, buildPatchBody(before, { primary: uri(target) }));
+      expect((await arm.getServer(id)).state).toBe('Updating');
+      const done = await settle(handle);
+      expect(done.status).toBe(status);
+      const now = await arm.getServer(id);
+      expect(now).toMatchObject({
+        state: 'Ready',
+        dataEncryption: { primaryKeyURI: uri(after), primaryEncryptionKeyStatus: 'Valid' },
+      });
+      if (done.status === 'Failed') expect(done.errorCode).toBe('AzureKeyVaultKeyNotFound');
+    },
+  );
+});
