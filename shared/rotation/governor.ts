@@ -229,8 +229,9 @@ const isCount = (v: unknown, max: number): v is number =>
 function checkRequest(r: ReserveRequest): void {
   if (!isCount(r.servers, MAX_SERVERS_PER_RESERVATION) || r.servers < 1)
     throw new GovernorInputError(`servers must be an integer from 1 to ${MAX_SERVERS_PER_RESERVATION}`);
-  if (!isCount(r.readsPerServer, 100) || !isCount(r.writesPerServer, 100))
-    throw new GovernorInputError('readsPerServer and writesPerServer must be integers from 0 to 100');
+  const isCost = (v: unknown) => typeof v === 'number' && Number.isFinite(v) && v >= 0 && v <= 100;
+  if (!isCost(r.readsPerServer) || !isCost(r.writesPerServer))
+    throw new GovernorInputError('readsPerServer and writesPerServer must be numbers from 0 to 100');
 }
 
 function checkReading(r: QuotaReading): void {

@@ -128,6 +128,7 @@ describe('governor: start times from a token-bucket model of ARM quota (GCRA)', 
   it.each<[string, ReserveRequest]>([
     ['no servers', ask(0)],
     ['a fraction of a server', ask(1.5)],
+    ['a cost that is not finite', ask(1, Number.POSITIVE_INFINITY)],
     ['more servers than one reservation may take', ask(1001)],
     ['a negative cost', ask(1, -1)],
     ['a cost that is not a number', { ...ask(1), readsPerServer: '3' as unknown as number }],

@@ -11,7 +11,10 @@ import {
   type GovernorState,
   type ReserveRequest,
 } from '../../../../shared/rotation/governor';
-import { GOVERNOR_ANSWER_SECONDS } from '../../../../shared/rotation/orchestrators/governed';
+import {
+  GOVERNED_READS_PER_SERVER,
+  GOVERNOR_ANSWER_SECONDS,
+} from '../../../../shared/rotation/orchestrators/governed';
 import { rolloutBatchOrchestrator } from '../../../../shared/rotation/orchestrators/rolloutBatch';
 import { ARM_REQUESTS_PER_SERVER } from '../../../../shared/rotation/pacing';
 import { LATER, runOrchestration, stepOk, type Responder, type Run } from '../../../support/orchestration';
@@ -84,7 +87,7 @@ describe("rolloutBatch under its subscription's quota governor", () => {
     expect(governor.asked).toEqual([
       {
         servers: 120,
-        readsPerServer: ARM_REQUESTS_PER_SERVER.reads,
+        readsPerServer: ARM_REQUESTS_PER_SERVER.reads + 0.5,
         writesPerServer: ARM_REQUESTS_PER_SERVER.writes,
         requester: 'cmk-batch:0f9e8d7c-6b5a-4938-8271-605f4e3d2c1b',
       },
@@ -101,7 +104,7 @@ describe("rolloutBatch under its subscription's quota governor", () => {
     expect([...given].sort((a, b) => (a ?? 0) - (b ?? 0))).toEqual(given);
     // What both buckets hold at once (less the headroom) starts together, the rest with the refill.
     const atOnce = Math.floor(
-      Math.min(225 / ARM_REQUESTS_PER_SERVER.reads, 180 / ARM_REQUESTS_PER_SERVER.writes),
+      Math.min(225 / GOVERNED_READS_PER_SERVER, 180 / ARM_REQUESTS_PER_SERVER.writes),
     );
     expect(given.filter((t) => t === given[0])).toHaveLength(atOnce);
     expect(given[119]).toBeGreaterThan(given[0] ?? 0);
