@@ -153,13 +153,14 @@ export function* rolloutBatchOrchestrator(
     },
     fill(inFlight, now) {
       const started: InFlight<ServerRef>[] = [];
-      // Governed, every server is started at once up to the cap and waits for its own start time
-      // (the batch does not wake for each); else as many as the window allows.
+      // Governed: a server starts once its start time is less than a look away and waits for it
+      // itself (the batch does not wake for each); started later rather than all at once, it times
+      // its first look by the operations that finished meanwhile. Else as many as the window allows.
       const room = slots !== undefined ? cap : window.size;
       while (
         next < servers.length &&
         inFlight.length + started.length < room &&
-        (slots !== undefined || now >= window.holdUntil)
+        (slots !== undefined ? (slots[next] ?? 0) <= now + tickMs : now >= window.holdUntil)
       ) {
         const server = serverRefOf(servers[next] as BatchServer);
         const task = context.df.callSubOrchestrator(
@@ -174,8 +175,13 @@ export function* rolloutBatchOrchestrator(
       return started;
     },
     // Nothing in flight (held back by a 429): wake when the hold ends; else look every poll interval.
+    // Governed and idle (its next start is a while off, behind other rotations): wake a look before it.
     wakeAt: (now, inFlight) =>
-      inFlight.length === 0 && slots === undefined ? window.holdUntil : now + tickMs,
+      inFlight.length > 0
+        ? now + tickMs
+        : slots === undefined
+          ? window.holdUntil
+          : Math.max(now + tickMs, (slots[next] ?? now) - tickMs),
   });
   log(
     context,
