@@ -87,6 +87,11 @@ export const NEW_GOVERNOR: GovernorState = {
 export interface ReserveRequest {
   readonly servers: number;
   readonly readsPerServer: number;
+  /**
+   * Reads to charge instead while nobody has reported how long the subscription's operations take:
+   * a server's first look then comes at a guess, often too early, and costs a read more.
+   */
+  readonly untimedReadsPerServer?: number | undefined;
   readonly writesPerServer: number;
   /** Who asks (the batch's instance id): logged by the entity, not used for the schedule. */
   readonly requester: string;
@@ -142,19 +147,23 @@ export function reserve(
   buckets = ARM_SUBSCRIPTION_BUCKETS,
 ): { state: GovernorState; reservation: Reservation } {
   checkRequest(request);
+  const typical = typicalOperationSeconds(state.operationSeconds);
+  const reads =
+    typical === undefined
+      ? (request.untimedReadsPerServer ?? request.readsPerServer)
+      : request.readsPerServer;
   let { readsTat, writesTat } = state;
   const slots: number[] = [];
   let t = Math.max(now, state.holdUntil);
   for (let i = 0; i < request.servers; i++) {
     t = Math.max(
-      earliest(readsTat, request.readsPerServer, buckets.reads, t),
+      earliest(readsTat, reads, buckets.reads, t),
       earliest(writesTat, request.writesPerServer, buckets.writes, t),
     );
-    readsTat = take(readsTat, request.readsPerServer, buckets.reads, t);
+    readsTat = take(readsTat, reads, buckets.reads, t);
     writesTat = take(writesTat, request.writesPerServer, buckets.writes, t);
     slots.push(Math.ceil(t));
   }
-  const typical = typicalOperationSeconds(state.operationSeconds);
   return {
     state: { ...state, readsTat, writesTat, reserved: state.reserved + request.servers },
     reservation: { slots, ...(typical !== undefined ? { operationSeconds: typical } : {}) },
@@ -230,7 +239,11 @@ function checkRequest(r: ReserveRequest): void {
   if (!isCount(r.servers, MAX_SERVERS_PER_RESERVATION) || r.servers < 1)
     throw new GovernorInputError(`servers must be an integer from 1 to ${MAX_SERVERS_PER_RESERVATION}`);
   const isCost = (v: unknown) => typeof v === 'number' && Number.isFinite(v) && v >= 0 && v <= 100;
-  if (!isCost(r.readsPerServer) || !isCost(r.writesPerServer))
+  if (
+    !isCost(r.readsPerServer) ||
+    !isCost(r.writesPerServer) ||
+    (r.untimedReadsPerServer !== undefined && !isCost(r.untimedReadsPerServer))
+  )
     throw new GovernorInputError('readsPerServer and writesPerServer must be numbers from 0 to 100');
 }
 

@@ -62,6 +62,8 @@ function requestOf(input: unknown): ReserveRequest {
     servers: o['servers'] as number,
     readsPerServer: o['readsPerServer'] as number,
     writesPerServer: o['writesPerServer'] as number,
+    untimedReadsPerServer:
+      o['untimedReadsPerServer'] === undefined ? undefined : (o['untimedReadsPerServer'] as number),
     requester: typeof o['requester'] === 'string' ? o['requester'] : '',
   };
 }

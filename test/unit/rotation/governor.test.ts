@@ -125,10 +125,19 @@ describe('governor: start times from a token-bucket model of ARM quota (GCRA)', 
     expect(reserve(state, ask(1), T0).reservation.operationSeconds).toBe(5);
   });
 
+  it('charges the untimed reads until a rotation reported how long operations take, then the plain ones', () => {
+    const request = { ...ask(150, 2), untimedReadsPerServer: 3 };
+    const untimed = reserve(NEW_GOVERNOR, request, T0).reservation.slots;
+    expect(untimed.filter((t) => t === T0)).toHaveLength(75);
+    const timed = observe(NEW_GOVERNOR, { at: T0, operationSeconds: 2 });
+    expect(reserve(timed, request, T0).reservation.slots.filter((t) => t === T0)).toHaveLength(112);
+  });
+
   it.each<[string, ReserveRequest]>([
     ['no servers', ask(0)],
     ['a fraction of a server', ask(1.5)],
     ['a cost that is not finite', ask(1, Number.POSITIVE_INFINITY)],
+    ['a negative untimed cost', { ...ask(1), untimedReadsPerServer: -1 }],
     ['more servers than one reservation may take', ask(1001)],
     ['a negative cost', ask(1, -1)],
     ['a cost that is not a number', { ...ask(1), readsPerServer: '3' as unknown as number }],

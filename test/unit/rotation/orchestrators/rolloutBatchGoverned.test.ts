@@ -12,7 +12,7 @@ import {
   type ReserveRequest,
 } from '../../../../shared/rotation/governor';
 import {
-  GOVERNED_READS_PER_SERVER,
+  UNTIMED_READS_PER_SERVER,
   GOVERNOR_ANSWER_SECONDS,
 } from '../../../../shared/rotation/orchestrators/governed';
 import { rolloutBatchOrchestrator } from '../../../../shared/rotation/orchestrators/rolloutBatch';
@@ -87,7 +87,8 @@ describe("rolloutBatch under its subscription's quota governor", () => {
     expect(governor.asked).toEqual([
       {
         servers: 120,
-        readsPerServer: ARM_REQUESTS_PER_SERVER.reads + 0.5,
+        readsPerServer: ARM_REQUESTS_PER_SERVER.reads,
+        untimedReadsPerServer: ARM_REQUESTS_PER_SERVER.reads + 1,
         writesPerServer: ARM_REQUESTS_PER_SERVER.writes,
         requester: 'cmk-batch:0f9e8d7c-6b5a-4938-8271-605f4e3d2c1b',
       },
@@ -104,7 +105,8 @@ describe("rolloutBatch under its subscription's quota governor", () => {
     expect([...given].sort((a, b) => (a ?? 0) - (b ?? 0))).toEqual(given);
     // What both buckets hold at once (less the headroom) starts together, the rest with the refill.
     const atOnce = Math.floor(
-      Math.min(225 / GOVERNED_READS_PER_SERVER, 180 / ARM_REQUESTS_PER_SERVER.writes),
+      // A new governor knows no operation durations yet: the untimed charge.
+      Math.min(225 / UNTIMED_READS_PER_SERVER, 180 / ARM_REQUESTS_PER_SERVER.writes),
     );
     expect(given.filter((t) => t === given[0])).toHaveLength(atOnce);
     expect(given[299]).toBeGreaterThan((given[0] ?? 0) + 15_000);
