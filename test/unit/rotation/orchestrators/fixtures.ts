@@ -1,6 +1,7 @@
 import type { KeyInfo, KeyVersionInfo } from '../../../../shared/domain/model';
 import {
   ROTATION_SCHEMA_VERSION,
+  type RolloutBatchInput,
   type RotationInput,
   type RotationSettings,
   type ServerOutcome,
@@ -102,5 +103,33 @@ export function outcome(name: string, kind: ServerOutcome['outcome']): ServerOut
           },
         }
       : {}),
+  };
+}
+
+/** `n` server names in order: pg-0000, pg-0001, … */
+export const serverNames = (n: number): string[] =>
+  Array.from({ length: n }, (_, i) => `pg-${String(i).padStart(4, '0')}`);
+
+/** A `rolloutBatch` input for the named servers of `subscriptionId`, at most `maxInFlight` at once. */
+export function rolloutBatchInput(
+  servers: string[],
+  maxInFlight: number,
+  subscriptionId: string,
+): RolloutBatchInput {
+  return {
+    schemaVersion: ROTATION_SCHEMA_VERSION,
+    correlationId: 'cmk-rotation:contoso-pg-kv:pg-cmk',
+    trigger: 'event:e1',
+    key: keyWith(version(V1, 300, 65), version(V2, 1, 365)),
+    targetVersion: V2,
+    subscriptionId,
+    servers: servers.map((name) => ({ serverId: serverId(name) })),
+    settings: {
+      optOutTag: SETTINGS.optOutTag,
+      pollIntervalSeconds: SETTINGS.pollIntervalSeconds,
+      operationTimeoutMinutes: SETTINGS.operationTimeoutMinutes,
+      maxWriteAttempts: SETTINGS.maxWriteAttempts,
+    },
+    maxInFlight,
   };
 }

@@ -17,29 +17,12 @@ import {
   type Responder,
   type Run,
 } from '../../../support/orchestration';
-import { NOW, SETTINGS, V1, V2, keyWith, outcome, serverId, version } from './fixtures';
+import { NOW, SETTINGS, outcome, serverId, rolloutBatchInput, serverNames } from './fixtures';
 
 const SUB = '6f1c2b9e-3d4a-4e8b-9a1f-0c2d3e4f5a6b';
-const names = (n: number) => Array.from({ length: n }, (_, i) => `pg-${String(i).padStart(4, '0')}`);
+const names = serverNames;
 
-function batch(servers: string[], maxInFlight: number): RolloutBatchInput {
-  return {
-    schemaVersion: ROTATION_SCHEMA_VERSION,
-    correlationId: 'cmk-rotation:contoso-pg-kv:pg-cmk',
-    trigger: 'event:e1',
-    key: keyWith(version(V1, 300, 65), version(V2, 1, 365)),
-    targetVersion: V2,
-    subscriptionId: SUB,
-    servers: servers.map((name) => ({ serverId: serverId(name) })),
-    settings: {
-      optOutTag: SETTINGS.optOutTag,
-      pollIntervalSeconds: SETTINGS.pollIntervalSeconds,
-      operationTimeoutMinutes: SETTINGS.operationTimeoutMinutes,
-      maxWriteAttempts: SETTINGS.maxWriteAttempts,
-    },
-    maxInFlight,
-  };
-}
+const batch = (servers: string[], maxInFlight: number) => rolloutBatchInput(servers, maxInFlight, SUB);
 
 const nameOf = (input: unknown) => (input as ServerRolloverInput).server.serverName;
 

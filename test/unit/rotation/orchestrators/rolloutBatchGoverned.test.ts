@@ -1,5 +1,4 @@
 import {
-  ROTATION_SCHEMA_VERSION,
   type RolloutBatchInput,
   type RolloutBatchOutput,
   type ServerRolloverInput,
@@ -18,29 +17,12 @@ import {
 import { rolloutBatchOrchestrator } from '../../../../shared/rotation/orchestrators/rolloutBatch';
 import { ARM_REQUESTS_PER_SERVER } from '../../../../shared/rotation/pacing';
 import { LATER, runOrchestration, stepOk, type Responder, type Run } from '../../../support/orchestration';
-import { NOW, SETTINGS, V1, V2, keyWith, outcome, serverId, version } from './fixtures';
+import { NOW, SETTINGS, outcome, rolloutBatchInput, serverNames } from './fixtures';
 
 const SUB = '6F1C2B9E-3D4A-4E8B-9A1F-0C2D3E4F5A6B';
-const names = (n: number) => Array.from({ length: n }, (_, i) => `pg-${String(i).padStart(4, '0')}`);
+const names = serverNames;
 
-function batch(servers: string[], maxInFlight: number): RolloutBatchInput {
-  return {
-    schemaVersion: ROTATION_SCHEMA_VERSION,
-    correlationId: 'cmk-rotation:contoso-pg-kv:pg-cmk',
-    trigger: 'event:e1',
-    key: keyWith(version(V1, 300, 65), version(V2, 1, 365)),
-    targetVersion: V2,
-    subscriptionId: SUB,
-    servers: servers.map((name) => ({ serverId: serverId(name) })),
-    settings: {
-      optOutTag: SETTINGS.optOutTag,
-      pollIntervalSeconds: SETTINGS.pollIntervalSeconds,
-      operationTimeoutMinutes: SETTINGS.operationTimeoutMinutes,
-      maxWriteAttempts: SETTINGS.maxWriteAttempts,
-    },
-    maxInFlight,
-  };
-}
+const batch = (servers: string[], maxInFlight: number) => rolloutBatchInput(servers, maxInFlight, SUB);
 
 /** The governor answered by the real model (as the entity would), every server updated. */
 function governed(

@@ -60,6 +60,22 @@ export const refused = (code: string, retryable: boolean, retryAfterSeconds?: nu
   const error: StepError = { code, message: `${code} (test)`, retryable, retryAfterSeconds };
   return { kind: 'refused', ...written, error };
 };
+/** A PATCH ARM refused with 429 and `Retry-After` (and, as the activity reports it, the quota reading). */
+export const throttledUpdate = (
+  retryAfterSeconds: number,
+  quota?: UpdateServerOutput['quota'],
+): UpdateServerOutput => ({
+  kind: 'refused',
+  ...written,
+  error: {
+    code: 'TooManyRequests',
+    message: 'throttled (test)',
+    retryable: true,
+    retryAfterSeconds,
+    throttled: true,
+  },
+  ...(quota !== undefined ? { quota } : {}),
+});
 export const valid: VerifyServerOutput = { ok: true, dataEncryption: { primaryKeyURI: TARGET } };
 export const updating: VerifyServerOutput = {
   ok: false,

@@ -1,7 +1,7 @@
 import type { AuditRecord } from '../../../../shared/domain/audit';
 import { RETRY_POLICIES } from '../../../../shared/rotation/policy';
 import type { ServerOutcome } from '../../../../shared/rotation/contract';
-import type { UpdateServerOutput, VerifyServerOutput } from '../../../../shared/rotation/activityIo';
+import type { VerifyServerOutput } from '../../../../shared/rotation/activityIo';
 import { serverRolloverOrchestrator } from '../../../../shared/rotation/orchestrators/serverRollover';
 import { runOrchestration, stepFailed, stepOk } from '../../../support/orchestration';
 import { NOW, SETTINGS, V1, V2 } from './fixtures';
@@ -9,7 +9,6 @@ import {
   TARGET,
   FROM,
   input,
-  written,
   accepted,
   refused,
   busy,
@@ -17,6 +16,7 @@ import {
   updating,
   valid,
   run,
+  throttledUpdate,
   timerWaits,
   called,
   pageOf,
@@ -106,17 +106,7 @@ describe('serverRollover orchestrator, driven by durable histories', () => {
   });
 
   it('waits out consecutive 429s (Retry-After 2 s, then 5 s) past maxWriteAttempts without spending the write budget: updated, never paged', async () => {
-    const throttled = (retryAfterSeconds: number): UpdateServerOutput => ({
-      kind: 'refused',
-      ...written,
-      error: {
-        code: 'TooManyRequests',
-        message: 'throttled (test)',
-        retryable: true,
-        retryAfterSeconds,
-        throttled: true,
-      },
-    });
+    const throttled = (retryAfterSeconds: number) => throttledUpdate(retryAfterSeconds);
     const storm = [
       ...Array.from({ length: 4 }, () => throttled(2)),
       ...Array.from({ length: 5 }, () => throttled(5)),
@@ -143,17 +133,7 @@ describe('serverRollover orchestrator, driven by durable histories', () => {
   });
 
   it('pages a server throttled until the operation deadline would pass (ThrottledPastDeadline), once, without waiting past it', async () => {
-    const throttled: UpdateServerOutput = {
-      kind: 'refused',
-      ...written,
-      error: {
-        code: 'TooManyRequests',
-        message: 'throttled (test)',
-        retryable: true,
-        retryAfterSeconds: 300,
-        throttled: true,
-      },
-    };
+    const throttled = throttledUpdate(300);
     const r = await run({ update: [throttled] }, { operationTimeoutMinutes: 30 });
     expect(r.output).toMatchObject({ outcome: 'failed', reasonCode: 'ThrottledPastDeadline' });
     const waits = timerWaits(r);
@@ -350,18 +330,7 @@ describe("serverRollover under its subscription's quota governor", () => {
   });
 
   it("reports a 429 to its subscription's governor as soon as it sees it (a signal), then waits it out as before", async () => {
-    const throttled: UpdateServerOutput = {
-      kind: 'refused',
-      ...written,
-      error: {
-        code: 'TooManyRequests',
-        message: 'throttled (test)',
-        retryable: true,
-        retryAfterSeconds: 7,
-        throttled: true,
-      },
-      quota: { retryAfterSeconds: 7, writes: 0 },
-    };
+    const throttled = throttledUpdate(7, { retryAfterSeconds: 7, writes: 0 });
     const governedRun = await run({ update: [throttled, accepted] }, {}, { notBefore: Date.parse(NOW) });
     const signals = governedRun.calls.filter((c) => c.kind === 'signal');
     expect(signals).toEqual([
