@@ -228,13 +228,15 @@ export async function runFleetBench(options: FleetBenchOptions): Promise<FleetBe
 
     await stop(host.child);
     const store = new InstanceStore(dataDir, { readOnly: true });
-    // The largest rotation's history (one key: the rotation).
-    const INSTANCE_ID = names
-      .map(instanceIdOf)
-      .reduce((a, b) =>
-        (store.load(b)?.history.length ?? 0) > (store.load(a)?.history.length ?? 0) ? b : a,
-      );
-    const parent = store.load(INSTANCE_ID);
+    // The largest rotation's history (one key: the rotation), each instance loaded once.
+    const rotations = names.map((name) => ({
+      id: instanceIdOf(name),
+      record: store.load(instanceIdOf(name)),
+    }));
+    const largest = rotations.reduce((a, b) =>
+      (b.record?.history.length ?? 0) > (a.record?.history.length ?? 0) ? b : a,
+    );
+    const parent = largest.record;
     if (process.env['BENCH_HISTORY_BREAKDOWN'] === '1' && parent !== undefined) {
       const by = new Map<string, number>();
       for (const e of parent.history) {
@@ -245,7 +247,7 @@ export async function runFleetBench(options: FleetBenchOptions): Promise<FleetBe
       log(`history breakdown ${JSON.stringify([...by.entries()].sort((a, b) => b[1] - a[1]))}`);
       log(`output ${JSON.stringify(parent.output).length} input ${parent.input?.length ?? 0}`);
     }
-    const prefix = `${encodeURIComponent(INSTANCE_ID)}.`;
+    const prefix = `${encodeURIComponent(largest.id)}.`;
     const instancesDir = join(dataDir, 'instances');
     const parentHistoryBytes = readdirSync(instancesDir)
       .filter((f) => f.startsWith(prefix))

@@ -6,8 +6,6 @@ import { rotationInstanceId } from '../shared/rotation/ids';
 export const VAULT = 'contoso-pg-kv';
 export const GEO_VAULT = 'contoso-pg-geo-kv';
 export const KEY = 'pg-cmk';
-/** The rotation's instance id, as the product builds it for this key. */
-export const INSTANCE_ID = rotationInstanceId(`https://${VAULT}.vault.azure.net`, KEY);
 export const OPERATOR = '5e6f7a8b-9c0d-4e1f-a2b3-c4d5e6f7a8b9';
 const V1 = '5f1e2d3c4b5a69788796a5b4c3d2e1f0';
 const V2 = 'a0b1c2d3e4f5061728394a5b6c7d8e9f';

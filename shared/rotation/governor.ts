@@ -93,7 +93,7 @@ export interface ReserveRequest {
    */
   readonly untimedReadsPerServer?: number | undefined;
   readonly writesPerServer: number;
-  /** Who asks (the batch's instance id): logged by the entity, not used for the schedule. */
+  /** Who asks (the batch's instance id): kept in the entity's request for tracing; the schedule ignores it. */
   readonly requester: string;
 }
 

@@ -142,13 +142,15 @@ export function* rolloutBatchOrchestrator(
             operationSeconds: sample,
           });
       }
-      window = nextWindow(
-        window,
-        inFlight.length,
-        outcome.armQuota,
-        cap,
-        context.df.currentUtcDateTime.getTime(),
-      );
+      // The batch's own window paces it only without the governor's start times.
+      if (slots === undefined)
+        window = nextWindow(
+          window,
+          inFlight.length,
+          outcome.armQuota,
+          cap,
+          context.df.currentUtcDateTime.getTime(),
+        );
       return [];
     },
     fill(inFlight, now) {
