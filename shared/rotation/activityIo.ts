@@ -113,6 +113,23 @@ export interface UpdateServerInput {
   readonly optOutTag: string;
   /** The operator hold tag: a held server is left alone, like an opted-out one. */
   readonly holdTag?: string | undefined;
+  /**
+   * The rollover's audit base: when ARM accepts the PATCH this step puts `ServerUpdateStarted` on
+   * record itself (`updateStartedRecord`), and answers `audited`. One activity and one orchestration
+   * episode fewer per server than a `recordAudit` step of its own (issue 22: at 10,000 servers the
+   * host's work per episode is what bounds the rollout). Absent: the record is the orchestrator's.
+   */
+  readonly audit?: AuditRecord | undefined;
+}
+
+/**
+ * Whether the audit trail took the record a step put on record for the orchestrator (`audit` in its
+ * input): true only when the trail accepted it. False: refused (the orchestrator records it through
+ * `recordAudit`, with that step's retries, and counts it undelivered if that fails too). Absent:
+ * nothing was recorded by the step.
+ */
+export interface Audited {
+  readonly audited?: boolean | undefined;
 }
 
 /**
@@ -132,10 +149,11 @@ export type UpdateServerOutput = (
       readonly expected: Partial<Record<Slot, string>>;
       readonly verification: VerifyServerOutput;
     }
-  | (Omit<Extract<PrepareServerOutput, { kind: 'update' }>, 'kind' | 'patch'> & {
-      readonly kind: 'accepted';
-      readonly handle: OperationRef | undefined;
-    })
+  | (Omit<Extract<PrepareServerOutput, { kind: 'update' }>, 'kind' | 'patch'> &
+      Audited & {
+        readonly kind: 'accepted';
+        readonly handle: OperationRef | undefined;
+      })
   | (Omit<Extract<PrepareServerOutput, { kind: 'update' }>, 'kind' | 'patch'> & {
       readonly kind: 'refused';
       readonly error: StepError;
@@ -168,9 +186,15 @@ export interface VerifyServerInput {
   readonly serverId: string;
   /** The URI each slot must name after the rollout (compared case-insensitively). */
   readonly expected: Partial<Record<Slot, string>>;
+  /**
+   * The `ServerVerified` record, put on record by this step when its read proves the server (its
+   * `durationMs` then: the time since `startedAt`, epoch ms, the rollover's start), answered as
+   * `audited`. A read that does not prove the server records nothing.
+   */
+  readonly audit?: { readonly record: AuditRecord; readonly startedAt: number } | undefined;
 }
 /** A verification, with what ARM said about its quota on the way. */
-export type VerifyServerOutput = Verification & { readonly quota?: ArmQuota | undefined };
+export type VerifyServerOutput = Verification & Audited & { readonly quota?: ArmQuota | undefined };
 
 export interface PageOperatorInput {
   readonly incident: Incident;

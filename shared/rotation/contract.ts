@@ -165,8 +165,11 @@ export interface OpenIncident {
  * 7: a batch asks its subscription's quota governor (a durable entity) for its servers' start times
  * before it starts any, and a server waits for its start time first: a batch or server under 6 would
  * replay those new calls against its old sub-orchestration and activity results.
+ * 8: a server's write step and its verifying read put `ServerUpdateStarted` and `ServerVerified` on
+ * record themselves (no `recordAudit` after them when the trail took it): a rollover under 7 would
+ * replay its next call against its old `recordAudit` result.
  */
-export const ROTATION_SCHEMA_VERSION = 7;
+export const ROTATION_SCHEMA_VERSION = 8;
 
 /** The format of `RotationOutput`: 1 (absent) lists every server; 2 counts them and lists only the others. */
 export const ROTATION_OUTPUT_VERSION = 2;

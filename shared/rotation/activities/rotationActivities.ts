@@ -12,7 +12,12 @@ import type { ServerSnapshot } from '../../domain/model';
 import { latestVersion, planRollout, ringOf, type ServerPlan } from '../../domain/plan';
 import { packIds } from '../packing';
 import { type PlannedServer, type StepError, type StepResult, type UnplannableServer } from '../activityIo';
-import { isOnTarget, prepareServerUpdate, verifyEncryption } from '../../domain/serverUpdate';
+import {
+  isOnTarget,
+  prepareServerUpdate,
+  updateStartedRecord,
+  verifyEncryption,
+} from '../../domain/serverUpdate';
 import { STEP_NAMES, type StepActivities, type StepHandlers, type StepName } from '../contract';
 import type { AuditTrail } from '../../ports/auditTrail';
 import { AzureCallError, NotFoundError, ThrottledError } from '../../ports/errors';
@@ -110,6 +115,21 @@ const subscriptionOf = (id: string | undefined): string => (id === undefined ? '
  */
 export function createRotationActivities(ports: ActivityPorts): StepHandlers {
   const { keys, fleet, pager, audit } = ports;
+
+  /**
+   * A record a step puts on record for the orchestrator (`Audited`): true once the trail accepted it.
+   * A refusal is not this step's failure (the server was read, the PATCH taken): it is answered as
+   * false and the orchestrator records the step through `recordAudit`, so nothing is lost and nothing
+   * is claimed sent that the trail did not take.
+   */
+  const recordAlong = async (records: AuditRecord[]): Promise<boolean> => {
+    try {
+      await audit.record(records);
+      return true;
+    } catch {
+      return false;
+    }
+  };
 
   return {
     async readKey(input) {
@@ -226,20 +246,25 @@ export function createRotationActivities(ports: ActivityPorts): StepHandlers {
       const federated = federatedIdsOf(server.dataEncryption);
       if (isCrossTenant(federated)) throw new CrossTenantServerError(crossTenantReason(federated));
       const { patch, ...update } = prep;
+      let handle;
       try {
-        const handle = await fleet.beginEncryptionUpdate(input.serverId, patch);
-        return {
-          ...update,
-          kind: 'accepted',
-          handle:
-            handle.operationUrl === undefined
-              ? undefined
-              : { serverId: handle.serverId, operationUrl: handle.operationUrl },
-          ...quota(),
-        };
+        handle = await fleet.beginEncryptionUpdate(input.serverId, patch);
       } catch (e) {
         return { ...update, kind: 'refused', error: toStepError(e), ...quota() };
       }
+      return {
+        ...update,
+        kind: 'accepted',
+        handle:
+          handle.operationUrl === undefined
+            ? undefined
+            : { serverId: handle.serverId, operationUrl: handle.operationUrl },
+        ...quota(),
+        // After the write was accepted, never before: the record says a PATCH is under way.
+        ...(input.audit !== undefined
+          ? { audited: await recordAlong([updateStartedRecord(input.audit, update)]) }
+          : {}),
+      };
     },
 
     /**
@@ -269,7 +294,12 @@ export function createRotationActivities(ports: ActivityPorts): StepHandlers {
     async verifyServer(input) {
       const started = Date.now();
       const v = verifyEncryption(await fleet.getServer(input.serverId), input.expected);
-      return { ...v, quota: fleet.armQuota?.(subscriptionOf(input.serverId), started) };
+      const quota = fleet.armQuota?.(subscriptionOf(input.serverId), started);
+      if (!v.ok || input.audit === undefined) return { ...v, quota };
+      const { record, startedAt } = input.audit;
+      // The proof's time: once the read above showed the server on the target.
+      const audited = await recordAlong([{ ...record, durationMs: Date.now() - startedAt }]);
+      return { ...v, quota, audited };
     },
 
     async recordAudit(records) {

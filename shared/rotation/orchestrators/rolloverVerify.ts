@@ -1,4 +1,5 @@
 import type { Task } from 'durable-functions';
+import type { AuditRecord } from '../../domain/audit';
 import { diagnose } from '../../domain/diagnosis';
 import { callStep, log, pageOperator, recordAudit, waitSeconds } from '../../workflows/activityCalls';
 import type { OperationRef, VerifyServerOutput } from '../activityIo';
@@ -73,7 +74,7 @@ export function* awaitOperation(
     const v = yield* callStep(
       context,
       'verifyServer',
-      { serverId: server.serverId, expected },
+      { serverId: server.serverId, expected, audit: verifiedAudit(r, 'updated') },
       readOptions(r, 'verifyServer'),
     );
     if (!v.ok) return { failure: stepFailure(v.error), watchServer: false };
@@ -118,7 +119,8 @@ export function* verify(
   expected: Expected,
   watchServer: boolean,
   first: VerifyServerOutput | undefined,
-): Generator<Task, Failure | undefined, unknown> {
+  kind: Verified,
+): Generator<Task, { failure?: Failure; audited?: boolean | undefined }, unknown> {
   const { context, input } = r;
   let reading = first;
   for (let attempt = 1; ; attempt++) {
@@ -126,48 +128,71 @@ export function* verify(
       const v = yield* callStep(
         context,
         'verifyServer',
-        { serverId: input.server.serverId, expected },
+        { serverId: input.server.serverId, expected, audit: verifiedAudit(r, kind) },
         readOptions(r, 'verifyServer'),
       );
-      if (!v.ok) return stepFailure(v.error);
+      if (!v.ok) return { failure: stepFailure(v.error) };
       reading = saw(r, v.value);
     }
     const result = reading;
     reading = undefined;
-    if (result.ok) return undefined;
+    if (result.ok) return { audited: result.audited };
     const { pending, code, message, identityId } = result;
-    if (!pending) return { code, message, identityId };
+    if (!pending) return { failure: { code, message, identityId } };
     if (watchServer ? now(r) > r.deadline : attempt >= VERIFY_ATTEMPTS)
-      return watchServer
-        ? {
-            code: 'OperationTimedOut',
-            message: `${message} after ${input.settings.operationTimeoutMinutes} minutes`,
-          }
-        : { code, message, identityId };
+      return {
+        failure: watchServer
+          ? {
+              code: 'OperationTimedOut',
+              message: `${message} after ${input.settings.operationTimeoutMinutes} minutes`,
+            }
+          : { code, message, identityId },
+      };
     yield* waitSeconds(context, input.settings.pollIntervalSeconds);
   }
 }
 
+/** How a server that went well went: moved by this rollover, or found on the target. */
+export type Verified = 'updated' | 'verified';
+
+/** The server's `ServerVerified` record, but for its `durationMs` (the time of the proof). */
+function verifiedRecord(r: Rollover, kind: Verified): AuditRecord {
+  return {
+    ...r.base,
+    step: 'ServerVerified',
+    outcome: 'success',
+    fromVersion: r.fromVersion,
+    reason:
+      kind === 'updated'
+        ? 'Ready, key status Valid, on the target version'
+        : 'Ready, key status Valid (no change needed)',
+    // The rotation's output only counts the servers that went well: this record is the proof per
+    // server, so it says which (customDimensions["detail.outcome"]).
+    details: { outcome: kind },
+  };
+}
+
+/** What a look at the server puts on record when it proves the server (`VerifyServerInput.audit`). */
+const verifiedAudit = (r: Rollover, kind: Verified) => ({
+  record: verifiedRecord(r, kind),
+  startedAt: r.started,
+});
+
+/**
+ * The server went well. `audited`: the look that proved it already put `ServerVerified` on record
+ * (true: the trail took it; false: refused there, recorded here; undefined: nothing recorded there,
+ * e.g. proven by ARM's operation status read or by the write step's own read).
+ */
 export function* verified(
   r: Rollover,
-  kind: 'updated' | 'verified',
+  kind: Verified,
+  audited: boolean | undefined,
 ): Generator<Task, ServerOutcome, unknown> {
-  yield* recordAudit(r.context, [
-    {
-      ...r.base,
-      step: 'ServerVerified',
-      outcome: 'success',
-      fromVersion: r.fromVersion,
-      reason:
-        kind === 'updated'
-          ? 'Ready, key status Valid, on the target version'
-          : 'Ready, key status Valid (no change needed)',
-      // The rotation's output only counts the servers that went well: this record is the proof per
-      // server, so it says which (customDimensions["detail.outcome"]).
-      details: { outcome: kind },
-      durationMs: now(r) - r.started,
-    },
-  ]);
+  if (audited !== true) {
+    if (audited === false)
+      log(r.context, `${r.input.server.serverName}: the verifying read could not record ServerVerified`);
+    yield* recordAudit(r.context, [{ ...verifiedRecord(r, kind), durationMs: now(r) - r.started }]);
+  }
   return outcome(r, kind);
 }
 

@@ -99,6 +99,8 @@ function* rollover(r: Rollover): Generator<Task, ServerOutcome, unknown> {
         targetVersion: input.targetVersion,
         optOutTag: settings.optOutTag,
         holdTag: settings.holdTag,
+        // Until the write is on record, the step records ServerUpdateStarted itself once ARM accepts it.
+        ...(started ? {} : { audit: r.base }),
       },
       readOptions(r, 'updateServer'),
     );
@@ -128,27 +130,36 @@ function* rollover(r: Rollover): Generator<Task, ServerOutcome, unknown> {
           r.slots = slotChanges(u.expected, u.expected);
           r.fromVersion = r.slots[0]?.from;
         }
-        const failure = yield* verify(r, u.expected, false, u.verification);
         // Found on the target after a PATCH of ours that looked refused (a 5xx it had in fact taken),
         // or behind at discovery and on the target now (our PATCH re-run after a crash lost its answer).
         const kind = refusals > 0 || input.server.behind === true ? 'updated' : 'verified';
-        return failure === undefined ? yield* verified(r, kind) : yield* failed(r, failure);
+        const done = yield* verify(r, u.expected, false, u.verification, kind);
+        return done.failure === undefined
+          ? yield* verified(r, kind, done.audited)
+          : yield* failed(r, done.failure);
       }
       case 'accepted':
       case 'refused': {
         r.slots = slotChanges(u.from, u.expected);
         r.fromVersion = movingFrom(r.slots);
         r.identityId = u.snapshot.dataEncryption.primaryUserAssignedIdentityId;
-        // On record once the write step's answer is in this history: a crash before that re-runs the
-        // step, which reads the server again first.
-        if (!started) yield* recordAudit(context, [updateStartedRecord(r.base, u)]);
+        // On record once the write step's answer is in this history (a crash before that re-runs the
+        // step, which reads the server again first): put there by the step itself when ARM accepted the
+        // PATCH and the trail took it, else recorded here.
+        if (!started && (u.kind === 'refused' || u.audited !== true)) {
+          if (u.kind === 'accepted')
+            log(context, `${server.serverName}: the write step could not record ServerUpdateStarted`);
+          yield* recordAudit(context, [updateStartedRecord(r.base, u)]);
+        }
         started = true;
         if (u.kind === 'accepted') {
           log(context, `${server.serverName}: PATCHed dataEncryption to ${input.targetVersion}`);
-          const done = yield* awaitOperation(r, u.handle, u.expected);
-          if (done.failure !== undefined) return yield* failed(r, done.failure);
-          const failure = yield* verify(r, u.expected, done.watchServer, done.verification);
-          return failure === undefined ? yield* verified(r, 'updated') : yield* failed(r, failure);
+          const looked = yield* awaitOperation(r, u.handle, u.expected);
+          if (looked.failure !== undefined) return yield* failed(r, looked.failure);
+          const done = yield* verify(r, u.expected, looked.watchServer, looked.verification, 'updated');
+          return done.failure === undefined
+            ? yield* verified(r, 'updated', done.audited)
+            : yield* failed(r, done.failure);
         }
         const { error } = u;
         if (error.throttled === true) {

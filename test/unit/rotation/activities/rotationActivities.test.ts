@@ -8,7 +8,9 @@ import {
   createRotationActivities,
   toStepError,
 } from '../../../../shared/rotation/activities/rotationActivities';
+import type { AuditRecord } from '../../../../shared/domain/audit';
 import type { Incident } from '../../../../shared/domain/incident';
+import type { AuditTrail } from '../../../../shared/ports/auditTrail';
 import type {
   EncryptionPatchBody,
   KeyInfo,
@@ -270,6 +272,135 @@ describe('updateServer: one read of the server, then the PATCH only when that re
       kind: 'accepted',
       handle: undefined,
     });
+  });
+});
+
+describe('the write step and the verifying read put their own record on the trail (issue 22: one step, not two)', () => {
+  const base: AuditRecord = {
+    step: 'ServerUpdateStarted',
+    correlationId: 'cmk-rotation:contoso-pg-kv:pg-cmk',
+    trigger: 'event:e1',
+    outcome: 'info',
+    vault: 'contoso-pg-kv',
+    key: 'pg-cmk',
+    toVersion: V2,
+  };
+  const withAudit = (s: ServerSnapshot) => ({
+    serverId: s.id,
+    key,
+    targetVersion: V2,
+    optOutTag: 'cmk-rotation-optout',
+    audit: { ...base, serverId: s.id, subscriptionId: SUB },
+  });
+  const refusingTrail = (): AuditTrail => ({
+    record: () => Promise.reject(new TransientError('ingestion 503', 'ServiceUnavailable', 503)),
+  });
+
+  it('records ServerUpdateStarted (with the last-known-good it read) only once ARM accepted the PATCH, and says so', async () => {
+    const a = server('pg-a');
+    const { steps, audit } = setup([a]);
+    await expect(steps.updateServer(withAudit(a))).resolves.toMatchObject({
+      kind: 'accepted',
+      audited: true,
+    });
+    expect(audit.records).toEqual([
+      expect.objectContaining({
+        step: 'ServerUpdateStarted',
+        serverId: a.id,
+        fromVersion: V1,
+        reason: `moving primary ${V1} -> ${V2}`,
+      }),
+    ]);
+    expect(JSON.parse(audit.records[0]?.details?.['lastKnownGood'] ?? '{}')).toMatchObject({
+      dataEncryption: { primaryKeyURI: uri(V1) },
+    });
+  });
+
+  it.each([
+    [
+      'a refused PATCH',
+      (f: Fleet) =>
+        (f.beginEncryptionUpdate = () => Promise.reject(new ConflictError('x', 'ServerBusy', 409))),
+      'refused',
+    ],
+    ['a server already on the target', undefined, 'verify'],
+    [
+      'a server Updating',
+      (f: Fleet) => f.servers.set(idOf('pg-a'), server('pg-a', { state: 'Updating' })),
+      'updating',
+    ],
+  ] as const)('%s: records nothing and answers no `audited`', async (_what, arrange, kind) => {
+    const a = kind === 'verify' ? server('pg-a', {}, uri(V2)) : server('pg-a');
+    const { fleet, steps, audit } = setup([a]);
+    arrange?.(fleet);
+    const out = await steps.updateServer(withAudit(a));
+    expect(out.kind).toBe(kind);
+    expect('audited' in out).toBe(false);
+    expect(audit.records).toEqual([]);
+  });
+
+  it('a trail that refuses the record does not fail the write step: the PATCH stays accepted and `audited` is false (the orchestrator records it)', async () => {
+    const a = server('pg-a');
+    const fleet = new Fleet(new Map([[a.id, a]]));
+    const steps = createRotationActivities({
+      keys: new Keys(key),
+      fleet,
+      pager: new Pagers([]),
+      audit: refusingTrail(),
+    });
+    await expect(steps.updateServer(withAudit(a))).resolves.toMatchObject({
+      kind: 'accepted',
+      audited: false,
+    });
+    expect(fleet.patches).toHaveLength(1);
+  });
+
+  it('a look that proves the server records ServerVerified with the time since the rollover started; one that does not records nothing', async () => {
+    const onTarget = server('pg-a', {}, uri(V2));
+    const { steps, audit } = setup([onTarget]);
+    const record: AuditRecord = {
+      ...base,
+      step: 'ServerVerified',
+      outcome: 'success',
+      serverId: onTarget.id,
+    };
+    const startedAt = Date.now() - 5_000;
+    const proven = await steps.verifyServer({
+      serverId: onTarget.id,
+      expected: { primary: uri(V2) },
+      audit: { record, startedAt },
+    });
+    expect(proven).toMatchObject({ ok: true, audited: true });
+    expect(audit.records).toHaveLength(1);
+    expect(audit.records[0]).toMatchObject({ step: 'ServerVerified', serverId: onTarget.id });
+    expect(audit.records[0]?.durationMs).toBeGreaterThanOrEqual(5_000);
+
+    const behind = await steps.verifyServer({
+      serverId: onTarget.id,
+      expected: { primary: uri(V3) },
+      audit: { record, startedAt },
+    });
+    expect(behind.ok).toBe(false);
+    expect('audited' in behind).toBe(false);
+    expect(audit.records).toHaveLength(1);
+  });
+
+  it('a proving look whose record the trail refused still answers the proof, with `audited` false', async () => {
+    const a = server('pg-a', {}, uri(V2));
+    const fleet = new Fleet(new Map([[a.id, a]]));
+    const steps = createRotationActivities({
+      keys: new Keys(key),
+      fleet,
+      pager: new Pagers([]),
+      audit: refusingTrail(),
+    });
+    await expect(
+      steps.verifyServer({
+        serverId: a.id,
+        expected: { primary: uri(V2) },
+        audit: { record: { ...base, step: 'ServerVerified', outcome: 'success' }, startedAt: Date.now() },
+      }),
+    ).resolves.toMatchObject({ ok: true, audited: false });
   });
 });
 

@@ -4,11 +4,20 @@ import { ROTATION_SCHEMA_VERSION, type ServerRolloverInput } from '../../../../s
 import type {
   PollServerUpdateOutput,
   StepError,
+  UpdateServerInput,
   UpdateServerOutput,
+  VerifyServerInput,
   VerifyServerOutput,
 } from '../../../../shared/rotation/activityIo';
+import { updateStartedRecord } from '../../../../shared/domain/serverUpdate';
 import { serverRolloverOrchestrator } from '../../../../shared/rotation/orchestrators/serverRollover';
-import { runOrchestration, stepOk, type Response, type Run } from '../../../support/orchestration';
+import {
+  runOrchestration,
+  stepOk,
+  type Response,
+  type Run,
+  type ScheduledCall,
+} from '../../../support/orchestration';
 import { NOW, SETTINGS, V1, V2, VAULT_URL, inDays, keyWith, serverId, version } from './fixtures';
 
 /**
@@ -129,18 +138,53 @@ export function run(
     pageOperator: [...(script.page ?? [{ delivered: true, channels: [{ channel: 'pagerduty', ok: true }] }])],
     recordAudit: [...(script.audit ?? [null])],
   };
+  const next = (name: string): unknown => {
+    const q = queues[name];
+    if (q === undefined) throw new Error(`unexpected call ${name}`);
+    return q.length > 1 ? q.shift() : q[0];
+  };
+  /**
+   * As the real steps do (rotationActivities.ts): a write step whose PATCH ARM accepted, and a look
+   * that proves the server, put the record they carry on record; the trail answers from the same
+   * script as `recordAudit` (`audit`), and the step answers `audited` accordingly.
+   */
+  const recordAlong = (call: ScheduledCall, record: AuditRecord | undefined): { audited?: boolean } => {
+    if (record === undefined) return {};
+    const trail = next('recordAudit');
+    // Refused: the activity failed, or answered a failed step (what `stepFailed` scripts).
+    const refused =
+      isResponse(trail) &&
+      ('error' in trail || (trail.result as { ok?: boolean } | null | undefined)?.ok === false);
+    if (!refused) along.set(call, [record]);
+    return { audited: !refused };
+  };
   return runOrchestration(
     serverRolloverOrchestrator,
     { ...input, ...extra, settings: { ...input.settings, ...settings } },
     (call) => {
-      const q = queues[call.name];
-      if (q === undefined) throw new Error(`unexpected call ${call.name}`);
-      const v = q.length > 1 ? q.shift() : q[0];
-      return isResponse(v) ? v : stepOk(v);
+      const v = next(call.name);
+      if (isResponse(v)) return v;
+      if (v === null || typeof v !== 'object') return stepOk(v);
+      if (call.name === 'updateServer' && (v as UpdateServerOutput).kind === 'accepted') {
+        const { audit } = call.input as UpdateServerInput;
+        const out = v as Extract<UpdateServerOutput, { kind: 'accepted' }>;
+        return stepOk({
+          ...out,
+          ...recordAlong(call, audit === undefined ? undefined : updateStartedRecord(audit, out)),
+        });
+      }
+      if (call.name === 'verifyServer' && (v as VerifyServerOutput).ok) {
+        const { audit } = call.input as VerifyServerInput;
+        return stepOk({ ...(v as VerifyServerOutput), ...recordAlong(call, audit?.record) });
+      }
+      return stepOk(v);
     },
     { start: NOW },
   );
 }
+
+/** Records a step put on record itself (the trail took them), by the call that carried them. */
+const along = new WeakMap<ScheduledCall, AuditRecord[]>();
 
 export const timerWaits = (r: Run): number[] =>
   r.history
@@ -149,6 +193,7 @@ export const timerWaits = (r: Run): number[] =>
 export const called = (r: Run, name: string) => r.calls.filter((c) => c.name === name);
 export const pageOf = (r: Run) =>
   called(r, 'pageOperator').map((c) => (c.input as { incident: Incident }).incident);
+/** What reached the audit trail, in order: `recordAudit` steps and the records steps put there themselves. */
 export const audits = (r: Run): AuditRecord[] =>
-  called(r, 'recordAudit').flatMap((c) => c.input as AuditRecord[]);
+  r.calls.flatMap((c) => (c.name === 'recordAudit' ? (c.input as AuditRecord[]) : (along.get(c) ?? [])));
 export const steps = (r: Run): string[] => audits(r).map((a) => a.step);
