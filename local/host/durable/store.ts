@@ -79,7 +79,12 @@ interface Entry {
   committedBytes: number;
   /** The log has bytes past the last commit record (a crash mid-episode): cut them before appending. */
   tornTail: boolean;
+  /** The JSON text of each event of `state.history` (a long history's, once asked for: `historyJson`). */
+  json?: string[];
 }
+
+/** From this many events on, a live instance's history is kept as JSON text too (see `historyJson`). */
+const KEEP_JSON_FROM = 100;
 
 /** The statuses of a finished instance: nothing of it runs any more. */
 export const TERMINAL: readonly RuntimeStatus[] = ['Completed', 'Failed', 'Terminated'];
@@ -184,9 +189,9 @@ export class InstanceStore {
     if (newExecution || previous === undefined || this.legacy.has(state.instanceId)) {
       await this.rewrite(state);
     } else {
+      const lines = appended.map((e) => JSON.stringify(e));
       const buffer = Buffer.from(
-        appended.map((e) => `${JSON.stringify(e)}\n`).join('') +
-          `${JSON.stringify({ $commit: commitRecord(state) })}\n`,
+        lines.map((l) => `${l}\n`).join('') + `${JSON.stringify({ $commit: commitRecord(state) })}\n`,
         'utf8',
       );
       await this.openLogs.with(state.instanceId, this.log(state.instanceId), 'r+', async (file) => {
@@ -194,7 +199,14 @@ export class InstanceStore {
         await file.write(buffer, 0, buffer.length, previous.committedBytes);
         await file.sync();
       });
-      this.remember(state, previous.committedBytes + buffer.length);
+      // The history's text grows by the lines just written (the history grew by `appended`, nothing else).
+      const before = previous.state.history;
+      const extends_ =
+        state.history.length === before.length + appended.length &&
+        (before.length === 0 || state.history[before.length - 1] === before[before.length - 1]);
+      const json = previous.json !== undefined && extends_ ? previous.json : undefined;
+      json?.push(...lines);
+      this.remember(state, previous.committedBytes + buffer.length, json);
       if (TERMINAL.includes(state.status)) await this.openLogs.close(state.instanceId);
     }
     // The commit resolves once the journal is up to date with it (consumed lines cut, or removed).
@@ -227,10 +239,27 @@ export class InstanceStore {
     this.syncDir();
   }
 
-  private remember(state: InstanceState, committedBytes: number): void {
+  /**
+   * The JSON text of the committed history's events, joined by commas (what `JSON.stringify` of the
+   * history writes between its brackets), or undefined when `state` is not the committed state of a live
+   * instance with a long history. Kept from the first time it is asked for and extended by each commit
+   * (with the text the log was written with), so that an episode serializes only its new events; dropped
+   * when the instance finishes or starts a new execution.
+   */
+  historyJson(state: InstanceState): string | undefined {
+    const entry = this.entries.get(state.instanceId);
+    if (entry?.state !== state) return undefined;
+    if (entry.json === undefined) {
+      if (state.history.length < KEEP_JSON_FROM) return undefined;
+      entry.json = state.history.map((e) => JSON.stringify(e));
+    }
+    return entry.json.join(',');
+  }
+
+  private remember(state: InstanceState, committedBytes: number, json?: string[]): void {
     this.ids.add(state.instanceId);
     if (TERMINAL.includes(state.status)) this.entries.delete(state.instanceId);
-    else this.entries.set(state.instanceId, { state, committedBytes, tornTail: false });
+    else this.entries.set(state.instanceId, { state, committedBytes, tornTail: false, json });
   }
 
   /** A fresh log for the state (a new execution): temporary file, fsync, rename, fsync the folder. */
