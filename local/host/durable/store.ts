@@ -79,8 +79,8 @@ interface Entry {
   committedBytes: number;
   /** The log has bytes past the last commit record (a crash mid-episode): cut them before appending. */
   tornTail: boolean;
-  /** The JSON text of each event of `state.history` (a long history's, once asked for: `historyJson`). */
-  json?: string[];
+  /** The JSON text of `state.history`'s events, joined by commas (a long history's, once asked for). */
+  json?: string;
 }
 
 /** From this many events on, a live instance's history is kept as JSON text too (see `historyJson`). */
@@ -204,8 +204,14 @@ export class InstanceStore {
       const extends_ =
         state.history.length === before.length + appended.length &&
         (before.length === 0 || state.history[before.length - 1] === before[before.length - 1]);
-      const json = previous.json !== undefined && extends_ ? previous.json : undefined;
-      json?.push(...lines);
+      // Concatenated, not joined from parts at each episode: V8 keeps the pieces (a rope) and copies them
+      // once, when the episode's trigger JSON is parsed.
+      const json =
+        previous.json === undefined || !extends_
+          ? undefined
+          : lines.length === 0
+            ? previous.json
+            : `${previous.json},${lines.join(',')}`;
       this.remember(state, previous.committedBytes + buffer.length, json);
       if (TERMINAL.includes(state.status)) await this.openLogs.close(state.instanceId);
     }
@@ -251,12 +257,12 @@ export class InstanceStore {
     if (entry?.state !== state) return undefined;
     if (entry.json === undefined) {
       if (state.history.length < KEEP_JSON_FROM) return undefined;
-      entry.json = state.history.map((e) => JSON.stringify(e));
+      entry.json = state.history.map((e) => JSON.stringify(e)).join(',');
     }
-    return entry.json.join(',');
+    return entry.json;
   }
 
-  private remember(state: InstanceState, committedBytes: number, json?: string[]): void {
+  private remember(state: InstanceState, committedBytes: number, json?: string): void {
     this.ids.add(state.instanceId);
     if (TERMINAL.includes(state.status)) this.entries.delete(state.instanceId);
     else this.entries.set(state.instanceId, { state, committedBytes, tornTail: false, json });
