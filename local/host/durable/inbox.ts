@@ -1,7 +1,7 @@
 import { readFileSync, rmSync } from 'node:fs';
 import { unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { OpenFiles } from './openFiles';
+import { OpenFiles, openFilesBudget } from './openFiles';
 
 /** Past this many bytes, the consumed lines of a journal are cut off when an episode commits. */
 const COMPACT_BYTES = 64 * 1024;
@@ -38,7 +38,7 @@ export class InboxJournals<E extends object> {
   private readonly onDisk = new Set<string>();
   /** Instance → generations with a journal in the layout before, from the listing at open. */
   private readonly legacy = new Map<string, number[]>();
-  private readonly files = new OpenFiles(256);
+  private readonly files = new OpenFiles(openFilesBudget());
 
   /**
    * `readOnly`: another process writes the store; nothing is known from the listing (every read looks at

@@ -12,7 +12,7 @@ import {
 import { open, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InboxJournals } from './inbox';
-import { OpenFiles } from './openFiles';
+import { OpenFiles, openFilesBudget } from './openFiles';
 
 /** A Durable Task history event as the durable-functions library reads it (PascalCase, JSON strings). */
 export interface HistoryEvent {
@@ -122,7 +122,7 @@ export class InstanceStore {
   /** Instances in the layout before this one (one `<id>.json` holding everything). */
   private readonly legacy = new Set<string>();
   /** Logs of live instances kept open between commits (closed when the instance finishes). */
-  private readonly openLogs = new OpenFiles(256);
+  private readonly openLogs = new OpenFiles(openFilesBudget());
 
   /**
    * `readOnly`: for looking at another process's store (tests, benchmarks) — nothing is cleared, and
