@@ -19,15 +19,15 @@ interface Inbox<E> {
 }
 
 /**
- * The inbox journals of the instance store (`E`: its history event type): `<id>.inbox.jsonl`, one per instance, append-only and
- * fsync'd, one line per delivery: `{"generation":g,"events":[...]}`. The events of a line wait for the
- * episode that commits generation g + 1: a line whose generation is below the committed one was consumed
- * (a crash either kept the old commit, and the episode runs again with the line, or the new one, and the
- * line is done). A torn last line (a crash mid-append, never fsync'd whole) is ignored, and cut off
- * before the next line is written. Journals of live instances stay open between deliveries; when an
- * episode commits and the journal has grown past 64 KiB of consumed lines it is truncated (all of it is
- * consumed then: nothing is appended to a generation before the commit that starts it); when the
- * instance finishes it is removed.
+ * The inbox journals of the instance store (`E`: its history event type): `<id>.inbox.jsonl`, one per
+ * instance, append-only and fsync'd, one line per delivery: `{"generation":g,"events":[...]}`. The
+ * events of a line wait for the episode that commits generation g + 1: a line whose generation is below
+ * the committed one was consumed (a crash either kept the old commit, and the episode runs again with
+ * the line, or the new one, and the line is done). A torn last line (a crash mid-append, never fsync'd
+ * whole) is ignored, and cut off before the next line is written. Journals of live instances stay open
+ * between deliveries; when an episode commits and the journal has grown past 64 KiB of consumed lines it
+ * is truncated (all of it is consumed then: nothing is appended to a generation before the commit that
+ * starts it); when the instance finishes it is removed.
  *
  * The layout before (`<id>.inbox.<g>.jsonl`, one journal per generation) is still read: its events are
  * the first of their generation, nothing is appended to it any more, and it is removed once consumed.
@@ -49,7 +49,7 @@ export class InboxJournals<E extends object> {
     private readonly readOnly: boolean,
   ) {}
 
-  path(id: string): string {
+  private path(id: string): string {
     return join(this.dir, `${encodeURIComponent(id)}.inbox.jsonl`);
   }
 
