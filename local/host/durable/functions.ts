@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import type { FunctionRegistry, RegisteredFunction } from '../core';
-import { invokeFunction, untyped } from '../invoke';
+import { invokeFunction, typed, untyped } from '../invoke';
 import type { OrchestratorState } from './actions';
 import { withExecutor, type ExecutorView, type FireAndForget } from './executor';
 import { EventType, ev, json, parseStored } from './history';
@@ -41,30 +41,7 @@ export interface Replay {
   replayMs: number;
 }
 
-/**
- * The orchestration trigger's JSON: `JSON.stringify(binding)`, the same text, assembled from
- * `committedJson` (the text of `binding.history`'s first `committed` events, joined by commas: see
- * `InstanceStore.historyJson`) and this episode's events, so that a long history is not serialized
- * again at every episode. Without `committedJson`, the whole binding is serialized.
- */
-export function triggerJson(
-  binding: { history: readonly HistoryEvent[] } & Record<string, unknown>,
-  committed: number,
-  committedJson: string | undefined,
-): string {
-  if (committedJson === undefined || committed === 0) return JSON.stringify(binding);
-  const { history, ...rest } = binding;
-  const fresh = history.slice(committed).map((e) => JSON.stringify(e));
-  const events = fresh.length === 0 ? committedJson : `${committedJson},${fresh.join(',')}`;
-  // `history` is the binding's first property: JSON.stringify writes it first, then the rest in order.
-  const others = JSON.stringify(rest);
-  return `{"history":[${events}]${others === '{}' ? '}' : `,${others.slice(1)}`}`;
-}
-
-/**
- * Runs the orchestrator function over `history` (what is committed, `state.history`, plus this episode's
- * new events); `committedJson`: the text of the committed part, when the store keeps it.
- */
+/** Runs the orchestrator function over `history` (what is committed plus this episode's new events). */
 export async function replayOrchestrator(
   registry: FunctionRegistry,
   fn: RegisteredFunction,
@@ -72,7 +49,6 @@ export async function replayOrchestrator(
   history: HistoryEvent[],
   first: boolean,
   log: (line: string) => void,
-  committedJson?: string,
 ): Promise<Replay> {
   const binding = {
     history,
@@ -91,14 +67,7 @@ export async function replayOrchestrator(
       const r = await invokeFunction(
         registry,
         fn,
-        {
-          inputData: [
-            {
-              name: fn.triggerName,
-              data: { json: triggerJson(binding, state.history.length, committedJson) },
-            },
-          ],
-        },
+        { inputData: [{ name: fn.triggerName, data: typed(binding) }] },
         (_level, message) => log(`[${state.name}] ${message}`),
       );
       return { ok: true as const, state: untyped(r.returnValue) as OrchestratorState };

@@ -208,14 +208,8 @@ export class OrchestrationRuntime {
     // Committed events are stored played; only this episode's are new to the orchestrator.
     const history = [...state.history, ...fresh.map((e) => ({ ...e, IsPlayed: false }))];
     const fn = durableFunction(this.options.registry, state.name, 'orchestrationTrigger');
-    const replay = await replayOrchestrator(
-      this.options.registry,
-      fn,
-      state,
-      history,
-      first,
-      (line) => this.options.log(line),
-      this.store.historyJson(state),
+    const replay = await replayOrchestrator(this.options.registry, fn, state, history, first, (line) =>
+      this.options.log(line),
     );
     this.counters.replayMs += replay.replayMs;
     this.counters.episodes++;

@@ -79,12 +79,7 @@ interface Entry {
   committedBytes: number;
   /** The log has bytes past the last commit record (a crash mid-episode): cut them before appending. */
   tornTail: boolean;
-  /** The JSON text of `state.history`'s events, joined by commas (a long history's, once asked for). */
-  json?: string;
 }
-
-/** From this many events on, a live instance's history is kept as JSON text too (see `historyJson`). */
-const KEEP_JSON_FROM = 100;
 
 /** The statuses of a finished instance: nothing of it runs any more. */
 export const TERMINAL: readonly RuntimeStatus[] = ['Completed', 'Failed', 'Terminated'];
@@ -189,9 +184,9 @@ export class InstanceStore {
     if (newExecution || previous === undefined || this.legacy.has(state.instanceId)) {
       await this.rewrite(state);
     } else {
-      const lines = appended.map((e) => JSON.stringify(e));
       const buffer = Buffer.from(
-        lines.map((l) => `${l}\n`).join('') + `${JSON.stringify({ $commit: commitRecord(state) })}\n`,
+        appended.map((e) => `${JSON.stringify(e)}\n`).join('') +
+          `${JSON.stringify({ $commit: commitRecord(state) })}\n`,
         'utf8',
       );
       await this.openLogs.with(state.instanceId, this.log(state.instanceId), 'r+', async (file) => {
@@ -199,20 +194,7 @@ export class InstanceStore {
         await file.write(buffer, 0, buffer.length, previous.committedBytes);
         await file.sync();
       });
-      // The history's text grows by the lines just written (the history grew by `appended`, nothing else).
-      const before = previous.state.history;
-      const extends_ =
-        state.history.length === before.length + appended.length &&
-        (before.length === 0 || state.history[before.length - 1] === before[before.length - 1]);
-      // Concatenated, not joined from parts at each episode: V8 keeps the pieces (a rope) and copies them
-      // once, when the episode's trigger JSON is parsed.
-      const json =
-        previous.json === undefined || !extends_
-          ? undefined
-          : lines.length === 0
-            ? previous.json
-            : `${previous.json},${lines.join(',')}`;
-      this.remember(state, previous.committedBytes + buffer.length, json);
+      this.remember(state, previous.committedBytes + buffer.length);
       if (TERMINAL.includes(state.status)) await this.openLogs.close(state.instanceId);
     }
     // The commit resolves once the journal is up to date with it (consumed lines cut, or removed).
@@ -245,27 +227,10 @@ export class InstanceStore {
     this.syncDir();
   }
 
-  /**
-   * The JSON text of the committed history's events, joined by commas (what `JSON.stringify` of the
-   * history writes between its brackets), or undefined when `state` is not the committed state of a live
-   * instance with a long history. Kept from the first time it is asked for and extended by each commit
-   * (with the text the log was written with), so that an episode serializes only its new events; dropped
-   * when the instance finishes or starts a new execution.
-   */
-  historyJson(state: InstanceState): string | undefined {
-    const entry = this.entries.get(state.instanceId);
-    if (entry?.state !== state) return undefined;
-    if (entry.json === undefined) {
-      if (state.history.length < KEEP_JSON_FROM) return undefined;
-      entry.json = state.history.map((e) => JSON.stringify(e)).join(',');
-    }
-    return entry.json;
-  }
-
-  private remember(state: InstanceState, committedBytes: number, json?: string): void {
+  private remember(state: InstanceState, committedBytes: number): void {
     this.ids.add(state.instanceId);
     if (TERMINAL.includes(state.status)) this.entries.delete(state.instanceId);
-    else this.entries.set(state.instanceId, { state, committedBytes, tornTail: false, json });
+    else this.entries.set(state.instanceId, { state, committedBytes, tornTail: false });
   }
 
   /** A fresh log for the state (a new execution): temporary file, fsync, rename, fsync the folder. */
