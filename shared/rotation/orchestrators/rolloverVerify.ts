@@ -71,12 +71,6 @@ export function* awaitOperation(
   for (let look = 1; ; look++) {
     yield* waitSeconds(context, wait);
     wait = settings.pollIntervalSeconds;
-    // When this look was made, not when its answer came back: the time a busy host takes to run the
-    // read and hand its answer back is not ARM's. Timed by the answer, each server found done at its
-    // first look reported 0.9 × (first look + that delay), and the typical duration settled at nine
-    // times the delay whatever ARM's operations took (measured at 10,000 servers: first looks 4–5 s
-    // after PATCHes that took 2 s, each server in flight twice as long).
-    const lookAt = now(r);
     const v = yield* callStep(
       context,
       'verifyServer',
@@ -86,7 +80,7 @@ export function* awaitOperation(
     if (!v.ok) return { failure: stepFailure(v.error), watchServer: false };
     const reading = saw(r, v.value);
     if (reading.ok) {
-      const seen = (lookAt - acceptedAt) / 1000;
+      const seen = (now(r) - acceptedAt) / 1000;
       r.operationSeconds = Math.round((look === 1 ? seen * DONE_AT_FIRST_LOOK_SHARE : seen) * 10) / 10;
       return { watchServer: false, verification: reading };
     }
