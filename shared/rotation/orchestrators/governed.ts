@@ -39,16 +39,11 @@ export function* reserveStarts(
   context: OrchestrationContext,
   subscriptionId: string,
   servers: number,
-  timed: boolean,
 ): Generator<Task, Reservation | undefined, unknown> {
   const request: ReserveRequest = {
     servers,
     readsPerServer: ARM_REQUESTS_PER_SERVER.reads,
-    // `timed`: the batch's rotation already timed ARM's operations (its canary ring, its earlier
-    // batches), so its servers' first looks are timed whatever the governor knows: no read more.
-    // Measured at 10,000 servers: charged three reads, the main ring's first batches after the
-    // canary got 75 start times at once per subscription instead of 112, and the rest at 8 a second.
-    untimedReadsPerServer: timed ? ARM_REQUESTS_PER_SERVER.reads : UNTIMED_READS_PER_SERVER,
+    untimedReadsPerServer: UNTIMED_READS_PER_SERVER,
     writesPerServer: ARM_REQUESTS_PER_SERVER.writes,
     requester: context.df.instanceId,
   };

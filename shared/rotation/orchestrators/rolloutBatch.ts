@@ -84,14 +84,7 @@ export function* rolloutBatchOrchestrator(
   // order. Without them (the governor failed or did not answer) the batch paces itself from ARM's
   // remaining-quota headers, as one window per batch.
   const reservation =
-    servers.length > 0
-      ? yield* reserveStarts(
-          context,
-          input.subscriptionId,
-          servers.length,
-          input.operationSeconds !== undefined,
-        )
-      : undefined;
+    servers.length > 0 ? yield* reserveStarts(context, input.subscriptionId, servers.length) : undefined;
   const slots = reservation?.slots;
   const childInput = (server: ServerRef, index: number): ServerRolloverInput => ({
     schemaVersion: ROTATION_SCHEMA_VERSION,

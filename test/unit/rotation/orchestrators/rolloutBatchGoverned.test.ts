@@ -78,23 +78,6 @@ describe("rolloutBatch under its subscription's quota governor", () => {
     expect((r.output as RolloutBatchOutput).counts.updated).toBe(120);
   });
 
-  it('a batch whose rotation already timed the operations (its canary ring) asks at two reads per server even from a governor that timed none, so more of its servers start at once', async () => {
-    const untimed = { state: NEW_GOVERNOR, asked: [] as ReserveRequest[], entity: [] as string[] };
-    const timed = { state: NEW_GOVERNOR, asked: [] as ReserveRequest[], entity: [] as string[] };
-    const a = await run(batch(names(150), 500), governed(untimed));
-    const b = await run({ ...batch(names(150), 500), operationSeconds: 2.1 }, governed(timed));
-    expect(untimed.asked[0]?.untimedReadsPerServer).toBe(UNTIMED_READS_PER_SERVER);
-    expect(timed.asked[0]?.untimedReadsPerServer).toBe(ARM_REQUESTS_PER_SERVER.reads);
-    const atOnce = (r: Run) => starts(r).filter((t) => t === starts(r)[0]).length;
-    expect(atOnce(a)).toBe(Math.floor(225 / UNTIMED_READS_PER_SERVER));
-    expect(atOnce(b)).toBe(Math.floor(225 / ARM_REQUESTS_PER_SERVER.reads));
-    // And its servers' first looks are timed by what the rotation saw.
-    const looks = b.calls
-      .filter((c) => c.name === 'serverRollover')
-      .map((c) => (c.input as ServerRolloverInput).firstPollSeconds);
-    expect(looks[0]).toBeGreaterThanOrEqual(2.1);
-  });
-
   it('hands each server its own start time, in order, and starts each less than a look before it (each waits for its own)', async () => {
     const governor = { state: NEW_GOVERNOR, asked: [] as ReserveRequest[], entity: [] as string[] };
     const r = await run(batch(names(300), 500), governed(governor));
