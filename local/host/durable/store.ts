@@ -9,10 +9,9 @@ import {
   readFileSync,
   rmSync,
 } from 'node:fs';
-import { open, rename } from 'node:fs/promises';
+import { open, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { InboxJournals } from './inbox';
-import { OpenFiles, openFilesBudget } from './openFiles';
+import { OpenFiles } from './openFiles';
 
 /** A Durable Task history event as the durable-functions library reads it (PascalCase, JSON strings). */
 export interface HistoryEvent {
@@ -50,7 +49,7 @@ export interface InstanceState {
   parentTaskId: number | undefined;
   /** Events of every finished episode of the current execution, in order. */
   history: HistoryEvent[];
-  /** The inbox generation whose events are not processed yet (journal lines of earlier ones are). */
+  /** Which inbox journal holds this instance's not-yet-processed events. */
   inboxGeneration: number;
 }
 
@@ -96,11 +95,10 @@ export const TERMINAL: readonly RuntimeStatus[] = ['Completed', 'Failed', 'Termi
  *   costs one append and one fsync, whatever the history's length. A new execution (start,
  *   continue-as-new) writes a fresh log to a temporary file and renames it over the old one (fsync'd,
  *   directory too): atomic.
- * - `<id>.inbox.jsonl` is an append-only, fsync'd journal of events waiting for the next episode
- *   (activity results, timers, external events), one line per delivery marked with the committed inbox
- *   generation. An episode consumes what waits and commits the next generation, so a crash either keeps
- *   the old commit with its lines (the episode re-runs) or the new one (the lines are done) — never half
- *   of both. See `InboxJournals`.
+ * - `<id>.inbox.<generation>.jsonl` is an append-only, fsync'd journal of events waiting for the next
+ *   episode (activity results, timers, external events). An episode consumes the whole journal and
+ *   commits the next generation, so a crash either keeps the old commit with its journal (the episode
+ *   re-runs) or the new one (the journal is done) — never half of both.
  *
  * Writes are asynchronous (the fsyncs run on libuv's thread pool, so many instances' commits are in
  * flight at once instead of each blocking the event loop); a commit counts once its promise resolves.
@@ -113,11 +111,15 @@ export class InstanceStore {
   private readonly entries = new Map<string, Entry>();
   /** Every instance id with a log on disk. */
   private readonly ids = new Set<string>();
-  private readonly journals: InboxJournals<HistoryEvent>;
+  /** Instance id → inbox generations with a journal on disk, from the one listing at open. */
+  private readonly journalsAtOpen = new Map<string, number[]>();
+  private readonly inboxes = new Map<string, HistoryEvent[]>();
   /** Instances in the layout before this one (one `<id>.json` holding everything). */
   private readonly legacy = new Set<string>();
+  /** Journals whose end this process has checked (or created). */
+  private readonly checkedJournals = new Set<string>();
   /** Logs of live instances kept open between commits (closed when the instance finishes). */
-  private readonly openLogs = new OpenFiles(openFilesBudget());
+  private readonly openLogs = new OpenFiles(256);
 
   /**
    * `readOnly`: for looking at another process's store (tests, benchmarks) — nothing is cleared, and
@@ -129,24 +131,36 @@ export class InstanceStore {
   ) {
     this.dir = join(dataDir, 'instances');
     mkdirSync(this.dir, { recursive: true });
-    const readOnly = this.options.readOnly === true;
-    this.journals = new InboxJournals(this.dir, readOnly);
+    const clear = (path: string) => {
+      if (this.options.readOnly !== true) rmSync(path, { force: true });
+    };
     for (const f of readdirSync(this.dir)) {
-      if (f.endsWith('.tmp')) {
-        if (!readOnly) rmSync(join(this.dir, f), { force: true });
-      } else if (f.endsWith('.log.jsonl')) this.ids.add(decodeURIComponent(f.slice(0, -'.log.jsonl'.length)));
-      else if (this.journals.noteFile(f)) continue;
-      else if (f.endsWith('.json')) {
+      const journal = /^(.+)\.inbox\.(\d+)\.jsonl$/.exec(f);
+      if (f.endsWith('.tmp')) clear(join(this.dir, f));
+      else if (f.endsWith('.log.jsonl')) this.ids.add(decodeURIComponent(f.slice(0, -'.log.jsonl'.length)));
+      else if (journal?.[1] !== undefined) {
+        const id = decodeURIComponent(journal[1]);
+        this.journalsAtOpen.set(id, [...(this.journalsAtOpen.get(id) ?? []), Number(journal[2])]);
+      } else if (f.endsWith('.json')) {
         const id = decodeURIComponent(f.slice(0, -'.json'.length));
         this.ids.add(id);
         this.legacy.add(id);
       }
     }
-    if (!readOnly) this.journals.clearOrphans((id) => this.ids.has(id));
+    // Journals of instances that have no log (purged, or never committed) are debris.
+    for (const [id, gens] of this.journalsAtOpen)
+      if (!this.ids.has(id)) {
+        for (const g of gens) clear(this.journal(id, g));
+        this.journalsAtOpen.delete(id);
+      }
   }
 
   private log(id: string): string {
     return join(this.dir, `${encodeURIComponent(id)}.log.jsonl`);
+  }
+
+  private journal(id: string, generation: number): string {
+    return join(this.dir, `${encodeURIComponent(id)}.inbox.${generation}.jsonl`);
   }
 
   list(): string[] {
@@ -160,9 +174,8 @@ export class InstanceStore {
     if (!this.ids.has(id)) return undefined;
     const entry = this.legacy.has(id) ? this.readLegacy(id) : this.read(id);
     if (entry === undefined) return undefined;
-    const finished = TERMINAL.includes(entry.state.status);
-    this.journals.loaded(id, entry.state.inboxGeneration, finished);
-    if (!finished) this.entries.set(id, entry);
+    if (this.options.readOnly !== true) this.clearOldJournals(id, entry.state.inboxGeneration);
+    if (!TERMINAL.includes(entry.state.status)) this.entries.set(id, entry);
     return entry.state;
   }
 
@@ -197,30 +210,83 @@ export class InstanceStore {
       this.remember(state, previous.committedBytes + buffer.length);
       if (TERMINAL.includes(state.status)) await this.openLogs.close(state.instanceId);
     }
-    // The commit resolves once the journal is up to date with it (consumed lines cut, or removed).
-    if (TERMINAL.includes(state.status)) await this.journals.finished(state.instanceId);
-    else if (previousGeneration !== undefined && state.inboxGeneration > previousGeneration)
-      await this.journals.consumed(state.instanceId, state.inboxGeneration);
+    // Journals the commit consumed (unlinked off the event loop: the commit resolves once they are gone).
+    const consumed: Promise<void>[] = [];
+    if (previousGeneration !== undefined)
+      for (let g = previousGeneration; g < state.inboxGeneration; g++)
+        consumed.push(this.dropJournalAsync(state.instanceId, g));
+    else if (state.inboxGeneration > 0)
+      consumed.push(this.dropJournalAsync(state.instanceId, state.inboxGeneration - 1));
+    await Promise.all(consumed);
+    if (previousGeneration !== undefined && state.inboxGeneration > previousGeneration)
+      this.expectEmptyJournal(state);
   }
 
   /**
-   * Adds events to the inbox of generation `generation` (the committed one: `append` runs under the
-   * instance's lock, after the commit that names it has resolved).
+   * After a commit that moved a live instance to a new generation, that generation's journal cannot
+   * exist yet: `append` writes a journal only under the instance's lock, after the commit that names
+   * its generation has resolved. So its inbox is known empty and needs no look at the disk
+   * (`existsSync`, a read) on the next episode or append. (A commit that keeps the generation, such as
+   * suspend, knows nothing of the kind: its journal may hold events.)
    */
-  append(id: string, generation: number, events: readonly HistoryEvent[]): Promise<void> {
-    return this.journals.append(id, generation, events);
+  private expectEmptyJournal(state: InstanceState): void {
+    if (!this.entries.has(state.instanceId) || this.journalsAtOpen.has(state.instanceId)) return;
+    const key = `${state.instanceId}#${state.inboxGeneration}`;
+    if (this.inboxes.has(key)) return;
+    this.inboxes.set(key, []);
+    this.checkedJournals.add(this.journal(state.instanceId, state.inboxGeneration));
   }
 
-  /** Events waiting in the inbox; a torn last line (crash mid-append, never fsync'd) is ignored. */
+  async append(id: string, generation: number, events: readonly HistoryEvent[]): Promise<void> {
+    const path = this.journal(id, generation);
+    if (!this.checkedJournals.has(path)) {
+      // A journal from before this process may end in a torn line (a crash mid-append): cut it off,
+      // or the next event would be glued to it and lost with it.
+      if (existsSync(path)) {
+        const valid = readJournal(path).validBytes;
+        const file = await open(path, 'r+');
+        try {
+          if ((await file.stat()).size > valid) {
+            await file.truncate(valid);
+            await file.sync();
+          }
+        } finally {
+          await file.close();
+        }
+      }
+      this.checkedJournals.add(path);
+    }
+    const file = await open(path, 'a');
+    try {
+      await file.write(events.map((e) => `${JSON.stringify(e)}\n`).join(''));
+      await file.sync();
+    } finally {
+      await file.close();
+    }
+    const cached = this.inboxes.get(`${id}#${generation}`);
+    if (cached !== undefined) cached.push(...events);
+  }
+
+  /** Events in the journal; a torn last line (crash mid-append, never fsync'd) is ignored. */
   inbox(id: string, generation: number): HistoryEvent[] {
-    return this.journals.events(id, generation, this.entries.has(id));
+    const key = `${id}#${generation}`;
+    const cached = this.inboxes.get(key);
+    if (cached !== undefined) return [...cached];
+    const path = this.journal(id, generation);
+    const events = existsSync(path) ? readJournal(path).events : [];
+    if (this.entries.has(id)) this.inboxes.set(key, events);
+    return [...events];
   }
 
   delete(id: string): void {
     void this.openLogs.close(id);
+    const entry = this.entries.get(id);
+    const generation = entry?.state.inboxGeneration ?? this.load(id)?.inboxGeneration;
     rmSync(this.log(id), { force: true });
     rmSync(join(this.dir, `${encodeURIComponent(id)}.json`), { force: true });
-    this.journals.remove(id);
+    if (generation !== undefined) this.dropJournal(id, generation);
+    for (const g of this.journalsAtOpen.get(id) ?? []) this.dropJournal(id, g);
+    this.journalsAtOpen.delete(id);
     this.entries.delete(id);
     this.ids.delete(id);
     this.legacy.delete(id);
@@ -229,8 +295,37 @@ export class InstanceStore {
 
   private remember(state: InstanceState, committedBytes: number): void {
     this.ids.add(state.instanceId);
-    if (TERMINAL.includes(state.status)) this.entries.delete(state.instanceId);
-    else this.entries.set(state.instanceId, { state, committedBytes, tornTail: false });
+    if (TERMINAL.includes(state.status)) {
+      this.entries.delete(state.instanceId);
+      for (const key of this.inboxes.keys())
+        if (key.startsWith(`${state.instanceId}#`)) this.inboxes.delete(key);
+    } else this.entries.set(state.instanceId, { state, committedBytes, tornTail: false });
+  }
+
+  private dropJournal(id: string, generation: number): void {
+    const path = this.journal(id, generation);
+    rmSync(path, { force: true });
+    this.checkedJournals.delete(path);
+    this.inboxes.delete(`${id}#${generation}`);
+  }
+
+  private async dropJournalAsync(id: string, generation: number): Promise<void> {
+    const path = this.journal(id, generation);
+    this.checkedJournals.delete(path);
+    this.inboxes.delete(`${id}#${generation}`);
+    try {
+      await unlink(path);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    }
+  }
+
+  /** Journals older than the committed generation were consumed before a crash left them behind. */
+  private clearOldJournals(id: string, committed: number): void {
+    const gens = this.journalsAtOpen.get(id);
+    if (gens === undefined) return;
+    for (const g of gens) if (g < committed) this.dropJournal(id, g);
+    this.journalsAtOpen.delete(id);
   }
 
   /** A fresh log for the state (a new execution): temporary file, fsync, rename, fsync the folder. */
@@ -336,6 +431,32 @@ function commitRecord(state: InstanceState): CommitRecord {
     lastUpdatedTime: state.lastUpdatedTime,
     inboxGeneration: state.inboxGeneration,
   };
+}
+
+/** The events of a journal up to the first line that is not a whole JSON event (a torn last line). */
+function readJournal(path: string): { events: HistoryEvent[]; validBytes: number } {
+  const bytes = readFileSync(path);
+  const events: HistoryEvent[] = [];
+  let offset = 0;
+  let validBytes = 0;
+  while (offset < bytes.length) {
+    const end = bytes.indexOf(0x0a, offset);
+    if (end < 0) break;
+    const line = bytes.toString('utf8', offset, end);
+    offset = end + 1;
+    if (line.trim() !== '') {
+      let value: unknown;
+      try {
+        value = JSON.parse(line);
+      } catch {
+        break;
+      }
+      if (typeof value !== 'object' || value === null || !('EventType' in value)) break;
+      events.push(value as HistoryEvent);
+    }
+    validBytes = offset;
+  }
+  return { events, validBytes };
 }
 
 function fstatSize(path: string): number {

@@ -280,7 +280,7 @@ describe('a suspended instance across a host crash', () => {
     await waitFor('the activity result to be journaled', () =>
       readdirSync(instances).some(
         (f) =>
-          /^gate-1\.inbox\.jsonl$/.test(f) &&
+          /^gate-1\.inbox\.\d+\.jsonl$/.test(f) &&
           readFileSync(join(instances, f), 'utf8').includes('"EventType":5,'),
       )
         ? true
@@ -302,46 +302,6 @@ describe('a suspended instance across a host crash', () => {
     expect(done).toMatchObject({ runtimeStatus: 'Completed', output: 'gate-1 passed' });
     // The activity ran once: its result waited in the journal through the suspension and the crash.
     expect(restarted.records('gateStarted')).toHaveLength(1);
-  });
-});
-
-describe('an event an episode consumed, across a host crash', () => {
-  let first: HostProcess | undefined;
-  let second: HostProcess | undefined;
-  afterAll(async () => {
-    await first?.stop('SIGKILL');
-    await second?.stop();
-  });
-
-  it('is not delivered again after SIGKILL: the next event of the same name is the second', async () => {
-    const app = installFixtureApp('durable-app');
-    first = await startHost({ app });
-    const host = first;
-    const api = (h: HostProcess, path: string) =>
-      `${h.url}/runtime/webhooks/durabletask/${path}${path.includes('?') ? '&' : '?'}code=${h.durableTaskSystemKey}`;
-    const read = async (h: HostProcess) =>
-      (await call('GET', api(h, 'instances/twice-1?showHistory=true'))).json<Status>();
-    expect((await call('POST', `${host.url}/api/start/twoEvents/twice-1`)).status).toBe(202);
-    await waitFor('the first episode', async () =>
-      (await read(host)).runtimeStatus === 'Running' ? true : undefined,
-    );
-    expect((await call('POST', api(host, 'instances/twice-1/raiseEvent/go'), '"one"')).status).toBe(202);
-    // Committed: the event is in the history (its journal line stays, of a consumed generation).
-    await waitFor('the event to be consumed', async () =>
-      (await read(host)).historyEvents?.some((e) => e.EventType === 'EventRaised') === true
-        ? true
-        : undefined,
-    );
-    await host.stop('SIGKILL');
-    second = await startHost({ app, dataDir: host.dataDir, outFile: host.outFile });
-    const restarted = second;
-    expect((await read(restarted)).runtimeStatus).toBe('Running');
-    expect((await call('POST', api(restarted, 'instances/twice-1/raiseEvent/go'), '"two"')).status).toBe(202);
-    const done = await waitFor('completion', async () => {
-      const s = await read(restarted);
-      return FINISHED.includes(s.runtimeStatus) ? s : undefined;
-    });
-    expect(done).toMatchObject({ runtimeStatus: 'Completed', output: ['one', 'two'] });
   });
 });
 

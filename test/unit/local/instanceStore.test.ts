@@ -76,7 +76,6 @@ async function setup(): Promise<{ dir: string; store: InstanceStore; state: Inst
 }
 
 const log = (dir: string) => join(dir, 'instances', `${FILE}.log.jsonl`);
-const inbox = (dir: string) => join(dir, 'instances', `${FILE}.inbox.jsonl`);
 
 describe('the local durable instance store', () => {
   afterEach(() => jest.restoreAllMocks());
@@ -114,7 +113,10 @@ describe('the local durable instance store', () => {
     const store = new InstanceStore(dir);
     await store.append(ID, state.inboxGeneration, [event(5, -1, { TaskScheduledId: 1, Result: '1' })]);
     // SIGKILL mid-append: half a line, never fsync'd whole.
-    appendFileSync(inbox(dir), `{"generation":${state.inboxGeneration},"events":[{"EventType":5,"Ta`);
+    appendFileSync(
+      join(dir, 'instances', `${FILE}.inbox.${state.inboxGeneration}.jsonl`),
+      '{"EventType":5,"Ta',
+    );
     const restarted = new InstanceStore(dir);
     expect(restarted.inbox(ID, state.inboxGeneration).map((e) => e['TaskScheduledId'])).toEqual([1]);
     await restarted.append(ID, state.inboxGeneration, [event(5, -1, { TaskScheduledId: 2, Result: '4' })]);
@@ -149,7 +151,6 @@ describe('the local durable instance store', () => {
     const exists = jest.spyOn(fs, 'existsSync' as never);
     const read = jest.spyOn(fs, 'readFileSync' as never);
     const remove = jest.spyOn(fs, 'rmSync' as never);
-    const open = jest.spyOn(fsPromises, 'open' as never);
     let s = state;
     for (let i = 0; i < 5; i++) {
       await store.append(ID, s.inboxGeneration, [event(5, -1, { TaskScheduledId: i, Result: `${i}` })]);
@@ -157,16 +158,13 @@ describe('the local durable instance store', () => {
       expect(inbox.map((e) => e['TaskScheduledId'])).toEqual([i]);
       s = await episode(store, s, [event(12), ...inbox, event(4, i + 1, { Name: 'x' }), event(13)]);
     }
-    // The store knows what waits (nothing is appended to a generation before its commit) and what is
-    // on disk: no look at the disk, one journal for all deliveries, opened once.
+    // The new generation's journal cannot exist yet (nothing is appended to it before its commit), and
+    // the consumed one is unlinked asynchronously.
     expect(exists).not.toHaveBeenCalled();
     expect(read).not.toHaveBeenCalled();
     expect(remove).not.toHaveBeenCalled();
-    expect(open).toHaveBeenCalledTimes(1);
-    expect(readdirSync(join(dir, 'instances')).sort()).toEqual([`${FILE}.inbox.jsonl`, `${FILE}.log.jsonl`]);
-    const reopened = new InstanceStore(dir);
-    expect(reopened.load(ID)).toEqual(s);
-    expect(reopened.inbox(ID, s.inboxGeneration)).toEqual([]);
+    expect(readdirSync(join(dir, 'instances'))).toEqual([`${FILE}.log.jsonl`]);
+    expect(new InstanceStore(dir).load(ID)).toEqual(s);
   });
 
   it("opens a live instance's log once for all its commits, and a new execution's log afresh", async () => {
@@ -207,12 +205,12 @@ describe('the local durable instance store', () => {
     ]);
   });
 
-  it('never delivers again what an episode consumed; a new execution keeps what was not consumed yet', async () => {
+  it('removes the journal an episode consumed; a new execution keeps the journal not consumed yet', async () => {
     const { dir, store, state } = await setup();
+    const journal = (g: number) => join(dir, 'instances', `${FILE}.inbox.${g}.jsonl`);
     await store.append(ID, state.inboxGeneration, [event(15, -1, { Name: 'keyEvent' })]);
     const next = await episode(store, state, [event(12), event(15, -1, { Name: 'keyEvent' }), event(13)]);
-    expect(store.inbox(ID, next.inboxGeneration)).toEqual([]);
-    expect(new InstanceStore(dir).inbox(ID, next.inboxGeneration)).toEqual([]);
+    expect(existsSync(journal(state.inboxGeneration))).toBe(false);
     await store.append(ID, next.inboxGeneration, [event(15, -1, { Name: 'later' })]);
     const continued: InstanceState = { ...next, history: [], input: '{"round":2}' };
     await store.commit(continued, [], true);
@@ -256,94 +254,5 @@ describe('the local durable instance store', () => {
     expect(store.load(ID)).toBeUndefined();
     expect(store.list()).toEqual([]);
     expect(readdirSync(join(dir, 'instances'))).toEqual([]);
-  });
-});
-
-describe("the local store's inbox journal (one per instance)", () => {
-  const result = (id: number, extra: Record<string, unknown> = {}) =>
-    event(5, -1, { TaskScheduledId: id, Result: `${id}`, ...extra });
-  const ids = (events: HistoryEvent[]) => events.map((e) => e['TaskScheduledId']);
-
-  it('keeps a delivery whose episode a crash stopped before its commit, and drops it once committed', async () => {
-    const { dir, store, state } = await setup();
-    await store.append(ID, state.inboxGeneration, [result(1)]);
-    await store.append(ID, state.inboxGeneration, [result(2), result(3)]);
-    // Killed before the episode committed: the restarted host runs the episode with every delivery.
-    const restarted = new InstanceStore(dir);
-    const loaded = restarted.load(ID);
-    if (loaded === undefined) throw new Error('not loaded');
-    const waiting = restarted.inbox(ID, loaded.inboxGeneration);
-    expect(ids(waiting)).toEqual([1, 2, 3]);
-    const next = await episode(restarted, loaded, [event(12), ...waiting, event(13)]);
-    // Killed after the commit: the lines are still in the journal, but of a consumed generation.
-    expect(readFileSync(inbox(dir), 'utf8').split('\n').filter(Boolean)).toHaveLength(2);
-    const again = new InstanceStore(dir);
-    expect(again.load(ID)).toEqual(next);
-    expect(again.inbox(ID, next.inboxGeneration)).toEqual([]);
-    await again.append(ID, next.inboxGeneration, [result(4)]);
-    expect(ids(new InstanceStore(dir).inbox(ID, next.inboxGeneration))).toEqual([4]);
-  });
-
-  it('cuts the consumed lines when the journal has grown past 64 KiB, and keeps working after', async () => {
-    const { dir, store, state } = await setup();
-    let s = state;
-    const big = 'x'.repeat(20_000);
-    for (let i = 0; i < 4; i++) {
-      await store.append(ID, s.inboxGeneration, [result(i, { Result: big })]);
-      s = await episode(store, s, [event(12), ...store.inbox(ID, s.inboxGeneration), event(13)]);
-    }
-    // 4 × 20 kB: past 64 KiB at the fourth commit, which left nothing waiting.
-    expect(readFileSync(inbox(dir)).length).toBe(0);
-    await store.append(ID, s.inboxGeneration, [result(9)]);
-    const reopened = new InstanceStore(dir);
-    expect(reopened.load(ID)).toEqual(s);
-    expect(ids(reopened.inbox(ID, s.inboxGeneration))).toEqual([9]);
-  });
-
-  it('removes the journal when the instance finishes, and one a crash left behind when it is read', async () => {
-    const { dir, store, state } = await setup();
-    await store.append(ID, state.inboxGeneration, [result(1)]);
-    const left = readFileSync(inbox(dir));
-    const done: InstanceState = { ...state, status: 'Terminated', output: 'stop' };
-    await store.commit(done, [event(3)]);
-    expect(existsSync(inbox(dir))).toBe(false);
-    // A crash between the final commit and the removal.
-    writeFileSync(inbox(dir), left);
-    const reopened = new InstanceStore(dir);
-    expect(reopened.load(ID)?.status).toBe('Terminated');
-    expect(existsSync(inbox(dir))).toBe(false);
-  });
-
-  it('reads the journals of the layout before (one per generation), appends after them, and removes them once consumed', async () => {
-    const { dir, state } = await setup();
-    const legacy = (g: number) => join(dir, 'instances', `${FILE}.inbox.${g}.jsonl`);
-    const lines = (...events: HistoryEvent[]) => events.map((e) => `${JSON.stringify(e)}\n`).join('');
-    writeFileSync(legacy(state.inboxGeneration - 1), lines(result(0)));
-    writeFileSync(legacy(state.inboxGeneration), `${lines(result(1), result(2))}{"EventType":5,"Ta`);
-    const store = new InstanceStore(dir);
-    const loaded = store.load(ID);
-    if (loaded === undefined) throw new Error('not loaded');
-    // The consumed generation's journal is debris; the committed one's events wait, the torn line not.
-    expect(existsSync(legacy(state.inboxGeneration - 1))).toBe(false);
-    expect(ids(store.inbox(ID, loaded.inboxGeneration))).toEqual([1, 2]);
-    await store.append(ID, loaded.inboxGeneration, [result(3)]);
-    expect(ids(new InstanceStore(dir).inbox(ID, loaded.inboxGeneration))).toEqual([1, 2, 3]);
-    const next = await episode(store, loaded, [
-      event(12),
-      ...store.inbox(ID, loaded.inboxGeneration),
-      event(13),
-    ]);
-    expect(existsSync(legacy(state.inboxGeneration))).toBe(false);
-    const reopened = new InstanceStore(dir);
-    expect(reopened.load(ID)).toEqual(next);
-    expect(reopened.inbox(ID, next.inboxGeneration)).toEqual([]);
-  });
-
-  it('reads what another process delivered through a read-only store', async () => {
-    const { dir, store, state } = await setup();
-    const reader = new InstanceStore(dir, { readOnly: true });
-    expect(reader.inbox(ID, state.inboxGeneration)).toEqual([]);
-    await store.append(ID, state.inboxGeneration, [result(1)]);
-    expect(ids(reader.inbox(ID, state.inboxGeneration))).toEqual([1]);
   });
 });

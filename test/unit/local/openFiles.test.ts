@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { OpenFiles, budgetOf } from '../../../local/host/durable/openFiles';
+import { OpenFiles } from '../../../local/host/durable/openFiles';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const fsPromises = require('node:fs/promises') as { open: unknown };
@@ -68,52 +68,5 @@ describe('the files the local store keeps open', () => {
     await kept.with('k', paths[0] ?? '', 'r+', append('ok'));
     expect(open).toHaveBeenCalledTimes(2);
     expect(readFileSync(paths[0] ?? '', 'utf8')).toBe('ok');
-  });
-
-  it('closes half of its files and keeps fewer from then on when the process is out of descriptors', async () => {
-    const paths = files(5);
-    const kept = new OpenFiles(8);
-    for (const [i, p] of paths.slice(0, 4).entries()) await kept.with(`k${i}`, p, 'r+', append('a'));
-    const open = jest.spyOn(fsPromises, 'open' as never);
-    open.mockImplementationOnce((() =>
-      Promise.reject(Object.assign(new Error('EMFILE: too many open files'), { code: 'EMFILE' }))) as never);
-    await kept.with('k4', paths[4] ?? '', 'r+', append('b'));
-    expect(open).toHaveBeenCalledTimes(2);
-    expect(kept.limit).toBe(2);
-    expect(kept.size).toBe(2);
-    expect(readFileSync(paths[4] ?? '', 'utf8')).toBe('b');
-  });
-
-  it('passes on any other failure to open', async () => {
-    const kept = new OpenFiles(8);
-    await expect(kept.with('k', join(tmpdir(), 'no-such-dir', 'f'), 'r+', append('x'))).rejects.toThrow(
-      'ENOENT',
-    );
-  });
-
-  it.each([
-    [
-      'a limit of 20,000',
-      'Max open files            20000                20000                files     ',
-      2048,
-    ],
-    [
-      'a limit of 4,096',
-      'Max open files            4096                 4096                 files     ',
-      512,
-    ],
-    [
-      'a limit of 1,024',
-      'Max open files            1024                 4096                 files     ',
-      256,
-    ],
-    ['no limit', 'Max open files            unlimited            unlimited            files     ', 256],
-    ['nothing to read', undefined, 256],
-  ])('keeps an eighth of the descriptors, 256 to 2,048, open per cache: %s', (_case, limits, budget) => {
-    const text =
-      limits === undefined
-        ? undefined
-        : `Limit                     Soft Limit           Hard Limit           Units     \n${limits}\n`;
-    expect(budgetOf(text)).toBe(budget);
   });
 });
