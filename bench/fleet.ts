@@ -183,6 +183,10 @@ export async function runFleetBench(options: FleetBenchOptions): Promise<FleetBe
     const since = eventAt - 5;
     const requests = ((await admin('requests')) as ArmLogEntry[]).filter((r) => Date.parse(r.at) >= since);
     const arm = requests.filter((r) => r.service === 'arm');
+    // BENCH_ARM_LOG=<file>: what the stand-ins saw from the event on (each request's time, method, path,
+    // status), to see how each subscription's quota was spent over the run.
+    const armLog = process.env['BENCH_ARM_LOG'];
+    if (armLog !== undefined && armLog !== '') writeFileSync(armLog, JSON.stringify({ eventAt, requests }));
     const serverIds = (fleet.servers ?? []).map((s) => (s as { id: string }).id);
     const firstPatch = firstPatchAt(arm, since);
     const lastVerification = lastVerificationAt(arm, serverIds, since);
@@ -292,7 +296,9 @@ export async function runFleetBench(options: FleetBenchOptions): Promise<FleetBe
     };
   } finally {
     await Promise.all(children.map(stop));
-    rmSync(dir, { recursive: true, force: true });
+    // BENCH_KEEP=1: the run's folder (the host's instance store, the stand-ins' state) stays, for reading.
+    if (process.env['BENCH_KEEP'] === '1') log(`kept ${dir}`);
+    else rmSync(dir, { recursive: true, force: true });
   }
 }
 
