@@ -1,7 +1,7 @@
 import type { Task } from 'durable-functions';
 import type { AuditRecord } from '../../domain/audit';
 import { diagnose } from '../../domain/diagnosis';
-import { callStep, log, pageOperator, recordAudit, waitSeconds } from '../../workflows/activityCalls';
+import { callStep, log, pageOperator, waitSeconds } from '../../workflows/activityCalls';
 import type { OperationRef, VerifyServerOutput } from '../activityIo';
 import type { ServerOutcome } from '../contract';
 import { incidentKeys } from '../ids';
@@ -11,6 +11,7 @@ import {
   now,
   outcome,
   readOptions,
+  recordUnlessAudited,
   saw,
   stepFailure,
   type Expected,
@@ -188,11 +189,7 @@ export function* verified(
   kind: Verified,
   audited: boolean | undefined,
 ): Generator<Task, ServerOutcome, unknown> {
-  if (audited !== true) {
-    if (audited === false)
-      log(r.context, `${r.input.server.serverName}: the verifying read could not record ServerVerified`);
-    yield* recordAudit(r.context, [{ ...verifiedRecord(r, kind), durationMs: now(r) - r.started }]);
-  }
+  yield* recordUnlessAudited(r, audited, { ...verifiedRecord(r, kind), durationMs: now(r) - r.started });
   return outcome(r, kind);
 }
 

@@ -3,7 +3,16 @@ import { movingFrom, slotChanges, updateStartedRecord } from '../../domain/serve
 import { callStep, inputOf, log, recordAudit, waitSeconds } from '../../workflows/activityCalls';
 import { ROTATION_SCHEMA_VERSION, type ServerOutcome } from '../contract';
 import { retryDelaySeconds } from '../policy';
-import { now, outcome, readOptions, retriedRecord, saw, stepFailure, type Rollover } from './rolloverRun';
+import {
+  now,
+  outcome,
+  readOptions,
+  recordUnlessAudited,
+  retriedRecord,
+  saw,
+  stepFailure,
+  type Rollover,
+} from './rolloverRun';
 import { awaitOperation, failed, verified, verify } from './rolloverVerify';
 
 /**
@@ -146,11 +155,12 @@ function* rollover(r: Rollover): Generator<Task, ServerOutcome, unknown> {
         // On record once the write step's answer is in this history (a crash before that re-runs the
         // step, which reads the server again first): put there by the step itself when ARM accepted the
         // PATCH and the trail took it, else recorded here.
-        if (!started && (u.kind === 'refused' || u.audited !== true)) {
-          if (u.kind === 'accepted')
-            log(context, `${server.serverName}: the write step could not record ServerUpdateStarted`);
-          yield* recordAudit(context, [updateStartedRecord(r.base, u)]);
-        }
+        if (!started)
+          yield* recordUnlessAudited(
+            r,
+            u.kind === 'accepted' ? u.audited : undefined,
+            updateStartedRecord(r.base, u),
+          );
         started = true;
         if (u.kind === 'accepted') {
           log(context, `${server.serverName}: PATCHed dataEncryption to ${input.targetVersion}`);
