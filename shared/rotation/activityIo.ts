@@ -113,13 +113,6 @@ export interface UpdateServerInput {
   readonly optOutTag: string;
   /** The operator hold tag: a held server is left alone, like an opted-out one. */
   readonly holdTag?: string | undefined;
-  /**
-   * The rollover's audit base: when ARM accepts the PATCH this step puts `ServerUpdateStarted` on
-   * record itself (`updateStartedRecord`), and answers `audited`. One activity and one orchestration
-   * episode fewer per server than a `recordAudit` step of its own (issue 22: at 10,000 servers the
-   * host's work per episode is what bounds the rollout). Absent: the record is the orchestrator's.
-   */
-  readonly audit?: AuditRecord | undefined;
 }
 
 /**
@@ -149,11 +142,10 @@ export type UpdateServerOutput = (
       readonly expected: Partial<Record<Slot, string>>;
       readonly verification: VerifyServerOutput;
     }
-  | (Omit<Extract<PrepareServerOutput, { kind: 'update' }>, 'kind' | 'patch'> &
-      Audited & {
-        readonly kind: 'accepted';
-        readonly handle: OperationRef | undefined;
-      })
+  | (Omit<Extract<PrepareServerOutput, { kind: 'update' }>, 'kind' | 'patch'> & {
+      readonly kind: 'accepted';
+      readonly handle: OperationRef | undefined;
+    })
   | (Omit<Extract<PrepareServerOutput, { kind: 'update' }>, 'kind' | 'patch'> & {
       readonly kind: 'refused';
       readonly error: StepError;

@@ -168,8 +168,12 @@ export interface OpenIncident {
  * 8: a server's write step and its verifying read put `ServerUpdateStarted` and `ServerVerified` on
  * record themselves (no `recordAudit` after them when the trail took it): a rollover under 7 would
  * replay its next call against its old `recordAudit` result.
+ * 9: the write step records nothing again (an audit call between ARM's acceptance and the step's answer
+ * widened the window in which a crash re-runs the PATCH); only the verifying read records its own
+ * `ServerVerified`: a rollover under 8 would replay its `ServerUpdateStarted` `recordAudit` against a
+ * history that has none.
  */
-export const ROTATION_SCHEMA_VERSION = 8;
+export const ROTATION_SCHEMA_VERSION = 9;
 
 /** The format of `RotationOutput`: 1 (absent) lists every server; 2 counts them and lists only the others. */
 export const ROTATION_OUTPUT_VERSION = 2;

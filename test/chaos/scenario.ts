@@ -79,6 +79,8 @@ export async function runChaos(
   const started = Date.now();
   const problems: string[] = [];
   let kills = 0;
+  /** When each SIGKILL happened (world clock), to tell in a failure which kill a repeated PATCH followed. */
+  const killedAt: number[] = [];
   let output: RotationOutput | undefined;
   try {
     const faults: FaultRule[] = [
@@ -136,6 +138,7 @@ export async function runChaos(
         ).catch(() => undefined);
       else await new Promise((r) => setTimeout(r, pick(300, 6_000)));
       await host.stop('SIGKILL');
+      killedAt.push(h.azure.world.clock.now());
       kills++;
       log(`seed ${seed}: SIGKILL ${kills} after ${started_()} ServerUpdateStarted record(s)`);
       host = await launch();
@@ -181,12 +184,21 @@ export async function runChaos(
     const refused = h.azure.requests.filter(
       (r) => r.method === 'PATCH' && r.path.includes('/flexibleServers/') && r.status >= 300,
     );
-    const perServer = new Map<string, number>();
+    const perServer = new Map<string, typeof accepted>();
     for (const op of accepted) {
       const name = op.serverId.split('/').pop()?.toLowerCase() ?? '';
-      perServer.set(name, (perServer.get(name) ?? 0) + 1);
+      perServer.set(name, [...(perServer.get(name) ?? []), op]);
     }
-    for (const [name, n] of perServer) if (n > 1) problems.push(`${name}: ${n} accepted PATCHes for ${v3}`);
+    // The failure says when each operation ran against the kills (ms from the first operation).
+    const t0 = Math.min(...accepted.map((op) => op.startTime));
+    const at = (t: number | undefined) => (t === undefined ? '?' : String(t - t0));
+    for (const [name, ops] of perServer)
+      if (ops.length > 1)
+        problems.push(
+          `${name}: ${ops.length} accepted PATCHes for ${v3} (${ops
+            .map((op) => `${op.status} ${op.error?.code ?? ''} ${at(op.startTime)}–${at(op.endTime)}`)
+            .join('; ')}; kills at ${killedAt.map(at).join(', ')})`,
+        );
 
     // The failed server paged: one incident (dedup key), however often a re-run activity re-sent it.
     const triggers = h.azure.captures.pages.filter((e) => e.eventAction === 'trigger');

@@ -12,12 +12,7 @@ import type { ServerSnapshot } from '../../domain/model';
 import { latestVersion, planRollout, ringOf, type ServerPlan } from '../../domain/plan';
 import { packIds } from '../packing';
 import { type PlannedServer, type StepError, type StepResult, type UnplannableServer } from '../activityIo';
-import {
-  isOnTarget,
-  prepareServerUpdate,
-  updateStartedRecord,
-  verifyEncryption,
-} from '../../domain/serverUpdate';
+import { isOnTarget, prepareServerUpdate, verifyEncryption } from '../../domain/serverUpdate';
 import { STEP_NAMES, type StepActivities, type StepHandlers, type StepName } from '../contract';
 import type { AuditTrail } from '../../ports/auditTrail';
 import { AzureCallError, NotFoundError, ThrottledError } from '../../ports/errors';
@@ -117,8 +112,9 @@ export function createRotationActivities(ports: ActivityPorts): StepHandlers {
   const { keys, fleet, pager, audit } = ports;
 
   /**
-   * A record a step puts on record for the orchestrator (`Audited`): true once the trail accepted it.
-   * A refusal is not this step's failure (the server was read, the PATCH taken): it is answered as
+   * A record a read-only step puts on record for the orchestrator (`Audited`; only `verifyServer`: a
+   * re-run of a read repeats nothing): true once the trail accepted it. A refusal is not this step's
+   * failure (the server was read and proved): it is answered as
    * false and the orchestrator records the step through `recordAudit`, so nothing is lost and nothing
    * is claimed sent that the trail did not take.
    */
@@ -246,25 +242,25 @@ export function createRotationActivities(ports: ActivityPorts): StepHandlers {
       const federated = federatedIdsOf(server.dataEncryption);
       if (isCrossTenant(federated)) throw new CrossTenantServerError(crossTenantReason(federated));
       const { patch, ...update } = prep;
-      let handle;
+      // Nothing else happens between ARM's answer and this step's: until the answer is in the rollover's
+      // history, a crash re-runs the step, and a re-run that reads the server after our operation already
+      // failed finds it Ready and behind and PATCHes again. So no audit record rides here (a record
+      // with the trail's own retries held that window open for seconds, and the chaos suite, seed 23,
+      // caught a second accepted PATCH); ServerUpdateStarted is the rollover's, once the answer is in.
       try {
-        handle = await fleet.beginEncryptionUpdate(input.serverId, patch);
+        const handle = await fleet.beginEncryptionUpdate(input.serverId, patch);
+        return {
+          ...update,
+          kind: 'accepted',
+          handle:
+            handle.operationUrl === undefined
+              ? undefined
+              : { serverId: handle.serverId, operationUrl: handle.operationUrl },
+          ...quota(),
+        };
       } catch (e) {
         return { ...update, kind: 'refused', error: toStepError(e), ...quota() };
       }
-      return {
-        ...update,
-        kind: 'accepted',
-        handle:
-          handle.operationUrl === undefined
-            ? undefined
-            : { serverId: handle.serverId, operationUrl: handle.operationUrl },
-        ...quota(),
-        // After the write was accepted, never before: the record says a PATCH is under way.
-        ...(input.audit !== undefined
-          ? { audited: await recordAlong([updateStartedRecord(input.audit, update)]) }
-          : {}),
-      };
     },
 
     /**

@@ -3,16 +3,7 @@ import { movingFrom, slotChanges, updateStartedRecord } from '../../domain/serve
 import { callStep, inputOf, log, recordAudit, waitSeconds } from '../../workflows/activityCalls';
 import { ROTATION_SCHEMA_VERSION, type ServerOutcome } from '../contract';
 import { retryDelaySeconds } from '../policy';
-import {
-  now,
-  outcome,
-  readOptions,
-  recordUnlessAudited,
-  retriedRecord,
-  saw,
-  stepFailure,
-  type Rollover,
-} from './rolloverRun';
+import { now, outcome, readOptions, retriedRecord, saw, stepFailure, type Rollover } from './rolloverRun';
 import { awaitOperation, failed, verified, verify } from './rolloverVerify';
 
 /**
@@ -85,7 +76,9 @@ export function* serverRolloverOrchestrator(
  *    read again, never PATCH over it. A refused PATCH worth retrying (throttled, busy, 5xx — which may
  *    hide an accepted PATCH) waits (Retry-After, else backoff, audited as `ServerUpdateRetried`) and
  *    goes through the same read first, so it finds the server Updating or on the target if ARM had
- *    in fact taken it.
+ *    in fact taken it. One case a read cannot tell: a hidden PATCH whose operation already ended and
+ *    failed leaves the server as it was, Ready and behind, and it is PATCHed again (a write decided
+ *    on a fresh read, not a blind resend; ARM answers no list of a server's operations to ask).
  * 2. Look at the server until it is no longer Updating (`awaitOperation`); a look that keeps failing
  *    is a read failure and never re-sends the PATCH.
  * 3. Verify (from that look, or ARM's operation status and a read of its own when it ended off the
@@ -108,8 +101,6 @@ function* rollover(r: Rollover): Generator<Task, ServerOutcome, unknown> {
         targetVersion: input.targetVersion,
         optOutTag: settings.optOutTag,
         holdTag: settings.holdTag,
-        // Until the write is on record, the step records ServerUpdateStarted itself once ARM accepts it.
-        ...(started ? {} : { audit: r.base }),
       },
       readOptions(r, 'updateServer'),
     );
@@ -152,15 +143,9 @@ function* rollover(r: Rollover): Generator<Task, ServerOutcome, unknown> {
         r.slots = slotChanges(u.from, u.expected);
         r.fromVersion = movingFrom(r.slots);
         r.identityId = u.snapshot.dataEncryption.primaryUserAssignedIdentityId;
-        // On record once the write step's answer is in this history (a crash before that re-runs the
-        // step, which reads the server again first): put there by the step itself when ARM accepted the
-        // PATCH and the trail took it, else recorded here.
-        if (!started)
-          yield* recordUnlessAudited(
-            r,
-            u.kind === 'accepted' ? u.audited : undefined,
-            updateStartedRecord(r.base, u),
-          );
+        // On record once the write step's answer is in this history: a crash before that re-runs the
+        // step, which reads the server again first. The step itself records nothing (see updateServer).
+        if (!started) yield* recordAudit(context, [updateStartedRecord(r.base, u)]);
         started = true;
         if (u.kind === 'accepted') {
           log(context, `${server.serverName}: PATCHed dataEncryption to ${input.targetVersion}`);

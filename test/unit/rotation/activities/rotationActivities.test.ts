@@ -275,7 +275,7 @@ describe('updateServer: one read of the server, then the PATCH only when that re
   });
 });
 
-describe('the write step and the verifying read put their own record on the trail (issue 22: one step, not two)', () => {
+describe('the verifying read puts its own record on the trail (issue 22: one step, not two); the write step records nothing', () => {
   const base: AuditRecord = {
     step: 'ServerUpdateStarted',
     correlationId: 'cmk-rotation:contoso-pg-kv:pg-cmk',
@@ -285,38 +285,15 @@ describe('the write step and the verifying read put their own record on the trai
     key: 'pg-cmk',
     toVersion: V2,
   };
-  const withAudit = (s: ServerSnapshot) => ({
-    serverId: s.id,
-    key,
-    targetVersion: V2,
-    optOutTag: 'cmk-rotation-optout',
-    audit: { ...base, serverId: s.id, subscriptionId: SUB },
-  });
   const refusingTrail = (): AuditTrail => ({
     record: () => Promise.reject(new TransientError('ingestion 503', 'ServiceUnavailable', 503)),
   });
 
-  it('records ServerUpdateStarted (with the last-known-good it read) only once ARM accepted the PATCH, and says so', async () => {
-    const a = server('pg-a');
-    const { steps, audit } = setup([a]);
-    await expect(steps.updateServer(withAudit(a))).resolves.toMatchObject({
-      kind: 'accepted',
-      audited: true,
-    });
-    expect(audit.records).toEqual([
-      expect.objectContaining({
-        step: 'ServerUpdateStarted',
-        serverId: a.id,
-        fromVersion: V1,
-        reason: `moving primary ${V1} -> ${V2}`,
-      }),
-    ]);
-    expect(JSON.parse(audit.records[0]?.details?.['lastKnownGood'] ?? '{}')).toMatchObject({
-      dataEncryption: { primaryKeyURI: uri(V1) },
-    });
-  });
-
+  // Anything between ARM's answer to the PATCH and the step's own answer widens the window in which a
+  // crash re-runs the step; a re-run after our operation already failed PATCHes again (chaos seed 23
+  // caught it with the record riding here, the trail's retries holding the window open for seconds).
   it.each([
+    ['an accepted PATCH', undefined, 'accepted'],
     [
       'a refused PATCH',
       (f: Fleet) =>
@@ -329,30 +306,19 @@ describe('the write step and the verifying read put their own record on the trai
       (f: Fleet) => f.servers.set(idOf('pg-a'), server('pg-a', { state: 'Updating' })),
       'updating',
     ],
-  ] as const)('%s: records nothing and answers no `audited`', async (_what, arrange, kind) => {
+  ] as const)('the write step answers %s without recording anything', async (_what, arrange, kind) => {
     const a = kind === 'verify' ? server('pg-a', {}, uri(V2)) : server('pg-a');
     const { fleet, steps, audit } = setup([a]);
     arrange?.(fleet);
-    const out = await steps.updateServer(withAudit(a));
+    const out = await steps.updateServer({
+      serverId: a.id,
+      key,
+      targetVersion: V2,
+      optOutTag: 'cmk-rotation-optout',
+    });
     expect(out.kind).toBe(kind);
     expect('audited' in out).toBe(false);
     expect(audit.records).toEqual([]);
-  });
-
-  it('a trail that refuses the record does not fail the write step: the PATCH stays accepted and `audited` is false (the orchestrator records it)', async () => {
-    const a = server('pg-a');
-    const fleet = new Fleet(new Map([[a.id, a]]));
-    const steps = createRotationActivities({
-      keys: new Keys(key),
-      fleet,
-      pager: new Pagers([]),
-      audit: refusingTrail(),
-    });
-    await expect(steps.updateServer(withAudit(a))).resolves.toMatchObject({
-      kind: 'accepted',
-      audited: false,
-    });
-    expect(fleet.patches).toHaveLength(1);
   });
 
   it('a look that proves the server records ServerVerified with the time since the rollover started; one that does not records nothing', async () => {

@@ -4,12 +4,10 @@ import { ROTATION_SCHEMA_VERSION, type ServerRolloverInput } from '../../../../s
 import type {
   PollServerUpdateOutput,
   StepError,
-  UpdateServerInput,
   UpdateServerOutput,
   VerifyServerInput,
   VerifyServerOutput,
 } from '../../../../shared/rotation/activityIo';
-import { updateStartedRecord } from '../../../../shared/domain/serverUpdate';
 import { serverRolloverOrchestrator } from '../../../../shared/rotation/orchestrators/serverRollover';
 import {
   runOrchestration,
@@ -144,9 +142,9 @@ export function run(
     return q.length > 1 ? q.shift() : q[0];
   };
   /**
-   * As the real steps do (rotationActivities.ts): a write step whose PATCH ARM accepted, and a look
-   * that proves the server, put the record they carry on record; the trail answers from the same
-   * script as `recordAudit` (`audit`), and the step answers `audited` accordingly.
+   * As the real step does (rotationActivities.ts): a verifying read that proves the server puts the
+   * record it carries on record; the trail answers from the same script as `recordAudit` (`audit`),
+   * and the step answers `audited` accordingly. The write step records nothing.
    */
   const recordAlong = (call: ScheduledCall, record: AuditRecord | undefined): { audited?: boolean } => {
     if (record === undefined) return {};
@@ -165,14 +163,6 @@ export function run(
       const v = next(call.name);
       if (isResponse(v)) return v;
       if (v === null || typeof v !== 'object') return stepOk(v);
-      if (call.name === 'updateServer' && (v as UpdateServerOutput).kind === 'accepted') {
-        const { audit } = call.input as UpdateServerInput;
-        const out = v as Extract<UpdateServerOutput, { kind: 'accepted' }>;
-        return stepOk({
-          ...out,
-          ...recordAlong(call, audit === undefined ? undefined : updateStartedRecord(audit, out)),
-        });
-      }
       if (call.name === 'verifyServer' && (v as VerifyServerOutput).ok) {
         const { audit } = call.input as VerifyServerInput;
         return stepOk({ ...(v as VerifyServerOutput), ...recordAlong(call, audit?.record) });
