@@ -174,6 +174,17 @@ describeInBrowser('status page in headless Chromium', () => {
       const pages = await product.admin<{ events: { dedupKey: string }[] }>('pages');
       return pages.events.some((e) => e.dedupKey.startsWith('cmk-health:pg-reporting:')) ? true : undefined;
     });
+    // The page reaches PagerDuty before the watch's pass ends; the status page shows what the last
+    // completed pass left open (shared/triggers/healthWatch.ts), so the incident appears once it ends.
+    await waitFor(
+      "the health watch's pass with pg-reporting open to complete",
+      async () => {
+        await page.reload();
+        const row = page.locator('#servers tr[data-server="pg-reporting"]').first();
+        return /\(health watch\)/.test(await row.innerText()) ? true : undefined;
+      },
+      60_000,
+    );
     for (const width of [1400, 420]) {
       await page.setViewportSize({ width, height: 900 });
       await page.reload();
