@@ -11,6 +11,7 @@ import {
 import { open, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { EntityRequest } from './entities';
+import { readJournalLines } from './journal';
 
 /** What a committed batch still has to deliver: answers to callers, signals to other entities. */
 export interface Outbox {
@@ -191,28 +192,17 @@ function readJournal(path: string): EntityRequest[] {
   } catch {
     return [];
   }
-  const out: EntityRequest[] = [];
-  let offset = 0;
-  let valid = 0;
-  while (offset < bytes.length) {
-    const end = bytes.indexOf(0x0a, offset);
-    if (end < 0) break;
-    try {
-      out.push(JSON.parse(bytes.toString('utf8', offset, end)) as EntityRequest);
-    } catch {
-      break;
-    }
-    offset = end + 1;
-    valid = offset;
-  }
-  if (valid < bytes.length) {
+  const { values, validBytes } = readJournalLines(bytes, isRequest);
+  if (validBytes < bytes.length) {
     const fd = openSync(path, 'r+');
     try {
-      ftruncateSync(fd, valid);
+      ftruncateSync(fd, validBytes);
       fsyncSync(fd);
     } finally {
       closeSync(fd);
     }
   }
-  return out;
+  return values;
 }
+
+const isRequest = (v: unknown): v is EntityRequest => typeof v === 'object' && v !== null && 'id' in v;

@@ -11,6 +11,7 @@ import {
 } from 'node:fs';
 import { open, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
+import { readJournalLines } from './journal';
 import { OpenFiles } from './openFiles';
 
 /** A Durable Task history event as the durable-functions library reads it (PascalCase, JSON strings). */
@@ -433,31 +434,14 @@ function commitRecord(state: InstanceState): CommitRecord {
   };
 }
 
-/** The events of a journal up to the first line that is not a whole JSON event (a torn last line). */
+/** The events of an inbox journal up to a torn last line (`readJournalLines`). */
 function readJournal(path: string): { events: HistoryEvent[]; validBytes: number } {
-  const bytes = readFileSync(path);
-  const events: HistoryEvent[] = [];
-  let offset = 0;
-  let validBytes = 0;
-  while (offset < bytes.length) {
-    const end = bytes.indexOf(0x0a, offset);
-    if (end < 0) break;
-    const line = bytes.toString('utf8', offset, end);
-    offset = end + 1;
-    if (line.trim() !== '') {
-      let value: unknown;
-      try {
-        value = JSON.parse(line);
-      } catch {
-        break;
-      }
-      if (typeof value !== 'object' || value === null || !('EventType' in value)) break;
-      events.push(value as HistoryEvent);
-    }
-    validBytes = offset;
-  }
-  return { events, validBytes };
+  const { values, validBytes } = readJournalLines(readFileSync(path), isHistoryEvent);
+  return { events: values, validBytes };
 }
+
+const isHistoryEvent = (v: unknown): v is HistoryEvent =>
+  typeof v === 'object' && v !== null && 'EventType' in v;
 
 function fstatSize(path: string): number {
   const fd = openSync(path, 'r');
