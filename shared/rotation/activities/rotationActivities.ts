@@ -114,9 +114,8 @@ export function createRotationActivities(ports: ActivityPorts): StepHandlers {
   /**
    * A record a read-only step puts on record for the orchestrator (`Audited`; only `verifyServer`: a
    * re-run of a read repeats nothing): true once the trail accepted it. A refusal is not this step's
-   * failure (the server was read and proved): it is answered as
-   * false and the orchestrator records the step through `recordAudit`, so nothing is lost and nothing
-   * is claimed sent that the trail did not take.
+   * failure (the server was read and proved): it is answered as false and the orchestrator records it
+   * through `recordAudit`, so nothing is lost and nothing is claimed sent that the trail did not take.
    */
   const recordAlong = async (records: AuditRecord[]): Promise<boolean> => {
     try {

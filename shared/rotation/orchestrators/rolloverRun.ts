@@ -1,8 +1,8 @@
-import type { OrchestrationContext, Task } from 'durable-functions';
+import type { OrchestrationContext } from 'durable-functions';
 import type { AuditRecord } from '../../domain/audit';
 import type { Slot } from '../../domain/model';
 import type { SlotChange } from '../../domain/serverUpdate';
-import { log, recordAudit, undeliveredAudit, type StepOptions } from '../../workflows/activityCalls';
+import { recordAudit, undeliveredAudit, type StepOptions } from '../../workflows/activityCalls';
 import type { StepError } from '../activityIo';
 import type { ServerOutcome, ServerRolloverInput, StepName } from '../contract';
 import { mergeQuota, type ArmQuota } from '../pacing';
@@ -112,22 +112,6 @@ export const stepFailure = (e: StepError): Failure => ({
   message:
     e.attempts !== undefined && e.attempts > 1 ? `${e.message} (after ${e.attempts} attempts)` : e.message,
 });
-
-/**
- * The rollover's own `recordAudit` of a record a step was to put on record itself (`Audited`), unless
- * the trail took it there: `audited` false (refused there, logged) or undefined (the step recorded
- * nothing) records it here, with `recordAudit`'s retries and undelivered count.
- */
-export function* recordUnlessAudited(
-  r: Rollover,
-  audited: boolean | undefined,
-  record: AuditRecord,
-): Generator<Task, void, unknown> {
-  if (audited === true) return;
-  if (audited === false)
-    log(r.context, `${r.input.server.serverName}: the step could not record ${record.step}; recording it`);
-  yield* recordAudit(r.context, [record]);
-}
 
 /** Keeps the latest quota reading a step brought back. */
 export function saw<T extends { readonly quota?: ArmQuota | undefined }>(r: Rollover, value: T): T {

@@ -1,7 +1,7 @@
 import type { Task } from 'durable-functions';
 import type { AuditRecord } from '../../domain/audit';
 import { diagnose } from '../../domain/diagnosis';
-import { callStep, log, pageOperator, waitSeconds } from '../../workflows/activityCalls';
+import { callStep, log, pageOperator, recordAudit, waitSeconds } from '../../workflows/activityCalls';
 import type { OperationRef, VerifyServerOutput } from '../activityIo';
 import type { ServerOutcome } from '../contract';
 import { incidentKeys } from '../ids';
@@ -11,7 +11,6 @@ import {
   now,
   outcome,
   readOptions,
-  recordUnlessAudited,
   saw,
   stepFailure,
   type Expected,
@@ -189,7 +188,11 @@ export function* verified(
   kind: Verified,
   audited: boolean | undefined,
 ): Generator<Task, ServerOutcome, unknown> {
-  yield* recordUnlessAudited(r, audited, { ...verifiedRecord(r, kind), durationMs: now(r) - r.started });
+  if (audited !== true) {
+    if (audited === false)
+      log(r.context, `${r.input.server.serverName}: the look could not record ServerVerified; recording it`);
+    yield* recordAudit(r.context, [{ ...verifiedRecord(r, kind), durationMs: now(r) - r.started }]);
+  }
   return outcome(r, kind);
 }
 
