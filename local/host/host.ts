@@ -31,6 +31,8 @@ export interface HostOptions {
    * one clock; locally, pass the stand-ins' clock so moving it (near expiry, expiry) moves both.
    */
   readonly now?: () => Date;
+  /** The app settings (the environment, as in Azure); read for `AzureWebJobs.<name>.Disabled`. */
+  readonly settings?: Readonly<Record<string, string | undefined>>;
 }
 
 export interface LocalHost {
@@ -194,7 +196,7 @@ export async function startLocalHost(options: HostOptions): Promise<LocalHost> {
   baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   ctx.setBaseUrl(baseUrl);
 
-  const crons = startTimers(ctx);
+  const crons = startTimers(ctx, options.settings ?? process.env, log);
 
   engine.recover();
   log(`host listening on ${baseUrl}`);

@@ -15,12 +15,35 @@ export function timerInfo(last: Date, next: Date | null, isPastDue: boolean): Re
   };
 }
 
-/** Timers: NCRONTAB (six fields, seconds first) through croner. Returns the schedules (to stop them). */
-export function startTimers(ctx: HostContext): Cron[] {
+/**
+ * Whether the app setting `AzureWebJobs.<name>.Disabled` turns a function's trigger off. The runtime then
+ * ignores the trigger; the admin API (master key) still runs the function. Source: Microsoft Learn, "How
+ * to disable functions in Azure Functions" (the setting, set to true; the master key still runs it).
+ */
+export function isDisabled(settings: Readonly<Record<string, string | undefined>>, name: string): boolean {
+  const value = settings[`AzureWebJobs.${name}.Disabled`]?.trim().toLowerCase();
+  return value === 'true' || value === '1';
+}
+
+/**
+ * Timers: NCRONTAB (six fields, seconds first) through croner, except those disabled by their app
+ * setting. Returns the schedules (to stop them).
+ */
+export function startTimers(
+  ctx: HostContext,
+  settings: Readonly<Record<string, string | undefined>>,
+  log: (line: string) => void,
+): Cron[] {
   const { registry, run } = ctx;
   const crons: Cron[] = [];
   for (const fn of registry.functions.values()) {
     if (fn.trigger.type !== 'timerTrigger') continue;
+    if (isDisabled(settings, fn.metadata.name)) {
+      log(
+        `timer '${fn.metadata.name}' is disabled (AzureWebJobs.${fn.metadata.name}.Disabled): not scheduled`,
+      );
+      continue;
+    }
     const schedule = String(fn.trigger['schedule']);
     let last: Date | undefined;
     const fire = (scheduled: Date, isPastDue: boolean) => {

@@ -27,7 +27,7 @@ describe('fleet posture end to end on the demo fleet', () => {
   }
 
   it('reports every vault check, identity access, versions and risk on the demo fleet', async () => {
-    p = await startProduct({ env: { CMK_SWEEP_SCHEDULE: '0 0 0 1 1 *' } });
+    p = await startProduct();
     const unauthenticated = await fetch(`${p.hostUrl}/api/posture`);
     expect(unauthenticated.status).toBe(401);
 

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HEALTH_WATCH_INSTANCE_ID } from '../../shared/domain/healthWatch';
 import { tryParseKeyUri } from '../../shared/domain/keyId';
+import { FUNCTION_NAMES } from '../../shared/domain/names';
 import type { RotationOutput } from '../../shared/rotation/contract';
 import { customEventsOf, type CustomEvent, type TelemetryItem } from '../../local/azure/capture';
 import { LocalTokenCredential } from '../../local/azure/credential';
@@ -81,6 +82,18 @@ export interface Product {
   stop(): Promise<void>;
 }
 
+/**
+ * The sweep's timer is off unless `env` sets `CMK_SWEEP_SCHEDULE`: on its default schedule (every 6 h at
+ * :17 UTC) it fires into whichever test runs then, reads every key and may start rotations (a CI run at
+ * 12:17 once counted its 9 Key Vault reads as the intake's). Off as in Azure: `AzureWebJobs.<name>.Disabled`.
+ */
+function withSweepOffUnlessScheduled(env: Record<string, string> = {}): Record<string, string> {
+  return env['CMK_SWEEP_SCHEDULE'] === undefined
+    ? { [`AzureWebJobs.${FUNCTION_NAMES.reconcileSweep}.Disabled`]: 'true', ...env }
+    : env;
+}
+
+/** The product on the local runtime (`npm start`'s job) in a child process; the sweep as above. */
 export async function startProduct(
   options: { fleet?: FleetFile; env?: Record<string, string> } = {},
 ): Promise<Product> {
@@ -90,7 +103,10 @@ export async function startProduct(
   const child = spawn(
     process.execPath,
     [join(ROOT, 'dist', 'local', 'main.js'), '--fleet', fleetFile, '--data', join(dir, 'host')],
-    { env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] },
+    {
+      env: { ...process.env, ...withSweepOffUnlessScheduled(options.env) },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
   );
   let output = '';
   child.stdout.on('data', (c: Buffer) => (output += c.toString('utf8')));
@@ -194,8 +210,9 @@ export async function startProduct(
 
 /**
  * The app in a host process of its own (`dist/local/host/main.js`) on this test's stand-ins, with the
- * app settings the local wiring derives from the fleet, and Event Grid's key events subscribed to its
- * intake: what a host restart after SIGKILL starts again on the same `dataDir`.
+ * app settings the local wiring derives from the fleet (the sweep off, as in `startProduct`), and Event
+ * Grid's key events subscribed to its intake: what a host restart after SIGKILL starts again on the same
+ * `dataDir`.
  */
 export async function startAppHost(
   azure: LocalAzure,
@@ -213,7 +230,7 @@ export async function startAppHost(
       '--azure-tenant',
       azure.tenantId,
     ],
-    env: localAppSettings(azure, fleet),
+    env: withSweepOffUnlessScheduled(localAppSettings(azure, fleet)),
   });
 }
 

@@ -161,6 +161,22 @@ describe('the local Functions host serves the app as Azure would', () => {
       });
       expect(ticks[0]?.value).toEqual({ isPastDue: false });
     });
+
+    it('never fires a timer its app setting AzureWebJobs.<name>.Disabled turns off; the master key still runs it', async () => {
+      const off = await startHost({ env: { 'AzureWebJobs.tick.Disabled': 'True' } });
+      try {
+        // The schedule fires every 2 s and on startup: 5 s without a tick is 3 missed occurrences.
+        await new Promise((r) => setTimeout(r, 5_000));
+        expect(off.records('tick')).toEqual([]);
+        expect(off.logs()).toContain("timer 'tick' is disabled (AzureWebJobs.tick.Disabled): not scheduled");
+        expect((await call('POST', `${off.url}/admin/functions/tick`, {})).status).toBe(401);
+        const run = await call('POST', `${off.url}/admin/functions/tick?code=${off.masterKey}`, {});
+        expect(run.status).toBe(202);
+        await waitFor('the tick the admin API ran', () => off.records('tick')[0]);
+      } finally {
+        await off.stop();
+      }
+    });
   });
 
   it('logs one timestamped line per invocation with the function name', () => {
