@@ -62,7 +62,7 @@ export async function replayOrchestrator(
     defaultHttpAsyncRequestSleepTimeMillseconds: 30000,
   };
   const started = performance.now();
-  const { result, executor, fireAndForget } = await withExecutor(async () => {
+  const { result, executor, fireAndForget } = await withExecutor(state.instanceId, async () => {
     try {
       const r = await invokeFunction(
         registry,
