@@ -172,8 +172,11 @@ export interface OpenIncident {
  * widened the window in which a crash re-runs the PATCH); only the verifying read records its own
  * `ServerVerified`: a rollover under 8 would replay its `ServerUpdateStarted` `recordAudit` against a
  * history that has none.
+ * 10: a governed batch starts a server once its start time has come (at its next look), not up to a
+ * look before it for the server to wait out on its own timer: a batch under 9 would replay its fill
+ * against sub-orchestrations it started earlier.
  */
-export const ROTATION_SCHEMA_VERSION = 9;
+export const ROTATION_SCHEMA_VERSION = 10;
 
 /** The format of `RotationOutput`: 1 (absent) lists every server; 2 counts them and lists only the others. */
 export const ROTATION_OUTPUT_VERSION = 2;

@@ -27,7 +27,7 @@ describe('keyRotation: the rollout in batches (batches.ts)', () => {
   it("paces the main ring's first polls by the canary's operations and looks at the canary and the last batches every poll interval", async () => {
     const servers = [
       planned('canary-1', { ring: 'canary' }),
-      ...Array.from({ length: 250 }, (_, i) => planned(`main-${String(i).padStart(3, '0')}`)),
+      ...Array.from({ length: 350 }, (_, i) => planned(`main-${String(i).padStart(3, '0')}`)),
     ];
     const scenario: Scenario = { key: twoVersions, latest: version(V2, 1, 365), servers };
     const base = responder(scenario);
@@ -50,6 +50,7 @@ describe('keyRotation: the rollout in batches (batches.ts)', () => {
     const batches = r.calls.filter((c) => c.name === 'rolloutBatch').map((c) => c.input as RolloutBatchInput);
     expect(batches.map((b) => [b.servers.length, b.operationSeconds])).toEqual([
       [1, undefined],
+      [100, 80],
       [100, 80],
       [100, 80],
       [50, 80],

@@ -78,7 +78,32 @@ describe("rolloutBatch under its subscription's quota governor", () => {
     expect((r.output as RolloutBatchOutput).counts.updated).toBe(120);
   });
 
-  it('hands each server its own start time, in order, and starts each less than a look before it (each waits for its own)', async () => {
+  it.each<[string, number | undefined, number]>([
+    [
+      'a batch that knows no operation durations three reads a server (its first looks come at a guess)',
+      undefined,
+      3,
+    ],
+    [
+      'a batch timing its first looks by durations its rotation measured (its canaries) two reads a server',
+      4,
+      2,
+    ],
+  ])('charges %s', async (_, operationSeconds, reads) => {
+    const governor = { state: NEW_GOVERNOR, asked: [] as ReserveRequest[], entity: [] as string[] };
+    const input = {
+      ...batch(names(150), 500),
+      ...(operationSeconds !== undefined ? { operationSeconds } : {}),
+    };
+    const r = await run(input, governed(governor));
+    expect(governor.asked[0]?.untimedReadsPerServer).toBe(reads === 3 ? UNTIMED_READS_PER_SERVER : undefined);
+    // What both buckets hold at once (less the headroom) starts together: the reads bound it.
+    const given = starts(r);
+    expect(given.filter((t) => t === given[0])).toHaveLength(Math.floor(225 / reads));
+    expect((r.output as RolloutBatchOutput).counts.updated).toBe(150);
+  });
+
+  it('hands each server its own start time, in order, and starts each at the first look after it (none waits on a timer of its own)', async () => {
     const governor = { state: NEW_GOVERNOR, asked: [] as ReserveRequest[], entity: [] as string[] };
     const r = await run(batch(names(300), 500), governed(governor));
     const given = starts(r);
@@ -92,11 +117,15 @@ describe("rolloutBatch under its subscription's quota governor", () => {
     );
     expect(given.filter((t) => t === given[0])).toHaveLength(atOnce);
     expect(given[299]).toBeGreaterThan((given[0] ?? 0) + 15_000);
-    // Created at most one look (the poll interval) before its start time, so those started later time
-    // their first look by what finished meanwhile; and many per look, not one look per start time.
+    // Created once its start time has come and at most one look (the poll interval) after it, so those
+    // started later time their first look by what finished meanwhile; many per look, not one look per
+    // start time.
     const look = SETTINGS.pollIntervalSeconds * 1000;
     const created = r.history.filter((e) => e.EventType === 7);
-    created.forEach((e, i) => expect(Date.parse(e.Timestamp)).toBeGreaterThanOrEqual((given[i] ?? 0) - look));
+    created.forEach((e, i) => {
+      expect(Date.parse(e.Timestamp)).toBeGreaterThanOrEqual(given[i] ?? 0);
+      expect(Date.parse(e.Timestamp)).toBeLessThanOrEqual((given[i] ?? 0) + look);
+    });
     expect(new Set(created.map((e) => e.Timestamp)).size).toBeLessThan(10);
   });
 
