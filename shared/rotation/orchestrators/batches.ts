@@ -47,6 +47,8 @@ export function* rolloutInBatches(
     lanes.set(sub, lane);
   }
   const compact = compactKey(key);
+  // No more batches at once than servers the setting allows in flight: each has one in flight at least.
+  const batchesAtOnce = Math.max(1, Math.min(BATCHES_PER_SUBSCRIPTION, input.settings.maxParallelUpdates));
   const settings = serverSettings(input.settings);
   const batchInput = (sub: string, batch: BatchServer[], share: number): RolloutBatchInput => ({
     schemaVersion: ROTATION_SCHEMA_VERSION,
@@ -59,7 +61,9 @@ export function* rolloutInBatches(
     // and the settings once per batch.
     servers: packIds(batch),
     settings,
-    maxInFlight: Math.max(1, Math.ceil(input.settings.maxParallelUpdates / share)),
+    // Rounded down: the batches of a subscription together never have more than the setting in flight
+    // (at most as many batches run at once as the setting allows, so each keeps one at least).
+    maxInFlight: Math.max(1, Math.floor(input.settings.maxParallelUpdates / share)),
     ...(run.operationSeconds !== undefined ? { operationSeconds: run.operationSeconds } : {}),
   });
   type Batch = { readonly sub: string; readonly batch: BatchServer[] };
@@ -68,7 +72,7 @@ export function* rolloutInBatches(
     const batch = lane.shift();
     if (batch === undefined) return [];
     const alongside = inFlight.filter((r) => r.item.sub === sub).length;
-    const share = Math.min(BATCHES_PER_SUBSCRIPTION, lane.length + 1 + alongside);
+    const share = Math.min(batchesAtOnce, lane.length + 1 + alongside);
     const task = context.df.callSubOrchestrator(
       FUNCTION_NAMES.rolloutBatch,
       batchInput(sub, batch, share),
@@ -78,7 +82,7 @@ export function* rolloutInBatches(
   };
   const initial: InFlight<Batch>[] = [];
   for (const sub of lanes.keys())
-    for (let i = 0; i < BATCHES_PER_SUBSCRIPTION; i++) initial.push(...start(sub, initial));
+    for (let i = 0; i < batchesAtOnce; i++) initial.push(...start(sub, initial));
   let counts = noOutcomes();
   const listed: ServerOutcome[] = [];
   const succeeded = new Set<string>();

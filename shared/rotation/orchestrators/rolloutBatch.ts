@@ -39,6 +39,11 @@ export interface RolloutContext {
 const READING_EVERY = 25;
 /** A governed batch reports its first this many operation durations to the governor. */
 const DURATIONS_REPORTED = 3;
+/**
+ * While governed starts are due, a batch looks at least this often (ms), whatever the poll interval
+ * (15 s by default): a server starts at most this late, in bunches of what ARM's refill gives in it.
+ */
+export const START_LOOK_MS = 1000;
 
 /**
  * One batch of a rollout (at most `ROLLOUT_BATCH_SIZE` servers of one subscription): a sliding
@@ -162,12 +167,13 @@ export function* rolloutBatchOrchestrator(
     },
     fill(inFlight, now) {
       const started: InFlight<ServerRef>[] = [];
-      // Governed: a server starts at the first look after its start time has come (the batch does
-      // not wake for each; at most a poll interval late, and the subscription's bucket keeps what was
-      // not spent meanwhile). Started up to a look early instead, each server waited out its start
-      // on a timer of its own: an episode and a timer message per server more, about a tenth of the
-      // host's work at 10,000 servers. Started later rather than all at once, it times its first
-      // look by the operations that finished meanwhile. Else as many as the window allows.
+      // Governed: a server starts at the batch's first look after its start time has come; while
+      // starts are due the batch looks at least every `START_LOOK_MS` whatever the poll interval
+      // (at most that late; the subscription's bucket keeps what was not spent meanwhile). Started up
+      // to a look early instead, each server waited out its start on a timer of its own: an episode
+      // and a timer message per server more, about a tenth of the host's work at 10,000 servers.
+      // Started later rather than all at once, it times its first look by the operations that
+      // finished meanwhile. Else as many as the window allows.
       const room = slots !== undefined ? cap : window.size;
       while (
         next < servers.length &&
@@ -187,13 +193,17 @@ export function* rolloutBatchOrchestrator(
       return started;
     },
     // Nothing in flight (held back by a 429): wake when the hold ends; else look every poll interval.
-    // Governed and idle (its next start is off, behind other rotations): wake at that start time.
-    wakeAt: (now, inFlight) =>
-      inFlight.length > 0
-        ? now + tickMs
-        : slots === undefined
-          ? window.holdUntil
-          : Math.max(now, slots[next] ?? now),
+    // Governed: also at the next start time, never sooner than `START_LOOK_MS` from now (a look that
+    // finds its start a few milliseconds off does not re-arm the same timer again and again).
+    wakeAt: (now, inFlight) => {
+      if (slots === undefined) return inFlight.length > 0 ? now + tickMs : window.holdUntil;
+      const nextStart = slots[next];
+      const look = now + tickMs;
+      // At its cap, a finished server makes room: the next look is soon enough.
+      if (nextStart === undefined || inFlight.length >= cap) return look;
+      const start = Math.max(now + START_LOOK_MS, nextStart);
+      return inFlight.length > 0 ? Math.min(look, start) : start;
+    },
   });
   log(
     context,

@@ -70,6 +70,28 @@ describe('keyRotation: the rollout in batches (batches.ts)', () => {
     expect(looks[1]).toBe(5 * SETTINGS.pollIntervalSeconds);
     expect(looks[looks.length - 1]).toBe(SETTINGS.pollIntervalSeconds);
   });
+
+  it.each([1, 2, 5, 100])(
+    'with CMK_MAX_PARALLEL_UPDATES=%s, the batches a subscription starts at once have at most that many servers in flight together',
+    async (max) => {
+      const servers = Array.from({ length: 700 }, (_, i) => planned(`main-${String(i).padStart(3, '0')}`));
+      const scenario: Scenario = { key: twoVersions, latest: version(V2, 1, 365), servers };
+      const r = await runOrchestration(
+        keyRotationOrchestrator,
+        rotationInput({ settings: { ...SETTINGS, maxParallelUpdates: max } }),
+        responder(scenario),
+        { instanceId: 'cmk-rotation:contoso-pg-kv:pg-cmk', start: NOW },
+      );
+      expect(r.failed).toBeUndefined();
+      const created = r.history.filter((e) => e.EventType === 7 && e['Name'] === 'rolloutBatch');
+      const atOnce = created
+        .filter((e) => e.Timestamp === created[0]?.Timestamp)
+        .map((e) => JSON.parse(String(e['Input'])) as RolloutBatchInput);
+      expect(atOnce).toHaveLength(Math.min(3, max));
+      expect(atOnce.reduce((n, b) => n + b.maxInFlight, 0)).toBeLessThanOrEqual(max);
+      expect(created).toHaveLength(7);
+    },
+  );
 });
 
 describe("the rotation's output: counts for every server, details only for those that need attention", () => {

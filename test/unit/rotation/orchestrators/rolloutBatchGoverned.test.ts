@@ -14,7 +14,10 @@ import {
   UNTIMED_READS_PER_SERVER,
   GOVERNOR_ANSWER_SECONDS,
 } from '../../../../shared/rotation/orchestrators/governed';
-import { rolloutBatchOrchestrator } from '../../../../shared/rotation/orchestrators/rolloutBatch';
+import {
+  rolloutBatchOrchestrator,
+  START_LOOK_MS,
+} from '../../../../shared/rotation/orchestrators/rolloutBatch';
 import { ARM_REQUESTS_PER_SERVER } from '../../../../shared/rotation/pacing';
 import { LATER, runOrchestration, stepOk, type Responder, type Run } from '../../../support/orchestration';
 import { NOW, SETTINGS, outcome, rolloutBatchInput, serverNames } from './fixtures';
@@ -117,16 +120,33 @@ describe("rolloutBatch under its subscription's quota governor", () => {
     );
     expect(given.filter((t) => t === given[0])).toHaveLength(atOnce);
     expect(given[299]).toBeGreaterThan((given[0] ?? 0) + 15_000);
-    // Created once its start time has come and at most one look (the poll interval) after it, so those
-    // started later time their first look by what finished meanwhile; many per look, not one look per
-    // start time.
-    const look = SETTINGS.pollIntervalSeconds * 1000;
+    // Created once its start time has come and at most START_LOOK_MS after it, though the poll interval
+    // is 10 s here (15 s by default), so those started later time their first look by what finished
+    // meanwhile; many per look, not one look per start time.
+    expect(SETTINGS.pollIntervalSeconds * 1000).toBeGreaterThan(START_LOOK_MS);
     const created = r.history.filter((e) => e.EventType === 7);
     created.forEach((e, i) => {
       expect(Date.parse(e.Timestamp)).toBeGreaterThanOrEqual(given[i] ?? 0);
-      expect(Date.parse(e.Timestamp)).toBeLessThanOrEqual((given[i] ?? 0) + look);
+      expect(Date.parse(e.Timestamp)).toBeLessThanOrEqual((given[i] ?? 0) + START_LOOK_MS);
     });
-    expect(new Set(created.map((e) => e.Timestamp)).size).toBeLessThan(10);
+    expect(new Set(created.map((e) => e.Timestamp)).size).toBeLessThan(given.length / 5);
+  });
+
+  it('behind a hold (its first start a minute off), sleeps on one timer until that start and then starts its servers', async () => {
+    const held = Date.parse(NOW) + 60_000;
+    const governor = {
+      state: { ...NEW_GOVERNOR, holdUntil: held },
+      asked: [] as ReserveRequest[],
+      entity: [] as string[],
+    };
+    const r = await run(batch(names(5), 500), governed(governor));
+    const given = starts(r);
+    expect(given[0]).toBe(held);
+    const firstCreated = r.history.findIndex((e) => e.EventType === 7);
+    const timersBefore = r.history.slice(0, firstCreated).filter((e) => e.EventType === 10);
+    expect(timersBefore.map((e) => Date.parse(String(e['FireAt'])))).toEqual([held]);
+    expect(Date.parse(r.history[firstCreated]?.Timestamp ?? '')).toBe(held);
+    expect((r.output as RolloutBatchOutput).counts.updated).toBe(5);
   });
 
   it.each<[string, 'fails' | 'silent' | 'garbled']>([
