@@ -15,13 +15,18 @@ export function timerInfo(last: Date, next: Date | null, isPastDue: boolean): Re
   };
 }
 
+/** The app setting that disables function `name`'s trigger. */
+export function disabledSetting(name: string): string {
+  return `AzureWebJobs.${name}.Disabled`;
+}
+
 /**
  * Whether the app setting `AzureWebJobs.<name>.Disabled` turns a function's trigger off. The runtime then
  * ignores the trigger; the admin API (master key) still runs the function. Source: Microsoft Learn, "How
  * to disable functions in Azure Functions" (the setting, set to true; the master key still runs it).
  */
 export function isDisabled(settings: Readonly<Record<string, string | undefined>>, name: string): boolean {
-  const value = settings[`AzureWebJobs.${name}.Disabled`]?.trim().toLowerCase();
+  const value = settings[disabledSetting(name)]?.trim().toLowerCase();
   return value === 'true' || value === '1';
 }
 
@@ -39,9 +44,7 @@ export function startTimers(
   for (const fn of registry.functions.values()) {
     if (fn.trigger.type !== 'timerTrigger') continue;
     if (isDisabled(settings, fn.metadata.name)) {
-      log(
-        `timer '${fn.metadata.name}' is disabled (AzureWebJobs.${fn.metadata.name}.Disabled): not scheduled`,
-      );
+      log(`timer '${fn.metadata.name}' is disabled (${disabledSetting(fn.metadata.name)}): not scheduled`);
       continue;
     }
     const schedule = String(fn.trigger['schedule']);

@@ -9,6 +9,7 @@ import { tryParseKeyUri } from '../../shared/domain/keyId';
 import { FUNCTION_NAMES } from '../../shared/domain/names';
 import type { RotationOutput } from '../../shared/rotation/contract';
 import { customEventsOf, type CustomEvent, type TelemetryItem } from '../../local/azure/capture';
+import { disabledSetting } from '../../local/host/timers';
 import { LocalTokenCredential } from '../../local/azure/credential';
 import type { FleetFile } from '../../local/azure/fleet';
 import { loopbackClientOptions } from '../../local/azure/seam';
@@ -89,7 +90,7 @@ export interface Product {
  */
 function withSweepOffUnlessScheduled(env: Record<string, string> = {}): Record<string, string> {
   return env['CMK_SWEEP_SCHEDULE'] === undefined
-    ? { [`AzureWebJobs.${FUNCTION_NAMES.reconcileSweep}.Disabled`]: 'true', ...env }
+    ? { [disabledSetting(FUNCTION_NAMES.reconcileSweep)]: 'true', ...env }
     : env;
 }
 

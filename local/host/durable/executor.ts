@@ -59,6 +59,7 @@ export const SUPPORTED_DURABLE_FUNCTIONS = '>=3.0.0 <4.0.0';
 export class UnsupportedDurableFunctionsError extends Error {}
 
 const EXECUTOR_FILE = ['lib', 'src', 'orchestrations', 'TaskOrchestrationExecutor.js'].join(sep);
+const observed = new Set<string>();
 /**
  * The episode in progress per instance id: the engine replays an instance one episode at a time (its
  * lock), and the executor's `execute` receives the invocation context, whose `df.instanceId` names it.
@@ -77,7 +78,6 @@ function instanceIdOf(context: unknown): string | undefined {
   const id = (df as { instanceId?: unknown }).instanceId;
   return typeof id === 'string' ? id : undefined;
 }
-const observed = new Set<string>();
 
 function supported(version: string): boolean {
   const major = /^(\d+)\.\d+\.\d+/.exec(version)?.[1];
