@@ -297,6 +297,18 @@ export interface HealthWatchInput {
   readonly trigger: string;
   /** Incidents the previous run left open. */
   readonly open: readonly HealthIncident[];
+  /**
+   * What the last completed pass (the one `open` comes from) said: the status page shows it while this
+   * pass runs, since the task hub keeps one execution per instance id and this one replaced its output.
+   * Absent when no pass completed before.
+   */
+  readonly previous?: HealthWatchPrevious | undefined;
+}
+
+export interface HealthWatchPrevious {
+  readonly checkedAt: string;
+  /** Why that pass could not read the fleet, when it could not. */
+  readonly error?: string | undefined;
 }
 
 export interface HealthWatchOutput {

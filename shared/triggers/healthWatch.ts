@@ -5,6 +5,7 @@ import {
   type HealthCause,
   type HealthIncident,
   type HealthWatchInput,
+  type HealthWatchPrevious,
 } from '../domain/healthWatch';
 import { isActive, type InstanceInfo } from '../ports/rotations';
 
@@ -54,10 +55,15 @@ export async function healthWatchTick(
       const key = typeof v === 'object' && v !== null ? (v as { dedupKey?: unknown }).dedupKey : undefined;
       return typeof key === 'string' ? key.slice(0, 120) : '(no dedup key)';
     });
+  const previous =
+    current !== undefined && current.runtimeStatus !== 'Completed'
+      ? previousFromInput(current.input)
+      : previousOf(current);
   const started = await instances.start({
     schemaVersion: HEALTH_WATCH_SCHEMA_VERSION,
     trigger: `health:${now.toISOString()}`,
     open,
+    ...(previous !== undefined ? { previous } : {}),
   });
   if (started !== 'started') return { kind: 'running' };
   return dropped.length > 0
@@ -118,6 +124,26 @@ function openFromInput(input: unknown): unknown[] {
   return Array.isArray(i.open) ? i.open : [];
 }
 
+/** What a completed pass said of its read (its output), for the next pass to carry. */
+function previousOf(info: InstanceInfo | undefined): HealthWatchPrevious | undefined {
+  const out = info?.output;
+  if (typeof out !== 'object' || out === null) return undefined;
+  const o = out as { schemaVersion?: unknown; checkedAt?: unknown; error?: unknown };
+  if (o.schemaVersion !== HEALTH_WATCH_SCHEMA_VERSION || !isString(o.checkedAt)) return undefined;
+  return isString(o.error) ? { checkedAt: o.checkedAt, error: o.error } : { checkedAt: o.checkedAt };
+}
+
+/** The `previous` a pass was started with (a pass that has no output yet, or never will). */
+function previousFromInput(input: unknown): HealthWatchPrevious | undefined {
+  const i = (typeof input === 'object' && input !== null ? input : {}) as { previous?: unknown };
+  const p = (typeof i.previous === 'object' && i.previous !== null ? i.previous : {}) as {
+    checkedAt?: unknown;
+    error?: unknown;
+  };
+  if (!isString(p.checkedAt)) return undefined;
+  return isString(p.error) ? { checkedAt: p.checkedAt, error: p.error } : { checkedAt: p.checkedAt };
+}
+
 /** What the status page can say of the watch. */
 export type HealthWatchState =
   | { readonly ran: false; readonly running: boolean }
@@ -128,28 +154,38 @@ export type HealthWatchState =
       readonly open: readonly HealthIncident[];
       /** The last pass could not read the fleet (its open incidents were carried over). */
       readonly error: string | undefined;
+      /** A later pass ended without an output (`Failed`, `Terminated`): what it saw is not known. */
+      readonly laterPassEnded?: string | undefined;
     };
 
+/**
+ * The last completed pass, as the status page shows it. The watch runs under one instance id, so a
+ * pass that is running (or ended without an output) has replaced the last one's output: what that pass
+ * left open and when it checked are then read from the input they were carried in. A later pass that
+ * failed or was terminated is named, so the page never says "no open incidents" on its account.
+ */
 export function healthWatchState(info: InstanceInfo | undefined): HealthWatchState {
   const running = info !== undefined && isActive(info.runtimeStatus);
-  const raw: unknown = info?.output;
-  const out = (typeof raw === 'object' && raw !== null ? raw : {}) as {
-    checkedAt?: unknown;
-    error?: unknown;
-    schemaVersion?: unknown;
-  };
-  if (
-    info === undefined ||
-    info.runtimeStatus !== 'Completed' ||
-    out.schemaVersion !== HEALTH_WATCH_SCHEMA_VERSION ||
-    !isString(out.checkedAt)
-  )
-    return { ran: false, running };
+  if (info === undefined) return { ran: false, running };
+  if (info.runtimeStatus !== 'Completed') {
+    const previous = previousFromInput(info.input);
+    if (previous === undefined) return { ran: false, running };
+    return {
+      ran: true,
+      running,
+      checkedAt: previous.checkedAt,
+      open: openFromInput(info.input).filter(isHealthIncident),
+      error: previous.error,
+      ...(running ? {} : { laterPassEnded: info.runtimeStatus }),
+    };
+  }
+  const previous = previousOf(info);
+  if (previous === undefined) return { ran: false, running };
   return {
     ran: true,
     running,
-    checkedAt: out.checkedAt,
+    checkedAt: previous.checkedAt,
     open: openHealthIncidentsOf(info),
-    error: isString(out.error) ? out.error : undefined,
+    error: previous.error,
   };
 }

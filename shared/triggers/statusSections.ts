@@ -237,6 +237,11 @@ function incidentsKnown(m: StatusModel): Html {
       The health watch has not completed a pass yet${h.running ? ' (one is running)' : ''}: servers that lost
       their key are not known yet. ${rotations}.
     </p>`;
+  if (h.laterPassEnded !== undefined)
+    return html`<p class="warning" id="incidents-unknown">
+      The health watch's latest pass ended ${h.laterPassEnded} without a result: the incidents below are those
+      the pass before it left open (it checked the fleet ${when(h.checkedAt, m.generatedAt)}). ${rotations}.
+    </p>`;
   if (h.error !== undefined)
     return html`<p class="warning" id="incidents-unknown">
       The health watch's last pass (${when(h.checkedAt, m.generatedAt)}) could not read the fleet

@@ -38,9 +38,43 @@ describe('health watch timer', () => {
         schemaVersion: HEALTH_WATCH_SCHEMA_VERSION,
         trigger: 'health:2026-12-04T10:01:00.000Z',
         open: [open],
+        previous: { checkedAt: 'x' },
       },
     ]);
   });
+
+  it.each([
+    [
+      'a completed pass',
+      done({ schemaVersion: HEALTH_WATCH_SCHEMA_VERSION, checkedAt: 'T', open: [] }),
+      { checkedAt: 'T' },
+    ],
+    [
+      'a completed pass that could not read the fleet',
+      done({ schemaVersion: HEALTH_WATCH_SCHEMA_VERSION, checkedAt: 'T', open: [], error: 'Throttled: q' }),
+      { checkedAt: 'T', error: 'Throttled: q' },
+    ],
+    [
+      'a failed pass (what it was started with)',
+      { runtimeStatus: 'Failed' as const, output: null, input: { open: [], previous: { checkedAt: 'T' } } },
+      { checkedAt: 'T' },
+    ],
+    [
+      'a failed first pass',
+      { runtimeStatus: 'Failed' as const, output: null, input: { open: [] } },
+      undefined,
+    ],
+    ['an output of another schema', done({ schemaVersion: 99, checkedAt: 'T', open: [] }), undefined],
+    ['no pass yet', undefined, undefined],
+  ])(
+    'after %s, the next pass carries what the last completed one said of its read',
+    async (_, info, previous) => {
+      const w = new FakeWatch(info);
+      await healthWatchTick(w, NOW);
+      expect(w.started[0]?.previous).toEqual(previous);
+      expect(w.started[0] !== undefined && 'previous' in w.started[0]).toBe(previous !== undefined);
+    },
+  );
 
   it('an incident whose resolve the pager refused is carried to the next pass still marked resolving', async () => {
     const resolving = { ...open, resolving: true };
@@ -94,5 +128,48 @@ describe('health watch timer', () => {
         done({ schemaVersion: HEALTH_WATCH_SCHEMA_VERSION, checkedAt: 'T', open: [], error: 'Throttled: q' }),
       ),
     ).toEqual({ ran: true, running: false, checkedAt: 'T', open: [], error: 'Throttled: q' });
+  });
+
+  // The watch runs under one instance id: a new pass replaces the last one's output, so for as long as
+  // it runs the page would lose every open incident (a CI run caught the status page showing none).
+  it.each(['Pending', 'Running'] as const)(
+    'while a pass is %s, the status page still sees what the last completed pass left open and when it checked',
+    (runtimeStatus) => {
+      const input: HealthWatchInput = {
+        schemaVersion: HEALTH_WATCH_SCHEMA_VERSION,
+        trigger: 'health:T2',
+        open: [open],
+        previous: { checkedAt: 'T1', error: 'Throttled: q' },
+      };
+      expect(healthWatchState({ runtimeStatus, output: null, input })).toEqual({
+        ran: true,
+        running: true,
+        checkedAt: 'T1',
+        open: [open],
+        error: 'Throttled: q',
+      });
+    },
+  );
+
+  it.each(['Failed', 'Terminated'] as const)(
+    'after a pass %s without an output, the status page shows what the pass before it left open and names the ending',
+    (runtimeStatus) => {
+      const input = { open: [open, { dedupKey: 1 }], previous: { checkedAt: 'T1' } };
+      expect(healthWatchState({ runtimeStatus, output: null, input })).toEqual({
+        ran: true,
+        running: false,
+        checkedAt: 'T1',
+        open: [open],
+        error: undefined,
+        laterPassEnded: runtimeStatus,
+      });
+    },
+  );
+
+  it('a running pass started by an older version (no "previous") is "not run yet", as before', () => {
+    expect(healthWatchState({ runtimeStatus: 'Running', output: null, input: { open: [open] } })).toEqual({
+      ran: false,
+      running: true,
+    });
   });
 });

@@ -226,6 +226,18 @@ describe('status page: what the incident list rests on, and the row of a server 
       { ran: true, running: false, checkedAt: day(0), open: [], error: 'Throttled: quota' } as const,
       /could not read the fleet\s+\(Throttled: quota\)/,
     ],
+    [
+      'the latest pass failed without a result',
+      {
+        ran: true,
+        running: false,
+        checkedAt: day(0),
+        open: [],
+        error: undefined,
+        laterPassEnded: 'Failed',
+      } as const,
+      /latest pass ended Failed without a result:\s+the\s+incidents\s+below\s+are\s+those\s+the\s+pass\s+before\s+it\s+left\s+open/,
+    ],
     ['its state could not be read', undefined, /state could not be read/],
   ])('never "No open incidents" when %s: it says what is known', (_name, health, says) => {
     const html = renderStatusPage(model({ health, rotationsRead: 2 }));
