@@ -8,7 +8,9 @@ import { localAppSettings } from '../local/app';
 import { LocalTokenCredential } from '../local/azure/credential';
 import { loopbackClientOptions } from '../local/azure/seam';
 import { InstanceStore } from '../local/host/durable/store';
+import { disabledSetting } from '../local/host/timers';
 import { SETTINGS } from '../shared/config';
+import { FUNCTION_NAMES } from '../shared/domain/names';
 import { firstPatchAt, lastVerificationAt, type ArmLogEntry } from './armTimeline';
 import { parseFleetBenchArgs } from './fleetArgs';
 import {
@@ -79,6 +81,9 @@ export async function runFleetBench(options: FleetBenchOptions): Promise<FleetBe
     );
     if (options.maxParallel !== undefined)
       settings[SETTINGS.maxParallelUpdates] = String(options.maxParallel);
+    // The reconcile sweep off, as in the product tests: its schedule (every 6 h at :17 UTC) would put a
+    // sweep of every key into the odd run that crosses it, and runs would no longer compare.
+    settings[disabledSetting(FUNCTION_NAMES.reconcileSweep)] = 'true';
     // BENCH_HOST_CPU_PROF=<dir>: the host writes a V8 CPU profile there when it stops (node --cpu-prof).
     const profileDir = process.env['BENCH_HOST_CPU_PROF'];
     const host = await startProcess(
