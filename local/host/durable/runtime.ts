@@ -73,7 +73,8 @@ export class OrchestrationRuntime {
 
   /**
    * Starts an instance. Refuses (returns 'conflict') when one with the id is Pending or Running, as
-   * `overridableExistingInstanceStates: NonRunningStates` does; a finished one is replaced.
+   * `overridableExistingInstanceStates: NonRunningStates` does; a finished one is replaced, and reads
+   * as it was until the new execution is written.
    */
   start(
     name: string,
@@ -89,7 +90,7 @@ export class OrchestrationRuntime {
       const existing = this.store.load(id);
       if (existing !== undefined && !TERMINAL.includes(existing.status))
         return { instanceId: id, created: false };
-      if (existing !== undefined) this.store.delete(id);
+      if (existing !== undefined) this.store.clearForNewExecution(id);
       const now = this.now();
       const state: InstanceState = {
         instanceId: id,

@@ -293,6 +293,22 @@ export class InstanceStore {
     if (byGeneration?.size === 0) this.inboxes.delete(id);
   }
 
+  /**
+   * Makes way for a new execution of a finished instance (a start under the same id): drops the old
+   * execution's inbox journals and leaves its log for the new execution's `commit(state, [], true)` to
+   * replace by rename. Until that rename a query reads the old execution, never "no such instance":
+   * deleting first answered 404 for as long as the new log took to write, and a CI run's status page
+   * lost the health watch (every pass of it starts the same instance id again) in that window.
+   */
+  clearForNewExecution(id: string): void {
+    const generation = this.entries.get(id)?.state.inboxGeneration ?? this.load(id)?.inboxGeneration;
+    if (generation !== undefined) this.dropJournal(id, generation);
+    for (const g of this.journalsAtOpen.get(id) ?? []) this.dropJournal(id, g);
+    this.journalsAtOpen.delete(id);
+    // Durable before the new log exists: a journal back from a crash would be the new execution's inbox.
+    this.syncDir();
+  }
+
   delete(id: string): void {
     void this.openLogs.close(id);
     const entry = this.entries.get(id);

@@ -247,6 +247,24 @@ describe('the local durable instance store', () => {
     expect(new InstanceStore(dir).load(ID)).toEqual(next);
   });
 
+  it('a finished instance started again reads as it was until the new execution is written, never as unknown', async () => {
+    const { dir, store, state } = await setup();
+    const done: InstanceState = { ...state, status: 'Completed', output: '"done"' };
+    await store.commit(done, []);
+    // An event that reached the finished execution's inbox: never the new execution's.
+    await store.append(ID, done.inboxGeneration, [event(15, -1, { Name: 'late' })]);
+    store.clearForNewExecution(ID);
+    const again: InstanceState = { ...fresh(), input: '{"vault":"again"}' };
+    const writing = store.commit(again, [], true);
+    expect(store.load(ID)?.status).toBe('Completed');
+    expect(new InstanceStore(dir, { readOnly: true }).load(ID)?.output).toBe('"done"');
+    await writing;
+    expect(store.load(ID)).toEqual(again);
+    expect(new InstanceStore(dir).load(ID)).toEqual(again);
+    expect(store.inbox(ID, again.inboxGeneration)).toEqual([]);
+    expect(readdirSync(join(dir, 'instances'))).toEqual([`${FILE}.log.jsonl`]);
+  });
+
   it('forgets a purged instance: its log and journals are gone', async () => {
     const { dir, store, state } = await setup();
     await store.append(ID, state.inboxGeneration, [event(15)]);
