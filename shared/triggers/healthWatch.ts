@@ -124,24 +124,22 @@ function openFromInput(input: unknown): unknown[] {
   return Array.isArray(i.open) ? i.open : [];
 }
 
+/** `{checkedAt, error?}` read from a pass's output or from the `previous` of its input; else undefined. */
+function asPrevious(v: unknown): HealthWatchPrevious | undefined {
+  const o = (typeof v === 'object' && v !== null ? v : {}) as { checkedAt?: unknown; error?: unknown };
+  if (!isString(o.checkedAt)) return undefined;
+  return isString(o.error) ? { checkedAt: o.checkedAt, error: o.error } : { checkedAt: o.checkedAt };
+}
+
 /** What a completed pass said of its read (its output), for the next pass to carry. */
 function previousOf(info: InstanceInfo | undefined): HealthWatchPrevious | undefined {
-  const out = info?.output;
-  if (typeof out !== 'object' || out === null) return undefined;
-  const o = out as { schemaVersion?: unknown; checkedAt?: unknown; error?: unknown };
-  if (o.schemaVersion !== HEALTH_WATCH_SCHEMA_VERSION || !isString(o.checkedAt)) return undefined;
-  return isString(o.error) ? { checkedAt: o.checkedAt, error: o.error } : { checkedAt: o.checkedAt };
+  const out = info?.output as { schemaVersion?: unknown } | null | undefined;
+  return out?.schemaVersion === HEALTH_WATCH_SCHEMA_VERSION ? asPrevious(out) : undefined;
 }
 
 /** The `previous` a pass was started with (a pass that has no output yet, or never will). */
 function previousFromInput(input: unknown): HealthWatchPrevious | undefined {
-  const i = (typeof input === 'object' && input !== null ? input : {}) as { previous?: unknown };
-  const p = (typeof i.previous === 'object' && i.previous !== null ? i.previous : {}) as {
-    checkedAt?: unknown;
-    error?: unknown;
-  };
-  if (!isString(p.checkedAt)) return undefined;
-  return isString(p.error) ? { checkedAt: p.checkedAt, error: p.error } : { checkedAt: p.checkedAt };
+  return asPrevious((input as { previous?: unknown } | null | undefined)?.previous);
 }
 
 /** What the status page can say of the watch. */
