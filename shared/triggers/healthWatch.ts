@@ -7,7 +7,7 @@ import {
   type HealthWatchInput,
   type HealthWatchPrevious,
 } from '../domain/healthWatch';
-import { isActive, type InstanceInfo } from '../ports/rotations';
+import { isActive, type InstanceInfo, type InstanceRuntimeStatus } from '../ports/rotations';
 
 /** The health watch's one durable instance, as the timer and the status page need it. */
 export interface HealthWatchInstances {
@@ -139,8 +139,17 @@ function previousOf(info: InstanceInfo | undefined): HealthWatchPrevious | undef
 
 /** The `previous` a pass was started with (a pass that has no output yet, or never will). */
 function previousFromInput(input: unknown): HealthWatchPrevious | undefined {
-  return asPrevious((input as { previous?: unknown } | null | undefined)?.previous);
+  const i = input as { schemaVersion?: unknown; previous?: unknown } | null | undefined;
+  return i?.schemaVersion === HEALTH_WATCH_SCHEMA_VERSION ? asPrevious(i.previous) : undefined;
 }
+
+export type StalledPass = Exclude<
+  InstanceRuntimeStatus,
+  'Pending' | 'Running' | 'ContinuedAsNew' | 'Completed'
+>;
+
+const isStalled = (s: InstanceRuntimeStatus): s is StalledPass =>
+  s === 'Failed' || s === 'Terminated' || s === 'Canceled' || s === 'Suspended';
 
 /** What the status page can say of the watch. */
 export type HealthWatchState =
@@ -152,8 +161,11 @@ export type HealthWatchState =
       readonly open: readonly HealthIncident[];
       /** The last pass could not read the fleet (its open incidents were carried over). */
       readonly error: string | undefined;
-      /** A later pass ended without an output (`Failed`, `Terminated`): what it saw is not known. */
-      readonly laterPassEnded?: string | undefined;
+      /**
+       * The latest pass, when it will not bring a result on its own: ended without an output (`Failed`,
+       * `Terminated`, `Canceled`) or `Suspended` (no later pass starts while it is). What it saw is not known.
+       */
+      readonly latestPass?: StalledPass | undefined;
     };
 
 /**
@@ -174,7 +186,7 @@ export function healthWatchState(info: InstanceInfo | undefined): HealthWatchSta
       checkedAt: previous.checkedAt,
       open: openFromInput(info.input).filter(isHealthIncident),
       error: previous.error,
-      ...(running ? {} : { laterPassEnded: info.runtimeStatus }),
+      ...(isStalled(info.runtimeStatus) ? { latestPass: info.runtimeStatus } : {}),
     };
   }
   const previous = previousOf(info);

@@ -237,10 +237,13 @@ function incidentsKnown(m: StatusModel): Html {
       The health watch has not completed a pass yet${h.running ? ' (one is running)' : ''}: servers that lost
       their key are not known yet. ${rotations}.
     </p>`;
-  if (h.laterPassEnded !== undefined)
+  if (h.latestPass !== undefined)
     return html`<p class="warning" id="incidents-unknown">
-      The health watch's latest pass ended ${h.laterPassEnded} without a result: the incidents below are those
-      the pass before it left open (it checked the fleet ${when(h.checkedAt, m.generatedAt)}). ${rotations}.
+      The health watch's latest pass
+      ${h.latestPass === 'Suspended' ? 'is suspended' : `ended ${h.latestPass} without a result`}: the
+      incidents below are those the last completed pass left open (it checked the fleet
+      ${when(h.checkedAt, m.generatedAt)}${h.error !== undefined ? html` and could not read it: ${h.error}` : ''}).
+      ${rotations}.
     </p>`;
   if (h.error !== undefined)
     return html`<p class="warning" id="incidents-unknown">

@@ -188,7 +188,9 @@ describeInBrowser('status page in headless Chromium', () => {
     // The watch passes every 2 s under one instance id: each new pass replaces the last one's output
     // while it runs. The incident stays on the row through those passes (read from the carried input).
     // Before that was so, about 1 reload in 4 (17 of 60 measured) showed no health watch incident.
-    for (let i = 0; i < 12; i++) {
+    // Reloads for three watch periods at least, so some land while a pass runs.
+    const until = Date.now() + 6_000;
+    for (let i = 0; i < 12 || Date.now() < until; i++) {
       await page.reload();
       const row = page.locator('#servers tr[data-server="pg-reporting"]').first();
       expect(await row.innerText()).toMatch(/critical\s+open\s+since \d+ (s|min) ago \(health watch\)/);

@@ -90,7 +90,7 @@ export class OrchestrationRuntime {
       const existing = this.store.load(id);
       if (existing !== undefined && !TERMINAL.includes(existing.status))
         return { instanceId: id, created: false };
-      if (existing !== undefined) this.store.clearForNewExecution(id);
+      if (existing !== undefined) this.store.clearForNewExecution(existing);
       const now = this.now();
       const state: InstanceState = {
         instanceId: id,

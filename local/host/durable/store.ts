@@ -149,6 +149,13 @@ export class InstanceStore {
         this.legacy.add(id);
       }
     }
+    // A log beside a file of the old layout is the newer: a crash came between the log's rename and the
+    // old file's removal (the rewrite of a legacy instance, or a new execution of one).
+    for (const id of this.legacy)
+      if (existsSync(this.log(id))) {
+        this.legacy.delete(id);
+        clear(join(this.dir, `${encodeURIComponent(id)}.json`));
+      }
     // Journals of instances that have no log (purged, or never committed) are debris.
     for (const [id, gens] of this.journalsAtOpen)
       if (!this.ids.has(id)) {
@@ -300,13 +307,20 @@ export class InstanceStore {
    * deleting first answered 404 for as long as the new log took to write, and a CI run's status page
    * lost the health watch (every pass of it starts the same instance id again) in that window.
    */
-  clearForNewExecution(id: string): void {
-    const generation = this.entries.get(id)?.state.inboxGeneration ?? this.load(id)?.inboxGeneration;
+  clearForNewExecution(finished: InstanceState): void {
+    if (!TERMINAL.includes(finished.status))
+      throw new Error(`${finished.instanceId} is ${finished.status}: only a finished instance makes way`);
+    this.dropJournals(finished.instanceId, finished.inboxGeneration);
+    // Required, not tidiness: journals consumed earlier were unlinked without a folder fsync, and one of
+    // generation 0 back from a crash would be read as the new execution's inbox.
+    this.syncDir();
+  }
+
+  /** The instance's inbox journals: its current generation's and any a crash left from before. */
+  private dropJournals(id: string, generation: number | undefined): void {
     if (generation !== undefined) this.dropJournal(id, generation);
     for (const g of this.journalsAtOpen.get(id) ?? []) this.dropJournal(id, g);
     this.journalsAtOpen.delete(id);
-    // Durable before the new log exists: a journal back from a crash would be the new execution's inbox.
-    this.syncDir();
   }
 
   delete(id: string): void {
@@ -315,9 +329,7 @@ export class InstanceStore {
     const generation = entry?.state.inboxGeneration ?? this.load(id)?.inboxGeneration;
     rmSync(this.log(id), { force: true });
     rmSync(join(this.dir, `${encodeURIComponent(id)}.json`), { force: true });
-    if (generation !== undefined) this.dropJournal(id, generation);
-    for (const g of this.journalsAtOpen.get(id) ?? []) this.dropJournal(id, g);
-    this.journalsAtOpen.delete(id);
+    this.dropJournals(id, generation);
     this.entries.delete(id);
     this.ids.delete(id);
     this.legacy.delete(id);

@@ -249,11 +249,12 @@ describe('the local durable instance store', () => {
 
   it('a finished instance started again reads as it was until the new execution is written, never as unknown', async () => {
     const { dir, store, state } = await setup();
-    const done: InstanceState = { ...state, status: 'Completed', output: '"done"' };
+    // Generation 0, the new execution's own: a journal left from the finished one would be its inbox.
+    const done: InstanceState = { ...state, status: 'Completed', output: '"done"', inboxGeneration: 0 };
     await store.commit(done, []);
     // An event that reached the finished execution's inbox: never the new execution's.
     await store.append(ID, done.inboxGeneration, [event(15, -1, { Name: 'late' })]);
-    store.clearForNewExecution(ID);
+    store.clearForNewExecution(done);
     const again: InstanceState = { ...fresh(), input: '{"vault":"again"}' };
     const writing = store.commit(again, [], true);
     expect(store.load(ID)?.status).toBe('Completed');
@@ -262,6 +263,32 @@ describe('the local durable instance store', () => {
     expect(store.load(ID)).toEqual(again);
     expect(new InstanceStore(dir).load(ID)).toEqual(again);
     expect(store.inbox(ID, again.inboxGeneration)).toEqual([]);
+    expect(readdirSync(join(dir, 'instances'))).toEqual([`${FILE}.log.jsonl`]);
+  });
+
+  it('a crash after making way for a new execution leaves the finished one whole, with no journal', async () => {
+    const { dir, store, state } = await setup();
+    const done: InstanceState = { ...state, status: 'Terminated', inboxGeneration: 0 };
+    await store.commit(done, []);
+    await store.append(ID, 0, [event(15, -1, { Name: 'late' })]);
+    store.clearForNewExecution(done);
+    const reopened = new InstanceStore(dir);
+    expect(reopened.load(ID)).toEqual(done);
+    expect(reopened.inbox(ID, 0)).toEqual([]);
+    expect(readdirSync(join(dir, 'instances'))).toEqual([`${FILE}.log.jsonl`]);
+  });
+
+  it('refuses to make way for a new execution of an instance that is not finished', async () => {
+    const { store, state } = await setup();
+    expect(() => store.clearForNewExecution(state)).toThrow(/is Running: only a finished instance/);
+  });
+
+  it('reads the log, not the old layout, when a crash left both (after the log replaced it)', async () => {
+    const { dir, state } = await setup();
+    const older: InstanceState = { ...fresh(), status: 'Completed', output: '"old"' };
+    writeFileSync(join(dir, 'instances', `${FILE}.json`), JSON.stringify(older));
+    expect(new InstanceStore(dir, { readOnly: true }).load(ID)).toEqual(state);
+    expect(new InstanceStore(dir).load(ID)).toEqual(state);
     expect(readdirSync(join(dir, 'instances'))).toEqual([`${FILE}.log.jsonl`]);
   });
 

@@ -56,8 +56,21 @@ describe('health watch timer', () => {
     ],
     [
       'a failed pass (what it was started with)',
-      { runtimeStatus: 'Failed' as const, output: null, input: { open: [], previous: { checkedAt: 'T' } } },
+      {
+        runtimeStatus: 'Failed' as const,
+        output: null,
+        input: { schemaVersion: HEALTH_WATCH_SCHEMA_VERSION, open: [], previous: { checkedAt: 'T' } },
+      },
       { checkedAt: 'T' },
+    ],
+    [
+      'a failed pass of another schema',
+      {
+        runtimeStatus: 'Failed' as const,
+        output: null,
+        input: { schemaVersion: 99, open: [], previous: { checkedAt: 'T' } },
+      },
+      undefined,
     ],
     [
       'a failed first pass',
@@ -151,17 +164,26 @@ describe('health watch timer', () => {
     },
   );
 
-  it.each(['Failed', 'Terminated'] as const)(
-    'after a pass %s without an output, the status page shows what the pass before it left open and names the ending',
-    (runtimeStatus) => {
-      const input = { open: [open, { dedupKey: 1 }], previous: { checkedAt: 'T1' } };
+  it.each([
+    ['Failed', false],
+    ['Terminated', false],
+    ['Canceled', false],
+    ['Suspended', true],
+  ] as const)(
+    'while the latest pass is %s (no result of its own coming), the status page shows what the last completed pass left open and names the state',
+    (runtimeStatus, running) => {
+      const input = {
+        schemaVersion: HEALTH_WATCH_SCHEMA_VERSION,
+        open: [open, { dedupKey: 1 }],
+        previous: { checkedAt: 'T1' },
+      };
       expect(healthWatchState({ runtimeStatus, output: null, input })).toEqual({
         ran: true,
-        running: false,
+        running,
         checkedAt: 'T1',
         open: [open],
         error: undefined,
-        laterPassEnded: runtimeStatus,
+        latestPass: runtimeStatus,
       });
     },
   );

@@ -234,9 +234,21 @@ describe('status page: what the incident list rests on, and the row of a server 
         checkedAt: day(0),
         open: [],
         error: undefined,
-        laterPassEnded: 'Failed',
+        latestPass: 'Failed',
       } as const,
-      /latest pass ended Failed without a result:\s+the\s+incidents\s+below\s+are\s+those\s+the\s+pass\s+before\s+it\s+left\s+open/,
+      /latest pass\s+ended Failed without a result:\s+the\s+incidents\s+below\s+are\s+those\s+the\s+last\s+completed\s+pass\s+left\s+open/,
+    ],
+    [
+      'the latest pass is suspended, after a pass that could not read the fleet',
+      {
+        ran: true,
+        running: true,
+        checkedAt: day(0),
+        open: [],
+        error: 'Throttled: quota',
+        latestPass: 'Suspended',
+      } as const,
+      /latest pass\s+is suspended:[\s\S]*and could not read it: Throttled: quota/,
     ],
     ['its state could not be read', undefined, /state could not be read/],
   ])('never "No open incidents" when %s: it says what is known', (_name, health, says) => {
