@@ -12,7 +12,7 @@ import { isActive, type InstanceInfo, type InstanceRuntimeStatus } from '../port
 /** The health watch's one durable instance, as the timer and the status page need it. */
 export interface HealthWatchInstances {
   /** Undefined when the watch never ran; `input`: the pass's input (the incidents it started from). */
-  status(): Promise<(InstanceInfo & { readonly input?: unknown }) | undefined>;
+  status(): Promise<InstanceInfo | undefined>;
   /** `alreadyRunning` when a pass is running (the task hub refuses a second one under the same id). */
   start(input: HealthWatchInput): Promise<'started' | 'alreadyRunning'>;
 }
@@ -44,10 +44,7 @@ export async function healthWatchTick(
   // A pass that ended without an output (failed, terminated: a bug or a host fault) still says what it
   // started from: its input. Its new pages, if any were accepted, are paged again under the same dedup
   // keys (PagerDuty folds them into the open incident).
-  const carried =
-    current !== undefined && current.runtimeStatus !== 'Completed'
-      ? openFromInput(current.input)
-      : openListOf(current);
+  const { open: carried, previous } = lastCompleted(current);
   const open = carried.filter(isHealthIncident);
   const dropped = carried
     .filter((v) => !isHealthIncident(v))
@@ -55,10 +52,6 @@ export async function healthWatchTick(
       const key = typeof v === 'object' && v !== null ? (v as { dedupKey?: unknown }).dedupKey : undefined;
       return typeof key === 'string' ? key.slice(0, 120) : '(no dedup key)';
     });
-  const previous =
-    current !== undefined && current.runtimeStatus !== 'Completed'
-      ? previousFromInput(current.input)
-      : previousOf(current);
   const started = await instances.start({
     schemaVersion: HEALTH_WATCH_SCHEMA_VERSION,
     trigger: `health:${now.toISOString()}`,
@@ -114,11 +107,6 @@ function openListOf(info: InstanceInfo | undefined): unknown[] {
   return o.schemaVersion === HEALTH_WATCH_SCHEMA_VERSION && Array.isArray(o.open) ? o.open : [];
 }
 
-/** The incidents the last pass left open (from its output); none when it never ran or ended without one. */
-export function openHealthIncidentsOf(info: InstanceInfo | undefined): HealthIncident[] {
-  return openListOf(info).filter(isHealthIncident);
-}
-
 function openFromInput(input: unknown): unknown[] {
   const i = (typeof input === 'object' && input !== null ? input : {}) as { open?: unknown };
   return Array.isArray(i.open) ? i.open : [];
@@ -141,6 +129,21 @@ function previousOf(info: InstanceInfo | undefined): HealthWatchPrevious | undef
 function previousFromInput(input: unknown): HealthWatchPrevious | undefined {
   const i = input as { schemaVersion?: unknown; previous?: unknown } | null | undefined;
   return i?.schemaVersion === HEALTH_WATCH_SCHEMA_VERSION ? asPrevious(i.previous) : undefined;
+}
+
+/**
+ * What the last completed pass left (its open incidents, unchecked, and what it said of its read): from
+ * the instance's output once it completed, else from the input the pass since started with (one
+ * instance id, so a running or failed pass has replaced that output). The timer and the status page
+ * both read it here.
+ */
+function lastCompleted(info: InstanceInfo | undefined): {
+  open: unknown[];
+  previous: HealthWatchPrevious | undefined;
+} {
+  return info !== undefined && info.runtimeStatus !== 'Completed'
+    ? { open: openFromInput(info.input), previous: previousFromInput(info.input) }
+    : { open: openListOf(info), previous: previousOf(info) };
 }
 
 export type StalledPass = Exclude<
@@ -176,26 +179,14 @@ export type HealthWatchState =
  */
 export function healthWatchState(info: InstanceInfo | undefined): HealthWatchState {
   const running = info !== undefined && isActive(info.runtimeStatus);
-  if (info === undefined) return { ran: false, running };
-  if (info.runtimeStatus !== 'Completed') {
-    const previous = previousFromInput(info.input);
-    if (previous === undefined) return { ran: false, running };
-    return {
-      ran: true,
-      running,
-      checkedAt: previous.checkedAt,
-      open: openFromInput(info.input).filter(isHealthIncident),
-      error: previous.error,
-      ...(isStalled(info.runtimeStatus) ? { latestPass: info.runtimeStatus } : {}),
-    };
-  }
-  const previous = previousOf(info);
-  if (previous === undefined) return { ran: false, running };
+  const { open, previous } = lastCompleted(info);
+  if (info === undefined || previous === undefined) return { ran: false, running };
   return {
     ran: true,
     running,
     checkedAt: previous.checkedAt,
-    open: openHealthIncidentsOf(info),
+    open: open.filter(isHealthIncident),
     error: previous.error,
+    ...(isStalled(info.runtimeStatus) ? { latestPass: info.runtimeStatus } : {}),
   };
 }

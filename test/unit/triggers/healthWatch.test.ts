@@ -10,10 +10,10 @@ import { healthIncident } from '../../support/healthIncidents';
 class FakeWatch implements HealthWatchInstances {
   readonly started: HealthWatchInput[] = [];
   constructor(
-    private info: (InstanceInfo & { input?: unknown }) | undefined,
+    private info: InstanceInfo | undefined,
     private readonly refuse = false,
   ) {}
-  status(): Promise<(InstanceInfo & { input?: unknown }) | undefined> {
+  status(): Promise<InstanceInfo | undefined> {
     return Promise.resolve(this.info);
   }
   start(input: HealthWatchInput): Promise<'started' | 'alreadyRunning'> {

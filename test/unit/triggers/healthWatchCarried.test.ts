@@ -25,10 +25,10 @@ const without = (field: keyof typeof valid): Record<string, unknown> => {
 
 class OneInstance implements HealthWatchInstances {
   constructor(
-    public info: InstanceInfo & { input?: unknown },
+    public info: InstanceInfo,
     public started: HealthWatchInput[] = [],
   ) {}
-  status(): Promise<InstanceInfo & { input?: unknown }> {
+  status(): Promise<InstanceInfo> {
     return Promise.resolve(this.info);
   }
   start(input: HealthWatchInput): Promise<'started'> {
