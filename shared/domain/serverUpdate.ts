@@ -199,13 +199,16 @@ export function movingFrom(slots: readonly SlotChange[]): string | undefined {
 }
 
 /**
- * The `ServerUpdateStarted` record of a server about to be PATCHed, with its last-known-good. The
- * write activity records it right before the PATCH; the orchestrator records the same record (same
- * audit id) when the activity could not: one record however often the write is attempted.
+ * The `ServerUpdateStarted` record of a server PATCHed by its rollover, with its last-known-good. The
+ * rollover records it once the write step's answer is in its history (the write step records
+ * nothing): with the first look at the server when ARM accepted the PATCH, at once when ARM refused
+ * it. The same record (same audit id) however often it is sent.
  */
 export function updateStartedRecord(
   base: AuditRecord,
   update: { readonly from: Uris; readonly expected: Uris; readonly snapshot: EncryptionSnapshot },
+  /** When ARM accepted the PATCH (epoch ms), for a record written later than that (`details.acceptedAt`). */
+  acceptedAt?: number,
 ): AuditRecord {
   const slots = slotChanges(update.from, update.expected);
   return {
@@ -214,6 +217,9 @@ export function updateStartedRecord(
     outcome: 'info',
     fromVersion: movingFrom(slots),
     reason: `moving ${slots.map((s) => `${s.slot} ${s.from ?? '-'} -> ${s.to ?? '-'}`).join(', ')}`,
-    details: { lastKnownGood: JSON.stringify(update.snapshot) },
+    details: {
+      lastKnownGood: JSON.stringify(update.snapshot),
+      ...(acceptedAt !== undefined ? { acceptedAt: new Date(acceptedAt).toISOString() } : {}),
+    },
   };
 }

@@ -116,10 +116,10 @@ export interface UpdateServerInput {
 }
 
 /**
- * Whether the audit trail took the record a step put on record for the orchestrator (`audit` in its
- * input): true only when the trail accepted it. False: refused (the orchestrator records it through
- * `recordAudit`, with that step's retries, and counts it undelivered if that fails too). Absent:
- * nothing was recorded by the step.
+ * Whether the audit trail took the records a step put on record for the orchestrator (`audit` and
+ * `along` in its input): true only when the trail accepted them all, in one write. False: refused (the
+ * orchestrator records them through `recordAudit`, with that step's retries, and counts them
+ * undelivered if that fails too). Absent: nothing was recorded by the step.
  */
 export interface Audited {
   readonly audited?: boolean | undefined;
@@ -184,6 +184,14 @@ export interface VerifyServerInput {
    * `audited`. A read that does not prove the server records nothing.
    */
   readonly audit?: { readonly record: AuditRecord; readonly startedAt: number } | undefined;
+  /**
+   * Records the rollover earned before this look and has not put on the trail yet (the
+   * `ServerUpdateStarted` of a PATCH ARM accepted): recorded after the read, whatever it found, in the
+   * same write as the `ServerVerified` when the read proves the server. A read step carries them
+   * because re-running it repeats a read, never a write (the write step carries none: see
+   * `updateServer`); a record sent twice keeps its `auditId`, which the trail's readers fold.
+   */
+  readonly along?: readonly AuditRecord[] | undefined;
 }
 /** A verification, with what ARM said about its quota on the way. */
 export type VerifyServerOutput = Verification & Audited & { readonly quota?: ArmQuota | undefined };

@@ -175,8 +175,11 @@ export interface OpenIncident {
  * 10: a governed batch starts a server once its start time has come (at its next look), not up to a
  * look before it for the server to wait out on its own timer: a batch under 9 would replay its fill
  * against sub-orchestrations it started earlier.
+ * 11: a PATCH ARM accepted puts its `ServerUpdateStarted` on record with the first look at the server
+ * (`verifyServer`, a read), not through a `recordAudit` of its own: a rollover under 10 would replay
+ * that `recordAudit` against a history that has none.
  */
-export const ROTATION_SCHEMA_VERSION = 10;
+export const ROTATION_SCHEMA_VERSION = 11;
 
 /** The format of `RotationOutput`: 1 (absent) lists every server; 2 counts them and lists only the others. */
 export const ROTATION_OUTPUT_VERSION = 2;

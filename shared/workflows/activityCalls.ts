@@ -161,8 +161,10 @@ export function* pageOperator(
   context: OrchestrationContext,
   incident: Incident,
   audit: AuditRecord,
+  /** Records the caller earned earlier and has not put on the trail yet: written first, in the same write. */
+  earlier: readonly AuditRecord[] = [],
 ): Generator<Task, boolean, unknown> {
-  yield* recordAudit(context, [audit]);
+  yield* recordAudit(context, [...earlier, audit]);
   const r = yield* callStep(context, 'pageOperator', { incident });
   const base = {
     ...audit,

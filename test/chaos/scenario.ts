@@ -124,23 +124,22 @@ export async function runChaos(
       60_000,
     );
 
-    // One kill mid-batch (the main ring being PATCHed), the others at seeded points before and after.
-    const started_ = () =>
-      customEventsOf(h.azure.captures.telemetry).filter((e) => e.name === 'CmkRotation.ServerUpdateStarted')
-        .length;
+    // One kill mid-batch (the main ring being PATCHed: ARM accepted a second PATCH; a server's
+    // ServerUpdateStarted waits for its first look), the others at seeded points before and after.
+    const patched = () => h.azure.world.operations.size;
     const killsPlanned = 3 + Math.floor(rnd() * 2);
     for (let k = 0; k < killsPlanned; k++) {
       if (k === 1)
         await waitFor(
           'the main ring to be PATCHed',
-          () => (started_() >= 2 ? true : undefined),
+          () => (patched() >= 2 ? true : undefined),
           120_000,
         ).catch(() => undefined);
       else await new Promise((r) => setTimeout(r, pick(300, 6_000)));
       await host.stop('SIGKILL');
       killedAt.push(h.azure.world.clock.now());
       kills++;
-      log(`seed ${seed}: SIGKILL ${kills} after ${started_()} ServerUpdateStarted record(s)`);
+      log(`seed ${seed}: SIGKILL ${kills} after ${patched()} accepted PATCH(es)`);
       host = await launch();
     }
     const current = host;

@@ -44,11 +44,14 @@ describe('a crash of the host mid-rollout', () => {
     const audit = () => customEventsOf(h.azure.captures.telemetry);
     const serverOf = (e: { properties: Record<string, string> }) =>
       e.properties['serverId']?.split('/').pop() ?? '';
-    // Kill once the canary is verified and the main ring is being PATCHed.
+    // Kill once the canary is verified and the main ring is being PATCHed (ARM accepted a second
+    // PATCH: ServerUpdateStarted is only written with a server's first look, after its operation).
     await waitFor(
       'the main ring to start',
       () =>
-        audit().filter((e) => e.name === 'CmkRotation.ServerUpdateStarted').length >= 2 ? true : undefined,
+        h.azure.requests.filter((r) => r.method === 'PATCH' && r.status === 202).length >= 2
+          ? true
+          : undefined,
       60_000,
     );
     await first.stop('SIGKILL');

@@ -290,11 +290,13 @@ export function createRotationActivities(ports: ActivityPorts): StepHandlers {
       const started = Date.now();
       const v = verifyEncryption(await fleet.getServer(input.serverId), input.expected);
       const quota = fleet.armQuota?.(subscriptionOf(input.serverId), started);
-      if (!v.ok || input.audit === undefined) return { ...v, quota };
-      const { record, startedAt } = input.audit;
+      // After the read: a read that fails throws before anything is sent, and its retry sends once.
+      const records = [...(input.along ?? [])];
       // The proof's time: once the read above showed the server on the target.
-      const audited = await recordAlong([{ ...record, durationMs: Date.now() - startedAt }]);
-      return { ...v, quota, audited };
+      if (v.ok && input.audit !== undefined)
+        records.push({ ...input.audit.record, durationMs: Date.now() - input.audit.startedAt });
+      if (records.length === 0) return { ...v, quota };
+      return { ...v, quota, audited: await recordAlong(records) };
     },
 
     async recordAudit(records) {

@@ -36,6 +36,20 @@ export interface Rollover {
    * without it two retries could share an audit id and the trail would collapse them into one.
    */
   readonly stepCalls: Partial<Record<StepName, number>>;
+  /**
+   * Records earned but not on the trail yet: the `ServerUpdateStarted` of a PATCH ARM accepted, which
+   * goes with the first look at the server (`verifyServer`), one activity and one episode fewer per
+   * server than a `recordAudit` of its own. Whatever writes records next for this server takes them
+   * first (a retry's record, the proof, the failure), so the trail keeps their order.
+   */
+  unrecorded: AuditRecord[];
+}
+
+/** The records not on the trail yet, handed to the write about to be made (and so no longer pending). */
+export function takeUnrecorded(r: Rollover): AuditRecord[] {
+  const records = r.unrecorded;
+  r.unrecorded = [];
+  return records;
 }
 
 export const now = (r: Rollover): number => r.context.df.currentUtcDateTime.getTime();
@@ -69,7 +83,10 @@ export function readOptions(r: Rollover, step: StepName): StepOptions {
   r.stepCalls[step] = call;
   return {
     onRetry: function* (error: StepError, attempt: number, wait: number) {
-      yield* recordAudit(r.context, [retriedRecord(r, step, error, attempt, wait, 'stepFailed', call)]);
+      yield* recordAudit(r.context, [
+        ...takeUnrecorded(r),
+        retriedRecord(r, step, error, attempt, wait, 'stepFailed', call),
+      ]);
     },
   };
 }

@@ -2,7 +2,7 @@ import type { Task } from 'durable-functions';
 import type { AuditRecord } from '../../domain/audit';
 import { diagnose } from '../../domain/diagnosis';
 import { callStep, log, pageOperator, recordAudit, waitSeconds } from '../../workflows/activityCalls';
-import type { OperationRef, VerifyServerOutput } from '../activityIo';
+import type { OperationRef, StepResult, VerifyServerOutput } from '../activityIo';
 import type { ServerOutcome } from '../contract';
 import { incidentKeys } from '../ids';
 import { serverFailedIncident } from '../incidentText';
@@ -13,6 +13,7 @@ import {
   readOptions,
   saw,
   stepFailure,
+  takeUnrecorded,
   type Expected,
   type Failure,
   type Rollover,
@@ -71,12 +72,7 @@ export function* awaitOperation(
   for (let look = 1; ; look++) {
     yield* waitSeconds(context, wait);
     wait = settings.pollIntervalSeconds;
-    const v = yield* callStep(
-      context,
-      'verifyServer',
-      { serverId: server.serverId, expected, audit: verifiedAudit(r, 'updated') },
-      readOptions(r, 'verifyServer'),
-    );
+    const v = yield* lookAt(r, expected, 'updated');
     if (!v.ok) return { failure: stepFailure(v.error), watchServer: false };
     const reading = saw(r, v.value);
     if (reading.ok) {
@@ -125,12 +121,7 @@ export function* verify(
   let reading = first;
   for (let attempt = 1; ; attempt++) {
     if (reading === undefined) {
-      const v = yield* callStep(
-        context,
-        'verifyServer',
-        { serverId: input.server.serverId, expected, audit: verifiedAudit(r, kind) },
-        readOptions(r, 'verifyServer'),
-      );
+      const v = yield* lookAt(r, expected, kind);
       if (!v.ok) return { failure: stepFailure(v.error) };
       reading = saw(r, v.value);
     }
@@ -172,11 +163,31 @@ function verifiedRecord(r: Rollover, kind: Verified): AuditRecord {
   };
 }
 
-/** What a look at the server puts on record when it proves the server (`VerifyServerInput.audit`). */
-const verifiedAudit = (r: Rollover, kind: Verified) => ({
-  record: verifiedRecord(r, kind),
-  startedAt: r.started,
-});
+/**
+ * One look at the server (`verifyServer`): it puts on record the `ServerVerified` when it proves the
+ * server, and before it the records still waiting (`Rollover.unrecorded`), which stop waiting once the
+ * trail took them. Refused there, they wait for the next write (a later look, the proof, the failure).
+ */
+function* lookAt(
+  r: Rollover,
+  expected: Expected,
+  kind: Verified,
+): Generator<Task, StepResult<VerifyServerOutput>, unknown> {
+  const along = r.unrecorded;
+  const v = yield* callStep(
+    r.context,
+    'verifyServer',
+    {
+      serverId: r.input.server.serverId,
+      expected,
+      audit: { record: verifiedRecord(r, kind), startedAt: r.started },
+      ...(along.length > 0 ? { along } : {}),
+    },
+    readOptions(r, 'verifyServer'),
+  );
+  if (v.ok && v.value.audited === true) r.unrecorded = [];
+  return v;
+}
 
 /**
  * The server went well. `audited`: the look that proved it already put `ServerVerified` on record
@@ -191,7 +202,10 @@ export function* verified(
   if (audited !== true) {
     if (audited === false)
       log(r.context, `${r.input.server.serverName}: the look could not record ServerVerified; recording it`);
-    yield* recordAudit(r.context, [{ ...verifiedRecord(r, kind), durationMs: now(r) - r.started }]);
+    yield* recordAudit(r.context, [
+      ...takeUnrecorded(r),
+      { ...verifiedRecord(r, kind), durationMs: now(r) - r.started },
+    ]);
   }
   return outcome(r, kind);
 }
@@ -245,6 +259,7 @@ export function* failed(r: Rollover, failure: Failure): Generator<Task, ServerOu
       reason,
       durationMs: now(r) - r.started,
     },
+    takeUnrecorded(r),
   );
   return outcome(r, 'failed', { reasonCode: failure.code, reason, incident });
 }

@@ -55,6 +55,7 @@ export function* serverRolloverOrchestrator(
     quota: undefined,
     operationSeconds: undefined,
     stepCalls: {},
+    unrecorded: [],
   };
   try {
     return yield* rollover(r);
@@ -145,7 +146,10 @@ function* rollover(r: Rollover): Generator<Task, ServerOutcome, unknown> {
         r.identityId = u.snapshot.dataEncryption.primaryUserAssignedIdentityId;
         // On record once the write step's answer is in this history: a crash before that re-runs the
         // step, which reads the server again first. The step itself records nothing (see updateServer).
-        if (!started) yield* recordAudit(context, [updateStartedRecord(r.base, u)]);
+        // Accepted, it goes with the first look at the server (one activity and one episode fewer per
+        // server), saying when ARM accepted the PATCH; refused, it goes now, before the retry's record.
+        if (!started && u.kind === 'accepted') r.unrecorded.push(updateStartedRecord(r.base, u, now(r)));
+        else if (!started) yield* recordAudit(context, [updateStartedRecord(r.base, u)]);
         started = true;
         if (u.kind === 'accepted') {
           log(context, `${server.serverName}: PATCHed dataEncryption to ${input.targetVersion}`);

@@ -60,7 +60,10 @@ export class FakeInstances implements RotationInstances {
 
 export class MemoryAudit implements AuditTrail {
   readonly records: AuditRecord[] = [];
+  /** How many writes (calls of `record`) brought them. */
+  writes = 0;
   record(records: readonly AuditRecord[]): Promise<void> {
+    this.writes++;
     this.records.push(...records);
     return Promise.resolve();
   }

@@ -351,6 +351,41 @@ describe('the verifying read puts its own record on the trail (issue 22: one ste
     expect(audit.records).toHaveLength(1);
   });
 
+  it.each([
+    ['a look that proves the server', V2, ['ServerUpdateStarted', 'ServerVerified']],
+    ['a look that does not', V3, ['ServerUpdateStarted']],
+  ] as const)(
+    '%s records the earlier records it carries first, in one write after its read',
+    async (_what, target, written) => {
+      const onTarget = server('pg-a', {}, uri(V2));
+      const { steps, audit } = setup([onTarget]);
+      const started: AuditRecord = { ...base, step: 'ServerUpdateStarted', serverId: onTarget.id };
+      const out = await steps.verifyServer({
+        serverId: onTarget.id,
+        expected: { primary: uri(target) },
+        audit: { record: { ...base, step: 'ServerVerified', outcome: 'success' }, startedAt: Date.now() },
+        along: [started],
+      });
+      expect(out.audited).toBe(true);
+      expect(audit.records.map((r) => r.step)).toEqual(written);
+      expect(audit.writes).toBe(1);
+    },
+  );
+
+  it('a look whose read fails sends none of the records it carries (its retry sends them once)', async () => {
+    const a = server('pg-a');
+    const { fleet, steps, audit } = setup([a]);
+    fleet.getServer = () => Promise.reject(new TransientError('500', 'InternalServerError', 500));
+    await expect(
+      steps.verifyServer({
+        serverId: a.id,
+        expected: { primary: uri(V2) },
+        along: [{ ...base, step: 'ServerUpdateStarted', serverId: a.id }],
+      }),
+    ).rejects.toThrow();
+    expect(audit.records).toEqual([]);
+  });
+
   it('a proving look whose record the trail refused still answers the proof, with `audited` false', async () => {
     const a = server('pg-a', {}, uri(V2));
     const fleet = new Fleet(new Map([[a.id, a]]));

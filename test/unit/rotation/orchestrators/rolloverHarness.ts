@@ -142,18 +142,19 @@ export function run(
     return q.length > 1 ? q.shift() : q[0];
   };
   /**
-   * As the real step does (rotationActivities.ts): a verifying read that proves the server puts the
-   * record it carries on record; the trail answers from the same script as `recordAudit` (`audit`),
-   * and the step answers `audited` accordingly. The write step records nothing.
+   * As the real step does (rotationActivities.ts): a look at the server puts on record, after its read,
+   * the records it carries (`along`) and the proof when the read proves the server, in one write; the
+   * trail answers from the same script as `recordAudit` (`audit`), and the step answers `audited`
+   * accordingly. The write step records nothing.
    */
-  const recordAlong = (call: ScheduledCall, record: AuditRecord | undefined): { audited?: boolean } => {
-    if (record === undefined) return {};
+  const recordAlong = (call: ScheduledCall, records: AuditRecord[]): { audited?: boolean } => {
+    if (records.length === 0) return {};
     const trail = next('recordAudit');
     // Refused: the activity failed, or answered a failed step (what `stepFailed` scripts).
     const refused =
       isResponse(trail) &&
       ('error' in trail || (trail.result as { ok?: boolean } | null | undefined)?.ok === false);
-    if (!refused) along.set(call, [record]);
+    if (!refused) along.set(call, records);
     return { audited: !refused };
   };
   return runOrchestration(
@@ -163,9 +164,10 @@ export function run(
       const v = next(call.name);
       if (isResponse(v)) return v;
       if (v === null || typeof v !== 'object') return stepOk(v);
-      if (call.name === 'verifyServer' && (v as VerifyServerOutput).ok) {
-        const { audit } = call.input as VerifyServerInput;
-        return stepOk({ ...(v as VerifyServerOutput), ...recordAlong(call, audit?.record) });
+      if (call.name === 'verifyServer') {
+        const { audit, along: earlier } = call.input as VerifyServerInput;
+        const proof = (v as VerifyServerOutput).ok && audit !== undefined ? [audit.record] : [];
+        return stepOk({ ...(v as VerifyServerOutput), ...recordAlong(call, [...(earlier ?? []), ...proof]) });
       }
       return stepOk(v);
     },

@@ -1,7 +1,8 @@
 import type { AuditRecord } from '../../../../shared/domain/audit';
 import { RETRY_POLICIES } from '../../../../shared/rotation/policy';
 import type { ServerOutcome } from '../../../../shared/rotation/contract';
-import type { VerifyServerOutput } from '../../../../shared/rotation/activityIo';
+import type { VerifyServerInput, VerifyServerOutput } from '../../../../shared/rotation/activityIo';
+import { auditId } from '../../../../shared/domain/audit';
 import { serverRolloverOrchestrator } from '../../../../shared/rotation/orchestrators/serverRollover';
 import { runOrchestration, stepFailed, stepOk } from '../../../support/orchestration';
 import { NOW, SETTINGS, V1, V2 } from './fixtures';
@@ -41,38 +42,73 @@ describe('serverRollover orchestrator, driven by durable histories', () => {
         optOutTag: SETTINGS.optOutTag,
       },
     ]);
-    expect(called(r, 'verifyServer').map((c) => c.input)).toEqual(
-      Array.from({ length: 3 }, () => ({
-        serverId: input.server.serverId,
-        expected: { primary: TARGET },
-        audit: {
-          record: expect.objectContaining({ step: 'ServerVerified', details: { outcome: 'updated' } }),
-          startedAt: Date.parse(NOW),
-        },
-      })),
-    );
+    const look = {
+      serverId: input.server.serverId,
+      expected: { primary: TARGET },
+      audit: {
+        record: expect.objectContaining({ step: 'ServerVerified', details: { outcome: 'updated' } }),
+        startedAt: Date.parse(NOW),
+      },
+    };
+    // ServerUpdateStarted is the rollover's own, once the write step's answer is in its history (a
+    // second after the start, on this harness's clock), and goes with the first look at the server,
+    // whatever that look finds; ServerVerified goes with the read that proved the server (issue 22).
+    const started = expect.objectContaining({
+      step: 'ServerUpdateStarted',
+      details: expect.objectContaining({ acceptedAt: new Date(Date.parse(NOW) + 1000).toISOString() }),
+    });
+    expect(called(r, 'verifyServer').map((c) => c.input)).toEqual([
+      { ...look, along: [started] },
+      look,
+      look,
+    ]);
     expect(called(r, 'pollServerUpdate')).toHaveLength(0);
     expect(timerWaits(r)).toEqual([10, 10, 10]);
     expect(steps(r)).toEqual(['ServerUpdateStarted', 'ServerVerified']);
-    // ServerUpdateStarted is the rollover's own, once the write step's answer is in its history;
-    // ServerVerified went with the read that proved the server (issue 22).
-    expect(called(r, 'recordAudit').map((c) => (c.input as AuditRecord[])[0]?.step)).toEqual([
-      'ServerUpdateStarted',
-    ]);
-    expect(
-      r.calls.findIndex((c) => c.name === 'recordAudit') >
-        r.calls.findIndex((c) => c.name === 'updateServer'),
-    ).toBe(true);
+    // No audit activity of its own on the happy path: one activity and one episode fewer per server.
+    expect(called(r, 'recordAudit')).toHaveLength(0);
   });
 
-  it('a look that proves the server but whose record the trail refused: ServerVerified is recorded by the rollover, and only what the trail finally refused counts as undelivered', async () => {
-    // The trail takes ServerUpdateStarted, refuses the proving read's ServerVerified, then refuses it for good.
-    const r = await run({ audit: [null, stepFailed('IngestionRefused', false), stepFailed('Nope', false)] });
-    expect(called(r, 'recordAudit').map((c) => (c.input as AuditRecord[])[0]?.step)).toEqual([
+  it('a look whose records the trail refused: the next look carries ServerUpdateStarted again, and the trail has it once, before the proof', async () => {
+    const r = await run({ verify: [updating, valid], audit: [stepFailed('IngestionRefused', false), null] });
+    expect(
+      called(r, 'verifyServer').map((c) => (c.input as VerifyServerInput).along?.map((a) => a.step)),
+    ).toEqual([['ServerUpdateStarted'], ['ServerUpdateStarted']]);
+    expect(steps(r)).toEqual(['ServerUpdateStarted', 'ServerVerified']);
+    expect(called(r, 'recordAudit')).toHaveLength(0);
+    expect((r.output as ServerOutcome).auditUndelivered).toBeUndefined();
+  });
+
+  it('a look that proves the server but whose records the trail refused: the rollover records ServerUpdateStarted and ServerVerified itself, and only what the trail finally refused counts as undelivered', async () => {
+    // The trail refuses the proving read's write, then the rollover's own for good.
+    const r = await run({ audit: [stepFailed('IngestionRefused', false), stepFailed('Nope', false)] });
+    expect(called(r, 'recordAudit').map((c) => (c.input as AuditRecord[]).map((a) => a.step))).toEqual([
+      ['ServerUpdateStarted', 'ServerVerified'],
+    ]);
+    expect(r.output).toMatchObject({ outcome: 'updated', auditUndelivered: 2 });
+  });
+
+  it("a look that fails after its retries: ServerUpdateStarted is recorded in the failure's write, before ServerFailed", async () => {
+    const r = await run({ verify: [stepFailed('ReadFailed', false)] });
+    expect(r.output).toMatchObject({ outcome: 'failed', reasonCode: 'ReadFailed' });
+    expect(steps(r)).toEqual(['ServerUpdateStarted', 'ServerFailed', 'OperatorPaged']);
+    expect((called(r, 'recordAudit')[0]?.input as AuditRecord[]).map((a) => a.step)).toEqual([
+      'ServerUpdateStarted',
+      'ServerFailed',
+    ]);
+  });
+
+  it("a look retried after a failed read: ServerUpdateStarted goes with the retry's record, ahead of it, and once more (same audit id) with the proof", async () => {
+    const r = await run({ verify: [stepFailed('ReadFailed', true), valid] });
+    expect(r.output).toMatchObject({ outcome: 'updated' });
+    expect(steps(r)).toEqual([
+      'ServerUpdateStarted',
+      'ServerUpdateRetried',
       'ServerUpdateStarted',
       'ServerVerified',
     ]);
-    expect(r.output).toMatchObject({ outcome: 'updated', auditUndelivered: 1 });
+    const [first, , again] = audits(r);
+    expect(first && again && auditId(first)).toBe(again && auditId(again));
   });
 
   it('records ServerUpdateStarted with the last-known-good the write step read, once however many attempts the PATCH takes', async () => {
@@ -285,15 +321,17 @@ describe('serverRollover orchestrator, driven by durable histories', () => {
     });
 
     it('an audit trail that refuses a record: retried, never claimed sent, and the rollover goes on', async () => {
-      // recordAudit's first attempt refused; its retry is taken.
+      // The look's write refused; the rollover's recordAudit refused once, then taken on its retry.
       const r = await run({
-        audit: [stepFailed('IngestionRefused', true), null],
+        audit: [stepFailed('IngestionRefused', false), stepFailed('IngestionRefused', true), null],
       });
-      expect((r.output as ServerOutcome).outcome).toBe('updated');
-      const started = called(r, 'recordAudit').filter(
-        (c) => (c.input as AuditRecord[])[0]?.step === 'ServerUpdateStarted',
-      );
-      expect(started).toHaveLength(2);
+      expect(r.output).toMatchObject({ outcome: 'updated' });
+      expect((r.output as ServerOutcome).auditUndelivered).toBeUndefined();
+      const written = called(r, 'recordAudit').map((c) => (c.input as AuditRecord[]).map((a) => a.step));
+      expect(written).toEqual([
+        ['ServerUpdateStarted', 'ServerVerified'],
+        ['ServerUpdateStarted', 'ServerVerified'],
+      ]);
     });
 
     it('an Inaccessible server is not PATCHed: it fails with ServerInaccessible and a critical page naming the documented recovery', async () => {
