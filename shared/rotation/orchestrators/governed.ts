@@ -29,8 +29,8 @@ export function governorOf(subscriptionId: string): df.EntityId {
 }
 
 /**
- * Start times (epoch ms) for `servers` servers of the subscription, one per server in order (`timed`:
- * the caller times its servers' first looks by durations it measured), and the
+ * Start times (epoch ms) for `servers` servers of the subscription, one per server in order
+ * (`firstLooksTimed`: the caller times its servers' first looks by durations it measured), and the
  * subscription's typical operation duration as other rotations reported it; undefined
  * when the governor failed or did not answer in `GOVERNOR_ANSWER_SECONDS`: the caller then paces
  * itself from ARM's remaining-quota headers (../pacing.ts `nextWindow`) as it did before there was a
@@ -40,7 +40,7 @@ export function* reserveStarts(
   context: OrchestrationContext,
   subscriptionId: string,
   servers: number,
-  timed: boolean,
+  { firstLooksTimed }: { readonly firstLooksTimed: boolean },
 ): Generator<Task, Reservation | undefined, unknown> {
   const request: ReserveRequest = {
     servers,
@@ -49,7 +49,7 @@ export function* reserveStarts(
     // its canaries or earlier batches) cost their two reads even where the governor knows no duration
     // yet: charged three, the first 200 servers of each subscription of a 10,000-server rotation were
     // paced by the reads (8.3 a second, not the writes' 10), 13 s more before the rest could start.
-    ...(timed ? {} : { untimedReadsPerServer: UNTIMED_READS_PER_SERVER }),
+    ...(firstLooksTimed ? {} : { untimedReadsPerServer: UNTIMED_READS_PER_SERVER }),
     writesPerServer: ARM_REQUESTS_PER_SERVER.writes,
     requester: context.df.instanceId,
   };

@@ -90,12 +90,9 @@ export function* rolloutBatchOrchestrator(
   // remaining-quota headers, as one window per batch.
   const reservation =
     servers.length > 0
-      ? yield* reserveStarts(
-          context,
-          input.subscriptionId,
-          servers.length,
-          input.operationSeconds !== undefined,
-        )
+      ? yield* reserveStarts(context, input.subscriptionId, servers.length, {
+          firstLooksTimed: input.operationSeconds !== undefined,
+        })
       : undefined;
   const slots = reservation?.slots;
   const childInput = (server: ServerRef, index: number): ServerRolloverInput => ({

@@ -4,6 +4,8 @@ import {
   type ServerRolloverInput,
 } from '../../../../shared/rotation/contract';
 import {
+  ARM_SUBSCRIPTION_BUCKETS,
+  HEADROOM,
   NEW_GOVERNOR,
   observe,
   reserve,
@@ -23,6 +25,9 @@ import { LATER, runOrchestration, stepOk, type Responder, type Run } from '../..
 import { NOW, SETTINGS, outcome, rolloutBatchInput, serverNames } from './fixtures';
 
 const SUB = '6F1C2B9E-3D4A-4E8B-9A1F-0C2D3E4F5A6B';
+/** What the model hands out at once of each of ARM's bursts: the burst less the headroom (225 and 180). */
+const READ_BURST = ARM_SUBSCRIPTION_BUCKETS.reads.burst * (1 - HEADROOM);
+const WRITE_BURST = ARM_SUBSCRIPTION_BUCKETS.writes.burst * (1 - HEADROOM);
 const names = serverNames;
 
 const batch = (servers: string[], maxInFlight: number) => rolloutBatchInput(servers, maxInFlight, SUB);
@@ -102,7 +107,7 @@ describe("rolloutBatch under its subscription's quota governor", () => {
     expect(governor.asked[0]?.untimedReadsPerServer).toBe(reads === 3 ? UNTIMED_READS_PER_SERVER : undefined);
     // What both buckets hold at once (less the headroom) starts together: the reads bound it.
     const given = starts(r);
-    expect(given.filter((t) => t === given[0])).toHaveLength(Math.floor(225 / reads));
+    expect(given.filter((t) => t === given[0])).toHaveLength(Math.floor(READ_BURST / reads));
     expect((r.output as RolloutBatchOutput).counts.updated).toBe(150);
   });
 
@@ -116,7 +121,7 @@ describe("rolloutBatch under its subscription's quota governor", () => {
     // What both buckets hold at once (less the headroom) starts together, the rest with the refill.
     const atOnce = Math.floor(
       // A new governor knows no operation durations yet: the untimed charge.
-      Math.min(225 / UNTIMED_READS_PER_SERVER, 180 / ARM_REQUESTS_PER_SERVER.writes),
+      Math.min(READ_BURST / UNTIMED_READS_PER_SERVER, WRITE_BURST / ARM_REQUESTS_PER_SERVER.writes),
     );
     expect(given.filter((t) => t === given[0])).toHaveLength(atOnce);
     expect(given[299]).toBeGreaterThan((given[0] ?? 0) + 15_000);
