@@ -9,6 +9,7 @@ import { EventType, ev } from './history';
 import { InvalidInstanceIdError, invalidInstanceId } from './instanceId';
 import {
   TERMINAL,
+  sameExecution,
   type HistoryEvent,
   type InstanceState,
   type InstanceStore,
@@ -80,7 +81,7 @@ export class OrchestrationRuntime {
     name: string,
     instanceId: string | undefined,
     inputJson: string | undefined,
-    parent?: { instanceId: string; taskId: number },
+    parent?: { instanceId: string; taskId: number; executionId: string | undefined },
   ): Promise<{ instanceId: string; created: boolean }> {
     durableFunction(this.options.registry, name, 'orchestrationTrigger');
     const invalid = instanceId === undefined ? undefined : invalidInstanceId(instanceId);
@@ -103,6 +104,8 @@ export class OrchestrationRuntime {
         lastUpdatedTime: now,
         parentInstanceId: parent?.instanceId,
         parentTaskId: parent?.taskId,
+        executionId: newExecutionId(),
+        parentExecutionId: parent?.executionId,
         history: [],
         inboxGeneration: 0,
       };
@@ -129,9 +132,26 @@ export class OrchestrationRuntime {
     });
   }
 
-  /** Adds events to an instance's inbox (durably) and schedules an episode. */
-  protected deliver(instanceId: string, events: HistoryEvent[]): Promise<'ok' | 'notFound' | 'gone'> {
+  /**
+   * Adds events to an instance's inbox (durably) and schedules an episode. `executionId`: the execution
+   * the events answer (an activity's result, a timer, a child's result); for another execution of the
+   * instance (it continued as new, or was started again) they are dropped, as DTFx drops them
+   * (Azure/durabletask, DurableTask.Core TaskOrchestrationDispatcher.ReconcileMessagesWithState: "eat up
+   * any events for previous executions"); events for no execution in particular (raised events, entity
+   * responses) go to the current one.
+   */
+  protected deliver(
+    instanceId: string,
+    events: HistoryEvent[],
+    executionId?: string,
+  ): Promise<'ok' | 'notFound' | 'gone'> {
     return this.withLiveInstance(instanceId, async (state) => {
+      if (!sameExecution(executionId, state.executionId)) {
+        this.options.log(
+          `orchestration ${state.name} (${instanceId}): dropped ${events.length} event(s) of an earlier execution`,
+        );
+        return 'gone' as const;
+      }
       await this.store.append(instanceId, state.inboxGeneration, events);
       this.schedule(instanceId);
       return 'ok' as const;
@@ -224,8 +244,9 @@ export class OrchestrationRuntime {
       for (const e of outcome.appended)
         if (e.EventType === EventType.EventSent) this.dispatch(outcome.next, e);
     } else if (outcome.kind === 'ContinuedAsNew') {
-      await this.store.commit(outcome.next, [], true);
-      for (const e of outcome.sent) this.dispatch(outcome.next, e);
+      const next: InstanceState = { ...outcome.next, executionId: newExecutionId() };
+      await this.store.commit(next, [], true);
+      for (const e of outcome.sent) this.dispatch(next, e);
       this.options.log(`orchestration ${state.name} (${instanceId}) ContinuedAsNew`);
       this.schedule(instanceId);
     } else {
@@ -251,13 +272,14 @@ export class OrchestrationRuntime {
   /** Starts the work a scheduling event stands for. Idempotent enough for recovery: children by id. */
   private dispatch(state: InstanceState, e: HistoryEvent): void {
     if (this.stopped) return;
-    const key = `${state.instanceId}#${e.EventId}`;
+    // Task ids start at 0 in every execution: the execution tells two executions' tasks apart.
+    const key = `${state.instanceId}#${state.executionId ?? ''}#${e.EventId}`;
     if (this.inflight.has(key)) return;
     if (e.EventType === EventType.TaskScheduled) {
       this.inflight.add(key);
-      void this.runActivity(state.instanceId, e).finally(() => this.inflight.delete(key));
+      void this.runActivity(state.instanceId, state.executionId, e).finally(() => this.inflight.delete(key));
     } else if (e.EventType === EventType.TimerCreated) {
-      this.armTimer(state.instanceId, e.EventId, String(e['FireAt']));
+      this.armTimer(state.instanceId, state.executionId, e.EventId, String(e['FireAt']));
     } else if (e.EventType === EventType.SubOrchestrationInstanceCreated) {
       this.startChild(state, e);
     } else if (e.EventType === EventType.EventSent) {
@@ -273,7 +295,11 @@ export class OrchestrationRuntime {
   /** Creates the child of a SubOrchestrationInstanceCreated event, by the rules of `childStart`. */
   private startChild(state: InstanceState, e: HistoryEvent): void {
     const fail = (reason: string) =>
-      void this.deliver(state.instanceId, [subOrchestrationFailed(e.EventId, reason, this.now())]);
+      void this.deliver(
+        state.instanceId,
+        [subOrchestrationFailed(e.EventId, reason, this.now())],
+        state.executionId,
+      );
     const rule = childStart(state, e, (id) => this.store.load(id));
     if (rule.kind === 'refuse') {
       fail(rule.reason);
@@ -290,6 +316,7 @@ export class OrchestrationRuntime {
       started = this.start(name, childId, e['Input'] as string | undefined, {
         instanceId: state.instanceId,
         taskId: e.EventId,
+        executionId: state.executionId,
       });
     } catch (err) {
       fail(err instanceof Error ? err.message : String(err));
@@ -304,8 +331,13 @@ export class OrchestrationRuntime {
     );
   }
 
-  private armTimer(instanceId: string, timerId: number, fireAt: string): void {
-    const key = `${instanceId}#${timerId}`;
+  private armTimer(
+    instanceId: string,
+    executionId: string | undefined,
+    timerId: number,
+    fireAt: string,
+  ): void {
+    const key = `${instanceId}#${executionId ?? ''}#${timerId}`;
     if (this.timers.has(key)) return;
     const fire = () => {
       const wait = Date.parse(fireAt) - (this.options.now?.() ?? new Date()).getTime();
@@ -317,14 +349,20 @@ export class OrchestrationRuntime {
         return;
       }
       this.timers.delete(key);
-      void this.deliver(instanceId, [
-        ev(EventType.TimerFired, this.now(), { TimerId: timerId, FireAt: fireAt }),
-      ]);
+      void this.deliver(
+        instanceId,
+        [ev(EventType.TimerFired, this.now(), { TimerId: timerId, FireAt: fireAt })],
+        executionId,
+      );
     };
     fire();
   }
 
-  private async runActivity(instanceId: string, scheduled: HistoryEvent): Promise<void> {
+  private async runActivity(
+    instanceId: string,
+    executionId: string | undefined,
+    scheduled: HistoryEvent,
+  ): Promise<void> {
     await this.activitySlots.acquire();
     let outcome: HistoryEvent | undefined;
     try {
@@ -341,17 +379,28 @@ export class OrchestrationRuntime {
       this.activitySlots.release();
     }
     // stop() may have come while the activity ran: then its outcome is not delivered.
-    if (outcome !== undefined && !this.stopped) await this.deliver(instanceId, [outcome]);
+    if (outcome !== undefined && !this.stopped) await this.deliver(instanceId, [outcome], executionId);
   }
 
   private async notifyParent(child: InstanceState): Promise<void> {
     if (child.parentInstanceId === undefined || child.parentTaskId === undefined) return;
     const parent = this.store.load(child.parentInstanceId);
     if (parent === undefined || TERMINAL.includes(parent.status)) return;
+    // The execution that created the child has ended (continued as new, started again): not its result.
+    if (!sameExecution(child.parentExecutionId, parent.executionId)) return;
     const already = [...parent.history, ...this.store.inbox(parent.instanceId, parent.inboxGeneration)].some(
       (e) => e['TaskScheduledId'] === child.parentTaskId,
     );
     if (already) return;
-    await this.deliver(parent.instanceId, [childResultEvent(child, child.parentTaskId, this.now())]);
+    await this.deliver(
+      parent.instanceId,
+      [childResultEvent(child, child.parentTaskId, this.now())],
+      child.parentExecutionId,
+    );
   }
+}
+
+/** A new execution's id: 32 hex digits, as DTFx's `Guid.NewGuid().ToString("N")`. */
+function newExecutionId(): string {
+  return randomUUID().replace(/-/g, '');
 }

@@ -48,10 +48,26 @@ export interface InstanceState {
   parentInstanceId: string | undefined;
   /** EventId of the SubOrchestrationInstanceCreated event in the parent. */
   parentTaskId: number | undefined;
+  /**
+   * The execution's id, new at every start and continue-as-new (DTFx's `OrchestrationInstance.ExecutionId`).
+   * Work an execution scheduled answers to it: an answer for another execution is dropped. Absent in a
+   * log written before the host kept it, and then nothing is dropped.
+   */
+  executionId?: string | undefined;
+  /** The parent's execution that created this child, for the same rule on the child's result. */
+  parentExecutionId?: string | undefined;
   /** Events of every finished episode of the current execution, in order. */
   history: HistoryEvent[];
   /** Which inbox journal holds this instance's not-yet-processed events. */
   inboxGeneration: number;
+}
+
+/**
+ * Whether an answer for execution `a` belongs to execution `b` of the same instance (an id missing on
+ * either side, from a log written before the host kept them, matches any).
+ */
+export function sameExecution(a: string | undefined, b: string | undefined): boolean {
+  return a === undefined || b === undefined || a === b;
 }
 
 /** What never changes within one execution: the log's first line. */
@@ -62,6 +78,8 @@ interface ExecutionHeader {
   createdTime: string;
   parentInstanceId: string | undefined;
   parentTaskId: number | undefined;
+  executionId?: string | undefined;
+  parentExecutionId?: string | undefined;
 }
 
 /** What an episode changes besides history: the commit record that ends the episode's lines. */
@@ -385,6 +403,8 @@ export class InstanceStore {
       createdTime: state.createdTime,
       parentInstanceId: state.parentInstanceId,
       parentTaskId: state.parentTaskId,
+      executionId: state.executionId,
+      parentExecutionId: state.parentExecutionId,
     };
     const text =
       `${JSON.stringify({ $execution: header })}\n` +

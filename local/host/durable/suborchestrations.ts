@@ -1,6 +1,6 @@
 import { EventType, ev, json } from './history';
 import { invalidInstanceId } from './instanceId';
-import { TERMINAL, type HistoryEvent, type InstanceState } from './store';
+import { TERMINAL, sameExecution, type HistoryEvent, type InstanceState } from './store';
 
 /** The event that fails a parent's sub-orchestration task. */
 export function subOrchestrationFailed(taskId: number, reason: string, now: string): HistoryEvent {
@@ -47,7 +47,11 @@ export function childStart(
       reason: `A sub-orchestration cannot use the instance id of its parent ('${childId}').`,
     };
   const child = load(childId);
-  const ours = child?.parentInstanceId === parent.instanceId && child.parentTaskId === created.EventId;
+  // Task ids start at 0 in every execution: a child of an earlier execution of the parent is not ours.
+  const ours =
+    child?.parentInstanceId === parent.instanceId &&
+    child.parentTaskId === created.EventId &&
+    sameExecution(child.parentExecutionId, parent.executionId);
   if (child !== undefined && ours) return { kind: 'ours', child };
   if (child !== undefined && !TERMINAL.includes(child.status))
     return {

@@ -94,6 +94,26 @@ describe('Durable Functions on the local host', () => {
     await call('POST', api('instances/dup-1/terminate?reason=cleanup'));
   });
 
+  it.each([
+    ['an activity', 'activity', (out: unknown) => expect(out).toBe(9)],
+    ['a timer', 'timer', (out: unknown) => expect(out).toBeGreaterThanOrEqual(1500)],
+  ])(
+    "drops %s's answer to an execution that continued as new: the next execution's task of the same id gets its own",
+    async (_what, kind, check) => {
+      const id = `stale-${kind}`;
+      await start('staleAnswers', id, { kind, round: 1 });
+      const s = await finished(id);
+      expect(s.runtimeStatus).toBe('Completed');
+      check(s.output);
+      // The earlier execution's answer came, and was dropped rather than taken as the new one's.
+      await waitFor('the earlier answer to be dropped', () =>
+        host.logs().includes(`staleAnswers (${id}): dropped 1 event(s) of an earlier execution`)
+          ? true
+          : undefined,
+      );
+    },
+  );
+
   it('lists, reads with history, and purges instances; unknown ids are 404', async () => {
     await start('fanOut', 'list-1', 3);
     const s = await finished('list-1');

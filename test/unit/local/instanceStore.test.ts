@@ -40,6 +40,9 @@ function fresh(): InstanceState {
     lastUpdatedTime: '2026-11-28T10:00:00.000Z',
     parentInstanceId: undefined,
     parentTaskId: undefined,
+    // Read back with the rest (the header line): what a restarted host drops stale answers by.
+    executionId: '0f1e2d3c4b5a69788796a5b4c3d2e1f0',
+    parentExecutionId: undefined,
     history: [],
     inboxGeneration: 0,
   };
