@@ -122,9 +122,14 @@ export class ApplicationInsightsAuditTrail implements AuditTrail {
     this.roleName = options.roleName ?? 'pg-cmk-rotator';
   }
 
-  /** The envelopes for `records`, as the SDK's exporter builds them for custom events. */
+  /**
+   * The envelopes for `records`, as the SDK's exporter builds them for custom events. Records of one
+   * write are stamped a millisecond apart in the order given (a rollover sends what happened first
+   * first, e.g. `ServerUpdateStarted` with the `ServerVerified` that follows it), so a query that
+   * orders by `timestamp` keeps their order instead of leaving a tie.
+   */
   envelopes(records: readonly AuditRecord[], now: Date = new Date()): Record<string, unknown>[] {
-    return records.map((r) => {
+    return records.map((r, index) => {
       const event = toCustomEvent(r);
       const properties: Record<string, string> = {};
       for (const [k, v] of Object.entries(event.properties))
@@ -132,7 +137,7 @@ export class ApplicationInsightsAuditTrail implements AuditTrail {
       return {
         ver: 1,
         name: 'Microsoft.ApplicationInsights.Event',
-        time: now.toISOString(),
+        time: new Date(now.getTime() + index).toISOString(),
         sampleRate: 100,
         iKey: this.target.instrumentationKey,
         tags: { 'ai.cloud.role': this.roleName, 'ai.operation.id': r.correlationId.slice(0, 128) },

@@ -145,6 +145,8 @@ export type UpdateServerOutput = (
   | (Omit<Extract<PrepareServerOutput, { kind: 'update' }>, 'kind' | 'patch'> & {
       readonly kind: 'accepted';
       readonly handle: OperationRef | undefined;
+      /** When ARM's acceptance reached the step (epoch ms, the worker's clock). */
+      readonly acceptedAt?: number | undefined;
     })
   | (Omit<Extract<PrepareServerOutput, { kind: 'update' }>, 'kind' | 'patch'> & {
       readonly kind: 'refused';
@@ -181,7 +183,7 @@ export interface VerifyServerInput {
   /**
    * The `ServerVerified` record, put on record by this step when its read proves the server (its
    * `durationMs` then: the time since `startedAt`, epoch ms, the rollover's start), answered as
-   * `audited`. A read that does not prove the server records nothing.
+   * `audited`. A read that does not prove the server records only the `along` records.
    */
   readonly audit?: { readonly record: AuditRecord; readonly startedAt: number } | undefined;
   /**
@@ -194,7 +196,12 @@ export interface VerifyServerInput {
   readonly along?: readonly AuditRecord[] | undefined;
 }
 /** A verification, with what ARM said about its quota on the way. */
-export type VerifyServerOutput = Verification & Audited & { readonly quota?: ArmQuota | undefined };
+export type VerifyServerOutput = Verification &
+  Audited & {
+    readonly quota?: ArmQuota | undefined;
+    /** How many of the `along` records the trail took (with `audited` true): all of them, or none. */
+    readonly alongRecorded?: number | undefined;
+  };
 
 export interface PageOperatorInput {
   readonly incident: Incident;

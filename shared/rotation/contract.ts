@@ -177,7 +177,7 @@ export interface OpenIncident {
  * against sub-orchestrations it started earlier.
  * 11: a PATCH ARM accepted puts its `ServerUpdateStarted` on record with the first look at the server
  * (`verifyServer`, a read), not through a `recordAudit` of its own: a rollover under 10 would replay
- * that `recordAudit` against a history that has none.
+ * its first look's timer against a history that has that `recordAudit` in its place.
  */
 export const ROTATION_SCHEMA_VERSION = 11;
 

@@ -35,19 +35,23 @@ export interface StepOptions {
  * answer is the step's output or its error. A retryable error is tried again on durable timers
  * within the policy's budget; a permanent one is returned at once. An activity that failed without
  * an answer (the worker died, the host timed it out) counts as retryable: the step may run twice, so
- * every activity is idempotent or re-reads before it writes.
+ * every activity is idempotent or re-reads before it writes. `input` may be built for each attempt (a
+ * function): what an attempt carries can depend on what the retries before it did.
  */
 export function* callStep<K extends StepName>(
   context: OrchestrationContext,
   name: K,
-  input: StepInput<K>,
+  input: StepInput<K> | (() => StepInput<K>),
   options: StepOptions = {},
 ): Generator<Task, StepResult<StepOutput<K>>, unknown> {
   const policy = options.policy ?? RETRY_POLICIES.read;
   for (let attempt = 1; ; attempt++) {
     let result: StepResult<StepOutput<K>>;
+    const attemptInput = typeof input === 'function' ? input() : input;
     try {
-      result = (yield context.df.callActivity(ACTIVITY_NAMES[name], input)) as StepResult<StepOutput<K>>;
+      result = (yield context.df.callActivity(ACTIVITY_NAMES[name], attemptInput)) as StepResult<
+        StepOutput<K>
+      >;
     } catch (e) {
       result = {
         ok: false,
@@ -137,16 +141,18 @@ export function undeliveredAudit(context: OrchestrationContext): number {
 /**
  * Records audit records; true once the trail accepted them. A trail still refusing after the retry
  * budget is logged and the rotation goes on (a lost rollout would be worse than a late record); the
- * records are not claimed sent: they are counted (`undeliveredAudit`) into the run's output.
+ * records are not claimed sent: they are counted (`undeliveredAudit`) into the run's output, all of
+ * them unless `lost` says how many are lost with the refusal (the caller keeps the rest, to send later).
  */
 export function* recordAudit(
   context: OrchestrationContext,
   records: readonly AuditRecord[],
+  lost: number = records.length,
 ): Generator<Task, boolean, unknown> {
   if (records.length === 0) return true;
   const r = yield* callStep(context, 'recordAudit', records);
   if (!r.ok) {
-    undelivered.set(context, undeliveredAudit(context) + records.length);
+    undelivered.set(context, undeliveredAudit(context) + lost);
     log(context, `audit trail refused ${records.length} record(s): ${r.error.code}`);
   }
   return r.ok;

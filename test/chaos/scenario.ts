@@ -227,6 +227,11 @@ export async function runChaos(
         if (ids.size > 1) problems.push(`${name}: ${ids.size} different auditIds for ${step}`);
       }
     }
+    // A PATCH ARM accepted is on record (ServerUpdateStarted waits for the server's first look: a kill
+    // in between must not lose it).
+    for (const name of perServer.keys())
+      if (of('ServerUpdateStarted', name).length === 0)
+        problems.push(`${name}: an accepted PATCH without a ServerUpdateStarted record`);
     if (of('ServerFailed', BROKEN).length === 0) problems.push(`no ServerFailed record for ${BROKEN}`);
     for (const name of ['PlanComputed', 'RotationCompleted'])
       if (!audit.some((e) => e.name === `CmkRotation.${name}`)) problems.push(`no ${name} record`);

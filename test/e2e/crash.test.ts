@@ -96,6 +96,9 @@ describe('a crash of the host mid-rollout', () => {
     expect(new Set(started.map((e) => serverOf(e))).size).toBe(
       new Set(started.map((e) => e.properties['auditId'])).size,
     );
+    // And none is lost: every server ARM accepted a PATCH for has its record, the crash between the
+    // PATCH and the look that carries the record included.
+    for (const name of ELIGIBLE) expect(started.map(serverOf)).toContain(name);
     for (const r of h.azure.world.servers.values()) {
       const name = String(r.json['name']);
       if (!ELIGIBLE.includes(name)) continue;

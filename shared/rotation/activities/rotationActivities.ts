@@ -112,10 +112,11 @@ export function createRotationActivities(ports: ActivityPorts): StepHandlers {
   const { keys, fleet, pager, audit } = ports;
 
   /**
-   * A record a read-only step puts on record for the orchestrator (`Audited`; only `verifyServer`: a
-   * re-run of a read repeats nothing): true once the trail accepted it. A refusal is not this step's
-   * failure (the server was read and proved): it is answered as false and the orchestrator records it
-   * through `recordAudit`, so nothing is lost and nothing is claimed sent that the trail did not take.
+   * Records a read-only step puts on record for the orchestrator (`Audited`; only `verifyServer`: a
+   * re-run of a read repeats nothing), in one write: true once the trail accepted them. A refusal is
+   * not this step's failure (the server was read): it is answered as false and the orchestrator sends
+   * them with its next write or through `recordAudit`, so nothing is lost and nothing is claimed sent
+   * that the trail did not take.
    */
   const recordAlong = async (records: AuditRecord[]): Promise<boolean> => {
     try {
@@ -251,6 +252,7 @@ export function createRotationActivities(ports: ActivityPorts): StepHandlers {
         return {
           ...update,
           kind: 'accepted',
+          acceptedAt: Date.now(),
           handle:
             handle.operationUrl === undefined
               ? undefined
@@ -296,7 +298,13 @@ export function createRotationActivities(ports: ActivityPorts): StepHandlers {
       if (v.ok && input.audit !== undefined)
         records.push({ ...input.audit.record, durationMs: Date.now() - input.audit.startedAt });
       if (records.length === 0) return { ...v, quota };
-      return { ...v, quota, audited: await recordAlong(records) };
+      const audited = await recordAlong(records);
+      return {
+        ...v,
+        quota,
+        audited,
+        ...(audited && input.along !== undefined ? { alongRecorded: input.along.length } : {}),
+      };
     },
 
     async recordAudit(records) {

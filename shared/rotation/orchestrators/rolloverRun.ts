@@ -40,10 +40,19 @@ export interface Rollover {
    * Records earned but not on the trail yet: the `ServerUpdateStarted` of a PATCH ARM accepted, which
    * goes with the first look at the server (`verifyServer`), one activity and one episode fewer per
    * server than a `recordAudit` of its own. Whatever writes records next for this server takes them
-   * first (a retry's record, the proof, the failure), so the trail keeps their order.
+   * first (a retry's record, the proof, the failure), in the same write.
    */
   unrecorded: AuditRecord[];
 }
+
+/**
+ * How long an accepted PATCH's `ServerUpdateStarted` may wait for the first look to carry it; a longer
+ * wait sends it at once, through an activity of its own. A rollover ended before its first look never
+ * sends what waits: a deploy that changes `ROTATION_SCHEMA_VERSION` ends a running rollover at its next
+ * replay, as an operator's terminate does. This bounds that window (it was one episode before the
+ * record waited at all).
+ */
+export const STARTED_RECORD_MAX_WAIT_SECONDS = 30;
 
 /** The records not on the trail yet, handed to the write about to be made (and so no longer pending). */
 export function takeUnrecorded(r: Rollover): AuditRecord[] {
@@ -83,10 +92,11 @@ export function readOptions(r: Rollover, step: StepName): StepOptions {
   r.stepCalls[step] = call;
   return {
     onRetry: function* (error: StepError, attempt: number, wait: number) {
-      yield* recordAudit(r.context, [
-        ...takeUnrecorded(r),
-        retriedRecord(r, step, error, attempt, wait, 'stepFailed', call),
-      ]);
+      // What still waits goes first; refused, it keeps waiting (only the retry's record is lost).
+      const earlier = r.unrecorded;
+      const retried = retriedRecord(r, step, error, attempt, wait, 'stepFailed', call);
+      if (yield* recordAudit(r.context, [...earlier, retried], 1))
+        r.unrecorded = r.unrecorded.slice(earlier.length);
     },
   };
 }

@@ -173,19 +173,25 @@ function* lookAt(
   expected: Expected,
   kind: Verified,
 ): Generator<Task, StepResult<VerifyServerOutput>, unknown> {
-  const along = r.unrecorded;
+  // Built per attempt: a retry of the look carries only what its retry record did not already send.
+  let along: AuditRecord[] = [];
   const v = yield* callStep(
     r.context,
     'verifyServer',
-    {
-      serverId: r.input.server.serverId,
-      expected,
-      audit: { record: verifiedRecord(r, kind), startedAt: r.started },
-      ...(along.length > 0 ? { along } : {}),
+    () => {
+      along = r.unrecorded;
+      return {
+        serverId: r.input.server.serverId,
+        expected,
+        audit: { record: verifiedRecord(r, kind), startedAt: r.started },
+        ...(along.length > 0 ? { along } : {}),
+      };
     },
     readOptions(r, 'verifyServer'),
   );
-  if (v.ok && v.value.audited === true) r.unrecorded = [];
+  // Only what the step says it put on record stops waiting (a step that ignored `along` says nothing).
+  if (v.ok && v.value.audited === true && along.length > 0 && v.value.alongRecorded === along.length)
+    r.unrecorded = r.unrecorded.slice(along.length);
   return v;
 }
 
@@ -199,12 +205,13 @@ export function* verified(
   kind: Verified,
   audited: boolean | undefined,
 ): Generator<Task, ServerOutcome, unknown> {
-  if (audited !== true) {
+  const earlier = takeUnrecorded(r);
+  if (audited !== true || earlier.length > 0) {
     if (audited === false)
       log(r.context, `${r.input.server.serverName}: the look could not record ServerVerified; recording it`);
     yield* recordAudit(r.context, [
-      ...takeUnrecorded(r),
-      { ...verifiedRecord(r, kind), durationMs: now(r) - r.started },
+      ...earlier,
+      ...(audited === true ? [] : [{ ...verifiedRecord(r, kind), durationMs: now(r) - r.started }]),
     ]);
   }
   return outcome(r, kind);

@@ -3,7 +3,16 @@ import { movingFrom, slotChanges, updateStartedRecord } from '../../domain/serve
 import { callStep, inputOf, log, recordAudit, waitSeconds } from '../../workflows/activityCalls';
 import { ROTATION_SCHEMA_VERSION, type ServerOutcome } from '../contract';
 import { retryDelaySeconds } from '../policy';
-import { now, outcome, readOptions, retriedRecord, saw, stepFailure, type Rollover } from './rolloverRun';
+import {
+  STARTED_RECORD_MAX_WAIT_SECONDS,
+  now,
+  outcome,
+  readOptions,
+  retriedRecord,
+  saw,
+  stepFailure,
+  type Rollover,
+} from './rolloverRun';
 import { awaitOperation, failed, verified, verify } from './rolloverVerify';
 
 /**
@@ -146,9 +155,12 @@ function* rollover(r: Rollover): Generator<Task, ServerOutcome, unknown> {
         r.identityId = u.snapshot.dataEncryption.primaryUserAssignedIdentityId;
         // On record once the write step's answer is in this history: a crash before that re-runs the
         // step, which reads the server again first. The step itself records nothing (see updateServer).
-        // Accepted, it goes with the first look at the server (one activity and one episode fewer per
-        // server), saying when ARM accepted the PATCH; refused, it goes now, before the retry's record.
-        if (!started && u.kind === 'accepted') r.unrecorded.push(updateStartedRecord(r.base, u, now(r)));
+        // Accepted, it goes with the first look at the server when that look is due soon (one activity
+        // and one episode fewer per server), saying when ARM accepted the PATCH; refused, or the first
+        // look far off (STARTED_RECORD_MAX_WAIT_SECONDS), it goes now.
+        const firstLook = input.firstPollSeconds ?? settings.pollIntervalSeconds;
+        if (!started && u.kind === 'accepted' && firstLook <= STARTED_RECORD_MAX_WAIT_SECONDS)
+          r.unrecorded.push(updateStartedRecord(r.base, u, u.acceptedAt ?? now(r)));
         else if (!started) yield* recordAudit(context, [updateStartedRecord(r.base, u)]);
         started = true;
         if (u.kind === 'accepted') {

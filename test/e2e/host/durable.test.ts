@@ -114,6 +114,25 @@ describe('Durable Functions on the local host', () => {
     },
   );
 
+  it("drops an activity's answer to an execution that finished, once the instance was started again", async () => {
+    const id = 'stale-restart';
+    await start('staleAnswers', id, { kind: 'restart', round: 1 });
+    expect((await finished(id)).output).toBe('first');
+    expect(
+      (await call('POST', api(`orchestrators/staleAnswers/${id}`), { kind: 'restart', round: 2 })).status,
+    ).toBe(202);
+    const again = await waitFor(`${id} to finish again`, async () => {
+      const s = await status(id);
+      return s.runtimeStatus === 'Completed' && s.output !== 'first' ? s : undefined;
+    });
+    expect(again.output).toBe(9);
+    await waitFor('the earlier answer to be dropped', () =>
+      host.logs().includes(`staleAnswers (${id}): dropped 1 event(s) of an earlier execution`)
+        ? true
+        : undefined,
+    );
+  });
+
   it('lists, reads with history, and purges instances; unknown ids are 404', async () => {
     await start('fanOut', 'list-1', 3);
     const s = await finished('list-1');

@@ -1,4 +1,7 @@
-import { ingestionTarget } from '../../../shared/adapters/applicationInsightsAuditTrail';
+import {
+  ApplicationInsightsAuditTrail,
+  ingestionTarget,
+} from '../../../shared/adapters/applicationInsightsAuditTrail';
 import { AuditDeliveryError } from '../../../shared/ports/errors';
 
 describe('where the audit trail is sent, from the connection string', () => {
@@ -33,5 +36,25 @@ describe('where the audit trail is sent, from the connection string', () => {
     expect(() => ingestionTarget('IngestionEndpoint=https://x.in.applicationinsights.azure.com/')).toThrow(
       AuditDeliveryError,
     );
+  });
+});
+
+describe('the envelopes of one write', () => {
+  it('are stamped a millisecond apart in the order written, so ordering by time keeps that order', () => {
+    const trail = new ApplicationInsightsAuditTrail({
+      connectionString: 'InstrumentationKey=11111111-2222-3333-4444-555555555555',
+      credential: { getToken: () => Promise.resolve(null) },
+    });
+    const base = { correlationId: 'cmk-rotation:v:k', trigger: 'event:1', outcome: 'info' } as const;
+    const steps = ['ServerUpdateStarted', 'ServerVerified', 'OperatorPaged'] as const;
+    const envelopes = trail.envelopes(
+      steps.map((step) => ({ ...base, step })),
+      new Date('2026-12-05T10:00:00.998Z'),
+    );
+    expect(envelopes.map((e) => e['time'])).toEqual([
+      '2026-12-05T10:00:00.998Z',
+      '2026-12-05T10:00:00.999Z',
+      '2026-12-05T10:00:01.000Z',
+    ]);
   });
 });

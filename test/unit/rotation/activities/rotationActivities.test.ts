@@ -223,7 +223,11 @@ describe('updateServer: one read of the server, then the PATCH only when that re
     const a = server('pg-a');
     const { fleet, steps } = setup([a]);
     fleet.quota = { reads: 200, writes: 150 };
-    await expect(steps.updateServer(input(a))).resolves.toMatchObject({
+    const before = Date.now();
+    const accepted = await steps.updateServer(input(a));
+    // When ARM's acceptance reached the step: the time ServerUpdateStarted names (detail.acceptedAt).
+    expect(accepted.kind === 'accepted' ? accepted.acceptedAt : undefined).toBeGreaterThanOrEqual(before);
+    expect(accepted).toMatchObject({
       kind: 'accepted',
       handle: { serverId: a.id, operationUrl: OPERATION },
       expected: { primary: uri(V2) },
@@ -231,6 +235,7 @@ describe('updateServer: one read of the server, then the PATCH only when that re
       snapshot: { dataEncryption: { primaryKeyURI: uri(V1) } },
       quota: { reads: 200, writes: 150 },
     });
+    expect(accepted.kind === 'accepted' ? accepted.acceptedAt : 0).toBeLessThanOrEqual(Date.now());
     await expect(steps.updateServer(input(a))).resolves.toMatchObject({ kind: 'updating' });
     expect(fleet.patches).toHaveLength(1);
     expect(fleet.patches[0]?.body.properties.dataEncryption.primaryKeyURI).toBe(uri(V2));
@@ -366,7 +371,7 @@ describe('the verifying read puts its own record on the trail (issue 22: one ste
         audit: { record: { ...base, step: 'ServerVerified', outcome: 'success' }, startedAt: Date.now() },
         along: [started],
       });
-      expect(out.audited).toBe(true);
+      expect(out).toMatchObject({ audited: true, alongRecorded: 1 });
       expect(audit.records.map((r) => r.step)).toEqual(written);
       expect(audit.writes).toBe(1);
     },

@@ -119,6 +119,8 @@ export interface Script {
   verify?: Answer<VerifyServerOutput>[];
   page?: Answer<unknown>[];
   audit?: Answer<null>[];
+  /** The look is answered by a worker from before `along`: it records the proof only, and says nothing of `along`. */
+  ignoresAlong?: boolean;
 }
 
 const isResponse = (v: unknown): v is Response =>
@@ -167,7 +169,11 @@ export function run(
       if (call.name === 'verifyServer') {
         const { audit, along: earlier } = call.input as VerifyServerInput;
         const proof = (v as VerifyServerOutput).ok && audit !== undefined ? [audit.record] : [];
-        return stepOk({ ...(v as VerifyServerOutput), ...recordAlong(call, [...(earlier ?? []), ...proof]) });
+        const carried = script.ignoresAlong === true ? [] : (earlier ?? []);
+        const written = recordAlong(call, [...carried, ...proof]);
+        const alongRecorded =
+          written.audited === true && carried.length > 0 ? { alongRecorded: carried.length } : {};
+        return stepOk({ ...(v as VerifyServerOutput), ...written, ...alongRecorded });
       }
       return stepOk(v);
     },

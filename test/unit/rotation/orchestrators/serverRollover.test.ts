@@ -2,7 +2,7 @@ import type { AuditRecord } from '../../../../shared/domain/audit';
 import { RETRY_POLICIES } from '../../../../shared/rotation/policy';
 import type { ServerOutcome } from '../../../../shared/rotation/contract';
 import type { VerifyServerInput, VerifyServerOutput } from '../../../../shared/rotation/activityIo';
-import { auditId } from '../../../../shared/domain/audit';
+import { STARTED_RECORD_MAX_WAIT_SECONDS } from '../../../../shared/rotation/orchestrators/rolloverRun';
 import { serverRolloverOrchestrator } from '../../../../shared/rotation/orchestrators/serverRollover';
 import { runOrchestration, stepFailed, stepOk } from '../../../support/orchestration';
 import { NOW, SETTINGS, V1, V2 } from './fixtures';
@@ -98,17 +98,58 @@ describe('serverRollover orchestrator, driven by durable histories', () => {
     ]);
   });
 
-  it("a look retried after a failed read: ServerUpdateStarted goes with the retry's record, ahead of it, and once more (same audit id) with the proof", async () => {
+  it("a look retried after a failed read: ServerUpdateStarted goes ahead of the retry's record, and the retried look carries nothing more", async () => {
     const r = await run({ verify: [stepFailed('ReadFailed', true), valid] });
     expect(r.output).toMatchObject({ outcome: 'updated' });
-    expect(steps(r)).toEqual([
-      'ServerUpdateStarted',
-      'ServerUpdateRetried',
-      'ServerUpdateStarted',
-      'ServerVerified',
+    expect(steps(r)).toEqual(['ServerUpdateStarted', 'ServerUpdateRetried', 'ServerVerified']);
+    expect(called(r, 'verifyServer').map((c) => (c.input as VerifyServerInput).along?.length ?? 0)).toEqual([
+      1, 0,
     ]);
-    const [first, , again] = audits(r);
-    expect(first && again && auditId(first)).toBe(again && auditId(again));
+  });
+
+  it("a retry record the trail refused: ServerUpdateStarted keeps waiting and goes with the retried look; only the retry's record counts as undelivered", async () => {
+    const r = await run({
+      verify: [stepFailed('ReadFailed', true), valid],
+      audit: [stepFailed('IngestionRefused', false), null],
+    });
+    // The retry's write (ServerUpdateStarted first) refused; the retried look carries it again.
+    expect(called(r, 'recordAudit').map((c) => (c.input as AuditRecord[]).map((a) => a.step))).toEqual([
+      ['ServerUpdateStarted', 'ServerUpdateRetried'],
+    ]);
+    expect(called(r, 'verifyServer').map((c) => (c.input as VerifyServerInput).along?.length ?? 0)).toEqual([
+      1, 1,
+    ]);
+    expect(r.output).toMatchObject({ outcome: 'updated', auditUndelivered: 1 });
+  });
+
+  it('a look answered by a worker that ignores `along` (a deploy under way): ServerUpdateStarted stays waiting and the rollover records it', async () => {
+    const r = await run({ ignoresAlong: true });
+    expect(steps(r)).toEqual(['ServerVerified', 'ServerUpdateStarted']);
+    expect(called(r, 'recordAudit').map((c) => (c.input as AuditRecord[]).map((a) => a.step))).toEqual([
+      ['ServerUpdateStarted'],
+    ]);
+    expect((r.output as ServerOutcome).auditUndelivered).toBeUndefined();
+  });
+
+  it('a first look far off (past STARTED_RECORD_MAX_WAIT_SECONDS): ServerUpdateStarted is recorded at once, not left waiting for it', async () => {
+    const r = await run({}, {}, { firstPollSeconds: STARTED_RECORD_MAX_WAIT_SECONDS + 1 });
+    expect(called(r, 'recordAudit').map((c) => (c.input as AuditRecord[]).map((a) => a.step))).toEqual([
+      ['ServerUpdateStarted'],
+    ]);
+    expect(called(r, 'verifyServer').every((c) => (c.input as VerifyServerInput).along === undefined)).toBe(
+      true,
+    );
+    expect(
+      r.calls.findIndex((c) => c.name === 'recordAudit') <
+        r.calls.findIndex((c) => c.name === 'verifyServer'),
+    ).toBe(true);
+    expect(steps(r)).toEqual(['ServerUpdateStarted', 'ServerVerified']);
+  });
+
+  it("says when ARM accepted the PATCH by the write step's clock, not the episode that read its answer", async () => {
+    const acceptedAt = Date.parse(NOW) + 300;
+    const r = await run({ update: [{ ...accepted, acceptedAt }] });
+    expect(audits(r)[0]?.details?.['acceptedAt']).toBe(new Date(acceptedAt).toISOString());
   });
 
   it('records ServerUpdateStarted with the last-known-good the write step read, once however many attempts the PATCH takes', async () => {
