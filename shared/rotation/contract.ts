@@ -176,8 +176,9 @@ export interface OpenIncident {
  * look before it for the server to wait out on its own timer: a batch under 9 would replay its fill
  * against sub-orchestrations it started earlier.
  * 11: a PATCH ARM accepted puts its `ServerUpdateStarted` on record with the first look at the server
- * (`verifyServer`, a read), not through a `recordAudit` of its own: a rollover under 10 would replay
- * its first look's timer against a history that has that `recordAudit` in its place.
+ * (`verifyServer`, a read) when that look is due within `STARTED_RECORD_MAX_WAIT_SECONDS`, not through
+ * a `recordAudit` of its own: a rollover under 10 would replay its first look's timer against a history
+ * that has that `recordAudit` in its place.
  */
 export const ROTATION_SCHEMA_VERSION = 11;
 

@@ -54,6 +54,7 @@ describe('a crash of the host mid-rollout', () => {
           : undefined,
       60_000,
     );
+    const killedAt = h.azure.world.clock.now();
     await first.stop('SIGKILL');
     const verifiedBeforeCrash = audit()
       .filter((e) => e.name === 'CmkRotation.ServerVerified')
@@ -97,8 +98,15 @@ describe('a crash of the host mid-rollout', () => {
       new Set(started.map((e) => e.properties['auditId'])).size,
     );
     // And none is lost: every server ARM accepted a PATCH for has its record, the crash between the
-    // PATCH and the look that carries the record included.
-    for (const name of ELIGIBLE) expect(started.map(serverOf)).toContain(name);
+    // PATCH and the look that carries the record included. Not one the kill may have cut off before the
+    // write step's answer was in the history (within 3 s of ARM's 202): the re-run step finds it
+    // Updating or on the target and cannot tell the PATCH was ours (README, "The one window a second
+    // PATCH can still get through").
+    for (const op of h.azure.world.operations.values()) {
+      const name = op.serverId.split('/').pop() ?? '';
+      if (op.startTime > killedAt || killedAt - op.startTime >= 3000)
+        expect(started.map(serverOf)).toContain(name);
+    }
     for (const r of h.azure.world.servers.values()) {
       const name = String(r.json['name']);
       if (!ELIGIBLE.includes(name)) continue;

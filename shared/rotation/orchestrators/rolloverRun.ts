@@ -49,8 +49,8 @@ export interface Rollover {
  * How long an accepted PATCH's `ServerUpdateStarted` may wait for the first look to carry it; a longer
  * wait sends it at once, through an activity of its own. A rollover ended before its first look never
  * sends what waits: a deploy that changes `ROTATION_SCHEMA_VERSION` ends a running rollover at its next
- * replay, as an operator's terminate does. This bounds that window (it was one episode before the
- * record waited at all).
+ * replay, as an operator's terminate does. This bounds that window while the trail takes the record
+ * (it was one episode before the record waited at all); refused, it waits for the next write.
  */
 export const STARTED_RECORD_MAX_WAIT_SECONDS = 30;
 

@@ -198,7 +198,8 @@ function* lookAt(
 /**
  * The server went well. `audited`: the look that proved it already put `ServerVerified` on record
  * (true: the trail took it; false: refused there, recorded here; undefined: nothing recorded there,
- * e.g. proven by ARM's operation status read or by the write step's own read).
+ * e.g. proven by ARM's operation status read or by the write step's own read). Records still waiting
+ * (`Rollover.unrecorded`) are written here too, first, whatever `audited` says.
  */
 export function* verified(
   r: Rollover,

@@ -329,6 +329,8 @@ describe('serverRollover orchestrator, driven by durable histories', () => {
       expect(r.failed).toBeUndefined();
       expect(r.output).toMatchObject({ outcome: 'failed', reasonCode: 'UnexpectedError' });
       expect(pageOf(r)).toHaveLength(1);
+      // The ServerUpdateStarted still waiting goes first, in the failure's write.
+      expect(steps(r).slice(0, 2)).toEqual(['ServerUpdateStarted', 'ServerFailed']);
     });
 
     it('a refused PATCH (5xx) that ARM had in fact accepted: the retry reads first, finds it Updating, waits, finds it on the target, and never PATCHes again', async () => {
