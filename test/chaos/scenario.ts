@@ -10,10 +10,15 @@ import { serverResults } from '../../local/results';
 import type { RotationOutput } from '../../shared/rotation/contract';
 import type { HostProcess } from '../support/hostProcess';
 import { startHarness, waitFor } from '../support/localAzure';
-import { INSTANCE_ID, KEY, VAULT, demoFleet, startAppHost, subscribeIntake } from '../support/product';
-
-/** Time after ARM's 202 by which the write step's answer is in the history on this small fleet. */
-const SETTLE_MS = 3000;
+import {
+  INSTANCE_ID,
+  KEY,
+  VAULT,
+  demoFleet,
+  killedInWriteWindow,
+  startAppHost,
+  subscribeIntake,
+} from '../support/product';
 
 export const ELIGIBLE = ['pg-orders-prod', 'pg-billing-prod', 'pg-inventory-prod'];
 /** The demo fleet's server whose identity lacks key grants: it must fail, and be paged once. */
@@ -242,14 +247,11 @@ export async function runChaos(
       }
     }
     // A PATCH ARM accepted is on record (ServerUpdateStarted waits for the server's first look: a kill
-    // in between must not lose it). Not one a kill may have cut off before the write step's answer was
-    // in the history (within SETTLE_MS of ARM's 202): the re-run step finds the server Updating or on
-    // the target and cannot tell it was ours (README, "The one window a second PATCH can still get
-    // through"), so that server has ServerVerified but no ServerUpdateStarted.
+    // in between must not lose it), but for one a kill cut off inside the write step's window.
     for (const [name, ops] of perServer)
       if (
         of('ServerUpdateStarted', name).length === 0 &&
-        !ops.some((op) => killedAt.some((k) => k >= op.startTime && k - op.startTime < SETTLE_MS))
+        !ops.some((op) => killedInWriteWindow(op.startTime, killedAt))
       )
         problems.push(`${name}: an accepted PATCH without a ServerUpdateStarted record`);
     if (of('ServerFailed', BROKEN).length === 0) problems.push(`no ServerFailed record for ${BROKEN}`);

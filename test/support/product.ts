@@ -27,6 +27,17 @@ export const KEY = 'pg-cmk';
 export const INSTANCE_ID = `cmk-rotation:${VAULT}:${KEY}`;
 const OPERATOR = '5e6f7a8b-9c0d-4e1f-a2b3-c4d5e6f7a8b9';
 
+/**
+ * Whether a kill may have cut off the write step of an operation ARM started at `startTime` before the
+ * step's answer was in the history (within 3 s on the demo fleet; all times by the stand-ins' clock):
+ * the re-run step finds the server Updating or on the target, cannot tell the PATCH was ours, and the
+ * server ends verified without a `ServerUpdateStarted` record (README, "The one window a second PATCH
+ * can still get through").
+ */
+export function killedInWriteWindow(startTime: number, kills: readonly number[]): boolean {
+  return kills.some((k) => k >= startTime && k - startTime < 3000);
+}
+
 export function demoFleet(): FleetFile {
   return JSON.parse(readFileSync(DEMO_FLEET, 'utf8')) as FleetFile;
 }

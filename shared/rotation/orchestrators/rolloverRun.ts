@@ -54,6 +54,11 @@ export interface Rollover {
  */
 export const STARTED_RECORD_MAX_WAIT_SECONDS = 30;
 
+/** The first `count` waiting records are on the trail now (a write that carried them was accepted). */
+export function recordedEarlier(r: Rollover, count: number): void {
+  r.unrecorded = r.unrecorded.slice(count);
+}
+
 /** The records not on the trail yet, handed to the write about to be made (and so no longer pending). */
 export function takeUnrecorded(r: Rollover): AuditRecord[] {
   const records = r.unrecorded;
@@ -95,8 +100,7 @@ export function readOptions(r: Rollover, step: StepName): StepOptions {
       // What still waits goes first; refused, it keeps waiting (only the retry's record is lost).
       const earlier = r.unrecorded;
       const retried = retriedRecord(r, step, error, attempt, wait, 'stepFailed', call);
-      if (yield* recordAudit(r.context, [...earlier, retried], 1))
-        r.unrecorded = r.unrecorded.slice(earlier.length);
+      if (yield* recordAudit(r.context, [...earlier, retried], 1)) recordedEarlier(r, earlier.length);
     },
   };
 }

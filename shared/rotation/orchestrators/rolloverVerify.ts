@@ -13,6 +13,7 @@ import {
   readOptions,
   saw,
   stepFailure,
+  recordedEarlier,
   takeUnrecorded,
   type Expected,
   type Failure,
@@ -191,7 +192,7 @@ function* lookAt(
   );
   // Only what the step says it put on record stops waiting (a step that ignored `along` says nothing).
   if (v.ok && v.value.audited === true && along.length > 0 && v.value.alongRecorded === along.length)
-    r.unrecorded = r.unrecorded.slice(along.length);
+    recordedEarlier(r, along.length);
   return v;
 }
 
