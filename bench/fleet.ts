@@ -102,6 +102,7 @@ export async function runFleetBench(options: FleetBenchOptions): Promise<FleetBe
         caCertPath,
         '--azure-tenant',
         tenantId,
+        ...(options.workers !== undefined ? ['--workers', String(options.workers)] : []),
       ],
       { ...process.env, NODE_EXTRA_CA_CERTS: caCertPath, ...settings },
       'the host',
@@ -118,7 +119,14 @@ export async function runFleetBench(options: FleetBenchOptions): Promise<FleetBe
     );
     log(`fleet of ${n} servers over ${subs} subscriptions up; rotating ${names.join(', ').slice(0, 80)}`);
 
-    const cpuBefore = procStats(host.child.pid);
+    const workerPids = Array.isArray(host.ready['activityWorkers'])
+      ? host.ready['activityWorkers'].filter((p): p is number => typeof p === 'number')
+      : [];
+    const appCpu = () => {
+      const stats = [host.child.pid, ...workerPids].map(procStats);
+      return stats.every((x) => x !== undefined) ? stats.map((x) => x.cpuMs) : undefined;
+    };
+    const appCpuBefore = appCpu();
     const standInsBefore = procStats(azure.child.pid);
     const eventAt = Date.now();
     // The keys rotated within `spreadMs` (a rotation policy rotating many keys the same minute): key
@@ -181,6 +189,8 @@ export async function runFleetBench(options: FleetBenchOptions): Promise<FleetBe
     const completedAt =
       status.lastUpdatedTime !== undefined ? Date.parse(status.lastUpdatedTime) : Date.now();
     const cpuAfter = procStats(host.child.pid);
+    const appCpuAfter = appCpu();
+    const workersPeakRssMb = workerPids.map((p) => procStats(p)?.peakRssMb ?? 0);
     const standIns = procStats(azure.child.pid);
 
     // The stand-in stamps a request when it arrives, on its clock (real time here); 5 ms of slack for
@@ -264,8 +274,16 @@ export async function runFleetBench(options: FleetBenchOptions): Promise<FleetBe
 
     const allVerifiedMs = lastVerification.at === undefined ? undefined : lastVerification.at - eventAt;
     const bound = armBoundMs(n, subs, lroMs);
+    // The app's CPU: the host and its workers (a worker that was started again is not counted).
+    const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
     const hostCpuMs =
-      cpuBefore !== undefined && cpuAfter !== undefined ? cpuAfter.cpuMs - cpuBefore.cpuMs : undefined;
+      appCpuBefore !== undefined && appCpuAfter !== undefined
+        ? sum(appCpuAfter) - sum(appCpuBefore)
+        : undefined;
+    const workersCpuMs =
+      appCpuBefore !== undefined && appCpuAfter !== undefined
+        ? sum(appCpuAfter.slice(1)) - sum(appCpuBefore.slice(1))
+        : undefined;
     return {
       servers: n,
       subscriptions: subs,
@@ -289,7 +307,9 @@ export async function runFleetBench(options: FleetBenchOptions): Promise<FleetBe
       throttled429: requests.filter((r) => r.status === 429).length,
       hostCpuMs,
       hostCpuPerServerMs: hostCpuMs === undefined ? undefined : hostCpuMs / n,
+      workersCpuMs,
       hostPeakRssMb: cpuAfter?.peakRssMb,
+      workersPeakRssMb,
       standInsPeakRssMb: standIns?.peakRssMb,
       standInsCpuMs:
         standIns !== undefined && standInsBefore !== undefined

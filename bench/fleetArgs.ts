@@ -3,7 +3,7 @@ import type { FleetBenchOptions } from './fleetMeasure';
 
 /**
  * `npm run bench:fleet -- --servers 1000 --subscriptions 3 [--lro-ms 2000] [--poll 1] [--max-parallel n]
- * [--duplicates n] [--keys n [--spread-ms 10000]] [--json]`: the options of a run, and whether to print the result as JSON too.
+ * [--duplicates n] [--keys n [--spread-ms 10000]] [--workers n] [--json]`: the options of a run, and whether to print the result as JSON too.
  */
 export function parseFleetBenchArgs(): { options: FleetBenchOptions; json: boolean } {
   const { values } = parseArgs({
@@ -15,6 +15,7 @@ export function parseFleetBenchArgs(): { options: FleetBenchOptions; json: boole
       'max-parallel': { type: 'string' },
       duplicates: { type: 'string' },
       keys: { type: 'string' },
+      workers: { type: 'string' },
       'spread-ms': { type: 'string' },
       json: { type: 'boolean', default: false },
     },
@@ -28,6 +29,7 @@ export function parseFleetBenchArgs(): { options: FleetBenchOptions; json: boole
       ...(values['max-parallel'] !== undefined ? { maxParallel: Number(values['max-parallel']) } : {}),
       ...(values.duplicates !== undefined ? { duplicates: Number(values.duplicates) } : {}),
       ...(values.keys !== undefined ? { keys: Number(values.keys) } : {}),
+      ...(values.workers !== undefined ? { workers: Number(values.workers) } : {}),
       ...(values['spread-ms'] !== undefined ? { spreadMs: Number(values['spread-ms']) } : {}),
     },
     json: values.json,

@@ -22,6 +22,8 @@ export interface FleetBenchOptions {
   readonly duplicates?: number;
   /** Keys rotated (a key storm): servers spread over them; 1 when absent. */
   readonly keys?: number;
+  /** Activity worker processes of the host (its `--workers`); 0 (activities in the host) when absent. */
+  readonly workers?: number;
   /** The keys are rotated within this many ms (10 s when absent). */
   readonly spreadMs?: number;
   readonly log?: (line: string) => void;
@@ -72,9 +74,14 @@ export interface FleetBenchResult {
   readonly armRequestsPerServer: number;
   readonly resourceGraphRequests: number;
   readonly throttled429: number;
+  /** CPU of the app: the host process and its activity workers, from the event to completion. */
   readonly hostCpuMs: number | undefined;
   readonly hostCpuPerServerMs: number | undefined;
+  /** Of `hostCpuMs`, the activity workers' share (0 without workers). */
+  readonly workersCpuMs: number | undefined;
   readonly hostPeakRssMb: number | undefined;
+  /** Each activity worker's peak RSS. */
+  readonly workersPeakRssMb: readonly number[];
   readonly standInsPeakRssMb: number | undefined;
   /** CPU of the stand-ins' process from the event to completion. */
   readonly standInsCpuMs: number | undefined;
@@ -158,9 +165,9 @@ export function formatFleetBench(r: FleetBenchResult): string {
     `  event → completed       ${s(r.eventToCompletedMs)}   (the rotation orchestration's last update)`,
     `  ARM requests            ${r.armRequests} (${r.armRequestsPerServer.toFixed(2)} per server), Resource Graph ${r.resourceGraphRequests}, 429s ${r.throttled429}`,
     `  quota governors         ${r.governor.subscriptions} (one per subscription): ${r.governor.reserved} start times handed out, ${r.governor.throttled} 429s reported to them`,
-    `  host CPU                ${ms(r.hostCpuMs)} (${r.hostCpuPerServerMs === undefined ? 'n/a' : `${r.hostCpuPerServerMs.toFixed(1)} ms`} per server)`,
+    `  host CPU                ${ms(r.hostCpuMs)} (${r.hostCpuPerServerMs === undefined ? 'n/a' : `${r.hostCpuPerServerMs.toFixed(1)} ms`} per server)${r.workersPeakRssMb.length > 0 ? `, of which ${r.workersPeakRssMb.length} activity worker(s) ${ms(r.workersCpuMs)}` : ''}`,
     `  stand-ins CPU           ${ms(r.standInsCpuMs)}`,
-    `  peak RSS                host ${mb(r.hostPeakRssMb)}, stand-ins ${mb(r.standInsPeakRssMb)}`,
+    `  peak RSS                host ${mb(r.hostPeakRssMb)}${r.workersPeakRssMb.length > 0 ? `, activity workers ${r.workersPeakRssMb.map(mb).join(', ')}` : ''}, stand-ins ${mb(r.standInsPeakRssMb)}`,
     `  parent history          ${r.parentHistoryEvents ?? 'n/a'} events, ${(r.parentHistoryBytes / 1024).toFixed(0)} KB on disk`,
     ...(r.intake !== undefined
       ? [

@@ -1,13 +1,14 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { dirname, join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { runFunctionNow } from './admin';
 import { assertSupportedBindings } from './bindings';
 import { consoleLine } from './consoleLines';
 import { createHostContext, send, type HostKeys } from './context';
-import { FunctionRegistry, installCore } from './core';
+import { loadApp } from './appLoader';
+import { FunctionRegistry } from './core';
 import { durableApi } from './durable-api';
 import { DurableEngine } from './durable/engine';
 import { EntityStore } from './durable/entities-store';
@@ -16,6 +17,7 @@ import { InstanceStore } from './durable/store';
 import { eventGridWebhook } from './event-grid';
 import { httpTriggers } from './http-triggers';
 import { startTimers } from './timers';
+import { ActivityWorkers } from './worker/pool';
 
 export type { HostKeys } from './context';
 
@@ -33,6 +35,12 @@ export interface HostOptions {
   readonly now?: () => Date;
   /** The app settings (the environment, as in Azure); read for `AzureWebJobs.<name>.Disabled`. */
   readonly settings?: Readonly<Record<string, string | undefined>>;
+  /**
+   * Activities run in `count` worker processes (worker/pool.ts) instead of this one, each with host.json's
+   * `maxConcurrentActivityFunctions` (a per-worker limit in Azure). `args`: the local Azure options the
+   * host was given, for the workers to point their copy of the app at the same stand-ins.
+   */
+  readonly activityWorkers?: { readonly count: number; readonly args: readonly string[] };
 }
 
 export interface LocalHost {
@@ -41,6 +49,8 @@ export interface LocalHost {
   readonly registry: FunctionRegistry;
   readonly engine: DurableEngine;
   readonly hubName: string;
+  /** The activity workers' process ids (none: activities run in the host). */
+  readonly activityWorkerPids: readonly number[];
   /** host.json `extensions.http.routePrefix` (default `api`). */
   readonly routePrefix: string;
   /** Event Grid trigger URL of a function, system key included (what an Event Grid subscription targets). */
@@ -79,25 +89,6 @@ function loadKeys(dataDir: string): HostKeys {
   return keys;
 }
 
-/** `main` as Azure resolves it: a file, or a glob with `*` in its last segment. */
-function entryPoints(appRoot: string): string[] {
-  const pkg = JSON.parse(readFileSync(join(appRoot, 'package.json'), 'utf8')) as { main?: string };
-  if (pkg.main === undefined) throw new Error(`${appRoot}/package.json has no "main"`);
-  const main = resolve(appRoot, pkg.main);
-  if (!main.includes('*')) return [main];
-  const dir = dirname(main);
-  const pattern = new RegExp(
-    `^${main
-      .slice(dir.length + 1)
-      .replace(/[.+?^${}()|[\]\\]/g, '\\$&')
-      .replace(/\*/g, '.*')}$`,
-  );
-  return readdirSync(dir)
-    .filter((f) => pattern.test(f))
-    .sort()
-    .map((f) => join(dir, f));
-}
-
 /**
  * Starts the local Functions host: loads the app through the worker contract, serves HTTP triggers,
  * the Event Grid extension webhook, the Durable Functions HTTP API and runs timers and orchestrations.
@@ -114,11 +105,7 @@ export async function startLocalHost(options: HostOptions): Promise<LocalHost> {
 
   const registry = new FunctionRegistry();
   registry.log = (level, category, message) => log(`${category}/${level}: ${message}`);
-  installCore(registry);
-  for (const entry of entryPoints(options.appRoot)) {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    require(entry);
-  }
+  loadApp(registry, options.appRoot);
   // Refuse what the host cannot serve before anything runs; then observe the app's own durable-functions.
   assertSupportedBindings(registry);
   const durableCopies = observeAppExecutors(options.appRoot);
@@ -141,12 +128,23 @@ export async function startLocalHost(options: HostOptions): Promise<LocalHost> {
     throw new Error(
       `host.json extensions.durableTask.maxEntityOperationBatchSize must be a positive integer (got ${JSON.stringify(rawBatchSize)})`,
     );
+  const workers =
+    options.activityWorkers !== undefined && options.activityWorkers.count > 0
+      ? await ActivityWorkers.start({
+          count: options.activityWorkers.count,
+          args: ['--app', options.appRoot, ...options.activityWorkers.args],
+          functions: [...registry.functions.values()].map((f) => f.metadata.name),
+          log,
+        })
+      : undefined;
+  const activitiesPerWorker = durable.maxConcurrentActivityFunctions ?? 10;
   const engine = new DurableEngine({
     registry,
     store: new InstanceStore(options.dataDir),
     entityStore: new EntityStore(options.dataDir),
     ...(batchSize !== undefined ? { maxEntityOperationBatchSize: batchSize } : {}),
-    maxConcurrentActivities: durable.maxConcurrentActivityFunctions ?? 10,
+    maxConcurrentActivities: activitiesPerWorker * Math.max(1, options.activityWorkers?.count ?? 1),
+    ...(workers !== undefined ? { activityInvoker: workers.invoke } : {}),
     maxConcurrentOrchestrations: durable.maxConcurrentOrchestratorFunctions ?? 10,
     log,
     ...(options.now !== undefined ? { now: options.now } : {}),
@@ -207,6 +205,7 @@ export async function startLocalHost(options: HostOptions): Promise<LocalHost> {
     registry,
     engine,
     hubName,
+    activityWorkerPids: workers?.pids() ?? [],
     routePrefix,
     eventGridUrl: (name) =>
       `${baseUrl}/runtime/webhooks/eventgrid?functionName=${encodeURIComponent(name)}&code=${keys.eventGridSystemKey}`,
@@ -218,6 +217,7 @@ export async function startLocalHost(options: HostOptions): Promise<LocalHost> {
       durableTaskSystemKey: keys.durableTaskSystemKey,
       durableApi: `${baseUrl}/runtime/webhooks/durabletask`,
       taskHub: hubName,
+      activityWorkers: workers?.pids() ?? [],
       functions: [...registry.functions.values()].map((f) => ({
         name: f.metadata.name,
         trigger: f.trigger.type,
@@ -227,7 +227,7 @@ export async function startLocalHost(options: HostOptions): Promise<LocalHost> {
       for (const c of crons) c.stop();
       engine.stop();
       server.closeAllConnections();
-      await new Promise<void>((r) => server.close(() => r()));
+      await Promise.all([new Promise<void>((r) => server.close(() => r())), workers?.close()]);
     },
   };
 }

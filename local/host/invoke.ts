@@ -12,6 +12,23 @@ export interface InvocationResult {
   readonly outputData: readonly { name: string; data: TypedData }[];
 }
 
+/** What the host sends the worker to invoke a function (RPC `InvocationRequest`, the parts used here). */
+export interface InvocationRequest {
+  readonly inputData: InputData[];
+  readonly triggerMetadata?: Record<string, TypedData>;
+  readonly retryContext?: unknown;
+}
+
+/**
+ * Runs one invocation of a function somewhere: in this process ({@link invokeFunction}) or in a worker
+ * process (`worker/pool.ts`). Throws what the function threw.
+ */
+export type Invoker = (
+  fn: RegisteredFunction,
+  request: InvocationRequest,
+  log: (level: string, message: string) => void,
+) => Promise<InvocationResult>;
+
 export function typed(value: unknown): TypedData {
   if (value === undefined || value === null) return {};
   if (typeof value === 'string') return { string: value };
@@ -39,7 +56,7 @@ export function untyped(data: TypedData | undefined): unknown {
 export async function invokeFunction(
   registry: FunctionRegistry,
   fn: RegisteredFunction,
-  request: { inputData: InputData[]; triggerMetadata?: Record<string, TypedData>; retryContext?: unknown },
+  request: InvocationRequest,
   log: (level: string, message: string) => void,
 ): Promise<InvocationResult> {
   const model = registry.programmingModel;

@@ -1,19 +1,31 @@
 import { routeList } from '../routes';
-import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { assertLocalCaTrusted, connectAppToLocalAzure } from '../app';
 import { fail, parseCli, portOption, UsageError } from '../cli';
 import { lockDataFolder } from '../lock';
+import { AZURE_OPTIONS, connectToLocalAzure } from './azureArgs';
 import { flushConsoleLines } from './consoleLines';
 import { startLocalHost } from './host';
 
-const USAGE = `usage: node dist/local/host/main.js [--app <dir>] [--data <dir>] [--port <port>]
+const USAGE = `usage: node dist/local/host/main.js [--app <dir>] [--data <dir>] [--port <port>] [--workers <0-8>]
                                   [--azure-port <port> --azure-ca <ca.crt> [--azure-tenant <uuid>]]
 
 The local Functions host alone: loads the app (main in <dir>/package.json, default .), keeps durable state
 in --data (default .local/host; one process per folder) and prints one READY <json> line. With
 --azure-port, the app talks to a local Azure started elsewhere (npm run local) and trusts its CA
-(start node with NODE_EXTRA_CA_CERTS=<ca.crt>). SIGINT/SIGTERM stop it.`;
+(start node with NODE_EXTRA_CA_CERTS=<ca.crt>). --workers <n> runs activities in n worker processes that
+each load the app (as activities spread over a scaled-out app's instances; default 0: in the host).
+SIGINT/SIGTERM stop it.`;
+
+/** The most activity workers a host starts: each is a Node process with its own copy of the app. */
+const MAX_WORKERS = 8;
+
+function workersOption(value: string | undefined): number {
+  if (value === undefined) return 0;
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n > MAX_WORKERS)
+    throw new UsageError(`--workers must be a whole number from 0 to ${MAX_WORKERS} (got "${value}")`);
+  return n;
+}
 
 /**
  * `node dist/local/host/main.js --app <dir> --data <dir> [--port N]`: the Functions host alone.
@@ -25,38 +37,25 @@ async function main(): Promise<void> {
     app: { type: 'string' },
     data: { type: 'string' },
     port: { type: 'string' },
+    workers: { type: 'string' },
     // The local Azure to point the app at (started by another process): port, CA file, tenant.
-    'azure-port': { type: 'string' },
-    'azure-ca': { type: 'string' },
-    'azure-tenant': { type: 'string' },
+    ...AZURE_OPTIONS,
   });
   if (cli.help) {
     console.log(USAGE);
     return;
   }
   const port = portOption(cli.string('port'));
-  const azurePortText = cli.string('azure-port');
-  if (azurePortText !== undefined) {
-    const azurePort = portOption(azurePortText, '--azure-port');
-    const caFile = cli.string('azure-ca');
-    if (caFile === undefined) throw new UsageError('--azure-port needs --azure-ca <ca.crt>');
-    let caCertPem: string;
-    try {
-      caCertPem = readFileSync(caFile, 'utf8');
-    } catch {
-      throw new UsageError(`--azure-ca ${caFile}: cannot read it`);
-    }
-    assertLocalCaTrusted(caFile);
-    connectAppToLocalAzure({
-      port: azurePort,
-      caCertPem,
-      tenantId: cli.string('azure-tenant') ?? '72f988bf-86f1-41af-91ab-2d7cd011db47',
-      url: `https://127.0.0.1:${azurePort}`,
-    });
-  }
+  const workers = workersOption(cli.string('workers'));
+  const azureArgs = connectToLocalAzure(cli);
   const dataDir = resolve(cli.string('data') ?? '.local/host');
   lockDataFolder(dataDir);
-  const host = await startLocalHost({ appRoot: resolve(cli.string('app') ?? '.'), dataDir, port });
+  const host = await startLocalHost({
+    appRoot: resolve(cli.string('app') ?? '.'),
+    dataDir,
+    port,
+    ...(workers > 0 ? { activityWorkers: { count: workers, args: azureArgs } } : {}),
+  });
   flushConsoleLines();
   console.log(
     routeList({

@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import type { FunctionRegistry, RegisteredFunction } from '../core';
-import { invokeFunction, typed, untyped } from '../invoke';
+import { invokeFunction, typed, untyped, type Invoker } from '../invoke';
 import type { OrchestratorState } from './actions';
 import { withExecutor, type ExecutorView, type FireAndForget } from './executor';
 import { EventType, ev, json, parseStored } from './history';
@@ -100,14 +100,14 @@ export async function runActivityFunction(
   counters: { activityExecutions: number },
   log: (line: string) => void,
   now: () => string,
+  invoke: Invoker = (fn, request, log) => invokeFunction(registry, fn, request, log),
 ): Promise<HistoryEvent> {
   const name = String(scheduled['Name']);
   try {
     const fn = durableFunction(registry, name, 'activityTrigger');
     counters.activityExecutions++;
     const input = scheduled['Input'];
-    const result = await invokeFunction(
-      registry,
+    const result = await invoke(
       fn,
       { inputData: [{ name: fn.triggerName, data: typeof input === 'string' ? { json: input } : {} }] },
       (_level, message) => log(`[${name}] ${message}`),

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { FunctionRegistry } from '../core';
+import type { Invoker } from '../invoke';
 import { KeyedLock, Semaphore } from './concurrency';
 import { timed, type EngineCounters } from './counters';
 import { refusedEntityAction } from './entities';
@@ -24,6 +25,8 @@ export interface EngineOptions {
   readonly maxConcurrentOrchestrations: number;
   readonly log: (line: string) => void;
   readonly now?: () => Date;
+  /** Where activities run (worker processes, worker/pool.ts); by default in this process. */
+  readonly activityInvoker?: Invoker;
 }
 
 /**
@@ -374,6 +377,7 @@ export class OrchestrationRuntime {
           this.counters,
           (line) => this.options.log(line),
           () => this.now(),
+          this.options.activityInvoker,
         );
     } finally {
       this.activitySlots.release();

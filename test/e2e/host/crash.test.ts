@@ -4,7 +4,10 @@ import { call, startHost, type HostProcess } from '../../support/hostProcess';
 const N = 60;
 const EXPECTED = Array.from({ length: N }, (_, i) => i * i).reduce((a, b) => a + b, 0);
 
-describe('a host killed with SIGKILL mid-orchestration', () => {
+describe.each([
+  ['activities in the host', [] as string[]],
+  ['activities in a worker process', ['--workers', '1']],
+])('a host killed with SIGKILL mid-orchestration (%s)', (_mode, args) => {
   let first: HostProcess | undefined;
   let second: HostProcess | undefined;
 
@@ -14,7 +17,7 @@ describe('a host killed with SIGKILL mid-orchestration', () => {
   });
 
   it('resumes after restart with the same output; completed activity results are kept, decisions unchanged', async () => {
-    first = await startHost();
+    first = await startHost({ args });
     const started = await call(
       'POST',
       `${first.url}/api/orchestrators/fanOut/crash-1?code=${first.functionKey}`,
@@ -29,7 +32,7 @@ describe('a host killed with SIGKILL mid-orchestration', () => {
     const beforeCrash = first.records('slowSquare').length;
     expect(beforeCrash).toBeLessThan(N);
 
-    second = await startHost({ dataDir: first.dataDir, outFile: first.outFile });
+    second = await startHost({ dataDir: first.dataDir, outFile: first.outFile, args });
     const api = `${second.url}/runtime/webhooks/durabletask/instances/crash-1?showHistory=true&showHistoryOutput=true&code=${second.durableTaskSystemKey}`;
     const status = await waitFor(
       'the resumed orchestration to complete',

@@ -9,7 +9,10 @@ interface Status {
   historyEvents?: { EventType: string; Name?: string }[];
 }
 
-describe('Durable Functions on the local host', () => {
+describe.each([
+  ['activities in the host', [] as string[]],
+  ['activities in a worker process', ['--workers', '1']],
+])('Durable Functions on the local host (%s)', (_mode, args) => {
   let host: HostProcess;
   const api = (path: string) =>
     `${host.url}/runtime/webhooks/durabletask/${path}${path.includes('?') ? '&' : '?'}code=${host.durableTaskSystemKey}`;
@@ -28,7 +31,7 @@ describe('Durable Functions on the local host', () => {
     );
 
   beforeAll(async () => {
-    host = await startHost();
+    host = await startHost({ args });
   });
   afterAll(async () => {
     await host.stop();

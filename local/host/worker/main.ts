@@ -1,0 +1,63 @@
+import { resolve } from 'node:path';
+import { parseCli } from '../../cli';
+import { loadApp } from '../appLoader';
+import { connectToLocalAzure, AZURE_OPTIONS } from '../azureArgs';
+import { FunctionRegistry } from '../core';
+import { invokeFunction } from '../invoke';
+import type { FromWorker, ToWorker } from './protocol';
+
+/**
+ * An activity worker of the local host (`node dist/local/host/worker/main.js --app <dir> [--azure-…]`),
+ * started by the host with `fork` (worker/pool.ts), never by hand. It loads the app as the host does and
+ * runs the invocations the host sends it, one answer each. It ends with its host: when the IPC channel
+ * closes (the host stopped, or was killed), it exits at once; what it was running is abandoned, as an
+ * instance's work is when the instance goes, and the host's recovery runs it again.
+ */
+function main(): void {
+  const send = (message: FromWorker) => {
+    // The channel may close between a check and the send (the host went): then nobody is listening.
+    if (process.connected) process.send?.(message);
+  };
+  if (process.send === undefined) {
+    console.error('[worker] start me through the local host (--workers), not by hand');
+    process.exit(2);
+  }
+  process.on('disconnect', () => process.exit());
+  try {
+    const cli = parseCli({ app: { type: 'string' }, ...AZURE_OPTIONS });
+    connectToLocalAzure(cli);
+    const registry = new FunctionRegistry();
+    registry.log = (level, category, message) => send({ kind: 'systemLog', level, category, message });
+    loadApp(registry, resolve(cli.string('app') ?? '.'));
+    process.on('message', (message: ToWorker) => {
+      const fn = registry.get(message.functionName);
+      if (fn === undefined) {
+        send({
+          kind: 'failed',
+          id: message.id,
+          error: { message: `the worker has no function named ${message.functionName}`, stack: undefined },
+        });
+        return;
+      }
+      invokeFunction(registry, fn, message.request, (level, text) =>
+        send({ kind: 'log', id: message.id, level, message: text }),
+      ).then(
+        (result) => send({ kind: 'done', id: message.id, result }),
+        (e: unknown) => {
+          const err = e instanceof Error ? e : new Error(String(e));
+          send({ kind: 'failed', id: message.id, error: { message: err.message, stack: err.stack } });
+        },
+      );
+    });
+    send({ kind: 'ready', functions: [...registry.functions.values()].map((f) => f.metadata.name) });
+  } catch (e) {
+    process.exitCode = 1;
+    // Closed once the message is out: a disconnect right after send() could drop it.
+    process.send(
+      { kind: 'loadFailed', message: e instanceof Error ? e.message : String(e) } satisfies FromWorker,
+      () => process.disconnect(),
+    );
+  }
+}
+
+main();

@@ -1,0 +1,251 @@
+import { fork, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import type { InvocationRequest, InvocationResult, Invoker } from '../invoke';
+import type { FromWorker, ToWorker } from './protocol';
+
+const WORKER_MAIN = join(__dirname, 'main.js');
+/** How long a worker may take to load the app (the host's own load takes about a second). */
+const READY_TIMEOUT_MS = 60_000;
+/** Between two starts of a worker that exited: a worker that cannot start is not started in a loop. */
+const RESTART_DELAY_MS = 1_000;
+
+/** A worker could not load the app: the host does not start (its message says why). */
+export class WorkerStartError extends Error {
+  readonly code = 'WORKER_START_FAILED';
+}
+
+/** The host is stopping: an invocation still out is not answered. */
+export class WorkerPoolClosedError extends Error {
+  readonly code = 'WORKER_POOL_CLOSED';
+}
+
+export interface WorkerPoolOptions {
+  readonly count: number;
+  /** The worker's arguments: `--app <dir>` and the local Azure options the host itself was given. */
+  readonly args: readonly string[];
+  /** The functions the host loaded: a worker that registers others loaded another app. */
+  readonly functions: readonly string[];
+  readonly log: (line: string) => void;
+}
+
+interface Invocation {
+  readonly id: number;
+  readonly functionName: string;
+  readonly request: InvocationRequest;
+  readonly log: (level: string, message: string) => void;
+  readonly resolve: (result: InvocationResult) => void;
+  readonly reject: (error: Error) => void;
+}
+
+interface Worker {
+  readonly index: number;
+  child: ChildProcess;
+  ready: boolean;
+  readonly running: Map<number, Invocation>;
+}
+
+/**
+ * Activity workers of the local host: `count` processes that each load the app and run the activities
+ * the host sends them. Why: in Azure, activity work items go through one work-item queue that every
+ * instance of the app takes from (Learn, "Azure Storage provider for Durable Functions": one queue for
+ * activity messages; "Performance and scale in Durable Functions": activity triggers are stateless and
+ * scale out to many VMs), while an orchestration's episodes run where its partition is. One Node process
+ * doing both is a single instance; on two cores, it leaves one idle.
+ *
+ * An invocation goes to the worker with the fewest running. A worker that exits while the host runs is
+ * started again and its running invocations run again on a worker (at least once, as after a host crash:
+ * the activity's lock would expire in Azure and another instance would take it).
+ */
+export class ActivityWorkers {
+  private readonly workers: Worker[] = [];
+  /** Invocations no worker is ready for (all starting again), in arrival order. */
+  private readonly waiting: Invocation[] = [];
+  private nextId = 1;
+  private closing = false;
+
+  private constructor(private readonly options: WorkerPoolOptions) {}
+
+  /** Starts the workers and waits until every one has loaded the app (or refuses with WorkerStartError). */
+  static async start(options: WorkerPoolOptions): Promise<ActivityWorkers> {
+    const pool = new ActivityWorkers(options);
+    try {
+      await Promise.all(
+        Array.from({ length: options.count }, async (_, index) => {
+          const worker: Worker = { index, child: pool.fork(), ready: false, running: new Map() };
+          pool.workers.push(worker);
+          await pool.whenReady(worker);
+        }),
+      );
+    } catch (e) {
+      await pool.close();
+      throw e;
+    }
+    return pool;
+  }
+
+  /** Runs an invocation on a worker: an {@link Invoker}. */
+  readonly invoke: Invoker = (fn, request, log) =>
+    new Promise<InvocationResult>((resolve, reject) => {
+      if (this.closing) {
+        reject(new WorkerPoolClosedError('the host is stopping'));
+        return;
+      }
+      this.dispatch({ id: this.nextId++, functionName: fn.metadata.name, request, log, resolve, reject });
+    });
+
+  /** The workers' process ids (for measuring them). */
+  pids(): number[] {
+    return this.workers.flatMap((w) => (w.child.pid !== undefined ? [w.child.pid] : []));
+  }
+
+  /** Closes the channels (each worker exits when its channel closes) and waits for the processes. */
+  async close(): Promise<void> {
+    this.closing = true;
+    const stopped = new WorkerPoolClosedError('the host is stopping');
+    for (const inv of this.waiting.splice(0)) inv.reject(stopped);
+    await Promise.all(
+      this.workers.map(async (w) => {
+        for (const inv of w.running.values()) inv.reject(stopped);
+        w.running.clear();
+        await stopProcess(w.child);
+      }),
+    );
+  }
+
+  private fork(): ChildProcess {
+    const child = fork(WORKER_MAIN, [...this.options.args], {
+      serialization: 'advanced',
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    // A send to a worker that has just died fails here, not in the host: its 'exit' re-runs what it had.
+    child.on('error', (e) => this.options.log(`activity worker (pid ${child.pid ?? '?'}): ${e.message}`));
+    return child;
+  }
+
+  /** Resolves when `worker` has loaded the same app; rejects if it fails to, or exits first. */
+  private whenReady(worker: Worker): Promise<void> {
+    const { child } = worker;
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(
+        () => fail(`did not load the app within ${READY_TIMEOUT_MS / 1000} s`),
+        READY_TIMEOUT_MS,
+      );
+      const fail = (why: string) => {
+        clearTimeout(timer);
+        child.off('message', onMessage);
+        child.off('exit', onEarlyExit);
+        reject(new WorkerStartError(`activity worker ${worker.index} ${why}`));
+      };
+      const onEarlyExit = (code: number | null, signal: string | null) =>
+        fail(`exited before it was ready (${signal ?? `code ${code ?? '?'}`})`);
+      const onMessage = (message: FromWorker) => {
+        if (message.kind === 'loadFailed') fail(`could not load the app: ${message.message}`);
+        else if (message.kind === 'ready') {
+          const expected = [...this.options.functions].sort().join(',');
+          const got = [...message.functions].sort().join(',');
+          if (got !== expected) {
+            fail(`loaded other functions than the host (${got}; the host: ${expected})`);
+            return;
+          }
+          clearTimeout(timer);
+          child.off('message', onMessage);
+          child.off('exit', onEarlyExit);
+          worker.ready = true;
+          child.on('message', (m: FromWorker) => this.answer(worker, m));
+          child.once('exit', (code, signal) => this.exited(worker, code, signal));
+          this.options.log(`activity worker ${worker.index} ready (pid ${child.pid ?? '?'})`);
+          this.drain();
+          resolve();
+        } else if (message.kind === 'systemLog')
+          this.options.log(`worker ${worker.index} ${message.category}/${message.level}: ${message.message}`);
+      };
+      child.on('message', onMessage);
+      child.once('exit', onEarlyExit);
+    });
+  }
+
+  private dispatch(inv: Invocation): void {
+    let best: Worker | undefined;
+    for (const w of this.workers)
+      if (w.ready && (best === undefined || w.running.size < best.running.size)) best = w;
+    if (best === undefined) {
+      this.waiting.push(inv);
+      return;
+    }
+    best.running.set(inv.id, inv);
+    const message: ToWorker = {
+      kind: 'invoke',
+      id: inv.id,
+      functionName: inv.functionName,
+      request: inv.request,
+    };
+    best.child.send(message);
+  }
+
+  private drain(): void {
+    for (const inv of this.waiting.splice(0)) this.dispatch(inv);
+  }
+
+  private answer(worker: Worker, message: FromWorker): void {
+    if (message.kind === 'systemLog') {
+      this.options.log(`worker ${worker.index} ${message.category}/${message.level}: ${message.message}`);
+      return;
+    }
+    if (message.kind !== 'log' && message.kind !== 'done' && message.kind !== 'failed') return;
+    const inv = worker.running.get(message.id);
+    if (inv === undefined) return; // answered already, or re-sent elsewhere after this worker was given up
+    if (message.kind === 'log') {
+      inv.log(message.level, message.message);
+      return;
+    }
+    worker.running.delete(message.id);
+    if (message.kind === 'done') inv.resolve(message.result);
+    else {
+      const error = new Error(message.error.message);
+      error.stack = message.error.stack ?? `Error: ${message.error.message}`;
+      inv.reject(error);
+    }
+  }
+
+  /** A ready worker exited: what it ran runs again, on a worker started in its place. */
+  private exited(worker: Worker, code: number | null, signal: string | null): void {
+    worker.ready = false;
+    if (this.closing) return;
+    const again = [...worker.running.values()];
+    worker.running.clear();
+    this.options.log(
+      `activity worker ${worker.index} (pid ${worker.child.pid ?? '?'}) exited (${signal ?? `code ${code ?? '?'}`}); ` +
+        `${again.length} invocation(s) it was running run again`,
+    );
+    this.waiting.unshift(...again);
+    this.drain();
+    this.restart(worker);
+  }
+
+  private restart(worker: Worker): void {
+    if (this.closing) return;
+    worker.child = this.fork();
+    this.whenReady(worker).catch((e: unknown) => {
+      this.options.log(
+        `${e instanceof Error ? e.message : String(e)}; starting it again in ${RESTART_DELAY_MS} ms`,
+      );
+      void stopProcess(worker.child).then(() =>
+        setTimeout(() => this.restart(worker), RESTART_DELAY_MS).unref(),
+      );
+    });
+  }
+}
+
+/** Closes a worker's channel (it exits on that) and waits for it; kills it if it has not gone in 5 s. */
+function stopProcess(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    if (child.connected) child.disconnect();
+    else child.kill('SIGTERM');
+  });
+}

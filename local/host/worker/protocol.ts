@@ -1,0 +1,21 @@
+import type { InvocationRequest, InvocationResult } from '../invoke';
+
+/**
+ * What the local host and its activity worker processes say to each other over the IPC channel
+ * (`child_process.fork` with `serialization: 'advanced'`, so strings and buffers cross as they are,
+ * without a second JSON encoding). The host sends invocations; a worker answers each once.
+ */
+export type ToWorker = { kind: 'invoke'; id: number; functionName: string; request: InvocationRequest };
+
+export type FromWorker =
+  /** The app is loaded: the functions it registered (the host checks it loaded the same app). */
+  | { kind: 'ready'; functions: string[] }
+  /** The app could not be loaded; the worker exits after this. */
+  | { kind: 'loadFailed'; message: string }
+  /** A `context.log` line of invocation `id`. */
+  | { kind: 'log'; id: number; level: string; message: string }
+  /** A line of the worker itself or of the programming model (`@azure/functions-core`'s `log`). */
+  | { kind: 'systemLog'; level: string; category: string; message: string }
+  | { kind: 'done'; id: number; result: InvocationResult }
+  /** The function threw: what the host needs to write TaskFailed as it does for an in-process throw. */
+  | { kind: 'failed'; id: number; error: { message: string; stack: string | undefined } };
