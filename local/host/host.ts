@@ -144,7 +144,7 @@ export async function startLocalHost(options: HostOptions): Promise<LocalHost> {
     entityStore: new EntityStore(options.dataDir),
     ...(batchSize !== undefined ? { maxEntityOperationBatchSize: batchSize } : {}),
     maxConcurrentActivities: activitiesPerWorker * Math.max(1, options.activityWorkers?.count ?? 1),
-    ...(workers !== undefined ? { activityInvoker: workers.invoke } : {}),
+    ...(workers !== undefined ? { activityInvoker: workers.invoke, replayer: workers.replay } : {}),
     maxConcurrentOrchestrations: durable.maxConcurrentOrchestratorFunctions ?? 10,
     log,
     ...(options.now !== undefined ? { now: options.now } : {}),

@@ -50,6 +50,8 @@ export interface FireAndForget {
 interface EpisodeSlot {
   executor?: ExecutorView;
   fireAndForget: FireAndForget[];
+  /** The history the executor replayed (its `execute(context, history, …)`). */
+  history?: unknown;
 }
 
 /** The durable-functions versions the host speaks: the 3.x out-of-process protocol (replay schema V1–V4). */
@@ -149,6 +151,7 @@ function observe(file: string): void {
     const store = id === undefined ? undefined : episodes.get(id);
     if (store !== undefined) {
       store.executor = this;
+      store.history = args[1];
       byExecutor.set(this, store);
     }
     return original.apply(this, args);
@@ -181,15 +184,65 @@ function observe(file: string): void {
 export async function withExecutor<T>(
   instanceId: string,
   run: () => Promise<T>,
-): Promise<{ result: T; executor: ExecutorView | undefined; fireAndForget: FireAndForget[] }> {
+): Promise<{
+  result: T;
+  executor: ExecutorView | undefined;
+  fireAndForget: FireAndForget[];
+  history: unknown;
+}> {
   if (episodes.has(instanceId))
     throw new Error(`an episode of ${instanceId} is already running: the engine replays one at a time`);
   const store: EpisodeSlot = { fireAndForget: [] };
   episodes.set(instanceId, store);
   try {
     const result = await run();
-    return { result, executor: store.executor, fireAndForget: store.fireAndForget };
+    return { result, executor: store.executor, fireAndForget: store.fireAndForget, history: store.history };
   } finally {
     episodes.delete(instanceId);
   }
+}
+
+/**
+ * What the host needs of an executor, as plain JSON: the open tasks it has not scheduled yet (ids not on
+ * a played event of `history`, the committed history, as `scheduling.ts` counts them), each with its
+ * action and what a retry needs of its parent; and the signals it has not sent yet. A worker process
+ * (worker/main.ts) sends this instead of the executor: JSON, as the Functions host reads an
+ * out-of-process worker's actions (a timer's `fireAt` becomes its ISO string, which `scheduling.ts` reads
+ * the same way). Only the new tasks: a batch's replay holds a hundred open ones, and copying them all on
+ * every replay cost more than the replay.
+ */
+export function snapshotEpisode(
+  view: ExecutorView,
+  fireAndForget: readonly FireAndForget[],
+  history: unknown,
+): { executor: ExecutorView; fireAndForget: FireAndForget[] } {
+  const known = new Set<number>();
+  if (Array.isArray(history))
+    for (const e of history as { EventId?: unknown; IsPlayed?: unknown }[])
+      if (e.IsPlayed === true && typeof e.EventId === 'number' && e.EventId >= 0) known.add(e.EventId);
+  const plain = <T>(value: T): T => JSON.parse(JSON.stringify(value)) as T;
+  const own = (task: ExecutorTask) => ({
+    id: task.id,
+    actionObj: task.actionObj,
+    isWaitingOnTimer: task.isWaitingOnTimer,
+    attemptNumber: task.attemptNumber,
+    retryOptions: task.retryOptions,
+  });
+  const openTasks: Record<string, ExecutorTask> = {};
+  for (const [key, task] of Object.entries(view.openTasks)) {
+    if (typeof task.id !== 'number' || known.has(task.id)) continue;
+    const parent = task.parent;
+    openTasks[key] = plain({
+      ...own(task),
+      ...(parent !== undefined
+        ? {
+            parent: {
+              ...own(parent),
+              ...(parent.innerTask !== undefined ? { innerTask: own(parent.innerTask) } : {}),
+            },
+          }
+        : {}),
+    });
+  }
+  return { executor: { openTasks }, fireAndForget: plain(fireAndForget.filter((f) => !known.has(f.id))) };
 }

@@ -1,6 +1,13 @@
 import { performance } from 'node:perf_hooks';
 import type { FunctionRegistry, RegisteredFunction } from '../core';
-import { invokeFunction, typed, untyped, type Invoker } from '../invoke';
+import {
+  invokeFunction,
+  typed,
+  untyped,
+  type InvocationRequest,
+  type InvocationResult,
+  type Invoker,
+} from '../invoke';
 import type { OrchestratorState } from './actions';
 import { withExecutor, type ExecutorView, type FireAndForget } from './executor';
 import { EventType, ev, json, parseStored } from './history';
@@ -41,9 +48,37 @@ export interface Replay {
   replayMs: number;
 }
 
+/**
+ * Runs one replay of an orchestrator of `instanceId` somewhere: in this process ({@link replayHere}) or
+ * in a worker process (worker/pool.ts). Never throws what the orchestrator threw: that is the outcome.
+ */
+export type Replayer = (
+  fn: RegisteredFunction,
+  instanceId: string,
+  request: InvocationRequest,
+  log: (level: string, message: string) => void,
+) => Promise<{
+  outcome: { ok: true; result: InvocationResult } | { ok: false; error: Error };
+  executor: ExecutorView | undefined;
+  fireAndForget: FireAndForget[];
+}>;
+
+/** The replayer of a host without workers: this process's executor, observed (executor.ts). */
+export function replayHere(registry: FunctionRegistry): Replayer {
+  return async (fn, instanceId, request, log) => {
+    const { result, executor, fireAndForget } = await withExecutor(instanceId, () =>
+      invokeFunction(registry, fn, request, log).then(
+        (r) => ({ ok: true as const, result: r }),
+        (e: unknown) => ({ ok: false as const, error: e instanceof Error ? e : new Error(String(e)) }),
+      ),
+    );
+    return { outcome: result, executor, fireAndForget };
+  };
+}
+
 /** Runs the orchestrator function over `history` (what is committed plus this episode's new events). */
 export async function replayOrchestrator(
-  registry: FunctionRegistry,
+  replayer: Replayer,
   fn: RegisteredFunction,
   state: InstanceState,
   history: HistoryEvent[],
@@ -62,19 +97,15 @@ export async function replayOrchestrator(
     defaultHttpAsyncRequestSleepTimeMillseconds: 30000,
   };
   const started = performance.now();
-  const { result, executor, fireAndForget } = await withExecutor(state.instanceId, async () => {
-    try {
-      const r = await invokeFunction(
-        registry,
-        fn,
-        { inputData: [{ name: fn.triggerName, data: typed(binding) }] },
-        (_level, message) => log(`[${state.name}] ${message}`),
-      );
-      return { ok: true as const, state: untyped(r.returnValue) as OrchestratorState };
-    } catch (e) {
-      return { ok: false as const, error: e instanceof Error ? e : new Error(String(e)) };
-    }
-  });
+  const { outcome, executor, fireAndForget } = await replayer(
+    fn,
+    state.instanceId,
+    { inputData: [{ name: fn.triggerName, data: typed(binding) }] },
+    (_level, message) => log(`[${state.name}] ${message}`),
+  );
+  const result = outcome.ok
+    ? { ok: true as const, state: untyped(outcome.result.returnValue) as OrchestratorState }
+    : outcome;
   const replayMs = performance.now() - started;
 
   if (result.ok)

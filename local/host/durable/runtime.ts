@@ -5,7 +5,13 @@ import { KeyedLock, Semaphore } from './concurrency';
 import { timed, type EngineCounters } from './counters';
 import { refusedEntityAction } from './entities';
 import { episodeOutcome, openingEvents } from './episode';
-import { durableFunction, replayOrchestrator, runActivityFunction } from './functions';
+import {
+  durableFunction,
+  replayHere,
+  replayOrchestrator,
+  runActivityFunction,
+  type Replayer,
+} from './functions';
 import { EventType, ev } from './history';
 import { InvalidInstanceIdError, invalidInstanceId } from './instanceId';
 import {
@@ -27,6 +33,8 @@ export interface EngineOptions {
   readonly now?: () => Date;
   /** Where activities run (worker processes, worker/pool.ts); by default in this process. */
   readonly activityInvoker?: Invoker;
+  /** Where orchestrators replay (worker processes); by default in this process. */
+  readonly replayer?: Replayer;
 }
 
 /**
@@ -48,10 +56,12 @@ export class OrchestrationRuntime {
   /** `storeMs`: event-loop time inside the instance store (see `timed`). */
   readonly counters: EngineCounters = { episodes: 0, activityExecutions: 0, replayMs: 0, storeMs: 0 };
   protected readonly store: InstanceStore;
+  private readonly replayer: Replayer;
 
   constructor(protected readonly options: EngineOptions) {
     this.store = timed(options.store, this.counters);
     this.activitySlots = new Semaphore(options.maxConcurrentActivities);
+    this.replayer = options.replayer ?? replayHere(options.registry);
     this.orchestrationSlots = new Semaphore(options.maxConcurrentOrchestrations);
   }
 
@@ -232,7 +242,7 @@ export class OrchestrationRuntime {
     // Committed events are stored played; only this episode's are new to the orchestrator.
     const history = [...state.history, ...fresh.map((e) => ({ ...e, IsPlayed: false }))];
     const fn = durableFunction(this.options.registry, state.name, 'orchestrationTrigger');
-    const replay = await replayOrchestrator(this.options.registry, fn, state, history, first, (line) =>
+    const replay = await replayOrchestrator(this.replayer, fn, state, history, first, (line) =>
       this.options.log(line),
     );
     this.counters.replayMs += replay.replayMs;

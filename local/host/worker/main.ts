@@ -4,7 +4,17 @@ import { loadApp } from '../appLoader';
 import { connectToLocalAzure, AZURE_OPTIONS } from '../azureArgs';
 import { FunctionRegistry } from '../core';
 import { invokeFunction } from '../invoke';
-import type { FromWorker, ToWorker } from './protocol';
+import { observeAppExecutors, snapshotEpisode, withExecutor } from '../durable/executor';
+import type { InvocationResult } from '../invoke';
+import type { Episode, FromWorker, ToWorker } from './protocol';
+
+type Settled = { ok: true; result: InvocationResult } | { ok: false; error: unknown };
+
+const settle = (p: Promise<InvocationResult>): Promise<Settled> =>
+  p.then(
+    (result) => ({ ok: true as const, result }),
+    (error: unknown) => ({ ok: false as const, error }),
+  );
 
 /**
  * An activity worker of the local host (`node dist/local/host/worker/main.js --app <dir> [--azure-…]`),
@@ -28,7 +38,10 @@ function main(): void {
     connectToLocalAzure(cli);
     const registry = new FunctionRegistry();
     registry.log = (level, category, message) => send({ kind: 'systemLog', level, category, message });
-    loadApp(registry, resolve(cli.string('app') ?? '.'));
+    const appRoot = resolve(cli.string('app') ?? '.');
+    loadApp(registry, appRoot);
+    // Orchestrator replays run here too: the host learns the task ids from this process's executor.
+    observeAppExecutors(appRoot);
     process.on('message', (message: ToWorker) => {
       const fn = registry.get(message.functionName);
       if (fn === undefined) {
@@ -39,14 +52,36 @@ function main(): void {
         });
         return;
       }
-      invokeFunction(registry, fn, message.request, (level, text) =>
-        send({ kind: 'log', id: message.id, level, message: text }),
-      ).then(
-        (result) => send({ kind: 'done', id: message.id, result }),
-        (e: unknown) => {
-          const err = e instanceof Error ? e : new Error(String(e));
-          send({ kind: 'failed', id: message.id, error: { message: err.message, stack: err.stack } });
-        },
+      const invoke = () =>
+        invokeFunction(registry, fn, message.request, (level, text) =>
+          send({ kind: 'log', id: message.id, level, message: text }),
+        );
+      const answer = (outcome: Settled, episode?: Episode) => {
+        if (outcome.ok)
+          send({ kind: 'done', id: message.id, result: outcome.result, ...(episode ? { episode } : {}) });
+        else {
+          const err = outcome.error instanceof Error ? outcome.error : new Error(String(outcome.error));
+          send({
+            kind: 'failed',
+            id: message.id,
+            error: { message: err.message, stack: err.stack },
+            ...(episode ? { episode } : {}),
+          });
+        }
+      };
+      const { instanceId } = message;
+      if (instanceId === undefined) {
+        void settle(invoke()).then((outcome) => answer(outcome));
+        return;
+      }
+      void withExecutor(instanceId, () => settle(invoke())).then(
+        ({ result, executor, fireAndForget, history }) =>
+          answer(
+            result,
+            executor === undefined
+              ? { executor: undefined, fireAndForget: [] }
+              : snapshotEpisode(executor, fireAndForget, history),
+          ),
       );
     });
     send({ kind: 'ready', functions: [...registry.functions.values()].map((f) => f.metadata.name) });

@@ -1,7 +1,11 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
+import type { Replayer } from '../durable/functions';
 import type { InvocationRequest, InvocationResult, Invoker } from '../invoke';
-import type { FromWorker, ToWorker } from './protocol';
+import type { Episode, FromWorker, ToWorker } from './protocol';
+
+/** A worker's answer to one invocation: what the function returned or threw, and its replay's episode. */
+type Answer = ({ ok: true; result: InvocationResult } | { ok: false; error: Error }) & { episode?: Episode };
 
 const WORKER_MAIN = join(__dirname, 'main.js');
 /** How long a worker may take to load the app (the host's own load takes about a second). */
@@ -32,8 +36,10 @@ interface Invocation {
   readonly id: number;
   readonly functionName: string;
   readonly request: InvocationRequest;
+  /** An orchestrator's replay of this instance (undefined: an activity). */
+  readonly instanceId: string | undefined;
   readonly log: (level: string, message: string) => void;
-  readonly resolve: (result: InvocationResult) => void;
+  readonly resolve: (answer: Answer) => void;
   readonly reject: (error: Error) => void;
 }
 
@@ -83,15 +89,37 @@ export class ActivityWorkers {
     return pool;
   }
 
-  /** Runs an invocation on a worker: an {@link Invoker}. */
-  readonly invoke: Invoker = (fn, request, log) =>
-    new Promise<InvocationResult>((resolve, reject) => {
+  /** Runs an activity (any invocation) on a worker: an {@link Invoker}. */
+  readonly invoke: Invoker = async (fn, request, log) => {
+    const answer = await this.run(fn.metadata.name, request, log, undefined);
+    if (answer.ok) return answer.result;
+    throw answer.error;
+  };
+
+  /** Replays an orchestrator on a worker, with what its executor opened: a {@link Replayer}. */
+  readonly replay: Replayer = async (fn, instanceId, request, log) => {
+    const answer = await this.run(fn.metadata.name, request, log, instanceId);
+    return {
+      outcome: answer.ok ? { ok: true, result: answer.result } : { ok: false, error: answer.error },
+      executor: answer.episode?.executor,
+      fireAndForget: answer.episode?.fireAndForget ?? [],
+    };
+  };
+
+  private run(
+    functionName: string,
+    request: InvocationRequest,
+    log: (level: string, message: string) => void,
+    instanceId: string | undefined,
+  ): Promise<Answer> {
+    return new Promise<Answer>((resolve, reject) => {
       if (this.closing) {
         reject(new WorkerPoolClosedError('the host is stopping'));
         return;
       }
-      this.dispatch({ id: this.nextId++, functionName: fn.metadata.name, request, log, resolve, reject });
+      this.dispatch({ id: this.nextId++, functionName, request, instanceId, log, resolve, reject });
     });
+  }
 
   /** The workers' process ids (for measuring them). */
   pids(): number[] {
@@ -178,6 +206,7 @@ export class ActivityWorkers {
       id: inv.id,
       functionName: inv.functionName,
       request: inv.request,
+      ...(inv.instanceId !== undefined ? { instanceId: inv.instanceId } : {}),
     };
     best.child.send(message);
   }
@@ -199,11 +228,12 @@ export class ActivityWorkers {
       return;
     }
     worker.running.delete(message.id);
-    if (message.kind === 'done') inv.resolve(message.result);
+    const episode = message.episode !== undefined ? { episode: message.episode } : {};
+    if (message.kind === 'done') inv.resolve({ ok: true, result: message.result, ...episode });
     else {
       const error = new Error(message.error.message);
       error.stack = message.error.stack ?? `Error: ${message.error.message}`;
-      inv.reject(error);
+      inv.resolve({ ok: false, error, ...episode });
     }
   }
 
