@@ -119,8 +119,8 @@ export async function runFleetBench(options: FleetBenchOptions): Promise<FleetBe
     );
     log(`fleet of ${n} servers over ${subs} subscriptions up; rotating ${names.join(', ').slice(0, 80)}`);
 
-    const workerPids = Array.isArray(host.ready['activityWorkers'])
-      ? host.ready['activityWorkers'].filter((p): p is number => typeof p === 'number')
+    const workerPids = Array.isArray(host.ready['workers'])
+      ? host.ready['workers'].filter((p): p is number => typeof p === 'number')
       : [];
     const appCpu = () => {
       const stats = [host.child.pid, ...workerPids].map(procStats);

@@ -22,7 +22,7 @@ export interface FleetBenchOptions {
   readonly duplicates?: number;
   /** Keys rotated (a key storm): servers spread over them; 1 when absent. */
   readonly keys?: number;
-  /** Activity worker processes of the host (its `--workers`); 0 (activities in the host) when absent. */
+  /** Worker processes of the host (its `--workers`): 0 (the app's code in the host's process) when absent. */
   readonly workers?: number;
   /** The keys are rotated within this many ms (10 s when absent). */
   readonly spreadMs?: number;
@@ -74,13 +74,13 @@ export interface FleetBenchResult {
   readonly armRequestsPerServer: number;
   readonly resourceGraphRequests: number;
   readonly throttled429: number;
-  /** CPU of the app: the host process and its activity workers, from the event to completion. */
+  /** CPU of the app: the host process and its worker processes, from the event to completion. */
   readonly hostCpuMs: number | undefined;
   readonly hostCpuPerServerMs: number | undefined;
-  /** Of `hostCpuMs`, the activity workers' share (0 without workers). */
+  /** Of `hostCpuMs`, the worker processes' share (0 without workers). */
   readonly workersCpuMs: number | undefined;
   readonly hostPeakRssMb: number | undefined;
-  /** Each activity worker's peak RSS. */
+  /** Each worker process's peak RSS. */
   readonly workersPeakRssMb: readonly number[];
   readonly standInsPeakRssMb: number | undefined;
   /** CPU of the stand-ins' process from the event to completion. */
@@ -165,9 +165,9 @@ export function formatFleetBench(r: FleetBenchResult): string {
     `  event → completed       ${s(r.eventToCompletedMs)}   (the rotation orchestration's last update)`,
     `  ARM requests            ${r.armRequests} (${r.armRequestsPerServer.toFixed(2)} per server), Resource Graph ${r.resourceGraphRequests}, 429s ${r.throttled429}`,
     `  quota governors         ${r.governor.subscriptions} (one per subscription): ${r.governor.reserved} start times handed out, ${r.governor.throttled} 429s reported to them`,
-    `  host CPU                ${ms(r.hostCpuMs)} (${r.hostCpuPerServerMs === undefined ? 'n/a' : `${r.hostCpuPerServerMs.toFixed(1)} ms`} per server)${r.workersPeakRssMb.length > 0 ? `, of which ${r.workersPeakRssMb.length} activity worker(s) ${ms(r.workersCpuMs)}` : ''}`,
+    `  host CPU                ${ms(r.hostCpuMs)} (${r.hostCpuPerServerMs === undefined ? 'n/a' : `${r.hostCpuPerServerMs.toFixed(1)} ms`} per server)${r.workersPeakRssMb.length > 0 ? `, of which ${r.workersPeakRssMb.length} worker process(es) ${ms(r.workersCpuMs)}` : ''}`,
     `  stand-ins CPU           ${ms(r.standInsCpuMs)}`,
-    `  peak RSS                host ${mb(r.hostPeakRssMb)}${r.workersPeakRssMb.length > 0 ? `, activity workers ${r.workersPeakRssMb.map(mb).join(', ')}` : ''}, stand-ins ${mb(r.standInsPeakRssMb)}`,
+    `  peak RSS                host ${mb(r.hostPeakRssMb)}${r.workersPeakRssMb.length > 0 ? `, workers ${r.workersPeakRssMb.map(mb).join(', ')}` : ''}, stand-ins ${mb(r.standInsPeakRssMb)}`,
     `  parent history          ${r.parentHistoryEvents ?? 'n/a'} events, ${(r.parentHistoryBytes / 1024).toFixed(0)} KB on disk`,
     ...(r.intake !== undefined
       ? [

@@ -17,7 +17,7 @@ import { InstanceStore } from './durable/store';
 import { eventGridWebhook } from './event-grid';
 import { httpTriggers } from './http-triggers';
 import { startTimers } from './timers';
-import { ActivityWorkers } from './worker/pool';
+import { WorkerPool } from './worker/pool';
 
 export type { HostKeys } from './context';
 
@@ -36,11 +36,12 @@ export interface HostOptions {
   /** The app settings (the environment, as in Azure); read for `AzureWebJobs.<name>.Disabled`. */
   readonly settings?: Readonly<Record<string, string | undefined>>;
   /**
-   * Activities run in `count` worker processes (worker/pool.ts) instead of this one, each with host.json's
-   * `maxConcurrentActivityFunctions` (a per-worker limit in Azure). `args`: the local Azure options the
-   * host was given, for the workers to point their copy of the app at the same stand-ins.
+   * Activities and orchestrator replays run in `count` worker processes (worker/pool.ts) instead of this
+   * one; activities at host.json's `maxConcurrentActivityFunctions` per worker (a per-instance limit in
+   * Azure). `args`: the local Azure options the host was given, for the workers to point their copy of
+   * the app at the same stand-ins.
    */
-  readonly activityWorkers?: { readonly count: number; readonly args: readonly string[] };
+  readonly workers?: { readonly count: number; readonly args: readonly string[] };
 }
 
 export interface LocalHost {
@@ -49,8 +50,8 @@ export interface LocalHost {
   readonly registry: FunctionRegistry;
   readonly engine: DurableEngine;
   readonly hubName: string;
-  /** The activity workers' process ids (none: activities run in the host). */
-  readonly activityWorkerPids: readonly number[];
+  /** The worker processes' ids (none: the app's code runs in the host's process). */
+  readonly workerPids: readonly number[];
   /** host.json `extensions.http.routePrefix` (default `api`). */
   readonly routePrefix: string;
   /** Event Grid trigger URL of a function, system key included (what an Event Grid subscription targets). */
@@ -129,10 +130,10 @@ export async function startLocalHost(options: HostOptions): Promise<LocalHost> {
       `host.json extensions.durableTask.maxEntityOperationBatchSize must be a positive integer (got ${JSON.stringify(rawBatchSize)})`,
     );
   const workers =
-    options.activityWorkers !== undefined && options.activityWorkers.count > 0
-      ? await ActivityWorkers.start({
-          count: options.activityWorkers.count,
-          args: ['--app', options.appRoot, ...options.activityWorkers.args],
+    options.workers !== undefined && options.workers.count > 0
+      ? await WorkerPool.start({
+          count: options.workers.count,
+          args: ['--app', options.appRoot, ...options.workers.args],
           functions: [...registry.functions.values()].map((f) => f.metadata.name),
           log,
         })
@@ -143,7 +144,7 @@ export async function startLocalHost(options: HostOptions): Promise<LocalHost> {
     store: new InstanceStore(options.dataDir),
     entityStore: new EntityStore(options.dataDir),
     ...(batchSize !== undefined ? { maxEntityOperationBatchSize: batchSize } : {}),
-    maxConcurrentActivities: activitiesPerWorker * Math.max(1, options.activityWorkers?.count ?? 1),
+    maxConcurrentActivities: activitiesPerWorker * Math.max(1, options.workers?.count ?? 1),
     ...(workers !== undefined ? { activityInvoker: workers.invoke, replayer: workers.replay } : {}),
     maxConcurrentOrchestrations: durable.maxConcurrentOrchestratorFunctions ?? 10,
     log,
@@ -205,7 +206,7 @@ export async function startLocalHost(options: HostOptions): Promise<LocalHost> {
     registry,
     engine,
     hubName,
-    activityWorkerPids: workers?.pids() ?? [],
+    workerPids: workers?.pids() ?? [],
     routePrefix,
     eventGridUrl: (name) =>
       `${baseUrl}/runtime/webhooks/eventgrid?functionName=${encodeURIComponent(name)}&code=${keys.eventGridSystemKey}`,
@@ -217,7 +218,7 @@ export async function startLocalHost(options: HostOptions): Promise<LocalHost> {
       durableTaskSystemKey: keys.durableTaskSystemKey,
       durableApi: `${baseUrl}/runtime/webhooks/durabletask`,
       taskHub: hubName,
-      activityWorkers: workers?.pids() ?? [],
+      workers: workers?.pids() ?? [],
       functions: [...registry.functions.values()].map((f) => ({
         name: f.metadata.name,
         trigger: f.trigger.type,

@@ -12,11 +12,12 @@ const USAGE = `usage: node dist/local/host/main.js [--app <dir>] [--data <dir>] 
 The local Functions host alone: loads the app (main in <dir>/package.json, default .), keeps durable state
 in --data (default .local/host; one process per folder) and prints one READY <json> line. With
 --azure-port, the app talks to a local Azure started elsewhere (npm run local) and trusts its CA
-(start node with NODE_EXTRA_CA_CERTS=<ca.crt>). --workers <n> runs activities in n worker processes that
-each load the app (as activities spread over a scaled-out app's instances; default 0: in the host).
+(start node with NODE_EXTRA_CA_CERTS=<ca.crt>). --workers <n> runs activities and orchestrator replays in
+n worker processes that each load the app, as the Functions host runs the Node.js worker beside it
+(default 0: in the host's process).
 SIGINT/SIGTERM stop it.`;
 
-/** The most activity workers a host starts: each is a Node process with its own copy of the app. */
+/** The most workers a host starts: each is a Node process with its own copy of the app. */
 const MAX_WORKERS = 8;
 
 function workersOption(value: string | undefined): number {
@@ -54,7 +55,7 @@ async function main(): Promise<void> {
     appRoot: resolve(cli.string('app') ?? '.'),
     dataDir,
     port,
-    ...(workers > 0 ? { activityWorkers: { count: workers, args: azureArgs } } : {}),
+    ...(workers > 0 ? { workers: { count: workers, args: azureArgs } } : {}),
   });
   flushConsoleLines();
   console.log(

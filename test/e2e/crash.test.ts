@@ -25,7 +25,10 @@ jest.setTimeout(120_000);
  * The host dies (SIGKILL) in the middle of a rollout while the stand-ins keep running, as Azure would.
  * A new host on the same task hub data resumes the orchestrations from their persisted histories.
  */
-describe('a crash of the host mid-rollout', () => {
+describe.each([
+  ['the app in the host', [] as string[]],
+  ['the app in a worker process', ['--workers', '1']],
+])('a crash of the host mid-rollout (%s)', (_mode, hostArgs) => {
   let h: Harness;
   const hosts: HostProcess[] = [];
   beforeAll(async () => {
@@ -40,7 +43,7 @@ describe('a crash of the host mid-rollout', () => {
     const fleet = demoFleet();
     const dataDir = mkdtempSync(join(tmpdir(), 'crash-'));
     const launch = async () => {
-      const host = await startAppHost(h.azure, fleet, dataDir);
+      const host = await startAppHost(h.azure, fleet, dataDir, hostArgs);
       hosts.push(host);
       return host;
     };

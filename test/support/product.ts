@@ -230,6 +230,8 @@ export async function startAppHost(
   azure: LocalAzure,
   fleet: FleetFile,
   dataDir: string,
+  /** More host options: `['--workers', '1']` runs the app's code in a worker process. */
+  extraArgs: readonly string[] = [],
 ): Promise<HostProcess> {
   return startHost({
     app: ROOT,
@@ -241,6 +243,7 @@ export async function startAppHost(
       azure.caCertPath,
       '--azure-tenant',
       azure.tenantId,
+      ...extraArgs,
     ],
     env: withSweepOffUnlessScheduled(localAppSettings(azure, fleet)),
   });

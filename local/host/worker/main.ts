@@ -17,7 +17,7 @@ const settle = (p: Promise<InvocationResult>): Promise<Settled> =>
   );
 
 /**
- * An activity worker of the local host (`node dist/local/host/worker/main.js --app <dir> [--azure-…]`),
+ * A worker process of the local host (`node dist/local/host/worker/main.js --app <dir> [--azure-…]`),
  * started by the host with `fork` (worker/pool.ts), never by hand. It loads the app as the host does and
  * runs the invocations the host sends it, one answer each. It ends with its host: when the IPC channel
  * closes (the host stopped, or was killed), it exits at once; what it was running is abandoned, as an

@@ -51,18 +51,21 @@ interface Worker {
 }
 
 /**
- * Activity workers of the local host: `count` processes that each load the app and run the activities
- * the host sends them. Why: in Azure, activity work items go through one work-item queue that every
- * instance of the app takes from (Learn, "Azure Storage provider for Durable Functions": one queue for
- * activity messages; "Performance and scale in Durable Functions": activity triggers are stateless and
- * scale out to many VMs), while an orchestration's episodes run where its partition is. One Node process
- * doing both is a single instance; on two cores, it leaves one idle.
+ * The local host's worker processes: `count` Node processes that each load the app and run what the
+ * host sends them: activities, and orchestrator replays. Why: in Azure the Functions host (the durable
+ * extension and its task hub) and the Node.js language worker that runs the app's code are two
+ * processes, and a scaled-out app has several instances taking work items from one task hub: activity
+ * messages from one work-item queue any instance takes (Learn, "Azure Storage provider for Durable
+ * Functions"; "Performance and scale in Durable Functions": activity triggers are stateless and scale
+ * out to many VMs), orchestrations from the partitions each instance holds. One Node process doing both
+ * the host's and the worker's part leaves the second core of a 2-core machine idle.
  *
  * An invocation goes to the worker with the fewest running. A worker that exits while the host runs is
- * started again and its running invocations run again on a worker (at least once, as after a host crash:
- * the activity's lock would expire in Azure and another instance would take it).
+ * started again and what it was running runs again on a worker (an activity at least once, as after a
+ * host crash: the work item's lock would expire in Azure and another instance would take it; a replay
+ * is only a replay). Entity operations and the app's other triggers still run in the host's process.
  */
-export class ActivityWorkers {
+export class WorkerPool {
   private readonly workers: Worker[] = [];
   /** Invocations no worker is ready for (all starting again), in arrival order. */
   private readonly waiting: Invocation[] = [];
@@ -72,8 +75,8 @@ export class ActivityWorkers {
   private constructor(private readonly options: WorkerPoolOptions) {}
 
   /** Starts the workers and waits until every one has loaded the app (or refuses with WorkerStartError). */
-  static async start(options: WorkerPoolOptions): Promise<ActivityWorkers> {
-    const pool = new ActivityWorkers(options);
+  static async start(options: WorkerPoolOptions): Promise<WorkerPool> {
+    const pool = new WorkerPool(options);
     try {
       await Promise.all(
         Array.from({ length: options.count }, async (_, index) => {
@@ -89,7 +92,7 @@ export class ActivityWorkers {
     return pool;
   }
 
-  /** Runs an activity (any invocation) on a worker: an {@link Invoker}. */
+  /** Runs an activity on a worker: an {@link Invoker}. */
   readonly invoke: Invoker = async (fn, request, log) => {
     const answer = await this.run(fn.metadata.name, request, log, undefined);
     if (answer.ok) return answer.result;
@@ -146,7 +149,7 @@ export class ActivityWorkers {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     // A send to a worker that has just died fails here, not in the host: its 'exit' re-runs what it had.
-    child.on('error', (e) => this.options.log(`activity worker (pid ${child.pid ?? '?'}): ${e.message}`));
+    child.on('error', (e) => this.options.log(`worker (pid ${child.pid ?? '?'}): ${e.message}`));
     return child;
   }
 
@@ -162,7 +165,7 @@ export class ActivityWorkers {
         clearTimeout(timer);
         child.off('message', onMessage);
         child.off('exit', onEarlyExit);
-        reject(new WorkerStartError(`activity worker ${worker.index} ${why}`));
+        reject(new WorkerStartError(`worker ${worker.index} ${why}`));
       };
       const onEarlyExit = (code: number | null, signal: string | null) =>
         fail(`exited before it was ready (${signal ?? `code ${code ?? '?'}`})`);
@@ -181,7 +184,7 @@ export class ActivityWorkers {
           worker.ready = true;
           child.on('message', (m: FromWorker) => this.answer(worker, m));
           child.once('exit', (code, signal) => this.exited(worker, code, signal));
-          this.options.log(`activity worker ${worker.index} ready (pid ${child.pid ?? '?'})`);
+          this.options.log(`worker ${worker.index} ready (pid ${child.pid ?? '?'})`);
           this.drain();
           resolve();
         } else if (message.kind === 'systemLog')
@@ -244,7 +247,7 @@ export class ActivityWorkers {
     const again = [...worker.running.values()];
     worker.running.clear();
     this.options.log(
-      `activity worker ${worker.index} (pid ${worker.child.pid ?? '?'}) exited (${signal ?? `code ${code ?? '?'}`}); ` +
+      `worker ${worker.index} (pid ${worker.child.pid ?? '?'}) exited (${signal ?? `code ${code ?? '?'}`}); ` +
         `${again.length} invocation(s) it was running run again`,
     );
     this.waiting.unshift(...again);

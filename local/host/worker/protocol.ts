@@ -2,7 +2,7 @@ import type { ExecutorView, FireAndForget } from '../durable/executor';
 import type { InvocationRequest, InvocationResult } from '../invoke';
 
 /**
- * What the local host and its activity worker processes say to each other over the IPC channel
+ * What the local host and its worker processes say to each other over the IPC channel
  * (`child_process.fork` with `serialization: 'advanced'`, so strings and buffers cross as they are,
  * without a second JSON encoding). The host sends invocations; a worker answers each once.
  */

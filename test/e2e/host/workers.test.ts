@@ -16,7 +16,7 @@ function running(pid: number): boolean {
   }
 }
 
-describe('activities in worker processes (--workers)', () => {
+describe('the app in worker processes (--workers)', () => {
   const hosts: HostProcess[] = [];
   afterAll(async () => {
     await Promise.all(hosts.map((h) => h.stop('SIGKILL')));
@@ -64,6 +64,17 @@ describe('activities in worker processes (--workers)', () => {
     expect(JSON.stringify(failed.output)).toContain('boom: activity failed on purpose');
   });
 
+  it('replays the orchestrator in the worker process too, as the Node.js worker does beside the Functions host', async () => {
+    const h = await host();
+    const started = await call('POST', `${h.url}/api/orchestrators/whoReplays/who-1?code=${h.functionKey}`);
+    expect(started.status).toBe(202);
+    const done = await finished(h, 'who-1');
+    const { replayedBy, activityPid } = done.output as { replayedBy: number; activityPid: number };
+    expect(done.runtimeStatus).toBe('Completed');
+    expect(replayedBy).toBe(activityPid);
+    expect(replayedBy).not.toBe(h.child.pid);
+  });
+
   it('runs the activity of a worker that died mid-activity again, on the worker started in its place', async () => {
     const h = await host();
     await run(h, 'died-1', 'sleepSquare', { n: 5, ms: 3000 });
@@ -77,7 +88,7 @@ describe('activities in worker processes (--workers)', () => {
     expect(pids[1]).not.toBe(pid);
     expect(pids[1]).not.toBe(h.child.pid);
     expect(h.logs()).toMatch(
-      /activity worker 0 \(pid \d+\) exited \(SIGKILL\); 1 invocation\(s\) it was running run again/,
+      /worker 0 \(pid \d+\) exited \(SIGKILL\); 1 invocation\(s\) it was running run again/,
     );
   });
 
@@ -102,8 +113,6 @@ describe('activities in worker processes (--workers)', () => {
   it('refuses to start when a worker cannot load the app, saying why', async () => {
     await expect(
       startHost({ args: ['--workers', '1'], env: { FIXTURE_FAIL_IN_WORKER: '1' } }),
-    ).rejects.toThrow(
-      'activity worker 0 could not load the app: this app refuses to load in a worker process',
-    );
+    ).rejects.toThrow('worker 0 could not load the app: this app refuses to load in a worker process');
   });
 });
