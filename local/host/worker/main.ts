@@ -26,7 +26,19 @@ const settle = (p: Promise<InvocationResult>): Promise<Settled> =>
 function main(): void {
   const send = (message: FromWorker) => {
     // The channel may close between a check and the send (the host went): then nobody is listening.
-    if (process.connected) process.send?.(message);
+    if (!process.connected) return;
+    try {
+      process.send?.(message);
+    } catch (e) {
+      // A value the channel cannot carry (structured clone refused it): the invocation fails once
+      // rather than the worker dying on it and the host running it again, and again.
+      if (message.kind === 'done')
+        process.send?.({
+          kind: 'failed',
+          id: message.id,
+          error: { message: `the worker could not send the answer: ${String(e)}`, stack: undefined },
+        } satisfies FromWorker);
+    }
   };
   if (process.send === undefined) {
     console.error('[worker] start me through the local host (--workers), not by hand');
