@@ -48,6 +48,7 @@ describe.each([
       return host;
     };
     const first = await launch();
+    if (hostArgs.length > 0) expect(first.logs()).toMatch(/worker 0 ready \(pid \d+\)/);
     await subscribeIntake(h.azure, first);
     const keys = new KeyClient(`https://${VAULT}.vault.azure.net`, h.credential, h.clientOptions);
     const v3 = (await keys.rotateKey(KEY)).properties.version ?? '';

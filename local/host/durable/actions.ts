@@ -35,6 +35,12 @@ export interface OrchestratorState {
 }
 
 /**
+ * Marks an action a worker process sent (durable/snapshot.ts): its `input` is already the text the
+ * host writes into history, encoded in the worker where the live value was.
+ */
+export const INPUT_ENCODED = '$inputEncoded';
+
+/**
  * The JSON text of an action's input, as durable-functions 3.x encodes each action: CallActivity,
  * CallActivityWithRetry and ContinueAsNew pass their input through `Utils.processInput`, which
  * JSON-encodes a string and leaves other values raw (lib/src/actions/CallActivityAction.js,
@@ -43,6 +49,7 @@ export interface OrchestratorState {
  */
 export function actionInput(action: Record<string, unknown>): string | undefined {
   const value = action['input'];
+  if (action[INPUT_ENCODED] === true) return typeof value === 'string' ? value : undefined;
   const preEncoded =
     action['actionType'] === ActionType.CallActivity ||
     action['actionType'] === ActionType.CallActivityWithRetry ||

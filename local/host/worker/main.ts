@@ -4,7 +4,8 @@ import { loadApp } from '../appLoader';
 import { connectToLocalAzure, AZURE_OPTIONS } from '../azureArgs';
 import { FunctionRegistry } from '../core';
 import { invokeFunction } from '../invoke';
-import { observeAppExecutors, snapshotEpisode, withExecutor } from '../durable/executor';
+import { observeAppExecutors, withExecutor } from '../durable/executor';
+import { snapshotEpisode } from '../durable/snapshot';
 import type { InvocationResult } from '../invoke';
 import type { Episode, FromWorker, ToWorker } from './protocol';
 
@@ -87,13 +88,27 @@ function main(): void {
         return;
       }
       void withExecutor(instanceId, () => settle(invoke())).then(
-        ({ result, executor, fireAndForget, history }) =>
-          answer(
-            result,
-            executor === undefined
-              ? { executor: undefined, fireAndForget: [] }
-              : snapshotEpisode(executor, fireAndForget, history),
-          ),
+        ({ result, executor, fireAndForget, history }) => {
+          // What the host schedules is read only from a replay that succeeded, as in the host's process.
+          // Never the executor itself: it is not data. An empty view says this process observed one.
+          if (!result.ok || executor === undefined) {
+            answer(result, {
+              executor: executor === undefined ? undefined : { openTasks: {} },
+              fireAndForget: [],
+            });
+            return;
+          }
+          let episode: Episode;
+          try {
+            episode = snapshotEpisode(executor, fireAndForget, history);
+          } catch (e) {
+            // An action the host could not have scheduled either (an invalid timer date): the replay
+            // fails, once, instead of the worker dying on it and the host sending it again.
+            answer({ ok: false, error: e });
+            return;
+          }
+          answer(result, episode);
+        },
       );
     });
     send({ kind: 'ready', functions: [...registry.functions.values()].map((f) => f.metadata.name) });

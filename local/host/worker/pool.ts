@@ -12,6 +12,8 @@ const WORKER_MAIN = join(__dirname, 'main.js');
 const READY_TIMEOUT_MS = 60_000;
 /** Between two starts of a worker that exited: a worker that cannot start is not started in a loop. */
 const RESTART_DELAY_MS = 1_000;
+/** A worker that exits sooner than this after it became ready is started again after the delay. */
+const CRASH_LOOP_MS = 10_000;
 
 /** A worker could not load the app: the host does not start (its message says why). */
 export class WorkerStartError extends Error {
@@ -47,6 +49,8 @@ interface Worker {
   readonly index: number;
   child: ChildProcess;
   ready: boolean;
+  /** When it last became ready (epoch ms): a worker that dies soon after is not started again at once. */
+  readyAt: number;
   readonly running: Map<number, Invocation>;
 }
 
@@ -80,7 +84,7 @@ export class WorkerPool {
     try {
       await Promise.all(
         Array.from({ length: options.count }, async (_, index) => {
-          const worker: Worker = { index, child: pool.fork(), ready: false, running: new Map() };
+          const worker: Worker = { index, child: pool.fork(), ready: false, readyAt: 0, running: new Map() };
           pool.workers.push(worker);
           await pool.whenReady(worker);
         }),
@@ -182,6 +186,7 @@ export class WorkerPool {
           child.off('message', onMessage);
           child.off('exit', onEarlyExit);
           worker.ready = true;
+          worker.readyAt = Date.now();
           child.on('message', (m: FromWorker) => this.answer(worker, m));
           child.once('exit', (code, signal) => this.exited(worker, code, signal));
           this.options.log(`worker ${worker.index} ready (pid ${child.pid ?? '?'})`);
@@ -252,13 +257,18 @@ export class WorkerPool {
     );
     this.waiting.unshift(...again);
     this.drain();
-    this.restart(worker);
+    // A worker that died within seconds of starting may die on what it is given again (an invocation
+    // that kills its process runs again, at least once as any activity): not in a tight loop.
+    if (Date.now() - worker.readyAt < CRASH_LOOP_MS)
+      setTimeout(() => this.restart(worker), RESTART_DELAY_MS).unref();
+    else this.restart(worker);
   }
 
   private restart(worker: Worker): void {
     if (this.closing) return;
     worker.child = this.fork();
     this.whenReady(worker).catch((e: unknown) => {
+      if (this.closing) return;
       this.options.log(
         `${e instanceof Error ? e.message : String(e)}; starting it again in ${RESTART_DELAY_MS} ms`,
       );

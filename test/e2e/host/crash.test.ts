@@ -18,6 +18,7 @@ describe.each([
 
   it('resumes after restart with the same output; completed activity results are kept, decisions unchanged', async () => {
     first = await startHost({ args });
+    if (args.length > 0) expect(first.logs()).toMatch(/worker 0 ready \(pid \d+\)/);
     const started = await call(
       'POST',
       `${first.url}/api/orchestrators/fanOut/crash-1?code=${first.functionKey}`,

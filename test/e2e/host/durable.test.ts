@@ -32,6 +32,8 @@ describe.each([
 
   beforeAll(async () => {
     host = await startHost({ args });
+    // The worker mode is what it says: the host started a worker (else these tests prove nothing new).
+    if (args.length > 0) expect(host.logs()).toMatch(/worker 0 ready \(pid \d+\)/);
   });
   afterAll(async () => {
     await host.stop();
@@ -158,6 +160,14 @@ describe.each([
       (await call('GET', `${host.url}/runtime/webhooks/durabletask/instances/x?code=${host.functionKey}`))
         .status,
     ).toBe(401);
+  });
+
+  it('fails an orchestrator whose activity input cannot become JSON, once (no worker dies on it)', async () => {
+    await start('unserializableInput', 'unser-1');
+    const s = await finished('unser-1');
+    expect(s.runtimeStatus).toBe('Failed');
+    expect(String(s.output)).toMatch(/circular/i);
+    expect(host.logs()).not.toMatch(/worker \d+ \(pid \d+\) exited/);
   });
 
   it('fails a non-deterministic orchestrator with the documented error instead of mixing up results', async () => {

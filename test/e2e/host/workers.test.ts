@@ -1,3 +1,4 @@
+import { existsSync, readFileSync } from 'node:fs';
 import { waitFor } from '../../support/localAzure';
 import { call, startHost, type HostProcess } from '../../support/hostProcess';
 
@@ -6,13 +7,23 @@ interface Status {
   output: unknown;
 }
 
-/** Whether a process runs (signal 0 checks without sending anything). */
+/**
+ * Whether a process runs: it exists and is not a zombie (a killed host's orphaned worker is reaped by
+ * whoever adopts it, which may take a while; signal 0 alone would count the zombie as running).
+ */
 function running(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch {
     return false;
+  }
+  const stat = `/proc/${pid}/stat`;
+  if (!existsSync(stat)) return true; // not Linux: signal 0 is all there is
+  try {
+    const text = readFileSync(stat, 'utf8');
+    return text.slice(text.lastIndexOf(')') + 2, text.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false; // gone between the two looks
   }
 }
 

@@ -1,5 +1,6 @@
-import { ActionType } from '../../../local/host/durable/actions';
-import { snapshotEpisode, type ExecutorTask, type ExecutorView } from '../../../local/host/durable/executor';
+import { ActionType, INPUT_ENCODED } from '../../../local/host/durable/actions';
+import type { ExecutorTask, ExecutorView } from '../../../local/host/durable/executor';
+import { snapshotEpisode } from '../../../local/host/durable/snapshot';
 import { EventType, ev, played } from '../../../local/host/durable/history';
 import { newWork } from '../../../local/host/durable/scheduling';
 import type { HistoryEvent, InstanceState } from '../../../local/host/durable/store';
@@ -78,6 +79,28 @@ describe("an orchestrator replay's executor, as a worker process sends it", () =
       },
     ],
     [
+      "a Date as an activity's whole input (encoded as the host encodes it, quotes included)",
+      {
+        1: {
+          id: 1,
+          actionObj: { actionType: ActionType.CallActivity, functionName: 'purge', input: new Date(NOW) },
+        },
+      },
+    ],
+    [
+      'an input whose toJSON gives a string (a URL)',
+      {
+        1: {
+          id: 1,
+          actionObj: {
+            actionType: ActionType.CallSubOrchestrator,
+            functionName: 'child',
+            input: new URL('https://contoso-pg-kv.vault.azure.net/keys/pg-cmk/v3'),
+          },
+        },
+      },
+    ],
+    [
       'a sub-orchestration with its own instance id',
       {
         1: {
@@ -124,7 +147,68 @@ describe("an orchestrator replay's executor, as a worker process sends it", () =
     const task: ExecutorTask = { id: 1, actionObj: { actionType: ActionType.CreateTimer, fireAt } };
     const snapshot = snapshotEpisode({ openTasks: { 1: task } }, [], replayed);
     const copied = snapshot.executor.openTasks['1'];
-    expect(copied?.actionObj).toEqual({ actionType: ActionType.CreateTimer, fireAt: fireAt.toISOString() });
+    expect(copied?.actionObj).toEqual({
+      actionType: ActionType.CreateTimer,
+      fireAt: fireAt.toISOString(),
+      [INPUT_ENCODED]: true,
+    });
     expect(copied?.actionObj).not.toBe(task.actionObj);
+  });
+
+  /** An entity request's id is random: compared without it. */
+  const withoutRequestIds = (events: HistoryEvent[]) =>
+    events.map((e) => {
+      const input =
+        typeof e['Input'] === 'string' ? (JSON.parse(e['Input']) as Record<string, unknown>) : undefined;
+      if (input !== undefined) delete input['id'];
+      return { ...e, Input: input };
+    });
+
+  it('schedules the same entity calls and signals from the snapshot, inputs encoded alike', () => {
+    const call = {
+      actionType: ActionType.CallEntity,
+      instanceId: '@armquotagovernor@s1',
+      operation: 'reserve',
+      input: { servers: 100, at: new Date(NOW) },
+    };
+    const signal = {
+      actionType: ActionType.SignalEntity,
+      instanceId: '@armquotagovernor@s1',
+      operation: 'observe',
+      input: { reads: 240 },
+    };
+    const view: ExecutorView = { openTasks: { 1: { id: 1, actionObj: call } } };
+    const signals = [{ id: 2, action: signal }];
+    const snapshot = snapshotEpisode(view, signals, replayed);
+    expect(withoutRequestIds(newWork(state, snapshot.executor, NOW, snapshot.fireAndForget))).toEqual(
+      withoutRequestIds(newWork(state, view, NOW, signals)),
+    );
+  });
+
+  it("copies no sibling of a Task.all: a fan-out's snapshot grows with the new tasks, not their square", () => {
+    const siblings = Array.from({ length: 1000 }, (_, i) => ({
+      actionType: ActionType.CallActivity,
+      functionName: 'updateServer',
+      input: 'x'.repeat(1000) + String(i),
+    }));
+    const all: ExecutorTask = {
+      id: false,
+      actionObj: { actionType: 'WhenAll', compoundActions: siblings },
+    };
+    const openTasks: Record<string, ExecutorTask> = {};
+    for (let i = 1; i <= 1000; i++) openTasks[i] = { id: i, actionObj: siblings[i - 1], parent: all };
+    const snapshot = snapshotEpisode({ openTasks }, [], replayed);
+    expect(JSON.stringify(snapshot).length).toBeLessThan(1100 * 1000 * 1.2);
+    expect(newWork(state, snapshot.executor, NOW)).toEqual(newWork(state, { openTasks }, NOW));
+  });
+
+  it('throws for an invalid timer date, as scheduling it in the host throws', () => {
+    const view: ExecutorView = {
+      openTasks: {
+        1: { id: 1, actionObj: { actionType: ActionType.CreateTimer, fireAt: new Date(Number.NaN) } },
+      },
+    };
+    expect(() => newWork(state, view, NOW)).toThrow(RangeError);
+    expect(() => snapshotEpisode(view, [], replayed)).toThrow(RangeError);
   });
 });
