@@ -29,6 +29,16 @@ export type Invoker = (
   log: (level: string, message: string) => void,
 ) => Promise<InvocationResult>;
 
+/** An invocation's outcome as a value: what the function returned, or the Error it threw. */
+export type Settled = { ok: true; result: InvocationResult } | { ok: false; error: Error };
+
+export function settle(invocation: Promise<InvocationResult>): Promise<Settled> {
+  return invocation.then(
+    (result) => ({ ok: true as const, result }),
+    (e: unknown) => ({ ok: false as const, error: e instanceof Error ? e : new Error(String(e)) }),
+  );
+}
+
 export function typed(value: unknown): TypedData {
   if (value === undefined || value === null) return {};
   if (typeof value === 'string') return { string: value };

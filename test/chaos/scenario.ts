@@ -11,6 +11,7 @@ import type { RotationOutput } from '../../shared/rotation/contract';
 import type { HostProcess } from '../support/hostProcess';
 import { startHarness, waitFor } from '../support/localAzure';
 import {
+  ELIGIBLE,
   INSTANCE_ID,
   KEY,
   VAULT,
@@ -20,7 +21,6 @@ import {
   subscribeIntake,
 } from '../support/product';
 
-export const ELIGIBLE = ['pg-orders-prod', 'pg-billing-prod', 'pg-inventory-prod'];
 /** The demo fleet's server whose identity lacks key grants: it must fail, and be paged once. */
 export const BROKEN = 'pg-reporting';
 

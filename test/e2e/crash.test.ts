@@ -8,6 +8,7 @@ import type { RotationOutput } from '../../shared/rotation/contract';
 import type { HostProcess } from '../support/hostProcess';
 import { startHarness, waitFor, type Harness } from '../support/localAzure';
 import {
+  ELIGIBLE,
   INSTANCE_ID,
   KEY,
   VAULT,
@@ -16,8 +17,6 @@ import {
   startAppHost,
   subscribeIntake,
 } from '../support/product';
-
-const ELIGIBLE = ['pg-orders-prod', 'pg-billing-prod', 'pg-inventory-prod'];
 
 jest.setTimeout(120_000);
 

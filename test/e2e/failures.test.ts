@@ -1,6 +1,7 @@
 import type { RotationOutput } from '../../shared/rotation/contract';
 import { waitFor } from '../support/localAzure';
 import {
+  ELIGIBLE,
   INSTANCE_ID,
   KEY,
   VAULT,
@@ -10,7 +11,6 @@ import {
   type Product,
 } from '../support/product';
 
-const ELIGIBLE = ['pg-orders-prod', 'pg-billing-prod', 'pg-inventory-prod'];
 const V1 = '5f1e2d3c4b5a69788796a5b4c3d2e1f0';
 
 jest.setTimeout(300_000);

@@ -1,12 +1,11 @@
 import { FUNCTION_NAMES } from '../../shared/domain/names';
 import { waitFor } from '../support/localAzure';
-import { INSTANCE_ID, KEY, VAULT, startProduct, type Product } from '../support/product';
+import { ELIGIBLE, INSTANCE_ID, KEY, VAULT, startProduct, type Product } from '../support/product';
 
 const V1 = '5f1e2d3c4b5a69788796a5b4c3d2e1f0';
 const V2 = 'a0b1c2d3e4f5061728394a5b6c7d8e9f';
 const REPORTING_IDENTITY =
   '/subscriptions/b2e4c6a8-1f3d-4b5e-8c7a-9d0e1f2a3b4c/resourceGroups/rg-identity/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-pg-reporting';
-const ELIGIBLE = ['pg-orders-prod', 'pg-billing-prod', 'pg-inventory-prod'];
 
 jest.setTimeout(120_000);
 

@@ -27,6 +27,9 @@ export const KEY = 'pg-cmk';
 export const INSTANCE_ID = `cmk-rotation:${VAULT}:${KEY}`;
 const OPERATOR = '5e6f7a8b-9c0d-4e1f-a2b3-c4d5e6f7a8b9';
 
+/** The demo fleet's servers on the rotated key that must end on the new version. */
+export const ELIGIBLE = ['pg-orders-prod', 'pg-billing-prod', 'pg-inventory-prod'];
+
 /**
  * Whether a kill may have cut off the write step of an operation ARM started at `startTime` before the
  * step's answer was in the history (within 3 s on the demo fleet; all times by the stand-ins' clock):

@@ -49,12 +49,23 @@ export const INPUT_ENCODED = '$inputEncoded';
  */
 export function actionInput(action: Record<string, unknown>): string | undefined {
   const value = action['input'];
-  if (action[INPUT_ENCODED] === true) return typeof value === 'string' ? value : undefined;
+  if (action[INPUT_ENCODED] === true) return encodedByWorker(action);
   const preEncoded =
     action['actionType'] === ActionType.CallActivity ||
     action['actionType'] === ActionType.CallActivityWithRetry ||
     action['actionType'] === ActionType.ContinueAsNew;
   return preEncoded && typeof value === 'string' ? value : json(value);
+}
+
+/** The JSON text of an entity action's input (callEntity, signalEntity): the value encoded as it is. */
+export function entityInput(action: Record<string, unknown>): string | undefined {
+  return action[INPUT_ENCODED] === true ? encodedByWorker(action) : json(action['input']);
+}
+
+/** The input of an action a worker process sent, already the text for history (none: no input). */
+function encodedByWorker(action: Record<string, unknown>): string | undefined {
+  const value = action['input'];
+  return typeof value === 'string' ? value : undefined;
 }
 
 /** The orchestrator's actions in order, compound ones (WhenAll, WhenAny) walked into. */

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { FunctionRegistry, RegisteredFunction } from '../core';
 import { invokeFunction, typed, untyped } from '../invoke';
-import { ActionType, INPUT_ENCODED } from './actions';
-import { EventType, ev, json } from './history';
+import { ActionType, entityInput } from './actions';
+import { EventType, ev } from './history';
 import type { HistoryEvent } from './store';
 
 /**
@@ -113,13 +113,6 @@ export function refusedEntityAction(
 }
 
 /** The EventSent event of an orchestration's callEntity (signal false) or signalEntity (signal true). */
-/** The JSON text of an entity action's input (already encoded when a worker process sent it). */
-export function entityInput(action: Record<string, unknown>): string | undefined {
-  const value = action['input'];
-  if (action[INPUT_ENCODED] === true) return typeof value === 'string' ? value : undefined;
-  return json(value);
-}
-
 export function entityRequestEvent(
   instanceId: string,
   action: Record<string, unknown>,

@@ -2,11 +2,12 @@ import { performance } from 'node:perf_hooks';
 import type { FunctionRegistry, RegisteredFunction } from '../core';
 import {
   invokeFunction,
+  settle,
   typed,
   untyped,
   type InvocationRequest,
-  type InvocationResult,
   type Invoker,
+  type Settled,
 } from '../invoke';
 import type { OrchestratorState } from './actions';
 import { withExecutor, type ExecutorView, type FireAndForget } from './executor';
@@ -58,7 +59,7 @@ export type Replayer = (
   request: InvocationRequest,
   log: (level: string, message: string) => void,
 ) => Promise<{
-  outcome: { ok: true; result: InvocationResult } | { ok: false; error: Error };
+  outcome: Settled;
   executor: ExecutorView | undefined;
   fireAndForget: FireAndForget[];
 }>;
@@ -67,10 +68,7 @@ export type Replayer = (
 export function replayHere(registry: FunctionRegistry): Replayer {
   return async (fn, instanceId, request, log) => {
     const { result, executor, fireAndForget } = await withExecutor(instanceId, () =>
-      invokeFunction(registry, fn, request, log).then(
-        (r) => ({ ok: true as const, result: r }),
-        (e: unknown) => ({ ok: false as const, error: e instanceof Error ? e : new Error(String(e)) }),
-      ),
+      settle(invokeFunction(registry, fn, request, log)),
     );
     return { outcome: result, executor, fireAndForget };
   };

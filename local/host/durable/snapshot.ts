@@ -1,5 +1,4 @@
-import { ActionType, INPUT_ENCODED, actionInput } from './actions';
-import { entityInput } from './entities';
+import { ActionType, INPUT_ENCODED, actionInput, entityInput } from './actions';
 import type { ExecutorTask, ExecutorView, FireAndForget } from './executor';
 
 /**

@@ -3,19 +3,10 @@ import { parseCli } from '../../cli';
 import { loadApp } from '../appLoader';
 import { connectToLocalAzure, AZURE_OPTIONS } from '../azureArgs';
 import { FunctionRegistry } from '../core';
-import { invokeFunction } from '../invoke';
+import { invokeFunction, settle, type Settled } from '../invoke';
 import { observeAppExecutors, withExecutor } from '../durable/executor';
 import { snapshotEpisode } from '../durable/snapshot';
-import type { InvocationResult } from '../invoke';
 import type { Episode, FromWorker, ToWorker } from './protocol';
-
-type Settled = { ok: true; result: InvocationResult } | { ok: false; error: unknown };
-
-const settle = (p: Promise<InvocationResult>): Promise<Settled> =>
-  p.then(
-    (result) => ({ ok: true as const, result }),
-    (error: unknown) => ({ ok: false as const, error }),
-  );
 
 /**
  * A worker process of the local host (`node dist/local/host/worker/main.js --app <dir> [--azure-…]`),
@@ -73,11 +64,10 @@ function main(): void {
         if (outcome.ok)
           send({ kind: 'done', id: message.id, result: outcome.result, ...(episode ? { episode } : {}) });
         else {
-          const err = outcome.error instanceof Error ? outcome.error : new Error(String(outcome.error));
           send({
             kind: 'failed',
             id: message.id,
-            error: { message: err.message, stack: err.stack },
+            error: { message: outcome.error.message, stack: outcome.error.stack },
             ...(episode ? { episode } : {}),
           });
         }
@@ -104,7 +94,7 @@ function main(): void {
           } catch (e) {
             // An action the host could not have scheduled either (an invalid timer date): the replay
             // fails, once, instead of the worker dying on it and the host sending it again.
-            answer({ ok: false, error: e });
+            answer({ ok: false, error: e instanceof Error ? e : new Error(String(e)) });
             return;
           }
           answer(result, episode);

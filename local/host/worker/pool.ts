@@ -172,7 +172,7 @@ export class WorkerPool {
         reject(new WorkerStartError(`worker ${worker.index} ${why}`));
       };
       const onEarlyExit = (code: number | null, signal: string | null) =>
-        fail(`exited before it was ready (${signal ?? `code ${code ?? '?'}`})`);
+        fail(`exited before it was ready (${exitText(code, signal)})`);
       const onMessage = (message: FromWorker) => {
         if (message.kind === 'loadFailed') fail(`could not load the app: ${message.message}`);
         else if (message.kind === 'ready') {
@@ -192,12 +192,16 @@ export class WorkerPool {
           this.options.log(`worker ${worker.index} ready (pid ${child.pid ?? '?'})`);
           this.drain();
           resolve();
-        } else if (message.kind === 'systemLog')
-          this.options.log(`worker ${worker.index} ${message.category}/${message.level}: ${message.message}`);
+        } else if (message.kind === 'systemLog') this.logFrom(worker, message);
       };
       child.on('message', onMessage);
       child.once('exit', onEarlyExit);
     });
+  }
+
+  /** A line of the worker itself or of the programming model, in the host's log. */
+  private logFrom(worker: Worker, line: { level: string; category: string; message: string }): void {
+    this.options.log(`worker ${worker.index} ${line.category}/${line.level}: ${line.message}`);
   }
 
   private dispatch(inv: Invocation): void {
@@ -225,7 +229,7 @@ export class WorkerPool {
 
   private answer(worker: Worker, message: FromWorker): void {
     if (message.kind === 'systemLog') {
-      this.options.log(`worker ${worker.index} ${message.category}/${message.level}: ${message.message}`);
+      this.logFrom(worker, message);
       return;
     }
     if (message.kind !== 'log' && message.kind !== 'done' && message.kind !== 'failed') return;
@@ -252,7 +256,7 @@ export class WorkerPool {
     const again = [...worker.running.values()];
     worker.running.clear();
     this.options.log(
-      `worker ${worker.index} (pid ${worker.child.pid ?? '?'}) exited (${signal ?? `code ${code ?? '?'}`}); ` +
+      `worker ${worker.index} (pid ${worker.child.pid ?? '?'}) exited (${exitText(code, signal)}); ` +
         `${again.length} invocation(s) it was running run again`,
     );
     this.waiting.unshift(...again);
@@ -277,6 +281,11 @@ export class WorkerPool {
       );
     });
   }
+}
+
+/** How a process ended: its signal, else its exit code. */
+function exitText(code: number | null, signal: string | null): string {
+  return signal ?? `code ${code ?? '?'}`;
 }
 
 /** Closes a worker's channel (it exits on that) and waits for it; kills it if it has not gone in 5 s. */
