@@ -8,7 +8,11 @@ import type { WorldState } from './world-state';
 
 export const RESOURCE_GRAPH_API_VERSIONS = ['2021-03-01', '2022-10-01', '2024-04-01'];
 
-/** Rows of the `resources` table: ARM JSON plus the columns Resource Graph adds (type is lower-case). */
+/**
+ * Rows of the `resources` table: ARM JSON plus the columns Resource Graph adds (type is lower-case).
+ * The rows share the world's live objects (the query only reads them): only the page answered is
+ * copied (`answerQuery`), not the whole estate on every page.
+ */
 export function resourceRows(world: WorldState): Row[] {
   const rows: Row[] = [];
   for (const r of world.servers.values()) {
@@ -24,11 +28,11 @@ export function resourceRows(world: WorldState): Row[] {
       resourceGroup: (parts[4] ?? '').toLowerCase(),
       subscriptionId: (parts[2] ?? '').toLowerCase(),
       managedBy: '',
-      sku: structuredClone(r.json['sku'] ?? null),
+      sku: r.json['sku'] ?? null,
       plan: null,
-      properties: structuredClone(r.json['properties'] ?? {}),
-      tags: structuredClone(r.json['tags'] ?? {}),
-      identity: structuredClone(r.json['identity'] ?? null),
+      properties: r.json['properties'] ?? {},
+      tags: r.json['tags'] ?? {},
+      identity: r.json['identity'] ?? null,
       zones: null,
       extendedLocation: null,
     });
@@ -184,7 +188,8 @@ function answerQuery(world: WorldState, req: Request, principal: string): Reply 
       throw armError(400, 'BadRequest', 'The $skipToken is invalid for this query.');
     offset = Number(off);
   }
-  const pageRows = rows.slice(offset, offset + top);
+  // A copy of the page as it stands now: a PATCH accepted after this query must not change its answer.
+  const pageRows = structuredClone(rows.slice(offset, offset + top));
   const more = offset + top < rows.length;
   const data =
     format === 'table'
