@@ -6,6 +6,7 @@ import type {
   ServerRolloverInput,
 } from '../../../../shared/rotation/contract';
 import { keyRotationOrchestrator } from '../../../../shared/rotation/orchestrators/keyRotation';
+import { BATCHES_PER_SUBSCRIPTION } from '../../../../shared/rotation/pacing';
 import {
   runOrchestration,
   type Responder,
@@ -87,7 +88,7 @@ describe('keyRotation: the rollout in batches (batches.ts)', () => {
       const atOnce = created
         .filter((e) => e.Timestamp === created[0]?.Timestamp)
         .map((e) => JSON.parse(String(e['Input'])) as RolloutBatchInput);
-      expect(atOnce).toHaveLength(Math.min(3, max));
+      expect(atOnce).toHaveLength(Math.min(BATCHES_PER_SUBSCRIPTION, max));
       expect(atOnce.reduce((n, b) => n + b.maxInFlight, 0)).toBeLessThanOrEqual(max);
       expect(created).toHaveLength(7);
     },
