@@ -41,17 +41,15 @@ export const ROLLOUT_BATCH_SIZE = 100;
 
 /**
  * Batches of one subscription running at once: a batch finishing its last slow server never idles the
- * subscription. Governed, each batch reserves its start times when it starts, and a batch starts only
- * once the rotation saw an earlier one end (at its next look, every five poll intervals while batches
- * wait), so the batches running hold the subscription's next start times. With two, the reserved
- * start times ran out about every 100 servers: 10,000 servers in 10 subscriptions had gaps of 7–13 s
- * in every subscription's schedule. With three, the first batch (whose servers all start in the
- * writes' burst, and so finish last when the host is busiest) still ended after the third's start
- * times had passed: two subscriptions stood still for 5 s around 30 s in. 10,000 servers with
- * CMK_MAX_PARALLEL_UPDATES=200 (so that the setting does not bound them): 101.2 s with three, 94.7 and
- * 94.8 s with four.
+ * subscription. Three, not two: governed, each batch reserves its start times when it starts, and a
+ * batch starts only once the rotation saw an earlier one end (at its next look). With two, the
+ * subscription's reserved start times ran out about every 100 servers before the next batch asked for
+ * more: 10,000 servers in 10 subscriptions had gaps of 7–13 s in every subscription's schedule and
+ * the last start 104 s after the event (92 s with three, the writes' bound after the canaries). Not
+ * four: each batch gets its share of `CMK_MAX_PARALLEL_UPDATES` (../orchestrators/batches.ts), and a
+ * quarter of the default 100 held back the writes' burst (1,000 servers: 27.2–30.1 s against 25.7 s).
  */
-export const BATCHES_PER_SUBSCRIPTION = 4;
+export const BATCHES_PER_SUBSCRIPTION = 3;
 
 /** Longest pause a 429's `Retry-After` imposes on new starts (ARM sends seconds, not minutes). */
 const MAX_HOLD_SECONDS = 300;

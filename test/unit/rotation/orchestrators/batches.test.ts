@@ -61,15 +61,14 @@ describe('keyRotation: the rollout in batches (batches.ts)', () => {
       .map((c) => (c.input as ServerRolloverInput).firstPollSeconds);
     expect(firstPolls[0]).toBe(SETTINGS.pollIntervalSeconds);
     expect(new Set(firstPolls.slice(1))).toEqual(new Set([80]));
-    // The parent's looks at its batches: the canary's and, once every batch started, the last ones'
-    // every poll interval; while a batch waits to start, every five.
+    // The parent looks at its batches every poll interval, while a batch waits to start too: a
+    // finished batch is replaced (and the next start times reserved) at most one poll interval late.
     const looks = r.history
       .filter((e) => e.EventType === 10)
       .map((e) => (Date.parse(String(e['FireAt'])) - Date.parse(e.Timestamp)) / 1000)
       .filter((s) => s > 0);
-    expect(looks[0]).toBe(SETTINGS.pollIntervalSeconds);
-    expect(looks[1]).toBe(5 * SETTINGS.pollIntervalSeconds);
-    expect(looks[looks.length - 1]).toBe(SETTINGS.pollIntervalSeconds);
+    expect(looks.length).toBeGreaterThan(2);
+    expect(new Set(looks)).toEqual(new Set([SETTINGS.pollIntervalSeconds]));
   });
 
   it.each([1, 2, 5, 100])(
