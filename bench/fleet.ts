@@ -9,7 +9,7 @@ import { LocalTokenCredential } from '../local/azure/credential';
 import { loopbackClientOptions } from '../local/azure/seam';
 import { InstanceStore } from '../local/host/durable/store';
 import { disabledSetting } from '../local/host/timers';
-import { SETTINGS } from '../shared/config';
+import { loadConfig, SETTINGS } from '../shared/config';
 import { FUNCTION_NAMES } from '../shared/domain/names';
 import { firstPatchAt, lastVerificationAt, type ArmLogEntry } from './armTimeline';
 import { parseFleetBenchArgs } from './fleetArgs';
@@ -84,6 +84,8 @@ export async function runFleetBench(options: FleetBenchOptions): Promise<FleetBe
     // The reconcile sweep off, as in the product tests: its schedule (every 6 h at :17 UTC) would put a
     // sweep of every key into the odd run that crosses it, and runs would no longer compare.
     settings[disabledSetting(FUNCTION_NAMES.reconcileSweep)] = 'true';
+    // What the app reads from these settings (the product's own parsing, so the default is its default).
+    const maxParallelUpdates = loadConfig(settings).maxParallelUpdates;
     // BENCH_HOST_CPU_PROF=<dir>: the host writes a V8 CPU profile there when it stops (node --cpu-prof).
     const profileDir = process.env['BENCH_HOST_CPU_PROF'];
     const host = await startProcess(
@@ -294,6 +296,7 @@ export async function runFleetBench(options: FleetBenchOptions): Promise<FleetBe
         fleet.servers?.filter((s) => (s as { tags: Record<string, string> }).tags[CANARY_TAG] === '0')
           .length ?? 0,
       geoBackup: fleet.servers?.filter((_, i) => i % 5 === 0).length ?? 0,
+      maxParallelUpdates,
       runtimeStatus: status.runtimeStatus ?? '?',
       verifiedServers: verified,
       eventToFirstPatchMs: firstPatch === undefined ? undefined : firstPatch - eventAt,

@@ -55,6 +55,8 @@ export interface FleetBenchResult {
   };
   readonly canaries: number;
   readonly geoBackup: number;
+  /** CMK_MAX_PARALLEL_UPDATES the app ran with (the product's default unless `--max-parallel`). */
+  readonly maxParallelUpdates: number;
   readonly runtimeStatus: string;
   /** Servers ARM reports on the new version with a Valid key status, Ready. */
   readonly verifiedServers: number;
@@ -158,7 +160,7 @@ export function formatFleetBench(r: FleetBenchResult): string {
   const s = (v: number) => `${(v / 1000).toFixed(1)} s`;
   const mb = (v: number | undefined) => (v === undefined ? 'n/a' : `${v.toFixed(0)} MB`);
   return [
-    `fleet ${r.servers} servers / ${r.subscriptions} subscriptions / ${r.keys} key(s) (${r.canaries} canary, ${r.geoBackup} with geo-backup): ${r.runtimeStatus}, ${r.verifiedServers}/${r.servers} verified on ARM`,
+    `fleet ${r.servers} servers / ${r.subscriptions} subscriptions / ${r.keys} key(s) (${r.canaries} canary, ${r.geoBackup} with geo-backup), CMK_MAX_PARALLEL_UPDATES ${r.maxParallelUpdates}: ${r.runtimeStatus}, ${r.verifiedServers}/${r.servers} verified on ARM`,
     `  key events → intake     ${r.keyEvents.deliveries} deliveries: p50 ${ms(r.keyEvents.p50Ms)}, p99 ${ms(r.keyEvents.p99Ms)}, max ${ms(r.keyEvents.maxMs)}   (Event Grid's delivery, answered)`,
     `  event → first PATCH     ${ms(r.eventToFirstPatchMs)}   (ARM received the first PATCH)`,
     `  event → all verified    ${r.eventToAllVerifiedMs === undefined ? 'n/a' : s(r.eventToAllVerifiedMs)}   ARM bound ${s(r.armBoundMs)}   ratio ${r.ratio === undefined ? 'n/a' : `${r.ratio.toFixed(2)}×`}   (ARM received the last verifying GET)`,
