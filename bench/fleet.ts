@@ -72,20 +72,22 @@ export async function runFleetBench(options: FleetBenchOptions): Promise<FleetBe
     const admin = (path: string, method = 'GET', body?: unknown) =>
       httpsJson(`${loopback}/admin/${path}`, agent, method, body);
 
-    // The product's default parallelism unless the run names one (the local settings pin one).
-    const settings = Object.fromEntries(
-      Object.entries({
-        ...localAppSettings({ port, caCertPem, tenantId, url: loopback }, fleet),
-        [SETTINGS.pollIntervalSeconds]: String(options.pollSeconds ?? 1),
-      }).filter(([k]) => k !== SETTINGS.maxParallelUpdates),
-    );
-    if (options.maxParallel !== undefined)
-      settings[SETTINGS.maxParallelUpdates] = String(options.maxParallel);
+    const settings: Record<string, string> = {
+      ...localAppSettings({ port, caCertPem, tenantId, url: loopback }, fleet),
+      [SETTINGS.pollIntervalSeconds]: String(options.pollSeconds ?? 1),
+    };
     // The reconcile sweep off, as in the product tests: its schedule (every 6 h at :17 UTC) would put a
     // sweep of every key into the odd run that crosses it, and runs would no longer compare.
     settings[disabledSetting(FUNCTION_NAMES.reconcileSweep)] = 'true';
-    // What the app reads from these settings (the product's own parsing, so the default is its default).
-    const maxParallelUpdates = loadConfig(settings).maxParallelUpdates;
+    // The product's default parallelism unless the run names one: not even the shell's setting.
+    const hostEnv: NodeJS.ProcessEnv = Object.fromEntries(
+      Object.entries({ ...process.env, NODE_EXTRA_CA_CERTS: caCertPath, ...settings }).filter(
+        ([k]) => k !== SETTINGS.maxParallelUpdates,
+      ),
+    );
+    if (options.maxParallel !== undefined) hostEnv[SETTINGS.maxParallelUpdates] = String(options.maxParallel);
+    // What the app reads from its environment (the product's own parsing, so the default is its own).
+    const maxParallelUpdates = loadConfig(hostEnv).maxParallelUpdates;
     // BENCH_HOST_CPU_PROF=<dir>: the host writes a V8 CPU profile there when it stops (node --cpu-prof).
     const profileDir = process.env['BENCH_HOST_CPU_PROF'];
     const host = await startProcess(
@@ -106,7 +108,7 @@ export async function runFleetBench(options: FleetBenchOptions): Promise<FleetBe
         tenantId,
         ...(options.workers !== undefined ? ['--workers', String(options.workers)] : []),
       ],
-      { ...process.env, NODE_EXTRA_CA_CERTS: caCertPath, ...settings },
+      hostEnv,
       'the host',
     );
     children.push(host.child);

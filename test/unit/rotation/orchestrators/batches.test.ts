@@ -25,7 +25,7 @@ const fleet = (n: number): PlannedServer[] =>
   Array.from({ length: n }, (_, i) => planned(`pg-${String(i).padStart(4, '0')}`));
 
 describe('keyRotation: the rollout in batches (batches.ts)', () => {
-  it("paces the main ring's first polls by the canary's operations and looks at the canary and the last batches every poll interval", async () => {
+  it("paces the main ring's first polls by the canary's operations and looks at its batches every poll interval", async () => {
     const servers = [
       planned('canary-1', { ring: 'canary' }),
       ...Array.from({ length: 350 }, (_, i) => planned(`main-${String(i).padStart(3, '0')}`)),
