@@ -35,8 +35,13 @@ export type Settled = { ok: true; result: InvocationResult } | { ok: false; erro
 export function settle(invocation: Promise<InvocationResult>): Promise<Settled> {
   return invocation.then(
     (result) => ({ ok: true as const, result }),
-    (e: unknown) => ({ ok: false as const, error: e instanceof Error ? e : new Error(String(e)) }),
+    (e: unknown) => ({ ok: false as const, error: asError(e) }),
   );
+}
+
+/** What was thrown, as an Error (a non-Error throw becomes its text). */
+export function asError(e: unknown): Error {
+  return e instanceof Error ? e : new Error(String(e));
 }
 
 export function typed(value: unknown): TypedData {

@@ -11,7 +11,6 @@ import {
   type AuditEvent,
   type Product,
 } from '../support/product';
-import { HEALTH_WATCH_INSTANCE_ID } from '../../shared/domain/healthWatch';
 
 // Key Vault events through the whole intake: posted to the Event Grid webhook of local/host, which
 // runs functions/ as deployed (the @azure/eventgrid reader, the trigger, the durable client).
@@ -46,18 +45,6 @@ function rssBytes(p: Product): number {
   const kb = /^VmRSS:\s+(\d+)\s+kB/m.exec(status)?.[1];
   if (kb === undefined) throw new Error('no VmRSS in /proc/<pid>/status');
   return Number(kb) * 1024;
-}
-
-/**
- * Every instance the task hub knows, through the Durable Functions HTTP API, but the health watch's
- * (its own timer starts it every minute, whatever the intake receives).
- */
-async function durableInstances(p: Product): Promise<unknown[]> {
-  const res = await fetch(`${p.hostUrl}/runtime/webhooks/durabletask/instances?code=${p.systemKey}`);
-  if (res.status !== 200) throw new Error(`listing instances: HTTP ${res.status}`);
-  return ((await res.json()) as { instanceId?: unknown }[]).filter(
-    (i) => i.instanceId !== HEALTH_WATCH_INSTANCE_ID,
-  );
 }
 
 function auditOf(p: Product, eventId: string, step: string): Promise<AuditEvent> {
@@ -120,7 +107,7 @@ describe('the intake end to end, through the Event Grid webhook of local/host', 
     // The one process holds the stand-ins (with every audit record they captured) and the host.
     expect(growthMb).toBeLessThan(150);
     expect(await p.instance()).toBeUndefined();
-    expect(await durableInstances(p)).toEqual([]);
+    expect(await p.instanceIds()).toEqual([]);
     const audit = await p.audit();
     // Rejections read together are one record (issue 23): `detail.rejected` counts them.
     const rejected = audit

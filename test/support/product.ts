@@ -89,6 +89,11 @@ export interface Product {
   primaryVersions(): Promise<Record<string, string | undefined>>;
   instance(): Promise<{ runtimeStatus: string; output: RotationOutput | undefined } | undefined>;
   /**
+   * The ids of every instance the task hub knows (Durable Functions HTTP API) but the health watch's:
+   * its timer starts a pass whenever a minute turns, whatever a test does.
+   */
+  instanceIds(): Promise<string[]>;
+  /**
    * Every server's result in the key's rotation: the output lists those that need attention, the
    * audit trail proves the others (`serverResults`, local/results.ts).
    */
@@ -156,6 +161,15 @@ export async function startProduct(
     const body = (await res.json()) as { runtimeStatus: string; output?: RotationOutput };
     return { runtimeStatus: body.runtimeStatus, output: body.output };
   };
+  const instanceIds = async (): Promise<string[]> => {
+    const res = await fetch(
+      `${ready.hostUrl}/runtime/webhooks/durabletask/instances?code=${ready.durableTaskSystemKey}`,
+    );
+    if (res.status !== 200) throw new Error(`listing instances: HTTP ${res.status}`);
+    return ((await res.json()) as { instanceId: string }[])
+      .map((i) => i.instanceId)
+      .filter((id) => id !== HEALTH_WATCH_INSTANCE_ID);
+  };
   const product: Product = {
     hostUrl: ready.hostUrl,
     functionKey: ready.functionKey,
@@ -167,6 +181,7 @@ export async function startProduct(
     child,
     functions: ready.functions,
     admin,
+    instanceIds,
     audit: async (options) =>
       customEventsOf(await admin<TelemetryItem[]>('telemetry')).filter(
         (e) => options?.healthWatch === true || e.properties['correlationId'] !== HEALTH_WATCH_INSTANCE_ID,

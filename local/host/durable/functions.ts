@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import type { FunctionRegistry, RegisteredFunction } from '../core';
 import {
+  asError,
   invokeFunction,
   settle,
   typed,
@@ -149,7 +150,7 @@ export async function runActivityFunction(
     log(`activity ${name} (${instanceId}#${scheduled.EventId}) succeeded`);
     return outcome;
   } catch (e) {
-    const err = e instanceof Error ? e : new Error(String(e));
+    const err = asError(e);
     const outcome = ev(EventType.TaskFailed, now(), {
       TaskScheduledId: scheduled.EventId,
       Reason: err.message,

@@ -3,7 +3,7 @@ import { parseCli } from '../../cli';
 import { loadApp } from '../appLoader';
 import { connectToLocalAzure, AZURE_OPTIONS } from '../azureArgs';
 import { FunctionRegistry } from '../core';
-import { invokeFunction, settle, type Settled } from '../invoke';
+import { asError, invokeFunction, settle, type Settled } from '../invoke';
 import { observeAppExecutors, withExecutor } from '../durable/executor';
 import { snapshotEpisode } from '../durable/snapshot';
 import type { Episode, FromWorker, ToWorker } from './protocol';
@@ -94,7 +94,7 @@ function main(): void {
           } catch (e) {
             // An action the host could not have scheduled either (an invalid timer date): the replay
             // fails, once, instead of the worker dying on it and the host sending it again.
-            answer({ ok: false, error: e instanceof Error ? e : new Error(String(e)) });
+            answer({ ok: false, error: asError(e) });
             return;
           }
           answer(result, episode);
