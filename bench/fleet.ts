@@ -55,7 +55,7 @@ export async function runFleetBench(options: FleetBenchOptions): Promise<FleetBe
   const dir = mkdtempSync(join(tmpdir(), 'bench-fleet-'));
   const keyCount = Math.max(1, options.keys ?? 1);
   const names = keyNames(keyCount);
-  const fleet = generateFleet(n, subs, lroMs, keyCount);
+  const fleet = generateFleet(n, subs, lroMs, keyCount, options.lroSpreadMs ?? 0);
   const fleetFile = join(dir, 'fleet.json');
   writeFileSync(fleetFile, JSON.stringify(fleet));
   const dataDir = join(dir, 'host');
@@ -277,7 +277,7 @@ export async function runFleetBench(options: FleetBenchOptions): Promise<FleetBe
       .reduce((sum, f) => sum + statSync(join(instancesDir, f)).size, 0);
 
     const allVerifiedMs = lastVerification.at === undefined ? undefined : lastVerification.at - eventAt;
-    const bound = armBoundMs(n, subs, lroMs);
+    const bound = armBoundMs(n, subs, lroMs, options.lroSpreadMs ?? 0);
     // The app's CPU: the host and its workers (a worker that was started again is not counted).
     const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
     const hostCpuMs =
@@ -299,6 +299,8 @@ export async function runFleetBench(options: FleetBenchOptions): Promise<FleetBe
           .length ?? 0,
       geoBackup: fleet.servers?.filter((_, i) => i % 5 === 0).length ?? 0,
       maxParallelUpdates,
+      lroMs,
+      lroSpreadMs: options.lroSpreadMs ?? 0,
       runtimeStatus: status.runtimeStatus ?? '?',
       verifiedServers: verified,
       eventToFirstPatchMs: firstPatch === undefined ? undefined : firstPatch - eventAt,

@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util';
 import type { FleetBenchOptions } from './fleetMeasure';
 
 /**
- * `npm run bench:fleet -- --servers 1000 --subscriptions 3 [--lro-ms 2000] [--poll 1] [--max-parallel n]
+ * `npm run bench:fleet -- --servers 1000 --subscriptions 3 [--lro-ms 2000 [--lro-spread-ms 0]] [--poll 1] [--max-parallel n]
  * [--duplicates n] [--keys n [--spread-ms 10000]] [--workers n] [--json]`: the options of a run, and whether to print the result as JSON too.
  */
 export function parseFleetBenchArgs(): { options: FleetBenchOptions; json: boolean } {
@@ -11,6 +11,7 @@ export function parseFleetBenchArgs(): { options: FleetBenchOptions; json: boole
       servers: { type: 'string', default: '1000' },
       subscriptions: { type: 'string', default: '3' },
       'lro-ms': { type: 'string', default: '2000' },
+      'lro-spread-ms': { type: 'string' },
       poll: { type: 'string', default: '1' },
       'max-parallel': { type: 'string' },
       duplicates: { type: 'string' },
@@ -25,6 +26,7 @@ export function parseFleetBenchArgs(): { options: FleetBenchOptions; json: boole
       servers: Number(values.servers),
       subscriptions: Number(values.subscriptions),
       lroMs: Number(values['lro-ms']),
+      ...(values['lro-spread-ms'] !== undefined ? { lroSpreadMs: Number(values['lro-spread-ms']) } : {}),
       pollSeconds: Number(values.poll),
       ...(values['max-parallel'] !== undefined ? { maxParallel: Number(values['max-parallel']) } : {}),
       ...(values.duplicates !== undefined ? { duplicates: Number(values.duplicates) } : {}),

@@ -8,6 +8,8 @@ export interface FleetBenchOptions {
   readonly subscriptions: number;
   /** Simulated LRO duration of a PATCH (ms). */
   readonly lroMs?: number;
+  /** Each operation lasts `lroMs` ± up to this (the stand-in's `updateDurationSpreadMs`). */
+  readonly lroSpreadMs?: number;
   /** CMK_POLL_INTERVAL_SECONDS. */
   readonly pollSeconds?: number;
   /** CMK_MAX_PARALLEL_UPDATES; the product's default when absent. */
@@ -57,6 +59,9 @@ export interface FleetBenchResult {
   readonly geoBackup: number;
   /** CMK_MAX_PARALLEL_UPDATES the app ran with (the product's default unless `--max-parallel`). */
   readonly maxParallelUpdates: number;
+  /** How long the stand-in's operations last: `lroMs` ± up to `lroSpreadMs`. */
+  readonly lroMs: number;
+  readonly lroSpreadMs: number;
   readonly runtimeStatus: string;
   /** Servers ARM reports on the new version with a Valid key status, Ready. */
   readonly verifiedServers: number;
@@ -160,7 +165,7 @@ export function formatFleetBench(r: FleetBenchResult): string {
   const s = (v: number) => `${(v / 1000).toFixed(1)} s`;
   const mb = (v: number | undefined) => (v === undefined ? 'n/a' : `${v.toFixed(0)} MB`);
   return [
-    `fleet ${r.servers} servers / ${r.subscriptions} subscriptions / ${r.keys} key(s) (${r.canaries} canary, ${r.geoBackup} with geo-backup), CMK_MAX_PARALLEL_UPDATES ${r.maxParallelUpdates}: ${r.runtimeStatus}, ${r.verifiedServers}/${r.servers} verified on ARM`,
+    `fleet ${r.servers} servers / ${r.subscriptions} subscriptions / ${r.keys} key(s) (${r.canaries} canary, ${r.geoBackup} with geo-backup), CMK_MAX_PARALLEL_UPDATES ${r.maxParallelUpdates}, operations ${r.lroMs}${r.lroSpreadMs > 0 ? ` ± ${r.lroSpreadMs}` : ''} ms: ${r.runtimeStatus}, ${r.verifiedServers}/${r.servers} verified on ARM`,
     `  key events → intake     ${r.keyEvents.deliveries} deliveries: p50 ${ms(r.keyEvents.p50Ms)}, p99 ${ms(r.keyEvents.p99Ms)}, max ${ms(r.keyEvents.maxMs)}   (Event Grid's delivery, answered)`,
     `  event → first PATCH     ${ms(r.eventToFirstPatchMs)}   (ARM received the first PATCH)`,
     `  event → all verified    ${r.eventToAllVerifiedMs === undefined ? 'n/a' : s(r.eventToAllVerifiedMs)}   ARM bound ${s(r.armBoundMs)}   ratio ${r.ratio === undefined ? 'n/a' : `${r.ratio.toFixed(2)}×`}   (ARM received the last verifying GET)`,

@@ -36,7 +36,7 @@ export const instanceIdOf = (key: string): string =>
  * A fleet of `n` servers over `subs` subscriptions, on versioned URIs of `keys` keys of one vault
  * (server i on key i mod keys, in subscription i mod subs).
  */
-export function generateFleet(n: number, subs: number, lroMs: number, keys = 1): FleetFile {
+export function generateFleet(n: number, subs: number, lroMs: number, keys = 1, lroSpreadMs = 0): FleetFile {
   const names = keyNames(keys);
   const subscriptions = Array.from({ length: subs }, (_, i) => uuid('6f1c2b9e', i + 1));
   const sub0 = subscriptions[0] ?? '';
@@ -144,14 +144,18 @@ export function generateFleet(n: number, subs: number, lroMs: number, keys = 1):
       },
     ],
     servers,
-    behaviour: { updateDurationMs: lroMs, eventGridRetryScale: 0.01 },
+    behaviour: { updateDurationMs: lroMs, updateDurationSpreadMs: lroSpreadMs, eventGridRetryScale: 0.01 },
   };
 }
 
-/** ARM's bound for the fleet: canary LRO + the slowest subscription's throttled calls + one LRO. */
-export function armBoundMs(n: number, subs: number, lroMs: number): number {
+/**
+ * ARM's bound for the fleet: canary LRO + the slowest subscription's throttled calls + one LRO. With
+ * operations that last `lroMs` ± `lroSpreadMs`, the canary ring waits for its slowest operation (the
+ * longest there is, among many canaries) and the last server for a typical one.
+ */
+export function armBoundMs(n: number, subs: number, lroMs: number, lroSpreadMs = 0): number {
   const perSub = Math.ceil(n / subs);
   const writes = Math.max(0, (perSub - WRITES.burst) / WRITES.perSecond);
   const reads = Math.max(0, (perSub * READS_PER_SERVER - READS.burst) / READS.perSecond);
-  return lroMs + Math.max(writes, reads) * 1000 + lroMs;
+  return lroMs + lroSpreadMs + Math.max(writes, reads) * 1000 + lroMs;
 }

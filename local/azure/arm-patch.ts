@@ -1,10 +1,11 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { armError, type ArmContext } from './arm-common';
 import { operationUrls } from './arm-operations';
 import { validatePatch, type PatchPlan } from './arm-validate';
 import { isObject, jsonBody, type Reply, type Request } from './http';
 import { checkKeyAccess } from './world-grants';
 import type { Operation, ServerRecord } from './world-records';
+import type { Behaviour } from './world-state';
 
 /**
  * The RP accepts a PATCH only on a Ready server. Codes (none is documented for PATCH; modeled, see
@@ -81,11 +82,31 @@ export function patchServer(ctx: ArmContext, record: ServerRecord, req: Request)
   const previousState = props['state'];
   props['state'] = 'Updating';
   ctx.world.serverChanged(record);
-  ctx.scheduler.after(ctx.world.behaviour.updateDurationMs, `complete PATCH of ${name}`, () =>
+  const lasts = operationDurationMs(ctx.world.behaviour, op.serverId, JSON.stringify(plan.dataEncryption));
+  ctx.scheduler.after(lasts, `complete PATCH of ${name}`, () =>
     completePatch(ctx, record, op, plan, previousState),
   );
   const urls = operationUrls(op);
   return { status: 202, headers: { 'azure-asyncoperation': urls.asyncOperation, location: urls.location } };
+}
+
+/**
+ * How long one PATCH's operation lasts: `updateDurationMs` ± up to `updateDurationSpreadMs`, spread
+ * evenly and never below zero. Drawn from the server and what was asked of it, so a run is repeatable
+ * and a re-sent PATCH of the same body lasts as long as the first. Real operations do not all last
+ * the same (how long a CMK update of a flexible server takes is not documented), and a client that
+ * times its looks by the typical one pays for the others with reads.
+ */
+export function operationDurationMs(
+  behaviour: Pick<Behaviour, 'updateDurationMs' | 'updateDurationSpreadMs'>,
+  serverId: string,
+  body: string,
+): number {
+  const spread = behaviour.updateDurationSpreadMs;
+  if (spread <= 0) return behaviour.updateDurationMs;
+  const draw = createHash('sha256').update(`${serverId.toLowerCase()}\n${body}`).digest().readUInt32BE(0);
+  const u = draw / 2 ** 32;
+  return Math.max(0, Math.round(behaviour.updateDurationMs + (2 * u - 1) * spread));
 }
 
 /** The asynchronous part: the RP reaches the vault with the server's identity and proves the key works. */

@@ -170,6 +170,12 @@ export interface FleetKeyVersion {
 export interface FleetBehaviour {
   /** How long a PATCH keeps a server `Updating` before it completes. Default 2000 ms. */
   readonly updateDurationMs?: number;
+  /**
+   * How far an operation's duration strays from `updateDurationMs`, either way (ms): each PATCH's
+   * operation lasts `updateDurationMs` ± up to this much, spread evenly, the same for the same server
+   * and request body. Default 0 (every operation exactly `updateDurationMs`).
+   */
+  readonly updateDurationSpreadMs?: number;
   /** How long after its key becomes unusable a server turns `Inaccessible`. Default 10 minutes. */
   readonly inaccessibleAfterMs?: number;
   /** Page size of ARM server lists. Default 100. */

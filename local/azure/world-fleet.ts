@@ -31,6 +31,7 @@ export async function loadWorld<W extends WorldState>(
   const b = fleet.behaviour ?? {};
   const behaviour: Behaviour = {
     updateDurationMs: b.updateDurationMs ?? 2000,
+    updateDurationSpreadMs: b.updateDurationSpreadMs ?? 0,
     inaccessibleAfterMs: b.inaccessibleAfterMs ?? 600_000,
     armPageSize: b.armPageSize ?? 100,
     keyVaultPageSize: b.keyVaultPageSize ?? 25,

@@ -18,6 +18,7 @@ export interface KeyEvent {
 
 export interface Behaviour {
   updateDurationMs: number;
+  updateDurationSpreadMs: number;
   inaccessibleAfterMs: number;
   armPageSize: number;
   keyVaultPageSize: number;

@@ -63,3 +63,49 @@ describe('a server while its encryption PATCH runs and after, at the ARM stand-i
     },
   );
 });
+
+describe("the ARM stand-in's operation durations with a spread", () => {
+  let h: Harness;
+  let arm: ArmServerFleet;
+  const DURATION_MS = 800;
+  const SPREAD_MS = 500;
+
+  beforeAll(async () => {
+    h = await startHarness(testFleet(6).fleet, {
+      updateDurationMs: DURATION_MS,
+      updateDurationSpreadMs: SPREAD_MS,
+    });
+    arm = new ArmServerFleet({
+      credential: h.credential,
+      subscriptions: [SUB_A, SUB_B],
+      clientOptions: h.clientOptions,
+    });
+  });
+  afterAll(async () => {
+    await h.azure.close();
+  });
+
+  it("lets each server's operation last its own time within the spread, as ARM's status reports it", async () => {
+    const ids = [0, 1, 2, 3, 4, 5].map((i) => serverId(i % 2 === 0 ? SUB_A : SUB_B, 'rg-x', `pg-x${i}`));
+    const uri = `${VAULT_URL}/keys/${KEY}/${V2}`;
+    const handles = await Promise.all(
+      ids.map(async (id) =>
+        arm.beginEncryptionUpdate(id, buildPatchBody(await arm.getServer(id), { primary: uri })),
+      ),
+    );
+    const seconds = await Promise.all(
+      handles.map((handle) =>
+        waitFor('operation', async () => {
+          const s = await arm.pollOperation(handle);
+          return s.status === 'Succeeded' ? (s.durationSeconds ?? -1) : undefined;
+        }),
+      ),
+    );
+    for (const s of seconds) {
+      expect(s).toBeGreaterThanOrEqual((DURATION_MS - SPREAD_MS) / 1000);
+      // The stand-in's timer fires at the drawn time or a little after, never before.
+      expect(s).toBeLessThanOrEqual((DURATION_MS + SPREAD_MS) / 1000 + 0.25);
+    }
+    expect(new Set(seconds.map((s) => s.toFixed(2))).size).toBeGreaterThan(1);
+  });
+});
