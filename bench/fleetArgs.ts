@@ -21,12 +21,17 @@ export function parseFleetBenchArgs(): { options: FleetBenchOptions; json: boole
       json: { type: 'boolean', default: false },
     },
   });
+  const lroSpreadMs = values['lro-spread-ms'] === undefined ? undefined : Number(values['lro-spread-ms']);
+  if (lroSpreadMs !== undefined && !(Number.isFinite(lroSpreadMs) && lroSpreadMs >= 0))
+    throw new Error(
+      `--lro-spread-ms must be a number of milliseconds, 0 or more; got "${values['lro-spread-ms']}"`,
+    );
   return {
     options: {
       servers: Number(values.servers),
       subscriptions: Number(values.subscriptions),
       lroMs: Number(values['lro-ms']),
-      ...(values['lro-spread-ms'] !== undefined ? { lroSpreadMs: Number(values['lro-spread-ms']) } : {}),
+      ...(lroSpreadMs !== undefined ? { lroSpreadMs } : {}),
       pollSeconds: Number(values.poll),
       ...(values['max-parallel'] !== undefined ? { maxParallel: Number(values['max-parallel']) } : {}),
       ...(values.duplicates !== undefined ? { duplicates: Number(values.duplicates) } : {}),

@@ -150,12 +150,15 @@ export function generateFleet(n: number, subs: number, lroMs: number, keys = 1, 
 
 /**
  * ARM's bound for the fleet: canary LRO + the slowest subscription's throttled calls + one LRO. With
- * operations that last `lroMs` ± `lroSpreadMs`, the canary ring waits for its slowest operation (the
- * longest there is, among many canaries) and the last server for a typical one.
+ * operations that last `lroMs` ± `lroSpreadMs` (spread evenly), the canary ring waits for the slowest
+ * of its `canaries` operations, on average `lroMs + lroSpreadMs × (k − 1) / (k + 1)` (the expected
+ * largest of k even draws), and the last server for a typical one.
  */
-export function armBoundMs(n: number, subs: number, lroMs: number, lroSpreadMs = 0): number {
+export function armBoundMs(n: number, subs: number, lroMs: number, lroSpreadMs = 0, canaries = 1): number {
   const perSub = Math.ceil(n / subs);
   const writes = Math.max(0, (perSub - WRITES.burst) / WRITES.perSecond);
   const reads = Math.max(0, (perSub * READS_PER_SERVER - READS.burst) / READS.perSecond);
-  return lroMs + lroSpreadMs + Math.max(writes, reads) * 1000 + lroMs;
+  const k = Math.max(1, canaries);
+  const slowestCanary = lroMs + (lroSpreadMs * (k - 1)) / (k + 1);
+  return slowestCanary + Math.max(writes, reads) * 1000 + lroMs;
 }

@@ -82,7 +82,7 @@ export function patchServer(ctx: ArmContext, record: ServerRecord, req: Request)
   const previousState = props['state'];
   props['state'] = 'Updating';
   ctx.world.serverChanged(record);
-  const lasts = operationDurationMs(ctx.world.behaviour, op.serverId, JSON.stringify(plan.dataEncryption));
+  const lasts = operationDurationMs(ctx.world.behaviour, op.serverId);
   ctx.scheduler.after(lasts, `complete PATCH of ${name}`, () =>
     completePatch(ctx, record, op, plan, previousState),
   );
@@ -91,20 +91,21 @@ export function patchServer(ctx: ArmContext, record: ServerRecord, req: Request)
 }
 
 /**
- * How long one PATCH's operation lasts: `updateDurationMs` ± up to `updateDurationSpreadMs`, spread
- * evenly and never below zero. Drawn from the server and what was asked of it, so a run is repeatable
- * and a re-sent PATCH of the same body lasts as long as the first. Real operations do not all last
- * the same (how long a CMK update of a flexible server takes is not documented), and a client that
- * times its looks by the typical one pays for the others with reads.
+ * How long a server's PATCH operations last: `updateDurationMs` ± up to `updateDurationSpreadMs`,
+ * spread evenly over the servers and never below zero. Drawn from the server's id alone (not from the
+ * body, whose key version is new in every run), so a run repeats: each server is as slow as in the last
+ * run, and all of its operations last the same. Real operations do not all last the same (how long a
+ * CMK update of a flexible server takes is not documented), and a client that times its looks by the
+ * typical one pays for the others with reads.
  */
 export function operationDurationMs(
   behaviour: Pick<Behaviour, 'updateDurationMs' | 'updateDurationSpreadMs'>,
   serverId: string,
-  body: string,
 ): number {
   const spread = behaviour.updateDurationSpreadMs;
-  if (spread <= 0) return behaviour.updateDurationMs;
-  const draw = createHash('sha256').update(`${serverId.toLowerCase()}\n${body}`).digest().readUInt32BE(0);
+  // Not `spread <= 0`: a spread that is not a number (NaN) would schedule the completion at NaN, never.
+  if (!(spread > 0)) return behaviour.updateDurationMs;
+  const draw = createHash('sha256').update(serverId.toLowerCase()).digest().readUInt32BE(0);
   const u = draw / 2 ** 32;
   return Math.max(0, Math.round(behaviour.updateDurationMs + (2 * u - 1) * spread));
 }
