@@ -12,19 +12,15 @@ import { operationDurationMs } from '../../../local/azure/arm-patch';
  * ended the server shows the result: Ready on the new key with a Valid status when it succeeded, Ready
  * on the key it had when it failed (the error only in ARM's operation status).
  */
-describe('a server while its encryption PATCH runs and after, at the ARM stand-in', () => {
-  let h: Harness;
-  let arm: ArmServerFleet;
-  const settle = (handle: OperationHandle): Promise<OperationStatus> =>
-    waitFor('operation', async () => {
-      const s = await arm.pollOperation(handle);
-      return s.status === 'InProgress' ? undefined : s;
-    });
-  const uri = (v: string) => `${VAULT_URL}/keys/${KEY}/${v}`;
-
+/**
+ * The ARM stand-in with the test fleet and `extra` servers more, behaving as `behaviour` says, and the
+ * product's ARM adapter on it: started before the describe's tests, closed after them.
+ */
+function armStandIn(extra: number, behaviour: Parameters<typeof startHarness>[1]): () => ArmServerFleet {
+  let h: Harness | undefined;
+  let arm: ArmServerFleet | undefined;
   beforeAll(async () => {
-    // Long enough for a read to land while the operation runs.
-    h = await startHarness(testFleet(2).fleet, { updateDurationMs: 1500 });
+    h = await startHarness(testFleet(extra).fleet, behaviour);
     arm = new ArmServerFleet({
       credential: h.credential,
       subscriptions: [SUB_A, SUB_B],
@@ -32,8 +28,23 @@ describe('a server while its encryption PATCH runs and after, at the ARM stand-i
     });
   });
   afterAll(async () => {
-    await h.azure.close();
+    await h?.azure.close();
   });
+  return () => {
+    if (arm === undefined) throw new Error('the ARM stand-in did not start');
+    return arm;
+  };
+}
+
+describe('a server while its encryption PATCH runs and after, at the ARM stand-in', () => {
+  // Long enough for a read to land while the operation runs.
+  const armOf = armStandIn(2, { updateDurationMs: 1500 });
+  const settle = (handle: OperationHandle): Promise<OperationStatus> =>
+    waitFor('operation', async () => {
+      const s = await armOf().pollOperation(handle);
+      return s.status === 'InProgress' ? undefined : s;
+    });
+  const uri = (v: string) => `${VAULT_URL}/keys/${KEY}/${v}`;
 
   it.each([
     ['succeeds: Ready on the new version, key status Valid', 'pg-x0', SUB_A, V2, 'Succeeded', V2],
@@ -49,13 +60,16 @@ describe('a server while its encryption PATCH runs and after, at the ARM stand-i
     'Updating while the operation runs; after an operation that %s',
     async (_, name, sub, target, status, after) => {
       const id = serverId(sub, 'rg-x', name);
-      const before = await arm.getServer(id);
+      const before = await armOf().getServer(id);
       expect(before).toMatchObject({ state: 'Ready', dataEncryption: { primaryKeyURI: uri(V1) } });
-      const handle = await arm.beginEncryptionUpdate(id, buildPatchBody(before, { primary: uri(target) }));
-      expect((await arm.getServer(id)).state).toBe('Updating');
+      const handle = await armOf().beginEncryptionUpdate(
+        id,
+        buildPatchBody(before, { primary: uri(target) }),
+      );
+      expect((await armOf().getServer(id)).state).toBe('Updating');
       const done = await settle(handle);
       expect(done.status).toBe(status);
-      const now = await arm.getServer(id);
+      const now = await armOf().getServer(id);
       expect(now).toMatchObject({
         state: 'Ready',
         dataEncryption: { primaryKeyURI: uri(after), primaryEncryptionKeyStatus: 'Valid' },
@@ -66,21 +80,8 @@ describe('a server while its encryption PATCH runs and after, at the ARM stand-i
 });
 
 describe("the ARM stand-in's operation durations with a spread", () => {
-  let h: Harness;
-  let arm: ArmServerFleet;
   const spread = { updateDurationMs: 800, updateDurationSpreadMs: 500 };
-
-  beforeAll(async () => {
-    h = await startHarness(testFleet(6).fleet, spread);
-    arm = new ArmServerFleet({
-      credential: h.credential,
-      subscriptions: [SUB_A, SUB_B],
-      clientOptions: h.clientOptions,
-    });
-  });
-  afterAll(async () => {
-    await h.azure.close();
-  });
+  const armOf = armStandIn(6, spread);
 
   it("lets each server's operation last its own drawn time, as ARM's status reports it", async () => {
     const ids = [0, 1, 2, 3, 4, 5].map((i) => serverId(i % 2 === 0 ? SUB_A : SUB_B, 'rg-x', `pg-x${i}`));
@@ -90,13 +91,13 @@ describe("the ARM stand-in's operation durations with a spread", () => {
     const uri = `${VAULT_URL}/keys/${KEY}/${V2}`;
     const handles = await Promise.all(
       ids.map(async (id) =>
-        arm.beginEncryptionUpdate(id, buildPatchBody(await arm.getServer(id), { primary: uri })),
+        armOf().beginEncryptionUpdate(id, buildPatchBody(await armOf().getServer(id), { primary: uri })),
       ),
     );
     const seconds = await Promise.all(
       handles.map((handle) =>
         waitFor('operation', async () => {
-          const s = await arm.pollOperation(handle);
+          const s = await armOf().pollOperation(handle);
           return s.status === 'Succeeded' ? (s.durationSeconds ?? -1) : undefined;
         }),
       ),
