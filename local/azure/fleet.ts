@@ -171,9 +171,9 @@ export interface FleetBehaviour {
   /** How long a PATCH keeps a server `Updating` before it completes. Default 2000 ms. */
   readonly updateDurationMs?: number;
   /**
-   * How far an operation's duration strays from `updateDurationMs`, either way (ms): each PATCH's
-   * operation lasts `updateDurationMs` ± up to this much, spread evenly, the same for the same server
-   * and request body. Default 0 (every operation exactly `updateDurationMs`).
+   * How far an operation's duration strays from `updateDurationMs`, either way (ms): each server's
+   * operations last `updateDurationMs` ± up to this much, drawn from the server's id (spread evenly
+   * over the servers, the same in every run). Default 0 (every operation exactly `updateDurationMs`).
    */
   readonly updateDurationSpreadMs?: number;
   /** How long after its key becomes unusable a server turns `Inaccessible`. Default 10 minutes. */
