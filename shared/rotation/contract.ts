@@ -179,8 +179,11 @@ export interface OpenIncident {
  * (`verifyServer`, a read) when that look is due within `STARTED_RECORD_MAX_WAIT_SECONDS`, not through
  * a `recordAudit` of its own: a rollover under 10 would replay its first look's timer against a history
  * that has that `recordAudit` in its place.
+ * 12: a window with nothing left to start whose tasks all went out at its last look waits for all of
+ * them without a timer (the canary ring): a rotation or batch under 11 would replay that look's timer
+ * against a history that has none.
  */
-export const ROTATION_SCHEMA_VERSION = 11;
+export const ROTATION_SCHEMA_VERSION = 12;
 
 /** The format of `RotationOutput`: 1 (absent) lists every server; 2 counts them and lists only the others. */
 export const ROTATION_OUTPUT_VERSION = 2;

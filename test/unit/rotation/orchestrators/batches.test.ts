@@ -67,8 +67,28 @@ describe('keyRotation: the rollout in batches (batches.ts)', () => {
       .filter((e) => e.EventType === 10)
       .map((e) => (Date.parse(String(e['FireAt'])) - Date.parse(e.Timestamp)) / 1000)
       .filter((s) => s > 0);
-    expect(looks.length).toBeGreaterThan(2);
+    expect(looks.length).toBeGreaterThanOrEqual(2);
     expect(new Set(looks)).toEqual(new Set([SETTINGS.pollIntervalSeconds]));
+  });
+
+  it('starts the main ring in the episode that sees the canary batch end: no look by timer in between', async () => {
+    const servers = [
+      planned('canary-1', { ring: 'canary' }),
+      planned('canary-2', { ring: 'canary' }),
+      ...fleet(3),
+    ];
+    const r = await run(rotationInput(), { key: twoVersions, latest: version(V2, 1, 365), servers });
+    expect(r.failed).toBeUndefined();
+    const created = r.history
+      .map((e, i) => ({ e, i }))
+      .filter(({ e }) => e.EventType === 7 && e['Name'] === 'rolloutBatch');
+    const [canary, main] = created;
+    expect(created).toHaveLength(2);
+    const between = r.history.slice(canary?.i, main?.i);
+    // The canary batch's completion, and no timer set or fired before the main ring's batch.
+    expect(between.filter((e) => e.EventType === 8)).toHaveLength(1);
+    expect(between.filter((e) => e.EventType === 10 || e.EventType === 11)).toEqual([]);
+    expect(main?.e.Timestamp).toBe(between.find((e) => e.EventType === 8)?.Timestamp);
   });
 
   it.each([1, 2, 5, 100])(

@@ -107,7 +107,8 @@ describe('keyRotation orchestrator, driven by durable histories', () => {
     it('replaying the whole recorded history from the start produces the first run’s actions', async () => {
       const first = await run(rotationInput(), scenario);
       expect(first.episodes).toBeGreaterThan(3);
-      expect(first.actions.length).toBeGreaterThan(first.episodes);
+      // At least an action per episode (each batch of this run is waited on without a timer).
+      expect(first.actions.length).toBeGreaterThanOrEqual(first.episodes);
       const replay = await first.replay();
       expect(replay.failed).toBeUndefined();
       expect(replay.isDone).toBe(true);

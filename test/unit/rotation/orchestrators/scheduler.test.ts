@@ -47,8 +47,12 @@ function* windowed(context: OrchestrationContext): Generator<Task, Out, unknown>
   return { settled, peak, looks };
 }
 
-/** Each job answers after `slow[item]` LATERs (0 by default). */
-function jobs(slow: Record<string, number> = {}, again: readonly string[] = []): Responder {
+/** Each job answers after `slow[item]` LATERs (0 by default); a job in `fail` fails then instead. */
+function jobs(
+  slow: Record<string, number> = {},
+  again: readonly string[] = [],
+  fail: readonly string[] = [],
+): Responder {
   const asked = new Map<string, number>();
   return (call) => {
     if (call.kind !== 'subOrchestration') return { result: null };
@@ -56,9 +60,12 @@ function jobs(slow: Record<string, number> = {}, again: readonly string[] = []):
     const n = (asked.get(item) ?? 0) + 1;
     asked.set(item, n);
     if (n <= (slow[item] ?? 0)) return LATER;
+    if (fail.includes(item)) return { error: `job ${item} failed` };
     return { result: { again: again.includes(item) } };
   };
 }
+
+const timers = (calls: readonly { kind: string }[]) => calls.filter((c) => c.kind === 'timer').length;
 
 const started = (calls: readonly { kind: string; input: unknown }[]) =>
   calls.filter((c) => c.kind === 'subOrchestration').map((c) => c.input as string);
@@ -82,6 +89,35 @@ describe('the sliding-window scheduler', () => {
     const run = await runOrchestration(windowed, { jobs: 2, size: 2 }, jobs({}, ['1']));
     expect(started(run.calls)).toEqual(['0', '1', '1+']);
     expect((run.output as Out).settled).toEqual(['0', '1', '1+']);
+  });
+
+  it('with nothing left to start waits for all it just started at once: no timer, one look at the end', async () => {
+    const run = await runOrchestration(windowed, { jobs: 3, size: 3 }, jobs({ '0': 1, '2': 2 }));
+    expect(timers(run.calls)).toBe(0);
+    expect(run.output).toEqual({ settled: ['0', '1', '2'], peak: 3, looks: 2 });
+  });
+
+  it('waits by timer for jobs started at an earlier look, since they cannot be waited on again', async () => {
+    // Job 3 starts at the look that settles job 0; jobs 1 and 2 went out at the first look.
+    const run = await runOrchestration(windowed, { jobs: 4, size: 3 }, jobs({ '1': 4, '2': 4, '3': 1 }));
+    expect(timers(run.calls)).toBeGreaterThan(0);
+    expect([...(run.output as Out).settled].sort()).toEqual(['0', '1', '2', '3']);
+    expect(started(run.calls)).toEqual(['0', '1', '2', '3']);
+  });
+
+  it('settles a job that fails while all are waited on, and waits for the others by timer', async () => {
+    const run = await runOrchestration(windowed, { jobs: 3, size: 3 }, jobs({ '1': 3, '2': 4 }, [], ['0']));
+    expect(run.failed).toBeUndefined();
+    expect([...(run.output as Out).settled].sort()).toEqual(['0', '1', '2']);
+    expect(started(run.calls)).toEqual(['0', '1', '2']);
+    expect(timers(run.calls)).toBeGreaterThan(0);
+  });
+
+  it('replays its own history to the same actions when it waited for all at once', async () => {
+    const run = await runOrchestration(windowed, { jobs: 3, size: 3 }, jobs({ '0': 2 }, [], ['1']));
+    const replay = await run.replay();
+    expect(replay.actions).toEqual(run.actions);
+    expect(replay.output).toEqual(run.output);
   });
 
   it('with nothing to do starts nothing and ends at its first look', async () => {
