@@ -179,9 +179,9 @@ export interface OpenIncident {
  * (`verifyServer`, a read) when that look is due within `STARTED_RECORD_MAX_WAIT_SECONDS`, not through
  * a `recordAudit` of its own: a rollover under 10 would replay its first look's timer against a history
  * that has that `recordAudit` in its place.
- * 12: a window with nothing left to start whose tasks all went out at its last look waits for all of
- * them without a timer (the canary ring): a rotation or batch under 11 would replay that look's timer
- * against a history that has none.
+ * 12: the canary ring's windows, with nothing left to start and every task in flight started at their
+ * last look, wait for all of them without a timer (`canary` on a batch's input): a rotation or canary
+ * batch under 11 would replay its next call against that look's timer.
  */
 export const ROTATION_SCHEMA_VERSION = 12;
 
@@ -325,6 +325,8 @@ export interface RolloutBatchInput {
   readonly maxInFlight: number;
   /** Typical duration of the rotation's operations so far (the batches finished before): paces first polls until this batch has its own. */
   readonly operationSeconds?: number | undefined;
+  /** A batch of the canary ring: the main ring waits for its end, so it drains its servers together. */
+  readonly canary?: true | undefined;
 }
 
 /**

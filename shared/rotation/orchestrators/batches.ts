@@ -62,6 +62,7 @@ export function* rolloutInBatches(
     // (at most as many batches run at once as the setting allows, so each keeps one at least).
     maxInFlight: Math.max(1, Math.floor(input.settings.maxParallelUpdates / share)),
     ...(run.operationSeconds !== undefined ? { operationSeconds: run.operationSeconds } : {}),
+    ...(phase === 'canary' ? { canary: true as const } : {}),
   });
   type Batch = { readonly sub: string; readonly batch: BatchServer[] };
   const start = (sub: string, inFlight: readonly InFlight<Batch>[]): InFlight<Batch>[] => {
@@ -107,6 +108,8 @@ export function* rolloutInBatches(
     context,
     {
       pending: waiting,
+      // The main ring waits for the canary ring's end; the main ring's own progress comes from looks.
+      drainTogether: phase === 'canary',
       // A lane's next batch starts when one of its batches finishes (`settle`), never otherwise.
       fill: () => [],
       *settle(done, inFlight) {

@@ -126,6 +126,9 @@ export function* rolloutBatchOrchestrator(
   let settled = 0;
   yield* slidingWindow<ServerRef>(context, {
     pending: () => next < servers.length,
+    // A canary batch's end holds back the main ring; another batch reports to its governor as its
+    // servers settle, at its looks.
+    drainTogether: input.canary === true,
     *settle(done, inFlight) {
       const outcome = done.task.isFaulted
         ? yield* subOrchestrationFailed(context, rollout, done.item, done.task.result)

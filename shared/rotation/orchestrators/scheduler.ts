@@ -12,8 +12,18 @@ export interface InFlight<T> {
  * the caller decides what starts, how a finished task is taken in, and when to look again.
  */
 export interface WindowPlan<T> {
-  /** Work not started yet: the window ends once nothing is in flight and nothing is pending. */
+  /**
+   * Work not started yet (true while `settle` may still start more): the window ends once nothing is
+   * in flight and nothing is pending.
+   */
   pending(): boolean;
+  /**
+   * With nothing pending and every task in flight started at the last look, wait for all of them at
+   * once instead of looking each `wakeAt` (no `looked` or `settle` until the last has finished). For a
+   * window whose end is all that matters to what waits on it: the canary ring, which holds back the
+   * main ring. Not for the rest: its progress and its reports to the governor come from its looks.
+   */
+  readonly drainTogether?: boolean;
   /** Starts what may start now (once per look, after the finished tasks are settled). */
   fill(inFlight: readonly InFlight<T>[], now: number): InFlight<T>[];
   /**
@@ -26,7 +36,10 @@ export interface WindowPlan<T> {
   ): Generator<Task, readonly InFlight<T>[], unknown>;
   /** After the tasks finished since the last look are settled (`finished`: how many). */
   looked?(finished: number, inFlight: readonly InFlight<T>[]): void;
-  /** When to look again if no task started since the last look finishes first (orchestration time, ms). */
+  /**
+   * When to look again if no task started since the last look finishes first (orchestration time, ms);
+   * not asked while the window drains together.
+   */
   wakeAt(now: number, inFlight: readonly InFlight<T>[]): number;
 }
 
@@ -36,9 +49,9 @@ export interface WindowPlan<T> {
  * nothing left to start and everything in flight just started, for all of it). Every finished task is
  * seen through its own state at the next look.
  *
- * Only tasks started since the last look go into `Task.any`: durable-functions sends a `Task.any`'s
- * sub-tasks to the host as new actions, so a task yielded again would be scheduled again
- * (Azure/azure-functions-durable-js issue 574).
+ * Only tasks started since the last look go into `Task.any` (or `Task.all`): durable-functions sends a
+ * compound task's sub-tasks to the host as new actions, so a task yielded again would be scheduled
+ * again (Azure/azure-functions-durable-js issue 574).
  */
 export function* slidingWindow<T>(
   context: OrchestrationContext,
@@ -59,15 +72,16 @@ export function* slidingWindow<T>(
     if (inFlight.length === 0 && !plan.pending()) return;
     const now = context.df.currentUtcDateTime.getTime();
     add(plan.fill(inFlight, now));
-    if (!plan.pending() && started.length === inFlight.length) {
-      // Nothing left to start and every task in flight went out at this look: a look before they
-      // have all finished could only settle some of them, so they are waited on together, without a
-      // timer. The canary ring ends this way (its batches start at once, and a batch's canaries
-      // mostly do too), so the main ring starts when its last canary is verified, not at up to two
-      // poll intervals later: one for the batch's look, one for the rotation's (15 s each by
-      // default; 8–10 s of idle quota in the benchmark with a 5 s poll, README, Scale).
+    if (plan.drainTogether === true && !plan.pending() && started.length === inFlight.length) {
+      // Nothing left to start and every task in flight went out at this look: they are waited on
+      // together, without a timer. The canary ring's batches start at once, and so do a canary
+      // batch's servers when its governor lets them: the main ring then starts in the episode that
+      // sees the last canary verified, not up to two poll intervals later, one for the batch's look
+      // and one for the rotation's (15 s each by default; with a 5 s poll, 9.9 s with nothing in
+      // flight before, README, Scale).
+      const all = context.df.Task.all(started.splice(0));
       try {
-        yield context.df.Task.all(started.splice(0));
+        yield all;
       } catch {
         // `Task.all` fails with the first task that fails, while the others may still run: the next
         // look settles what finished, failed or not, and waits for the rest by timer as usual.

@@ -10,6 +10,8 @@ import { LATER, runOrchestration, type Responder } from '../../../support/orches
 interface Plan {
   readonly jobs: number;
   readonly size: number;
+  /** `drainTogether`: wait for the last jobs at once (the canary ring). */
+  readonly together?: boolean;
 }
 interface Out {
   readonly settled: string[];
@@ -18,7 +20,7 @@ interface Out {
 }
 
 function* windowed(context: OrchestrationContext): Generator<Task, Out, unknown> {
-  const { jobs, size } = context.df.getInput<Plan>();
+  const { jobs, size, together } = context.df.getInput<Plan>();
   let next = 0;
   let peak = 0;
   let looks = 0;
@@ -29,6 +31,7 @@ function* windowed(context: OrchestrationContext): Generator<Task, Out, unknown>
   });
   yield* slidingWindow<string>(context, {
     pending: () => next < jobs,
+    drainTogether: together === true,
     fill(inFlight) {
       const started: InFlight<string>[] = [];
       while (next < jobs && inFlight.length + started.length < size) started.push(start(String(next++)));
@@ -91,22 +94,41 @@ describe('the sliding-window scheduler', () => {
     expect((run.output as Out).settled).toEqual(['0', '1', '1+']);
   });
 
-  it('with nothing left to start waits for all it just started at once: no timer, one look at the end', async () => {
-    const run = await runOrchestration(windowed, { jobs: 3, size: 3 }, jobs({ '0': 1, '2': 2 }));
+  it('draining together, with nothing left to start waits for all it just started at once: no timer, one look at the end', async () => {
+    const run = await runOrchestration(
+      windowed,
+      { jobs: 3, size: 3, together: true },
+      jobs({ '0': 1, '2': 2 }),
+    );
     expect(timers(run.calls)).toBe(0);
     expect(run.output).toEqual({ settled: ['0', '1', '2'], peak: 3, looks: 2 });
   });
 
-  it('waits by timer for jobs started at an earlier look, since they cannot be waited on again', async () => {
-    // Job 3 starts at the look that settles job 0; jobs 1 and 2 went out at the first look.
-    const run = await runOrchestration(windowed, { jobs: 4, size: 3 }, jobs({ '1': 4, '2': 4, '3': 1 }));
+  it('not draining together, keeps looking by timer with nothing left to start (its looks report progress)', async () => {
+    const run = await runOrchestration(windowed, { jobs: 3, size: 3 }, jobs({ '0': 1, '2': 2 }));
     expect(timers(run.calls)).toBeGreaterThan(0);
+    expect((run.output as Out).looks).toBeGreaterThan(2);
+  });
+
+  it('draining together, waits by timer for jobs started at an earlier look, since they cannot be waited on again', async () => {
+    // Job 3 starts at the look that settles job 0; jobs 1 and 2 went out at the first look.
+    const run = await runOrchestration(
+      windowed,
+      { jobs: 4, size: 3, together: true },
+      jobs({ '1': 4, '2': 4, '3': 1 }),
+    );
+    const episodeOfJob3 = run.episodeActions.find((actions) => actions.some((a) => a['input'] === '3'));
+    expect(episodeOfJob3?.some((a) => a['actionType'] === 5)).toBe(true);
     expect([...(run.output as Out).settled].sort()).toEqual(['0', '1', '2', '3']);
     expect(started(run.calls)).toEqual(['0', '1', '2', '3']);
   });
 
-  it('settles a job that fails while all are waited on, and waits for the others by timer', async () => {
-    const run = await runOrchestration(windowed, { jobs: 3, size: 3 }, jobs({ '1': 3, '2': 4 }, [], ['0']));
+  it('draining together, settles a job that fails while all are waited on, and waits for the others by timer', async () => {
+    const run = await runOrchestration(
+      windowed,
+      { jobs: 3, size: 3, together: true },
+      jobs({ '1': 3, '2': 4 }, [], ['0']),
+    );
     expect(run.failed).toBeUndefined();
     expect([...(run.output as Out).settled].sort()).toEqual(['0', '1', '2']);
     expect(started(run.calls)).toEqual(['0', '1', '2']);
@@ -114,7 +136,11 @@ describe('the sliding-window scheduler', () => {
   });
 
   it('replays its own history to the same actions when it waited for all at once', async () => {
-    const run = await runOrchestration(windowed, { jobs: 3, size: 3 }, jobs({ '0': 2 }, [], ['1']));
+    const run = await runOrchestration(
+      windowed,
+      { jobs: 3, size: 3, together: true },
+      jobs({ '0': 2 }, [], ['1']),
+    );
     const replay = await run.replay();
     expect(replay.actions).toEqual(run.actions);
     expect(replay.output).toEqual(run.output);
