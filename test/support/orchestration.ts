@@ -350,7 +350,7 @@ export async function runOrchestration(
     const due = signals.filter((s) => s.when(calls));
     // Everything outstanding completes before the next episode (results arriving together), except
     // timers the orchestrator cancelled meanwhile.
-    const live = pending.splice(0).filter((p) => (actions[p.index] as Action).isCanceled !== true);
+    let live = pending.splice(0).filter((p) => (actions[p.index] as Action).isCanceled !== true);
     if (live.length === 0 && due.length === 0)
       throw new Error(
         waiting > 0
@@ -360,7 +360,8 @@ export async function runOrchestration(
     const timers = live.filter((d) => d.call.kind === 'timer').map((d) => Date.parse(d.call.fireAt ?? ''));
     if (timers.length > 0) now = Math.max(now, ...timers);
     else now += 1000;
-    history.push(ev(EVENT.orchestratorStarted, -1));
+    const started = ev(EVENT.orchestratorStarted, -1);
+    history.push(started);
     // Raised events first: an event already waiting wins a race against a timer in the same episode.
     for (const s of due) {
       signals.splice(signals.indexOf(s), 1);
@@ -368,46 +369,56 @@ export async function runOrchestration(
       history.push(ev(EVENT.eventRaised, -1, { Name: s.name, Input: JSON.stringify(s.input) }));
     }
     let progressed = due.length;
-    for (const p of live) {
-      const { id, call } = p;
-      if (call.kind === 'timer') {
-        history.push(ev(EVENT.timerFired, -1, { TimerId: id, FireAt: call.fireAt }));
+    // A slow child (LATER) with nothing else outstanding (a window waiting for all it started, no
+    // timer): the children are asked again, later, until one answers; a child that never does ends
+    // the run with the error below.
+    for (let round = 0; ; round++) {
+      for (const p of live) {
+        const { id, call } = p;
+        if (call.kind === 'timer') {
+          history.push(ev(EVENT.timerFired, -1, { TimerId: id, FireAt: call.fireAt }));
+          progressed++;
+          continue;
+        }
+        const r = await respond(call, now);
+        if ('later' in r) {
+          pending.push(p);
+          continue;
+        }
         progressed++;
-        continue;
-      }
-      const r = await respond(call, now);
-      if ('later' in r) {
-        pending.push(p);
-        continue;
-      }
-      progressed++;
-      if (call.kind === 'entity') {
-        // The entity's answer: an EventRaised named by the request id, its Input a ResponseMessage.
-        history.push(
-          ev(EVENT.eventRaised, -1, {
-            Name: `request-${id}`,
-            Input: JSON.stringify(
-              'result' in r
-                ? { result: JSON.stringify(r.result) }
-                : { result: JSON.stringify(r.error), exceptionType: 'Error' },
-            ),
-          }),
-        );
-        continue;
-      }
-      const sub = call.kind === 'subOrchestration';
-      history.push(
-        'result' in r
-          ? ev(sub ? EVENT.subCompleted : EVENT.taskCompleted, -1, {
-              TaskScheduledId: id,
-              Result: JSON.stringify(r.result),
-            })
-          : ev(sub ? EVENT.subFailed : EVENT.taskFailed, -1, {
-              TaskScheduledId: id,
-              Reason: r.error,
-              Details: '',
+        if (call.kind === 'entity') {
+          // The entity's answer: an EventRaised named by the request id, its Input a ResponseMessage.
+          history.push(
+            ev(EVENT.eventRaised, -1, {
+              Name: `request-${id}`,
+              Input: JSON.stringify(
+                'result' in r
+                  ? { result: JSON.stringify(r.result) }
+                  : { result: JSON.stringify(r.error), exceptionType: 'Error' },
+              ),
             }),
-      );
+          );
+          continue;
+        }
+        const sub = call.kind === 'subOrchestration';
+        history.push(
+          'result' in r
+            ? ev(sub ? EVENT.subCompleted : EVENT.taskCompleted, -1, {
+                TaskScheduledId: id,
+                Result: JSON.stringify(r.result),
+              })
+            : ev(sub ? EVENT.subFailed : EVENT.taskFailed, -1, {
+                TaskScheduledId: id,
+                Reason: r.error,
+                Details: '',
+              }),
+        );
+      }
+      if (progressed > 0 || round >= 1000) break;
+      live = pending.splice(0);
+      now += 1000;
+      // The episode starts when the answer comes.
+      started.Timestamp = new Date(now).toISOString();
     }
     if (progressed === 0) throw new Error('every outstanding call answered LATER: nothing can progress');
   }

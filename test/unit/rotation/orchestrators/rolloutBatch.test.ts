@@ -112,16 +112,17 @@ const createdAfterCompletionOf = (r: Run, finished: string, started: string): bo
 };
 
 describe('rolloutBatch: a sliding window of server rollovers governed by ARM quota', () => {
-  it.each<[string, boolean, number]>([
-    ['a canary batch (the main ring waits for its end) waits for them together, without a timer', true, 0],
-    ['another batch looks each poll interval, its servers reported as they settle', false, 1],
-  ])('with all its servers started at once, %s', async (_, canary, timersAtLeast) => {
+  it.each<[string, boolean]>([
+    ['a canary batch (the main ring waits for its end) waits for them together, without a timer', true],
+    ['another batch looks each poll interval', false],
+  ])('with all its servers started at once, %s', async (_, canary) => {
     const input: RolloutBatchInput = { ...batch(names(4), 10), ...(canary ? { canary: true as const } : {}) };
     const r = await run(input, servers({ slow: { 'pg-0001': 1, 'pg-0003': 2 } }));
     expect((r.output as RolloutBatchOutput).counts.updated).toBe(4);
     const firstCreated = r.history.findIndex((e) => e.EventType === 7);
     const timers = r.history.slice(firstCreated).filter((e) => e.EventType === 10).length;
-    expect(canary ? timers : Math.min(timers, timersAtLeast)).toBe(timersAtLeast);
+    if (canary) expect(timers).toBe(0);
+    else expect(timers).toBeGreaterThan(0);
   });
 
   it('a slow server holds only its own slot: the others keep starting as slots free up, not after the slowest', async () => {

@@ -189,6 +189,38 @@ describe("rolloutBatch under its subscription's quota governor", () => {
     expect(reported.map((x) => x.operationSeconds)).toEqual([3.5, 3.5, 3.5]);
   });
 
+  it.each<[string, boolean]>([
+    ['another batch reports its first durations as its servers settle, before its slow one ends', false],
+    [
+      'a canary batch whose servers all start at once reports them at its end (it waits for all together)',
+      true,
+    ],
+  ])('%s', async (_, canary) => {
+    const governor = { state: NEW_GOVERNOR, asked: [] as ReserveRequest[], entity: [] as string[] };
+    const base = governed(governor);
+    let slowAsked = 0;
+    // pg-0001 ends two looks after the others.
+    const respond: Responder = (call, now) =>
+      call.name === 'serverRollover' &&
+      (call.input as ServerRolloverInput).server.serverName === 'pg-0001' &&
+      ++slowAsked <= 2
+        ? LATER
+        : base(call, now);
+    const input: RolloutBatchInput = {
+      ...batch(names(4), 500),
+      ...(canary ? { canary: true as const } : {}),
+    };
+    const r = await run(input, respond);
+    expect((r.output as RolloutBatchOutput).counts.updated).toBe(4);
+    const last = r.episodeActions.length - 1;
+    const reportedIn = r.episodeActions
+      .map((actions, episode) => (actions.some((a) => a['actionType'] === 9) ? episode : -1))
+      .filter((e) => e >= 0);
+    expect(reportedIn.length).toBeGreaterThan(0);
+    if (canary) expect(reportedIn).toEqual([last]);
+    else expect(Math.min(...reportedIn)).toBeLessThan(last);
+  });
+
   it('replays its reservation from history: a restarted batch asks nothing again and gives the same start times', async () => {
     const governor = { state: NEW_GOVERNOR, asked: [] as ReserveRequest[], entity: [] as string[] };
     const r = await run(batch(names(30), 500), governed(governor));
