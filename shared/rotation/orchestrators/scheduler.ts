@@ -20,9 +20,9 @@ export interface WindowPlan<T> {
   /**
    * With nothing pending and every task in flight started at the last look, wait for all of them at
    * once instead of looking each `wakeAt` (no `looked` or `settle` until the last has finished, or one
-   * has failed: then the window looks by timer again). For a
-   * window whose end is all that matters to what waits on it: the canary ring, which holds back the
-   * main ring. Not for the rest: its progress and its reports to the governor come from its looks.
+   * has failed: then the window looks by timer again). For a window whose end is all that matters to
+   * what waits on it: the canary ring, which holds back the main ring. Not for the rest: its progress
+   * and its reports to the governor come from its looks.
    */
   readonly drainTogether?: boolean;
   /** Starts what may start now (once per look, after the finished tasks are settled). */
@@ -76,10 +76,10 @@ export function* slidingWindow<T>(
     if (plan.drainTogether === true && !plan.pending() && started.length === inFlight.length) {
       // Nothing left to start and every task in flight went out at this look: they are waited on
       // together, without a timer. The canary ring's batches usually start at once (up to three per
-      // subscription), and so do a canary batch's servers when its governor lets them: the main ring then starts in the episode that
-      // sees the last canary verified, not up to two poll intervals later, one for the batch's look
-      // and one for the rotation's (15 s each by default; with a 5 s poll, 9.9 s with nothing in
-      // flight before, README, Scale).
+      // subscription), and so do a canary batch's servers when its governor lets them: the main ring
+      // then starts in the episode that sees the last canary verified, not up to two poll intervals
+      // later, one for the batch's look and one for the rotation's (15 s each by default; with a 5 s
+      // poll, 9.9 s with nothing in flight before, README, Scale).
       const all = context.df.Task.all(started.splice(0));
       try {
         yield all;
