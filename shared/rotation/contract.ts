@@ -304,6 +304,11 @@ export interface ServerRolloverInput {
    * before its first read, and reports a 429 to the governor. Absent when the batch paces itself.
    */
   readonly notBefore?: number | undefined;
+  /**
+   * Its start time took from a full bucket of the governor's model: it reports when its first
+   * request reached ARM (the governor moves its model by the wait, shared/rotation/governor.ts).
+   */
+  readonly reportArrival?: boolean | undefined;
 }
 
 /**

@@ -25,6 +25,15 @@ import { typicalOperationSeconds } from './pacing';
  * model's means someone else spends the subscription's quota (another tool on the same principal): the
  * model drops to it. A 429 holds every start not yet handed out until its `Retry-After` has passed
  * (starts already handed out go ahead: each server's rollover waits out its own 429s).
+ *
+ * Late starts out of a full bucket: the model counts a bucket's refill from the start times it hands
+ * out, but a server reaches ARM later than its start time (its batch's look, the host's queue, the
+ * read before the PATCH). While the model's bucket is not full that only moves tokens in time; while
+ * it is full, ARM's bucket stays full until the first request arrives and loses the refill of that
+ * wait, which the model counted: measured at 10,000 servers, a main ring's burst handed out at 9.4 s
+ * reached ARM at 11.4 s, 20 write tokens lost, the whole headroom (docs/scale.md). So a reservation
+ * whose first start takes from a full bucket asks that server to report when its first request
+ * reached ARM (`reportArrival`), and that report moves the model's bucket by the wait (`observe`).
  */
 
 /** A token bucket: its size and its refill per second. */
@@ -72,6 +81,14 @@ export interface GovernorState {
    * guessing (a look too early is one read more per server, which the model does not count).
    */
   readonly operationSeconds: readonly number[];
+  /**
+   * The start time handed out last out of a full bucket, and which buckets were full then: the
+   * report of when that server reached ARM is awaited (0: none awaited).
+   */
+  readonly arrivalSlot: number;
+  readonly arrivalBuckets: readonly ('reads' | 'writes')[];
+  /** How far the model was moved by late arrivals so far (ms), for operators reading the entity. */
+  readonly arrivalLagMs: number;
 }
 
 export const NEW_GOVERNOR: GovernorState = {
@@ -81,7 +98,17 @@ export const NEW_GOVERNOR: GovernorState = {
   reserved: 0,
   throttled: 0,
   operationSeconds: [],
+  arrivalSlot: 0,
+  arrivalBuckets: [],
+  arrivalLagMs: 0,
 };
+
+/**
+ * Longest wait between a start time and its server's first request that a report may move the model
+ * by: a report beyond it (a clock far off, a server that waited on something else first) moves it by
+ * this much only.
+ */
+export const MAX_ARRIVAL_LAG_SECONDS = 60;
 
 /** `reserve`: start times for `servers` servers of one batch, at the given cost each. */
 export interface ReserveRequest {
@@ -102,6 +129,11 @@ export interface Reservation {
   readonly slots: number[];
   /** The median of the operation durations reported lately (seconds); absent before any. */
   readonly operationSeconds?: number | undefined;
+  /**
+   * The first start took from a full bucket: its server reports when its first request reached ARM
+   * (a reading with `slot` set to its start time).
+   */
+  readonly reportArrival?: true | undefined;
 }
 
 /** `observe`: what one ARM answer said about the subscription's quota, and when (epoch ms). */
@@ -112,6 +144,11 @@ export interface QuotaReading {
   readonly retryAfterSeconds?: number | undefined;
   /** How long one of ARM's operations ran (seconds, its own clock): a sample for the others. */
   readonly operationSeconds?: number | undefined;
+  /**
+   * The start time of the server whose first request reached ARM at `at` (asked for with
+   * `reportArrival`): the model's full buckets then lost the refill between the two.
+   */
+  readonly slot?: number | undefined;
 }
 
 /** Why a governor operation's input was refused (the entity answers its caller with it). */
@@ -155,18 +192,35 @@ export function reserve(
   let { readsTat, writesTat } = state;
   const slots: number[] = [];
   let t = Math.max(now, state.holdUntil);
+  let full: ('reads' | 'writes')[] = [];
   for (let i = 0; i < request.servers; i++) {
     t = Math.max(
       earliest(readsTat, reads, buckets.reads, t),
       earliest(writesTat, request.writesPerServer, buckets.writes, t),
     );
+    // Only the first start can find a bucket full: each later one comes as soon as the tokens are
+    // there, never waiting for the bucket to fill.
+    if (i === 0) {
+      if (reads > 0 && readsTat <= t) full.push('reads');
+      if (request.writesPerServer > 0 && writesTat <= t) full.push('writes');
+    }
     readsTat = take(readsTat, reads, buckets.reads, t);
     writesTat = take(writesTat, request.writesPerServer, buckets.writes, t);
     slots.push(Math.ceil(t));
   }
+  const first = slots[0];
+  if (first === undefined) full = [];
+  const arrival =
+    full.length > 0 && first !== undefined
+      ? { arrivalSlot: first, arrivalBuckets: full }
+      : { arrivalSlot: state.arrivalSlot, arrivalBuckets: state.arrivalBuckets };
   return {
-    state: { ...state, readsTat, writesTat, reserved: state.reserved + request.servers },
-    reservation: { slots, ...(typical !== undefined ? { operationSeconds: typical } : {}) },
+    state: { ...state, readsTat, writesTat, reserved: state.reserved + request.servers, ...arrival },
+    reservation: {
+      slots,
+      ...(typical !== undefined ? { operationSeconds: typical } : {}),
+      ...(full.length > 0 ? { reportArrival: true as const } : {}),
+    },
   };
 }
 
@@ -190,6 +244,7 @@ export function observe(
       ),
     };
   const { at } = reading;
+  if (reading.slot !== undefined) return arrived(state, reading.slot, at);
   const lowered = (tat: number, remaining: number | undefined, bucket: TokenBucket): number => {
     if (remaining === undefined) return tat;
     const T = intervalMs(bucket);
@@ -207,6 +262,29 @@ export function observe(
     ...state,
     readsTat: lowered(state.readsTat, reading.reads, buckets.reads),
     writesTat: lowered(state.writesTat, reading.writes, buckets.writes),
+  };
+}
+
+/**
+ * The server given the start time handed out last out of a full bucket reached ARM at `at`: each
+ * bucket that was full then sat full in ARM until `at`, and its refill meanwhile was lost, so the model
+ * moves it by that wait (later starts come later by as much). A report for any other start time (an
+ * older burst, or one already reported: signals may come twice) changes nothing. A server that reached
+ * ARM after others of its burst makes the model move further than ARM lost: the model may have fewer
+ * tokens than ARM, never more.
+ */
+function arrived(state: GovernorState, slot: number, at: number): GovernorState {
+  if (state.arrivalSlot === 0 || slot !== state.arrivalSlot) return state;
+  const lag = Math.min(Math.max(0, at - slot), MAX_ARRIVAL_LAG_SECONDS * 1000);
+  const moved = (tat: number, which: 'reads' | 'writes'): number =>
+    state.arrivalBuckets.includes(which) ? tat + lag : tat;
+  return {
+    ...state,
+    readsTat: moved(state.readsTat, 'reads'),
+    writesTat: moved(state.writesTat, 'writes'),
+    arrivalSlot: 0,
+    arrivalBuckets: [],
+    arrivalLagMs: state.arrivalLagMs + lag,
   };
 }
 
@@ -229,6 +307,11 @@ export function governorStateOf(raw: unknown): GovernorState {
           .filter((v): v is number => typeof v === 'number' && Number.isFinite(v) && v >= 0)
           .slice(-GOVERNOR_OPERATION_SAMPLES)
       : [],
+    arrivalSlot: num('arrivalSlot'),
+    arrivalBuckets: Array.isArray(s['arrivalBuckets'])
+      ? s['arrivalBuckets'].filter((v): v is 'reads' | 'writes' => v === 'reads' || v === 'writes')
+      : [],
+    arrivalLagMs: num('arrivalLagMs'),
   };
 }
 
@@ -251,8 +334,8 @@ function checkReading(r: QuotaReading): void {
   const optional = (v: unknown) => v === undefined || (typeof v === 'number' && Number.isFinite(v) && v >= 0);
   if (typeof r.at !== 'number' || !Number.isFinite(r.at))
     throw new GovernorInputError('at must be a time in epoch milliseconds');
-  if ([r.reads, r.writes, r.retryAfterSeconds, r.operationSeconds].some((v) => !optional(v)))
+  if ([r.reads, r.writes, r.retryAfterSeconds, r.operationSeconds, r.slot].some((v) => !optional(v)))
     throw new GovernorInputError(
-      'reads, writes, retryAfterSeconds and operationSeconds must be non-negative numbers when present',
+      'reads, writes, retryAfterSeconds, operationSeconds and slot must be non-negative numbers when present',
     );
 }

@@ -89,21 +89,29 @@ export function* reserveStarts(
     ...(typeof typical === 'number' && Number.isFinite(typical) && typical >= 0
       ? { operationSeconds: typical }
       : {}),
+    ...(answer?.reportArrival === true ? { reportArrival: true as const } : {}),
   };
 }
 
 /**
  * Tells the subscription's governor what ARM said (fire and forget: a signal). A 429 is reported by
  * the server that got it, when it got it, so the hold starts on time for every rotation; a batch
- * reports its first operation durations (and its remaining-quota reading now and then).
+ * reports its first operation durations (and its remaining-quota reading now and then); the first
+ * server of a burst out of a full bucket reports when it reached ARM (`slot`, its start time, and
+ * `at`).
  */
 export function reportQuota(
   context: OrchestrationContext,
   subscriptionId: string,
-  quota: ArmQuota & { readonly operationSeconds?: number | undefined },
+  quota: ArmQuota & {
+    readonly operationSeconds?: number | undefined;
+    readonly slot?: number | undefined;
+    readonly at?: number | undefined;
+  },
 ): void {
   const reading: QuotaReading = {
-    at: context.df.currentUtcDateTime.getTime(),
+    at: quota.at ?? context.df.currentUtcDateTime.getTime(),
+    ...(quota.slot !== undefined ? { slot: quota.slot } : {}),
     ...(quota.operationSeconds !== undefined ? { operationSeconds: quota.operationSeconds } : {}),
     ...(quota.reads !== undefined ? { reads: quota.reads } : {}),
     ...(quota.writes !== undefined ? { writes: quota.writes } : {}),

@@ -110,6 +110,8 @@ export function* rolloutBatchOrchestrator(
       input.settings.pollIntervalSeconds,
     ),
     ...(slots?.[index] !== undefined ? { notBefore: slots[index] } : {}),
+    // The governor asked the first of its start times to report when it reached ARM.
+    ...(index === 0 && reservation?.reportArrival === true ? { reportArrival: true } : {}),
   });
 
   // Durations of this batch's finished operations (ARM's clock): pace the first polls of the next.

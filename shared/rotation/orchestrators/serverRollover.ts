@@ -3,6 +3,7 @@ import { movingFrom, slotChanges, updateStartedRecord } from '../../domain/serve
 import { callStep, inputOf, log, recordAudit, waitSeconds } from '../../workflows/activityCalls';
 import { ROTATION_SCHEMA_VERSION, type ServerOutcome } from '../contract';
 import { retryDelaySeconds } from '../policy';
+import { reportQuota } from './governed';
 import {
   STARTED_RECORD_MAX_WAIT_SECONDS,
   now,
@@ -101,6 +102,7 @@ function* rollover(r: Rollover): Generator<Task, ServerOutcome, unknown> {
   /** 429s: the quota asking to wait. Counted apart from `refusals`: they cost no write attempt. */
   let throttles = 0;
   let started = false;
+  let arrivalReported = false;
   for (;;) {
     const step = yield* callStep(
       context,
@@ -116,6 +118,16 @@ function* rollover(r: Rollover): Generator<Task, ServerOutcome, unknown> {
     );
     if (!step.ok) return yield* failed(r, stepFailure(step.error));
     const u = saw(r, step.value);
+    if (input.reportArrival === true && input.notBefore !== undefined && !arrivalReported) {
+      // The governor's model counted its full bucket's refill from this server's start time; ARM's
+      // bucket sat full until this step's requests reached it (when ARM accepted the PATCH, else when
+      // the step answered: later than its read, so the model moves a little more than ARM lost).
+      arrivalReported = true;
+      reportQuota(context, server.subscriptionId, {
+        slot: input.notBefore,
+        at: u.kind === 'accepted' && u.acceptedAt !== undefined ? u.acceptedAt : now(r),
+      });
+    }
     switch (u.kind) {
       case 'updating':
         if (now(r) > r.deadline)

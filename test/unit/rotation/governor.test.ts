@@ -133,6 +133,62 @@ describe('governor: start times from a token-bucket model of ARM quota (GCRA)', 
     expect(reserve(timed, request, T0).reservation.slots.filter((t) => t === T0)).toHaveLength(112);
   });
 
+  it('asks the first start out of a full bucket to report when it reached ARM, and no later one', () => {
+    const first = reserve(NEW_GOVERNOR, ask(100, 1, 1), T0);
+    expect(first.reservation.reportArrival).toBe(true);
+    expect(first.state).toMatchObject({ arrivalSlot: T0, arrivalBuckets: ['reads', 'writes'] });
+    // The buckets are drawing down: the next request's first start finds neither full.
+    const next = reserve(first.state, ask(100, 1, 1), T0 + 1_000);
+    expect(next.reservation.reportArrival).toBeUndefined();
+    expect(next.state.arrivalSlot).toBe(T0);
+    // After a quiet minute both are full again: the new burst is the one awaited.
+    const later = reserve(next.state, ask(1, 1, 1), T0 + 120_000);
+    expect(later.reservation.reportArrival).toBe(true);
+    expect(later.state.arrivalSlot).toBe(T0 + 120_000);
+  });
+
+  it("keeps ARM's headroom when a burst reaches ARM late: the report moves the model by the wait", () => {
+    // 100 servers start at T0 out of full buckets but reach ARM 2 s later (the host was busy); ARM's
+    // write bucket sat full meanwhile and lost 20 tokens of refill that the model counted.
+    const first = reserve(NEW_GOVERNOR, ask(100, 1, 1), T0);
+    const late = first.reservation.slots.map((t) => t + 2_000);
+    const spare = (b: TokenBucket): TokenBucket => ({ ...b, burst: b.burst * (1 - HEADROOM) });
+    const writesSpare = spare(ARM_SUBSCRIPTION_BUCKETS.writes);
+    const reported = observe(first.state, { at: T0 + 2_000, slot: T0 });
+    expect(reported.arrivalLagMs).toBe(2_000);
+    expect(reported.arrivalSlot).toBe(0);
+    const after = reserve(reported, ask(400, 1, 1), T0 + 2_500).reservation.slots;
+    expect(firstOverdraft([...late, ...after], 1, writesSpare)).toBeUndefined();
+    // Unreported, the same requests dig into the headroom meant for servers that start late.
+    const blind = reserve(first.state, ask(400, 1, 1), T0 + 2_500).reservation.slots;
+    expect(firstOverdraft([...late, ...blind], 1, writesSpare)).toBeDefined();
+  });
+
+  it.each<[string, number, number, number]>([
+    // name, the report's slot and arrival (ms after T0), how far the write bucket moves
+    ['on time', 0, 0, 0],
+    ['before its start time (clocks apart): not at all', 0, -500, 0],
+    ['a minute and more late: by a minute at most', 0, 3_600_000, 60_000],
+    ['for another start time: not at all', 5, 2_000, 0],
+  ])('moves the model by an arrival report %s', (_, slot, arrival, moved) => {
+    const { state } = reserve(NEW_GOVERNOR, ask(10, 1, 1), T0);
+    const next = observe(state, { at: T0 + arrival, slot: T0 + slot });
+    expect(next.writesTat - state.writesTat).toBe(moved);
+    expect(next.readsTat - state.readsTat).toBe(moved);
+  });
+
+  it('takes a report once (signals may come twice), and moves only the buckets that were full', () => {
+    // The read bucket is busy with another rotation's reads; only the write bucket is full.
+    const reads = reserve(NEW_GOVERNOR, ask(70, 3, 0), T0).state;
+    const { state, reservation } = reserve(reads, ask(1, 1, 1), T0 + 100);
+    expect(reservation.reportArrival).toBe(true);
+    expect(state.arrivalBuckets).toEqual(['writes']);
+    const once = observe(state, { at: T0 + 1_100, slot: T0 + 100 });
+    expect(once.readsTat).toBe(state.readsTat);
+    expect(once.writesTat).toBe(state.writesTat + 1_000);
+    expect(observe(once, { at: T0 + 1_100, slot: T0 + 100 })).toEqual(once);
+  });
+
   it.each<[string, ReserveRequest]>([
     ['no servers', ask(0)],
     ['a fraction of a server', ask(1.5)],
@@ -150,6 +206,7 @@ describe('governor: start times from a token-bucket model of ARM quota (GCRA)', 
     ['a negative reading', { at: T0, reads: -1 }],
     ['a Retry-After that is not a number', { at: T0, retryAfterSeconds: 'soon' }],
     ['a negative operation duration', { at: T0, operationSeconds: -2 }],
+    ['a start time that is not a number', { at: T0, slot: 'first' }],
   ])('refuses a reading with %s', (_, reading) => {
     expect(() => observe(NEW_GOVERNOR, reading as never)).toThrow(GovernorInputError);
   });

@@ -77,6 +77,20 @@ describe('armQuotaGovernor entity: one per subscription, shared by every rotatio
     expect(out.state?.throttled).toBe(1);
   });
 
+  it("takes a burst's arrival signalled by its first server and starts the next servers later by the wait", async () => {
+    const out = await batch(NEW_GOVERNOR, [
+      reserveOf(60),
+      { name: 'observe', input: { at: T0 + 2_000, slot: T0 }, signal: true },
+      reserveOf(1),
+    ]);
+    const first = out.results[0]?.value as Reservation;
+    expect(first.reportArrival).toBe(true);
+    // 60 × 3 reads of the 225 at once leave 45; unreported, the next would start at T0. ARM's read
+    // bucket lost 2 s of refill (50 tokens): 5 short, and 3 more for it, 8 / 25 s later.
+    expect((out.results[2]?.value as Reservation).slots).toEqual([T0 + 320]);
+    expect(out.state?.arrivalLagMs).toBe(2_000);
+  });
+
   it('answers read with its state, for operators', async () => {
     const out = await batch(NEW_GOVERNOR, [{ name: 'read' }]);
     expect(out.results[0]).toEqual({ isError: false, value: NEW_GOVERNOR });
@@ -90,7 +104,7 @@ describe('armQuotaGovernor entity: one per subscription, shared by every rotatio
   ])('refuses %s with an error to its caller and keeps serving the others', async (_, bad) => {
     const out = await batch(NEW_GOVERNOR, [bad, reserveOf(1)]);
     expect(out.results[0]?.isError).toBe(true);
-    expect(out.results[1]).toEqual({ isError: false, value: { slots: [T0] } });
+    expect(out.results[1]).toEqual({ isError: false, value: { slots: [T0], reportArrival: true } });
     expect(out.state?.reserved).toBe(1);
   });
 });

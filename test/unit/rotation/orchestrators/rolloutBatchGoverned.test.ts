@@ -111,6 +111,20 @@ describe("rolloutBatch under its subscription's quota governor", () => {
     expect((r.output as RolloutBatchOutput).counts.updated).toBe(150);
   });
 
+  it('asks its first server to report when it reached ARM where the governor asked for it, and no other', async () => {
+    const reported = (r: Run) =>
+      r.calls
+        .filter((c) => c.name === 'serverRollover')
+        .map((c) => (c.input as ServerRolloverInput).reportArrival);
+    // A new governor: the batch's first start takes from full buckets.
+    const fresh = { state: NEW_GOVERNOR, asked: [] as ReserveRequest[], entity: [] as string[] };
+    const first = await run(batch(names(5), 500), governed(fresh));
+    expect(reported(first)).toEqual([true, undefined, undefined, undefined, undefined]);
+    // A governor whose buckets another batch is drawing down: nobody reports.
+    const busy = { state: fresh.state, asked: [] as ReserveRequest[], entity: [] as string[] };
+    expect(reported(await run(batch(names(5), 500), governed(busy)))).toEqual(Array(5).fill(undefined));
+  });
+
   it('hands each server its own start time, in order, and starts each at the first look after it (none waits on a timer of its own)', async () => {
     const governor = { state: NEW_GOVERNOR, asked: [] as ReserveRequest[], entity: [] as string[] };
     const r = await run(batch(names(300), 500), governed(governor));

@@ -455,4 +455,34 @@ describe("serverRollover under its subscription's quota governor", () => {
     const alone = await run({ update: [throttled, accepted] });
     expect(alone.calls.filter((c) => c.kind === 'signal')).toEqual([]);
   });
+
+  it('reports when its PATCH reached ARM when the governor asked (the first start of a burst), once', async () => {
+    const slot = Date.parse(NOW) - 2_000;
+    const governor = `@armquotagovernor@${input.server.subscriptionId}`;
+    const signalsOf = (r: Awaited<ReturnType<typeof run>>) => r.calls.filter((c) => c.kind === 'signal');
+    // Accepted: when ARM accepted it.
+    const acceptedAt = Date.parse(NOW) + 300;
+    const asked = await run(
+      { update: [{ ...accepted, acceptedAt }] },
+      {},
+      { notBefore: slot, reportArrival: true },
+    );
+    expect(signalsOf(asked)).toEqual([
+      { kind: 'signal', name: 'observe', input: { at: acceptedAt, slot }, instanceId: governor },
+    ]);
+    // Throttled first: when that answer was taken in (its requests reached ARM), and not again.
+    const throttled = throttledUpdate(7, { retryAfterSeconds: 7, writes: 0 });
+    const retried = await run(
+      { update: [throttled, accepted] },
+      {},
+      { notBefore: slot, reportArrival: true },
+    );
+    expect(signalsOf(retried).map((c) => c.input)).toEqual([
+      { at: Date.parse(NOW) + 1000, retryAfterSeconds: 7 },
+      { at: Date.parse(NOW) + 1000, slot },
+    ]);
+    expect(retried.output).toMatchObject({ outcome: 'updated' });
+    // Not asked: no report.
+    expect(signalsOf(await run({}, {}, { notBefore: slot }))).toEqual([]);
+  });
 });
