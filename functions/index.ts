@@ -44,6 +44,7 @@ import { readPosture, sweepWithPostureSnapshot } from '../shared/triggers/postur
 import { healthWatchOrchestrator } from '../shared/workflows/healthWatch';
 import { keyRotationOrchestrator } from '../shared/rotation/orchestrators/keyRotation';
 import { armQuotaGovernor } from '../shared/rotation/entities/armQuotaGovernor';
+import { rolloutLaneEntity } from '../shared/rotation/entities/rolloutLane';
 import { rolloutBatchOrchestrator } from '../shared/rotation/orchestrators/rolloutBatch';
 import { serverRolloverOrchestrator } from '../shared/rotation/orchestrators/serverRollover';
 
@@ -91,6 +92,8 @@ df.app.orchestration(
 
 // One ARM quota governor per subscription, shared by every rotation of the app (a durable entity).
 df.app.entity(FUNCTION_NAMES.armQuotaGovernor, armQuotaGovernor());
+// One in-flight budget per subscription and rollout phase of a rotation, shared by its batches.
+df.app.entity(FUNCTION_NAMES.rolloutLane, rolloutLaneEntity);
 
 // Every activity of the durable contract (shared/rotation/contract.ts), each answering with a StepResult:
 // input and output checked, a thrown error logged with its class, code and stack, and only its code,

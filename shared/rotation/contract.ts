@@ -182,8 +182,10 @@ export interface OpenIncident {
  * 12: the canary ring's windows, with nothing left to start and every task in flight started at their
  * last look, wait for all of them without a timer (`canary` on a batch's input): a rotation or canary
  * batch under 11 would replay its next call against that look's timer.
+ * 13: the batches of a subscription share one in-flight budget (the `rolloutLane` entity) instead of
+ * a third each: a rotation under 12 would replay its batches' ids against the lane keys' guids.
  */
-export const ROTATION_SCHEMA_VERSION = 12;
+export const ROTATION_SCHEMA_VERSION = 13;
 
 /** The format of `RotationOutput`: 1 (absent) lists every server; 2 counts them and lists only the others. */
 export const ROTATION_OUTPUT_VERSION = 2;
@@ -326,8 +328,16 @@ export interface RolloutBatchInput {
   readonly servers: readonly BatchServer[];
   /** Once per batch: every rollover of the batch gets the same key and settings from here. */
   readonly settings: ServerSettings;
-  /** Upper bound on this batch's servers in flight (its share of `maxParallelUpdates`). */
+  /**
+   * Upper bound on this batch's servers in flight on its own: its even share of `maxParallelUpdates`,
+   * kept when it has no lane or its lane fails.
+   */
   readonly maxInFlight: number;
+  /**
+   * The in-flight budget this batch shares with its subscription's other batches of the phase (the
+   * `rolloutLane` entity's key, and `maxParallelUpdates`); absent when the batch runs alone.
+   */
+  readonly lane?: { readonly key: string; readonly limit: number } | undefined;
   /** Typical duration of the rotation's operations so far (the batches finished before): paces first polls until this batch has its own. */
   readonly operationSeconds?: number | undefined;
   /** A batch of the canary ring: the main ring waits for its end, so it drains its servers together. */

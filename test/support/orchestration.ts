@@ -220,6 +220,8 @@ export async function runOrchestration(
      * difference. Off only to show what `Run.replay` catches on its own.
      */
     checkReplays?: boolean;
+    /** A test's model of the entity a signal goes to: handed each signal when it is sent, in order. */
+    onSignal?: (call: ScheduledCall) => void;
   } = {},
 ): Promise<Run> {
   const handler = createOrchestrator(orchestrator);
@@ -329,6 +331,7 @@ export async function runOrchestration(
           }),
         );
         if (call.kind === 'entity') pending.push({ id, call, index });
+        else options.onSignal?.(call);
         continue;
       }
       pending.push({ id, call, index });

@@ -14,6 +14,7 @@ import {
 import { addCounts, addOutcome, noOutcomes } from '../outcomes';
 import { BATCHES_PER_SUBSCRIPTION, ROLLOUT_BATCH_SIZE } from '../pacing';
 import { compactKey, packIds, serverRefOf, serverSettings } from '../packing';
+import { closeLane } from './laneCalls';
 import { subOrchestrationFailed } from './rolloutBatch';
 import { progress, type Run } from './run';
 import { slidingWindow, type InFlight } from './scheduler';
@@ -46,6 +47,13 @@ export function* rolloutInBatches(
   const compact = compactKey(key);
   // No more batches at once than servers the setting allows in flight: each has one in flight at least.
   const batchesAtOnce = Math.max(1, Math.min(BATCHES_PER_SUBSCRIPTION, input.settings.maxParallelUpdates));
+  // A subscription whose batches run alongside each other shares the setting through one lane (a
+  // `rolloutLane` entity per subscription and phase, its key new for every run): a batch may use what
+  // the others do not, and the lane's batches together never have more in flight than the setting.
+  const laneKeys = new Map<string, string>();
+  for (const [sub, lane] of lanes)
+    if (lane.length > 1 && batchesAtOnce > 1)
+      laneKeys.set(sub, `${sub}:${context.df.newGuid(`${phase}:lane:${sub}`)}`);
   const settings = serverSettings(input.settings);
   const batchInput = (sub: string, batch: BatchServer[], share: number): RolloutBatchInput => ({
     schemaVersion: ROTATION_SCHEMA_VERSION,
@@ -61,22 +69,26 @@ export function* rolloutInBatches(
     // Rounded down: the batches of a subscription together never have more than the setting in flight
     // (at most as many batches run at once as the setting allows, so each keeps one at least).
     maxInFlight: Math.max(1, Math.floor(input.settings.maxParallelUpdates / share)),
+    ...(laneKeys.has(sub)
+      ? { lane: { key: laneKeys.get(sub) ?? '', limit: input.settings.maxParallelUpdates } }
+      : {}),
     ...(run.operationSeconds !== undefined ? { operationSeconds: run.operationSeconds } : {}),
     ...(phase === 'canary' ? { canary: true as const } : {}),
   });
-  type Batch = { readonly sub: string; readonly batch: BatchServer[] };
+  type Batch = { readonly sub: string; readonly batch: BatchServer[]; readonly instanceId: string };
   const start = (sub: string, inFlight: readonly InFlight<Batch>[]): InFlight<Batch>[] => {
     const lane = lanes.get(sub) ?? [];
     const batch = lane.shift();
     if (batch === undefined) return [];
     const alongside = inFlight.filter((r) => r.item.sub === sub).length;
     const share = Math.min(batchesAtOnce, lane.length + 1 + alongside);
+    const instanceId = `cmk-batch:${context.df.newGuid(`${sub}:${batch[0]?.serverId ?? ''}`)}`;
     const task = context.df.callSubOrchestrator(
       FUNCTION_NAMES.rolloutBatch,
       batchInput(sub, batch, share),
-      `cmk-batch:${context.df.newGuid(`${sub}:${batch[0]?.serverId ?? ''}`)}`,
+      instanceId,
     );
-    return [{ item: { sub, batch }, task }];
+    return [{ item: { sub, batch, instanceId }, task }];
   };
   const initial: InFlight<Batch>[] = [];
   for (const sub of lanes.keys())
@@ -129,13 +141,17 @@ export function* rolloutInBatches(
             log(context, `batch output of ${done.item.batch.length} server(s) does not add up: none proven`);
         }
         // A batch never throws; should one still fail (a host fault), each of its servers is recorded
-        // and paged as failed: what it did is unknown, and the next run re-reads them all.
-        else
+        // and paged as failed: what it did is unknown, and the next run re-reads them all. What it held
+        // of its lane goes back (it could not say so itself).
+        else {
+          const laneKey = laneKeys.get(done.item.sub);
+          if (laneKey !== undefined) closeLane(context, laneKey, done.item.instanceId);
           for (const s of done.item.batch) {
             const failed = yield* subOrchestrationFailed(context, rollout, serverRefOf(s), done.task.result);
             listed.push(failed);
             counts = addOutcome(counts, failed.outcome, failed.reasonCode);
           }
+        }
         return start(done.item.sub, inFlight);
       },
       looked(finished, inFlight) {

@@ -24,6 +24,7 @@ import {
 } from '../pacing';
 import { serverRefOf, unpackIds } from '../packing';
 import { reportQuota, reserveStarts } from './governed';
+import { acquireLane, closeLane, reportLane } from './laneCalls';
 import { slidingWindow, type InFlight } from './scheduler';
 
 /** What the failure of a server's sub-orchestration is recorded and paged with. */
@@ -126,11 +127,48 @@ export function* rolloutBatchOrchestrator(
   const listed: ServerOutcome[] = [];
   let auditUndelivered = 0;
   let settled = 0;
+  // Governed, with a lane: the subscription's batches of this phase share `maxParallelUpdates` (the
+  // `rolloutLane` entity) instead of a third each, and this batch starts only what the lane granted
+  // at this look. Without one (it runs alone, or its lane failed), its own even share (`cap`).
+  let lane = slots !== undefined ? input.lane : undefined;
+  const laneLimit = Math.max(1, lane?.limit ?? cap);
+  const holder = context.df.instanceId;
+  let granted = 0;
+  let refused = false;
+  // What the lane last heard this batch has in flight.
+  let told = 0;
   yield* slidingWindow<ServerRef>(context, {
     pending: () => next < servers.length,
     // A canary batch's end holds back the main ring; another batch reports to its governor as its
     // servers settle, at its looks.
     drainTogether: input.canary === true,
+    *admit(inFlight, now) {
+      granted = 0;
+      refused = false;
+      if (lane === undefined || slots === undefined) return;
+      let due = 0;
+      while (next + due < servers.length && (slots[next + due] ?? 0) <= now) due++;
+      const want = Math.min(due, laneLimit - inFlight.length);
+      if (want > 0) {
+        const answer = yield* acquireLane(context, lane.key, {
+          holder,
+          inFlight: inFlight.length,
+          want,
+          limit: laneLimit,
+        });
+        if (answer === undefined) {
+          lane = undefined;
+          return;
+        }
+        granted = answer;
+        refused = answer < want;
+        told = inFlight.length + answer;
+      } else if (inFlight.length < told) {
+        // Nothing to start: the servers that finished go back to the lane for the other batches.
+        reportLane(context, lane.key, { holder, inFlight: inFlight.length });
+        told = inFlight.length;
+      }
+    },
     *settle(done, inFlight) {
       const outcome = done.task.isFaulted
         ? yield* subOrchestrationFailed(context, rollout, done.item, done.task.result)
@@ -176,7 +214,7 @@ export function* rolloutBatchOrchestrator(
       // and a timer message per server more, about a tenth of the host's work at 10,000 servers.
       // Started later rather than all at once, it times its first look by the operations that
       // finished meanwhile. Else as many as the window allows.
-      const room = slots !== undefined ? cap : window.size;
+      const room = slots === undefined ? window.size : lane !== undefined ? inFlight.length + granted : cap;
       while (
         next < servers.length &&
         inFlight.length + started.length < room &&
@@ -201,12 +239,16 @@ export function* rolloutBatchOrchestrator(
       if (slots === undefined) return inFlight.length > 0 ? now + tickMs : window.holdUntil;
       const nextStart = slots[next];
       const look = now + tickMs;
-      // At its cap, a finished server makes room: the next look is soon enough.
-      if (nextStart === undefined || inFlight.length >= cap) return look;
+      // At its cap, or refused by its lane (the other batches hold the budget), a finished server
+      // makes room: the next look is soon enough.
+      if (nextStart === undefined || inFlight.length >= (lane !== undefined ? laneLimit : cap) || refused)
+        return look;
       const start = Math.max(now + START_LOOK_MS, nextStart);
       return inFlight.length > 0 ? Math.min(look, start) : start;
     },
   });
+  // Whatever it still holds goes back, also after its lane failed (it may answer again).
+  if (input.lane !== undefined && slots !== undefined) closeLane(context, input.lane.key, holder);
   log(
     context,
     `batch of ${servers.length} server(s) in ${input.subscriptionId}: peak ${peakInFlight} in flight, ${throttled} throttled`,

@@ -25,6 +25,11 @@ export interface WindowPlan<T> {
    * and its reports to the governor come from its looks.
    */
   readonly drainTogether?: boolean;
+  /**
+   * Before `fill`, once per look: may ask someone else how much may start (yields: a batch asks its
+   * lane); `fill` reads the answer from the caller's own state.
+   */
+  admit?(inFlight: readonly InFlight<T>[], now: number): Generator<Task, void, unknown>;
   /** Starts what may start now (once per look, after the finished tasks are settled). */
   fill(inFlight: readonly InFlight<T>[], now: number): InFlight<T>[];
   /**
@@ -71,6 +76,7 @@ export function* slidingWindow<T>(
     for (const done of finished) add(yield* plan.settle(done, inFlight));
     plan.looked?.(finished.length, inFlight);
     if (inFlight.length === 0 && !plan.pending()) return;
+    if (plan.admit !== undefined) yield* plan.admit(inFlight, context.df.currentUtcDateTime.getTime());
     const now = context.df.currentUtcDateTime.getTime();
     add(plan.fill(inFlight, now));
     if (plan.drainTogether === true && !plan.pending() && started.length === inFlight.length) {

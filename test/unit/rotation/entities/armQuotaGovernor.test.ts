@@ -1,21 +1,6 @@
 import { armQuotaGovernor } from '../../../../shared/rotation/entities/armQuotaGovernor';
 import { NEW_GOVERNOR, type GovernorState, type Reservation } from '../../../../shared/rotation/governor';
-
-type EntityFunction = (
-  trigger: unknown,
-  context: unknown,
-) => Promise<{
-  entityExists: boolean;
-  entityState?: string;
-  results: { isError: boolean; result?: string }[];
-}>;
-// The library's own test helper: the handler wrapped exactly as df.app.entity wraps it.
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const testing = require('durable-functions/lib/src/util/testingUtils') as {
-  createEntityFunction: (fn: unknown) => EntityFunction;
-  DummyEntityContext: new (name: string, invocationId: string, log: () => void) => object;
-};
-const { createEntityFunction, DummyEntityContext } = testing;
+import { runEntityBatch } from '../../../support/entity';
 
 const T0 = Date.parse('2026-12-05T10:00:00Z');
 const SUB = '6f1c2b9e-3d4a-4e8b-9a1f-0c2d3e4f5a6b';
@@ -26,28 +11,13 @@ async function batch(
   operations: { name: string; input?: unknown; signal?: boolean }[],
   now = T0,
 ) {
-  const entity = createEntityFunction(armQuotaGovernor(() => now));
-  const out = await entity(
-    {
-      self: { name: 'armquotagovernor', key: SUB },
-      exists: state !== undefined,
-      state: state === undefined ? undefined : JSON.stringify(state),
-      batch: operations.map((o, i) => ({
-        name: o.name,
-        signal: o.signal ?? false,
-        input: o.input === undefined ? undefined : JSON.stringify(o.input),
-        id: `request-${i}`,
-      })),
-    },
-    new DummyEntityContext('armQuotaGovernor', 'invocation-1', () => undefined),
+  const out = await runEntityBatch<GovernorState>(
+    armQuotaGovernor(() => now),
+    { name: 'armquotagovernor', key: SUB },
+    state,
+    operations,
   );
-  return {
-    state: out.entityState === undefined ? undefined : (JSON.parse(out.entityState) as GovernorState),
-    results: out.results.map((r) => ({
-      isError: r.isError,
-      value: r.result === undefined ? undefined : (JSON.parse(r.result) as unknown),
-    })),
-  };
+  return { state: out.state, results: out.results };
 }
 
 const reserveOf = (servers: number) => ({

@@ -13,6 +13,7 @@ import {
   type Run,
   type ScheduledCall,
 } from '../../../support/orchestration';
+import { flexibleServerId, SUBSCRIPTION } from '../../../support/servers';
 import { NOW, SETTINGS, V2, planned, rotationInput, serverId, version } from './fixtures';
 import { type Scenario, responder, run, twoVersions } from './harness';
 
@@ -92,6 +93,58 @@ describe('keyRotation: the rollout in batches (batches.ts)', () => {
     // Only the canary batch drains its servers together; the main ring's report as they settle.
     const inputs = r.calls.filter((c) => c.name === 'rolloutBatch').map((c) => c.input as RolloutBatchInput);
     expect(inputs.map((b) => b.canary)).toEqual([true, undefined]);
+  });
+
+  it("gives the batches of a subscription that run alongside each other one lane, new for each run, and says a failed batch's permits go back", async () => {
+    const other = '0d1c2b3a-4e5f-4a6b-8c7d-9e0f1a2b3c4d';
+    const servers = [
+      planned('canary-1', { ring: 'canary' }),
+      ...fleet(250),
+      ...Array.from({ length: 30 }, (_, i) => ({
+        ...planned(`b-${i}`),
+        serverId: flexibleServerId(other, 'rg', `b-${i}`),
+      })),
+    ];
+    const scenario: Scenario = { key: twoVersions, latest: version(V2, 1, 365), servers };
+    const base = responder(scenario);
+    // The second batch of the first subscription fails (a host fault): the rotation closes its permits.
+    let batchesSeen = 0;
+    const oneFails: Responder = (call, now) =>
+      call.name === 'rolloutBatch' && ++batchesSeen === 3 ? { error: 'replay fault' } : base(call, now);
+    const r = await runOrchestration(keyRotationOrchestrator, rotationInput(), oneFails, {
+      instanceId: 'cmk-rotation:contoso-pg-kv:pg-cmk',
+      start: NOW,
+    });
+    expect(r.failed).toBeUndefined();
+    const created = r.calls.filter((c) => c.name === 'rolloutBatch');
+    const inputs = created.map((c) => c.input as RolloutBatchInput);
+    const lanes = inputs.map((b) => [b.servers.length, b.lane?.key.split(':')[0], b.lane?.limit]);
+    expect(lanes).toEqual([
+      [1, undefined, undefined],
+      [100, SUBSCRIPTION, SETTINGS.maxParallelUpdates],
+      [100, SUBSCRIPTION, SETTINGS.maxParallelUpdates],
+      [30, undefined, undefined],
+      [50, SUBSCRIPTION, SETTINGS.maxParallelUpdates],
+    ]);
+    expect(new Set(inputs.map((b) => b.lane?.key).filter((k) => k !== undefined)).size).toBe(1);
+    const closed = r.calls.filter((c) => c.kind === 'signal' && c.name === 'close');
+    expect(closed).toEqual([
+      expect.objectContaining({
+        instanceId: `@rolloutlane@${inputs[1]?.lane?.key ?? ''}`,
+        input: { holder: created[2]?.instanceId },
+      }),
+    ]);
+    // A later run of the same key draws new lanes.
+    const again = await runOrchestration(keyRotationOrchestrator, rotationInput(), base, {
+      instanceId: 'cmk-rotation:contoso-pg-kv:pg-cmk',
+      start: '2026-12-06T12:00:00Z',
+    });
+    const laneAgain = again.calls
+      .filter((c) => c.name === 'rolloutBatch')
+      .map((c) => (c.input as RolloutBatchInput).lane?.key)
+      .find((k) => k !== undefined);
+    expect(laneAgain).toBeDefined();
+    expect(laneAgain).not.toBe(inputs[1]?.lane?.key);
   });
 
   it.each([1, 2, 5, 100])(

@@ -1,0 +1,73 @@
+import type { EntityContext } from 'durable-functions';
+import {
+  acquire,
+  close,
+  laneStateOf,
+  LaneInputError,
+  report,
+  type AcquireRequest,
+  type HolderReport,
+  type LaneState,
+} from '../lane';
+
+/** What the lane entity answers to; anything else is refused with this list. */
+export const LANE_OPERATIONS = ['acquire', 'report', 'close', 'read'] as const;
+
+/**
+ * The in-flight budget of one subscription's lane in one rollout phase, as a durable entity (key: a
+ * guid the rotation draws for the phase, then the subscription id): the lane's batches ask it before
+ * they start servers (`acquire`, a call), say when theirs finished and nothing is due (`report`) and
+ * when they end (`close`, both signals). Messages from one orchestration to an entity arrive in the
+ * order sent (Microsoft Learn, "Entity functions"), so a batch's count is never overtaken by an older
+ * one. The state is gone once the last batch closed; `read` answers it, for operators.
+ */
+export function rolloutLaneEntity(context: EntityContext<LaneState>): void {
+  const state = laneStateOf(context.df.getState());
+  const operation = context.df.operationName;
+  switch (operation) {
+    case 'acquire': {
+      const { state: next, granted } = acquire(state, acquireOf(context.df.getInput<unknown>()));
+      context.df.setState(next);
+      context.df.return(granted);
+      return;
+    }
+    case 'report':
+      context.df.setState(report(state, reportOf(context.df.getInput<unknown>())));
+      return;
+    case 'close': {
+      const next = close(state, reportOf(context.df.getInput<unknown>()).holder);
+      // The lane's last batch ended: nothing to keep (a rotation has a lane per subscription and phase).
+      if (Object.keys(next.held).length === 0) context.df.destructOnExit();
+      else context.df.setState(next);
+      return;
+    }
+    case 'read':
+      context.df.return(state);
+      return;
+    default:
+      throw new LaneInputError(
+        `unknown operation "${String(operation)}"; accepted: ${LANE_OPERATIONS.join(', ')}`,
+      );
+  }
+}
+
+function objectOf(input: unknown, what: string): Record<string, unknown> {
+  if (typeof input !== 'object' || input === null || Array.isArray(input))
+    throw new LaneInputError(`${what} needs an object input`);
+  return input as Record<string, unknown>;
+}
+
+function acquireOf(input: unknown): AcquireRequest {
+  const o = objectOf(input, 'acquire');
+  return {
+    holder: o['holder'] as string,
+    inFlight: o['inFlight'] as number,
+    want: o['want'] as number,
+    limit: o['limit'] as number,
+  };
+}
+
+function reportOf(input: unknown): HolderReport {
+  const o = objectOf(input, 'report');
+  return { holder: o['holder'] as string, inFlight: (o['inFlight'] ?? 0) as number };
+}

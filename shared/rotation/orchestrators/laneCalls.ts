@@ -1,0 +1,56 @@
+import * as df from 'durable-functions';
+import type { OrchestrationContext, Task } from 'durable-functions';
+import { FUNCTION_NAMES } from '../../domain/names';
+import { log } from '../../workflows/activityCalls';
+import type { AcquireRequest, HolderReport } from '../lane';
+import { GOVERNOR_ANSWER_SECONDS } from './governed';
+
+/**
+ * How a batch talks to its lane (the in-flight budget its subscription's batches share in one rollout
+ * phase, ../entities/rolloutLane.ts): it asks before it starts servers, says when its servers
+ * finished while it had nothing to start, and lets go when it ends.
+ */
+
+function laneOf(key: string): df.EntityId {
+  return new df.EntityId(FUNCTION_NAMES.rolloutLane, key);
+}
+
+/**
+ * How many of `want` servers the batch may start now; undefined when the lane failed or did not answer
+ * in `GOVERNOR_ANSWER_SECONDS`: the batch then keeps to its even share of the setting
+ * (`RolloutBatchInput.maxInFlight`) for the rest of its run, so a broken lane slows a rollout, never
+ * stops it.
+ */
+export function* acquireLane(
+  context: OrchestrationContext,
+  key: string,
+  request: AcquireRequest,
+): Generator<Task, number | undefined, unknown> {
+  const call = context.df.callEntity(laneOf(key), 'acquire', request);
+  const timeout = context.df.createTimer(
+    new Date(context.df.currentUtcDateTime.getTime() + GOVERNOR_ANSWER_SECONDS * 1000),
+  );
+  const winner = (yield context.df.Task.any([call, timeout])) as Task;
+  if (winner !== timeout) timeout.cancel();
+  const answer: unknown = winner === timeout || call.isFaulted ? undefined : call.result;
+  if (typeof answer === 'number' && Number.isInteger(answer) && answer >= 0 && answer <= request.want)
+    return answer;
+  const why =
+    winner === timeout
+      ? `did not answer in ${GOVERNOR_ANSWER_SECONDS}s`
+      : call.isFaulted
+        ? `failed (${call.result instanceof Error ? call.result.message : String(call.result)})`
+        : 'answered no usable count';
+  log(context, `in-flight lane ${key} ${why}; keeping to this batch's even share`);
+  return undefined;
+}
+
+/** The batch's count of servers in flight, when fewer than the lane last heard (a signal). */
+export function reportLane(context: OrchestrationContext, key: string, r: HolderReport): void {
+  context.df.signalEntity(laneOf(key), 'report', r);
+}
+
+/** The batch ended (or failed, said by its rotation): what it held goes back (a signal). */
+export function closeLane(context: OrchestrationContext, key: string, holder: string): void {
+  context.df.signalEntity(laneOf(key), 'close', { holder });
+}
