@@ -31,9 +31,18 @@ import { typicalOperationSeconds } from './pacing';
  * read before the PATCH). While the model's bucket is not full that only moves tokens in time; while
  * it is full, ARM's bucket stays full until the first request arrives and loses the refill of that
  * wait, which the model counted: measured at 10,000 servers, a main ring's burst handed out at 9.4 s
- * reached ARM at 11.4 s, 20 write tokens lost, the whole headroom (docs/scale.md). So a reservation
- * whose first start takes from a full bucket asks that server to report when its first request
- * reached ARM (`reportArrival`), and that report moves the model's bucket by the wait (`observe`).
+ * reached ARM at 11.4 s, 20 write tokens lost, the whole headroom (docs/scale.md). So for each bucket
+ * a reservation takes from while it is full, the last server that does so reports when its first
+ * request reached ARM (`reportArrival`), and that report moves the bucket by the wait (`observe`).
+ * Why the last: the bucket that paces a reservation is full at its first start at most (each later
+ * start comes as soon as its tokens are there); the other one refills faster than the reservation
+ * spends it and may be full at many starts, and at each of them ARM's is full too (ARM's requests come
+ * later than the model's, never earlier), which ends whatever the model had wrong before. What stays
+ * wrong after the last: the servers started just before it that reach ARM after it, at most the wait
+ * times that bucket's rate (2 s: 20 writes), which the headroom covers. And for reads the wait counts
+ * until the server's write step answered, while its first read may come at its first look, later:
+ * the read bucket may have lost more than it is moved by (reads are charged at the start, and a
+ * subscription's reads run below their refill once operations are timed).
  */
 
 /** A token bucket: its size and its refill per second. */
@@ -82,11 +91,10 @@ export interface GovernorState {
    */
   readonly operationSeconds: readonly number[];
   /**
-   * The start time handed out last out of a full bucket, and which buckets were full then: the
-   * report of when that server reached ARM is awaited (0: none awaited).
+   * Start times handed out out of a full bucket whose server has not yet reported when it reached ARM,
+   * and which buckets were full then (the latest `MAX_PENDING_ARRIVALS`).
    */
-  readonly arrivalSlot: number;
-  readonly arrivalBuckets: readonly ('reads' | 'writes')[];
+  readonly arrivals: readonly PendingArrival[];
   /** How far the model was moved by late arrivals so far (ms), for operators reading the entity. */
   readonly arrivalLagMs: number;
 }
@@ -98,10 +106,23 @@ export const NEW_GOVERNOR: GovernorState = {
   reserved: 0,
   throttled: 0,
   operationSeconds: [],
-  arrivalSlot: 0,
-  arrivalBuckets: [],
+  arrivals: [],
   arrivalLagMs: 0,
 };
+
+export type BucketName = 'reads' | 'writes';
+
+/** A start time handed out out of a full bucket, awaiting its server's report. */
+export interface PendingArrival {
+  readonly slot: number;
+  readonly buckets: readonly BucketName[];
+}
+
+/**
+ * Reports awaited at most: an older one is dropped (its server failed before reporting, or its report
+ * was lost).
+ */
+export const MAX_PENDING_ARRIVALS = 8;
 
 /**
  * Longest wait between a start time and its server's first request that a report may move the model
@@ -120,7 +141,10 @@ export interface ReserveRequest {
    */
   readonly untimedReadsPerServer?: number | undefined;
   readonly writesPerServer: number;
-  /** Who asks (the batch's instance id): kept in the entity's request for tracing; the schedule ignores it. */
+  /**
+   * Who asks (the batch's instance id): kept in the entity's request for tracing; the schedule
+   * ignores it.
+   */
   readonly requester: string;
 }
 
@@ -130,10 +154,10 @@ export interface Reservation {
   /** The median of the operation durations reported lately (seconds); absent before any. */
   readonly operationSeconds?: number | undefined;
   /**
-   * The first start took from a full bucket: its server reports when its first request reached ARM
-   * (a reading with `slot` set to its start time).
+   * The servers (indexes into `slots`, ascending) that report when their first request reached ARM (a
+   * reading with `slot` set to their start time): the last start that took from each full bucket.
    */
-  readonly reportArrival?: true | undefined;
+  readonly reportArrival?: number[] | undefined;
 }
 
 /** `observe`: what one ARM answer said about the subscription's quota, and when (epoch ms). */
@@ -146,7 +170,8 @@ export interface QuotaReading {
   readonly operationSeconds?: number | undefined;
   /**
    * The start time of the server whose first request reached ARM at `at` (asked for with
-   * `reportArrival`): the model's full buckets then lost the refill between the two.
+   * `reportArrival`): the buckets that were full then lost the refill between the two. A reading with
+   * `slot` carries nothing else.
    */
   readonly slot?: number | undefined;
 }
@@ -192,34 +217,36 @@ export function reserve(
   let { readsTat, writesTat } = state;
   const slots: number[] = [];
   let t = Math.max(now, state.holdUntil);
-  let full: ('reads' | 'writes')[] = [];
+  // The last server that took from each bucket while it was full (see the top of this file).
+  const lastFull: Partial<Record<BucketName, number>> = {};
   for (let i = 0; i < request.servers; i++) {
     t = Math.max(
       earliest(readsTat, reads, buckets.reads, t),
       earliest(writesTat, request.writesPerServer, buckets.writes, t),
     );
-    // Only the first start can find a bucket full: each later one comes as soon as the tokens are
-    // there, never waiting for the bucket to fill.
-    if (i === 0) {
-      if (reads > 0 && readsTat <= t) full.push('reads');
-      if (request.writesPerServer > 0 && writesTat <= t) full.push('writes');
-    }
+    if (reads > 0 && readsTat <= t) lastFull.reads = i;
+    if (request.writesPerServer > 0 && writesTat <= t) lastFull.writes = i;
     readsTat = take(readsTat, reads, buckets.reads, t);
     writesTat = take(writesTat, request.writesPerServer, buckets.writes, t);
     slots.push(Math.ceil(t));
   }
-  const first = slots[0];
-  if (first === undefined) full = [];
-  const arrival =
-    full.length > 0 && first !== undefined
-      ? { arrivalSlot: first, arrivalBuckets: full }
-      : { arrivalSlot: state.arrivalSlot, arrivalBuckets: state.arrivalBuckets };
+  const reporting = [...new Set(Object.values(lastFull))].sort((a, b) => a - b);
+  const awaited: PendingArrival[] = reporting.map((i) => ({
+    slot: slots[i] ?? 0,
+    buckets: (['reads', 'writes'] as const).filter((b) => lastFull[b] === i),
+  }));
   return {
-    state: { ...state, readsTat, writesTat, reserved: state.reserved + request.servers, ...arrival },
+    state: {
+      ...state,
+      readsTat,
+      writesTat,
+      reserved: state.reserved + request.servers,
+      arrivals: [...state.arrivals, ...awaited].slice(-MAX_PENDING_ARRIVALS),
+    },
     reservation: {
       slots,
       ...(typical !== undefined ? { operationSeconds: typical } : {}),
-      ...(full.length > 0 ? { reportArrival: true as const } : {}),
+      ...(reporting.length > 0 ? { reportArrival: reporting } : {}),
     },
   };
 }
@@ -245,6 +272,7 @@ export function observe(
     };
   const { at } = reading;
   if (reading.slot !== undefined) return arrived(state, reading.slot, at);
+
   const lowered = (tat: number, remaining: number | undefined, bucket: TokenBucket): number => {
     if (remaining === undefined) return tat;
     const T = intervalMs(bucket);
@@ -266,24 +294,24 @@ export function observe(
 }
 
 /**
- * The server given the start time handed out last out of a full bucket reached ARM at `at`: each
- * bucket that was full then sat full in ARM until `at`, and its refill meanwhile was lost, so the model
- * moves it by that wait (later starts come later by as much). A report for any other start time (an
- * older burst, or one already reported: signals may come twice) changes nothing. A server that reached
- * ARM after others of its burst makes the model move further than ARM lost: the model may have fewer
- * tokens than ARM, never more.
+ * A server handed a start time out of a full bucket reached ARM at `at`: that bucket sat full in ARM
+ * until then and lost its refill meanwhile, so the model moves it by the wait (later starts come later
+ * by as much). Whatever the delay was (the host, the batch's look, its lane), ARM's bucket lost it. A
+ * report no start time awaits (already taken: signals may come twice; or dropped) changes nothing. A
+ * server that reached ARM after others of its subscription makes the model move further than ARM
+ * lost: fewer tokens than ARM, which costs throughput, never a 429.
  */
 function arrived(state: GovernorState, slot: number, at: number): GovernorState {
-  if (state.arrivalSlot === 0 || slot !== state.arrivalSlot) return state;
+  const awaited = state.arrivals.find((a) => a.slot === slot);
+  if (awaited === undefined) return state;
   const lag = Math.min(Math.max(0, at - slot), MAX_ARRIVAL_LAG_SECONDS * 1000);
-  const moved = (tat: number, which: 'reads' | 'writes'): number =>
-    state.arrivalBuckets.includes(which) ? tat + lag : tat;
+  const moved = (tat: number, which: BucketName): number =>
+    awaited.buckets.includes(which) ? tat + lag : tat;
   return {
     ...state,
     readsTat: moved(state.readsTat, 'reads'),
     writesTat: moved(state.writesTat, 'writes'),
-    arrivalSlot: 0,
-    arrivalBuckets: [],
+    arrivals: state.arrivals.filter((a) => a !== awaited),
     arrivalLagMs: state.arrivalLagMs + lag,
   };
 }
@@ -307,9 +335,13 @@ export function governorStateOf(raw: unknown): GovernorState {
           .filter((v): v is number => typeof v === 'number' && Number.isFinite(v) && v >= 0)
           .slice(-GOVERNOR_OPERATION_SAMPLES)
       : [],
-    arrivalSlot: num('arrivalSlot'),
-    arrivalBuckets: Array.isArray(s['arrivalBuckets'])
-      ? s['arrivalBuckets'].filter((v): v is 'reads' | 'writes' => v === 'reads' || v === 'writes')
+    arrivals: Array.isArray(s['arrivals'])
+      ? s['arrivals'].flatMap((v: unknown): PendingArrival[] => {
+          if (typeof v !== 'object' || v === null) return [];
+          const { slot, buckets } = v as { slot?: unknown; buckets?: unknown };
+          if (typeof slot !== 'number' || !Number.isFinite(slot) || !Array.isArray(buckets)) return [];
+          return [{ slot, buckets: buckets.filter((b): b is BucketName => b === 'reads' || b === 'writes') }];
+        })
       : [],
     arrivalLagMs: num('arrivalLagMs'),
   };
@@ -338,4 +370,10 @@ function checkReading(r: QuotaReading): void {
     throw new GovernorInputError(
       'reads, writes, retryAfterSeconds, operationSeconds and slot must be non-negative numbers when present',
     );
+  // An arrival report is one server's, sent alone: anything beside it would be dropped unread.
+  if (
+    r.slot !== undefined &&
+    [r.reads, r.writes, r.retryAfterSeconds, r.operationSeconds].some((v) => v !== undefined)
+  )
+    throw new GovernorInputError('a reading with slot carries nothing else but at');
 }

@@ -12,17 +12,22 @@
  *
  * Each batch reports how many servers it has in flight itself (a count, not a difference), so a
  * message that was answered late or not at all cannot leak permits: the batch's next message sets
- * its count again. Permits are only handed out here, so the lane's batches together never have more
- * than the limit in flight.
+ * its count again. A batch that ended is closed for good: a message of it that arrives after its
+ * close (a failed batch is closed by its rotation, and messages from two senders may arrive in either
+ * order) changes nothing. Permits are only handed out here, so the lane's batches together never have
+ * more than the limit in flight, except where a batch gave up on its lane (rolloutBatch.ts,
+ * `LANE_ATTEMPTS`) or a failed batch's servers still run after its close.
  */
 
 /** The lane's whole state: what each batch holds (entity state stays small: a few batches at once). */
 export interface LaneState {
   /** Batch instance id → servers it has in flight, with what it was granted since it last said. */
   readonly held: Readonly<Record<string, number>>;
+  /** Batches that ended: their later messages are ignored. */
+  readonly closed: readonly string[];
 }
 
-export const NEW_LANE: LaneState = { held: {} };
+export const NEW_LANE: LaneState = { held: {}, closed: [] };
 
 /** `acquire`: a batch's count of servers in flight and how many more it would start now. */
 export interface AcquireRequest {
@@ -61,24 +66,26 @@ export function acquire(state: LaneState, request: AcquireRequest): { state: Lan
   checkCount('inFlight', request.inFlight);
   checkCount('want', request.want);
   checkCount('limit', request.limit);
+  if (state.closed.includes(request.holder)) return { state, granted: 0 };
   const held = { ...state.held, [request.holder]: request.inFlight };
   const granted = Math.max(0, Math.min(request.want, request.limit - total(held)));
   held[request.holder] = request.inFlight + granted;
-  return { state: { held }, granted };
+  return { state: { ...state, held }, granted };
 }
 
 /** Sets the holder's count (servers finished since it last said go back to the lane). */
 export function report(state: LaneState, r: HolderReport): LaneState {
   checkHolder(r.holder);
   checkCount('inFlight', r.inFlight);
-  return { held: { ...state.held, [r.holder]: r.inFlight } };
+  if (state.closed.includes(r.holder)) return state;
+  return { ...state, held: { ...state.held, [r.holder]: r.inFlight } };
 }
 
 /** The batch ended: whatever it held goes back. */
 export function close(state: LaneState, holder: string): LaneState {
   checkHolder(holder);
   const { [holder]: _gone, ...held } = state.held;
-  return { held };
+  return { held, closed: state.closed.includes(holder) ? state.closed : [...state.closed, holder] };
 }
 
 /** The state an entity holds, read defensively: a missing or foreign state starts afresh. */
@@ -89,7 +96,11 @@ export function laneStateOf(raw: unknown): LaneState {
   const kept: Record<string, number> = {};
   for (const [k, v] of Object.entries(held))
     if (typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= MAX_LANE_COUNT) kept[k] = v;
-  return { held: kept };
+  const closed = (raw as { closed?: unknown }).closed;
+  return {
+    held: kept,
+    closed: Array.isArray(closed) ? closed.filter((c): c is string => typeof c === 'string') : [],
+  };
 }
 
 function checkHolder(holder: unknown): void {

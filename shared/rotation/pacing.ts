@@ -46,9 +46,10 @@ export const ROLLOUT_BATCH_SIZE = 100;
  * subscription's reserved start times ran out about every 100 servers before the next batch asked for
  * more: 10,000 servers in 10 subscriptions had gaps of 7–13 s in every subscription's schedule and
  * the last start 104 s after the event (92 s with three, the writes' bound after the canaries; both
- * while the rotation looked every fifth poll interval). Not four: each batch gets its share of
- * `CMK_MAX_PARALLEL_UPDATES` (../orchestrators/batches.ts), and a quarter of the default 100 held
- * back the writes' burst (1,000 servers: 27.2–30.1 s against 25.7–26.0 s).
+ * while the rotation looked every fifth poll interval). Not four: measured when each batch got an
+ * even share of `CMK_MAX_PARALLEL_UPDATES` (../orchestrators/batches.ts; now only where a batch runs
+ * without a lane), a quarter of the default 100 held back the writes' burst (1,000 servers:
+ * 27.2–30.1 s against 25.7–26.0 s); not measured again with the lane.
  */
 export const BATCHES_PER_SUBSCRIPTION = 3;
 

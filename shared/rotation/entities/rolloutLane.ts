@@ -11,7 +11,7 @@ import {
 } from '../lane';
 
 /** What the lane entity answers to; anything else is refused with this list. */
-export const LANE_OPERATIONS = ['acquire', 'report', 'close', 'read'] as const;
+export const LANE_OPERATIONS = ['acquire', 'report', 'close', 'end', 'read'] as const;
 
 /**
  * The in-flight budget of one subscription's lane in one rollout phase, as a durable entity (key: a
@@ -19,7 +19,8 @@ export const LANE_OPERATIONS = ['acquire', 'report', 'close', 'read'] as const;
  * they start servers (`acquire`, a call), say when theirs finished and nothing is due (`report`) and
  * when they end (`close`, both signals). Messages from one orchestration to an entity arrive in the
  * order sent (Microsoft Learn, "Entity functions"), so a batch's count is never overtaken by an older
- * one. The state is gone once the last batch closed; `read` answers it, for operators.
+ * one. The rotation signals `end` once the phase is over and the state is gone; `read` answers it,
+ * for operators.
  */
 export function rolloutLaneEntity(context: EntityContext<LaneState>): void {
   const state = laneStateOf(context.df.getState());
@@ -34,13 +35,15 @@ export function rolloutLaneEntity(context: EntityContext<LaneState>): void {
     case 'report':
       context.df.setState(report(state, reportOf(context.df.getInput<unknown>())));
       return;
-    case 'close': {
-      const next = close(state, reportOf(context.df.getInput<unknown>()).holder);
-      // The lane's last batch ended: nothing to keep (a rotation has a lane per subscription and phase).
-      if (Object.keys(next.held).length === 0) context.df.destructOnExit();
-      else context.df.setState(next);
+    case 'close':
+      // Kept while the phase runs, also once nobody holds anything: the closed batches' late messages
+      // must still find them closed.
+      context.df.setState(close(state, reportOf(context.df.getInput<unknown>()).holder));
       return;
-    }
+    case 'end':
+      // The phase is over (a rotation has a lane per subscription and phase): nothing to keep.
+      context.df.destructOnExit();
+      return;
     case 'read':
       context.df.return(state);
       return;

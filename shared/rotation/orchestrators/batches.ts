@@ -14,7 +14,7 @@ import {
 import { addCounts, addOutcome, noOutcomes } from '../outcomes';
 import { BATCHES_PER_SUBSCRIPTION, ROLLOUT_BATCH_SIZE } from '../pacing';
 import { compactKey, packIds, serverRefOf, serverSettings } from '../packing';
-import { closeLane } from './laneCalls';
+import { closeLane, endLane } from './laneCalls';
 import { subOrchestrationFailed } from './rolloutBatch';
 import { progress, type Run } from './run';
 import { slidingWindow, type InFlight } from './scheduler';
@@ -49,11 +49,14 @@ export function* rolloutInBatches(
   const batchesAtOnce = Math.max(1, Math.min(BATCHES_PER_SUBSCRIPTION, input.settings.maxParallelUpdates));
   // A subscription whose batches run alongside each other shares the setting through one lane (a
   // `rolloutLane` entity per subscription and phase, its key new for every run): a batch may use what
-  // the others do not, and the lane's batches together never have more in flight than the setting.
+  // the others do not, and the lane's batches together never have more in flight than the setting
+  // (rolloutBatch.ts says when they may). The guid is drawn from this instance's id: durable-functions
+  // builds it from the name given, the episode's time and a counter, so two rotations starting a phase
+  // at the same millisecond would otherwise share a lane.
   const laneKeys = new Map<string, string>();
   for (const [sub, lane] of lanes)
     if (lane.length > 1 && batchesAtOnce > 1)
-      laneKeys.set(sub, `${sub}:${context.df.newGuid(`${phase}:lane:${sub}`)}`);
+      laneKeys.set(sub, `${sub}:${context.df.newGuid(`${context.df.instanceId}:${phase}:lane:${sub}`)}`);
   const settings = serverSettings(input.settings);
   const batchInput = (sub: string, batch: BatchServer[], share: number): RolloutBatchInput => ({
     schemaVersion: ROTATION_SCHEMA_VERSION,
@@ -66,8 +69,9 @@ export function* rolloutInBatches(
     // and the settings once per batch.
     servers: packIds(batch),
     settings,
-    // Rounded down: the batches of a subscription together never have more than the setting in flight
-    // (at most as many batches run at once as the setting allows, so each keeps one at least).
+    // A batch's even share, for a batch without a lane (or one that gave up on it): rounded down, the
+    // batches of a subscription together never have more than the setting in flight (at most as many
+    // batches run at once as the setting allows, so each keeps one at least).
     maxInFlight: Math.max(1, Math.floor(input.settings.maxParallelUpdates / share)),
     ...(laneKeys.has(sub)
       ? { lane: { key: laneKeys.get(sub) ?? '', limit: input.settings.maxParallelUpdates } }
@@ -171,5 +175,6 @@ export function* rolloutInBatches(
     },
     initial,
   );
+  for (const key of laneKeys.values()) endLane(context, key);
   return { counts, servers: listed, succeeded };
 }

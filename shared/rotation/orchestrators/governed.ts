@@ -84,12 +84,16 @@ export function* reserveStarts(
     return undefined;
   }
   const typical = answer?.operationSeconds;
+  const reporting = answer?.reportArrival;
   return {
     slots,
     ...(typeof typical === 'number' && Number.isFinite(typical) && typical >= 0
       ? { operationSeconds: typical }
       : {}),
-    ...(answer?.reportArrival === true ? { reportArrival: true as const } : {}),
+    // Indexes of the servers asked to report when they reached ARM; a garbled list asks nobody.
+    ...(Array.isArray(reporting) && reporting.every((i) => Number.isInteger(i) && i >= 0 && i < servers)
+      ? { reportArrival: reporting }
+      : {}),
   };
 }
 

@@ -54,3 +54,8 @@ export function reportLane(context: OrchestrationContext, key: string, r: Holder
 export function closeLane(context: OrchestrationContext, key: string, holder: string): void {
   context.df.signalEntity(laneOf(key), 'close', { holder });
 }
+
+/** The phase is over: the lane's state goes (a signal, by the rotation). */
+export function endLane(context: OrchestrationContext, key: string): void {
+  context.df.signalEntity(laneOf(key), 'end');
+}

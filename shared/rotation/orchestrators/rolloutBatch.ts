@@ -36,6 +36,8 @@ export interface RolloutContext {
   readonly targetVersion: string;
 }
 
+/** Looks in a row at which the lane did not answer before a batch keeps to its even share alone. */
+export const LANE_ATTEMPTS = 3;
 /** A governed batch passes its latest remaining-quota reading to the governor every this many servers. */
 const READING_EVERY = 25;
 /** A governed batch reports its first this many operation durations to the governor. */
@@ -48,11 +50,12 @@ export const START_LOOK_MS = 1000;
 
 /**
  * One batch of a rollout (at most `ROLLOUT_BATCH_SIZE` servers of one subscription): a sliding
- * window (./scheduler.ts) of `serverRollover` sub-orchestrations. A new server starts as soon as a finished one is
- * seen (at the latest one poll interval later), so a slow server holds only its own slot; how many
- * run at once follows ARM's remaining quota as the finished servers report it (`nextWindow`),
- * bounded by the batch's share of `CMK_MAX_PARALLEL_UPDATES`; a 429 halves the window and pauses
- * new starts for its `Retry-After`. Its history grows with its own servers only, never the fleet's.
+ * window (./scheduler.ts) of `serverRollover` sub-orchestrations. A new server starts as soon as a
+ * finished one is seen (at the latest one poll interval later), so a slow server holds only its own
+ * slot; how many run at once is what its lane grants of `CMK_MAX_PARALLEL_UPDATES` (its even share
+ * without one), and without the governor's start times also what ARM's remaining quota allows as the
+ * finished servers report it (`nextWindow`); a 429 halves that window and pauses new starts for its
+ * `Retry-After`. Its history grows with its own servers only, never the fleet's.
  * Its output (the rotation's history) counts the servers that went well and lists only the others.
  */
 export function* rolloutBatchOrchestrator(
@@ -111,8 +114,8 @@ export function* rolloutBatchOrchestrator(
       input.settings.pollIntervalSeconds,
     ),
     ...(slots?.[index] !== undefined ? { notBefore: slots[index] } : {}),
-    // The governor asked the first of its start times to report when it reached ARM.
-    ...(index === 0 && reservation?.reportArrival === true ? { reportArrival: true } : {}),
+    // The governor asked this server to report when it reached ARM (it took from a full bucket).
+    ...(reservation?.reportArrival?.includes(index) === true ? { reportArrival: true } : {}),
   });
 
   // Durations of this batch's finished operations (ARM's clock): pace the first polls of the next.
@@ -127,16 +130,17 @@ export function* rolloutBatchOrchestrator(
   const listed: ServerOutcome[] = [];
   let auditUndelivered = 0;
   let settled = 0;
-  // Governed, with a lane: the subscription's batches of this phase share `maxParallelUpdates` (the
+  // With a lane, the subscription's batches of this phase share `maxParallelUpdates` (the
   // `rolloutLane` entity) instead of a third each, and this batch starts only what the lane granted
-  // at this look. Without one (it runs alone, or its lane failed), its own even share (`cap`).
-  let lane = slots !== undefined ? input.lane : undefined;
+  // at this look (governed or not). Without one (it runs alone), its own even share (`cap`).
+  let lane = input.lane;
   const laneLimit = Math.max(1, lane?.limit ?? cap);
   const holder = context.df.instanceId;
   let granted = 0;
   let refused = false;
-  // What the lane last heard this batch has in flight.
+  // What the lane counts for this batch: in flight, with what it granted, when it last heard from it.
   let told = 0;
+  let laneFailures = 0;
   yield* slidingWindow<ServerRef>(context, {
     pending: () => next < servers.length,
     // A canary batch's end holds back the main ring; another batch reports to its governor as its
@@ -145,9 +149,13 @@ export function* rolloutBatchOrchestrator(
     *admit(inFlight, now) {
       granted = 0;
       refused = false;
-      if (lane === undefined || slots === undefined) return;
+      if (lane === undefined) return;
+      // Servers that may start now: governed, those whose start time came; else what the batch's own
+      // window allows once a 429's hold ended.
       let due = 0;
-      while (next + due < servers.length && (slots[next + due] ?? 0) <= now) due++;
+      if (slots !== undefined) while (next + due < servers.length && (slots[next + due] ?? 0) <= now) due++;
+      else if (now >= window.holdUntil)
+        due = Math.max(0, Math.min(servers.length - next, window.size - inFlight.length));
       const want = Math.min(due, laneLimit - inFlight.length);
       if (want > 0) {
         const answer = yield* acquireLane(context, lane.key, {
@@ -157,9 +165,22 @@ export function* rolloutBatchOrchestrator(
           limit: laneLimit,
         });
         if (answer === undefined) {
-          lane = undefined;
+          // Unanswered: the lane still counts what it last heard, so that much may run, and it is
+          // asked again at the next look. Only after `LANE_ATTEMPTS` looks in a row does the batch
+          // keep to its even share alone: a broken lane slows a rollout, never stops it, but from
+          // then on the subscription may have up to this batch's share more in flight than the
+          // setting while the other batches still use the lane.
+          laneFailures++;
+          if (laneFailures >= LANE_ATTEMPTS) {
+            log(context, `in-flight lane ${lane.key} failed ${laneFailures} times; keeping to an even share`);
+            lane = undefined;
+            return;
+          }
+          granted = Math.max(0, told - inFlight.length);
+          refused = true;
           return;
         }
+        laneFailures = 0;
         granted = answer;
         refused = answer < want;
         told = inFlight.length + answer;
@@ -214,7 +235,7 @@ export function* rolloutBatchOrchestrator(
       // and a timer message per server more, about a tenth of the host's work at 10,000 servers.
       // Started later rather than all at once, it times its first look by the operations that
       // finished meanwhile. Else as many as the window allows.
-      const room = slots === undefined ? window.size : lane !== undefined ? inFlight.length + granted : cap;
+      const room = lane !== undefined ? inFlight.length + granted : slots === undefined ? window.size : cap;
       while (
         next < servers.length &&
         inFlight.length + started.length < room &&
@@ -236,7 +257,13 @@ export function* rolloutBatchOrchestrator(
     // Governed: also at the next start time, never sooner than `START_LOOK_MS` from now (a look that
     // finds its start a few milliseconds off does not re-arm the same timer again and again).
     wakeAt: (now, inFlight) => {
-      if (slots === undefined) return inFlight.length > 0 ? now + tickMs : window.holdUntil;
+      // Refused by its lane with nothing in flight: ask again a poll interval on, not in a loop.
+      if (slots === undefined)
+        return inFlight.length > 0
+          ? now + tickMs
+          : refused
+            ? Math.max(now + tickMs, window.holdUntil)
+            : window.holdUntil;
       const nextStart = slots[next];
       const look = now + tickMs;
       // At its cap, or refused by its lane (the other batches hold the budget), a finished server
@@ -248,7 +275,7 @@ export function* rolloutBatchOrchestrator(
     },
   });
   // Whatever it still holds goes back, also after its lane failed (it may answer again).
-  if (input.lane !== undefined && slots !== undefined) closeLane(context, input.lane.key, holder);
+  if (input.lane !== undefined) closeLane(context, input.lane.key, holder);
   log(
     context,
     `batch of ${servers.length} server(s) in ${input.subscriptionId}: peak ${peakInFlight} in flight, ${throttled} throttled`,

@@ -32,7 +32,13 @@ describe('docs/architecture.md, Flow', () => {
 
   it('starts its entry points with the names the functions are registered under', () => {
     const entries = [...flow.matchAll(/^([a-zA-Z]+) \(/gm)].map((m) => m[1] ?? '');
-    expect(entries).toEqual(['armQuotaGovernor', 'reconcileSweep', 'healthWatch', 'keyRotationApi']);
+    expect(entries).toEqual([
+      'armQuotaGovernor',
+      'rolloutLane',
+      'reconcileSweep',
+      'healthWatch',
+      'keyRotationApi',
+    ]);
     for (const e of entries) expect(registered.has(e)).toBe(true);
   });
 

@@ -133,18 +133,33 @@ describe('governor: start times from a token-bucket model of ARM quota (GCRA)', 
     expect(reserve(timed, request, T0).reservation.slots.filter((t) => t === T0)).toHaveLength(112);
   });
 
-  it('asks the first start out of a full bucket to report when it reached ARM, and no later one', () => {
+  it('asks the last start that takes from each full bucket to report when it reached ARM, and no other', () => {
+    // The write bucket paces this request (one read, one write a server): both are full at the first
+    // start only.
     const first = reserve(NEW_GOVERNOR, ask(100, 1, 1), T0);
-    expect(first.reservation.reportArrival).toBe(true);
-    expect(first.state).toMatchObject({ arrivalSlot: T0, arrivalBuckets: ['reads', 'writes'] });
+    expect(first.reservation.reportArrival).toEqual([0]);
+    expect(first.state.arrivals).toEqual([{ slot: T0, buckets: ['reads', 'writes'] }]);
     // The buckets are drawing down: the next request's first start finds neither full.
     const next = reserve(first.state, ask(100, 1, 1), T0 + 1_000);
     expect(next.reservation.reportArrival).toBeUndefined();
-    expect(next.state.arrivalSlot).toBe(T0);
-    // After a quiet minute both are full again: the new burst is the one awaited.
+    // After a quiet minute both are full again: that burst is awaited too.
     const later = reserve(next.state, ask(1, 1, 1), T0 + 120_000);
-    expect(later.reservation.reportArrival).toBe(true);
-    expect(later.state.arrivalSlot).toBe(T0 + 120_000);
+    expect(later.reservation.reportArrival).toEqual([0]);
+    expect(later.state.arrivals.map((a) => a.slot)).toEqual([T0, T0 + 120_000]);
+  });
+
+  it('asks the server after which a bucket that refills faster than the request spends it stays busy', () => {
+    // Three reads and a write a server: the reads pace it (75 at once, then 8.3 servers a second). The
+    // write bucket (10 a second) catches up after 75 + 7.5 s / 20 ms = 450 servers and is full at every
+    // start from then on: the last server is asked for the writes, the first for the reads.
+    const { reservation, state } = reserve(NEW_GOVERNOR, ask(1000, 3, 1), T0);
+    expect(reservation.reportArrival).toEqual([0, 999]);
+    expect(state.arrivals).toEqual([
+      { slot: T0, buckets: ['reads'] },
+      { slot: reservation.slots[999], buckets: ['writes'] },
+    ]);
+    // Short of catching up, the write bucket is full at the first start only.
+    expect(reserve(NEW_GOVERNOR, ask(400, 3, 1), T0).reservation.reportArrival).toEqual([0]);
   });
 
   it("keeps ARM's headroom when a burst reaches ARM late: the report moves the model by the wait", () => {
@@ -156,7 +171,7 @@ describe('governor: start times from a token-bucket model of ARM quota (GCRA)', 
     const writesSpare = spare(ARM_SUBSCRIPTION_BUCKETS.writes);
     const reported = observe(first.state, { at: T0 + 2_000, slot: T0 });
     expect(reported.arrivalLagMs).toBe(2_000);
-    expect(reported.arrivalSlot).toBe(0);
+    expect(reported.arrivals).toEqual([]);
     const after = reserve(reported, ask(400, 1, 1), T0 + 2_500).reservation.slots;
     expect(firstOverdraft([...late, ...after], 1, writesSpare)).toBeUndefined();
     // Unreported, the same requests dig into the headroom meant for servers that start late.
@@ -181,8 +196,8 @@ describe('governor: start times from a token-bucket model of ARM quota (GCRA)', 
     // The read bucket is busy with another rotation's reads; only the write bucket is full.
     const reads = reserve(NEW_GOVERNOR, ask(70, 3, 0), T0).state;
     const { state, reservation } = reserve(reads, ask(1, 1, 1), T0 + 100);
-    expect(reservation.reportArrival).toBe(true);
-    expect(state.arrivalBuckets).toEqual(['writes']);
+    expect(reservation.reportArrival).toEqual([0]);
+    expect(state.arrivals.at(-1)).toEqual({ slot: T0 + 100, buckets: ['writes'] });
     const once = observe(state, { at: T0 + 1_100, slot: T0 + 100 });
     expect(once.readsTat).toBe(state.readsTat);
     expect(once.writesTat).toBe(state.writesTat + 1_000);
@@ -207,6 +222,10 @@ describe('governor: start times from a token-bucket model of ARM quota (GCRA)', 
     ['a Retry-After that is not a number', { at: T0, retryAfterSeconds: 'soon' }],
     ['a negative operation duration', { at: T0, operationSeconds: -2 }],
     ['a start time that is not a number', { at: T0, slot: 'first' }],
+    [
+      'an arrival report with a 429 beside it (it would be dropped)',
+      { at: T0, slot: T0, retryAfterSeconds: 5 },
+    ],
   ])('refuses a reading with %s', (_, reading) => {
     expect(() => observe(NEW_GOVERNOR, reading as never)).toThrow(GovernorInputError);
   });

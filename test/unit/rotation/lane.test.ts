@@ -10,7 +10,7 @@ import {
 } from '../../../shared/rotation/lane';
 
 /** The in-flight budget a subscription's batches share (shared/rotation/lane.ts). */
-const lane = (held: Record<string, number>): LaneState => ({ held });
+const lane = (held: Record<string, number>, closed: string[] = []): LaneState => ({ held, closed });
 const ask = (holder: string, inFlight: number, want: number, limit = 10) => ({
   holder,
   inFlight,
@@ -51,19 +51,29 @@ describe('the in-flight lane of a subscription', () => {
   });
 
   it('a close gives back all the batch held, and leaves the others', () => {
-    expect(close(lane({ a: 6, b: 4 }), 'a').held).toEqual({ b: 4 });
-    expect(close(lane({ b: 4 }), 'a').held).toEqual({ b: 4 });
+    expect(close(lane({ a: 6, b: 4 }), 'a')).toEqual(lane({ b: 4 }, ['a']));
+    expect(close(lane({ b: 4 }, ['a']), 'a')).toEqual(lane({ b: 4 }, ['a']));
+  });
+
+  it("a closed batch's late messages change nothing (its rotation closed it, and they came after)", () => {
+    const closed = close(lane({ a: 6, b: 4 }), 'a');
+    expect(acquire(closed, ask('a', 6, 4))).toEqual({ state: closed, granted: 0 });
+    expect(report(closed, { holder: 'a', inFlight: 6 })).toEqual(closed);
+    // The budget it gave back is the others'.
+    expect(acquire(closed, ask('b', 4, 10)).granted).toBe(6);
   });
 
   it('whatever order batches ask, report and close in, they never hold more than the limit together', () => {
     let state = NEW_LANE;
     const holders = ['a', 'b', 'c'];
     const inFlight: Record<string, number> = { a: 0, b: 0, c: 0 };
+    let batches = 0;
     // A fixed pseudo-random walk: each step a batch finishes some servers and asks for more.
     let seed = 7;
     const rnd = (n: number) => (seed = (seed * 1103515245 + 12345) % 2147483648) % n;
     for (let step = 0; step < 2000; step++) {
-      const h = holders[rnd(3)] ?? 'a';
+      const slot = rnd(3);
+      const h = holders[slot] ?? 'a';
       inFlight[h] = Math.max(0, (inFlight[h] ?? 0) - rnd(4));
       const op = rnd(10);
       if (op < 7) {
@@ -72,8 +82,12 @@ describe('the in-flight lane of a subscription', () => {
         inFlight[h] = (inFlight[h] ?? 0) + out.granted;
       } else if (op < 9) state = report(state, { holder: h, inFlight: inFlight[h] ?? 0 });
       else {
+        // The batch ended; the rotation starts another in its place.
         state = close(state, h);
         inFlight[h] = 0;
+        const started = `batch-${++batches}`;
+        holders[slot] = started;
+        inFlight[started] = 0;
       }
       expect(Object.values(inFlight).reduce((n, v) => n + v, 0)).toBeLessThanOrEqual(10);
     }

@@ -54,7 +54,7 @@ describe('armQuotaGovernor entity: one per subscription, shared by every rotatio
       reserveOf(1),
     ]);
     const first = out.results[0]?.value as Reservation;
-    expect(first.reportArrival).toBe(true);
+    expect(first.reportArrival).toEqual([0]);
     // 60 × 3 reads of the 225 at once leave 45; unreported, the next would start at T0. ARM's read
     // bucket lost 2 s of refill (50 tokens): 5 short, and 3 more for it, 8 / 25 s later.
     expect((out.results[2]?.value as Reservation).slots).toEqual([T0 + 320]);
@@ -74,7 +74,7 @@ describe('armQuotaGovernor entity: one per subscription, shared by every rotatio
   ])('refuses %s with an error to its caller and keeps serving the others', async (_, bad) => {
     const out = await batch(NEW_GOVERNOR, [bad, reserveOf(1)]);
     expect(out.results[0]?.isError).toBe(true);
-    expect(out.results[1]).toEqual({ isError: false, value: { slots: [T0], reportArrival: true } });
+    expect(out.results[1]).toEqual({ isError: false, value: { slots: [T0], reportArrival: [0] } });
     expect(out.state?.reserved).toBe(1);
   });
 });

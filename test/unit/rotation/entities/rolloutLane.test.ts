@@ -14,29 +14,35 @@ describe('rolloutLane entity: the in-flight budget a subscription’s batches sh
   it('answers each acquire in order from the state the one before left', async () => {
     const out = await batch(undefined, [acquireOf('batch-a', 0, 8), acquireOf('batch-b', 0, 8)]);
     expect(out.results.map((r) => r.value)).toEqual([8, 2]);
-    expect(out.state).toEqual({ held: { 'batch-a': 8, 'batch-b': 2 } });
+    expect(out.state).toEqual({ held: { 'batch-a': 8, 'batch-b': 2 }, closed: [] });
   });
 
   it('takes a report and a close as signals: the permits go to the next acquire', async () => {
-    const out = await batch({ held: { 'batch-a': 8, 'batch-b': 2 } }, [
+    const out = await batch({ held: { 'batch-a': 8, 'batch-b': 2 }, closed: [] }, [
       { name: 'report', input: { holder: 'batch-a', inFlight: 3 }, signal: true },
       { name: 'close', input: { holder: 'batch-b' }, signal: true },
       acquireOf('batch-c', 0, 10),
     ]);
     expect(out.results[2]?.value).toBe(7);
-    expect(out.state).toEqual({ held: { 'batch-a': 3, 'batch-c': 7 } });
+    expect(out.state).toEqual({ held: { 'batch-a': 3, 'batch-c': 7 }, closed: ['batch-b'] });
   });
 
-  it('is gone once its last batch closed', async () => {
-    const out = await batch({ held: { 'batch-a': 4 } }, [
+  it('keeps its closed batches while the phase runs, and is gone at its end', async () => {
+    const out = await batch({ held: { 'batch-a': 4 }, closed: [] }, [
       { name: 'close', input: { holder: 'batch-a' }, signal: true },
+      // A message of the closed batch that came after its close (sent before it, by the batch).
+      { name: 'report', input: { holder: 'batch-a', inFlight: 4 }, signal: true },
+      acquireOf('batch-b', 0, 10),
     ]);
-    expect(out.exists).toBe(false);
+    expect(out.results[2]?.value).toBe(10);
+    expect(out.exists).toBe(true);
+    const ended = await batch(out.state, [{ name: 'end', signal: true }]);
+    expect(ended.exists).toBe(false);
   });
 
   it('answers read with its state, for operators', async () => {
-    const out = await batch({ held: { 'batch-a': 4 } }, [{ name: 'read' }]);
-    expect(out.results[0]).toEqual({ isError: false, value: { held: { 'batch-a': 4 } } });
+    const out = await batch({ held: { 'batch-a': 4 }, closed: [] }, [{ name: 'read' }]);
+    expect(out.results[0]).toEqual({ isError: false, value: { held: { 'batch-a': 4 }, closed: [] } });
   });
 
   it.each<[string, EntityOperation]>([

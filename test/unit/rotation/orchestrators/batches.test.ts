@@ -145,6 +145,20 @@ describe('keyRotation: the rollout in batches (batches.ts)', () => {
       .find((k) => k !== undefined);
     expect(laneAgain).toBeDefined();
     expect(laneAgain).not.toBe(inputs[1]?.lane?.key);
+    // The rotation of another key in the same subscription, at the same instant, has a lane of its own.
+    const otherKey = await runOrchestration(keyRotationOrchestrator, rotationInput(), base, {
+      instanceId: 'cmk-rotation:contoso-pg-kv:pg-cmk-2',
+      start: NOW,
+    });
+    const laneOfOther = otherKey.calls
+      .filter((c) => c.name === 'rolloutBatch')
+      .map((c) => (c.input as RolloutBatchInput).lane?.key)
+      .find((k) => k !== undefined);
+    expect(laneOfOther).toBeDefined();
+    expect(laneOfOther).not.toBe(inputs[1]?.lane?.key);
+    // Its lanes are ended with the phase.
+    const ended = r.calls.filter((c) => c.kind === 'signal' && c.name === 'end');
+    expect(ended.map((c) => c.instanceId)).toEqual([`@rolloutlane@${inputs[1]?.lane?.key ?? ''}`]);
   });
 
   it.each([1, 2, 5, 100])(

@@ -111,7 +111,7 @@ describe("rolloutBatch under its subscription's quota governor", () => {
     expect((r.output as RolloutBatchOutput).counts.updated).toBe(150);
   });
 
-  it('asks its first server to report when it reached ARM where the governor asked for it, and no other', async () => {
+  it('asks the servers the governor named to report when they reached ARM, and no other', async () => {
     const reported = (r: Run) =>
       r.calls
         .filter((c) => c.name === 'serverRollover')
@@ -123,6 +123,21 @@ describe("rolloutBatch under its subscription's quota governor", () => {
     // A governor whose buckets another batch is drawing down: nobody reports.
     const busy = { state: fresh.state, asked: [] as ReserveRequest[], entity: [] as string[] };
     expect(reported(await run(batch(names(5), 500), governed(busy)))).toEqual(Array(5).fill(undefined));
+    // The servers named, by index; a list naming a server the batch does not have names nobody.
+    const answering =
+      (reportArrival: number[]): Responder =>
+      (call, now) =>
+        call.kind === 'entity'
+          ? { result: { slots: Array<number>(5).fill(Date.parse(NOW)), reportArrival } }
+          : governed(busy)(call, now);
+    expect(reported(await run(batch(names(5), 500), answering([1, 3])))).toEqual([
+      undefined,
+      true,
+      undefined,
+      true,
+      undefined,
+    ]);
+    expect(reported(await run(batch(names(5), 500), answering([1, 5])))).toEqual(Array(5).fill(undefined));
   });
 
   it('hands each server its own start time, in order, and starts each at the first look after it (none waits on a timer of its own)', async () => {

@@ -17,7 +17,10 @@ import {
   type LaneState,
 } from '../../../../shared/rotation/lane';
 import { GOVERNOR_ANSWER_SECONDS } from '../../../../shared/rotation/orchestrators/governed';
-import { rolloutBatchOrchestrator } from '../../../../shared/rotation/orchestrators/rolloutBatch';
+import {
+  LANE_ATTEMPTS,
+  rolloutBatchOrchestrator,
+} from '../../../../shared/rotation/orchestrators/rolloutBatch';
 import {
   LATER,
   runOrchestration,
@@ -45,6 +48,8 @@ interface World {
   governor: GovernorState;
   lane: LaneState;
   acquired: AcquireRequest[];
+  /** What the lane granted, answer by answer. */
+  granted: number[];
 }
 
 /**
@@ -53,10 +58,11 @@ interface World {
  */
 function world(
   w: World,
-  lane: 'model' | 'fails' | 'silent' = 'model',
+  lane: 'model' | 'fails' | 'silent' | 'failsSecond' = 'model',
   later: number | ((server: string) => number) = 1,
 ): Responder {
   const asked = new Map<string, number>();
+  let acquires = 0;
   return (call, now) => {
     if (call.kind === 'entity' && call.name === 'reserve') {
       const r = reserve(w.governor, call.input as ReserveRequest, now);
@@ -64,12 +70,15 @@ function world(
       return { result: r.reservation };
     }
     if (call.kind === 'entity' && call.name === 'acquire') {
-      if (lane === 'fails') return { error: 'LaneInputError: holder must be a batch instance id' };
+      acquires++;
+      if (lane === 'fails' || (lane === 'failsSecond' && acquires === 2))
+        return { error: 'LaneInputError: holder must be a batch instance id' };
       if (lane === 'silent') return LATER;
       const request = call.input as AcquireRequest;
       w.acquired.push(request);
       const r = acquire(w.lane, request);
       w.lane = r.state;
+      w.granted.push(r.granted);
       return { result: r.granted };
     }
     if (call.name !== 'serverRollover') return stepOk(null);
@@ -97,8 +106,9 @@ const run = (input: RolloutBatchInput, respond: Responder, w?: World): Promise<R
   });
 const newWorld = (held: Record<string, number> = {}): World => ({
   governor: NEW_GOVERNOR,
-  lane: { held },
+  lane: { held, closed: [] },
   acquired: [],
+  granted: [],
 });
 /** How many servers the batch started at each of its first looks. */
 const startedPerLook = (r: Run): number[] => {
@@ -125,13 +135,13 @@ describe('rolloutBatch sharing its subscription’s in-flight budget through a l
     expect((r.output as RolloutBatchOutput).counts.updated).toBe(12);
   });
 
-  it('asks before every start and never has more in flight than granted', async () => {
-    const w = newWorld();
+  it('asks before every start and starts exactly what it was granted, look by look', async () => {
+    // Another batch holds 2 of the 6: this one is granted 4 at most, and less as its own are in flight.
+    const w = newWorld({ 'cmk-batch:other': 2 });
     const r = await run(withLane(25, 3, 6), world(w, 'model', 2), w);
-    // Each look with starts due asks once, and starts exactly what it was granted.
-    const granted = w.acquired.map((a) => Math.min(a.want, 6 - a.inFlight));
-    expect(granted.reduce((n, g) => n + g, 0)).toBe(25);
-    expect((r.output as RolloutBatchOutput).peakInFlight).toBeLessThanOrEqual(6);
+    expect(startedPerLook(r)).toEqual(w.granted.filter((g) => g > 0));
+    expect(w.granted.reduce((n, g) => n + g, 0)).toBe(25);
+    expect((r.output as RolloutBatchOutput).peakInFlight).toBe(4);
   });
 
   it('gives back what finished while it had nothing to start, and all it holds when it ends', async () => {
@@ -158,15 +168,47 @@ describe('rolloutBatch sharing its subscription’s in-flight budget through a l
   it.each<[string, 'fails' | 'silent']>([
     ['fails (its operation threw)', 'fails'],
     [`does not answer in ${GOVERNOR_ANSWER_SECONDS} s`, 'silent'],
-  ])('when the lane %s, keeps to its even share and still rolls every server out', async (_, answer) => {
-    const w = newWorld();
-    const r = await run(withLane(20, 3, 10), world(w, answer), w);
+  ])(
+    `when the lane %s ${LANE_ATTEMPTS} looks in a row, keeps to its even share and still rolls every server out`,
+    async (_, answer) => {
+      const w = newWorld();
+      const r = await run(withLane(20, 3, 10), world(w, answer), w);
+      const out = r.output as RolloutBatchOutput;
+      expect(out.counts.updated).toBe(20);
+      expect(out.peakInFlight).toBe(3);
+      // Asked at each look until it gives up; nothing started before (the lane counted nothing for
+      // it). What it may hold still goes back.
+      expect(r.calls.filter((c) => c.kind === 'entity' && c.name === 'acquire')).toHaveLength(LANE_ATTEMPTS);
+      const firstStart = r.calls.findIndex((c) => c.name === 'serverRollover');
+      expect(r.calls.slice(0, firstStart).filter((c) => c.name === 'acquire')).toHaveLength(LANE_ATTEMPTS);
+      expect(r.calls.at(-1)).toMatchObject({ kind: 'signal', name: 'close' });
+    },
+  );
+
+  it('when the lane fails once, starts nothing beyond what the lane counts for it and asks again', async () => {
+    // Another batch holds 6 of the 10: this one may have 4 in flight, and its even share would be 5.
+    const w = newWorld({ 'cmk-batch:other': 6 });
+    const r = await run(withLane(20, 5, 10), world(w, 'failsSecond', 2), w);
     const out = r.output as RolloutBatchOutput;
     expect(out.counts.updated).toBe(20);
-    expect(out.peakInFlight).toBe(3);
-    // One ask only: a lane that failed is not asked again. What it may hold still goes back.
-    expect(r.calls.filter((c) => c.kind === 'entity' && c.name === 'acquire')).toHaveLength(1);
-    expect(r.calls.at(-1)).toMatchObject({ kind: 'signal', name: 'close' });
+    expect(out.peakInFlight).toBe(4);
+    // Still in its lane after the failure: every later look asked it again.
+    expect(w.acquired.length).toBeGreaterThan(2);
+  });
+
+  it('paced by itself (its governor failed), still starts only what the lane grants', async () => {
+    const w = newWorld({ 'cmk-batch:other': 6 });
+    const base = world(w, 'model', 2);
+    const noGovernor: Responder = (call, now) =>
+      call.kind === 'entity' && call.name === 'reserve'
+        ? { error: 'GovernorInputError: servers must be an integer' }
+        : base(call, now);
+    const r = await run(withLane(20, 5, 10), noGovernor, w);
+    const out = r.output as RolloutBatchOutput;
+    expect(out.counts.updated).toBe(20);
+    // Its own window would allow its even share, 5; the lane leaves 4.
+    expect(out.peakInFlight).toBe(4);
+    expect(w.acquired.length).toBeGreaterThan(1);
   });
 
   it('without a lane (it runs alone) keeps to its share and asks no lane', async () => {

@@ -12,6 +12,8 @@ interface Plan {
   readonly size: number;
   /** `drainTogether`: wait for the last jobs at once (the canary ring). */
   readonly together?: boolean;
+  /** `admit`: ask an `allowance` activity at each look how many may start (a batch asking its lane). */
+  readonly admitted?: boolean;
 }
 interface Out {
   readonly settled: string[];
@@ -20,7 +22,8 @@ interface Out {
 }
 
 function* windowed(context: OrchestrationContext): Generator<Task, Out, unknown> {
-  const { jobs, size, together } = context.df.getInput<Plan>();
+  const { jobs, size, together, admitted } = context.df.getInput<Plan>();
+  let allowed = Number.POSITIVE_INFINITY;
   let next = 0;
   let peak = 0;
   let looks = 0;
@@ -32,9 +35,17 @@ function* windowed(context: OrchestrationContext): Generator<Task, Out, unknown>
   yield* slidingWindow<string>(context, {
     pending: () => next < jobs,
     drainTogether: together === true,
+    ...(admitted === true
+      ? {
+          *admit(inFlight: readonly InFlight<string>[]): Generator<Task, void, unknown> {
+            allowed = (yield context.df.callActivity('allowance', inFlight.length)) as number;
+          },
+        }
+      : {}),
     fill(inFlight) {
       const started: InFlight<string>[] = [];
-      while (next < jobs && inFlight.length + started.length < size) started.push(start(String(next++)));
+      while (next < jobs && inFlight.length + started.length < size && started.length < allowed)
+        started.push(start(String(next++)));
       peak = Math.max(peak, inFlight.length + started.length);
       return started;
     },
@@ -144,6 +155,18 @@ describe('the sliding-window scheduler', () => {
     const replay = await run.replay();
     expect(replay.actions).toEqual(run.actions);
     expect(replay.output).toEqual(run.output);
+  });
+
+  it('asks admit once per look, before fill, with what is in flight, and fill starts what it allowed', async () => {
+    const base = jobs({ '0': 1, '1': 1 });
+    // One job may start per look, whatever the window.
+    const oneALook: Responder = (call, now) =>
+      call.kind === 'activity' && call.name === 'allowance' ? { result: 1 } : base(call, now);
+    const run = await runOrchestration(windowed, { jobs: 3, size: 3, admitted: true }, oneALook);
+    const order = run.calls.filter((c) => c.kind !== 'timer').map((c) => `${c.name}:${String(c.input)}`);
+    expect(order.slice(0, 4)).toEqual(['allowance:0', 'job:0', 'allowance:1', 'job:1']);
+    expect((run.output as Out).peak).toBeLessThanOrEqual(2);
+    expect([...(run.output as Out).settled].sort()).toEqual(['0', '1', '2']);
   });
 
   it('with nothing to do starts nothing and ends at its first look', async () => {
