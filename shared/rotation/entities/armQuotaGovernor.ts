@@ -8,6 +8,7 @@ import {
   type QuotaReading,
   type ReserveRequest,
 } from '../governor';
+import { objectInput } from './entityInput';
 
 /** What the governor entity answers to; anything else is refused with this list. */
 export const GOVERNOR_OPERATIONS = ['reserve', 'observe', 'read'] as const;
@@ -50,11 +51,8 @@ export function armQuotaGovernor(clock: () => number = Date.now): EntityHandler<
   };
 }
 
-function objectOf(input: unknown, what: string): Record<string, unknown> {
-  if (typeof input !== 'object' || input === null || Array.isArray(input))
-    throw new GovernorInputError(`${what} needs an object input`);
-  return input as Record<string, unknown>;
-}
+const objectOf = (input: unknown, operation: string): Record<string, unknown> =>
+  objectInput(input, operation, (message) => new GovernorInputError(message));
 
 function requestOf(input: unknown): ReserveRequest {
   const o = objectOf(input, 'reserve');

@@ -9,6 +9,7 @@ import {
   type HolderReport,
   type LaneState,
 } from '../lane';
+import { objectInput } from './entityInput';
 
 /** What the lane entity answers to; anything else is refused with this list. */
 export const LANE_OPERATIONS = ['acquire', 'report', 'close', 'end', 'read'] as const;
@@ -54,11 +55,8 @@ export function rolloutLaneEntity(context: EntityContext<LaneState>): void {
   }
 }
 
-function objectOf(input: unknown, what: string): Record<string, unknown> {
-  if (typeof input !== 'object' || input === null || Array.isArray(input))
-    throw new LaneInputError(`${what} needs an object input`);
-  return input as Record<string, unknown>;
-}
+const objectOf = (input: unknown, operation: string): Record<string, unknown> =>
+  objectInput(input, operation, (message) => new LaneInputError(message));
 
 function acquireOf(input: unknown): AcquireRequest {
   const o = objectOf(input, 'acquire');

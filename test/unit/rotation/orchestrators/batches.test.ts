@@ -95,6 +95,13 @@ describe('keyRotation: the rollout in batches (batches.ts)', () => {
     expect(inputs.map((b) => b.canary)).toEqual([true, undefined]);
   });
 
+  /** The lane key of a rotation's first batch that has one. */
+  const firstLaneKey = (run: Run): string | undefined =>
+    run.calls
+      .filter((c) => c.name === 'rolloutBatch')
+      .map((c) => (c.input as RolloutBatchInput).lane?.key)
+      .find((k) => k !== undefined);
+
   it("gives the batches of a subscription that run alongside each other one lane, new for each run, and says a failed batch's permits go back", async () => {
     const other = '0d1c2b3a-4e5f-4a6b-8c7d-9e0f1a2b3c4d';
     const servers = [
@@ -139,10 +146,7 @@ describe('keyRotation: the rollout in batches (batches.ts)', () => {
       instanceId: 'cmk-rotation:contoso-pg-kv:pg-cmk',
       start: '2026-12-06T12:00:00Z',
     });
-    const laneAgain = again.calls
-      .filter((c) => c.name === 'rolloutBatch')
-      .map((c) => (c.input as RolloutBatchInput).lane?.key)
-      .find((k) => k !== undefined);
+    const laneAgain = firstLaneKey(again);
     expect(laneAgain).toBeDefined();
     expect(laneAgain).not.toBe(inputs[1]?.lane?.key);
     // The rotation of another key in the same subscription, at the same instant, has a lane of its own.
@@ -150,10 +154,7 @@ describe('keyRotation: the rollout in batches (batches.ts)', () => {
       instanceId: 'cmk-rotation:contoso-pg-kv:pg-cmk-2',
       start: NOW,
     });
-    const laneOfOther = otherKey.calls
-      .filter((c) => c.name === 'rolloutBatch')
-      .map((c) => (c.input as RolloutBatchInput).lane?.key)
-      .find((k) => k !== undefined);
+    const laneOfOther = firstLaneKey(otherKey);
     expect(laneOfOther).toBeDefined();
     expect(laneOfOther).not.toBe(inputs[1]?.lane?.key);
     // Its lanes are ended with the phase.
