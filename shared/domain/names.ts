@@ -37,6 +37,9 @@ export const FUNCTION_NAMES = {
   serverRollover: 'serverRollover',
   /** Durable entity, one per subscription: ARM's quota shared by every rotation (shared/rotation/governor.ts). */
   armQuotaGovernor: 'armQuotaGovernor',
-  /** Durable entity, one per subscription and rollout phase: its batches' in-flight budget (rotation/lane.ts). */
+  /**
+   * Durable entity, one per subscription and rollout phase: its batches' in-flight budget
+   * (shared/rotation/lane.ts).
+   */
   rolloutLane: 'rolloutLane',
 } as const;

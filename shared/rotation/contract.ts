@@ -330,7 +330,7 @@ export interface RolloutBatchInput {
   readonly settings: ServerSettings;
   /**
    * Upper bound on this batch's servers in flight on its own: its even share of `maxParallelUpdates`,
-   * kept when it has no lane or its lane fails.
+   * kept when it has no lane or gave up on it (its lane unanswered `LANE_ATTEMPTS` looks in a row).
    */
   readonly maxInFlight: number;
   /**

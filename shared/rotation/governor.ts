@@ -16,10 +16,10 @@ import { typicalOperationSeconds } from './pacing';
  * The model is GCRA (the generic cell rate algorithm: a token bucket kept as one "theoretical arrival
  * time" per bucket): a server costs `writesPerServer` write tokens and `readsPerServer` read tokens,
  * all taken at its start time. Taking the reads at the start is early (its operation status and
- * verifying reads come seconds later), so the model never has more tokens than ARM's bucket; the time
- * ARM's bucket is ahead is never more than a few seconds of refill, well below its burst, so no refill
- * is lost to the bucket's cap. Start times are handed out first come, first served, so a rotation that
- * asked first starts first and nobody starves.
+ * verifying reads come seconds later): while the bucket is not full, that only takes tokens before ARM
+ * does; where it is full, ARM loses refill the model counted, which the arrival reports below correct.
+ * Start times are handed out first come, first served, so a rotation that asked first starts first
+ * and nobody starves.
  *
  * What ARM says corrects the model, never the other way round: a remaining-quota reading lower than the
  * model's means someone else spends the subscription's quota (another tool on the same principal): the
@@ -36,10 +36,12 @@ import { typicalOperationSeconds } from './pacing';
  * request reached ARM (`reportArrival`), and that report moves the bucket by the wait (`observe`).
  * Why the last: the bucket that paces a reservation is full at its first start at most (each later
  * start comes as soon as its tokens are there); the other one refills faster than the reservation
- * spends it and may be full at many starts, and at each of them ARM's is full too (ARM's requests come
- * later than the model's, never earlier), which ends whatever the model had wrong before. What stays
- * wrong after the last: the servers started just before it that reach ARM after it, at most the wait
- * times that bucket's rate (2 s: 20 writes), which the headroom covers. And for reads the wait counts
+ * spends it and may be full at many starts. At each of them ARM's is within the wait times its rate
+ * of full (ARM's requests come later than the model's, never earlier, so only those charged in the
+ * wait before may have reached it), so a full start bounds whatever the model had wrong before, and a
+ * newer awaited report for a bucket replaces an older one. What stays wrong after the last: the
+ * servers started just before it that reach ARM after it, at most the wait times that bucket's rate
+ * (2 s: 20 writes), which the headroom covers. And for reads the wait counts
  * until the server's write step answered, while its first read may come at its first look, later:
  * the read bucket may have lost more than it is moved by (reads are charged at the start, and a
  * subscription's reads run below their refill once operations are timed).
@@ -241,7 +243,7 @@ export function reserve(
       readsTat,
       writesTat,
       reserved: state.reserved + request.servers,
-      arrivals: [...state.arrivals, ...awaited].slice(-MAX_PENDING_ARRIVALS),
+      arrivals: awaitArrivals(state.arrivals, awaited),
     },
     reservation: {
       slots,
@@ -294,12 +296,29 @@ export function observe(
 }
 
 /**
+ * The reports awaited once `awaited` are: a newer one for a bucket replaces an older one (the newer
+ * full start bounds what the older one would correct, see the top of this file); the latest
+ * `MAX_PENDING_ARRIVALS`.
+ */
+function awaitArrivals(
+  older: readonly PendingArrival[],
+  awaited: readonly PendingArrival[],
+): PendingArrival[] {
+  const renewed = new Set(awaited.flatMap((a) => a.buckets));
+  const kept = older
+    .map((a) => ({ ...a, buckets: a.buckets.filter((b) => !renewed.has(b)) }))
+    .filter((a) => a.buckets.length > 0);
+  return [...kept, ...awaited].slice(-MAX_PENDING_ARRIVALS);
+}
+
+/**
  * A server handed a start time out of a full bucket reached ARM at `at`: that bucket sat full in ARM
  * until then and lost its refill meanwhile, so the model moves it by the wait (later starts come later
- * by as much). Whatever the delay was (the host, the batch's look, its lane), ARM's bucket lost it. A
- * report no start time awaits (already taken: signals may come twice; or dropped) changes nothing. A
- * server that reached ARM after others of its subscription makes the model move further than ARM
- * lost: fewer tokens than ARM, which costs throughput, never a 429.
+ * by as much), whatever the delay was (the host, the batch's look, its lane). A report no start time
+ * awaits (already taken: signals may come twice; replaced or dropped) changes nothing. Where other
+ * requests of the subscription reached ARM during the wait (another batch's, while a lane held this
+ * server back), ARM's bucket lost less and the model moves further than it: fewer tokens than ARM,
+ * which costs throughput, never a 429.
  */
 function arrived(state: GovernorState, slot: number, at: number): GovernorState {
   const awaited = state.arrivals.find((a) => a.slot === slot);
@@ -336,12 +355,16 @@ export function governorStateOf(raw: unknown): GovernorState {
           .slice(-GOVERNOR_OPERATION_SAMPLES)
       : [],
     arrivals: Array.isArray(s['arrivals'])
-      ? s['arrivals'].flatMap((v: unknown): PendingArrival[] => {
-          if (typeof v !== 'object' || v === null) return [];
-          const { slot, buckets } = v as { slot?: unknown; buckets?: unknown };
-          if (typeof slot !== 'number' || !Number.isFinite(slot) || !Array.isArray(buckets)) return [];
-          return [{ slot, buckets: buckets.filter((b): b is BucketName => b === 'reads' || b === 'writes') }];
-        })
+      ? s['arrivals']
+          .flatMap((v: unknown): PendingArrival[] => {
+            if (typeof v !== 'object' || v === null) return [];
+            const { slot, buckets } = v as { slot?: unknown; buckets?: unknown };
+            if (typeof slot !== 'number' || !Number.isFinite(slot) || !Array.isArray(buckets)) return [];
+            return [
+              { slot, buckets: buckets.filter((b): b is BucketName => b === 'reads' || b === 'writes') },
+            ];
+          })
+          .slice(-MAX_PENDING_ARRIVALS)
       : [],
     arrivalLagMs: num('arrivalLagMs'),
   };

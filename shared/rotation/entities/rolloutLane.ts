@@ -24,8 +24,13 @@ export const LANE_OPERATIONS = ['acquire', 'report', 'close', 'end', 'read'] as 
  * for operators.
  */
 export function rolloutLaneEntity(context: EntityContext<LaneState>): void {
-  const state = laneStateOf(context.df.getState());
+  const raw = context.df.getState();
+  const state = laneStateOf(raw);
   const operation = context.df.operationName;
+  // A `report` or `close` that finds no lane came after its `end` (they are sent by the batches, `end`
+  // by the rotation, and messages from two senders may arrive in either order): it must not make the
+  // lane again, since nothing would end it.
+  if (raw === undefined && (operation === 'report' || operation === 'close')) return;
   switch (operation) {
     case 'acquire': {
       const { state: next, granted } = acquire(state, acquireOf(context.df.getInput<unknown>()));

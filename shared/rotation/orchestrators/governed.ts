@@ -100,9 +100,9 @@ export function* reserveStarts(
 /**
  * Tells the subscription's governor what ARM said (fire and forget: a signal). A 429 is reported by
  * the server that got it, when it got it, so the hold starts on time for every rotation; a batch
- * reports its first operation durations (and its remaining-quota reading now and then); the first
- * server of a burst out of a full bucket reports when it reached ARM (`slot`, its start time, and
- * `at`).
+ * reports its first operation durations (and its remaining-quota reading now and then); a server the
+ * governor named (the last of a reservation to take from a full bucket) reports when it reached ARM
+ * (`slot`, its start time, and `at`).
  */
 export function reportQuota(
   context: OrchestrationContext,

@@ -17,8 +17,9 @@ function laneOf(key: string): df.EntityId {
 
 /**
  * How many of `want` servers the batch may start now; undefined when the lane failed or did not answer
- * in `GOVERNOR_ANSWER_SECONDS`: the batch then keeps to its even share of the setting
- * (`RolloutBatchInput.maxInFlight`) for the rest of its run, so a broken lane slows a rollout, never
+ * in `GOVERNOR_ANSWER_SECONDS`: the batch then starts nothing at that look and asks again at the next,
+ * and only after `LANE_ATTEMPTS` looks in a row keeps to its even share of the setting
+ * (`RolloutBatchInput.maxInFlight`) alone (rolloutBatch.ts), so a broken lane slows a rollout, never
  * stops it.
  */
 export function* acquireLane(
@@ -41,7 +42,7 @@ export function* acquireLane(
       : call.isFaulted
         ? `failed (${call.result instanceof Error ? call.result.message : String(call.result)})`
         : 'answered no usable count';
-  log(context, `in-flight lane ${key} ${why}; keeping to this batch's even share`);
+  log(context, `in-flight lane ${key} ${why}; starting nothing at this look`);
   return undefined;
 }
 

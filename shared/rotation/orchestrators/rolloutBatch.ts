@@ -132,7 +132,8 @@ export function* rolloutBatchOrchestrator(
   let settled = 0;
   // With a lane, the subscription's batches of this phase share `maxParallelUpdates` (the
   // `rolloutLane` entity) instead of a third each, and this batch starts only what the lane granted
-  // at this look (governed or not). Without one (it runs alone), its own even share (`cap`).
+  // at this look (governed or not; paced by itself, its own window stays within its even share, so
+  // there the lane can only hold it back). Without one (it runs alone), its even share (`cap`).
   let lane = input.lane;
   const laneLimit = Math.max(1, lane?.limit ?? cap);
   const holder = context.df.instanceId;
@@ -165,18 +166,20 @@ export function* rolloutBatchOrchestrator(
           limit: laneLimit,
         });
         if (answer === undefined) {
-          // Unanswered: the lane still counts what it last heard, so that much may run, and it is
-          // asked again at the next look. Only after `LANE_ATTEMPTS` looks in a row does the batch
-          // keep to its even share alone: a broken lane slows a rollout, never stops it, but from
-          // then on the subscription may have up to this batch's share more in flight than the
-          // setting while the other batches still use the lane.
+          // Unanswered: nothing starts at this look, and the lane is asked again at the next. A call
+          // that timed out may still be taken by the lane later, with the count this batch had then
+          // (possibly below what it last heard), so `told` drops to what is in flight: nothing starts
+          // on it either. Only after `LANE_ATTEMPTS` looks in a row does the batch keep to its even
+          // share alone: a broken lane slows a rollout, never stops it, but from then on the
+          // subscription may have up to this batch's share more in flight than the setting while the
+          // other batches still use the lane.
           laneFailures++;
           if (laneFailures >= LANE_ATTEMPTS) {
             log(context, `in-flight lane ${lane.key} failed ${laneFailures} times; keeping to an even share`);
             lane = undefined;
             return;
           }
-          granted = Math.max(0, told - inFlight.length);
+          told = Math.min(told, inFlight.length);
           refused = true;
           return;
         }

@@ -2,6 +2,7 @@ import {
   ARM_SUBSCRIPTION_BUCKETS,
   GovernorInputError,
   HEADROOM,
+  MAX_PENDING_ARRIVALS,
   NEW_GOVERNOR,
   governorStateOf,
   observe,
@@ -142,10 +143,10 @@ describe('governor: start times from a token-bucket model of ARM quota (GCRA)', 
     // The buckets are drawing down: the next request's first start finds neither full.
     const next = reserve(first.state, ask(100, 1, 1), T0 + 1_000);
     expect(next.reservation.reportArrival).toBeUndefined();
-    // After a quiet minute both are full again: that burst is awaited too.
+    // After a quiet minute both are full again: that burst is awaited instead.
     const later = reserve(next.state, ask(1, 1, 1), T0 + 120_000);
     expect(later.reservation.reportArrival).toEqual([0]);
-    expect(later.state.arrivals.map((a) => a.slot)).toEqual([T0, T0 + 120_000]);
+    expect(later.state.arrivals.map((a) => a.slot)).toEqual([T0 + 120_000]);
   });
 
   it('asks the server after which a bucket that refills faster than the request spends it stays busy', () => {
@@ -190,6 +191,29 @@ describe('governor: start times from a token-bucket model of ARM quota (GCRA)', 
     const next = observe(state, { at: T0 + arrival, slot: T0 + slot });
     expect(next.writesTat - state.writesTat).toBe(moved);
     expect(next.readsTat - state.readsTat).toBe(moved);
+  });
+
+  it('awaits the newest report per bucket (a newer full start replaces an older one), the latest 8 at most', () => {
+    const first = reserve(NEW_GOVERNOR, ask(10, 1, 1), T0).state;
+    // A quiet minute later both buckets are full again: the newer start replaces the first for both.
+    const second = reserve(first, ask(10, 1, 1), T0 + 60_000).state;
+    expect(second.arrivals).toEqual([{ slot: T0 + 60_000, buckets: ['reads', 'writes'] }]);
+    // The replaced report changes nothing; the awaited one still moves the model.
+    expect(observe(second, { at: T0 + 2_000, slot: T0 })).toEqual(second);
+    expect(observe(second, { at: T0 + 62_000, slot: T0 + 60_000 }).writesTat).toBe(second.writesTat + 2_000);
+    // One bucket renewed leaves the other awaited where it was.
+    const reads = reserve(NEW_GOVERNOR, ask(10, 1, 1), T0).state;
+    // (The read bucket still busy: 5 s of refill short of full.)
+    const onlyWrites = reserve({ ...reads, readsTat: T0 + 65_000 }, ask(1, 1, 1), T0 + 60_000).state;
+    expect(onlyWrites.arrivals).toEqual([
+      { slot: T0, buckets: ['reads'] },
+      { slot: T0 + 60_000, buckets: ['writes'] },
+    ]);
+    // A stored state with more awaited than the cap keeps the latest.
+    const many = Array.from({ length: 12 }, (_, i) => ({ slot: T0 + i, buckets: ['writes'] }));
+    expect(governorStateOf({ ...NEW_GOVERNOR, arrivals: many }).arrivals.map((a) => a.slot)).toEqual(
+      many.slice(-MAX_PENDING_ARRIVALS).map((a) => a.slot),
+    );
   });
 
   it('takes a report once (signals may come twice), and moves only the buckets that were full', () => {

@@ -38,6 +38,12 @@ describe('rolloutLane entity: the in-flight budget a subscription’s batches sh
     expect(out.exists).toBe(true);
     const ended = await batch(out.state, [{ name: 'end', signal: true }]);
     expect(ended.exists).toBe(false);
+    // A batch's close or report that comes after the rotation's end does not make the lane again.
+    const late = await batch(undefined, [
+      { name: 'close', input: { holder: 'batch-b' }, signal: true },
+      { name: 'report', input: { holder: 'batch-b', inFlight: 3 }, signal: true },
+    ]);
+    expect(late.exists).toBe(false);
   });
 
   it('answers read with its state, for operators', async () => {

@@ -29,7 +29,7 @@ import {
   type Run,
   type ScheduledCall,
 } from '../../../support/orchestration';
-import { NOW, outcome, rolloutBatchInput, serverNames } from './fixtures';
+import { NOW, SETTINGS, outcome, rolloutBatchInput, serverNames } from './fixtures';
 
 /**
  * A governed batch that shares its subscription's `CMK_MAX_PARALLEL_UPDATES` with the other batches
@@ -58,7 +58,7 @@ interface World {
  */
 function world(
   w: World,
-  lane: 'model' | 'fails' | 'silent' | 'failsSecond' = 'model',
+  lane: 'model' | 'fails' | 'silent' | 'failsSecond' | 'failsTwiceTwice' = 'model',
   later: number | ((server: string) => number) = 1,
 ): Responder {
   const asked = new Map<string, number>();
@@ -71,7 +71,11 @@ function world(
     }
     if (call.kind === 'entity' && call.name === 'acquire') {
       acquires++;
-      if (lane === 'fails' || (lane === 'failsSecond' && acquires === 2))
+      if (
+        lane === 'fails' ||
+        (lane === 'failsSecond' && acquires === 2) ||
+        (lane === 'failsTwiceTwice' && [2, 3, 5, 6].includes(acquires))
+      )
         return { error: 'LaneInputError: holder must be a batch instance id' };
       if (lane === 'silent') return LATER;
       const request = call.input as AcquireRequest;
@@ -194,6 +198,59 @@ describe('rolloutBatch sharing its subscription’s in-flight budget through a l
     expect(out.peakInFlight).toBe(4);
     // Still in its lane after the failure: every later look asked it again.
     expect(w.acquired.length).toBeGreaterThan(2);
+  });
+
+  it('starts nothing at a look whose ask failed, even with servers finished since it last asked', async () => {
+    // Its answer may still reach the lane later, with the count the batch had when it asked.
+    const w = newWorld({ 'cmk-batch:other': 6 });
+    // Servers that finish at once: by its second look the four it started have.
+    const r = await run(withLane(20, 5, 10), world(w, 'failsSecond', 0), w);
+    expect((r.output as RolloutBatchOutput).counts.updated).toBe(20);
+    const asks = r.calls.flatMap((c, i) => (c.kind === 'entity' && c.name === 'acquire' ? [i] : []));
+    const afterFailed = r.calls.slice(asks[1], asks[2]).filter((c) => c.name === 'serverRollover');
+    expect(afterFailed).toEqual([]);
+    // Its first ask was granted four; its third (the second answered) said none were in flight.
+    expect(w.granted[0]).toBe(4);
+    expect(w.acquired[1]?.inFlight).toBe(0);
+  });
+
+  it(`counts only failures in a row: failing twice, answering, failing twice, it never gives up (${LANE_ATTEMPTS} needed)`, async () => {
+    const w = newWorld({ 'cmk-batch:other': 6 });
+    const r = await run(withLane(20, 5, 10), world(w, 'failsTwiceTwice', 2), w);
+    expect((r.output as RolloutBatchOutput).counts.updated).toBe(20);
+    // Given up, it would keep to its even share of 5; in its lane it has 4 at most.
+    expect((r.output as RolloutBatchOutput).peakInFlight).toBe(4);
+    expect(r.calls.filter((c) => c.kind === 'entity' && c.name === 'acquire').length).toBeGreaterThan(6);
+  });
+
+  it('paced by itself and refused with nothing in flight, asks again a poll interval later, not in a loop', async () => {
+    // The other batch holds the whole lane for three asks, then finishes.
+    const w = newWorld({ 'cmk-batch:other': 10 });
+    const base = world(w, 'model', 1);
+    const askedAt: number[] = [];
+    const respond: Responder = (call, now) => {
+      if (call.kind === 'entity' && call.name === 'reserve') return { error: 'GovernorInputError: down' };
+      if (call.kind === 'entity' && call.name === 'acquire' && askedAt.push(now) === 4)
+        w.lane = report(w.lane, { holder: 'cmk-batch:other', inFlight: 0 });
+      return base(call, now);
+    };
+    const r = await run(withLane(6, 3, 10), respond, w);
+    expect((r.output as RolloutBatchOutput).counts.updated).toBe(6);
+    // Refused three times, each ask a poll interval (10 s here) or more after the one before.
+    const refusals = askedAt.slice(0, 4);
+    for (const [i, t] of refusals.slice(1).entries())
+      expect(t - (refusals[i] ?? 0)).toBeGreaterThanOrEqual(SETTINGS.pollIntervalSeconds * 1000);
+    // Every timer it sets fires later than the episode that set it: no look at once, again and again.
+    let episodeAt = 0;
+    const soonest: number[] = [];
+    for (const e of r.history) {
+      if (e.EventType === 12) episodeAt = Date.parse(e.Timestamp);
+      if (e.EventType === 10) soonest.push(Date.parse(String(e['FireAt'])) - episodeAt);
+    }
+    expect(soonest.length).toBeGreaterThan(0);
+    expect(Math.min(...soonest)).toBeGreaterThan(0);
+    // Paced by itself, it still gives its lane back at its end.
+    expect(r.calls.at(-1)).toMatchObject({ kind: 'signal', name: 'close', input: { holder: BATCH_ID } });
   });
 
   it('paced by itself (its governor failed), still starts only what the lane grants', async () => {
