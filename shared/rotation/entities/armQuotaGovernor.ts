@@ -18,9 +18,10 @@ export type GovernorOperation = (typeof GOVERNOR_OPERATIONS)[number];
  * The ARM quota governor of one subscription as a durable entity (key: the subscription id, lower
  * case): every rotation of the app asks it when its servers may start (`reserve`), and a server's
  * rollover tells it of a 429, or when a start out of a full bucket reached ARM (`observe`). Durable
- * entities run one operation at a time per entity and keep their state between operations (Microsoft Learn, "Entity functions"), which is what a
- * shared token bucket needs; the model itself is pure (../governor.ts). Entities are not replayed, so
- * it may read the clock (injected, for tests). `read` answers the state, for operators.
+ * entities run one operation at a time per entity and keep their state between operations (Microsoft
+ * Learn, "Entity functions"), which is what a shared token bucket needs; the model itself is pure
+ * (../governor.ts). Entities are not replayed, so it may read the clock (injected, for tests). `read`
+ * answers the state, for operators.
  */
 export function armQuotaGovernor(clock: () => number = Date.now): EntityHandler<GovernorState> {
   return function armQuotaGovernorEntity(context: EntityContext<GovernorState>): void {

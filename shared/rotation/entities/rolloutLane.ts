@@ -44,7 +44,7 @@ export function rolloutLaneEntity(context: EntityContext<LaneState>): void {
     case 'close':
       // Kept while the phase runs, also once nobody holds anything: the closed batches' late messages
       // must still find them closed.
-      context.df.setState(close(state, reportOf(context.df.getInput<unknown>()).holder));
+      context.df.setState(close(state, reportOf(context.df.getInput<unknown>(), 'close').holder));
       return;
     case 'end':
       // The phase is over (a rotation has a lane per subscription and phase): nothing to keep.
@@ -73,7 +73,7 @@ function acquireOf(input: unknown): AcquireRequest {
   };
 }
 
-function reportOf(input: unknown): HolderReport {
-  const o = objectOf(input, 'report');
+function reportOf(input: unknown, operation = 'report'): HolderReport {
+  const o = objectOf(input, operation);
   return { holder: o['holder'] as string, inFlight: (o['inFlight'] ?? 0) as number };
 }

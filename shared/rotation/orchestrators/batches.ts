@@ -58,27 +58,28 @@ export function* rolloutInBatches(
     if (lane.length > 1 && batchesAtOnce > 1)
       laneKeys.set(sub, `${sub}:${context.df.newGuid(`${context.df.instanceId}:${phase}:lane:${sub}`)}`);
   const settings = serverSettings(input.settings);
-  const batchInput = (sub: string, batch: BatchServer[], share: number): RolloutBatchInput => ({
-    schemaVersion: ROTATION_SCHEMA_VERSION,
-    correlationId: context.df.instanceId,
-    trigger: input.trigger,
-    key: compact,
-    targetVersion,
-    subscriptionId: sub,
-    // Per server only the end of its id (front-coded), its deadline, whether it is behind; the key
-    // and the settings once per batch.
-    servers: packIds(batch),
-    settings,
-    // A batch's even share, for a batch without a lane (or one that gave up on it): rounded down, the
-    // batches of a subscription together never have more than the setting in flight (at most as many
-    // batches run at once as the setting allows, so each keeps one at least).
-    maxInFlight: Math.max(1, Math.floor(input.settings.maxParallelUpdates / share)),
-    ...(laneKeys.has(sub)
-      ? { lane: { key: laneKeys.get(sub) ?? '', limit: input.settings.maxParallelUpdates } }
-      : {}),
-    ...(run.operationSeconds !== undefined ? { operationSeconds: run.operationSeconds } : {}),
-    ...(phase === 'canary' ? { canary: true as const } : {}),
-  });
+  const batchInput = (sub: string, batch: BatchServer[], share: number): RolloutBatchInput => {
+    const laneKey = laneKeys.get(sub);
+    return {
+      schemaVersion: ROTATION_SCHEMA_VERSION,
+      correlationId: context.df.instanceId,
+      trigger: input.trigger,
+      key: compact,
+      targetVersion,
+      subscriptionId: sub,
+      // Per server only the end of its id (front-coded), its deadline, whether it is behind; the key
+      // and the settings once per batch.
+      servers: packIds(batch),
+      settings,
+      // A batch's even share, for a batch without a lane (or one that gave up on it): rounded down, the
+      // batches of a subscription together never have more than the setting in flight (at most as many
+      // batches run at once as the setting allows, so each keeps one at least).
+      maxInFlight: Math.max(1, Math.floor(input.settings.maxParallelUpdates / share)),
+      ...(laneKey !== undefined ? { lane: { key: laneKey, limit: input.settings.maxParallelUpdates } } : {}),
+      ...(run.operationSeconds !== undefined ? { operationSeconds: run.operationSeconds } : {}),
+      ...(phase === 'canary' ? { canary: true as const } : {}),
+    };
+  };
   type Batch = { readonly sub: string; readonly batch: BatchServer[]; readonly instanceId: string };
   const start = (sub: string, inFlight: readonly InFlight<Batch>[]): InFlight<Batch>[] => {
     const lane = lanes.get(sub) ?? [];

@@ -4,6 +4,7 @@ import { FUNCTION_NAMES } from '../../domain/names';
 import { log } from '../../workflows/activityCalls';
 import type { QuotaReading, Reservation, ReserveRequest } from '../governor';
 import { ARM_REQUESTS_PER_SERVER, type ArmQuota } from '../pacing';
+import { callEntityWithin } from './entityCalls';
 
 /**
  * How the rotation's orchestrations talk to the subscription's quota governor (the durable entity of
@@ -53,27 +54,18 @@ export function* reserveStarts(
     writesPerServer: ARM_REQUESTS_PER_SERVER.writes,
     requester: context.df.instanceId,
   };
-  const call = context.df.callEntity(governorOf(subscriptionId), 'reserve', request);
-  const deadline = context.df.currentUtcDateTime.getTime() + GOVERNOR_ANSWER_SECONDS * 1000;
-  const timeout = context.df.createTimer(new Date(deadline));
-  const winner = (yield context.df.Task.any([call, timeout])) as Task;
-  if (winner !== timeout) timeout.cancel();
-  if (winner === timeout) {
-    log(
-      context,
-      `quota governor of ${subscriptionId} did not answer in ${GOVERNOR_ANSWER_SECONDS}s; pacing alone`,
-    );
+  const call = yield* callEntityWithin(
+    context,
+    governorOf(subscriptionId),
+    'reserve',
+    request,
+    GOVERNOR_ANSWER_SECONDS,
+  );
+  if (!call.answered) {
+    log(context, `quota governor of ${subscriptionId} ${call.why}; pacing alone`);
     return undefined;
   }
-  if (call.isFaulted) {
-    const e = call.result;
-    log(
-      context,
-      `quota governor of ${subscriptionId} failed (${e instanceof Error ? e.message : String(e)}); pacing alone`,
-    );
-    return undefined;
-  }
-  const answer = call.result as Partial<Reservation> | undefined;
+  const answer = call.value as Partial<Reservation> | undefined;
   const slots = answer?.slots;
   const valid =
     Array.isArray(slots) &&

@@ -3,6 +3,7 @@ import type { OrchestrationContext, Task } from 'durable-functions';
 import { FUNCTION_NAMES } from '../../domain/names';
 import { log } from '../../workflows/activityCalls';
 import type { AcquireRequest, HolderReport } from '../lane';
+import { callEntityWithin } from './entityCalls';
 import { GOVERNOR_ANSWER_SECONDS } from './governed';
 
 /**
@@ -27,21 +28,11 @@ export function* acquireLane(
   key: string,
   request: AcquireRequest,
 ): Generator<Task, number | undefined, unknown> {
-  const call = context.df.callEntity(laneOf(key), 'acquire', request);
-  const timeout = context.df.createTimer(
-    new Date(context.df.currentUtcDateTime.getTime() + GOVERNOR_ANSWER_SECONDS * 1000),
-  );
-  const winner = (yield context.df.Task.any([call, timeout])) as Task;
-  if (winner !== timeout) timeout.cancel();
-  const answer: unknown = winner === timeout || call.isFaulted ? undefined : call.result;
+  const call = yield* callEntityWithin(context, laneOf(key), 'acquire', request, GOVERNOR_ANSWER_SECONDS);
+  const answer = call.answered ? call.value : undefined;
   if (typeof answer === 'number' && Number.isInteger(answer) && answer >= 0 && answer <= request.want)
     return answer;
-  const why =
-    winner === timeout
-      ? `did not answer in ${GOVERNOR_ANSWER_SECONDS}s`
-      : call.isFaulted
-        ? `failed (${call.result instanceof Error ? call.result.message : String(call.result)})`
-        : 'answered no usable count';
+  const why = call.answered ? 'answered no usable count' : call.why;
   log(context, `in-flight lane ${key} ${why}; starting nothing at this look`);
   return undefined;
 }
